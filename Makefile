@@ -1,0 +1,50 @@
+# The two commands README.md promises on a fresh clone: `make showcase` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SAMVENV := .venv-sam
+export AWS_DEFAULT_REGION ?= us-east-1
+export AWS_ACCESS_KEY_ID ?= testing
+export AWS_SECRET_ACCESS_KEY ?= testing
+
+.PHONY: setup showcase test lint unit sam-setup requirements bench
+
+$(BIN)/loopline: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[local,dev]'
+	touch $@
+
+setup: $(BIN)/loopline
+
+$(SAMVENV)/bin/sam:
+	$(PY) -m venv $(SAMVENV)
+	$(SAMVENV)/bin/pip install -q --upgrade pip
+	$(SAMVENV)/bin/pip install -q aws-sam-cli
+
+sam-setup: $(SAMVENV)/bin/sam
+
+showcase: setup
+	$(BIN)/python scripts/showcase.py
+
+lint: setup sam-setup
+	$(BIN)/cfn-lint template.yaml
+	$(SAMVENV)/bin/sam validate --lint --template template.yaml
+
+unit: setup
+	$(BIN)/python -m pytest
+
+test: lint unit
+
+requirements: setup
+	$(BIN)/python scripts/gen_requirements.py
+
+bench: setup
+	$(BIN)/python bench/transitions.py
+	$(BIN)/python bench/throughput.py
+
+# `sam build` (BuildMethod: makefile) calls these: ship only the engine's code
+# and the runtime requirements, never the venvs or tests.
+build-ApiFunction build-WorkerFunction:
+	cp -r statemachine infra functions "$(ARTIFACTS_DIR)/"
+	$(PY) -m pip install -q -r requirements.txt -t "$(ARTIFACTS_DIR)"

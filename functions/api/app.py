@@ -1,0 +1,137 @@
+"""API: start and inspect runs, approval pages and decisions, callbacks (API Gateway REST proxy)."""
+
+import json
+from urllib.parse import parse_qs
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+
+from functions.api import pages
+from infra.engine import LinkError
+from infra.service import ApiError, compile_source, start_from_request
+from infra.wiring import get_engine
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayRestResolver()
+
+
+def _json(status: int, body) -> Response:
+    return Response(status_code=status, content_type="application/json", body=json.dumps(body))
+
+
+def _html(status: int, text: str) -> Response:
+    return Response(status_code=status, content_type="text/html; charset=utf-8", body=text)
+
+
+def _body() -> dict:
+    try:
+        body = json.loads(app.current_event.body or "null")
+    except ValueError as error:
+        raise ApiError(400, "the body is not valid JSON") from error
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return body
+
+
+def _wants_html() -> bool:
+    accept = (app.current_event.headers or {}).get("Accept") or (app.current_event.headers or {}).get("accept") or ""
+    return "text/html" in accept
+
+
+@app.exception_handler(ApiError)
+def _api_error(error: ApiError):
+    return _json(error.status, {"error": error.message, **error.extra})
+
+
+@app.exception_handler(LinkError)
+def _link_error(error: LinkError):
+    if _wants_html():
+        return _html(error.status, pages.message_page("This link cannot be used", error.message))
+    return _json(error.status, {"error": error.message})
+
+
+@app.post("/runs")
+def start_run():
+    return _json(201, start_from_request(get_engine(), _body()))
+
+
+@app.get("/runs/<run_id>")
+def get_run(run_id: str):
+    view = get_engine().describe_run(run_id)
+    if view is None:
+        raise ApiError(404, f"no run with id '{run_id}'")
+    return _json(200, view)
+
+
+@app.post("/workflows")
+def register_workflow():
+    body = _body()
+    plan = compile_source(body.get("workflow"))
+    get_engine().register_workflow(plan)
+    return _json(201, {"workflow_id": plan.workflow_id, "version": plan.version, "hash": plan.hash})
+
+
+@app.get("/workflows")
+def list_workflows():
+    return _json(200, {"workflows": get_engine().store.list_workflows()})
+
+
+@app.get("/workflows/<workflow_id>")
+def show_workflow(workflow_id: str):
+    plan = get_engine().find_workflow(workflow_id)
+    if plan is None:
+        raise ApiError(404, f"no workflow '{workflow_id}'")
+    return _json(200, json.loads(plan.to_json()))
+
+
+@app.get("/approvals/<token>")
+def show_approval(token: str):
+    engine = get_engine()
+    if app.current_event.get_query_string_value("done"):
+        return _html(200, pages.message_page("Thank you", "Your decision has been recorded."))
+    info = engine.approval_info(token)
+    if _wants_html():
+        return _html(200, pages.approval_page(info, engine.signer.csrf(token)))
+    return _json(200, info)
+
+
+@app.post("/approvals/<token>")
+def decide_approval(token: str):
+    engine = get_engine()
+    content_type = (app.current_event.headers or {}).get("Content-Type") or \
+        (app.current_event.headers or {}).get("content-type") or ""
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        form = {k: v[0] for k, v in parse_qs(app.current_event.body or "").items()}
+        if form.get("csrf") != engine.signer.csrf(token):
+            raise LinkError(403, "this form did not come from the approval page")
+        engine.decide(token, form.get("decision"), form.get("comments") or None)
+        return Response(status_code=303, headers={"Location": f"{app.current_event.path}?done=1"}, body="")
+    if not content_type.startswith("application/json"):
+        raise ApiError(415, "send the decision as application/json")
+    body = _body()
+    return _json(200, engine.decide(token, body.get("decision"), body.get("comments"), body.get("approver"),
+                                    body.get("data")))
+
+
+@app.get("/callbacks/<token>")
+def show_callback(token: str):
+    record, plan, run, node, rec, _ = get_engine().resolve_link(token, "callback")
+    return _json(200, {"run_id": run.run_id, "task_id": node.id, "status": "WAITING", "deadline": rec.wake_at})
+
+
+@app.post("/callbacks/<token>")
+def post_callback(token: str):
+    try:
+        body = json.loads(app.current_event.body or "null")
+    except ValueError as error:
+        raise ApiError(400, "the body is not valid JSON") from error
+    return _json(200, get_engine().submit_callback(token, body))
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event, context):
+    return app.resolve(event, context)

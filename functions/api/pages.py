@@ -1,0 +1,43 @@
+"""The approval page: plain, accessible HTML with every value escaped. No front-end build."""
+
+from html import escape
+from typing import Any
+
+_STYLE = """body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;line-height:1.5}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{font-weight:600}
+textarea{width:100%;min-height:6rem}button{font-size:1rem;padding:.5rem 1.25rem;margin-right:.5rem}
+pre{background:#f4f4f4;padding:.5rem;overflow:auto}"""
+
+
+def _page(title: str, body: str) -> str:
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width,initial-scale=1">'
+            f'<meta name="robots" content="noindex"><title>{escape(title)}</title><style>{_STYLE}</style></head>'
+            f"<body><main>{body}</main></body></html>")
+
+
+def approval_page(info: dict[str, Any], csrf: str) -> str:
+    import json
+
+    rows = [("Workflow", info.get("workflow_id")), ("Run", info.get("run_id")), ("Task", info.get("task_id")),
+            ("Approvers", ", ".join(map(str, info.get("approvers") or [])) or None),
+            ("Requested", info.get("requested_at")), ("Deadline", info.get("deadline"))]
+    details = info.get("details")
+    body = f"<h1>{escape(str(info['title']))}</h1>"
+    if info.get("description"):
+        body += f"<p>{escape(str(info['description']))}</p>"
+    body += "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in rows if v) + "</dl>"
+    if details is not None:
+        body += f"<h2>Details</h2><pre>{escape(json.dumps(details, indent=2, ensure_ascii=False))}</pre>"
+    body += (
+        '<form method="post"><input type="hidden" name="csrf" value="' + escape(csrf) + '">'
+        '<p><label for="comments">Comments</label><br>'
+        '<textarea id="comments" name="comments" maxlength="10000"></textarea></p>'
+        '<button type="submit" name="decision" value="APPROVED">Approve</button>'
+        '<button type="submit" name="decision" value="REJECTED">Reject</button></form>'
+    )
+    return _page(str(info["title"]), body)
+
+
+def message_page(title: str, message: str) -> str:
+    return _page(title, f"<h1>{escape(title)}</h1><p>{escape(message)}</p>")

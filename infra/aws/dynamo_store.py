@@ -1,0 +1,351 @@
+"""StateStore on DynamoDB: one conditional request per call, AWS errors raised as domain errors.
+
+Layout (runs table, pk = run id): ``sk = "RUN"`` holds the run (inputs, variables
+as a map of JSON strings so one export is one ``SET vars.#n``, sink counter,
+failures); ``sk = "T#<task id>"`` holds one task. A task item that does not
+exist reads as PENDING, so starting a run writes one item, not one per task.
+JSON values (inputs, outputs, errors) are stored as strings: no float/Decimal
+conversions and no nesting limits.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..ports import version_key, ConditionFailed, RunRecord, StoreError, TaskChange, TokenConsume, TaskRecord, TokenRecord, TokenUsed
+
+RUN_SK = "RUN"
+_JSON_FIELDS = {"output", "error", "approval"}
+_INT_FIELDS = {"attempt", "ctx_seed", "deps_ok", "deps_failed", "deps_skipped"}
+_BOOL_FIELDS = {"forced_skip"}
+
+
+def _task_sk(task_id: str) -> str:
+    return f"T#{task_id}"
+
+
+def _encode(name: str, value: Any) -> dict:
+    if name in _JSON_FIELDS:
+        return {"S": json.dumps(value, separators=(",", ":"))}
+    if name in _INT_FIELDS:
+        return {"N": str(int(value))}
+    if name in _BOOL_FIELDS:
+        return {"BOOL": bool(value)}
+    return {"S": str(value)}
+
+
+def _task_from_item(task_id: str, item: dict | None) -> TaskRecord:
+    if not item:
+        return TaskRecord(task_id)
+    fields: dict[str, Any] = {}
+    for name, value in item.items():
+        if name in ("pk", "sk"):
+            continue
+        if name == "resolved":
+            fields[name] = frozenset(value["SS"])
+        elif name in _JSON_FIELDS:
+            fields[name] = json.loads(value["S"])
+        elif name in _INT_FIELDS:
+            fields[name] = int(value["N"])
+        elif name in _BOOL_FIELDS:
+            fields[name] = value["BOOL"]
+        elif name == "status" or name in TaskRecord.__dataclass_fields__:
+            fields[name] = value["S"]
+    return TaskRecord(task_id, **fields)
+
+
+def _run_from_item(item: dict | None) -> RunRecord | None:
+    if not item:
+        return None
+    return RunRecord(
+        run_id=item["pk"]["S"],
+        plan_hash=item["plan_hash"]["S"],
+        workflow_id=item["workflow_id"]["S"],
+        status=item["status"]["S"],
+        inputs=json.loads(item["inputs"]["S"]),
+        variables={k: json.loads(v["S"]) for k, v in item.get("vars", {}).get("M", {}).items()},
+        outputs=json.loads(item["outputs"]["S"]) if "outputs" in item else None,
+        error=json.loads(item["error"]["S"]) if "error" in item else None,
+        created_at=item.get("created_at", {}).get("S", ""),
+        ended_at=item.get("ended_at", {}).get("S"),
+        sinks_remaining=int(item.get("sinks_remaining", {}).get("N", "0")),
+        failed_tasks=frozenset(item.get("failed_tasks", {}).get("SS", [])),
+    )
+
+
+def _is_condition_failure(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+class DynamoStore:
+    def __init__(self, client, runs_table: str, definitions_table: str, tokens_table: str):
+        self._db = client
+        self.runs_table = runs_table
+        self.definitions_table = definitions_table
+        self.tokens_table = tokens_table
+
+    def _call(self, operation: str, **kwargs):
+        try:
+            return getattr(self._db, operation)(**kwargs)
+        except ClientError as error:
+            if _is_condition_failure(error) or error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                raise
+            raise StoreError(f"DynamoDB {operation} failed: {error}") from error
+
+    # ------------------------------------------------------------ plans
+
+    def put_plan(self, plan_hash: str, plan_json: str) -> None:
+        try:
+            self._call("put_item", TableName=self.definitions_table,
+                       Item={"pk": {"S": f"PLAN#{plan_hash}"}, "sk": {"S": "PLAN"}, "body": {"S": plan_json}},
+                       ConditionExpression="attribute_not_exists(pk)")
+        except ClientError:
+            pass  # content-addressed: an existing plan is this plan
+
+    def get_plan(self, plan_hash: str) -> str | None:
+        item = self._call("get_item", TableName=self.definitions_table, ConsistentRead=True,
+                          Key={"pk": {"S": f"PLAN#{plan_hash}"}, "sk": {"S": "PLAN"}}).get("Item")
+        return item["body"]["S"] if item else None
+
+    # ------------------------------------------------------------ registry
+
+    def put_workflow(self, workflow_id: str, version: str, plan_hash: str) -> None:
+        self._call("put_item", TableName=self.definitions_table, Item={
+            "pk": {"S": f"WF#{workflow_id}"}, "sk": {"S": version_key(version)},
+            "version": {"S": version}, "plan_hash": {"S": plan_hash}})
+
+    def get_workflow(self, workflow_id: str, version: str | None = None) -> str | None:
+        kwargs = {"TableName": self.definitions_table, "ConsistentRead": True, "ScanIndexForward": False,
+                  "Limit": 1, "KeyConditionExpression": "pk = :p",
+                  "ExpressionAttributeValues": {":p": {"S": f"WF#{workflow_id}"}}}
+        if version:
+            kwargs["KeyConditionExpression"] += " AND sk = :v"
+            kwargs["ExpressionAttributeValues"][":v"] = {"S": version_key(version)}
+        items = self._call("query", **kwargs)["Items"]
+        return items[0]["plan_hash"]["S"] if items else None
+
+    def list_workflows(self) -> list[dict[str, str]]:
+        # The registry is small and listing it is an operator's request, not a transition.
+        items, kwargs = [], {"TableName": self.definitions_table, "FilterExpression": "begins_with(pk, :w)",
+                             "ExpressionAttributeValues": {":w": {"S": "WF#"}}}
+        while True:
+            reply = self._call("scan", **kwargs)
+            items += reply["Items"]
+            if "LastEvaluatedKey" not in reply:
+                break
+            kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
+        return sorted(({"workflow_id": i["pk"]["S"][3:], "version": i["version"]["S"], "hash": i["plan_hash"]["S"]}
+                       for i in items), key=lambda w: (w["workflow_id"], version_key(w["version"])))
+
+    # ------------------------------------------------------------ runs
+
+    def create_run(self, run: RunRecord) -> bool:
+        item = {
+            "pk": {"S": run.run_id}, "sk": {"S": RUN_SK},
+            "plan_hash": {"S": run.plan_hash}, "workflow_id": {"S": run.workflow_id},
+            "status": {"S": run.status}, "inputs": {"S": json.dumps(run.inputs)},
+            "vars": {"M": {k: {"S": json.dumps(v)} for k, v in run.variables.items()}},
+            "created_at": {"S": run.created_at}, "sinks_remaining": {"N": str(run.sinks_remaining)},
+        }
+        try:
+            self._call("put_item", TableName=self.runs_table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+            return True
+        except ClientError:
+            return False
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        item = self._call("get_item", TableName=self.runs_table, ConsistentRead=True,
+                          Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}}).get("Item")
+        return _run_from_item(item)
+
+    def load(self, run_id: str, task_ids: list[str]) -> tuple[RunRecord | None, dict[str, TaskRecord]]:
+        keys = [{"pk": {"S": run_id}, "sk": {"S": RUN_SK}}]
+        keys += [{"pk": {"S": run_id}, "sk": {"S": _task_sk(t)}} for t in dict.fromkeys(task_ids)]
+        items: list[dict] = []
+        for start in range(0, len(keys), 100):
+            pending = {self.runs_table: {"Keys": keys[start:start + 100], "ConsistentRead": True}}
+            while pending:
+                reply = self._call("batch_get_item", RequestItems=pending)
+                items += reply["Responses"].get(self.runs_table, [])
+                pending = reply.get("UnprocessedKeys") or None
+        run, tasks = None, {}
+        for item in items:
+            sk = item["sk"]["S"]
+            if sk == RUN_SK:
+                run = _run_from_item(item)
+            else:
+                tasks[sk[2:]] = _task_from_item(sk[2:], item)
+        return run, tasks
+
+    def list_tasks(self, run_id: str) -> dict[str, TaskRecord]:
+        tasks: dict[str, TaskRecord] = {}
+        kwargs = {"TableName": self.runs_table, "ConsistentRead": True,
+                  "KeyConditionExpression": "pk = :r AND begins_with(sk, :t)",
+                  "ExpressionAttributeValues": {":r": {"S": run_id}, ":t": {"S": "T#"}}}
+        while True:
+            reply = self._call("query", **kwargs)
+            for item in reply["Items"]:
+                task_id = item["sk"]["S"][2:]
+                tasks[task_id] = _task_from_item(task_id, item)
+            if "LastEvaluatedKey" not in reply:
+                return tasks
+            kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
+
+    def finish_run(self, run_id: str, status: str, outputs: Any, error: dict | None, ended_at: str) -> bool:
+        names = {"#s": "status"}
+        values = {":s": {"S": status}, ":running": {"S": "RUNNING"}, ":e": {"S": ended_at}}
+        sets = ["#s = :s", "ended_at = :e"]
+        if outputs is not None:
+            sets.append("outputs = :o")
+            values[":o"] = {"S": json.dumps(outputs)}
+        if error is not None:
+            sets.append("#err = :err")
+            names["#err"] = "error"
+            values[":err"] = {"S": json.dumps(error)}
+        try:
+            self._call("update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
+                       UpdateExpression="SET " + ", ".join(sets), ConditionExpression="#s = :running",
+                       ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+            return True
+        except ClientError:
+            return False
+
+    def record_sink_done(self, run_id: str, task_id: str) -> RunRecord:
+        try:
+            reply = self._call(
+                "update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
+                UpdateExpression="ADD sinks_done :set, sinks_remaining :minus",
+                ConditionExpression="attribute_exists(pk) AND NOT contains(sinks_done, :id)",
+                ExpressionAttributeValues={":set": {"SS": [task_id]}, ":minus": {"N": "-1"}, ":id": {"S": task_id}},
+                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            return _run_from_item(reply["Attributes"])
+        except ClientError as error:
+            return _run_from_item(error.response.get("Item")) or self.get_run(run_id)
+
+    def record_failure(self, run_id: str, task_id: str, error: dict) -> None:
+        self._call("update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
+                   UpdateExpression="ADD failed_tasks :t SET #err = if_not_exists(#err, :e)",
+                   ExpressionAttributeNames={"#err": "error"},
+                   ExpressionAttributeValues={":t": {"SS": [task_id]}, ":e": {"S": json.dumps(error)}})
+
+    # ------------------------------------------------------------ tasks
+
+    def change_task(self, run_id: str, task_id: str, change: TaskChange, exports=None,
+                    consume: TokenConsume | None = None) -> TaskRecord:
+        key = {"pk": {"S": run_id}, "sk": {"S": _task_sk(task_id)}}
+        update = _task_update(change)
+        if not exports and consume is None:
+            try:
+                reply = self._call("update_item", TableName=self.runs_table, Key=key, ReturnValues="ALL_NEW",
+                                   ReturnValuesOnConditionCheckFailure="ALL_OLD", **update)
+            except ClientError as error:
+                raise ConditionFailed(_task_from_item(task_id, error.response.get("Item"))) from error
+            return _task_from_item(task_id, reply["Attributes"])
+        items = [{"Update": {"TableName": self.runs_table, "Key": key,
+                             "ReturnValuesOnConditionCheckFailure": "ALL_OLD", **update}}]
+        if consume is not None:
+            items.append({"Update": {
+                "TableName": self.tokens_table, "Key": {"pk": {"S": consume.token_hash}},
+                "UpdateExpression": "SET used_by = :rid",
+                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(used_by) "
+                                       "AND (attribute_not_exists(expires_at) OR expires_at > :now)",
+                "ExpressionAttributeValues": {":rid": {"S": consume.request_id},
+                                              ":now": {"N": str(consume.now_epoch)}}}})
+        if exports:
+            names = {f"#v{i}": name for i, name in enumerate(exports)}
+            values = {f":v{i}": {"S": json.dumps(value)} for i, value in enumerate(exports.values())}
+            items.append({"Update": {
+                "TableName": self.runs_table, "Key": {"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
+                "UpdateExpression": "SET " + ", ".join(f"vars.#v{i} = :v{i}" for i in range(len(exports))),
+                "ConditionExpression": "attribute_exists(pk)",
+                "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}})
+        try:
+            self._call("transact_write_items", TransactItems=items)
+        except ClientError as error:
+            reasons = error.response.get("CancellationReasons") or []
+            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                raise ConditionFailed(_task_from_item(task_id, reasons[0].get("Item"))) from error
+            if consume is not None and len(reasons) > 1 and reasons[1].get("Code") == "ConditionalCheckFailed":
+                raise TokenUsed(consume.token_hash) from error
+            raise StoreError(f"DynamoDB transaction failed: {error}") from error
+        _, tasks = self.load(run_id, [task_id])
+        return tasks[task_id]
+
+    def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> tuple[bool, TaskRecord]:
+        counter = {"ok": "deps_ok", "failed": "deps_failed"}.get(outcome, "deps_skipped")
+        expression = f"ADD resolved :dep, {counter} :one"
+        values = {":dep": {"SS": [dep_id]}, ":one": {"N": "1"}, ":id": {"S": dep_id}}
+        if outcome == "force_skip":
+            expression += " SET forced_skip = :true"
+            values[":true"] = {"BOOL": True}
+        try:
+            reply = self._call(
+                "update_item", TableName=self.runs_table,
+                Key={"pk": {"S": run_id}, "sk": {"S": _task_sk(task_id)}},
+                UpdateExpression=expression, ConditionExpression="NOT contains(resolved, :id)",
+                ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except ClientError as error:
+            return False, _task_from_item(task_id, error.response.get("Item"))
+        return True, _task_from_item(task_id, reply["Attributes"])
+
+    # ------------------------------------------------------------ tokens
+
+    def put_token(self, token: TokenRecord) -> None:
+        item = {"pk": {"S": token.token_hash}, "run_id": {"S": token.run_id}, "task_id": {"S": token.task_id},
+                "attempt": {"N": str(token.attempt)}, "kind": {"S": token.kind}, "plan_hash": {"S": token.plan_hash}}
+        if token.expires_at is not None:
+            item["expires_at"] = {"N": str(token.expires_at)}
+        try:
+            self._call("put_item", TableName=self.tokens_table, Item=item,
+                       ConditionExpression="attribute_not_exists(pk)")
+        except ClientError:
+            pass  # already there, maybe used: never reset it
+
+    def get_token(self, token_hash: str) -> TokenRecord | None:
+        item = self._call("get_item", TableName=self.tokens_table, ConsistentRead=True,
+                          Key={"pk": {"S": token_hash}}).get("Item")
+        if not item:
+            return None
+        return TokenRecord(
+            token_hash=token_hash, run_id=item["run_id"]["S"], task_id=item["task_id"]["S"],
+            attempt=int(item["attempt"]["N"]), kind=item["kind"]["S"], plan_hash=item["plan_hash"]["S"],
+            expires_at=int(item["expires_at"]["N"]) if "expires_at" in item else None,
+            used_by=item.get("used_by", {}).get("S"))
+
+
+def _task_update(change: TaskChange) -> dict[str, Any]:
+    names = {"#st": "status"}
+    values: dict[str, Any] = {":status": {"S": change.status}}
+    sets, removes = ["#st = :status"], []
+    for i, (name, value) in enumerate(change.set.items()):
+        names[f"#f{i}"] = name
+        if value is None:
+            removes.append(f"#f{i}")
+        else:
+            sets.append(f"#f{i} = :f{i}")
+            values[f":f{i}"] = _encode(name, value)
+    allowed = [s for s in change.from_status if s is not None]
+    clauses = [f"#st = :from{i}" for i in range(len(allowed))]
+    for i, status in enumerate(allowed):
+        values[f":from{i}"] = {"S": status}
+    if None in change.from_status:
+        clauses.append("attribute_not_exists(#st)")
+        if "PENDING" not in allowed:
+            clauses.append("#st = :pending")
+            values[":pending"] = {"S": "PENDING"}
+    condition = "(" + " OR ".join(clauses) + ")"
+    if change.attempt is not None:
+        names["#att"] = "attempt"
+        values[":att"] = {"N": str(change.attempt)}
+        condition += " AND #att = :att"
+    if change.lease_expired_before is not None:
+        names["#lease"] = "lease_until"
+        values[":lease"] = {"S": change.lease_expired_before}
+        condition += " AND (attribute_not_exists(#lease) OR #lease < :lease)"
+    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+    return {"UpdateExpression": expression, "ConditionExpression": condition,
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}

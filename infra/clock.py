@@ -1,0 +1,46 @@
+"""Clocks (the engine never reads the wall clock directly) and ISO-8601 helpers."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return utcnow()
+
+
+class ManualClock:
+    """A clock tests (and `loopline dev --movable-clock`) move forward by hand.
+
+    It starts at the real time and then advances only when told, so a 3-day
+    approval timeout is reached with one ``advance(days=3)``.
+    """
+
+    def __init__(self, start: datetime | None = None):
+        self._now = start or utcnow()
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float = 0, **kwargs: float) -> datetime:
+        with self._lock:
+            self._now += timedelta(seconds=seconds, **kwargs)
+            return self._now
+
+
+def iso(moment: datetime) -> str:
+    text = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+    return text + "Z"
+
+
+def parse_iso(text: str) -> datetime:
+    value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

@@ -1,0 +1,150 @@
+"""The engine: applies the core's decisions through the ports, one message at a time.
+
+Every message is safe to deliver more than once and to re-deliver after a crash
+at any point of its handling: each step is a conditional write that either
+applies or reveals the state a previous delivery left, from which the handler
+carries on (see docs/durability.md). The message is deleted only after all of
+its steps, so a crash between "write state" and "enqueue next" is healed by the
+redelivery of the message that caused it.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from statemachine.inputs import prepare_inputs
+from statemachine.plan import Plan
+
+from ..clock import iso
+from ..links import LinkSigner
+from ..ports import Clock, RunRecord, StateStore, Timers, WorkQueue
+from .execute import ExecuteMixin
+from .propagate import PropagateMixin
+from .signals import SignalsMixin
+from .view import ViewMixin
+
+RUN_TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+
+
+class Busy(Exception):
+    """Another delivery holds this task's lease: hand the message back for later."""
+
+
+@dataclass
+class EngineSettings:
+    public_url: str = "http://127.0.0.1:8080"
+    lease_seconds: float = 60.0
+    # Names reachable as ${env.NAME}: only what the deployment chooses to expose.
+    env: dict[str, str] = field(default_factory=dict)
+    # A callback/approval POST first enqueues a delayed self-check, so a crash
+    # after its write still propagates; it must exceed the API's own timeout.
+    safety_delay_seconds: int = 60
+
+
+class Engine(ExecuteMixin, PropagateMixin, SignalsMixin, ViewMixin):
+    def __init__(
+        self,
+        store: StateStore,
+        queue: WorkQueue,
+        timers: Timers,
+        signer: LinkSigner,
+        clock: Clock,
+        settings: EngineSettings | None = None,
+        rng: random.Random | None = None,
+    ):
+        self.store = store
+        self.queue = queue
+        self.timers = timers
+        self.signer = signer
+        self.clock = clock
+        self.settings = settings or EngineSettings()
+        self.rng = rng or random.SystemRandom()
+        self._plans: dict[str, Plan] = {}
+
+    # ------------------------------------------------------------ plans
+
+    def plan(self, plan_hash: str) -> Plan:
+        # Plans are content-addressed, so a cached plan can never be stale.
+        cached = self._plans.get(plan_hash)
+        if cached is None:
+            text = self.store.get_plan(plan_hash)
+            if text is None:
+                raise LookupError(f"unknown plan {plan_hash}")
+            cached = self._plans[plan_hash] = Plan.from_json(text)
+        return cached
+
+    def save_plan(self, plan: Plan) -> None:
+        if plan.hash not in self._plans:
+            self.store.put_plan(plan.hash, plan.to_json())
+            self._plans[plan.hash] = plan
+
+    def register_workflow(self, plan: Plan) -> None:
+        """Registry of definitions (id + version -> plan), for runs by id and sub-workflows."""
+        self.save_plan(plan)
+        self.store.put_workflow(plan.workflow_id, plan.version, plan.hash)
+
+    def find_workflow(self, ref: str) -> Plan | None:
+        workflow_id, _, version = ref.partition("@")
+        plan_hash = self.store.get_workflow(workflow_id, version or None)
+        return self.plan(plan_hash) if plan_hash else None
+
+    # ------------------------------------------------------------ runs
+
+    def start_run(self, plan: Plan, inputs: dict[str, Any] | None = None, run_id: str | None = None) -> str:
+        """Validate the input, then make the run durable. Raises InputError on bad input."""
+        prepared = prepare_inputs(plan, inputs)
+        self.save_plan(plan)
+        run_id = run_id or uuid.uuid4().hex
+        # Enqueue first: if we die before the run item is written, the worker
+        # writes it from the message; POST /runs answers only after both.
+        self.queue.send({"k": "start", "run": run_id, "plan": plan.hash, "inputs": prepared})
+        self.store.create_run(self._new_run(plan, run_id, prepared))
+        return run_id
+
+    def _new_run(self, plan: Plan, run_id: str, inputs: dict[str, Any]) -> RunRecord:
+        return RunRecord(
+            run_id=run_id,
+            plan_hash=plan.hash,
+            workflow_id=plan.workflow_id,
+            status="RUNNING",
+            inputs=inputs,
+            variables={v.name: v.default for v in plan.variables},
+            created_at=iso(self.clock.now()),
+            sinks_remaining=len(plan.sinks),
+        )
+
+    def handle(self, message: dict[str, Any]) -> None:
+        """Process one work-queue message. Raises Busy to have it redelivered later."""
+        kind = message.get("k")
+        handler = {
+            "start": self._on_start,
+            "exec": self._on_exec,
+            "wake": self._on_wake,
+            "timeout": self._on_timeout,
+        }.get(kind)
+        if handler is None:
+            raise ValueError(f"unknown message kind {kind!r}")
+        handler(message)
+
+    def _on_start(self, msg: dict[str, Any]) -> None:
+        plan = self.plan(msg["plan"])
+        self.store.create_run(self._new_run(plan, msg["run"], msg.get("inputs") or {}))
+        run = self.store.get_run(msg["run"])
+        if run is None or run.status in RUN_TERMINAL:
+            return
+        if not plan.nodes:
+            self.finalize(plan, run)
+            return
+        for root in plan.roots:
+            self.enqueue_exec(run.run_id, plan.hash, root, 1)
+
+    # ------------------------------------------------------------ helpers
+
+    def enqueue_exec(self, run_id: str, plan_hash: str, task_id: str, attempt: int, delay: int = 0) -> None:
+        self.queue.send({"k": "exec", "run": run_id, "plan": plan_hash, "task": task_id, "attempt": attempt}, delay)
+
+    def timer_name(self, run_id: str, task_id: str, attempt: int, reason: str) -> str:
+        return f"{reason}|{run_id}|{task_id}|{attempt}"

@@ -1,0 +1,276 @@
+"""Running one attempt of a task: claim it, run its type, record the result or the failure."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from statemachine.decisions import is_retryable, retry_delay, wait_until
+from statemachine.durations import parse_duration
+from statemachine.expressions import EvalContext, ExpressionError, evaluate, render
+from statemachine.plan import TERMINAL, Node, Plan
+from statemachine.scope import build_scope, task_view
+
+from ..clock import iso, parse_iso
+from ..ports import ConditionFailed, RunRecord, TaskChange, TokenConsume, TaskRecord
+from ..tasks.base import TaskFailure, TaskResult
+from ..tasks.registry import run_task_type
+
+WAIT_TYPES = ("wait", "callback", "approval")
+
+
+class ExecuteMixin:
+    # ------------------------------------------------------------ scope
+
+    def scope_for(self, run: RunRecord, recs: dict[str, TaskRecord], ids, own: dict | None = None, extra=None):
+        tasks = {}
+        for task_id in ids:
+            rec = recs.get(task_id) or TaskRecord(task_id)
+            tasks[task_id] = task_view(rec.status, rec.output, rec.error, rec.attempt)
+        return build_scope(run.inputs, run.variables, tasks, self.settings.env, own=own, extra_roots=extra)
+
+    def eval_context(self, rec: TaskRecord | None) -> EvalContext:
+        if rec is not None and rec.ctx_now:
+            return EvalContext(now=parse_iso(rec.ctx_now), seed=rec.ctx_seed or 0)
+        return EvalContext(now=self.clock.now(), seed=0)
+
+    # ------------------------------------------------------------ exec
+
+    def _on_exec(self, msg: dict[str, Any]) -> None:
+        from .engine import RUN_TERMINAL, Busy
+
+        plan = self.plan(msg["plan"])
+        node = plan.nodes[msg["task"]]
+        attempt = int(msg["attempt"])
+        run, recs = self.store.load(msg["run"], [node.id, *node.deps])
+        if run is None or run.status in RUN_TERMINAL:
+            return
+        rec = recs.get(node.id) or TaskRecord(node.id)
+        now = self.clock.now()
+        if rec.status in TERMINAL:
+            self.propagate(plan, run.run_id, node, rec)  # a redelivery: finish what it started
+            return
+        if rec.status == "WAITING" and rec.attempt == attempt:
+            self.ensure_wait(plan, run, node, rec)
+            return
+        if rec.status == "RETRYING" and rec.attempt == attempt + 1:
+            self._schedule_retry(plan, run.run_id, node, rec)
+            return
+        takeover = rec.status == "RUNNING" and rec.attempt == attempt
+        if takeover and rec.lease_until and parse_iso(rec.lease_until) > now:
+            raise Busy(f"{node.id} attempt {attempt} is running elsewhere")
+        fresh = rec.status == "PENDING" and attempt == 1
+        resumed = rec.status in ("READY", "RETRYING") and rec.attempt == attempt
+        if not (fresh or resumed or takeover):
+            return  # a stale message for an attempt that is over
+
+        scope = self.scope_for(run, recs, node.deps)
+        if fresh:
+            try:
+                run_it = _should_run(node, scope, EvalContext(now=now, seed=0))
+            except ExpressionError as exc:
+                run_it = True  # claimed below, then failed with the error like any other
+                skip_error = exc
+            else:
+                skip_error = None
+            if not run_it:
+                self.finish(plan, run, node, rec, "SKIPPED", None, from_status=None)
+                return
+        ctx_now, seed = (rec.ctx_now, rec.ctx_seed) if takeover and rec.ctx_now else (iso(now), self.rng.getrandbits(48))
+        claim = TaskChange(
+            status="RUNNING",
+            from_status=(rec.status,) if rec.status != "PENDING" else (None, "PENDING"),
+            attempt=None if fresh else attempt,
+            lease_expired_before=iso(now) if takeover else None,
+            set={
+                "attempt": attempt,
+                "lease_until": iso(now + timedelta(seconds=self.settings.lease_seconds)),
+                "started_at": rec.started_at or iso(now),
+                "ctx_now": ctx_now,
+                "ctx_seed": seed,
+                "error": None,
+            },
+        )
+        try:
+            rec = self.store.change_task(run.run_id, node.id, claim)
+        except ConditionFailed:
+            return  # another delivery claimed it first; it carries the task on
+        ctx = self.eval_context(rec)
+        try:
+            if fresh and skip_error is not None:
+                raise skip_error
+            self._run_node(plan, run, node, rec, scope, ctx)
+        except ExpressionError as exc:
+            self.fail(plan, run, node, rec, TaskFailure("ExpressionError", str(exc)))
+        except TaskFailure as exc:
+            self.fail(plan, run, node, rec, exc)
+
+    def _run_node(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, scope, ctx: EvalContext) -> None:
+        if node.kind == "condition":
+            result = bool(evaluate(node.condition, scope, ctx)) if isinstance(node.condition, str) else bool(node.condition)
+            self.succeed(plan, run, node, rec, TaskResult({"result": result, "branch": "then" if result else "else"}))
+            return
+        if node.type in WAIT_TYPES:
+            self.begin_wait(plan, run, node, rec, scope, ctx)
+            return
+        config = node.config if node.type == "python" else render(node.config, scope, ctx)
+        result = run_task_type(node, config, run, scope, ctx)
+        self.succeed(plan, run, node, rec, result, scope=scope, ctx=ctx)
+
+    # ------------------------------------------------------------ outcomes
+
+    def succeed(self, plan, run, node: Node, rec: TaskRecord, result: TaskResult, scope=None, ctx=None, consume=None,
+                from_status: str = "RUNNING") -> TaskRecord:
+        """Record success with the task's ``outputs`` evaluated; an output expression error fails the task."""
+        if scope is None:
+            _, recs = self.store.load(run.run_id, list(node.deps))
+            scope = self.scope_for(run, recs, node.deps)
+        ctx = ctx or self.eval_context(rec)
+        own = {"response": result.output, **result.names}
+        try:
+            output, exports = _evaluate_outputs(node, result.output, own, scope, ctx)
+        except ExpressionError as exc:
+            return self.fail(plan, run, node, rec, TaskFailure("ExpressionError", str(exc)), consume=consume,
+                             from_status=from_status)
+        return self.finish(plan, run, node, rec, "COMPLETED", output, exports=exports, consume=consume,
+                           from_status=from_status)
+
+    def fail(self, plan, run, node: Node, rec: TaskRecord, failure: TaskFailure, consume=None,
+             from_status: str = "RUNNING") -> TaskRecord:
+        if is_retryable(node.retry, rec.attempt, failure.error_type):
+            delay = retry_delay(node.retry, rec.attempt, self.rng)
+            change = TaskChange(
+                status="RETRYING",
+                from_status=(from_status,),
+                attempt=rec.attempt,
+                set={"attempt": rec.attempt + 1, "error": failure.as_error(), "lease_until": None,
+                     "wake_at": iso(self.clock.now() + timedelta(seconds=delay)), "ctx_now": None},
+            )
+            try:
+                new = self.store.change_task(run.run_id, node.id, change, consume=consume)
+            except ConditionFailed as lost:
+                if consume is not None:
+                    raise
+                return lost.current or rec
+            self._schedule_retry(plan, run.run_id, node, new)
+            return new
+        return self.finish(plan, run, node, rec, "FAILED", None, error=failure.as_error(), consume=consume,
+                           from_status=from_status)
+
+    def finish(self, plan, run, node: Node, rec: TaskRecord, status: str, output: Any, error=None, exports=None,
+               consume: TokenConsume | None = None, from_status: str | None = "RUNNING") -> TaskRecord:
+        never_started = from_status is None
+        change = TaskChange(
+            status=status,
+            from_status=(None, "PENDING") if never_started else (from_status,),
+            attempt=None if never_started else rec.attempt,
+            set={"output": output, "error": error, "ended_at": iso(self.clock.now()), "lease_until": None},
+        )
+        try:
+            new = self.store.change_task(run.run_id, node.id, change, exports=exports or None, consume=consume)
+        except ConditionFailed as lost:
+            if consume is not None:
+                raise  # the caller answers the link's sender
+            # Someone else finished this attempt (a duplicate, a timeout): their write stands.
+            return lost.current or rec
+        if consume is None:
+            self.propagate(plan, run.run_id, node, new)
+        return new
+
+    def _schedule_retry(self, plan: Plan, run_id: str, node: Node, rec: TaskRecord) -> None:
+        message = {"k": "exec", "run": run_id, "plan": plan.hash, "task": node.id, "attempt": rec.attempt}
+        at = parse_iso(rec.wake_at) if rec.wake_at else self.clock.now()
+        self.timers.schedule(self.timer_name(run_id, node.id, rec.attempt, "retry"), at, message)
+
+    # ------------------------------------------------------------ durable waits
+
+    def begin_wait(self, plan, run, node: Node, rec: TaskRecord, scope, ctx: EvalContext) -> None:
+        now = self.clock.now()
+        config = render(node.config, scope, ctx)
+        if node.type == "wait":
+            try:
+                wake = wait_until(config, now, parse_duration, _parse_time)
+            except (TypeError, ValueError) as exc:
+                raise TaskFailure("InvalidConfig", f"task '{node.id}': {exc}") from exc
+            if wake <= now:
+                self.succeed(plan, run, node, rec, TaskResult({"woke_at": iso(now)}), scope=scope, ctx=ctx)
+                return
+            waiting = {"waiting_for": "timer", "wake_at": iso(wake)}
+        else:
+            timeout = config.get("timeout")
+            deadline = now + timedelta(seconds=parse_duration(timeout)) if timeout is not None else None
+            waiting = {"waiting_for": node.type, "nonce": self.signer.new_nonce(),
+                       "wake_at": iso(deadline) if deadline else None}
+            if node.type == "approval":
+                waiting["approval"] = _approval_request(config)
+        change = TaskChange(status="WAITING", from_status=("RUNNING",), attempt=rec.attempt,
+                            set={**waiting, "lease_until": None})
+        try:
+            rec = self.store.change_task(run.run_id, node.id, change)
+        except ConditionFailed:
+            return
+        self.ensure_wait(plan, run, node, rec)
+
+    def ensure_wait(self, plan, run, node: Node, rec: TaskRecord) -> None:
+        """The side effects of a WAITING task: its token and its timer. Idempotent, so a
+        redelivery after a crash between the WAITING write and these calls completes them."""
+        from ..ports import TokenRecord
+
+        kind = "wake" if rec.waiting_for == "timer" else "timeout"
+        if rec.waiting_for in ("callback", "approval"):
+            token = self.signer.token(run.run_id, node.id, rec.attempt, rec.waiting_for, rec.nonce)
+            expires = int(parse_iso(rec.wake_at).timestamp()) if rec.wake_at else None
+            self.store.put_token(TokenRecord(self.signer.hash(token), run.run_id, node.id, rec.attempt,
+                                             rec.waiting_for, plan.hash, expires))
+        if rec.wake_at:
+            message = {"k": kind, "run": run.run_id, "plan": plan.hash, "task": node.id, "attempt": rec.attempt}
+            self.timers.schedule(self.timer_name(run.run_id, node.id, rec.attempt, kind),
+                                 parse_iso(rec.wake_at), message)
+
+
+def _should_run(node: Node, scope, ctx: EvalContext) -> bool:
+    if node.when is not None:
+        value = evaluate(node.when, scope, ctx) if isinstance(node.when, str) else node.when
+        if not value:
+            return False
+    if node.skip_if is not None:
+        value = evaluate(node.skip_if, scope, ctx) if isinstance(node.skip_if, str) else node.skip_if
+        if value:
+            return False
+    return True
+
+
+def _evaluate_outputs(node: Node, raw: Any, own: dict, scope, ctx) -> tuple[Any, dict[str, Any]]:
+    if node.outputs is None:
+        return raw, {}
+    from statemachine.expressions import Scope
+
+    local = Scope(roots={**scope.roots, **{k: v for k, v in own.items() if k in ("response", "approval")}},
+                  bare=[own, *scope.bare])
+    output: dict[str, Any] = {}
+    exports: dict[str, Any] = {}
+    for spec in node.outputs:
+        value = render(spec.value, local, ctx)
+        output[spec.name] = value
+        if spec.export:
+            exports[spec.name] = value
+    return output, exports
+
+
+def _approval_request(config: dict[str, Any]) -> dict[str, Any]:
+    approvers = config.get("approvers") or []
+    return {
+        "title": config.get("title"),
+        "description": config.get("description"),
+        "details": config.get("details"),
+        "approvers": approvers if isinstance(approvers, list) else [approvers],
+        "escalation_policy": config.get("escalation_policy"),
+    }
+
+
+def _parse_time(value: Any) -> datetime:
+    if isinstance(value, (int, float)):
+        from datetime import timezone
+
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    return parse_iso(value)

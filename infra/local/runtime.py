@@ -1,0 +1,278 @@
+"""The embedded default: moto in-process, resources from template.yaml, and what moto cannot do.
+
+moto holds the state (tables, queues, schedules); ``LocalRuntime`` does what
+AWS would do around it with the same handler code: it delivers SQS batches to
+the worker in the Lambda event shape (honouring partial batch failures), fires
+due schedules (then deletes them), and routes HTTP to the api handler in the
+API Gateway proxy shape. ``EmbeddedAws`` (the "cloud") outlives a
+``LocalRuntime`` (the "Lambda side"), so a test can kill and restart the latter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import re
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import boto3
+
+from .. import wiring
+from ..clock import ManualClock, SystemClock
+from ..ports import Clock
+from .provision import Stack, provision
+
+REGION = "us-east-1"
+DEV_CLOCK = "_dev_clock"
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+_AT = re.compile(r"^at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)$")
+# Quiet, local-friendly Powertools settings; the handlers themselves are unchanged.
+LOCAL_ENV = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "POWERTOOLS_DEV": "false",
+}
+
+
+class EmbeddedAws:
+    """moto started in-process with the stack of template.yaml created in it."""
+
+    def __init__(self, template: Path = TEMPLATE, parameters: dict[str, str] | None = None,
+                 public_url: str | None = None):
+        from moto import mock_aws
+
+        os.environ.update(LOCAL_ENV)
+        self._mock = mock_aws()
+        self._mock.start()
+        self.session = boto3.session.Session(region_name=REGION)
+        self.stack: Stack = provision(self.session, template, parameters=parameters, public_url=public_url)
+
+    def stop(self) -> None:
+        self._mock.stop()
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = ""
+    invoked_function_arn: str = ""
+    timeout_ms: int = 30_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.timeout_ms
+
+
+class LocalRuntime:
+    def __init__(self, aws: EmbeddedAws, clock: Clock | None = None, log: Callable[[str], None] | None = None):
+        self.aws = aws
+        self.stack = aws.stack
+        self.clock = clock or SystemClock()
+        self.log = log or (lambda text: None)
+        self.lock = threading.RLock()  # one invocation at a time: moto is not linearizable across threads
+        self._sqs = aws.session.client("sqs")
+        self._scheduler = aws.session.client("scheduler")
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._queue_urls: dict[str, str] = {}
+        self._queue_arns: dict[str, str] = {}
+        self.gateway = None
+        env: dict[str, str] = {}
+        for spec in self.stack.functions.values():
+            env.update(spec.environment)
+        os.environ.update(env)
+        # A movable clock cannot speed up SQS delays (they follow real time), so
+        # every timer then goes through the schedules this runtime fires by its clock.
+        wiring.reset()
+        wiring.use_clock(self.clock, sqs_max_delay=0 if isinstance(self.clock, ManualClock) else 900)
+
+    # ------------------------------------------------------------ invoking handlers
+
+    def invoke(self, function_id: str, event: dict[str, Any]) -> Any:
+        if function_id == DEV_CLOCK:
+            return self._move_clock(event)
+        spec = self.stack.functions[function_id]
+        module_name, _, func_name = spec.handler.rpartition(".")
+        handler = getattr(importlib.import_module(module_name), func_name)
+        context = LambdaContext(function_name=function_id, aws_request_id=str(uuid.uuid4()),
+                                invoked_function_arn=f"arn:aws:lambda:{REGION}:123456789012:function:{function_id}",
+                                timeout_ms=spec.timeout * 1000)
+        with self.lock:
+            return handler(event, context)
+
+    # ------------------------------------------------------------ the SQS poller
+
+    def poll_once(self) -> int:
+        """Deliver one batch per queue source to its function; returns messages handled."""
+        handled = 0
+        for source in self.stack.queue_sources:
+            reply = self._sqs.receive_message(QueueUrl=source.queue_url, MaxNumberOfMessages=source.batch_size,
+                                              AttributeNames=["All"], WaitTimeSeconds=0)
+            messages = reply.get("Messages", [])
+            if not messages:
+                continue
+            arn = self._queue_arn(source.queue_url)
+            event = {"Records": [_sqs_record(m, arn) for m in messages]}
+            try:
+                response = self.invoke(source.function, event) or {}
+            except Exception:  # a function error returns the whole batch to the queue, as Lambda does
+                self.log("worker error:\n" + traceback.format_exc())
+                continue
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])} \
+                if source.report_batch_item_failures else set()
+            done = [m for m in messages if m["MessageId"] not in failed]
+            for start in range(0, len(done), 10):
+                self._sqs.delete_message_batch(QueueUrl=source.queue_url, Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])])
+            handled += len(done)
+        return handled
+
+    # ------------------------------------------------------------ the timer pump
+
+    def fire_due_timers(self) -> int:
+        """Send the input of every due one-time schedule to its target queue, then delete it."""
+        fired = 0
+        group = self.stack.physical["TimerGroup"]
+        now = self.clock.now()
+        token = None
+        while True:
+            kwargs = {"GroupName": group, **({"NextToken": token} if token else {})}
+            page = self._scheduler.list_schedules(**kwargs)
+            for summary in page.get("Schedules", []):
+                schedule = self._scheduler.get_schedule(Name=summary["Name"], GroupName=group)
+                match = _AT.match(schedule["ScheduleExpression"])
+                if not match:
+                    continue
+                due = datetime.fromisoformat(match.group(1)).replace(tzinfo=timezone.utc)
+                if due > now:
+                    continue
+                target = schedule["Target"]
+                self._sqs.send_message(QueueUrl=self._queue_url(target["Arn"]), MessageBody=target.get("Input", "{}"))
+                if schedule.get("ActionAfterCompletion") == "DELETE":
+                    self._scheduler.delete_schedule(Name=summary["Name"], GroupName=group)
+                fired += 1
+            token = page.get("NextToken")
+            if not token:
+                return fired
+
+    def _queue_arn(self, url: str) -> str:
+        if url not in self._queue_arns:
+            self._queue_arns[url] = self._sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return self._queue_arns[url]
+
+    def _queue_url(self, arn: str) -> str:
+        if arn not in self._queue_urls:
+            self._queue_urls[arn] = self._sqs.get_queue_url(QueueName=arn.rsplit(":", 1)[1])["QueueUrl"]
+        return self._queue_urls[arn]
+
+    # ------------------------------------------------------------ driving
+
+    def pump_once(self) -> int:
+        return self.fire_due_timers() + self.poll_once()
+
+    def run_until(self, done: Callable[[], bool], timeout: float = 60.0, idle_sleep: float = 0.05) -> bool:
+        """Pump in this thread until ``done()`` or ``timeout`` seconds of real time."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if done():
+                return True
+            if self.pump_once() == 0:
+                time.sleep(idle_sleep)
+        return done()
+
+    def start_gateway(self, port: int = 0) -> None:
+        """Serve the template's API routes (and the dev clock route) on 127.0.0.1:``port``."""
+        from .gateway import LocalGateway
+        from .provision import Route
+
+        routes = (*self.stack.routes, Route(method="POST", path="/_dev/clock", function=DEV_CLOCK))
+        self.gateway = LocalGateway(routes, self.invoke, port=port)
+        self.gateway.start()
+        # Links in runs must point at this server; the engine is rebuilt with it.
+        os.environ["LOOPLINE_PUBLIC_URL"] = self.gateway.url
+        wiring.reset()
+        wiring.use_clock(self.clock, sqs_max_delay=0 if isinstance(self.clock, ManualClock) else 900)
+
+    def _move_clock(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The dev server's own route (not in template.yaml): move a movable clock forward."""
+        if not isinstance(self.clock, ManualClock):
+            return _reply(409, {"error": "start `loopline dev --movable-clock` to move the clock"})
+        try:
+            seconds = float(json.loads(event.get("body") or "{}").get("seconds", 0))
+        except (ValueError, AttributeError, TypeError):
+            return _reply(400, {"error": "send {\"seconds\": N}"})
+        if not 0 <= seconds <= 10 * 365 * 86400:
+            return _reply(400, {"error": "seconds must be between 0 and ten years"})
+        return _reply(200, {"now": self.clock.advance(seconds).isoformat()})
+
+    def start(self, http_port: int | None = None) -> "LocalRuntime":
+        """Pumps in a background thread; with ``http_port`` (0 = any free port) also the HTTP gateway."""
+        if http_port is not None:
+            self.start_gateway(http_port)
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._loop, name="loopline-pumps", daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                if self.pump_once() == 0:
+                    self._stopping.wait(0.05)
+            except Exception:
+                self.log("pump error:\n" + traceback.format_exc())
+                self._stopping.wait(0.5)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+            self._thread = None
+        if self.gateway:
+            self.gateway.stop()
+            self.gateway = None
+        wiring.reset()
+
+
+def _sqs_record(message: dict[str, Any], arn: str) -> dict[str, Any]:
+    attributes = message.get("Attributes", {})
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {
+            "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
+            "SentTimestamp": attributes.get("SentTimestamp", str(int(time.time() * 1000))),
+            "SenderId": attributes.get("SenderId", "AIDAIENQZJOLO23YVJ4VO"),
+            "ApproximateFirstReceiveTimestamp": attributes.get("ApproximateFirstReceiveTimestamp", "0"),
+        },
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
+        "awsRegion": REGION,
+    }
+
+
+def _reply(status: int, body: Any) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
+
+
+def stderr_log(text: str) -> None:
+    print(text, file=sys.stderr)

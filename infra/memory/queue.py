@@ -1,0 +1,55 @@
+"""In-memory work queue and timers for local mode: the same messages, no AWS."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..ports import Clock
+
+
+class InMemoryQueue:
+    def __init__(self, clock: Clock):
+        self._clock = clock
+        self._heap: list[tuple[datetime, int, str]] = []
+        self._seq = itertools.count()
+        self._lock = threading.Lock()
+
+    def send(self, message: dict[str, Any], delay_seconds: int = 0) -> None:
+        self.send_at(self._clock.now() + timedelta(seconds=delay_seconds), message)
+
+    def send_at(self, at: datetime, message: dict[str, Any]) -> None:
+        # Serialised like an SQS body, so nothing relies on sharing objects with the sender.
+        with self._lock:
+            heapq.heappush(self._heap, (at, next(self._seq), json.dumps(message)))
+
+    def receive(self) -> dict[str, Any] | None:
+        with self._lock:
+            if self._heap and self._heap[0][0] <= self._clock.now():
+                return json.loads(heapq.heappop(self._heap)[2])
+            return None
+
+    def next_due(self) -> datetime | None:
+        with self._lock:
+            return self._heap[0][0] if self._heap else None
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+
+class InMemoryTimers:
+    def __init__(self, queue: InMemoryQueue):
+        self._queue = queue
+        self._names: set[str] = set()
+        self._lock = threading.Lock()
+
+    def schedule(self, name: str, at: datetime, message: dict[str, Any]) -> None:
+        with self._lock:
+            if name in self._names:
+                return
+            self._names.add(name)
+        self._queue.send_at(at, message)

@@ -1,0 +1,158 @@
+"""In-memory StateStore with the same conditional semantics as the DynamoDB one (local mode, tests)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from dataclasses import replace
+from typing import Any
+
+from ..ports import version_key, ConditionFailed, RunRecord, TaskChange, TokenConsume, TaskRecord, TokenRecord, TokenUsed
+
+
+def _copy(value):
+    # Records leave the store as copies, as they would from a database.
+    return copy.deepcopy(value)
+
+
+class InMemoryStore:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._plans: dict[str, str] = {}
+        self._runs: dict[str, RunRecord] = {}
+        self._tasks: dict[tuple[str, str], TaskRecord] = {}
+        self._tokens: dict[str, TokenRecord] = {}
+        self._sinks_done: dict[str, set[str]] = {}
+        self._workflows: dict[tuple[str, str], str] = {}
+
+    # plans
+    def put_plan(self, plan_hash: str, plan_json: str) -> None:
+        with self._lock:
+            self._plans.setdefault(plan_hash, plan_json)
+
+    def get_plan(self, plan_hash: str) -> str | None:
+        return self._plans.get(plan_hash)
+
+    # registry
+    def put_workflow(self, workflow_id: str, version: str, plan_hash: str) -> None:
+        with self._lock:
+            self._workflows[(workflow_id, version)] = plan_hash
+
+    def get_workflow(self, workflow_id: str, version: str | None = None) -> str | None:
+        with self._lock:
+            if version:
+                return self._workflows.get((workflow_id, version))
+            versions = [v for (w, v) in self._workflows if w == workflow_id]
+            return self._workflows[(workflow_id, max(versions, key=version_key))] if versions else None
+
+    def list_workflows(self) -> list[dict[str, str]]:
+        with self._lock:
+            return [{"workflow_id": w, "version": v, "hash": h} for (w, v), h in sorted(self._workflows.items())]
+
+    # runs
+    def create_run(self, run: RunRecord) -> bool:
+        with self._lock:
+            if run.run_id in self._runs:
+                return False
+            self._runs[run.run_id] = _copy(run)
+            return True
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._lock:
+            return _copy(self._runs.get(run_id))
+
+    def load(self, run_id: str, task_ids: list[str]) -> tuple[RunRecord | None, dict[str, TaskRecord]]:
+        with self._lock:
+            found = {t: _copy(self._tasks[(run_id, t)]) for t in task_ids if (run_id, t) in self._tasks}
+            return _copy(self._runs.get(run_id)), found
+
+    def list_tasks(self, run_id: str) -> dict[str, TaskRecord]:
+        with self._lock:
+            return {t: _copy(r) for (rid, t), r in self._tasks.items() if rid == run_id}
+
+    def finish_run(self, run_id: str, status: str, outputs: Any, error: dict | None, ended_at: str) -> bool:
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None or run.status != "RUNNING":
+                return False
+            json.dumps(outputs)  # the DynamoDB store keeps JSON; refuse here what it would refuse
+            self._runs[run_id] = replace(run, status=status, outputs=_copy(outputs), error=error, ended_at=ended_at)
+            return True
+
+    def record_sink_done(self, run_id: str, task_id: str) -> RunRecord:
+        with self._lock:
+            done = self._sinks_done.setdefault(run_id, set())
+            run = self._runs[run_id]
+            if task_id not in done:
+                done.add(task_id)
+                run = self._runs[run_id] = replace(run, sinks_remaining=run.sinks_remaining - 1)
+            return _copy(run)
+
+    def record_failure(self, run_id: str, task_id: str, error: dict) -> None:
+        with self._lock:
+            run = self._runs[run_id]
+            self._runs[run_id] = replace(
+                run, failed_tasks=run.failed_tasks | {task_id}, error=run.error or _copy(error)
+            )
+
+    # tasks
+    def change_task(self, run_id: str, task_id: str, change: TaskChange, exports=None,
+                    consume: TokenConsume | None = None) -> TaskRecord:
+        with self._lock:
+            key = (run_id, task_id)
+            current = self._tasks.get(key)
+            if not _matches(current, change):
+                raise ConditionFailed(_copy(current))
+            if consume is not None:
+                token = self._tokens.get(consume.token_hash)
+                if token is None or token.used_by or (
+                    token.expires_at is not None and consume.now_epoch >= token.expires_at
+                ):
+                    raise TokenUsed(consume.token_hash)
+                self._tokens[consume.token_hash] = replace(token, used_by=consume.request_id)
+            record = current or TaskRecord(task_id)
+            record = replace(record, status=change.status, **_copy(change.set))
+            self._tasks[key] = record
+            if exports:
+                run = self._runs[run_id]
+                self._runs[run_id] = replace(run, variables={**run.variables, **_copy(exports)})
+            return _copy(record)
+
+    def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> tuple[bool, TaskRecord]:
+        with self._lock:
+            key = (run_id, task_id)
+            record = self._tasks.get(key) or TaskRecord(task_id)
+            if dep_id in record.resolved:
+                return False, _copy(record)
+            counts = {
+                "ok": {"deps_ok": record.deps_ok + 1},
+                "failed": {"deps_failed": record.deps_failed + 1},
+                "skipped": {"deps_skipped": record.deps_skipped + 1},
+                "force_skip": {"deps_skipped": record.deps_skipped + 1, "forced_skip": True},
+            }[outcome]
+            record = replace(record, resolved=record.resolved | {dep_id}, **counts)
+            self._tasks[key] = record
+            return True, _copy(record)
+
+    # tokens
+    def put_token(self, token: TokenRecord) -> None:
+        with self._lock:
+            self._tokens.setdefault(token.token_hash, token)
+
+    def get_token(self, token_hash: str) -> TokenRecord | None:
+        return self._tokens.get(token_hash)
+
+
+def _matches(current: TaskRecord | None, change: TaskChange) -> bool:
+    status = current.status if current else None
+    allowed = set(change.from_status)
+    if status not in allowed and not (status == "PENDING" and None in allowed):
+        return False
+    if change.attempt is not None and (current is None or current.attempt != change.attempt):
+        return False
+    if change.lease_expired_before is not None:
+        lease = current.lease_until if current else None
+        if lease is not None and lease >= change.lease_expired_before:
+            return False
+    return True

@@ -1,0 +1,171 @@
+"""Ports: the small interfaces the engine drives. Each has an AWS and an in-memory adapter.
+
+The store is domain-shaped rather than a generic key-value API on purpose:
+every method is one conditional write (or one read), so the AWS adapter maps
+each call onto exactly one DynamoDB request and the cost of a transition can be
+read off the engine's code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+def version_key(version: str) -> str:
+    """A sortable key for a semver string, so the newest version sorts last ("1.10.0" after "1.9.0")."""
+    core = version.split("+")[0].split("-")[0]
+    parts = [int(p) if p.isdigit() else 0 for p in core.split(".")][:3] + [0, 0, 0]
+    return ".".join(f"{p:06d}" for p in parts[:3]) + ("" if "-" not in version else "~" + version.split("-", 1)[1])
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:  # timezone-aware UTC
+        ...
+
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    plan_hash: str
+    workflow_id: str
+    status: str = "RUNNING"
+    inputs: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, Any] = field(default_factory=dict)
+    outputs: Any = None
+    error: dict[str, Any] | None = None
+    created_at: str = ""
+    ended_at: str | None = None
+    sinks_remaining: int = 0
+    failed_tasks: frozenset[str] = frozenset()
+
+
+@dataclass
+class TaskRecord:
+    """One task (or block) of a run. A missing item reads as PENDING."""
+
+    task_id: str
+    status: str = "PENDING"
+    attempt: int = 0
+    output: Any = None
+    error: dict[str, Any] | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    lease_until: str | None = None
+    # Incoming edges already applied (dependency ids) and their outcomes.
+    resolved: frozenset[str] = frozenset()
+    deps_ok: int = 0
+    deps_failed: int = 0
+    deps_skipped: int = 0
+    forced_skip: bool = False
+    # Values recorded when an attempt starts, so a replay evaluates the same now()/random().
+    ctx_now: str | None = None
+    ctx_seed: int | None = None
+    # Durable waits: when a timer fires, and the nonce a link token is derived from.
+    wake_at: str | None = None
+    nonce: str | None = None
+    waiting_for: str | None = None  # "timer" | "callback" | "approval"
+    approval: dict[str, Any] | None = None  # the request (title, approvers...) then the decision
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    token_hash: str
+    run_id: str
+    task_id: str
+    attempt: int
+    kind: str  # "callback" | "approval"
+    plan_hash: str
+    expires_at: int | None  # epoch seconds
+    used_by: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskChange:
+    """A conditional task transition: applied only if the item is in one of ``from_status``
+    (``None`` in the tuple means "item absent or PENDING") with ``attempt`` (when given)."""
+
+    status: str
+    from_status: tuple[str | None, ...]
+    attempt: int | None = None  # expected current attempt; None = any
+    set: dict[str, Any] = field(default_factory=dict)  # TaskRecord field -> new value
+    lease_expired_before: str | None = None  # for RUNNING takeovers: lease_until < this
+
+
+class ConditionFailed(Exception):
+    """A conditional write found the item in another state. ``current`` is that state."""
+
+    def __init__(self, current: TaskRecord | None):
+        super().__init__("condition failed")
+        self.current = current
+
+
+class StoreError(Exception):
+    """The store could not be reached or refused the request (not a condition failure)."""
+
+
+class StateStore(Protocol):
+    # plans
+    def put_plan(self, plan_hash: str, plan_json: str) -> None: ...
+    def get_plan(self, plan_hash: str) -> str | None: ...
+
+    # the registry: workflow id + version -> plan hash
+    def put_workflow(self, workflow_id: str, version: str, plan_hash: str) -> None: ...
+    def get_workflow(self, workflow_id: str, version: str | None = None) -> str | None: ...  # None: newest
+    def list_workflows(self) -> list[dict[str, str]]: ...
+
+    # runs
+    def create_run(self, run: RunRecord) -> bool: ...  # False if it already existed
+    def get_run(self, run_id: str) -> RunRecord | None: ...
+    def load(self, run_id: str, task_ids: list[str]) -> tuple[RunRecord | None, dict[str, TaskRecord]]: ...
+    def list_tasks(self, run_id: str) -> dict[str, TaskRecord]: ...
+    def finish_run(self, run_id: str, status: str, outputs: Any, error: dict | None, ended_at: str) -> bool: ...
+    def record_sink_done(self, run_id: str, task_id: str) -> RunRecord: ...
+    def record_failure(self, run_id: str, task_id: str, error: dict) -> None: ...
+
+    # tasks
+    def change_task(
+        self,
+        run_id: str,
+        task_id: str,
+        change: TaskChange,
+        exports: dict[str, Any] | None = None,
+        consume: "TokenConsume | None" = None,
+    ) -> TaskRecord:
+        """Apply ``change`` atomically with the variable ``exports`` and the token
+        consumption, if any. Raises ConditionFailed (task not in the expected
+        state) or TokenUsed (token used or expired); nothing is written then."""
+        ...
+
+    def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> tuple[bool, TaskRecord]:
+        """Count one finished dependency of ``task_id`` once. Returns (newly applied, task state)."""
+        ...
+
+    # link tokens
+    def put_token(self, token: TokenRecord) -> None: ...  # no-op if present
+    def get_token(self, token_hash: str) -> TokenRecord | None: ...
+
+
+@dataclass(frozen=True)
+class TokenConsume:
+    token_hash: str
+    request_id: str
+    now_epoch: int
+
+
+class TokenUsed(Exception):
+    """The link was already used, or has expired."""
+
+
+class WorkQueue(Protocol):
+    def send(self, message: dict[str, Any], delay_seconds: int = 0) -> None: ...
+
+
+class Timers(Protocol):
+    def schedule(self, name: str, at: datetime, message: dict[str, Any]) -> None:
+        """Deliver ``message`` to the work queue at ``at`` (at least once). Idempotent by name."""
+        ...

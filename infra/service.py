@@ -1,0 +1,56 @@
+"""What the API and the CLI share: turning a request into a plan and a run, with user-facing errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from statemachine.compiler import compile_workflow
+from statemachine.diagnostics import WorkflowError
+from statemachine.inputs import InputError
+from statemachine.plan import Plan
+
+MAX_SOURCE = 1_000_000
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, **extra: Any):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+
+def compile_source(source: Any, filename: str = "workflow.yaml") -> Plan:
+    if not isinstance(source, str) or not source.strip():
+        raise ApiError(400, "'workflow' must be the workflow's YAML text or a registered workflow id")
+    if len(source) > MAX_SOURCE:
+        raise ApiError(413, f"the workflow is larger than {MAX_SOURCE} characters")
+    try:
+        return compile_workflow(source, filename)
+    except WorkflowError as error:
+        raise ApiError(400, "invalid workflow", diagnostics=[str(d) for d in error.diagnostics]) from error
+
+
+def _looks_like_yaml(source: str) -> bool:
+    return "\n" in source or ":" in source.split("@")[0]
+
+
+def resolve_workflow(engine, source: Any) -> Plan:
+    if isinstance(source, str) and source.strip() and not _looks_like_yaml(source.strip()):
+        plan = engine.find_workflow(source.strip())
+        if plan is None:
+            raise ApiError(404, f"no registered workflow '{source.strip()}'")
+        return plan
+    return compile_source(source)
+
+
+def start_from_request(engine, body: dict[str, Any]) -> dict[str, Any]:
+    plan = resolve_workflow(engine, body.get("workflow"))
+    inputs = body.get("input", body.get("inputs"))
+    if inputs is not None and not isinstance(inputs, dict):
+        raise ApiError(400, "'input' must be a JSON object")
+    try:
+        run_id = engine.start_run(plan, inputs)
+    except InputError as error:
+        raise ApiError(400, f"invalid input: {error}") from error
+    return {"run_id": run_id, "status": "RUNNING", "workflow_id": plan.workflow_id}

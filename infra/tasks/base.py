@@ -1,0 +1,26 @@
+"""The task-type interface: a provider turns a rendered config into a result or a failure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    output: Any
+    # Names the result defines for the task's ``outputs`` expressions (dsl.md: a
+    # python task's namespace, ``response`` for the others).
+    names: dict[str, Any] = field(default_factory=dict)
+
+
+class TaskFailure(Exception):
+    """A task's own failure, with the error type that retry and catch match on."""
+
+    def __init__(self, error_type: str, message: str):
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+
+    def as_error(self) -> dict[str, str]:
+        return {"type": self.error_type, "message": self.message}

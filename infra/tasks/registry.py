@@ -1,0 +1,25 @@
+"""Which provider runs which task type. Durable types (wait, callback, approval) are the engine's own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from statemachine.plan import Node
+
+from .base import TaskFailure, TaskResult
+from .python_task import run_python
+
+
+def run_task_type(node: Node, config: dict[str, Any], run, scope, ctx) -> TaskResult:
+    if node.type == "python":
+        namespace = {
+            **{k: v for k, v in run.variables.items() if k.isidentifier()},
+            "inputs": run.inputs,
+            "variables": run.variables,
+            "tasks": scope.roots["tasks"],
+        }
+        return run_python(node.id, str(config.get("code", "")), namespace, node.timeout)
+    raise TaskFailure(
+        "UnsupportedTaskType",
+        f"task '{node.id}': the '{node.type}' task type is not available in this release (see docs/language.md)",
+    )

@@ -1,0 +1,211 @@
+"""The `loopline` command: validate, run, dev, compile, graph.
+
+Exit codes (the contract): 0 run COMPLETED / workflow valid; 1 run FAILED or
+CANCELLED; 2 invalid workflow, invalid input or bad usage. No traceback
+reaches the user: unexpected errors print one line and exit 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit 2."""
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _load_plan(path: str, report_to=None):
+    from statemachine.compiler import compile_workflow
+    from statemachine.diagnostics import WorkflowError
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"{path}: cannot read: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{path}:1:1: the file is not UTF-8 text") from error
+    try:
+        return compile_workflow(text, path)
+    except WorkflowError as error:
+        for diagnostic in error.diagnostics:
+            print(diagnostic, file=report_to or sys.stderr)
+        raise SystemExit(EXIT_INVALID) from None
+
+
+def _parse_input(raw: str | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    source = "--input"
+    if raw.startswith("@"):
+        source = raw[1:]
+        try:
+            raw = Path(source).read_text(encoding="utf-8")
+        except OSError as error:
+            raise UsageError(f"{source}: cannot read: {error.strerror or error}") from error
+    try:
+        value = json.loads(raw)
+    except ValueError as error:
+        raise UsageError(f"{source}: invalid JSON: {error}") from error
+    if not isinstance(value, dict):
+        raise UsageError(f"{source}: the input must be a JSON object")
+    return value
+
+
+# ------------------------------------------------------------ commands
+
+
+def cmd_validate(args) -> int:
+    for path in args.files:
+        _load_plan(path, report_to=sys.stdout)
+    if not args.quiet:
+        print("ok" if len(args.files) == 1 else f"{len(args.files)} workflows ok")
+    return EXIT_OK
+
+
+def cmd_compile(args) -> int:
+    plan = _load_plan(args.file)
+    print(json.dumps(json.loads(plan.to_json()), indent=2))
+    return EXIT_OK
+
+
+def cmd_graph(args) -> int:
+    plan = _load_plan(args.file)
+    print("digraph {")
+    for node in plan.nodes.values():
+        shape = "diamond" if node.kind == "condition" else "box"
+        print(f'  "{node.id}" [shape={shape}, label="{node.id}\\n{node.type or node.kind}"];')
+        for dep in node.deps:
+            print(f'  "{dep}" -> "{node.id}";')
+    print("}")
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    from statemachine.inputs import InputError, prepare_inputs
+
+    from .running import run_workflow
+
+    plan = _load_plan(args.file)
+    inputs = _parse_input(args.input)
+    try:
+        prepare_inputs(plan, inputs)  # fail fast (exit 2) before starting any stack
+    except InputError as error:
+        raise UsageError(f"invalid input: {error}") from error
+    view = run_workflow(plan, inputs, local=args.local, timeout=args.timeout, quiet=args.json, log=_err)
+    if args.json:
+        keys = ("run_id", "status", "outputs", "error", "tasks")
+        _write_stdout(json.dumps({k: view.get(k) for k in keys}, separators=(",", ":"), default=str))
+    else:
+        _print_summary(view)
+    return EXIT_OK if view["status"] == "COMPLETED" else EXIT_RUN_FAILED
+
+
+def cmd_dev(args) -> int:
+    from .running import serve_dev
+
+    serve_dev(port=args.port, movable_clock=args.movable_clock, log=_err)
+    return EXIT_OK
+
+
+def _print_summary(view: dict[str, Any]) -> None:
+    print(f"run {view['run_id']}: {view['status']}")
+    for task_id, task in view["tasks"].items():
+        line = f"  {task_id:<24} {task['status']:<10} attempts={task['attempts']}"
+        if task.get("error"):
+            line += f"  {task['error'].get('type')}: {task['error'].get('message')}"
+        print(line)
+    if view.get("outputs") is not None:
+        print("outputs: " + json.dumps(view["outputs"], default=str))
+    if view.get("error"):
+        print(f"error: {view['error'].get('type')}: {view['error'].get('message')}")
+
+
+_REAL_STDOUT: int | None = None
+
+
+def _write_stdout(text: str) -> None:
+    fd = _REAL_STDOUT if _REAL_STDOUT is not None else sys.stdout.fileno()
+    os.write(fd, (text + "\n").encode())
+
+
+def _reserve_stdout() -> None:
+    """For --json: anything else written to stdout (a library's print, a log) goes to stderr."""
+    global _REAL_STDOUT
+    sys.stdout.flush()
+    _REAL_STDOUT = os.dup(1)
+    os.dup2(2, 1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="loopline", description="A durable workflow engine.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check workflow files; errors as FILE:LINE:COL: message")
+    p.add_argument("files", nargs="+")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("compile", help="print the compiled execution plan as JSON")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("graph", help="print the task graph in Graphviz dot")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_graph)
+
+    p = sub.add_parser("run", help="run a workflow to its end on the embedded default (or --local)")
+    p.add_argument("file")
+    p.add_argument("--input", help="the run's input: JSON text or @file")
+    p.add_argument("--json", action="store_true", help="print only the run's JSON on stdout")
+    p.add_argument("--local", action="store_true", help="in-memory adapters instead of the emulated AWS stack")
+    p.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (default: none)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("dev", help="the local stack as a server on 127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--movable-clock", action="store_true",
+                   help="drive timers by a clock that POST /_dev/clock can move forward")
+    p.set_defaults(func=cmd_dev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return EXIT_INVALID if exit_.code not in (0, None) else EXIT_OK
+    if getattr(args, "json", False):
+        _reserve_stdout()
+    try:
+        return args.func(args)
+    except UsageError as error:
+        _err(f"loopline: {error}")
+        return EXIT_INVALID
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    except KeyboardInterrupt:
+        _err("loopline: interrupted")
+        return 130
+    except Exception as error:  # the last line of defence: one line, never a traceback
+        _err(f"loopline: internal error: {type(error).__name__}: {error}")
+        if os.environ.get("LOOPLINE_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

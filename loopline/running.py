@@ -1,0 +1,150 @@
+"""Running a workflow from the CLI, and the dev server: both on the embedded stack or in local mode."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import Any, Callable
+
+from statemachine.plan import Plan
+
+TERMINAL_RUN = ("COMPLETED", "FAILED", "CANCELLED")
+
+
+class _Progress:
+    """Prints task status changes and new approval/callback links to stderr."""
+
+    def __init__(self, log: Callable[[str], None], quiet: bool):
+        self.log, self.quiet = log, quiet
+        self.seen: dict[str, str] = {}
+        self.links: set[str] = set()
+
+    def show(self, view: dict[str, Any]) -> None:
+        for task_id, task in view["tasks"].items():
+            if self.seen.get(task_id, "PENDING") != task["status"]:
+                self.seen[task_id] = task["status"]
+                if not self.quiet:
+                    self.log(f"  {task_id}: {task['status']}")
+        for entry in view.get("approvals", []) + view.get("callbacks", []):
+            if entry["url"] not in self.links:
+                self.links.add(entry["url"])
+                kind = "approval" if entry in view.get("approvals", []) else "callback"
+                self.log(f"{kind} waiting: task '{entry['task_id']}': {entry['url']}")
+
+
+def run_workflow(plan: Plan, inputs: dict | None, local: bool, timeout: float | None, quiet: bool,
+                 log: Callable[[str], None]) -> dict[str, Any]:
+    host = _LocalModeHost(log) if local else _EmbeddedHost(log)
+    try:
+        run_id = host.start(plan, inputs)
+        log(f"run {run_id} started ({'local mode' if local else 'embedded AWS emulation'})")
+        progress = _Progress(log, quiet)
+        state: dict[str, Any] = {"view": None, "checked": 0.0}
+
+        def finished() -> bool:
+            if time.monotonic() - state["checked"] < 0.1:
+                return False
+            state["checked"] = time.monotonic()
+            state["view"] = host.describe(run_id)
+            progress.show(state["view"])
+            return state["view"]["status"] in TERMINAL_RUN
+
+        if not host.run_until(finished, timeout if timeout is not None else float("inf")):
+            log(f"run {run_id} did not finish within {timeout:g}s; it stays {state['view']['status']}")
+        state["view"] = host.describe(run_id)
+        return state["view"]
+    finally:
+        host.stop()
+
+
+class _EmbeddedHost:
+    def __init__(self, log):
+        from infra.local.runtime import EmbeddedAws, LocalRuntime
+        from infra.wiring import get_engine
+
+        self.aws = EmbeddedAws()
+        self.runtime = LocalRuntime(self.aws, log=log)
+        self.runtime.start_gateway(port=0)
+        self.engine = get_engine
+        self.lock = self.runtime.lock
+
+    def start(self, plan, inputs):
+        with self.lock:
+            return self.engine().start_run(plan, inputs)
+
+    def describe(self, run_id):
+        with self.lock:
+            return self.engine().describe_run(run_id)
+
+    def run_until(self, done, timeout):
+        return self.runtime.run_until(done, timeout)
+
+    def stop(self):
+        self.runtime.stop()
+        self.aws.stop()
+
+
+class _LocalModeHost:
+    def __init__(self, log):
+        from infra.local.gateway import LocalGateway
+        from infra.local.provision import routes_from_template
+        from infra.local.runtime import LambdaContext
+        from infra.memory.local_mode import LocalMode
+
+        self.lock = threading.RLock()
+
+        def invoke(function_id: str, event: dict) -> Any:
+            from functions.api.app import lambda_handler
+
+            with self.lock:
+                return lambda_handler(event, LambdaContext(function_name=function_id))
+
+        self.gateway = LocalGateway(routes_from_template(), invoke, port=0)
+        self.gateway.start()
+        self.mode = LocalMode(public_url=self.gateway.url)
+
+    def start(self, plan, inputs):
+        with self.lock:
+            return self.mode.engine.start_run(plan, inputs)
+
+    def describe(self, run_id):
+        with self.lock:
+            return self.mode.engine.describe_run(run_id)
+
+    def run_until(self, done, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if done():
+                    return True
+                handled = self.mode.pump_once()
+            if not handled:
+                time.sleep(0.01)
+        return done()
+
+    def stop(self):
+        self.gateway.stop()
+
+
+def serve_dev(port: int, movable_clock: bool, log: Callable[[str], None]) -> None:
+    from infra.clock import ManualClock, SystemClock
+    from infra.local.runtime import EmbeddedAws, LocalRuntime
+
+    clock = ManualClock() if movable_clock else SystemClock()
+    aws = EmbeddedAws()
+    runtime = LocalRuntime(aws, clock=clock, log=log)
+    runtime.start(http_port=port)
+    log(f"loopline dev: serving on {runtime.gateway.url} (Ctrl-C to stop)")
+    log("  POST /runs  GET /runs/{id}  GET|POST /approvals/{token}  POST /callbacks/{token}")
+    if movable_clock:
+        log("  POST /_dev/clock {\"seconds\": N} moves the clock forward")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        stop.wait()
+    finally:
+        runtime.stop()
+        aws.stop()
+        log("loopline dev: stopped")

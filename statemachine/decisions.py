@@ -1,0 +1,133 @@
+"""Pure decisions of the engine: given the plan, a task's state and one event, what follows.
+
+Nothing here does I/O or reads a clock; time and randomness come in as arguments.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from .plan import Node, RetryPolicy
+
+Readiness = Literal["run", "skip", "cancel"]
+EdgeOutcome = Literal["ok", "failed", "skipped", "force_skip"]
+
+
+@dataclass(frozen=True)
+class DepCounts:
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    forced_skip: bool = False
+
+
+def edge_outcome(dep: Node, dep_status: str, dep_output: Any, dependent: Node) -> EdgeOutcome:
+    """What the finished node ``dep`` means for one of its dependents.
+
+    A condition's untaken branch is skipped outright (``force_skip``), whatever
+    other dependencies the member task has: a branch task must never run just
+    because an unrelated dependency succeeded.
+    """
+    if dep.kind == "condition" and dependent.branch_of and dependent.branch_of[0] == dep.id:
+        taken = "then" if (isinstance(dep_output, dict) and dep_output.get("result")) else "else"
+        if dep_status != "COMPLETED" or dependent.branch_of[1] != taken:
+            return "force_skip"
+        return "ok"
+    if dep_status == "COMPLETED":
+        return "ok"
+    if dep_status == "SKIPPED":
+        return "skipped"
+    return "failed"  # FAILED, or CANCELLED because something upstream failed
+
+
+def readiness(node: Node, counts: DepCounts) -> Readiness:
+    """Trigger rule of a node whose dependencies have all finished."""
+    if counts.forced_skip:
+        return "skip"
+    total = counts.ok + counts.failed + counts.skipped
+    if total == 0:
+        return "run"
+    ok, failed, skipped = counts.ok, counts.failed, counts.skipped
+    rule = node.trigger_rule
+    if rule == "all_done":
+        return "run"
+    if rule == "one_failed":
+        return "run" if failed else "skip"
+    if rule == "none_failed":
+        return "cancel" if failed else "run"
+    if rule == "all_success":
+        if failed:
+            return "cancel"
+        return "run" if skipped == 0 else "skip"
+    if rule == "one_success":
+        if ok:
+            return "run"
+        return "cancel" if failed else "skip"
+    # none_failed_min_one_success (the default)
+    if failed:
+        return "cancel"
+    return "run" if ok else "skip"
+
+
+def is_retryable(policy: RetryPolicy, attempt: int, error_type: str) -> bool:
+    if attempt >= policy.max_attempts:
+        return False
+    if policy.retryable_errors is None:
+        return True
+    return error_type in policy.retryable_errors
+
+
+def retry_delay(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:
+    """Seconds to wait before attempt ``attempt + 1`` after attempt ``attempt`` failed."""
+    if policy.strategy == "exponential":
+        delay = policy.delay * (policy.backoff_multiplier ** max(attempt - 1, 0))
+    else:
+        delay = policy.delay
+    if policy.max_delay is not None:
+        delay = min(delay, policy.max_delay)
+    if not math.isfinite(delay):
+        delay = policy.max_delay if policy.max_delay is not None else 86400.0
+    if policy.jitter == "full":
+        delay = rng.uniform(0, delay)
+    return max(delay, 0.0)
+
+
+def wait_until(config: dict[str, Any], now: datetime, parse_duration, parse_time) -> datetime:
+    """When a ``wait`` task wakes: ``duration`` after now, or the ``until`` timestamp."""
+    if config.get("until") is not None:
+        return parse_time(config["until"])
+    return now + timedelta(seconds=parse_duration(config.get("duration", 0)))
+
+
+APPROVAL_TIMEOUT_ACTIONS = ("escalate", "auto_approve", "auto_reject", "fail")
+
+
+def approval_timeout_outcome(policy: dict[str, Any] | None) -> tuple[str, str | None]:
+    """What an approval's deadline means: ("decide", DECISION) or ("fail", error type).
+
+    Escalation to other approvers is issue #4; until then ``escalate`` decides
+    TIMED_OUT like having no policy, which the run's JSON shows honestly.
+    """
+    action = (policy or {}).get("action")
+    if action == "auto_approve":
+        return "decide", "APPROVED"
+    if action == "auto_reject":
+        return "decide", "REJECTED"
+    if action == "fail":
+        return "fail", "ApprovalTimeout"
+    return "decide", "TIMED_OUT"
+
+
+def approval_output(decision: str, approver: str | None, comments: Any, data: Any, decided_at: str) -> dict:
+    return {
+        "approved": decision == "APPROVED",
+        "decision": decision,
+        "approver": approver,
+        "comments": comments,
+        "data": data,
+        "decided_at": decided_at,
+    }

@@ -1,0 +1,149 @@
+"""The compiled execution plan: immutable, JSON-serialisable, content-hashed.
+
+The compiler (statemachine.compiler) turns a workflow file into a Plan; the
+engine never looks at the YAML again. Expressions are kept as their source
+strings (``"${...}"``) and are parsed again at run time (parsing is cached), so
+the plan stays plain JSON.
+
+A plan's ``hash`` is the sha256 of its canonical JSON without the hash itself,
+so equal workflows give equal hashes and a worker can cache plans by hash
+forever.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TERMINAL = frozenset({"COMPLETED", "SKIPPED", "FAILED", "CANCELLED"})
+TASK_STATUSES = ("PENDING", "READY", "RUNNING", "WAITING", "RETRYING") + tuple(sorted(TERMINAL))
+RUN_STATUSES = ("PENDING", "RUNNING", "PAUSED", "COMPLETED", "FAILED", "CANCELLED", "COMPENSATING")
+
+TriggerRule = Literal[
+    "none_failed_min_one_success",
+    "all_success",
+    "all_done",
+    "one_success",
+    "one_failed",
+    "none_failed",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RetryPolicy(_Frozen):
+    """Resolved retry policy (task ``retry`` over ``config.retry_policy`` over no retry).
+
+    Delays are seconds. ``max_attempts`` counts the first attempt too.
+    """
+
+    max_attempts: int = 1
+    strategy: Literal["exponential", "fixed"] = "fixed"
+    delay: float = 1.0
+    max_delay: float | None = None
+    backoff_multiplier: float = 2.0
+    jitter: Literal["full", "none"] = "none"
+    retryable_errors: tuple[str, ...] | None = None  # None: every error is retried
+
+
+class OutputSpec(_Frozen):
+    name: str
+    value: Any  # an expression string, or any literal
+    export: bool = False
+
+
+class ApprovalSpec(_Frozen):
+    """Settings of an approval: an ``approval`` task's config or a ``requires_approval``."""
+
+    approvers: tuple[Any, ...] = ()  # strings, may hold expressions
+    required_approvals: int = 1
+    timeout: float | None = None  # seconds
+    escalation_policy: dict[str, Any] | None = None
+    title: Any = None
+    description: Any = None
+    details: Any = None
+
+
+class Node(_Frozen):
+    """One node of the graph: a task or a control-flow block.
+
+    ``deps`` is every node this one waits for: explicit ``depends_on``, every
+    ``tasks.<id>`` referenced in its expressions, and the block it is listed
+    in (a task in a condition's ``then``/``else`` depends on the condition).
+    ``dependents`` is the reverse edge list, so a transition touches only
+    its out-edges.
+    """
+
+    id: str
+    kind: Literal["task", "condition"] = "task"
+    type: str | None = None  # task type for kind == "task"
+    name: str | None = None
+    description: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    deps: tuple[str, ...] = ()
+    dependents: tuple[str, ...] = ()
+    when: Any = None  # expression or literal; None means "always"
+    skip_if: Any = None
+    trigger_rule: TriggerRule = "none_failed_min_one_success"
+    retry: RetryPolicy = RetryPolicy()
+    timeout: float | None = None  # seconds
+    outputs: tuple[OutputSpec, ...] | None = None
+    requires_approval: ApprovalSpec | None = None
+    # For kind == "condition": the ``if`` expression and the branch members.
+    condition: Any = None
+    then: tuple[str, ...] = ()
+    else_: tuple[str, ...] = ()
+    # For a task listed in a condition's branch: (condition id, "then"|"else").
+    branch_of: tuple[str, Literal["then", "else"]] | None = None
+    # Where the node was written (for messages at run time).
+    line: int = 0
+    col: int = 0
+
+
+class VariableSpec(_Frozen):
+    name: str
+    type: str | None = None
+    default: Any = None
+    description: str | None = None
+
+
+class Plan(_Frozen):
+    format: int = 1
+    workflow_id: str
+    name: str | None = None
+    version: str = "1.0.0"
+    description: str | None = None
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    input_defaults: dict[str, Any] = Field(default_factory=dict)
+    variables: tuple[VariableSpec, ...] = ()
+    output_mappings: dict[str, Any] = Field(default_factory=dict)
+    output_schema: dict[str, Any] | None = None
+    timeout: float | None = None  # workflow timeout, seconds
+    max_concurrent: int | None = None
+    nodes: dict[str, Node]  # in a topological order
+    roots: tuple[str, ...] = ()  # nodes with no deps
+    sinks: tuple[str, ...] = ()  # nodes with no dependents
+    hash: str = ""
+
+    def canonical_json(self) -> str:
+        body = self.model_dump(mode="json", exclude={"hash"})
+        return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+    def with_hash(self) -> "Plan":
+        digest = hashlib.sha256(self.canonical_json().encode()).hexdigest()
+        return self.model_copy(update={"hash": digest})
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Plan":
+        return cls.model_validate_json(text)
+
+    def node(self, node_id: str) -> Node:
+        return self.nodes[node_id]
