@@ -1,0 +1,469 @@
+"""Create the stack described by template.yaml on moto (or any AWS-compatible endpoint).
+
+moto's CloudFormation skips SAM resources and schedule groups, so the template
+is translated with the SAM translator (offline) and each data-bearing resource
+is created through its own service API. Lambda functions are not created: they
+become ``FunctionSpec``s that the local runtime calls in-process; API routes and
+SQS event sources are read from the translated template so that local and AWS
+cannot drift apart. No Lambda event source mapping is ever created: with no
+Docker, moto's mapping deletes messages without running any code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import string
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from infra.local.intrinsics import (
+    IntrinsicError,
+    Resolver,
+    TemplateError,
+    as_text,
+    creation_order,
+    parameter_values,
+    read_parameters,
+    references,
+    translate,
+)
+
+__all__ = ["FunctionSpec", "ProvisionError", "QueueSource", "Route", "Stack", "provision", "translate"]
+
+DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+_MOTO_ACCOUNT = "123456789012"
+
+# Types that hold nothing a local run needs: they get a synthetic physical id.
+_PASSIVE_TYPES = {
+    "AWS::Lambda::Function", "AWS::Lambda::Permission", "AWS::Lambda::EventSourceMapping",
+    "AWS::Lambda::Version", "AWS::Lambda::Alias", "AWS::Lambda::EventInvokeConfig",
+    "AWS::ApiGateway::RestApi", "AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage",
+    "AWS::ApiGateway::Account", "AWS::ApiGateway::BasePathMapping", "AWS::ApiGateway::DomainName",
+    "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm",
+}
+
+
+# One error type for callers: whatever stops a local stack, translation included.
+ProvisionError = TemplateError
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    handler: str  # "functions.api.app.lambda_handler"
+    environment: dict[str, str]
+    timeout: int
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str  # upper case; "ANY" for x-amazon-apigateway-any-method
+    path: str  # "/runs/{run_id}"
+    function: str  # logical id
+
+
+@dataclass(frozen=True)
+class QueueSource:
+    queue_url: str
+    function: str
+    batch_size: int
+    report_batch_item_failures: bool
+    maximum_concurrency: int | None = None  # ScalingConfig.MaximumConcurrency
+
+
+@dataclass(frozen=True)
+class Stack:
+    physical: dict[str, str]  # logical id -> table name / queue url / group name / secret arn / role arn
+    functions: dict[str, FunctionSpec]
+    routes: tuple[Route, ...]
+    queue_sources: tuple[QueueSource, ...]
+    parameters: dict[str, str] = field(default_factory=dict)  # resolved template parameters
+
+    def with_public_url(self, public_url: str) -> Stack:
+        """The same stack with links pointing at ``public_url`` (e.g. a gateway bound after provisioning)."""
+        functions = {
+            lid: replace(spec, environment={**spec.environment, "LOOPLINE_PUBLIC_URL": public_url.rstrip("/")})
+            for lid, spec in self.functions.items()
+        }
+        return replace(self, functions=functions)
+
+
+def _flag(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+# --------------------------------------------------------------- provisioning
+class _Provisioner:
+    def __init__(self, session: boto3.session.Session, region: str, endpoint_url: str | None,
+                 stack_name: str, template: dict[str, Any], parameters: dict[str, Any]) -> None:
+        self._session, self.region, self._endpoint = session, region, endpoint_url
+        self._stack = stack_name
+        self._clients: dict[str, Any] = {}
+        self._account = self._account_id()
+        pseudo = {
+            "AWS::Region": region, "AWS::AccountId": self._account, "AWS::StackName": stack_name,
+            "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NotificationARNs": [],
+            "AWS::StackId": f"arn:aws:cloudformation:{region}:{self._account}:stack/{stack_name}/local",
+        }
+        self.resolver = Resolver(
+            {**parameters, **pseudo}, template.get("Conditions", {}), self.ref, self.get_att,
+            template.get("Mappings"), region,
+        )
+        self.resources = {
+            lid: res for lid, res in template.get("Resources", {}).items()
+            if "Condition" not in res or self.resolver.condition(res["Condition"])
+        }
+        self.attrs: dict[str, dict[str, Any]] = {}
+        # A role a function runs as needs nothing locally; any other role
+        # (the scheduler's) is real data the engine passes around.
+        self.function_roles: set[str] = set()
+        for res in self.resources.values():
+            if res["Type"] == "AWS::Lambda::Function":
+                self.function_roles |= references(res.get("Properties", {}).get("Role"))
+
+    # -- clients and names --------------------------------------------------
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self._session.client(
+                service, region_name=self.region, endpoint_url=self._endpoint)
+        return self._clients[service]
+
+    def _account_id(self) -> str:
+        try:
+            return str(self.client("sts").get_caller_identity()["Account"])
+        except (BotoCoreError, ClientError):
+            return _MOTO_ACCOUNT
+
+    def name(self, logical_id: str, limit: int = 64) -> str:
+        name = f"{self._stack}-{logical_id}"
+        if len(name) > limit:
+            name = name[: limit - 9] + "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+        return name
+
+    def arn(self, service: str, resource: str, region: bool = True) -> str:
+        return f"arn:aws:{service}:{self.region if region else ''}:{self._account}:{resource}"
+
+    # -- intrinsic callbacks ---------------------------------------------------
+    def _lookup(self, logical_id: str) -> dict[str, Any]:
+        if logical_id in self.attrs:
+            return self.attrs[logical_id]
+        resource = self.resources.get(logical_id)
+        if resource is None:
+            raise IntrinsicError(f"reference to unknown or disabled resource {logical_id!r}")
+        if self.is_passive(logical_id):
+            self.attrs[logical_id] = self._passive_attrs(logical_id, resource)
+            return self.attrs[logical_id]
+        raise ProvisionError(f"{logical_id} is referenced before it was created (dependency cycle?)")
+
+    def ref(self, logical_id: str) -> Any:
+        return self._lookup(logical_id)["Ref"]
+
+    def get_att(self, logical_id: str, attribute: str) -> Any:
+        attrs = self._lookup(logical_id)
+        if attribute not in attrs:
+            raise ProvisionError(f"Fn::GetAtt {logical_id}.{attribute} is not supported locally")
+        return attrs[attribute]
+
+    def is_passive(self, logical_id: str) -> bool:
+        kind = self.resources[logical_id]["Type"]
+        return kind in _PASSIVE_TYPES or (kind == "AWS::IAM::Role" and logical_id in self.function_roles)
+
+    def _passive_attrs(self, lid: str, resource: dict[str, Any]) -> dict[str, Any]:
+        kind, props = resource["Type"], resource.get("Properties", {})
+        if kind == "AWS::Lambda::Function":
+            name = self.resolver.resolve(props.get("FunctionName")) or self.name(lid)
+            return {"Ref": name, "Arn": self.arn("lambda", f"function:{name}")}
+        if kind == "AWS::IAM::Role":
+            name = self.name(lid)
+            return {"Ref": name, "Arn": self.arn("iam", f"role/{name}", region=False), "RoleId": name}
+        if kind == "AWS::ApiGateway::RestApi":
+            # API ids are 10 lowercase alphanumerics; stable per stack so URLs are too.
+            digest = hashlib.sha256(f"{self._stack}/{lid}".encode()).digest()
+            alphabet = string.ascii_lowercase + string.digits
+            api_id = "".join(alphabet[b % len(alphabet)] for b in digest[:10])
+            return {"Ref": api_id, "RootResourceId": api_id[:6]}
+        return {"Ref": self.name(lid)}
+
+    def create(self, lid: str) -> None:
+        kind = self.resources[lid]["Type"]
+        creator = _CREATORS.get(kind)
+        if creator is None:
+            raise ProvisionError(
+                f"resource {lid} has type {kind}, which the local provisioner cannot create; "
+                "teach infra/local/provision.py about it")
+        props = self.resolver.resolve(self.resources[lid].get("Properties", {}))
+        self.attrs[lid] = creator(self, lid, props)
+
+    # -- what the local runtime runs ----------------------------------------
+    def functions(self, public_url: str | None) -> dict[str, FunctionSpec]:
+        specs = {}
+        for lid, res in self.resources.items():
+            if res["Type"] != "AWS::Lambda::Function":
+                continue
+            props = res.get("Properties", {})
+            variables = self.resolver.resolve(props.get("Environment", {}).get("Variables", {}))
+            environment = {key: as_text(value) for key, value in variables.items()}
+            if public_url is not None:
+                environment["LOOPLINE_PUBLIC_URL"] = public_url.rstrip("/")
+            specs[lid] = FunctionSpec(
+                logical_id=lid,
+                handler=str(self.resolver.resolve(props.get("Handler", ""))),
+                environment=environment,
+                timeout=int(self.resolver.resolve(props.get("Timeout", 3))),
+            )
+        return specs
+
+    def _function_by_arn(self, arn_or_name: str) -> str:
+        match = re.search(r"function:([^:/]+)", arn_or_name)
+        name = match.group(1) if match else arn_or_name
+        for lid, res in self.resources.items():
+            if res["Type"] == "AWS::Lambda::Function" and self.ref(lid) == name:
+                return lid
+        raise ProvisionError(f"{arn_or_name!r} names no function in the template")
+
+    def routes(self) -> tuple[Route, ...]:
+        found = set()
+        for lid, res in self.resources.items():
+            if res["Type"] != "AWS::ApiGateway::RestApi":
+                continue
+            props = res.get("Properties", {})
+            if "BodyS3Location" in props:
+                raise ProvisionError(f"{lid}: BodyS3Location cannot be read locally; inline the body")
+            for path, operations in (props.get("Body") or {}).get("paths", {}).items():
+                for verb, operation in operations.items():
+                    integration = isinstance(operation, dict) and operation.get("x-amazon-apigateway-integration")
+                    if not integration or integration.get("type") != "aws_proxy":
+                        continue
+                    uri = as_text(self.resolver.resolve(integration["uri"]))
+                    target = uri.split("/functions/", 1)[-1].removesuffix("/invocations")
+                    method = "ANY" if verb == "x-amazon-apigateway-any-method" else verb.upper()
+                    found.add(Route(method, path, self._function_by_arn(target)))
+        return tuple(sorted(found, key=lambda route: (route.path, route.method)))
+
+    def queue_sources(self) -> tuple[QueueSource, ...]:
+        queues_by_arn = {
+            attrs["Arn"]: attrs["Ref"] for lid, attrs in self.attrs.items()
+            if self.resources[lid]["Type"] == "AWS::SQS::Queue"
+        }
+        sources = []
+        for lid, res in self.resources.items():
+            if res["Type"] != "AWS::Lambda::EventSourceMapping":
+                continue
+            props = self.resolver.resolve(res.get("Properties", {}))
+            source = props.get("EventSourceArn", "")
+            if source not in queues_by_arn:
+                raise ProvisionError(f"{lid}: the local runtime only polls SQS queues of this stack, not {source!r}")
+            concurrency = (props.get("ScalingConfig") or {}).get("MaximumConcurrency")
+            sources.append(QueueSource(
+                queue_url=queues_by_arn[source],
+                function=self._function_by_arn(as_text(props["FunctionName"])),
+                batch_size=int(props.get("BatchSize", 10)),
+                report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                maximum_concurrency=int(concurrency) if concurrency is not None else None,
+            ))
+        return tuple(sources)
+
+
+def provision(
+    session: boto3.session.Session,
+    template_path: str | Path = DEFAULT_TEMPLATE,
+    parameters: dict[str, str] | None = None,
+    stack_name: str = "loopline",
+    public_url: str | None = None,
+    *,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> Stack:
+    """Create the template's resources through ``session`` and describe what to run.
+
+    Safe to repeat against the same emulator: existing resources are reused
+    (and an existing secret keeps its value, so issued links stay valid).
+    """
+    region = region or session.region_name or "us-east-1"
+    path = Path(template_path)
+    values = parameter_values(read_parameters(path), dict(parameters or {}))
+    template = translate(path, region, {k: v for k, v in values.items() if isinstance(v, str)})
+    prov = _Provisioner(session, region, endpoint_url, stack_name, template, values)
+    data_bearing = [lid for lid in prov.resources if not prov.is_passive(lid)]
+    for lid in creation_order(prov.resources, data_bearing):
+        prov.create(lid)
+    functions, routes, queue_sources = prov.functions(public_url), prov.routes(), prov.queue_sources()
+    physical = {lid: as_text(prov.attrs[lid]["Ref"]) for lid in prov.resources if lid in prov.attrs}
+    return Stack(
+        physical=physical, functions=functions, routes=routes, queue_sources=queue_sources,
+        parameters={k: as_text(v) if isinstance(v, str) else ",".join(v) for k, v in values.items()},
+    )
+
+
+# --------------------------------------------------------------- creators
+# Each takes the resolved CloudFormation Properties and returns the resource's
+# Ref value and attributes. "Already exists" counts as success, so provisioning
+# twice against one emulator is harmless.
+@contextmanager
+def _exists_ok(*codes: str) -> Iterator[None]:
+    try:
+        yield
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in codes:
+            raise
+
+
+def _create_table(prov: _Provisioner, lid: str, props: dict[str, Any]) -> dict[str, Any]:
+    ddb = prov.client("dynamodb")
+    name = props.get("TableName") or prov.name(lid, 255)
+    kwargs: dict[str, Any] = {"TableName": name, "BillingMode": props.get("BillingMode", "PROVISIONED")}
+    for key in ("AttributeDefinitions", "KeySchema", "Tags"):
+        if key in props:
+            kwargs[key] = props[key]
+    for key in ("ProvisionedThroughput", "GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        if key in props:
+            kwargs[key] = _ints(props[key])
+    for index in kwargs.get("GlobalSecondaryIndexes", []):
+        index.pop("ContributorInsightsSpecification", None)  # CloudFormation-only
+    if "StreamSpecification" in props:
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+    if sse := props.get("SSESpecification"):
+        kwargs["SSESpecification"] = {"Enabled": _flag(sse.get("SSEEnabled"))} | {
+            k: sse[k] for k in ("SSEType", "KMSMasterKeyId") if k in sse}
+    with _exists_ok("ResourceInUseException"):
+        ddb.create_table(**kwargs)
+    # Instant on moto; real endpoints (LocalStack, AWS) need the wait before TTL calls.
+    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl and _flag(ttl.get("Enabled")):
+        current = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if current.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):  # re-enabling is an error
+            ddb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True})
+    pitr = props.get("PointInTimeRecoverySpecification")
+    if pitr and _flag(pitr.get("PointInTimeRecoveryEnabled")):
+        ddb.update_continuous_backups(
+            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+    table = ddb.describe_table(TableName=name)["Table"]
+    streams = {"StreamArn": table["LatestStreamArn"]} if "LatestStreamArn" in table else {}
+    return {"Ref": name, "Arn": table["TableArn"], **streams}
+
+
+def _create_queue(prov: _Provisioner, lid: str, props: dict[str, Any]) -> dict[str, Any]:
+    sqs = prov.client("sqs")
+    fifo = _flag(props.get("FifoQueue", False))
+    name = props.get("QueueName") or prov.name(lid, 75) + (".fifo" if fifo else "")
+    # CloudFormation takes the redrive policies as objects, SQS as JSON text.
+    attributes = {
+        key: json.dumps(value) if isinstance(value, dict) else as_text(value)
+        for key, value in props.items() if key not in ("QueueName", "Tags")
+    }
+    tags = {tag["Key"]: tag["Value"] for tag in props.get("Tags", [])}
+    try:
+        url = sqs.create_queue(QueueName=name, Attributes=attributes, tags=tags)["QueueUrl"]
+    except ClientError as exc:
+        # Same name, other attributes: a re-run with new parameters. Converge.
+        if exc.response.get("Error", {}).get("Code") not in ("QueueAlreadyExists", "QueueNameExists"):
+            raise
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        attributes.pop("FifoQueue", None)  # immutable
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return {"Ref": url, "Arn": arn, "QueueName": name, "QueueUrl": url}
+
+
+def _create_schedule_group(prov: _Provisioner, lid: str, props: dict[str, Any]) -> dict[str, Any]:
+    scheduler = prov.client("scheduler")
+    name = props.get("Name") or prov.name(lid)
+    with _exists_ok("ConflictException"):
+        scheduler.create_schedule_group(Name=name)
+    return {"Ref": name, "Arn": scheduler.get_schedule_group(Name=name)["Arn"]}
+
+
+def _create_role(prov: _Provisioner, lid: str, props: dict[str, Any]) -> dict[str, Any]:
+    iam = prov.client("iam")
+    name = props.get("RoleName") or prov.name(lid)
+    with _exists_ok("EntityAlreadyExists"):
+        iam.create_role(RoleName=name, Path=props.get("Path", "/"),
+                        AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]))
+    # Inline policies are kept for inspection; moto does not enforce IAM, so
+    # managed policy attachments would cost calls and buy nothing.
+    for policy in props.get("Policies", []):
+        iam.put_role_policy(RoleName=name, PolicyName=policy["PolicyName"],
+                            PolicyDocument=json.dumps(policy["PolicyDocument"]))
+    role = iam.get_role(RoleName=name)["Role"]
+    return {"Ref": name, "Arn": role["Arn"], "RoleId": role["RoleId"]}
+
+
+def _create_secret(prov: _Provisioner, lid: str, props: dict[str, Any]) -> dict[str, Any]:
+    sm = prov.client("secretsmanager")
+    name = props.get("Name") or prov.name(lid, 256)
+    value = props.get("SecretString")
+    if value is None:  # GenerateSecretString, done locally: the value never leaves the emulator
+        spec = props.get("GenerateSecretString") or {}
+        value = secrets.token_urlsafe(32)
+        if "SecretStringTemplate" in spec:
+            document = json.loads(spec["SecretStringTemplate"])
+            document[spec.get("GenerateStringKey", "password")] = value
+            value = json.dumps(document)
+    extra = {"Description": props["Description"]} if "Description" in props else {}
+    # An existing secret keeps its value: rotating it would void issued links.
+    with _exists_ok("ResourceExistsException"):
+        sm.create_secret(Name=name, SecretString=value, **extra)
+    arn = sm.describe_secret(SecretId=name)["ARN"]
+    return {"Ref": arn, "Id": arn}
+
+
+def _create_bucket(prov: _Provisioner, lid: str, props: dict[str, Any]) -> dict[str, Any]:
+    name = props.get("BucketName") or prov.name(lid, 63).lower()
+    location = {} if prov.region == "us-east-1" else {
+        "CreateBucketConfiguration": {"LocationConstraint": prov.region}}
+    with _exists_ok("BucketAlreadyOwnedByYou"):
+        prov.client("s3").create_bucket(Bucket=name, **location)
+    return {"Ref": name, "Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"}
+
+
+def _create_topic(prov: _Provisioner, lid: str, props: dict[str, Any]) -> dict[str, Any]:
+    name = props.get("TopicName") or prov.name(lid, 256)
+    arn = prov.client("sns").create_topic(Name=name)["TopicArn"]  # idempotent by name
+    return {"Ref": arn, "TopicArn": arn, "TopicName": name}
+
+
+def _ints(node: Any) -> Any:
+    """Numbers arrive as text from parameters; the service APIs want ints."""
+    if isinstance(node, dict):
+        return {k: _ints(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_ints(v) for v in node]
+    return int(node) if isinstance(node, str) and node.isdigit() else node
+
+
+_CREATORS = {
+    "AWS::DynamoDB::Table": _create_table,
+    "AWS::SQS::Queue": _create_queue,
+    "AWS::Scheduler::ScheduleGroup": _create_schedule_group,
+    "AWS::IAM::Role": _create_role,
+    "AWS::SecretsManager::Secret": _create_secret,
+    "AWS::S3::Bucket": _create_bucket,
+    "AWS::SNS::Topic": _create_topic,
+}
+
+
+def routes_from_template(template_path: str | Path = DEFAULT_TEMPLATE) -> tuple[Route, ...]:
+    """The API routes of template.yaml's functions, read without any emulator (for local mode)."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    template = yaml_parse(Path(template_path).read_text())
+    found = set()
+    for lid, res in (template.get("Resources") or {}).items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event in ((res.get("Properties") or {}).get("Events") or {}).values():
+            if event.get("Type") == "Api":
+                props = event["Properties"]
+                found.add(Route(str(props["Method"]).upper(), props["Path"], lid))
+    return tuple(sorted(found, key=lambda route: (route.path, route.method)))

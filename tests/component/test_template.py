@@ -1,0 +1,151 @@
+"""template.yaml: lint-clean, least privilege, and the contract other code relies on."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.local.intrinsics import references
+from infra.local.provision import DEFAULT_TEMPLATE, translate
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV_NAMES = {
+    "LOOPLINE_DEFINITIONS_TABLE", "LOOPLINE_RUNS_TABLE", "LOOPLINE_TOKENS_TABLE",
+    "LOOPLINE_READY_QUEUE_URL", "LOOPLINE_READY_QUEUE_ARN", "LOOPLINE_SCHEDULE_GROUP",
+    "LOOPLINE_SCHEDULER_ROLE_ARN", "LOOPLINE_LINK_KEY_SECRET", "LOOPLINE_LEASE_SECONDS",
+    "LOOPLINE_PUBLIC_URL", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE",
+}
+LINT_ENV = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing", "SAM_CLI_TELEMETRY": "0"}
+
+
+@pytest.fixture(scope="module")
+def cfn() -> dict[str, Any]:
+    return translate(DEFAULT_TEMPLATE, "us-east-1")
+
+
+def _statements(node: Any) -> list[dict[str, Any]]:
+    """Every IAM statement anywhere in the template (inline policies, SAM policy templates, trust policies)."""
+    found = []
+    if isinstance(node, dict):
+        statement = node.get("Statement")
+        if statement is not None:
+            found.extend(statement if isinstance(statement, list) else [statement])
+        for value in node.values():
+            found.extend(_statements(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.extend(_statements(item))
+    return found
+
+
+def test_cfn_lint_is_clean() -> None:
+    # The CLI, as `make lint` runs it (it also honours a .cfnlintrc).
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run(
+        [str(cfn_lint if cfn_lint.exists() else shutil.which("cfn-lint")), str(DEFAULT_TEMPLATE)],
+        capture_output=True, text=True, env=LINT_ENV, cwd=ROOT, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_sam_validate_lint_is_clean() -> None:
+    candidates = [ROOT / ".venv-sam/bin/sam", Path("/tmp/samvenv/bin/sam"), shutil.which("sam")]
+    sam = next((Path(c) for c in candidates if c and Path(c).exists()), None)
+    if sam is None:
+        pytest.skip("SAM CLI not installed (make sam-setup)")
+    result = subprocess.run(
+        [str(sam), "validate", "--lint", "--template", str(DEFAULT_TEMPLATE)],
+        capture_output=True, text=True, env=LINT_ENV, cwd=ROOT, check=False, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_iam_statement_has_a_wildcard_action(cfn: dict[str, Any]) -> None:
+    statements = _statements(cfn["Resources"])
+    assert len(statements) >= 10  # the walk really reaches the SAM policy-template expansions
+    for statement in statements:
+        assert "NotAction" not in statement, statement
+        actions = statement["Action"]
+        for action in [actions] if isinstance(actions, str) else actions:
+            assert "*" not in action, statement
+
+
+def test_managed_policies_are_only_the_sam_defaults(cfn: dict[str, Any]) -> None:
+    # Managed policies cannot be inspected here, so pin them.
+    allowed = {
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
+    }
+    for resource in cfn["Resources"].values():
+        assert set(resource.get("Properties", {}).get("ManagedPolicyArns", [])) <= allowed
+
+
+def test_functions_have_exactly_the_contract_environment(cfn: dict[str, Any]) -> None:
+    functions = {lid: r for lid, r in cfn["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
+    assert set(functions) == {"ApiFunction", "WorkerFunction"}
+    for lid, resource in functions.items():
+        variables = resource["Properties"]["Environment"]["Variables"]
+        assert set(variables) == ENV_NAMES, lid
+        assert resource["Properties"]["TracingConfig"] == {"Mode": "Active"}
+    assert functions["ApiFunction"]["Properties"]["Handler"] == "functions.api.app.lambda_handler"
+    assert functions["WorkerFunction"]["Properties"]["Handler"] == "functions.worker.app.lambda_handler"
+
+
+def test_resources_have_the_contract_logical_ids(cfn: dict[str, Any]) -> None:
+    types = {lid: r["Type"] for lid, r in cfn["Resources"].items()}
+    expected = {
+        "DefinitionsTable": "AWS::DynamoDB::Table", "RunsTable": "AWS::DynamoDB::Table",
+        "TokensTable": "AWS::DynamoDB::Table", "ReadyQueue": "AWS::SQS::Queue",
+        "DeadLetterQueue": "AWS::SQS::Queue", "TimerGroup": "AWS::Scheduler::ScheduleGroup",
+        "SchedulerRole": "AWS::IAM::Role", "LinkKeySecret": "AWS::SecretsManager::Secret",
+        "LooplineApi": "AWS::ApiGateway::RestApi",
+    }
+    assert {lid: types.get(lid) for lid in expected} == expected
+    assert set(cfn["Parameters"]) >= {"QueueVisibilityTimeout", "PublicUrl", "StageName"}
+    assert set(cfn["Outputs"]) >= {"ApiUrl", "DefinitionsTableName", "RunsTableName", "TokensTableName",
+                                   "ReadyQueueUrl"}
+
+
+def test_dependency_graph_is_acyclic(cfn: dict[str, Any]) -> None:
+    # cfn-lint does not see cycles that only appear after the SAM transform
+    # (e.g. ApiFunction's environment referring to LooplineApi), and
+    # CloudFormation rejects them at deploy time.
+    resources = cfn["Resources"]
+    deps = {}
+    for lid, resource in resources.items():
+        depends = resource.get("DependsOn", [])
+        depends = [depends] if isinstance(depends, str) else depends
+        deps[lid] = (references(resource) | set(depends)) & set(resources)
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        if state.get(node) == 1:
+            raise AssertionError("dependency cycle: " + " -> ".join(path[path.index(node):] + [node]))
+        if state.get(node) == 2:
+            return
+        state[node] = 1
+        for dep in deps[node]:
+            visit(dep, path + [node])
+        state[node] = 2
+
+    for lid in resources:
+        visit(lid, [])
+
+
+def test_worker_timeout_fits_in_the_smallest_lease(cfn: dict[str, Any]) -> None:
+    timeout = cfn["Resources"]["WorkerFunction"]["Properties"]["Timeout"]
+    assert timeout <= int(cfn["Parameters"]["QueueVisibilityTimeout"]["MinValue"])
+
+
+def test_template_has_no_yaml_aliases() -> None:
+    # CloudFormation rejects YAML anchors and aliases outright.
+    text = DEFAULT_TEMPLATE.read_text()
+    assert not re.search(r"(^|\s)[&*][A-Za-z]", text, re.M)
