@@ -57,9 +57,15 @@ def start_run():
     return _json(201, start_from_request(get_engine(), _body()))
 
 
+def _base_url() -> str:
+    # On AWS the API cannot be told its own URL without a template cycle: take it from the request.
+    context = app.current_event.request_context
+    return f"https://{context.domain_name}/{context.stage}"
+
+
 @app.get("/runs/<run_id>")
 def get_run(run_id: str):
-    view = get_engine().describe_run(run_id)
+    view = get_engine().describe_run(run_id, base_url=_base_url())
     if view is None:
         raise ApiError(404, f"no run with id '{run_id}'")
     return _json(200, view)

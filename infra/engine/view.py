@@ -8,7 +8,8 @@ from ..ports import TaskRecord
 
 
 class ViewMixin:
-    def describe_run(self, run_id: str) -> dict[str, Any] | None:
+    def describe_run(self, run_id: str, base_url: str | None = None) -> dict[str, Any] | None:
+        """``base_url`` prefixes approval/callback links when the deployment has no public URL set."""
         run = self.store.get_run(run_id)
         if run is None:
             return None
@@ -22,7 +23,7 @@ class ViewMixin:
             attempts = rec.attempt - 1 if rec.status == "RETRYING" else rec.attempt
             tasks[task_id] = {"status": rec.status, "output": rec.output, "attempts": attempts, "error": rec.error}
             if rec.status == "WAITING" and rec.waiting_for in ("approval", "callback") and run.status == "RUNNING":
-                entry = {"task_id": task_id, "url": self.link_url(run_id, rec)}
+                entry = {"task_id": task_id, "url": self.link_url(run_id, rec, base_url)}
                 if rec.waiting_for == "approval":
                     request = rec.approval or {}
                     approvers = request.get("approvers") or []
@@ -47,7 +48,8 @@ class ViewMixin:
             "ended_at": run.ended_at,
         }
 
-    def link_url(self, run_id: str, rec: TaskRecord) -> str:
+    def link_url(self, run_id: str, rec: TaskRecord, base_url: str | None = None) -> str:
         token = self.signer.token(run_id, rec.task_id, rec.attempt, rec.waiting_for, rec.nonce)
         path = "approvals" if rec.waiting_for == "approval" else "callbacks"
-        return f"{self.settings.public_url.rstrip('/')}/{path}/{token}"
+        base = self.settings.public_url or base_url or ""
+        return f"{base.rstrip('/')}/{path}/{token}"

@@ -53,7 +53,7 @@ class EmbeddedAws:
     """moto started in-process with the stack of template.yaml created in it."""
 
     def __init__(self, template: Path = TEMPLATE, parameters: dict[str, str] | None = None,
-                 public_url: str | None = None):
+                 public_url: str | None = None, redelivery_seconds: int | None = None):
         from moto import mock_aws
 
         os.environ.update(LOCAL_ENV)
@@ -61,6 +61,17 @@ class EmbeddedAws:
         self._mock.start()
         self.session = boto3.session.Session(region_name=REGION)
         self.stack: Stack = provision(self.session, template, parameters=parameters, public_url=public_url)
+        if redelivery_seconds is not None:
+            self._shorten_redelivery(redelivery_seconds)
+
+    def _shorten_redelivery(self, seconds: int) -> None:
+        """Tests only: a crashed delivery comes back after ``seconds`` instead of the template's
+        visibility timeout (whose floor of 30 s Lambda needs on AWS). The lease follows it."""
+        sqs = self.session.client("sqs")
+        for source in self.stack.queue_sources:
+            sqs.set_queue_attributes(QueueUrl=source.queue_url, Attributes={"VisibilityTimeout": str(seconds)})
+        for spec in self.stack.functions.values():
+            spec.environment["LOOPLINE_LEASE_SECONDS"] = str(seconds)
 
     def stop(self) -> None:
         self._mock.stop()

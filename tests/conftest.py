@@ -1,0 +1,89 @@
+"""Shared fixtures: event files from events/, a fresh embedded stack per test, local mode."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+REGION = "us-east-1"
+
+os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+def load_event(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
+
+
+def api_event(name: str, path_params: dict | None = None, body=None, headers: dict | None = None) -> dict:
+    """An API Gateway proxy event from events/, with its placeholders filled in."""
+    event = copy.deepcopy(load_event(name))
+    for key, value in (path_params or {}).items():
+        placeholder = key.upper() if key != "run_id" else "RUN_ID"
+        event["path"] = event["path"].replace(placeholder, value)
+        event["requestContext"]["path"] = event["requestContext"]["path"].replace(placeholder, value)
+        event["pathParameters"][key] = value
+    if body is not None:
+        event["body"] = body if isinstance(body, str) else json.dumps(body)
+    for key, value in (headers or {}).items():
+        event["headers"][key] = value
+        event["multiValueHeaders"][key] = [value]
+    return event
+
+
+def sqs_event(*messages: dict) -> dict:
+    template = load_event("sqs_exec.json")["Records"][0]
+    records = []
+    for i, message in enumerate(messages):
+        record = copy.deepcopy(template)
+        record["messageId"] = f"msg-{i}"
+        record["body"] = json.dumps(message)
+        records.append(record)
+    return {"Records": records}
+
+
+def compile_yaml(text: str, filename: str = "test.yaml"):
+    from statemachine.compiler import compile_workflow
+
+    return compile_workflow(textwrap.dedent(text), filename)
+
+
+@pytest.fixture
+def clock():
+    from infra.clock import ManualClock
+
+    return ManualClock()
+
+
+@pytest.fixture
+def aws():
+    """moto in-process with template.yaml's resources; visibility timeout 1 s so redeliveries come fast."""
+    from infra.local.runtime import EmbeddedAws
+
+    stack = EmbeddedAws(redelivery_seconds=1)
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def runtime(aws, clock):
+    from infra.local.runtime import LocalRuntime
+
+    rt = LocalRuntime(aws, clock=clock)
+    yield rt
+    rt.stop()
+
+
+@pytest.fixture
+def local(clock):
+    from infra.memory.local_mode import LocalMode
+
+    return LocalMode(clock=clock)

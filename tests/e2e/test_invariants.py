@@ -1,0 +1,195 @@
+"""The durability invariants on the embedded stack (moto + the local runtime, same handler code).
+
+- the same SQS message delivered twice advances the run once;
+- a process killed after a state write and before the enqueue does not strand the run;
+- a process killed while running a task: the task is taken over once its lease ends;
+- a pending timer survives a restart of the runtime's pumps.
+
+A "kill" raises a BaseException out of the handler (nothing catches it, as
+nothing runs after a Lambda dies), then the test drops the runtime and every
+in-memory engine state, and starts a new runtime on the same emulated AWS.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import boto3
+import pytest
+
+import infra.engine.execute as execute
+from infra.local.runtime import LocalRuntime
+from infra.wiring import get_engine
+from tests.conftest import compile_yaml
+
+CHAIN = """
+workflow:
+  metadata: {id: chain3}
+  tasks:
+    - {id: a, type: python, config: {code: "result = 1"}}
+    - {id: b, type: python, depends_on: [a], config: {code: "result = tasks['a']['output'] + 1"}}
+    - {id: c, type: python, depends_on: [a, b], config: {code: "result = tasks['b']['output'] * 10"}}
+  outputs:
+    mappings: {c: "${tasks.c.output}"}
+"""
+
+
+class SimulatedCrash(BaseException):
+    """The process dies here: not an error any code path handles."""
+
+
+def start(runtime, text, inputs=None):
+    with runtime.lock:
+        return get_engine().start_run(compile_yaml(text), inputs or {})
+
+
+def view(runtime, run_id):
+    with runtime.lock:
+        return get_engine().describe_run(run_id)
+
+
+def finish(runtime, run_id, timeout=30):
+    assert runtime.run_until(lambda: view(runtime, run_id)["status"] != "RUNNING", timeout), view(runtime, run_id)
+    return view(runtime, run_id)
+
+
+def summary(run):
+    return run["status"], run["outputs"], {k: (t["status"], t["output"], t["attempts"]) for k, t in run["tasks"].items()}
+
+
+@pytest.fixture
+def actions(monkeypatch):
+    """Which task actions ran, in order (the handlers run in this process)."""
+    ran: list[str] = []
+    real = execute.run_task_type
+
+    def counting(node, *args):
+        ran.append(node.id)
+        return real(node, *args)
+
+    monkeypatch.setattr(execute, "run_task_type", counting)
+    return ran
+
+
+def test_the_same_message_delivered_twice_advances_the_run_once(runtime, actions, monkeypatch):
+    clean = finish(runtime, start(runtime, CHAIN))
+    actions.clear()
+    real_invoke = runtime.invoke
+
+    def twice(function_id, event):
+        if function_id == "WorkerFunction":
+            real_invoke(function_id, event)  # SQS delivers the same batch again
+        return real_invoke(function_id, event)
+
+    monkeypatch.setattr(runtime, "invoke", twice)
+    doubled = finish(runtime, start(runtime, CHAIN))
+    assert summary(doubled) == summary(clean)
+    assert sorted(actions) == ["a", "b", "c"]
+
+
+def test_killed_after_a_state_write_before_the_enqueue_the_run_completes_after_restart(aws, clock, actions):
+    runtime = LocalRuntime(aws, clock=clock)
+    clean = finish(runtime, start(runtime, CHAIN))
+    runtime.stop()
+    actions.clear()
+
+    boto3.setup_default_session(region_name="us-east-1")
+    crashes = []
+
+    def crash_before_enqueue_of_b(params, **_):
+        body = params.get("MessageBody", "")
+        if '"task":"b"' in body and not crashes:
+            crashes.append(body)
+            raise SimulatedCrash("killed between the state write and the enqueue")
+
+    boto3.DEFAULT_SESSION.events.register("before-parameter-build.sqs.SendMessage", crash_before_enqueue_of_b)
+    runtime = LocalRuntime(aws, clock=clock)
+    run_id = start(runtime, CHAIN)
+    with pytest.raises(SimulatedCrash):
+        runtime.run_until(lambda: False, timeout=20)
+    assert crashes
+    with runtime.lock:
+        tasks = get_engine().describe_run(run_id)["tasks"]
+    assert tasks["a"]["status"] == "COMPLETED" and tasks["b"]["status"] == "PENDING"  # written, not enqueued
+    runtime.stop()  # every in-memory state of the "dead" process goes
+
+    runtime = LocalRuntime(aws, clock=clock)
+    try:
+        recovered = finish(runtime, run_id)  # a's message comes back after its visibility timeout
+    finally:
+        runtime.stop()
+    assert summary(recovered) == summary(clean)
+    assert sorted(actions) == ["a", "b", "c"]
+
+
+def test_killed_while_running_a_task_it_is_taken_over_after_the_lease(runtime, clock, monkeypatch):
+    real = execute.run_task_type
+    killed = []
+
+    def dies_once(node, *args):
+        if node.id == "b" and not killed:
+            killed.append(node.id)
+            raise SimulatedCrash("killed mid-task")
+        return real(node, *args)
+
+    monkeypatch.setattr(execute, "run_task_type", dies_once)
+    run_id = start(runtime, CHAIN)
+    with pytest.raises(SimulatedCrash):
+        runtime.run_until(lambda: False, timeout=20)
+    assert view(runtime, run_id)["tasks"]["b"]["status"] == "RUNNING"
+    # The message returns after 1 s, but b's lease (1 s on the runtime's clock) still holds: Busy.
+    runtime.run_until(lambda: False, timeout=2.5)
+    assert view(runtime, run_id)["tasks"]["b"]["status"] == "RUNNING"
+    clock.advance(5)  # the lease ends; the next delivery takes the task over
+    done = finish(runtime, run_id)
+    assert done["status"] == "COMPLETED" and done["outputs"] == {"c": 20}
+    assert done["tasks"]["b"]["attempts"] == 1
+
+
+def test_a_pending_scheduler_timer_survives_a_restart_of_the_pumps(aws, clock):
+    text = """
+    workflow:
+      metadata: {id: long_wait}
+      tasks:
+        - {id: pause, type: wait, config: {duration: 2h}}
+        - {id: after, type: python, depends_on: [pause], config: {code: "result = 'woke'"}}
+    """
+    runtime = LocalRuntime(aws, clock=clock)
+    run_id = start(runtime, text)
+    assert runtime.run_until(lambda: view(runtime, run_id)["tasks"]["pause"]["status"] == "WAITING", 10)
+    scheduler = aws.session.client("scheduler")
+    group = aws.stack.physical["TimerGroup"]
+    assert len(scheduler.list_schedules(GroupName=group)["Schedules"]) == 1
+    runtime.stop()
+
+    runtime = LocalRuntime(aws, clock=clock)
+    try:
+        runtime.run_until(lambda: False, timeout=0.5)
+        assert view(runtime, run_id)["tasks"]["pause"]["status"] == "WAITING"  # not due yet
+        clock.advance(timedelta(hours=2, seconds=1).total_seconds())  # at() rounds up to the second
+        done = finish(runtime, run_id)
+    finally:
+        runtime.stop()
+    assert done["status"] == "COMPLETED" and done["tasks"]["after"]["output"] == "woke"
+    assert scheduler.list_schedules(GroupName=group)["Schedules"] == []  # deleted after it fired
+
+
+def test_a_pending_sqs_delayed_timer_survives_a_restart_of_the_pumps(aws):
+    from infra.clock import SystemClock
+
+    text = """
+    workflow:
+      metadata: {id: short_wait}
+      tasks:
+        - {id: pause, type: wait, config: {duration: 2s}}
+    """
+    runtime = LocalRuntime(aws, clock=SystemClock())
+    run_id = start(runtime, text)
+    assert runtime.run_until(lambda: view(runtime, run_id)["tasks"]["pause"]["status"] == "WAITING", 10)
+    runtime.stop()
+    runtime = LocalRuntime(aws, clock=SystemClock())
+    try:
+        done = finish(runtime, run_id, timeout=15)
+    finally:
+        runtime.stop()
+    assert done["status"] == "COMPLETED"
