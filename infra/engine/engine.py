@@ -63,6 +63,7 @@ class Engine(ExecuteMixin, PropagateMixin, SignalsMixin, ViewMixin):
         self.settings = settings or EngineSettings()
         self.rng = rng or random.SystemRandom()
         self._plans: dict[str, Plan] = {}
+        self._ancestors: dict[tuple[str, str], tuple[str, ...]] = {}
 
     # ------------------------------------------------------------ plans
 

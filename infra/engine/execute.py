@@ -29,6 +29,24 @@ class ExecuteMixin:
             tasks[task_id] = task_view(rec.status, rec.output, rec.error, rec.attempt)
         return build_scope(run.inputs, run.variables, tasks, self.settings.env, own=own, extra_roots=extra)
 
+    def visible_tasks(self, plan: Plan, node: Node) -> tuple[str, ...]:
+        """What ``tasks`` holds for a node: its dependencies, and for python code (whose
+        references are not parsed) every ancestor, i.e. every task certainly finished."""
+        if node.type != "python":
+            return node.deps
+        key = (plan.hash, node.id)
+        cached = self._ancestors.get(key)
+        if cached is None:
+            seen: dict[str, None] = {}
+            stack = list(node.deps)
+            while stack:
+                current = stack.pop()
+                if current not in seen:
+                    seen[current] = None
+                    stack.extend(plan.nodes[current].deps)
+            cached = self._ancestors[key] = tuple(seen)
+        return cached
+
     def eval_context(self, rec: TaskRecord | None) -> EvalContext:
         if rec is not None and rec.ctx_now:
             return EvalContext(now=parse_iso(rec.ctx_now), seed=rec.ctx_seed or 0)
@@ -42,7 +60,8 @@ class ExecuteMixin:
         plan = self.plan(msg["plan"])
         node = plan.nodes[msg["task"]]
         attempt = int(msg["attempt"])
-        run, recs = self.store.load(msg["run"], [node.id, *node.deps])
+        visible = self.visible_tasks(plan, node)
+        run, recs = self.store.load(msg["run"], [node.id, *visible])
         if run is None or run.status in RUN_TERMINAL:
             return
         rec = recs.get(node.id) or TaskRecord(node.id)
@@ -64,7 +83,7 @@ class ExecuteMixin:
         if not (fresh or resumed or takeover):
             return  # a stale message for an attempt that is over
 
-        scope = self.scope_for(run, recs, node.deps)
+        scope = self.scope_for(run, recs, visible)
         if fresh:
             try:
                 run_it = _should_run(node, scope, EvalContext(now=now, seed=0))

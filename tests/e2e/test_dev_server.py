@@ -1,0 +1,177 @@
+"""`loopline dev` as a user drives it: a real server process and HTTP requests only."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+LOOPLINE = str(Path(sys.executable).with_name("loopline"))
+
+WORKFLOW = """
+workflow:
+  metadata: {id: review, name: Review}
+  inputs:
+    schema:
+      type: object
+      properties: {doc: {type: string}}
+      required: [doc]
+  tasks:
+    - id: ask
+      type: approval
+      config:
+        title: "Publish ${inputs.doc}?"
+        description: Please review.
+        approvers: [editor@example.com]
+        details: {words: 1200}
+        timeout: 2h
+    - id: hook
+      type: callback
+      depends_on: [ask]
+      config: {timeout: 1h}
+    - id: done
+      type: python
+      depends_on: [hook]
+      config: {code: "result = tasks['hook']['output']['ok']"}
+  outputs:
+    mappings:
+      decision: "${tasks.ask.output.decision}"
+      comments: "${tasks.ask.output.comments}"
+      done: "${tasks.done.output}"
+"""
+
+
+def request(method, url, body=None, headers=None, raw=None):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as reply:
+            return reply.status, reply.headers, reply.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read().decode()
+
+
+def get_json(url):
+    status, _, text = request("GET", url, headers={"Accept": "application/json"})
+    return status, json.loads(text)
+
+
+@pytest.fixture(scope="module")
+def server():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([LOOPLINE, "dev", "--port", str(port), "--movable-clock"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if get_json(f"{base}/runs/nothing")[0] == 404:
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        raise RuntimeError(proc.stderr.read())
+    yield base
+    proc.terminate()
+    proc.wait(timeout=15)
+
+
+def wait_for(fetch, predicate, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fetch()
+        if predicate(value):
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out; last: {value}")
+
+
+def test_approval_and_callback_through_http(server):
+    status, _, text = request("POST", f"{server}/runs", {"workflow": WORKFLOW, "input": {"doc": "Q3"}})
+    assert status == 201, text
+    run_id = json.loads(text)["run_id"]
+    status, view = get_json(f"{server}/runs/{run_id}")  # answers at once: the run exists
+    assert status == 200 and view["run_id"] == run_id
+
+    view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["approvals"])
+    approval = view["approvals"][0]
+    assert approval["task_id"] == "ask" and approval["approver"] == "editor@example.com"
+    url = approval["url"]
+
+    status, headers, page = request("GET", url, headers={"Accept": "text/html"})
+    assert status == 200 and "text/html" in headers["Content-Type"]
+    assert "Publish Q3?" in page and 'value="APPROVED"' in page
+    status, info = get_json(url)
+    assert status == 200 and info["title"] == "Publish Q3?" and info["details"] == {"words": 1200}
+    assert get_json(f"{server}/runs/{run_id}")[1]["tasks"]["ask"]["status"] == "WAITING"  # GET never decides
+
+    status, _, text = request("POST", url, {"decision": "MAYBE"})
+    assert status == 400 and "APPROVED" in json.loads(text)["error"]
+    status, _, text = request("POST", url[:-4] + "AAAA", {"decision": "APPROVED"})
+    assert status in (403, 404) and "error" in json.loads(text)
+    form = "decision=APPROVED&csrf=forged"
+    status, _, _ = request("POST", url, raw=form.encode(),
+                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 403
+    assert get_json(f"{server}/runs/{run_id}")[1]["tasks"]["ask"]["status"] == "WAITING"
+
+    status, _, text = request("POST", url, {"decision": "APPROVED", "comments": "ship it"})
+    assert status == 200 and json.loads(text)["decision"] == "APPROVED"
+    status, _, text = request("POST", url, {"decision": "REJECTED"})
+    assert status == 410
+    status, _, page = request("GET", url, headers={"Accept": "text/html"})
+    assert status == 410 and "<h1>" in page
+
+    view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["callbacks"])
+    callback = view["callbacks"][0]["url"]
+    assert request("POST", callback + "x", {"ok": True})[0] == 404
+    assert request("POST", callback, raw=b"{not json")[0] == 400
+    assert request("POST", callback, {"ok": True})[0] == 200
+    assert request("POST", callback, {"ok": False})[0] == 410
+
+    view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["status"] != "RUNNING")
+    assert view["status"] == "COMPLETED"
+    assert view["outputs"] == {"decision": "APPROVED", "comments": "ship it", "done": True}
+    assert set(view["tasks"]) == {"ask", "hook", "done"}
+    assert view["approvals"] == [] and view["callbacks"] == []
+
+
+def test_timeout_with_the_movable_clock(server):
+    status, _, text = request("POST", f"{server}/runs", {"workflow": WORKFLOW, "input": {"doc": "late"}})
+    run_id = json.loads(text)["run_id"]
+    view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["approvals"])
+    status, _, text = request("POST", f"{server}/_dev/clock", {"seconds": 7201})
+    assert status == 200
+    view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1],
+                    lambda v: v["tasks"]["ask"]["status"] == "COMPLETED")
+    assert view["tasks"]["ask"]["output"]["decision"] == "TIMED_OUT"
+    status, _, _ = request("POST", view["approvals"][0]["url"] if view["approvals"] else
+                           f"{server}/approvals/{'A' * 43}", {"decision": "APPROVED"})
+    assert status in (404, 410)
+
+
+def test_bad_requests_get_json_4xx(server):
+    status, body = get_json(f"{server}/runs/does-not-exist")
+    assert status == 404 and "error" in body
+    status, _, text = request("POST", f"{server}/runs", raw=b"not json")
+    assert status == 400 and json.loads(text)["error"]
+    status, _, text = request("POST", f"{server}/runs", {"workflow": "workflow:\n  tasks: [1]\n"})
+    body = json.loads(text)
+    assert status == 400 and body["diagnostics"] and all(d.startswith("workflow.yaml:") for d in body["diagnostics"])
+    status, _, text = request("POST", f"{server}/runs", {"workflow": WORKFLOW, "input": {"doc": 5}})
+    assert status == 400 and "doc" in json.loads(text)["error"]
+    status, _, text = request("POST", f"{server}/runs", {"workflow": "unknown_id"})
+    assert status == 404
+    status, _, text = request("DELETE", f"{server}/runs/x")
+    assert status == 405
