@@ -1,0 +1,152 @@
+"""The api and worker Lambda handlers, called with events/*.json under a fresh moto per test."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.wiring import get_engine
+from tests.conftest import api_event, compile_yaml, sqs_event
+
+WORKFLOW = """
+workflow:
+  metadata: {id: handlers}
+  tasks:
+    - id: ask
+      type: approval
+      config: {title: "Approve <b>this</b>?", approvers: [a@example.com], timeout: 1h}
+    - id: hook
+      type: callback
+      depends_on: [ask]
+"""
+
+
+def api(runtime, event):
+    response = runtime.invoke("ApiFunction", event)
+    body = response["body"]
+    headers = {**{k: v[0] for k, v in (response.get("multiValueHeaders") or {}).items()},
+               **(response.get("headers") or {})}
+    content_type = headers.get("Content-Type", "")
+    return response["statusCode"], (json.loads(body) if "json" in content_type and body else body)
+
+
+def start(runtime):
+    status, body = api(runtime, api_event("api_post_runs.json", body={"workflow": WORKFLOW, "input": {}}))
+    assert status == 201, body
+    return body["run_id"]
+
+
+def settle(runtime, run_id, predicate):
+    assert runtime.run_until(lambda: predicate(get_engine().describe_run(run_id)), 10)
+    return get_engine().describe_run(run_id)
+
+
+def token_of(url):
+    return url.rsplit("/", 1)[1]
+
+
+def test_post_runs_then_get_run(runtime):
+    run_id = start(runtime)
+    status, view = api(runtime, api_event("api_get_run.json", {"run_id": run_id}))
+    assert status == 200
+    assert view["run_id"] == run_id and view["status"] == "RUNNING"
+    assert set(view) >= {"run_id", "status", "outputs", "error", "tasks", "approvals", "callbacks"}
+    status, body = api(runtime, api_event("api_get_run.json", {"run_id": "nope"}))
+    assert status == 404 and "nope" in body["error"]
+
+
+def test_approval_page_escapes_and_json_decision(runtime):
+    run_id = start(runtime)
+    view = settle(runtime, run_id, lambda v: v["approvals"])
+    token = token_of(view["approvals"][0]["url"])
+    status, page = api(runtime, api_event("api_get_approval_html.json", {"token": token}))
+    assert status == 200
+    assert "Approve &lt;b&gt;this&lt;/b&gt;?" in page and "<b>this</b>" not in page
+    assert 'name="csrf"' in page
+    status, body = api(runtime, api_event("api_post_approval.json", {"token": token}))
+    assert status == 200 and body["decision"] == "APPROVED"
+    status, body = api(runtime, api_event("api_post_approval.json", {"token": token}))
+    assert status == 410
+    view = settle(runtime, run_id, lambda v: v["tasks"]["ask"]["status"] == "COMPLETED")
+    assert view["tasks"]["ask"]["output"]["comments"] == "Looks good"
+
+
+def test_form_post_needs_the_page_csrf_value(runtime):
+    run_id = start(runtime)
+    token = token_of(settle(runtime, run_id, lambda v: v["approvals"])["approvals"][0]["url"])
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    status, _ = api(runtime, api_event("api_post_approval.json", {"token": token},
+                                       body="decision=APPROVED&csrf=wrong", headers=form))
+    assert status == 403
+    csrf = get_engine().signer.csrf(token)
+    response = runtime.invoke("ApiFunction", api_event("api_post_approval.json", {"token": token},
+                                                       body=f"decision=REJECTED&comments=no&csrf={csrf}",
+                                                       headers=form))
+    headers = {**{k: v[0] for k, v in (response.get("multiValueHeaders") or {}).items()},
+               **(response.get("headers") or {})}
+    assert response["statusCode"] == 303 and "done=1" in headers["Location"]
+
+
+def test_forged_token_is_404_and_the_run_is_unchanged(runtime):
+    run_id = start(runtime)
+    before = settle(runtime, run_id, lambda v: v["approvals"])
+    status, body = api(runtime, api_event("api_post_approval.json", {"token": "A" * 43}))
+    assert status == 404 and body["error"] == "unknown link"
+    assert get_engine().describe_run(run_id)["tasks"] == before["tasks"]
+
+
+def test_callback_event_completes_the_task(runtime):
+    run_id = start(runtime)
+    token = token_of(settle(runtime, run_id, lambda v: v["approvals"])["approvals"][0]["url"])
+    api(runtime, api_event("api_post_approval.json", {"token": token}))
+    view = settle(runtime, run_id, lambda v: v["callbacks"])
+    callback = token_of(view["callbacks"][0]["url"])
+    status, body = api(runtime, api_event("api_post_callback.json", {"token": callback}))
+    assert status == 200 and body["status"] == "accepted"
+    view = settle(runtime, run_id, lambda v: v["status"] != "RUNNING")
+    assert view["status"] == "COMPLETED"
+    assert view["tasks"]["hook"]["output"] == {"status": "shipped", "tracking": "1Z999"}
+
+
+def test_worker_reports_a_busy_message_as_a_batch_item_failure(runtime, clock):
+    from infra.ports import TaskChange
+
+    engine = get_engine()
+    plan = compile_yaml("""
+        workflow:
+          metadata: {id: busy}
+          tasks:
+            - {id: t, type: python, config: {code: "result = 1"}}
+        """)
+    run_id = engine.start_run(plan, {})
+    lease = clock.now().replace(year=clock.now().year + 1).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    engine.store.change_task(run_id, "t", TaskChange(status="RUNNING", from_status=(None, "PENDING"),
+                                                    set={"attempt": 1, "lease_until": lease}))
+    exec_message = {"k": "exec", "run": run_id, "plan": plan.hash, "task": "t", "attempt": 1}
+    stale = {"k": "exec", "run": run_id, "plan": plan.hash, "task": "t", "attempt": 7}
+    response = runtime.invoke("WorkerFunction", sqs_event(exec_message, stale))
+    assert response == {"batchItemFailures": [{"itemIdentifier": "msg-0"}]}
+
+
+def test_worker_fails_only_the_malformed_records(runtime):
+    plan = compile_yaml("""
+        workflow:
+          metadata: {id: fine}
+          tasks:
+            - {id: t, type: python, config: {code: "result = 1"}}
+        """)
+    run_id = get_engine().start_run(plan, {})
+    good = {"k": "exec", "run": run_id, "plan": plan.hash, "task": "t", "attempt": 1}
+    event = sqs_event({"k": "start"}, {"k": "nonsense"}, good)
+    event["Records"][0]["body"] = "{not json"
+    response = runtime.invoke("WorkerFunction", event)
+    # The bad ones return to the queue (and reach the DLQ after 5 receives); the good one is done.
+    assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == ["msg-0", "msg-1"]
+    assert get_engine().describe_run(run_id)["tasks"]["t"]["status"] == "COMPLETED"
+
+
+@pytest.mark.parametrize("body, status", [("not json", 400), ("[1, 2]", 400), (json.dumps({"input": {}}), 400)])
+def test_post_runs_rejects_bad_bodies_with_json(runtime, body, status):
+    code, payload = api(runtime, api_event("api_post_runs.json", body=body))
+    assert code == status and isinstance(payload, dict) and payload["error"]
