@@ -129,11 +129,22 @@ class ExecuteMixin:
             result = bool(evaluate(node.condition, scope, ctx)) if isinstance(node.condition, str) else bool(node.condition)
             self.succeed(plan, run, node, rec, TaskResult({"result": result, "branch": "then" if result else "else"}))
             return
+        gate = node.requires_approval
+        decided = (rec.approval or {}).get("result")
+        if gate is not None and decided is None:
+            # dsl.md: an approval in front of the task; the task runs only if approved.
+            spec = gate.model_dump()
+            spec.setdefault("title", None)
+            spec["title"] = spec["title"] or f"Approve '{node.name or node.id}'?"
+            self.begin_wait(plan, run, node, rec, scope, ctx, kind="approval", config=spec, gate=True)
+            return
         if node.type in WAIT_TYPES:
             self.begin_wait(plan, run, node, rec, scope, ctx)
             return
         config = node.config if node.type == "python" else render(node.config, scope, ctx)
         result = run_task_type(node, config, run, scope, ctx)
+        if decided is not None:
+            result = TaskResult(result.output, {**result.names, "approval": decided})
         self.succeed(plan, run, node, rec, result, scope=scope, ctx=ctx)
 
     # ------------------------------------------------------------ outcomes
@@ -177,13 +188,15 @@ class ExecuteMixin:
                            from_status=from_status)
 
     def finish(self, plan, run, node: Node, rec: TaskRecord, status: str, output: Any, error=None, exports=None,
-               consume: TokenConsume | None = None, from_status: str | None = "RUNNING") -> TaskRecord:
+               consume: TokenConsume | None = None, from_status: str | None = "RUNNING",
+               extra: dict[str, Any] | None = None) -> TaskRecord:
         never_started = from_status is None
         change = TaskChange(
             status=status,
             from_status=(None, "PENDING") if never_started else (from_status,),
             attempt=None if never_started else rec.attempt,
-            set={"output": output, "error": error, "ended_at": iso(self.clock.now()), "lease_until": None},
+            set={"output": output, "error": error, "ended_at": iso(self.clock.now()), "lease_until": None,
+                 **(extra or {})},
         )
         try:
             new = self.store.change_task(run.run_id, node.id, change, exports=exports or None, consume=consume)
@@ -196,6 +209,25 @@ class ExecuteMixin:
             self.propagate(plan, run.run_id, node, new)
         return new
 
+    def resolve_gate(self, plan, run, node: Node, rec: TaskRecord, decision: dict[str, Any],
+                     consume: TokenConsume | None = None) -> TaskRecord:
+        """A ``requires_approval`` decision: approved -> READY (the task then runs), else SKIPPED."""
+        approval = {**(rec.approval or {}), "result": decision}
+        if decision["decision"] != "APPROVED":
+            return self.finish(plan, run, node, rec, "SKIPPED", None, consume=consume, from_status="WAITING",
+                               extra={"approval": approval})
+        change = TaskChange(status="READY", from_status=("WAITING",), attempt=rec.attempt,
+                            set={"approval": approval, "wake_at": None})
+        try:
+            new = self.store.change_task(run.run_id, node.id, change, consume=consume)
+        except ConditionFailed as lost:
+            if consume is not None:
+                raise
+            return lost.current or rec
+        if consume is None:
+            self.enqueue_exec(run.run_id, plan.hash, node.id, rec.attempt)
+        return new
+
     def _schedule_retry(self, plan: Plan, run_id: str, node: Node, rec: TaskRecord) -> None:
         message = {"k": "exec", "run": run_id, "plan": plan.hash, "task": node.id, "attempt": rec.attempt}
         at = parse_iso(rec.wake_at) if rec.wake_at else self.clock.now()
@@ -203,10 +235,12 @@ class ExecuteMixin:
 
     # ------------------------------------------------------------ durable waits
 
-    def begin_wait(self, plan, run, node: Node, rec: TaskRecord, scope, ctx: EvalContext) -> None:
+    def begin_wait(self, plan, run, node: Node, rec: TaskRecord, scope, ctx: EvalContext,
+                   kind: str | None = None, config: dict | None = None, gate: bool = False) -> None:
         now = self.clock.now()
-        config = render(node.config, scope, ctx)
-        if node.type == "wait":
+        kind = kind or node.type
+        config = render(node.config if config is None else config, scope, ctx)
+        if kind == "wait":
             try:
                 wake = wait_until(config, now, parse_duration, _parse_time)
             except (TypeError, ValueError) as exc:
@@ -218,10 +252,10 @@ class ExecuteMixin:
         else:
             timeout = config.get("timeout")
             deadline = now + timedelta(seconds=parse_duration(timeout)) if timeout is not None else None
-            waiting = {"waiting_for": node.type, "nonce": self.signer.new_nonce(),
+            waiting = {"waiting_for": kind, "nonce": self.signer.new_nonce(),
                        "wake_at": iso(deadline) if deadline else None}
-            if node.type == "approval":
-                waiting["approval"] = _approval_request(config)
+            if kind == "approval":
+                waiting["approval"] = {**_approval_request(config), "gate": gate}
         change = TaskChange(status="WAITING", from_status=("RUNNING",), attempt=rec.attempt,
                             set={**waiting, "lease_until": None})
         try:

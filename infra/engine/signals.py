@@ -69,6 +69,9 @@ class SignalsMixin:
                       from_status="WAITING")
             return
         output = approval_output(value, None, None, None, iso(self.clock.now()))
+        if (rec.approval or {}).get("gate"):
+            self.resolve_gate(plan, run, node, rec, output)
+            return
         self.succeed(plan, run, node, rec, TaskResult(output, {"approval": output}), from_status="WAITING")
 
     # ------------------------------------------------------------ links (called by the API)
@@ -131,7 +134,10 @@ class SignalsMixin:
         consume = TokenConsume(record.token_hash, uuid.uuid4().hex, int(self.clock.now().timestamp()))
         scope = self.scope_for(run, recs, node.deps)
         try:
-            self.succeed(plan, run, node, rec, result, scope=scope, consume=consume, from_status="WAITING")
+            if (rec.approval or {}).get("gate"):
+                self.resolve_gate(plan, run, node, rec, result.output, consume=consume)
+            else:
+                self.succeed(plan, run, node, rec, result, scope=scope, consume=consume, from_status="WAITING")
         except TokenUsed as exc:
             raise LinkError(410, "this link has already been used") from exc
         except ConditionFailed as exc:

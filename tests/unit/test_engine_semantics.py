@@ -401,3 +401,50 @@ def test_python_code_cannot_see_the_engine_environment(local, clock, monkeypatch
         """)
     view = drive(local, run_id, clock)
     assert view["tasks"]["a"]["output"] is None
+
+
+GATED = """
+workflow:
+  metadata: {id: gated}
+  tasks:
+    - id: pay
+      type: python
+      requires_approval:
+        enabled: true
+        approvers: [cfo@example.com]
+        timeout: 1d
+        %s
+      config: {code: "result = 'paid'"}
+      outputs:
+        - {name: result, value: "${response}"}
+        - {name: who, value: "${approval.approver}"}
+    - {id: receipt, type: python, depends_on: [pay], config: {code: "result = 'sent'"}}
+"""
+
+
+def test_requires_approval_runs_the_task_only_when_approved(local, clock):
+    run_id = start(local, GATED % "")
+    view = settle(local, run_id)
+    assert view["tasks"]["pay"]["status"] == "WAITING"
+    entry = view["approvals"][0]
+    assert entry["task_id"] == "pay" and entry["approver"] == "cfo@example.com"
+    local.engine.decide(entry["url"].rsplit("/", 1)[1], "APPROVED", "fine")
+    view = settle(local, run_id)
+    assert view["status"] == "COMPLETED"
+    assert view["tasks"]["pay"]["output"] == {"result": "paid", "who": "cfo@example.com"}
+    assert view["tasks"]["receipt"]["status"] == "COMPLETED"
+
+
+def test_requires_approval_rejected_skips_the_task_and_what_hangs_from_it(local, clock):
+    run_id = start(local, GATED % "")
+    token = settle(local, run_id)["approvals"][0]["url"].rsplit("/", 1)[1]
+    local.engine.decide(token, "REJECTED")
+    view = settle(local, run_id)
+    assert view["status"] == "COMPLETED"
+    assert view["tasks"]["pay"]["status"] == "SKIPPED" and view["tasks"]["receipt"]["status"] == "SKIPPED"
+
+
+@pytest.mark.parametrize("policy, status", [("", "SKIPPED"), ("escalation_policy: {action: auto_approve}", "COMPLETED")])
+def test_requires_approval_timeout(local, clock, policy, status):
+    view = drive(local, start(local, GATED % policy), clock)
+    assert view["tasks"]["pay"]["status"] == status
