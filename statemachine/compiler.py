@@ -1,0 +1,456 @@
+"""Workflow file -> Plan, or every problem as FILE:LINE:COL: message.
+
+Checking runs in two layers so that one mistake does not hide the others:
+the pydantic models (statemachine.dsl) check the shape, and the checks here
+(ids, references, expressions, cycles, roles) read the raw data defensively,
+so they still run when the shape is wrong somewhere else. A Plan is built only
+from a file with no diagnostic at all.
+
+Graph edges: a node depends on its ``depends_on``, on every task named in a
+``${tasks.<id>...}`` in its expressions, and on the block that lists it.
+Cycles are printed in running order: ``a -> b`` means b waits for a.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path as FsPath
+from typing import Any, Iterator
+
+from jsonschema import Draft202012Validator, SchemaError
+from pydantic import ValidationError
+
+from statemachine import dsl
+from statemachine.diagnostics import Diagnostic, WorkflowError, explain_errors
+from statemachine.expressions import ExpressionError, parse_template, task_references
+from statemachine.plan import Node, OutputSpec, Plan, VariableSpec
+from statemachine.yaml_source import SourceMap, load_yaml
+
+Path = tuple[Any, ...]
+_KIND_LABEL = {"task": "task", "condition": "condition", "loop": "loop",
+               "parallel": "parallel block", "sub_workflow": "sub-workflow"}
+
+
+@dataclass
+class _Entry:
+    """One id-carrying thing of the file (task, inline task, block)."""
+
+    id: str | None
+    kind: str
+    path: Path
+    raw: dict
+    block: tuple[str, str] | None = None  # (block id, "then"/"else"/"tasks"/branch name)
+    deps: dict[str, tuple] = field(default_factory=dict)  # dep id -> (path, text, offset)
+
+    @property
+    def label(self) -> str:
+        return f"{_KIND_LABEL[self.kind]} '{self.id}'"
+
+
+def validate_workflow(text: str, filename: str) -> list[Diagnostic]:
+    """Every problem in the workflow ``text``, sorted by position (empty: valid)."""
+    return _Compilation(text, filename).run()[0]
+
+
+def compile_workflow(text: str, filename: str) -> Plan:
+    """The Plan of a workflow; raises WorkflowError listing every problem."""
+    diagnostics, plan = _Compilation(text, filename).run()
+    if diagnostics or plan is None:
+        raise WorkflowError(diagnostics)
+    return plan
+
+
+def load_and_compile(path: str | FsPath) -> Plan:
+    path = FsPath(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkflowError([Diagnostic(str(path), 1, 1, f"cannot read file: {exc}")]) from None
+    return compile_workflow(text, str(path))
+
+
+def _d(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _l(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _strings(value: Any, path: Path, skip: Path | None = None) -> Iterator[tuple[Path, str]]:
+    if path == skip:
+        return
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, path + (key,), skip)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, path + (i,), skip)
+
+
+_TASK_REF = re.compile(r"(?<![A-Za-z0-9_.])tasks\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]*)['\"])")
+
+
+def _ref_offset(text: str, task_id: str) -> int:
+    """Where ``text`` names ``task_id`` (for the column of an unknown-task message)."""
+    for match in _TASK_REF.finditer(text):
+        if task_id in match.groups():
+            return match.start()
+    return 0
+
+
+class _Compilation:
+    def __init__(self, text: str, filename: str):
+        self.text, self.filename = text, filename
+        self.diags: list[Diagnostic] = []
+        self.smap = SourceMap(text)
+        self.entries: list[_Entry] = []
+        self.listings: list[tuple[str, str, str, Path]] = []  # (block id, label, listed id, path)
+
+    # --- reporting ------------------------------------------------------------------
+
+    def at(self, path: Path, message: str, key: bool = False) -> None:
+        loc = self.smap.find(path, prefer_key=key)
+        self.diags.append(Diagnostic(self.filename, loc.line, loc.col, message))
+
+    def at_text(self, path: Path, text: str | None, offset: int | None, message: str) -> None:
+        if text is None or offset is None:
+            return self.at(path, message)
+        line, col = self.smap.at_offset(path, text, offset)
+        self.diags.append(Diagnostic(self.filename, line, col, message))
+
+    def pos(self, path: Path, key: bool = False) -> tuple[int, int]:
+        loc = self.smap.find(path, prefer_key=key)
+        return loc.line, loc.col
+
+    # --- driver ---------------------------------------------------------------------
+
+    def run(self) -> tuple[list[Diagnostic], Plan | None]:
+        data, self.smap, self.diags = load_yaml(self.text, self.filename)
+        self.data = data
+        plan = None
+        if data is None and not self.diags:
+            self.at((), "the file is empty: expected a mapping with a 'workflow' key")
+        elif data is not None and (not isinstance(data, dict) or "workflow" not in data):
+            self.at((), "top level must be a mapping with a 'workflow' key")
+        elif data is not None:
+            model = self.check_shape(data)
+            wf = _d(data["workflow"])
+            self.collect(wf)
+            self.check_ids()
+            self.check_expressions(wf)
+            self.check_type_configs()
+            self.check_listings()
+            self.check_references(wf)
+            self.check_schemas(wf)
+            self.check_cycles()
+            self.check_unsupported(wf)
+            if model is not None and not self.diags:
+                plan = self.build(model.workflow)
+        unique = sorted(set(self.diags), key=Diagnostic.sort_key)
+        return unique, plan
+
+    def check_shape(self, data: dict) -> dsl.WorkflowFile | None:
+        try:
+            return dsl.WorkflowFile.model_validate(data)
+        except ValidationError as exc:
+            for path, at_key, message in explain_errors(exc, data, dsl.WorkflowFile):
+                self.at(path, message, key=at_key)
+            return None
+
+    # --- collecting ids -------------------------------------------------------------
+
+    def add(self, raw: Any, kind: str, path: Path, block: tuple[str, str] | None = None) -> _Entry | None:
+        if not isinstance(raw, dict):
+            return None
+        ident = raw.get("id")
+        entry = _Entry(ident if isinstance(ident, str) else None, kind, path, raw, block)
+        self.entries.append(entry)
+        return entry
+
+    def members(self, items: Any, path: Path, block: _Entry | None, label: str) -> None:
+        for i, item in enumerate(_l(items)):
+            if isinstance(item, str) and block is not None and block.id:
+                self.listings.append((block.id, label, item, path + (i,)))
+            else:
+                owner = (block.id, label) if block is not None and block.id else None
+                self.add(item, "task", path + (i,), owner)
+
+    def collect(self, wf: dict) -> None:
+        base = ("workflow",)
+        for i, task in enumerate(_l(wf.get("tasks"))):
+            self.add(task, "task", base + ("tasks", i))
+        flow = _d(wf.get("control_flow"))
+        cf = base + ("control_flow",)
+        for i, raw in enumerate(_l(flow.get("conditions"))):
+            entry = self.add(raw, "condition", cf + ("conditions", i))
+            for label in ("then", "else"):
+                self.members(_d(raw).get(label), cf + ("conditions", i, label), entry, label)
+        for i, raw in enumerate(_l(flow.get("loops"))):
+            entry = self.add(raw, "loop", cf + ("loops", i))
+            self.members(_d(raw).get("tasks"), cf + ("loops", i, "tasks"), entry, "tasks")
+        for i, raw in enumerate(_l(flow.get("parallel"))):
+            entry = self.add(raw, "parallel", cf + ("parallel", i))
+            for j, branch in enumerate(_l(_d(raw).get("branches"))):
+                name = _d(branch).get("name")
+                label = name if isinstance(name, str) else f"branch {j + 1}"
+                self.members(_d(branch).get("tasks"), cf + ("parallel", i, "branches", j, "tasks"), entry, label)
+        for i, raw in enumerate(_l(wf.get("sub_workflows"))):
+            self.add(raw, "sub_workflow", base + ("sub_workflows", i))
+        self.entries.sort(key=lambda e: self.pos(e.path + ("id",)))
+        self.by_id: dict[str, _Entry] = {}
+        for entry in self.entries:
+            if entry.id is not None:
+                self.by_id.setdefault(entry.id, entry)
+
+    def check_ids(self) -> None:
+        for entry in self.entries:
+            first = self.by_id.get(entry.id) if entry.id is not None else None
+            if first is not None and first is not entry:
+                line, col = self.pos(first.path + ("id",))
+                self.at(entry.path + ("id",), f"duplicate id '{entry.id}' (first defined at {line}:{col})")
+
+    # --- expressions and the references they make -------------------------------------
+
+    def expression_strings(self, entry: _Entry) -> Iterator[tuple[Path, str]]:
+        raw, path = entry.raw, entry.path
+        if entry.kind == "task":
+            # A python task's code is Python source: `${}` in it means nothing to us.
+            skip = path + ("config", "code") if raw.get("type") == "python" else None
+            for key in raw:
+                if key not in ("id", "type", "depends_on"):
+                    yield from _strings(raw[key], path + (key,), skip)
+            return
+        keys = {"condition": ("if",), "loop": ("items", "condition", "break_on"),
+                "parallel": ("aggregation",), "sub_workflow": ("inputs",)}[entry.kind]
+        for key in keys:
+            if key in raw:
+                yield from _strings(raw[key], path + (key,))
+        if entry.kind == "sub_workflow" and "outputs" in raw:  # syntax only: names the child's tasks
+            for p, text in _strings(raw["outputs"], path + ("outputs",)):
+                self.parse(p, text)
+
+    def parse(self, path: Path, text: str) -> bool:
+        try:
+            parse_template(text)
+            return True
+        except ExpressionError as exc:
+            offset = exc.offset if exc.expression in (text, "") else text.find(exc.expression) + exc.offset
+            self.at_text(path, text, offset, f"expression error: {exc.message}")
+            return False
+
+    def check_expressions(self, wf: dict) -> None:
+        for entry in self.entries:
+            for path, text in self.expression_strings(entry):
+                self.parse(path, text)
+                for ref in sorted(task_references(text)):
+                    if ref != entry.id:
+                        entry.deps.setdefault(ref, (path, text, _ref_offset(text, ref)))
+            for i, dep in enumerate(_l(entry.raw.get("depends_on"))):
+                if isinstance(dep, str):
+                    entry.deps.setdefault(dep, (entry.path + ("depends_on", i), None, None))
+        self.output_refs: list[tuple[str, str, Path, str]] = []
+        mappings = _d(_d(wf.get("outputs")).get("mappings"))
+        for path, text in _strings(mappings, ("workflow", "outputs", "mappings")):
+            self.parse(path, text)
+            for ref in sorted(task_references(text)):
+                self.output_refs.append((str(path[3]), ref, path, text))
+
+    def check_type_configs(self) -> None:
+        for entry in self.entries:
+            kind = entry.raw.get("type")
+            model = dsl.TYPE_CONFIGS.get(kind) if entry.kind == "task" and isinstance(kind, str) else None
+            config = entry.raw.get("config") or {}
+            if model is None or not isinstance(config, dict):
+                continue
+            try:
+                model.model_validate(config)
+            except ValidationError as exc:
+                base = entry.path + ("config",)
+                doc = self.data if "config" in entry.raw else None
+                for path, at_key, message in explain_errors(exc, config, model, base, doc):
+                    self.at(path, message, key=at_key)
+
+    # --- cross references -----------------------------------------------------------
+
+    def check_listings(self) -> None:
+        for entry in self.entries:
+            if entry.block is not None:
+                entry.deps.setdefault(entry.block[0], (entry.path, None, None))
+        for block_id, label, listed, path in self.listings:
+            block = self.by_id[block_id]
+            target = self.by_id.get(listed)
+            if target is None:
+                self.at(path, f"{block.label} lists unknown task '{listed}' in '{label}'")
+            elif target is block:
+                self.at(path, f"{block.label} lists itself in '{label}'")
+            elif target.block is not None:
+                other = self.by_id[target.block[0]]
+                self.at(path, f"task '{listed}' is already listed in '{target.block[1]}' of {other.label}")
+            else:
+                target.block = (block_id, label)
+                target.deps.setdefault(block_id, (path, None, None))
+
+    def check_references(self, wf: dict) -> None:
+        for entry in self.entries:
+            if entry.id is None:
+                continue
+            for dep, (path, text, offset) in entry.deps.items():
+                if dep not in self.by_id:
+                    self.at_text(path, text, offset, f"{entry.label} depends on unknown task '{dep}'")
+        for name, ref, path, text in self.output_refs:
+            if ref not in self.by_id:
+                self.at_text(path, text, _ref_offset(text, ref), f"output '{name}' refers to unknown task '{ref}'")
+        roles: list[tuple[Path, Any, str]] = []
+        for entry in self.entries:
+            comp = entry.raw.get("compensation") if entry.kind == "task" else None
+            if isinstance(comp, dict):
+                roles.append((entry.path + ("compensation", "task_id"), comp.get("task_id"),
+                              f"compensation of {entry.label}"))
+        handling = _d(wf.get("error_handling"))
+        for i, catch in enumerate(_l(handling.get("catch"))):
+            roles.append((("workflow", "error_handling", "catch", i, "handler"), _d(catch).get("handler"),
+                          "catch handler"))
+        for i, name in enumerate(_l(handling.get("finally"))):
+            roles.append((("workflow", "error_handling", "finally", i), name, "finally"))
+        for path, name, role in roles:
+            target = self.by_id.get(name) if isinstance(name, str) else None
+            if isinstance(name, str) and target is None:
+                self.at(path, f"{role} names unknown task '{name}'")
+            elif target is not None and target.kind != "task":
+                self.at(path, f"{role} must name a task, not {target.label}")
+
+    def check_schemas(self, wf: dict) -> None:
+        for section in ("inputs", "outputs"):
+            schema = _d(wf.get(section)).get("schema")
+            if not isinstance(schema, dict):
+                continue
+            if section == "inputs":
+                schema = dsl.merge_required(schema, _l(_d(wf.get("inputs")).get("required")))
+            try:
+                Draft202012Validator.check_schema(schema)
+            except SchemaError as exc:
+                path = ("workflow", section, "schema") + tuple(exc.path)
+                self.at(path, f"invalid {section[:-1]} schema: {exc.message}")
+
+    def check_cycles(self) -> None:
+        graph = {e.id: tuple(d for d in e.deps if d in self.by_id) for e in self.entries
+                 if e.id is not None and self.by_id[e.id] is e}
+        done = set(_topological(graph, list(graph)))
+        stuck = [n for n in graph if n not in done]  # on a cycle, or waiting for one
+        reported: set[str] = set()
+        for start in stuck:
+            cycle = None if start in reported else _cycle_through(start, graph, set(stuck))
+            if cycle:
+                reported.update(cycle)
+                self.at(self.by_id[start].path + ("id",), "dependency cycle: " + " -> ".join(reversed(cycle)))
+
+    def check_unsupported(self, wf: dict) -> None:
+        """Blocks whose execution is not implemented yet (issue #3): lift one line at a time."""
+        flow = _d(wf.get("control_flow"))
+        for path, present, what in (
+            (("workflow", "control_flow", "loops"), flow.get("loops"), "loops"),
+            (("workflow", "control_flow", "parallel"), flow.get("parallel"), "parallel blocks"),
+            (("workflow", "sub_workflows"), wf.get("sub_workflows"), "sub_workflows"),
+        ):
+            if present:
+                self.at(path, f"{what} are not supported yet", key=True)
+
+    # --- building the plan ------------------------------------------------------------
+
+    def build(self, wf: dsl.Workflow) -> Plan:
+        nodes: dict[str, Node] = {}
+        hitl = wf.config.human_in_the_loop
+        default_timeout = hitl.default_timeout if hitl else None
+        for entry in self.entries:
+            model = wf.find(entry.path[1:])
+            line, col = self.pos(entry.path + ("id",), key=True)
+            deps = tuple(sorted(entry.deps))
+            if entry.kind == "condition":
+                nodes[entry.id] = Node(
+                    id=entry.id, kind="condition", name=model.name, description=model.description,
+                    deps=deps, condition=model.if_, then=_ids(model.then), else_=_ids(model.else_),
+                    branch_of=entry.block, line=line, col=col)
+                continue
+            config = model.config
+            if model.type == "approval":
+                spec = dsl.ApprovalTaskConfig.model_validate(config).to_spec(default_timeout)
+                config = spec.model_dump(mode="json")
+            approval = model.requires_approval
+            nodes[entry.id] = Node(
+                id=entry.id, type=model.type, name=model.name, description=model.description,
+                config=config, deps=deps, when=model.when, skip_if=model.skip_if,
+                trigger_rule=model.trigger_rule, retry=wf.config.retry_for(model.retry), timeout=model.timeout,
+                outputs=None if model.outputs is None else tuple(
+                    OutputSpec(name=o.name, value=o.value, export=o.export) for o in model.outputs),
+                requires_approval=approval.to_spec(default_timeout) if approval and approval.enabled
+                else None,
+                branch_of=entry.block, line=line, col=col)
+        order = _topological({n: node.deps for n, node in nodes.items()}, [e.id for e in self.entries])
+        dependents: dict[str, list[str]] = {n: [] for n in nodes}
+        for node in nodes.values():
+            for dep in node.deps:
+                dependents[dep].append(node.id)
+        final = {n: nodes[n].model_copy(update={"dependents": tuple(sorted(dependents[n]))}) for n in order}
+        inputs_schema = dsl.merge_required(wf.inputs.schema_ or {"type": "object"}, wf.inputs.required)
+        return Plan(
+            workflow_id=wf.metadata.id, name=wf.metadata.name, version=wf.metadata.version,
+            description=wf.metadata.description, input_schema=inputs_schema,
+            input_defaults=wf.inputs.defaults,
+            variables=tuple(VariableSpec(**v.model_dump()) for v in wf.variables),
+            output_mappings=wf.outputs.mappings, output_schema=wf.outputs.schema_,
+            timeout=wf.config.timeout,
+            max_concurrent=wf.config.parallelism.max_concurrent if wf.config.parallelism else None,
+            nodes=final,
+            roots=tuple(n for n in order if not final[n].deps),
+            sinks=tuple(n for n in order if not final[n].dependents),
+        ).with_hash()
+
+
+def _ids(items: list) -> tuple[str, ...]:
+    return tuple(item if isinstance(item, str) else item.id for item in items)
+
+
+def _cycle_through(start: str, graph: dict[str, tuple[str, ...]], members: set[str]) -> list[str] | None:
+    """Shortest dependency path start -> ... -> start through ``members`` (BFS), if any."""
+    parent: dict[str, str] = {}
+    queue, seen = deque([start]), {start}
+    while queue:
+        node = queue.popleft()
+        for nxt in sorted(graph[node]):
+            if nxt == start:
+                chain = [node]
+                while chain[-1] != start:
+                    chain.append(parent[chain[-1]])
+                return chain[::-1] + [start]
+            if nxt in members and nxt not in seen:
+                seen.add(nxt)
+                parent[nxt] = node
+                queue.append(nxt)
+    return None
+
+
+def _topological(deps: dict[str, tuple[str, ...]], file_order: list[str]) -> list[str]:
+    """Kahn's algorithm; among ready nodes the one written first goes first. Omits cycles."""
+    rank = {n: i for i, n in enumerate(file_order)}
+    waiting = {n: len(d) for n, d in deps.items()}
+    users: dict[str, list[str]] = {n: [] for n in deps}
+    for name, node_deps in deps.items():
+        for dep in node_deps:
+            users[dep].append(name)
+    ready = [(rank[n], n) for n, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, name = heapq.heappop(ready)
+        order.append(name)
+        for user in users[name]:
+            waiting[user] -= 1
+            if waiting[user] == 0:
+                heapq.heappush(ready, (rank[user], user))
+    return order

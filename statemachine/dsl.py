@@ -1,0 +1,461 @@
+"""Pydantic models of the workflow file (docs/dsl.md, seed 003 section 3.2).
+
+These describe the *shape* of a file; cross-references (ids that must exist,
+cycles, expressions) are the compiler's job. Every model forbids unknown
+fields, so a typo such as ``dependson`` is an error rather than silently
+ignored. Durations are parsed here, so models hold seconds (floats).
+
+Messages raised from validators here are final user-facing text: the compiler
+prints them as they are, at the position of the offending value.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from statemachine.durations import parse_duration
+from statemachine.plan import ApprovalSpec, RetryPolicy, TriggerRule
+
+ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_ID_RE = re.compile(ID_PATTERN)
+_SEMVER_RE = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
+)
+TASK_TYPES = (
+    "python", "shell", "http", "llm", "email", "sms", "voice", "browser",
+    "database", "file", "wait", "callback", "approval", "custom",
+)
+
+
+def _id(value: Any) -> Any:
+    if isinstance(value, str) and not _ID_RE.match(value):
+        raise PydanticCustomError(
+            "invalid_id", "invalid id '{value}' (letters, digits and _, not starting with a digit)",
+            {"value": value},
+        )
+    return value
+
+
+def _duration(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError:
+        shown = f"'{value}'" if isinstance(value, str) else repr(value)
+        raise PydanticCustomError("duration", "invalid duration {shown}", {"shown": shown}) from None
+
+
+def _version(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)  # `version: 1.0` is a YAML float; report it as semver
+    if isinstance(value, str) and not _SEMVER_RE.match(value):
+        raise PydanticCustomError(
+            "semver", "invalid version '{value}' (expected semantic versioning, e.g. 1.0.0)",
+            {"value": value},
+        )
+    return value
+
+
+def _matching(pattern: str, what: str, example: str):
+    regex = re.compile(pattern)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and not regex.match(value):
+            raise PydanticCustomError(
+                "pattern", "invalid {what} '{value}' (expected {example})",
+                {"what": what, "value": value, "example": example},
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
+Id = Annotated[str, BeforeValidator(_id)]
+Duration = Annotated[float | None, BeforeValidator(_duration)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_default(cls, data: Any) -> Any:
+        # `config:` with nothing after it is null in YAML; for a list or mapping
+        # field the author means "empty", not "invalid".
+        if isinstance(data, dict):
+            fields = {f.alias or name: f for name, f in cls.model_fields.items()}
+            return {
+                k: v for k, v in data.items()
+                if not (v is None and k in fields and fields[k].default_factory is not None)
+            }
+        return data
+
+
+# --- workflow-level sections -------------------------------------------------
+
+class Metadata(Strict):
+    id: Id
+    name: str | None = None
+    version: Annotated[str, BeforeValidator(_version)] = "1.0.0"
+    description: str | None = None
+    author: str | None = None
+    created_at: Any = None
+    updated_at: Any = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class RetrySpec(Strict):
+    max_attempts: int | None = Field(default=None, ge=1)
+    strategy: Literal["exponential", "fixed"] | None = None
+    delay: Duration = None
+    initial_delay: Duration = None
+    max_delay: Duration = None
+    backoff_multiplier: float | None = Field(default=None, ge=1)
+    jitter: Literal["full", "none"] | None = None
+    retryable_errors: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_delay(self) -> "RetrySpec":
+        if self.delay is not None and self.initial_delay is not None:
+            raise PydanticCustomError("retry_delay", "use either 'delay' or 'initial_delay', not both")
+        return self
+
+
+class Parallelism(Strict):
+    max_concurrent: int | None = Field(default=None, ge=1)
+    branch_timeout: Duration = None
+
+
+class Persistence(Strict):
+    enabled: bool = True
+    checkpoint_interval: Duration = None
+    retention_policy: Duration = None
+
+
+class HumanInTheLoop(Strict):
+    default_timeout: Duration = None
+    notification_channels: list[str] = Field(default_factory=list)
+
+
+class Config(Strict):
+    timeout: Duration = None
+    max_retries: int | None = Field(default=None, ge=0)
+    retry_policy: RetrySpec | None = None
+    parallelism: Parallelism | None = None
+    persistence: Persistence | None = None
+    human_in_the_loop: HumanInTheLoop | None = None
+
+    def retry_for(self, task_retry: RetrySpec | None) -> RetryPolicy:
+        """Task ``retry`` over ``retry_policy`` over ``max_retries`` over no retry."""
+        values: dict[str, Any] = {}
+        if self.max_retries is not None:
+            values["max_attempts"] = self.max_retries + 1
+        # Field by field: a task saying only `max_attempts: 3` keeps the workflow's backoff.
+        for spec in (self.retry_policy, task_retry):
+            for name in sorted(spec.model_fields_set) if spec else ():
+                value = getattr(spec, name)
+                if value is not None:
+                    key = "delay" if name == "initial_delay" else name
+                    values[key] = tuple(value) if name == "retryable_errors" else value
+        return RetryPolicy(**values)
+
+
+class Inputs(Strict):
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    required: list[str] = Field(default_factory=list)
+    defaults: dict[str, Any] = Field(default_factory=dict)
+
+
+def merge_required(schema: dict, required: list) -> dict:
+    """``inputs.required`` appended to the schema's own ``required`` (no duplicates)."""
+    existing = schema.get("required", [])
+    if not required or not isinstance(existing, list):
+        return dict(schema)  # a non-list `required` is left for check_schema to report
+    merged = list(existing)
+    for name in required:
+        if isinstance(name, str) and name not in merged:
+            merged.append(name)
+    return {**schema, "required": merged}
+
+
+class Outputs(Strict):
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+    mappings: dict[str, Any] = Field(default_factory=dict)
+
+
+class Variable(Strict):
+    name: Id
+    type: Literal["string", "number", "integer", "boolean", "object", "array"] | None = None
+    default: Any = None
+    description: str | None = None
+
+
+# --- tasks ---------------------------------------------------------------------
+
+class EscalationPolicy(Strict):
+    action: Literal["escalate", "auto_approve", "auto_reject", "fail"]
+    next_approvers: list[str] = Field(default_factory=list)
+    timeout: Duration = None
+
+
+class ApprovalConfig(Strict):
+    """An ``approval`` task's ``config``; also the settings part of ``requires_approval``."""
+
+    approvers: list[str] = Field(default_factory=list)
+    required_approvals: int = Field(default=1, ge=1)
+    timeout: Duration = None
+    escalation_policy: EscalationPolicy | None = None
+    title: Any = None
+    description: Any = None
+    details: Any = None
+
+    def to_spec(self, default_timeout: float | None = None) -> ApprovalSpec:
+        """The plan's ApprovalSpec (seconds; the escalation policy as a plain dict)."""
+        escalation = self.escalation_policy.model_dump(exclude_none=True) if self.escalation_policy else None
+        return ApprovalSpec(
+            approvers=tuple(self.approvers),
+            required_approvals=self.required_approvals,
+            timeout=self.timeout if self.timeout is not None else default_timeout,
+            escalation_policy=escalation,
+            title=self.title,
+            description=self.description,
+            details=self.details,
+        )
+
+
+class RequiresApproval(ApprovalConfig):
+    enabled: bool = True
+
+
+class Compensation(Strict):
+    task_id: Id
+    on_failure: bool = True
+    on_cancel: bool = True
+
+
+class OutputDecl(Strict):
+    name: Id
+    value: Any = None
+    export: bool = False
+
+
+class Task(Strict):
+    id: Id
+    type: str
+    name: str | None = None
+    description: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+    depends_on: list[Id] = Field(default_factory=list)
+    when: Any = None
+    skip_if: Any = None
+    retry: RetrySpec | None = None
+    timeout: Duration = None
+    compensation: Compensation | None = None
+    requires_approval: RequiresApproval | None = None
+    outputs: list[OutputDecl] | None = None
+    trigger_rule: TriggerRule = "none_failed_min_one_success"
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _known_type(cls, value: Any) -> Any:
+        if value not in TASK_TYPES:
+            raise PydanticCustomError(
+                "task_type", "unknown task type '{value}' (expected one of: {types})",
+                {"value": value, "types": ", ".join(TASK_TYPES)},
+            )
+        return value
+
+
+def _ref_or_task(value: Any) -> str:
+    return "task" if isinstance(value, dict) else "ref"
+
+
+# A block lists either the id of a task defined elsewhere or a whole task inline.
+TaskRef = Annotated[
+    Union[Annotated[Id, Tag("ref")], Annotated[Task, Tag("task")]],
+    Discriminator(_ref_or_task),
+]
+
+
+# --- control flow ------------------------------------------------------------------
+
+class Block(Strict):
+    id: Id
+    name: str | None = None
+    description: str | None = None
+    depends_on: list[Id] = Field(default_factory=list)
+
+
+class Condition(Block):
+    if_: Any = Field(alias="if")
+    then: list[TaskRef] = Field(default_factory=list)
+    else_: list[TaskRef] = Field(default_factory=list, alias="else")
+
+
+class Loop(Block):
+    type: Literal["for_each", "while", "do_while"] = "for_each"
+    items: Any = None
+    iterator: Id = "item"
+    condition: Any = None
+    tasks: list[TaskRef] = Field(default_factory=list)
+    max_iterations: int = Field(default=1000, ge=1)
+    break_on: Any = None
+    parallel: bool = False
+    max_concurrent: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _needs(self) -> "Loop":
+        if self.type == "for_each" and self.items is None:
+            raise PydanticCustomError("loop", "a for_each loop needs 'items'")
+        if self.type != "for_each" and self.condition is None:
+            raise PydanticCustomError("loop", "a {kind} loop needs 'condition'", {"kind": self.type})
+        return self
+
+
+class Branch(Strict):
+    name: Id
+    tasks: list[TaskRef] = Field(default_factory=list)
+
+
+class Aggregation(Strict):
+    strategy: Literal["merge", "first", "all", "custom"] = "merge"
+    output_mapping: dict[str, Any] | None = None
+
+
+class ParallelBlock(Block):
+    branches: list[Branch] = Field(min_length=1)
+    aggregation: Aggregation = Field(default_factory=Aggregation)
+    max_concurrent: int | None = Field(default=None, ge=1)
+
+
+class ControlFlow(Strict):
+    conditions: list[Condition] = Field(default_factory=list)
+    loops: list[Loop] = Field(default_factory=list)
+    parallel: list[ParallelBlock] = Field(default_factory=list)
+
+
+class CatchSpec(Strict):
+    error_types: list[str] = Field(default_factory=list)  # empty: every error type
+    handler: Id
+    retry: bool = False
+
+
+class ErrorHandling(Strict):
+    catch: list[CatchSpec] = Field(default_factory=list)
+    finally_: list[Id] = Field(default_factory=list, alias="finally")
+
+
+class SubWorkflow(Block):
+    workflow_ref: Annotated[
+        str, _matching(r"^[A-Za-z_][A-Za-z0-9_]*(@[0-9A-Za-z.+-]+)?$", "workflow_ref", "'id' or 'id@version'")
+    ]
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    timeout: Duration = None
+
+
+class Workflow(Strict):
+    metadata: Metadata
+    config: Config = Field(default_factory=Config)
+    inputs: Inputs = Field(default_factory=Inputs)
+    outputs: Outputs = Field(default_factory=Outputs)
+    variables: list[Variable] = Field(default_factory=list)
+    tasks: list[Task] = Field(default_factory=list)
+    control_flow: ControlFlow = Field(default_factory=ControlFlow)
+    error_handling: ErrorHandling = Field(default_factory=ErrorHandling)
+    sub_workflows: list[SubWorkflow] = Field(default_factory=list)
+
+    def find(self, path: tuple) -> Any:
+        """The model at a path of the file below ``workflow`` (keys as written: ``if``, ``else``)."""
+        node: Any = self
+        for step in path:
+            if isinstance(step, int):
+                node = node[step]
+            else:
+                node = getattr(node, {"if": "if_", "else": "else_", "finally": "finally_"}.get(step, step))
+        return node
+
+
+class WorkflowFile(Strict):
+    workflow: Workflow
+
+
+# Per-type checks of a task's ``config``. Only the keys named here are checked;
+# other keys are left to the task type's provider (extra="allow").
+
+class _TypeConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class PythonConfig(_TypeConfig):
+    code: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_code(self) -> "PythonConfig":
+        if self.code is None:
+            raise PydanticCustomError("python", "a python task needs 'config.code' (Python source)")
+        return self
+
+
+class CustomConfig(_TypeConfig):
+    handler: Annotated[str | None, _matching(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", "handler", "'module:function'")] = None
+
+    @model_validator(mode="after")
+    def _needs_handler(self) -> "CustomConfig":
+        if self.handler is None:
+            raise PydanticCustomError("custom", "a custom task needs 'config.handler' ('module:function')")
+        return self
+
+
+def _runtime_duration(value: Any) -> Any:
+    # A wait or callback duration may be computed at run time (`${inputs.delay}`).
+    if isinstance(value, str) and "${" in value:
+        return value
+    _duration(value)
+    return value
+
+
+RuntimeDuration = Annotated[Any, BeforeValidator(_runtime_duration)]
+
+
+class WaitConfig(_TypeConfig):
+    duration: RuntimeDuration = None
+    until: Any = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "WaitConfig":
+        if self.duration is None and self.until is None:
+            raise PydanticCustomError("wait", "a wait task needs 'config.duration' or 'config.until'")
+        return self
+
+
+class CallbackConfig(_TypeConfig):
+    timeout: RuntimeDuration = None
+
+
+class ApprovalTaskConfig(ApprovalConfig):
+    pass
+
+
+TYPE_CONFIGS: dict[str, type[BaseModel]] = {
+    "python": PythonConfig,
+    "custom": CustomConfig,
+    "wait": WaitConfig,
+    "callback": CallbackConfig,
+    "approval": ApprovalTaskConfig,
+}
+

@@ -1,0 +1,66 @@
+"""Run inputs: defaults applied, then checked against the workflow's input schema.
+
+Order (docs/dsl.md): ``inputs.defaults`` from the workflow file first, then the
+schema's own ``default`` for top-level properties still missing, then
+validation with JSON Schema draft 2020-12 with format checking on (so
+``format: email`` is enforced, not just documented).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import best_match
+
+from statemachine.plan import Plan
+
+
+class InputError(ValueError):
+    """Run input that does not fit the workflow; the message names the offending path."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def prepare_inputs(plan: Plan, data: dict | None) -> dict:
+    """The inputs a run starts with; raises InputError when they do not validate."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError(f"inputs: expected an object, got {_json_type(data)}")
+    # Deep copies: defaults from the plan must never be shared with (and mutated by) a run.
+    result = copy.deepcopy(data)
+    for name, value in plan.input_defaults.items():
+        result.setdefault(name, copy.deepcopy(value))
+    properties = plan.input_schema.get("properties")
+    if isinstance(properties, dict):
+        for name, prop in properties.items():
+            if name not in result and isinstance(prop, dict) and "default" in prop:
+                result[name] = copy.deepcopy(prop["default"])
+    validator = Draft202012Validator(plan.input_schema, format_checker=FormatChecker())
+    error = best_match(validator.iter_errors(result))
+    if error is not None:
+        raise InputError(f"{_path(error.absolute_path)}: {error.message}")
+    return result
+
+
+def _path(parts) -> str:
+    text = "inputs"
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return type(value).__name__
