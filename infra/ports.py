@@ -14,10 +14,12 @@ from typing import Any, Protocol
 
 
 def version_key(version: str) -> str:
-    """A sortable key for a semver string, so the newest version sorts last ("1.10.0" after "1.9.0")."""
-    core = version.split("+")[0].split("-")[0]
+    """A sortable key for a semver string: "1.10.0" after "1.9.0", "1.0.0-rc.1" before "1.0.0"."""
+    public = version.split("+", 1)[0]  # build metadata does not order versions
+    core, _, prerelease = public.partition("-")
     parts = [int(p) if p.isdigit() else 0 for p in core.split(".")][:3] + [0, 0, 0]
-    return ".".join(f"{p:06d}" for p in parts[:3]) + ("" if "-" not in version else "~" + version.split("-", 1)[1])
+    # "!" sorts before "~": a pre-release comes before its release.
+    return ".".join(f"{p:06d}" for p in parts[:3]) + ("!" + prerelease if prerelease else "~")
 
 
 class Clock(Protocol):

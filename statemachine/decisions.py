@@ -84,7 +84,10 @@ def is_retryable(policy: RetryPolicy, attempt: int, error_type: str) -> bool:
 def retry_delay(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:
     """Seconds to wait before attempt ``attempt + 1`` after attempt ``attempt`` failed."""
     if policy.strategy == "exponential":
-        delay = policy.delay * (policy.backoff_multiplier ** max(attempt - 1, 0))
+        try:
+            delay = policy.delay * (policy.backoff_multiplier ** max(attempt - 1, 0))
+        except OverflowError:  # a float power this large raises instead of giving inf
+            delay = math.inf
     else:
         delay = policy.delay
     if policy.max_delay is not None:

@@ -226,10 +226,14 @@ class DynamoStore:
             return _run_from_item(error.response.get("Item")) or self.get_run(run_id)
 
     def record_failure(self, run_id: str, task_id: str, error: dict) -> None:
-        self._call("update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
-                   UpdateExpression="ADD failed_tasks :t SET #err = if_not_exists(#err, :e)",
-                   ExpressionAttributeNames={"#err": "error"},
-                   ExpressionAttributeValues={":t": {"SS": [task_id]}, ":e": {"S": json.dumps(error)}})
+        try:
+            self._call("update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
+                       UpdateExpression="ADD failed_tasks :t SET #err = if_not_exists(#err, :e)",
+                       ConditionExpression="attribute_exists(pk)",
+                       ExpressionAttributeNames={"#err": "error"},
+                       ExpressionAttributeValues={":t": {"SS": [task_id]}, ":e": {"S": json.dumps(error)}})
+        except ClientError:
+            pass  # no such run: never create a half run item
 
     # ------------------------------------------------------------ tasks
 

@@ -48,7 +48,8 @@ class InMemoryStore:
 
     def list_workflows(self) -> list[dict[str, str]]:
         with self._lock:
-            return [{"workflow_id": w, "version": v, "hash": h} for (w, v), h in sorted(self._workflows.items())]
+            ordered = sorted(self._workflows.items(), key=lambda item: (item[0][0], version_key(item[0][1])))
+            return [{"workflow_id": w, "version": v, "hash": h} for (w, v), h in ordered]
 
     # runs
     def create_run(self, run: RunRecord) -> bool:
@@ -103,6 +104,9 @@ class InMemoryStore:
             key = (run_id, task_id)
             current = self._tasks.get(key)
             if not _matches(current, change):
+                raise ConditionFailed(_copy(current))
+            # Check every condition before writing anything, as a DynamoDB transaction does.
+            if exports and run_id not in self._runs:
                 raise ConditionFailed(_copy(current))
             if consume is not None:
                 token = self._tokens.get(consume.token_hash)

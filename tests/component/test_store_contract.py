@@ -1,0 +1,689 @@
+"""The StateStore contract, run against both adapters: InMemoryStore and DynamoStore (on moto).
+
+Every test here must behave identically on both stores: the in-memory store is
+what local mode and the unit tests run on, so any difference from DynamoDB is a
+bug that only shows up once deployed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from infra.aws.dynamo_store import DynamoStore
+from infra.memory.store import InMemoryStore
+from infra.ports import (
+    ConditionFailed,
+    RunRecord,
+    TaskChange,
+    TaskRecord,
+    TokenConsume,
+    TokenRecord,
+    TokenUsed,
+)
+
+REGION = "us-east-1"
+RUNS, DEFINITIONS, TOKENS = "loopline-runs", "loopline-definitions", "loopline-tokens"
+
+
+def _create_tables(client) -> None:
+    # As template.yaml defines them: runs/definitions pk+sk, tokens pk only, on demand.
+    for name in (RUNS, DEFINITIONS):
+        client.create_table(
+            TableName=name, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                  {"AttributeName": "sk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+    client.create_table(
+        TableName=TOKENS, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator:
+    if request.param == "memory":
+        yield InMemoryStore()
+        return
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        _create_tables(client)
+        yield DynamoStore(client, runs_table=RUNS, definitions_table=DEFINITIONS, tokens_table=TOKENS)
+
+
+def make_run(run_id: str = "run-1", **overrides) -> RunRecord:
+    fields = dict(run_id=run_id, plan_hash="hash-1", workflow_id="wf", inputs={"n": 1, "name": "ünï"},
+                  variables={"counter": 0}, created_at="2030-01-01T00:00:00.000Z", sinks_remaining=2)
+    fields.update(overrides)
+    return RunRecord(**fields)
+
+
+def task_state(store, run_id: str, task_id: str) -> TaskRecord | None:
+    return store.load(run_id, [task_id])[1].get(task_id)
+
+
+def start(store, run_id: str, task_id: str, **fields) -> TaskRecord:
+    """Put a task in RUNNING from a missing item, with extra fields."""
+    return store.change_task(run_id, task_id, TaskChange(status="RUNNING", from_status=(None, "PENDING"),
+                                                        set={"attempt": 1, **fields}))
+
+
+def make_token(token_hash: str = "tok-1", expires_at: int | None = 2_000, **overrides) -> TokenRecord:
+    fields = dict(token_hash=token_hash, run_id="run-1", task_id="t", attempt=1, kind="callback",
+                  plan_hash="hash-1", expires_at=expires_at)
+    fields.update(overrides)
+    return TokenRecord(**fields)
+
+
+# ------------------------------------------------------------------ plans
+
+
+def test_plans_are_content_addressed(store) -> None:
+    assert store.get_plan("abc") is None
+    store.put_plan("abc", '{"plan":1}')
+    store.put_plan("abc", '{"plan":1}')  # a second put of the same plan is fine
+    assert store.get_plan("abc") == '{"plan":1}'
+    store.put_plan("abc", '{"other":2}')  # the hash names the content: the first body stands
+    assert store.get_plan("abc") == '{"plan":1}'
+    assert store.get_plan("abd") is None
+
+
+# ------------------------------------------------------------------ registry
+
+
+def test_get_workflow_newest_by_semver_and_by_exact_version(store) -> None:
+    store.put_workflow("wf", "1.10.0", "h-1.10.0")
+    store.put_workflow("wf", "1.9.0", "h-1.9.0")
+    store.put_workflow("wf", "1.2.0", "h-1.2.0")
+    store.put_workflow("other", "9.0.0", "h-other")
+    assert store.get_workflow("wf") == "h-1.10.0"  # 1.10.0 is newer than 1.9.0
+    assert store.get_workflow("wf", None) == "h-1.10.0"
+    assert store.get_workflow("wf", "1.9.0") == "h-1.9.0"
+    assert store.get_workflow("wf", "1.2.0") == "h-1.2.0"
+    assert store.get_workflow("wf", "1.3.0") is None
+    assert store.get_workflow("other") == "h-other"
+    assert store.get_workflow("missing") is None
+    assert store.get_workflow("missing", "1.0.0") is None
+
+
+def test_get_workflow_newest_across_major_and_patch(store) -> None:
+    for version in ("2.0.0", "10.0.0", "2.0.10", "2.0.9"):
+        store.put_workflow("wf", version, f"h-{version}")
+    assert store.get_workflow("wf") == "h-10.0.0"
+    store.put_workflow("wf2", "2.0.9", "a")
+    store.put_workflow("wf2", "2.0.10", "b")
+    assert store.get_workflow("wf2") == "b"
+
+
+def test_get_workflow_release_is_newer_than_its_prerelease(store) -> None:
+    store.put_workflow("wf", "1.0.0", "release")
+    store.put_workflow("wf", "1.0.0-rc.1", "candidate")
+    # semver 2.0.0, section 11: 1.0.0-rc.1 < 1.0.0
+    assert store.get_workflow("wf", "1.0.0-rc.1") == "candidate"
+    assert store.get_workflow("wf") == "release"
+
+
+def test_list_workflows_holds_every_version(store) -> None:
+    assert store.list_workflows() == []
+    store.put_workflow("wf", "1.9.0", "h9")
+    store.put_workflow("wf", "1.10.0", "h10")
+    store.put_workflow("alpha", "0.1.0", "ha")
+    listed = store.list_workflows()
+    assert sorted(listed, key=lambda w: (w["workflow_id"], w["hash"])) == [
+        {"workflow_id": "alpha", "version": "0.1.0", "hash": "ha"},
+        {"workflow_id": "wf", "version": "1.10.0", "hash": "h10"},
+        {"workflow_id": "wf", "version": "1.9.0", "hash": "h9"},
+    ]
+
+
+def test_list_workflows_orders_versions_by_semver(store) -> None:
+    store.put_workflow("wf", "1.10.0", "h10")
+    store.put_workflow("wf", "1.9.0", "h9")
+    store.put_workflow("wf", "1.2.0", "h2")
+    store.put_workflow("alpha", "0.1.0", "ha")
+    assert [(w["workflow_id"], w["version"]) for w in store.list_workflows()] == [
+        ("alpha", "0.1.0"), ("wf", "1.2.0"), ("wf", "1.9.0"), ("wf", "1.10.0")]
+
+
+# ------------------------------------------------------------------ runs
+
+
+def test_create_run_once(store) -> None:
+    assert store.get_run("run-1") is None
+    assert store.create_run(make_run()) is True
+    assert store.create_run(make_run(plan_hash="hash-2", inputs={"other": True}, sinks_remaining=9)) is False
+    run = store.get_run("run-1")
+    assert run == RunRecord(run_id="run-1", plan_hash="hash-1", workflow_id="wf", status="RUNNING",
+                            inputs={"n": 1, "name": "ünï"}, variables={"counter": 0}, outputs=None, error=None,
+                            created_at="2030-01-01T00:00:00.000Z", ended_at=None, sinks_remaining=2,
+                            failed_tasks=frozenset())
+
+
+def test_run_inputs_and_variables_round_trip(store) -> None:
+    inputs = {"f": 1.5, "tiny": 1e-7, "neg": -0.25, "u": "日本 ✓ é", "none": None, "list": [1, [2, {"x": None}]],
+              "big": 12345678901234567890, "bool": False, "empty": {}}
+    store.create_run(make_run(inputs=inputs, variables={"v": {"deep": [1.25, "ü", None]}, "w": None}))
+    run = store.get_run("run-1")
+    assert run.inputs == inputs
+    assert run.variables == {"v": {"deep": [1.25, "ü", None]}, "w": None}
+    assert isinstance(run.inputs["f"], float) and isinstance(run.inputs["big"], int)
+
+
+def test_load_returns_the_run_and_only_existing_tasks(store) -> None:
+    store.create_run(make_run())
+    start(store, "run-1", "a")
+    store.resolve_edge("run-1", "b", "a", "ok")  # b exists (PENDING, one edge counted)
+    run, tasks = store.load("run-1", ["a", "b", "c", "a"])
+    assert run == store.get_run("run-1")
+    assert set(tasks) == {"a", "b"}
+    assert tasks["a"].status == "RUNNING" and tasks["a"].attempt == 1
+    assert tasks["b"].status == "PENDING" and tasks["b"].resolved == frozenset({"a"})
+    assert store.load("run-1", []) == (run, {})
+    assert store.load("run-2", ["a"]) == (None, {})
+
+
+def test_list_tasks_lists_the_tasks_of_one_run(store) -> None:
+    store.create_run(make_run("run-1"))
+    store.create_run(make_run("run-10"))
+    assert store.list_tasks("run-1") == {}
+    start(store, "run-1", "a")
+    start(store, "run-1", "b", nonce="n")
+    start(store, "run-10", "a")
+    tasks = store.list_tasks("run-1")
+    assert set(tasks) == {"a", "b"}
+    assert tasks["b"] == task_state(store, "run-1", "b")
+    assert tasks["b"].nonce == "n"
+    assert set(store.list_tasks("run-10")) == {"a"}
+    assert store.list_tasks("run-missing") == {}
+
+
+def test_finish_run_only_from_running(store) -> None:
+    store.create_run(make_run())
+    outputs = {"total": 2.5, "names": ["ä", None]}
+    assert store.finish_run("run-1", "COMPLETED", outputs, None, "2030-01-01T01:00:00.000Z") is True
+    run = store.get_run("run-1")
+    assert (run.status, run.outputs, run.error, run.ended_at) == (
+        "COMPLETED", outputs, None, "2030-01-01T01:00:00.000Z")
+    assert store.finish_run("run-1", "FAILED", {"x": 1}, {"type": "E", "message": "m"},
+                            "2030-01-01T02:00:00.000Z") is False
+    assert store.get_run("run-1") == run
+    assert store.finish_run("run-missing", "COMPLETED", None, None, "2030-01-01T01:00:00.000Z") is False
+    assert store.get_run("run-missing") is None
+
+
+def test_finish_run_failed_with_error(store) -> None:
+    store.create_run(make_run())
+    error = {"type": "TaskFailed", "message": "task 'a': bœm"}
+    assert store.finish_run("run-1", "FAILED", None, error, "2030-01-01T01:00:00.000Z") is True
+    run = store.get_run("run-1")
+    assert (run.status, run.outputs, run.error) == ("FAILED", None, error)
+
+
+def test_record_sink_done_counts_each_sink_once(store) -> None:
+    store.create_run(make_run(sinks_remaining=2))
+    run = store.record_sink_done("run-1", "a")
+    assert isinstance(run, RunRecord)
+    assert (run.run_id, run.status, run.sinks_remaining) == ("run-1", "RUNNING", 1)
+    assert store.record_sink_done("run-1", "a").sinks_remaining == 1  # a redelivery: not counted again
+    assert store.get_run("run-1").sinks_remaining == 1
+    run = store.record_sink_done("run-1", "b")
+    assert run.sinks_remaining == 0
+    assert run == store.get_run("run-1")
+    assert store.record_sink_done("run-1", "b").sinks_remaining == 0
+    assert store.record_sink_done("run-1", "a").sinks_remaining == 0
+
+
+def test_record_failure_is_idempotent_and_keeps_the_first_error(store) -> None:
+    store.create_run(make_run())
+    first = {"type": "ValueError", "message": "task 'a': first", "n": 1.5}
+    store.record_failure("run-1", "a", first)
+    store.record_failure("run-1", "a", {"type": "Other", "message": "again"})
+    run = store.get_run("run-1")
+    assert run.failed_tasks == frozenset({"a"}) and run.error == first
+    store.record_failure("run-1", "b", {"type": "KeyError", "message": "task 'b'"})
+    run = store.get_run("run-1")
+    assert run.failed_tasks == frozenset({"a", "b"})
+    assert run.error == first
+    assert run.status == "RUNNING"
+
+
+def test_record_failure_on_a_missing_run_creates_no_run(store) -> None:
+    try:
+        store.record_failure("run-none", "a", {"type": "E", "message": "m"})
+    except Exception:  # noqa: BLE001 - refusing is fine, creating a half run is not
+        pass
+    assert store.get_run("run-none") is None
+    assert store.load("run-none", ["a"]) == (None, {})
+
+
+# ------------------------------------------------------------------ change_task: conditions
+
+
+def test_change_task_from_missing_item(store) -> None:
+    store.create_run(make_run())
+    rec = store.change_task("run-1", "a", TaskChange(status="READY", from_status=(None, "PENDING"),
+                                                     set={"attempt": 1, "wake_at": "2030-01-01T00:00:05.000Z"}))
+    assert rec == TaskRecord("a", status="READY", attempt=1, wake_at="2030-01-01T00:00:05.000Z")
+    assert task_state(store, "run-1", "a") == rec
+
+
+def test_change_task_from_none_accepts_a_pending_item(store) -> None:
+    store.create_run(make_run())
+    store.resolve_edge("run-1", "a", "dep", "ok")  # creates the item, PENDING
+    rec = store.change_task("run-1", "a", TaskChange(status="RUNNING", from_status=(None,), set={"attempt": 1}))
+    assert (rec.status, rec.attempt, rec.resolved, rec.deps_ok) == ("RUNNING", 1, frozenset({"dep"}), 1)
+
+
+def test_change_task_wrong_status_raises_with_the_current_record(store) -> None:
+    store.create_run(make_run())
+    current = start(store, "run-1", "a", nonce="n1", output={"x": 1})
+    with pytest.raises(ConditionFailed) as caught:
+        store.change_task("run-1", "a", TaskChange(status="RUNNING", from_status=(None, "PENDING"),
+                                                   set={"nonce": "n2"}))
+    assert caught.value.current == current
+    assert caught.value.current.status == "RUNNING"
+    with pytest.raises(ConditionFailed) as caught:
+        store.change_task("run-1", "a", TaskChange(status="COMPLETED", from_status=("WAITING", "READY")))
+    assert caught.value.current == current
+    assert task_state(store, "run-1", "a") == current  # nothing written
+
+
+def test_change_task_on_missing_item_with_other_status_fails(store) -> None:
+    store.create_run(make_run())
+    with pytest.raises(ConditionFailed) as caught:
+        store.change_task("run-1", "a", TaskChange(status="COMPLETED", from_status=("RUNNING",)))
+    # A missing item reads as PENDING; the in-memory store reports it as None.
+    assert caught.value.current in (None, TaskRecord("a"))
+    assert task_state(store, "run-1", "a") is None
+
+
+def test_change_task_attempt_must_match(store) -> None:
+    store.create_run(make_run())
+    store.change_task("run-1", "a", TaskChange(status="RUNNING", from_status=(None,), set={"attempt": 2}))
+    with pytest.raises(ConditionFailed) as caught:
+        store.change_task("run-1", "a", TaskChange(status="COMPLETED", from_status=("RUNNING",), attempt=1))
+    assert (caught.value.current.status, caught.value.current.attempt) == ("RUNNING", 2)
+    with pytest.raises(ConditionFailed):
+        store.change_task("run-1", "a", TaskChange(status="COMPLETED", from_status=("RUNNING",), attempt=3))
+    rec = store.change_task("run-1", "a", TaskChange(status="COMPLETED", from_status=("RUNNING",), attempt=2))
+    assert (rec.status, rec.attempt) == ("COMPLETED", 2)
+
+
+def test_change_task_attempt_given_on_missing_item_fails(store) -> None:
+    store.create_run(make_run())
+    with pytest.raises(ConditionFailed):
+        store.change_task("run-1", "a", TaskChange(status="RUNNING", from_status=(None, "PENDING"), attempt=1))
+    assert task_state(store, "run-1", "a") is None
+
+
+def test_change_task_lease_takeover(store) -> None:
+    store.create_run(make_run())
+    live = start(store, "run-1", "a", lease_until="2030-01-01T00:10:00.000Z")
+    takeover = dict(status="RUNNING", from_status=("RUNNING",), attempt=1,
+                    set={"lease_until": "2030-01-01T00:20:00.000Z", "nonce": "new-owner"})
+    for now in ("2030-01-01T00:05:00.000Z", "2030-01-01T00:10:00.000Z"):  # the lease is live (or ends now)
+        with pytest.raises(ConditionFailed) as caught:
+            store.change_task("run-1", "a", TaskChange(**takeover, lease_expired_before=now))
+        assert caught.value.current == live
+    assert task_state(store, "run-1", "a") == live
+    rec = store.change_task("run-1", "a", TaskChange(**takeover, lease_expired_before="2030-01-01T00:10:00.001Z"))
+    assert (rec.lease_until, rec.nonce) == ("2030-01-01T00:20:00.000Z", "new-owner")
+
+
+def test_change_task_lease_takeover_without_a_lease(store) -> None:
+    store.create_run(make_run())
+    start(store, "run-1", "a")
+    rec = store.change_task("run-1", "a", TaskChange(status="RUNNING", from_status=("RUNNING",),
+                                                     lease_expired_before="2030-01-01T00:00:00.000Z",
+                                                     set={"nonce": "took"}))
+    assert rec.nonce == "took"
+
+
+def test_change_task_fields_set_to_none_are_removed(store) -> None:
+    store.create_run(make_run())
+    start(store, "run-1", "a", lease_until="2030-01-01T00:10:00.000Z", wake_at="2030-01-01T00:20:00.000Z",
+          output={"x": 1}, error={"type": "E"}, approval={"title": "t"}, ctx_now="2030-01-01T00:00:00.000Z",
+          ctx_seed=7, nonce="n", waiting_for="timer")
+    cleared = {"lease_until": None, "wake_at": None, "output": None, "error": None, "approval": None,
+               "ctx_now": None, "ctx_seed": None, "nonce": None, "waiting_for": None}
+    rec = store.change_task("run-1", "a", TaskChange(status="RETRYING", from_status=("RUNNING",), set=cleared))
+    expected = TaskRecord("a", status="RETRYING", attempt=1)
+    assert rec == expected
+    assert task_state(store, "run-1", "a") == expected
+    assert store.list_tasks("run-1")["a"] == expected
+    if isinstance(store, DynamoStore):  # removed, not stored as an empty value
+        item = store._db.get_item(TableName=RUNS, Key={"pk": {"S": "run-1"}, "sk": {"S": "T#a"}})["Item"]
+        assert not set(item) & set(cleared)
+
+
+def test_change_task_keeps_fields_it_does_not_set(store) -> None:
+    store.create_run(make_run())
+    store.resolve_edge("run-1", "a", "dep", "skipped")
+    start(store, "run-1", "a", started_at="2030-01-01T00:00:00.000Z", ctx_seed=3)
+    rec = store.change_task("run-1", "a", TaskChange(status="COMPLETED", from_status=("RUNNING",),
+                                                     set={"output": 1}))
+    assert rec == TaskRecord("a", status="COMPLETED", attempt=1, output=1, started_at="2030-01-01T00:00:00.000Z",
+                             ctx_seed=3, resolved=frozenset({"dep"}), deps_skipped=1)
+
+
+JSON_VALUES = [
+    {"nested": {"list": [1, 2.5, -0.125, 1e-7, 1.0e300, None, True, False, "ünïcødé ✓ 日本 \"q\" \\ \n"],
+                "empty": {}, "empty_list": [], "null": None},
+     "int": 12345678901234567890, "neg": -3, "zero": 0.0},
+    [None, {"a": [{"b": None}]}, "€"],
+    "just text ✓",
+    "",
+    0,
+    2.75,
+    False,
+    True,
+    [],
+    {},
+]
+
+
+@pytest.mark.parametrize("value", JSON_VALUES, ids=lambda v: type(v).__name__)
+def test_json_fields_round_trip(store, value) -> None:
+    store.create_run(make_run())
+    rec = store.change_task("run-1", "a", TaskChange(
+        status="COMPLETED", from_status=(None,),
+        set={"output": value, "error": {"type": "E", "message": "é", "detail": value},
+             "approval": {"request": {"title": "Ok? ✓"}, "decision": {"data": value, "score": 0.5}}}))
+    for got in (rec, task_state(store, "run-1", "a"), store.list_tasks("run-1")["a"]):
+        assert got.output == value
+        assert type(got.output) is type(value)
+        assert got.error == {"type": "E", "message": "é", "detail": value}
+        assert got.approval == {"request": {"title": "Ok? ✓"}, "decision": {"data": value, "score": 0.5}}
+
+
+def test_int_fields_round_trip(store) -> None:
+    store.create_run(make_run())
+    seed = 2**48 - 1
+    rec = store.change_task("run-1", "a", TaskChange(status="RUNNING", from_status=(None,),
+                                                     set={"attempt": 12, "ctx_seed": seed}))
+    for got in (rec, task_state(store, "run-1", "a")):
+        assert got.attempt == 12 and type(got.attempt) is int
+        assert got.ctx_seed == seed and type(got.ctx_seed) is int
+    rec = store.change_task("run-1", "a", TaskChange(status="RUNNING", from_status=("RUNNING",), attempt=12,
+                                                     set={"ctx_seed": 0}))
+    assert rec.ctx_seed == 0 and type(rec.ctx_seed) is int
+
+
+def test_change_task_returns_a_copy(store) -> None:
+    store.create_run(make_run())
+    output = {"items": [1, 2]}
+    rec = store.change_task("run-1", "a", TaskChange(status="COMPLETED", from_status=(None,), set={"output": output}))
+    output["items"].append(3)
+    rec.output["items"].append(4)
+    assert task_state(store, "run-1", "a").output == {"items": [1, 2]}
+
+
+# ------------------------------------------------------------------ change_task: exports
+
+
+def test_exports_are_written_with_the_task(store) -> None:
+    store.create_run(make_run(variables={"counter": 0, "keep": "me"}))
+    start(store, "run-1", "a")
+    exports = {"counter": 5, "result": {"rows": [1.5, None, "ü"], "ok": True}}
+    rec = store.change_task("run-1", "a", TaskChange(status="COMPLETED", from_status=("RUNNING",), attempt=1,
+                                                     set={"output": {"rows": 3}}), exports=exports)
+    assert (rec.status, rec.output) == ("COMPLETED", {"rows": 3})
+    assert task_state(store, "run-1", "a") == rec
+    assert store.get_run("run-1").variables == {"counter": 5, "keep": "me",
+                                                "result": {"rows": [1.5, None, "ü"], "ok": True}}
+
+
+def test_exports_are_not_written_when_the_task_condition_fails(store) -> None:
+    store.create_run(make_run(variables={"counter": 0}))
+    current = start(store, "run-1", "a", nonce="n")
+    with pytest.raises(ConditionFailed) as caught:
+        store.change_task("run-1", "a", TaskChange(status="COMPLETED", from_status=("RUNNING",), attempt=2,
+                                                   set={"output": 1}), exports={"counter": 99, "new": 1})
+    assert caught.value.current == current
+    assert store.get_run("run-1").variables == {"counter": 0}
+    assert task_state(store, "run-1", "a") == current
+    with pytest.raises(ConditionFailed):
+        store.change_task("run-1", "a", TaskChange(status="COMPLETED", from_status=("WAITING",)),
+                          exports={"counter": 98})
+    assert store.get_run("run-1").variables == {"counter": 0}
+
+
+def test_exports_to_a_missing_run_write_nothing(store) -> None:
+    with pytest.raises(Exception):
+        store.change_task("run-none", "a", TaskChange(status="COMPLETED", from_status=(None,), set={"output": 1}),
+                          exports={"v": 1})
+    assert task_state(store, "run-none", "a") is None
+    assert store.get_run("run-none") is None
+
+
+# ------------------------------------------------------------------ change_task: token consumption
+
+
+def test_consume_uses_the_token_with_the_task_change(store) -> None:
+    store.create_run(make_run())
+    store.put_token(make_token(expires_at=2_000))
+    start(store, "run-1", "t")
+    store.change_task("run-1", "t", TaskChange(status="WAITING", from_status=("RUNNING",), attempt=1,
+                                               set={"waiting_for": "callback", "nonce": "n"}))
+    rec = store.change_task("run-1", "t", TaskChange(status="COMPLETED", from_status=("WAITING",), attempt=1,
+                                                     set={"output": {"cb": 1}, "waiting_for": None}),
+                            consume=TokenConsume("tok-1", "req-1", now_epoch=1_999))
+    assert (rec.status, rec.output, rec.waiting_for) == ("COMPLETED", {"cb": 1}, None)
+    assert task_state(store, "run-1", "t") == rec
+    assert store.get_token("tok-1") == make_token(expires_at=2_000, used_by="req-1")
+
+
+def test_consume_with_exports_writes_all_three(store) -> None:
+    store.create_run(make_run(variables={}))
+    store.put_token(make_token())
+    store.change_task("run-1", "t", TaskChange(status="WAITING", from_status=(None,), set={"attempt": 1}))
+    store.change_task("run-1", "t", TaskChange(status="COMPLETED", from_status=("WAITING",), attempt=1),
+                      exports={"approved_by": "ann"}, consume=TokenConsume("tok-1", "req-1", now_epoch=10))
+    assert task_state(store, "run-1", "t").status == "COMPLETED"
+    assert store.get_run("run-1").variables == {"approved_by": "ann"}
+    assert store.get_token("tok-1").used_by == "req-1"
+
+
+def test_consume_a_token_without_expiry(store) -> None:
+    store.create_run(make_run())
+    store.put_token(make_token(expires_at=None))
+    store.change_task("run-1", "t", TaskChange(status="WAITING", from_status=(None,), set={"attempt": 1}))
+    store.change_task("run-1", "t", TaskChange(status="COMPLETED", from_status=("WAITING",)),
+                      consume=TokenConsume("tok-1", "req-1", now_epoch=10**12))
+    assert store.get_token("tok-1").used_by == "req-1"
+
+
+def test_consume_a_used_token_raises_and_leaves_the_task(store) -> None:
+    store.create_run(make_run(variables={}))
+    store.put_token(make_token())
+    store.change_task("run-1", "t", TaskChange(status="WAITING", from_status=(None,), set={"attempt": 1}))
+    store.change_task("run-1", "t", TaskChange(status="RUNNING", from_status=("WAITING",)),
+                      consume=TokenConsume("tok-1", "req-1", now_epoch=10))
+    before = task_state(store, "run-1", "t")
+    with pytest.raises(TokenUsed):
+        store.change_task("run-1", "t", TaskChange(status="COMPLETED", from_status=("RUNNING",),
+                                                   set={"output": "second"}),
+                          exports={"v": 1}, consume=TokenConsume("tok-1", "req-2", now_epoch=11))
+    assert task_state(store, "run-1", "t") == before
+    assert store.get_token("tok-1").used_by == "req-1"
+    assert store.get_run("run-1").variables == {}
+
+
+@pytest.mark.parametrize("now_epoch", [2_000, 2_001, 10**10], ids=["at-expiry", "after", "long-after"])
+def test_consume_an_expired_token_raises_and_leaves_the_task(store, now_epoch: int) -> None:
+    store.create_run(make_run())
+    store.put_token(make_token(expires_at=2_000))
+    waiting = store.change_task("run-1", "t", TaskChange(status="WAITING", from_status=(None,), set={"attempt": 1}))
+    with pytest.raises(TokenUsed):
+        store.change_task("run-1", "t", TaskChange(status="COMPLETED", from_status=("WAITING",), set={"output": 1}),
+                          consume=TokenConsume("tok-1", "req-1", now_epoch=now_epoch))
+    assert task_state(store, "run-1", "t") == waiting
+    assert store.get_token("tok-1").used_by is None
+
+
+def test_consume_a_missing_token_raises(store) -> None:
+    store.create_run(make_run())
+    waiting = store.change_task("run-1", "t", TaskChange(status="WAITING", from_status=(None,), set={"attempt": 1}))
+    with pytest.raises(TokenUsed):
+        store.change_task("run-1", "t", TaskChange(status="COMPLETED", from_status=("WAITING",)),
+                          consume=TokenConsume("tok-none", "req-1", now_epoch=1))
+    assert task_state(store, "run-1", "t") == waiting
+    assert store.get_token("tok-none") is None
+
+
+def test_consume_with_a_failed_task_condition_leaves_the_token_unused(store) -> None:
+    store.create_run(make_run())
+    store.put_token(make_token())
+    done = store.change_task("run-1", "t", TaskChange(status="COMPLETED", from_status=(None,), set={"attempt": 1}))
+    with pytest.raises(ConditionFailed) as caught:
+        store.change_task("run-1", "t", TaskChange(status="COMPLETED", from_status=("WAITING",), attempt=1),
+                          consume=TokenConsume("tok-1", "req-1", now_epoch=1))
+    assert caught.value.current == done
+    assert store.get_token("tok-1").used_by is None
+    assert task_state(store, "run-1", "t") == done
+
+
+def test_task_condition_failure_wins_over_a_used_token(store) -> None:
+    store.create_run(make_run())
+    store.put_token(make_token())
+    store.change_task("run-1", "t", TaskChange(status="WAITING", from_status=(None,), set={"attempt": 1}))
+    store.change_task("run-1", "t", TaskChange(status="COMPLETED", from_status=("WAITING",)),
+                      consume=TokenConsume("tok-1", "req-1", now_epoch=1))
+    with pytest.raises(ConditionFailed):  # both conditions fail: the task's is reported
+        store.change_task("run-1", "t", TaskChange(status="COMPLETED", from_status=("WAITING",)),
+                          consume=TokenConsume("tok-1", "req-2", now_epoch=1))
+    assert store.get_token("tok-1").used_by == "req-1"
+
+
+# ------------------------------------------------------------------ resolve_edge
+
+
+def test_resolve_edge_counts_each_dependency_once(store) -> None:
+    store.create_run(make_run())
+    applied, rec = store.resolve_edge("run-1", "t", "a", "ok")
+    assert applied is True
+    assert rec == TaskRecord("t", status="PENDING", resolved=frozenset({"a"}), deps_ok=1)
+    assert task_state(store, "run-1", "t") == rec  # the missing item was created, PENDING
+
+    assert store.resolve_edge("run-1", "t", "b", "failed")[0] is True
+    assert store.resolve_edge("run-1", "t", "c", "skipped")[0] is True
+    applied, rec = store.resolve_edge("run-1", "t", "d", "ok")
+    assert applied is True
+    expected = TaskRecord("t", resolved=frozenset("abcd"), deps_ok=2, deps_failed=1, deps_skipped=1)
+    assert rec == expected
+
+    for dep, outcome in (("a", "ok"), ("a", "failed"), ("b", "failed"), ("c", "force_skip")):
+        applied, current = store.resolve_edge("run-1", "t", dep, outcome)
+        assert applied is False
+        assert current == expected
+    assert task_state(store, "run-1", "t") == expected
+
+
+def test_resolve_edge_force_skip(store) -> None:
+    store.create_run(make_run())
+    applied, rec = store.resolve_edge("run-1", "t", "cond", "force_skip")
+    assert applied is True
+    assert (rec.deps_skipped, rec.forced_skip, rec.deps_ok, rec.deps_failed) == (1, True, 0, 0)
+    applied, rec = store.resolve_edge("run-1", "t", "other", "ok")
+    assert (rec.deps_skipped, rec.deps_ok, rec.forced_skip) == (1, 1, True)
+    applied, again = store.resolve_edge("run-1", "t", "cond", "force_skip")
+    assert applied is False and again == rec
+
+
+def test_resolve_edge_on_a_started_task_keeps_its_state(store) -> None:
+    store.create_run(make_run())
+    running = start(store, "run-1", "t", nonce="n")
+    applied, rec = store.resolve_edge("run-1", "t", "late", "ok")
+    assert applied is True
+    assert (rec.status, rec.attempt, rec.nonce, rec.deps_ok, rec.resolved) == (
+        "RUNNING", 1, "n", 1, frozenset({"late"}))
+    assert store.resolve_edge("run-1", "t", "late", "ok") == (False, rec)
+    assert running.deps_ok == 0
+
+
+# ------------------------------------------------------------------ tokens
+
+
+def test_put_token_never_resets_a_token(store) -> None:
+    assert store.get_token("tok-1") is None
+    token = make_token(expires_at=5_000, kind="approval", attempt=3)
+    store.put_token(token)
+    assert store.get_token("tok-1") == token
+    store.put_token(make_token(expires_at=9_000, task_id="other"))  # present: no-op
+    assert store.get_token("tok-1") == token
+
+    store.create_run(make_run())
+    store.change_task("run-1", "t", TaskChange(status="WAITING", from_status=(None,), set={"attempt": 3}))
+    store.change_task("run-1", "t", TaskChange(status="COMPLETED", from_status=("WAITING",)),
+                      consume=TokenConsume("tok-1", "req-1", now_epoch=1))
+    store.put_token(token)  # a redelivered WAITING handler puts the token again
+    assert store.get_token("tok-1") == make_token(expires_at=5_000, kind="approval", attempt=3, used_by="req-1")
+
+
+def test_token_without_expiry_round_trips(store) -> None:
+    token = make_token("tok-2", expires_at=None)
+    store.put_token(token)
+    assert store.get_token("tok-2") == token
+
+
+# ------------------------------------------------------------------ concurrency (in-memory only)
+
+
+def _race(n: int, action) -> list:
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = ("ok", action(i))
+        except Exception as exc:  # noqa: BLE001 - collected and asserted on
+            results[i] = ("error", exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results
+
+
+def test_memory_store_racing_change_task_has_one_winner() -> None:
+    store = InMemoryStore()
+    store.create_run(make_run())
+    for round_ in range(20):
+        task = f"t{round_}"
+        results = _race(16, lambda i: store.change_task(
+            "run-1", task, TaskChange(status="RUNNING", from_status=(None, "PENDING"),
+                                      set={"attempt": 1, "nonce": f"worker-{i}"})))
+        winners = [value for kind, value in results if kind == "ok"]
+        losers = [value for kind, value in results if kind == "error"]
+        assert len(winners) == 1
+        assert len(losers) == 15 and all(isinstance(e, ConditionFailed) for e in losers)
+        assert task_state(store, "run-1", task).nonce == winners[0].nonce
+        assert all(e.current.nonce == winners[0].nonce for e in losers)
+
+
+def test_memory_store_racing_resolve_edge_and_consume() -> None:
+    store = InMemoryStore()
+    store.create_run(make_run())
+    results = _race(16, lambda i: store.resolve_edge("run-1", "t", "dep", "ok"))
+    assert sum(1 for _, (applied, _rec) in results if applied) == 1
+    assert task_state(store, "run-1", "t").deps_ok == 1
+
+    store.put_token(make_token())
+    results = _race(16, lambda i: store.change_task(
+        "run-1", f"w{i}", TaskChange(status="COMPLETED", from_status=(None,)),
+        consume=TokenConsume("tok-1", f"req-{i}", now_epoch=1)))
+    winners = [i for i, (kind, _) in enumerate(results) if kind == "ok"]
+    assert len(winners) == 1
+    assert all(isinstance(value, TokenUsed) for kind, value in results if kind == "error")
+    assert store.get_token("tok-1").used_by == f"req-{winners[0]}"
+    assert set(store.list_tasks("run-1")) == {"t", f"w{winners[0]}"}

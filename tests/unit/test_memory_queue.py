@@ -1,0 +1,170 @@
+"""infra/memory/queue.py: the local work queue (due time, then FIFO) and timers idempotent by name."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from infra.clock import ManualClock
+from infra.memory.queue import InMemoryQueue, InMemoryTimers
+
+START = datetime(2030, 1, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+def queue(clock: ManualClock) -> InMemoryQueue:
+    return InMemoryQueue(clock)
+
+
+def drain(queue: InMemoryQueue) -> list[dict]:
+    out = []
+    while (message := queue.receive()) is not None:
+        out.append(message)
+    return out
+
+
+def test_empty_queue(queue: InMemoryQueue) -> None:
+    assert queue.receive() is None
+    assert queue.next_due() is None
+    assert len(queue) == 0
+
+
+def test_messages_without_delay_come_out_fifo(queue: InMemoryQueue) -> None:
+    for i in range(50):
+        queue.send({"n": i})
+    assert len(queue) == 50
+    assert drain(queue) == [{"n": i} for i in range(50)]
+    assert len(queue) == 0
+
+
+def test_ordered_by_due_time_then_fifo(queue: InMemoryQueue, clock: ManualClock) -> None:
+    queue.send({"n": "late"}, 30)
+    queue.send({"n": "soon-1"}, 10)
+    queue.send({"n": "now-1"})
+    queue.send({"n": "soon-2"}, 10)
+    queue.send({"n": "now-2"}, 0)
+    queue.send_at(START + timedelta(seconds=10), {"n": "soon-3"})
+    queue.send_at(START + timedelta(seconds=5), {"n": "between"})
+    assert drain(queue) == [{"n": "now-1"}, {"n": "now-2"}]
+    clock.advance(60)
+    assert [m["n"] for m in drain(queue)] == ["between", "soon-1", "soon-2", "soon-3", "late"]
+
+
+def test_delayed_messages_are_invisible_until_due(queue: InMemoryQueue, clock: ManualClock) -> None:
+    queue.send({"n": 1}, 10)
+    assert queue.receive() is None
+    assert queue.next_due() == START + timedelta(seconds=10)
+    clock.advance(9.999)
+    assert queue.receive() is None
+    clock.advance(0.001)  # due now
+    assert queue.receive() == {"n": 1}
+    assert queue.receive() is None
+    assert queue.next_due() is None
+
+
+def test_a_due_message_behind_an_undue_one_is_not_blocked(queue: InMemoryQueue, clock: ManualClock) -> None:
+    queue.send({"n": "later"}, 100)
+    queue.send({"n": "first"}, 5)
+    clock.advance(5)
+    assert queue.receive() == {"n": "first"}
+    assert queue.receive() is None
+    assert len(queue) == 1
+
+
+def test_send_at_in_the_past_is_due_at_once(queue: InMemoryQueue) -> None:
+    queue.send_at(START - timedelta(days=1), {"n": "past"})
+    queue.send({"n": "now"})
+    assert drain(queue) == [{"n": "past"}, {"n": "now"}]  # due earlier: comes first
+
+
+def test_messages_are_copies(queue: InMemoryQueue) -> None:
+    message = {"list": [1, 2], "nested": {"x": "ü"}}
+    queue.send(message)
+    message["list"].append(3)
+    received = queue.receive()
+    assert received == {"list": [1, 2], "nested": {"x": "ü"}}
+    assert received is not message
+
+
+def test_messages_must_be_json(queue: InMemoryQueue) -> None:
+    with pytest.raises(TypeError):
+        queue.send({"when": START})
+    assert len(queue) == 0
+
+
+def test_concurrent_senders_lose_nothing(queue: InMemoryQueue) -> None:
+    def send(worker: int) -> None:
+        for i in range(200):
+            queue.send({"w": worker, "i": i})
+
+    threads = [threading.Thread(target=send, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    received = drain(queue)
+    assert len(received) == 1600
+    for worker in range(8):  # each sender's messages keep their order
+        assert [m["i"] for m in received if m["w"] == worker] == list(range(200))
+
+
+# ------------------------------------------------------------------ timers
+
+
+def test_timer_delivers_at_its_time(queue: InMemoryQueue, clock: ManualClock) -> None:
+    timers = InMemoryTimers(queue)
+    timers.schedule("wake", START + timedelta(hours=3), {"k": "wake"})
+    assert queue.receive() is None
+    assert queue.next_due() == START + timedelta(hours=3)
+    clock.advance(hours=3)
+    assert queue.receive() == {"k": "wake"}
+
+
+def test_timers_are_idempotent_by_name(queue: InMemoryQueue, clock: ManualClock) -> None:
+    timers = InMemoryTimers(queue)
+    timers.schedule("run-1/t/1/wake", START + timedelta(seconds=60), {"k": "first"})
+    timers.schedule("run-1/t/1/wake", START + timedelta(seconds=60), {"k": "first"})
+    timers.schedule("run-1/t/1/wake", START + timedelta(seconds=5), {"k": "second"})  # the first one stands
+    timers.schedule("run-1/t/2/wake", START + timedelta(seconds=60), {"k": "other"})
+    assert len(queue) == 2
+    clock.advance(10)
+    assert queue.receive() is None
+    clock.advance(50)
+    assert drain(queue) == [{"k": "first"}, {"k": "other"}]
+
+
+def test_a_fired_timer_name_is_not_scheduled_again(queue: InMemoryQueue, clock: ManualClock) -> None:
+    timers = InMemoryTimers(queue)
+    timers.schedule("t", START, {"k": 1})
+    assert drain(queue) == [{"k": 1}]
+    timers.schedule("t", START + timedelta(seconds=1), {"k": 1})  # a redelivered handler
+    clock.advance(10)
+    assert drain(queue) == []
+
+
+def test_past_due_timer_is_delivered_at_once(queue: InMemoryQueue) -> None:
+    InMemoryTimers(queue).schedule("late", START - timedelta(minutes=5), {"k": "late"})
+    assert queue.receive() == {"k": "late"}
+
+
+def test_timers_racing_on_one_name_schedule_once(queue: InMemoryQueue) -> None:
+    timers = InMemoryTimers(queue)
+    barrier = threading.Barrier(16)
+
+    def schedule() -> None:
+        barrier.wait()
+        timers.schedule("same", START, {"k": "x"})
+
+    threads = [threading.Thread(target=schedule) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert drain(queue) == [{"k": "x"}]
