@@ -49,32 +49,54 @@ LOCAL_ENV = {
 }
 
 
+def endpoint_from_env() -> str | None:
+    """LOOPLINE_AWS_ENDPOINT, or LocalStack's endpoint when LOOPLINE_TARGET=localstack; None means moto."""
+    endpoint = os.environ.get("LOOPLINE_AWS_ENDPOINT")
+    if not endpoint and os.environ.get("LOOPLINE_TARGET") == "localstack":
+        import localstack_client.config
+
+        endpoint = localstack_client.config.get_service_endpoint("sqs")
+    return endpoint or None
+
+
 class EmbeddedAws:
     """moto started in-process with the stack of template.yaml created in it."""
 
     def __init__(self, template: Path = TEMPLATE, parameters: dict[str, str] | None = None,
                  public_url: str | None = None, redelivery_seconds: int | None = None):
-        from moto import mock_aws
+        # A configured endpoint (LocalStack, or another emulator) replaces moto; nothing else changes.
+        self.endpoint_url = endpoint_from_env()
+        if self.endpoint_url is None:
+            os.environ.update(LOCAL_ENV)  # dummy credentials: nothing can reach a real account
+        else:
+            os.environ.update({k: v for k, v in LOCAL_ENV.items() if k not in os.environ or k.startswith("POWERTOOLS")})
+        self._mock = None
+        if self.endpoint_url is None:
+            from moto import mock_aws
 
-        os.environ.update(LOCAL_ENV)
-        self._mock = mock_aws()
-        self._mock.start()
-        self.session = boto3.session.Session(region_name=REGION)
-        self.stack: Stack = provision(self.session, template, parameters=parameters, public_url=public_url)
+            self._mock = mock_aws()
+            self._mock.start()
+        self.session = boto3.session.Session(region_name=os.environ.get("AWS_DEFAULT_REGION", REGION))
+        self.stack: Stack = provision(self.session, template, parameters=parameters, public_url=public_url,
+                                      endpoint_url=self.endpoint_url)
         if redelivery_seconds is not None:
             self._shorten_redelivery(redelivery_seconds)
 
     def _shorten_redelivery(self, seconds: int) -> None:
         """Tests only: a crashed delivery comes back after ``seconds`` instead of the template's
         visibility timeout (whose floor of 30 s Lambda needs on AWS). The lease follows it."""
-        sqs = self.session.client("sqs")
+        sqs = self.client("sqs")
         for source in self.stack.queue_sources:
             sqs.set_queue_attributes(QueueUrl=source.queue_url, Attributes={"VisibilityTimeout": str(seconds)})
         for spec in self.stack.functions.values():
             spec.environment["LOOPLINE_LEASE_SECONDS"] = str(seconds)
 
+    def client(self, service: str):
+        return self.session.client(service, endpoint_url=self.endpoint_url)
+
     def stop(self) -> None:
-        self._mock.stop()
+        if self._mock is not None:
+            self._mock.stop()
 
 
 @dataclass
@@ -96,8 +118,8 @@ class LocalRuntime:
         self.clock = clock or SystemClock()
         self.log = log or (lambda text: None)
         self.lock = threading.RLock()  # one invocation at a time: moto is not linearizable across threads
-        self._sqs = aws.session.client("sqs")
-        self._scheduler = aws.session.client("scheduler")
+        self._sqs = aws.client("sqs")
+        self._scheduler = aws.client("scheduler")
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._queue_urls: dict[str, str] = {}
