@@ -21,8 +21,13 @@ class ApiError(Exception):
 
 
 def compile_source(source: Any, filename: str = "workflow.yaml") -> Plan:
+    if isinstance(source, dict):
+        # A workflow sent as a JSON object: positions in errors refer to its YAML rendering.
+        import yaml
+
+        source = yaml.safe_dump(source, sort_keys=False)
     if not isinstance(source, str) or not source.strip():
-        raise ApiError(400, "'workflow' must be the workflow's YAML text or a registered workflow id")
+        raise ApiError(400, "'workflow' must be the workflow's YAML text (or object) or a registered workflow id")
     if len(source) > MAX_SOURCE:
         raise ApiError(413, f"the workflow is larger than {MAX_SOURCE} characters")
     try:

@@ -244,7 +244,7 @@ class ExecuteMixin:
             try:
                 wake = wait_until(config, now, parse_duration, _parse_time)
             except (TypeError, ValueError) as exc:
-                raise TaskFailure("InvalidConfig", f"task '{node.id}': {exc}") from exc
+                raise TaskFailure("InvalidConfig", str(exc)) from exc
             if wake <= now:
                 self.succeed(plan, run, node, rec, TaskResult({"woke_at": iso(now)}), scope=scope, ctx=ctx)
                 return

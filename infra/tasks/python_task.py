@@ -35,9 +35,9 @@ def run_python(task_id: str, code: str, namespace: dict[str, Any], timeout: floa
             preexec_fn=_limit_child,
         )
     except subprocess.TimeoutExpired as exc:
-        raise TaskFailure("TaskTimeout", f"task '{task_id}' ran longer than {timeout or DEFAULT_TIMEOUT:g}s") from exc
+        raise TaskFailure("TaskTimeout", f"ran longer than {timeout or DEFAULT_TIMEOUT:g}s") from exc
     if len(done.stdout) > MAX_OUTPUT:
-        raise TaskFailure("OutputTooLarge", f"task '{task_id}' produced more than {MAX_OUTPUT} bytes")
+        raise TaskFailure("OutputTooLarge", f"produced more than {MAX_OUTPUT} bytes")
     try:
         reply = json.loads(done.stdout)
     except ValueError as exc:

@@ -21,5 +21,5 @@ def run_task_type(node: Node, config: dict[str, Any], run, scope, ctx) -> TaskRe
         return run_python(node.id, str(config.get("code", "")), namespace, node.timeout)
     raise TaskFailure(
         "UnsupportedTaskType",
-        f"task '{node.id}': the '{node.type}' task type is not available in this release (see docs/language.md)",
+        f"the '{node.type}' task type is not available in this release (see docs/language.md)",
     )

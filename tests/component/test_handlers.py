@@ -150,3 +150,12 @@ def test_worker_fails_only_the_malformed_records(runtime):
 def test_post_runs_rejects_bad_bodies_with_json(runtime, body, status):
     code, payload = api(runtime, api_event("api_post_runs.json", body=body))
     assert code == status and isinstance(payload, dict) and payload["error"]
+
+
+def test_post_runs_accepts_a_workflow_object(runtime):
+    workflow = {"workflow": {"metadata": {"id": "as_json"},
+                             "tasks": [{"id": "t", "type": "python", "config": {"code": "result = 5"}}]}}
+    status, body = api(runtime, api_event("api_post_runs.json", body={"workflow": workflow}))
+    assert status == 201, body
+    view = settle(runtime, body["run_id"], lambda v: v["status"] != "RUNNING")
+    assert view["tasks"]["t"]["output"] == 5
