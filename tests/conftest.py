@@ -87,3 +87,19 @@ def local(clock):
     from infra.memory.local_mode import LocalMode
 
     return LocalMode(clock=clock)
+
+
+@pytest.fixture
+def actions(monkeypatch):
+    """The ids of the task actions that ran, in order (handlers run in the test's process)."""
+    import infra.engine.execute as execute
+
+    ran: list[str] = []
+    real = execute.run_task_type
+
+    def counting(node, *args):
+        ran.append(node.id)
+        return real(node, *args)
+
+    monkeypatch.setattr(execute, "run_task_type", counting)
+    return ran

@@ -176,13 +176,9 @@ class ExecuteMixin:
                 set={"attempt": rec.attempt + 1, "error": failure.as_error(), "lease_until": None,
                      "wake_at": iso(self.clock.now() + timedelta(seconds=delay)), "ctx_now": None},
             )
-            try:
-                new = self.store.change_task(run.run_id, node.id, change, consume=consume)
-            except ConditionFailed as lost:
-                if consume is not None:
-                    raise
-                return lost.current or rec
-            self._schedule_retry(plan, run.run_id, node, new)
+            new, applied = self._change(run.run_id, rec, change, consume=consume)
+            if applied:
+                self._schedule_retry(plan, run.run_id, node, new)
             return new
         return self.finish(plan, run, node, rec, "FAILED", None, error=failure.as_error(), consume=consume,
                            from_status=from_status)
@@ -198,14 +194,8 @@ class ExecuteMixin:
             set={"output": output, "error": error, "ended_at": iso(self.clock.now()), "lease_until": None,
                  **(extra or {})},
         )
-        try:
-            new = self.store.change_task(run.run_id, node.id, change, exports=exports or None, consume=consume)
-        except ConditionFailed as lost:
-            if consume is not None:
-                raise  # the caller answers the link's sender
-            # Someone else finished this attempt (a duplicate, a timeout): their write stands.
-            return lost.current or rec
-        if consume is None:
+        new, applied = self._change(run.run_id, rec, change, exports=exports, consume=consume)
+        if applied and consume is None:
             self.propagate(plan, run.run_id, node, new)
         return new
 
@@ -218,15 +208,22 @@ class ExecuteMixin:
                                extra={"approval": approval})
         change = TaskChange(status="READY", from_status=("WAITING",), attempt=rec.attempt,
                             set={"approval": approval, "wake_at": None})
+        new, applied = self._change(run.run_id, rec, change, consume=consume)
+        if applied and consume is None:
+            self.enqueue_exec(run.run_id, plan.hash, node.id, rec.attempt)
+        return new
+
+    def _change(self, run_id: str, rec: TaskRecord, change: TaskChange, exports=None,
+                consume: TokenConsume | None = None) -> tuple[TaskRecord, bool]:
+        """(new record, True), or (the winner's record, False) when another writer got there first
+        (a duplicate, a timeout): their write stands. With a token to consume, a lost race is
+        raised instead: the caller answers the link's sender."""
         try:
-            new = self.store.change_task(run.run_id, node.id, change, consume=consume)
+            return self.store.change_task(run_id, rec.task_id, change, exports=exports or None, consume=consume), True
         except ConditionFailed as lost:
             if consume is not None:
                 raise
-            return lost.current or rec
-        if consume is None:
-            self.enqueue_exec(run.run_id, plan.hash, node.id, rec.attempt)
-        return new
+            return lost.current or rec, False
 
     def _schedule_retry(self, plan: Plan, run_id: str, node: Node, rec: TaskRecord) -> None:
         message = {"k": "exec", "run": run_id, "plan": plan.hash, "task": node.id, "attempt": rec.attempt}
@@ -258,11 +255,9 @@ class ExecuteMixin:
                 waiting["approval"] = {**_approval_request(config), "gate": gate}
         change = TaskChange(status="WAITING", from_status=("RUNNING",), attempt=rec.attempt,
                             set={**waiting, "lease_until": None})
-        try:
-            rec = self.store.change_task(run.run_id, node.id, change)
-        except ConditionFailed:
-            return
-        self.ensure_wait(plan, run, node, rec)
+        rec, applied = self._change(run.run_id, rec, change)
+        if applied:
+            self.ensure_wait(plan, run, node, rec)
 
     def ensure_wait(self, plan, run, node: Node, rec: TaskRecord) -> None:
         """The side effects of a WAITING task: its token and its timer. Idempotent, so a

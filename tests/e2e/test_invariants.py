@@ -57,20 +57,6 @@ def summary(run):
     return run["status"], run["outputs"], {k: (t["status"], t["output"], t["attempts"]) for k, t in run["tasks"].items()}
 
 
-@pytest.fixture
-def actions(monkeypatch):
-    """Which task actions ran, in order (the handlers run in this process)."""
-    ran: list[str] = []
-    real = execute.run_task_type
-
-    def counting(node, *args):
-        ran.append(node.id)
-        return real(node, *args)
-
-    monkeypatch.setattr(execute, "run_task_type", counting)
-    return ran
-
-
 def test_the_same_message_delivered_twice_advances_the_run_once(runtime, actions, monkeypatch):
     clean = finish(runtime, start(runtime, CHAIN))
     actions.clear()

@@ -357,22 +357,12 @@ def test_expression_error_fails_the_task_with_expression_error(local, clock):
     assert "nope" in view["tasks"]["b"]["error"]["message"]
 
 
-def test_duplicate_messages_do_not_advance_twice(local, clock, monkeypatch):
+def test_duplicate_messages_do_not_advance_twice(local, clock, actions):
     """Every message delivered twice: each task's action runs once and the run ends as a clean run.
 
     A redelivery cannot know whether its earlier enqueue happened, so it may
     enqueue a dependent again; the dependent's conditional claim drops the copy.
     """
-    import infra.engine.execute as execute
-
-    ran: list[str] = []
-    real = execute.run_task_type
-
-    def counting(node, *args):
-        ran.append(node.id)
-        return real(node, *args)
-
-    monkeypatch.setattr(execute, "run_task_type", counting)
     run_id = start(local, """
         workflow:
           metadata: {id: dup}
@@ -388,7 +378,7 @@ def test_duplicate_messages_do_not_advance_twice(local, clock, monkeypatch):
     assert view["status"] == "COMPLETED"
     assert {k: (t["status"], t["attempts"], t["output"]) for k, t in view["tasks"].items()} == {
         "a": ("COMPLETED", 1, 1), "b": ("COMPLETED", 1, 2), "c": ("COMPLETED", 1, 3)}
-    assert sorted(ran) == ["a", "b", "c"]
+    assert sorted(actions) == ["a", "b", "c"]
 
 
 def test_python_code_cannot_see_the_engine_environment(local, clock, monkeypatch):
