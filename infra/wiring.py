@@ -71,7 +71,8 @@ def build_engine() -> Engine:
     store = DynamoStore(_client("dynamodb"), env["LOOPLINE_RUNS_TABLE"], env["LOOPLINE_DEFINITIONS_TABLE"],
                         env["LOOPLINE_TOKENS_TABLE"])
     settings = EngineSettings(public_url=env.get("LOOPLINE_PUBLIC_URL", ""),
-                              lease_seconds=float(env.get("LOOPLINE_LEASE_SECONDS", "60")), env=exposed_env())
+                              lease_seconds=float(env.get("LOOPLINE_LEASE_SECONDS", "60")), env=exposed_env(),
+                              safety_delay_seconds=int(env.get("LOOPLINE_SAFETY_DELAY_SECONDS", "60")))
     return Engine(store, queue, timers, LinkSigner(_link_key()), clock, settings)
 
 

@@ -49,7 +49,11 @@ def view(runtime, run_id):
 
 
 def finish(runtime, run_id, timeout=30):
-    assert runtime.run_until(lambda: view(runtime, run_id)["status"] != "RUNNING", timeout), view(runtime, run_id)
+    def ended():
+        current = view(runtime, run_id)
+        return current is not None and current["status"] != "RUNNING"
+
+    assert runtime.run_until(ended, timeout), view(runtime, run_id)
     return view(runtime, run_id)
 
 
@@ -179,3 +183,69 @@ def test_a_pending_sqs_delayed_timer_survives_a_restart_of_the_pumps(aws):
     finally:
         runtime.stop()
     assert done["status"] == "COMPLETED"
+
+
+def test_api_killed_after_the_callback_write_the_self_check_propagates(aws, clock, monkeypatch):
+    """The callback POST writes (token used + task done), then dies before its fast-path enqueue:
+    the delayed self-check it enqueued first finishes the job."""
+    monkeypatch.setenv("LOOPLINE_SAFETY_DELAY_SECONDS", "1")
+    text = """
+    workflow:
+      metadata: {id: cb_crash}
+      tasks:
+        - {id: hook, type: callback}
+        - {id: after, type: python, depends_on: [hook], config: {code: "result = tasks['hook']['output']['v']"}}
+    """
+    runtime = LocalRuntime(aws, clock=clock)
+    run_id = start(runtime, text)
+    assert runtime.run_until(lambda: view(runtime, run_id)["callbacks"], 10)
+    token = view(runtime, run_id)["callbacks"][0]["url"].rsplit("/", 1)[1]
+
+    boto3.setup_default_session(region_name="us-east-1")
+    sends = []
+
+    def die_on_fast_path(params, **_):
+        sends.append(params.get("DelaySeconds", 0))
+        if len(sends) == 2:  # the first send is the delayed self-check, the second the fast path
+            raise SimulatedCrash("API killed after its write")
+
+    boto3.DEFAULT_SESSION.events.register("before-parameter-build.sqs.SendMessage", die_on_fast_path)
+    runtime.stop()
+    runtime = LocalRuntime(aws, clock=clock)
+    with runtime.lock, pytest.raises(SimulatedCrash):
+        get_engine().submit_callback(token, {"v": 7})
+    assert sends[0] >= 1 and sends[1] == 0
+    boto3.DEFAULT_SESSION.events.unregister("before-parameter-build.sqs.SendMessage", die_on_fast_path)
+    runtime.stop()
+
+    runtime = LocalRuntime(aws, clock=clock)
+    try:
+        assert view(runtime, run_id)["tasks"]["hook"]["status"] == "COMPLETED"  # written before the crash
+        done = finish(runtime, run_id, timeout=15)
+    finally:
+        runtime.stop()
+    assert done["status"] == "COMPLETED" and done["tasks"]["after"]["output"] == 7
+
+
+def test_api_killed_between_enqueueing_the_start_and_writing_the_run(aws, clock):
+    """POST /runs enqueues `start` first: if it dies before writing the run, the worker writes it."""
+    boto3.setup_default_session(region_name="us-east-1")
+
+    def die_on_run_write(params, **_):
+        if params.get("Item", {}).get("sk", {}).get("S") == "RUN":
+            raise SimulatedCrash("API killed before writing the run")
+
+    runtime = LocalRuntime(aws, clock=clock)
+    boto3.DEFAULT_SESSION.events.register("before-parameter-build.dynamodb.PutItem", die_on_run_write)
+    plan = compile_yaml(CHAIN)
+    with runtime.lock, pytest.raises(SimulatedCrash):
+        get_engine().start_run(plan, {}, run_id="crashed-start")
+    boto3.DEFAULT_SESSION.events.unregister("before-parameter-build.dynamodb.PutItem", die_on_run_write)
+    runtime.stop()
+
+    runtime = LocalRuntime(aws, clock=clock)
+    try:
+        done = finish(runtime, "crashed-start")
+    finally:
+        runtime.stop()
+    assert done["status"] == "COMPLETED" and done["outputs"] == {"c": 20}
