@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -89,7 +90,7 @@ class _LocalModeHost:
     def __init__(self, log):
         from infra.local.gateway import LocalGateway
         from infra.local.provision import routes_from_template
-        from infra.local.runtime import LambdaContext
+        from infra.local.runtime import LambdaContext, lambda_stdout
         from infra.memory.local_mode import LocalMode
 
         self.lock = threading.RLock()
@@ -97,7 +98,7 @@ class _LocalModeHost:
         def invoke(function_id: str, event: dict) -> Any:
             from functions.api.app import lambda_handler
 
-            with self.lock:
+            with self.lock, lambda_stdout() as sink, contextlib.redirect_stdout(sink):
                 return lambda_handler(event, LambdaContext(function_name=function_id))
 
         self.gateway = LocalGateway(routes_from_template(), invoke, port=0)

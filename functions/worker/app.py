@@ -22,6 +22,7 @@ def record_handler(record: SQSRecord) -> None:
     try:
         get_engine().handle(message)
     except Busy:
+        metrics.add_metric(name="MessagesBusy", unit=MetricUnit.Count, value=1)
         logger.info("task busy; message returns after its visibility timeout", extra={"message": message})
         raise
     metrics.add_metric(name="MessagesProcessed", unit=MetricUnit.Count, value=1)

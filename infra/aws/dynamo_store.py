@@ -142,7 +142,7 @@ class DynamoStore:
 
     # ------------------------------------------------------------ runs
 
-    def create_run(self, run: RunRecord) -> bool:
+    def create_run(self, run: RunRecord) -> tuple[bool, RunRecord]:
         item = {
             "pk": {"S": run.run_id}, "sk": {"S": RUN_SK},
             "plan_hash": {"S": run.plan_hash}, "workflow_id": {"S": run.workflow_id},
@@ -151,10 +151,11 @@ class DynamoStore:
             "created_at": {"S": run.created_at}, "sinks_remaining": {"N": str(run.sinks_remaining)},
         }
         try:
-            self._call("put_item", TableName=self.runs_table, Item=item, ConditionExpression="attribute_not_exists(pk)")
-            return True
-        except ClientError:
-            return False
+            self._call("put_item", TableName=self.runs_table, Item=item, ConditionExpression="attribute_not_exists(pk)",
+                       ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            return True, _run_from_item(item)
+        except ClientError as error:
+            return False, _run_from_item(error.response.get("Item")) or self.get_run(run.run_id)
 
     def get_run(self, run_id: str) -> RunRecord | None:
         item = self._call("get_item", TableName=self.runs_table, ConsistentRead=True,

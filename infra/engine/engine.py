@@ -132,9 +132,8 @@ class Engine(ExecuteMixin, PropagateMixin, SignalsMixin, ViewMixin):
 
     def _on_start(self, msg: dict[str, Any]) -> None:
         plan = self.plan(msg["plan"])
-        self.store.create_run(self._new_run(plan, msg["run"], msg.get("inputs") or {}))
-        run = self.store.get_run(msg["run"])
-        if run is None or run.status in RUN_TERMINAL:
+        _, run = self.store.create_run(self._new_run(plan, msg["run"], msg.get("inputs") or {}))
+        if run.status in RUN_TERMINAL:
             return
         if not plan.nodes:
             self.finalize(plan, run)

@@ -10,8 +10,10 @@ API Gateway proxy shape. ``EmbeddedAws`` (the "cloud") outlives a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
+import io
 import json
 import os
 import re
@@ -43,7 +45,6 @@ LOCAL_ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
     "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
     "POWERTOOLS_DEV": "false",
 }
@@ -145,7 +146,8 @@ class LocalRuntime:
         context = LambdaContext(function_name=function_id, aws_request_id=str(uuid.uuid4()),
                                 invoked_function_arn=f"arn:aws:lambda:{REGION}:123456789012:function:{function_id}",
                                 timeout_ms=spec.timeout * 1000)
-        with self.lock:
+        # A Lambda's stdout (Powertools' EMF metric lines) goes to its log stream, not to ours.
+        with self.lock, lambda_stdout() as sink, contextlib.redirect_stdout(sink):
             return handler(event, context)
 
     # ------------------------------------------------------------ the SQS poller
@@ -301,6 +303,12 @@ def _sqs_record(message: dict[str, Any], arn: str) -> dict[str, Any]:
         "eventSourceARN": arn,
         "awsRegion": REGION,
     }
+
+
+def lambda_stdout():
+    """Where handlers' stdout goes locally: LOOPLINE_LAMBDA_LOG (a file) if set, else nowhere."""
+    path = os.environ.get("LOOPLINE_LAMBDA_LOG")
+    return open(path, "a", encoding="utf-8") if path else io.StringIO()
 
 
 def _reply(status: int, body: Any) -> dict[str, Any]:

@@ -52,12 +52,12 @@ class InMemoryStore:
             return [{"workflow_id": w, "version": v, "hash": h} for (w, v), h in ordered]
 
     # runs
-    def create_run(self, run: RunRecord) -> bool:
+    def create_run(self, run: RunRecord) -> tuple[bool, RunRecord]:
         with self._lock:
             if run.run_id in self._runs:
-                return False
+                return False, _copy(self._runs[run.run_id])
             self._runs[run.run_id] = _copy(run)
-            return True
+            return True, _copy(run)
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._lock:

@@ -157,8 +157,10 @@ def test_list_workflows_orders_versions_by_semver(store) -> None:
 
 def test_create_run_once(store) -> None:
     assert store.get_run("run-1") is None
-    assert store.create_run(make_run()) is True
-    assert store.create_run(make_run(plan_hash="hash-2", inputs={"other": True}, sinks_remaining=9)) is False
+    created, run = store.create_run(make_run())
+    assert created is True and run.plan_hash == make_run().plan_hash
+    created, existing = store.create_run(make_run(plan_hash="hash-2", inputs={"other": True}, sinks_remaining=9))
+    assert created is False and existing.plan_hash == make_run().plan_hash  # the stored run, not the new one
     run = store.get_run("run-1")
     assert run == RunRecord(run_id="run-1", plan_hash="hash-1", workflow_id="wf", status="RUNNING",
                             inputs={"n": 1, "name": "ünï"}, variables={"counter": 0}, outputs=None, error=None,
