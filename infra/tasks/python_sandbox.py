@@ -1,14 +1,17 @@
 """Runs one python task's code in a child interpreter (started with -I -S).
 
 This file is the child's whole program: it reads {"code", "namespace"} as JSON
-on stdin, runs the workflow author's code, and writes the JSON-serialisable
-names the code left behind. The code is the workflow's own source, never run
+on stdin, runs the workflow author's code as a script (runpy, seeded with the
+namespace), and writes the JSON-serialisable names the code left behind. The code is the workflow's own source, never run
 data: run inputs reach it only as values in the namespace. Running it in a
 separate process with a bare environment, a memory cap and a timeout keeps it
 away from the engine's credentials and state.
 """
 import json
+import os
+import runpy
 import sys
+import tempfile
 import types
 
 
@@ -22,15 +25,17 @@ def _jsonable(value):
 
 def main():
     request = json.loads(sys.stdin.read())
-    namespace = dict(request["namespace"])
-    injected = {name: namespace[name] for name in namespace}
-    namespace["__builtins__"] = __builtins__
-    try:
-        program = compile(request["code"], request.get("filename", "<task>"), "exec")
-        exec(program, namespace)  # the workflow's code, in this child process only
-    except BaseException as exc:  # the task's failure, reported by type
-        sys.stdout.write(json.dumps({"error": {"type": type(exc).__name__, "message": str(exc)[:2000]}}))
-        return
+    injected = dict(request["namespace"])
+    with tempfile.TemporaryDirectory() as workdir:
+        script = os.path.join(workdir, request.get("filename", "task") + ".py")
+        with open(script, "w", encoding="utf-8") as handle:
+            handle.write(request["code"])
+        try:
+            # The workflow's code runs as a script of this child process, seeded with the namespace.
+            namespace = runpy.run_path(script, init_globals=injected, run_name="__loopline_task__")
+        except BaseException as exc:  # the task's failure, reported by type
+            sys.stdout.write(json.dumps({"error": {"type": type(exc).__name__, "message": str(exc)[:2000]}}))
+            return
     names = {}
     defined = {}
     for name, value in namespace.items():

@@ -23,7 +23,7 @@ def _limit_child() -> None:
 
 
 def run_python(task_id: str, code: str, namespace: dict[str, Any], timeout: float | None) -> TaskResult:
-    request = json.dumps({"code": code, "namespace": namespace, "filename": f"<task {task_id}>"})
+    request = json.dumps({"code": code, "namespace": namespace, "filename": f"task_{task_id}"})
     try:
         done = subprocess.run(
             [sys.executable, "-I", "-S", "-c", _RUNNER],
