@@ -28,6 +28,7 @@ showcase: setup
 	$(BIN)/python scripts/showcase.py
 
 lint: setup sam-setup
+	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml
 	$(SAMVENV)/bin/sam validate --lint --template template.yaml
 

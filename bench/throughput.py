@@ -28,7 +28,6 @@ polling). runs/s = K / (last completion - first start).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import resource
@@ -37,7 +36,6 @@ import statistics
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,15 +56,6 @@ MODE_LABEL = {
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
-
-@contextlib.contextmanager
-def _quiet_handlers():
-    """Powertools in the worker prints an EMF blob every 100 messages even with
-    POWERTOOLS_METRICS_DISABLED (its add_metric auto-flush ignores the flag) and
-    warns on every empty flush: keep both out of the figures."""
-    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="No application metrics to publish")
-        yield
 
 
 class Host:
@@ -181,13 +170,12 @@ def run_mode(mode: str, args) -> None:
     print(f"setup {host.setup_seconds:.2f} s, peak RSS after setup {_rss_mb():.0f} MB")
     rows = []
     try:
-        with _quiet_handlers():
-            for label, name in CASES:
-                plan = load_and_compile(WORKFLOWS / name)
-                for _ in range(args.warmup):
-                    sequential(host, plan, 1, args.timeout)
-                rows.append((label, "sequential", sequential(host, plan, args.runs, args.timeout)))
-                rows.append((label, "concurrent", concurrent(host, plan, args.runs, args.timeout)))
+        for label, name in CASES:
+            plan = load_and_compile(WORKFLOWS / name)
+            for _ in range(args.warmup):
+                sequential(host, plan, 1, args.timeout)
+            rows.append((label, "sequential", sequential(host, plan, args.runs, args.timeout)))
+            rows.append((label, "concurrent", concurrent(host, plan, args.runs, args.timeout)))
     finally:
         host.stop()
     header = ["workflow", "K runs", "runs/s", "mean ms", "p50 ms", "p95 ms", "wall s"]

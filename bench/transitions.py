@@ -38,7 +38,6 @@ import shlex
 import sys
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,15 +135,6 @@ class Measured:
     rejected: dict[tuple[str, str, str], float] = field(default_factory=dict)
     varied: set[tuple[str, str, str]] = field(default_factory=set)
 
-
-@contextlib.contextmanager
-def quiet_handlers():
-    """Powertools in the worker prints an EMF blob every 100 messages even with
-    POWERTOOLS_METRICS_DISABLED (its add_metric auto-flush ignores the flag) and
-    warns on every empty flush: keep both out of the figures."""
-    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="No application metrics to publish")
-        yield
 
 
 # ------------------------------------------------------------------ the stack
@@ -360,9 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     bench = Bench(counter)
     try:
-        with quiet_handlers():
-            results = [measure(bench, label, WORKFLOWS / name, clock, args.repeat, args.timeout)
-                       for label, name, clock in CASES]
+        results = [measure(bench, label, WORKFLOWS / name, clock, args.repeat, args.timeout)
+                   for label, name, clock in CASES]
     finally:
         bench.stop()
     report(results, args.repeat)

@@ -15,7 +15,17 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..ports import version_key, ConditionFailed, RunRecord, StoreError, TaskChange, TokenConsume, TaskRecord, TokenRecord, TokenUsed
+from ..ports import (
+    ConditionFailed,
+    RunRecord,
+    StoreError,
+    TaskChange,
+    TaskRecord,
+    TokenConsume,
+    TokenRecord,
+    TokenUsed,
+    version_key,
+)
 
 RUN_SK = "RUN"
 _JSON_FIELDS = {"output", "error", "approval"}
@@ -76,10 +86,6 @@ def _run_from_item(item: dict | None) -> RunRecord | None:
     )
 
 
-def _is_condition_failure(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
 class DynamoStore:
     def __init__(self, client, runs_table: str, definitions_table: str, tokens_table: str):
         self._db = client
@@ -91,7 +97,8 @@ class DynamoStore:
         try:
             return getattr(self._db, operation)(**kwargs)
         except ClientError as error:
-            if _is_condition_failure(error) or error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+            code = error.response.get("Error", {}).get("Code")
+            if code in ("ConditionalCheckFailedException", "TransactionCanceledException"):
                 raise
             raise StoreError(f"DynamoDB {operation} failed: {error}") from error
 

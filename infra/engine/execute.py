@@ -7,12 +7,12 @@ from typing import Any
 
 from statemachine.decisions import is_retryable, retry_delay, wait_until
 from statemachine.durations import parse_duration
-from statemachine.expressions import EvalContext, ExpressionError, evaluate, render
+from statemachine.expressions import EvalContext, ExpressionError, evaluate, render, truthy
 from statemachine.plan import TERMINAL, Node, Plan
 from statemachine.scope import build_scope, task_view
 
 from ..clock import iso, parse_iso
-from ..ports import ConditionFailed, RunRecord, TaskChange, TokenConsume, TaskRecord
+from ..ports import ConditionFailed, RunRecord, TaskChange, TaskRecord, TokenConsume
 from ..tasks.base import TaskFailure, TaskResult
 from ..tasks.registry import run_task_type
 
@@ -95,7 +95,10 @@ class ExecuteMixin:
             if not run_it:
                 self.finish(plan, run, node, rec, "SKIPPED", None, from_status=None)
                 return
-        ctx_now, seed = (rec.ctx_now, rec.ctx_seed) if takeover and rec.ctx_now else (iso(now), self.rng.getrandbits(48))
+        if takeover and rec.ctx_now:
+            ctx_now, seed = rec.ctx_now, rec.ctx_seed  # a replay sees the same now() and random()
+        else:
+            ctx_now, seed = iso(now), self.rng.getrandbits(48)
         claim = TaskChange(
             status="RUNNING",
             from_status=(rec.status,) if rec.status != "PENDING" else (None, "PENDING"),
@@ -126,7 +129,8 @@ class ExecuteMixin:
 
     def _run_node(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, scope, ctx: EvalContext) -> None:
         if node.kind == "condition":
-            result = bool(evaluate(node.condition, scope, ctx)) if isinstance(node.condition, str) else bool(node.condition)
+            value = evaluate(node.condition, scope, ctx) if isinstance(node.condition, str) else node.condition
+            result = truthy(value)
             self.succeed(plan, run, node, rec, TaskResult({"result": result, "branch": "then" if result else "else"}))
             return
         gate = node.requires_approval

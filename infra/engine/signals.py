@@ -10,7 +10,7 @@ from statemachine.decisions import approval_output, approval_timeout_outcome
 from statemachine.plan import TERMINAL
 
 from ..clock import iso, parse_iso
-from ..ports import ConditionFailed, TokenConsume, TaskRecord, TokenUsed
+from ..ports import ConditionFailed, TaskRecord, TokenConsume, TokenUsed
 from ..tasks.base import TaskFailure, TaskResult
 
 DECISIONS = ("APPROVED", "REJECTED")

@@ -8,7 +8,16 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-from ..ports import version_key, ConditionFailed, RunRecord, TaskChange, TokenConsume, TaskRecord, TokenRecord, TokenUsed
+from ..ports import (
+    ConditionFailed,
+    RunRecord,
+    TaskChange,
+    TaskRecord,
+    TokenConsume,
+    TokenRecord,
+    TokenUsed,
+    version_key,
+)
 
 
 def _copy(value):

@@ -2,7 +2,8 @@
 
 This file is the child's whole program: it reads {"code", "namespace"} as JSON
 on stdin, runs the workflow author's code as a script (runpy, seeded with the
-namespace), and writes the JSON-serialisable names the code left behind. The code is the workflow's own source, never run
+namespace), and writes the JSON-serialisable names the code left behind. The
+code is the workflow's own source, never run
 data: run inputs reach it only as values in the namespace. Running it in a
 separate process with a bare environment, a memory cap and a timeout keeps it
 away from the engine's credentials and state.

@@ -1,6 +1,7 @@
 """The loopline expression language: ``${ ... }`` inside workflow strings.
 
-Pure Python: the source is tokenized, parsed and interpreted here, never handed to Python to run.  Modules, one concern each:
+Pure Python: the source is tokenized, parsed and interpreted here, never handed
+to Python to run.  Modules, one concern each:
 
 * ``errors``     - ExpressionError (message, expression, offset)
 * ``lexer``      - tokens of one ``${...}`` body; finds where it ends

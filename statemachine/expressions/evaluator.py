@@ -40,7 +40,18 @@ from typing import Any
 from . import functions
 from .errors import ExpressionError, MissingReferenceError
 from .parser import (
-    Binary, Call, Index, ListLit, Literal, Logical, Member, Name, ObjectLit, Path, Ternary, Unary,
+    Binary,
+    Call,
+    Index,
+    ListLit,
+    Literal,
+    Logical,
+    Member,
+    Name,
+    ObjectLit,
+    Path,
+    Ternary,
+    Unary,
 )
 from .template import Segment, Template, parse_template
 from .values import MAX_RESULT, check_number, check_size, deep_equal, is_number, kind, to_display, truthy

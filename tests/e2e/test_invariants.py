@@ -62,7 +62,8 @@ def finish(runtime, run_id, timeout=30):
 
 
 def summary(run):
-    return run["status"], run["outputs"], {k: (t["status"], t["output"], t["attempts"]) for k, t in run["tasks"].items()}
+    tasks = {k: (t["status"], t["output"], t["attempts"]) for k, t in run["tasks"].items()}
+    return run["status"], run["outputs"], tasks
 
 
 def test_the_same_message_delivered_twice_advances_the_run_once(runtime, actions, monkeypatch):

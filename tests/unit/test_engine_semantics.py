@@ -434,7 +434,10 @@ def test_requires_approval_rejected_skips_the_task_and_what_hangs_from_it(local,
     assert view["tasks"]["pay"]["status"] == "SKIPPED" and view["tasks"]["receipt"]["status"] == "SKIPPED"
 
 
-@pytest.mark.parametrize("policy, status", [("", "SKIPPED"), ("escalation_policy: {action: auto_approve}", "COMPLETED")])
+@pytest.mark.parametrize("policy, status", [
+    ("", "SKIPPED"),
+    ("escalation_policy: {action: auto_approve}", "COMPLETED"),
+])
 def test_requires_approval_timeout(local, clock, policy, status):
     view = drive(local, start(local, GATED % policy), clock)
     assert view["tasks"]["pay"]["status"] == status

@@ -648,7 +648,8 @@ def test_expression_error_pickles():
 
     e = err("${ foo }")
     back = pickle.loads(pickle.dumps(e))
-    assert (type(back), back.message, back.expression, back.offset) == (MissingReferenceError, e.message, e.expression, e.offset)
+    assert (type(back), back.message, back.expression, back.offset) == (
+        MissingReferenceError, e.message, e.expression, e.offset)
 
 
 # --- static helpers -------------------------------------------------------------------------
