@@ -44,6 +44,10 @@ class RunRecord:
     ended_at: str | None = None
     sinks_remaining: int = 0
     failed_tasks: frozenset[str] = frozenset()
+    # Set once the flow is over: the compensation steps to run, as [task id, compensated task id]
+    # pairs in order (then the finally tasks); None while the flow runs.
+    end_comps: list[list[str]] | None = None
+    halt: bool = False  # no new flow task may start (workflow timeout; cancel later)
 
 
 @dataclass
@@ -72,6 +76,10 @@ class TaskRecord:
     nonce: str | None = None
     waiting_for: str | None = None  # "timer" | "callback" | "approval"
     approval: dict[str, Any] | None = None  # the request (title, approvers...) then the decision
+    # A role instance's context: {"role": "handler", "for": task, "error": {...}} or {"role", "index"}.
+    role_ctx: dict[str, Any] | None = None
+    # A caught failure: {"handler": key, "state": "pending"|"caught"|"uncaught"|"retrying", "retry": bool}.
+    catch: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,8 @@ class StateStore(Protocol):
     def load(self, run_id: str, task_ids: list[str]) -> tuple[RunRecord | None, dict[str, TaskRecord]]: ...
     def list_tasks(self, run_id: str) -> dict[str, TaskRecord]: ...
     def finish_run(self, run_id: str, status: str, outputs: Any, error: dict | None, ended_at: str) -> bool: ...
+    def begin_end(self, run_id: str, comps: list[list[str]], status: str) -> RunRecord: ...
+    def halt_run(self, run_id: str, reason_id: str, error: dict) -> RunRecord: ...
     def record_sink_done(self, run_id: str, task_id: str) -> RunRecord: ...
     def record_failure(self, run_id: str, task_id: str, error: dict) -> None: ...
 

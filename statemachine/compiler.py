@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from statemachine import dsl
 from statemachine.diagnostics import Diagnostic, WorkflowError, explain_errors
 from statemachine.expressions import ExpressionError, parse_template, task_references
-from statemachine.plan import Node, OutputSpec, Plan, VariableSpec
+from statemachine.plan import CatchSpec, CompensationSpec, Node, OutputSpec, Plan, VariableSpec
 from statemachine.yaml_source import SourceMap, load_yaml
 
 Path = tuple[Any, ...]
@@ -318,12 +318,26 @@ class _Compilation:
                           "catch handler"))
         for i, name in enumerate(_l(handling.get("finally"))):
             roles.append((("workflow", "error_handling", "finally", i), name, "finally"))
+        kinds: dict[str, str] = {}
         for path, name, role in roles:
             target = self.by_id.get(name) if isinstance(name, str) else None
             if isinstance(name, str) and target is None:
                 self.at(path, f"{role} names unknown task '{name}'")
             elif target is not None and target.kind != "task":
                 self.at(path, f"{role} must name a task, not {target.label}")
+            elif target is not None:
+                kind = {"catch": "a catch handler", "finally": "a finally task"}.get(role.split(" ")[0],
+                                                                                     "a compensation task")
+                if kinds.setdefault(name, kind) != kind:
+                    self.at(path, f"task '{name}' already runs as {kinds[name]}; a task has one role")
+        # A role task never runs in the normal flow, so nothing in the flow may wait for it.
+        for entry in self.entries:
+            if entry.id is None or entry.id in kinds:
+                continue
+            for dep, (path, text, offset) in entry.deps.items():
+                if dep in kinds:
+                    self.at_text(path, text, offset,
+                                 f"{entry.label} depends on '{dep}', which only runs as {kinds[dep]}")
 
     def check_schemas(self, wf: dict) -> None:
         for section in ("inputs", "outputs"):
@@ -390,13 +404,18 @@ class _Compilation:
                     OutputSpec(name=o.name, value=o.value, export=o.export) for o in model.outputs),
                 requires_approval=approval.to_spec(default_timeout) if approval and approval.enabled
                 else None,
+                compensation=CompensationSpec(**model.compensation.model_dump()) if model.compensation else None,
                 branch_of=entry.block, line=line, col=col)
+        roles = _roles(wf, self.entries)
+        nodes = {n: node.model_copy(update={"role": roles.get(n, "flow")}) for n, node in nodes.items()}
         order = _topological({n: node.deps for n, node in nodes.items()}, [e.id for e in self.entries])
         dependents: dict[str, list[str]] = {n: [] for n in nodes}
         for node in nodes.values():
-            for dep in node.deps:
-                dependents[dep].append(node.id)
+            if node.role == "flow":  # role tasks read their deps' results but are no part of the graph
+                for dep in node.deps:
+                    dependents[dep].append(node.id)
         final = {n: nodes[n].model_copy(update={"dependents": tuple(sorted(dependents[n]))}) for n in order}
+        flow = [n for n in order if final[n].role == "flow"]
         inputs_schema = dsl.merge_required(wf.inputs.schema_ or {"type": "object"}, wf.inputs.required)
         return Plan(
             workflow_id=wf.metadata.id, name=wf.metadata.name, version=wf.metadata.version,
@@ -406,10 +425,24 @@ class _Compilation:
             output_mappings=wf.outputs.mappings, output_schema=wf.outputs.schema_,
             timeout=wf.config.timeout,
             max_concurrent=wf.config.parallelism.max_concurrent if wf.config.parallelism else None,
+            catch=tuple(CatchSpec(error_types=tuple(c.error_types), handler=c.handler, retry=c.retry)
+                        for c in wf.error_handling.catch),
+            finally_tasks=tuple(wf.error_handling.finally_),
             nodes=final,
-            roots=tuple(n for n in order if not final[n].deps),
-            sinks=tuple(n for n in order if not final[n].dependents),
+            roots=tuple(n for n in flow if not final[n].deps),
+            sinks=tuple(n for n in flow if not final[n].dependents),
         ).with_hash()
+
+
+def _roles(wf: dsl.Workflow, entries: list[_Entry]) -> dict[str, str]:
+    """Tasks that run only in a role (dsl.md), by id."""
+    roles = {c.handler: "handler" for c in wf.error_handling.catch}
+    roles.update({name: "finally" for name in wf.error_handling.finally_})
+    for entry in entries:
+        compensation = _d(entry.raw.get("compensation")) if entry.kind == "task" else {}
+        if compensation.get("task_id"):
+            roles[compensation["task_id"]] = "compensation"
+    return roles
 
 
 def _ids(items: list) -> tuple[str, ...]:

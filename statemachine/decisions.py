@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from .plan import Node, RetryPolicy
+from .plan import CatchSpec, Node, RetryPolicy
 
 Readiness = Literal["run", "skip", "cancel"]
 EdgeOutcome = Literal["ok", "failed", "skipped", "force_skip"]
@@ -25,13 +25,16 @@ class DepCounts:
     forced_skip: bool = False
 
 
-def edge_outcome(dep: Node, dep_status: str, dep_output: Any, dependent: Node) -> EdgeOutcome:
+def edge_outcome(dep: Node, dep_status: str, dep_output: Any, dependent: Node, caught: bool = False) -> EdgeOutcome:
     """What the finished node ``dep`` means for one of its dependents.
 
     A condition's untaken branch is skipped outright (``force_skip``), whatever
     other dependencies the member task has: a branch task must never run just
-    because an unrelated dependency succeeded.
+    because an unrelated dependency succeeded. A caught failure counts as a
+    success (dsl.md: dependents run with the handler's output).
     """
+    if caught and dep_status == "FAILED":
+        return "ok"
     if dep.kind == "condition" and dependent.branch_of and dependent.branch_of[0] == dep.id:
         taken = "then" if (isinstance(dep_output, dict) and dep_output.get("result")) else "else"
         if dep_status != "COMPLETED" or dependent.branch_of[1] != taken:
@@ -134,3 +137,11 @@ def approval_output(decision: str, approver: str | None, comments: Any, data: An
         "data": data,
         "decided_at": decided_at,
     }
+
+
+def match_catch(clauses: tuple[CatchSpec, ...], error_type: str) -> CatchSpec | None:
+    """The first ``error_handling.catch`` clause for an error type (no types listed: every type)."""
+    for clause in clauses:
+        if not clause.error_types or error_type in clause.error_types or "*" in clause.error_types:
+            return clause
+    return None

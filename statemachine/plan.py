@@ -69,6 +69,21 @@ class ApprovalSpec(_Frozen):
     details: Any = None
 
 
+class CompensationSpec(_Frozen):
+    task_id: str
+    on_failure: bool = True
+    on_cancel: bool = True
+
+
+class CatchSpec(_Frozen):
+    error_types: tuple[str, ...] = ()  # empty: every error type
+    handler: str
+    retry: bool = False  # after the handler, run the failed task once more
+
+
+Role = Literal["flow", "handler", "finally", "compensation"]
+
+
 class Node(_Frozen):
     """One node of the graph: a task or a control-flow block.
 
@@ -100,6 +115,10 @@ class Node(_Frozen):
     else_: tuple[str, ...] = ()
     # For a task listed in a condition's branch: (condition id, "then"|"else").
     branch_of: tuple[str, Literal["then", "else"]] | None = None
+    # "flow" nodes form the graph; the others run only in their role (dsl.md): a catch
+    # handler after a caught failure, finally tasks at the end, compensation in a saga.
+    role: Role = "flow"
+    compensation: CompensationSpec | None = None
     # Where the node was written (for messages at run time).
     line: int = 0
     col: int = 0
@@ -125,9 +144,11 @@ class Plan(_Frozen):
     output_schema: dict[str, Any] | None = None
     timeout: float | None = None  # workflow timeout, seconds
     max_concurrent: int | None = None
+    catch: tuple[CatchSpec, ...] = ()
+    finally_tasks: tuple[str, ...] = ()
     nodes: dict[str, Node]  # in a topological order
-    roots: tuple[str, ...] = ()  # nodes with no deps
-    sinks: tuple[str, ...] = ()  # nodes with no dependents
+    roots: tuple[str, ...] = ()  # flow nodes with no deps
+    sinks: tuple[str, ...] = ()  # flow nodes with no dependents
     hash: str = ""
 
     def canonical_json(self) -> str:

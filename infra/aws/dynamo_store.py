@@ -28,7 +28,7 @@ from ..ports import (
 )
 
 RUN_SK = "RUN"
-_JSON_FIELDS = {"output", "error", "approval"}
+_JSON_FIELDS = {"output", "error", "approval", "role_ctx", "catch"}
 _INT_FIELDS = {"attempt", "ctx_seed", "deps_ok", "deps_failed", "deps_skipped"}
 _BOOL_FIELDS = {"forced_skip"}
 
@@ -83,6 +83,8 @@ def _run_from_item(item: dict | None) -> RunRecord | None:
         ended_at=item.get("ended_at", {}).get("S"),
         sinks_remaining=int(item.get("sinks_remaining", {}).get("N", "0")),
         failed_tasks=frozenset(item.get("failed_tasks", {}).get("SS", [])),
+        end_comps=json.loads(item["end_comps"]["S"]) if "end_comps" in item else None,
+        halt=item.get("halt", {}).get("BOOL", False),
     )
 
 
@@ -204,7 +206,8 @@ class DynamoStore:
 
     def finish_run(self, run_id: str, status: str, outputs: Any, error: dict | None, ended_at: str) -> bool:
         names = {"#s": "status"}
-        values = {":s": {"S": status}, ":running": {"S": "RUNNING"}, ":e": {"S": ended_at}}
+        values = {":s": {"S": status}, ":running": {"S": "RUNNING"}, ":compensating": {"S": "COMPENSATING"},
+                  ":e": {"S": ended_at}}
         sets = ["#s = :s", "ended_at = :e"]
         if outputs is not None:
             sets.append("outputs = :o")
@@ -215,11 +218,36 @@ class DynamoStore:
             values[":err"] = {"S": json.dumps(error)}
         try:
             self._call("update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
-                       UpdateExpression="SET " + ", ".join(sets), ConditionExpression="#s = :running",
+                       UpdateExpression="SET " + ", ".join(sets),
+                       ConditionExpression="#s IN (:running, :compensating)",
                        ExpressionAttributeNames=names, ExpressionAttributeValues=values)
             return True
         except ClientError:
             return False
+
+    def begin_end(self, run_id: str, comps: list[list[str]], status: str) -> RunRecord:
+        try:
+            reply = self._call(
+                "update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
+                UpdateExpression="SET end_comps = :c, #s = :s",
+                ConditionExpression="attribute_not_exists(end_comps) AND #s = :running",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":c": {"S": json.dumps(comps)}, ":s": {"S": status},
+                                           ":running": {"S": "RUNNING"}},
+                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            return _run_from_item(reply["Attributes"])
+        except ClientError as error:
+            return _run_from_item(error.response.get("Item")) or self.get_run(run_id)
+
+    def halt_run(self, run_id: str, reason_id: str, error: dict) -> RunRecord:
+        reply = self._call(
+            "update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
+            UpdateExpression="SET halt = :t, #err = if_not_exists(#err, :e) ADD failed_tasks :id",
+            ConditionExpression="attribute_exists(pk)", ExpressionAttributeNames={"#err": "error"},
+            ExpressionAttributeValues={":t": {"BOOL": True}, ":e": {"S": json.dumps(error)},
+                                       ":id": {"SS": [reason_id]}},
+            ReturnValues="ALL_NEW")
+        return _run_from_item(reply["Attributes"])
 
     def record_sink_done(self, run_id: str, task_id: str) -> RunRecord:
         try:

@@ -13,15 +13,17 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from statemachine.inputs import prepare_inputs
-from statemachine.plan import Plan
+from statemachine.plan import TERMINAL, Plan
 
-from ..clock import iso
+from ..clock import iso, parse_iso
 from ..links import LinkSigner
-from ..ports import Clock, RunRecord, StateStore, Timers, WorkQueue
+from ..ports import Clock, RunRecord, StateStore, TaskRecord, Timers, WorkQueue
 from .execute import ExecuteMixin
+from .messages import exec_message
 from .propagate import PropagateMixin
 from .signals import SignalsMixin
 from .view import ViewMixin
@@ -125,6 +127,7 @@ class Engine(ExecuteMixin, PropagateMixin, SignalsMixin, ViewMixin):
             "exec": self._on_exec,
             "wake": self._on_wake,
             "timeout": self._on_timeout,
+            "run_timeout": self._on_run_timeout,
         }.get(kind)
         if handler is None:
             raise ValueError(f"unknown message kind {kind!r}")
@@ -135,16 +138,41 @@ class Engine(ExecuteMixin, PropagateMixin, SignalsMixin, ViewMixin):
         _, run = self.store.create_run(self._new_run(plan, msg["run"], msg.get("inputs") or {}))
         if run.status in RUN_TERMINAL:
             return
-        if not plan.nodes:
+        if plan.timeout is not None:
+            deadline = parse_iso(run.created_at) + timedelta(seconds=plan.timeout)
+            self.timers.schedule(self.timer_name(run.run_id, "$run", 0, "run_timeout"), deadline,
+                                 {"k": "run_timeout", "run": run.run_id, "plan": plan.hash})
+        if not plan.roots:
             self.finalize(plan, run)
             return
         for root in plan.roots:
             self.enqueue_exec(run.run_id, plan.hash, root, 1)
 
+    def _on_run_timeout(self, msg: dict[str, Any]) -> None:
+        """config.timeout: the run stops (WorkflowTimeout); what did not finish is cancelled, then the
+        end steps run (compensation, finally) as for any failure."""
+        plan = self.plan(msg["plan"])
+        run = self.store.get_run(msg["run"])
+        if run is None or run.status != "RUNNING" or run.end_comps is not None:
+            return
+        deadline = parse_iso(run.created_at) + timedelta(seconds=plan.timeout or 0)
+        if deadline > self.clock.now() + timedelta(seconds=0.5):
+            self.timers.schedule(self.timer_name(run.run_id, "$run", 1, "run_timeout"), deadline, msg)
+            return
+        error = {"type": "WorkflowTimeout", "message": f"the workflow ran longer than {plan.timeout:g}s"}
+        run = self.store.halt_run(run.run_id, "$timeout", error)
+        recs = self.store.list_tasks(run.run_id)
+        for node in plan.nodes.values():
+            rec = recs.get(node.id) or TaskRecord(node.id)
+            if node.role == "flow" and rec.status not in TERMINAL:
+                self.cancel_task(plan, run, node, rec)
+
     # ------------------------------------------------------------ helpers
 
-    def enqueue_exec(self, run_id: str, plan_hash: str, task_id: str, attempt: int, delay: int = 0) -> None:
-        self.queue.send({"k": "exec", "run": run_id, "plan": plan_hash, "task": task_id, "attempt": attempt}, delay)
+    def enqueue_exec(self, run_id: str, plan_hash: str, task_id: str, attempt: int, delay: int = 0,
+                     key: str | None = None, ctx: dict | None = None) -> None:
+        """``key`` names a role instance's item (a handler runs once per caught failure), ``ctx`` its context."""
+        self.queue.send(exec_message(run_id, plan_hash, task_id, attempt, key, ctx), delay)
 
     def timer_name(self, run_id: str, task_id: str, attempt: int, reason: str) -> str:
         return f"{reason}|{run_id}|{task_id}|{attempt}"

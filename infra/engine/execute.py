@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from statemachine.decisions import is_retryable, retry_delay, wait_until
+from statemachine.decisions import is_retryable, match_catch, retry_delay, wait_until
 from statemachine.durations import parse_duration
 from statemachine.expressions import EvalContext, ExpressionError, evaluate, render, truthy
 from statemachine.plan import TERMINAL, Node, Plan
@@ -15,6 +15,7 @@ from ..clock import iso, parse_iso
 from ..ports import ConditionFailed, RunRecord, TaskChange, TaskRecord, TokenConsume
 from ..tasks.base import TaskFailure, TaskResult
 from ..tasks.registry import run_task_type
+from .messages import exec_message, instance_key
 
 WAIT_TYPES = ("wait", "callback", "approval")
 
@@ -60,12 +61,16 @@ class ExecuteMixin:
         plan = self.plan(msg["plan"])
         node = plan.nodes[msg["task"]]
         attempt = int(msg["attempt"])
+        key = msg.get("key") or node.id
         visible = self.visible_tasks(plan, node)
-        run, recs = self.store.load(msg["run"], [node.id, *visible])
+        run, recs = self.store.load(msg["run"], [key, *visible])
         if run is None or run.status in RUN_TERMINAL:
             return
-        rec = recs.get(node.id) or TaskRecord(node.id)
+        rec = recs.get(key) or TaskRecord(key)
         now = self.clock.now()
+        if run.halt and node.role == "flow" and rec.status not in TERMINAL:
+            self.cancel_task(plan, run, node, rec)  # the run is stopping: nothing new starts
+            return
         if rec.status in TERMINAL:
             self.propagate(plan, run.run_id, node, rec)  # a redelivery: finish what it started
             return
@@ -83,7 +88,9 @@ class ExecuteMixin:
         if not (fresh or resumed or takeover):
             return  # a stale message for an attempt that is over
 
-        scope = self.scope_for(run, recs, visible)
+        role_ctx = rec.role_ctx or msg.get("ctx")
+        extra = {"error": role_ctx["error"]} if role_ctx and "error" in role_ctx else None
+        scope = self.scope_for(run, recs, visible, extra=extra)
         if fresh:
             try:
                 run_it = _should_run(node, scope, EvalContext(now=now, seed=0))
@@ -93,7 +100,8 @@ class ExecuteMixin:
             else:
                 skip_error = None
             if not run_it:
-                self.finish(plan, run, node, rec, "SKIPPED", None, from_status=None)
+                self.finish(plan, run, node, rec, "SKIPPED", None, from_status=None,
+                            extra={"role_ctx": role_ctx} if role_ctx else None)
                 return
         if takeover and rec.ctx_now:
             ctx_now, seed = rec.ctx_now, rec.ctx_seed  # a replay sees the same now() and random()
@@ -111,10 +119,11 @@ class ExecuteMixin:
                 "ctx_now": ctx_now,
                 "ctx_seed": seed,
                 "error": None,
+                **({"role_ctx": role_ctx} if role_ctx and fresh else {}),
             },
         )
         try:
-            rec = self.store.change_task(run.run_id, node.id, claim)
+            rec = self.store.change_task(run.run_id, key, claim)
         except ConditionFailed:
             return  # another delivery claimed it first; it carries the task on
         ctx = self.eval_context(rec)
@@ -184,8 +193,23 @@ class ExecuteMixin:
             if applied:
                 self._schedule_retry(plan, run.run_id, node, new)
             return new
+        clause = match_catch(plan.catch, failure.error_type) if node.role == "flow" and not rec.catch else None
+        catch = None
+        if clause is not None:
+            # Caught: the task stays FAILED and waits for its handler before its dependents go on.
+            catch = {"handler": instance_key(clause.handler, node.id), "state": "pending", "retry": clause.retry}
         return self.finish(plan, run, node, rec, "FAILED", None, error=failure.as_error(), consume=consume,
-                           from_status=from_status)
+                           from_status=from_status, extra={"catch": catch} if catch else None)
+
+    def cancel_task(self, plan, run, node: Node, rec: TaskRecord) -> TaskRecord:
+        """Stop a task of a halting run, whatever it was doing; its dependents are cancelled in turn."""
+        change = TaskChange(status="CANCELLED", from_status=(None, "PENDING", "READY", "RUNNING", "WAITING",
+                                                               "RETRYING"),
+                            set={"ended_at": iso(self.clock.now()), "lease_until": None})
+        new, applied = self._change(run.run_id, rec, change)
+        if applied or new.status in TERMINAL:
+            self.propagate(plan, run.run_id, node, new)
+        return new
 
     def finish(self, plan, run, node: Node, rec: TaskRecord, status: str, output: Any, error=None, exports=None,
                consume: TokenConsume | None = None, from_status: str | None = "RUNNING",
@@ -214,7 +238,7 @@ class ExecuteMixin:
                             set={"approval": approval, "wake_at": None})
         new, applied = self._change(run.run_id, rec, change, consume=consume)
         if applied and consume is None:
-            self.enqueue_exec(run.run_id, plan.hash, node.id, rec.attempt)
+            self.enqueue_exec(run.run_id, plan.hash, node.id, rec.attempt, key=rec.task_id)
         return new
 
     def _change(self, run_id: str, rec: TaskRecord, change: TaskChange, exports=None,
@@ -230,9 +254,9 @@ class ExecuteMixin:
             return lost.current or rec, False
 
     def _schedule_retry(self, plan: Plan, run_id: str, node: Node, rec: TaskRecord) -> None:
-        message = {"k": "exec", "run": run_id, "plan": plan.hash, "task": node.id, "attempt": rec.attempt}
+        message = exec_message(run_id, plan.hash, node.id, rec.attempt, rec.task_id)
         at = parse_iso(rec.wake_at) if rec.wake_at else self.clock.now()
-        self.timers.schedule(self.timer_name(run_id, node.id, rec.attempt, "retry"), at, message)
+        self.timers.schedule(self.timer_name(run_id, rec.task_id, rec.attempt, "retry"), at, message)
 
     # ------------------------------------------------------------ durable waits
 
@@ -270,13 +294,15 @@ class ExecuteMixin:
 
         kind = "wake" if rec.waiting_for == "timer" else "timeout"
         if rec.waiting_for in ("callback", "approval"):
-            token = self.signer.token(run.run_id, node.id, rec.attempt, rec.waiting_for, rec.nonce)
+            token = self.signer.token(run.run_id, rec.task_id, rec.attempt, rec.waiting_for, rec.nonce)
             expires = int(parse_iso(rec.wake_at).timestamp()) if rec.wake_at else None
-            self.store.put_token(TokenRecord(self.signer.hash(token), run.run_id, node.id, rec.attempt,
+            self.store.put_token(TokenRecord(self.signer.hash(token), run.run_id, rec.task_id, rec.attempt,
                                              rec.waiting_for, plan.hash, expires))
         if rec.wake_at:
             message = {"k": kind, "run": run.run_id, "plan": plan.hash, "task": node.id, "attempt": rec.attempt}
-            self.timers.schedule(self.timer_name(run.run_id, node.id, rec.attempt, kind),
+            if rec.task_id != node.id:
+                message["key"] = rec.task_id
+            self.timers.schedule(self.timer_name(run.run_id, rec.task_id, rec.attempt, kind),
                                  parse_iso(rec.wake_at), message)
 
 

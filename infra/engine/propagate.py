@@ -15,16 +15,25 @@ from statemachine.plan import TERMINAL, Node, Plan
 
 from ..clock import iso
 from ..ports import ConditionFailed, RunRecord, TaskChange, TaskRecord
+from .messages import instance_key, node_of
 
 
 class PropagateMixin:
     def propagate(self, plan: Plan, run_id: str, node: Node, rec: TaskRecord) -> None:
+        if node.role != "flow":
+            self._role_done(plan, run_id, node, rec)
+            return
         work: list[tuple[Node, TaskRecord]] = [(node, rec)]
         while work:
             done, done_rec = work.pop()
+            catch = done_rec.catch or {}
             if done_rec.status == "FAILED":
-                # Idempotent; repeated here so a crash right after the FAILED write heals.
-                self.store.record_failure(run_id, done.id, _run_error(done.id, done_rec.error))
+                if catch.get("state") == "pending":
+                    self._start_handler(plan, run_id, done, done_rec)
+                    continue  # its dependents wait for the handler
+                if catch.get("state") != "caught":
+                    # Idempotent; repeated here so a crash right after the FAILED write heals.
+                    self.store.record_failure(run_id, done.id, _run_error(done.id, done_rec.error))
             for dep_id in done.dependents:
                 follow = self._apply_edge(plan, run_id, done, done_rec, plan.nodes[dep_id])
                 if follow is not None:
@@ -34,11 +43,56 @@ class PropagateMixin:
                 if run.sinks_remaining <= 0 and run.status == "RUNNING":
                     self.finalize(plan, run)
 
+    # ------------------------------------------------------------ roles
+
+    def _start_handler(self, plan: Plan, run_id: str, failed: Node, rec: TaskRecord) -> None:
+        key = rec.catch["handler"]
+        error = {**(rec.error or {}), "task_id": failed.id}
+        self.enqueue_exec(run_id, plan.hash, node_of(key), 1, key=key,
+                          ctx={"role": "handler", "for": failed.id, "error": error})
+
+    def _role_done(self, plan: Plan, run_id: str, node: Node, rec: TaskRecord) -> None:
+        """A role instance finished: resolve the failure it handled, or take the run's next end step."""
+        ctx = rec.role_ctx or {}
+        if ctx.get("role") == "handler":
+            self._handler_done(plan, run_id, plan.nodes[ctx["for"]], rec)
+            return
+        if rec.status == "FAILED" and ctx.get("role") == "finally":
+            self.store.record_failure(run_id, rec.task_id, _run_error(rec.task_id, rec.error))
+        run = self.store.get_run(run_id)
+        if run is not None:
+            self._end_step(plan, run, int(ctx.get("index", -1)) + 1)
+
+    def _handler_done(self, plan: Plan, run_id: str, failed: Node, handler_rec: TaskRecord) -> None:
+        _, recs = self.store.load(run_id, [failed.id])
+        rec = recs.get(failed.id) or TaskRecord(failed.id)
+        catch = dict(rec.catch or {})
+        if rec.status != "FAILED" or catch.get("state") != "pending":
+            if rec.status in TERMINAL:
+                self.propagate(plan, run_id, failed, rec)  # resolved before: a redelivery carries on
+            return
+        if handler_rec.status == "COMPLETED" and catch.get("retry"):
+            # catch.retry: the handler ran, now the failed task gets one more attempt.
+            change = TaskChange(status="RETRYING", from_status=("FAILED",), attempt=rec.attempt,
+                                set={"attempt": rec.attempt + 1, "catch": {**catch, "state": "retrying"},
+                                     "wake_at": iso(self.clock.now()), "ended_at": None})
+            new, applied = self._change(run_id, rec, change)
+            if applied:
+                self._schedule_retry(plan, run_id, failed, new)
+            return
+        caught = handler_rec.status == "COMPLETED"
+        change = TaskChange(status="FAILED", from_status=("FAILED",), attempt=rec.attempt,
+                            set={"catch": {**catch, "state": "caught" if caught else "uncaught"},
+                                 **({"output": handler_rec.output} if caught else {})})
+        new, _ = self._change(run_id, rec, change)
+        self.propagate(plan, run_id, failed, new)
+
     def _apply_edge(
         self, plan: Plan, run_id: str, done: Node, done_rec: TaskRecord, target: Node
     ) -> tuple[Node, TaskRecord] | None:
         """Returns the target if it finished here without running (skipped/cancelled) and must propagate in turn."""
-        outcome = edge_outcome(done, done_rec.status, done_rec.output, target)
+        caught = (done_rec.catch or {}).get("state") == "caught"
+        outcome = edge_outcome(done, done_rec.status, done_rec.output, target, caught)
         applied, rec = self.store.resolve_edge(run_id, target.id, done.id, outcome)
         if rec.status in TERMINAL:
             # Finished by a cascade (never started) whose handler may have died
@@ -63,8 +117,44 @@ class PropagateMixin:
                 return target, current
             return None
 
+    # ------------------------------------------------------------ the end of a run
+
     def finalize(self, plan: Plan, run: RunRecord) -> None:
-        """End the run once every sink has finished. Safe to call again."""
+        """The flow is over: compensate if it failed, run the finally tasks, then finish. Safe to call again:
+        the steps are fixed once (``begin_end``) and each step is idempotent, so a repeat walks them again."""
+        if run.status not in ("RUNNING", "COMPENSATING"):
+            return
+        if run.end_comps is None:
+            comps = self._compensations(plan, run) if run.failed_tasks else []
+            run = self.store.begin_end(run.run_id, comps, "COMPENSATING" if comps else "RUNNING")
+        self._end_step(plan, run, 0)
+
+    def _end_step(self, plan: Plan, run: RunRecord, index: int) -> None:
+        """Start end step ``index`` (compensations one at a time, then finally tasks), or finish the run."""
+        if run.status not in ("RUNNING", "COMPENSATING"):
+            return
+        comps = run.end_comps or []
+        steps = [(task, instance_key(task, done), {"role": "compensation", "for": done})
+                 for task, done in comps]
+        steps += [(task, task, {"role": "finally"}) for task in plan.finally_tasks]
+        if index < len(steps):
+            task, key, ctx = steps[index]
+            self.enqueue_exec(run.run_id, plan.hash, task, 1, key=key, ctx={**ctx, "index": index})
+            return
+        self._finish(plan, run)
+
+    def _compensations(self, plan: Plan, run: RunRecord) -> list[list[str]]:
+        """The saga: compensation tasks of the tasks that COMPLETED, latest completion first.
+        Read once per failed run (a query of its tasks), never per transition."""
+        done = [(rec.ended_at or "", plan.nodes[task_id].compensation.task_id, task_id)
+                for task_id, rec in self.store.list_tasks(run.run_id).items()
+                if task_id in plan.nodes and rec.status == "COMPLETED" and plan.nodes[task_id].compensation
+                and plan.nodes[task_id].compensation.on_failure]
+        order = {task_id: i for i, task_id in enumerate(plan.nodes)}
+        done.sort(key=lambda item: (item[0], order[item[2]]), reverse=True)
+        return [[compensation, task_id] for _, compensation, task_id in done]
+
+    def _finish(self, plan: Plan, run: RunRecord) -> None:
         status, outputs, error = "COMPLETED", None, None
         if run.failed_tasks:
             status, error = "FAILED", run.error

@@ -12,6 +12,7 @@ from statemachine.plan import TERMINAL
 from ..clock import iso, parse_iso
 from ..ports import ConditionFailed, TaskRecord, TokenConsume, TokenUsed
 from ..tasks.base import TaskFailure, TaskResult
+from .messages import node_of
 
 DECISIONS = ("APPROVED", "REJECTED")
 MAX_COMMENT = 10_000
@@ -33,10 +34,11 @@ class SignalsMixin:
         """Load the task a timer is about; None when the timer is stale."""
         plan = self.plan(msg["plan"])
         node = plan.nodes[msg["task"]]
-        run, recs = self.store.load(msg["run"], [node.id, *node.deps])
-        if run is None or run.status != "RUNNING":
+        key = msg.get("key") or node.id
+        run, recs = self.store.load(msg["run"], [key, *node.deps])
+        if run is None or run.status not in ("RUNNING", "COMPENSATING"):
             return None
-        rec = recs.get(node.id) or TaskRecord(node.id)
+        rec = recs.get(key) or TaskRecord(key)
         if rec.status in TERMINAL and rec.attempt == msg["attempt"]:
             self.propagate(plan, run.run_id, node, rec)  # a redelivery after the finishing write
             return None
@@ -88,9 +90,9 @@ class SignalsMixin:
         if record.expires_at is not None and self.clock.now().timestamp() >= record.expires_at:
             raise LinkError(410, "this link has expired")
         plan = self.plan(record.plan_hash)
-        node = plan.nodes[record.task_id]
-        run, recs = self.store.load(record.run_id, [node.id, *node.deps])
-        rec = recs.get(node.id)
+        node = plan.nodes[node_of(record.task_id)]
+        run, recs = self.store.load(record.run_id, [record.task_id, *node.deps])
+        rec = recs.get(record.task_id)
         if run is None or rec is None or rec.status != "WAITING" or rec.attempt != record.attempt:
             raise LinkError(410, "this request is no longer waiting for an answer")
         return record, plan, run, node, rec, recs
@@ -130,7 +132,8 @@ class SignalsMixin:
 
     def _consume(self, record, plan, run, node, rec, recs, result: TaskResult) -> dict[str, Any]:
         # A delayed self-check first: if we die after the write below, it propagates the task.
-        self.enqueue_exec(run.run_id, plan.hash, node.id, rec.attempt, delay=self.settings.safety_delay_seconds)
+        self.enqueue_exec(run.run_id, plan.hash, node.id, rec.attempt, delay=self.settings.safety_delay_seconds,
+                          key=rec.task_id)
         consume = TokenConsume(record.token_hash, uuid.uuid4().hex, int(self.clock.now().timestamp()))
         scope = self.scope_for(run, recs, node.deps)
         try:
@@ -142,5 +145,5 @@ class SignalsMixin:
             raise LinkError(410, "this link has already been used") from exc
         except ConditionFailed as exc:
             raise LinkError(410, "this request is no longer waiting for an answer") from exc
-        self.enqueue_exec(run.run_id, plan.hash, node.id, rec.attempt)  # the fast path
+        self.enqueue_exec(run.run_id, plan.hash, node.id, rec.attempt, key=rec.task_id)  # the fast path
         return {"status": "accepted", "run_id": run.run_id, "task_id": node.id}

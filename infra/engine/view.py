@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..ports import TaskRecord
+from .messages import node_of
+
+RUN_ENDED = ("COMPLETED", "FAILED", "CANCELLED")
 
 
 class ViewMixin:
@@ -15,25 +18,35 @@ class ViewMixin:
             return None
         plan = self.plan(run.plan_hash)
         recs = self.store.list_tasks(run_id)
+        latest: dict[str, TaskRecord] = {}
+        for key, rec in recs.items():  # a role task shows its latest instance
+            current = latest.get(node_of(key))
+            if current is None or (rec.started_at or "") >= (current.started_at or ""):
+                latest[node_of(key)] = rec
         tasks: dict[str, Any] = {}
-        approvals: list[dict[str, Any]] = []
-        callbacks: list[dict[str, Any]] = []
-        for task_id in plan.nodes:
-            rec = recs.get(task_id) or TaskRecord(task_id)
+        for task_id, node in plan.nodes.items():
+            rec = latest.get(task_id)
+            if rec is None:
+                # A role that was never needed ends SKIPPED with the run (dsl.md).
+                status = "SKIPPED" if node.role != "flow" and run.status in RUN_ENDED else "PENDING"
+                rec = TaskRecord(task_id, status=status)
             attempts = rec.attempt - 1 if rec.status == "RETRYING" else rec.attempt
             tasks[task_id] = {"status": rec.status, "output": rec.output, "attempts": attempts, "error": rec.error}
-            if rec.status == "WAITING" and rec.waiting_for in ("approval", "callback") and run.status == "RUNNING":
-                entry = {"task_id": task_id, "url": self.link_url(run_id, rec, base_url)}
+        approvals: list[dict[str, Any]] = []
+        callbacks: list[dict[str, Any]] = []
+        if run.status not in RUN_ENDED:
+            for key, rec in recs.items():
+                if rec.status != "WAITING" or rec.waiting_for not in ("approval", "callback"):
+                    continue
+                entry = {"task_id": node_of(key), "url": self.link_url(run_id, rec, base_url), "deadline": rec.wake_at}
                 if rec.waiting_for == "approval":
                     request = rec.approval or {}
                     approvers = request.get("approvers") or []
-                    entry["title"] = request.get("title") or plan.nodes[task_id].name or task_id
+                    entry["title"] = request.get("title") or plan.nodes[node_of(key)].name or node_of(key)
                     if approvers:
                         entry["approver"] = approvers[0]
-                    entry["deadline"] = rec.wake_at
                     approvals.append(entry)
                 else:
-                    entry["deadline"] = rec.wake_at
                     callbacks.append(entry)
         return {
             "run_id": run.run_id,

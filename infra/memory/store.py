@@ -84,11 +84,25 @@ class InMemoryStore:
     def finish_run(self, run_id: str, status: str, outputs: Any, error: dict | None, ended_at: str) -> bool:
         with self._lock:
             run = self._runs.get(run_id)
-            if run is None or run.status != "RUNNING":
+            if run is None or run.status not in ("RUNNING", "COMPENSATING"):
                 return False
             json.dumps(outputs)  # the DynamoDB store keeps JSON; refuse here what it would refuse
             self._runs[run_id] = replace(run, status=status, outputs=_copy(outputs), error=error, ended_at=ended_at)
             return True
+
+    def begin_end(self, run_id: str, comps: list[list[str]], status: str) -> RunRecord:
+        with self._lock:
+            run = self._runs[run_id]
+            if run.end_comps is None and run.status == "RUNNING":
+                run = self._runs[run_id] = replace(run, end_comps=_copy(comps), status=status)
+            return _copy(run)
+
+    def halt_run(self, run_id: str, reason_id: str, error: dict) -> RunRecord:
+        with self._lock:
+            run = self._runs[run_id]
+            run = self._runs[run_id] = replace(run, halt=True, failed_tasks=run.failed_tasks | {reason_id},
+                                               error=run.error or _copy(error))
+            return _copy(run)
 
     def record_sink_done(self, run_id: str, task_id: str) -> RunRecord:
         with self._lock:

@@ -55,7 +55,7 @@ def view(runtime, run_id):
 def finish(runtime, run_id, timeout=30):
     def ended():
         current = view(runtime, run_id)
-        return current is not None and current["status"] != "RUNNING"
+        return current is not None and current["status"] in ("COMPLETED", "FAILED", "CANCELLED")
 
     assert runtime.run_until(ended, timeout), view(runtime, run_id)
     return view(runtime, run_id)

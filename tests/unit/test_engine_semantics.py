@@ -18,7 +18,7 @@ def drive(local, run_id, clock, limit=2000):
         if local.pump_once():
             continue
         view = local.engine.describe_run(run_id)
-        if view["status"] != "RUNNING":
+        if view["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
             return view
         due = local.queue.next_due()
         if due is None:

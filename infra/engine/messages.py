@@ -1,0 +1,29 @@
+"""The work-queue messages, and item keys of role instances.
+
+A task's item key is its id; a role task that can run more than once (a catch
+handler, per caught failure; a compensation, per compensated task) runs as an
+instance keyed ``<task id>@<other task id>``. Ids cannot contain "@".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def exec_message(run_id: str, plan_hash: str, task_id: str, attempt: int, key: str | None = None,
+                 ctx: dict | None = None) -> dict[str, Any]:
+    message = {"k": "exec", "run": run_id, "plan": plan_hash, "task": task_id, "attempt": attempt}
+    if key and key != task_id:
+        message["key"] = key
+    if ctx:
+        message["ctx"] = ctx
+    return message
+
+
+def instance_key(task_id: str, for_task: str) -> str:
+    return f"{task_id}@{for_task}"
+
+
+def node_of(key: str) -> str:
+    """The plan node an item key belongs to."""
+    return key.split("@", 1)[0]
