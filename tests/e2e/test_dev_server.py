@@ -140,7 +140,8 @@ def test_approval_and_callback_through_http(server):
     assert request("POST", callback, {"ok": True})[0] == 200
     assert request("POST", callback, {"ok": False})[0] == 410
 
-    view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["status"] in ("COMPLETED", "FAILED", "CANCELLED"))
+    view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1],
+                    lambda v: v["status"] in ("COMPLETED", "FAILED", "CANCELLED"))
     assert view["status"] == "COMPLETED"
     assert view["outputs"] == {"decision": "APPROVED", "comments": "ship it", "done": True}
     assert set(view["tasks"]) == {"ask", "hook", "done"}

@@ -123,8 +123,14 @@ workflow:
       depends_on: [hotel]
       config: {code: "raise RuntimeError('no cars left')"}
       compensation: {task_id: cancel_car}
-    - {id: cancel_flight, type: python, depends_on: [flight], config: {code: "result = 'refunded ' + tasks['flight']['output']"}}
-    - {id: cancel_hotel, type: python, depends_on: [hotel], config: {code: "result = 'refunded ' + tasks['hotel']['output']"}}
+    - id: cancel_flight
+      type: python
+      depends_on: [flight]
+      config: {code: "result = 'refunded ' + tasks['flight']['output']"}
+    - id: cancel_hotel
+      type: python
+      depends_on: [hotel]
+      config: {code: "result = 'refunded ' + tasks['hotel']['output']"}
     - {id: cancel_car, type: python, config: {code: "result = 'never'"}}
     - {id: log, type: python, config: {code: "result = 'logged'"}}
   error_handling:
