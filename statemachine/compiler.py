@@ -295,6 +295,12 @@ class _Compilation:
             else:
                 target.block = (block_id, label)
                 target.deps.setdefault(block_id, (path, None, None))
+        for entry in self.entries:
+            owner = self.by_id.get(entry.block[0]) if entry.block else None
+            explicit = _l(entry.raw.get("depends_on"))
+            if owner is not None and owner.kind == "parallel" and owner.id in explicit:
+                self.at(entry.path + ("depends_on", explicit.index(owner.id)),
+                        f"{entry.label} is in {owner.label} and cannot depend on it")
 
     def check_references(self, wf: dict) -> None:
         for entry in self.entries:
@@ -369,13 +375,53 @@ class _Compilation:
         flow = _d(wf.get("control_flow"))
         for path, present, what in (
             (("workflow", "control_flow", "loops"), flow.get("loops"), "loops"),
-            (("workflow", "control_flow", "parallel"), flow.get("parallel"), "parallel blocks"),
             (("workflow", "sub_workflows"), wf.get("sub_workflows"), "sub_workflows"),
         ):
             if present:
                 self.at(path, f"{what} are not supported yet", key=True)
 
     # --- building the plan ------------------------------------------------------------
+
+    def condition_branch(self, entry: _Entry) -> tuple[str, str] | None:
+        if entry.block is not None and self.by_id[entry.block[0]].kind == "condition":
+            return entry.block
+        return None
+
+    def wire_parallel_blocks(self, wf: dsl.Workflow, nodes: dict[str, Node]) -> dict[str, Node]:
+        """A parallel block becomes its branches' tasks plus one node that aggregates them.
+
+        The block's own dependencies move down to its members (they "wait for the block to
+        start"), and the block's node waits for each branch's last tasks, so `depends_on: [block]`
+        waits for the whole block. max_concurrent adds ordering-only edges: branch k starts after
+        branch k - max_concurrent has finished.
+        """
+        default_limit = wf.config.parallelism.max_concurrent if wf.config.parallelism else None
+        for block in wf.control_flow.parallel:
+            own = set(nodes[block.id].deps)
+            names = [branch.name for branch in block.branches]
+            members = _branch_members(self.entries, block.id)
+            last: dict[str, list[str]] = {}
+            for name in names:
+                ids = members.get(name, [])
+                inner = {d for m in ids for d in nodes[m].deps if d in ids}
+                last[name] = [m for m in ids if m not in inner]
+                for m in ids:
+                    deps = (set(nodes[m].deps) - {block.id}) | own
+                    nodes[m] = nodes[m].model_copy(update={"deps": tuple(sorted(deps)), "parallel_of": block.id})
+            limit = block.max_concurrent or default_limit
+            if limit:
+                for k, name in enumerate(names[limit:], start=limit):
+                    earlier = last[names[k - limit]]
+                    for m in members.get(name, []):
+                        if not set(nodes[m].deps) & set(members.get(name, [])):  # the branch's first tasks
+                            nodes[m] = nodes[m].model_copy(update={
+                                "deps": tuple(sorted(set(nodes[m].deps) | set(earlier))),
+                                "order_deps": tuple(sorted(earlier))})
+            block_deps = {d for ids in last.values() for d in ids} | (own - set(block.depends_on))
+            config = {**nodes[block.id].config, "branches": {n: members.get(n, []) for n in names}, "last": last}
+            nodes[block.id] = nodes[block.id].model_copy(update={"deps": tuple(sorted(block_deps)),
+                                                                 "config": config})
+        return nodes
 
     def build(self, wf: dsl.Workflow) -> Plan:
         nodes: dict[str, Node] = {}
@@ -389,7 +435,14 @@ class _Compilation:
                 nodes[entry.id] = Node(
                     id=entry.id, kind="condition", name=model.name, description=model.description,
                     deps=deps, condition=model.if_, then=_ids(model.then), else_=_ids(model.else_),
-                    branch_of=entry.block, line=line, col=col)
+                    branch_of=self.condition_branch(entry), line=line, col=col)
+                continue
+            if entry.kind == "parallel":
+                nodes[entry.id] = Node(id=entry.id, kind="parallel", name=model.name,
+                                       description=model.description, deps=deps, trigger_rule="all_done",
+                                       config={"strategy": model.aggregation.strategy,
+                                               "output_mapping": model.aggregation.output_mapping},
+                                       line=line, col=col)
                 continue
             config = model.config
             if model.type == "approval":
@@ -405,10 +458,15 @@ class _Compilation:
                 requires_approval=approval.to_spec(default_timeout) if approval and approval.enabled
                 else None,
                 compensation=CompensationSpec(**model.compensation.model_dump()) if model.compensation else None,
-                branch_of=entry.block, line=line, col=col)
+                branch_of=self.condition_branch(entry), line=line, col=col)
+        nodes = self.wire_parallel_blocks(wf, nodes)
         roles = _roles(wf, self.entries)
         nodes = {n: node.model_copy(update={"role": roles.get(n, "flow")}) for n, node in nodes.items()}
         order = _topological({n: node.deps for n, node in nodes.items()}, [e.id for e in self.entries])
+        if len(order) < len(nodes):  # a cycle through a parallel block, visible only once it is wired
+            stuck = sorted(set(nodes) - set(order))
+            raise WorkflowError([Diagnostic(self.filename, nodes[stuck[0]].line, nodes[stuck[0]].col,
+                                            "dependency cycle through a parallel block: " + ", ".join(stuck))])
         dependents: dict[str, list[str]] = {n: [] for n in nodes}
         for node in nodes.values():
             if node.role == "flow":  # role tasks read their deps' results but are no part of the graph
@@ -432,6 +490,14 @@ class _Compilation:
             roots=tuple(n for n in flow if not final[n].deps),
             sinks=tuple(n for n in flow if not final[n].dependents),
         ).with_hash()
+
+
+def _branch_members(entries: list[_Entry], block_id: str) -> dict[str, list[str]]:
+    members: dict[str, list[str]] = {}
+    for entry in entries:
+        if entry.block is not None and entry.block[0] == block_id and entry.id is not None:
+            members.setdefault(entry.block[1], []).append(entry.id)
+    return members
 
 
 def _roles(wf: dsl.Workflow, entries: list[_Entry]) -> dict[str, str]:

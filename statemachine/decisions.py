@@ -35,6 +35,8 @@ def edge_outcome(dep: Node, dep_status: str, dep_output: Any, dependent: Node, c
     """
     if caught and dep_status == "FAILED":
         return "ok"
+    if dep.id in dependent.order_deps:
+        return "ok"  # an ordering-only edge (max_concurrent): its outcome does not matter
     if dep.kind == "condition" and dependent.branch_of and dependent.branch_of[0] == dep.id:
         taken = "then" if (isinstance(dep_output, dict) and dep_output.get("result")) else "else"
         if dep_status != "COMPLETED" or dependent.branch_of[1] != taken:

@@ -95,7 +95,7 @@ class Node(_Frozen):
     """
 
     id: str
-    kind: Literal["task", "condition"] = "task"
+    kind: Literal["task", "condition", "parallel"] = "task"
     type: str | None = None  # task type for kind == "task"
     name: str | None = None
     description: str | None = None
@@ -115,6 +115,12 @@ class Node(_Frozen):
     else_: tuple[str, ...] = ()
     # For a task listed in a condition's branch: (condition id, "then"|"else").
     branch_of: tuple[str, Literal["then", "else"]] | None = None
+    # For kind == "parallel": {"strategy", "output_mapping", "branches": {name: [member ids]},
+    # "last": {name: [ids no other member of the branch depends on]}}, in ``config``.
+    # For a member of a parallel block: the block's id (its failures are the block's to judge).
+    parallel_of: str | None = None
+    # Dependencies that only order (max_concurrent): their outcome always counts as a success.
+    order_deps: tuple[str, ...] = ()
     # "flow" nodes form the graph; the others run only in their role (dsl.md): a catch
     # handler after a caught failure, finally tasks at the end, compensation in a saga.
     role: Role = "flow"

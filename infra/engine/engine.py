@@ -22,6 +22,7 @@ from statemachine.plan import TERMINAL, Plan
 from ..clock import iso, parse_iso
 from ..links import LinkSigner
 from ..ports import Clock, RunRecord, StateStore, TaskRecord, Timers, WorkQueue
+from .blocks import BlocksMixin
 from .execute import ExecuteMixin
 from .messages import exec_message
 from .propagate import PropagateMixin
@@ -46,7 +47,7 @@ class EngineSettings:
     safety_delay_seconds: int = 60
 
 
-class Engine(ExecuteMixin, PropagateMixin, SignalsMixin, ViewMixin):
+class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, SignalsMixin, ViewMixin):
     def __init__(
         self,
         store: StateStore,

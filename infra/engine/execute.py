@@ -137,6 +137,9 @@ class ExecuteMixin:
             self.fail(plan, run, node, rec, exc)
 
     def _run_node(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, scope, ctx: EvalContext) -> None:
+        if node.kind == "parallel":
+            self._run_parallel(plan, run, node, rec, scope, ctx)
+            return
         if node.kind == "condition":
             value = evaluate(node.condition, scope, ctx) if isinstance(node.condition, str) else node.condition
             result = truthy(value)

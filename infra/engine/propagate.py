@@ -31,7 +31,8 @@ class PropagateMixin:
                 if catch.get("state") == "pending":
                     self._start_handler(plan, run_id, done, done_rec)
                     continue  # its dependents wait for the handler
-                if catch.get("state") != "caught":
+                if catch.get("state") != "caught" and not done.parallel_of:
+                    # A parallel block's member failure is the block's to judge (its strategy).
                     # Idempotent; repeated here so a crash right after the FAILED write heals.
                     self.store.record_failure(run_id, done.id, _run_error(done.id, done_rec.error))
             for dep_id in done.dependents:
@@ -100,7 +101,13 @@ class PropagateMixin:
             if not applied and rec.attempt == 0:
                 return target, rec
             return None
-        if rec.status != "PENDING" or len(rec.resolved) < len(target.deps):
+        if rec.status != "PENDING":
+            return None
+        if len(rec.resolved) < len(target.deps):
+            # A `first` block ends as soon as one branch has succeeded as a whole.
+            if (target.kind == "parallel" and target.config.get("strategy") == "first" and outcome == "ok"
+                    and self._first_branch_done(run_id, target, done)):
+                self.enqueue_exec(run_id, plan.hash, target.id, 1)
             return None
         counts = DepCounts(rec.deps_ok, rec.deps_failed, rec.deps_skipped, rec.forced_skip)
         decision = readiness(target, counts)

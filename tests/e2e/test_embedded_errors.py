@@ -1,4 +1,4 @@
-"""Catch, compensation, finally and the workflow timeout on the embedded stack (DynamoDB, SQS, Scheduler)."""
+"""Catch, compensation, finally, workflow timeout and parallel blocks on the embedded stack."""
 
 from __future__ import annotations
 
@@ -31,3 +31,15 @@ def test_workflow_timeout_on_the_embedded_stack(runtime, clock):
     done = finish(runtime, run_id)
     assert done["status"] == "FAILED" and done["error"]["type"] == "WorkflowTimeout"
     assert done["tasks"]["hold"]["status"] == "CANCELLED"
+
+
+def test_parallel_blocks_on_the_embedded_stack(runtime, clock):
+    from tests.unit.test_engine_parallel import block
+
+    merged = finish(runtime, start(runtime, block("merge", limit=2)))
+    assert merged["status"] == "COMPLETED" and merged["tasks"]["fan"]["output"]["total"]["data"] == 106
+    text = block("first").replace('raise ValueError(\'bad branch\')', "result = 1").replace(
+        "- {id: b1, type: python, config: {code: \"result = 1\"}}",
+        "- {id: b1, type: wait, config: {duration: 1d}}")
+    raced = finish(runtime, start(runtime, text))
+    assert raced["status"] == "COMPLETED" and raced["tasks"]["b1"]["status"] == "CANCELLED"

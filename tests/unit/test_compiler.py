@@ -56,11 +56,9 @@ def test_email_digest_compiles():
     assert plan.hash and len(plan.hash) == 64
 
 
-def test_data_pipeline_needs_only_parallel_support():
+def test_data_pipeline_compiles():
     path = WORKFLOWS / "data_pipeline.yaml"
-    assert [str(d) for d in validate_workflow(path.read_text(), "p.yaml")] == [
-        "p.yaml:51:5: parallel blocks are not supported yet",
-    ]
+    assert [str(d) for d in validate_workflow(path.read_text(), "p.yaml")] == []
 
 
 def test_content_review_needs_only_loop_support():
@@ -587,10 +585,10 @@ def test_unsupported_blocks_are_validated_and_reported_once():
           sub_workflows:
             - {id: child, workflow_ref: "other@1.0.0", inputs: {x: "${tasks.nope.output}"}}
     """) == [
+        "wf.yaml:4:51: task 'after' is in parallel block 'both' and cannot depend on it",
         "wf.yaml:6:5: loops are not supported yet",
         f"wf.yaml:10:30: unknown task type 'shel' (expected one of: {TYPES})",
         "wf.yaml:11:9: a while loop needs 'condition'",
-        "wf.yaml:12:5: parallel blocks are not supported yet",
         "wf.yaml:17:3: sub_workflows are not supported yet",
         "wf.yaml:18:63: sub-workflow 'child' depends on unknown task 'nope'",
     ]
@@ -606,3 +604,16 @@ def test_load_and_compile_reports_the_path(tmp_path):
     assert str(info.value).startswith(f"{path}:3:25: unknown task type 'nope'")
     with pytest.raises(WorkflowError, match="cannot read file"):
         load_and_compile(tmp_path / "missing.yaml")
+
+
+def test_a_parallel_block_member_cannot_depend_on_its_block():
+    assert errors(HEADER + """
+          tasks:
+            - {id: a, type: python, config: {code: "x=1"}}
+          control_flow:
+            parallel:
+              - id: both
+                branches:
+                  - name: left
+                    tasks: [{id: l1, type: python, depends_on: [both], config: {code: "x=1"}}]
+    """) == ["wf.yaml:10:57: task 'l1' is in parallel block 'both' and cannot depend on it"]

@@ -1,0 +1,125 @@
+"""Parallel blocks (dsl.md "Loops, parallel branches, sub-workflows"): merge, all, first, custom, max_concurrent."""
+
+from __future__ import annotations
+
+from tests.unit.test_engine_semantics import drive, start, statuses
+
+BLOCK = """
+workflow:
+  metadata: {id: par}
+  config: {parallelism: {max_concurrent: %(limit)s}}
+  tasks:
+    - {id: load, type: python, config: {code: "result = [1, 2, 3]"}}
+    - {id: report, type: python, depends_on: [fan], config: {code: "result = tasks['fan']['output']"}}
+  control_flow:
+    parallel:
+      - id: fan
+        depends_on: [load]
+        branches:
+          - name: double
+            tasks:
+              - {id: d1, type: python, config: {code: "result = [x * 2 for x in tasks['load']['output']]"}}
+          - name: total
+            tasks:
+              - {id: t1, type: python, config: {code: "result = sum(tasks['load']['output'])"}}
+              - {id: t2, type: python, depends_on: [t1], config: {code: "result = tasks['t1']['output'] + 100"}}
+          - name: broken
+            tasks:
+              - {id: b1, type: python, config: {code: "%(broken)s"}}
+        aggregation: %(aggregation)s
+"""
+
+
+def block(strategy="merge", broken="raise ValueError('bad branch')", limit=10, mapping=None):
+    aggregation = {"strategy": strategy}
+    if mapping:
+        aggregation["output_mapping"] = mapping
+    import json
+
+    return BLOCK % {"limit": limit, "broken": broken, "aggregation": json.dumps(aggregation)}
+
+
+def test_merge_reports_every_branch_and_never_fails(local, clock):
+    view = drive(local, start(local, block("merge")), clock)
+    assert view["status"] == "COMPLETED"
+    assert view["tasks"]["fan"]["output"] == {
+        "double": {"status": "COMPLETED", "data": [2, 4, 6]},
+        "total": {"status": "COMPLETED", "data": 106},
+        "broken": {"status": "FAILED", "error": {"type": "ValueError", "message": "bad branch", "task_id": "b1"}},
+    }
+    assert view["tasks"]["report"]["status"] == "COMPLETED"
+
+
+def test_all_fails_when_a_branch_fails_and_lists_results_otherwise(local, clock):
+    failed = drive(local, start(local, block("all")), clock)
+    assert failed["status"] == "FAILED"
+    assert failed["tasks"]["fan"]["error"]["type"] == "ValueError"
+    assert "branch 'broken' failed" in failed["tasks"]["fan"]["error"]["message"]
+    assert failed["tasks"]["report"]["status"] == "CANCELLED"
+    ok = drive(local, start(local, block("all", broken="result = 'fine'")), clock)
+    assert ok["tasks"]["fan"]["output"] == [[2, 4, 6], 106, "fine"]
+
+
+def test_first_takes_the_first_success_and_cancels_the_others(local, clock):
+    text = block("first").replace('raise ValueError(\'bad branch\')', "result = 1").replace(
+        "- {id: b1, type: python, config: {code: \"result = 1\"}}",
+        "- {id: b1, type: wait, config: {duration: 1d}}")
+    view = drive(local, start(local, text), clock)
+    assert view["status"] == "COMPLETED"
+    assert view["tasks"]["fan"]["output"] in ([2, 4, 6], 106)
+    assert view["tasks"]["b1"]["status"] == "CANCELLED"  # the day-long wait lost the race
+    assert view["tasks"]["report"]["status"] == "COMPLETED"
+
+
+def test_first_with_no_success_fails(local, clock):
+    text = """
+    workflow:
+      metadata: {id: nofirst}
+      control_flow:
+        parallel:
+          - id: race
+            branches:
+              - name: a
+                tasks: [{id: a1, type: python, config: {code: "raise KeyError('a')"}}]
+              - name: b
+                tasks: [{id: b1, type: python, config: {code: "raise KeyError('b')"}}]
+            aggregation: {strategy: first}
+    """
+    view = drive(local, start(local, text), clock)
+    assert view["status"] == "FAILED" and view["tasks"]["race"]["error"]["type"] == "NoBranchSucceeded"
+
+
+def test_custom_output_mapping_over_branches(local, clock):
+    mapping = {"doubled": "${branches.double.output}", "sum": "${branches.total.output - 100}",
+               "broken": "${branches.broken.status}"}
+    view = drive(local, start(local, block("custom", mapping=mapping)), clock)
+    assert view["tasks"]["fan"]["output"] == {"doubled": [2, 4, 6], "sum": 6, "broken": "FAILED"}
+
+
+def test_max_concurrent_orders_branches(local, clock, actions):
+    view = drive(local, start(local, block("merge", broken="result = 'late'", limit=1)), clock)
+    assert view["status"] == "COMPLETED"
+    # one branch at a time: a branch starts only after the one before it finished
+    assert actions.index("b1") > actions.index("t2") > actions.index("d1")
+    assert statuses(view)["b1"] == "COMPLETED"
+
+
+def test_a_member_failure_is_caught_inside_the_block(local, clock):
+    """catch is by error type for the whole workflow: the member's own failure is caught first,
+    and its branch carries the handler's output."""
+    text = block("all") + """
+  error_handling:
+    catch: [{error_types: [ValueError], handler: recover}]
+"""
+    text = text.replace("    - {id: report,", "    - {id: recover, type: python, config: {code: \"result = 'recovered'\"}}\n"
+                                               "    - {id: report,")
+    view = drive(local, start(local, text), clock)
+    assert view["status"] == "COMPLETED"
+    assert view["tasks"]["b1"]["status"] == "FAILED"
+    assert view["tasks"]["report"]["output"] == [[2, 4, 6], 106, "recovered"]
+
+
+def test_seed_style_merge_with_output_mapping(local, clock):
+    mapping = {"enriched": "${branches.double.output}", "analysis": "${branches.total.output}"}
+    view = drive(local, start(local, block("merge", broken="result = 0", mapping=mapping)), clock)
+    assert view["tasks"]["fan"]["output"] == {"enriched": [2, 4, 6], "analysis": 106}
