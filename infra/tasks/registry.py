@@ -17,6 +17,8 @@ def run_task_type(node: Node, config: dict[str, Any], run, scope, ctx) -> TaskRe
             "inputs": run.inputs,
             "variables": run.variables,
             "tasks": scope.roots["tasks"],
+            # what a role or a loop adds to the scope: a catch handler's `error`, a loop's `loop`
+            **{name: scope.roots[name] for name in ("error", "loop") if name in scope.roots},
         }
         return run_python(node.id, str(config.get("code", "")), namespace, node.timeout)
     raise TaskFailure(

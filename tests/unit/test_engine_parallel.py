@@ -111,8 +111,8 @@ def test_a_member_failure_is_caught_inside_the_block(local, clock):
   error_handling:
     catch: [{error_types: [ValueError], handler: recover}]
 """
-    text = text.replace("    - {id: report,", "    - {id: recover, type: python, config: {code: \"result = 'recovered'\"}}\n"
-                                               "    - {id: report,")
+    recover = "    - {id: recover, type: python, config: {code: \"result = 'recovered'\"}}\n"
+    text = text.replace("    - {id: report,", recover + "    - {id: report,")
     view = drive(local, start(local, text), clock)
     assert view["status"] == "COMPLETED"
     assert view["tasks"]["b1"]["status"] == "FAILED"
