@@ -80,6 +80,9 @@ class TaskRecord:
     role_ctx: dict[str, Any] | None = None
     # A caught failure: {"handler": key, "state": "pending"|"caught"|"uncaught"|"retrying", "retry": bool}.
     catch: dict[str, Any] | None = None
+    # A running loop: {"items": [...], "total": n} (for_each) or {"total": None}; finished iterations.
+    loop_state: dict[str, Any] | None = None
+    it_done: int = 0
 
 
 @dataclass(frozen=True)
@@ -147,10 +150,12 @@ class StateStore(Protocol):
         change: TaskChange,
         exports: dict[str, Any] | None = None,
         consume: "TokenConsume | None" = None,
+        count_on: str | None = None,
     ) -> TaskRecord:
-        """Apply ``change`` atomically with the variable ``exports`` and the token
-        consumption, if any. Raises ConditionFailed (task not in the expected
-        state) or TokenUsed (token used or expired); nothing is written then."""
+        """Apply ``change`` atomically with the variable ``exports``, the token
+        consumption and one more finished iteration on the loop item ``count_on``,
+        if any. Raises ConditionFailed (task not in the expected state) or
+        TokenUsed (token used or expired); nothing is written then."""
         ...
 
     def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> tuple[bool, TaskRecord]:

@@ -151,7 +151,10 @@ class _Compilation:
             self.check_cycles()
             self.check_unsupported(wf)
             if model is not None and not self.diags:
-                plan = self.build(model.workflow)
+                try:
+                    plan = self.build(model.workflow)
+                except WorkflowError as exc:  # what only the wired graph shows
+                    self.diags.extend(exc.diagnostics)
         unique = sorted(set(self.diags), key=Diagnostic.sort_key)
         return unique, plan
 
@@ -374,7 +377,6 @@ class _Compilation:
         """Blocks whose execution is not implemented yet (issue #3): lift one line at a time."""
         flow = _d(wf.get("control_flow"))
         for path, present, what in (
-            (("workflow", "control_flow", "loops"), flow.get("loops"), "loops"),
             (("workflow", "sub_workflows"), wf.get("sub_workflows"), "sub_workflows"),
         ):
             if present:
@@ -386,6 +388,32 @@ class _Compilation:
         if entry.block is not None and self.by_id[entry.block[0]].kind == "condition":
             return entry.block
         return None
+
+    def wire_loops(self, wf: dsl.Workflow, nodes: dict[str, Node]) -> dict[str, Node]:
+        """A loop's body tasks run once per iteration: they leave the flow graph, and whatever they
+        need from outside the loop becomes a dependency of the loop itself."""
+        for loop in wf.control_flow.loops:
+            body = _branch_members(self.entries, loop.id).get("tasks", [])
+            inside = set(body)
+            outside: set[str] = set()
+            for m in body:
+                deps = set(nodes[m].deps) - {loop.id}
+                outside |= deps - inside
+                nodes[m] = nodes[m].model_copy(update={"deps": tuple(sorted(deps)), "loop_of": loop.id})
+            inner = {m: [d for d in nodes[m].deps if d in inside] for m in body}
+            fed = {d for ds in inner.values() for d in ds}
+            config = {**nodes[loop.id].config, "body": body,
+                      "roots": [m for m in body if not inner[m]], "last": [m for m in body if m not in fed]}
+            deps = tuple(sorted(set(nodes[loop.id].deps) | outside))
+            nodes[loop.id] = nodes[loop.id].model_copy(update={"deps": deps, "config": config})
+        wrong = [Diagnostic(self.filename, node.line, node.col,
+                            f"task '{node.id}' depends on '{dep}', which runs inside loop '{nodes[dep].loop_of}': "
+                            f"depend on the loop")
+                 for node in nodes.values() for dep in node.deps
+                 if nodes[dep].loop_of is not None and nodes[dep].loop_of != node.loop_of]
+        if wrong:
+            raise WorkflowError(wrong)
+        return nodes
 
     def wire_parallel_blocks(self, wf: dsl.Workflow, nodes: dict[str, Node]) -> dict[str, Node]:
         """A parallel block becomes its branches' tasks plus one node that aggregates them.
@@ -437,6 +465,15 @@ class _Compilation:
                     deps=deps, condition=model.if_, then=_ids(model.then), else_=_ids(model.else_),
                     branch_of=self.condition_branch(entry), line=line, col=col)
                 continue
+            if entry.kind == "loop":
+                nodes[entry.id] = Node(id=entry.id, kind="loop", name=model.name, description=model.description,
+                                       deps=deps, config={
+                                           "type": model.type, "items": model.items, "iterator": model.iterator,
+                                           "condition": model.condition, "max_iterations": model.max_iterations,
+                                           "break_on": model.break_on, "parallel": model.parallel,
+                                           "max_concurrent": model.max_concurrent},
+                                       line=line, col=col)
+                continue
             if entry.kind == "parallel":
                 nodes[entry.id] = Node(id=entry.id, kind="parallel", name=model.name,
                                        description=model.description, deps=deps, trigger_rule="all_done",
@@ -460,6 +497,7 @@ class _Compilation:
                 compensation=CompensationSpec(**model.compensation.model_dump()) if model.compensation else None,
                 branch_of=self.condition_branch(entry), line=line, col=col)
         nodes = self.wire_parallel_blocks(wf, nodes)
+        nodes = self.wire_loops(wf, nodes)
         roles = _roles(wf, self.entries)
         nodes = {n: node.model_copy(update={"role": roles.get(n, "flow")}) for n, node in nodes.items()}
         order = _topological({n: node.deps for n, node in nodes.items()}, [e.id for e in self.entries])
@@ -469,11 +507,14 @@ class _Compilation:
                                             "dependency cycle through a parallel block: " + ", ".join(stuck))])
         dependents: dict[str, list[str]] = {n: [] for n in nodes}
         for node in nodes.values():
-            if node.role == "flow":  # role tasks read their deps' results but are no part of the graph
-                for dep in node.deps:
+            if node.role != "flow":  # role tasks read their deps' results but are no part of the graph
+                continue
+            for dep in node.deps:
+                # a loop body is its own graph, run once per iteration; outside of it only the loop counts
+                if nodes[dep].loop_of == node.loop_of:
                     dependents[dep].append(node.id)
         final = {n: nodes[n].model_copy(update={"dependents": tuple(sorted(dependents[n]))}) for n in order}
-        flow = [n for n in order if final[n].role == "flow"]
+        flow = [n for n in order if final[n].role == "flow" and final[n].loop_of is None]
         inputs_schema = dsl.merge_required(wf.inputs.schema_ or {"type": "object"}, wf.inputs.required)
         return Plan(
             workflow_id=wf.metadata.id, name=wf.metadata.name, version=wf.metadata.version,

@@ -95,7 +95,7 @@ class Node(_Frozen):
     """
 
     id: str
-    kind: Literal["task", "condition", "parallel"] = "task"
+    kind: Literal["task", "condition", "parallel", "loop"] = "task"
     type: str | None = None  # task type for kind == "task"
     name: str | None = None
     description: str | None = None
@@ -119,6 +119,10 @@ class Node(_Frozen):
     # "last": {name: [ids no other member of the branch depends on]}}, in ``config``.
     # For a member of a parallel block: the block's id (its failures are the block's to judge).
     parallel_of: str | None = None
+    # For kind == "loop": {"type", "items", "iterator", "condition", "max_iterations", "break_on",
+    # "parallel", "max_concurrent", "body", "roots", "last"} in ``config``. For a loop body task:
+    # the loop's id; the task runs once per iteration, and its ``dependents`` are body tasks only.
+    loop_of: str | None = None
     # Dependencies that only order (max_concurrent): their outcome always counts as a success.
     order_deps: tuple[str, ...] = ()
     # "flow" nodes form the graph; the others run only in their role (dsl.md): a catch

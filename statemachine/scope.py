@@ -24,8 +24,9 @@ def build_scope(
     env: Mapping[str, str],
     own: Mapping[str, Any] | None = None,
     extra_roots: Mapping[str, Any] | None = None,
+    iterator: Mapping[str, Any] | None = None,
 ) -> Scope:
-    """Bare names resolve: the task's own result names, then variables, then inputs."""
+    """Bare names resolve: the task's own result names, the loop iterator, variables, inputs."""
     roots: dict[str, Any] = {
         "inputs": dict(inputs),
         "variables": dict(variables),
@@ -34,5 +35,5 @@ def build_scope(
     }
     if extra_roots:
         roots.update(extra_roots)
-    layers = [layer for layer in (own, variables, inputs) if layer]
+    layers = [layer for layer in (own, iterator, variables, inputs) if layer]
     return Scope(roots=roots, bare=layers)

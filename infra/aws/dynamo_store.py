@@ -28,8 +28,8 @@ from ..ports import (
 )
 
 RUN_SK = "RUN"
-_JSON_FIELDS = {"output", "error", "approval", "role_ctx", "catch"}
-_INT_FIELDS = {"attempt", "ctx_seed", "deps_ok", "deps_failed", "deps_skipped"}
+_JSON_FIELDS = {"output", "error", "approval", "role_ctx", "catch", "loop_state"}
+_INT_FIELDS = {"attempt", "ctx_seed", "deps_ok", "deps_failed", "deps_skipped", "it_done"}
 _BOOL_FIELDS = {"forced_skip"}
 
 
@@ -274,10 +274,10 @@ class DynamoStore:
     # ------------------------------------------------------------ tasks
 
     def change_task(self, run_id: str, task_id: str, change: TaskChange, exports=None,
-                    consume: TokenConsume | None = None) -> TaskRecord:
+                    consume: TokenConsume | None = None, count_on: str | None = None) -> TaskRecord:
         key = {"pk": {"S": run_id}, "sk": {"S": _task_sk(task_id)}}
         update = _task_update(change)
-        if not exports and consume is None:
+        if not exports and consume is None and count_on is None:
             try:
                 reply = self._call("update_item", TableName=self.runs_table, Key=key, ReturnValues="ALL_NEW",
                                    ReturnValuesOnConditionCheckFailure="ALL_OLD", **update)
@@ -294,6 +294,10 @@ class DynamoStore:
                                        "AND (attribute_not_exists(expires_at) OR expires_at > :now)",
                 "ExpressionAttributeValues": {":rid": {"S": consume.request_id},
                                               ":now": {"N": str(consume.now_epoch)}}}})
+        if count_on is not None:
+            items.append({"Update": {
+                "TableName": self.runs_table, "Key": {"pk": {"S": run_id}, "sk": {"S": _task_sk(count_on)}},
+                "UpdateExpression": "ADD it_done :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}})
         if exports:
             names = {f"#v{i}": name for i, name in enumerate(exports)}
             values = {f":v{i}": {"S": json.dumps(value)} for i, value in enumerate(exports.values())}

@@ -24,6 +24,7 @@ from ..links import LinkSigner
 from ..ports import Clock, RunRecord, StateStore, TaskRecord, Timers, WorkQueue
 from .blocks import BlocksMixin
 from .execute import ExecuteMixin
+from .loops import LoopsMixin
 from .messages import exec_message
 from .propagate import PropagateMixin
 from .signals import SignalsMixin
@@ -47,7 +48,7 @@ class EngineSettings:
     safety_delay_seconds: int = 60
 
 
-class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, SignalsMixin, ViewMixin):
+class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, SignalsMixin, ViewMixin):
     def __init__(
         self,
         store: StateStore,

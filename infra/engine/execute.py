@@ -15,6 +15,7 @@ from ..clock import iso, parse_iso
 from ..ports import ConditionFailed, RunRecord, TaskChange, TaskRecord, TokenConsume
 from ..tasks.base import TaskFailure, TaskResult
 from ..tasks.registry import run_task_type
+from .loops import body_key, iteration_key, iteration_of
 from .messages import exec_message, instance_key
 
 WAIT_TYPES = ("wait", "callback", "approval")
@@ -28,7 +29,25 @@ class ExecuteMixin:
         for task_id in ids:
             rec = recs.get(task_id) or TaskRecord(task_id)
             tasks[task_id] = task_view(rec.status, rec.output, rec.error, rec.attempt)
-        return build_scope(run.inputs, run.variables, tasks, self.settings.env, own=own, extra_roots=extra)
+        loop = (extra or {}).get("loop")
+        iterator = {loop["iterator"]: loop["item"]} if loop and loop.get("iterator") else None
+        return build_scope(run.inputs, run.variables, tasks, self.settings.env, own=own, extra_roots=extra,
+                           iterator=iterator)
+
+    def load_for(self, plan: Plan, run_id: str, node: Node, key: str, ids) -> tuple:
+        """The run, the task's record under ``key``, and the records of ``ids`` by task id: inside a
+        loop iteration a body task's siblings are that iteration's runs of them."""
+        where = iteration_of(key) if node.loop_of else None
+        keys = {d: body_key(d, where[0], where[1]) if where and plan.nodes[d].loop_of == where[0] else d
+                for d in ids}
+        extra_keys = [iteration_key(*where)] if where else []
+        run, recs = self.store.load(run_id, [key, *keys.values(), *extra_keys])
+        by_id = {d: recs[k] for d, k in keys.items() if k in recs}
+        extra = None
+        if where:  # the iteration's own record holds its item: a small read, whatever the list's size
+            iteration = recs.get(extra_keys[0]) or TaskRecord(extra_keys[0])
+            extra = {"loop": self._loop_root(plan.nodes[where[0]], iteration, where[1])}
+        return run, recs.get(key) or TaskRecord(key), by_id, extra
 
     def visible_tasks(self, plan: Plan, node: Node) -> tuple[str, ...]:
         """What ``tasks`` holds for a node: its dependencies, and for python code (whose
@@ -63,10 +82,9 @@ class ExecuteMixin:
         attempt = int(msg["attempt"])
         key = msg.get("key") or node.id
         visible = self.visible_tasks(plan, node)
-        run, recs = self.store.load(msg["run"], [key, *visible])
+        run, rec, recs, loop_extra = self.load_for(plan, msg["run"], node, key, visible)
         if run is None or run.status in RUN_TERMINAL:
             return
-        rec = recs.get(key) or TaskRecord(key)
         now = self.clock.now()
         if run.halt and node.role == "flow" and rec.status not in TERMINAL:
             self.cancel_task(plan, run, node, rec)  # the run is stopping: nothing new starts
@@ -89,8 +107,10 @@ class ExecuteMixin:
             return  # a stale message for an attempt that is over
 
         role_ctx = rec.role_ctx or msg.get("ctx")
-        extra = {"error": role_ctx["error"]} if role_ctx and "error" in role_ctx else None
-        scope = self.scope_for(run, recs, visible, extra=extra)
+        extra = dict(loop_extra or {})
+        if role_ctx and "error" in role_ctx:
+            extra["error"] = role_ctx["error"]
+        scope = self.scope_for(run, recs, visible, extra=extra or None)
         if fresh:
             try:
                 run_it = _should_run(node, scope, EvalContext(now=now, seed=0))
@@ -140,6 +160,9 @@ class ExecuteMixin:
         if node.kind == "parallel":
             self._run_parallel(plan, run, node, rec, scope, ctx)
             return
+        if node.kind == "loop":
+            self._run_loop(plan, run, node, rec, scope, ctx)
+            return
         if node.kind == "condition":
             value = evaluate(node.condition, scope, ctx) if isinstance(node.condition, str) else node.condition
             result = truthy(value)
@@ -169,8 +192,8 @@ class ExecuteMixin:
                 from_status: str = "RUNNING") -> TaskRecord:
         """Record success with the task's ``outputs`` evaluated; an output expression error fails the task."""
         if scope is None:
-            _, recs = self.store.load(run.run_id, list(node.deps))
-            scope = self.scope_for(run, recs, node.deps)
+            _, _, recs, extra = self.load_for(plan, run.run_id, node, rec.task_id, node.deps)
+            scope = self.scope_for(run, recs, node.deps, extra=extra)
         ctx = ctx or self.eval_context(rec)
         own = {"response": result.output, **result.names}
         try:
@@ -200,7 +223,7 @@ class ExecuteMixin:
         catch = None
         if clause is not None:
             # Caught: the task stays FAILED and waits for its handler before its dependents go on.
-            catch = {"handler": instance_key(clause.handler, node.id), "state": "pending", "retry": clause.retry}
+            catch = {"handler": instance_key(clause.handler, rec.task_id), "state": "pending", "retry": clause.retry}
         return self.finish(plan, run, node, rec, "FAILED", None, error=failure.as_error(), consume=consume,
                            from_status=from_status, extra={"catch": catch} if catch else None)
 

@@ -20,6 +20,9 @@ from .messages import instance_key, node_of
 
 class PropagateMixin:
     def propagate(self, plan: Plan, run_id: str, node: Node, rec: TaskRecord) -> None:
+        if node.loop_of is not None:
+            self._body_propagate(plan, run_id, node, rec)
+            return
         if node.role != "flow":
             self._role_done(plan, run_id, node, rec)
             return
@@ -50,13 +53,13 @@ class PropagateMixin:
         key = rec.catch["handler"]
         error = {**(rec.error or {}), "task_id": failed.id}
         self.enqueue_exec(run_id, plan.hash, node_of(key), 1, key=key,
-                          ctx={"role": "handler", "for": failed.id, "error": error})
+                          ctx={"role": "handler", "for": rec.task_id, "error": error})
 
     def _role_done(self, plan: Plan, run_id: str, node: Node, rec: TaskRecord) -> None:
         """A role instance finished: resolve the failure it handled, or take the run's next end step."""
         ctx = rec.role_ctx or {}
         if ctx.get("role") == "handler":
-            self._handler_done(plan, run_id, plan.nodes[ctx["for"]], rec)
+            self._handler_done(plan, run_id, plan.nodes[node_of(ctx["for"])], ctx["for"], rec)
             return
         if rec.status == "FAILED" and ctx.get("role") == "finally":
             self.store.record_failure(run_id, rec.task_id, _run_error(rec.task_id, rec.error))
@@ -64,9 +67,9 @@ class PropagateMixin:
         if run is not None:
             self._end_step(plan, run, int(ctx.get("index", -1)) + 1)
 
-    def _handler_done(self, plan: Plan, run_id: str, failed: Node, handler_rec: TaskRecord) -> None:
-        _, recs = self.store.load(run_id, [failed.id])
-        rec = recs.get(failed.id) or TaskRecord(failed.id)
+    def _handler_done(self, plan: Plan, run_id: str, failed: Node, failed_key: str, handler_rec: TaskRecord) -> None:
+        _, recs = self.store.load(run_id, [failed_key])
+        rec = recs.get(failed_key) or TaskRecord(failed_key)
         catch = dict(rec.catch or {})
         if rec.status != "FAILED" or catch.get("state") != "pending":
             if rec.status in TERMINAL:
@@ -89,12 +92,15 @@ class PropagateMixin:
         self.propagate(plan, run_id, failed, new)
 
     def _apply_edge(
-        self, plan: Plan, run_id: str, done: Node, done_rec: TaskRecord, target: Node
+        self, plan: Plan, run_id: str, done: Node, done_rec: TaskRecord, target: Node,
+        key: str | None = None, ctx: dict | None = None,
     ) -> tuple[Node, TaskRecord] | None:
-        """Returns the target if it finished here without running (skipped/cancelled) and must propagate in turn."""
+        """Returns the target if it finished here without running (skipped/cancelled) and must propagate
+        in turn. ``key``/``ctx``: the target's instance inside a loop iteration."""
+        key = key or target.id
         caught = (done_rec.catch or {}).get("state") == "caught"
         outcome = edge_outcome(done, done_rec.status, done_rec.output, target, caught)
-        applied, rec = self.store.resolve_edge(run_id, target.id, done.id, outcome)
+        applied, rec = self.store.resolve_edge(run_id, key, done.id, outcome)
         if rec.status in TERMINAL:
             # Finished by a cascade (never started) whose handler may have died
             # before propagating it: carry on for it. Started tasks own their message.
@@ -103,7 +109,9 @@ class PropagateMixin:
             return None
         if rec.status != "PENDING":
             return None
-        if len(rec.resolved) < len(target.deps):
+        # Inside a loop only the body's own edges are counted (outside ones were done before it started).
+        needed = [d for d in target.deps if plan.nodes[d].loop_of == target.loop_of]
+        if len(rec.resolved) < len(needed):
             # A `first` block ends as soon as one branch has succeeded as a whole.
             if (target.kind == "parallel" and target.config.get("strategy") == "first" and outcome == "ok"
                     and self._first_branch_done(run_id, target, done)):
@@ -112,12 +120,13 @@ class PropagateMixin:
         counts = DepCounts(rec.deps_ok, rec.deps_failed, rec.deps_skipped, rec.forced_skip)
         decision = readiness(target, counts)
         if decision == "run":
-            self.enqueue_exec(run_id, plan.hash, target.id, 1)
+            self.enqueue_exec(run_id, plan.hash, target.id, 1, key=key, ctx=ctx)
             return None
         status = "SKIPPED" if decision == "skip" else "CANCELLED"
-        change = TaskChange(status=status, from_status=(None, "PENDING"), set={"ended_at": iso(self.clock.now())})
+        change = TaskChange(status=status, from_status=(None, "PENDING"),
+                            set={"ended_at": iso(self.clock.now()), **({"role_ctx": ctx} if ctx else {})})
         try:
-            return target, self.store.change_task(run_id, target.id, change)
+            return target, self.store.change_task(run_id, key, change)
         except ConditionFailed as lost:
             current = lost.current
             if current is not None and current.status in TERMINAL and current.attempt == 0:

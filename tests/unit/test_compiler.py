@@ -61,11 +61,9 @@ def test_data_pipeline_compiles():
     assert [str(d) for d in validate_workflow(path.read_text(), "p.yaml")] == []
 
 
-def test_content_review_needs_only_loop_support():
+def test_content_review_compiles():
     path = WORKFLOWS / "content_review.yaml"
-    assert [str(d) for d in validate_workflow(path.read_text(), "c.yaml")] == [
-        "c.yaml:68:5: loops are not supported yet",
-    ]
+    assert [str(d) for d in validate_workflow(path.read_text(), "c.yaml")] == []
 
 
 def test_branching_plan():
@@ -586,7 +584,6 @@ def test_unsupported_blocks_are_validated_and_reported_once():
             - {id: child, workflow_ref: "other@1.0.0", inputs: {x: "${tasks.nope.output}"}}
     """) == [
         "wf.yaml:4:51: task 'after' is in parallel block 'both' and cannot depend on it",
-        "wf.yaml:6:5: loops are not supported yet",
         f"wf.yaml:10:30: unknown task type 'shel' (expected one of: {TYPES})",
         "wf.yaml:11:9: a while loop needs 'condition'",
         "wf.yaml:17:3: sub_workflows are not supported yet",

@@ -1,4 +1,4 @@
-"""Catch, compensation, finally, workflow timeout and parallel blocks on the embedded stack."""
+"""Catch, compensation, finally, workflow timeout, parallel blocks and loops on the embedded stack."""
 
 from __future__ import annotations
 
@@ -43,3 +43,13 @@ def test_parallel_blocks_on_the_embedded_stack(runtime, clock):
         "- {id: b1, type: wait, config: {duration: 1d}}")
     raced = finish(runtime, start(runtime, text))
     assert raced["status"] == "COMPLETED" and raced["tasks"]["b1"]["status"] == "CANCELLED"
+
+
+def test_loops_on_the_embedded_stack(runtime):
+    from tests.unit.test_engine_loops import FOR_EACH, WHILE
+
+    done = finish(runtime, start(runtime, FOR_EACH % {"extra": "parallel: true\n        max_concurrent: 2"},
+                                 {"items": [3, 1, 4]}))
+    assert done["status"] == "COMPLETED" and [o["item"] for o in done["tasks"]["each"]["output"]] == [3, 1, 4]
+    counted = finish(runtime, start(runtime, WHILE % {"kind": "while", "start": 0, "limit": 10}))
+    assert counted["tasks"]["count_up"]["output"] == [{"count": 1}, {"count": 2}, {"count": 3}]

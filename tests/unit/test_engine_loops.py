@@ -1,0 +1,190 @@
+"""Loops (dsl.md): for_each, while, do_while, break_on, max_iterations, parallel with max_concurrent."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.test_engine_semantics import drive, start
+
+FOR_EACH = """
+workflow:
+  metadata: {id: loops}
+  variables: [{name: total, default: 0}]
+  inputs:
+    schema: {type: object, properties: {items: {type: array, default: [3, 1, 4]}}}
+  tasks:
+    - {id: after, type: python, depends_on: [each], config: {code: "result = tasks['each']['output']"}}
+  control_flow:
+    loops:
+      - id: each
+        items: "${inputs.items}"
+        iterator: n
+        %(extra)s
+        tasks:
+          - id: square
+            type: python
+            config: {code: "result = n * n + loop['index']"}
+          - id: add
+            type: python
+            depends_on: [square]
+            config: {code: "result = total + tasks['square']['output']"}
+            outputs:
+              - {name: total, value: "${response}", export: true}
+              - {name: item, value: "${loop.item}"}
+"""
+
+
+def loop(extra="", **inputs):
+    return FOR_EACH % {"extra": extra}, inputs
+
+
+def test_for_each_runs_in_order_with_exports_and_outputs_a_list(local, clock):
+    text, inputs = loop()
+    view = drive(local, start(local, text, inputs), clock)
+    assert view["status"] == "COMPLETED"
+    assert view["tasks"]["each"]["output"] == [{"total": 9, "item": 3}, {"total": 11, "item": 1},
+                                               {"total": 29, "item": 4}]
+    assert view["tasks"]["after"]["output"] == view["tasks"]["each"]["output"]
+    # a body task shows its last iteration
+    assert view["tasks"]["square"]["output"] == 18 and view["tasks"]["add"]["output"]["item"] == 4
+
+
+def test_an_empty_list_completes_with_an_empty_list(local, clock):
+    text, _ = loop()
+    view = drive(local, start(local, text, {"items": []}), clock)
+    assert view["status"] == "COMPLETED" and view["tasks"]["each"]["output"] == []
+    assert view["tasks"]["square"]["status"] == "PENDING"
+
+
+def test_break_on_stops_after_the_iteration(local, clock):
+    text, _ = loop('break_on: "${variables.total > 10}"')
+    view = drive(local, start(local, text, {"items": [3, 1, 4, 1, 5]}), clock)
+    assert [o["total"] for o in view["tasks"]["each"]["output"]] == [9, 11]
+
+
+def test_more_items_than_max_iterations_fails_naming_it(local, clock):
+    text, _ = loop("max_iterations: 2")
+    view = drive(local, start(local, text, {"items": [1, 2, 3]}), clock)
+    assert view["status"] == "FAILED"
+    error = view["tasks"]["each"]["error"]
+    assert error["type"] == "MaxIterationsExceeded" and "max_iterations" in error["message"]
+
+
+def test_items_that_are_not_a_list_fail_the_loop(local, clock):
+    text = FOR_EACH.replace('"${inputs.items}"', '"${inputs}"') % {"extra": ""}
+    view = drive(local, start(local, text), clock)
+    assert view["tasks"]["each"]["error"]["type"] == "LoopItemsError"
+    assert "list" in view["tasks"]["each"]["error"]["message"]
+
+
+def test_a_failing_iteration_fails_the_loop(local, clock):
+    text = FOR_EACH.replace("result = n * n + loop['index']",
+                            "result = 1 / (n - 1)") % {"extra": ""}
+    view = drive(local, start(local, text, {"items": [3, 1, 4]}), clock)
+    assert view["status"] == "FAILED"
+    assert view["tasks"]["each"]["error"]["type"] == "ZeroDivisionError"
+    assert "iteration 1" in view["tasks"]["each"]["error"]["message"]
+    assert view["tasks"]["after"]["status"] == "CANCELLED"
+
+
+WHILE = """
+workflow:
+  metadata: {id: counting}
+  variables: [{name: count, default: %(start)s}]
+  control_flow:
+    loops:
+      - id: count_up
+        type: %(kind)s
+        condition: "${variables.count < 3}"
+        max_iterations: %(limit)s
+        tasks:
+          - id: step
+            type: python
+            config: {code: "result = count + 1"}
+            outputs: [{name: count, value: "${response}", export: true}]
+"""
+
+
+@pytest.mark.parametrize("kind, begin, expected", [
+    ("while", 0, [{"count": 1}, {"count": 2}, {"count": 3}]),
+    ("while", 5, []),  # the condition is checked before the first iteration
+    ("do_while", 5, [{"count": 6}]),  # the first iteration always runs
+])
+def test_while_and_do_while(local, clock, kind, begin, expected):
+    view = drive(local, start(local, WHILE % {"kind": kind, "start": begin, "limit": 10}), clock)
+    assert view["status"] == "COMPLETED"
+    assert view["tasks"]["count_up"]["output"] == expected
+
+
+def test_a_while_loop_still_true_after_max_iterations_fails(local, clock):
+    view = drive(local, start(local, WHILE % {"kind": "while", "start": 0, "limit": 2}), clock)
+    assert view["status"] == "FAILED"
+    assert view["tasks"]["count_up"]["error"]["type"] == "MaxIterationsExceeded"
+    assert "max_iterations (2)" in view["tasks"]["count_up"]["error"]["message"]
+
+
+def test_parallel_iterations_keep_their_order_in_the_output(local, clock, actions):
+    text = """
+    workflow:
+      metadata: {id: par_loop}
+      control_flow:
+        loops:
+          - id: each
+            items: [5, 6, 7, 8, 9]
+            parallel: true
+            max_concurrent: 2
+            tasks:
+              - {id: twice, type: python, config: {code: "result = item * 2"}}
+    """
+    view = drive(local, start(local, text), clock)
+    assert view["status"] == "COMPLETED"
+    assert view["tasks"]["each"]["output"] == [10, 12, 14, 16, 18]
+    assert actions.count("twice") == 5
+
+
+def test_parallel_iterations_are_bounded_by_max_concurrent(local, clock):
+    text = """
+    workflow:
+      metadata: {id: window}
+      control_flow:
+        loops:
+          - id: each
+            items: [1, 2, 3, 4]
+            parallel: true
+            max_concurrent: 2
+            tasks:
+              - {id: hold, type: callback}
+    """
+    run_id = start(local, text)
+    while local.pump_once():
+        pass
+    assert len(local.engine.describe_run(run_id)["callbacks"]) == 2  # two iterations at a time
+    token = local.engine.describe_run(run_id)["callbacks"][0]["url"].rsplit("/", 1)[1]
+    local.engine.submit_callback(token, {"n": 1})
+    while local.pump_once():
+        pass
+    assert len(local.engine.describe_run(run_id)["callbacks"]) == 2  # the next one started
+
+
+def test_a_body_task_cannot_be_depended_on_from_outside(local):
+    from statemachine.compiler import validate_workflow
+
+    text = FOR_EACH.replace("depends_on: [each]", "depends_on: [add]") % {"extra": ""}
+    messages = [str(d) for d in validate_workflow(text, "l.yaml")]
+    assert any("runs inside loop 'each': depend on the loop" in m for m in messages), messages
+
+
+def test_a_body_condition_and_when(local, clock):
+    text = """
+    workflow:
+      metadata: {id: picky}
+      control_flow:
+        loops:
+          - id: each
+            items: [1, 2, 3, 4]
+            tasks:
+              - {id: even, type: python, when: "${item % 2 == 0}", config: {code: "result = item"}}
+    """
+    view = drive(local, start(local, text), clock)
+    # one output per iteration, aligned with the items: a skipped body gives null
+    assert view["tasks"]["each"]["output"] == [None, 2, None, 4]
