@@ -20,6 +20,9 @@ def run_task_type(node: Node, config: dict[str, Any], run, scope, ctx) -> TaskRe
             # what a role or a loop adds to the scope: a catch handler's `error`, a loop's `loop`
             **{name: scope.roots[name] for name in ("error", "loop") if name in scope.roots},
         }
+        loop = scope.roots.get("loop")
+        if loop and loop.get("iterator"):
+            namespace[loop["iterator"]] = loop["item"]  # the loop iterator by its bare name (dsl.md)
         return run_python(node.id, str(config.get("code", "")), namespace, node.timeout)
     raise TaskFailure(
         "UnsupportedTaskType",
