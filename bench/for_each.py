@@ -31,16 +31,14 @@ def measure(mode: str, items: int) -> dict:
         from infra.memory.local_mode import LocalMode
 
         host = LocalMode()
-        engine, pump, lock = host.engine, host.pump_once, None
+        engine, pump = host.engine, host.pump_once
     else:
-        import threading
-
         from infra.local.runtime import EmbeddedAws, LocalRuntime
         from infra.wiring import get_engine
 
         aws = EmbeddedAws()
         runtime = LocalRuntime(aws)
-        engine, pump, lock = get_engine(), runtime.pump_once, threading.RLock()
+        engine, pump = get_engine(), runtime.pump_once
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     run_id = engine.start_run(plan, {"items": list(range(items))})

@@ -375,7 +375,6 @@ class _Compilation:
 
     def check_unsupported(self, wf: dict) -> None:
         """Blocks whose execution is not implemented yet (issue #3): lift one line at a time."""
-        flow = _d(wf.get("control_flow"))
         for path, present, what in (
             (("workflow", "sub_workflows"), wf.get("sub_workflows"), "sub_workflows"),
         ):
