@@ -1,13 +1,35 @@
-"""Which provider runs which task type. Durable types (wait, callback, approval) are the engine's own."""
+"""Which provider runs which task type. Durable types (wait, callback, approval) are the engine's own.
+
+Every failure leaves here as a :class:`TaskFailure` with a typed error: a
+provider's unexpected exception becomes ``TaskProviderError`` rather than
+escaping into the engine.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, Callable
 
 from statemachine.plan import Node
 
+from . import browser, custom_task, database, files, http_task, llm, messaging, shell_task
 from .base import TaskFailure, TaskResult
+from .common import TaskMeta
 from .python_task import run_python
+
+log = logging.getLogger(__name__)
+
+RUNNERS: dict[str, Callable[[dict[str, Any], TaskMeta], Any]] = {
+    "http": http_task.run_http,
+    "shell": shell_task.run_shell,
+    "llm": llm.run_llm,
+    "email": messaging.run_email,
+    "sms": messaging.run_sms,
+    "voice": messaging.run_voice,
+    "browser": browser.run_browser,
+    "file": files.run_file,
+    "custom": custom_task.run_custom,
+}
 
 
 def run_task_type(node: Node, config: dict[str, Any], run, scope, ctx) -> TaskResult:
@@ -24,7 +46,22 @@ def run_task_type(node: Node, config: dict[str, Any], run, scope, ctx) -> TaskRe
         if loop and loop.get("iterator"):
             namespace[loop["iterator"]] = loop["item"]  # the loop iterator by its bare name (dsl.md)
         return run_python(node.id, str(config.get("code", "")), namespace, node.timeout)
-    raise TaskFailure(
-        "UnsupportedTaskType",
-        f"the '{node.type}' task type is not available in this release (see docs/language.md)",
-    )
+    meta = TaskMeta(task_id=node.id, run_id=run.run_id, workflow_id=getattr(run, "workflow_id", ""),
+                    timeout=node.timeout)
+    runner = RUNNERS.get(node.type or "")
+    if runner is None and node.type != "database":
+        raise TaskFailure("UnsupportedTaskType", f"there is no '{node.type}' task type")
+    if not isinstance(config, dict):
+        raise TaskFailure("InvalidConfig", f"a {node.type} task's config must be an object")
+    try:
+        if node.type == "database":
+            # The query as written (before rendering) tells whether SQL was built from data.
+            output = database.run_database(config, meta, (node.config or {}).get("query"))
+        else:
+            output = runner(config, meta)
+    except TaskFailure:
+        raise
+    except Exception as exc:  # a provider bug or an unforeseen library error: still a typed task failure
+        log.exception("%s task %s failed unexpectedly", node.type, node.id)
+        raise TaskFailure("TaskProviderError", f"{node.type}: {type(exc).__name__}: {exc}") from exc
+    return TaskResult(output=output)

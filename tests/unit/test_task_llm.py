@@ -67,14 +67,11 @@ SCHEMAS = [
     {"type": "object", "properties": {"nested": {"type": "object", "properties": {"deep": {
         "type": "array", "items": {"type": "object", "properties": {"v": {"type": "boolean"}}}}}}}},
     {},
-    True,
 ]
 
 
 @pytest.mark.parametrize("schema", SCHEMAS, ids=[str(i) for i in range(len(SCHEMAS))])
 def test_local_samples_validate_for_every_kind_of_schema(task_env, schema):  # noqa: F811
-    if schema is True:
-        pytest.skip("true is not an object schema for response_format")
     result = run_type("llm", {"prompt": "p", "response_format": schema})
     validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
     assert not list(validator.iter_errors(result)), result
@@ -182,7 +179,7 @@ def test_bedrock_needs_a_model(bedrock):
     assert failure("llm", {"prompt": "p"}).error_type == "InvalidConfig"
 
 
-def test_the_local_provider_is_used_directly_too():
+def test_the_local_provider_is_used_directly_too(task_env):  # noqa: F811
     meta = TaskMeta("x", "r")
     request = llm.LlmRequest(model=None, prompt="hello", schema={"type": "integer", "minimum": 5})
     assert llm.LocalLlm().complete(request, meta) == "5"

@@ -1,0 +1,44 @@
+"""boto3 clients for the AWS providers, built lazily and once per process.
+
+The endpoint follows infra/wiring.py: ``LOOPLINE_AWS_ENDPOINT`` (LocalStack or
+another emulator), or LocalStack's own endpoint when ``LOOPLINE_TARGET=localstack``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import boto3
+from botocore.config import Config
+
+_lock = threading.Lock()
+_clients: dict[tuple, object] = {}
+
+
+def _endpoint(service: str) -> str | None:
+    endpoint = os.environ.get("LOOPLINE_AWS_ENDPOINT")
+    if not endpoint and os.environ.get("LOOPLINE_TARGET") == "localstack":
+        import localstack_client.config
+
+        endpoint = localstack_client.config.get_service_endpoint(service)
+    return endpoint or None
+
+
+def client(service: str, region: str | None = None, read_timeout: float | None = None):
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+    endpoint = _endpoint(service)
+    key = (service, region, endpoint, read_timeout)
+    with _lock:
+        found = _clients.get(key)
+        if found is None:
+            config = Config(read_timeout=read_timeout, retries={"mode": "standard"}) if read_timeout else None
+            found = _clients[key] = boto3.client(service, region_name=region, endpoint_url=endpoint,
+                                                 config=config)
+        return found
+
+
+def reset() -> None:
+    """Forget the cached clients (tests that start a fresh moto, or change the endpoint)."""
+    with _lock:
+        _clients.clear()

@@ -1,0 +1,170 @@
+"""The ``http`` task type, and the one HTTP client every provider that speaks HTTP uses (stdlib urllib)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from email.message import Message
+from typing import Any, Protocol
+
+from . import common, settings
+from .base import TaskFailure
+from .common import INVALID_CONFIG, TaskMeta
+
+DEFAULT_TIMEOUT = 30.0
+MAX_RESPONSE_BYTES = 5 * 1024 * 1024
+USER_AGENT = "loopline"
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    reason: str
+    headers: dict[str, str]  # lower-cased names; repeated headers joined with ", "
+    body: bytes
+    url: str  # after redirects
+
+    def text(self) -> str:
+        return self.body.decode(_charset(self.headers.get("content-type", "")), errors="replace")
+
+    def is_json(self) -> bool:
+        kind = self.headers.get("content-type", "").split(";")[0].strip().lower()
+        return kind == "application/json" or kind.endswith("+json")
+
+
+def _charset(content_type: str) -> str:
+    message = Message()
+    message["content-type"] = content_type or "text/plain"
+    charset = message.get_content_charset() or "utf-8"
+    try:
+        "".encode(charset)
+    except LookupError:
+        return "utf-8"
+    return charset
+
+
+def check_url(url: str, key: str = "url") -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise TaskFailure(INVALID_CONFIG, f"'config.{key}' must be an http:// or https:// URL, not {url!r}")
+    return url
+
+
+class _Redirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if urllib.parse.urlsplit(newurl).scheme.lower() not in ("http", "https"):
+            raise TaskFailure("HttpError", f"{code} redirect to a URL that is not http(s): {newurl}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_opener = urllib.request.build_opener(_Redirects())
+
+
+def _headers(raw) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in raw.items():
+        key = name.lower()
+        out[key] = f"{out[key]}, {value}" if key in out else value
+    return out
+
+
+def fetch(method: str, url: str, *, headers: dict[str, str] | None = None, data: bytes | None = None,
+          timeout: float = DEFAULT_TIMEOUT, max_bytes: int = MAX_RESPONSE_BYTES,
+          connection_error: str = "HttpConnectionError") -> HttpResponse:
+    """One request. Any status comes back as a response; a timeout is ``TaskTimeout``, a
+    connection failure ``connection_error``, a body over ``max_bytes`` ``HttpResponseTooLarge``."""
+    check_url(url)
+    request = urllib.request.Request(url, data=data, method=method.upper())
+    request.add_header("User-Agent", USER_AGENT)
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        try:
+            response = _opener.open(request, timeout=timeout)
+        except urllib.error.HTTPError as exc:  # a status >= 400 still has a response
+            response = exc
+        with response:
+            body = response.read(max_bytes + 1) or b""
+            status = response.status if hasattr(response, "status") else response.code
+            reason = getattr(response, "reason", "") or http.client.responses.get(status, "")
+            final_url = response.geturl() if hasattr(response, "geturl") else url
+            head = _headers(response.headers or {})
+    except (TimeoutError, socket.timeout) as exc:
+        raise TaskFailure("TaskTimeout", f"{method.upper()} {url}: no response within {timeout:g}s") from exc
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, (TimeoutError, socket.timeout)):
+            raise TaskFailure("TaskTimeout", f"{method.upper()} {url}: no response within {timeout:g}s") from exc
+        raise TaskFailure(connection_error, f"{method.upper()} {url}: {exc.reason}") from exc
+    except (http.client.HTTPException, OSError, ValueError) as exc:
+        raise TaskFailure(connection_error, f"{method.upper()} {url}: {type(exc).__name__}: {exc}") from exc
+    if len(body) > max_bytes:
+        raise TaskFailure("HttpResponseTooLarge", f"{method.upper()} {url}: response larger than {max_bytes} bytes")
+    return HttpResponse(status=status, reason=str(reason), headers=head, body=body, url=final_url)
+
+
+def encode_body(body: Any, headers: dict[str, str]) -> bytes | None:
+    """dict/list/number/bool -> JSON (with a JSON content type unless one is set); str -> UTF-8."""
+    if body is None:
+        return None
+    has_type = any(name.lower() == "content-type" for name in headers)
+    if isinstance(body, str):
+        if not has_type:
+            headers["Content-Type"] = "text/plain; charset=utf-8"
+        return body.encode("utf-8")
+    if not has_type:
+        headers["Content-Type"] = "application/json"
+    return json.dumps(body, separators=(",", ":")).encode("utf-8")
+
+
+class HttpClient(Protocol):
+    def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+                timeout: float) -> HttpResponse: ...
+
+
+class UrllibClient:
+    def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
+                timeout: float) -> HttpResponse:
+        return fetch(method, url, headers=headers, data=body, timeout=timeout)
+
+
+settings.register("http", "urllib", UrllibClient, aws_default=True, local_default=True)
+
+
+def run_http(config: dict[str, Any], meta: TaskMeta) -> dict[str, Any]:
+    url = check_url(common.text(config, "url", required=True))
+    headers = {str(k): common.text({"v": v}, "v") or "" for k, v in common.mapping(config, "headers").items()}
+    query = common.mapping(config, "query") or common.mapping(config, "params")
+    if query:
+        pairs = []
+        for name, value in query.items():
+            for item in value if isinstance(value, list) else [value]:
+                pairs.append((str(name), common.text({"v": item}, "v") or ""))
+        url += ("&" if urllib.parse.urlsplit(url).query else "?") + urllib.parse.urlencode(pairs)
+    body = encode_body(config.get("body"), headers)
+    method = (common.text(config, "method") or ("POST" if body is not None else "GET")).upper()
+    if method not in METHODS:
+        raise TaskFailure(INVALID_CONFIG, f"'config.method' must be one of {', '.join(METHODS)}, not {method!r}")
+    wait = common.timeout(config, meta, DEFAULT_TIMEOUT)
+    client: HttpClient = settings.create("http")
+    response = client.request(method, url, headers, body, wait)
+    if response.status >= 400:
+        raise TaskFailure("HttpError", f"{response.status} {response.reason}: {common.excerpt(response.body)}")
+    return {"status": response.status, "headers": response.headers, "data": response_data(response)}
+
+
+def response_data(response: HttpResponse) -> Any:
+    if response.is_json():
+        raw = response.text()
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return response.text()
