@@ -7,7 +7,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 
-.PHONY: setup showcase test lint unit sam-setup requirements bench
+.PHONY: setup showcase test lint unit sam-setup system-deps requirements bench
 
 $(BIN)/loopline: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -32,7 +32,13 @@ lint: setup sam-setup
 	$(BIN)/cfn-lint template.yaml
 	$(SAMVENV)/bin/sam validate --lint --template template.yaml
 
-unit: setup
+# Debian's Chromium for the browser task type's real provider (tests skip without it).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
+		echo "chromium not installed: the browser tests will be skipped"
+
+unit: setup system-deps
 	$(BIN)/python -m pytest
 
 test: lint unit

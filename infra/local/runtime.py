@@ -36,6 +36,7 @@ from .provision import Stack, provision
 
 REGION = "us-east-1"
 DEV_CLOCK = "_dev_clock"
+DEV_OUTBOX = "_dev_outbox"
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 _AT = re.compile(r"^at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)$")
 # Quiet, local-friendly Powertools settings; the handlers themselves are unchanged.
@@ -129,6 +130,9 @@ class LocalRuntime:
         env: dict[str, str] = {}
         for spec in self.stack.functions.values():
             env.update(spec.environment)
+        # The template asks for the real providers (SES, SNS, Bedrock); locally the stand-ins
+        # record what they were asked instead, unless LOOPLINE_PROVIDERS picks others.
+        env["LOOPLINE_PROVIDER_DEFAULTS"] = "local"
         os.environ.update(env)
         # A movable clock cannot speed up SQS delays (they follow real time), so
         # every timer then goes through the schedules this runtime fires by its clock.
@@ -140,6 +144,11 @@ class LocalRuntime:
     def invoke(self, function_id: str, event: dict[str, Any]) -> Any:
         if function_id == DEV_CLOCK:
             return self._move_clock(event)
+        if function_id == DEV_OUTBOX:
+            from ..tasks import outbox
+
+            kind = (event.get("queryStringParameters") or {}).get("type")
+            return _reply(200, {"entries": outbox.entries(kind)})
         spec = self.stack.functions[function_id]
         module_name, _, func_name = spec.handler.rpartition(".")
         handler = getattr(importlib.import_module(module_name), func_name)
@@ -236,7 +245,8 @@ class LocalRuntime:
         from .gateway import LocalGateway
         from .provision import Route
 
-        routes = (*self.stack.routes, Route(method="POST", path="/_dev/clock", function=DEV_CLOCK))
+        routes = (*self.stack.routes, Route(method="POST", path="/_dev/clock", function=DEV_CLOCK),
+                  Route(method="GET", path="/_dev/outbox", function=DEV_OUTBOX))
         self.gateway = LocalGateway(routes, self.invoke, port=port)
         self.gateway.start()
         # Links in runs must point at this server; the engine is rebuilt with it.
