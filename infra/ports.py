@@ -48,6 +48,8 @@ class RunRecord:
     # pairs in order (then the finally tasks); None while the flow runs.
     end_comps: list[list[str]] | None = None
     halt: bool = False  # no new flow task may start (workflow timeout; cancel later)
+    # A sub-workflow's run: where to report its end {"run", "plan", "task", "key", "attempt"}.
+    parent: dict[str, Any] | None = None
 
 
 @dataclass
@@ -80,9 +82,12 @@ class TaskRecord:
     role_ctx: dict[str, Any] | None = None
     # A caught failure: {"handler": key, "state": "pending"|"caught"|"uncaught"|"retrying", "retry": bool}.
     catch: dict[str, Any] | None = None
-    # A running loop: {"items": [...], "total": n} (for_each) or {"total": None}; finished iterations.
+    # A running loop: {"total": n} (for_each) or {"total": None} (while, do_while).
     loop_state: dict[str, Any] | None = None
-    it_done: int = 0
+    # A sub-workflow task's child run, the plan it runs and the inputs it was given.
+    child_run: str | None = None
+    child_plan: str | None = None
+    child_inputs: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -150,12 +155,10 @@ class StateStore(Protocol):
         change: TaskChange,
         exports: dict[str, Any] | None = None,
         consume: "TokenConsume | None" = None,
-        count_on: str | None = None,
     ) -> TaskRecord:
-        """Apply ``change`` atomically with the variable ``exports``, the token
-        consumption and one more finished iteration on the loop item ``count_on``,
-        if any. Raises ConditionFailed (task not in the expected state) or
-        TokenUsed (token used or expired); nothing is written then."""
+        """Apply ``change`` atomically with the variable ``exports`` and the token
+        consumption, if any. Raises ConditionFailed (task not in the expected
+        state) or TokenUsed (token used or expired); nothing is written then."""
         ...
 
     def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> tuple[bool, TaskRecord]:

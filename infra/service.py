@@ -49,8 +49,18 @@ def resolve_workflow(engine, source: Any) -> Plan:
     return compile_source(source)
 
 
+def unregistered_refs(engine, plan: Plan) -> list[str]:
+    """Sub-workflows a plan names that the registry does not hold (known before the run starts)."""
+    refs = [n.config["workflow_ref"] for n in plan.nodes.values() if n.kind == "sub_workflow"]
+    return [ref for ref in dict.fromkeys(refs) if engine.find_workflow(ref) is None]
+
+
 def start_from_request(engine, body: dict[str, Any]) -> dict[str, Any]:
     plan = resolve_workflow(engine, body.get("workflow"))
+    missing = unregistered_refs(engine, plan)
+    if missing:
+        raise ApiError(400, f"workflow_ref '{missing[0]}' is not registered: POST /workflows first",
+                       unregistered=missing)
     inputs = body.get("input", body.get("inputs"))
     if inputs is not None and not isinstance(inputs, dict):
         raise ApiError(400, "'input' must be a JSON object")

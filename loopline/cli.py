@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .client import ApiUnreachable
+from .running import UnregisteredWorkflow
+
 EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID, EXIT_INTERNAL = 0, 1, 2, 3
 
 
@@ -102,7 +105,9 @@ def cmd_run(args) -> int:
         prepare_inputs(plan, inputs)  # fail fast (exit 2) before starting any stack
     except InputError as error:
         raise UsageError(f"invalid input: {error}") from error
-    view = run_workflow(plan, inputs, local=args.local, timeout=args.timeout, quiet=args.json, log=_err)
+    children = [_load_plan(path) for path in args.register or []]
+    view = run_workflow(plan, inputs, local=args.local, timeout=args.timeout, quiet=args.json, log=_err,
+                        register=children)
     if args.json:
         keys = ("run_id", "status", "outputs", "error", "tasks")
         _write_stdout(json.dumps({k: view.get(k) for k in keys}, separators=(",", ":"), default=str))
@@ -116,6 +121,23 @@ def cmd_dev(args) -> int:
 
     serve_dev(port=args.port, movable_clock=args.movable_clock, log=_err)
     return EXIT_OK
+
+
+def cmd_workflows(args) -> int:
+    from .client import api_call
+
+    if args.action in ("register", "show") and not args.target:
+        raise UsageError(f"workflows {args.action} needs a {'file' if args.action == 'register' else 'workflow id'}")
+    if args.action == "register":
+        _load_plan(args.target)  # FILE:LINE:COL errors before anything is sent
+        status, body = api_call("POST", f"{args.url}/workflows",
+                                {"workflow": Path(args.target).read_text(encoding="utf-8")})
+    elif args.action == "list":
+        status, body = api_call("GET", f"{args.url}/workflows")
+    else:
+        status, body = api_call("GET", f"{args.url}/workflows/{args.target}")
+    print(json.dumps(body, indent=2))
+    return EXIT_OK if status < 400 else EXIT_INVALID
 
 
 def _print_summary(view: dict[str, Any]) -> None:
@@ -170,7 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print only the run's JSON on stdout")
     p.add_argument("--local", action="store_true", help="in-memory adapters instead of the emulated AWS stack")
     p.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (default: none)")
+    p.add_argument("--register", action="append", metavar="FILE",
+                   help="register a workflow first (for sub_workflows); may repeat")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("workflows", help="the registry of a running `loopline dev` (or a deployed API)")
+    p.add_argument("action", choices=["register", "list", "show"])
+    p.add_argument("target", nargs="?", help="register: a workflow file; show: ID or ID@VERSION")
+    p.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
+    p.set_defaults(func=cmd_workflows)
 
     p = sub.add_parser("dev", help="the local stack as a server on 127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
@@ -191,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except UsageError as error:
+        _err(f"loopline: {error}")
+        return EXIT_INVALID
+    except (UnregisteredWorkflow, ApiUnreachable) as error:
         _err(f"loopline: {error}")
         return EXIT_INVALID
     except SystemExit as exit_:

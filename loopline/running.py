@@ -35,9 +35,16 @@ class _Progress:
 
 
 def run_workflow(plan: Plan, inputs: dict | None, local: bool, timeout: float | None, quiet: bool,
-                 log: Callable[[str], None]) -> dict[str, Any]:
+                 log: Callable[[str], None], register: list[Plan] | None = None) -> dict[str, Any]:
+    from infra.service import unregistered_refs
+
     host = _LocalModeHost(log) if local else _EmbeddedHost(log)
     try:
+        for child in register or []:
+            host.register(child)
+        missing = host.call(lambda engine: unregistered_refs(engine, plan))
+        if missing:
+            raise UnregisteredWorkflow(missing)
         run_id = host.start(plan, inputs)
         log(f"run {run_id} started ({'local mode' if local else 'embedded AWS emulation'})")
         progress = _Progress(log, quiet)
@@ -59,7 +66,17 @@ def run_workflow(plan: Plan, inputs: dict | None, local: bool, timeout: float | 
         host.stop()
 
 
-class _EmbeddedHost:
+class UnregisteredWorkflow(Exception):
+    def __init__(self, refs: list[str]):
+        super().__init__(f"workflow_ref '{refs[0]}' is not registered: pass its file with --register")
+
+
+class _Host:
+    def register(self, plan: Plan) -> None:
+        self.call(lambda engine: engine.register_workflow(plan))
+
+
+class _EmbeddedHost(_Host):
     def __init__(self, log):
         from infra.local.runtime import EmbeddedAws, LocalRuntime
         from infra.wiring import get_engine
@@ -69,6 +86,10 @@ class _EmbeddedHost:
         self.runtime.start_gateway(port=0)
         self.engine = get_engine
         self.lock = self.runtime.lock
+
+    def call(self, action):
+        with self.lock:
+            return action(self.engine())
 
     def start(self, plan, inputs):
         with self.lock:
@@ -86,7 +107,7 @@ class _EmbeddedHost:
         self.aws.stop()
 
 
-class _LocalModeHost:
+class _LocalModeHost(_Host):
     def __init__(self, log):
         from infra.local.gateway import LocalGateway
         from infra.local.provision import routes_from_template
@@ -104,6 +125,10 @@ class _LocalModeHost:
         self.gateway = LocalGateway(routes_from_template(), invoke, port=0)
         self.gateway.start()
         self.mode = LocalMode(public_url=self.gateway.url)
+
+    def call(self, action):
+        with self.lock:
+            return action(self.mode.engine)
 
     def start(self, plan, inputs):
         with self.lock:

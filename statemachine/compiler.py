@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from statemachine import dsl
 from statemachine.diagnostics import Diagnostic, WorkflowError, explain_errors
-from statemachine.expressions import ExpressionError, parse_template, task_references
+from statemachine.expressions import ExpressionError, member_references, parse_template, task_references
 from statemachine.plan import CatchSpec, CompensationSpec, Node, OutputSpec, Plan, VariableSpec
 from statemachine.yaml_source import SourceMap, load_yaml
 
@@ -148,8 +148,8 @@ class _Compilation:
             self.check_listings()
             self.check_references(wf)
             self.check_schemas(wf)
+            self.check_branch_names(wf)
             self.check_cycles()
-            self.check_unsupported(wf)
             if model is not None and not self.diags:
                 try:
                     plan = self.build(model.workflow)
@@ -299,6 +299,11 @@ class _Compilation:
                 target.block = (block_id, label)
                 target.deps.setdefault(block_id, (path, None, None))
         for entry in self.entries:
+            # A loop's break_on/condition reads its own body's tasks (that iteration's): no dependency.
+            if entry.kind == "loop" and entry.id is not None:
+                for member in [e.id for e in self.entries if e.block and e.block[0] == entry.id]:
+                    entry.deps.pop(member, None)
+        for entry in self.entries:
             owner = self.by_id.get(entry.block[0]) if entry.block else None
             explicit = _l(entry.raw.get("depends_on"))
             if owner is not None and owner.kind == "parallel" and owner.id in explicit:
@@ -348,6 +353,19 @@ class _Compilation:
                     self.at_text(path, text, offset,
                                  f"{entry.label} depends on '{dep}', which only runs as {kinds[dep]}")
 
+    def check_branch_names(self, wf: dict) -> None:
+        """An aggregation over a branch the block does not have is known before the run."""
+        for i, raw in enumerate(_l(_d(wf.get("control_flow")).get("parallel"))):
+            block = _d(raw)
+            names = {_d(b).get("name") for b in _l(block.get("branches"))}
+            mapping = _d(block.get("aggregation")).get("output_mapping")
+            for key, text in (_d(mapping) or {}).items():
+                for name in sorted(member_references(text, "branches") - names):
+                    path = ("workflow", "control_flow", "parallel", i, "aggregation", "output_mapping", key)
+                    self.at_text(path, text if isinstance(text, str) else None,
+                                 text.find(name) if isinstance(text, str) else None,
+                                 f"parallel block '{block.get('id')}' has no branch '{name}'")
+
     def check_schemas(self, wf: dict) -> None:
         for section in ("inputs", "outputs"):
             schema = _d(wf.get(section)).get("schema")
@@ -372,14 +390,6 @@ class _Compilation:
             if cycle:
                 reported.update(cycle)
                 self.at(self.by_id[start].path + ("id",), "dependency cycle: " + " -> ".join(reversed(cycle)))
-
-    def check_unsupported(self, wf: dict) -> None:
-        """Blocks whose execution is not implemented yet (issue #3): lift one line at a time."""
-        for path, present, what in (
-            (("workflow", "sub_workflows"), wf.get("sub_workflows"), "sub_workflows"),
-        ):
-            if present:
-                self.at(path, f"{what} are not supported yet", key=True)
 
     # --- building the plan ------------------------------------------------------------
 
@@ -463,6 +473,13 @@ class _Compilation:
                     id=entry.id, kind="condition", name=model.name, description=model.description,
                     deps=deps, condition=model.if_, then=_ids(model.then), else_=_ids(model.else_),
                     branch_of=self.condition_branch(entry), line=line, col=col)
+                continue
+            if entry.kind == "sub_workflow":
+                nodes[entry.id] = Node(id=entry.id, kind="sub_workflow", name=model.name,
+                                       description=model.description, deps=deps, timeout=model.timeout,
+                                       config={"workflow_ref": model.workflow_ref, "inputs": model.inputs,
+                                               "outputs": model.outputs or None},
+                                       line=line, col=col)
                 continue
             if entry.kind == "loop":
                 nodes[entry.id] = Node(id=entry.id, kind="loop", name=model.name, description=model.description,

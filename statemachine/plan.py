@@ -95,7 +95,7 @@ class Node(_Frozen):
     """
 
     id: str
-    kind: Literal["task", "condition", "parallel", "loop"] = "task"
+    kind: Literal["task", "condition", "parallel", "loop", "sub_workflow"] = "task"
     type: str | None = None  # task type for kind == "task"
     name: str | None = None
     description: str | None = None

@@ -28,8 +28,8 @@ from ..ports import (
 )
 
 RUN_SK = "RUN"
-_JSON_FIELDS = {"output", "error", "approval", "role_ctx", "catch", "loop_state"}
-_INT_FIELDS = {"attempt", "ctx_seed", "deps_ok", "deps_failed", "deps_skipped", "it_done"}
+_JSON_FIELDS = {"output", "error", "approval", "role_ctx", "catch", "loop_state", "child_inputs"}
+_INT_FIELDS = {"attempt", "ctx_seed", "deps_ok", "deps_failed", "deps_skipped"}
 _BOOL_FIELDS = {"forced_skip"}
 
 
@@ -84,6 +84,7 @@ def _run_from_item(item: dict | None) -> RunRecord | None:
         sinks_remaining=int(item.get("sinks_remaining", {}).get("N", "0")),
         failed_tasks=frozenset(item.get("failed_tasks", {}).get("SS", [])),
         end_comps=json.loads(item["end_comps"]["S"]) if "end_comps" in item else None,
+        parent=json.loads(item["parent"]["S"]) if "parent" in item else None,
         halt=item.get("halt", {}).get("BOOL", False),
     )
 
@@ -159,6 +160,8 @@ class DynamoStore:
             "vars": {"M": {k: {"S": json.dumps(v)} for k, v in run.variables.items()}},
             "created_at": {"S": run.created_at}, "sinks_remaining": {"N": str(run.sinks_remaining)},
         }
+        if run.parent:
+            item["parent"] = {"S": json.dumps(run.parent)}
         try:
             self._call("put_item", TableName=self.runs_table, Item=item, ConditionExpression="attribute_not_exists(pk)",
                        ReturnValuesOnConditionCheckFailure="ALL_OLD")
@@ -274,10 +277,10 @@ class DynamoStore:
     # ------------------------------------------------------------ tasks
 
     def change_task(self, run_id: str, task_id: str, change: TaskChange, exports=None,
-                    consume: TokenConsume | None = None, count_on: str | None = None) -> TaskRecord:
+                    consume: TokenConsume | None = None) -> TaskRecord:
         key = {"pk": {"S": run_id}, "sk": {"S": _task_sk(task_id)}}
         update = _task_update(change)
-        if not exports and consume is None and count_on is None:
+        if not exports and consume is None:
             try:
                 reply = self._call("update_item", TableName=self.runs_table, Key=key, ReturnValues="ALL_NEW",
                                    ReturnValuesOnConditionCheckFailure="ALL_OLD", **update)
@@ -294,10 +297,6 @@ class DynamoStore:
                                        "AND (attribute_not_exists(expires_at) OR expires_at > :now)",
                 "ExpressionAttributeValues": {":rid": {"S": consume.request_id},
                                               ":now": {"N": str(consume.now_epoch)}}}})
-        if count_on is not None:
-            items.append({"Update": {
-                "TableName": self.runs_table, "Key": {"pk": {"S": run_id}, "sk": {"S": _task_sk(count_on)}},
-                "UpdateExpression": "ADD it_done :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}})
         if exports:
             names = {f"#v{i}": name for i, name in enumerate(exports)}
             values = {f":v{i}": {"S": json.dumps(value)} for i, value in enumerate(exports.values())}

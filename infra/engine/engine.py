@@ -17,12 +17,13 @@ from datetime import timedelta
 from typing import Any
 
 from statemachine.inputs import prepare_inputs
-from statemachine.plan import TERMINAL, Plan
+from statemachine.plan import Plan
 
 from ..clock import iso, parse_iso
 from ..links import LinkSigner
-from ..ports import Clock, RunRecord, StateStore, TaskRecord, Timers, WorkQueue
+from ..ports import Clock, RunRecord, StateStore, Timers, WorkQueue
 from .blocks import BlocksMixin
+from .children import ChildrenMixin
 from .execute import ExecuteMixin
 from .loops import LoopsMixin
 from .messages import exec_message
@@ -48,7 +49,7 @@ class EngineSettings:
     safety_delay_seconds: int = 60
 
 
-class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, SignalsMixin, ViewMixin):
+class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixin, SignalsMixin, ViewMixin):
     def __init__(
         self,
         store: StateStore,
@@ -98,18 +99,22 @@ class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, SignalsMixin
 
     # ------------------------------------------------------------ runs
 
-    def start_run(self, plan: Plan, inputs: dict[str, Any] | None = None, run_id: str | None = None) -> str:
+    def start_run(self, plan: Plan, inputs: dict[str, Any] | None = None, run_id: str | None = None,
+                  parent: dict[str, Any] | None = None) -> str:
         """Validate the input, then make the run durable. Raises InputError on bad input."""
         prepared = prepare_inputs(plan, inputs)
         self.save_plan(plan)
         run_id = run_id or uuid.uuid4().hex
         # Enqueue first: if we die before the run item is written, the worker
         # writes it from the message; POST /runs answers only after both.
-        self.queue.send({"k": "start", "run": run_id, "plan": plan.hash, "inputs": prepared})
-        self.store.create_run(self._new_run(plan, run_id, prepared))
+        message = {"k": "start", "run": run_id, "plan": plan.hash, "inputs": prepared}
+        if parent:
+            message["parent"] = parent
+        self.queue.send(message)
+        self.store.create_run(self._new_run(plan, run_id, prepared, parent))
         return run_id
 
-    def _new_run(self, plan: Plan, run_id: str, inputs: dict[str, Any]) -> RunRecord:
+    def _new_run(self, plan: Plan, run_id: str, inputs: dict[str, Any], parent: dict | None = None) -> RunRecord:
         return RunRecord(
             run_id=run_id,
             plan_hash=plan.hash,
@@ -119,6 +124,7 @@ class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, SignalsMixin
             variables={v.name: v.default for v in plan.variables},
             created_at=iso(self.clock.now()),
             sinks_remaining=len(plan.sinks),
+            parent=parent,
         )
 
     def handle(self, message: dict[str, Any]) -> None:
@@ -130,6 +136,7 @@ class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, SignalsMixin
             "wake": self._on_wake,
             "timeout": self._on_timeout,
             "run_timeout": self._on_run_timeout,
+            "child_done": self._on_child_done,
         }.get(kind)
         if handler is None:
             raise ValueError(f"unknown message kind {kind!r}")
@@ -137,7 +144,7 @@ class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, SignalsMixin
 
     def _on_start(self, msg: dict[str, Any]) -> None:
         plan = self.plan(msg["plan"])
-        _, run = self.store.create_run(self._new_run(plan, msg["run"], msg.get("inputs") or {}))
+        _, run = self.store.create_run(self._new_run(plan, msg["run"], msg.get("inputs") or {}, msg.get("parent")))
         if run.status in RUN_TERMINAL:
             return
         if plan.timeout is not None:
@@ -162,12 +169,7 @@ class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, SignalsMixin
             self.timers.schedule(self.timer_name(run.run_id, "$run", 1, "run_timeout"), deadline, msg)
             return
         error = {"type": "WorkflowTimeout", "message": f"the workflow ran longer than {plan.timeout:g}s"}
-        run = self.store.halt_run(run.run_id, "$timeout", error)
-        recs = self.store.list_tasks(run.run_id)
-        for node in plan.nodes.values():
-            rec = recs.get(node.id) or TaskRecord(node.id)
-            if node.role == "flow" and rec.status not in TERMINAL:
-                self.cancel_task(plan, run, node, rec)
+        self.halt_now(plan, run, "$timeout", error)
 
     # ------------------------------------------------------------ helpers
 

@@ -163,6 +163,9 @@ class ExecuteMixin:
         if node.kind == "loop":
             self._run_loop(plan, run, node, rec, scope, ctx)
             return
+        if node.kind == "sub_workflow":
+            self._run_sub_workflow(plan, run, node, rec, scope, ctx)
+            return
         if node.kind == "condition":
             value = evaluate(node.condition, scope, ctx) if isinstance(node.condition, str) else node.condition
             result = truthy(value)
@@ -233,6 +236,8 @@ class ExecuteMixin:
                                                                "RETRYING"),
                             set={"ended_at": iso(self.clock.now()), "lease_until": None})
         new, applied = self._change(run.run_id, rec, change)
+        if applied and rec.waiting_for == "child":
+            self._halt_child(rec, f"the parent run {run.run_id} stopped its task '{node.id}'")
         if applied or new.status in TERMINAL:
             self.propagate(plan, run.run_id, node, new)
         return new
@@ -319,6 +324,8 @@ class ExecuteMixin:
         from ..ports import TokenRecord
 
         kind = "wake" if rec.waiting_for == "timer" else "timeout"
+        if rec.waiting_for == "child":
+            self._start_child(plan, run, node, rec)
         if rec.waiting_for in ("callback", "approval"):
             token = self.signer.token(run.run_id, rec.task_id, rec.attempt, rec.waiting_for, rec.nonce)
             expires = int(parse_iso(rec.wake_at).timestamp()) if rec.wake_at else None

@@ -1,9 +1,9 @@
 """Loops at run time: iterations as per-iteration items, each running the body's own small graph.
 
 Keys: the loop's item is its id; iteration i is ``<loop>.<i>``; a body task's run in iteration i
-is ``<task>@<loop>.<i>``. An iteration item counts its body's last tasks with the same guarded
-edge counter as any task, and finishing it bumps the loop's ``it_done`` in the same transaction,
-so a loop over 10,000 items writes 10,000 small items, never one growing item.
+is ``<task>@<loop>.<i>``; the items list is kept 100 to an item (``<loop>:items:<k>``). An
+iteration item counts its body's last tasks with the same guarded edge counter as any task, so
+a loop over 10,000 items writes 10,000 small items, never one growing item.
 """
 
 from __future__ import annotations
@@ -134,9 +134,9 @@ class LoopsMixin:
                                 set={"output": view.get("data"), "error": view.get("error"),
                                      "ended_at": iso(self.clock.now())})
             try:
-                self.store.change_task(run_id, keys[0], change, count_on=loop.id)
+                self.store.change_task(run_id, keys[0], change)
             except ConditionFailed:
-                pass  # counted before: carry on from there
+                pass  # finished before: carry on from there
         tasks = {m: recs.get(body_key(m, loop.id, index)) for m in body}
         self._loop_next(plan, run, loop, index, view, {k: v for k, v in tasks.items() if v is not None})
 
@@ -172,7 +172,7 @@ class LoopsMixin:
         if config["parallel"] and total is not None:
             if following is not None and following < total:
                 self._start_iteration(plan, run.run_id, loop, following, item)
-            if rec.it_done >= total:
+            if self._count_finished(run.run_id, loop, index, total):
                 self._finish_loop(plan, run, loop, rec, total)
             return
         if total is not None:  # for_each, one at a time
@@ -189,6 +189,17 @@ class LoopsMixin:
                 from_status="WAITING")
         else:
             self._start_iteration(plan, run.run_id, loop, following, None)
+
+    def _count_finished(self, run_id: str, loop: Node, index: int, total: int) -> bool:
+        """Parallel iterations finish in any order: count each once, with the guarded set counter
+        edges use, 100 iterations to an item and one item over the chunks, so no item grows with
+        the loop and no transaction is needed. True once every iteration has finished."""
+        chunk = index // CHUNK
+        _, counted = self.store.resolve_edge(run_id, f"{loop.id}:done:{chunk}", str(index), "ok")
+        if len(counted.resolved) < min(CHUNK, total - chunk * CHUNK):
+            return False
+        _, chunks = self.store.resolve_edge(run_id, f"{loop.id}:done", str(chunk), "ok")
+        return len(chunks.resolved) >= -(-total // CHUNK)
 
     def _finish_loop(self, plan: Plan, run: RunRecord, loop: Node, rec: TaskRecord, count: int) -> None:
         """The loop's output: each finished iteration's output, in order (read once, 100 at a time)."""

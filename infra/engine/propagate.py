@@ -139,6 +139,7 @@ class PropagateMixin:
         """The flow is over: compensate if it failed, run the finally tasks, then finish. Safe to call again:
         the steps are fixed once (``begin_end``) and each step is idempotent, so a repeat walks them again."""
         if run.status not in ("RUNNING", "COMPENSATING"):
+            self._notify_parent(run)  # ended before: a redelivery tells the parent again
             return
         if run.end_comps is None:
             comps = self._compensations(plan, run) if run.failed_tasks else []
@@ -182,6 +183,7 @@ class PropagateMixin:
             except jsonschema.ValidationError as exc:
                 status, error = "FAILED", {"type": "OutputValidationError", "message": exc.message}
         self.store.finish_run(run.run_id, status, outputs, error, iso(self.clock.now()))
+        self._notify_parent(run)
 
     def _workflow_outputs(self, plan: Plan, run: RunRecord) -> Any:
         refs = sorted(task_references(plan.output_mappings) & set(plan.nodes))

@@ -65,6 +65,11 @@ class SignalsMixin:
             self.fail(plan, run, node, rec, TaskFailure("CallbackTimeout", f"no callback for task '{node.id}'"),
                       from_status="WAITING")
             return
+        if rec.waiting_for == "child":
+            self._halt_child(rec, f"sub-workflow '{node.id}' timed out")
+            self.fail(plan, run, node, rec, TaskFailure("SubWorkflowTimeout", f"the sub-workflow ran longer than "
+                                                        f"{node.timeout:g}s"), from_status="WAITING")
+            return
         action, value = approval_timeout_outcome((rec.approval or {}).get("escalation_policy"))
         if action == "fail":
             self.fail(plan, run, node, rec, TaskFailure(value, f"approval '{node.id}' timed out"),

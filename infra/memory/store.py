@@ -126,7 +126,7 @@ class InMemoryStore:
 
     # tasks
     def change_task(self, run_id: str, task_id: str, change: TaskChange, exports=None,
-                    consume: TokenConsume | None = None, count_on: str | None = None) -> TaskRecord:
+                    consume: TokenConsume | None = None) -> TaskRecord:
         with self._lock:
             key = (run_id, task_id)
             current = self._tasks.get(key)
@@ -148,9 +148,6 @@ class InMemoryStore:
             if exports:
                 run = self._runs[run_id]
                 self._runs[run_id] = replace(run, variables={**run.variables, **_copy(exports)})
-            if count_on is not None:
-                loop = self._tasks.get((run_id, count_on)) or TaskRecord(count_on)
-                self._tasks[(run_id, count_on)] = replace(loop, it_done=loop.it_done + 1)
             return _copy(record)
 
     def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> tuple[bool, TaskRecord]:

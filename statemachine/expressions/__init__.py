@@ -14,7 +14,15 @@ to Python to run.  Modules, one concern each:
 
 from .errors import ExpressionError, MissingReferenceError
 from .evaluator import EvalContext, Scope, evaluate, render
-from .template import Template, function_calls, is_template, parse_template, root_names, task_references
+from .template import (
+    Template,
+    function_calls,
+    is_template,
+    member_references,
+    parse_template,
+    root_names,
+    task_references,
+)
 from .values import to_display, to_json, truthy
 
 __all__ = [
@@ -30,6 +38,7 @@ __all__ = [
     "render",
     "root_names",
     "task_references",
+    "member_references",
     "to_display",
     "to_json",
     "truthy",

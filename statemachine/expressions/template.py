@@ -150,12 +150,18 @@ def task_references(value: Any) -> set[str]:
     Never raises on syntax errors: what parses is read exactly, the rest of a
     broken string is searched with a regular expression.
     """
+    return member_references(value, "tasks")
+
+
+def member_references(value: Any, root: str) -> set[str]:
+    """Names read as ``<root>.<name>`` / ``<root>['<name>']`` (``tasks``, ``branches``...) in ``value``."""
+    pattern = _TASK_REF_RE if root == "tasks" else re.compile(_TASK_REF_RE.pattern.replace("tasks", re.escape(root), 1))
     found: set[str] = set()
     for text in _strings(value):
         for part in _scan(text, tolerant=True):
             if isinstance(part, Segment):
                 for node in walk(part.node):
-                    if isinstance(node, Path) and isinstance(node.base, Name) and node.base.name == "tasks":
+                    if isinstance(node, Path) and isinstance(node.base, Name) and node.base.name == root:
                         step = node.steps[0]
                         if isinstance(step, Member):
                             found.add(step.name)
@@ -166,7 +172,7 @@ def task_references(value: Any) -> set[str]:
                 # the last "${" up to the error so a reference just before it counts.
                 start = text.rfind("${", 0, part.offset + 1) if part.expression == text else 0
                 rest = text[max(start, 0):]
-                for m in _TASK_REF_RE.finditer(rest):
+                for m in pattern.finditer(rest):
                     found.add(next(g for g in m.groups() if g is not None))
     return found
 

@@ -154,3 +154,24 @@ def test_run_invalid_workflow_exits_2(tmp_path):
 def test_missing_file_exits_2_without_traceback(tmp_path):
     result = loopline("run", str(tmp_path / "absent.yaml"))
     assert result.returncode == 2 and "cannot read" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_run_with_a_registered_sub_workflow(tmp_path):
+    child = write(tmp_path, "child.yaml", """
+        workflow:
+          metadata: {id: child_wf}
+          tasks:
+            - {id: hello, type: python, config: {code: "result = 'hi ' + inputs['who']"}}
+          outputs: {mappings: {greeting: "${tasks.hello.output}"}}
+        """)
+    parent = write(tmp_path, "parent.yaml", """
+        workflow:
+          metadata: {id: parent_wf}
+          sub_workflows:
+            - {id: kid, workflow_ref: child_wf, inputs: {who: loopline}}
+        """)
+    missing = loopline("run", parent, "--json")
+    assert missing.returncode == 2 and "child_wf" in missing.stderr and missing.stdout == ""
+    done = loopline("run", parent, "--register", child, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["tasks"]["kid"]["output"] == {"greeting": "hi loopline"}

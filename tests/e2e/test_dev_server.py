@@ -176,3 +176,43 @@ def test_bad_requests_get_json_4xx(server):
     assert status == 404
     status, _, text = request("DELETE", f"{server}/runs/x")
     assert status == 405
+
+
+CHILD = """
+workflow:
+  metadata: {id: child_wf, version: "1.2.0"}
+  inputs: {schema: {type: object, properties: {n: {type: integer}}, required: [n]}}
+  tasks:
+    - {id: double, type: python, config: {code: "result = inputs['n'] * 2"}}
+  outputs: {mappings: {doubled: "${tasks.double.output}"}}
+"""
+
+PARENT = """
+workflow:
+  metadata: {id: parent_wf}
+  sub_workflows:
+    - {id: kid, workflow_ref: "%s", inputs: {n: 21}}
+  outputs: {mappings: {answer: "${tasks.kid.output.doubled}"}}
+"""
+
+
+def test_registry_and_sub_workflows_over_http(server):
+    status, _, text = request("POST", f"{server}/runs", {"workflow": PARENT % "never_registered"})
+    assert status == 400 and "never_registered" in json.loads(text)["error"]
+    status, _, text = request("POST", f"{server}/workflows", {"workflow": CHILD})
+    assert status == 201 and json.loads(text)["version"] == "1.2.0"
+    status, listing = get_json(f"{server}/workflows")
+    assert {"workflow_id": "child_wf", "version": "1.2.0"}.items() <= listing["workflows"][0].items()
+    status, shown = get_json(f"{server}/workflows/child_wf@1.2.0")
+    assert status == 200 and shown["workflow_id"] == "child_wf"
+    assert get_json(f"{server}/workflows/child_wf@9.9.9")[0] == 404
+    status, _, text = request("POST", f"{server}/runs", {"workflow": PARENT % "child_wf@1.2.0"})
+    run_id = json.loads(text)["run_id"]
+    view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1],
+                    lambda v: v["status"] in ("COMPLETED", "FAILED", "CANCELLED"))
+    assert view["outputs"] == {"answer": 42}
+    status, _, text = request("POST", f"{server}/runs", {"workflow": "child_wf", "input": {"n": 5}})
+    by_id = json.loads(text)["run_id"]
+    view = wait_for(lambda: get_json(f"{server}/runs/{by_id}")[1],
+                    lambda v: v["status"] in ("COMPLETED", "FAILED", "CANCELLED"))
+    assert view["outputs"] == {"doubled": 10}

@@ -564,7 +564,7 @@ def test_input_schema_is_checked_and_required_merged():
 
 # --- blocks not supported yet ----------------------------------------------------------------------
 
-def test_unsupported_blocks_are_validated_and_reported_once():
+def test_blocks_are_validated_in_one_pass():
     assert errors(HEADER + """
           tasks:
             - {id: after, type: shell, depends_on: [each, both, child]}
@@ -586,7 +586,6 @@ def test_unsupported_blocks_are_validated_and_reported_once():
         "wf.yaml:4:51: task 'after' is in parallel block 'both' and cannot depend on it",
         f"wf.yaml:10:30: unknown task type 'shel' (expected one of: {TYPES})",
         "wf.yaml:11:9: a while loop needs 'condition'",
-        "wf.yaml:17:3: sub_workflows are not supported yet",
         "wf.yaml:18:63: sub-workflow 'child' depends on unknown task 'nope'",
     ]
 
