@@ -459,3 +459,8 @@ TYPE_CONFIGS: dict[str, type[BaseModel]] = {
     "approval": ApprovalTaskConfig,
 }
 
+
+# The provider task types' checks live beside them (statemachine/task_configs.py).
+from statemachine.task_configs import PROVIDER_CONFIGS  # noqa: E402
+
+TYPE_CONFIGS.update(PROVIDER_CONFIGS)

@@ -129,7 +129,7 @@ workflow:
       config: {url: "BASE/flaky"}
     - id: escape
       type: file
-      config: {action: read, path: "../../etc/passwd"}
+      config: {action: read, path: "${inputs.path}"}  # known only at run time: the provider refuses it
     - id: fallback
       type: shell
       config: {command: ["echo", "handled ${error.type}"]}
@@ -142,7 +142,7 @@ workflow:
 def test_typed_failures_drive_retries_and_catch(task_env, server):  # noqa: F811
     answers = [503, 503, 200]
     server.routes[("GET", "/flaky")] = lambda r: (answers.pop(0), {"Content-Type": "application/json"}, "{}")
-    _, view = run_to_end(FAILING.replace("BASE", server.url))
+    _, view = run_to_end(FAILING.replace("BASE", server.url), {"path": "../../etc/passwd"})
     assert view["status"] == "COMPLETED", view
     assert view["tasks"]["flaky"]["status"] == "COMPLETED" and view["tasks"]["flaky"]["attempts"] == 3
     assert view["tasks"]["escape"]["status"] == "FAILED"

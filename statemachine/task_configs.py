@@ -1,0 +1,167 @@
+"""What can be checked of the provider task types' configs before a run (docs/task-types.md).
+
+Only literal values are judged: a value holding ``${`` is computed at run time and
+left to the provider, which checks it again (a path escaping the file root, say).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+from typing import Any
+
+from jsonschema import Draft202012Validator, SchemaError
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic_core import PydanticCustomError
+
+
+def _literal(value: Any) -> bool:
+    return not (isinstance(value, str) and "${" in value)
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+def _need(kind: str, config: BaseModel, *names: str) -> None:
+    for name in names:
+        if getattr(config, name, None) in (None, "", []):
+            raise PydanticCustomError(kind, "a {kind} task needs 'config.{name}'", {"kind": kind, "name": name})
+
+
+class DatabaseConfig(_Config):
+    connection: Any = None
+    query: Any = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "DatabaseConfig":
+        _need("database", self, "connection", "query")
+        if isinstance(self.query, str) and "${" in self.query:
+            raise PydanticCustomError("database", "SQL must not be built from data: write :name in the query and "
+                                                  "pass the value in 'parameters'")
+        return self
+
+
+FILE_ACTIONS = ("read", "write", "copy", "move", "delete", "list", "exists")
+
+
+def _escapes(path: Any) -> bool:
+    if not isinstance(path, str) or not _literal(path):
+        return False
+    return path.startswith("/") or posixpath.normpath(path).split("/")[0] == ".."
+
+
+class FileConfig(_Config):
+    action: Any = "read"
+    path: Any = None
+    destination: Any = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "FileConfig":
+        if _literal(self.action) and self.action not in FILE_ACTIONS:
+            raise PydanticCustomError("file", "unknown file action '{action}' (expected one of: {actions})",
+                                      {"action": self.action, "actions": ", ".join(FILE_ACTIONS)})
+        if self.action != "list":
+            _need("file", self, "path")
+        if self.action in ("copy", "move"):
+            _need("file", self, "destination")
+        for value in (self.path, self.destination):
+            if _escapes(value):
+                raise PydanticCustomError("file", "path '{path}' leaves the file root (no absolute paths, no '..')",
+                                          {"path": value})
+        return self
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+class HttpConfig(_Config):
+    url: Any = None
+    method: Any = "GET"
+
+    @model_validator(mode="after")
+    def _check(self) -> "HttpConfig":
+        _need("http", self, "url")
+        if isinstance(self.url, str) and _literal(self.url) and not self.url.startswith(("http://", "https://")):
+            raise PydanticCustomError("http", "an http task's url must start with http:// or https://")
+        if isinstance(self.method, str) and _literal(self.method) and self.method.upper() not in HTTP_METHODS:
+            raise PydanticCustomError("http", "unknown HTTP method '{method}'", {"method": self.method})
+        return self
+
+
+class ShellConfig(_Config):
+    command: Any = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "ShellConfig":
+        # A missing command is the provider's error at run time (ShellError); a written one must split.
+        if isinstance(self.command, str) and _literal(self.command):
+            try:
+                shlex.split(self.command)
+            except ValueError as exc:
+                raise PydanticCustomError("shell", "cannot split the command: {error}", {"error": str(exc)}) from exc
+        return self
+
+
+class LlmConfig(_Config):
+    prompt: Any = None
+    response_format: Any = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "LlmConfig":
+        _need("llm", self, "prompt")
+        if isinstance(self.response_format, dict):
+            try:
+                Draft202012Validator.check_schema(self.response_format)
+            except SchemaError as exc:
+                raise PydanticCustomError("llm", "response_format is not a JSON Schema: {error}",
+                                          {"error": exc.message}) from exc
+        return self
+
+
+class EmailConfig(_Config):
+    to: Any = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "EmailConfig":
+        _need("email", self, "to")
+        return self
+
+
+class SmsConfig(_Config):
+    to: Any = None
+    body: Any = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "SmsConfig":
+        _need("sms", self, "to", "body")
+        return self
+
+
+class VoiceConfig(_Config):
+    to: Any = None
+    message: Any = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "VoiceConfig":
+        _need("voice", self, "to", "message")
+        return self
+
+
+class BrowserConfig(_Config):
+    url: Any = None
+    path: Any = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "BrowserConfig":
+        _need("browser", self, "url")
+        if _escapes(self.path):
+            raise PydanticCustomError("browser", "path '{path}' leaves the file root (no absolute paths, no '..')",
+                                      {"path": self.path})
+        return self
+
+
+PROVIDER_CONFIGS: dict[str, type[BaseModel]] = {
+    "database": DatabaseConfig, "file": FileConfig, "http": HttpConfig, "shell": ShellConfig, "llm": LlmConfig,
+    "email": EmailConfig, "sms": SmsConfig, "voice": VoiceConfig, "browser": BrowserConfig,
+}
