@@ -13,7 +13,8 @@ HEAD = "workflow:\n  metadata: {id: t}\n  tasks:\n    - id: x\n"
     ("      type: database\n"
      "      config: {connection: main, query: \"SELECT * FROM t WHERE id = ${inputs.id}\"}",
      "t.yaml:6:15: SQL must not be built from data: write :name in the query and pass the value in 'parameters'"),
-    ("      type: database\n      config: {query: \"SELECT 1\"}", "t.yaml:6:15: a database task needs 'config.connection'"),
+    ("      type: database\n      config: {query: \"SELECT 1\"}",
+     "t.yaml:6:15: a database task needs 'config.connection'"),
     ("      type: file\n      config: {action: read, path: ../../etc/passwd}",
      "t.yaml:6:15: path '../../etc/passwd' leaves the file root (no absolute paths, no '..')"),
     ("      type: file\n      config: {action: copy, path: a.txt, destination: /tmp/b}",
