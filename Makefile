@@ -49,6 +49,7 @@ requirements: setup
 bench: setup
 	$(BIN)/python bench/transitions.py
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/for_each.py
 
 # `sam build` (BuildMethod: makefile) calls these: ship only the engine's code
 # and the runtime requirements, never the venvs or tests.
