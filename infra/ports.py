@@ -47,7 +47,8 @@ class RunRecord:
     # Set once the flow is over: the compensation steps to run, as [task id, compensated task id]
     # pairs in order (then the finally tasks); None while the flow runs.
     end_comps: list[list[str]] | None = None
-    halt: bool = False  # no new flow task may start (workflow timeout; cancel later)
+    halt: bool = False  # no new flow task may start (workflow timeout, cancel)
+    cancelled: bool = False  # stopped by request: ends CANCELLED, compensation with on_cancel
     # A sub-workflow's run: where to report its end {"run", "plan", "task", "key", "attempt"}.
     parent: dict[str, Any] | None = None
 

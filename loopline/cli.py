@@ -123,6 +123,14 @@ def cmd_dev(args) -> int:
     return EXIT_OK
 
 
+def cmd_cancel(args) -> int:
+    from .client import api_call
+
+    status, body = api_call("POST", f"{args.url}/runs/{args.run_id}/cancel")
+    print(json.dumps(body, indent=2))
+    return EXIT_OK if status < 400 else EXIT_INVALID
+
+
 def cmd_workflows(args) -> int:
     from .client import api_call
 
@@ -195,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--register", action="append", metavar="FILE",
                    help="register a workflow first (for sub_workflows); may repeat")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("cancel", help="cancel a run of a running `loopline dev` (or a deployed API)")
+    p.add_argument("run_id")
+    p.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
+    p.set_defaults(func=cmd_cancel)
 
     p = sub.add_parser("workflows", help="the registry of a running `loopline dev` (or a deployed API)")
     p.add_argument("action", choices=["register", "list", "show"])

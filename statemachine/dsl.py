@@ -321,6 +321,9 @@ class Loop(Block):
     def _needs(self) -> "Loop":
         if self.type == "for_each" and self.items is None:
             raise PydanticCustomError("loop", "a for_each loop needs 'items'")
+        if self.type == "for_each" and not isinstance(self.items, list) and not (
+                isinstance(self.items, str) and "${" in self.items):
+            raise PydanticCustomError("loop", "a for_each loop's items must be a list or an expression")
         if self.type != "for_each" and self.condition is None:
             raise PydanticCustomError("loop", "a {kind} loop needs 'condition'", {"kind": self.type})
         return self

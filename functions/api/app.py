@@ -72,6 +72,17 @@ def get_run(run_id: str):
     return _json(200, view)
 
 
+@app.post("/runs/<run_id>/cancel")
+def cancel_run(run_id: str):
+    result = get_engine().cancel_run(run_id)
+    if result is None:
+        raise ApiError(404, f"no run with id '{run_id}'")
+    if not result["cancelled"]:
+        raise ApiError(409, f"run '{run_id}' has already ended ({result['status']}) or is stopping",
+                       run_status=result["status"])
+    return _json(202, result)
+
+
 @app.post("/workflows")
 def register_workflow():
     body = _body()

@@ -86,6 +86,7 @@ def _run_from_item(item: dict | None) -> RunRecord | None:
         end_comps=json.loads(item["end_comps"]["S"]) if "end_comps" in item else None,
         parent=json.loads(item["parent"]["S"]) if "parent" in item else None,
         halt=item.get("halt", {}).get("BOOL", False),
+        cancelled=item.get("cancelled", {}).get("BOOL", False),
     )
 
 
@@ -245,7 +246,8 @@ class DynamoStore:
     def halt_run(self, run_id: str, reason_id: str, error: dict) -> RunRecord:
         reply = self._call(
             "update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
-            UpdateExpression="SET halt = :t, #err = if_not_exists(#err, :e) ADD failed_tasks :id",
+            UpdateExpression="SET halt = :t, #err = if_not_exists(#err, :e)"
+                             + (", cancelled = :t" if reason_id == "$cancel" else "") + " ADD failed_tasks :id",
             ConditionExpression="attribute_exists(pk)", ExpressionAttributeNames={"#err": "error"},
             ExpressionAttributeValues={":t": {"BOOL": True}, ":e": {"S": json.dumps(error)},
                                        ":id": {"SS": [reason_id]}},

@@ -90,5 +90,17 @@ class ChildrenMixin:
     def _halt_child(self, rec: TaskRecord, why: str) -> None:
         child = self.store.get_run(rec.child_run) if rec.child_run else None
         if child is not None and child.status not in RUN_ENDED and not child.halt:
-            self.halt_now(self.plan(child.plan_hash), child, "$parent",
-                          {"type": "Cancelled", "message": why})
+            self.halt_now(self.plan(child.plan_hash), child, "$cancel", {"type": "Cancelled", "message": why})
+
+    def cancel_run(self, run_id: str) -> dict[str, Any] | None:
+        """Stop a run by request: nothing new starts, unfinished tasks (and child runs) are CANCELLED,
+        compensation marked on_cancel runs, then finally; the run ends CANCELLED. None: no such run."""
+        run = self.store.get_run(run_id)
+        if run is None:
+            return None
+        if run.status in RUN_ENDED or run.halt:
+            return {"run_id": run_id, "status": run.status, "cancelled": False}
+        self.halt_now(self.plan(run.plan_hash), run, "$cancel",
+                      {"type": "Cancelled", "message": "the run was cancelled"})
+        current = self.store.get_run(run_id)
+        return {"run_id": run_id, "status": current.status if current else "CANCELLED", "cancelled": True}

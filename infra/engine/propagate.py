@@ -142,7 +142,7 @@ class PropagateMixin:
             self._notify_parent(run)  # ended before: a redelivery tells the parent again
             return
         if run.end_comps is None:
-            comps = self._compensations(plan, run) if run.failed_tasks else []
+            comps = self._compensations(plan, run, run.cancelled) if run.failed_tasks else []
             run = self.store.begin_end(run.run_id, comps, "COMPENSATING" if comps else "RUNNING")
         self._end_step(plan, run, 0)
 
@@ -160,20 +160,26 @@ class PropagateMixin:
             return
         self._finish(plan, run)
 
-    def _compensations(self, plan: Plan, run: RunRecord) -> list[list[str]]:
-        """The saga: compensation tasks of the tasks that COMPLETED, latest completion first.
+    def _compensations(self, plan: Plan, run: RunRecord, cancelled: bool) -> list[list[str]]:
+        """The saga: compensation tasks of the tasks that COMPLETED, latest completion first
+        (those marked on_cancel when the run was cancelled, on_failure when it failed).
         Read once per failed run (a query of its tasks), never per transition."""
+        def wanted(task_id: str) -> bool:
+            spec = plan.nodes[task_id].compensation
+            return spec is not None and (spec.on_cancel if cancelled else spec.on_failure)
+
         done = [(rec.ended_at or "", plan.nodes[task_id].compensation.task_id, task_id)
                 for task_id, rec in self.store.list_tasks(run.run_id).items()
-                if task_id in plan.nodes and rec.status == "COMPLETED" and plan.nodes[task_id].compensation
-                and plan.nodes[task_id].compensation.on_failure]
+                if task_id in plan.nodes and rec.status == "COMPLETED" and wanted(task_id)]
         order = {task_id: i for i, task_id in enumerate(plan.nodes)}
         done.sort(key=lambda item: (item[0], order[item[2]]), reverse=True)
         return [[compensation, task_id] for _, compensation, task_id in done]
 
     def _finish(self, plan: Plan, run: RunRecord) -> None:
         status, outputs, error = "COMPLETED", None, None
-        if run.failed_tasks:
+        if run.cancelled:
+            status, error = "CANCELLED", run.error
+        elif run.failed_tasks:
             status, error = "FAILED", run.error
         elif plan.output_mappings:
             try:

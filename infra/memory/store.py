@@ -105,7 +105,8 @@ class InMemoryStore:
         with self._lock:
             run = self._runs[run_id]
             run = self._runs[run_id] = replace(run, halt=True, failed_tasks=run.failed_tasks | {reason_id},
-                                               error=run.error or _copy(error))
+                                               error=run.error or _copy(error),
+                                               cancelled=run.cancelled or reason_id == "$cancel")
             return _copy(run)
 
     def record_sink_done(self, run_id: str, task_id: str) -> RunRecord:

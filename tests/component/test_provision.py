@@ -81,6 +81,7 @@ def test_routes_come_from_the_template(stack: Stack) -> None:
     assert set(stack.routes) == {
         Route("POST", "/runs", "ApiFunction"),
         Route("GET", "/runs/{run_id}", "ApiFunction"),
+        Route("POST", "/runs/{run_id}/cancel", "ApiFunction"),
         Route("GET", "/approvals/{token}", "ApiFunction"),
         Route("POST", "/approvals/{token}", "ApiFunction"),
         Route("POST", "/callbacks/{token}", "ApiFunction"),

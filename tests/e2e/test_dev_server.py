@@ -216,3 +216,15 @@ def test_registry_and_sub_workflows_over_http(server):
     view = wait_for(lambda: get_json(f"{server}/runs/{by_id}")[1],
                     lambda v: v["status"] in ("COMPLETED", "FAILED", "CANCELLED"))
     assert view["outputs"] == {"doubled": 10}
+
+
+def test_cancel_over_http(server):
+    status, _, text = request("POST", f"{server}/runs", {"workflow": WORKFLOW, "input": {"doc": "never"}})
+    run_id = json.loads(text)["run_id"]
+    wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["approvals"])
+    status, _, text = request("POST", f"{server}/runs/{run_id}/cancel")
+    assert status == 202 and json.loads(text)["cancelled"] is True
+    view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["status"] == "CANCELLED")
+    assert view["tasks"]["ask"]["status"] == "CANCELLED" and view["approvals"] == []
+    assert request("POST", f"{server}/runs/{run_id}/cancel")[0] == 409
+    assert request("POST", f"{server}/runs/nope/cancel")[0] == 404

@@ -86,7 +86,7 @@ def test_stopping_the_parent_stops_the_child(local, clock):
     assert view["tasks"]["kid"]["status"] == "CANCELLED"
     child_id = f"{run_id}-kid-1"
     child = local.engine.describe_run(child_id)
-    assert child["status"] == "FAILED" and child["error"]["type"] == "Cancelled"
+    assert child["status"] == "CANCELLED" and child["error"]["type"] == "Cancelled"
     assert child["tasks"]["hold"]["status"] == "CANCELLED"
 
 
@@ -104,3 +104,38 @@ def test_a_sub_workflow_timeout(local, clock):
         - {id: kid, workflow_ref: slow_child, timeout: 10m}
     """), clock)
     assert view["tasks"]["kid"]["error"]["type"] == "SubWorkflowTimeout"
+
+
+def test_cancel_stops_the_run_its_children_and_compensates_on_cancel(local, clock):
+    local.engine.register_workflow(compile_yaml("""
+    workflow:
+      metadata: {id: slow_child}
+      tasks:
+        - {id: hold, type: callback}
+    """))
+    run_id = start(local, """
+    workflow:
+      metadata: {id: cancellable}
+      tasks:
+        - id: book
+          type: python
+          config: {code: "result = 'booked'"}
+          compensation: {task_id: unbook, on_failure: false, on_cancel: true}
+        - {id: unbook, type: python, config: {code: "result = 'unbooked'"}}
+        - {id: hold, type: callback, depends_on: [book]}
+        - {id: after, type: python, depends_on: [hold], config: {code: "result = 1"}}
+      sub_workflows:
+        - {id: kid, workflow_ref: slow_child, depends_on: [book]}
+    """)
+    while local.pump_once():
+        pass
+    assert local.engine.describe_run(run_id)["tasks"]["hold"]["status"] == "WAITING"
+    assert local.engine.cancel_run(run_id)["cancelled"] is True
+    view = drive(local, run_id, clock)
+    assert view["status"] == "CANCELLED" and view["error"]["type"] == "Cancelled"
+    assert {k: t["status"] for k, t in view["tasks"].items()} == {
+        "book": "COMPLETED", "unbook": "COMPLETED", "hold": "CANCELLED", "after": "CANCELLED", "kid": "CANCELLED"}
+    child = local.engine.describe_run(f"{run_id}-kid-1")
+    assert child["status"] == "CANCELLED" and child["tasks"]["hold"]["status"] == "CANCELLED"
+    assert local.engine.cancel_run(run_id)["cancelled"] is False  # already ended
+    assert local.engine.cancel_run("nope") is None
