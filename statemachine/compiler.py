@@ -13,9 +13,7 @@ Cycles are printed in running order: ``a -> b`` means b waits for a.
 
 from __future__ import annotations
 
-import heapq
 import re
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any, Iterator
@@ -26,6 +24,7 @@ from pydantic import ValidationError
 from statemachine import dsl
 from statemachine.diagnostics import Diagnostic, WorkflowError, explain_errors
 from statemachine.expressions import ExpressionError, member_references, parse_template, task_references
+from statemachine.graph import block_members, cycle_through, task_roles, topological, wire_loops, wire_parallel_blocks
 from statemachine.plan import CatchSpec, CompensationSpec, Node, OutputSpec, Plan, VariableSpec
 from statemachine.yaml_source import SourceMap, load_yaml
 
@@ -382,11 +381,11 @@ class _Compilation:
     def check_cycles(self) -> None:
         graph = {e.id: tuple(d for d in e.deps if d in self.by_id) for e in self.entries
                  if e.id is not None and self.by_id[e.id] is e}
-        done = set(_topological(graph, list(graph)))
+        done = set(topological(graph, list(graph)))
         stuck = [n for n in graph if n not in done]  # on a cycle, or waiting for one
         reported: set[str] = set()
         for start in stuck:
-            cycle = None if start in reported else _cycle_through(start, graph, set(stuck))
+            cycle = None if start in reported else cycle_through(start, graph, set(stuck))
             if cycle:
                 reported.update(cycle)
                 self.at(self.by_id[start].path + ("id",), "dependency cycle: " + " -> ".join(reversed(cycle)))
@@ -397,68 +396,6 @@ class _Compilation:
         if entry.block is not None and self.by_id[entry.block[0]].kind == "condition":
             return entry.block
         return None
-
-    def wire_loops(self, wf: dsl.Workflow, nodes: dict[str, Node]) -> dict[str, Node]:
-        """A loop's body tasks run once per iteration: they leave the flow graph, and whatever they
-        need from outside the loop becomes a dependency of the loop itself."""
-        for loop in wf.control_flow.loops:
-            body = _branch_members(self.entries, loop.id).get("tasks", [])
-            inside = set(body)
-            outside: set[str] = set()
-            for m in body:
-                deps = set(nodes[m].deps) - {loop.id}
-                outside |= deps - inside
-                nodes[m] = nodes[m].model_copy(update={"deps": tuple(sorted(deps)), "loop_of": loop.id})
-            inner = {m: [d for d in nodes[m].deps if d in inside] for m in body}
-            fed = {d for ds in inner.values() for d in ds}
-            config = {**nodes[loop.id].config, "body": body,
-                      "roots": [m for m in body if not inner[m]], "last": [m for m in body if m not in fed]}
-            deps = tuple(sorted(set(nodes[loop.id].deps) | outside))
-            nodes[loop.id] = nodes[loop.id].model_copy(update={"deps": deps, "config": config})
-        wrong = [Diagnostic(self.filename, node.line, node.col,
-                            f"task '{node.id}' depends on '{dep}', which runs inside loop '{nodes[dep].loop_of}': "
-                            f"depend on the loop")
-                 for node in nodes.values() for dep in node.deps
-                 if nodes[dep].loop_of is not None and nodes[dep].loop_of != node.loop_of]
-        if wrong:
-            raise WorkflowError(wrong)
-        return nodes
-
-    def wire_parallel_blocks(self, wf: dsl.Workflow, nodes: dict[str, Node]) -> dict[str, Node]:
-        """A parallel block becomes its branches' tasks plus one node that aggregates them.
-
-        The block's own dependencies move down to its members (they "wait for the block to
-        start"), and the block's node waits for each branch's last tasks, so `depends_on: [block]`
-        waits for the whole block. max_concurrent adds ordering-only edges: branch k starts after
-        branch k - max_concurrent has finished.
-        """
-        default_limit = wf.config.parallelism.max_concurrent if wf.config.parallelism else None
-        for block in wf.control_flow.parallel:
-            own = set(nodes[block.id].deps)
-            names = [branch.name for branch in block.branches]
-            members = _branch_members(self.entries, block.id)
-            last: dict[str, list[str]] = {}
-            for name in names:
-                ids = members.get(name, [])
-                inner = {d for m in ids for d in nodes[m].deps if d in ids}
-                last[name] = [m for m in ids if m not in inner]
-                for m in ids:
-                    deps = (set(nodes[m].deps) - {block.id}) | own
-                    nodes[m] = nodes[m].model_copy(update={"deps": tuple(sorted(deps)), "parallel_of": block.id})
-            limit = block.max_concurrent or default_limit
-            if limit:
-                for k, name in enumerate(names[limit:], start=limit):
-                    earlier = last[names[k - limit]]
-                    for m in members.get(name, []):
-                        if not set(nodes[m].deps) & set(members.get(name, [])):  # the branch's first tasks
-                            nodes[m] = nodes[m].model_copy(update={
-                                "deps": tuple(sorted(set(nodes[m].deps) | set(earlier))),
-                                "order_deps": tuple(sorted(earlier))})
-            block_deps = {d for ids in last.values() for d in ids} | (own - set(block.depends_on))
-            config = {**nodes[block.id].config, "branches": {n: members.get(n, []) for n in names}, "last": last}
-            nodes[block.id] = nodes[block.id].model_copy(update={"deps": tuple(sorted(block_deps)),
-                                                                 "config": config})
-        return nodes
 
     def build(self, wf: dsl.Workflow) -> Plan:
         nodes: dict[str, Node] = {}
@@ -512,11 +449,13 @@ class _Compilation:
                 else None,
                 compensation=CompensationSpec(**model.compensation.model_dump()) if model.compensation else None,
                 branch_of=self.condition_branch(entry), line=line, col=col)
-        nodes = self.wire_parallel_blocks(wf, nodes)
-        nodes = self.wire_loops(wf, nodes)
-        roles = _roles(wf, self.entries)
+        members = block_members([(e.id, e.block) for e in self.entries])
+        nodes = wire_parallel_blocks(wf, nodes, members)
+        nodes = wire_loops(wf, nodes, members, self.filename)
+        roles = task_roles(wf, [_d(e.raw.get("compensation")).get("task_id") for e in self.entries
+                                if e.kind == "task"])
         nodes = {n: node.model_copy(update={"role": roles.get(n, "flow")}) for n, node in nodes.items()}
-        order = _topological({n: node.deps for n, node in nodes.items()}, [e.id for e in self.entries])
+        order = topological({n: node.deps for n, node in nodes.items()}, [e.id for e in self.entries])
         if len(order) < len(nodes):  # a cycle through a parallel block, visible only once it is wired
             stuck = sorted(set(nodes) - set(order))
             raise WorkflowError([Diagnostic(self.filename, nodes[stuck[0]].line, nodes[stuck[0]].col,
@@ -549,64 +488,5 @@ class _Compilation:
         ).with_hash()
 
 
-def _branch_members(entries: list[_Entry], block_id: str) -> dict[str, list[str]]:
-    members: dict[str, list[str]] = {}
-    for entry in entries:
-        if entry.block is not None and entry.block[0] == block_id and entry.id is not None:
-            members.setdefault(entry.block[1], []).append(entry.id)
-    return members
-
-
-def _roles(wf: dsl.Workflow, entries: list[_Entry]) -> dict[str, str]:
-    """Tasks that run only in a role (dsl.md), by id."""
-    roles = {c.handler: "handler" for c in wf.error_handling.catch}
-    roles.update({name: "finally" for name in wf.error_handling.finally_})
-    for entry in entries:
-        compensation = _d(entry.raw.get("compensation")) if entry.kind == "task" else {}
-        if compensation.get("task_id"):
-            roles[compensation["task_id"]] = "compensation"
-    return roles
-
-
 def _ids(items: list) -> tuple[str, ...]:
     return tuple(item if isinstance(item, str) else item.id for item in items)
-
-
-def _cycle_through(start: str, graph: dict[str, tuple[str, ...]], members: set[str]) -> list[str] | None:
-    """Shortest dependency path start -> ... -> start through ``members`` (BFS), if any."""
-    parent: dict[str, str] = {}
-    queue, seen = deque([start]), {start}
-    while queue:
-        node = queue.popleft()
-        for nxt in sorted(graph[node]):
-            if nxt == start:
-                chain = [node]
-                while chain[-1] != start:
-                    chain.append(parent[chain[-1]])
-                return chain[::-1] + [start]
-            if nxt in members and nxt not in seen:
-                seen.add(nxt)
-                parent[nxt] = node
-                queue.append(nxt)
-    return None
-
-
-def _topological(deps: dict[str, tuple[str, ...]], file_order: list[str]) -> list[str]:
-    """Kahn's algorithm; among ready nodes the one written first goes first. Omits cycles."""
-    rank = {n: i for i, n in enumerate(file_order)}
-    waiting = {n: len(d) for n, d in deps.items()}
-    users: dict[str, list[str]] = {n: [] for n in deps}
-    for name, node_deps in deps.items():
-        for dep in node_deps:
-            users[dep].append(name)
-    ready = [(rank[n], n) for n, count in waiting.items() if count == 0]
-    heapq.heapify(ready)
-    order = []
-    while ready:
-        _, name = heapq.heappop(ready)
-        order.append(name)
-        for user in users[name]:
-            waiting[user] -= 1
-            if waiting[user] == 0:
-                heapq.heappush(ready, (rank[user], user))
-    return order
