@@ -101,6 +101,7 @@ class TokenRecord:
     plan_hash: str
     expires_at: int | None  # epoch seconds
     used_by: str | None = None
+    approver: str | None = None  # an approval link is one approver's
 
 
 @dataclass(frozen=True)

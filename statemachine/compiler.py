@@ -401,6 +401,7 @@ class _Compilation:
         nodes: dict[str, Node] = {}
         hitl = wf.config.human_in_the_loop
         default_timeout = hitl.default_timeout if hitl else None
+        channels = (hitl.notification_channels or None) if hitl else None
         for entry in self.entries:
             model = wf.find(entry.path[1:])
             line, col = self.pos(entry.path + ("id",), key=True)
@@ -416,7 +417,7 @@ class _Compilation:
                                        description=model.description, deps=deps, timeout=model.timeout,
                                        config={"workflow_ref": model.workflow_ref, "inputs": model.inputs,
                                                "outputs": model.outputs or None},
-                                       line=line, col=col)
+                                       branch_of=self.condition_branch(entry), line=line, col=col)
                 continue
             if entry.kind == "loop":
                 nodes[entry.id] = Node(id=entry.id, kind="loop", name=model.name, description=model.description,
@@ -425,18 +426,18 @@ class _Compilation:
                                            "condition": model.condition, "max_iterations": model.max_iterations,
                                            "break_on": model.break_on, "parallel": model.parallel,
                                            "max_concurrent": model.max_concurrent},
-                                       line=line, col=col)
+                                       branch_of=self.condition_branch(entry), line=line, col=col)
                 continue
             if entry.kind == "parallel":
                 nodes[entry.id] = Node(id=entry.id, kind="parallel", name=model.name,
                                        description=model.description, deps=deps, trigger_rule="all_done",
                                        config={"strategy": model.aggregation.strategy,
                                                "output_mapping": model.aggregation.output_mapping},
-                                       line=line, col=col)
+                                       branch_of=self.condition_branch(entry), line=line, col=col)
                 continue
             config = model.config
             if model.type == "approval":
-                spec = dsl.ApprovalTaskConfig.model_validate(config).to_spec(default_timeout)
+                spec = dsl.ApprovalTaskConfig.model_validate(config).to_spec(default_timeout, channels)
                 config = spec.model_dump(mode="json")
             approval = model.requires_approval
             nodes[entry.id] = Node(
@@ -445,7 +446,7 @@ class _Compilation:
                 trigger_rule=model.trigger_rule, retry=wf.config.retry_for(model.retry), timeout=model.timeout,
                 outputs=None if model.outputs is None else tuple(
                     OutputSpec(name=o.name, value=o.value, export=o.export) for o in model.outputs),
-                requires_approval=approval.to_spec(default_timeout) if approval and approval.enabled
+                requires_approval=approval.to_spec(default_timeout, channels) if approval and approval.enabled
                 else None,
                 compensation=CompensationSpec(**model.compensation.model_dump()) if model.compensation else None,
                 branch_of=self.condition_branch(entry), line=line, col=col)

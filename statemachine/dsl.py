@@ -148,7 +148,7 @@ class Persistence(Strict):
 
 class HumanInTheLoop(Strict):
     default_timeout: Duration = None
-    notification_channels: list[str] = Field(default_factory=list)
+    notification_channels: list[Literal["email", "sms", "webhook"]] = Field(default_factory=list)
 
 
 class Config(Strict):
@@ -217,19 +217,25 @@ class ApprovalConfig(Strict):
 
     approvers: list[str] = Field(default_factory=list)
     required_approvals: int = Field(default=1, ge=1)
+    required_rejections: int = Field(default=1, ge=1)  # rejections that decide REJECTED (default: any)
     timeout: Duration = None
+    reminder: Duration = None  # remind who has not decided this long before the deadline
+    channels: list[Literal["email", "sms", "webhook"]] | None = None  # else config.human_in_the_loop's
     escalation_policy: EscalationPolicy | None = None
     title: Any = None
     description: Any = None
     details: Any = None
 
-    def to_spec(self, default_timeout: float | None = None) -> ApprovalSpec:
+    def to_spec(self, default_timeout: float | None = None, channels: list[str] | None = None) -> ApprovalSpec:
         """The plan's ApprovalSpec (seconds; the escalation policy as a plain dict)."""
         escalation = self.escalation_policy.model_dump(exclude_none=True) if self.escalation_policy else None
         return ApprovalSpec(
             approvers=tuple(self.approvers),
             required_approvals=self.required_approvals,
+            required_rejections=self.required_rejections,
             timeout=self.timeout if self.timeout is not None else default_timeout,
+            reminder=self.reminder,
+            channels=tuple(self.channels if self.channels is not None else (channels or ("email",))),
             escalation_policy=escalation,
             title=self.title,
             description=self.description,

@@ -80,7 +80,9 @@ def wire_parallel_blocks(wf: dsl.Workflow, nodes: dict[str, Node], members: Memb
             last[name] = [m for m in ids if m not in inner]
             for m in ids:
                 deps = (set(nodes[m].deps) - {block.id}) | own
-                nodes[m] = nodes[m].model_copy(update={"deps": tuple(sorted(deps)), "parallel_of": block.id})
+                # a block in a condition's branch: its tasks are in that branch too (skipped with it)
+                nodes[m] = nodes[m].model_copy(update={"deps": tuple(sorted(deps)), "parallel_of": block.id,
+                                                       "branch_of": nodes[block.id].branch_of})
         limit = block.max_concurrent or default_limit
         if limit:
             for k, name in enumerate(names[limit:], start=limit):

@@ -62,7 +62,10 @@ class ApprovalSpec(_Frozen):
 
     approvers: tuple[Any, ...] = ()  # strings, may hold expressions
     required_approvals: int = 1
+    required_rejections: int = 1
     timeout: float | None = None  # seconds
+    reminder: float | None = None  # seconds before the deadline
+    channels: tuple[str, ...] = ("email",)  # how approvers are told: email, sms, webhook
     escalation_policy: dict[str, Any] | None = None
     title: Any = None
     description: Any = None

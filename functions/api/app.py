@@ -22,8 +22,14 @@ def _json(status: int, body) -> Response:
     return Response(status_code=status, content_type="application/json", body=json.dumps(body))
 
 
+# The approval page's URL is a credential: never cached, never sent on as a referrer, never framed.
+_PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
+                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                                            "frame-ancestors 'none'"}
+
+
 def _html(status: int, text: str) -> Response:
-    return Response(status_code=status, content_type="text/html; charset=utf-8", body=text)
+    return Response(status_code=status, content_type="text/html; charset=utf-8", body=text, headers=_PAGE_HEADERS)
 
 
 def _body() -> dict:
@@ -49,7 +55,8 @@ def _api_error(error: ApiError):
 @app.exception_handler(LinkError)
 def _link_error(error: LinkError):
     if _wants_html():
-        return _html(error.status, pages.message_page("This link cannot be used", error.message))
+        title = "Your decision was not recorded" if error.status in (400, 413) else "This link cannot be used"
+        return _html(error.status, pages.message_page(title, error.message))
     return _json(error.status, {"error": error.message})
 
 
@@ -108,6 +115,9 @@ def show_workflow(workflow_id: str):
 def show_approval(token: str):
     engine = get_engine()
     if app.current_event.get_query_string_value("done"):
+        # Only after this link's own decision (a used link): not for any token someone makes up.
+        if not engine.link_was_used(token):
+            raise LinkError(404, "unknown link")
         return _html(200, pages.message_page("Thank you", "Your decision has been recorded."))
     info = engine.approval_info(token)
     if _wants_html():
@@ -124,8 +134,10 @@ def decide_approval(token: str):
         form = {k: v[0] for k, v in parse_qs(app.current_event.body or "").items()}
         if form.get("csrf") != engine.signer.csrf(token):
             raise LinkError(403, "this form did not come from the approval page")
-        engine.decide(token, form.get("decision"), form.get("comments") or None)
-        return Response(status_code=303, headers={"Location": f"{app.current_event.path}?done=1"}, body="")
+        comments = (form.get("comments") or "").replace("\r\n", "\n") or None  # browsers send \r\n
+        engine.decide(token, form.get("decision"), comments)
+        # Relative, so the stage in front of the path (…/Prod/approvals/…) is kept on AWS.
+        return Response(status_code=303, headers={"Location": "?done=1", **_PAGE_HEADERS}, body="")
     if not content_type.startswith("application/json"):
         raise ApiError(415, "send the decision as application/json")
     body = _body()

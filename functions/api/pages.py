@@ -19,7 +19,10 @@ def _page(title: str, body: str) -> str:
 def approval_page(info: dict[str, Any], csrf: str) -> str:
     import json
 
-    rows = [("Workflow", info.get("workflow_id")), ("Run", info.get("run_id")), ("Task", info.get("task_id")),
+    votes = info.get("votes") or []
+    rows = [("Your link as", info.get("approver")),
+            ("Decisions needed", f"{info.get('required_approvals', 1)} approval(s); {len(votes)} decision(s) so far"),
+            ("Workflow", info.get("workflow_id")), ("Run", info.get("run_id")), ("Task", info.get("task_id")),
             ("Approvers", ", ".join(map(str, info.get("approvers") or [])) or None),
             ("Requested", info.get("requested_at")), ("Deadline", info.get("deadline"))]
     details = info.get("details")
@@ -31,7 +34,7 @@ def approval_page(info: dict[str, Any], csrf: str) -> str:
         body += f"<h2>Details</h2><pre>{escape(json.dumps(details, indent=2, ensure_ascii=False))}</pre>"
     body += (
         '<form method="post"><input type="hidden" name="csrf" value="' + escape(csrf) + '">'
-        '<p><label for="comments">Comments</label><br>'
+        '<p><label for="comments">Comments (optional)</label><br>'
         '<textarea id="comments" name="comments" maxlength="10000"></textarea></p>'
         '<button type="submit" name="decision" value="APPROVED">Approve</button>'
         '<button type="submit" name="decision" value="REJECTED">Reject</button></form>'

@@ -344,6 +344,8 @@ class DynamoStore:
                 "attempt": {"N": str(token.attempt)}, "kind": {"S": token.kind}, "plan_hash": {"S": token.plan_hash}}
         if token.expires_at is not None:
             item["expires_at"] = {"N": str(token.expires_at)}
+        if token.approver is not None:
+            item["approver"] = {"S": token.approver}
         try:
             self._call("put_item", TableName=self.tokens_table, Item=item,
                        ConditionExpression="attribute_not_exists(pk)")
@@ -359,7 +361,7 @@ class DynamoStore:
             token_hash=token_hash, run_id=item["run_id"]["S"], task_id=item["task_id"]["S"],
             attempt=int(item["attempt"]["N"]), kind=item["kind"]["S"], plan_hash=item["plan_hash"]["S"],
             expires_at=int(item["expires_at"]["N"]) if "expires_at" in item else None,
-            used_by=item.get("used_by", {}).get("S"))
+            used_by=item.get("used_by", {}).get("S"), approver=item.get("approver", {}).get("S"))
 
 
 def _task_update(change: TaskChange) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from statemachine.plan import Plan
 from ..clock import iso, parse_iso
 from ..links import LinkSigner
 from ..ports import Clock, RunRecord, StateStore, Timers, WorkQueue
+from .approvals import ApprovalsMixin
 from .blocks import BlocksMixin
 from .children import ChildrenMixin
 from .execute import ExecuteMixin
@@ -49,7 +50,8 @@ class EngineSettings:
     safety_delay_seconds: int = 60
 
 
-class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixin, SignalsMixin, ViewMixin):
+class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixin, ApprovalsMixin, SignalsMixin,
+             ViewMixin):
     def __init__(
         self,
         store: StateStore,
@@ -137,6 +139,8 @@ class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixi
             "timeout": self._on_timeout,
             "run_timeout": self._on_run_timeout,
             "child_done": self._on_child_done,
+            "notify": self._on_notify,
+            "remind": self._on_remind,
         }.get(kind)
         if handler is None:
             raise ValueError(f"unknown message kind {kind!r}")

@@ -317,6 +317,8 @@ class ExecuteMixin:
         rec, applied = self._change(run.run_id, rec, change)
         if applied:
             self.ensure_wait(plan, run, node, rec)
+            if rec.waiting_for == "approval":
+                self.notify_approvers(plan, run.run_id, node, rec, "request")
 
     def ensure_wait(self, plan, run, node: Node, rec: TaskRecord) -> None:
         """The side effects of a WAITING task: its token and its timer. Idempotent, so a
@@ -326,7 +328,11 @@ class ExecuteMixin:
         kind = "wake" if rec.waiting_for == "timer" else "timeout"
         if rec.waiting_for == "child":
             self._start_child(plan, run, node, rec)
-        if rec.waiting_for in ("callback", "approval"):
+        if rec.waiting_for == "approval":
+            self._put_approval_tokens(plan, run, rec)
+            if self.tally_and_decide(plan, run, node, rec):  # votes taken before a crash: decide now
+                return
+        elif rec.waiting_for == "callback":
             token = self.signer.token(run.run_id, rec.task_id, rec.attempt, rec.waiting_for, rec.nonce)
             expires = int(parse_iso(rec.wake_at).timestamp()) if rec.wake_at else None
             self.store.put_token(TokenRecord(self.signer.hash(token), run.run_id, rec.task_id, rec.attempt,
@@ -335,7 +341,9 @@ class ExecuteMixin:
             message = {"k": kind, "run": run.run_id, "plan": plan.hash, "task": node.id, "attempt": rec.attempt}
             if rec.task_id != node.id:
                 message["key"] = rec.task_id
-            self.timers.schedule(self.timer_name(run.run_id, rec.task_id, rec.attempt, kind),
+            round_ = (rec.approval or {}).get("round", 0) if rec.waiting_for == "approval" else 0
+            # an escalated approval has a new deadline: its own timer name (names are idempotency keys)
+            self.timers.schedule(self.timer_name(run.run_id, rec.task_id, rec.attempt, f"{kind}{round_ or ''}"),
                                  parse_iso(rec.wake_at), message)
 
 
@@ -370,11 +378,19 @@ def _evaluate_outputs(node: Node, raw: Any, own: dict, scope, ctx) -> tuple[Any,
 
 def _approval_request(config: dict[str, Any]) -> dict[str, Any]:
     approvers = config.get("approvers") or []
+    approvers = [str(a) for a in (approvers if isinstance(approvers, list) else [approvers])]
     return {
         "title": config.get("title"),
         "description": config.get("description"),
         "details": config.get("details"),
-        "approvers": approvers if isinstance(approvers, list) else [approvers],
+        "approvers": approvers,
+        "asked": approvers,  # everyone asked, over every round (escalation adds to it)
+        "round": 0,
+        "required_approvals": config.get("required_approvals", 1),
+        "required_rejections": config.get("required_rejections", 1),
+        "timeout": config.get("timeout"),
+        "reminder": config.get("reminder"),
+        "channels": list(config.get("channels") or ["email"]),
         "escalation_policy": config.get("escalation_policy"),
     }
 

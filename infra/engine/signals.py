@@ -12,19 +12,8 @@ from statemachine.plan import TERMINAL
 from ..clock import iso, parse_iso
 from ..ports import ConditionFailed, TaskRecord, TokenConsume, TokenUsed
 from ..tasks.base import TaskFailure, TaskResult
+from .approvals import LinkError
 from .messages import node_of
-
-DECISIONS = ("APPROVED", "REJECTED")
-MAX_COMMENT = 10_000
-
-
-class LinkError(Exception):
-    """A link that cannot be used: ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 class SignalsMixin:
@@ -70,6 +59,9 @@ class SignalsMixin:
             self.fail(plan, run, node, rec, TaskFailure("SubWorkflowTimeout", f"the sub-workflow ran longer than "
                                                         f"{node.timeout:g}s"), from_status="WAITING")
             return
+        self.approval_deadline(plan, run, node, rec)
+
+    def approval_timed_out(self, plan, run, node, rec) -> None:
         action, value = approval_timeout_outcome((rec.approval or {}).get("escalation_policy"))
         if action == "fail":
             self.fail(plan, run, node, rec, TaskFailure(value, f"approval '{node.id}' timed out"),
@@ -91,16 +83,25 @@ class SignalsMixin:
         if record is None or record.kind != kind:
             raise LinkError(404, "unknown link")
         if record.used_by:
+            self.refuse(record.run_id, record.task_id, "a used or expired link", record.approver)
             raise LinkError(410, "this link has already been used")
         if record.expires_at is not None and self.clock.now().timestamp() >= record.expires_at:
+            self.refuse(record.run_id, record.task_id, "a used or expired link", record.approver)
             raise LinkError(410, "this link has expired")
         plan = self.plan(record.plan_hash)
         node = plan.nodes[node_of(record.task_id)]
         run, recs = self.store.load(record.run_id, [record.task_id, *node.deps])
         rec = recs.get(record.task_id)
         if run is None or rec is None or rec.status != "WAITING" or rec.attempt != record.attempt:
+            self.refuse(record.run_id, record.task_id, "a link to a request already decided", record.approver)
             raise LinkError(410, "this request is no longer waiting for an answer")
         return record, plan, run, node, rec, recs
+
+    def link_was_used(self, token: str) -> bool:
+        if not isinstance(token, str) or not 20 <= len(token) <= 100:
+            return False
+        record = self.store.get_token(self.signer.hash(token))
+        return record is not None and bool(record.used_by)
 
     def approval_info(self, token: str) -> dict[str, Any]:
         record, plan, run, node, rec, _ = self.resolve_link(token, "approval")
@@ -112,7 +113,10 @@ class SignalsMixin:
             "title": request.get("title") or node.name or node.id,
             "description": request.get("description"),
             "details": request.get("details"),
+            "approver": record.approver,
             "approvers": request.get("approvers") or [],
+            "required_approvals": request.get("required_approvals", 1),
+            "votes": self.votes(run.run_id, rec),
             "requested_at": rec.started_at,
             "deadline": rec.wake_at,
             "status": "PENDING",
@@ -121,19 +125,6 @@ class SignalsMixin:
     def submit_callback(self, token: str, body: Any) -> dict[str, Any]:
         record, plan, run, node, rec, recs = self.resolve_link(token, "callback")
         return self._consume(record, plan, run, node, rec, recs, TaskResult(body))
-
-    def decide(self, token: str, decision: Any, comments: Any = None, approver: Any = None,
-               data: Any = None) -> dict[str, Any]:
-        if decision not in DECISIONS:
-            raise LinkError(400, "decision must be APPROVED or REJECTED")
-        if comments is not None and (not isinstance(comments, str) or len(comments) > MAX_COMMENT):
-            raise LinkError(400, f"comments must be a string of at most {MAX_COMMENT} characters")
-        record, plan, run, node, rec, recs = self.resolve_link(token, "approval")
-        approvers = (rec.approval or {}).get("approvers") or []
-        who = approver if isinstance(approver, str) and approver else (approvers[0] if approvers else None)
-        output = approval_output(decision, who, comments, data, iso(self.clock.now()))
-        result = self._consume(record, plan, run, node, rec, recs, TaskResult(output, {"approval": output}))
-        return {**result, "decision": decision}
 
     def _consume(self, record, plan, run, node, rec, recs, result: TaskResult) -> dict[str, Any]:
         # A delayed self-check first: if we die after the write below, it propagates the task.

@@ -38,16 +38,20 @@ class ViewMixin:
             for key, rec in recs.items():
                 if rec.status != "WAITING" or rec.waiting_for not in ("approval", "callback"):
                     continue
-                entry = {"task_id": node_of(key), "url": self.link_url(run_id, rec, base_url), "deadline": rec.wake_at}
-                if rec.waiting_for == "approval":
-                    request = rec.approval or {}
-                    approvers = request.get("approvers") or []
-                    entry["title"] = request.get("title") or plan.nodes[node_of(key)].name or node_of(key)
-                    if approvers:
-                        entry["approver"] = approvers[0]
-                    approvals.append(entry)
-                else:
-                    callbacks.append(entry)
+                if rec.waiting_for == "callback":
+                    callbacks.append({"task_id": node_of(key), "url": self.link_url(run_id, rec, base_url),
+                                      "deadline": rec.wake_at})
+                    continue
+                request = rec.approval or {}
+                voted = {v["approver"] for v in self.votes(run_id, rec)}
+                for who, token in self.approval_links(run_id, rec):  # one link per approver yet to decide
+                    if who not in voted:
+                        url = self.link_url(run_id, rec, base_url, token)
+                        approvals.append({
+                            "task_id": node_of(key), "approver": who, "url": url,
+                            "title": request.get("title") or plan.nodes[node_of(key)].name or node_of(key),
+                            "deadline": rec.wake_at, "round": request.get("round", 0)})
+        refused = [rec.output for key, rec in recs.items() if ":refused:" in key]
         return {
             "run_id": run.run_id,
             "workflow_id": run.workflow_id,
@@ -57,12 +61,13 @@ class ViewMixin:
             "tasks": tasks,
             "approvals": approvals,
             "callbacks": callbacks,
+            "refused_links": sorted(refused, key=lambda r: r.get("at", "")),
             "created_at": run.created_at,
             "ended_at": run.ended_at,
         }
 
-    def link_url(self, run_id: str, rec: TaskRecord, base_url: str | None = None) -> str:
-        token = self.signer.token(run_id, rec.task_id, rec.attempt, rec.waiting_for, rec.nonce)
+    def link_url(self, run_id: str, rec: TaskRecord, base_url: str | None = None, token: str | None = None) -> str:
+        token = token or self.signer.token(run_id, rec.task_id, rec.attempt, rec.waiting_for, rec.nonce)
         path = "approvals" if rec.waiting_for == "approval" else "callbacks"
         base = self.settings.public_url or base_url or ""
         return f"{base.rstrip('/')}/{path}/{token}"

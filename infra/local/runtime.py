@@ -146,9 +146,14 @@ class LocalRuntime:
             return self._move_clock(event)
         if function_id == DEV_OUTBOX:
             from ..tasks import outbox
+            from . import outbox_page
 
             kind = (event.get("queryStringParameters") or {}).get("type")
-            return _reply(200, {"entries": outbox.entries(kind)})
+            if outbox_page.wants_html(event.get("headers")):  # a browser: the page; anyone else: JSON
+                return outbox_page.response(outbox.entries(kind), kind)
+            reply = _reply(200, {"entries": outbox.entries(kind)})
+            reply["headers"]["Vary"] = "Accept"
+            return reply
         spec = self.stack.functions[function_id]
         module_name, _, func_name = spec.handler.rpartition(".")
         handler = getattr(importlib.import_module(module_name), func_name)

@@ -95,7 +95,8 @@ def test_branching_plan():
     assert report.timeout == 30.0
     # An approval task's config is normalised to ApprovalSpec fields (seconds, defaults applied).
     assert plan.nodes["manual"].config == {
-        "approvers": ["ops@example.com"], "required_approvals": 1, "timeout": 259200.0,
+        "approvers": ["ops@example.com"], "required_approvals": 1, "required_rejections": 1, "timeout": 259200.0,
+        "reminder": None, "channels": ["email"],
         "escalation_policy": {"action": "auto_reject", "next_approvers": [], "timeout": 3600.0},
         "title": "Approve ${inputs.amount}", "description": None, "details": None}
     approval = plan.nodes["auto"].requires_approval

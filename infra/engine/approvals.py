@@ -1,0 +1,239 @@
+"""Human approvals: a signed link per approver, votes, quorum, escalation, notifications.
+
+The request lives on the waiting task (``rec.approval``); each approver's link is an HMAC
+over (run, task, attempt, nonce, round, approver) and only its hash is stored, with the
+approver and the deadline. A vote is its own item, created in the same transaction that
+uses up the link, so a link decides once and an approver votes once per request; the
+task is decided by the first tally that reaches the quorum (or enough rejections).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from statemachine.decisions import approval_output
+from statemachine.plan import Node, Plan
+
+from ..clock import iso, parse_iso
+from ..ports import ConditionFailed, TaskChange, TaskRecord, TokenConsume, TokenRecord, TokenUsed
+from ..tasks.base import TaskResult
+
+log = logging.getLogger(__name__)
+DECISIONS = ("APPROVED", "REJECTED")
+MAX_COMMENT = 10_000
+NOTIFY_TRIES = 5
+
+
+class LinkError(Exception):
+    """A link that cannot be used: ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def vote_key(task_key: str, approver: str) -> str:
+    return f"{task_key}:vote:{hashlib.sha256(approver.encode()).hexdigest()[:16]}"
+
+
+def tally(request: dict[str, Any], votes: list[dict[str, Any]]) -> str | None:
+    """APPROVED once `required_approvals` approved, REJECTED once `required_rejections` rejected."""
+    rejected = sum(1 for v in votes if v["decision"] == "REJECTED")
+    approved = sum(1 for v in votes if v["decision"] == "APPROVED")
+    if rejected >= request.get("required_rejections", 1):
+        return "REJECTED"
+    if approved >= request.get("required_approvals", 1):
+        return "APPROVED"
+    return None
+
+
+class ApprovalsMixin:
+    # ------------------------------------------------------------ links
+
+    def approval_links(self, run_id: str, rec: TaskRecord) -> list[tuple[str, str]]:
+        """(approver, token) for the current round's approvers."""
+        request = rec.approval or {}
+        round_ = request.get("round", 0)
+        return [(who, self.signer.token(run_id, rec.task_id, rec.attempt, "approval", f"{rec.nonce}|{round_}|{who}"))
+                for who in request.get("approvers") or []]
+
+    def _put_approval_tokens(self, plan: Plan, run, rec: TaskRecord) -> None:
+        expires = int(parse_iso(rec.wake_at).timestamp()) if rec.wake_at else None
+        for who, token in self.approval_links(run.run_id, rec):
+            self.store.put_token(TokenRecord(self.signer.hash(token), run.run_id, rec.task_id, rec.attempt,
+                                             "approval", plan.hash, expires, approver=who))
+
+    # ------------------------------------------------------------ deciding
+
+    def decide(self, token: str, decision: Any, comments: Any = None, approver: Any = None,
+               data: Any = None) -> dict[str, Any]:
+        if decision not in DECISIONS:
+            raise LinkError(400, "decision must be APPROVED or REJECTED")
+        if comments is not None and (not isinstance(comments, str) or len(comments) > MAX_COMMENT):
+            raise LinkError(400, f"comments must be a string of at most {MAX_COMMENT} characters")
+        record, plan, run, node, rec, recs = self.resolve_link(token, "approval")
+        who = record.approver or (((rec.approval or {}).get("approvers") or [None])[0])
+        if isinstance(approver, str) and approver and record.approver and approver != record.approver:
+            self.refuse(run.run_id, rec.task_id, "a link used in another approver's name", record.approver)
+            raise LinkError(403, "this link belongs to another approver")
+        # A delayed self-check first: if we die after the vote, it tallies and carries the task on.
+        self.enqueue_exec(run.run_id, plan.hash, node.id, rec.attempt, delay=self.settings.safety_delay_seconds,
+                          key=rec.task_id)
+        vote = {"approver": who, "decision": decision, "comments": comments, "data": data,
+                "decided_at": iso(self.clock.now())}
+        consume = TokenConsume(record.token_hash, uuid.uuid4().hex, int(self.clock.now().timestamp()))
+        try:
+            self.store.change_task(run.run_id, vote_key(rec.task_id, who or ""), TaskChange(
+                status="COMPLETED", from_status=(None, "PENDING"), set={"output": vote}), consume=consume)
+        except TokenUsed as exc:
+            self.refuse(run.run_id, rec.task_id, "a used or expired link", who)
+            raise LinkError(410, "this link has already been used") from exc
+        except ConditionFailed as exc:
+            self.refuse(run.run_id, rec.task_id, "a second decision by the same approver", who)
+            raise LinkError(409, "this approver has already decided") from exc
+        outcome = self.tally_and_decide(plan, run, node, rec)
+        self.enqueue_exec(run.run_id, plan.hash, node.id, rec.attempt, key=rec.task_id)  # the fast path
+        return {"status": "accepted", "run_id": run.run_id, "task_id": node.id, "decision": decision,
+                "outcome": outcome or "PENDING"}
+
+    def votes(self, run_id: str, rec: TaskRecord) -> list[dict[str, Any]]:
+        everyone = (rec.approval or {}).get("asked") or (rec.approval or {}).get("approvers") or []
+        keys = [vote_key(rec.task_id, who) for who in everyone]
+        _, recs = self.store.load(run_id, keys)
+        found = [recs[k].output for k in keys if k in recs and recs[k].status == "COMPLETED"]
+        return sorted(found, key=lambda v: v["decided_at"])
+
+    def tally_and_decide(self, plan: Plan, run, node: Node, rec: TaskRecord) -> str | None:
+        """Decide the request if its votes reach the quorum. Idempotent: the decision is a
+        conditional write from WAITING, so racing tallies decide once."""
+        votes = self.votes(run.run_id, rec)
+        outcome = tally(rec.approval or {}, votes)
+        if outcome is None:
+            return None
+        last = [v for v in votes if v["decision"] == outcome][-1]
+        output = {**approval_output(outcome, last["approver"], last["comments"], last["data"], last["decided_at"]),
+                  "votes": votes}
+        try:
+            if (rec.approval or {}).get("gate"):
+                self.resolve_gate(plan, run, node, rec, output)
+            else:
+                self.succeed(plan, run, node, rec, TaskResult(output, {"approval": output}), from_status="WAITING")
+        except ConditionFailed:
+            pass  # decided by another tally
+        return outcome
+
+    def refuse(self, run_id: str, task_key: str, reason: str, approver: str | None) -> None:
+        """Record a refused use of a link (the approval itself is unchanged)."""
+        key = f"{task_key}:refused:{uuid.uuid4().hex[:12]}"
+        try:
+            self.store.change_task(run_id, key, TaskChange(status="COMPLETED", from_status=(None, "PENDING"), set={
+                "output": {"reason": reason, "approver": approver, "at": iso(self.clock.now())}}))
+        except ConditionFailed:
+            pass
+
+    # ------------------------------------------------------------ deadlines
+
+    def approval_deadline(self, plan: Plan, run, node: Node, rec: TaskRecord) -> None:
+        """The request's deadline passed: escalate once if the policy says so, else decide by the policy."""
+        request = dict(rec.approval or {})
+        policy = request.get("escalation_policy") or {}
+        if policy.get("action") == "escalate" and request.get("round", 0) == 0 and policy.get("next_approvers"):
+            timeout = policy.get("timeout") or request.get("timeout")
+            deadline = self.clock.now() + timedelta(seconds=timeout) if timeout else None
+            nexts = list(policy["next_approvers"])
+            request.update(round=1, approvers=nexts, asked=list(dict.fromkeys(request.get("asked", []) + nexts)),
+                           escalated_at=iso(self.clock.now()))
+            change = TaskChange(status="WAITING", from_status=("WAITING",), attempt=rec.attempt,
+                                set={"approval": request, "wake_at": iso(deadline) if deadline else None})
+            new, applied = self._change(run.run_id, rec, change)
+            if applied:
+                self.ensure_wait(plan, run, node, new)
+                self.notify_approvers(plan, run.run_id, node, new, "escalation")
+            return
+        self.approval_timed_out(plan, run, node, rec)
+
+    # ------------------------------------------------------------ notifications
+
+    def notify_approvers(self, plan: Plan, run_id: str, node: Node, rec: TaskRecord, reason: str) -> None:
+        """One message per approver and channel, so a failing channel is retried alone."""
+        request = rec.approval or {}
+        voted = {v["approver"] for v in self.votes(run_id, rec)} if reason == "reminder" else set()
+        for who in request.get("approvers") or []:
+            if who in voted:
+                continue
+            for channel in request.get("channels") or ("email",):
+                self.queue.send({"k": "notify", "run": run_id, "plan": plan.hash, "task": node.id,
+                                 "key": rec.task_id, "attempt": rec.attempt, "round": request.get("round", 0),
+                                 "approver": who, "channel": channel, "reason": reason})
+        if request.get("reminder") and rec.wake_at and reason != "reminder":
+            at = parse_iso(rec.wake_at) - timedelta(seconds=request["reminder"])
+            self.timers.schedule(self.timer_name(run_id, rec.task_id, rec.attempt, f"remind{request.get('round', 0)}"),
+                                 at, {"k": "remind", "run": run_id, "plan": plan.hash, "task": node.id,
+                                      "key": rec.task_id, "attempt": rec.attempt, "round": request.get("round", 0)})
+
+    def _on_remind(self, msg: dict[str, Any]) -> None:
+        plan = self.plan(msg["plan"])
+        node = plan.nodes[msg["task"]]
+        run, recs = self.store.load(msg["run"], [msg["key"]])
+        rec = recs.get(msg["key"])
+        if run is None or rec is None or rec.status != "WAITING" or rec.attempt != msg["attempt"]:
+            return
+        if (rec.approval or {}).get("round", 0) == msg["round"]:
+            self.notify_approvers(plan, run.run_id, node, rec, "reminder")
+
+    def _on_notify(self, msg: dict[str, Any]) -> None:
+        from ..tasks.base import TaskFailure
+
+        plan = self.plan(msg["plan"])
+        run, recs = self.store.load(msg["run"], [msg["key"]])
+        rec = recs.get(msg["key"])
+        if run is None or rec is None or rec.status != "WAITING" or rec.waiting_for != "approval" \
+                or rec.attempt != msg["attempt"] or (rec.approval or {}).get("round", 0) != msg["round"]:
+            return  # decided, or a later round: nothing to tell
+        links = dict(self.approval_links(run.run_id, rec))
+        if msg["approver"] not in links:
+            return
+        url = self.link_url(run.run_id, rec, token=links[msg["approver"]])
+        try:
+            send_notification(msg["channel"], msg["approver"], rec.approval or {}, url, msg["reason"], run.run_id,
+                              msg["key"], plan.workflow_id, rec.wake_at)
+        except (TaskFailure, OSError) as exc:
+            tries = msg.get("try", 1)
+            log.warning("notifying %s by %s failed (try %d): %s", msg["approver"], msg["channel"], tries, exc)
+            if tries < NOTIFY_TRIES:  # the request stays pending and listed whatever happens here
+                self.queue.send({**msg, "try": tries + 1}, delay_seconds=min(2 ** tries, 60))
+
+
+def send_notification(channel: str, approver: str, request: dict[str, Any], url: str, reason: str, run_id: str,
+                      task_key: str, workflow_id: str, deadline: str | None) -> None:
+    """Tell one approver through one channel (the task types' providers do the sending)."""
+    from ..tasks import http_task, messaging
+    from ..tasks.common import TaskMeta
+
+    title = request.get("title") or "Approval requested"
+    lead = {"request": "Your decision is requested", "escalation": "Escalated to you",
+            "reminder": "Reminder: your decision is still needed"}.get(reason, "Approval requested")
+    text = f"{lead}: {title}\n\n{request.get('description') or ''}\n\nDecide here: {url}\n" + (
+        f"Deadline: {deadline}\n" if deadline else "")
+    meta = TaskMeta(task_id=task_key, run_id=run_id, workflow_id=workflow_id)
+    if channel == "email" and "@" in approver:
+        sender = os.environ.get("LOOPLINE_EMAIL_FROM") or "approvals@loopline.local"
+        messaging.run_email({"to": [approver], "subject": f"{lead}: {title}", "body": text, "format": "text",
+                             "from": sender}, meta)
+    elif channel == "sms" and approver.startswith("+"):
+        messaging.run_sms({"to": approver, "body": f"{lead}: {title} {url}"}, meta)
+    elif channel == "webhook":
+        hook = os.environ.get("LOOPLINE_APPROVAL_WEBHOOK_URL")
+        if hook:  # a Slack-compatible body: `text`, plus the request for other receivers
+            body = {"text": f"{lead}: {title} ({approver}) <{url}|Decide>", "approver": approver, "url": url,
+                    "title": title, "reason": reason, "run_id": run_id, "deadline": deadline}
+            reply = http_task.fetch("POST", hook, headers={"Content-Type": "application/json"},
+                                    data=http_task.encode_body(body, {"Content-Type": "application/json"}))
+            if reply.status >= 400:
+                raise OSError(f"webhook answered {reply.status}")
