@@ -170,6 +170,9 @@ class StateStore(Protocol):
     # link tokens
     def put_token(self, token: TokenRecord) -> None: ...  # no-op if present
     def get_token(self, token_hash: str) -> TokenRecord | None: ...
+    def unused_tokens(self, kind: str) -> list[TokenRecord]:
+        """Every unused link of a kind: an operator's listing, never used by a transition."""
+        ...
 
 
 @dataclass(frozen=True)

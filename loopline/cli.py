@@ -123,6 +123,42 @@ def cmd_dev(args) -> int:
     return EXIT_OK
 
 
+def cmd_approvals(args) -> int:
+    from urllib.parse import urlencode
+
+    from .client import api_call
+
+    query = urlencode({k: v for k, v in (("run", args.run), ("approver", args.approver)) if v})
+    status, body = api_call("GET", f"{args.url}/approvals" + (f"?{query}" if query else ""))
+    if status >= 400:
+        _err(f"loopline: {body.get('error') if isinstance(body, dict) else body}")
+        return EXIT_INVALID
+    for entry in body["approvals"]:
+        print(f"{entry['run_id']}  {entry['task_id']:<24} {entry['approver']:<28} {entry.get('deadline') or '-'}")
+        print(f"    {entry['title']}\n    {entry['url']}")
+    if not body["approvals"]:
+        print("no approvals waiting")
+    return EXIT_OK
+
+
+def cmd_decide(args) -> int:
+    from .client import api_call
+
+    body = {"decision": args.decision, "comments": args.comments}
+    if args.run or args.task:
+        if not (args.run and args.task) or args.link:
+            raise UsageError("give a link, or both --run and --task")
+        status, reply = api_call("POST", f"{args.url}/runs/{args.run}/approvals/{args.task}",
+                                 {**body, "approver": args.approver})
+    elif args.link:
+        link = args.link if "://" in args.link else f"{args.url}/approvals/{args.link}"
+        status, reply = api_call("POST", link, {**body, **({"approver": args.approver} if args.approver else {})})
+    else:
+        raise UsageError("give a link, or both --run and --task")
+    print(json.dumps(reply, indent=2))
+    return EXIT_OK if status < 400 else EXIT_INVALID
+
+
 def cmd_cancel(args) -> int:
     from .client import api_call
 
@@ -203,6 +239,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--register", action="append", metavar="FILE",
                    help="register a workflow first (for sub_workflows); may repeat")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("approvals", help="approvals waiting for a decision (a running `loopline dev` or an API)")
+    p.add_argument("--run", help="only this run's")
+    p.add_argument("--approver", help="only this approver's")
+    p.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
+    p.set_defaults(func=cmd_approvals)
+
+    for verb, decision in (("approve", "APPROVED"), ("reject", "REJECTED")):
+        p = sub.add_parser(verb, help=f"{verb} by a link (token or URL), or by --run and --task")
+        p.add_argument("link", nargs="?", help="an approval link or its token")
+        p.add_argument("--run", help="the run (with --task): decide in an approver's name")
+        p.add_argument("--task", help="the approval's task id (with --run)")
+        p.add_argument("--approver", help="in whose name (when several are asked)")
+        p.add_argument("--comments", help="a comment recorded with the decision")
+        p.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
+        p.set_defaults(func=cmd_decide, decision=decision)
 
     p = sub.add_parser("cancel", help="cancel a run of a running `loopline dev` (or a deployed API)")
     p.add_argument("run_id")

@@ -90,6 +90,20 @@ def cancel_run(run_id: str):
     return _json(202, result)
 
 
+@app.get("/approvals")
+def list_approvals():
+    event = app.current_event
+    return _json(200, {"approvals": get_engine().pending_approvals(
+        event.get_query_string_value("run"), event.get_query_string_value("approver"), base_url=_base_url())})
+
+
+@app.post("/runs/<run_id>/approvals/<task_id>")
+def decide_for_approver(run_id: str, task_id: str):
+    body = _body()
+    return _json(200, get_engine().decide_for(run_id, task_id, body.get("decision"), body.get("comments"),
+                                              body.get("approver")))
+
+
 @app.post("/workflows")
 def register_workflow():
     body = _body()

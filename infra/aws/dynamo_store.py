@@ -355,13 +355,28 @@ class DynamoStore:
     def get_token(self, token_hash: str) -> TokenRecord | None:
         item = self._call("get_item", TableName=self.tokens_table, ConsistentRead=True,
                           Key={"pk": {"S": token_hash}}).get("Item")
-        if not item:
-            return None
-        return TokenRecord(
-            token_hash=token_hash, run_id=item["run_id"]["S"], task_id=item["task_id"]["S"],
-            attempt=int(item["attempt"]["N"]), kind=item["kind"]["S"], plan_hash=item["plan_hash"]["S"],
-            expires_at=int(item["expires_at"]["N"]) if "expires_at" in item else None,
-            used_by=item.get("used_by", {}).get("S"), approver=item.get("approver", {}).get("S"))
+        return _token_from_item(item) if item else None
+
+    def unused_tokens(self, kind: str) -> list[TokenRecord]:
+        # An operator's listing (`loopline approvals`): a filtered scan of the links table,
+        # which TTL keeps to the links still open; no transition ever calls it.
+        found, kwargs = [], {"TableName": self.tokens_table,
+                             "FilterExpression": "kind = :k AND attribute_not_exists(used_by)",
+                             "ExpressionAttributeValues": {":k": {"S": kind}}}
+        while True:
+            reply = self._call("scan", **kwargs)
+            found += [_token_from_item(item) for item in reply["Items"]]
+            if "LastEvaluatedKey" not in reply:
+                return found
+            kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
+
+
+def _token_from_item(item: dict) -> TokenRecord:
+    return TokenRecord(
+        token_hash=item["pk"]["S"], run_id=item["run_id"]["S"], task_id=item["task_id"]["S"],
+        attempt=int(item["attempt"]["N"]), kind=item["kind"]["S"], plan_hash=item["plan_hash"]["S"],
+        expires_at=int(item["expires_at"]["N"]) if "expires_at" in item else None,
+        used_by=item.get("used_by", {}).get("S"), approver=item.get("approver", {}).get("S"))
 
 
 def _task_update(change: TaskChange) -> dict[str, Any]:

@@ -60,7 +60,9 @@ class ApprovalsMixin:
         """(approver, token) for the current round's approvers."""
         request = rec.approval or {}
         round_ = request.get("round", 0)
-        return [(who, self.signer.token(run_id, rec.task_id, rec.attempt, "approval", f"{rec.nonce}|{round_}|{who}"))
+        # The HMAC covers run, task, attempt, approver and deadline (with the nonce and escalation round).
+        return [(who, self.signer.token(run_id, rec.task_id, rec.attempt, "approval",
+                                        f"{rec.nonce}|{round_}|{who}|{rec.wake_at or ''}"))
                 for who in request.get("approvers") or []]
 
     def _put_approval_tokens(self, plan: Plan, run, rec: TaskRecord) -> None:
@@ -136,6 +138,37 @@ class ApprovalsMixin:
                 "output": {"reason": reason, "approver": approver, "at": iso(self.clock.now())}}))
         except ConditionFailed:
             pass
+
+    # ------------------------------------------------------------ operators
+
+    def pending_approvals(self, run_id: str | None = None, approver: str | None = None,
+                          base_url: str | None = None) -> list[dict[str, Any]]:
+        """Requests waiting for a decision, one entry per approver yet to decide: of one run, or
+        (from the unused links) of every run; optionally only one approver's."""
+        if run_id is not None:
+            view = self.describe_run(run_id, base_url) or {"approvals": []}
+            entries = [{**a, "run_id": run_id} for a in view["approvals"]]
+        else:
+            now = self.clock.now().timestamp()
+            waiting = {(t.run_id, t.task_id) for t in self.store.unused_tokens("approval")
+                       if t.expires_at is None or t.expires_at > now}
+            entries = []
+            for run_id_, key in sorted(waiting):
+                entries += [a for a in self.pending_approvals(run_id_, base_url=base_url) if a["key"] == key]
+        return [e for e in entries if approver is None or e["approver"] == approver]
+
+    def decide_for(self, run_id: str, task_id: str, decision: Any, comments: Any = None,
+                   approver: str | None = None) -> dict[str, Any]:
+        """An operator's decision by run and task, in an approver's name (one of those yet to decide)."""
+        pending = [a for a in self.pending_approvals(run_id) if a["task_id"] == task_id]
+        if not pending:
+            raise LinkError(404, f"task '{task_id}' of run '{run_id}' is not waiting for an approval")
+        chosen = [a for a in pending if approver in (None, a["approver"])]
+        if approver is None and len(chosen) > 1:
+            raise LinkError(400, "several approvers are asked: say which one ('approver')")
+        if not chosen:
+            raise LinkError(404, f"'{approver}' is not asked to decide task '{task_id}'")
+        return self.decide(chosen[0]["url"].rsplit("/", 1)[1], decision, comments)
 
     # ------------------------------------------------------------ deadlines
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -14,6 +15,8 @@ from ..ports import ConditionFailed, TaskRecord, TokenConsume, TokenUsed
 from ..tasks.base import TaskFailure, TaskResult
 from .approvals import LinkError
 from .messages import node_of
+
+log = logging.getLogger(__name__)
 
 
 class SignalsMixin:
@@ -81,6 +84,8 @@ class SignalsMixin:
             raise LinkError(404, "unknown link")
         record = self.store.get_token(self.signer.hash(token))
         if record is None or record.kind != kind:
+            # Not tied to any request (forged, tampered, or another kind's): logged, not stored.
+            log.warning("refused an unknown %s link (hash %s)", kind, self.signer.hash(token)[:12])
             raise LinkError(404, "unknown link")
         if record.used_by:
             self.refuse(record.run_id, record.task_id, "a used or expired link", record.approver)

@@ -48,7 +48,7 @@ class ViewMixin:
                     if who not in voted:
                         url = self.link_url(run_id, rec, base_url, token)
                         approvals.append({
-                            "task_id": node_of(key), "approver": who, "url": url,
+                            "task_id": node_of(key), "key": key, "approver": who, "url": url,
                             "title": request.get("title") or plan.nodes[node_of(key)].name or node_of(key),
                             "deadline": rec.wake_at, "round": request.get("round", 0)})
         refused = [rec.output for key, rec in recs.items() if ":refused:" in key]

@@ -83,6 +83,11 @@ class EmbeddedAws:
                                       endpoint_url=self.endpoint_url)
         if redelivery_seconds is not None:
             self._shorten_redelivery(redelivery_seconds)
+        if self.endpoint_url is None:  # the embedded default signs links with the local key file's key
+            from .keyfile import local_link_key
+
+            self.client("secretsmanager").put_secret_value(SecretId=self.stack.physical["LinkKeySecret"],
+                                                          SecretString=local_link_key())
 
     def _shorten_redelivery(self, seconds: int) -> None:
         """Tests only: a crashed delivery comes back after ``seconds`` instead of the template's

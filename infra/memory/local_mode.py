@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Callable
 
@@ -23,7 +22,9 @@ class LocalMode:
         self.queue = InMemoryQueue(self.clock)
         self.timers = InMemoryTimers(self.queue)
         settings = EngineSettings(public_url=public_url, lease_seconds=lease_seconds, env=wiring.exposed_env())
-        self.engine = Engine(self.store, self.queue, self.timers, LinkSigner(secrets.token_bytes(32)), self.clock,
+        from ..local.keyfile import local_link_key
+
+        self.engine = Engine(self.store, self.queue, self.timers, LinkSigner(local_link_key().encode()), self.clock,
                              settings)
         wiring.use_engine(self.engine)  # the api handler (for approval links) drives this engine
 

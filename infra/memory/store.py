@@ -175,6 +175,10 @@ class InMemoryStore:
     def get_token(self, token_hash: str) -> TokenRecord | None:
         return self._tokens.get(token_hash)
 
+    def unused_tokens(self, kind: str) -> list[TokenRecord]:
+        with self._lock:
+            return [t for t in self._tokens.values() if t.kind == kind and not t.used_by]
+
 
 def _matches(current: TaskRecord | None, change: TaskChange) -> bool:
     status = current.status if current else None

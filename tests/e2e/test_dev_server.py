@@ -228,3 +228,39 @@ def test_cancel_over_http(server):
     assert view["tasks"]["ask"]["status"] == "CANCELLED" and view["approvals"] == []
     assert request("POST", f"{server}/runs/{run_id}/cancel")[0] == 409
     assert request("POST", f"{server}/runs/nope/cancel")[0] == 404
+
+
+def test_operator_tools_over_http_and_the_cli(server):
+    board = """
+workflow:
+  metadata: {id: board}
+  tasks:
+    - id: vote
+      type: approval
+      config: {title: "Fund it?", approvers: [ann@example.com, bob@example.com], required_approvals: 2}
+"""
+    status, _, text = request("POST", f"{server}/runs", {"workflow": board})
+    run_id = json.loads(text)["run_id"]
+    wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: len(v["approvals"]) == 2)
+    status, listed = get_json(f"{server}/approvals?approver=bob@example.com")
+    assert status == 200 and [(a["run_id"], a["approver"]) for a in listed["approvals"]] == [
+        (run_id, "bob@example.com")]
+    cli = subprocess.run([LOOPLINE, "approvals", "--run", run_id, "--url", server], capture_output=True, text=True,
+                         timeout=30)
+    assert cli.returncode == 0 and "ann@example.com" in cli.stdout and "bob@example.com" in cli.stdout
+    # by run + task, in an approver's name
+    several = request("POST", f"{server}/runs/{run_id}/approvals/vote", {"decision": "APPROVED"})
+    assert several[0] == 400
+    cli = subprocess.run([LOOPLINE, "approve", "--run", run_id, "--task", "vote", "--approver", "ann@example.com",
+                          "--comments", "ok", "--url", server], capture_output=True, text=True, timeout=30)
+    assert cli.returncode == 0, cli.stderr
+    # by link
+    link = get_json(f"{server}/approvals?run={run_id}")[1]["approvals"][0]["url"]
+    cli = subprocess.run([LOOPLINE, "approve", link, "--comments", "me too"], capture_output=True, text=True,
+                         timeout=30)
+    assert cli.returncode == 0, cli.stderr
+    view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["status"] == "COMPLETED")
+    votes = view["tasks"]["vote"]["output"]["votes"]
+    assert [(v["approver"], v["comments"]) for v in votes] == [("ann@example.com", "ok"), ("bob@example.com", "me too")]
+    again = subprocess.run([LOOPLINE, "reject", link, "--url", server], capture_output=True, text=True, timeout=30)
+    assert again.returncode == 2 and "already" in again.stdout
