@@ -115,10 +115,10 @@ APPROVAL_TIMEOUT_ACTIONS = ("escalate", "auto_approve", "auto_reject", "fail")
 
 
 def approval_timeout_outcome(policy: dict[str, Any] | None) -> tuple[str, str | None]:
-    """What an approval's deadline means: ("decide", DECISION) or ("fail", error type).
+    """What an approval's final deadline means: ("decide", DECISION) or ("fail", error type).
 
-    Escalation to other approvers is issue #4; until then ``escalate`` decides
-    TIMED_OUT like having no policy, which the run's JSON shows honestly.
+    ``escalate`` is handled before this (one more round for ``next_approvers``);
+    an escalated request whose second deadline passes is TIMED_OUT.
     """
     action = (policy or {}).get("action")
     if action == "auto_approve":

@@ -15,14 +15,13 @@ import struct
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from infra.tasks.base import TaskFailure
 from infra.tasks.browser import _Chrome, _ScriptError, chromium_path
+from tests.e2e.test_dev_server import get_json, request
 
 LOOPLINE = str(Path(sys.executable).with_name("loopline"))
 TITLE = "Approve the Q3 budget?"
@@ -61,22 +60,6 @@ workflow:
         subject: "Approval needed: {TITLE}"
         body: "Hello,\\n\\nplease decide on the Q3 budget here: ${{inputs.link}}.\\n\\nThanks"
 """
-
-
-def request(method, url, body=None, headers=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json", **(headers or {})})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as reply:
-            return reply.status, reply.headers, reply.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers, error.read().decode()
-
-
-def get_json(url):
-    status, _, text = request("GET", url, headers={"Accept": "application/json"})
-    return status, json.loads(text)
 
 
 def wait_for(fetch, predicate, timeout, end=None):
