@@ -11,6 +11,7 @@ import os
 import threading
 
 import boto3
+from botocore.config import Config
 
 from .aws.dynamo_store import DynamoStore
 from .aws.sqs_queue import MAX_DELAY, SqsQueue
@@ -20,6 +21,7 @@ from .engine import Engine, EngineSettings
 from .links import LinkSigner
 from .ports import Clock
 
+_RETRIES = Config(retries={"mode": "standard", "max_attempts": 8})
 _lock = threading.Lock()
 _engine: Engine | None = None
 _clock: Clock | None = None
@@ -50,7 +52,9 @@ def _client(service: str):
         import localstack_client.config
 
         endpoint = localstack_client.config.get_service_endpoint(service)
-    return boto3.client(service, endpoint_url=endpoint or None)
+    # Throttling and 5xx answers are retried with backoff (botocore's standard mode) before an
+    # error reaches the engine, which then leaves the message to SQS's redelivery.
+    return boto3.client(service, endpoint_url=endpoint or None, config=_RETRIES)
 
 
 def _link_key() -> bytes:

@@ -150,3 +150,17 @@ def test_template_has_no_yaml_aliases() -> None:
     # CloudFormation rejects YAML anchors and aliases outright.
     text = DEFAULT_TEMPLATE.read_text()
     assert not re.search(r"(^|\s)[&*][A-Za-z]", text, re.M)
+
+
+def test_run_control_routes_need_iam_and_link_routes_do_not():
+    """Issue #5: run control behind IAM on AWS; approval/callback links carry their own credential."""
+    template = translate(DEFAULT_TEMPLATE, "us-east-1")
+    api = next(r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi")
+    paths = api["Properties"]["Body"]["paths"]
+    for path, methods in paths.items():
+        for method, spec in methods.items():
+            open_route = path.startswith(("/approvals/{token}", "/callbacks/{token}"))
+            assert bool(spec.get("security")) is not open_route or spec.get("security") == [{"NONE": []}], \
+                (path, method, spec.get("security"))
+            if not open_route:
+                assert {"AWS_IAM": []} in spec["security"], (path, method)
