@@ -162,7 +162,7 @@ def cmd_decide(args) -> int:
 def cmd_cancel(args) -> int:
     from .client import api_call
 
-    status, body = api_call("POST", f"{args.url}/runs/{args.run_id}/cancel")
+    status, body = api_call("POST", f"{args.url}/runs/{args.run_id}/{args.verb}")
     print(json.dumps(body, indent=2))
     return EXIT_OK if status < 400 else EXIT_INVALID
 
@@ -256,10 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
         p.set_defaults(func=cmd_decide, decision=decision)
 
-    p = sub.add_parser("cancel", help="cancel a run of a running `loopline dev` (or a deployed API)")
-    p.add_argument("run_id")
-    p.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
-    p.set_defaults(func=cmd_cancel)
+    for verb in ("cancel", "pause", "resume"):
+        p = sub.add_parser(verb, help=f"{verb} a run of a running `loopline dev` (or a deployed API)")
+        p.add_argument("run_id")
+        p.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
+        p.set_defaults(func=cmd_cancel, verb=verb)
 
     p = sub.add_parser("workflows", help="the registry of a running `loopline dev` (or a deployed API)")
     p.add_argument("action", choices=["register", "list", "show"])

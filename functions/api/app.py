@@ -1,5 +1,6 @@
 """API: start and inspect runs, approval pages and decisions, callbacks (API Gateway REST proxy)."""
 
+import hmac
 import json
 from urllib.parse import parse_qs
 
@@ -90,6 +91,24 @@ def cancel_run(run_id: str):
     return _json(202, result)
 
 
+@app.post("/runs/<run_id>/pause")
+def pause_run(run_id: str):
+    return _run_control(run_id, get_engine().pause_run(run_id), "running")
+
+
+@app.post("/runs/<run_id>/resume")
+def resume_run(run_id: str):
+    return _run_control(run_id, get_engine().resume_run(run_id), "paused")
+
+
+def _run_control(run_id: str, result, needed: str):
+    if result is None:
+        raise ApiError(404, f"no run with id '{run_id}'")
+    if not result["changed"]:
+        raise ApiError(409, f"run '{run_id}' is {result['status']}, not {needed}", run_status=result["status"])
+    return _json(202, result)
+
+
 @app.get("/approvals")
 def list_approvals():
     event = app.current_event
@@ -146,7 +165,7 @@ def decide_approval(token: str):
         (app.current_event.headers or {}).get("content-type") or ""
     if content_type.startswith("application/x-www-form-urlencoded"):
         form = {k: v[0] for k, v in parse_qs(app.current_event.body or "").items()}
-        if form.get("csrf") != engine.signer.csrf(token):
+        if not hmac.compare_digest(str(form.get("csrf", "")), engine.signer.csrf(token)):
             raise LinkError(403, "this form did not come from the approval page")
         comments = (form.get("comments") or "").replace("\r\n", "\n") or None  # browsers send \r\n
         engine.decide(token, form.get("decision"), comments)

@@ -30,7 +30,7 @@ from ..ports import (
 RUN_SK = "RUN"
 _JSON_FIELDS = {"output", "error", "approval", "role_ctx", "catch", "loop_state", "child_inputs"}
 _INT_FIELDS = {"attempt", "ctx_seed", "deps_ok", "deps_failed", "deps_skipped"}
-_BOOL_FIELDS = {"forced_skip"}
+_BOOL_FIELDS = {"forced_skip", "parked"}
 
 
 def _task_sk(task_id: str) -> str:
@@ -242,6 +242,16 @@ class DynamoStore:
             return _run_from_item(reply["Attributes"])
         except ClientError as error:
             return _run_from_item(error.response.get("Item")) or self.get_run(run_id)
+
+    def set_run_status(self, run_id: str, status: str, expected: str) -> bool:
+        try:
+            self._call("update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
+                       UpdateExpression="SET #s = :s", ConditionExpression="#s = :expected",
+                       ExpressionAttributeNames={"#s": "status"},
+                       ExpressionAttributeValues={":s": {"S": status}, ":expected": {"S": expected}})
+            return True
+        except ClientError:
+            return False
 
     def halt_run(self, run_id: str, reason_id: str, error: dict) -> RunRecord:
         reply = self._call(

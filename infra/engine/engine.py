@@ -28,6 +28,7 @@ from .children import ChildrenMixin
 from .execute import ExecuteMixin
 from .loops import LoopsMixin
 from .messages import exec_message
+from .pausing import PausingMixin
 from .propagate import PropagateMixin
 from .signals import SignalsMixin
 from .view import ViewMixin
@@ -50,8 +51,8 @@ class EngineSettings:
     safety_delay_seconds: int = 60
 
 
-class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixin, ApprovalsMixin, SignalsMixin,
-             ViewMixin):
+class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixin, ApprovalsMixin, PausingMixin,
+             SignalsMixin, ViewMixin):
     def __init__(
         self,
         store: StateStore,

@@ -89,6 +89,9 @@ class ExecuteMixin:
         if run.halt and node.role == "flow" and rec.status not in TERMINAL:
             self.cancel_task(plan, run, node, rec)  # the run is stopping: nothing new starts
             return
+        if run.status == "PAUSED" and rec.status not in TERMINAL and rec.status != "WAITING":
+            self.park(run, node, rec, msg)  # nothing new starts while paused; resume starts it again
+            return
         if rec.status in TERMINAL:
             self.propagate(plan, run.run_id, node, rec)  # a redelivery: finish what it started
             return

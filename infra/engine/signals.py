@@ -28,6 +28,11 @@ class SignalsMixin:
         node = plan.nodes[msg["task"]]
         key = msg.get("key") or node.id
         run, recs = self.store.load(msg["run"], [key, *node.deps])
+        if run is not None and run.status == "PAUSED":
+            waiting = recs.get(key)
+            if waiting is not None and waiting.status == "WAITING" and waiting.attempt == msg["attempt"]:
+                self.park(run, node, waiting, msg)  # resume schedules this timer again
+            return None
         if run is None or run.status not in ("RUNNING", "COMPENSATING"):
             return None
         rec = recs.get(key) or TaskRecord(key)

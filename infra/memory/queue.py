@@ -42,14 +42,17 @@ class InMemoryQueue:
 
 
 class InMemoryTimers:
+    """Like one-time schedules: a name is taken while its timer is pending and free once it fired."""
+
     def __init__(self, queue: InMemoryQueue):
         self._queue = queue
-        self._names: set[str] = set()
+        self._pending: dict[str, datetime] = {}
         self._lock = threading.Lock()
 
     def schedule(self, name: str, at: datetime, message: dict[str, Any]) -> None:
         with self._lock:
-            if name in self._names:
+            due = self._pending.get(name)
+            if due is not None and due >= self._queue._clock.now():  # still pending: a redelivery
                 return
-            self._names.add(name)
+            self._pending[name] = at
         self._queue.send_at(at, message)

@@ -101,6 +101,14 @@ class InMemoryStore:
                 run = self._runs[run_id] = replace(run, end_comps=_copy(comps), status=status)
             return _copy(run)
 
+    def set_run_status(self, run_id: str, status: str, expected: str) -> bool:
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None or run.status != expected:
+                return False
+            self._runs[run_id] = replace(run, status=status)
+            return True
+
     def halt_run(self, run_id: str, reason_id: str, error: dict) -> RunRecord:
         with self._lock:
             run = self._runs[run_id]

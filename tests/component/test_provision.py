@@ -82,6 +82,8 @@ def test_routes_come_from_the_template(stack: Stack) -> None:
         Route("POST", "/runs", "ApiFunction"),
         Route("GET", "/runs/{run_id}", "ApiFunction"),
         Route("POST", "/runs/{run_id}/cancel", "ApiFunction"),
+        Route("POST", "/runs/{run_id}/pause", "ApiFunction"),
+        Route("POST", "/runs/{run_id}/resume", "ApiFunction"),
         Route("GET", "/approvals", "ApiFunction"),
         Route("POST", "/runs/{run_id}/approvals/{task_id}", "ApiFunction"),
         Route("GET", "/approvals/{token}", "ApiFunction"),

@@ -264,3 +264,19 @@ workflow:
     assert [(v["approver"], v["comments"]) for v in votes] == [("ann@example.com", "ok"), ("bob@example.com", "me too")]
     again = subprocess.run([LOOPLINE, "reject", link, "--url", server], capture_output=True, text=True, timeout=30)
     assert again.returncode == 2 and "already" in again.stdout
+
+
+def test_pause_and_resume_over_http(server):
+    status, _, text = request("POST", f"{server}/runs", {"workflow": WORKFLOW, "input": {"doc": "held"}})
+    run_id = json.loads(text)["run_id"]
+    view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["approvals"])
+    assert request("POST", f"{server}/runs/{run_id}/pause")[0] == 202
+    assert request("POST", f"{server}/runs/{run_id}/pause")[0] == 409
+    assert request("POST", view["approvals"][0]["url"], {"decision": "APPROVED"})[0] == 200
+    time.sleep(1)
+    held = get_json(f"{server}/runs/{run_id}")[1]
+    assert held["status"] == "PAUSED" and held["tasks"]["hook"]["status"] == "PENDING"
+    assert request("POST", f"{server}/runs/{run_id}/resume")[0] == 202
+    view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["callbacks"])
+    assert view["status"] == "RUNNING"
+    assert request("POST", f"{server}/runs/nope/resume")[0] == 404

@@ -140,13 +140,16 @@ def test_timers_are_idempotent_by_name(queue: InMemoryQueue, clock: ManualClock)
     assert drain(queue) == [{"k": "first"}, {"k": "other"}]
 
 
-def test_a_fired_timer_name_is_not_scheduled_again(queue: InMemoryQueue, clock: ManualClock) -> None:
+def test_a_pending_timer_name_is_taken_and_a_fired_one_is_free(queue: InMemoryQueue, clock: ManualClock) -> None:
+    """As a one-time EventBridge schedule that deletes itself once it has fired (the AWS adapter)."""
     timers = InMemoryTimers(queue)
-    timers.schedule("t", START, {"k": 1})
-    assert drain(queue) == [{"k": 1}]
-    timers.schedule("t", START + timedelta(seconds=1), {"k": 1})  # a redelivered handler
+    timers.schedule("t", START + timedelta(seconds=5), {"k": 1})
+    timers.schedule("t", START + timedelta(seconds=9), {"k": 2})  # a redelivered handler: still pending
     clock.advance(10)
-    assert drain(queue) == []
+    assert drain(queue) == [{"k": 1}]
+    timers.schedule("t", START + timedelta(seconds=20), {"k": 3})  # fired: the name is free again
+    clock.advance(20)
+    assert drain(queue) == [{"k": 3}]
 
 
 def test_past_due_timer_is_delivered_at_once(queue: InMemoryQueue) -> None:
