@@ -25,6 +25,7 @@ from ..ports import Clock, RunRecord, StateStore, Timers, WorkQueue
 from .approvals import ApprovalsMixin
 from .blocks import BlocksMixin
 from .children import ChildrenMixin
+from .dead_letters import DeadLettersMixin
 from .execute import ExecuteMixin
 from .loops import LoopsMixin
 from .messages import exec_message
@@ -52,7 +53,7 @@ class EngineSettings:
 
 
 class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixin, ApprovalsMixin, PausingMixin,
-             SignalsMixin, ViewMixin):
+             DeadLettersMixin, SignalsMixin, ViewMixin):
     def __init__(
         self,
         store: StateStore,

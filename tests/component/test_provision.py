@@ -96,10 +96,12 @@ def test_routes_come_from_the_template(stack: Stack) -> None:
     }
 
 
-def test_worker_is_the_queue_source(stack: Stack) -> None:
-    assert stack.queue_sources == (QueueSource(
-        queue_url=stack.physical["ReadyQueue"], function="WorkerFunction", batch_size=10,
-        report_batch_item_failures=True),)
+def test_the_worker_reads_the_ready_queue_and_the_dead_letter_function_the_dlq(stack: Stack) -> None:
+    assert set(stack.queue_sources) == {
+        QueueSource(queue_url=stack.physical["ReadyQueue"], function="WorkerFunction", batch_size=10,
+                    report_batch_item_failures=True),
+        QueueSource(queue_url=stack.physical["DeadLetterQueue"], function="DeadLetterFunction", batch_size=10,
+                    report_batch_item_failures=True)}
 
 
 def test_no_event_source_mapping_is_created(session: boto3.session.Session, stack: Stack) -> None:

@@ -91,13 +91,14 @@ def test_managed_policies_are_only_the_sam_defaults(cfn: dict[str, Any]) -> None
 
 def test_functions_have_exactly_the_contract_environment(cfn: dict[str, Any]) -> None:
     functions = {lid: r for lid, r in cfn["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
-    assert set(functions) == {"ApiFunction", "WorkerFunction"}
+    assert set(functions) == {"ApiFunction", "WorkerFunction", "DeadLetterFunction"}
     for lid, resource in functions.items():
         variables = resource["Properties"]["Environment"]["Variables"]
         assert set(variables) == ENV_NAMES, lid
         assert resource["Properties"]["TracingConfig"] == {"Mode": "Active"}
     assert functions["ApiFunction"]["Properties"]["Handler"] == "functions.api.app.lambda_handler"
     assert functions["WorkerFunction"]["Properties"]["Handler"] == "functions.worker.app.lambda_handler"
+    assert functions["DeadLetterFunction"]["Properties"]["Handler"] == "functions.dead_letter.app.lambda_handler"
 
 
 def test_resources_have_the_contract_logical_ids(cfn: dict[str, Any]) -> None:

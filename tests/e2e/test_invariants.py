@@ -254,3 +254,31 @@ def test_api_killed_between_enqueueing_the_start_and_writing_the_run(aws, clock)
     finally:
         runtime.stop()
     assert done["status"] == "COMPLETED" and done["outputs"] == {"c": 20}
+
+
+def test_a_poison_message_reaches_the_dlq_and_the_run_shows_failed(runtime, monkeypatch):
+    """A message that fails every delivery (here a worker bug on one task) is moved to the DLQ after
+    5 receives; the dead-letter function marks the task FAILED and the run ends FAILED with the reason.
+    (An oversized result would be the natural poison, but moto applies part of an over-size update
+    before refusing it, which DynamoDB never does.)"""
+    real = execute.run_task_type
+
+    def buggy(node, *args):
+        if node.id == "huge":
+            raise RuntimeError("a bug in the worker")
+        return real(node, *args)
+
+    monkeypatch.setattr(execute, "run_task_type", buggy)
+    run_id = start(runtime, """
+    workflow:
+      metadata: {id: poison}
+      tasks:
+        - {id: huge, type: python, config: {code: "result = 1"}}
+        - {id: after, type: python, depends_on: [huge], config: {code: "result = 1"}}
+    """)
+    done = finish(runtime, run_id, timeout=60)
+    assert done["status"] == "FAILED"
+    assert done["tasks"]["huge"]["error"]["type"] == "PoisonMessage"
+    assert "failed every delivery" in done["tasks"]["huge"]["error"]["message"]
+    assert done["tasks"]["after"]["status"] == "CANCELLED"
+    assert done["error"]["type"] == "PoisonMessage"
