@@ -53,6 +53,12 @@ def _api_error(error: ApiError):
     return _json(error.status, {"error": error.message, **error.extra})
 
 
+@app.not_found
+def _not_found(_error=None):
+    # One error shape for every 4xx, also when no route matches (e.g. a mangled link).
+    return _json(404, {"error": "not found"})
+
+
 @app.exception_handler(LinkError)
 def _link_error(error: LinkError):
     if _wants_html():
