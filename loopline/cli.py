@@ -106,8 +106,11 @@ def cmd_run(args) -> int:
     except InputError as error:
         raise UsageError(f"invalid input: {error}") from error
     children = [_load_plan(path) for path in args.register or []]
-    view = run_workflow(plan, inputs, local=args.local, timeout=args.timeout, quiet=args.json, log=_err,
-                        register=children)
+    try:
+        view = run_workflow(plan, inputs, local=args.local, timeout=args.timeout, quiet=args.json, log=_err,
+                            register=children)
+    except InputError as error:  # what only the engine checks (the input's size)
+        raise UsageError(f"invalid input: {error}") from error
     if args.json:
         keys = ("run_id", "status", "outputs", "error", "tasks")
         _write_stdout(json.dumps({k: view.get(k) for k in keys}, separators=(",", ":"), default=str))

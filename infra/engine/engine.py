@@ -10,13 +10,14 @@ redelivery of the message that caused it.
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from statemachine.inputs import prepare_inputs
+from statemachine.inputs import InputError, prepare_inputs
 from statemachine.plan import Plan
 
 from ..clock import iso, parse_iso
@@ -35,6 +36,9 @@ from .signals import SignalsMixin
 from .view import ViewMixin
 
 RUN_TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+# Below SQS's 256 KB message and DynamoDB's 400 KB item, with room for the rest of each.
+MAX_INPUT = 200_000
+MAX_OUTPUT = 300_000
 
 
 class Busy(Exception):
@@ -107,6 +111,9 @@ class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixi
                   parent: dict[str, Any] | None = None) -> str:
         """Validate the input, then make the run durable. Raises InputError on bad input."""
         prepared = prepare_inputs(plan, inputs)
+        if len(json.dumps(prepared)) > MAX_INPUT:
+            raise InputError(f"the input is larger than {MAX_INPUT // 1000} KB (larger payloads need the S3 claim "
+                             "check, not built yet)")
         self.save_plan(plan)
         run_id = run_id or uuid.uuid4().hex
         # Enqueue first: if we die before the run item is written, the worker

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -201,12 +202,18 @@ class ExecuteMixin:
             _, _, recs, extra = self.load_for(plan, run.run_id, node, rec.task_id, node.deps)
             scope = self.scope_for(run, recs, node.deps, extra=extra)
         ctx = ctx or self.eval_context(rec)
+        from .engine import MAX_OUTPUT
+
         own = {"response": result.output, **result.names}
         try:
             output, exports = _evaluate_outputs(node, result.output, own, scope, ctx)
         except ExpressionError as exc:
             return self.fail(plan, run, node, rec, TaskFailure("ExpressionError", str(exc)), consume=consume,
                              from_status=from_status)
+        if len(json.dumps(output, default=str)) + len(json.dumps(exports, default=str)) > MAX_OUTPUT:
+            return self.fail(plan, run, node, rec, TaskFailure(
+                "OutputTooLarge", f"the result is larger than {MAX_OUTPUT // 1000} KB (larger payloads need the S3 "
+                                  "claim check, not built yet)"), consume=consume, from_status=from_status)
         return self.finish(plan, run, node, rec, "COMPLETED", output, exports=exports, consume=consume,
                            from_status=from_status)
 
