@@ -29,16 +29,13 @@ from .children import ChildrenMixin
 from .dead_letters import DeadLettersMixin
 from .execute import ExecuteMixin
 from .loops import LoopsMixin
-from .messages import exec_message
+from .messages import MAX_INPUT, exec_message
 from .pausing import PausingMixin
 from .propagate import PropagateMixin
 from .signals import SignalsMixin
 from .view import ViewMixin
 
 RUN_TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
-# Below SQS's 256 KB message and DynamoDB's 400 KB item, with room for the rest of each.
-MAX_INPUT = 200_000
-MAX_OUTPUT = 300_000
 
 
 class Busy(Exception):

@@ -17,7 +17,7 @@ from ..ports import ConditionFailed, RunRecord, TaskChange, TaskRecord, TokenCon
 from ..tasks.base import TaskFailure, TaskResult
 from ..tasks.registry import run_task_type
 from .loops import body_key, iteration_key, iteration_of
-from .messages import exec_message, instance_key
+from .messages import MAX_OUTPUT, exec_message, instance_key
 
 WAIT_TYPES = ("wait", "callback", "approval")
 
@@ -202,8 +202,6 @@ class ExecuteMixin:
             _, _, recs, extra = self.load_for(plan, run.run_id, node, rec.task_id, node.deps)
             scope = self.scope_for(run, recs, node.deps, extra=extra)
         ctx = ctx or self.eval_context(rec)
-        from .engine import MAX_OUTPUT
-
         own = {"response": result.output, **result.names}
         try:
             output, exports = _evaluate_outputs(node, result.output, own, scope, ctx)

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+# Below SQS's 256 KB message and DynamoDB's 400 KB item, with room for the rest of each
+# (larger payloads need the S3 claim check).
+MAX_INPUT = 200_000
+MAX_OUTPUT = 300_000
+
 
 def exec_message(run_id: str, plan_hash: str, task_id: str, attempt: int, key: str | None = None,
                  ctx: dict | None = None) -> dict[str, Any]:
