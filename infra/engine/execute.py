@@ -334,6 +334,9 @@ class ExecuteMixin:
         from ..ports import TokenRecord
 
         kind = "wake" if rec.waiting_for == "timer" else "timeout"
+        if rec.waiting_for == "loop":
+            self.ensure_loop(plan, run, node, rec)
+            return
         if rec.waiting_for == "child":
             self._start_child(plan, run, node, rec)
         if rec.waiting_for == "approval":

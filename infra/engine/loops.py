@@ -75,6 +75,19 @@ class LoopsMixin:
             for index in range(self._window(loop, state)):
                 self._start_iteration(plan, run.run_id, loop, index, items[index] if index < len(items) else None)
 
+    def ensure_loop(self, plan: Plan, run: RunRecord, loop: Node, rec: TaskRecord) -> None:
+        """A redelivery of the loop's message while it waits: start its first iterations again.
+        Idempotent (an iteration is created once); a loop that moved on walks its finished
+        iterations forward to where it is."""
+        state = rec.loop_state or {}
+        window = self._window(loop, state)
+        items: list[Any] = []
+        if state.get("total"):
+            _, chunks = self.store.load(run.run_id, [chunk_key(loop.id, 0)])
+            items = (chunks.get(chunk_key(loop.id, 0)) or TaskRecord("")).output or []
+        for index in range(window):
+            self._start_iteration(plan, run.run_id, loop, index, items[index] if index < len(items) else None)
+
     def _window(self, loop: Node, state: dict[str, Any]) -> int:
         if loop.config["parallel"] and state.get("total"):
             return min(loop.config.get("max_concurrent") or state["total"], state["total"])
@@ -150,8 +163,13 @@ class LoopsMixin:
         keys = [loop.id] + ([chunk_key(loop.id, following)] if following is not None else [])
         _, recs = self.store.load(run.run_id, keys)
         rec = recs.get(loop.id) or TaskRecord(loop.id)
+        if rec.status in TERMINAL:
+            # Ended before (a failure, a break, the last iteration): a redelivery after that write
+            # carries the loop's own propagation on, which the dead process may not have done.
+            self.propagate(plan, run.run_id, loop, rec)
+            return
         if rec.status != "WAITING" or rec.waiting_for != "loop":
-            return  # the loop ended already (a failure, a break, a timeout)
+            return
         state = rec.loop_state or {}
         chunk = recs[keys[1]].output if len(keys) > 1 and keys[1] in recs else []
         item = chunk[following % CHUNK] if following is not None and following % CHUNK < len(chunk) else None

@@ -1,0 +1,265 @@
+"""Crash-point enumeration (issue #5 item 1): crash before and after every AWS call of a run, restart, compare.
+
+    .venv/bin/python bench/crash_points.py                 # every reference workflow
+    .venv/bin/python bench/crash_points.py --only chain     # one of them
+
+For each reference workflow: run it cleanly on the embedded default and count the AWS
+calls the engine makes (the handlers' and the API's clients; the runtime's own pollers,
+which stand for AWS, are not crashed). Then for every call k and both sides of it, run
+it again with a crash there: a BaseException raised out of the process (nothing catches
+it, as nothing runs after a Lambda dies), then a new runtime on the same emulated AWS,
+the clock moved past the leases, and the run pumped to its end. The final run must equal
+the clean one: status, outputs, and every task's status, output and attempts.
+Prints how many crash points were tried and how many passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+WORKFLOWS = {
+    "chain": """
+workflow:
+  metadata: {id: chain}
+  tasks:
+    - {id: a, type: python, config: {code: "result = 1"}}
+    - {id: b, type: python, depends_on: [a], config: {code: "result = tasks['a']['output'] + 1"}}
+    - {id: c, type: python, depends_on: [b], config: {code: "result = tasks['b']['output'] * 10"}}
+  outputs: {mappings: {c: "${tasks.c.output}"}}
+""",
+    "fan_out_in": """
+workflow:
+  metadata: {id: fan}
+  tasks:
+    - {id: a, type: python, config: {code: "result = 2"}}
+    - {id: x, type: python, depends_on: [a], config: {code: "result = tasks['a']['output'] + 1"}}
+    - {id: y, type: python, depends_on: [a], config: {code: "result = tasks['a']['output'] + 2"}}
+    - {id: z, type: python, depends_on: [x, y], config: {code: "result = tasks['x']['output'] * tasks['y']['output']"}}
+  outputs: {mappings: {z: "${tasks.z.output}"}}
+""",
+    "condition": """
+workflow:
+  metadata: {id: cond}
+  tasks:
+    - {id: a, type: python, config: {code: "result = 7"}}
+    - {id: join, type: python, depends_on: [hi, lo], config: {code: "result = 'joined'"}}
+  control_flow:
+    conditions:
+      - id: big
+        if: "${tasks.a.output > 5}"
+        then: [{id: hi, type: python, config: {code: "result = 'high'"}}]
+        else: [{id: lo, type: python, config: {code: "result = 'low'"}}]
+""",
+    "loop": """
+workflow:
+  metadata: {id: loop}
+  control_flow:
+    loops:
+      - id: each
+        items: [1, 2]
+        tasks:
+          - {id: sq, type: python, config: {code: "result = item * item"}}
+""",
+    "retry": """
+workflow:
+  metadata: {id: retry}
+  tasks:
+    - id: flaky
+      type: python
+      retry: {max_attempts: 2, delay: 1s}
+      config: {code: "raise ValueError('always')"}
+""",
+    "timer": """
+workflow:
+  metadata: {id: timer}
+  tasks:
+    - {id: pause, type: wait, config: {duration: 2h}}
+    - {id: after, type: python, depends_on: [pause], config: {code: "result = 'woke'"}}
+""",
+    "approval": """
+workflow:
+  metadata: {id: approval}
+  tasks:
+    - {id: ask, type: approval, config: {title: "ok?", approvers: [a@example.com]}}
+    - {id: after, type: python, depends_on: [ask], config: {code: "result = tasks['ask']['output']['decision']"}}
+""",
+    "compensation": """
+workflow:
+  metadata: {id: saga}
+  tasks:
+    - {id: book, type: python, config: {code: "result = 'booked'"}, compensation: {task_id: unbook}}
+    - {id: pay, type: python, depends_on: [book], config: {code: "raise RuntimeError('declined')"}}
+    - {id: unbook, type: python, config: {code: "result = 'unbooked'"}}
+""",
+}
+
+
+class Crash(BaseException):
+    """The process dies here."""
+
+
+def summary(view: dict) -> dict:
+    if view.get("status") == "NOT_STARTED":
+        return view
+    return {"status": view["status"], "outputs": view["outputs"],
+            "tasks": {k: (t["status"], t["output"] if k != "ask" else (t["output"] or {}).get("decision"),
+                          t["attempts"]) for k, t in view["tasks"].items()}}
+
+
+class Harness:
+    def __init__(self):
+        import boto3
+
+        from infra.clock import ManualClock
+        from infra.local.runtime import EmbeddedAws
+
+        self.aws = EmbeddedAws(redelivery_seconds=1)
+        self.clock = ManualClock()
+        boto3.setup_default_session(region_name="us-east-1")
+        self.events = boto3.DEFAULT_SESSION.events
+        self.calls = 0
+        self.active = False  # count only the engine's work: handler invocations and start_run
+        self.crash_at: tuple[int, str] | None = None
+        self.events.register_first("before-call", self._before)
+        self.events.register("after-call", self._after)
+
+    def _before(self, **_):
+        if not self.active:
+            return
+        self.calls += 1
+        if self.crash_at == (self.calls, "before"):
+            self.crash_at = None
+            raise Crash(f"before call {self.calls}")
+
+    def _after(self, **_):
+        if self.active and self.crash_at == (self.calls, "after"):
+            self.crash_at = None
+            raise Crash(f"after call {self.calls}")
+
+    def aws_has_start_message(self) -> bool:
+        """Is anything of the run in the queue (visible or in flight) that the worker will act on?"""
+        sqs = self.aws.client("sqs")
+        attrs = sqs.get_queue_attributes(QueueUrl=self.aws.stack.physical["ReadyQueue"], AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"]) > 0
+
+    def runtime(self):
+        from infra.local.runtime import LocalRuntime
+
+        runtime = LocalRuntime(self.aws, clock=self.clock)
+        invoke = runtime.invoke
+
+        def counted(function_id, event):
+            self.active = True
+            try:
+                return invoke(function_id, event)
+            finally:
+                self.active = False
+
+        runtime.invoke = counted
+        return runtime
+
+    def drive(self, text: str, crash_at: tuple[int, str] | None, timeout: float = 30.0) -> dict:
+        """Start and run ``text`` to its end, crashing once at ``crash_at`` and restarting."""
+        from infra.wiring import get_engine
+        from statemachine.compiler import compile_workflow
+
+        plan = compile_workflow(text, "w.yaml")
+        self.calls, self.crash_at = 0, crash_at
+        runtime = self.runtime()
+        run_id = f"run-{time.monotonic_ns()}"
+        deadline = time.monotonic() + timeout
+        started = False
+        self.crashed_in_start = False
+        while True:
+            try:
+                if not started:
+                    started = True  # a crash inside start_run is the API dying: the run is not started again
+                    with runtime.lock:
+                        self.active = True
+                        try:
+                            get_engine().start_run(plan, {}, run_id=run_id)
+                        except Crash:
+                            self.crashed_in_start = True
+                            raise
+                        finally:
+                            self.active = False
+                while time.monotonic() < deadline:
+                    with runtime.lock:
+                        view = get_engine().describe_run(run_id)
+                        if view is None and self.crashed_in_start and not self.aws_has_start_message():
+                            runtime.stop()  # the API died before anything durable: POST /runs failed
+                            return {"status": "NOT_STARTED", "outputs": None, "tasks": {}}
+                        if view and view["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+                            runtime.stop()
+                            return view
+                        for entry in (view or {}).get("approvals", []):
+                            self.active = True  # the approval POST is the API's work: crashable too
+                            try:
+                                get_engine().decide(entry["url"].rsplit("/", 1)[1], "APPROVED", "fine")
+                            finally:
+                                self.active = False
+                    if runtime.pump_once() == 0:
+                        self.clock.advance(61)  # timers, retries and leases come due; SQS redelivers in 1 s
+                        time.sleep(0.05)
+                runtime.stop()
+                raise TimeoutError(f"run {run_id} did not end: {get_engine().describe_run(run_id)}")
+            except Crash:
+                self.active = False
+                runtime.stop()  # the process is gone: all its memory with it
+                runtime = self.runtime()
+            except Exception as error:  # a crash that surfaced through a library's error handling
+                if "Crash" not in repr(error):
+                    raise
+                self.active = False
+                runtime.stop()
+                runtime = self.runtime()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(WORKFLOWS))
+    parser.add_argument("--json", action="store_true", help="print the counts as one JSON object")
+    args = parser.parse_args()
+    harness = Harness()
+    totals, failures = {"tried": 0, "passed": 0}, []
+    print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}", file=sys.stderr)
+    for name, text in WORKFLOWS.items():
+        if args.only and name != args.only:
+            continue
+        clean = summary(harness.drive(text, None))
+        calls = harness.calls
+        tried = passed = 0
+        for k in range(1, calls + 1):
+            for side in ("before", "after"):
+                tried += 1
+                try:
+                    got = summary(harness.drive(text, (k, side)))
+                except Exception as error:  # noqa: BLE001 - reported, not hidden
+                    got = {"error": f"{type(error).__name__}: {error}"[:300]}
+                # A crash inside start_run before the start message was sent leaves no run: the
+                # client's POST /runs failed and nothing durable happened. That is the right outcome.
+                if got == clean or got.get("status") == "NOT_STARTED":
+                    passed += 1
+                else:
+                    failures.append({"workflow": name, "call": k, "side": side, "clean": clean, "got": got})
+        totals["tried"] += tried
+        totals["passed"] += passed
+        print(f"{name:<13} {calls:>3} calls  {tried:>4} crash points  {passed:>4} passed", file=sys.stderr)
+    print(f"total: {totals['tried']} crash points tried, {totals['passed']} passed", file=sys.stderr)
+    for failure in failures[:10]:
+        print(json.dumps(failure)[:600], file=sys.stderr)
+    if args.json:
+        print(json.dumps({**totals, "failures": failures[:20]}))
+    return 0 if totals["tried"] == totals["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
