@@ -127,6 +127,11 @@ class Harness:
         from infra.clock import ManualClock
         from infra.local.runtime import EmbeddedAws
 
+        import os
+
+        # A callback/approval POST's delayed self-check (60 s by default) comes after 1 s here,
+        # like the SQS redelivery: a crash after its write is healed within a scenario's time.
+        os.environ["LOOPLINE_SAFETY_DELAY_SECONDS"] = "1"
         self.aws = EmbeddedAws(redelivery_seconds=1)
         self.clock = ManualClock()
         boto3.setup_default_session(region_name="us-east-1")
