@@ -122,12 +122,12 @@ def summary(view: dict) -> dict:
 
 class Harness:
     def __init__(self):
+        import os
+
         import boto3
 
         from infra.clock import ManualClock
         from infra.local.runtime import EmbeddedAws
-
-        import os
 
         # A callback/approval POST's delayed self-check (60 s by default) comes after 1 s here,
         # like the SQS redelivery: a crash after its write is healed within a scenario's time.
