@@ -44,7 +44,9 @@ class PropagateMixin:
                     work.append(follow)
             if done.id in plan.sinks:
                 run = self.store.record_sink_done(run_id, done.id)
-                if run.sinks_remaining <= 0 and run.status == "RUNNING":
+                # COMPENSATING too: a redelivery after the end steps were fixed (and before the first
+                # was queued, if the process died there) must take them up again.
+                if run.sinks_remaining <= 0 and run.status in ("RUNNING", "COMPENSATING"):
                     self.finalize(plan, run)
 
     # ------------------------------------------------------------ roles
