@@ -191,6 +191,17 @@ class TokenUsed(Exception):
 class WorkQueue(Protocol):
     def send(self, message: dict[str, Any], delay_seconds: int = 0) -> None: ...
 
+    def read(self, body: str) -> dict[str, Any]:
+        """A message from the body this queue sent (which may be a claim check on a large one)."""
+        ...
+
+
+class Payloads(Protocol):
+    """Content-addressed blobs (the claim check for values above the item and message limits)."""
+
+    def put(self, data: bytes) -> str: ...  # returns the reference (the content's SHA-256)
+    def get(self, ref: str) -> bytes: ...
+
 
 class Timers(Protocol):
     def schedule(self, name: str, at: datetime, message: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ import boto3
 from botocore.config import Config
 
 from .aws.dynamo_store import DynamoStore
+from .aws.payloads import S3Payloads
 from .aws.sqs_queue import MAX_DELAY, SqsQueue
 from .aws.timers import AwsTimers
 from .clock import SystemClock
@@ -68,12 +69,14 @@ def _link_key() -> bytes:
 def build_engine() -> Engine:
     env = os.environ
     clock = _clock or SystemClock()
-    sqs = _client("sqs")
-    queue = SqsQueue(sqs, env["LOOPLINE_READY_QUEUE_URL"])
+    # The claim check: values over the item/message limits go to this bucket (template.yaml's PayloadBucket).
+    bucket = env.get("LOOPLINE_PAYLOAD_BUCKET")
+    payloads = S3Payloads(_client("s3"), bucket) if bucket else None
+    queue = SqsQueue(_client("sqs"), env["LOOPLINE_READY_QUEUE_URL"], payloads)
     timers = AwsTimers(queue, _client("scheduler"), env["LOOPLINE_READY_QUEUE_ARN"], env["LOOPLINE_SCHEDULE_GROUP"],
                        env["LOOPLINE_SCHEDULER_ROLE_ARN"], clock, _sqs_max_delay)
     store = DynamoStore(_client("dynamodb"), env["LOOPLINE_RUNS_TABLE"], env["LOOPLINE_DEFINITIONS_TABLE"],
-                        env["LOOPLINE_TOKENS_TABLE"])
+                        env["LOOPLINE_TOKENS_TABLE"], payloads)
     settings = EngineSettings(public_url=env.get("LOOPLINE_PUBLIC_URL", ""),
                               lease_seconds=float(env.get("LOOPLINE_LEASE_SECONDS", "60")), env=exposed_env(),
                               safety_delay_seconds=int(env.get("LOOPLINE_SAFETY_DELAY_SECONDS", "60")))

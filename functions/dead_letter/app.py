@@ -1,7 +1,5 @@
 """Dead letters: a message that failed every delivery marks its task FAILED, with the reason."""
 
-import json
-
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -18,7 +16,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
     try:
-        message = json.loads(record.body)
+        message = get_engine().queue.read(record.body)  # resolves a claim-checked body
     except ValueError:
         logger.error("a dead letter that is not JSON", extra={"body": record.body[:500]})
         return  # nothing to mark: dropped, and logged

@@ -1,7 +1,5 @@
 """Worker: takes ready-queue batches and advances runs, reporting partial batch failures."""
 
-import json
-
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -18,7 +16,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
-    message = json.loads(record.body)
+    message = get_engine().queue.read(record.body)  # resolves a claim-checked body
     try:
         get_engine().handle(message)
     except Busy:

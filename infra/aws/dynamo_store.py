@@ -5,18 +5,19 @@ as a map of JSON strings so one export is one ``SET vars.#n``, sink counter,
 failures); ``sk = "T#<task id>"`` holds one task. A task item that does not
 exist reads as PENDING, so starting a run writes one item, not one per task.
 JSON values (inputs, outputs, errors) are stored as strings: no float/Decimal
-conversions and no nesting limits.
+conversions and no nesting limits; one larger than the claim-check threshold is
+stored in S3 and referenced from the item (infra/aws/claims.py).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from ..ports import (
     ConditionFailed,
+    Payloads,
     RunRecord,
     StoreError,
     TaskChange,
@@ -26,6 +27,7 @@ from ..ports import (
     TokenUsed,
     version_key,
 )
+from .claims import DEFAULT_THRESHOLD, JsonAttributes
 
 RUN_SK = "RUN"
 _JSON_FIELDS = {"output", "error", "approval", "role_ctx", "catch", "loop_state", "child_inputs"}
@@ -37,9 +39,9 @@ def _task_sk(task_id: str) -> str:
     return f"T#{task_id}"
 
 
-def _encode(name: str, value: Any) -> dict:
+def _encode(codec: JsonAttributes, name: str, value: Any) -> dict:
     if name in _JSON_FIELDS:
-        return {"S": json.dumps(value, separators=(",", ":"))}
+        return codec.dump(value)
     if name in _INT_FIELDS:
         return {"N": str(int(value))}
     if name in _BOOL_FIELDS:
@@ -47,7 +49,7 @@ def _encode(name: str, value: Any) -> dict:
     return {"S": str(value)}
 
 
-def _task_from_item(task_id: str, item: dict | None) -> TaskRecord:
+def _task_from_item(codec: JsonAttributes, task_id: str, item: dict | None) -> TaskRecord:
     if not item:
         return TaskRecord(task_id)
     fields: dict[str, Any] = {}
@@ -57,7 +59,7 @@ def _task_from_item(task_id: str, item: dict | None) -> TaskRecord:
         if name == "resolved":
             fields[name] = frozenset(value["SS"])
         elif name in _JSON_FIELDS:
-            fields[name] = json.loads(value["S"])
+            fields[name] = codec.load(value)
         elif name in _INT_FIELDS:
             fields[name] = int(value["N"])
         elif name in _BOOL_FIELDS:
@@ -67,7 +69,7 @@ def _task_from_item(task_id: str, item: dict | None) -> TaskRecord:
     return TaskRecord(task_id, **fields)
 
 
-def _run_from_item(item: dict | None) -> RunRecord | None:
+def _run_from_item(codec: JsonAttributes, item: dict | None) -> RunRecord | None:
     if not item:
         return None
     return RunRecord(
@@ -75,24 +77,27 @@ def _run_from_item(item: dict | None) -> RunRecord | None:
         plan_hash=item["plan_hash"]["S"],
         workflow_id=item["workflow_id"]["S"],
         status=item["status"]["S"],
-        inputs=json.loads(item["inputs"]["S"]),
-        variables={k: json.loads(v["S"]) for k, v in item.get("vars", {}).get("M", {}).items()},
-        outputs=json.loads(item["outputs"]["S"]) if "outputs" in item else None,
-        error=json.loads(item["error"]["S"]) if "error" in item else None,
+        inputs=codec.load(item["inputs"]),
+        variables={k: codec.load(v) for k, v in item.get("vars", {}).get("M", {}).items()},
+        outputs=codec.load(item["outputs"]) if "outputs" in item else None,
+        error=codec.load(item["error"]) if "error" in item else None,
         created_at=item.get("created_at", {}).get("S", ""),
         ended_at=item.get("ended_at", {}).get("S"),
         sinks_remaining=int(item.get("sinks_remaining", {}).get("N", "0")),
         failed_tasks=frozenset(item.get("failed_tasks", {}).get("SS", [])),
-        end_comps=json.loads(item["end_comps"]["S"]) if "end_comps" in item else None,
-        parent=json.loads(item["parent"]["S"]) if "parent" in item else None,
+        end_comps=codec.load(item["end_comps"]) if "end_comps" in item else None,
+        parent=codec.load(item["parent"]) if "parent" in item else None,
         halt=item.get("halt", {}).get("BOOL", False),
         cancelled=item.get("cancelled", {}).get("BOOL", False),
     )
 
 
 class DynamoStore:
-    def __init__(self, client, runs_table: str, definitions_table: str, tokens_table: str):
+    def __init__(self, client, runs_table: str, definitions_table: str, tokens_table: str,
+                 payloads: Payloads | None = None, claim_threshold: int = DEFAULT_THRESHOLD):
         self._db = client
+        # Without a payload bucket every value stays inline (and DynamoDB's item limit applies).
+        self._json = JsonAttributes(payloads, claim_threshold)
         self.runs_table = runs_table
         self.definitions_table = definitions_table
         self.tokens_table = tokens_table
@@ -157,23 +162,23 @@ class DynamoStore:
         item = {
             "pk": {"S": run.run_id}, "sk": {"S": RUN_SK},
             "plan_hash": {"S": run.plan_hash}, "workflow_id": {"S": run.workflow_id},
-            "status": {"S": run.status}, "inputs": {"S": json.dumps(run.inputs)},
-            "vars": {"M": {k: {"S": json.dumps(v)} for k, v in run.variables.items()}},
+            "status": {"S": run.status}, "inputs": self._json.dump(run.inputs),
+            "vars": {"M": {k: self._json.dump(v) for k, v in run.variables.items()}},
             "created_at": {"S": run.created_at}, "sinks_remaining": {"N": str(run.sinks_remaining)},
         }
         if run.parent:
-            item["parent"] = {"S": json.dumps(run.parent)}
+            item["parent"] = self._json.dump(run.parent)
         try:
             self._call("put_item", TableName=self.runs_table, Item=item, ConditionExpression="attribute_not_exists(pk)",
                        ReturnValuesOnConditionCheckFailure="ALL_OLD")
-            return True, _run_from_item(item)
+            return True, _run_from_item(self._json, item)
         except ClientError as error:
-            return False, _run_from_item(error.response.get("Item")) or self.get_run(run.run_id)
+            return False, _run_from_item(self._json, error.response.get("Item")) or self.get_run(run.run_id)
 
     def get_run(self, run_id: str) -> RunRecord | None:
         item = self._call("get_item", TableName=self.runs_table, ConsistentRead=True,
                           Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}}).get("Item")
-        return _run_from_item(item)
+        return _run_from_item(self._json, item)
 
     def load(self, run_id: str, task_ids: list[str]) -> tuple[RunRecord | None, dict[str, TaskRecord]]:
         keys = [{"pk": {"S": run_id}, "sk": {"S": RUN_SK}}]
@@ -189,9 +194,9 @@ class DynamoStore:
         for item in items:
             sk = item["sk"]["S"]
             if sk == RUN_SK:
-                run = _run_from_item(item)
+                run = _run_from_item(self._json, item)
             else:
-                tasks[sk[2:]] = _task_from_item(sk[2:], item)
+                tasks[sk[2:]] = _task_from_item(self._json, sk[2:], item)
         return run, tasks
 
     def list_tasks(self, run_id: str) -> dict[str, TaskRecord]:
@@ -203,7 +208,7 @@ class DynamoStore:
             reply = self._call("query", **kwargs)
             for item in reply["Items"]:
                 task_id = item["sk"]["S"][2:]
-                tasks[task_id] = _task_from_item(task_id, item)
+                tasks[task_id] = _task_from_item(self._json, task_id, item)
             if "LastEvaluatedKey" not in reply:
                 return tasks
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
@@ -215,11 +220,11 @@ class DynamoStore:
         sets = ["#s = :s", "ended_at = :e"]
         if outputs is not None:
             sets.append("outputs = :o")
-            values[":o"] = {"S": json.dumps(outputs)}
+            values[":o"] = self._json.dump(outputs)
         if error is not None:
             sets.append("#err = :err")
             names["#err"] = "error"
-            values[":err"] = {"S": json.dumps(error)}
+            values[":err"] = self._json.dump(error)
         try:
             self._call("update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
                        UpdateExpression="SET " + ", ".join(sets),
@@ -236,12 +241,12 @@ class DynamoStore:
                 UpdateExpression="SET end_comps = :c, #s = :s",
                 ConditionExpression="attribute_not_exists(end_comps) AND #s = :running",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":c": {"S": json.dumps(comps)}, ":s": {"S": status},
+                ExpressionAttributeValues={":c": self._json.dump(comps), ":s": {"S": status},
                                            ":running": {"S": "RUNNING"}},
                 ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-            return _run_from_item(reply["Attributes"])
+            return _run_from_item(self._json, reply["Attributes"])
         except ClientError as error:
-            return _run_from_item(error.response.get("Item")) or self.get_run(run_id)
+            return _run_from_item(self._json, error.response.get("Item")) or self.get_run(run_id)
 
     def set_run_status(self, run_id: str, status: str, expected: str) -> bool:
         try:
@@ -259,10 +264,10 @@ class DynamoStore:
             UpdateExpression="SET halt = :t, #err = if_not_exists(#err, :e)"
                              + (", cancelled = :t" if reason_id == "$cancel" else "") + " ADD failed_tasks :id",
             ConditionExpression="attribute_exists(pk)", ExpressionAttributeNames={"#err": "error"},
-            ExpressionAttributeValues={":t": {"BOOL": True}, ":e": {"S": json.dumps(error)},
+            ExpressionAttributeValues={":t": {"BOOL": True}, ":e": self._json.dump(error),
                                        ":id": {"SS": [reason_id]}},
             ReturnValues="ALL_NEW")
-        return _run_from_item(reply["Attributes"])
+        return _run_from_item(self._json, reply["Attributes"])
 
     def record_sink_done(self, run_id: str, task_id: str) -> RunRecord:
         try:
@@ -272,9 +277,9 @@ class DynamoStore:
                 ConditionExpression="attribute_exists(pk) AND NOT contains(sinks_done, :id)",
                 ExpressionAttributeValues={":set": {"SS": [task_id]}, ":minus": {"N": "-1"}, ":id": {"S": task_id}},
                 ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-            return _run_from_item(reply["Attributes"])
+            return _run_from_item(self._json, reply["Attributes"])
         except ClientError as error:
-            return _run_from_item(error.response.get("Item")) or self.get_run(run_id)
+            return _run_from_item(self._json, error.response.get("Item")) or self.get_run(run_id)
 
     def record_failure(self, run_id: str, task_id: str, error: dict) -> None:
         try:
@@ -282,7 +287,7 @@ class DynamoStore:
                        UpdateExpression="ADD failed_tasks :t SET #err = if_not_exists(#err, :e)",
                        ConditionExpression="attribute_exists(pk)",
                        ExpressionAttributeNames={"#err": "error"},
-                       ExpressionAttributeValues={":t": {"SS": [task_id]}, ":e": {"S": json.dumps(error)}})
+                       ExpressionAttributeValues={":t": {"SS": [task_id]}, ":e": self._json.dump(error)})
         except ClientError:
             pass  # no such run: never create a half run item
 
@@ -291,14 +296,14 @@ class DynamoStore:
     def change_task(self, run_id: str, task_id: str, change: TaskChange, exports=None,
                     consume: TokenConsume | None = None) -> TaskRecord:
         key = {"pk": {"S": run_id}, "sk": {"S": _task_sk(task_id)}}
-        update = _task_update(change)
+        update = _task_update(self._json, change)
         if not exports and consume is None:
             try:
                 reply = self._call("update_item", TableName=self.runs_table, Key=key, ReturnValues="ALL_NEW",
                                    ReturnValuesOnConditionCheckFailure="ALL_OLD", **update)
             except ClientError as error:
-                raise ConditionFailed(_task_from_item(task_id, error.response.get("Item"))) from error
-            return _task_from_item(task_id, reply["Attributes"])
+                raise ConditionFailed(_task_from_item(self._json, task_id, error.response.get("Item"))) from error
+            return _task_from_item(self._json, task_id, reply["Attributes"])
         items = [{"Update": {"TableName": self.runs_table, "Key": key,
                              "ReturnValuesOnConditionCheckFailure": "ALL_OLD", **update}}]
         if consume is not None:
@@ -311,7 +316,7 @@ class DynamoStore:
                                               ":now": {"N": str(consume.now_epoch)}}}})
         if exports:
             names = {f"#v{i}": name for i, name in enumerate(exports)}
-            values = {f":v{i}": {"S": json.dumps(value)} for i, value in enumerate(exports.values())}
+            values = {f":v{i}": self._json.dump(value) for i, value in enumerate(exports.values())}
             items.append({"Update": {
                 "TableName": self.runs_table, "Key": {"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
                 "UpdateExpression": "SET " + ", ".join(f"vars.#v{i} = :v{i}" for i in range(len(exports))),
@@ -322,7 +327,7 @@ class DynamoStore:
         except ClientError as error:
             reasons = error.response.get("CancellationReasons") or []
             if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                raise ConditionFailed(_task_from_item(task_id, reasons[0].get("Item"))) from error
+                raise ConditionFailed(_task_from_item(self._json, task_id, reasons[0].get("Item"))) from error
             if consume is not None and len(reasons) > 1 and reasons[1].get("Code") == "ConditionalCheckFailed":
                 raise TokenUsed(consume.token_hash) from error
             raise StoreError(f"DynamoDB transaction failed: {error}") from error
@@ -344,8 +349,8 @@ class DynamoStore:
                 ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except ClientError as error:
-            return False, _task_from_item(task_id, error.response.get("Item"))
-        return True, _task_from_item(task_id, reply["Attributes"])
+            return False, _task_from_item(self._json, task_id, error.response.get("Item"))
+        return True, _task_from_item(self._json, task_id, reply["Attributes"])
 
     # ------------------------------------------------------------ tokens
 
@@ -389,7 +394,7 @@ def _token_from_item(item: dict) -> TokenRecord:
         used_by=item.get("used_by", {}).get("S"), approver=item.get("approver", {}).get("S"))
 
 
-def _task_update(change: TaskChange) -> dict[str, Any]:
+def _task_update(codec: JsonAttributes, change: TaskChange) -> dict[str, Any]:
     names = {"#st": "status"}
     values: dict[str, Any] = {":status": {"S": change.status}}
     sets, removes = ["#st = :status"], []
@@ -399,7 +404,7 @@ def _task_update(change: TaskChange) -> dict[str, Any]:
             removes.append(f"#f{i}")
         else:
             sets.append(f"#f{i} = :f{i}")
-            values[f":f{i}"] = _encode(name, value)
+            values[f":f{i}"] = _encode(codec, name, value)
     allowed = [s for s in change.from_status if s is not None]
     clauses = [f"#st = :from{i}" for i in range(len(allowed))]
     for i, status in enumerate(allowed):

@@ -109,8 +109,7 @@ class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixi
         """Validate the input, then make the run durable. Raises InputError on bad input."""
         prepared = prepare_inputs(plan, inputs)
         if len(json.dumps(prepared)) > MAX_INPUT:
-            raise InputError(f"the input is larger than {MAX_INPUT // 1000} KB (larger payloads need the S3 claim "
-                             "check, not built yet)")
+            raise InputError(f"the input is larger than {MAX_INPUT >> 20} MB")
         self.save_plan(plan)
         run_id = run_id or uuid.uuid4().hex
         # Enqueue first: if we die before the run item is written, the worker

@@ -210,8 +210,8 @@ class ExecuteMixin:
                              from_status=from_status)
         if len(json.dumps(output, default=str)) + len(json.dumps(exports, default=str)) > MAX_OUTPUT:
             return self.fail(plan, run, node, rec, TaskFailure(
-                "OutputTooLarge", f"the result is larger than {MAX_OUTPUT // 1000} KB (larger payloads need the S3 "
-                                  "claim check, not built yet)"), consume=consume, from_status=from_status)
+                "OutputTooLarge", f"the result is larger than {MAX_OUTPUT >> 20} MB"), consume=consume,
+                from_status=from_status)
         return self.finish(plan, run, node, rec, "COMPLETED", output, exports=exports, consume=consume,
                            from_status=from_status)
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-# Below SQS's 256 KB message and DynamoDB's 400 KB item, with room for the rest of each
-# (larger payloads need the S3 claim check).
-MAX_INPUT = 200_000
-MAX_OUTPUT = 300_000
+# Bounds on one run's input and one task's result (JSON bytes). Values over 32 KB go to S3
+# through the claim check (infra/aws/claims.py), so DynamoDB's 400 KB item and SQS's 256 KB
+# message do not bind; these keep one value within a Lambda's memory and, for the input,
+# under the 6 MB Lambda request that POST /runs arrives in on AWS.
+MAX_INPUT = 5 * 1024 * 1024
+MAX_OUTPUT = 10 * 1024 * 1024
 
 
 def exec_message(run_id: str, plan_hash: str, task_id: str, attempt: int, key: str | None = None,

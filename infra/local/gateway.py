@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 from infra.local.provision import Route
 
 _LOG = logging.getLogger("loopline.gateway")
-DEFAULT_MAX_BODY = 1024 * 1024
+DEFAULT_MAX_BODY = 6 * 1024 * 1024  # a Lambda request payload is at most 6 MB
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _TEXT_TYPES = re.compile(
     r"^(text/|application/(json|xml|javascript|x-www-form-urlencoded|[\w.+-]*\+(json|xml))\b)", re.I)

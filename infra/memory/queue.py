@@ -27,6 +27,9 @@ class InMemoryQueue:
         with self._lock:
             heapq.heappush(self._heap, (at, next(self._seq), json.dumps(message)))
 
+    def read(self, body: str) -> dict[str, Any]:
+        return json.loads(body)
+
     def receive(self) -> dict[str, Any] | None:
         with self._lock:
             if self._heap and self._heap[0][0] <= self._clock.now():

@@ -137,10 +137,10 @@ def test_oversized_body_is_413_json(gateway: LocalGateway) -> None:
     assert status == 413 and json.loads(body)["error"] == "request body too large"
 
 
-def test_default_limit_is_one_megabyte() -> None:
+def test_default_limit_is_lambdas_six_megabytes() -> None:
     with LocalGateway(ROUTES, echo) as gw:
-        assert call(gw, "POST", "/runs", b"x" * (1024 * 1024), {"Content-Type": "text/plain"})[0] == 201
-        assert call(gw, "POST", "/runs", b"x" * (1024 * 1024 + 1), {"Content-Type": "text/plain"})[0] == 413
+        assert call(gw, "POST", "/runs", b"x" * (6 << 20), {"Content-Type": "text/plain"})[0] == 201
+        assert call(gw, "POST", "/runs", b"x" * ((6 << 20) + 1), {"Content-Type": "text/plain"})[0] == 413
 
 
 def test_handler_exception_is_502_without_traceback(gateway: LocalGateway,

@@ -15,6 +15,7 @@ import pytest
 from moto import mock_aws
 
 from infra.aws.dynamo_store import DynamoStore
+from infra.aws.payloads import S3Payloads
 from infra.memory.store import InMemoryStore
 from infra.ports import (
     ConditionFailed,
@@ -44,7 +45,9 @@ def _create_tables(client) -> None:
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
+# "dynamodb+claims": every JSON value over 8 bytes goes through the S3 claim check, so the
+# whole contract also holds when values live in the payload bucket.
+@pytest.fixture(params=["memory", "dynamodb", "dynamodb+claims"])
 def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator:
     if request.param == "memory":
         yield InMemoryStore()
@@ -55,7 +58,13 @@ def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
         _create_tables(client)
-        yield DynamoStore(client, runs_table=RUNS, definitions_table=DEFINITIONS, tokens_table=TOKENS)
+        payloads = None
+        if request.param == "dynamodb+claims":
+            s3 = boto3.client("s3", region_name=REGION)
+            s3.create_bucket(Bucket="loopline-payloads")
+            payloads = S3Payloads(s3, "loopline-payloads", cache_bytes=0)  # every load reads S3
+        yield DynamoStore(client, runs_table=RUNS, definitions_table=DEFINITIONS, tokens_table=TOKENS,
+                          payloads=payloads, claim_threshold=8)
 
 
 def make_run(run_id: str = "run-1", **overrides) -> RunRecord:

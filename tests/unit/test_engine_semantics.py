@@ -446,13 +446,13 @@ def test_requires_approval_timeout(local, clock, policy, status):
 def test_inputs_and_results_over_the_size_limits_are_clear_errors(local, clock):
     from statemachine.inputs import InputError
 
-    with pytest.raises(InputError, match="larger than 200 KB"):
-        start(local, "workflow:\n  metadata: {id: big}\n", {"blob": "x" * 300_000})
+    with pytest.raises(InputError, match="larger than 5 MB"):
+        start(local, "workflow:\n  metadata: {id: big}\n", {"blob": "x" * (5 << 20)})
     view = drive(local, start(local, """
         workflow:
           metadata: {id: big_out}
           tasks:
-            - {id: huge, type: python, config: {code: "result = 'x' * 400000"}}
+            - {id: huge, type: python, config: {code: "result = 'x' * (10 << 20)"}}
         """), clock)
     assert view["tasks"]["huge"]["error"]["type"] == "OutputTooLarge"
     assert view["status"] == "FAILED"
