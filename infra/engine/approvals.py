@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -184,9 +185,10 @@ class ApprovalsMixin:
                            escalated_at=iso(self.clock.now()))
             change = TaskChange(status="WAITING", from_status=("WAITING",), attempt=rec.attempt,
                                 set={"approval": request, "wake_at": iso(deadline) if deadline else None})
+            self.put_wait_tokens(plan, run, replace(rec, **change.set))  # links work before they are listed
             new, applied = self._change(run.run_id, rec, change)
             if applied:
-                self.ensure_wait(plan, run, node, new)
+                self.ensure_wait(plan, run, node, new, links_stored=True)
                 self.notify_approvers(plan, run.run_id, node, new, "escalation")
             return
         self.approval_timed_out(plan, run, node, rec)

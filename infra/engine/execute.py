@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from statemachine.plan import TERMINAL, Node, Plan
 from statemachine.scope import build_scope, task_view
 
 from ..clock import iso, parse_iso
-from ..ports import ConditionFailed, RunRecord, TaskChange, TaskRecord, TokenConsume
+from ..ports import ConditionFailed, RunRecord, TaskChange, TaskRecord, TokenConsume, TokenRecord
 from ..tasks.base import TaskFailure, TaskResult
 from ..tasks.registry import run_task_type
 from .loops import body_key, iteration_key, iteration_of
@@ -322,32 +323,38 @@ class ExecuteMixin:
                 waiting["approval"] = {**_approval_request(config), "gate": gate}
         change = TaskChange(status="WAITING", from_status=("RUNNING",), attempt=rec.attempt,
                             set={**waiting, "lease_until": None})
+        # Links are stored before the task shows as WAITING (and listed), so a link is never
+        # seen before it works; a lost race leaves unused links to a nonce nobody was given.
+        self.put_wait_tokens(plan, run, replace(rec, **waiting))
         rec, applied = self._change(run.run_id, rec, change)
         if applied:
-            self.ensure_wait(plan, run, node, rec)
+            self.ensure_wait(plan, run, node, rec, links_stored=True)
             if rec.waiting_for == "approval":
                 self.notify_approvers(plan, run.run_id, node, rec, "request")
 
-    def ensure_wait(self, plan, run, node: Node, rec: TaskRecord) -> None:
+    def put_wait_tokens(self, plan, run, rec: TaskRecord) -> None:
+        """Store the hashes of a waiting task's links (no-op for those already stored)."""
+        if rec.waiting_for == "approval":
+            self._put_approval_tokens(plan, run, rec)
+        elif rec.waiting_for == "callback":
+            token = self.signer.token(run.run_id, rec.task_id, rec.attempt, rec.waiting_for, rec.nonce)
+            expires = int(parse_iso(rec.wake_at).timestamp()) if rec.wake_at else None
+            self.store.put_token(TokenRecord(self.signer.hash(token), run.run_id, rec.task_id, rec.attempt,
+                                             rec.waiting_for, plan.hash, expires))
+
+    def ensure_wait(self, plan, run, node: Node, rec: TaskRecord, links_stored: bool = False) -> None:
         """The side effects of a WAITING task: its token and its timer. Idempotent, so a
         redelivery after a crash between the WAITING write and these calls completes them."""
-        from ..ports import TokenRecord
-
         kind = "wake" if rec.waiting_for == "timer" else "timeout"
         if rec.waiting_for == "loop":
             self.ensure_loop(plan, run, node, rec)
             return
         if rec.waiting_for == "child":
             self._start_child(plan, run, node, rec)
-        if rec.waiting_for == "approval":
-            self._put_approval_tokens(plan, run, rec)
-            if self.tally_and_decide(plan, run, node, rec):  # votes taken before a crash: decide now
-                return
-        elif rec.waiting_for == "callback":
-            token = self.signer.token(run.run_id, rec.task_id, rec.attempt, rec.waiting_for, rec.nonce)
-            expires = int(parse_iso(rec.wake_at).timestamp()) if rec.wake_at else None
-            self.store.put_token(TokenRecord(self.signer.hash(token), run.run_id, rec.task_id, rec.attempt,
-                                             rec.waiting_for, plan.hash, expires))
+        if not links_stored:  # a redelivery: idempotent, and heals records written before links came first
+            self.put_wait_tokens(plan, run, rec)
+        if rec.waiting_for == "approval" and self.tally_and_decide(plan, run, node, rec):
+            return  # votes taken before a crash: decided now
         if rec.wake_at:
             message = {"k": kind, "run": run.run_id, "plan": plan.hash, "task": node.id, "attempt": rec.attempt}
             if rec.task_id != node.id:
