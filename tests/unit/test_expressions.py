@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -734,12 +733,11 @@ def test_parse_template_is_cached_and_structured():
         ("${" + "1e999" + "}", "number literal too large"),
     ],
 )
-def test_limits_raise_expression_error_quickly(src, fragment):
-    start = time.perf_counter()
+def test_limits_raise_expression_error(src, fragment):
+    # How fast and in how much memory: bench/hostile_input.py (figures, not a timed test).
     with pytest.raises(ExpressionError) as info:
         parse_template(src)
     assert fragment in info.value.message
-    assert time.perf_counter() - start < 1
 
 
 def test_nesting_up_to_the_limit_works():

@@ -49,11 +49,9 @@ def test_a_missing_program_is_a_shell_error(task_env):  # noqa: F811
 
 def test_timeout_kills_the_process_group(task_env):  # noqa: F811
     marker = task_env / "late"
-    started = time.monotonic()
-    error = failure("shell", {"command": ["sh", "-c", f"sleep 5; touch {marker}"], "timeout": "300ms"})
+    error = failure("shell", {"command": ["sh", "-c", f"sleep 1; touch {marker}"], "timeout": "300ms"})
     assert error.error_type == "TaskTimeout"
-    assert time.monotonic() - started < 4
-    time.sleep(0.2)
+    time.sleep(1.2)  # past the moment the command would have touched the marker, had it survived
     assert not marker.exists()
 
 
