@@ -6,31 +6,12 @@ from __future__ import annotations
 import json
 
 from tests.component.test_handlers import api
-from tests.conftest import api_event
+from tests.conftest import ROOT, api_event
 from tests.e2e.test_invariants import finish, view
 
 FIVE_MB = 5 * 1000 * 1000
 
-BIG = """
-workflow:
-  metadata: {id: big}
-  inputs:
-    schema:
-      type: object
-      properties: {blob: {type: string}}
-  tasks:
-    - id: make
-      type: python
-      config: {code: "result = {'blob': 'y' * 5000000, 'seen': len(inputs['blob'])}"}
-    - id: use
-      type: python
-      depends_on: [make]
-      config: {code: "result = len(tasks['make']['output']['blob']) + tasks['make']['output']['seen']"}
-  outputs:
-    mappings:
-      total: "${tasks.use.output}"
-      echo: "${tasks.make.output.blob}"
-"""
+BIG = (ROOT / "bench" / "workflows" / "big_payload.yaml").read_text()
 
 
 def _items(aws) -> list[dict]:

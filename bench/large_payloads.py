@@ -1,0 +1,82 @@
+"""Large values through a run on the embedded default: the S3 claim check at work.
+
+    .venv/bin/python bench/large_payloads.py [--sizes 100000,1000000,5000000]
+
+For each size N, starts bench/workflows/big_payload.yaml through the API handler
+with an N-byte input; its first task returns an N-byte output, the next reads it,
+the workflow outputs echo it. Prints the run's status and wall time, the largest
+DynamoDB item and SQS body the run left or sent (DynamoDB allows 400 KB, SQS
+256 KB-1 MiB), and what went to the payload bucket. One fresh embedded stack per size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+WORKFLOW = (ROOT / "bench" / "workflows" / "big_payload.yaml").read_text()
+
+
+def measure(size: int) -> dict:
+    import boto3
+
+    from infra.local.runtime import EmbeddedAws, LocalRuntime
+    from infra.wiring import get_engine
+
+    aws = EmbeddedAws()
+    runtime = LocalRuntime(aws)
+    bodies: list[int] = []
+
+    def record(params, **_):
+        bodies.append(len(params.get("MessageBody", "").encode()))
+
+    boto3.setup_default_session()  # the handlers' clients come from the default session
+    boto3.DEFAULT_SESSION.events.register("provide-client-params.sqs.SendMessage", record)
+    try:
+        event = json.loads((ROOT / "events" / "api_post_runs.json").read_text())
+        event["body"] = json.dumps({"workflow": WORKFLOW, "input": {"blob": "x" * size, "size": size}})
+        started = time.perf_counter()
+        reply = runtime.invoke("ApiFunction", event)
+        run_id = json.loads(reply["body"])["run_id"]
+
+        def ended() -> bool:
+            with runtime.lock:
+                return get_engine().store.get_run(run_id).status in ("COMPLETED", "FAILED")
+
+        runtime.run_until(ended, timeout=600)
+        seconds = time.perf_counter() - started
+        with runtime.lock:
+            view = get_engine().describe_run(run_id)
+        items = aws.client("dynamodb").scan(TableName=aws.stack.physical["RunsTable"])["Items"]
+        objects = aws.client("s3").list_objects_v2(Bucket=aws.stack.physical["PayloadBucket"]).get("Contents", [])
+        return {"size": size, "status": view["status"], "seconds": round(seconds, 2),
+                "correct": view.get("outputs", {}).get("total") == 2 * size,
+                "max_item": max(len(json.dumps(i)) for i in items), "items": len(items),
+                "max_body": max(bodies), "messages": len(bodies),
+                "objects": len(objects), "object_bytes": sum(o["Size"] for o in objects)}
+    finally:
+        runtime.stop()
+        aws.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000,5000000")
+    args = parser.parse_args()
+    print(f"$ .venv/bin/python bench/large_payloads.py --sizes {args.sizes}")
+    print(f"{'size (bytes)':>12}  {'status':<9} {'correct':<7} {'wall s':>6}  {'largest item':>12}  "
+          f"{'largest SQS body':>16}  {'S3 objects':>10}  {'S3 bytes':>10}")
+    for size in (int(s) for s in args.sizes.split(",")):
+        m = measure(size)
+        print(f"{m['size']:>12}  {m['status']:<9} {str(m['correct']):<7} {m['seconds']:>6}  {m['max_item']:>12}  "
+              f"{m['max_body']:>16}  {m['objects']:>10}  {m['object_bytes']:>10}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
