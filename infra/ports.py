@@ -51,6 +51,9 @@ class RunRecord:
     cancelled: bool = False  # stopped by request: ends CANCELLED, compensation with on_cancel
     # A sub-workflow's run: where to report its end {"run", "plan", "task", "key", "attempt"}.
     parent: dict[str, Any] | None = None
+    # How many times the run was redriven (infra/engine/redrive.py), and when last.
+    redrives: int = 0
+    redriven_at: str | None = None
 
 
 @dataclass
@@ -90,6 +93,12 @@ class TaskRecord:
     child_plan: str | None = None
     child_inputs: dict[str, Any] | None = None
     parked: bool | None = None  # work that arrived while its run was PAUSED; resume starts it again
+    # The redrive epoch that last reset this item (0: never). A message from an earlier epoch
+    # (it carries a lower "epoch") is stale and must not start or advance the task.
+    redrive: int = 0
+    # Votes recorded on a WAITING approval (each vote transaction adds one): a decision is written
+    # only if no vote came in after the decider read them (TaskChange.votes).
+    votes: int = 0
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,7 @@ class TokenRecord:
     expires_at: int | None  # epoch seconds
     used_by: str | None = None
     approver: str | None = None  # an approval link is one approver's
+    epoch: int = 0  # the task's redrive epoch when the link was made: a redrive voids older links
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,7 @@ class TaskChange:
     attempt: int | None = None  # expected current attempt; None = any
     set: dict[str, Any] = field(default_factory=dict)  # TaskRecord field -> new value
     lease_expired_before: str | None = None  # for RUNNING takeovers: lease_until < this
+    votes: int | None = None  # expected vote count (TaskRecord.votes); None = any
 
 
 class ConditionFailed(Exception):
@@ -151,6 +162,18 @@ class StateStore(Protocol):
     def record_sink_done(self, run_id: str, task_id: str) -> RunRecord: ...
     def record_failure(self, run_id: str, task_id: str, error: dict) -> None: ...
 
+    # redrive (infra/engine/redrive.py)
+    def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None) -> bool:
+        """Replace the item by a PENDING one stamped ``epoch`` (plus ``keep``'s fields), only while the
+        run is FAILED with ``epoch - 1`` redrives and the item's stamp is below ``epoch``. True if written."""
+        ...
+
+    def reopen_run(self, run_id: str, epoch: int, sinks_done: list[str], sinks_remaining: int,
+                   now: str) -> tuple[bool, RunRecord | None]:
+        """FAILED with ``epoch - 1`` redrives and no compensation -> RUNNING with ``epoch`` redrives, the
+        failure, end steps and outputs cleared, the sink counter set. Returns (applied, the stored run)."""
+        ...
+
     # tasks
     def change_task(
         self,
@@ -182,6 +205,13 @@ class TokenConsume:
     token_hash: str
     request_id: str
     now_epoch: int
+    # A vote: the approval's own item (key, attempt) must still be WAITING, and its vote count
+    # goes up by one in the same transaction (else RequestClosed, and nothing is written).
+    vote_on: tuple[str, int] | None = None
+
+
+class RequestClosed(Exception):
+    """The approval a vote was for is no longer waiting (decided, timed out, cancelled)."""
 
 
 class TokenUsed(Exception):

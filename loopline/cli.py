@@ -167,6 +167,8 @@ def cmd_cancel(args) -> int:
 
     status, body = api_call("POST", f"{args.url}/runs/{args.run_id}/{args.verb}")
     print(json.dumps(body, indent=2))
+    if status >= 400 and isinstance(body, dict) and body.get("error"):
+        _err(f"loopline: {body['error']}")  # e.g. 409: the run is not in a state that allows it
     return EXIT_OK if status < 400 else EXIT_INVALID
 
 
@@ -259,8 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
         p.set_defaults(func=cmd_decide, decision=decision)
 
-    for verb in ("cancel", "pause", "resume"):
-        p = sub.add_parser(verb, help=f"{verb} a run of a running `loopline dev` (or a deployed API)")
+    for verb in ("cancel", "pause", "resume", "redrive"):
+        what = ("resume a FAILED run from its failed tasks, keeping what completed (exit 2 if refused)"
+                if verb == "redrive" else f"{verb} a run")
+        p = sub.add_parser(verb, help=f"{what}, of a running `loopline dev` (or a deployed API)")
         p.add_argument("run_id")
         p.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
         p.set_defaults(func=cmd_cancel, verb=verb)

@@ -107,6 +107,16 @@ def resume_run(run_id: str):
     return _run_control(run_id, get_engine().resume_run(run_id), "paused")
 
 
+@app.post("/runs/<run_id>/redrive")
+def redrive_run(run_id: str):
+    result = get_engine().redrive_run(run_id)
+    if result is None:
+        raise ApiError(404, f"no run with id '{run_id}'")
+    if not result["changed"]:
+        raise ApiError(409, f"run '{run_id}' cannot be redriven: {result['reason']}", run_status=result["status"])
+    return _json(202, result)  # queued: GET /runs/{id} shows it RUNNING once the worker has reopened it
+
+
 def _run_control(run_id: str, result, needed: str):
     if result is None:
         raise ApiError(404, f"no run with id '{run_id}'")

@@ -22,7 +22,7 @@ def record_handler(record: SQSRecord) -> None:
         return  # nothing to mark: dropped, and logged
     receives = int(record.attributes.approximate_receive_count or 0)
     outcome = get_engine().dead_letter(message, receives)
-    logger.warning("dead letter", extra={"message": message, "outcome": outcome})
+    logger.warning("dead letter", extra={"queue_message": message, "outcome": outcome})
     metrics.add_metric(name="DeadLetters", unit=MetricUnit.Count, value=1)
 
 

@@ -21,7 +21,7 @@ def record_handler(record: SQSRecord) -> None:
         get_engine().handle(message)
     except Busy:
         metrics.add_metric(name="MessagesBusy", unit=MetricUnit.Count, value=1)
-        logger.info("task busy; message returns after its visibility timeout", extra={"message": message})
+        logger.info("task busy; message returns after its visibility timeout", extra={"queue_message": message})
         raise
     metrics.add_metric(name="MessagesProcessed", unit=MetricUnit.Count, value=1)
 

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from ..ports import (
     ConditionFailed,
     Payloads,
+    RequestClosed,
     RunRecord,
     StoreError,
     TaskChange,
@@ -31,7 +32,7 @@ from .claims import DEFAULT_THRESHOLD, JsonAttributes
 
 RUN_SK = "RUN"
 _JSON_FIELDS = {"output", "error", "approval", "role_ctx", "catch", "loop_state", "child_inputs"}
-_INT_FIELDS = {"attempt", "ctx_seed", "deps_ok", "deps_failed", "deps_skipped"}
+_INT_FIELDS = {"attempt", "ctx_seed", "deps_ok", "deps_failed", "deps_skipped", "redrive", "votes"}
 _BOOL_FIELDS = {"forced_skip", "parked"}
 
 
@@ -89,6 +90,8 @@ def _run_from_item(codec: JsonAttributes, item: dict | None) -> RunRecord | None
         parent=codec.load(item["parent"]) if "parent" in item else None,
         halt=item.get("halt", {}).get("BOOL", False),
         cancelled=item.get("cancelled", {}).get("BOOL", False),
+        redrives=int(item.get("redrives", {}).get("N", "0")),
+        redriven_at=item.get("redriven_at", {}).get("S"),
     )
 
 
@@ -314,6 +317,15 @@ class DynamoStore:
                                        "AND (attribute_not_exists(expires_at) OR expires_at > :now)",
                 "ExpressionAttributeValues": {":rid": {"S": consume.request_id},
                                               ":now": {"N": str(consume.now_epoch)}}}})
+            if consume.vote_on is not None:  # the approval must still wait; its vote count goes up
+                items.append({"Update": {
+                    "TableName": self.runs_table,
+                    "Key": {"pk": {"S": run_id}, "sk": {"S": _task_sk(consume.vote_on[0])}},
+                    "UpdateExpression": "ADD votes :one",
+                    "ConditionExpression": "#st = :waiting AND #att = :att",
+                    "ExpressionAttributeNames": {"#st": "status", "#att": "attempt"},
+                    "ExpressionAttributeValues": {":one": {"N": "1"}, ":waiting": {"S": "WAITING"},
+                                                  ":att": {"N": str(consume.vote_on[1])}}}})
         if exports:
             names = {f"#v{i}": name for i, name in enumerate(exports)}
             values = {f":v{i}": self._json.dump(value) for i, value in enumerate(exports.values())}
@@ -328,6 +340,9 @@ class DynamoStore:
             reasons = error.response.get("CancellationReasons") or []
             if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
                 raise ConditionFailed(_task_from_item(self._json, task_id, reasons[0].get("Item"))) from error
+            if (consume is not None and consume.vote_on is not None and len(reasons) > 2
+                    and reasons[2].get("Code") == "ConditionalCheckFailed"):
+                raise RequestClosed(consume.vote_on[0]) from error
             if consume is not None and len(reasons) > 1 and reasons[1].get("Code") == "ConditionalCheckFailed":
                 raise TokenUsed(consume.token_hash) from error
             raise StoreError(f"DynamoDB transaction failed: {error}") from error
@@ -361,6 +376,8 @@ class DynamoStore:
             item["expires_at"] = {"N": str(token.expires_at)}
         if token.approver is not None:
             item["approver"] = {"S": token.approver}
+        if token.epoch:
+            item["epoch"] = {"N": str(token.epoch)}
         try:
             self._call("put_item", TableName=self.tokens_table, Item=item,
                        ConditionExpression="attribute_not_exists(pk)")
@@ -385,13 +402,68 @@ class DynamoStore:
                 return found
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
 
+    # ------------------------------------------------------------ redrive
+
+    def _failed_at(self, epoch: int) -> tuple[str, dict, dict]:
+        """The condition "FAILED with ``epoch - 1`` redrives" on the run item (never redriven: no attribute)."""
+        count = "(attribute_not_exists(redrives) OR redrives = :prev)" if epoch == 1 else "redrives = :prev"
+        return (f"#s = :failed AND {count}", {"#s": "status"},
+                {":failed": {"S": "FAILED"}, ":prev": {"N": str(epoch - 1)}})
+
+    def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None) -> bool:
+        # A put, not an update: it drops every attribute the item had, whatever wrote it.
+        item = {"pk": {"S": run_id}, "sk": {"S": _task_sk(task_id)}, "status": {"S": "PENDING"},
+                "redrive": {"N": str(epoch)},
+                **{name: _encode(self._json, name, value) for name, value in (keep or {}).items()}}
+        run_condition, names, values = self._failed_at(epoch)
+        try:
+            # One transaction: the run must still be FAILED at ``epoch - 1``, so no reset can land after the
+            # run reopened (when a redelivered message would undo the new epoch's progress).
+            self._call("transact_write_items", TransactItems=[
+                {"Put": {"TableName": self.runs_table, "Item": item,
+                         "ConditionExpression": "attribute_not_exists(redrive) OR redrive < :n",
+                         "ExpressionAttributeValues": {":n": {"N": str(epoch)}}}},
+                {"ConditionCheck": {"TableName": self.runs_table, "Key": {"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
+                                    "ConditionExpression": run_condition, "ExpressionAttributeNames": names,
+                                    "ExpressionAttributeValues": values}}])
+            return True
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                return False
+            raise StoreError(f"DynamoDB transaction failed: {error}") from error
+
+    def reopen_run(self, run_id: str, epoch: int, sinks_done: list[str], sinks_remaining: int,
+                   now: str) -> tuple[bool, RunRecord | None]:
+        condition, names, values = self._failed_at(epoch)
+        names["#err"] = "error"
+        values.update({":running": {"S": "RUNNING"}, ":n": {"N": str(epoch)}, ":now": {"S": now},
+                       ":left": {"N": str(sinks_remaining)}, ":nocomps": {"S": "[]"}})  # begin_end's empty list
+        sets = ["#s = :running", "redrives = :n", "redriven_at = :now", "sinks_remaining = :left"]
+        removes = ["#err", "ended_at", "outputs", "end_comps", "halt", "cancelled", "failed_tasks"]
+        if sinks_done:
+            sets.append("sinks_done = :done")
+            values[":done"] = {"SS": sorted(set(sinks_done))}
+        else:
+            removes.append("sinks_done")  # a string set cannot be empty
+        try:
+            reply = self._call(
+                "update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
+                UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes),
+                ConditionExpression=condition + " AND (attribute_not_exists(end_comps) OR end_comps = :nocomps)",
+                ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            return True, _run_from_item(self._json, reply["Attributes"])
+        except ClientError as error:
+            return False, _run_from_item(self._json, error.response.get("Item")) or self.get_run(run_id)
+
 
 def _token_from_item(item: dict) -> TokenRecord:
     return TokenRecord(
         token_hash=item["pk"]["S"], run_id=item["run_id"]["S"], task_id=item["task_id"]["S"],
         attempt=int(item["attempt"]["N"]), kind=item["kind"]["S"], plan_hash=item["plan_hash"]["S"],
         expires_at=int(item["expires_at"]["N"]) if "expires_at" in item else None,
-        used_by=item.get("used_by", {}).get("S"), approver=item.get("approver", {}).get("S"))
+        used_by=item.get("used_by", {}).get("S"), approver=item.get("approver", {}).get("S"),
+        epoch=int(item.get("epoch", {}).get("N", "0")))
 
 
 def _task_update(codec: JsonAttributes, change: TaskChange) -> dict[str, Any]:
@@ -419,6 +491,13 @@ def _task_update(codec: JsonAttributes, change: TaskChange) -> dict[str, Any]:
         names["#att"] = "attempt"
         values[":att"] = {"N": str(change.attempt)}
         condition += " AND #att = :att"
+    if change.votes is not None:
+        names["#votes"] = "votes"
+        if change.votes == 0:
+            condition += " AND attribute_not_exists(#votes)"
+        else:
+            values[":votes"] = {"N": str(change.votes)}
+            condition += " AND #votes = :votes"
     if change.lease_expired_before is not None:
         names["#lease"] = "lease_until"
         values[":lease"] = {"S": change.lease_expired_before}

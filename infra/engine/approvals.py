@@ -21,8 +21,9 @@ from statemachine.decisions import approval_output
 from statemachine.plan import Node, Plan
 
 from ..clock import iso, parse_iso
-from ..ports import ConditionFailed, TaskChange, TaskRecord, TokenConsume, TokenRecord, TokenUsed
+from ..ports import ConditionFailed, RequestClosed, TaskChange, TaskRecord, TokenConsume, TokenRecord, TokenUsed
 from ..tasks.base import TaskResult
+from .messages import is_stale
 
 log = logging.getLogger(__name__)
 DECISIONS = ("APPROVED", "REJECTED")
@@ -54,6 +55,14 @@ def tally(request: dict[str, Any], votes: list[dict[str, Any]]) -> str | None:
     return None
 
 
+def decision_of(rec: TaskRecord) -> str:
+    """The decision a request that no longer waits ended with (its status if nothing says more)."""
+    result = (rec.approval or {}).get("result")
+    if not isinstance(result, dict):
+        result = rec.output if isinstance(rec.output, dict) else {}
+    return result.get("decision") or rec.status
+
+
 class ApprovalsMixin:
     # ------------------------------------------------------------ links
 
@@ -70,7 +79,7 @@ class ApprovalsMixin:
         expires = int(parse_iso(rec.wake_at).timestamp()) if rec.wake_at else None
         for who, token in self.approval_links(run.run_id, rec):
             self.store.put_token(TokenRecord(self.signer.hash(token), run.run_id, rec.task_id, rec.attempt,
-                                             "approval", plan.hash, expires, approver=who))
+                                             "approval", plan.hash, expires, approver=who, epoch=rec.redrive))
 
     # ------------------------------------------------------------ deciding
 
@@ -87,21 +96,30 @@ class ApprovalsMixin:
             raise LinkError(403, "this link belongs to another approver")
         # A delayed self-check first: if we die after the vote, it tallies and carries the task on.
         self.enqueue_exec(run.run_id, plan.hash, node.id, rec.attempt, delay=self.settings.safety_delay_seconds,
-                          key=rec.task_id)
+                          key=rec.task_id, epoch=rec.redrive)
         vote = {"approver": who, "decision": decision, "comments": comments, "data": data,
                 "decided_at": iso(self.clock.now())}
-        consume = TokenConsume(record.token_hash, uuid.uuid4().hex, int(self.clock.now().timestamp()))
+        # The vote counts only if the request still waits: the same transaction checks that and
+        # bumps its vote count, which every decision write is conditioned on (_vote_guard).
+        consume = TokenConsume(record.token_hash, uuid.uuid4().hex, int(self.clock.now().timestamp()),
+                               vote_on=(rec.task_id, rec.attempt))
         try:
             self.store.change_task(run.run_id, vote_key(rec.task_id, who or ""), TaskChange(
                 status="COMPLETED", from_status=(None, "PENDING"), set={"output": vote}), consume=consume)
         except TokenUsed as exc:
             self.refuse(run.run_id, rec.task_id, "a used or expired link", who)
             raise LinkError(410, "this link has already been used") from exc
+        except RequestClosed as exc:
+            self.refuse(run.run_id, rec.task_id, "a decision after the request was decided", who)
+            raise LinkError(410, "this request has already been decided") from exc
         except ConditionFailed as exc:
             self.refuse(run.run_id, rec.task_id, "a second decision by the same approver", who)
             raise LinkError(409, "this approver has already decided") from exc
-        outcome = self.tally_and_decide(plan, run, node, rec)
-        self.enqueue_exec(run.run_id, plan.hash, node.id, rec.attempt, key=rec.task_id)  # the fast path
+        # The answer is the request's actual state: this tally's decision, or the one another
+        # decider (a vote, the deadline) wrote first, which counted this vote.
+        outcome = self.tally_and_decide(plan, run, node, rec, reread=True)
+        self.enqueue_exec(run.run_id, plan.hash, node.id, rec.attempt, key=rec.task_id,
+                          epoch=rec.redrive)  # the fast path
         return {"status": "accepted", "run_id": run.run_id, "task_id": node.id, "decision": decision,
                 "outcome": outcome or "PENDING"}
 
@@ -112,24 +130,32 @@ class ApprovalsMixin:
         found = [recs[k].output for k in keys if k in recs and recs[k].status == "COMPLETED"]
         return sorted(found, key=lambda v: v["decided_at"])
 
-    def tally_and_decide(self, plan: Plan, run, node: Node, rec: TaskRecord) -> str | None:
-        """Decide the request if its votes reach the quorum. Idempotent: the decision is a
-        conditional write from WAITING, so racing tallies decide once."""
-        votes = self.votes(run.run_id, rec)
-        outcome = tally(rec.approval or {}, votes)
-        if outcome is None:
-            return None
-        last = [v for v in votes if v["decision"] == outcome][-1]
-        output = {**approval_output(outcome, last["approver"], last["comments"], last["data"], last["decided_at"]),
-                  "votes": votes}
-        try:
+    def tally_and_decide(self, plan: Plan, run, node: Node, rec: TaskRecord, reread: bool = False) -> str | None:
+        """Decide the request if its votes reach the quorum; returns the decision taken (here or by
+        whoever decided first), None while it waits. The decision is a conditional write from WAITING
+        with the vote count read (_vote_guard): racing tallies decide once, and a vote that came in
+        after the read makes the write fail, so the votes are counted again."""
+        for _ in range(len((rec.approval or {}).get("asked") or []) + 3):  # each retry follows a new vote
+            if reread:
+                rec = self.store.load(run.run_id, [rec.task_id])[1].get(rec.task_id) or rec
+            if rec.status != "WAITING":
+                return decision_of(rec)
+            votes = self.votes(run.run_id, rec)
+            outcome = tally(rec.approval or {}, votes)
+            if outcome is None:
+                return None
+            last = [v for v in votes if v["decision"] == outcome][-1]
+            output = {**approval_output(outcome, last["approver"], last["comments"], last["data"],
+                                        last["decided_at"]), "votes": votes}
             if (rec.approval or {}).get("gate"):
-                self.resolve_gate(plan, run, node, rec, output)
+                new = self.resolve_gate(plan, run, node, rec, output)
             else:
-                self.succeed(plan, run, node, rec, TaskResult(output, {"approval": output}), from_status="WAITING")
-        except ConditionFailed:
-            pass  # decided by another tally
-        return outcome
+                new = self.succeed(plan, run, node, rec, TaskResult(output, {"approval": output}),
+                                   from_status="WAITING")
+            if new.status != "WAITING":
+                return decision_of(new)
+            reread = True
+        return None
 
     def refuse(self, run_id: str, task_key: str, reason: str, approver: str | None) -> None:
         """Record a refused use of a link (the approval itself is unchanged)."""
@@ -174,7 +200,19 @@ class ApprovalsMixin:
     # ------------------------------------------------------------ deadlines
 
     def approval_deadline(self, plan: Plan, run, node: Node, rec: TaskRecord) -> None:
-        """The request's deadline passed: escalate once if the policy says so, else decide by the policy."""
+        """The request's deadline passed: the votes recorded in time decide first; else escalate once if
+        the policy says so, else decide by the policy. A vote that lands meanwhile makes the write fail
+        (_vote_guard): then it all starts again from the votes."""
+        for _ in range(len((rec.approval or {}).get("asked") or []) + 3):
+            if rec.status != "WAITING" or self.tally_and_decide(plan, run, node, rec):
+                return
+            new, applied = self._deadline_step(plan, run, node, rec)
+            if applied or new.status != "WAITING" or (new.approval or {}).get("round", 0) != (
+                    rec.approval or {}).get("round", 0):
+                return
+            rec = self.store.load(run.run_id, [rec.task_id])[1].get(rec.task_id) or rec
+
+    def _deadline_step(self, plan: Plan, run, node: Node, rec: TaskRecord) -> tuple[TaskRecord, bool]:
         request = dict(rec.approval or {})
         policy = request.get("escalation_policy") or {}
         if policy.get("action") == "escalate" and request.get("round", 0) == 0 and policy.get("next_approvers"):
@@ -184,14 +222,15 @@ class ApprovalsMixin:
             request.update(round=1, approvers=nexts, asked=list(dict.fromkeys(request.get("asked", []) + nexts)),
                            escalated_at=iso(self.clock.now()))
             change = TaskChange(status="WAITING", from_status=("WAITING",), attempt=rec.attempt,
-                                set={"approval": request, "wake_at": iso(deadline) if deadline else None})
+                                set={"approval": request, "wake_at": iso(deadline) if deadline else None},
+                                votes=rec.votes)  # escalate only if no vote came in meanwhile
             self.put_wait_tokens(plan, run, replace(rec, **change.set))  # links work before they are listed
             new, applied = self._change(run.run_id, rec, change)
             if applied:
                 self.ensure_wait(plan, run, node, new, links_stored=True)
                 self.notify_approvers(plan, run.run_id, node, new, "escalation")
-            return
-        self.approval_timed_out(plan, run, node, rec)
+            return new, applied
+        return self.approval_timed_out(plan, run, node, rec), False
 
     # ------------------------------------------------------------ notifications
 
@@ -205,19 +244,22 @@ class ApprovalsMixin:
             for channel in request.get("channels") or ("email",):
                 self.queue.send({"k": "notify", "run": run_id, "plan": plan.hash, "task": node.id,
                                  "key": rec.task_id, "attempt": rec.attempt, "round": request.get("round", 0),
-                                 "approver": who, "channel": channel, "reason": reason})
+                                 "approver": who, "channel": channel, "reason": reason, "epoch": rec.redrive})
         if request.get("reminder") and rec.wake_at and reason != "reminder":
             at = parse_iso(rec.wake_at) - timedelta(seconds=request["reminder"])
-            self.timers.schedule(self.timer_name(run_id, rec.task_id, rec.attempt, f"remind{request.get('round', 0)}"),
+            self.timers.schedule(self.timer_name(run_id, rec.task_id, rec.attempt, f"remind{request.get('round', 0)}",
+                                                 rec.redrive),
                                  at, {"k": "remind", "run": run_id, "plan": plan.hash, "task": node.id,
-                                      "key": rec.task_id, "attempt": rec.attempt, "round": request.get("round", 0)})
+                                      "key": rec.task_id, "attempt": rec.attempt, "round": request.get("round", 0),
+                                      "epoch": rec.redrive})
 
     def _on_remind(self, msg: dict[str, Any]) -> None:
         plan = self.plan(msg["plan"])
         node = plan.nodes[msg["task"]]
         run, recs = self.store.load(msg["run"], [msg["key"]])
         rec = recs.get(msg["key"])
-        if run is None or rec is None or rec.status != "WAITING" or rec.attempt != msg["attempt"]:
+        if run is None or rec is None or rec.status != "WAITING" or rec.attempt != msg["attempt"] \
+                or is_stale(msg, rec):
             return
         if (rec.approval or {}).get("round", 0) == msg["round"]:
             self.notify_approvers(plan, run.run_id, node, rec, "reminder")
@@ -229,8 +271,9 @@ class ApprovalsMixin:
         run, recs = self.store.load(msg["run"], [msg["key"]])
         rec = recs.get(msg["key"])
         if run is None or rec is None or rec.status != "WAITING" or rec.waiting_for != "approval" \
-                or rec.attempt != msg["attempt"] or (rec.approval or {}).get("round", 0) != msg["round"]:
-            return  # decided, or a later round: nothing to tell
+                or rec.attempt != msg["attempt"] or (rec.approval or {}).get("round", 0) != msg["round"] \
+                or is_stale(msg, rec):
+            return  # decided, or a later round (or redrive): nothing to tell
         links = dict(self.approval_links(run.run_id, rec))
         if msg["approver"] not in links:
             return

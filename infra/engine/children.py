@@ -34,8 +34,10 @@ class ChildrenMixin:
             raise TaskFailure("InvalidInput", f"sub-workflow '{ref}': {exc}") from exc
         self.save_plan(child_plan)
         deadline = self.clock.now() + timedelta(seconds=node.timeout) if node.timeout else None
+        # After a redrive the task gets a new child run (the epoch in its id), not the old failed one.
+        child_run = f"{run.run_id}-{rec.task_id}-{rec.attempt}" + (f"-r{rec.redrive}" if rec.redrive else "")
         change = TaskChange(status="WAITING", from_status=("RUNNING",), attempt=rec.attempt, set={
-            "waiting_for": "child", "child_run": f"{run.run_id}-{rec.task_id}-{rec.attempt}",
+            "waiting_for": "child", "child_run": child_run,
             "child_plan": child_plan.hash, "child_inputs": inputs, "lease_until": None,
             "wake_at": iso(deadline) if deadline else None})
         new, applied = self._change(run.run_id, rec, change)
@@ -55,8 +57,8 @@ class ChildrenMixin:
         plan = self.plan(msg["plan"])
         node = plan.nodes[msg["task"]]
         run, rec, recs, extra = self.load_for(plan, msg["run"], node, msg["key"], node.deps)
-        if run is None:
-            return
+        if run is None or run.status in RUN_ENDED or msg.get("child") != rec.child_run:
+            return  # the run has ended (nothing moves then), or a child of before a redrive
         if rec.status in TERMINAL and rec.attempt == msg["attempt"]:
             self.propagate(plan, run.run_id, node, rec)  # a redelivery after the finishing write
             return

@@ -13,6 +13,7 @@ from statemachine.plan import TERMINAL
 
 from ..clock import iso
 from ..ports import TaskChange, TaskRecord
+from .messages import is_stale
 
 RUN_ENDED = ("COMPLETED", "FAILED", "CANCELLED")
 ALIVE = (None, "PENDING", "READY", "RUNNING", "WAITING", "RETRYING")
@@ -38,6 +39,8 @@ class DeadLettersMixin:
                 return "the run has ended"
             if rec.status in TERMINAL:
                 return "the task has ended"
+            if is_stale(msg, rec):
+                return "a message of before a redrive"
             change = TaskChange(status="FAILED", from_status=ALIVE,
                                 set={"error": error, "ended_at": iso(self.clock.now()), "lease_until": None})
             new, applied = self._change(run.run_id, rec, change)

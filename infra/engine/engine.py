@@ -32,6 +32,7 @@ from .loops import LoopsMixin
 from .messages import MAX_INPUT, exec_message
 from .pausing import PausingMixin
 from .propagate import PropagateMixin
+from .redrive import RedriveMixin
 from .signals import SignalsMixin
 from .view import ViewMixin
 
@@ -54,7 +55,7 @@ class EngineSettings:
 
 
 class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixin, ApprovalsMixin, PausingMixin,
-             DeadLettersMixin, SignalsMixin, ViewMixin):
+             DeadLettersMixin, SignalsMixin, ViewMixin, RedriveMixin):
     def __init__(
         self,
         store: StateStore,
@@ -146,6 +147,7 @@ class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixi
             "child_done": self._on_child_done,
             "notify": self._on_notify,
             "remind": self._on_remind,
+            "redrive": self._on_redrive,
         }.get(kind)
         if handler is None:
             raise ValueError(f"unknown message kind {kind!r}")
@@ -156,10 +158,7 @@ class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixi
         _, run = self.store.create_run(self._new_run(plan, msg["run"], msg.get("inputs") or {}, msg.get("parent")))
         if run.status in RUN_TERMINAL:
             return
-        if plan.timeout is not None:
-            deadline = parse_iso(run.created_at) + timedelta(seconds=plan.timeout)
-            self.timers.schedule(self.timer_name(run.run_id, "$run", 0, "run_timeout"), deadline,
-                                 {"k": "run_timeout", "run": run.run_id, "plan": plan.hash})
+        self.schedule_run_timeout(plan, run)
         if not plan.roots:
             self.finalize(plan, run)
             return
@@ -173,9 +172,11 @@ class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixi
         run = self.store.get_run(msg["run"])
         if run is None or run.status != "RUNNING" or run.end_comps is not None:
             return
-        deadline = parse_iso(run.created_at) + timedelta(seconds=plan.timeout or 0)
+        if int(msg.get("epoch") or 0) != run.redrives:
+            return  # the timer of a run since redriven, which has a timer (and a deadline) of its own
+        deadline = parse_iso(run.redriven_at or run.created_at) + timedelta(seconds=plan.timeout or 0)
         if deadline > self.clock.now() + timedelta(seconds=0.5):
-            self.timers.schedule(self.timer_name(run.run_id, "$run", 1, "run_timeout"), deadline, msg)
+            self.timers.schedule(self.timer_name(run.run_id, "$run", 1, "run_timeout", run.redrives), deadline, msg)
             return
         error = {"type": "WorkflowTimeout", "message": f"the workflow ran longer than {plan.timeout:g}s"}
         self.halt_now(plan, run, "$timeout", error)
@@ -183,9 +184,22 @@ class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixi
     # ------------------------------------------------------------ helpers
 
     def enqueue_exec(self, run_id: str, plan_hash: str, task_id: str, attempt: int, delay: int = 0,
-                     key: str | None = None, ctx: dict | None = None) -> None:
-        """``key`` names a role instance's item (a handler runs once per caught failure), ``ctx`` its context."""
-        self.queue.send(exec_message(run_id, plan_hash, task_id, attempt, key, ctx), delay)
+                     key: str | None = None, ctx: dict | None = None, epoch: int = 0) -> None:
+        """``key`` names a role instance's item (a handler runs once per caught failure), ``ctx`` its context;
+        ``epoch`` is the item's redrive stamp (messages older than it are stale)."""
+        self.queue.send(exec_message(run_id, plan_hash, task_id, attempt, key, ctx, epoch), delay)
 
-    def timer_name(self, run_id: str, task_id: str, attempt: int, reason: str) -> str:
-        return f"{reason}|{run_id}|{task_id}|{attempt}"
+    def schedule_run_timeout(self, plan: Plan, run: RunRecord) -> None:
+        """config.timeout: counted from the start, or from the last redrive (with a timer of its own)."""
+        if plan.timeout is None:
+            return
+        deadline = parse_iso(run.redriven_at or run.created_at) + timedelta(seconds=plan.timeout)
+        message = {"k": "run_timeout", "run": run.run_id, "plan": plan.hash}
+        if run.redrives:
+            message["epoch"] = run.redrives
+        self.timers.schedule(self.timer_name(run.run_id, "$run", 0, "run_timeout", run.redrives), deadline, message)
+
+    def timer_name(self, run_id: str, task_id: str, attempt: int, reason: str, epoch: int = 0) -> str:
+        # Names are idempotency keys: after a redrive a task's timers get new ones, so a timer still
+        # pending from before (which will be dropped as stale) does not stand in for the new one.
+        return f"{reason}|{run_id}|{task_id}|{attempt}" + (f"|r{epoch}" if epoch else "")

@@ -18,7 +18,7 @@ from ..ports import ConditionFailed, RunRecord, TaskChange, TaskRecord, TokenCon
 from ..tasks.base import TaskFailure, TaskResult
 from ..tasks.registry import run_task_type
 from .loops import body_key, iteration_key, iteration_of
-from .messages import MAX_OUTPUT, exec_message, instance_key
+from .messages import MAX_OUTPUT, exec_message, instance_key, is_stale
 
 WAIT_TYPES = ("wait", "callback", "approval")
 
@@ -85,7 +85,7 @@ class ExecuteMixin:
         key = msg.get("key") or node.id
         visible = self.visible_tasks(plan, node)
         run, rec, recs, loop_extra = self.load_for(plan, msg["run"], node, key, visible)
-        if run is None or run.status in RUN_TERMINAL:
+        if run is None or run.status in RUN_TERMINAL or is_stale(msg, rec):
             return
         now = self.clock.now()
         if run.halt and node.role == "flow" and rec.status not in TERMINAL:
@@ -224,6 +224,7 @@ class ExecuteMixin:
                 status="RETRYING",
                 from_status=(from_status,),
                 attempt=rec.attempt,
+                votes=_vote_guard(rec, from_status),
                 set={"attempt": rec.attempt + 1, "error": failure.as_error(), "lease_until": None,
                      "wake_at": iso(self.clock.now() + timedelta(seconds=delay)), "ctx_now": None},
             )
@@ -259,6 +260,7 @@ class ExecuteMixin:
             status=status,
             from_status=(None, "PENDING") if never_started else (from_status,),
             attempt=None if never_started else rec.attempt,
+            votes=_vote_guard(rec, from_status),
             set={"output": output, "error": error, "ended_at": iso(self.clock.now()), "lease_until": None,
                  **(extra or {})},
         )
@@ -275,10 +277,10 @@ class ExecuteMixin:
             return self.finish(plan, run, node, rec, "SKIPPED", None, consume=consume, from_status="WAITING",
                                extra={"approval": approval})
         change = TaskChange(status="READY", from_status=("WAITING",), attempt=rec.attempt,
-                            set={"approval": approval, "wake_at": None})
+                            set={"approval": approval, "wake_at": None}, votes=_vote_guard(rec, "WAITING"))
         new, applied = self._change(run.run_id, rec, change, consume=consume)
         if applied and consume is None:
-            self.enqueue_exec(run.run_id, plan.hash, node.id, rec.attempt, key=rec.task_id)
+            self.enqueue_exec(run.run_id, plan.hash, node.id, rec.attempt, key=rec.task_id, epoch=rec.redrive)
         return new
 
     def _change(self, run_id: str, rec: TaskRecord, change: TaskChange, exports=None,
@@ -294,9 +296,9 @@ class ExecuteMixin:
             return lost.current or rec, False
 
     def _schedule_retry(self, plan: Plan, run_id: str, node: Node, rec: TaskRecord) -> None:
-        message = exec_message(run_id, plan.hash, node.id, rec.attempt, rec.task_id)
+        message = exec_message(run_id, plan.hash, node.id, rec.attempt, rec.task_id, epoch=rec.redrive)
         at = parse_iso(rec.wake_at) if rec.wake_at else self.clock.now()
-        self.timers.schedule(self.timer_name(run_id, rec.task_id, rec.attempt, "retry"), at, message)
+        self.timers.schedule(self.timer_name(run_id, rec.task_id, rec.attempt, "retry", rec.redrive), at, message)
 
     # ------------------------------------------------------------ durable waits
 
@@ -340,7 +342,7 @@ class ExecuteMixin:
             token = self.signer.token(run.run_id, rec.task_id, rec.attempt, rec.waiting_for, rec.nonce)
             expires = int(parse_iso(rec.wake_at).timestamp()) if rec.wake_at else None
             self.store.put_token(TokenRecord(self.signer.hash(token), run.run_id, rec.task_id, rec.attempt,
-                                             rec.waiting_for, plan.hash, expires))
+                                             rec.waiting_for, plan.hash, expires, epoch=rec.redrive))
 
     def ensure_wait(self, plan, run, node: Node, rec: TaskRecord, links_stored: bool = False) -> None:
         """The side effects of a WAITING task: its token and its timer. Idempotent, so a
@@ -359,10 +361,19 @@ class ExecuteMixin:
             message = {"k": kind, "run": run.run_id, "plan": plan.hash, "task": node.id, "attempt": rec.attempt}
             if rec.task_id != node.id:
                 message["key"] = rec.task_id
+            if rec.redrive:
+                message["epoch"] = rec.redrive
             round_ = (rec.approval or {}).get("round", 0) if rec.waiting_for == "approval" else 0
             # an escalated approval has a new deadline: its own timer name (names are idempotency keys)
-            self.timers.schedule(self.timer_name(run.run_id, rec.task_id, rec.attempt, f"{kind}{round_ or ''}"),
+            self.timers.schedule(self.timer_name(run.run_id, rec.task_id, rec.attempt, f"{kind}{round_ or ''}",
+                                                 rec.redrive),
                                  parse_iso(rec.wake_at), message)
+
+
+def _vote_guard(rec: TaskRecord, from_status: str | None) -> int | None:
+    """A decision on a waiting approval holds only if no vote came in since the decider read the
+    task (each vote bumps ``votes``): else it fails and the decider counts again."""
+    return rec.votes if from_status == "WAITING" and rec.waiting_for == "approval" else None
 
 
 def _should_run(node: Node, scope, ctx: EvalContext) -> bool:

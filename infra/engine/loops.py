@@ -50,7 +50,14 @@ class LoopsMixin:
         config = loop.config
         limit = config["max_iterations"]
         state: dict[str, Any] = {"total": None}
-        if config["type"] == "for_each":
+        if config["type"] == "for_each" and (rec.loop_state or {}).get("total"):
+            # Redriven with its completed iterations kept (redrive.py): it goes on over the list they
+            # ran over, kept with them, rather than a new evaluation that could disagree with them.
+            state = {"total": rec.loop_state["total"]}
+            keys = [chunk_key(loop.id, start) for start in range(0, self._window(loop, state), CHUNK)]
+            _, chunks = self.store.load(run.run_id, keys)
+            items = [item for k in keys for item in (chunks.get(k) or TaskRecord(k)).output or []]
+        elif config["type"] == "for_each":
             items = evaluate(config["items"], scope, ctx) if isinstance(config["items"], str) else config["items"]
             if not isinstance(items, list):
                 raise TaskFailure("LoopItemsError", f"items must be a list, not {_type_name(items)}")
@@ -99,13 +106,17 @@ class LoopsMixin:
         change = TaskChange(status="RUNNING", from_status=(None, "PENDING"),
                             set={"attempt": 1, "role_ctx": ctx, "started_at": iso(self.clock.now())})
         try:
-            self.store.change_task(run_id, key, change)
-        except ConditionFailed:
-            pass  # started before: a redelivery sends its first tasks again (their claims dedupe)
+            iteration = self.store.change_task(run_id, key, change)
+        except ConditionFailed as lost:
+            # Started before: a redelivery sends its first tasks again (their claims dedupe). If it
+            # has finished (or a redrive kept it), its last tasks are sent instead: finding themselves
+            # finished, they walk the loop on from it, which its first tasks would not.
+            iteration = lost.current or TaskRecord(key)
         roots = loop.config["roots"]
-        for task_id in roots:  # the item travels in the iteration's record, not in each message
+        starts = loop.config["last"] if iteration.status in TERMINAL else roots
+        for task_id in starts:  # the item travels in the iteration's record, not in each message
             self.enqueue_exec(run_id, plan.hash, task_id, 1, key=body_key(task_id, loop.id, index),
-                              ctx={k: v for k, v in ctx.items() if k != "item"})
+                              ctx={k: v for k, v in ctx.items() if k != "item"}, epoch=iteration.redrive)
         if not roots:
             self._iteration_done(plan, run_id, loop, index)
 

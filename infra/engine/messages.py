@@ -18,13 +18,20 @@ MAX_OUTPUT = 10 * 1024 * 1024
 
 
 def exec_message(run_id: str, plan_hash: str, task_id: str, attempt: int, key: str | None = None,
-                 ctx: dict | None = None) -> dict[str, Any]:
+                 ctx: dict | None = None, epoch: int = 0) -> dict[str, Any]:
     message = {"k": "exec", "run": run_id, "plan": plan_hash, "task": task_id, "attempt": attempt}
     if key and key != task_id:
         message["key"] = key
     if ctx:
         message["ctx"] = ctx
+    if epoch:  # the redrive epoch of the item it is about: an older message is stale (redrive.py)
+        message["epoch"] = epoch
     return message
+
+
+def is_stale(message: dict[str, Any], rec) -> bool:
+    """A message sent before a redrive reset the task it is about: it must not start or advance it."""
+    return int(message.get("epoch") or 0) < (rec.redrive if rec is not None else 0)
 
 
 def instance_key(task_id: str, for_task: str) -> str:

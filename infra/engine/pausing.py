@@ -59,4 +59,5 @@ class PausingMixin:
             self._schedule_retry(plan, run.run_id, node, rec)
         else:
             ctx = {k: v for k, v in (rec.role_ctx or {}).items() if k != "item"} or None
-            self.enqueue_exec(run.run_id, plan.hash, node.id, max(rec.attempt, 1), key=rec.task_id, ctx=ctx)
+            self.enqueue_exec(run.run_id, plan.hash, node.id, max(rec.attempt, 1), key=rec.task_id, ctx=ctx,
+                              epoch=rec.redrive)

@@ -54,8 +54,9 @@ class PropagateMixin:
     def _start_handler(self, plan: Plan, run_id: str, failed: Node, rec: TaskRecord) -> None:
         key = rec.catch["handler"]
         error = {**(rec.error or {}), "task_id": failed.id}
+        # The handler's item is reset with the failed task's by a redrive: the same epoch.
         self.enqueue_exec(run_id, plan.hash, node_of(key), 1, key=key,
-                          ctx={"role": "handler", "for": rec.task_id, "error": error})
+                          ctx={"role": "handler", "for": rec.task_id, "error": error}, epoch=rec.redrive)
 
     def _role_done(self, plan: Plan, run_id: str, node: Node, rec: TaskRecord) -> None:
         """A role instance finished: resolve the failure it handled, or take the run's next end step."""
@@ -117,12 +118,12 @@ class PropagateMixin:
             # A `first` block ends as soon as one branch has succeeded as a whole.
             if (target.kind == "parallel" and target.config.get("strategy") == "first" and outcome == "ok"
                     and self._first_branch_done(run_id, target, done)):
-                self.enqueue_exec(run_id, plan.hash, target.id, 1)
+                self.enqueue_exec(run_id, plan.hash, target.id, 1, epoch=rec.redrive)
             return None
         counts = DepCounts(rec.deps_ok, rec.deps_failed, rec.deps_skipped, rec.forced_skip)
         decision = readiness(target, counts)
         if decision == "run":
-            self.enqueue_exec(run_id, plan.hash, target.id, 1, key=key, ctx=ctx)
+            self.enqueue_exec(run_id, plan.hash, target.id, 1, key=key, ctx=ctx, epoch=rec.redrive)
             return None
         status = "SKIPPED" if decision == "skip" else "CANCELLED"
         change = TaskChange(status=status, from_status=(None, "PENDING"),
@@ -158,7 +159,8 @@ class PropagateMixin:
         steps += [(task, task, {"role": "finally"}) for task in plan.finally_tasks]
         if index < len(steps):
             task, key, ctx = steps[index]
-            self.enqueue_exec(run.run_id, plan.hash, task, 1, key=key, ctx={**ctx, "index": index})
+            self.enqueue_exec(run.run_id, plan.hash, task, 1, key=key, ctx={**ctx, "index": index},
+                              epoch=run.redrives)  # no end step's item is older than the run's epoch
             return
         self._finish(plan, run)
 

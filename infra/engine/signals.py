@@ -14,7 +14,7 @@ from ..clock import iso, parse_iso
 from ..ports import ConditionFailed, TaskRecord, TokenConsume, TokenUsed
 from ..tasks.base import TaskFailure, TaskResult
 from .approvals import LinkError
-from .messages import node_of
+from .messages import is_stale, node_of
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,8 @@ class SignalsMixin:
         node = plan.nodes[msg["task"]]
         key = msg.get("key") or node.id
         run, recs = self.store.load(msg["run"], [key, *node.deps])
+        if is_stale(msg, recs.get(key)):
+            return None  # a timer set before a redrive reset its task
         if run is not None and run.status == "PAUSED":
             waiting = recs.get(key)
             if waiting is not None and waiting.status == "WAITING" and waiting.attempt == msg["attempt"]:
@@ -69,17 +71,18 @@ class SignalsMixin:
             return
         self.approval_deadline(plan, run, node, rec)
 
-    def approval_timed_out(self, plan, run, node, rec) -> None:
+    def approval_timed_out(self, plan, run, node, rec) -> TaskRecord:
+        """Decide by the escalation policy; returns the task as written (or as the winner left it)."""
         action, value = approval_timeout_outcome((rec.approval or {}).get("escalation_policy"))
         if action == "fail":
-            self.fail(plan, run, node, rec, TaskFailure(value, f"approval '{node.id}' timed out"),
-                      from_status="WAITING")
-            return
-        output = approval_output(value, None, None, None, iso(self.clock.now()))
+            return self.fail(plan, run, node, rec, TaskFailure(value, f"approval '{node.id}' timed out"),
+                             from_status="WAITING")
+        # The votes cast short of the quorum are kept with the decision, as a decision by votes keeps them.
+        output = {**approval_output(value, None, None, None, iso(self.clock.now())),
+                  "votes": self.votes(run.run_id, rec)}
         if (rec.approval or {}).get("gate"):
-            self.resolve_gate(plan, run, node, rec, output)
-            return
-        self.succeed(plan, run, node, rec, TaskResult(output, {"approval": output}), from_status="WAITING")
+            return self.resolve_gate(plan, run, node, rec, output)
+        return self.succeed(plan, run, node, rec, TaskResult(output, {"approval": output}), from_status="WAITING")
 
     # ------------------------------------------------------------ links (called by the API)
 
@@ -102,7 +105,9 @@ class SignalsMixin:
         node = plan.nodes[node_of(record.task_id)]
         run, recs = self.store.load(record.run_id, [record.task_id, *node.deps])
         rec = recs.get(record.task_id)
-        if run is None or rec is None or rec.status != "WAITING" or rec.attempt != record.attempt:
+        # A link made before a redrive reset its task (a lower epoch) is void, as is any link of an ended run.
+        if run is None or rec is None or rec.status != "WAITING" or rec.attempt != record.attempt \
+                or record.epoch < rec.redrive or run.status in ("COMPLETED", "FAILED", "CANCELLED"):
             self.refuse(record.run_id, record.task_id, "a link to a request already decided", record.approver)
             raise LinkError(410, "this request is no longer waiting for an answer")
         return record, plan, run, node, rec, recs
@@ -139,7 +144,7 @@ class SignalsMixin:
     def _consume(self, record, plan, run, node, rec, recs, result: TaskResult) -> dict[str, Any]:
         # A delayed self-check first: if we die after the write below, it propagates the task.
         self.enqueue_exec(run.run_id, plan.hash, node.id, rec.attempt, delay=self.settings.safety_delay_seconds,
-                          key=rec.task_id)
+                          key=rec.task_id, epoch=rec.redrive)
         consume = TokenConsume(record.token_hash, uuid.uuid4().hex, int(self.clock.now().timestamp()))
         scope = self.scope_for(run, recs, node.deps)
         try:
@@ -151,5 +156,6 @@ class SignalsMixin:
             raise LinkError(410, "this link has already been used") from exc
         except ConditionFailed as exc:
             raise LinkError(410, "this request is no longer waiting for an answer") from exc
-        self.enqueue_exec(run.run_id, plan.hash, node.id, rec.attempt, key=rec.task_id)  # the fast path
+        self.enqueue_exec(run.run_id, plan.hash, node.id, rec.attempt, key=rec.task_id,
+                          epoch=rec.redrive)  # the fast path
         return {"status": "accepted", "run_id": run.run_id, "task_id": node.id}

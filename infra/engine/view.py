@@ -20,6 +20,9 @@ class ViewMixin:
         recs = self.store.list_tasks(run_id)
         latest: dict[str, TaskRecord] = {}
         for key, rec in recs.items():  # a role task shows its latest instance
+            node = plan.nodes.get(node_of(key))
+            if rec.status == "PENDING" and node is not None and node.role != "flow":
+                continue  # an instance a redrive reset and nothing needed since: as if there were none
             current = latest.get(node_of(key))
             if current is None or (rec.started_at or "") >= (current.started_at or ""):
                 latest[node_of(key)] = rec
@@ -64,6 +67,7 @@ class ViewMixin:
             "refused_links": sorted(refused, key=lambda r: r.get("at", "")),
             "created_at": run.created_at,
             "ended_at": run.ended_at,
+            "redrives": run.redrives,  # times it was redriven (POST /runs/{id}/redrive)
         }
 
     def link_url(self, run_id: str, rec: TaskRecord, base_url: str | None = None, token: str | None = None) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..ports import (
     ConditionFailed,
+    RequestClosed,
     RunRecord,
     TaskChange,
     TaskRecord,
@@ -150,6 +151,11 @@ class InMemoryStore:
                     token.expires_at is not None and consume.now_epoch >= token.expires_at
                 ):
                     raise TokenUsed(consume.token_hash)
+                if consume.vote_on is not None:
+                    request = self._tasks.get((run_id, consume.vote_on[0]))
+                    if request is None or request.status != "WAITING" or request.attempt != consume.vote_on[1]:
+                        raise RequestClosed(consume.vote_on[0])
+                    self._tasks[(run_id, consume.vote_on[0])] = replace(request, votes=request.votes + 1)
                 self._tokens[consume.token_hash] = replace(token, used_by=consume.request_id)
             record = current or TaskRecord(task_id)
             record = replace(record, status=change.status, **_copy(change.set))
@@ -187,6 +193,30 @@ class InMemoryStore:
         with self._lock:
             return [t for t in self._tokens.values() if t.kind == kind and not t.used_by]
 
+    # redrive
+    def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None) -> bool:
+        with self._lock:
+            run = self._runs.get(run_id)
+            current = self._tasks.get((run_id, task_id))
+            if run is None or run.status != "FAILED" or run.redrives != epoch - 1 or (
+                    current is not None and current.redrive >= epoch):
+                return False
+            self._tasks[(run_id, task_id)] = TaskRecord(task_id, status="PENDING", redrive=epoch, **_copy(keep or {}))
+            return True
+
+    def reopen_run(self, run_id: str, epoch: int, sinks_done: list[str], sinks_remaining: int,
+                   now: str) -> tuple[bool, RunRecord | None]:
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None or run.status != "FAILED" or run.redrives != epoch - 1 or run.end_comps:
+                return False, _copy(run)
+            self._sinks_done[run_id] = set(sinks_done)
+            run = self._runs[run_id] = replace(
+                run, status="RUNNING", redrives=epoch, redriven_at=now, sinks_remaining=sinks_remaining,
+                outputs=None, error=None, ended_at=None, end_comps=None, failed_tasks=frozenset(), halt=False,
+                cancelled=False)
+            return True, _copy(run)
+
 
 def _matches(current: TaskRecord | None, change: TaskChange) -> bool:
     status = current.status if current else None
@@ -199,4 +229,6 @@ def _matches(current: TaskRecord | None, change: TaskChange) -> bool:
         lease = current.lease_until if current else None
         if lease is not None and lease >= change.lease_expired_before:
             return False
+    if change.votes is not None and (current.votes if current else 0) != change.votes:
+        return False
     return True

@@ -19,6 +19,7 @@ from infra.aws.payloads import S3Payloads
 from infra.memory.store import InMemoryStore
 from infra.ports import (
     ConditionFailed,
+    RequestClosed,
     RunRecord,
     TaskChange,
     TaskRecord,
@@ -698,3 +699,28 @@ def test_memory_store_racing_resolve_edge_and_consume() -> None:
     assert all(isinstance(value, TokenUsed) for kind, value in results if kind == "error")
     assert store.get_token("tok-1").used_by == f"req-{winners[0]}"
     assert set(store.list_tasks("run-1")) == {"t", f"w{winners[0]}"}
+
+
+def test_a_vote_counts_on_its_waiting_request_and_guards_decisions(store) -> None:
+    store.create_run(make_run())
+    store.put_token(make_token(token_hash="tok-a"))
+    store.put_token(make_token(token_hash="tok-b"))
+    store.change_task("run-1", "ask", TaskChange(status="WAITING", from_status=(None,), set={"attempt": 1}))
+    assert task_state(store, "run-1", "ask").votes == 0
+    store.change_task("run-1", "ask:vote:a", TaskChange(status="COMPLETED", from_status=(None,), set={"output": "a"}),
+                      consume=TokenConsume("tok-a", "req-a", now_epoch=10, vote_on=("ask", 1)))
+    assert task_state(store, "run-1", "ask").votes == 1
+    # A decider that read the request before that vote loses; one that read it after wins.
+    with pytest.raises(ConditionFailed) as lost:
+        store.change_task("run-1", "ask", TaskChange(status="COMPLETED", from_status=("WAITING",), attempt=1,
+                                                     votes=0))
+    assert (lost.value.current.status, lost.value.current.votes) == ("WAITING", 1)
+    store.change_task("run-1", "ask", TaskChange(status="COMPLETED", from_status=("WAITING",), attempt=1, votes=1))
+    # A vote on a request that no longer waits is refused, and nothing of it is written.
+    with pytest.raises(RequestClosed):
+        store.change_task("run-1", "ask:vote:b", TaskChange(status="COMPLETED", from_status=(None,),
+                                                            set={"output": "b"}),
+                          consume=TokenConsume("tok-b", "req-b", now_epoch=10, vote_on=("ask", 1)))
+    assert task_state(store, "run-1", "ask:vote:b") is None
+    assert store.get_token("tok-b").used_by is None
+    assert task_state(store, "run-1", "ask").votes == 1

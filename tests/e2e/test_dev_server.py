@@ -280,3 +280,28 @@ def test_pause_and_resume_over_http(server):
     view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["callbacks"])
     assert view["status"] == "RUNNING"
     assert request("POST", f"{server}/runs/nope/resume")[0] == 404
+
+
+def test_redrive_with_the_cli(server):
+    text = """
+workflow:
+  metadata: {id: redo}
+  tasks:
+    - {id: hook, type: callback, config: {timeout: 1h}}
+    - {id: after, type: python, depends_on: [hook], config: {code: "result = tasks['hook']['output']['ok']"}}
+"""
+    run_id = json.loads(request("POST", f"{server}/runs", {"workflow": text, "input": {}})[2])["run_id"]
+    wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["callbacks"])
+    assert request("POST", f"{server}/_dev/clock", {"seconds": 3601})[0] == 200
+    wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["status"] == "FAILED")
+    cli = subprocess.run([LOOPLINE, "redrive", run_id, "--url", server], capture_output=True, text=True, timeout=30)
+    assert cli.returncode == 0, cli.stderr
+    assert json.loads(cli.stdout) == {"run_id": run_id, "status": "FAILED", "changed": True, "redrive": 1}
+    view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["callbacks"])
+    assert view["status"] == "RUNNING" and view["redrives"] == 1
+    assert request("POST", view["callbacks"][0]["url"], {"ok": True})[0] == 200
+    view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["status"] == "COMPLETED")
+    assert view["tasks"]["after"]["output"] is True
+    again = subprocess.run([LOOPLINE, "redrive", run_id, "--url", server], capture_output=True, text=True,
+                           timeout=30)
+    assert again.returncode == 2 and "only a FAILED run can be redriven" in again.stderr

@@ -282,3 +282,13 @@ def test_a_poison_message_reaches_the_dlq_and_the_run_shows_failed(runtime, monk
     assert "failed every delivery" in done["tasks"]["huge"]["error"]["message"]
     assert done["tasks"]["after"]["status"] == "CANCELLED"
     assert done["error"]["type"] == "PoisonMessage"
+
+    # The dead-letter function succeeded (its log line included), so the DLQ holds nothing more.
+    dlq = runtime.aws.stack.physical["DeadLetterQueue"]
+    sqs = runtime.aws.client("sqs")
+
+    def drained() -> bool:
+        counts = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"]
+        return counts["ApproximateNumberOfMessages"] == counts["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+    assert runtime.run_until(drained, timeout=10)
