@@ -1,0 +1,131 @@
+"""Interleaving enumeration (issue #5 item 2): every message of a run delivered twice at once, the second
+delivery running to its end after each AWS call of the first in turn.
+
+    .venv/bin/python bench/interleavings.py                # every reference workflow of crash_points.py
+    .venv/bin/python bench/interleavings.py --only chain   # one of them
+
+moto is made linearizable per request, as DynamoDB and SQS are (tests/concurrency.py). For each
+reference workflow of bench/crash_points.py: a clean run, driven one message at a time (approvals
+approved, timers fired, the clock moved when nothing else is left), gives its messages. Then for
+its message i and every k from 0 (the second delivery wholly first) to the AWS calls the first
+delivery makes alone: a new run is driven to its message i, which two workers get at once; the
+first stops right after its k-th AWS call, the second runs to its end, the first goes on; then
+the run is driven to its end. It must equal the clean run (status, outputs, every task's status,
+output and attempts) with every task's action run as often. Prints how many interleavings were
+tried and how many passed (like crash_points.py, which crashes where this pauses).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+ENDED = ("COMPLETED", "FAILED", "CANCELLED")
+
+
+def drive(bench, run_id: str, twice_at: int | None = None, pause_after: int | None = None,
+          timeout: float = 60.0) -> tuple[dict, int, int]:
+    """Drive the run to its end one message at a time; its message number ``twice_at`` (from 1) is
+    delivered twice at once, interleaved at ``pause_after``. Returns the final view, the number of
+    the run's messages, and the AWS calls of the first delivery of message ``twice_at``."""
+    from tests.concurrency import interleave
+    from tests.e2e.concurrent_runs import post_decision
+
+    seen = calls = 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if bench.status(run_id) in ENDED:
+            return bench.view(run_id), seen, calls
+        messages = bench.lambdas.receive(1)
+        if not messages:
+            if bench.runtime.fire_due_timers():
+                continue
+            approvals = bench.view(run_id)["approvals"]
+            for entry in approvals:
+                post_decision(bench, entry["url"].rsplit("/", 1)[1], "APPROVED")
+            if not approvals:
+                bench.clock.advance(3 * 3600)  # timers, retries and leases come due
+            continue
+        if json.loads(messages[0]["Body"]).get("run") != run_id:
+            bench.lambdas.deliver(messages[0])  # something of an earlier run
+            continue
+        seen += 1
+        if seen != twice_at:
+            bench.lambdas.deliver(messages[0])
+            continue
+        first, second, _ = interleave(bench.point, lambda: bench.lambdas.deliver(messages[0]),
+                                      lambda: bench.lambdas.deliver(messages[0]), pause_after)
+        first.get(), second.get()
+        calls = bench.point.calls
+    raise TimeoutError(f"run {run_id} did not end: {bench.view(run_id)}")
+
+
+def enumerate_workflow(bench, text: str) -> tuple[int, int, int, list[dict]]:
+    """(messages, interleavings tried, passed, failures) for one workflow."""
+    from tests.e2e.concurrent_runs import summary
+
+    clean_id = bench.start(text)
+    clean_view, messages, _ = drive(bench, clean_id)
+    clean = summary(clean_view), bench.actions(clean_id)
+    tried = passed = 0
+    failures: list[dict] = []
+    for index in range(1, messages + 1):
+        at = None
+        first_calls = None
+        while True:
+            bench.lambdas.errors.clear()
+            run_id = bench.start(text)
+            view, _, calls = drive(bench, run_id, twice_at=index, pause_after=at)
+            got = summary(view), bench.actions(run_id)
+            tried += 1
+            if got == clean and not bench.lambdas.errors:
+                passed += 1
+            else:
+                failures.append({"message": index, "second_after_call": at, "clean": repr(clean), "got": repr(got),
+                                 "errors": [e[-300:] for e in bench.lambdas.errors]})
+            if first_calls is None:
+                first_calls, at = calls, 0
+            else:
+                at += 1
+            if at >= first_calls:  # after the last call is the same as the first wholly first
+                break
+    return messages, tried, passed, failures
+
+
+def main() -> int:
+    from crash_points import WORKFLOWS
+
+    from tests.e2e.concurrent_runs import own_bench
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(WORKFLOWS))
+    parser.add_argument("--json", action="store_true", help="print the counts as one JSON object")
+    args = parser.parse_args()
+    print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}", file=sys.stderr)
+    totals, failures = {"tried": 0, "passed": 0}, []
+    with own_bench() as bench:
+        for name, text in WORKFLOWS.items():
+            if args.only and name != args.only:
+                continue
+            messages, tried, passed, failed = enumerate_workflow(bench, text)
+            totals["tried"] += tried
+            totals["passed"] += passed
+            failures += [{"workflow": name, **f} for f in failed]
+            print(f"{name:<13} {messages:>3} messages  {tried:>4} interleavings  {passed:>4} passed", file=sys.stderr)
+    print(f"total: {totals['tried']} interleavings tried, {totals['passed']} passed", file=sys.stderr)
+    for failure in failures[:10]:
+        print(json.dumps(failure)[:800], file=sys.stderr)
+    if args.json:
+        print(json.dumps({**totals, "failures": failures[:20]}))
+    return 0 if totals["tried"] == totals["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
