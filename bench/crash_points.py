@@ -98,6 +98,15 @@ workflow:
     - {id: pay, type: python, depends_on: [book], config: {code: "raise RuntimeError('declined')"}}
     - {id: unbook, type: python, config: {code: "result = 'unbooked'"}}
 """,
+    # A 100 KB output: it goes through the S3 claim check, so crashes fall around S3 puts too.
+    "large_payload": """
+workflow:
+  metadata: {id: large}
+  tasks:
+    - {id: a, type: python, config: {code: "result = 'z' * 100000"}}
+    - {id: b, type: python, depends_on: [a], config: {code: "result = len(tasks['a']['output'])"}}
+  outputs: {mappings: {b: "${tasks.b.output}"}}
+""",
 }
 
 
