@@ -122,7 +122,30 @@ def cmd_run(args) -> int:
 def cmd_dev(args) -> int:
     from .running import serve_dev
 
+    if args.aws_endpoint:
+        # The emulated AWS lives in another process (`loopline emulator`), so this one can be
+        # killed at any moment and started again on the same state, as a Lambda would be.
+        os.environ["LOOPLINE_AWS_ENDPOINT"] = args.aws_endpoint
     serve_dev(port=args.port, movable_clock=args.movable_clock, log=_err)
+    return EXIT_OK
+
+
+def cmd_emulator(args) -> int:
+    """moto as a server on 127.0.0.1: the "cloud" that outlives `loopline dev --aws-endpoint`."""
+    import threading
+
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
+    server.start()
+    _err(f"loopline emulator: AWS emulated on http://127.0.0.1:{args.port} (Ctrl-C to stop); then\n"
+         f"  loopline dev --aws-endpoint http://127.0.0.1:{args.port}")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
     return EXIT_OK
 
 
@@ -279,7 +302,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--movable-clock", action="store_true",
                    help="drive timers by a clock that POST /_dev/clock can move forward")
+    p.add_argument("--aws-endpoint", metavar="URL",
+                   help="use the AWS emulated at URL (`loopline emulator`, LocalStack) instead of moto in this "
+                        "process: the state then survives this server being killed and started again")
     p.set_defaults(func=cmd_dev)
+
+    p = sub.add_parser("emulator", help="moto as a server on 127.0.0.1, for `loopline dev --aws-endpoint`")
+    p.add_argument("--port", type=int, default=5055)
+    p.set_defaults(func=cmd_emulator)
     return parser
 
 
