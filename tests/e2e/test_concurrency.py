@@ -24,18 +24,11 @@ from tests.e2e.concurrent_runs import (
     exec_of,
     interleavings,
     no_problems,
-    own_bench,
     summary,
     timer_input,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
-
-
-@pytest.fixture(scope="module")
-def bench():
-    with own_bench() as made:
-        yield made
 
 
 def clean_run(bench, text, through=None):

@@ -20,7 +20,6 @@ from tests.e2e.concurrent_runs import (
     TWO_APPROVERS,
     interleavings,
     no_problems,
-    own_bench,
     post_callback,
     post_decision,
     summary,
@@ -30,12 +29,6 @@ from tests.e2e.concurrent_runs import (
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
-
-
-@pytest.fixture(scope="module")
-def bench():
-    with own_bench() as made:
-        yield made
 
 
 def one_accepted(answers: list[tuple[int, dict]]) -> int | None:

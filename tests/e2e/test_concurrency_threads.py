@@ -29,7 +29,6 @@ from tests.e2e.concurrent_runs import (
     FAN_OUT_OUTPUTS,
     WAIT,
     exec_of,
-    own_bench,
     post_decision,
     summary,
     timer_input,
@@ -38,12 +37,6 @@ from tests.e2e.concurrent_runs import (
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 ROUNDS = int(os.environ.get("LOOPLINE_CONCURRENCY_ROUNDS", "10"))
-
-
-@pytest.fixture(scope="module")
-def bench():
-    with own_bench() as made:
-        yield made
 
 
 @pytest.fixture(autouse=True)
