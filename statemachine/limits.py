@@ -1,0 +1,38 @@
+"""What a deployment allows a workflow to do, checked when a workflow is validated or submitted.
+
+These are facts about the targets (how long each kind of task can run there)
+and the deployment's own choices (which modules a ``custom`` task may import).
+The core never reads them from the environment: the edges build a
+:class:`DeploymentLimits` (``infra`` from ``LOOPLINE_CUSTOM_MODULES``, the CLI
+from its flags) and pass it in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The longest a code-running task (python, shell, custom) may run, on every target: on AWS
+# it runs in the task-runner function, whose Lambda timeout (900 s) must also cover starting
+# the code and answering.
+MAX_CODE_TIMEOUT = 840.0
+# The longest a task that runs inside the worker may take (http, llm, browser, database,
+# email, sms, voice, file): the worker's Lambda timeout is 30 s, shared with its other work.
+MAX_WORKER_TASK_TIMEOUT = 25.0
+CODE_TASK_TYPES = ("python", "shell", "custom")
+
+
+def module_allowed(module: str, prefixes: tuple[str, ...]) -> bool:
+    """Deny by default: ``module`` is allowed only if it is, or is inside, one of ``prefixes``."""
+    return any(module == p or module.startswith(p.rstrip(".") + ".") for p in prefixes if p)
+
+
+@dataclass(frozen=True)
+class DeploymentLimits:
+    """``custom_modules``: module prefixes a ``custom`` task may name (empty: none at all)."""
+
+    custom_modules: tuple[str, ...] = ()
+
+    @classmethod
+    def from_setting(cls, value: str | None) -> DeploymentLimits:
+        """From the comma-separated form of LOOPLINE_CUSTOM_MODULES / the CustomModules parameter."""
+        return cls(tuple(p.strip() for p in (value or "").split(",") if p.strip()))
