@@ -319,6 +319,33 @@ def test_chromium_leaves_names_to_the_policy_so_a_name_for_an_internal_address_i
     assert secret.requests == []
 
 
+@chromium
+def test_chromium_sends_no_webrtc_udp_around_the_proxy(task_env, server, monkeypatch):  # noqa: F811
+    # WebRTC's ICE gathering sends UDP (STUN) straight to the address it is given; a proxy for TCP alone
+    # would not see it. The internal "STUN server" here is a UDP socket on 127.0.0.1 that counts packets.
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.setblocking(False)
+    page = f"""<title>rtc</title><script>
+      const pc = new RTCPeerConnection({{iceServers: [{{urls: "stun:127.0.0.1:{udp.getsockname()[1]}"}}]}});
+      const done = () => document.body.insertAdjacentHTML("beforeend", "<p id=done>done</p>");
+      pc.onicegatheringstatechange = () => pc.iceGatheringState === "complete" && done();
+      pc.createDataChannel("x");
+      pc.createOffer().then((offer) => pc.setLocalDescription(offer));
+      setTimeout(done, 4000);
+    </script>"""
+    server.text("GET", "/rtc", page, content_type="text/html")
+    monkeypatch.setenv("LOOPLINE_PROVIDERS", "browser=chromium")
+    monkeypatch.setenv(ALLOW, f"127.0.0.1:{server.port}")  # TCP to the page's server only
+    try:
+        run_type("browser", {"action": "extract", "url": server.url + "/rtc", "selector": "#done",
+                             "wait_for": "#done", "timeout": "20s"})
+        with pytest.raises(BlockingIOError):
+            udp.recvfrom(2048)  # nothing arrived
+    finally:
+        udp.close()
+
+
 # ================================================================== template
 
 
