@@ -269,6 +269,7 @@ chromium = pytest.mark.skipif(browser.chromium_path() is None, reason="Chromium 
 PAGE = """<!doctype html><title>Shop</title><img id="pixel" src="{secret}/pixel.png">
 <script>
   const say = (text) => document.body.insertAdjacentHTML("beforeend", `<p id="fetched">${{text}}</p>`);
+  new WebSocket("{secret}/socket".replace("http:", "ws:"));
   fetch("{secret}/api").then(() => say("leaked"), () => say("blocked"));
 </script>
 <a id="inside" href="{secret}/">inside</a>"""
@@ -298,7 +299,7 @@ def test_chromium_is_refused_loopback_by_default(task_env, secret, monkeypatch):
 
 @chromium
 def test_chromium_redirects_and_sub_resources_go_through_the_policy(site, secret):
-    # The page loads; its image and its script's fetch to the internal service do not.
+    # The page loads; its image, WebSocket and fetch to the internal service do not.
     page = run_type("browser", {"action": "extract", "url": site.url + "/shop", "selector": "#fetched",
                                 "wait_for": "#fetched"})
     assert page["url"] == site.url + "/shop" and page["text"] == "blocked"
