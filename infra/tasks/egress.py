@@ -238,7 +238,7 @@ def resolve(host: str, port: int, policy: EgressPolicy | None = None) -> list[tu
     pairs = [(family, sockaddr) for family, _, _, _, sockaddr in answers]
     # An address with a zone (fe80::1%eth0) is link-local, denied unless allowed; the zone is not part of the IP.
     addresses = [ipaddress.ip_address(sockaddr[0].split("%", 1)[0]) for _, sockaddr in pairs]
-    (policy or EgressPolicy.from_environment()).check(name, port, addresses)
+    (policy if policy is not None else EgressPolicy.from_environment()).check(name, port, addresses)
     return pairs
 
 
