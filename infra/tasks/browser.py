@@ -9,6 +9,10 @@ installed and ``http`` otherwise, in both environments.
 
 Each task is a fresh browser session (a new profile directory): it opens
 ``config.url``, waits for ``config.wait_for`` (a selector) if given, then acts.
+
+Both providers reach only what the egress policy allows (``egress.py``): the
+``http`` stand-in through the shared HTTP client; Chromium through a proxy of its
+own (``egress_proxy.py``) that checks every connection the browser makes.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import common, files, settings
+from . import common, egress, files, settings
 from .base import TaskFailure
 from .common import INVALID_CONFIG, TaskMeta
+from .egress_proxy import EgressProxy
 from .http_task import check_url, fetch
 
 DEFAULT_TIMEOUT = 30.0
@@ -88,12 +93,13 @@ _WIRE = ("import os, sys\n"
 class _Chrome:
     """One headless Chromium process, spoken to over --remote-debugging-pipe (fd 3 in, fd 4 out)."""
 
-    def __init__(self, binary: str, deadline: float):
+    def __init__(self, binary: str, deadline: float, flags: tuple[str, ...] = ()):
         self.deadline = deadline
         self.profile = tempfile.mkdtemp(prefix="loopline-chromium-")
         to_chrome_r, self._out = os.pipe()
         self._in, from_chrome_w = os.pipe()
-        argv = [binary, *CHROMIUM_FLAGS, "--remote-debugging-pipe", f"--user-data-dir={self.profile}", "about:blank"]
+        argv = [binary, *CHROMIUM_FLAGS, *flags, "--remote-debugging-pipe", f"--user-data-dir={self.profile}",
+                "about:blank"]
         try:
             # Chromium reads commands on fd 3 and answers on fd 4. A tiny exec wrapper puts the pipes
             # there (no preexec_fn, which is unsafe in a threaded process).
@@ -227,19 +233,21 @@ class ChromiumBrowser:
         self.binary = binary
 
     def run(self, request: BrowserRequest, meta: TaskMeta) -> dict[str, Any]:
+        egress.check_url(request.url)  # a clear refusal before Chromium starts; the proxy checks again
         deadline = time.monotonic() + request.timeout
-        with _Chrome(self.binary, deadline) as chrome:
+        with EgressProxy(request.timeout) as proxy, _Chrome(self.binary, deadline, proxy.chromium_flags()) as chrome:
             try:
-                return self._run(chrome, request)
+                return self._run(chrome, request, proxy)
             except _ScriptError as exc:
                 raise TaskFailure(INVALID_CONFIG, f"selector error: {exc}") from exc
 
-    def _run(self, chrome: _Chrome, request: BrowserRequest) -> dict[str, Any]:
+    def _run(self, chrome: _Chrome, request: BrowserRequest, proxy: EgressProxy) -> dict[str, Any]:
         chrome.open_page()
         chrome.call("Page.enable")
         chrome.events.clear()
         navigation = chrome.call("Page.navigate", {"url": request.url})
         if navigation.get("errorText"):
+            proxy.raise_if_refused()
             raise TaskFailure(NAVIGATION_ERROR, f"{request.url}: {navigation['errorText']}")
         chrome.wait_event({"Page.loadEventFired"})
         if request.wait_for:
@@ -261,6 +269,7 @@ class ChromiumBrowser:
             request.screenshot.write_bytes(data)
             return {**page, "path": files.relative(request.screenshot), "bytes": len(data)}
         chrome.events.clear()
+        proxy.forget_refusals()  # the page's own refused sub-resources do not fail the task
         found = chrome.evaluate(f"(() => {{ const el = document.querySelector({_js(request.selector)});"
                                 f" if (!el) return false; el.scrollIntoView(); el.focus();"
                                 f" {'el.click();' if request.action == 'click' else ''} return true; }})()")
@@ -276,6 +285,8 @@ class ChromiumBrowser:
         # A click may start a navigation: if one starts soon, wait for the new page to load.
         if chrome.wait_event({"Page.frameStartedLoading", "Page.frameRequestedNavigation"}, 0.3):
             chrome.wait_event({"Page.loadEventFired"})
+            if str(chrome.evaluate("location.href")).startswith("chrome-error:"):
+                proxy.raise_if_refused()
         return {"url": chrome.evaluate("location.href"), "title": chrome.evaluate("document.title"), **result}
 
 

@@ -10,6 +10,10 @@ Values reach the SQL only as bound parameters: ``config.parameters`` is an
 object bound to ``:name`` placeholders (a list binds to ``?``); lists and
 objects are bound as their JSON text. A query containing ``${...}`` is refused:
 it would build SQL from data.
+
+A SQLite connection works only in its own database: ``sqlite_guard.py``
+refuses ATTACH, VACUUM INTO, extension loading and file-touching PRAGMAs
+(``DatabaseAccessDenied``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any, Protocol
 from . import common, settings
 from .base import TaskFailure
 from .common import TaskMeta
+from .sqlite_guard import DATABASE_DENIED, SqliteGuard
 
 CONFIG_ERROR = "DatabaseConfigError"
 DATABASE_ERROR = "DatabaseError"
@@ -78,6 +83,8 @@ class SqliteDatabase:
             connection = self._connect(timeout)
         except sqlite3.Error as exc:
             raise TaskFailure(DATABASE_ERROR, f"cannot open database '{self.name}': {exc}") from exc
+        guard = SqliteGuard()
+        guard.install(connection)
         timed_out = False
 
         def check_deadline() -> int:
@@ -97,6 +104,8 @@ class SqliteDatabase:
                     raise TaskFailure(DATABASE_ERROR, f"the query returned more than {MAX_ROWS} rows; add a LIMIT")
                 return [{column: _cell(value) for column, value in zip(columns, row)} for row in rows]
         except sqlite3.Error as exc:
+            if guard.refused:
+                raise TaskFailure(DATABASE_DENIED, guard.refused) from None
             if timed_out:
                 raise TaskFailure("TaskTimeout", f"the query ran longer than {timeout:g}s") from exc
             raise TaskFailure(DATABASE_ERROR, f"{type(exc).__name__}: {exc}") from exc

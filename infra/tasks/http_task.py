@@ -1,4 +1,9 @@
-"""The ``http`` task type, and the one HTTP client every provider that speaks HTTP uses (stdlib urllib)."""
+"""The ``http`` task type, and the one HTTP client every provider that speaks HTTP uses (stdlib urllib).
+
+Every connection it opens, redirects included, goes through the egress policy
+(``egress.py``): the host is resolved once, checked, and the socket connected to
+the checked address; the Host header, TLS SNI and certificate check keep the name.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import Any, Protocol
 
-from . import common, settings
+from . import common, egress, settings
 from .base import TaskFailure
 from .common import INVALID_CONFIG, TaskMeta
 
@@ -53,7 +58,24 @@ def check_url(url: str, key: str = "url") -> str:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise TaskFailure(INVALID_CONFIG, f"'config.{key}' must be an http:// or https:// URL, not {url!r}")
+    try:
+        parts.port  # noqa: B018  (raises for a port that is not a number in range)
+        egress.canonical_host(parts.hostname)
+    except ValueError as exc:
+        raise TaskFailure(INVALID_CONFIG, f"'config.{key}': {exc}") from None
     return url
+
+
+def _ascii_host(url: str) -> str:
+    """The URL with an internationalised host name in its IDNA form, which is what is resolved and sent
+    as Host (http.client cannot send a non-ASCII Host header)."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.hostname or parts.hostname.isascii():
+        return url
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = (userinfo + "@" if userinfo else "") + egress.canonical_host(parts.hostname)
+    netloc += f":{parts.port}" if parts.port is not None else ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 class _Redirects(urllib.request.HTTPRedirectHandler):
@@ -63,7 +85,33 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-_opener = urllib.request.build_opener(_Redirects())
+# http.client opens its socket through ``_create_connection``; pointing that hook at egress.connect is
+# how every connection (each redirect is a new one) is resolved, checked and pinned to the checked address.
+class _CheckedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = egress.connect
+
+
+class _CheckedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = egress.connect
+
+
+class _CheckedHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_CheckedHTTPConnection, req)
+
+
+class _CheckedHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_CheckedHTTPSConnection, req, context=self._context)
+
+
+# No proxies from the environment: through a proxy, the address checked would be the proxy's, not the target's.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _CheckedHTTPHandler(), _CheckedHTTPSHandler(),
+                                      _Redirects())
 
 
 def _headers(raw) -> dict[str, str]:
@@ -80,7 +128,7 @@ def fetch(method: str, url: str, *, headers: dict[str, str] | None = None, data:
     """One request. Any status comes back as a response; a timeout is ``TaskTimeout``, a
     connection failure ``connection_error``, a body over ``max_bytes`` ``HttpResponseTooLarge``."""
     check_url(url)
-    request = urllib.request.Request(url, data=data, method=method.upper())
+    request = urllib.request.Request(_ascii_host(url), data=data, method=method.upper())
     request.add_header("User-Agent", USER_AGENT)
     for name, value in (headers or {}).items():
         request.add_header(name, value)
@@ -95,6 +143,10 @@ def fetch(method: str, url: str, *, headers: dict[str, str] | None = None, data:
             reason = getattr(response, "reason", "") or http.client.responses.get(status, "")
             final_url = response.geturl() if hasattr(response, "geturl") else url
             head = _headers(response.headers or {})
+    except TaskFailure as exc:
+        if exc.error_type != egress.EGRESS_DENIED:
+            raise
+        raise TaskFailure(exc.error_type, f"{method.upper()} {url}: {exc.message}") from None
     except (TimeoutError, socket.timeout) as exc:
         raise TaskFailure("TaskTimeout", f"{method.upper()} {url}: no response within {timeout:g}s") from exc
     except urllib.error.URLError as exc:

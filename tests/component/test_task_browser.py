@@ -28,6 +28,7 @@ PAGE = """<!doctype html><html><head><title>Shop</title></head><body>
 @pytest.fixture
 def site(task_env, server, monkeypatch):  # noqa: F811
     monkeypatch.setenv("LOOPLINE_PROVIDERS", "browser=chromium")
+    monkeypatch.setenv("LOOPLINE_EGRESS_ALLOW", f"127.0.0.1:{server.port}")  # loopback is denied by default
     server.text("GET", "/shop", PAGE, content_type="text/html")
     server.text("GET", "/next", "<title>Next page</title><p>second</p>", content_type="text/html")
     return server

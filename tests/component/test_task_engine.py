@@ -95,7 +95,8 @@ workflow:
 """
 
 
-def test_http_shell_file_llm_and_email_through_the_engine(task_env, server):  # noqa: F811
+def test_http_shell_file_llm_and_email_through_the_engine(task_env, server, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("LOOPLINE_EGRESS_ALLOW", f"127.0.0.1:{server.port}")  # loopback is denied by default
     server.json("GET", "/articles", {"articles": [{"id": 1, "title": "One"}, {"id": 2, "title": "Two"}]})
     note = "hello; rm -rf / $(id)"
     text = PIPELINE.replace("${inputs.base_url}", server.url)
@@ -139,7 +140,8 @@ workflow:
 """
 
 
-def test_typed_failures_drive_retries_and_catch(task_env, server):  # noqa: F811
+def test_typed_failures_drive_retries_and_catch(task_env, server, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("LOOPLINE_EGRESS_ALLOW", f"127.0.0.1:{server.port}")  # loopback is denied by default
     answers = [503, 503, 200]
     server.routes[("GET", "/flaky")] = lambda r: (answers.pop(0), {"Content-Type": "application/json"}, "{}")
     _, view = run_to_end(FAILING.replace("BASE", server.url), {"path": "../../etc/passwd"})

@@ -12,6 +12,13 @@ import pytest
 from infra.tasks import outbox
 from tests.unit.test_task_settings import failure, run_type, server, task_env  # noqa: F401
 
+
+@pytest.fixture(autouse=True)
+def loopback_allowed(task_env, monkeypatch):  # noqa: F811
+    """These tests talk to servers on 127.0.0.1, which tasks may reach only when the deployment names it in
+    LOOPLINE_EGRESS_ALLOW (tests/component/test_egress.py checks the refusal without it)."""
+    monkeypatch.setenv("LOOPLINE_EGRESS_ALLOW", "127.0.0.1")
+
 # ====================================================================== http
 
 

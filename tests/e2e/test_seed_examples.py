@@ -26,9 +26,19 @@ SEED = ROOT / "examples" / "seed"
 LOOPLINE = str(Path(sys.executable).with_name("loopline"))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def dev_server_may_reach_loopback():
+    """The dev server these tests share starts with the deployment's egress allowlist naming 127.0.0.1 (tasks
+    may not reach loopback otherwise), since the outside APIs here are local servers on ports chosen later."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LOOPLINE_EGRESS_ALLOW", "127.0.0.1")
+        yield
+
+
 @pytest.fixture
-def outside():
-    """The seed's outside APIs: records every request, answers JSON."""
+def outside(monkeypatch):
+    """The seed's outside APIs: records every request, answers JSON. Tasks in this process and in the
+    `loopline run` it starts may reach it: the egress allowlist names it."""
     seen: list[dict] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -55,6 +65,7 @@ def outside():
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("LOOPLINE_EGRESS_ALLOW", f"127.0.0.1:{httpd.server_address[1]}")
     yield f"http://127.0.0.1:{httpd.server_address[1]}", seen
     httpd.shutdown()
 

@@ -107,3 +107,75 @@ def test_a_long_query_times_out(db):
 def test_blobs_come_back_as_base64(db):
     rows = run_type("database", {"connection": "main_db", "query": "SELECT x'00ff' AS b"})
     assert rows == [{"b": "AP8="}]
+
+
+# ------------------------------------------------------------ files beyond the connection (issue #9, item 13)
+
+
+@pytest.mark.parametrize("statement", [
+    "ATTACH '{other}' AS other",
+    "ATTACH 'file:{other}?mode=rwc' AS other",
+    "VACUUM INTO '{other}'",
+    "VACUUM INTO 'file:{other}'",
+])
+def test_sql_cannot_create_or_open_another_file(db, tmp_path, statement):
+    other = tmp_path / "elsewhere" / "copy.db"
+    other.parent.mkdir()
+    error = failure("database", {"connection": "main_db", "query": statement.format(other=other)})
+    assert error.error_type == "DatabaseAccessDenied"
+    assert str(other) in error.message
+    assert not other.exists()
+
+
+def test_a_file_name_bound_as_a_parameter_is_refused_too(db, tmp_path):
+    # SQLite asks about VACUUM INTO's file when it runs (with the bound value), about ATTACH's when it
+    # compiles (with no name yet): both are refused.
+    other = tmp_path / "bound.db"
+    for query, said in (("VACUUM INTO :path", str(other)), ("ATTACH :path AS other", "computed at run time")):
+        error = failure("database", {"connection": "main_db", "query": query, "parameters": {"path": str(other)}})
+        assert error.error_type == "DatabaseAccessDenied"
+        assert said in error.message
+    assert not other.exists()
+
+
+def test_an_existing_database_cannot_be_read_through_attach(db, tmp_path):
+    secret = tmp_path / "secret.db"
+    with sqlite3.connect(secret) as connection:
+        connection.execute("CREATE TABLE keys (value TEXT)")
+        connection.execute("INSERT INTO keys VALUES ('hunter2')")
+    error = failure("database", {"connection": "main_db", "query": f"ATTACH '{secret}' AS s"})
+    assert error.error_type == "DatabaseAccessDenied"
+    error = failure("database", {"connection": "main_db", "query": "DETACH main"})
+    assert error.error_type == "DatabaseAccessDenied"
+
+
+@pytest.mark.parametrize("query, refused", [
+    ("SELECT load_extension('/tmp/evil.so')", "load_extension"),
+    ("SELECT load_extension('/tmp/evil.so', 'entry')", "load_extension"),
+    ("PRAGMA temp_store_directory = '/tmp/elsewhere'", "temp_store_directory"),
+    ("PRAGMA database_list", "database_list"),
+    ("SELECT file FROM pragma_database_list", "database_list"),
+    ("PRAGMA journal_mode = WAL", "journal_mode"),
+    ("PRAGMA writable_schema = ON", "writable_schema"),
+])
+def test_extensions_and_file_pragmas_are_refused(db, query, refused):
+    error = failure("database", {"connection": "main_db", "query": query})
+    assert error.error_type == "DatabaseAccessDenied"
+    assert refused in error.message
+
+
+@pytest.mark.parametrize("query", [
+    "SELECT count(*) AS n FROM users",
+    "PRAGMA table_info(users)",
+    "SELECT name FROM pragma_table_info('users')",
+    "PRAGMA user_version = 7",
+    "PRAGMA journal_mode",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA integrity_check",
+    "VACUUM",
+    "CREATE VIRTUAL TABLE docs USING fts5(body)",
+    "SELECT value FROM json_each('[1, 2]')",
+    "CREATE TRIGGER stamp AFTER INSERT ON users BEGIN UPDATE users SET processed = 0 WHERE id = new.id; END",
+])
+def test_ordinary_statements_still_work(db, query):
+    run_type("database", {"connection": "main_db", "query": query})

@@ -20,7 +20,7 @@ META = TaskMeta(task_id="t1", run_id="run-1", workflow_id="wf")
 PROVIDER_ENV = ("LOOPLINE_PROVIDERS", "LOOPLINE_PROVIDER_DEFAULTS", "LOOPLINE_EMAIL_FROM", "LOOPLINE_AWS_ENDPOINT",
                 "LOOPLINE_TARGET", "LOOPLINE_OPENAI_BASE_URL", "LOOPLINE_OPENAI_API_KEY", "LOOPLINE_LLM_MODEL",
                 "LOOPLINE_VOICE_WEBHOOK_URL", "LOOPLINE_VOICE_WEBHOOK_TOKEN", "LOOPLINE_CHROMIUM",
-                "LOOPLINE_CUSTOM_MODULES", "LOOPLINE_BEDROCK_REGION")
+                "LOOPLINE_CUSTOM_MODULES", "LOOPLINE_BEDROCK_REGION", "LOOPLINE_EGRESS_ALLOW")
 
 
 @pytest.fixture
@@ -64,9 +64,10 @@ def failure(kind: str, config: dict[str, Any], **kwargs) -> TaskFailure:
 
 class LocalServer:
     """An HTTP server on 127.0.0.1 whose routes are ``(method, path) -> handler(request) -> (status, headers, body)``;
-    every request is kept in ``requests`` as ``{method, path, headers, body}``."""
+    every request is kept in ``requests`` as ``{method, path, headers, body}``. Loopback is denied to tasks
+    by default: a test that calls it through a task type names it in LOOPLINE_EGRESS_ALLOW."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.routes: dict[tuple[str, str], Callable[[dict[str, Any]], tuple[int, dict[str, str], bytes | str]]] = {}
         self.requests: list[dict[str, Any]] = []
         server = self
@@ -98,14 +99,18 @@ class LocalServer:
             def handle_error(self, request, client_address):  # a client that gave up (timeout tests): quiet
                 pass
 
-        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.httpd = Server((host, port), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
         self.thread.start()
 
     @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return f"http://{self.httpd.server_address[0]}:{self.port}"
 
     def json(self, method: str, path: str, value: Any, status: int = 200, headers: dict | None = None) -> None:
         self.routes[(method, path)] = lambda request: (
