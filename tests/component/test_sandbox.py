@@ -14,6 +14,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -366,3 +367,48 @@ def test_an_engine_that_is_not_root_still_keeps_its_environment_from_task_code(t
     assert engine_environ.startswith("refused") and CANARY not in parent_environ and CANARY not in json.dumps(environ)
     assert CANARY not in json.dumps(tasks["sh"]["output"])
     assert "Permission denied" in tasks["sh"]["output"]["stderr"]
+
+
+# ---------------------------------------------------------------- where a shell task starts, who runs it
+
+
+@as_root
+def test_a_working_dir_outside_the_file_root_is_entered_with_the_task_users_own_rights(task_env):  # noqa: F811
+    private = Path(tempfile.mkdtemp(prefix="loopline-private-test-"))  # 0700, like /root
+    try:
+        inner = private / "open"  # 0755 itself, but unreachable for other users through its parent
+        inner.mkdir(mode=0o755)
+        (inner / "notes.txt").write_text("private notes\n")
+        error = failure("shell", {"command": ["cat", "notes.txt"], "working_dir": str(inner)})
+        assert error.error_type == "InvalidConfig" and "can enter" in error.message
+    finally:
+        shutil.rmtree(private)
+    error = failure("shell", {"command": ["ls"], "working_dir": "../.."})  # relative: inside the file root only
+    assert error.error_type == "FileAccessDenied"
+
+
+def test_the_default_file_root_is_the_shell_tasks_to_write(task_env, shared_dir, monkeypatch):  # noqa: F811
+    monkeypatch.delenv("LOOPLINE_FILE_ROOT")
+    monkeypatch.setattr(tempfile, "tempdir", str(shared_dir))  # so the default root is made afresh, here
+    result = run_type("shell", {"command": ["sh", "-c", "echo kept > note.txt && pwd -P"]})
+    assert result["stdout"] == str(shared_dir / "loopline-files")
+    assert (shared_dir / "loopline-files" / "note.txt").read_text() == "kept\n"
+
+
+@as_root
+@pytest.mark.parametrize("setting, message", [("root", "is root"), ("0", "is root"),
+                                              ("no-such-user-xyz", "no such user")])
+def test_the_task_user_setting_never_means_root_or_nobody_known(task_env, monkeypatch, setting, message):  # noqa: F811
+    monkeypatch.setenv("LOOPLINE_TASK_USER", setting)
+    error = failure("shell", {"command": ["id", "-u"]})
+    assert error.error_type == "ProviderConfigError" and "LOOPLINE_TASK_USER" in error.message and message in \
+        error.message
+
+
+@as_root
+def test_an_interpreter_the_task_user_cannot_run_is_a_clear_error(task_env, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("LOOPLINE_TASK_PYTHON", os.path.realpath(sys.executable))  # under /root (0700) here
+    if not os.path.realpath(sys.executable).startswith("/root/"):
+        pytest.skip("this machine's Python is reachable for every user")
+    reply = run_code(CodeRequest(kind="python", task_id="t", run_id="r", timeout=60, config={"code": "x = 1"}))
+    assert reply.error["type"] == "ProviderConfigError" and "LOOPLINE_TASK_PYTHON" in reply.error["message"]
