@@ -140,9 +140,17 @@ def import_path(identity: TaskIdentity) -> list[str]:
 
 
 def give_to(path: str | os.PathLike, identity: TaskIdentity) -> None:
-    """Make the directory ``path`` (not a symlink) owned by the task user, when the engine drops privileges."""
+    """Make the directory ``path`` owned by the task user, when the engine drops privileges: only a real
+    directory (never through a symlink) that is the engine's own (never someone else's)."""
     if not identity.switches:
         return
-    info = os.lstat(path)
-    if stat.S_ISDIR(info.st_mode) and (info.st_uid, info.st_gid) != (identity.uid, identity.gid):
-        os.chown(path, identity.uid, identity.gid, follow_symlinks=False)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return  # not a plain directory: leave it as it is
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid():
+            os.fchown(fd, identity.uid, identity.gid)
+    finally:
+        os.close(fd)

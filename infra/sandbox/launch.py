@@ -226,7 +226,9 @@ def _working_dir(configured: Any, identity: TaskIdentity) -> tuple[str, bool]:
     if not path.is_dir():
         raise TaskFailure(INVALID_CONFIG, f"'config.working_dir' {str(path)!r} is not a directory")
     if path == root and not os.environ.get("LOOPLINE_FILE_ROOT"):
-        give_to(root, identity)  # the default root is loopline's own: shell tasks may write there
+        # The default root is loopline's own: shell tasks may write there. Handed over by its own
+        # name, not the resolved one, so a symlink planted in the temp dir hands over nothing.
+        give_to(files.default_root(), identity)
     return str(path), False
 
 

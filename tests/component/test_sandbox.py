@@ -412,3 +412,16 @@ def test_an_interpreter_the_task_user_cannot_run_is_a_clear_error(task_env, monk
         pytest.skip("this machine's Python is reachable for every user")
     reply = run_code(CodeRequest(kind="python", task_id="t", run_id="r", timeout=60, config={"code": "x = 1"}))
     assert reply.error["type"] == "ProviderConfigError" and "LOOPLINE_TASK_PYTHON" in reply.error["message"]
+
+
+@as_root
+def test_a_symlink_planted_as_the_default_file_root_hands_nothing_over(task_env, shared_dir, monkeypatch):  # noqa: F811
+    monkeypatch.delenv("LOOPLINE_FILE_ROOT")
+    monkeypatch.setattr(tempfile, "tempdir", str(shared_dir))
+    target = Path(tempfile.mkdtemp(prefix="loopline-not-yours-", dir="/tmp"))  # root's, like /etc
+    try:
+        (shared_dir / "loopline-files").symlink_to(target)
+        assert run_type("shell", {"command": ["true"]})["exit_code"] == 0
+        assert target.stat().st_uid == 0
+    finally:
+        shutil.rmtree(target)
