@@ -19,15 +19,15 @@ import path the engine passes, never in the engine. Values that are not JSON
 """
 
 import errno
-import importlib
-import inspect
 import json
 import os
 import re
 import runpy
 import sys
-import traceback
 import types
+
+# importlib, inspect and traceback are imported where they are needed: a python task that
+# succeeds should not pay for them (the child's start is most of a task's cost).
 
 HANDLER = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*)$")
 MAX_MESSAGE = 2000
@@ -98,6 +98,9 @@ def run_python(request):
 
 
 def run_custom(request):
+    import importlib
+    import inspect
+
     handler = str(request.get("handler") or "")
     match = HANDLER.match(handler)
     if not match:
@@ -139,6 +142,8 @@ def main():
     except Refused as exc:
         text = json.dumps(_failure(exc, limits, typed=True))
     except BaseException as exc:  # the task's own failure, reported by its type
+        import traceback
+
         traceback.print_exc()  # into the printed text, where the author looks for the line
         text = json.dumps(_failure(exc, limits, typed=custom))
     if len(text) > limits["result"]:
