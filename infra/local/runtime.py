@@ -293,14 +293,14 @@ class LocalRuntime:
         headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
         if not is_json_type(headers.get("content-type")):  # the same rule as the api handler's
             return _reply(415, {"error": "send the body as application/json"})
-        if not isinstance(self.clock, ManualClock):
-            return _reply(409, {"error": "start `loopline dev --movable-clock` to move the clock"})
         try:
             seconds = float((parse_body(event.get("body")) or {}).get("seconds", 0))
         except BadBody as error:
             return _reply(error.status, {"error": error.message})
-        except (ValueError, AttributeError, TypeError):
+        except (ValueError, AttributeError, TypeError, OverflowError):
             return _reply(400, {"error": "send {\"seconds\": N}"})
+        if not isinstance(self.clock, ManualClock):
+            return _reply(409, {"error": "start `loopline dev --movable-clock` to move the clock"})
         if not 0 <= seconds <= 10 * 365 * 86400:
             return _reply(400, {"error": "seconds must be between 0 and ten years"})
         return _reply(200, {"now": self.clock.advance(seconds).isoformat()})

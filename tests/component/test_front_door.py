@@ -285,3 +285,22 @@ def test_a_path_with_a_control_character_is_404_not_another_route(runtime):
         status, headers, answer = call(runtime, "GET", path, "/approvals/{token}")
         assert status == 404 and answer == {"error": "not found"}, (path, answer)
         assert headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("body, content_type, status, why", [
+    ('{"seconds": 60}', "text/plain", 415, "application/json"),
+    ('{"seconds": 60}', None, 415, "application/json"),
+    (DEEP, "application/json", 400, "deep"),
+    ('{"seconds": NaN}', "application/json", 400, "NaN"),
+    ('{"seconds": 1e999}', "application/json", 400, "too large"),
+    ('{"seconds": ' + "9" * 400 + "}", "application/json", 400, "seconds"),
+    ('{"seconds": ', "application/json", 400, "not valid JSON"),
+    ('{"seconds": 60}', "application/json; charset=utf-8", 200, None),
+])
+def test_the_dev_clock_route_takes_only_json_it_can_parse(runtime, body, content_type, status, why):
+    event = {"httpMethod": "POST", "path": "/_dev/clock", "body": body,
+             "headers": {"Content-Type": content_type} if content_type else {}}
+    response = runtime.invoke("_dev_clock", event)
+    answer = strict_json(response["body"])
+    assert response["statusCode"] == status, answer
+    assert why is None or why in answer["error"], answer

@@ -54,8 +54,9 @@ def gateway() -> Iterator[LocalGateway]:
 def test_its_own_address_and_localhost_are_answered(gateway):
     port = port_of(gateway)
     for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}"):
-        status, _, _ = ask(gateway, headers={"Host": host})
+        status, headers, _ = ask(gateway, headers={"Host": host})
         assert status == 200, host
+        assert headers["x-content-type-options"] == "nosniff"  # added to what the handler answered
 
 
 @pytest.mark.parametrize("host", ["rebind.example:{port}", "rebind.example", "127.0.0.1:1", "localhost:{other}",
