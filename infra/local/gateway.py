@@ -39,7 +39,8 @@ _LOG = logging.getLogger("loopline.gateway")
 DEFAULT_MAX_BODY = 6 * 1024 * 1024  # a Lambda request payload is at most 6 MB
 DEFAULT_WORKERS = 16  # connections served at once; more wait (max_pending), then 503
 DEFAULT_MAX_PENDING = 512
-DEFAULT_READ_TIMEOUT = 20.0  # seconds for a whole request to arrive (also keep-alive idling)
+DEFAULT_READ_TIMEOUT = 20.0  # seconds for a whole request to arrive
+DEFAULT_KEEPALIVE_TIMEOUT = 5.0  # seconds a kept-alive connection may sit idle between requests
 LOCAL_NAMES = ("127.0.0.1", "localhost")
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _TEXT_TYPES = re.compile(
@@ -94,11 +95,13 @@ class LocalGateway:
         workers: int = DEFAULT_WORKERS,
         max_pending: int = DEFAULT_MAX_PENDING,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
+        keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT,
     ) -> None:
         self._routes = sorted((_compile(r) for r in routes), key=lambda c: c.specificity, reverse=True)
         self._invoke, self._stage, self._max_body, self._log = invoke, stage, max_body, log
         self._server = PooledHTTPServer((host, port), _make_handler(self), workers=workers,
-                                        max_pending=max_pending, read_timeout=read_timeout)
+                                        max_pending=max_pending, read_timeout=read_timeout,
+                                        keepalive_timeout=keepalive_timeout)
         self._port = str(self._server.server_address[1])
         self._local_names = {*LOCAL_NAMES, host.lower()}
         self._allowed = {_host_and_port(value) for value in allow_hosts if value.strip()}

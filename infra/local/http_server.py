@@ -7,10 +7,11 @@ half a request holds its thread for as long as it likes. Here:
 - ``workers`` threads serve connections; up to ``max_pending`` more wait for one, in order;
   beyond that a connection is answered ``503`` (JSON, ``Retry-After``) by a separate thread that
   reads what the client sent first, so closing never turns into a reset.
-- every request must arrive whole (request line, headers, body) within ``read_timeout`` seconds
-  of the server starting to wait for it, however slowly it trickles in; an idle keep-alive
-  connection is closed after that long too. A response the client does not read for that long is
-  abandoned.
+- every request must arrive whole (request line, headers, body) within ``read_timeout`` seconds,
+  however slowly it trickles in: counted from the connection's start for its first request, from
+  the first byte for the next ones. A kept-alive connection on which nothing comes for
+  ``keepalive_timeout`` seconds is closed, so idle browser connections do not hold the workers. A
+  response the client does not read for ``read_timeout`` seconds is abandoned.
 - the listen backlog fits a burst of ``BACKLOG`` connections.
 """
 
@@ -38,9 +39,15 @@ class _DeadlineSocketIO(io.RawIOBase):
         super().__init__()
         self._sock = sock
         self.deadline: float | None = None
+        self._then: float | None = None  # once a first byte came: the deadline is that moment + this
 
     def readable(self) -> bool:
         return True
+
+    def expect(self, first_byte_within: float, whole_within: float | None = None) -> None:
+        """The next request's deadline: ``first_byte_within`` seconds from now; with ``whole_within``,
+        moved to that long after its first byte once one has come."""
+        self.deadline, self._then = time.monotonic() + first_byte_within, whole_within
 
     def readinto(self, buffer: Any) -> int:
         if self.deadline is not None:
@@ -48,7 +55,10 @@ class _DeadlineSocketIO(io.RawIOBase):
             if remaining <= 0:
                 raise TimeoutError("the request did not arrive in time")
             self._sock.settimeout(remaining)
-        return self._sock.recv_into(buffer)
+        count = self._sock.recv_into(buffer)
+        if count and self._then is not None:
+            self.deadline, self._then = time.monotonic() + self._then, None
+        return count
 
 
 class DeadlineRequestHandler(BaseHTTPRequestHandler):
@@ -63,7 +73,11 @@ class DeadlineRequestHandler(BaseHTTPRequestHandler):
         self.rfile = io.BufferedReader(self._raw, io.DEFAULT_BUFFER_SIZE)
 
     def handle_one_request(self) -> None:
-        self._raw.deadline = time.monotonic() + self.server.read_timeout
+        if getattr(self, "_served", False):  # a kept-alive connection: the next request, if any
+            self._raw.expect(min(self.server.keepalive_timeout, self.server.read_timeout), self.server.read_timeout)
+        else:
+            self._raw.expect(self.server.read_timeout)
+        self._served = True
         super().handle_one_request()
 
     def prepare_write(self) -> None:
@@ -76,11 +90,11 @@ class PooledHTTPServer(HTTPServer):
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], handler: type[DeadlineRequestHandler], *, workers: int,
-                 max_pending: int, read_timeout: float) -> None:
-        if workers < 1 or max_pending < 0 or read_timeout <= 0:
-            raise ValueError("workers >= 1, max_pending >= 0 and read_timeout > 0 are needed")
+                 max_pending: int, read_timeout: float, keepalive_timeout: float) -> None:
+        if workers < 1 or max_pending < 0 or read_timeout <= 0 or keepalive_timeout <= 0:
+            raise ValueError("workers >= 1, max_pending >= 0 and timeouts > 0 are needed")
         super().__init__(address, handler)
-        self.read_timeout = read_timeout
+        self.read_timeout, self.keepalive_timeout = read_timeout, keepalive_timeout
         self._max_pending = max_pending
         self._cond = threading.Condition()
         self._pending: collections.deque = collections.deque()

@@ -232,3 +232,13 @@ def test_routes_under_the_guard_are_unchanged():
     routes = [*ROUTES, Route("POST", "/extra", "Api")]
     with LocalGateway(routes, echo) as gw:
         assert ask(gw, "POST", "/extra", {"Content-Type": "application/json"}, b"{}")[0] == 201
+
+
+def test_an_idle_kept_alive_connection_lets_its_worker_go():
+    with LocalGateway(ROUTES, echo, workers=1, keepalive_timeout=0.2) as gw:
+        idle = http.client.HTTPConnection("127.0.0.1", port_of(gw), timeout=BOUND)
+        idle.request("GET", "/runs/r1")
+        assert idle.getresponse().read()  # kept alive, then nothing more is sent on it
+        assert ask(gw)[0] == 200  # the one worker is free for others once the idle one is closed
+        assert idle.sock is not None and idle.sock.recv(1) == b""  # closed by the server
+        idle.close()
