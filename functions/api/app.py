@@ -55,7 +55,7 @@ def _json_only(router, next_middleware):
     freely. The one exception is the approval page's own form post, which carries a CSRF value."""
     event = router.current_event
     if event.http_method in STATE_CHANGING and not is_json_type(_content_type()) and not (
-            media_type(_content_type()) == _FORM and event.resource in _FORM_ROUTES):
+            media_type(_content_type()) == _FORM and event.get("resource") in _FORM_ROUTES):
         return _json(415, {"error": "send the body as application/json", "content_type": _content_type()[:100]})
     return next_middleware(router)
 
