@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     print("# load average at start: " + " ".join(f"{x:.2f}" for x in os.getloadavg())
           + " (timings are wall-clock: other work on the machine shows in them)")
     print("# sequential: start a run, pump it to completion, next; concurrent: start K runs, then pump all.")
-    print("# Pumping is single-threaded in both modes (the embedded runtime holds one invocation at a time),")
+    print("# Pumping is single-threaded in both modes (one pumping thread: one invocation at a time),")
     print("# so 'concurrent' shows interleaving and queueing, not parallelism.")
     t0 = time.perf_counter()
     for mode in ("embedded", "local"):

@@ -128,6 +128,16 @@ class TaskChange:
     votes: int | None = None  # expected vote count (TaskRecord.votes); None = any
 
 
+def refusal_record(current: TaskRecord, refusal: dict[str, Any], keep: int) -> TaskRecord:
+    """The refusal record ``current`` (a missing item reads as PENDING) with one more ``refusal``
+    (StateStore.record_refusal): what every store writes, so they all write the same."""
+    count = current.attempt if current.status == "COMPLETED" else 0
+    last = list((current.output or {}).get("last") or []) if count else []
+    last = (last + [refusal])[-keep:] if keep > 0 else []
+    return TaskRecord(current.task_id, status="COMPLETED", attempt=count + 1,
+                      output={"count": count + 1, "last": last})
+
+
 class ConditionFailed(Exception):
     """A conditional write found the item in another state. ``current`` is that state."""
 
@@ -190,6 +200,13 @@ class StateStore(Protocol):
 
     def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> tuple[bool, TaskRecord]:
         """Count one finished dependency of ``task_id`` once. Returns (newly applied, task state)."""
+        ...
+
+    def record_refusal(self, run_id: str, record_id: str, refusal: dict[str, Any], keep: int) -> TaskRecord:
+        """Count one more refused use of a link on the item ``record_id`` and keep ``refusal`` among
+        its last ``keep`` (the oldest dropped), in one conditional write, so concurrent refusals each
+        count once and the item never grows: it reads COMPLETED, ``attempt`` = the count, ``output`` =
+        ``{"count": n, "last": [refusal, ...]}`` oldest first. Returns the item as written."""
         ...
 
     # link tokens

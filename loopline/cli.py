@@ -126,7 +126,7 @@ def cmd_dev(args) -> int:
         # The emulated AWS lives in another process (`loopline emulator`), so this one can be
         # killed at any moment and started again on the same state, as a Lambda would be.
         os.environ["LOOPLINE_AWS_ENDPOINT"] = args.aws_endpoint
-    serve_dev(port=args.port, movable_clock=args.movable_clock, log=_err)
+    serve_dev(port=args.port, movable_clock=args.movable_clock, log=_err, allow_hosts=tuple(args.allow_host or ()))
     return EXIT_OK
 
 
@@ -305,6 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--aws-endpoint", metavar="URL",
                    help="use the AWS emulated at URL (`loopline emulator`, LocalStack) instead of moto in this "
                         "process: the state then survives this server being killed and started again")
+    p.add_argument("--allow-host", action="append", metavar="NAME",
+                   help="also answer requests for Host NAME (any port) or NAME:PORT, and from its origin "
+                        "(a proxy or a hosts-file name in front of the server); may repeat. Without it only "
+                        "127.0.0.1 and localhost with the server's port are answered")
     p.set_defaults(func=cmd_dev)
 
     p = sub.add_parser("emulator", help="moto as a server on 127.0.0.1, for `loopline dev --aws-endpoint`")

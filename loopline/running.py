@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 import time
@@ -115,6 +116,8 @@ class _LocalModeHost(_Host):
         from infra.memory.local_mode import LocalMode
 
         self.lock = threading.RLock()
+        # As on the embedded stack: this server's run views carry the live links (the local contract).
+        os.environ["LOOPLINE_LINKS_IN_VIEWS"] = "true"
 
         def invoke(function_id: str, event: dict) -> Any:
             from functions.api.app import lambda_handler
@@ -153,16 +156,18 @@ class _LocalModeHost(_Host):
         self.gateway.stop()
 
 
-def serve_dev(port: int, movable_clock: bool, log: Callable[[str], None]) -> None:
+def serve_dev(port: int, movable_clock: bool, log: Callable[[str], None], allow_hosts: tuple[str, ...] = ()) -> None:
     from infra.clock import ManualClock, SystemClock
     from infra.local.runtime import EmbeddedAws, LocalRuntime
 
     clock = ManualClock() if movable_clock else SystemClock()
     aws = EmbeddedAws()
     runtime = LocalRuntime(aws, clock=clock, log=log)
-    runtime.start(http_port=port)
+    runtime.start(http_port=port, allow_hosts=allow_hosts)
     log(f"loopline dev: serving on {runtime.gateway.url} (Ctrl-C to stop)")
     log("  POST /runs  GET /runs/{id}  GET|POST /approvals/{token}  POST /callbacks/{token}")
+    log("  JSON bodies only (Content-Type: application/json); Host 127.0.0.1 or localhost"
+        + "".join(f", {name}" for name in allow_hosts) + "; no other web page's origin")
     if movable_clock:
         log("  POST /_dev/clock {\"seconds\": N} moves the clock forward")
     stop = threading.Event()

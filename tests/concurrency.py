@@ -1,10 +1,8 @@
 """Concurrency on the embedded stack as on AWS: many Lambdas at once, each AWS request atomic.
 
-- ``linearizable_moto()``: moto's backends check a condition, then write, without a lock, so two
-  threads' conditional writes on one item could both pass, which DynamoDB never allows. This makes
-  every request one atomic step (a lock around moto's request dispatch) and nothing more: requests
-  of different threads interleave freely, as concurrent Lambdas' requests do.
-- ``Lambdas``: handler invocations in the calling thread, without ``LocalRuntime.lock``; every
+- ``linearizable_moto()`` (infra/local/concurrency.py, shared with the local runtime): every AWS
+  request moto serves is one atomic step, as DynamoDB's are, and nothing more.
+- ``Lambdas``: handler invocations in the calling thread, without ``LocalRuntime``'s locks; every
   thread is its own Lambda container (its own copy of the handler module: Powertools' batch
   processor and the API resolver are module globals that serve one invocation at a time).
 - ``PausePoint`` + ``interleave``: stop one invocation right after its k-th AWS call, run another
@@ -21,35 +19,14 @@ import threading
 import time
 import traceback
 import uuid
-from contextlib import contextmanager
 from typing import Any, Callable
 
-from moto.core.botocore_stubber import BotocoreStubber
-
+from infra.local.concurrency import linearizable_moto
 from infra.local.runtime import REGION, LambdaContext, LocalRuntime, _sqs_record
 
+__all__ = ["Lambdas", "Outcome", "PausePoint", "interleave", "linearizable_moto", "together"]
 TIMEOUT = 30.0  # no wait in a test is unbounded: a deadlock fails the test instead of hanging it
-_moto_lock = threading.RLock()
 _container_ids = itertools.count(1)
-
-
-@contextmanager
-def linearizable_moto():
-    """Every AWS request served by moto is atomic (moto serves them in botocore's before-send
-    event, through this method, for every client and session)."""
-    original = BotocoreStubber.process_request
-
-    def atomic(self, request):
-        with _moto_lock:
-            reply = original(self, request)
-        time.sleep(0)  # give up the GIL: other threads get to run between one thread's requests more often
-        return reply
-
-    BotocoreStubber.process_request = atomic
-    try:
-        yield
-    finally:
-        BotocoreStubber.process_request = original
 
 
 def _private_module(dotted: str):

@@ -2,6 +2,8 @@
 
 import hmac
 import json
+import os
+import re
 from urllib.parse import parse_qs
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -10,6 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.api import pages
 from infra.engine import LinkError
+from infra.json_http import NOSNIFF, STATE_CHANGING, BadBody, dumps, is_json_type, media_type, parse_body
 from infra.service import ApiError, compile_source, start_from_request
 from infra.wiring import get_engine
 
@@ -20,27 +23,70 @@ app = APIGatewayRestResolver()
 
 
 def _json(status: int, body) -> Response:
-    return Response(status_code=status, content_type="application/json", body=json.dumps(body))
+    return Response(status_code=status, content_type="application/json", body=dumps(body))
 
 
-# The approval page's URL is a credential: never cached, never sent on as a referrer, never framed.
-_PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
+# The approval page's URL is a credential: never cached, never sent on as a referrer to another
+# origin, never framed. ("same-origin" rather than "no-referrer": under no-referrer a browser sends
+# the page's own form post with `Origin: null`, which the dev server must refuse as foreign.)
+_PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY",
                  "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
                                             "frame-ancestors 'none'"}
 
 
 def _html(status: int, text: str) -> Response:
+    # A lone surrogate (from a stored value) cannot be encoded as UTF-8: shown as "?", never a 5xx.
+    text = text.encode("utf-8", "replace").decode("utf-8")
     return Response(status_code=status, content_type="text/html; charset=utf-8", body=text, headers=_PAGE_HEADERS)
 
 
-def _body() -> dict:
+_FORM = "application/x-www-form-urlencoded"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_FORM_ROUTES = frozenset({"/approvals/{token}"})  # the approval page's own form (CSRF-checked)
+
+
+def _content_type() -> str:
+    return app.current_event.headers.get("Content-Type") or ""
+
+
+def _json_only(router, next_middleware):
+    """Every state-changing request is JSON: a browser cannot send that cross-site without a CORS
+    preflight (which this API never grants), whereas text/plain, form posts and beacons it sends
+    freely. The one exception is the approval page's own form post, which carries a CSRF value."""
+    event = router.current_event
+    if event.http_method in STATE_CHANGING and not is_json_type(_content_type()) and not (
+            media_type(_content_type()) == _FORM and event.get("resource") in _FORM_ROUTES):
+        return _json(415, {"error": "send the body as application/json", "content_type": _content_type()[:100]})
+    return next_middleware(router)
+
+
+app.use(middlewares=[_json_only])
+
+
+def _parsed():
     try:
-        body = json.loads(app.current_event.body or "null")
-    except ValueError as error:
-        raise ApiError(400, "the body is not valid JSON") from error
+        return parse_body(app.current_event.body)
+    except BadBody as error:
+        raise ApiError(error.status, error.message) from None
+
+
+def _body() -> dict:
+    body = _parsed()
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object")
     return body
+
+
+def _links_in_views() -> bool:
+    """Whether GET /runs/{id} and GET /approvals carry the links' urls. On AWS they do not
+    (template.yaml): reading a run must not hand out the means to decide it, so the urls are
+    served by GET /runs/{id}/links alone and IAM can grant one without the other. The local
+    runtime turns it on: the dev server's contract shows the links in the run."""
+    return os.environ.get("LOOPLINE_LINKS_IN_VIEWS", "").strip().lower() == "true"
+
+
+def _without_urls(entries: list[dict]) -> list[dict]:
+    return entries if _links_in_views() else [{k: v for k, v in e.items() if k != "url"} for e in entries]
 
 
 def _wants_html() -> bool:
@@ -83,7 +129,17 @@ def get_run(run_id: str):
     view = get_engine().describe_run(run_id, base_url=_base_url())
     if view is None:
         raise ApiError(404, f"no run with id '{run_id}'")
-    return _json(200, view)
+    return _json(200, {**view, "approvals": _without_urls(view["approvals"]),
+                       "callbacks": _without_urls(view["callbacks"])})
+
+
+@app.get("/runs/<run_id>/links")
+def get_run_links(run_id: str):
+    """The live approval and callback links of a run: whoever may call this may decide them."""
+    view = get_engine().describe_run(run_id, base_url=_base_url())
+    if view is None:
+        raise ApiError(404, f"no run with id '{run_id}'")
+    return _json(200, {"run_id": run_id, "approvals": view["approvals"], "callbacks": view["callbacks"]})
 
 
 @app.post("/runs/<run_id>/cancel")
@@ -128,8 +184,8 @@ def _run_control(run_id: str, result, needed: str):
 @app.get("/approvals")
 def list_approvals():
     event = app.current_event
-    return _json(200, {"approvals": get_engine().pending_approvals(
-        event.get_query_string_value("run"), event.get_query_string_value("approver"), base_url=_base_url())})
+    return _json(200, {"approvals": _without_urls(get_engine().pending_approvals(
+        event.get_query_string_value("run"), event.get_query_string_value("approver"), base_url=_base_url()))})
 
 
 @app.post("/runs/<run_id>/approvals/<task_id>")
@@ -177,9 +233,7 @@ def show_approval(token: str):
 @app.post("/approvals/<token>")
 def decide_approval(token: str):
     engine = get_engine()
-    content_type = (app.current_event.headers or {}).get("Content-Type") or \
-        (app.current_event.headers or {}).get("content-type") or ""
-    if content_type.startswith("application/x-www-form-urlencoded"):
+    if media_type(_content_type()) == _FORM:
         form = {k: v[0] for k, v in parse_qs(app.current_event.body or "").items()}
         if not hmac.compare_digest(str(form.get("csrf", "")), engine.signer.csrf(token)):
             raise LinkError(403, "this form did not come from the approval page")
@@ -187,26 +241,30 @@ def decide_approval(token: str):
         engine.decide(token, form.get("decision"), comments)
         # Relative, so the stage in front of the path (…/Prod/approvals/…) is kept on AWS.
         return Response(status_code=303, headers={"Location": "?done=1", **_PAGE_HEADERS}, body="")
-    if not content_type.startswith("application/json"):
-        raise ApiError(415, "send the decision as application/json")
-    body = _body()
+    body = _body()  # JSON: the middleware let nothing else through
     return _json(200, engine.decide(token, body.get("decision"), body.get("comments"), body.get("approver"),
                                     body.get("data")))
 
 
 @app.get("/callbacks/<token>")
 def show_callback(token: str):
-    record, plan, run, node, rec, _ = get_engine().resolve_link(token, "callback")
-    return _json(200, {"run_id": run.run_id, "task_id": node.id, "status": "WAITING", "deadline": rec.wake_at})
+    return _json(200, get_engine().callback_info(token))
 
 
 @app.post("/callbacks/<token>")
 def post_callback(token: str):
-    try:
-        body = json.loads(app.current_event.body or "null")
-    except ValueError as error:
-        raise ApiError(400, "the body is not valid JSON") from error
-    return _json(200, get_engine().submit_callback(token, body))
+    return _json(200, get_engine().submit_callback(token, _parsed()))  # any JSON value
+
+
+def with_nosniff(response: dict) -> dict:
+    """Every answer tells the browser to trust its Content-Type, never to guess one."""
+    if isinstance(response, dict):
+        multi = response.get("multiValueHeaders")
+        if isinstance(multi, dict):
+            multi[NOSNIFF[0]] = [NOSNIFF[1]]
+        else:
+            response["headers"] = {**(response.get("headers") or {}), NOSNIFF[0]: NOSNIFF[1]}
+    return response
 
 
 @logger.inject_lambda_context
@@ -214,4 +272,9 @@ def post_callback(token: str):
 @metrics.log_metrics
 def lambda_handler(event, context):
     metrics.add_metric(name="ApiRequests", unit=MetricUnit.Count, value=1)
-    return app.resolve(event, context)
+    if _CONTROL.search((event or {}).get("path") or ""):
+        # The resolver's route patterns end in `$`, which also matches before a final newline:
+        # "/approvals/%0A" would be answered by the IAM-only listing through the open link route.
+        return with_nosniff({"statusCode": 404, "headers": {"Content-Type": "application/json"},
+                             "body": dumps({"error": "not found"})})
+    return with_nosniff(app.resolve(event, context))

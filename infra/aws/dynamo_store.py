@@ -26,11 +26,13 @@ from ..ports import (
     TokenConsume,
     TokenRecord,
     TokenUsed,
+    refusal_record,
     version_key,
 )
 from .claims import DEFAULT_THRESHOLD, JsonAttributes
 
 RUN_SK = "RUN"
+REFUSAL_TRIES = 50  # each failed try means another refusal of the same task was counted meanwhile
 _JSON_FIELDS = {"output", "error", "approval", "role_ctx", "catch", "loop_state", "child_inputs"}
 _INT_FIELDS = {"attempt", "ctx_seed", "deps_ok", "deps_failed", "deps_skipped", "redrive", "votes"}
 _BOOL_FIELDS = {"forced_skip", "parked"}
@@ -366,6 +368,30 @@ class DynamoStore:
         except ClientError as error:
             return False, _task_from_item(self._json, task_id, error.response.get("Item"))
         return True, _task_from_item(self._json, task_id, reply["Attributes"])
+
+    def record_refusal(self, run_id: str, record_id: str, refusal: dict[str, Any], keep: int) -> TaskRecord:
+        # DynamoDB cannot trim a list in the update that appends to it, so: read the record, then
+        # write the next one on the condition that its count is still the one read (one atomic
+        # conditional write); a concurrent refusal in between makes it read again.
+        key = {"pk": {"S": run_id}, "sk": {"S": _task_sk(record_id)}}
+        for _ in range(REFUSAL_TRIES):
+            item = self._call("get_item", TableName=self.runs_table, Key=key, ConsistentRead=True).get("Item")
+            current = _task_from_item(self._json, record_id, item)
+            record = refusal_record(current, refusal, keep)
+            seen = "attempt" in (item or {})
+            try:
+                self._call("update_item", TableName=self.runs_table, Key=key,
+                           UpdateExpression="SET #st = :done, #n = :n, #out = :out",
+                           ConditionExpression="#n = :seen" if seen else "attribute_not_exists(#n)",
+                           ExpressionAttributeNames={"#st": "status", "#n": "attempt", "#out": "output"},
+                           ExpressionAttributeValues={
+                               ":done": {"S": "COMPLETED"}, ":n": {"N": str(record.attempt)},
+                               ":out": self._json.dump(record.output),
+                               **({":seen": item["attempt"]} if seen else {})})
+                return record
+            except ClientError:
+                continue  # another refusal was counted first: count this one on top of it
+        raise StoreError(f"refusal record {run_id}/{record_id}: still contended after {REFUSAL_TRIES} tries")
 
     # ------------------------------------------------------------ tokens
 

@@ -21,7 +21,16 @@ from statemachine.decisions import approval_output
 from statemachine.plan import Node, Plan
 
 from ..clock import iso, parse_iso
-from ..ports import ConditionFailed, RequestClosed, TaskChange, TaskRecord, TokenConsume, TokenRecord, TokenUsed
+from ..ports import (
+    ConditionFailed,
+    RequestClosed,
+    StoreError,
+    TaskChange,
+    TaskRecord,
+    TokenConsume,
+    TokenRecord,
+    TokenUsed,
+)
 from ..tasks.base import TaskResult
 from .messages import is_stale
 
@@ -29,6 +38,7 @@ log = logging.getLogger(__name__)
 DECISIONS = ("APPROVED", "REJECTED")
 MAX_COMMENT = 10_000
 NOTIFY_TRIES = 5
+REFUSALS_KEPT = 5  # refused uses of a task's links kept in full (all are counted)
 
 
 class LinkError(Exception):
@@ -38,6 +48,11 @@ class LinkError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def refusal_key(task_key: str) -> str:
+    """The item holding the refused uses of a task's links (infra/engine/redrive.py keeps it)."""
+    return f"{task_key}:refused"
 
 
 def vote_key(task_key: str, approver: str) -> str:
@@ -158,13 +173,14 @@ class ApprovalsMixin:
         return None
 
     def refuse(self, run_id: str, task_key: str, reason: str, approver: str | None) -> None:
-        """Record a refused use of a link (the approval itself is unchanged)."""
-        key = f"{task_key}:refused:{uuid.uuid4().hex[:12]}"
+        """Record a refused use of a link (the approval itself is unchanged): one bounded record per
+        task, a count and the last REFUSALS_KEPT, so no number of refused requests grows a run."""
+        refusal = {"reason": reason, "approver": approver, "at": iso(self.clock.now())}
         try:
-            self.store.change_task(run_id, key, TaskChange(status="COMPLETED", from_status=(None, "PENDING"), set={
-                "output": {"reason": reason, "approver": approver, "at": iso(self.clock.now())}}))
-        except ConditionFailed:
-            pass
+            self.store.record_refusal(run_id, refusal_key(task_key), refusal, REFUSALS_KEPT)
+        except StoreError as exc:
+            # The request is refused all the same; only its record is missing.
+            log.warning("refused a link of %s/%s but could not record it: %s", run_id, task_key, exc)
 
     # ------------------------------------------------------------ operators
 

@@ -184,8 +184,8 @@ def resets(plan: Plan, recs: dict[str, TaskRecord], kept: set[str]) -> dict[str,
 
 def _doomed(plan: Plan, key: str, recs: dict[str, TaskRecord], kept: set[str], modes: dict) -> bool:
     """Whether the item ``key`` (any kind the engine writes) is reset."""
-    if ":refused:" in key:
-        return False  # a record of a refused link: history, kept
+    if key.endswith(":refused") or ":refused:" in key:
+        return False  # the record of a task's refused links (older releases: one item each): history, kept
     if ":vote:" in key:
         return _doomed(plan, key.split(":vote:", 1)[0], recs, kept, modes)  # votes go with their request
     head, at, rest = key.partition("@")

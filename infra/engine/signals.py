@@ -86,8 +86,10 @@ class SignalsMixin:
 
     # ------------------------------------------------------------ links (called by the API)
 
-    def resolve_link(self, token: str, kind: str) -> tuple[Any, ...]:
-        """The waiting task behind a link, or a LinkError with the status to answer."""
+    def resolve_link(self, token: str, kind: str, record_refusal: bool = True) -> tuple[Any, ...]:
+        """The waiting task behind a link, or a LinkError with the status to answer. A refused use
+        is recorded on the task (bounded: ``refuse``) unless ``record_refusal`` is False, as for
+        every GET: reading a link never writes, so no one can grow a run by fetching a dead link."""
         if not isinstance(token, str) or not 20 <= len(token) <= 100:
             raise LinkError(404, "unknown link")
         record = self.store.get_token(self.signer.hash(token))
@@ -95,11 +97,12 @@ class SignalsMixin:
             # Not tied to any request (forged, tampered, or another kind's): logged, not stored.
             log.warning("refused an unknown %s link (hash %s)", kind, self.signer.hash(token)[:12])
             raise LinkError(404, "unknown link")
+        refuse = self.refuse if record_refusal else _not_recorded
         if record.used_by:
-            self.refuse(record.run_id, record.task_id, "a used or expired link", record.approver)
+            refuse(record.run_id, record.task_id, "a used or expired link", record.approver)
             raise LinkError(410, "this link has already been used")
         if record.expires_at is not None and self.clock.now().timestamp() >= record.expires_at:
-            self.refuse(record.run_id, record.task_id, "a used or expired link", record.approver)
+            refuse(record.run_id, record.task_id, "a used or expired link", record.approver)
             raise LinkError(410, "this link has expired")
         plan = self.plan(record.plan_hash)
         node = plan.nodes[node_of(record.task_id)]
@@ -108,7 +111,7 @@ class SignalsMixin:
         # A link made before a redrive reset its task (a lower epoch) is void, as is any link of an ended run.
         if run is None or rec is None or rec.status != "WAITING" or rec.attempt != record.attempt \
                 or record.epoch < rec.redrive or run.status in ("COMPLETED", "FAILED", "CANCELLED"):
-            self.refuse(record.run_id, record.task_id, "a link to a request already decided", record.approver)
+            refuse(record.run_id, record.task_id, "a link to a request already decided", record.approver)
             raise LinkError(410, "this request is no longer waiting for an answer")
         return record, plan, run, node, rec, recs
 
@@ -119,7 +122,9 @@ class SignalsMixin:
         return record is not None and bool(record.used_by)
 
     def approval_info(self, token: str) -> dict[str, Any]:
-        record, plan, run, node, rec, _ = self.resolve_link(token, "approval")
+        """The request as one approver's link shows it (a GET: nothing is written). Other approvers'
+        votes are theirs: only how many decisions were made is shown, never who said what."""
+        record, plan, run, node, rec, _ = self.resolve_link(token, "approval", record_refusal=False)
         request = rec.approval or {}
         return {
             "run_id": run.run_id,
@@ -131,11 +136,16 @@ class SignalsMixin:
             "approver": record.approver,
             "approvers": request.get("approvers") or [],
             "required_approvals": request.get("required_approvals", 1),
-            "votes": self.votes(run.run_id, rec),
+            "decisions_so_far": len(self.votes(run.run_id, rec)),
             "requested_at": rec.started_at,
             "deadline": rec.wake_at,
             "status": "PENDING",
         }
+
+    def callback_info(self, token: str) -> dict[str, Any]:
+        """What a callback link is waiting for (a GET: nothing is written)."""
+        _, _, run, node, rec, _ = self.resolve_link(token, "callback", record_refusal=False)
+        return {"run_id": run.run_id, "task_id": node.id, "status": "WAITING", "deadline": rec.wake_at}
 
     def submit_callback(self, token: str, body: Any) -> dict[str, Any]:
         record, plan, run, node, rec, recs = self.resolve_link(token, "callback")
@@ -159,3 +169,7 @@ class SignalsMixin:
         self.enqueue_exec(run.run_id, plan.hash, node.id, rec.attempt, key=rec.task_id,
                           epoch=rec.redrive)  # the fast path
         return {"status": "accepted", "run_id": run.run_id, "task_id": node.id}
+
+
+def _not_recorded(run_id: str, task_key: str, reason: str, approver: str | None) -> None:
+    """A refusal answered to a GET: reading never writes."""

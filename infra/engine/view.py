@@ -8,6 +8,7 @@ from ..ports import TaskRecord
 from .messages import node_of
 
 RUN_ENDED = ("COMPLETED", "FAILED", "CANCELLED")
+REFUSALS_SHOWN = 5  # per task, as infra/engine/approvals.py keeps them
 
 
 class ViewMixin:
@@ -54,7 +55,7 @@ class ViewMixin:
                             "task_id": node_of(key), "key": key, "approver": who, "url": url,
                             "title": request.get("title") or plan.nodes[node_of(key)].name or node_of(key),
                             "deadline": rec.wake_at, "round": request.get("round", 0)})
-        refused = [rec.output for key, rec in recs.items() if ":refused:" in key]
+        refused, refused_count = refused_links(recs)
         return {
             "run_id": run.run_id,
             "workflow_id": run.workflow_id,
@@ -64,7 +65,8 @@ class ViewMixin:
             "tasks": tasks,
             "approvals": approvals,
             "callbacks": callbacks,
-            "refused_links": sorted(refused, key=lambda r: r.get("at", "")),
+            "refused_links": refused,  # the last few refused uses of each task's links, oldest first
+            "refused_count": refused_count,  # all of them
             "created_at": run.created_at,
             "ended_at": run.ended_at,
             "redrives": run.redrives,  # times it was redriven (POST /runs/{id}/redrive)
@@ -75,3 +77,22 @@ class ViewMixin:
         path = "approvals" if rec.waiting_for == "approval" else "callbacks"
         base = self.settings.public_url or base_url or ""
         return f"{base.rstrip('/')}/{path}/{token}"
+
+
+def refused_links(recs: dict[str, TaskRecord]) -> tuple[list[dict[str, Any]], int]:
+    """The refused uses of links a run's items record, the last few of each task, and their count.
+    A task's record (``<task>:refused``) is bounded; older releases wrote one item per refusal
+    (``<task>:refused:<id>``), read here the same way."""
+    shown: list[dict[str, Any]] = []
+    count = 0
+    legacy: dict[str, list[dict[str, Any]]] = {}
+    for key, rec in recs.items():
+        if key.endswith(":refused") and isinstance(rec.output, dict):
+            count += rec.output.get("count", 0)
+            shown += rec.output.get("last") or []
+        elif ":refused:" in key and isinstance(rec.output, dict):
+            count += 1
+            legacy.setdefault(key.split(":refused:", 1)[0], []).append(rec.output)
+    for entries in legacy.values():
+        shown += sorted(entries, key=lambda r: r.get("at", ""))[-REFUSALS_SHOWN:]
+    return sorted(shown, key=lambda r: r.get("at", "")), count

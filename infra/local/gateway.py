@@ -3,6 +3,15 @@
 moto does not route API Gateway requests, so the local runtime serves the
 template's routes itself and hands each request to the same handler code that
 runs on AWS, in the event shape API Gateway sends.
+
+It listens on 127.0.0.1, which every web page the user opens can also reach. So
+before anything else it refuses (403) a request whose ``Host`` is not this
+server (127.0.0.1 or localhost with its port, or a name allowed by
+``allow_hosts``): a page whose own name was re-bound to 127.0.0.1 (DNS
+rebinding) sends its own name. It refuses as well a request whose ``Origin``,
+which browsers add to every cross-origin request and to every POST, is not one
+of this server's own origins. Connections are served by a bounded pool with a
+deadline per request (infra/local/http_server.py).
 """
 
 from __future__ import annotations
@@ -17,14 +26,22 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from infra.json_http import NOSNIFF
+from infra.local.http_server import DeadlineRequestHandler, PooledHTTPServer
 from infra.local.provision import Route
 
 _LOG = logging.getLogger("loopline.gateway")
 DEFAULT_MAX_BODY = 6 * 1024 * 1024  # a Lambda request payload is at most 6 MB
+DEFAULT_WORKERS = 16  # connections served at once; more wait (max_pending), then 503
+DEFAULT_MAX_PENDING = 512
+DEFAULT_READ_TIMEOUT = 20.0  # seconds for a whole request to arrive
+DEFAULT_KEEPALIVE_TIMEOUT = 5.0  # seconds a kept-alive connection may sit idle between requests
+LOCAL_NAMES = ("127.0.0.1", "localhost")
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _TEXT_TYPES = re.compile(
     r"^(text/|application/(json|xml|javascript|x-www-form-urlencoded|[\w.+-]*\+(json|xml))\b)", re.I)
@@ -74,11 +91,20 @@ class LocalGateway:
         stage: str = "Prod",
         max_body: int = DEFAULT_MAX_BODY,
         log: Callable[[str], None] | None = None,
+        allow_hosts: Sequence[str] = (),
+        workers: int = DEFAULT_WORKERS,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        keepalive_timeout: float = DEFAULT_KEEPALIVE_TIMEOUT,
     ) -> None:
         self._routes = sorted((_compile(r) for r in routes), key=lambda c: c.specificity, reverse=True)
         self._invoke, self._stage, self._max_body, self._log = invoke, stage, max_body, log
-        self._server = ThreadingHTTPServer((host, port), _make_handler(self))
-        self._server.daemon_threads = True
+        self._server = PooledHTTPServer((host, port), _make_handler(self), workers=workers,
+                                        max_pending=max_pending, read_timeout=read_timeout,
+                                        keepalive_timeout=keepalive_timeout)
+        self._port = str(self._server.server_address[1])
+        self._local_names = {*LOCAL_NAMES, host.lower()}
+        self._allowed = {_host_and_port(value) for value in allow_hosts if value.strip()}
         self._thread: threading.Thread | None = None
 
     @property
@@ -106,6 +132,33 @@ class LocalGateway:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # -- who may ask (called from server threads) -------------------------------
+    def host_allowed(self, host: str | None) -> bool:
+        """127.0.0.1 or localhost with this server's port, or an allowed name (any port unless it
+        was given with one)."""
+        if not host:
+            return False
+        name, port = _host_and_port(host)
+        if (name, port) in self._allowed or (name, None) in self._allowed:
+            return True
+        return name in self._local_names and (port == self._port or (port is None and self._port == "80"))
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        """No Origin (not a browser, or a same-origin navigation), or one of this server's own."""
+        if origin is None:
+            return True
+        parts = urlsplit(origin.strip())
+        return parts.scheme in ("http", "https") and not parts.path and self.host_allowed(parts.netloc)
+
+    def _refuse_foreign(self, request: BaseHTTPRequestHandler) -> None:
+        host = request.headers.get("Host")
+        if not self.host_allowed(host):
+            raise HttpError(403, "this server answers only to its own address: 127.0.0.1 or localhost with its "
+                                 "port (loopline dev --allow-host NAME adds a name)", host=(host or "")[:200])
+        origin = request.headers.get("Origin")
+        if not self.origin_allowed(origin):
+            raise HttpError(403, "requests from another origin are refused", origin=origin[:200])
 
     # -- request handling (called from server threads) -----------------------
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
@@ -179,8 +232,11 @@ class LocalGateway:
     def handle(self, request: BaseHTTPRequestHandler) -> None:
         started = time.monotonic()
         status = 500
+        body_read = False
         try:
+            self._refuse_foreign(request)
             body = self._read_body(request)
+            body_read = True
             route, params = self.match(request.command, urlsplit(request.path).path)
             event = self.build_event(request, route, params, body)
             try:
@@ -194,9 +250,11 @@ class LocalGateway:
             headers = [("Content-Type", "application/json")]
             if error.status == 405:
                 headers.append(("Allow", ", ".join(error.body["allowed"])))
-            if error.status in (411, 413):
+            if not body_read:
                 request.close_connection = True  # the unread body is still on the socket
                 headers.append(("Connection", "close"))
+        if not any(name.lower() == NOSNIFF[0].lower() for name, _ in headers):
+            headers.append(NOSNIFF)  # every answer: the browser must not guess another type
         _write(request, status, headers, payload)
         if self._log is not None:
             elapsed = (time.monotonic() - started) * 1000
@@ -204,11 +262,22 @@ class LocalGateway:
 
     def _read_body(self, request: BaseHTTPRequestHandler) -> bytes:
         if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
-            return _read_chunked(request, self._max_body)
+            try:
+                return _read_chunked(request, self._max_body)
+            except TimeoutError:
+                raise HttpError(408, "the request body did not arrive in time") from None
         try:
             length = int(request.headers.get("Content-Length") or 0)
         except ValueError:
             raise HttpError(400, "bad Content-Length") from None
+        if length < 0:
+            raise HttpError(400, "bad Content-Length")
+        try:
+            return self._read_length(request, length)
+        except TimeoutError:
+            raise HttpError(408, "the request body did not arrive in time") from None
+
+    def _read_length(self, request: BaseHTTPRequestHandler, length: int) -> bytes:
         if length > self._max_body:
             # Drain a modest excess so the client, still sending, can read the
             # 413 instead of a connection reset; beyond that just hang up.
@@ -217,7 +286,10 @@ class LocalGateway:
                 while remaining > 0 and (chunk := request.rfile.read(min(remaining, 65536))):
                     remaining -= len(chunk)
             raise HttpError(413, "request body too large", limit=self._max_body)
-        return request.rfile.read(length) if length > 0 else b""
+        body = request.rfile.read(length) if length > 0 else b""
+        if len(body) < length:
+            raise HttpError(400, "the request body ended early")
+        return body
 
 
 def _read_chunked(request: BaseHTTPRequestHandler, limit: int) -> bytes:
@@ -270,7 +342,19 @@ def _from_proxy_response(response: Any) -> tuple[int, list[tuple[str, str]], byt
     return response["statusCode"], headers, payload
 
 
+def _host_and_port(value: str) -> tuple[str, str | None]:
+    """``Name:8080`` -> ("name", "8080"); ``[::1]:80`` -> ("::1", "80"); no port -> (name, None)."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        name, _, rest = value[1:].partition("]")
+        return name, (rest[1:] if rest.startswith(":") else None) or None
+    name, _, port = value.partition(":")
+    return name, port or None
+
+
 def _write(request: BaseHTTPRequestHandler, status: int, headers: list[tuple[str, str]], payload: bytes) -> None:
+    if isinstance(request, DeadlineRequestHandler):
+        request.prepare_write()
     request.send_response(status)
     for name, value in headers:
         # Framing is ours to set: the body is always sent whole, with its length.
@@ -283,7 +367,7 @@ def _write(request: BaseHTTPRequestHandler, status: int, headers: list[tuple[str
 
 
 def _make_handler(gateway: LocalGateway) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(DeadlineRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as browsers and SDKs expect
         server_version = "loopline-gateway"
 
@@ -292,6 +376,14 @@ def _make_handler(gateway: LocalGateway) -> type[BaseHTTPRequestHandler]:
 
         def _dispatch(self) -> None:
             gateway.handle(self)
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            # A request line or header the server cannot parse: JSON like every other answer.
+            self.close_connection = True
+            if self.request_version not in ("HTTP/1.0", "HTTP/1.1"):
+                self.request_version = "HTTP/1.1"  # unparsed: answer with a status line all the same
+            body = json.dumps({"error": message or HTTPStatus(code).phrase}).encode()
+            _write(self, code, [("Content-Type", "application/json"), NOSNIFF, ("Connection", "close")], body)
 
     for method in _METHODS:
         setattr(Handler, f"do_{method}", Handler._dispatch)

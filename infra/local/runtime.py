@@ -10,11 +10,9 @@ API Gateway proxy shape. ``EmbeddedAws`` (the "cloud") outlives a
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib
 import io
-import json
 import os
 import re
 import sys
@@ -31,7 +29,9 @@ import boto3
 
 from .. import wiring
 from ..clock import ManualClock, SystemClock
+from ..json_http import BadBody, dumps, is_json_type, parse_body
 from ..ports import Clock
+from .concurrency import InvocationGate, install_linearizable_moto, routed_stdout, uninstall_linearizable_moto
 from .provision import Stack, provision
 
 REGION = "us-east-1"
@@ -78,6 +78,7 @@ class EmbeddedAws:
 
             self._mock = mock_aws()
             self._mock.start()
+            install_linearizable_moto()  # each request atomic, so functions can run side by side
         self.session = boto3.session.Session(region_name=os.environ.get("AWS_DEFAULT_REGION", REGION))
         self.stack: Stack = provision(self.session, template, parameters=parameters, public_url=public_url,
                                       endpoint_url=self.endpoint_url)
@@ -104,6 +105,8 @@ class EmbeddedAws:
     def stop(self) -> None:
         if self._mock is not None:
             self._mock.stop()
+            uninstall_linearizable_moto()
+            self._mock = None
 
 
 @dataclass
@@ -124,7 +127,15 @@ class LocalRuntime:
         self.stack = aws.stack
         self.clock = clock or SystemClock()
         self.log = log or (lambda text: None)
-        self.lock = threading.RLock()  # one invocation at a time: moto is not linearizable across threads
+        # Invocations of different functions run at once (the API answers while the worker runs a
+        # task); one function serves one invocation at a time, as one warm Lambda container does
+        # (Powertools' resolver and batch processor are module globals). moto is made linearizable
+        # (EmbeddedAws); an emulator in another process may not be, so then all share one lock.
+        # ``with runtime.lock:`` holds every invocation off (tests and tools driving the engine).
+        self.lock = InvocationGate()
+        shared = threading.Lock() if aws.endpoint_url is not None else None
+        self._function_locks = {name: shared or threading.Lock() for name in self.stack.functions}
+        self._containers: dict[str, Callable[..., Any]] = {}
         self._sqs = aws.client("sqs")
         self._scheduler = aws.client("scheduler")
         self._thread: threading.Thread | None = None
@@ -138,6 +149,8 @@ class LocalRuntime:
         # The template asks for the real providers (SES, SNS, Bedrock); locally the stand-ins
         # record what they were asked instead, unless LOOPLINE_PROVIDERS picks others.
         env["LOOPLINE_PROVIDER_DEFAULTS"] = "local"
+        # The dev server's contract shows live links in GET /runs/{id}; on AWS only GET /runs/{id}/links.
+        env["LOOPLINE_LINKS_IN_VIEWS"] = "true"
         os.environ.update(env)
         # A movable clock cannot speed up SQS delays (they follow real time), so
         # every timer then goes through the schedules this runtime fires by its clock.
@@ -160,14 +173,24 @@ class LocalRuntime:
             reply["headers"]["Vary"] = "Accept"
             return reply
         spec = self.stack.functions[function_id]
-        module_name, _, func_name = spec.handler.rpartition(".")
-        handler = getattr(importlib.import_module(module_name), func_name)
         context = LambdaContext(function_name=function_id, aws_request_id=str(uuid.uuid4()),
                                 invoked_function_arn=f"arn:aws:lambda:{REGION}:123456789012:function:{function_id}",
                                 timeout_ms=spec.timeout * 1000)
         # A Lambda's stdout (Powertools' EMF metric lines) goes to its log stream, not to ours.
-        with self.lock, lambda_stdout() as sink, contextlib.redirect_stdout(sink):
-            return handler(event, context)
+        with self.lock.shared(), self._function_locks[function_id], lambda_stdout() as sink, routed_stdout(sink):
+            return self._handler(function_id)(event, context)
+
+    def _handler(self, function_id: str) -> Callable[..., Any]:
+        if function_id not in self._containers:
+            module_name, _, func_name = self.stack.functions[function_id].handler.rpartition(".")
+            module = importlib.import_module(module_name)
+            metrics = getattr(module, "metrics", None)
+            if metrics is not None and hasattr(metrics, "provider"):
+                # Powertools keeps one metrics buffer per process (a class attribute): functions
+                # running at once would flush each other's. Each gets its own, as on AWS.
+                metrics.metric_set = metrics.provider.metric_set = {}
+            self._containers[function_id] = getattr(module, func_name)
+        return self._containers[function_id]
 
     # ------------------------------------------------------------ the SQS poller
 
@@ -250,14 +273,15 @@ class LocalRuntime:
                 time.sleep(idle_sleep)
         return done()
 
-    def start_gateway(self, port: int = 0) -> None:
-        """Serve the template's API routes (and the dev clock route) on 127.0.0.1:``port``."""
+    def start_gateway(self, port: int = 0, allow_hosts: tuple[str, ...] = ()) -> None:
+        """Serve the template's API routes (and the dev clock route) on 127.0.0.1:``port``; requests
+        naming another host than 127.0.0.1, localhost or one of ``allow_hosts`` are refused."""
         from .gateway import LocalGateway
         from .provision import Route
 
         routes = (*self.stack.routes, Route(method="POST", path="/_dev/clock", function=DEV_CLOCK),
                   Route(method="GET", path="/_dev/outbox", function=DEV_OUTBOX))
-        self.gateway = LocalGateway(routes, self.invoke, port=port)
+        self.gateway = LocalGateway(routes, self.invoke, port=port, allow_hosts=allow_hosts)
         self.gateway.start()
         # Links in runs must point at this server; the engine is rebuilt with it.
         os.environ["LOOPLINE_PUBLIC_URL"] = self.gateway.url
@@ -266,20 +290,25 @@ class LocalRuntime:
 
     def _move_clock(self, event: dict[str, Any]) -> dict[str, Any]:
         """The dev server's own route (not in template.yaml): move a movable clock forward."""
+        headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
+        if not is_json_type(headers.get("content-type")):  # the same rule as the api handler's
+            return _reply(415, {"error": "send the body as application/json"})
+        try:
+            seconds = float((parse_body(event.get("body")) or {}).get("seconds", 0))
+        except BadBody as error:
+            return _reply(error.status, {"error": error.message})
+        except (ValueError, AttributeError, TypeError, OverflowError):
+            return _reply(400, {"error": "send {\"seconds\": N}"})
         if not isinstance(self.clock, ManualClock):
             return _reply(409, {"error": "start `loopline dev --movable-clock` to move the clock"})
-        try:
-            seconds = float(json.loads(event.get("body") or "{}").get("seconds", 0))
-        except (ValueError, AttributeError, TypeError):
-            return _reply(400, {"error": "send {\"seconds\": N}"})
         if not 0 <= seconds <= 10 * 365 * 86400:
             return _reply(400, {"error": "seconds must be between 0 and ten years"})
         return _reply(200, {"now": self.clock.advance(seconds).isoformat()})
 
-    def start(self, http_port: int | None = None) -> "LocalRuntime":
+    def start(self, http_port: int | None = None, allow_hosts: tuple[str, ...] = ()) -> "LocalRuntime":
         """Pumps in a background thread; with ``http_port`` (0 = any free port) also the HTTP gateway."""
         if http_port is not None:
-            self.start_gateway(http_port)
+            self.start_gateway(http_port, allow_hosts)
         self._stopping.clear()
         self._thread = threading.Thread(target=self._loop, name="loopline-pumps", daemon=True)
         self._thread.start()
@@ -332,7 +361,8 @@ def lambda_stdout():
 
 
 def _reply(status: int, body: Any) -> dict[str, Any]:
-    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
+    return {"statusCode": status, "headers": {"Content-Type": "application/json", "X-Content-Type-Options": "nosniff"},
+            "body": dumps(body)}
 
 
 def stderr_log(text: str) -> None:

@@ -17,6 +17,7 @@ from ..ports import (
     TokenConsume,
     TokenRecord,
     TokenUsed,
+    refusal_record,
     version_key,
 )
 
@@ -180,6 +181,12 @@ class InMemoryStore:
             record = replace(record, resolved=record.resolved | {dep_id}, **counts)
             self._tasks[key] = record
             return True, _copy(record)
+
+    def record_refusal(self, run_id: str, record_id: str, refusal: dict[str, Any], keep: int) -> TaskRecord:
+        with self._lock:
+            current = self._tasks.get((run_id, record_id)) or TaskRecord(record_id)
+            self._tasks[(run_id, record_id)] = record = refusal_record(current, refusal, keep)
+            return _copy(record)
 
     # tokens
     def put_token(self, token: TokenRecord) -> None:

@@ -81,6 +81,7 @@ def test_routes_come_from_the_template(stack: Stack) -> None:
     assert set(stack.routes) == {
         Route("POST", "/runs", "ApiFunction"),
         Route("GET", "/runs/{run_id}", "ApiFunction"),
+        Route("GET", "/runs/{run_id}/links", "ApiFunction"),
         Route("POST", "/runs/{run_id}/cancel", "ApiFunction"),
         Route("POST", "/runs/{run_id}/pause", "ApiFunction"),
         Route("POST", "/runs/{run_id}/resume", "ApiFunction"),

@@ -724,3 +724,48 @@ def test_a_vote_counts_on_its_waiting_request_and_guards_decisions(store) -> Non
     assert task_state(store, "run-1", "ask:vote:b") is None
     assert store.get_token("tok-b").used_by is None
     assert task_state(store, "run-1", "ask").votes == 1
+
+
+# ------------------------------------------------------------------ refused links (issue #9, item 4)
+
+
+def _refusal(n: int) -> dict:
+    return {"reason": "a used or expired link", "approver": f"a{n}@example.com", "at": f"2030-01-01T00:00:{n:02d}Z"}
+
+
+def test_record_refusal_counts_all_and_keeps_the_last_few(store) -> None:
+    store.create_run(make_run())
+    first = store.record_refusal("run-1", "ask:refused", _refusal(0), 5)
+    assert (first.status, first.attempt, first.output) == ("COMPLETED", 1, {"count": 1, "last": [_refusal(0)]})
+    for n in range(1, 12):
+        written = store.record_refusal("run-1", "ask:refused", _refusal(n), 5)
+    stored = task_state(store, "run-1", "ask:refused")
+    assert stored.status == "COMPLETED" and stored.attempt == 12
+    assert stored.output == {"count": 12, "last": [_refusal(n) for n in range(7, 12)]} == written.output
+    # One bounded item per task: another task's record is its own, nothing else is written.
+    store.record_refusal("run-1", "other:refused", _refusal(0), 5)
+    assert set(store.list_tasks("run-1")) == {"ask:refused", "other:refused"}
+    assert task_state(store, "run-1", "other:refused").output == {"count": 1, "last": [_refusal(0)]}
+
+
+def test_record_refusal_with_nothing_kept_still_counts(store) -> None:
+    store.create_run(make_run())
+    for n in range(3):
+        store.record_refusal("run-1", "ask:refused", _refusal(n), 0)
+    assert task_state(store, "run-1", "ask:refused").output == {"count": 3, "last": []}
+
+
+def test_concurrent_refusals_each_count_once(store) -> None:
+    from infra.local.concurrency import linearizable_moto
+
+    store.create_run(make_run())
+    # moto is made atomic per request, as DynamoDB is (without it moto itself would lose writes).
+    with linearizable_moto():
+        results = _race(8, lambda i: [store.record_refusal("run-1", "ask:refused", _refusal(i * 10 + k), 5)
+                                      for k in range(5)])
+    assert all(kind == "ok" for kind, _ in results), results
+    stored = task_state(store, "run-1", "ask:refused")
+    assert stored.attempt == 40 and stored.output["count"] == 40
+    assert len(stored.output["last"]) == 5
+    everyone = {_refusal(i * 10 + k)["approver"] for i in range(8) for k in range(5)}
+    assert {entry["approver"] for entry in stored.output["last"]} <= everyone

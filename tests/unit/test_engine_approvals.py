@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from infra.engine import LinkError
@@ -42,12 +44,15 @@ def test_each_approver_gets_a_link_and_the_quorum_decides(local, clock):
     tokens = links(local, settle(local, run_id)["run_id"])
     assert set(tokens) == {"ann@example.com", "bob@example.com", "cy@example.com"}
     assert len(set(tokens.values())) == 3  # a link per approver
-    first = local.engine.decide(tokens["ann@example.com"], "APPROVED", "yes")
+    first = local.engine.decide(tokens["ann@example.com"], "APPROVED", "yes, says ann")
     assert first["outcome"] == "PENDING"
     view = settle(local, run_id)
     assert view["tasks"]["vote"]["status"] == "WAITING"
     assert {a["approver"] for a in view["approvals"]} == {"bob@example.com", "cy@example.com"}
-    assert local.engine.approval_info(tokens["bob@example.com"])["votes"][0]["approver"] == "ann@example.com"
+    # Bob's link shows how many decided, not who said what: ann's vote and comments are hers.
+    info = local.engine.approval_info(tokens["bob@example.com"])
+    assert info["decisions_so_far"] == 1 and info["approver"] == "bob@example.com"
+    assert "votes" not in info and "says ann" not in json.dumps(info)
     assert local.engine.decide(tokens["cy@example.com"], "APPROVED", "fine by me")["outcome"] == "APPROVED"
     view = drive(local, run_id, clock)
     out = view["tasks"]["vote"]["output"]
