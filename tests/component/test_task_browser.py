@@ -71,7 +71,7 @@ def test_missing_elements_and_navigation_errors(site):
     error = failure("browser", {"action": "click", "url": site.url + "/shop", "selector": "#nope"})
     assert error.error_type == "BrowserElementNotFound"
     error = failure("browser", {"action": "navigate", "url": site.url + "/shop", "wait_for": "#never",
-                                "timeout": "1s"})
+                                "timeout": "4s"})
     assert error.error_type == "BrowserElementNotFound"
     url = site.url
     site.close()
