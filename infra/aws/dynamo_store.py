@@ -54,17 +54,18 @@ class DynamoStore:
     # ------------------------------------------------------------ plans
 
     def put_plan(self, plan_hash: str, plan_json: str) -> None:
+        # A large plan (a long chain, a long description) is a claim on S3, as any large value.
         try:
-            self._call("put_item", TableName=self.definitions_table,
-                       Item={"pk": {"S": f"PLAN#{plan_hash}"}, "sk": {"S": "PLAN"}, "body": {"S": plan_json}},
-                       ConditionExpression="attribute_not_exists(pk)")
+            self._call("put_item", TableName=self.definitions_table, Item={
+                "pk": {"S": f"PLAN#{plan_hash}"}, "sk": {"S": "PLAN"}, "body": self._json.dump_text(plan_json)},
+                ConditionExpression="attribute_not_exists(pk)")
         except ClientError:
             pass  # content-addressed: an existing plan is this plan
 
     def get_plan(self, plan_hash: str) -> str | None:
         item = self._call("get_item", TableName=self.definitions_table, ConsistentRead=True,
                           Key={"pk": {"S": f"PLAN#{plan_hash}"}, "sk": {"S": "PLAN"}}).get("Item")
-        return item["body"]["S"] if item else None
+        return self._json.load_text(item["body"]) if item else None
 
     # ------------------------------------------------------------ registry
 
