@@ -29,6 +29,7 @@ def _err(text: str) -> None:
 
 
 def _load_plan(path: str, report_to=None):
+    from infra.service import deployment_limits
     from statemachine.compiler import compile_workflow
     from statemachine.diagnostics import WorkflowError
 
@@ -39,7 +40,7 @@ def _load_plan(path: str, report_to=None):
     except UnicodeDecodeError as error:
         raise UsageError(f"{path}:1:1: the file is not UTF-8 text") from error
     try:
-        return compile_workflow(text, path)
+        return compile_workflow(text, path, deployment_limits())  # LOOPLINE_CUSTOM_MODULES, as a deployment's
     except WorkflowError as error:
         for diagnostic in error.diagnostics:
             print(diagnostic, file=report_to or sys.stderr)

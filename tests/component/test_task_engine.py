@@ -7,6 +7,7 @@ import sqlite3
 import time
 
 from infra.memory.local_mode import LocalMode
+from infra.service import deployment_limits
 from infra.tasks import outbox
 from statemachine.compiler import compile_workflow
 from statemachine.diagnostics import WorkflowError
@@ -15,7 +16,7 @@ from tests.unit.test_task_settings import server, task_env  # noqa: F401
 
 def run_to_end(text: str, inputs: dict | None = None, timeout: float = 30.0) -> tuple[LocalMode, dict]:
     mode = LocalMode()
-    plan = compile_workflow(text, "t.yaml")
+    plan = compile_workflow(text, "t.yaml", deployment_limits())  # what LOOPLINE_CUSTOM_MODULES allows
     run_id = mode.engine.start_run(plan, inputs or {})
     deadline = time.monotonic() + timeout
     while mode.engine.describe_run(run_id)["status"] == "RUNNING":
@@ -188,6 +189,7 @@ def test_database_and_custom_through_the_engine(task_env, tmp_path, monkeypatch)
         db.executemany("INSERT INTO users (name, email, processed) VALUES (?, ?, ?)",
                        [("ada", "a@example.com", 0), ("bob", None, 0), ("cy", None, 1)])
     monkeypatch.setenv("LOOPLINE_DB_MAIN_DB", f"sqlite://{path}")
+    monkeypatch.setenv("LOOPLINE_CUSTOM_MODULES", "tests.component.test_task_engine")  # the deployment allows it
     _, view = run_to_end(DATABASE)
     assert view["status"] == "COMPLETED", view
     records = [{"id": 1, "name": "ada", "email": "a@example.com"}, {"id": 2, "name": "bob", "email": None}]
