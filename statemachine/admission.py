@@ -22,9 +22,8 @@ failing (or never finishing) at run time:
 
 from __future__ import annotations
 
-import math
 import re
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 from statemachine.durations import parse_duration
 from statemachine.limits import (
@@ -107,16 +106,3 @@ def plan_problems(plan: Plan, limits: DeploymentLimits) -> list[str]:
     return [f"{where}, line {node.line}: {message}"
             for node in plan.nodes.values() if node.kind == "task"
             for _, message in task_problems(node.id, node.type, node.config, node.timeout, limits)]
-
-
-def non_finite_numbers(data: Any) -> Iterator[Path]:
-    """Where ``data`` holds NaN or an infinity (iterative: a file may nest deeply)."""
-    stack: list[tuple[Path, Any]] = [((), data)]
-    while stack:
-        path, value = stack.pop()
-        if isinstance(value, float) and not math.isfinite(value):
-            yield path
-        elif isinstance(value, dict):
-            stack.extend((path + (key,), item) for key, item in value.items())
-        elif isinstance(value, list):
-            stack.extend((path + (i,), item) for i, item in enumerate(value))

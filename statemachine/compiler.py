@@ -21,10 +21,11 @@ from jsonschema import Draft202012Validator, SchemaError
 from pydantic import ValidationError
 
 from statemachine import dsl
-from statemachine.admission import deployment_problems, non_finite_numbers
+from statemachine.admission import deployment_problems
 from statemachine.diagnostics import Diagnostic, WorkflowError, explain_errors
 from statemachine.expressions import ExpressionError, member_references, parse_template, task_references
 from statemachine.graph import block_members, cycle_through, task_roles, topological, wire_loops, wire_parallel_blocks
+from statemachine.json_values import non_finite_numbers
 from statemachine.limits import DeploymentLimits
 from statemachine.plan import CatchSpec, CompensationSpec, Node, OutputSpec, Plan, VariableSpec
 from statemachine.raw_data import as_dict as _d

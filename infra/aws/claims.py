@@ -27,7 +27,8 @@ class JsonAttributes:
         self.threshold = threshold
 
     def dump(self, value: Any) -> dict[str, Any]:
-        return self.dump_text(json.dumps(value, separators=(",", ":")))
+        # NaN and Infinity are not JSON: the engine refuses them before a write, and this never writes one.
+        return self.dump_text(json.dumps(value, separators=(",", ":"), allow_nan=False))
 
     def load(self, attribute: dict[str, Any]) -> Any:
         return json.loads(self.load_text(attribute))
