@@ -17,7 +17,8 @@ failing (or never finishing) at run time:
   nothing: every attempt and every iteration is its own message with its own
   timeout;
 - a number must be finite: ``.inf``, ``.nan`` or ``1e999`` written in the file
-  is not JSON, and no stored value may hold one.
+  is not JSON, and no stored value may hold one (the compiler finds them with
+  ``statemachine.json_values.non_finite_numbers``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
+from statemachine.dsl import TASK_TYPES
 from statemachine.durations import parse_duration
 from statemachine.limits import (
     CODE_TASK_TYPES,
@@ -46,7 +48,7 @@ def timeout_limit(task_type: Any) -> tuple[float, str] | None:
     """The longest one attempt of ``task_type`` may run, with where it runs; None: no limit."""
     if task_type in CODE_TASK_TYPES:
         return MAX_CODE_TIMEOUT, "code"
-    if task_type in DURABLE_TASK_TYPES or not isinstance(task_type, str):
+    if task_type in DURABLE_TASK_TYPES or task_type not in TASK_TYPES:  # an unknown type is the shape's error
         return None
     return MAX_WORKER_TASK_TIMEOUT, "worker"
 

@@ -173,3 +173,11 @@ def test_nan_and_infinities_in_the_file_are_refused_where_written():
         "wf.yaml:6:26: number .Inf is not finite: workflow values are JSON, which has no NaN or infinity",
         "wf.yaml:8:56: number !!float inf is not finite: workflow values are JSON, which has no NaN or infinity",
     ]
+
+
+def test_an_unknown_task_type_gets_only_its_own_error():
+    found = errors(HEADER + """
+          tasks:
+            - {id: t, type: htp, timeout: 1h}
+    """)
+    assert len(found) == 1 and "unknown task type 'htp'" in found[0]
