@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from statemachine.admission import plan_problems
 from statemachine.compiler import compile_workflow
 from statemachine.diagnostics import WorkflowError
 from statemachine.inputs import InputError
+from statemachine.limits import DeploymentLimits
 from statemachine.plan import Plan
 
 MAX_SOURCE = 1_000_000
@@ -20,6 +23,12 @@ class ApiError(Exception):
         self.extra = extra
 
 
+def deployment_limits() -> DeploymentLimits:
+    """What this deployment lets a workflow ask for: template.yaml's CustomModules, passed to the
+    functions as LOOPLINE_CUSTOM_MODULES (unset or empty: no custom module at all)."""
+    return DeploymentLimits.from_setting(os.environ.get("LOOPLINE_CUSTOM_MODULES"))
+
+
 def compile_source(source: Any, filename: str = "workflow.yaml") -> Plan:
     if isinstance(source, dict):
         # A workflow sent as a JSON object: positions in errors refer to its YAML rendering.
@@ -31,7 +40,7 @@ def compile_source(source: Any, filename: str = "workflow.yaml") -> Plan:
     if len(source) > MAX_SOURCE:
         raise ApiError(413, f"the workflow is larger than {MAX_SOURCE} characters")
     try:
-        return compile_workflow(source, filename)
+        return compile_workflow(source, filename, deployment_limits())
     except WorkflowError as error:
         raise ApiError(400, "invalid workflow", diagnostics=[str(d) for d in error.diagnostics]) from error
 
@@ -55,12 +64,31 @@ def unregistered_refs(engine, plan: Plan) -> list[str]:
     return [ref for ref in dict.fromkeys(refs) if engine.find_workflow(ref) is None]
 
 
+def refused_by_deployment(engine, plan: Plan) -> list[str]:
+    """What this deployment will not run in ``plan`` and the registered workflows it starts, at any depth:
+    a registered workflow was checked when registered, but the deployment's limits may have changed since."""
+    limits, problems = deployment_limits(), []
+    pending, seen = [plan], {plan.hash}
+    while pending:
+        current = pending.pop()
+        problems += plan_problems(current, limits)
+        for node in current.nodes.values():
+            child = engine.find_workflow(node.config["workflow_ref"]) if node.kind == "sub_workflow" else None
+            if child is not None and child.hash not in seen:
+                seen.add(child.hash)
+                pending.append(child)
+    return problems
+
+
 def start_from_request(engine, body: dict[str, Any]) -> dict[str, Any]:
     plan = resolve_workflow(engine, body.get("workflow"))
     missing = unregistered_refs(engine, plan)
     if missing:
         raise ApiError(400, f"workflow_ref '{missing[0]}' is not registered: POST /workflows first",
                        unregistered=missing)
+    refused = refused_by_deployment(engine, plan)
+    if refused:
+        raise ApiError(400, "invalid workflow", diagnostics=refused)
     inputs = body.get("input", body.get("inputs"))
     if inputs is not None and not isinstance(inputs, dict):
         raise ApiError(400, "'input' must be a JSON object")

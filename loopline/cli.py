@@ -11,10 +11,10 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from .client import ApiUnreachable
+from .reading import Unreadable, port, positive_seconds, read_bounded
 from .running import UnregisteredWorkflow
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID, EXIT_INTERNAL = 0, 1, 2, 3
@@ -28,18 +28,27 @@ def _err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def _load_plan(path: str, report_to=None):
+def _read(path: str, limit: int, unit: str, what: str, located: bool = False) -> str:
+    try:
+        return read_bounded(path, limit, unit, what, located)
+    except Unreadable as error:
+        raise UsageError(str(error)) from error
+
+
+def _read_workflow(path: str) -> str:
+    from infra.service import MAX_SOURCE
+
+    return _read(path, MAX_SOURCE, "characters", "the workflow", located=True)  # what POST /runs accepts
+
+
+def _load_plan(path: str, report_to=None, text: str | None = None):
+    from infra.service import deployment_limits
     from statemachine.compiler import compile_workflow
     from statemachine.diagnostics import WorkflowError
 
+    text = _read_workflow(path) if text is None else text
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise UsageError(f"{path}: cannot read: {error.strerror or error}") from error
-    except UnicodeDecodeError as error:
-        raise UsageError(f"{path}:1:1: the file is not UTF-8 text") from error
-    try:
-        return compile_workflow(text, path)
+        return compile_workflow(text, path, deployment_limits())  # LOOPLINE_CUSTOM_MODULES, as a deployment's
     except WorkflowError as error:
         for diagnostic in error.diagnostics:
             print(diagnostic, file=report_to or sys.stderr)
@@ -47,17 +56,19 @@ def _load_plan(path: str, report_to=None):
 
 
 def _parse_input(raw: str | None) -> dict[str, Any] | None:
+    from infra.engine.messages import MAX_INPUT
+    from statemachine import json_values
+
     if raw is None:
         return None
     source = "--input"
     if raw.startswith("@"):
         source = raw[1:]
-        try:
-            raw = Path(source).read_text(encoding="utf-8")
-        except OSError as error:
-            raise UsageError(f"{source}: cannot read: {error.strerror or error}") from error
+        raw = _read(source, MAX_INPUT, "bytes", "the input")
+    elif len(raw.encode("utf-8", "surrogatepass")) > MAX_INPUT:
+        raise UsageError(f"--input is larger than {MAX_INPUT:,} bytes; refused")
     try:
-        value = json.loads(raw)
+        value = json_values.loads(raw)  # NaN, Infinity and 1e999 are not JSON numbers
     except ValueError as error:
         raise UsageError(f"{source}: invalid JSON: {error}") from error
     if not isinstance(value, dict):
@@ -201,9 +212,9 @@ def cmd_workflows(args) -> int:
     if args.action in ("register", "show") and not args.target:
         raise UsageError(f"workflows {args.action} needs a {'file' if args.action == 'register' else 'workflow id'}")
     if args.action == "register":
-        _load_plan(args.target)  # FILE:LINE:COL errors before anything is sent
-        status, body = api_call("POST", f"{args.url}/workflows",
-                                {"workflow": Path(args.target).read_text(encoding="utf-8")})
+        text = _read_workflow(args.target)
+        _load_plan(args.target, text=text)  # FILE:LINE:COL errors before anything is sent
+        status, body = api_call("POST", f"{args.url}/workflows", {"workflow": text})
     elif args.action == "list":
         status, body = api_call("GET", f"{args.url}/workflows")
     else:
@@ -263,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", help="the run's input: JSON text or @file")
     p.add_argument("--json", action="store_true", help="print only the run's JSON on stdout")
     p.add_argument("--local", action="store_true", help="in-memory adapters instead of the emulated AWS stack")
-    p.add_argument("--timeout", type=float, default=None, help="give up after this many seconds (default: none)")
+    p.add_argument("--timeout", type=positive_seconds, default=None,
+                   help="give up after this many seconds (default: none)")
     p.add_argument("--register", action="append", metavar="FILE",
                    help="register a workflow first (for sub_workflows); may repeat")
     p.set_defaults(func=cmd_run)
@@ -299,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_workflows)
 
     p = sub.add_parser("dev", help="the local stack as a server on 127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=port(0), default=8080, help="0: any free port (the URL is printed)")
     p.add_argument("--movable-clock", action="store_true",
                    help="drive timers by a clock that POST /_dev/clock can move forward")
     p.add_argument("--aws-endpoint", metavar="URL",
@@ -312,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_dev)
 
     p = sub.add_parser("emulator", help="moto as a server on 127.0.0.1, for `loopline dev --aws-endpoint`")
-    p.add_argument("--port", type=int, default=5055)
+    p.add_argument("--port", type=port(1), default=5055)  # a fixed port: `dev --aws-endpoint` is told it
     p.set_defaults(func=cmd_emulator)
     return parser
 

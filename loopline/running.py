@@ -49,19 +49,26 @@ def run_workflow(plan: Plan, inputs: dict | None, local: bool, timeout: float | 
         run_id = host.start(plan, inputs)
         log(f"run {run_id} started ({'local mode' if local else 'embedded AWS emulation'})")
         progress = _Progress(log, quiet)
-        state: dict[str, Any] = {"view": None, "checked": 0.0}
+        state: dict[str, Any] = {"view": None, "checked": 0.0, "next_view": 0.0}
 
         def finished() -> bool:
-            if time.monotonic() - state["checked"] < 0.1:
+            now = time.monotonic()
+            if now - state["checked"] < 0.1:
                 return False
-            state["checked"] = time.monotonic()
-            state["view"] = host.describe(run_id)
-            progress.show(state["view"])
-            return state["view"]["status"] in TERMINAL_RUN
+            state["checked"] = now
+            status = host.call(lambda engine: engine.store.get_run(run_id).status)  # one read
+            if status in TERMINAL_RUN or now >= state["next_view"]:
+                state["view"] = host.describe(run_id)
+                progress.show(state["view"])
+                # Describing reads every task, which a long run (a 2,000-task chain) makes slow and
+                # the run cannot advance meanwhile: keep it to about a tenth of the time.
+                state["next_view"] = time.monotonic() + max(0.1, 10 * (time.monotonic() - now))
+            return status in TERMINAL_RUN
 
-        if not host.run_until(finished, timeout if timeout is not None else float("inf")):
-            log(f"run {run_id} did not finish within {timeout:g}s; it stays {state['view']['status']}")
+        ended = host.run_until(finished, timeout if timeout is not None else float("inf"))
         state["view"] = host.describe(run_id)
+        if not ended:
+            log(f"run {run_id} did not finish within {timeout:g}s; it stays {state['view']['status']}")
         return state["view"]
     finally:
         host.stop()

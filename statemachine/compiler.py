@@ -13,7 +13,6 @@ Cycles are printed in running order: ``a -> b`` means b waits for a.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any, Iterator
@@ -22,10 +21,17 @@ from jsonschema import Draft202012Validator, SchemaError
 from pydantic import ValidationError
 
 from statemachine import dsl
+from statemachine.admission import deployment_problems
 from statemachine.diagnostics import Diagnostic, WorkflowError, explain_errors
 from statemachine.expressions import ExpressionError, member_references, parse_template, task_references
 from statemachine.graph import block_members, cycle_through, task_roles, topological, wire_loops, wire_parallel_blocks
+from statemachine.json_values import non_finite_numbers
+from statemachine.limits import DeploymentLimits
 from statemachine.plan import CatchSpec, CompensationSpec, Node, OutputSpec, Plan, VariableSpec
+from statemachine.raw_data import as_dict as _d
+from statemachine.raw_data import as_list as _l
+from statemachine.raw_data import ref_offset as _ref_offset
+from statemachine.raw_data import strings_in as _strings
 from statemachine.yaml_source import SourceMap, load_yaml
 
 Path = tuple[Any, ...]
@@ -49,63 +55,35 @@ class _Entry:
         return f"{_KIND_LABEL[self.kind]} '{self.id}'"
 
 
-def validate_workflow(text: str, filename: str) -> list[Diagnostic]:
+# Deny by default: without the deployment's word, no custom module is allowed.
+SAFE_LIMITS = DeploymentLimits()
+
+
+def validate_workflow(text: str, filename: str, limits: DeploymentLimits = SAFE_LIMITS) -> list[Diagnostic]:
     """Every problem in the workflow ``text``, sorted by position (empty: valid)."""
-    return _Compilation(text, filename).run()[0]
+    return _Compilation(text, filename, limits).run()[0]
 
 
-def compile_workflow(text: str, filename: str) -> Plan:
-    """The Plan of a workflow; raises WorkflowError listing every problem."""
-    diagnostics, plan = _Compilation(text, filename).run()
+def compile_workflow(text: str, filename: str, limits: DeploymentLimits = SAFE_LIMITS) -> Plan:
+    """The Plan of a workflow; raises WorkflowError listing every problem (``limits``: what the deployment allows)."""
+    diagnostics, plan = _Compilation(text, filename, limits).run()
     if diagnostics or plan is None:
         raise WorkflowError(diagnostics)
     return plan
 
 
-def load_and_compile(path: str | FsPath) -> Plan:
+def load_and_compile(path: str | FsPath, limits: DeploymentLimits = SAFE_LIMITS) -> Plan:
     path = FsPath(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise WorkflowError([Diagnostic(str(path), 1, 1, f"cannot read file: {exc}")]) from None
-    return compile_workflow(text, str(path))
-
-
-def _d(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _l(value: Any) -> list:
-    return value if isinstance(value, list) else []
-
-
-def _strings(value: Any, path: Path, skip: Path | None = None) -> Iterator[tuple[Path, str]]:
-    if path == skip:
-        return
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(item, path + (key,), skip)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _strings(item, path + (i,), skip)
-
-
-_TASK_REF = re.compile(r"(?<![A-Za-z0-9_.])tasks\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*['\"]([^'\"]*)['\"])")
-
-
-def _ref_offset(text: str, task_id: str) -> int:
-    """Where ``text`` names ``task_id`` (for the column of an unknown-task message)."""
-    for match in _TASK_REF.finditer(text):
-        if task_id in match.groups():
-            return match.start()
-    return 0
+    return compile_workflow(text, str(path), limits)
 
 
 class _Compilation:
-    def __init__(self, text: str, filename: str):
-        self.text, self.filename = text, filename
+    def __init__(self, text: str, filename: str, limits: DeploymentLimits):
+        self.text, self.filename, self.limits = text, filename, limits
         self.diags: list[Diagnostic] = []
         self.smap = SourceMap(text)
         self.entries: list[_Entry] = []
@@ -144,6 +122,7 @@ class _Compilation:
             self.check_ids()
             self.check_expressions(wf)
             self.check_type_configs()
+            self.check_deployment(data)
             self.check_listings()
             self.check_references(wf)
             self.check_schemas(wf)
@@ -277,6 +256,16 @@ class _Compilation:
                 doc = self.data if "config" in entry.raw else None
                 for path, at_key, message in explain_errors(exc, config, model, base, doc):
                     self.at(path, message, key=at_key)
+
+    def check_deployment(self, data: dict) -> None:
+        """What this deployment will not run (statemachine/admission.py), and numbers JSON cannot hold."""
+        tasks = [(e.id, e.path, e.raw) for e in self.entries if e.kind == "task"]
+        for path, message in deployment_problems(tasks, self.limits):
+            self.at(path, message)
+        for path in non_finite_numbers(data):
+            loc = self.smap.find(path)
+            self.at(path, f"number {self.text[loc.start:loc.end] or 'NaN'} is not finite: workflow values are JSON, "
+                          "which has no NaN or infinity")
 
     # --- cross references -----------------------------------------------------------
 

@@ -421,7 +421,9 @@ class PythonConfig(_TypeConfig):
 
 
 class CustomConfig(_TypeConfig):
-    handler: Annotated[str | None, _matching(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", "handler", "'module:function'")] = None
+    # A computed handler (``${...}``) is refused by the deployment check, which says why (statemachine/admission.py).
+    handler: Annotated[str | None, _matching(r"^(?:[A-Za-z_][\w.]*:[A-Za-z_]\w*|.*\$\{.*)$", "handler",
+                                             "'module:function'")] = None
 
     @model_validator(mode="after")
     def _needs_handler(self) -> "CustomConfig":

@@ -14,6 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import best_match
 
+from statemachine.json_values import non_finite_numbers
 from statemachine.plan import Plan
 
 
@@ -31,6 +32,8 @@ def prepare_inputs(plan: Plan, data: dict | None) -> dict:
         data = {}
     if not isinstance(data, dict):
         raise InputError(f"inputs: expected an object, got {_json_type(data)}")
+    for path in non_finite_numbers(data):  # whatever edge the input came through
+        raise InputError(f"{_path(path)}: NaN and infinities are not JSON numbers")
     # Deep copies: defaults from the plan must never be shared with (and mutated by) a run.
     result = copy.deepcopy(data)
     for name, value in plan.input_defaults.items():

@@ -7,7 +7,8 @@ a string attribute, a claim always a map. Loading resolves a claim
 transparently, so the engine never sees the difference. The threshold keeps
 each item far below DynamoDB's 400 KB (a run item holds the inputs and every
 variable; a task item its output, error and request) and each transaction
-below 4 MB.
+below 4 MB. A compiled plan is already JSON text (``dump_text``): a 2,000-task
+chain is over 1 MB, so a large plan is a claim in its definitions item too.
 """
 
 from __future__ import annotations
@@ -26,19 +27,26 @@ class JsonAttributes:
         self.threshold = threshold
 
     def dump(self, value: Any) -> dict[str, Any]:
-        text = json.dumps(value, separators=(",", ":"))
+        # NaN and Infinity are not JSON: the engine refuses them before a write, and this never writes one.
+        return self.dump_text(json.dumps(value, separators=(",", ":"), allow_nan=False))
+
+    def load(self, attribute: dict[str, Any]) -> Any:
+        return json.loads(self.load_text(attribute))
+
+    def dump_text(self, text: str) -> dict[str, Any]:
+        """JSON text as an attribute: inline, or a claim on an S3 object when over the threshold."""
         if self.payloads is None or len(text) <= self.threshold:
             return {"S": text}
         data = text.encode()
         return {"M": {"claim": {"S": self.payloads.put(data)}, "bytes": {"N": str(len(data))}}}
 
-    def load(self, attribute: dict[str, Any]) -> Any:
+    def load_text(self, attribute: dict[str, Any]) -> str:
         if "S" in attribute:
-            return json.loads(attribute["S"])
+            return attribute["S"]
         claim = attribute["M"]["claim"]["S"]
         if self.payloads is None:
             raise StoreError(f"value {claim} is in the payload bucket, and no bucket is configured")
-        return json.loads(self.payloads.get(claim))
+        return self.payloads.get(claim).decode()
 
 
 def dump_message(message: dict[str, Any], payloads: Payloads | None, limit: int) -> str:

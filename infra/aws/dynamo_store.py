@@ -30,71 +30,9 @@ from ..ports import (
     version_key,
 )
 from .claims import DEFAULT_THRESHOLD, JsonAttributes
+from .dynamo_items import RUN_SK, encode, run_from_item, task_from_item, task_sk, task_update, token_from_item
 
-RUN_SK = "RUN"
 REFUSAL_TRIES = 50  # each failed try means another refusal of the same task was counted meanwhile
-_JSON_FIELDS = {"output", "error", "approval", "role_ctx", "catch", "loop_state", "child_inputs"}
-_INT_FIELDS = {"attempt", "ctx_seed", "deps_ok", "deps_failed", "deps_skipped", "redrive", "votes"}
-_BOOL_FIELDS = {"forced_skip", "parked"}
-
-
-def _task_sk(task_id: str) -> str:
-    return f"T#{task_id}"
-
-
-def _encode(codec: JsonAttributes, name: str, value: Any) -> dict:
-    if name in _JSON_FIELDS:
-        return codec.dump(value)
-    if name in _INT_FIELDS:
-        return {"N": str(int(value))}
-    if name in _BOOL_FIELDS:
-        return {"BOOL": bool(value)}
-    return {"S": str(value)}
-
-
-def _task_from_item(codec: JsonAttributes, task_id: str, item: dict | None) -> TaskRecord:
-    if not item:
-        return TaskRecord(task_id)
-    fields: dict[str, Any] = {}
-    for name, value in item.items():
-        if name in ("pk", "sk"):
-            continue
-        if name == "resolved":
-            fields[name] = frozenset(value["SS"])
-        elif name in _JSON_FIELDS:
-            fields[name] = codec.load(value)
-        elif name in _INT_FIELDS:
-            fields[name] = int(value["N"])
-        elif name in _BOOL_FIELDS:
-            fields[name] = value["BOOL"]
-        elif name == "status" or name in TaskRecord.__dataclass_fields__:
-            fields[name] = value["S"]
-    return TaskRecord(task_id, **fields)
-
-
-def _run_from_item(codec: JsonAttributes, item: dict | None) -> RunRecord | None:
-    if not item:
-        return None
-    return RunRecord(
-        run_id=item["pk"]["S"],
-        plan_hash=item["plan_hash"]["S"],
-        workflow_id=item["workflow_id"]["S"],
-        status=item["status"]["S"],
-        inputs=codec.load(item["inputs"]),
-        variables={k: codec.load(v) for k, v in item.get("vars", {}).get("M", {}).items()},
-        outputs=codec.load(item["outputs"]) if "outputs" in item else None,
-        error=codec.load(item["error"]) if "error" in item else None,
-        created_at=item.get("created_at", {}).get("S", ""),
-        ended_at=item.get("ended_at", {}).get("S"),
-        sinks_remaining=int(item.get("sinks_remaining", {}).get("N", "0")),
-        failed_tasks=frozenset(item.get("failed_tasks", {}).get("SS", [])),
-        end_comps=codec.load(item["end_comps"]) if "end_comps" in item else None,
-        parent=codec.load(item["parent"]) if "parent" in item else None,
-        halt=item.get("halt", {}).get("BOOL", False),
-        cancelled=item.get("cancelled", {}).get("BOOL", False),
-        redrives=int(item.get("redrives", {}).get("N", "0")),
-        redriven_at=item.get("redriven_at", {}).get("S"),
-    )
 
 
 class DynamoStore:
@@ -119,17 +57,18 @@ class DynamoStore:
     # ------------------------------------------------------------ plans
 
     def put_plan(self, plan_hash: str, plan_json: str) -> None:
+        # A large plan (a long chain, a long description) is a claim on S3, as any large value.
         try:
-            self._call("put_item", TableName=self.definitions_table,
-                       Item={"pk": {"S": f"PLAN#{plan_hash}"}, "sk": {"S": "PLAN"}, "body": {"S": plan_json}},
-                       ConditionExpression="attribute_not_exists(pk)")
+            self._call("put_item", TableName=self.definitions_table, Item={
+                "pk": {"S": f"PLAN#{plan_hash}"}, "sk": {"S": "PLAN"}, "body": self._json.dump_text(plan_json)},
+                ConditionExpression="attribute_not_exists(pk)")
         except ClientError:
             pass  # content-addressed: an existing plan is this plan
 
     def get_plan(self, plan_hash: str) -> str | None:
         item = self._call("get_item", TableName=self.definitions_table, ConsistentRead=True,
                           Key={"pk": {"S": f"PLAN#{plan_hash}"}, "sk": {"S": "PLAN"}}).get("Item")
-        return item["body"]["S"] if item else None
+        return self._json.load_text(item["body"]) if item else None
 
     # ------------------------------------------------------------ registry
 
@@ -176,18 +115,18 @@ class DynamoStore:
         try:
             self._call("put_item", TableName=self.runs_table, Item=item, ConditionExpression="attribute_not_exists(pk)",
                        ReturnValuesOnConditionCheckFailure="ALL_OLD")
-            return True, _run_from_item(self._json, item)
+            return True, run_from_item(self._json, item)
         except ClientError as error:
-            return False, _run_from_item(self._json, error.response.get("Item")) or self.get_run(run.run_id)
+            return False, run_from_item(self._json, error.response.get("Item")) or self.get_run(run.run_id)
 
     def get_run(self, run_id: str) -> RunRecord | None:
         item = self._call("get_item", TableName=self.runs_table, ConsistentRead=True,
                           Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}}).get("Item")
-        return _run_from_item(self._json, item)
+        return run_from_item(self._json, item)
 
     def load(self, run_id: str, task_ids: list[str]) -> tuple[RunRecord | None, dict[str, TaskRecord]]:
         keys = [{"pk": {"S": run_id}, "sk": {"S": RUN_SK}}]
-        keys += [{"pk": {"S": run_id}, "sk": {"S": _task_sk(t)}} for t in dict.fromkeys(task_ids)]
+        keys += [{"pk": {"S": run_id}, "sk": {"S": task_sk(t)}} for t in dict.fromkeys(task_ids)]
         items: list[dict] = []
         for start in range(0, len(keys), 100):
             pending = {self.runs_table: {"Keys": keys[start:start + 100], "ConsistentRead": True}}
@@ -199,9 +138,9 @@ class DynamoStore:
         for item in items:
             sk = item["sk"]["S"]
             if sk == RUN_SK:
-                run = _run_from_item(self._json, item)
+                run = run_from_item(self._json, item)
             else:
-                tasks[sk[2:]] = _task_from_item(self._json, sk[2:], item)
+                tasks[sk[2:]] = task_from_item(self._json, sk[2:], item)
         return run, tasks
 
     def list_tasks(self, run_id: str) -> dict[str, TaskRecord]:
@@ -213,7 +152,7 @@ class DynamoStore:
             reply = self._call("query", **kwargs)
             for item in reply["Items"]:
                 task_id = item["sk"]["S"][2:]
-                tasks[task_id] = _task_from_item(self._json, task_id, item)
+                tasks[task_id] = task_from_item(self._json, task_id, item)
             if "LastEvaluatedKey" not in reply:
                 return tasks
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
@@ -249,9 +188,9 @@ class DynamoStore:
                 ExpressionAttributeValues={":c": self._json.dump(comps), ":s": {"S": status},
                                            ":running": {"S": "RUNNING"}},
                 ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-            return _run_from_item(self._json, reply["Attributes"])
+            return run_from_item(self._json, reply["Attributes"])
         except ClientError as error:
-            return _run_from_item(self._json, error.response.get("Item")) or self.get_run(run_id)
+            return run_from_item(self._json, error.response.get("Item")) or self.get_run(run_id)
 
     def set_run_status(self, run_id: str, status: str, expected: str) -> bool:
         try:
@@ -272,7 +211,7 @@ class DynamoStore:
             ExpressionAttributeValues={":t": {"BOOL": True}, ":e": self._json.dump(error),
                                        ":id": {"SS": [reason_id]}},
             ReturnValues="ALL_NEW")
-        return _run_from_item(self._json, reply["Attributes"])
+        return run_from_item(self._json, reply["Attributes"])
 
     def record_sink_done(self, run_id: str, task_id: str) -> RunRecord:
         try:
@@ -282,9 +221,9 @@ class DynamoStore:
                 ConditionExpression="attribute_exists(pk) AND NOT contains(sinks_done, :id)",
                 ExpressionAttributeValues={":set": {"SS": [task_id]}, ":minus": {"N": "-1"}, ":id": {"S": task_id}},
                 ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-            return _run_from_item(self._json, reply["Attributes"])
+            return run_from_item(self._json, reply["Attributes"])
         except ClientError as error:
-            return _run_from_item(self._json, error.response.get("Item")) or self.get_run(run_id)
+            return run_from_item(self._json, error.response.get("Item")) or self.get_run(run_id)
 
     def record_failure(self, run_id: str, task_id: str, error: dict) -> None:
         try:
@@ -300,15 +239,15 @@ class DynamoStore:
 
     def change_task(self, run_id: str, task_id: str, change: TaskChange, exports=None,
                     consume: TokenConsume | None = None) -> TaskRecord:
-        key = {"pk": {"S": run_id}, "sk": {"S": _task_sk(task_id)}}
-        update = _task_update(self._json, change)
+        key = {"pk": {"S": run_id}, "sk": {"S": task_sk(task_id)}}
+        update = task_update(self._json, change)
         if not exports and consume is None:
             try:
                 reply = self._call("update_item", TableName=self.runs_table, Key=key, ReturnValues="ALL_NEW",
                                    ReturnValuesOnConditionCheckFailure="ALL_OLD", **update)
             except ClientError as error:
-                raise ConditionFailed(_task_from_item(self._json, task_id, error.response.get("Item"))) from error
-            return _task_from_item(self._json, task_id, reply["Attributes"])
+                raise ConditionFailed(task_from_item(self._json, task_id, error.response.get("Item"))) from error
+            return task_from_item(self._json, task_id, reply["Attributes"])
         items = [{"Update": {"TableName": self.runs_table, "Key": key,
                              "ReturnValuesOnConditionCheckFailure": "ALL_OLD", **update}}]
         if consume is not None:
@@ -322,7 +261,7 @@ class DynamoStore:
             if consume.vote_on is not None:  # the approval must still wait; its vote count goes up
                 items.append({"Update": {
                     "TableName": self.runs_table,
-                    "Key": {"pk": {"S": run_id}, "sk": {"S": _task_sk(consume.vote_on[0])}},
+                    "Key": {"pk": {"S": run_id}, "sk": {"S": task_sk(consume.vote_on[0])}},
                     "UpdateExpression": "ADD votes :one",
                     "ConditionExpression": "#st = :waiting AND #att = :att",
                     "ExpressionAttributeNames": {"#st": "status", "#att": "attempt"},
@@ -341,7 +280,7 @@ class DynamoStore:
         except ClientError as error:
             reasons = error.response.get("CancellationReasons") or []
             if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                raise ConditionFailed(_task_from_item(self._json, task_id, reasons[0].get("Item"))) from error
+                raise ConditionFailed(task_from_item(self._json, task_id, reasons[0].get("Item"))) from error
             if (consume is not None and consume.vote_on is not None and len(reasons) > 2
                     and reasons[2].get("Code") == "ConditionalCheckFailed"):
                 raise RequestClosed(consume.vote_on[0]) from error
@@ -361,22 +300,22 @@ class DynamoStore:
         try:
             reply = self._call(
                 "update_item", TableName=self.runs_table,
-                Key={"pk": {"S": run_id}, "sk": {"S": _task_sk(task_id)}},
+                Key={"pk": {"S": run_id}, "sk": {"S": task_sk(task_id)}},
                 UpdateExpression=expression, ConditionExpression="NOT contains(resolved, :id)",
                 ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except ClientError as error:
-            return False, _task_from_item(self._json, task_id, error.response.get("Item"))
-        return True, _task_from_item(self._json, task_id, reply["Attributes"])
+            return False, task_from_item(self._json, task_id, error.response.get("Item"))
+        return True, task_from_item(self._json, task_id, reply["Attributes"])
 
     def record_refusal(self, run_id: str, record_id: str, refusal: dict[str, Any], keep: int) -> TaskRecord:
         # DynamoDB cannot trim a list in the update that appends to it, so: read the record, then
         # write the next one on the condition that its count is still the one read (one atomic
         # conditional write); a concurrent refusal in between makes it read again.
-        key = {"pk": {"S": run_id}, "sk": {"S": _task_sk(record_id)}}
+        key = {"pk": {"S": run_id}, "sk": {"S": task_sk(record_id)}}
         for _ in range(REFUSAL_TRIES):
             item = self._call("get_item", TableName=self.runs_table, Key=key, ConsistentRead=True).get("Item")
-            current = _task_from_item(self._json, record_id, item)
+            current = task_from_item(self._json, record_id, item)
             record = refusal_record(current, refusal, keep)
             seen = "attempt" in (item or {})
             try:
@@ -413,7 +352,7 @@ class DynamoStore:
     def get_token(self, token_hash: str) -> TokenRecord | None:
         item = self._call("get_item", TableName=self.tokens_table, ConsistentRead=True,
                           Key={"pk": {"S": token_hash}}).get("Item")
-        return _token_from_item(item) if item else None
+        return token_from_item(item) if item else None
 
     def unused_tokens(self, kind: str) -> list[TokenRecord]:
         # An operator's listing (`loopline approvals`): a filtered scan of the links table,
@@ -423,7 +362,7 @@ class DynamoStore:
                              "ExpressionAttributeValues": {":k": {"S": kind}}}
         while True:
             reply = self._call("scan", **kwargs)
-            found += [_token_from_item(item) for item in reply["Items"]]
+            found += [token_from_item(item) for item in reply["Items"]]
             if "LastEvaluatedKey" not in reply:
                 return found
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
@@ -438,9 +377,9 @@ class DynamoStore:
 
     def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None) -> bool:
         # A put, not an update: it drops every attribute the item had, whatever wrote it.
-        item = {"pk": {"S": run_id}, "sk": {"S": _task_sk(task_id)}, "status": {"S": "PENDING"},
+        item = {"pk": {"S": run_id}, "sk": {"S": task_sk(task_id)}, "status": {"S": "PENDING"},
                 "redrive": {"N": str(epoch)},
-                **{name: _encode(self._json, name, value) for name, value in (keep or {}).items()}}
+                **{name: encode(self._json, name, value) for name, value in (keep or {}).items()}}
         run_condition, names, values = self._failed_at(epoch)
         try:
             # One transaction: the run must still be FAILED at ``epoch - 1``, so no reset can land after the
@@ -478,56 +417,6 @@ class DynamoStore:
                 ConditionExpression=condition + " AND (attribute_not_exists(end_comps) OR end_comps = :nocomps)",
                 ExpressionAttributeNames=names, ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-            return True, _run_from_item(self._json, reply["Attributes"])
+            return True, run_from_item(self._json, reply["Attributes"])
         except ClientError as error:
-            return False, _run_from_item(self._json, error.response.get("Item")) or self.get_run(run_id)
-
-
-def _token_from_item(item: dict) -> TokenRecord:
-    return TokenRecord(
-        token_hash=item["pk"]["S"], run_id=item["run_id"]["S"], task_id=item["task_id"]["S"],
-        attempt=int(item["attempt"]["N"]), kind=item["kind"]["S"], plan_hash=item["plan_hash"]["S"],
-        expires_at=int(item["expires_at"]["N"]) if "expires_at" in item else None,
-        used_by=item.get("used_by", {}).get("S"), approver=item.get("approver", {}).get("S"),
-        epoch=int(item.get("epoch", {}).get("N", "0")))
-
-
-def _task_update(codec: JsonAttributes, change: TaskChange) -> dict[str, Any]:
-    names = {"#st": "status"}
-    values: dict[str, Any] = {":status": {"S": change.status}}
-    sets, removes = ["#st = :status"], []
-    for i, (name, value) in enumerate(change.set.items()):
-        names[f"#f{i}"] = name
-        if value is None:
-            removes.append(f"#f{i}")
-        else:
-            sets.append(f"#f{i} = :f{i}")
-            values[f":f{i}"] = _encode(codec, name, value)
-    allowed = [s for s in change.from_status if s is not None]
-    clauses = [f"#st = :from{i}" for i in range(len(allowed))]
-    for i, status in enumerate(allowed):
-        values[f":from{i}"] = {"S": status}
-    if None in change.from_status:
-        clauses.append("attribute_not_exists(#st)")
-        if "PENDING" not in allowed:
-            clauses.append("#st = :pending")
-            values[":pending"] = {"S": "PENDING"}
-    condition = "(" + " OR ".join(clauses) + ")"
-    if change.attempt is not None:
-        names["#att"] = "attempt"
-        values[":att"] = {"N": str(change.attempt)}
-        condition += " AND #att = :att"
-    if change.votes is not None:
-        names["#votes"] = "votes"
-        if change.votes == 0:
-            condition += " AND attribute_not_exists(#votes)"
-        else:
-            values[":votes"] = {"N": str(change.votes)}
-            condition += " AND #votes = :votes"
-    if change.lease_expired_before is not None:
-        names["#lease"] = "lease_until"
-        values[":lease"] = {"S": change.lease_expired_before}
-        condition += " AND (attribute_not_exists(#lease) OR #lease < :lease)"
-    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-    return {"UpdateExpression": expression, "ConditionExpression": condition,
-            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
+            return False, run_from_item(self._json, error.response.get("Item")) or self.get_run(run_id)

@@ -209,7 +209,14 @@ class ExecuteMixin:
         except ExpressionError as exc:
             return self.fail(plan, run, node, rec, TaskFailure("ExpressionError", str(exc)), consume=consume,
                              from_status=from_status)
-        if len(json.dumps(output, default=str)) + len(json.dumps(exports, default=str)) > MAX_OUTPUT:
+        try:
+            size = len(json.dumps(output, default=str, allow_nan=False)) + len(
+                json.dumps(exports, default=str, allow_nan=False))
+        except ValueError:  # a provider's NaN or infinity (a JSON reply, a database float): never stored or shown
+            return self.fail(plan, run, node, rec, TaskFailure(
+                "InvalidOutput", "the result holds NaN or an infinity, which JSON cannot carry"), consume=consume,
+                from_status=from_status)
+        if size > MAX_OUTPUT:
             return self.fail(plan, run, node, rec, TaskFailure(
                 "OutputTooLarge", f"the result is larger than {MAX_OUTPUT >> 20} MB"), consume=consume,
                 from_status=from_status)

@@ -80,6 +80,8 @@ class EmbeddedAws:
             self._mock.start()
             install_linearizable_moto()  # each request atomic, so functions can run side by side
         self.session = boto3.session.Session(region_name=os.environ.get("AWS_DEFAULT_REGION", REGION))
+        # This machine's setting is the stack's, as `sam deploy --parameter-overrides` would make it.
+        parameters = {"CustomModules": os.environ.get("LOOPLINE_CUSTOM_MODULES", ""), **(parameters or {})}
         self.stack: Stack = provision(self.session, template, parameters=parameters, public_url=public_url,
                                       endpoint_url=self.endpoint_url)
         if redelivery_seconds is not None:

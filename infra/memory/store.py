@@ -92,7 +92,7 @@ class InMemoryStore:
             run = self._runs.get(run_id)
             if run is None or run.status not in ("RUNNING", "COMPENSATING"):
                 return False
-            json.dumps(outputs)  # the DynamoDB store keeps JSON; refuse here what it would refuse
+            json.dumps(outputs, allow_nan=False)  # the DynamoDB store keeps JSON; refuse here what it would refuse
             self._runs[run_id] = replace(run, status=status, outputs=_copy(outputs), error=error, ended_at=ended_at)
             return True
 

@@ -31,8 +31,10 @@ from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import TYPE_CHECKING, Any, Callable
 
+from statemachine import json_values
+
 from .errors import ExpressionError
-from .values import MAX_RESULT, is_number, kind, to_json
+from .values import MAX_RESULT, check_number, is_number, kind, to_json
 
 if TYPE_CHECKING:
     from .evaluator import EvalContext
@@ -196,21 +198,18 @@ def _format(args: list, ctx: "EvalContext") -> str:
 
 # --- JSON and encodings ------------------------------------------------------
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _json_parse(args: list, ctx: "EvalContext") -> Any:
     text = _string_arg("json_parse", args[0])
     if len(text) > MAX_JSON_INPUT or len(text.encode("utf-8", "surrogatepass")) > MAX_JSON_INPUT:
         raise ExpressionError(f"json_parse() input larger than {MAX_JSON_INPUT} bytes")
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        # The language never yields NaN or an infinity: 1e999 is refused, as NaN and Infinity are.
+        return json_values.loads(text)
     except json.JSONDecodeError as exc:
         raise ExpressionError(f"json_parse(): invalid JSON: {exc.msg} at position {exc.pos}") from None
     except RecursionError:
         raise ExpressionError("json_parse(): JSON nested too deeply") from None
-    except ValueError as exc:  # NaN/Infinity, integers too long to convert
+    except ValueError as exc:  # NaN/Infinity, numbers beyond a float, integers too long to convert
         raise ExpressionError(f"json_parse(): invalid JSON: {exc}") from None
 
 
@@ -261,7 +260,7 @@ def _random(args: list, ctx: "EvalContext") -> int | float:
         raise ExpressionError(f"random(): min {low} is greater than max {high}")
     if isinstance(low, int) and isinstance(high, int):
         return ctx.rng.randint(low, high)
-    return ctx.rng.uniform(low, high)
+    return check_number(ctx.rng.uniform(low, high))  # random(-1e308, 1e308) would overflow to infinity
 
 
 def _new_uuid(args: list, ctx: "EvalContext") -> str:

@@ -14,6 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from infra.aws.claims import DEFAULT_THRESHOLD
 from infra.aws.dynamo_store import DynamoStore
 from infra.aws.payloads import S3Payloads
 from infra.memory.store import InMemoryStore
@@ -46,6 +47,7 @@ def _create_tables(client) -> None:
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
 
 
+# "dynamodb": as deployed (a payload bucket, the default 32 KB threshold: small values inline);
 # "dynamodb+claims": every JSON value over 8 bytes goes through the S3 claim check, so the
 # whole contract also holds when values live in the payload bucket.
 @pytest.fixture(params=["memory", "dynamodb", "dynamodb+claims"])
@@ -59,13 +61,12 @@ def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
         _create_tables(client)
-        payloads = None
-        if request.param == "dynamodb+claims":
-            s3 = boto3.client("s3", region_name=REGION)
-            s3.create_bucket(Bucket="loopline-payloads")
-            payloads = S3Payloads(s3, "loopline-payloads", cache_bytes=0)  # every load reads S3
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="loopline-payloads")
+        payloads = S3Payloads(s3, "loopline-payloads", cache_bytes=0)  # every load reads S3
+        threshold = 8 if request.param == "dynamodb+claims" else DEFAULT_THRESHOLD
         yield DynamoStore(client, runs_table=RUNS, definitions_table=DEFINITIONS, tokens_table=TOKENS,
-                          payloads=payloads, claim_threshold=8)
+                          payloads=payloads, claim_threshold=threshold)
 
 
 def make_run(run_id: str = "run-1", **overrides) -> RunRecord:
@@ -103,6 +104,16 @@ def test_plans_are_content_addressed(store) -> None:
     store.put_plan("abc", '{"other":2}')  # the hash names the content: the first body stands
     assert store.get_plan("abc") == '{"plan":1}'
     assert store.get_plan("abd") is None
+
+
+def test_a_plan_larger_than_a_dynamodb_item_round_trips(store) -> None:
+    # A 2,000-task chain compiles to about 1.1 MB of plan JSON; DynamoDB holds 400 KB per item.
+    body = '{"nodes":"' + "é" * 600_000 + '"}'
+    store.put_plan("big", body)
+    store.put_plan("big", body)  # content-addressed: putting it again changes nothing
+    assert store.get_plan("big") == body
+    store.put_plan("big", '{"other":2}')
+    assert store.get_plan("big") == body
 
 
 # ------------------------------------------------------------------ registry

@@ -65,3 +65,33 @@ def test_a_large_value_reads_back_the_same_after_a_restart(aws, runtime, clock):
         fresh.stop()
     assert again == first
     assert again["tasks"]["make"]["output"]["seen"] == 100_000
+
+
+# A plan over DynamoDB's 400 KB item: one task and a 420 KB description is the smallest such
+# workflow (bench/large_payloads.py --plans runs the 900- and 2,000-task chains the same way).
+LARGE_PLAN = ("workflow:\n  metadata:\n    id: large_plan\n    version: 1.0.0\n    description: "
+              + "d" * 420_000 + "\n  tasks:\n    - {id: only, type: wait, config: {duration: 0s}}\n")
+
+
+def _post_workflows(runtime, text):
+    event = api_event("api_post_runs.json", body={"workflow": text})
+    event["resource"] = event["path"] = event["requestContext"]["resourcePath"] = "/workflows"
+    event["requestContext"]["path"] = "/Prod/workflows"
+    return api(runtime, event)
+
+
+def test_a_plan_larger_than_a_dynamodb_item_registers_and_runs(aws, runtime):
+    status, registered = _post_workflows(runtime, LARGE_PLAN)
+    assert status == 201, registered
+    status, body = api(runtime, api_event("api_post_runs.json", body={"workflow": "large_plan", "input": {}}))
+    assert status == 201, body
+    assert finish(runtime, body["run_id"], timeout=60)["status"] == "COMPLETED"
+    status, body = api(runtime, api_event("api_post_runs.json", body={"workflow": LARGE_PLAN, "input": {}}))
+    assert status == 201, body
+    assert finish(runtime, body["run_id"], timeout=60)["status"] == "COMPLETED"
+
+    # The definitions item holds a claim on the plan, not the plan.
+    items = aws.client("dynamodb").scan(TableName=aws.stack.physical["DefinitionsTable"])["Items"]
+    plan_item = next(i for i in items if i["pk"]["S"] == f"PLAN#{registered['hash']}")
+    assert "claim" in plan_item["body"]["M"] and int(plan_item["body"]["M"]["bytes"]["N"]) > 420_000
+    assert max(len(json.dumps(i)) for i in items) < 4096

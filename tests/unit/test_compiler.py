@@ -7,6 +7,7 @@ import pytest
 from statemachine.compiler import compile_workflow, load_and_compile, validate_workflow
 from statemachine.diagnostics import Diagnostic, WorkflowError
 from statemachine.dsl import TASK_TYPES
+from statemachine.limits import DeploymentLimits
 from statemachine.plan import Plan
 
 WORKFLOWS = Path(__file__).parent / "workflows"
@@ -17,8 +18,8 @@ def src(text: str) -> str:
     return textwrap.dedent(text).lstrip("\n")
 
 
-def errors(text: str) -> list[str]:
-    return [str(d) for d in validate_workflow(src(text), "wf.yaml")]
+def errors(text: str, limits: DeploymentLimits = DeploymentLimits()) -> list[str]:
+    return [str(d) for d in validate_workflow(src(text), "wf.yaml", limits)]
 
 
 def compiled(text: str) -> Plan:
@@ -467,7 +468,7 @@ def test_type_specific_config_checks():
             - {id: w3, type: wait, config: {duration: "${inputs.delay}"}}
             - {id: cb, type: callback, config: {timeout: never}}
             - {id: ap, type: approval, config: {approvers: [x], timeout: soon, colour: red}}
-    """) == [
+    """, DeploymentLimits(custom_modules=("pkg",))) == [
         "wf.yaml:4:7: a python task needs 'config.code' (Python source)",
         "wf.yaml:5:45: invalid code 5: input should be a valid string",
         "wf.yaml:6:47: invalid handler 'not a path' (expected 'module:function')",
@@ -490,7 +491,7 @@ def test_durations_everywhere_are_checked():
           tasks:
             - id: a
               type: shell
-              timeout: PT1H
+              timeout: PT10M
               retry: {delay: soon}
               requires_approval:
                 timeout: 2 days

@@ -28,6 +28,7 @@ from statemachine.compiler import compile_workflow, validate_workflow
 from statemachine.expressions import EvalContext, ExpressionError, Scope, evaluate
 from statemachine.expressions.functions import SIGNATURES
 from statemachine.inputs import InputError
+from statemachine.limits import DeploymentLimits
 from tests.unit.test_engine_semantics import drive
 
 PAGE_PATH = Path(__file__).resolve().parents[2] / "docs" / "reference.md"
@@ -54,6 +55,11 @@ def _directive(text: str, name: str) -> str | None:
     return values[0] if values else None
 
 
+def _limits(text: str) -> DeploymentLimits:
+    """What the deployment allows for this example: ``# LOOPLINE_CUSTOM_MODULES: prefixes``, else the default."""
+    return DeploymentLimits.from_setting(_directive(text, "LOOPLINE_CUSTOM_MODULES"))
+
+
 def _invalid(text: str) -> str | None:
     first = text.splitlines()[0]
     return first[len("# invalid: "):].strip() if first.startswith("# invalid: ") else None
@@ -70,7 +76,7 @@ def test_the_page_has_examples():
 def test_yaml_example_compiles(line, text):
     body = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     assert body and body[0] == "workflow:", f"reference.md:{line}: an example is a whole file, from 'workflow:'"
-    messages = [str(d) for d in validate_workflow(text, "reference.md")]
+    messages = [str(d) for d in validate_workflow(text, "reference.md", _limits(text))]
     expected = _invalid(text)
     if expected is None:
         assert messages == [], f"reference.md:{line}: the example does not compile"
@@ -101,7 +107,7 @@ def _registered_examples(text: str) -> list:
     for _, other in YAML_BLOCKS:
         found = re.search(r"metadata: \{id: (\w+)", other)
         if found and found.group(1) in wanted and other != text and not _invalid(other):
-            plans.append(compile_workflow(other, "reference.md"))
+            plans.append(compile_workflow(other, "reference.md", _limits(other)))
     assert {plan.workflow_id for plan in plans} == wanted, f"no example defines {wanted}"
     return plans
 
@@ -111,7 +117,7 @@ def _run(text: str, inputs: dict, callback, decision) -> dict:
     mode = LocalMode(clock=clock)
     for plan in _registered_examples(text):
         mode.engine.register_workflow(plan)
-    run_id = mode.engine.start_run(compile_workflow(text, "reference.md"), inputs)
+    run_id = mode.engine.start_run(compile_workflow(text, "reference.md", _limits(text)), inputs)
     for _ in range(20):
         while mode.pump_once():  # what is due now; the clock moves only when nobody is to answer
             pass
