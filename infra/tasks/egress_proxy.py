@@ -146,7 +146,12 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             upstream = self.proxy.open(host, port)
         except OSError as exc:
-            self._refuse(502, f"cannot connect to {host}:{port}: {exc}")
+            if self.command == "CONNECT":
+                self._refuse(502, f"cannot connect to {host}:{port}: {exc}")
+            else:
+                # As a direct connection would: no answer, so Chromium fails the navigation
+                # (ERR_EMPTY_RESPONSE) instead of rendering a proxy's 502 page as the site's.
+                self.close_connection = True
             return None
         if upstream is None:
             if self.command == "CONNECT":
