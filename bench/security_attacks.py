@@ -383,7 +383,7 @@ def long_chain(t):
     tasks = [{"id": f"s{i}", "type": "wait", "config": {"duration": "0s"}} for i in range(900)]
     for i in range(1, 900):
         tasks[i]["depends_on"] = [f"s{i - 1}"]
-    view = t.run(yaml.safe_dump({"workflow": {"metadata": {"id": "chain900"}, "tasks": tasks}}), timeout=300)
+    view = t.run(yaml.safe_dump({"workflow": {"metadata": {"id": "chain900"}, "tasks": tasks}}), timeout=900)
     return view["status"] == "COMPLETED", f"{view['status']} {view.get('reply', '')!r}"[:150]
 
 
@@ -422,7 +422,7 @@ def python_35s(t):
 @attack(9, "GET while a python task sleeps 6 s")
 def answers_while_busy(t):
     run_id = t.start_run(python_workflow("import time\ntime.sleep(6)\nresult = 1")).json()["run_id"]
-    t.wait(run_id, 30, until=("RUNNING",))
+    t.wait(run_id, 30, until=("RUNNING",), task="t")
     started = time.monotonic()
     t.request("GET", f"/runs/{run_id}")
     took = time.monotonic() - started

@@ -142,14 +142,16 @@ class Target:
             return {"status": "REFUSED", "reply": reply}
         return self.wait(reply.json()["run_id"], timeout)
 
-    def wait(self, run_id: str, timeout: float = 60, until=TERMINAL) -> dict:
+    def wait(self, run_id: str, timeout: float = 60, until=TERMINAL, task: str | None = None) -> dict:
+        """Until the run's status (or, with ``task``, that task's) is one of ``until``."""
         deadline = time.monotonic() + timeout
         view: dict = {}
         while time.monotonic() < deadline:
             view = self.request("GET", f"/runs/{run_id}").json()
-            if view.get("status") in until or any(t.get("status") in until for t in view.get("tasks", {}).values()):
+            status = view.get("tasks", {}).get(task, {}).get("status") if task else view.get("status")
+            if status in until:
                 return view
-            time.sleep(0.1)
+            time.sleep(0.1 if timeout <= 60 else 1.0)  # a long run is not slowed by reading it whole
         return {**view, "status": f"TIMEOUT({view.get('status')})"}
 
 
