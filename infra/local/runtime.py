@@ -32,6 +32,7 @@ import boto3
 from .. import wiring
 from ..clock import ManualClock, SystemClock
 from ..ports import Clock
+from .async_lambda import AsyncLambda
 from .provision import Stack, provision
 
 REGION = "us-east-1"
@@ -78,6 +79,13 @@ class EmbeddedAws:
 
             self._mock = mock_aws()
             self._mock.start()
+        # The task runner reaches the payload bucket by presigned URL, over HTTP: an S3 server on
+        # moto's state (the same backends) stands in for S3's endpoint.
+        self.s3_endpoint: str | None = None
+        self._s3_server = None
+        if self.endpoint_url is None:
+            self._s3_server = _start_s3_server()
+            self.s3_endpoint = "http://%s:%d" % self._s3_server.get_host_and_port()
         self.session = boto3.session.Session(region_name=os.environ.get("AWS_DEFAULT_REGION", REGION))
         self.stack: Stack = provision(self.session, template, parameters=parameters, public_url=public_url,
                                       endpoint_url=self.endpoint_url)
@@ -102,8 +110,22 @@ class EmbeddedAws:
         return self.session.client(service, endpoint_url=self.endpoint_url)
 
     def stop(self) -> None:
+        if self._s3_server is not None:
+            self._s3_server.stop()
+            self._s3_server = None
         if self._mock is not None:
             self._mock.stop()
+
+
+def _start_s3_server():
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request on our stderr
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    return server
 
 
 @dataclass
@@ -119,13 +141,21 @@ class LambdaContext:
 
 
 class LocalRuntime:
-    def __init__(self, aws: EmbeddedAws, clock: Clock | None = None, log: Callable[[str], None] | None = None):
+    """``inline_code``: the task runner runs in the thread that invokes it, before the invoke returns
+    (deterministic harnesses); otherwise beside the worker on a pool of ``runner_concurrency``
+    threads, as on AWS, so the server keeps answering while code runs."""
+
+    def __init__(self, aws: EmbeddedAws, clock: Clock | None = None, log: Callable[[str], None] | None = None,
+                 inline_code: bool = False, runner_concurrency: int = 4):
         self.aws = aws
         self.stack = aws.stack
         self.clock = clock or SystemClock()
         self.log = log or (lambda text: None)
         self.lock = threading.RLock()  # one invocation at a time: moto is not linearizable across threads
         self._sqs = aws.client("sqs")
+        self.lambda_service = AsyncLambda(
+            self.stack, self.call_handler, lambda url, body: self._sqs.send_message(QueueUrl=url, MessageBody=body),
+            self.lock, self.clock, inline=inline_code, concurrency=runner_concurrency, log=self.log)
         self._scheduler = aws.client("scheduler")
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -138,11 +168,18 @@ class LocalRuntime:
         # The template asks for the real providers (SES, SNS, Bedrock); locally the stand-ins
         # record what they were asked instead, unless LOOPLINE_PROVIDERS picks others.
         env["LOOPLINE_PROVIDER_DEFAULTS"] = "local"
+        # The task runner's URLs must work from where it runs: the S3 server beside moto.
+        env["LOOPLINE_PRESIGN_ENDPOINT"] = aws.endpoint_url or aws.s3_endpoint or ""
         os.environ.update(env)
+        self._wire()
+
+    def _wire(self) -> None:
+        """The engine the handlers build uses this runtime's clock and Lambda service."""
+        wiring.reset()
         # A movable clock cannot speed up SQS delays (they follow real time), so
         # every timer then goes through the schedules this runtime fires by its clock.
-        wiring.reset()
         wiring.use_clock(self.clock, sqs_max_delay=0 if isinstance(self.clock, ManualClock) else 900)
+        wiring.use_lambda_service(self.lambda_service.before_send)
 
     # ------------------------------------------------------------ invoking handlers
 
@@ -159,15 +196,19 @@ class LocalRuntime:
             reply = _reply(200, {"entries": outbox.entries(kind)})
             reply["headers"]["Vary"] = "Accept"
             return reply
+        # A Lambda's stdout (Powertools' EMF metric lines) goes to its log stream, not to ours.
+        with self.lock, lambda_stdout() as sink, contextlib.redirect_stdout(sink):
+            return self.call_handler(function_id, event)
+
+    def call_handler(self, function_id: str, event: dict[str, Any]) -> Any:
+        """Call a function's handler (its FunctionSpec's) with a Lambda context, in this thread."""
         spec = self.stack.functions[function_id]
         module_name, _, func_name = spec.handler.rpartition(".")
         handler = getattr(importlib.import_module(module_name), func_name)
         context = LambdaContext(function_name=function_id, aws_request_id=str(uuid.uuid4()),
                                 invoked_function_arn=f"arn:aws:lambda:{REGION}:123456789012:function:{function_id}",
                                 timeout_ms=spec.timeout * 1000)
-        # A Lambda's stdout (Powertools' EMF metric lines) goes to its log stream, not to ours.
-        with self.lock, lambda_stdout() as sink, contextlib.redirect_stdout(sink):
-            return handler(event, context)
+        return handler(event, context)
 
     # ------------------------------------------------------------ the SQS poller
 
@@ -182,10 +223,15 @@ class LocalRuntime:
                 continue
             arn = self._queue_arn(source.queue_url)
             event = {"Records": [_sqs_record(m, arn) for m in messages]}
+            started = time.monotonic()
             try:
                 response = self.invoke(source.function, event) or {}
             except Exception:  # a function error returns the whole batch to the queue, as Lambda does
                 self.log("worker error:\n" + traceback.format_exc())
+                continue
+            timeout = self.stack.functions[source.function].timeout
+            if time.monotonic() - started > timeout:  # Lambda would have stopped it: nothing counts as done
+                self.log(f"{source.function} ran longer than its {timeout} s timeout: its batch returns")
                 continue
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])} \
                 if source.report_batch_item_failures else set()
@@ -261,8 +307,7 @@ class LocalRuntime:
         self.gateway.start()
         # Links in runs must point at this server; the engine is rebuilt with it.
         os.environ["LOOPLINE_PUBLIC_URL"] = self.gateway.url
-        wiring.reset()
-        wiring.use_clock(self.clock, sqs_max_delay=0 if isinstance(self.clock, ManualClock) else 900)
+        self._wire()
 
     def _move_clock(self, event: dict[str, Any]) -> dict[str, Any]:
         """The dev server's own route (not in template.yaml): move a movable clock forward."""
@@ -295,6 +340,7 @@ class LocalRuntime:
                 self._stopping.wait(0.5)
 
     def stop(self) -> None:
+        self.lambda_service.close()
         self._stopping.set()
         if self._thread:
             self._thread.join(timeout=10)

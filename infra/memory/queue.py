@@ -31,9 +31,14 @@ class InMemoryQueue:
         return json.loads(body)
 
     def receive(self) -> dict[str, Any] | None:
+        body = self.receive_body()
+        return None if body is None else json.loads(body)
+
+    def receive_body(self) -> str | None:
+        """The next due message as its body text (what an SQS consumer gets)."""
         with self._lock:
             if self._heap and self._heap[0][0] <= self._clock.now():
-                return json.loads(heapq.heappop(self._heap)[2])
+                return heapq.heappop(self._heap)[2]
             return None
 
     def next_due(self) -> datetime | None:

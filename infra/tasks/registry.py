@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
+from statemachine.limits import MAX_WORKER_TASK_TIMEOUT
 from statemachine.plan import Node
 
 from . import browser, custom_task, database, files, http_task, llm, messaging, shell_task
@@ -32,6 +33,12 @@ RUNNERS: dict[str, Callable[[dict[str, Any], TaskMeta], Any]] = {
 }
 
 
+def worker_timeout(node_timeout: float | None) -> float:
+    """The longest a task that runs in the worker may take: its own timeout, bounded by what the
+    worker's Lambda can give it (a type's longer default, e.g. llm's, is cut to this too)."""
+    return min(float(node_timeout or MAX_WORKER_TASK_TIMEOUT), MAX_WORKER_TASK_TIMEOUT)
+
+
 def run_task_type(node: Node, config: dict[str, Any], run, scope, ctx) -> TaskResult:
     if node.type == "python":
         namespace = {
@@ -46,8 +53,10 @@ def run_task_type(node: Node, config: dict[str, Any], run, scope, ctx) -> TaskRe
         if loop and loop.get("iterator"):
             namespace[loop["iterator"]] = loop["item"]  # the loop iterator by its bare name (dsl.md)
         return run_python(node.id, str(config.get("code", "")), namespace, node.timeout)
+    # Every provider takes the shorter of its config's timeout and this one: in the worker, nothing
+    # may outlast the time the worker checked it had (infra/engine/budget.py).
     meta = TaskMeta(task_id=node.id, run_id=run.run_id, workflow_id=getattr(run, "workflow_id", ""),
-                    timeout=node.timeout)
+                    timeout=worker_timeout(node.timeout) if node.type not in ("shell", "custom") else node.timeout)
     runner = RUNNERS.get(node.type or "")
     if runner is None and node.type != "database":
         raise TaskFailure("UnsupportedTaskType", f"there is no '{node.type}' task type")
