@@ -152,13 +152,15 @@ def _finish(host: Host, starts: dict[str, float]) -> dict[str, float]:
 
 
 def python_task_cost(n: int = 10) -> float:
-    """Mean ms of one sandboxed python task alone (the child interpreter), outside any engine."""
-    from infra.tasks.python_task import run_python
+    """Mean ms of one sandboxed python task alone (supervisor and child interpreter), outside any engine."""
+    from infra.sandbox.launch import run_code
+    from infra.sandbox.request import CodeRequest
 
-    run_python("probe", "result = 1", {}, None)
+    probe = CodeRequest(kind="python", task_id="probe", run_id="bench", config={"code": "result = 1"}, timeout=60)
+    assert run_code(probe).output == 1
     t0 = time.perf_counter()
     for _ in range(n):
-        run_python("probe", "result = 1", {}, None)
+        run_code(probe)
     return (time.perf_counter() - t0) / n * 1000
 
 

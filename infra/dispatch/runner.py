@@ -12,8 +12,8 @@ from __future__ import annotations
 import urllib.request
 from typing import Any
 
+from ..sandbox.launch import run_code
 from ..sandbox.request import CodeRequest
-from .fallback import run_code  # TEMPORARY: infra/sandbox/launch.py's once merged
 from .jobs import INLINE_LIMIT, CodeJob, RunnerAnswer
 
 MAX_REQUEST = 64 * 1024 * 1024

@@ -29,9 +29,9 @@ from statemachine.limits import CODE_TASK_TYPES
 from statemachine.plan import TERMINAL, Node
 
 from ..clock import iso
-from ..dispatch.fallback import code_request  # TEMPORARY: infra/sandbox/build.py's once merged
 from ..dispatch.jobs import AttemptRef, CodeJob, CodeResult, new_token, token_hash, token_matches
 from ..ports import CodeDispatch, RunRecord, TaskRecord, Timers
+from ..sandbox.build import code_request
 from ..sandbox.request import CodeReply, CodeRequest
 from ..tasks.base import TaskFailure, TaskResult
 from .messages import exec_message, timer_name

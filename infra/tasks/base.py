@@ -12,6 +12,8 @@ class TaskResult:
     # Names the result defines for the task's ``outputs`` expressions (dsl.md: a
     # python task's namespace, ``response`` for the others).
     names: dict[str, Any] = field(default_factory=dict)
+    # What the task's code printed (python, custom), its last MAX_PRINTED bytes, kept with the attempt.
+    printed: str = ""
 
 
 class TaskFailure(Exception):

@@ -26,8 +26,13 @@ MAX_READ_BYTES = 5 * 1024 * 1024
 ACTIONS = ("read", "write", "copy", "move", "delete", "list", "exists")
 
 
+def default_root() -> str:
+    """Where the root is when LOOPLINE_FILE_ROOT is not set (as named, before any symlink is followed)."""
+    return os.path.join(tempfile.gettempdir(), "loopline-files")
+
+
 def root() -> Path:
-    configured = os.environ.get("LOOPLINE_FILE_ROOT") or os.path.join(tempfile.gettempdir(), "loopline-files")
+    configured = os.environ.get("LOOPLINE_FILE_ROOT") or default_root()
     base = Path(configured).expanduser()
     try:
         base.mkdir(parents=True, exist_ok=True)

@@ -188,6 +188,7 @@ def test_database_and_custom_through_the_engine(task_env, tmp_path, monkeypatch)
         db.executemany("INSERT INTO users (name, email, processed) VALUES (?, ?, ?)",
                        [("ada", "a@example.com", 0), ("bob", None, 0), ("cy", None, 1)])
     monkeypatch.setenv("LOOPLINE_DB_MAIN_DB", f"sqlite://{path}")
+    monkeypatch.setenv("LOOPLINE_CUSTOM_MODULES", __name__)  # deny by default: the deployment names its modules
     _, view = run_to_end(DATABASE)
     assert view["status"] == "COMPLETED", view
     records = [{"id": 1, "name": "ada", "email": "a@example.com"}, {"id": 2, "name": "bob", "email": None}]

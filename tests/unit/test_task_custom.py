@@ -44,6 +44,12 @@ def slow():
     return "late"
 
 
+@pytest.fixture(autouse=True)
+def allow_this_module(task_env, monkeypatch):  # noqa: F811
+    """Deny by default: a deployment names the modules custom handlers may come from."""
+    monkeypatch.setenv("LOOPLINE_CUSTOM_MODULES", HERE)
+
+
 def test_calls_the_function_with_the_parameters_as_keywords(task_env):  # noqa: F811
     result = run_type("custom", {"handler": f"{HERE}:double", "parameters": {"value": 21, "label": "answer"}})
     assert result == {"label": "answer", "value": 42, "pair": [1, 2]}  # plain JSON: the tuple is a list

@@ -67,7 +67,9 @@ def test_environment_is_minimal_plus_the_configured_values(task_env, monkeypatch
     names = dict(line.split("=", 1) for line in result["stdout"].splitlines())
     assert names["GREETING"] == "hi" and names["COUNT"] == "3"
     assert "AWS_SECRET_ACCESS_KEY" not in names and "LOOPLINE_RUNS_TABLE" not in names
-    assert set(names) <= {"PATH", "GREETING", "COUNT", "PWD", "SHLVL", "_"}
+    # HOME and TMPDIR are the attempt's own private directory (docs/security.md), never the engine's
+    assert set(names) <= {"PATH", "HOME", "TMPDIR", "GREETING", "COUNT", "PWD", "SHLVL", "_"}
+    assert names["HOME"] == names["TMPDIR"] != os.environ.get("HOME")
 
 
 def test_working_dir_defaults_to_the_file_root_and_is_relative_to_it(task_env):  # noqa: F811
