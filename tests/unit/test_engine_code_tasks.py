@@ -14,6 +14,7 @@ import pytest
 from infra.clock import parse_iso
 from infra.dispatch.jobs import new_token, token_hash
 from infra.engine.code_tasks import LEASE_MARGIN, WATCH_DELAY
+from infra.sandbox.request import MAX_PRINTED
 from infra.tasks import outbox
 from tests.unit.test_engine_semantics import drive, start
 
@@ -240,3 +241,45 @@ def test_a_forged_token_hash_in_the_store_is_never_read_back_as_a_token(local, c
     stored = task(local, run_id, "a").token_hash
     assert token_hash(json.loads(body)["requestPayload"]["token"]) == stored
     assert local.engine.accept_result(forged(body, token=stored)).startswith("dropped")
+
+
+def test_what_the_code_printed_is_kept_with_its_attempt_and_shown(local, clock):
+    """Item 10: the attempt that ended last keeps what its code printed (bounded, infra/sandbox); a new
+    attempt starts without it; the run view shows it as ``printed``."""
+    run_id = start(local, """
+        workflow:
+          metadata: {id: printing}
+          tasks:
+            - id: flaky
+              type: python
+              retry: {max_attempts: 2, delay: 1s}
+              config: {code: "print('attempt', variables.get('n', 0)); raise ValueError('no')"}
+            - {id: fine, type: python, config: {code: "print('hello'); print('x' * 20000); result = 1"}}
+            - {id: quiet, type: python, config: {code: "result = 2"}}
+        """)
+    view = drive(local, run_id, clock)
+    assert view["tasks"]["flaky"]["printed"].startswith("attempt 0\n") and view["tasks"]["flaky"]["attempts"] == 2
+    assert "ValueError: no" in view["tasks"]["flaky"]["printed"]  # its stderr too
+    printed = view["tasks"]["fine"]["printed"]
+    assert printed.endswith("x" * 1000 + "\n") and len(printed.encode()) < MAX_PRINTED + 100  # its end, bounded
+    assert "printed" not in view["tasks"]["quiet"]  # nothing printed: no key
+
+
+def test_a_new_attempt_starts_without_the_last_ones_print_out(local, clock):
+    run_id = start(local, """
+        workflow:
+          metadata: {id: reprint}
+          tasks:
+            - id: a
+              type: python
+              retry: {max_attempts: 2, delay: 1s}
+              config: {code: "print('first'); raise ValueError('no')"}
+        """)
+    step(local)
+    step(local)
+    local.engine.accept_result(local.results.receive_body())
+    assert task(local, run_id, "a").printed.startswith("first\n")  # kept with the failed attempt
+    clock.advance(2)
+    step(local)  # the retry: claimed, dispatched; its result not yet taken
+    rec = task(local, run_id, "a")
+    assert rec.status == "RUNNING" and rec.attempt == 2 and rec.printed is None
