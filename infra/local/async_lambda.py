@@ -22,7 +22,6 @@ import threading
 import time
 import traceback
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any, Callable
 from urllib.parse import unquote, urlsplit
@@ -45,13 +44,13 @@ class AsyncLambda:
         (under ``send_lock``: moto serves one request at a time)."""
         self._stack = stack
         self._run_handler = run
-        self._send = send
+        self.send = send  # public: a benchmark tags these calls as the Lambda service's
         self._send_lock = send_lock
         self._clock = clock
         self.inline = inline
-        self._concurrency = concurrency
         self._log = log or (lambda text: None)
-        self._pool: ThreadPoolExecutor | None = None
+        # Lambda's concurrency: at most this many invocations run at once; the others wait their turn.
+        self._slots = threading.BoundedSemaphore(concurrency)
         self._lock = threading.Lock()
         self._closed = False
         self.invoked = 0  # asynchronous invocations accepted (for tests and benchmarks)
@@ -90,13 +89,18 @@ class AsyncLambda:
             self.invoked += 1
             if self._closed:
                 return  # the Lambda side is gone: as if the event were lost with it
-            if not self.inline and self._pool is None:
-                self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="lambda-async")
-            pool = self._pool
         if self.inline:
             self._invoke(target, event, request_id)
-        else:
-            pool.submit(self._invoke, target, event, request_id)
+            return
+        # A daemon thread per invocation: a process that exits does not wait for running code (on
+        # AWS it would go on elsewhere; here it ends with the process, and the watchdog covers it).
+        threading.Thread(target=self._queued, args=(target, event, request_id), daemon=True,
+                         name=f"lambda-async-{request_id[:8]}").start()
+
+    def _queued(self, target: AsyncDestinations, event: Any, request_id: str) -> None:
+        with self._slots:
+            if not self._closed:
+                self._invoke(target, event, request_id)
 
     # ------------------------------------------------------------ running it, then its record
 
@@ -118,7 +122,7 @@ class AsyncLambda:
         record = destination_record(event, target.function_arn, request_id, self._clock.now(), response, error)
         try:
             with self._send_lock:
-                self._send(queue_url, json.dumps(record, separators=(",", ":")))
+                self.send(queue_url, json.dumps(record, separators=(",", ":")))
         except Exception:  # noqa: BLE001 - on a pool thread: nobody to raise to; the watchdog covers a lost record
             if self.inline:
                 raise
@@ -128,9 +132,6 @@ class AsyncLambda:
         """The Lambda side stops: invocations not started are lost, running ones finish."""
         with self._lock:
             self._closed = True
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
 
 
 class _Raw(io.BytesIO):

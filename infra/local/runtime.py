@@ -160,6 +160,7 @@ class LocalRuntime:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._queue_urls: dict[str, str] = {}
+        self._schedules: dict[tuple[str, str], dict[str, Any]] = {}  # (name, modified) -> GetSchedule
         self._queue_arns: dict[str, str] = {}
         self.gateway = None
         env: dict[str, str] = {}
@@ -254,13 +255,21 @@ class LocalRuntime:
             kwargs = {"GroupName": group, **({"NextToken": token} if token else {})}
             page = self._scheduler.list_schedules(**kwargs)
             for summary in page.get("Schedules", []):
-                schedule = self._scheduler.get_schedule(Name=summary["Name"], GroupName=group)
+                # A schedule never changes once made (a name made again is a new schedule, with its own
+                # creation date): read each once, not on every pump (every code task leaves a watchdog
+                # pending when timers go through schedules).
+                key = (summary["Name"], str(summary.get("LastModificationDate") or summary.get("CreationDate")))
+                schedule = self._schedules.get(key)
+                if schedule is None:
+                    schedule = self._schedules[key] = self._scheduler.get_schedule(Name=summary["Name"],
+                                                                                  GroupName=group)
                 match = _AT.match(schedule["ScheduleExpression"])
                 if not match:
                     continue
                 due = datetime.fromisoformat(match.group(1)).replace(tzinfo=timezone.utc)
                 if due > now:
                     continue
+                self._schedules.pop(key, None)
                 target = schedule["Target"]
                 self._sqs.send_message(QueueUrl=self._queue_url(target["Arn"]), MessageBody=target.get("Input", "{}"))
                 if schedule.get("ActionAfterCompletion") == "DELETE":

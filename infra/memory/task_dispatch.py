@@ -13,7 +13,6 @@ import json
 import logging
 import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from ..dispatch.jobs import CodeJob, destination_record
@@ -33,19 +32,21 @@ class InMemoryDispatch:
         self._clock = clock
         self._runner = runner or run_job
         self.inline = inline
-        self._workers = workers
-        self._pool: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(workers)  # at most this many jobs run at once
+        self._closed = False
 
     def dispatch(self, job: CodeJob, valid_for: float) -> None:
         payload = json.loads(json.dumps(job.to_payload()))  # as it would cross: nothing shared with the caller
         if self.inline:
             self._run(payload)
             return
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="task-runner")
-            self._pool.submit(self._run, payload)
+        # A daemon thread per job: a process that exits does not wait for running code.
+        threading.Thread(target=self._queued, args=(payload,), daemon=True, name="task-runner").start()
+
+    def _queued(self, payload: dict[str, Any]) -> None:
+        with self._slots:
+            if not self._closed:
+                self._run(payload)
 
     def _run(self, payload: dict[str, Any]) -> None:
         response, error = None, None
@@ -61,7 +62,5 @@ class InMemoryDispatch:
         raise LookupError("local mode has no payload bucket: every reply travels inline")
 
     def close(self) -> None:
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        """Jobs not started are dropped (as when the process ends); running ones finish."""
+        self._closed = True
