@@ -121,7 +121,7 @@ class ExecuteMixin:
             self._schedule_retry(plan, run.run_id, node, rec)
             return
         if takeover and rec.lease_until and parse_iso(rec.lease_until) > now:
-            if rec.token_hash:  # out with the task runner: its result or its watchdog will come
+            if rec.token_hash and self.code:  # out with the task runner: its result or its watchdog will come
                 self.code.arm(AttemptRef(run.run_id, plan.hash, node.id, key, attempt, rec.redrive),
                               parse_iso(rec.lease_until))  # (again: idempotent while pending)
                 return
@@ -155,7 +155,8 @@ class ExecuteMixin:
         prepared, code_error = None, skip_error if fresh else None
         if runs_code(node, rec) and code_error is None:
             ref = AttemptRef(run.run_id, plan.hash, node.id, key, attempt, rec.redrive)
-            prepared, code_error = self.code.prepare_for(ref, node, scope, run, parse_iso(ctx_now), seed or 0, now)
+            prepared, code_error = self.code.prepare_for(ref, node, scope, run, parse_iso(ctx_now), seed or 0, now) \
+                if self.code else (None, TaskFailure("TaskRunnerError", "this deployment has no task runner"))
         claim = TaskChange(
             status="RUNNING",
             from_status=(rec.status,) if rec.status != "PENDING" else (None, "PENDING"),

@@ -61,7 +61,7 @@ class LocalMode:
             if self.pump_once() == 0:
                 due = self.queue.next_due()
                 wait = 0.05 if due is None else (due - self.clock.now()).total_seconds()
-                time.sleep(min(max(wait, 0.001), 0.05))
+                self.results.wait(min(max(wait, 0.001), 0.05))  # a task runner's result ends the wait
         return done()
 
     def close(self) -> None:

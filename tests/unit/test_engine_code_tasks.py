@@ -283,3 +283,13 @@ def test_a_new_attempt_starts_without_the_last_ones_print_out(local, clock):
     step(local)  # the retry: claimed, dispatched; its result not yet taken
     rec = task(local, run_id, "a")
     assert rec.status == "RUNNING" and rec.attempt == 2 and rec.printed is None
+
+
+def test_a_message_handed_back_too_often_runs_anyway(local, clock):
+    """A worker that can never fit the task (a misconfigured timeout) must not pass it around for ever."""
+    outbox.clear()
+    run_id = start(local, EMAIL)
+    step(local)
+    exec_m = local.queue.receive()
+    local.engine.handle({**exec_m, "handed_back": 5}, time_left=lambda: 1.0)
+    assert task(local, run_id, "m").status == "COMPLETED" and len(outbox.entries("email")) == 1
