@@ -119,6 +119,7 @@ def test_killed_after_a_state_write_before_the_enqueue_the_run_completes_after_r
     assert sorted(actions) == ["a", "b", "c"]
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the runner's thread dies
 def test_killed_while_running_a_task_it_is_taken_over_after_the_lease(runtime, clock, monkeypatch):
     """The task runner's environment dies while b's code runs, and no record of it ever comes back:
     b stays RUNNING until its watchdog comes due after the lease, which takes the attempt over (a new

@@ -105,19 +105,19 @@ class Stack:
                     assert status == 200, reply
                     decided.add(token)
             if self.runtime.pump_once() == 0:
-                if not self.in_flight():  # a message that failed comes back first, as it would on AWS
+                if not self.queued():  # a message that failed comes back first, as it would on AWS
                     self.clock.advance(3600)
                 time.sleep(0.02)
         raise AssertionError(f"run {run_id} did not end: {self.look(run_id)}")
 
-    def in_flight(self) -> bool:
-        """Is a message of the worker's queues received and not yet deleted (it returns when its
+    def queued(self) -> bool:
+        """Is a message on the worker's queues, visible or in flight (a failed one returns when its
         visibility timeout ends, a second here, far less than any lease)?"""
         sqs = self.aws.client("sqs")
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         with self.injector.quiet():
-            return any(int(sqs.get_queue_attributes(QueueUrl=self.aws.stack.physical[name], AttributeNames=[
-                "ApproximateNumberOfMessagesNotVisible"])["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
-                for name in ("ReadyQueue", "TaskResultQueue"))
+            return any(int(count) for name in ("ReadyQueue", "TaskResultQueue") for count in sqs.get_queue_attributes(
+                QueueUrl=self.aws.stack.physical[name], AttributeNames=names)["Attributes"].values())
 
 
 @pytest.fixture
