@@ -174,7 +174,9 @@ class Harness:
     def runtime(self):
         from infra.local.runtime import LocalRuntime
 
-        runtime = LocalRuntime(self.aws, clock=self.clock)
+        # The task runner runs inline, inside the worker's Invoke (its record sent before the invoke
+        # returns): the run is one sequence of AWS calls, the same on every try.
+        runtime = LocalRuntime(self.aws, clock=self.clock, inline_code=True)
         invoke = runtime.invoke
 
         def counted(function_id, event):

@@ -36,7 +36,7 @@ def drive(bench, run_id: str, twice_at: int | None = None, pause_after: int | No
     delivered twice at once, interleaved at ``pause_after``. Returns the final view, the number of
     the run's messages, and the AWS calls of the first delivery of message ``twice_at``."""
     from tests.concurrency import interleave
-    from tests.e2e.concurrent_runs import post_decision
+    from tests.e2e.concurrent_runs import post_decision, run_of
 
     seen = calls = 0
     deadline = time.monotonic() + timeout
@@ -53,7 +53,7 @@ def drive(bench, run_id: str, twice_at: int | None = None, pause_after: int | No
             if not approvals:
                 bench.clock.advance(3 * 3600)  # timers, retries and leases come due
             continue
-        if json.loads(messages[0]["Body"]).get("run") != run_id:
+        if run_of(json.loads(messages[0]["Body"])) != run_id:
             bench.lambdas.deliver(messages[0])  # something of an earlier run
             continue
         seen += 1

@@ -6,8 +6,11 @@
 For each size N, starts bench/workflows/big_payload.yaml through the API handler
 with an N-byte input; its first task returns an N-byte output, the next reads it,
 the workflow outputs echo it. Prints the run's status and wall time, the largest
-DynamoDB item and SQS body the run left or sent (DynamoDB allows 400 KB, SQS
-256 KB-1 MiB), and what went to the payload bucket. One fresh embedded stack per size.
+DynamoDB item and SQS body the run left or sent (the task runner's destination records
+included; DynamoDB allows 400 KB, SQS 256 KB-1 MiB), the largest payload the worker
+sent to the task runner (an asynchronous invoke allows 1 MB), and what went to the
+payload bucket (the task runner's large requests and replies too). One fresh embedded
+stack per size.
 
 With ``--plans``: workflows whose compiled plan is larger than a DynamoDB item (a
 420 KB description; chains of 900 and 2,000 ``wait: 0s`` tasks, 0.5 and 1.1 MB of
@@ -39,11 +42,19 @@ def measure(size: int) -> dict:
     runtime = LocalRuntime(aws)
     bodies: list[int] = []
 
+    invokes: list[int] = []
+
     def record(params, **_):
         bodies.append(len(params.get("MessageBody", "").encode()))
 
+    def record_invoke(params, **_):
+        invokes.append(len(params.get("Payload", b"")))
+
     boto3.setup_default_session()  # the handlers' clients come from the default session
     boto3.DEFAULT_SESSION.events.register("provide-client-params.sqs.SendMessage", record)
+    boto3.DEFAULT_SESSION.events.register("provide-client-params.lambda.Invoke", record_invoke)
+    # The task runner's destination records, sent by the (emulated) Lambda service with its own client.
+    aws.session.events.register("provide-client-params.sqs.SendMessage", record)
     try:
         event = json.loads((ROOT / "events" / "api_post_runs.json").read_text())
         event["body"] = json.dumps({"workflow": WORKFLOW, "input": {"blob": "x" * size, "size": size}})
@@ -64,7 +75,7 @@ def measure(size: int) -> dict:
         return {"size": size, "status": view["status"], "seconds": round(seconds, 2),
                 "correct": view.get("outputs", {}).get("total") == 2 * size,
                 "max_item": max(len(json.dumps(i)) for i in items), "items": len(items),
-                "max_body": max(bodies), "messages": len(bodies),
+                "max_body": max(bodies), "messages": len(bodies), "max_invoke": max(invokes, default=0),
                 "objects": len(objects), "object_bytes": sum(o["Size"] for o in objects)}
     finally:
         runtime.stop()
@@ -143,11 +154,11 @@ def main() -> int:
         return 0
     print(f"$ .venv/bin/python bench/large_payloads.py --sizes {args.sizes}")
     print(f"{'size (bytes)':>12}  {'status':<9} {'correct':<7} {'wall s':>6}  {'largest item':>12}  "
-          f"{'largest SQS body':>16}  {'S3 objects':>10}  {'S3 bytes':>10}")
+          f"{'largest SQS body':>16}  {'largest invoke':>14}  {'S3 objects':>10}  {'S3 bytes':>10}")
     for size in (int(s) for s in args.sizes.split(",")):
         m = measure(size)
         print(f"{m['size']:>12}  {m['status']:<9} {str(m['correct']):<7} {m['seconds']:>6}  {m['max_item']:>12}  "
-              f"{m['max_body']:>16}  {m['objects']:>10}  {m['object_bytes']:>10}")
+              f"{m['max_body']:>16}  {m['max_invoke']:>14}  {m['objects']:>10}  {m['object_bytes']:>10}")
     return 0
 
 

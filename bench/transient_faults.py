@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SERVICES = ("dynamodb", "sqs", "scheduler", "secrets-manager", "s3")
+SERVICES = ("dynamodb", "sqs", "scheduler", "secrets-manager", "s3", "lambda")
 
 
 def scenarios():
@@ -80,6 +80,7 @@ def main() -> int:
 
     import boto3
 
+    import infra.dispatch.runner as runner
     import infra.engine.execute as execute
     from infra.clock import ManualClock
     from infra.local.runtime import REGION, EmbeddedAws
@@ -92,13 +93,17 @@ def main() -> int:
     injector.attach(boto3.DEFAULT_SESSION.events)  # the handlers' clients (infra/wiring.py)
     injector.attach(aws.session.events)  # the runtime's pollers and timer pump
     actions: list[str] = []
-    real = execute.run_task_type
+    real_type, real_code = execute.run_task_type, runner.run_code
 
-    def counting(node, *rest):
+    def counting(node, *rest):  # a task that runs in the worker
         actions.append(node.id)
-        return real(node, *rest)
+        return real_type(node, *rest)
 
-    execute.run_task_type = counting
+    def counting_code(request):  # a code task, in the task runner
+        actions.append(request.task_id)
+        return real_code(request)
+
+    execute.run_task_type, runner.run_code = counting, counting_code
     rows, totals = [], Counter()
     with fast_backoff() as delays:
         injector.delays = delays

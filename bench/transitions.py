@@ -48,7 +48,7 @@ if str(ROOT) not in sys.path:
 WORKFLOWS = ROOT / "bench" / "workflows"
 TERMINAL_RUN = ("COMPLETED", "FAILED", "CANCELLED")
 TERMINAL_TASK = ("COMPLETED", "SKIPPED", "FAILED", "CANCELLED")
-SERVICES = ("dynamodb", "sqs", "scheduler")
+SERVICES = ("dynamodb", "sqs", "scheduler", "lambda", "s3")
 
 # (label, workflow file, clock): "system" = real time (timers <= 15 min are SQS
 # DelaySeconds messages); "movable" = a ManualClock, with which the local
@@ -170,6 +170,8 @@ class Bench:
         runtime.invoke = self.counter.wrap(runtime.invoke, "handler")
         runtime.poll_once = self.counter.wrap(runtime.poll_once, "poller")
         runtime.fire_due_timers = self.counter.wrap(runtime.fire_due_timers, "scheduler")
+        # The Lambda service's side of the task runner: its destination record sent to the result queue.
+        runtime.lambda_service.send = self.counter.wrap(runtime.lambda_service.send, "lambda")
         self.runtime = runtime
         with self.counter.tagged("setup"):
             wiring.get_engine()  # built once per container (reads the link key secret): not a transition
@@ -282,7 +284,7 @@ def report(results: list[Measured], repeat: int) -> None:
         rows.append([m.label, str(n), _num(handler), f"{handler / n:.2f}",
                      *(f"{total(m, 'handler', s) / n:.2f}" for s in SERVICES),
                      _num(total(m, "api")), f"{(handler + total(m, 'api')) / n:.2f}"])
-    print(_table(["workflow", "transitions", "handler calls/run", "per transition", "dynamodb", "sqs", "scheduler",
+    print(_table(["workflow", "transitions", "handler calls/run", "per transition", *SERVICES,
                   "start_run calls", "per transition incl. start_run"], rows))
     by_label = {m.label: m for m in results}
     one, ten = by_label.get("chain of 1 python task"), by_label.get("chain of 10 python tasks")
@@ -300,7 +302,7 @@ def report(results: list[Measured], repeat: int) -> None:
     print(_table(["workflow", *(o for _, o in ops)], rows))
 
     print("\n## 3. Per-run totals, by caller and operation\n")
-    tags = ("api", "handler", "poller", "scheduler")
+    tags = ("api", "handler", "poller", "scheduler", "lambda")
     for m in results:
         status_text = ", ".join(f"{n} {s}" for s, n in sorted(m.statuses.items()))
         print(f"{m.label}: {m.transitions} transitions ({status_text}), {m.seconds * 1000:.0f} ms per run")
@@ -326,6 +328,11 @@ def report(results: list[Measured], repeat: int) -> None:
     print("scheduler = EventBridge Scheduler firing one-time schedules, emulated by LocalRuntime.fire_due_timers"
           " (ListSchedules every pump, GetSchedule/SendMessage/DeleteSchedule when due). On AWS these happen"
           " inside the Scheduler service and are not API calls of ours.")
+    print("lambda    = the Lambda service's side of a code task: the task runner's destination record sent to the"
+          " result queue (locally infra/local/async_lambda.py; on AWS not an API call of ours).")
+    print("handler includes the worker's Invoke of the task runner and its reading of the result queue's records."
+          " Not in a run's figures: each code task's watchdog, an exec message due 1 s after the lease (the code's"
+          " timeout + 90 s), which then costs the worker 1 BatchGetItem (and the poller a receive and a delete).")
     print("Not counted: the benchmark's own status reads; the link-key GetSecretValue a container makes once"
           " when it builds its engine; a plan's first start_run (+1 PutItem of the plan, done in the warm-up run);"
           " on AWS a cold worker container's first message of a plan (+1 GetItem; here the API and the worker"

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .dispatch.jobs import CodeJob
 
 
 def version_key(version: str) -> str:
@@ -99,6 +102,11 @@ class TaskRecord:
     # Votes recorded on a WAITING approval (each vote transaction adds one): a decision is written
     # only if no vote came in after the decider read them (TaskChange.votes).
     votes: int = 0
+    # A code task's running attempt (infra/engine/code_tasks.py): the SHA-256 of the token its result
+    # must carry (the token itself is never stored); set by each claim, kept after the attempt ends.
+    token_hash: str | None = None
+    # What the code of the attempt that ended last printed (stdout and stderr, cut to a bound).
+    printed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -248,6 +256,21 @@ class Payloads(Protocol):
 
     def put(self, data: bytes) -> str: ...  # returns the reference (the content's SHA-256)
     def get(self, ref: str) -> bytes: ...
+
+
+class CodeDispatch(Protocol):
+    """Starts one attempt of workflow code outside the engine (the task-runner function on AWS). The
+    outcome comes back later as a destination record on the result queue (infra/dispatch/jobs.py)."""
+
+    def dispatch(self, job: CodeJob, valid_for: float) -> None:
+        """Send ``job``; whatever it needs to fetch or put (a large request or reply) stays reachable
+        for ``valid_for`` seconds. Raises StoreError if the job could not be handed over."""
+        ...
+
+    def uploaded_reply(self, token_hash: str, limit: int) -> bytes:
+        """The reply a runner put for the attempt whose token hashes to ``token_hash`` (a reply too
+        large to travel inline). LookupError if there is none, ValueError if over ``limit`` bytes."""
+        ...
 
 
 class Timers(Protocol):

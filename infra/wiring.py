@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Callable
 
 import boto3
 from botocore.config import Config
 
+from statemachine.limits import DeploymentLimits
+
 from .aws.dynamo_store import DynamoStore
 from .aws.payloads import S3Payloads
 from .aws.sqs_queue import MAX_DELAY, SqsQueue
+from .aws.task_dispatch import LambdaDispatch
 from .aws.timers import AwsTimers
 from .clock import SystemClock
 from .engine import Engine, EngineSettings
@@ -27,6 +31,9 @@ _lock = threading.Lock()
 _engine: Engine | None = None
 _clock: Clock | None = None
 _sqs_max_delay: int = MAX_DELAY
+# Local runtime only: what stands in for the Lambda service (infra/local/async_lambda.py), hooked on
+# the clients the engine makes, as moto stands in for the other services.
+_lambda_hook: Callable | None = None
 
 
 def use_clock(clock: Clock, sqs_max_delay: int = MAX_DELAY) -> None:
@@ -36,10 +43,17 @@ def use_clock(clock: Clock, sqs_max_delay: int = MAX_DELAY) -> None:
         _clock, _sqs_max_delay, _engine = clock, sqs_max_delay, None
 
 
-def reset() -> None:
-    global _engine, _clock, _sqs_max_delay
+def use_lambda_service(hook: Callable | None) -> None:
+    """Local runtime only: ``hook`` answers the engine's Lambda requests (a botocore before-send handler)."""
+    global _lambda_hook, _engine
     with _lock:
-        _engine, _clock, _sqs_max_delay = None, None, MAX_DELAY
+        _lambda_hook, _engine = hook, None
+
+
+def reset() -> None:
+    global _engine, _clock, _sqs_max_delay, _lambda_hook
+    with _lock:
+        _engine, _clock, _sqs_max_delay, _lambda_hook = None, None, MAX_DELAY, None
 
 
 def exposed_env() -> dict[str, str]:
@@ -55,7 +69,19 @@ def _client(service: str):
         endpoint = localstack_client.config.get_service_endpoint(service)
     # Throttling and 5xx answers are retried with backoff (botocore's standard mode) before an
     # error reaches the engine, which then leaves the message to SQS's redelivery.
-    return boto3.client(service, endpoint_url=endpoint or None, config=_RETRIES)
+    client = boto3.client(service, endpoint_url=endpoint or None, config=_RETRIES)
+    if _lambda_hook is not None and service == "lambda":
+        # First: the request is answered before moto's stubber (also a before-send handler) sees it.
+        client.meta.events.register_first("before-send", _lambda_hook)
+    return client
+
+
+def _presigner():
+    """The S3 client that signs the task runner's URLs: they must work where the runner runs (on AWS
+    the default endpoint; locally LOOPLINE_PRESIGN_ENDPOINT, the embedded runtime's S3 server)."""
+    endpoint = os.environ.get("LOOPLINE_PRESIGN_ENDPOINT") or os.environ.get("LOOPLINE_AWS_ENDPOINT")
+    return boto3.client("s3", endpoint_url=endpoint or None,
+                        config=_RETRIES.merge(Config(signature_version="s3v4")))
 
 
 def _link_key() -> bytes:
@@ -71,16 +97,23 @@ def build_engine() -> Engine:
     clock = _clock or SystemClock()
     # The claim check: values over the item/message limits go to this bucket (template.yaml's PayloadBucket).
     bucket = env.get("LOOPLINE_PAYLOAD_BUCKET")
-    payloads = S3Payloads(_client("s3"), bucket) if bucket else None
+    s3 = _client("s3") if bucket else None
+    payloads = S3Payloads(s3, bucket) if bucket else None
     queue = SqsQueue(_client("sqs"), env["LOOPLINE_READY_QUEUE_URL"], payloads)
     timers = AwsTimers(queue, _client("scheduler"), env["LOOPLINE_READY_QUEUE_ARN"], env["LOOPLINE_SCHEDULE_GROUP"],
                        env["LOOPLINE_SCHEDULER_ROLE_ARN"], clock, _sqs_max_delay)
     store = DynamoStore(_client("dynamodb"), env["LOOPLINE_RUNS_TABLE"], env["LOOPLINE_DEFINITIONS_TABLE"],
                         env["LOOPLINE_TOKENS_TABLE"], payloads)
+    runner = env.get("LOOPLINE_TASK_RUNNER_FUNCTION")
+    # Code tasks go to the task-runner function (infra/engine/code_tasks.py).
+    dispatch = LambdaDispatch(_client("lambda"), runner, s3, _presigner() if bucket else None, bucket) \
+        if runner else None
     settings = EngineSettings(public_url=env.get("LOOPLINE_PUBLIC_URL", ""),
                               lease_seconds=float(env.get("LOOPLINE_LEASE_SECONDS", "60")), env=exposed_env(),
-                              safety_delay_seconds=int(env.get("LOOPLINE_SAFETY_DELAY_SECONDS", "60")))
-    return Engine(store, queue, timers, LinkSigner(_link_key()), clock, settings)
+                              safety_delay_seconds=int(env.get("LOOPLINE_SAFETY_DELAY_SECONDS", "60")),
+                              custom_modules=DeploymentLimits.from_setting(env.get("LOOPLINE_CUSTOM_MODULES"))
+                              .custom_modules)
+    return Engine(store, queue, timers, LinkSigner(_link_key()), clock, settings, dispatch=dispatch)
 
 
 def get_engine() -> Engine:

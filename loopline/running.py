@@ -161,6 +161,7 @@ class _LocalModeHost(_Host):
 
     def stop(self):
         self.gateway.stop()
+        self.mode.close()
 
 
 def serve_dev(port: int, movable_clock: bool, log: Callable[[str], None], allow_hosts: tuple[str, ...] = ()) -> None:

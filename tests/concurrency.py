@@ -46,6 +46,10 @@ class Lambdas:
         self.sqs = runtime.aws.client("sqs")  # the poller's own client (AWS's side): not a handler call
         self.queue_url = runtime.stack.physical["ReadyQueue"]
         self.queue_arn = runtime._queue_arn(self.queue_url)
+        # The task runner's results: the worker's second event source.
+        self.result_queue_url = runtime.stack.physical["TaskResultQueue"]
+        self._arns = {self.queue_url: self.queue_arn,
+                      self.result_queue_url: runtime._queue_arn(self.result_queue_url)}
         self.errors: list[str] = []  # worker records that failed for any reason but Busy
         self._local = threading.local()
 
@@ -90,15 +94,22 @@ class Lambdas:
     # ------------------------------------------------------------ the worker and its queue
 
     def receive(self, limit: int = 1) -> list[dict[str, Any]]:
-        reply = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=limit,
-                                         AttributeNames=["All"], WaitTimeSeconds=0)
-        return reply.get("Messages", [])
+        """Up to ``limit`` messages of one of the worker's queues: the task runner's results first, else
+        the ready queue's. Each message remembers its queue (``"_queue"``)."""
+        for url in (self.result_queue_url, self.queue_url):
+            reply = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=limit, AttributeNames=["All"],
+                                             WaitTimeSeconds=0)
+            messages = reply.get("Messages", [])
+            if messages:
+                return [{**m, "_queue": url} for m in messages]
+        return []
 
     def deliver(self, *messages: dict[str, Any]) -> set[str]:
-        """One worker invocation with ``messages`` as its batch, then what Lambda's poller does: the
-        records not reported failed are deleted; the failed ones are made visible again at once
+        """One worker invocation with ``messages`` (of one queue) as its batch, then what Lambda's poller
+        does: the records not reported failed are deleted; the failed ones are made visible again at once
         (not after the visibility timeout: only to keep the tests fast). Returns the failed ids."""
-        event = {"Records": [_sqs_record(m, self.queue_arn) for m in messages]}
+        queue = messages[0].get("_queue", self.queue_url)
+        event = {"Records": [_sqs_record(m, self._arns[queue]) for m in messages]}
         try:
             response = self.invoke("WorkerFunction", event) or {}
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
@@ -107,10 +118,10 @@ class Lambdas:
         for message in messages:
             try:
                 if message["MessageId"] in failed:
-                    self.sqs.change_message_visibility(QueueUrl=self.queue_url, VisibilityTimeout=0,
+                    self.sqs.change_message_visibility(QueueUrl=queue, VisibilityTimeout=0,
                                                        ReceiptHandle=message["ReceiptHandle"])
                 else:
-                    self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    self.sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
             except self.sqs.exceptions.ReceiptHandleIsInvalid:
                 pass  # another delivery of this same message deleted it already
         return failed

@@ -84,22 +84,38 @@ def runtime(aws, clock):
 
 @pytest.fixture
 def local(clock):
+    """Local mode; code tasks run inline (at once, in the dispatching thread), so tests are deterministic."""
     from infra.memory.local_mode import LocalMode
 
-    return LocalMode(clock=clock)
+    mode = LocalMode(clock=clock, inline_code=True)
+    yield mode
+    mode.close()
+
+
+def count_actions(monkeypatch, note) -> None:
+    """Call ``note(run_id, task_id, loop_index)`` before every task action, wherever it runs: in the
+    worker (a task type's provider) or in the task runner (a code task's code). Both are wrapped,
+    the real ones still run."""
+    import infra.dispatch.runner as runner
+    import infra.engine.execute as execute
+
+    real_type, real_code = execute.run_task_type, runner.run_code
+
+    def in_worker(node, config, run, scope, *rest):
+        note(run.run_id, node.id, (scope.roots.get("loop") or {}).get("index"))
+        return real_type(node, config, run, scope, *rest)
+
+    def in_runner(request):
+        note(request.run_id, request.task_id, (request.namespace.get("loop") or {}).get("index"))
+        return real_code(request)
+
+    monkeypatch.setattr(execute, "run_task_type", in_worker)
+    monkeypatch.setattr(runner, "run_code", in_runner)
 
 
 @pytest.fixture
 def actions(monkeypatch):
-    """The ids of the task actions that ran, in order (handlers run in the test's process)."""
-    import infra.engine.execute as execute
-
+    """The ids of the task actions that ran, in order (handlers and the task runner run in the test's process)."""
     ran: list[str] = []
-    real = execute.run_task_type
-
-    def counting(node, *args):
-        ran.append(node.id)
-        return real(node, *args)
-
-    monkeypatch.setattr(execute, "run_task_type", counting)
+    count_actions(monkeypatch, lambda run_id, task_id, index: ran.append(task_id))
     return ran

@@ -1,9 +1,13 @@
-"""Worker: takes ready-queue batches and advances runs, reporting partial batch failures."""
+"""Worker: takes ready-queue batches and advances runs, reporting partial batch failures; takes the
+task runner's results from the result queue."""
+
+import os
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from infra.engine import Busy
 from infra.wiring import get_engine
@@ -15,10 +19,19 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
+def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
+    # By the queue it came from, never by its shape: anyone the runner's role lets send to the result
+    # queue could write a body that looks like an engine message; from there it is only ever a result.
+    if record.event_source_arn == os.environ.get("LOOPLINE_TASK_RESULT_QUEUE_ARN"):
+        outcome = get_engine().accept_result(record.body)
+        metrics.add_metric(name="TaskResults", unit=MetricUnit.Count, value=1)
+        if outcome.startswith("dropped"):
+            metrics.add_metric(name="TaskResultsDropped", unit=MetricUnit.Count, value=1)
+        return
     message = get_engine().queue.read(record.body)  # resolves a claim-checked body
+    time_left = (lambda: lambda_context.get_remaining_time_in_millis() / 1000) if lambda_context else None
     try:
-        get_engine().handle(message)
+        get_engine().handle(message, time_left)
     except Busy:
         metrics.add_metric(name="MessagesBusy", unit=MetricUnit.Count, value=1)
         logger.info("task busy; message returns after its visibility timeout", extra={"queue_message": message})

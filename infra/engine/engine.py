@@ -11,25 +11,28 @@ redelivery of the message that caused it.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Callable
 
 from statemachine.inputs import InputError, prepare_inputs
 from statemachine.plan import Plan
 
 from ..clock import iso, parse_iso
+from ..dispatch.jobs import CodeResult
 from ..links import LinkSigner
-from ..ports import Clock, RunRecord, StateStore, Timers, WorkQueue
+from ..ports import Clock, CodeDispatch, RunRecord, StateStore, Timers, WorkQueue
 from .approvals import ApprovalsMixin
 from .blocks import BlocksMixin
 from .children import ChildrenMixin
+from .code_tasks import CodeTasks, Verdict, judge
 from .dead_letters import DeadLettersMixin
 from .execute import ExecuteMixin
 from .loops import LoopsMixin
-from .messages import MAX_INPUT, exec_message
+from .messages import MAX_INPUT, exec_message, node_of, timer_name
 from .pausing import PausingMixin
 from .propagate import PropagateMixin
 from .redrive import RedriveMixin
@@ -37,6 +40,7 @@ from .signals import SignalsMixin
 from .view import ViewMixin
 
 RUN_TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+log = logging.getLogger(__name__)
 
 
 class Busy(Exception):
@@ -52,6 +56,8 @@ class EngineSettings:
     # A callback/approval POST first enqueues a delayed self-check, so a crash
     # after its write still propagates; it must exceed the API's own timeout.
     safety_delay_seconds: int = 60
+    # Module prefixes a custom task may name (LOOPLINE_CUSTOM_MODULES); empty: none.
+    custom_modules: tuple[str, ...] = ()
 
 
 class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixin, ApprovalsMixin, PausingMixin,
@@ -65,6 +71,7 @@ class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixi
         clock: Clock,
         settings: EngineSettings | None = None,
         rng: random.Random | None = None,
+        dispatch: CodeDispatch | None = None,
     ):
         self.store = store
         self.queue = queue
@@ -73,6 +80,9 @@ class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixi
         self.clock = clock
         self.settings = settings or EngineSettings()
         self.rng = rng or random.SystemRandom()
+        # Code tasks run in the task runner, reached through ``dispatch``; an engine without one
+        # (a tool that only reads runs) refuses to start them.
+        self.code = CodeTasks(dispatch, timers, self.settings.custom_modules) if dispatch is not None else None
         self._plans: dict[str, Plan] = {}
         self._ancestors: dict[tuple[str, str], tuple[str, ...]] = {}
 
@@ -135,9 +145,13 @@ class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixi
             parent=parent,
         )
 
-    def handle(self, message: dict[str, Any]) -> None:
-        """Process one work-queue message. Raises Busy to have it redelivered later."""
+    def handle(self, message: dict[str, Any], time_left: Callable[[], float] | None = None) -> None:
+        """Process one work-queue message. Raises Busy to have it redelivered later. ``time_left``: the
+        seconds the handling process has left (a Lambda's remaining time), when it is bounded."""
         kind = message.get("k")
+        if kind == "exec":
+            self._on_exec(message, time_left)
+            return
         handler = {
             "start": self._on_start,
             "exec": self._on_exec,
@@ -152,6 +166,44 @@ class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixi
         if handler is None:
             raise ValueError(f"unknown message kind {kind!r}")
         handler(message)
+
+    def accept_result(self, body: str) -> str:
+        """A code task's result from the result queue (infra/dispatch/jobs.py). It is recorded only for
+        the attempt it was dispatched for; a forged, stale or repeated one changes nothing. A result
+        that cannot be used is logged and dropped, never raised: it would only come back. Returns
+        what was done (for the log); a storage error still raises, so the message comes back."""
+        try:
+            result = CodeResult.from_record(body)
+            ref = result.attempt
+            plan = self.plan(ref.plan_hash)
+            node = plan.nodes[ref.task_id]
+            if node_of(ref.key) != node.id or self.code is None:
+                raise LookupError(f"{ref.key} is not an item of task {node.id}")
+        except (ValueError, LookupError) as exc:
+            log.warning("dropped a task result: %s", exc)
+            return f"dropped: {exc}"
+        visible = self.visible_tasks(plan, node)
+        run, rec, recs, loop_extra = self.load_for(plan, ref.run_id, node, ref.key, visible)
+        verdict, why = judge(run, rec, result)
+        if verdict is Verdict.DROP:
+            log.warning("dropped a task result for %s/%s attempt %s: %s", ref.run_id, ref.key, ref.attempt, why)
+            return f"dropped: {why}"
+        if verdict is Verdict.REPLAY:  # delivered again after its outcome was written: finish what it started
+            if rec.status == "RETRYING":
+                self._schedule_retry(plan, run.run_id, node, rec)
+            else:
+                self.propagate(plan, run.run_id, node, rec)
+            return f"replayed: {why}"
+        scope = self.task_scope(run, rec, recs, visible, loop_extra)
+        outcome, printed = self.code.outcome(result, rec)
+        if isinstance(outcome, Exception):
+            self.fail(plan, run, node, rec, outcome, printed=printed)
+            return f"failed: {outcome.error_type}"
+        decided = (rec.approval or {}).get("result")
+        if decided is not None:
+            outcome = type(outcome)(outcome.output, {**outcome.names, "approval": decided})
+        self.succeed(plan, run, node, rec, outcome, scope=scope, ctx=self.eval_context(rec), printed=printed)
+        return "completed"
 
     def _on_start(self, msg: dict[str, Any]) -> None:
         plan = self.plan(msg["plan"])
@@ -200,6 +252,4 @@ class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixi
         self.timers.schedule(self.timer_name(run.run_id, "$run", 0, "run_timeout", run.redrives), deadline, message)
 
     def timer_name(self, run_id: str, task_id: str, attempt: int, reason: str, epoch: int = 0) -> str:
-        # Names are idempotency keys: after a redrive a task's timers get new ones, so a timer still
-        # pending from before (which will be dropped as stale) does not stand in for the new one.
-        return f"{reason}|{run_id}|{task_id}|{attempt}" + (f"|r{epoch}" if epoch else "")
+        return timer_name(run_id, task_id, attempt, reason, epoch)

@@ -5,18 +5,22 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from statemachine.decisions import is_retryable, match_catch, retry_delay, wait_until
 from statemachine.durations import parse_duration
 from statemachine.expressions import EvalContext, ExpressionError, evaluate, render, truthy
+from statemachine.limits import CODE_TASK_TYPES
 from statemachine.plan import TERMINAL, Node, Plan
 from statemachine.scope import build_scope, task_view
 
 from ..clock import iso, parse_iso
+from ..dispatch.jobs import AttemptRef
 from ..ports import ConditionFailed, RunRecord, TaskChange, TaskRecord, TokenConsume, TokenRecord
 from ..tasks.base import TaskFailure, TaskResult
 from ..tasks.registry import run_task_type
+from .budget import fits_in_worker, handed_back
+from .code_tasks import runs_code
 from .loops import body_key, iteration_key, iteration_of
 from .messages import MAX_OUTPUT, exec_message, instance_key, is_stale
 
@@ -69,6 +73,14 @@ class ExecuteMixin:
             cached = self._ancestors[key] = tuple(seen)
         return cached
 
+    def task_scope(self, run: RunRecord, rec: TaskRecord, recs, visible, loop_extra, role_ctx=None):
+        """The scope a task's attempt evaluates in: what it sees, its loop's item, a handler's ``error``."""
+        role_ctx = rec.role_ctx or role_ctx
+        extra = dict(loop_extra or {})
+        if role_ctx and "error" in role_ctx:
+            extra["error"] = role_ctx["error"]
+        return self.scope_for(run, recs, visible, extra=extra or None)
+
     def eval_context(self, rec: TaskRecord | None) -> EvalContext:
         if rec is not None and rec.ctx_now:
             return EvalContext(now=parse_iso(rec.ctx_now), seed=rec.ctx_seed or 0)
@@ -76,13 +88,15 @@ class ExecuteMixin:
 
     # ------------------------------------------------------------ exec
 
-    def _on_exec(self, msg: dict[str, Any]) -> None:
+    def _on_exec(self, msg: dict[str, Any], time_left: Callable[[], float] | None = None) -> None:
+        """``time_left``: seconds the handling process has left (a Lambda's remaining time), if bounded."""
         from .engine import RUN_TERMINAL, Busy
 
         plan = self.plan(msg["plan"])
         node = plan.nodes[msg["task"]]
         attempt = int(msg["attempt"])
         key = msg.get("key") or node.id
+        watch = bool(msg.get("watch"))  # a code task's watchdog (code_tasks.py)
         visible = self.visible_tasks(plan, node)
         run, rec, recs, loop_extra = self.load_for(plan, msg["run"], node, key, visible)
         if run is None or run.status in RUN_TERMINAL or is_stale(msg, rec):
@@ -94,6 +108,9 @@ class ExecuteMixin:
         if run.status == "PAUSED" and rec.status not in TERMINAL and rec.status != "WAITING":
             self.park(run, node, rec, msg)  # nothing new starts while paused; resume starts it again
             return
+        takeover = rec.status == "RUNNING" and rec.attempt == attempt
+        if watch and not takeover:
+            return  # the attempt it watched is over: its result (or exec) message carried it on
         if rec.status in TERMINAL:
             self.propagate(plan, run.run_id, node, rec)  # a redelivery: finish what it started
             return
@@ -103,19 +120,22 @@ class ExecuteMixin:
         if rec.status == "RETRYING" and rec.attempt == attempt + 1:
             self._schedule_retry(plan, run.run_id, node, rec)
             return
-        takeover = rec.status == "RUNNING" and rec.attempt == attempt
         if takeover and rec.lease_until and parse_iso(rec.lease_until) > now:
+            if rec.token_hash and self.code:  # out with the task runner: its result or its watchdog will come
+                self.code.arm(AttemptRef(run.run_id, plan.hash, node.id, key, attempt, rec.redrive),
+                              parse_iso(rec.lease_until))  # (again: idempotent while pending)
+                return
             raise Busy(f"{node.id} attempt {attempt} is running elsewhere")
         fresh = rec.status == "PENDING" and attempt == 1
         resumed = rec.status in ("READY", "RETRYING") and rec.attempt == attempt
         if not (fresh or resumed or takeover):
             return  # a stale message for an attempt that is over
+        if time_left is not None and not fits_in_worker(node, rec, msg, time_left()):
+            self.queue.send(handed_back(msg))  # at once, to a process with the time for it: no visibility wait
+            return
 
         role_ctx = rec.role_ctx or msg.get("ctx")
-        extra = dict(loop_extra or {})
-        if role_ctx and "error" in role_ctx:
-            extra["error"] = role_ctx["error"]
-        scope = self.scope_for(run, recs, visible, extra=extra or None)
+        scope = self.task_scope(run, rec, recs, visible, loop_extra, role_ctx)
         if fresh:
             try:
                 run_it = _should_run(node, scope, EvalContext(now=now, seed=0))
@@ -132,6 +152,11 @@ class ExecuteMixin:
             ctx_now, seed = rec.ctx_now, rec.ctx_seed  # a replay sees the same now() and random()
         else:
             ctx_now, seed = iso(now), self.rng.getrandbits(48)
+        prepared, code_error = None, skip_error if fresh else None
+        if runs_code(node, rec) and code_error is None:
+            ref = AttemptRef(run.run_id, plan.hash, node.id, key, attempt, rec.redrive)
+            prepared, code_error = self.code.prepare_for(ref, node, scope, run, parse_iso(ctx_now), seed or 0, now) \
+                if self.code else (None, TaskFailure("TaskRunnerError", "this deployment has no task runner"))
         claim = TaskChange(
             status="RUNNING",
             from_status=(rec.status,) if rec.status != "PENDING" else (None, "PENDING"),
@@ -145,16 +170,20 @@ class ExecuteMixin:
                 "ctx_seed": seed,
                 "error": None,
                 **({"role_ctx": role_ctx} if role_ctx and fresh else {}),
+                **(prepared.claim_fields if prepared else {}),
             },
         )
         try:
             rec = self.store.change_task(run.run_id, key, claim)
         except ConditionFailed:
             return  # another delivery claimed it first; it carries the task on
+        if prepared is not None:
+            self.code.start(prepared, now)  # the message is done: the result comes back on its own queue
+            return
         ctx = self.eval_context(rec)
         try:
-            if fresh and skip_error is not None:
-                raise skip_error
+            if code_error is not None:
+                raise code_error
             self._run_node(plan, run, node, rec, scope, ctx)
         except ExpressionError as exc:
             self.fail(plan, run, node, rec, TaskFailure("ExpressionError", str(exc)))
@@ -188,7 +217,9 @@ class ExecuteMixin:
         if node.type in WAIT_TYPES:
             self.begin_wait(plan, run, node, rec, scope, ctx)
             return
-        config = node.config if node.type == "python" else render(node.config, scope, ctx)
+        if node.type in CODE_TASK_TYPES:  # never in the worker: _on_exec dispatches them
+            raise TaskFailure("TaskRunnerError", f"a {node.type} task reached the worker without its request")
+        config = render(node.config, scope, ctx)
         result = run_task_type(node, config, run, scope, ctx)
         if decided is not None:
             result = TaskResult(result.output, {**result.names, "approval": decided})
@@ -197,8 +228,9 @@ class ExecuteMixin:
     # ------------------------------------------------------------ outcomes
 
     def succeed(self, plan, run, node: Node, rec: TaskRecord, result: TaskResult, scope=None, ctx=None, consume=None,
-                from_status: str = "RUNNING") -> TaskRecord:
-        """Record success with the task's ``outputs`` evaluated; an output expression error fails the task."""
+                from_status: str = "RUNNING", printed: str | None = None) -> TaskRecord:
+        """Record success with the task's ``outputs`` evaluated; an output expression error fails the task.
+        ``printed``: what a code task's code printed, kept with the attempt."""
         if scope is None:
             _, _, recs, extra = self.load_for(plan, run.run_id, node, rec.task_id, node.deps)
             scope = self.scope_for(run, recs, node.deps, extra=extra)
@@ -208,23 +240,23 @@ class ExecuteMixin:
             output, exports = _evaluate_outputs(node, result.output, own, scope, ctx)
         except ExpressionError as exc:
             return self.fail(plan, run, node, rec, TaskFailure("ExpressionError", str(exc)), consume=consume,
-                             from_status=from_status)
+                             from_status=from_status, printed=printed)
         try:
             size = len(json.dumps(output, default=str, allow_nan=False)) + len(
                 json.dumps(exports, default=str, allow_nan=False))
         except ValueError:  # a provider's NaN or infinity (a JSON reply, a database float): never stored or shown
             return self.fail(plan, run, node, rec, TaskFailure(
                 "InvalidOutput", "the result holds NaN or an infinity, which JSON cannot carry"), consume=consume,
-                from_status=from_status)
+                from_status=from_status, printed=printed)
         if size > MAX_OUTPUT:
             return self.fail(plan, run, node, rec, TaskFailure(
                 "OutputTooLarge", f"the result is larger than {MAX_OUTPUT >> 20} MB"), consume=consume,
-                from_status=from_status)
+                from_status=from_status, printed=printed)
         return self.finish(plan, run, node, rec, "COMPLETED", output, exports=exports, consume=consume,
-                           from_status=from_status)
+                           from_status=from_status, extra=_printed(printed))
 
     def fail(self, plan, run, node: Node, rec: TaskRecord, failure: TaskFailure, consume=None,
-             from_status: str = "RUNNING") -> TaskRecord:
+             from_status: str = "RUNNING", printed: str | None = None) -> TaskRecord:
         if is_retryable(node.retry, rec.attempt, failure.error_type):
             delay = retry_delay(node.retry, rec.attempt, self.rng)
             change = TaskChange(
@@ -233,7 +265,8 @@ class ExecuteMixin:
                 attempt=rec.attempt,
                 votes=_vote_guard(rec, from_status),
                 set={"attempt": rec.attempt + 1, "error": failure.as_error(), "lease_until": None,
-                     "wake_at": iso(self.clock.now() + timedelta(seconds=delay)), "ctx_now": None},
+                     "wake_at": iso(self.clock.now() + timedelta(seconds=delay)), "ctx_now": None,
+                     **_printed(printed)},
             )
             new, applied = self._change(run.run_id, rec, change, consume=consume)
             if applied:
@@ -245,7 +278,7 @@ class ExecuteMixin:
             # Caught: the task stays FAILED and waits for its handler before its dependents go on.
             catch = {"handler": instance_key(clause.handler, rec.task_id), "state": "pending", "retry": clause.retry}
         return self.finish(plan, run, node, rec, "FAILED", None, error=failure.as_error(), consume=consume,
-                           from_status=from_status, extra={"catch": catch} if catch else None)
+                           from_status=from_status, extra={**({"catch": catch} if catch else {}), **_printed(printed)})
 
     def cancel_task(self, plan, run, node: Node, rec: TaskRecord) -> TaskRecord:
         """Stop a task of a halting run, whatever it was doing; its dependents are cancelled in turn."""
@@ -375,6 +408,10 @@ class ExecuteMixin:
             self.timers.schedule(self.timer_name(run.run_id, rec.task_id, rec.attempt, f"{kind}{round_ or ''}",
                                                  rec.redrive),
                                  parse_iso(rec.wake_at), message)
+
+
+def _printed(printed: str | None) -> dict[str, Any]:
+    return {"printed": printed} if printed else {}
 
 
 def _vote_guard(rec: TaskRecord, from_status: str | None) -> int | None:

@@ -29,6 +29,12 @@ def exec_message(run_id: str, plan_hash: str, task_id: str, attempt: int, key: s
     return message
 
 
+def timer_name(run_id: str, task_id: str, attempt: int, reason: str, epoch: int = 0) -> str:
+    # Names are idempotency keys: after a redrive a task's timers get new ones, so a timer still
+    # pending from before (which will be dropped as stale) does not stand in for the new one.
+    return f"{reason}|{run_id}|{task_id}|{attempt}" + (f"|r{epoch}" if epoch else "")
+
+
 def is_stale(message: dict[str, Any], rec) -> bool:
     """A message sent before a redrive reset the task it is about: it must not start or advance it."""
     return int(message.get("epoch") or 0) < (rec.redrive if rec is not None else 0)

@@ -36,6 +36,8 @@ class ViewMixin:
                 rec = TaskRecord(task_id, status=status)
             attempts = rec.attempt - 1 if rec.status == "RETRYING" else rec.attempt
             tasks[task_id] = {"status": rec.status, "output": rec.output, "attempts": attempts, "error": rec.error}
+            if rec.printed:  # what a code task's code printed, in the attempt that ended last
+                tasks[task_id]["printed"] = rec.printed
         approvals: list[dict[str, Any]] = []
         callbacks: list[dict[str, Any]] = []
         if run.status not in RUN_ENDED:

@@ -12,12 +12,8 @@ Docker, moto's mapping deletes messages without running any code.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import secrets
 import string
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +21,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from infra.local.creators import CREATORS
 from infra.local.intrinsics import (
     IntrinsicError,
     Resolver,
@@ -37,7 +34,8 @@ from infra.local.intrinsics import (
     translate,
 )
 
-__all__ = ["FunctionSpec", "ProvisionError", "QueueSource", "Route", "Stack", "provision", "translate"]
+__all__ = ["AsyncDestinations", "FunctionSpec", "ProvisionError", "QueueSource", "Route", "Stack", "provision",
+           "translate"]
 
 DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 _MOTO_ACCOUNT = "123456789012"
@@ -81,24 +79,33 @@ class QueueSource:
 
 
 @dataclass(frozen=True)
+class AsyncDestinations:
+    """A function's EventInvokeConfig: where Lambda sends the record of an asynchronous invocation."""
+
+    function: str  # logical id
+    function_arn: str
+    on_success: str | None  # queue url
+    on_failure: str | None
+
+
+@dataclass(frozen=True)
 class Stack:
     physical: dict[str, str]  # logical id -> table name / queue url / group name / secret arn / role arn
     functions: dict[str, FunctionSpec]
     routes: tuple[Route, ...]
     queue_sources: tuple[QueueSource, ...]
     parameters: dict[str, str] = field(default_factory=dict)  # resolved template parameters
+    # Functions invoked asynchronously, by the name callers use (the physical function name).
+    async_invokes: dict[str, AsyncDestinations] = field(default_factory=dict)
 
     def with_public_url(self, public_url: str) -> Stack:
         """The same stack with links pointing at ``public_url`` (e.g. a gateway bound after provisioning)."""
         functions = {
             lid: replace(spec, environment={**spec.environment, "LOOPLINE_PUBLIC_URL": public_url.rstrip("/")})
+            if "LOOPLINE_PUBLIC_URL" in spec.environment else spec
             for lid, spec in self.functions.items()
         }
         return replace(self, functions=functions)
-
-
-def _flag(value: Any) -> bool:
-    return value is True or str(value).lower() == "true"
 
 
 # --------------------------------------------------------------- provisioning
@@ -195,7 +202,7 @@ class _Provisioner:
 
     def create(self, lid: str) -> None:
         kind = self.resources[lid]["Type"]
-        creator = _CREATORS.get(kind)
+        creator = CREATORS.get(kind)
         if creator is None:
             raise ProvisionError(
                 f"resource {lid} has type {kind}, which the local provisioner cannot create; "
@@ -212,7 +219,7 @@ class _Provisioner:
             props = res.get("Properties", {})
             variables = self.resolver.resolve(props.get("Environment", {}).get("Variables", {}))
             environment = {key: as_text(value) for key, value in variables.items()}
-            if public_url is not None:
+            if public_url is not None and "LOOPLINE_PUBLIC_URL" in environment:
                 environment["LOOPLINE_PUBLIC_URL"] = public_url.rstrip("/")
             specs[lid] = FunctionSpec(
                 logical_id=lid,
@@ -248,6 +255,30 @@ class _Provisioner:
                     method = "ANY" if verb == "x-amazon-apigateway-any-method" else verb.upper()
                     found.add(Route(method, path, self._function_by_arn(target)))
         return tuple(sorted(found, key=lambda route: (route.path, route.method)))
+
+    def async_invokes(self) -> dict[str, AsyncDestinations]:
+        queues_by_arn = {
+            attrs["Arn"]: attrs["Ref"] for lid, attrs in self.attrs.items()
+            if self.resources[lid]["Type"] == "AWS::SQS::Queue"
+        }
+        found = {}
+        for res in self.resources.values():
+            if res["Type"] != "AWS::Lambda::EventInvokeConfig":
+                continue
+            props = self.resolver.resolve(res.get("Properties", {}))
+            function = self._function_by_arn(as_text(props["FunctionName"]))
+            config = props.get("DestinationConfig") or {}
+            targets = {}
+            for when in ("OnSuccess", "OnFailure"):
+                arn = (config.get(when) or {}).get("Destination")
+                if arn is not None and arn not in queues_by_arn:
+                    raise ProvisionError(f"{function}: the local runtime only sends {when} records to SQS queues "
+                                         f"of this stack, not {arn!r}")
+                targets[when] = queues_by_arn.get(arn) if arn else None
+            name = self.ref(function)
+            found[name] = AsyncDestinations(function, self.arn("lambda", f"function:{name}"), targets["OnSuccess"],
+                                            targets["OnFailure"])
+        return found
 
     def queue_sources(self) -> tuple[QueueSource, ...]:
         queues_by_arn = {
@@ -301,156 +332,8 @@ def provision(
     return Stack(
         physical=physical, functions=functions, routes=routes, queue_sources=queue_sources,
         parameters={k: as_text(v) if isinstance(v, str) else ",".join(v) for k, v in values.items()},
+        async_invokes=prov.async_invokes(),
     )
-
-
-# --------------------------------------------------------------- creators
-# Each takes the resolved CloudFormation Properties and returns the resource's
-# Ref value and attributes. "Already exists" counts as success, so provisioning
-# twice against one emulator is harmless.
-@contextmanager
-def _exists_ok(*codes: str) -> Iterator[None]:
-    try:
-        yield
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in codes:
-            raise
-
-
-def _create_table(prov: _Provisioner, lid: str, props: dict[str, Any]) -> dict[str, Any]:
-    ddb = prov.client("dynamodb")
-    name = props.get("TableName") or prov.name(lid, 255)
-    kwargs: dict[str, Any] = {"TableName": name, "BillingMode": props.get("BillingMode", "PROVISIONED")}
-    for key in ("AttributeDefinitions", "KeySchema", "Tags"):
-        if key in props:
-            kwargs[key] = props[key]
-    for key in ("ProvisionedThroughput", "GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
-        if key in props:
-            kwargs[key] = _ints(props[key])
-    for index in kwargs.get("GlobalSecondaryIndexes", []):
-        index.pop("ContributorInsightsSpecification", None)  # CloudFormation-only
-    if "StreamSpecification" in props:
-        kwargs["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
-    if sse := props.get("SSESpecification"):
-        kwargs["SSESpecification"] = {"Enabled": _flag(sse.get("SSEEnabled"))} | {
-            k: sse[k] for k in ("SSEType", "KMSMasterKeyId") if k in sse}
-    with _exists_ok("ResourceInUseException"):
-        ddb.create_table(**kwargs)
-    # Instant on moto; real endpoints (LocalStack, AWS) need the wait before TTL calls.
-    ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    ttl = props.get("TimeToLiveSpecification")
-    if ttl and _flag(ttl.get("Enabled")):
-        current = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
-        if current.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):  # re-enabling is an error
-            ddb.update_time_to_live(
-                TableName=name, TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True})
-    pitr = props.get("PointInTimeRecoverySpecification")
-    if pitr and _flag(pitr.get("PointInTimeRecoveryEnabled")):
-        ddb.update_continuous_backups(
-            TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
-    table = ddb.describe_table(TableName=name)["Table"]
-    streams = {"StreamArn": table["LatestStreamArn"]} if "LatestStreamArn" in table else {}
-    return {"Ref": name, "Arn": table["TableArn"], **streams}
-
-
-def _create_queue(prov: _Provisioner, lid: str, props: dict[str, Any]) -> dict[str, Any]:
-    sqs = prov.client("sqs")
-    fifo = _flag(props.get("FifoQueue", False))
-    name = props.get("QueueName") or prov.name(lid, 75) + (".fifo" if fifo else "")
-    # CloudFormation takes the redrive policies as objects, SQS as JSON text.
-    attributes = {
-        key: json.dumps(value) if isinstance(value, dict) else as_text(value)
-        for key, value in props.items() if key not in ("QueueName", "Tags")
-    }
-    tags = {tag["Key"]: tag["Value"] for tag in props.get("Tags", [])}
-    try:
-        url = sqs.create_queue(QueueName=name, Attributes=attributes, tags=tags)["QueueUrl"]
-    except ClientError as exc:
-        # Same name, other attributes: a re-run with new parameters. Converge.
-        if exc.response.get("Error", {}).get("Code") not in ("QueueAlreadyExists", "QueueNameExists"):
-            raise
-        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-        attributes.pop("FifoQueue", None)  # immutable
-        sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return {"Ref": url, "Arn": arn, "QueueName": name, "QueueUrl": url}
-
-
-def _create_schedule_group(prov: _Provisioner, lid: str, props: dict[str, Any]) -> dict[str, Any]:
-    scheduler = prov.client("scheduler")
-    name = props.get("Name") or prov.name(lid)
-    with _exists_ok("ConflictException"):
-        scheduler.create_schedule_group(Name=name)
-    return {"Ref": name, "Arn": scheduler.get_schedule_group(Name=name)["Arn"]}
-
-
-def _create_role(prov: _Provisioner, lid: str, props: dict[str, Any]) -> dict[str, Any]:
-    iam = prov.client("iam")
-    name = props.get("RoleName") or prov.name(lid)
-    with _exists_ok("EntityAlreadyExists"):
-        iam.create_role(RoleName=name, Path=props.get("Path", "/"),
-                        AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]))
-    # Inline policies are kept for inspection; moto does not enforce IAM, so
-    # managed policy attachments would cost calls and buy nothing.
-    for policy in props.get("Policies", []):
-        iam.put_role_policy(RoleName=name, PolicyName=policy["PolicyName"],
-                            PolicyDocument=json.dumps(policy["PolicyDocument"]))
-    role = iam.get_role(RoleName=name)["Role"]
-    return {"Ref": name, "Arn": role["Arn"], "RoleId": role["RoleId"]}
-
-
-def _create_secret(prov: _Provisioner, lid: str, props: dict[str, Any]) -> dict[str, Any]:
-    sm = prov.client("secretsmanager")
-    name = props.get("Name") or prov.name(lid, 256)
-    value = props.get("SecretString")
-    if value is None:  # GenerateSecretString, done locally: the value never leaves the emulator
-        spec = props.get("GenerateSecretString") or {}
-        value = secrets.token_urlsafe(32)
-        if "SecretStringTemplate" in spec:
-            document = json.loads(spec["SecretStringTemplate"])
-            document[spec.get("GenerateStringKey", "password")] = value
-            value = json.dumps(document)
-    extra = {"Description": props["Description"]} if "Description" in props else {}
-    # An existing secret keeps its value: rotating it would void issued links.
-    with _exists_ok("ResourceExistsException"):
-        sm.create_secret(Name=name, SecretString=value, **extra)
-    arn = sm.describe_secret(SecretId=name)["ARN"]
-    return {"Ref": arn, "Id": arn}
-
-
-def _create_bucket(prov: _Provisioner, lid: str, props: dict[str, Any]) -> dict[str, Any]:
-    name = props.get("BucketName") or prov.name(lid, 63).lower()
-    location = {} if prov.region == "us-east-1" else {
-        "CreateBucketConfiguration": {"LocationConstraint": prov.region}}
-    with _exists_ok("BucketAlreadyOwnedByYou"):
-        prov.client("s3").create_bucket(Bucket=name, **location)
-    return {"Ref": name, "Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"}
-
-
-def _create_topic(prov: _Provisioner, lid: str, props: dict[str, Any]) -> dict[str, Any]:
-    name = props.get("TopicName") or prov.name(lid, 256)
-    arn = prov.client("sns").create_topic(Name=name)["TopicArn"]  # idempotent by name
-    return {"Ref": arn, "TopicArn": arn, "TopicName": name}
-
-
-def _ints(node: Any) -> Any:
-    """Numbers arrive as text from parameters; the service APIs want ints."""
-    if isinstance(node, dict):
-        return {k: _ints(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_ints(v) for v in node]
-    return int(node) if isinstance(node, str) and node.isdigit() else node
-
-
-_CREATORS = {
-    "AWS::DynamoDB::Table": _create_table,
-    "AWS::SQS::Queue": _create_queue,
-    "AWS::Scheduler::ScheduleGroup": _create_schedule_group,
-    "AWS::IAM::Role": _create_role,
-    "AWS::SecretsManager::Secret": _create_secret,
-    "AWS::S3::Bucket": _create_bucket,
-    "AWS::SNS::Topic": _create_topic,
-}
 
 
 def routes_from_template(template_path: str | Path = DEFAULT_TEMPLATE) -> tuple[Route, ...]:

@@ -10,6 +10,7 @@ API Gateway proxy shape. ``EmbeddedAws`` (the "cloud") outlives a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 import io
@@ -31,6 +32,7 @@ from .. import wiring
 from ..clock import ManualClock, SystemClock
 from ..json_http import BadBody, dumps, is_json_type, parse_body
 from ..ports import Clock
+from .async_lambda import AsyncLambda
 from .concurrency import InvocationGate, install_linearizable_moto, routed_stdout, uninstall_linearizable_moto
 from .provision import Stack, provision
 
@@ -79,6 +81,13 @@ class EmbeddedAws:
             self._mock = mock_aws()
             self._mock.start()
             install_linearizable_moto()  # each request atomic, so functions can run side by side
+        # The task runner reaches the payload bucket by presigned URL, over HTTP: an S3 server on
+        # moto's state (the same backends) stands in for S3's endpoint.
+        self.s3_endpoint: str | None = None
+        self._s3_server = None
+        if self.endpoint_url is None:
+            self._s3_server = _start_s3_server()
+            self.s3_endpoint = "http://%s:%d" % self._s3_server.get_host_and_port()
         self.session = boto3.session.Session(region_name=os.environ.get("AWS_DEFAULT_REGION", REGION))
         # This machine's setting is the stack's, as `sam deploy --parameter-overrides` would make it.
         parameters = {"CustomModules": os.environ.get("LOOPLINE_CUSTOM_MODULES", ""), **(parameters or {})}
@@ -105,10 +114,24 @@ class EmbeddedAws:
         return self.session.client(service, endpoint_url=self.endpoint_url)
 
     def stop(self) -> None:
+        if self._s3_server is not None:
+            self._s3_server.stop()
+            self._s3_server = None
         if self._mock is not None:
             self._mock.stop()
             uninstall_linearizable_moto()
             self._mock = None
+
+
+def _start_s3_server():
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request on our stderr
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    return server
 
 
 @dataclass
@@ -124,7 +147,12 @@ class LambdaContext:
 
 
 class LocalRuntime:
-    def __init__(self, aws: EmbeddedAws, clock: Clock | None = None, log: Callable[[str], None] | None = None):
+    """``inline_code``: the task runner runs in the thread that invokes it, before the invoke returns
+    (deterministic harnesses); otherwise beside the worker on a pool of ``runner_concurrency``
+    threads, as on AWS, so the server keeps answering while code runs."""
+
+    def __init__(self, aws: EmbeddedAws, clock: Clock | None = None, log: Callable[[str], None] | None = None,
+                 inline_code: bool = False, runner_concurrency: int = 4):
         self.aws = aws
         self.stack = aws.stack
         self.clock = clock or SystemClock()
@@ -139,10 +167,16 @@ class LocalRuntime:
         self._function_locks = {name: shared or threading.Lock() for name in self.stack.functions}
         self._containers: dict[str, Callable[..., Any]] = {}
         self._sqs = aws.client("sqs")
+        # The record's send is one SQS request (moto is linearizable): no lock around it.
+        self.lambda_service = AsyncLambda(
+            self.stack, lambda function, event: self.call_handler(function, event, exclusive=False),
+            lambda url, body: self._sqs.send_message(QueueUrl=url, MessageBody=body), contextlib.nullcontext(),
+            self.clock, inline=inline_code, concurrency=runner_concurrency, log=self.log)
         self._scheduler = aws.client("scheduler")
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._queue_urls: dict[str, str] = {}
+        self._schedules: dict[tuple[str, str], dict[str, Any]] = {}  # (name, modified) -> GetSchedule
         self._queue_arns: dict[str, str] = {}
         self.gateway = None
         env: dict[str, str] = {}
@@ -153,11 +187,18 @@ class LocalRuntime:
         env["LOOPLINE_PROVIDER_DEFAULTS"] = "local"
         # The dev server's contract shows live links in GET /runs/{id}; on AWS only GET /runs/{id}/links.
         env["LOOPLINE_LINKS_IN_VIEWS"] = "true"
+        # The task runner's URLs must work from where it runs: the S3 server beside moto.
+        env["LOOPLINE_PRESIGN_ENDPOINT"] = aws.endpoint_url or aws.s3_endpoint or ""
         os.environ.update(env)
+        self._wire()
+
+    def _wire(self) -> None:
+        """The engine the handlers build uses this runtime's clock and Lambda service."""
+        wiring.reset()
         # A movable clock cannot speed up SQS delays (they follow real time), so
         # every timer then goes through the schedules this runtime fires by its clock.
-        wiring.reset()
         wiring.use_clock(self.clock, sqs_max_delay=0 if isinstance(self.clock, ManualClock) else 900)
+        wiring.use_lambda_service(self.lambda_service.before_send)
 
     # ------------------------------------------------------------ invoking handlers
 
@@ -174,12 +215,19 @@ class LocalRuntime:
             reply = _reply(200, {"entries": outbox.entries(kind)})
             reply["headers"]["Vary"] = "Accept"
             return reply
+        return self.call_handler(function_id, event)
+
+    def call_handler(self, function_id: str, event: dict[str, Any], exclusive: bool = True) -> Any:
+        """Call a function's handler (its FunctionSpec's) with a Lambda context, in this thread.
+        ``exclusive``: one invocation of the function at a time (a warm container); the task runner
+        is invoked concurrently (``exclusive=False``), as Lambda scales an asynchronously invoked function."""
         spec = self.stack.functions[function_id]
         context = LambdaContext(function_name=function_id, aws_request_id=str(uuid.uuid4()),
                                 invoked_function_arn=f"arn:aws:lambda:{REGION}:123456789012:function:{function_id}",
                                 timeout_ms=spec.timeout * 1000)
         # A Lambda's stdout (Powertools' EMF metric lines) goes to its log stream, not to ours.
-        with self.lock.shared(), self._function_locks[function_id], lambda_stdout() as sink, routed_stdout(sink):
+        lock = self._function_locks[function_id] if exclusive else contextlib.nullcontext()
+        with self.lock.shared(), lock, lambda_stdout() as sink, routed_stdout(sink):
             return self._handler(function_id)(event, context)
 
     def _handler(self, function_id: str) -> Callable[..., Any]:
@@ -207,10 +255,15 @@ class LocalRuntime:
                 continue
             arn = self._queue_arn(source.queue_url)
             event = {"Records": [_sqs_record(m, arn) for m in messages]}
+            started = time.monotonic()
             try:
                 response = self.invoke(source.function, event) or {}
             except Exception:  # a function error returns the whole batch to the queue, as Lambda does
                 self.log("worker error:\n" + traceback.format_exc())
+                continue
+            timeout = self.stack.functions[source.function].timeout
+            if time.monotonic() - started > timeout:  # Lambda would have stopped it: nothing counts as done
+                self.log(f"{source.function} ran longer than its {timeout} s timeout: its batch returns")
                 continue
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])} \
                 if source.report_batch_item_failures else set()
@@ -233,13 +286,21 @@ class LocalRuntime:
             kwargs = {"GroupName": group, **({"NextToken": token} if token else {})}
             page = self._scheduler.list_schedules(**kwargs)
             for summary in page.get("Schedules", []):
-                schedule = self._scheduler.get_schedule(Name=summary["Name"], GroupName=group)
+                # A schedule never changes once made (a name made again is a new schedule, with its own
+                # creation date): read each once, not on every pump (every code task leaves a watchdog
+                # pending when timers go through schedules).
+                key = (summary["Name"], str(summary.get("LastModificationDate") or summary.get("CreationDate")))
+                schedule = self._schedules.get(key)
+                if schedule is None:
+                    schedule = self._schedules[key] = self._scheduler.get_schedule(Name=summary["Name"],
+                                                                                  GroupName=group)
                 match = _AT.match(schedule["ScheduleExpression"])
                 if not match:
                     continue
                 due = datetime.fromisoformat(match.group(1)).replace(tzinfo=timezone.utc)
                 if due > now:
                     continue
+                self._schedules.pop(key, None)
                 target = schedule["Target"]
                 self._sqs.send_message(QueueUrl=self._queue_url(target["Arn"]), MessageBody=target.get("Input", "{}"))
                 if schedule.get("ActionAfterCompletion") == "DELETE":
@@ -287,8 +348,7 @@ class LocalRuntime:
         self.gateway.start()
         # Links in runs must point at this server; the engine is rebuilt with it.
         os.environ["LOOPLINE_PUBLIC_URL"] = self.gateway.url
-        wiring.reset()
-        wiring.use_clock(self.clock, sqs_max_delay=0 if isinstance(self.clock, ManualClock) else 900)
+        self._wire()
 
     def _move_clock(self, event: dict[str, Any]) -> dict[str, Any]:
         """The dev server's own route (not in template.yaml): move a movable clock forward."""
@@ -326,6 +386,7 @@ class LocalRuntime:
                 self._stopping.wait(0.5)
 
     def stop(self) -> None:
+        self.lambda_service.close()
         self._stopping.set()
         if self._thread:
             self._thread.join(timeout=10)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
+
+from statemachine.limits import DeploymentLimits
 
 from .. import wiring
 from ..clock import SystemClock
@@ -12,23 +15,35 @@ from ..links import LinkSigner
 from ..ports import Clock
 from .queue import InMemoryQueue, InMemoryTimers
 from .store import InMemoryStore
+from .task_dispatch import InMemoryDispatch
 
 
 class LocalMode:
+    """``inline_code``: code tasks run at once in the thread that dispatches them (deterministic tests);
+    otherwise on runner threads, as the task-runner function runs beside the worker on AWS."""
+
     def __init__(self, clock: Clock | None = None, public_url: str = "http://127.0.0.1:8080",
-                 lease_seconds: float = 60.0):
+                 lease_seconds: float = 60.0, inline_code: bool = False):
         self.clock = clock or SystemClock()
         self.store = InMemoryStore()
         self.queue = InMemoryQueue(self.clock)
+        self.results = InMemoryQueue(self.clock)  # the task runner's destination: results only
         self.timers = InMemoryTimers(self.queue)
-        settings = EngineSettings(public_url=public_url, lease_seconds=lease_seconds, env=wiring.exposed_env())
+        self.dispatch = InMemoryDispatch(self.results, self.clock, inline=inline_code)
+        limits = DeploymentLimits.from_setting(os.environ.get("LOOPLINE_CUSTOM_MODULES"))
+        settings = EngineSettings(public_url=public_url, lease_seconds=lease_seconds, env=wiring.exposed_env(),
+                                  custom_modules=limits.custom_modules)
         from ..local.keyfile import local_link_key
 
         self.engine = Engine(self.store, self.queue, self.timers, LinkSigner(local_link_key().encode()), self.clock,
-                             settings)
+                             settings, dispatch=self.dispatch)
         wiring.use_engine(self.engine)  # the api handler (for approval links) drives this engine
 
     def pump_once(self) -> int:
+        result = self.results.receive_body()
+        if result is not None:
+            self.engine.accept_result(result)
+            return 1
         message = self.queue.receive()
         if message is None:
             return 0
@@ -46,5 +61,8 @@ class LocalMode:
             if self.pump_once() == 0:
                 due = self.queue.next_due()
                 wait = 0.05 if due is None else (due - self.clock.now()).total_seconds()
-                time.sleep(min(max(wait, 0.001), 0.05))
+                self.results.wait(min(max(wait, 0.001), 0.05))  # a task runner's result ends the wait
         return done()
+
+    def close(self) -> None:
+        self.dispatch.close()

@@ -18,6 +18,7 @@ class InMemoryQueue:
         self._heap: list[tuple[datetime, int, str]] = []
         self._seq = itertools.count()
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)  # a send wakes a consumer waiting for one
 
     def send(self, message: dict[str, Any], delay_seconds: int = 0) -> None:
         self.send_at(self._clock.now() + timedelta(seconds=delay_seconds), message)
@@ -26,14 +27,27 @@ class InMemoryQueue:
         # Serialised like an SQS body, so nothing relies on sharing objects with the sender.
         with self._lock:
             heapq.heappush(self._heap, (at, next(self._seq), json.dumps(message)))
+            self._arrived.notify_all()
+
+    def wait(self, seconds: float) -> None:
+        """Block until a message is sent or ``seconds`` pass (a message sent by another thread, such as a
+        task runner's result, wakes the consumer at once)."""
+        with self._lock:
+            if not self._heap:
+                self._arrived.wait(seconds)
 
     def read(self, body: str) -> dict[str, Any]:
         return json.loads(body)
 
     def receive(self) -> dict[str, Any] | None:
+        body = self.receive_body()
+        return None if body is None else json.loads(body)
+
+    def receive_body(self) -> str | None:
+        """The next due message as its body text (what an SQS consumer gets)."""
         with self._lock:
             if self._heap and self._heap[0][0] <= self._clock.now():
-                return json.loads(heapq.heappop(self._heap)[2])
+                return heapq.heappop(self._heap)[2]
             return None
 
     def next_due(self) -> datetime | None:

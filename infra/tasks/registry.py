@@ -15,7 +15,7 @@ import logging
 import os
 from typing import Any, Callable
 
-from statemachine.limits import CODE_TASK_TYPES, DeploymentLimits
+from statemachine.limits import CODE_TASK_TYPES, MAX_WORKER_TASK_TIMEOUT, DeploymentLimits
 from statemachine.plan import Node
 
 from ..sandbox.build import code_request
@@ -41,11 +41,19 @@ for _kind in CODE_TASK_TYPES:
     settings.register(_kind, "subprocess", lambda: run_code, aws_default=True, local_default=True)
 
 
+def worker_timeout(node_timeout: float | None) -> float:
+    """The longest a task that runs in the worker may take: its own timeout, bounded by what the
+    worker's Lambda can give it (a type's longer default, e.g. llm's, is cut to this too)."""
+    return min(float(node_timeout or MAX_WORKER_TASK_TIMEOUT), MAX_WORKER_TASK_TIMEOUT)
+
+
 def run_task_type(node: Node, config: dict[str, Any], run, scope, ctx) -> TaskResult:
-    if node.type in CODE_TASK_TYPES:
+    if node.type in CODE_TASK_TYPES:  # the engine dispatches these to the task runner; tools call them here
         return run_code_task(node, run, scope, ctx)
+    # Every provider takes the shorter of its config's timeout and this one: in the worker, nothing
+    # may outlast the time the worker checked it had (infra/engine/budget.py).
     meta = TaskMeta(task_id=node.id, run_id=run.run_id, workflow_id=getattr(run, "workflow_id", ""),
-                    timeout=node.timeout)
+                    timeout=worker_timeout(node.timeout))
     runner = RUNNERS.get(node.type or "")
     if runner is None and node.type != "database":
         raise TaskFailure("UnsupportedTaskType", f"there is no '{node.type}' task type")

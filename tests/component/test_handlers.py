@@ -141,9 +141,10 @@ def test_worker_fails_only_the_malformed_records(runtime):
     event = sqs_event({"k": "start"}, {"k": "nonsense"}, good)
     event["Records"][0]["body"] = "{not json"
     response = runtime.invoke("WorkerFunction", event)
-    # The bad ones return to the queue (and reach the DLQ after 5 receives); the good one is done.
+    # The bad ones return to the queue (and reach the DLQ after 5 receives); the good one is done:
+    # its task went to the task runner, whose result completes it.
     assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == ["msg-0", "msg-1"]
-    assert get_engine().describe_run(run_id)["tasks"]["t"]["status"] == "COMPLETED"
+    assert runtime.run_until(lambda: get_engine().describe_run(run_id)["tasks"]["t"]["status"] == "COMPLETED", 20)
 
 
 @pytest.mark.parametrize("body, status", [("not json", 400), ("[1, 2]", 400), (json.dumps({"input": {}}), 400)])
@@ -159,3 +160,29 @@ def test_post_runs_accepts_a_workflow_object(runtime):
     assert status == 201, body
     view = settle(runtime, body["run_id"], lambda v: v["status"] in ("COMPLETED", "FAILED", "CANCELLED"))
     assert view["tasks"]["t"]["output"] == 5
+
+
+def test_the_worker_does_not_start_a_task_it_has_no_time_for(runtime):
+    """Issue #9 item 7: with 10 s left, the worker does not claim an email task (which may take 25 s): it puts
+    the message back on the ready queue at once (no visibility wait) and counts its record done."""
+    from functions.worker.app import lambda_handler
+    from infra.local.runtime import LambdaContext
+    from infra.tasks import outbox
+
+    outbox.clear()
+    plan = compile_yaml("""
+        workflow:
+          metadata: {id: mail}
+          tasks:
+            - {id: m, type: email, config: {to: [a@example.com], from: b@example.com, subject: s, body: b}}
+        """)
+    run_id = get_engine().start_run(plan, {})
+    message = {"k": "exec", "run": run_id, "plan": plan.hash, "task": "m", "attempt": 1}
+    short = LambdaContext(function_name="WorkerFunction", timeout_ms=10_000)
+    with runtime.lock:
+        assert lambda_handler(sqs_event(message), short) == {"batchItemFailures": []}
+        assert get_engine().describe_run(run_id)["tasks"]["m"]["status"] == "PENDING" and outbox.entries() == []
+    sqs = runtime.aws.client("sqs")
+    bodies = [json.loads(m["Body"]) for m in sqs.receive_message(
+        QueueUrl=runtime.stack.physical["ReadyQueue"], MaxNumberOfMessages=10)["Messages"]]
+    assert {**message, "handed_back": 1} in bodies

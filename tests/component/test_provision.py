@@ -98,12 +98,24 @@ def test_routes_come_from_the_template(stack: Stack) -> None:
     }
 
 
-def test_the_worker_reads_the_ready_queue_and_the_dead_letter_function_the_dlq(stack: Stack) -> None:
+def test_the_worker_reads_the_ready_and_result_queues_and_the_dead_letter_function_the_dlq(stack: Stack) -> None:
     assert set(stack.queue_sources) == {
         QueueSource(queue_url=stack.physical["ReadyQueue"], function="WorkerFunction", batch_size=10,
                     report_batch_item_failures=True),
+        QueueSource(queue_url=stack.physical["TaskResultQueue"], function="WorkerFunction", batch_size=10,
+                    report_batch_item_failures=True),
         QueueSource(queue_url=stack.physical["DeadLetterQueue"], function="DeadLetterFunction", batch_size=10,
                     report_batch_item_failures=True)}
+
+
+def test_the_task_runner_is_invoked_asynchronously_with_its_records_to_the_result_queue(stack: Stack) -> None:
+    runner = stack.functions["TaskRunnerFunction"]
+    assert (runner.handler, runner.timeout) == ("functions.task_runner.app.lambda_handler", 900)
+    assert runner.environment == {}  # none of the engine's settings
+    name = stack.functions["WorkerFunction"].environment["LOOPLINE_TASK_RUNNER_FUNCTION"]
+    target = stack.async_invokes[name]
+    assert target.function == "TaskRunnerFunction" and target.function_arn.endswith(f":function:{name}")
+    assert target.on_success == target.on_failure == stack.physical["TaskResultQueue"]
 
 
 def test_no_event_source_mapping_is_created(session: boto3.session.Session, stack: Stack) -> None:
@@ -139,9 +151,12 @@ def test_environment_resolves_to_physical_resources(session: boto3.session.Sessi
 
 def test_public_url_overrides_every_function(session: boto3.session.Session) -> None:
     stack = provision(session, public_url="http://127.0.0.1:8080/")
-    assert {f.environment["LOOPLINE_PUBLIC_URL"] for f in stack.functions.values()} == {"http://127.0.0.1:8080"}
+    engine = [f for f in stack.functions.values() if f.logical_id != "TaskRunnerFunction"]
+    assert {f.environment["LOOPLINE_PUBLIC_URL"] for f in engine} == {"http://127.0.0.1:8080"}
     later = stack.with_public_url("http://127.0.0.1:9999")
-    assert {f.environment["LOOPLINE_PUBLIC_URL"] for f in later.functions.values()} == {"http://127.0.0.1:9999"}
+    assert {f.environment["LOOPLINE_PUBLIC_URL"] for f in later.functions.values()
+            if f.logical_id != "TaskRunnerFunction"} == {"http://127.0.0.1:9999"}
+    assert "LOOPLINE_PUBLIC_URL" not in later.functions["TaskRunnerFunction"].environment
 
 
 def test_public_url_parameter_reaches_the_worker(session: boto3.session.Session) -> None:

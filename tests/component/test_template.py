@@ -92,14 +92,43 @@ def test_managed_policies_are_only_the_sam_defaults(cfn: dict[str, Any]) -> None
 
 def test_functions_have_exactly_the_contract_environment(cfn: dict[str, Any]) -> None:
     functions = {lid: r for lid, r in cfn["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
-    assert set(functions) == {"ApiFunction", "WorkerFunction", "DeadLetterFunction"}
+    assert set(functions) == {"ApiFunction", "WorkerFunction", "DeadLetterFunction", "TaskRunnerFunction"}
+    worker_only = {"LOOPLINE_TASK_RUNNER_FUNCTION", "LOOPLINE_TASK_RESULT_QUEUE_ARN"}
     for lid, resource in functions.items():
-        variables = resource["Properties"]["Environment"]["Variables"]
-        assert set(variables) == ENV_NAMES, lid
         assert resource["Properties"]["TracingConfig"] == {"Mode": "Active"}
+        if lid == "TaskRunnerFunction":
+            continue
+        variables = resource["Properties"]["Environment"]["Variables"]
+        assert set(variables) == ENV_NAMES | (worker_only if lid == "WorkerFunction" else set()), lid
     assert functions["ApiFunction"]["Properties"]["Handler"] == "functions.api.app.lambda_handler"
     assert functions["WorkerFunction"]["Properties"]["Handler"] == "functions.worker.app.lambda_handler"
     assert functions["DeadLetterFunction"]["Properties"]["Handler"] == "functions.dead_letter.app.lambda_handler"
+    assert functions["TaskRunnerFunction"]["Properties"]["Handler"] == "functions.task_runner.app.lambda_handler"
+
+
+def test_the_task_runner_holds_nothing_of_the_engine(cfn: dict[str, Any]) -> None:
+    """Issue #9: no table, queue, secret or bucket access, no engine setting; only its logs, traces and the
+    send of its destination records to the result queue."""
+    resources = cfn["Resources"]
+    runner = resources["TaskRunnerFunction"]["Properties"]
+    assert "Environment" not in runner
+    assert runner["Timeout"] == 900
+    role = resources[runner["Role"]["Fn::GetAtt"][0]]["Properties"]
+    assert set(role["ManagedPolicyArns"]) == {"arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+                                              "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"}
+    grants = {(s["Action"] if isinstance(s["Action"], str) else tuple(s["Action"]), references(s["Resource"]).pop())
+              for s in _statements(role["Policies"])}
+    assert grants == {("sqs:SendMessage", "TaskResultQueue")}
+    invoke = next(r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig")
+    assert invoke["MaximumRetryAttempts"] == 0 and invoke["FunctionName"] == {"Ref": "TaskRunnerFunction"}
+    assert {d["Destination"]["Fn::GetAtt"][0] for d in invoke["DestinationConfig"].values()} == {"TaskResultQueue"}
+
+
+def test_only_the_worker_may_start_the_task_runner(cfn: dict[str, Any]) -> None:
+    invokers = {lid for lid, r in cfn["Resources"].items() if r["Type"] == "AWS::IAM::Role"
+                for s in _statements(r["Properties"].get("Policies", []))
+                if "lambda:InvokeFunction" in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert invokers == {"WorkerFunctionRole"}
 
 
 def test_resources_have_the_contract_logical_ids(cfn: dict[str, Any]) -> None:

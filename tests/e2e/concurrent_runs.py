@@ -18,11 +18,10 @@ from typing import Any, Callable
 import boto3
 import pytest
 
-import infra.engine.execute as execute
 from infra.local.runtime import LocalRuntime
 from infra.wiring import get_engine
 from tests.concurrency import Lambdas, PausePoint, interleave, linearizable_moto
-from tests.conftest import api_event, compile_yaml
+from tests.conftest import api_event, compile_yaml, count_actions
 
 ENDED = ("COMPLETED", "FAILED", "CANCELLED")
 
@@ -95,11 +94,11 @@ class Bench:
                 time.sleep(0.01)
         raise TimeoutError(f"run {run_id} did not end: {self.view(run_id)}")
 
-    def send(self, body: str, copies: int) -> list[dict[str, Any]]:
-        """Put ``body`` on the ready queue ``copies`` times and receive exactly those messages (as an
-        at-least-once sender, e.g. EventBridge Scheduler, may deliver one input more than once)."""
+    def send(self, body: str, copies: int, queue_url: str | None = None) -> list[dict[str, Any]]:
+        """Put ``body`` on the ready queue (or ``queue_url``) ``copies`` times and receive exactly those
+        messages (as an at-least-once sender, e.g. EventBridge Scheduler, may deliver one input more than once)."""
         for _ in range(copies):
-            self.lambdas.sqs.send_message(QueueUrl=self.lambdas.queue_url, MessageBody=body)
+            self.lambdas.sqs.send_message(QueueUrl=queue_url or self.lambdas.queue_url, MessageBody=body)
         got: list[dict[str, Any]] = []
         deadline = time.monotonic() + 10
         while len(got) < copies and time.monotonic() < deadline:
@@ -107,7 +106,7 @@ class Bench:
                 if message["Body"] == body:
                     got.append(message)
                 else:  # something else of an earlier run: it goes back
-                    self.lambdas.sqs.change_message_visibility(QueueUrl=self.lambdas.queue_url,
+                    self.lambdas.sqs.change_message_visibility(QueueUrl=message["_queue"],
                                                                ReceiptHandle=message["ReceiptHandle"],
                                                                VisibilityTimeout=0)
         assert len(got) == copies
@@ -124,15 +123,11 @@ def bench_on(aws, clock, monkeypatch):
     boto3.setup_default_session(region_name="us-east-1")
     point = PausePoint(boto3.DEFAULT_SESSION.events)  # before the engine's clients are made
     with linearizable_moto():
-        runtime = LocalRuntime(aws, clock=clock)
+        # The task runner runs inline, inside the worker's Invoke: its record is on the result queue
+        # when the invoke returns, so every interleaving is one of AWS calls, as before.
+        runtime = LocalRuntime(aws, clock=clock, inline_code=True)
         made = Bench(runtime, clock, point)
-        real = execute.run_task_type
-
-        def counted(node, config, run, *rest):
-            made.count_action(run.run_id, node.id)
-            return real(node, config, run, *rest)
-
-        monkeypatch.setattr(execute, "run_task_type", counted)
+        count_actions(monkeypatch, lambda run_id, task_id, index: made.count_action(run_id, task_id))
         get_engine()  # built now, in this thread: no invocation under test pays for it
         try:
             yield made
@@ -203,6 +198,13 @@ def summary(view: dict[str, Any]) -> tuple:
 
 
 # ---------------------------------------------------------------- messages and links
+
+
+def run_of(body: dict) -> str | None:
+    """The run a message is about: an engine message's ``run``, a task runner result's attempt's run."""
+    if "requestContext" in body:
+        return ((body.get("requestPayload") or {}).get("attempt") or {}).get("run")
+    return body.get("run")
 
 
 def exec_of(run_id: str, task_id: str) -> Callable[[dict], bool]:

@@ -175,3 +175,18 @@ def test_run_with_a_registered_sub_workflow(tmp_path):
     done = loopline("run", parent, "--register", child, "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["tasks"]["kid"]["output"] == {"greeting": "hi loopline"}
+
+
+@pytest.mark.parametrize("mode", [[], ["--local"]])
+def test_run_json_shows_what_a_task_printed(tmp_path, mode):
+    """Issue #9 item 10: what a code task printed is kept with its attempt and shown as ``printed``."""
+    path = write(tmp_path, "prints.yaml", """
+        workflow:
+          metadata: {id: prints}
+          tasks:
+            - {id: talk, type: python, config: {code: "print('working on it'); result = 42"}}
+        """)
+    result = loopline("run", path, "--json", *mode)
+    assert result.returncode == 0, result.stderr
+    task = json.loads(result.stdout)["tasks"]["talk"]
+    assert task == {"status": "COMPLETED", "output": 42, "attempts": 1, "error": None, "printed": "working on it\n"}

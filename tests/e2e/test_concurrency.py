@@ -134,7 +134,7 @@ def test_every_message_of_a_finished_run_again_in_reverse_order_changes_nothing(
     real_deliver = bench.lambdas.deliver
 
     def recording(*messages):
-        bodies.extend(m["Body"] for m in messages if f'"run":"{run_id}"' in m["Body"])
+        bodies.extend((m["_queue"], m["Body"]) for m in messages if f'"run":"{run_id}"' in m["Body"])
         return real_deliver(*messages)
 
     bench.lambdas.deliver = recording
@@ -144,8 +144,8 @@ def test_every_message_of_a_finished_run_again_in_reverse_order_changes_nothing(
         bench.lambdas.deliver = real_deliver
     before, actions = summary(done), bench.actions(run_id)
     assert len(bodies) >= 10  # start, and an exec per task and loop iteration
-    for body in reversed(bodies):
-        [message] = bench.send(body, 1)
+    for queue, body in reversed(bodies):  # the task runner's results too, on their own queue
+        [message] = bench.send(body, 1, queue)
         bench.lambdas.deliver(message)
     assert summary(bench.finish(run_id)) == before
     assert bench.actions(run_id) == actions == FAN_OUT_ACTIONS

@@ -90,7 +90,7 @@ def test_one_approval_link_posted_at_once_decides_once(bench):
 
 
 def workers(bench, count: int, stop: threading.Event, duplicate: float) -> list[threading.Thread]:
-    """``count`` pollers on the ready queue, each receiving batches of 1 to 3; with probability
+    """``count`` pollers on the worker's queues, each receiving batches of 1 to 3; with probability
     ``duplicate`` a received message is first put on the queue again (SQS delivers at least once)."""
     def work(seed: int) -> None:
         rng = random.Random(seed)
@@ -101,7 +101,7 @@ def workers(bench, count: int, stop: threading.Event, duplicate: float) -> list[
                 continue
             for message in messages:
                 if rng.random() < duplicate:
-                    bench.lambdas.sqs.send_message(QueueUrl=bench.lambdas.queue_url, MessageBody=message["Body"])
+                    bench.lambdas.sqs.send_message(QueueUrl=message["_queue"], MessageBody=message["Body"])
             bench.lambdas.deliver(*messages)
 
     def guarded(seed: int) -> None:

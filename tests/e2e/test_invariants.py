@@ -12,11 +12,13 @@ in-memory engine state, and starts a new runtime on the same emulated AWS.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import boto3
 import pytest
 
+import infra.dispatch.runner as runner
 import infra.engine.execute as execute
 from infra.local.runtime import LocalRuntime
 from infra.wiring import get_engine
@@ -117,28 +119,33 @@ def test_killed_after_a_state_write_before_the_enqueue_the_run_completes_after_r
     assert sorted(actions) == ["a", "b", "c"]
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the runner's thread dies
 def test_killed_while_running_a_task_it_is_taken_over_after_the_lease(runtime, clock, monkeypatch):
-    real = execute.run_task_type
-    killed = []
+    """The task runner's environment dies while b's code runs, and no record of it ever comes back:
+    b stays RUNNING until its watchdog comes due after the lease, which takes the attempt over (a new
+    token: a late answer of the dead runner would be refused) and runs the code again."""
+    real = runner.run_code
+    ran: list[str] = []
 
-    def dies_once(node, *args):
-        if node.id == "b" and not killed:
-            killed.append(node.id)
+    def dies_once(request):
+        ran.append(request.task_id)
+        if request.task_id == "b" and ran.count("b") == 1:
             raise SimulatedCrash("killed mid-task")
-        return real(node, *args)
+        return real(request)
 
-    monkeypatch.setattr(execute, "run_task_type", dies_once)
+    monkeypatch.setattr(runner, "run_code", dies_once)
     run_id = start(runtime, CHAIN)
-    with pytest.raises(SimulatedCrash):
-        runtime.run_until(lambda: False, timeout=20)
+    assert runtime.run_until(lambda: ran.count("b") == 1, 20)
+    runtime.run_until(lambda: False, timeout=1.5)  # the exec message is done; nothing comes back
     assert view(runtime, run_id)["tasks"]["b"]["status"] == "RUNNING"
-    # The message returns after 1 s, but b's lease (1 s on the runtime's clock) still holds: Busy.
-    runtime.run_until(lambda: False, timeout=2.5)
-    assert view(runtime, run_id)["tasks"]["b"]["status"] == "RUNNING"
-    clock.advance(5)  # the lease ends; the next delivery takes the task over
+    with runtime.lock:
+        first = get_engine().store.list_tasks(run_id)["b"]
+    clock.advance(300 + 90 + 2)  # past b's lease (python's default timeout + the margin): its watchdog is due
     done = finish(runtime, run_id)
     assert done["status"] == "COMPLETED" and done["outputs"] == {"c": 20}
-    assert done["tasks"]["b"]["attempts"] == 1
+    assert done["tasks"]["b"]["attempts"] == 1 and ran == ["a", "b", "b", "c"]
+    with runtime.lock:
+        assert get_engine().store.list_tasks(run_id)["b"].token_hash != first.token_hash
 
 
 def test_a_pending_scheduler_timer_survives_a_restart_of_the_pumps(aws, clock):
@@ -166,7 +173,9 @@ def test_a_pending_scheduler_timer_survives_a_restart_of_the_pumps(aws, clock):
     finally:
         runtime.stop()
     assert done["status"] == "COMPLETED" and done["tasks"]["after"]["output"] == "woke"
-    assert scheduler.list_schedules(GroupName=group)["Schedules"] == []  # deleted after it fired
+    left = [json.loads(scheduler.get_schedule(Name=s["Name"], GroupName=group)["Target"]["Input"])
+            for s in scheduler.list_schedules(GroupName=group)["Schedules"]]
+    assert [m.get("watch") for m in left] == [1]  # the wait's timer was deleted after it fired; after's watchdog waits
 
 
 def test_a_pending_sqs_delayed_timer_survives_a_restart_of_the_pumps(aws):
@@ -256,25 +265,37 @@ def test_api_killed_between_enqueueing_the_start_and_writing_the_run(aws, clock)
     assert done["status"] == "COMPLETED" and done["outputs"] == {"c": 20}
 
 
-def test_a_poison_message_reaches_the_dlq_and_the_run_shows_failed(runtime, monkeypatch):
+POISON = {
+    # a worker bug while running an email task: its exec message fails every delivery
+    "exec": ("{id: huge, type: email, config: {to: [a@example.com], from: b@example.com, subject: s, body: b}}",
+             execute, "run_task_type"),
+    # a worker bug while recording a python task's result: the task runner's result fails every delivery
+    "result": ("{id: huge, type: python, config: {code: 'result = 1'}}", execute.ExecuteMixin, "succeed"),
+}
+
+
+@pytest.mark.parametrize("where", sorted(POISON))
+def test_a_poison_message_reaches_the_dlq_and_the_run_shows_failed(runtime, monkeypatch, where):
     """A message that fails every delivery (here a worker bug on one task) is moved to the DLQ after
     5 receives; the dead-letter function marks the task FAILED and the run ends FAILED with the reason.
     (An oversized result would be the natural poison, but moto applies part of an over-size update
     before refusing it, which DynamoDB never does.)"""
-    real = execute.run_task_type
+    task, owner, name = POISON[where]
+    real = getattr(owner, name)
 
-    def buggy(node, *args):
+    def buggy(*args, **kwargs):
+        node = next(a for a in args if hasattr(a, "config") and hasattr(a, "deps"))
         if node.id == "huge":
             raise RuntimeError("a bug in the worker")
-        return real(node, *args)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(execute, "run_task_type", buggy)
-    run_id = start(runtime, """
+    monkeypatch.setattr(owner, name, buggy)
+    run_id = start(runtime, f"""
     workflow:
-      metadata: {id: poison}
+      metadata: {{id: poison}}
       tasks:
-        - {id: huge, type: python, config: {code: "result = 1"}}
-        - {id: after, type: python, depends_on: [huge], config: {code: "result = 1"}}
+        - {task}
+        - {{id: after, type: python, depends_on: [huge], config: {{code: "result = 1"}}}}
     """)
     done = finish(runtime, run_id, timeout=60)
     assert done["status"] == "FAILED"

@@ -9,7 +9,7 @@ from infra.engine import LinkError
 from infra.engine.messages import exec_message
 from infra.tasks.base import TaskFailure
 from tests.unit.test_engine_errors import SAGA
-from tests.unit.test_engine_semantics import drive, settle, start, statuses
+from tests.unit.test_engine_semantics import deliver_twice, drive, settle, start, statuses
 
 CHAIN = """
 workflow:
@@ -35,18 +35,33 @@ class Actions(list):
 
 
 def breakable(monkeypatch) -> Actions:
+    """Counts every task action (in the worker or in the task runner) and fails the broken ones:
+    a code task's code answers with the failure, as failing code does."""
+    import infra.dispatch.runner as runner
+    from infra.sandbox.request import CodeReply
+
     ran = Actions()
-    real = execute.run_task_type
+    real_type, real_code = execute.run_task_type, runner.run_code
 
-    def run(node, config, run_, scope, ctx):
-        index = (scope.roots.get("loop") or {}).get("index")
-        name = node.id if index is None else f"{node.id}.{index}"
+    def name_of(task_id, index):
+        name = task_id if index is None else f"{task_id}.{index}"
         ran.append(name)
-        if name in ran.broken or node.id in ran.broken:
-            raise TaskFailure("Broken", f"{name} is broken")
-        return real(node, config, run_, scope, ctx)
+        return name in ran.broken or task_id in ran.broken, name
 
-    monkeypatch.setattr(execute, "run_task_type", run)
+    def in_worker(node, config, run_, scope, ctx):
+        broken, name = name_of(node.id, (scope.roots.get("loop") or {}).get("index"))
+        if broken:
+            raise TaskFailure("Broken", f"{name} is broken")
+        return real_type(node, config, run_, scope, ctx)
+
+    def in_runner(request):
+        broken, name = name_of(request.task_id, (request.namespace.get("loop") or {}).get("index"))
+        if broken:
+            return CodeReply(error={"type": "Broken", "message": f"{name} is broken"})
+        return real_code(request)
+
+    monkeypatch.setattr(execute, "run_task_type", in_worker)
+    monkeypatch.setattr(runner, "run_code", in_runner)
     return ran
 
 
@@ -98,9 +113,7 @@ def test_only_a_failed_run_can_be_redriven(local, clock, ran):
 def test_asked_twice_with_every_message_delivered_twice_it_redrives_once(local, clock, ran):
     run_id, _ = failed_run(local, clock, ran, CHAIN, "b")
     assert local.engine.redrive_run(run_id)["redrive"] == local.engine.redrive_run(run_id)["redrive"] == 1
-    while (message := local.queue.receive()) is not None:
-        local.engine.handle(message)
-        local.engine.handle(message)
+    deliver_twice(local)
     done = local.engine.describe_run(run_id)
     assert done["status"] == "COMPLETED" and done["redrives"] == 1 and done["outputs"] == {"c": 20}
     assert sorted(ran) == ["b", "c", "log"]

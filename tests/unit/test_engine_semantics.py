@@ -34,6 +34,23 @@ def settle(local, run_id):
     return local.engine.describe_run(run_id)
 
 
+def deliver_twice(local) -> int:
+    """Every message, of the ready queue and of the result queue, handled twice in a row, until none
+    is left (the clock is not moved). Returns how many distinct messages there were."""
+    count = 0
+    while True:
+        result = local.results.receive_body()
+        if result is not None:
+            local.engine.accept_result(result)
+            local.engine.accept_result(result)
+        elif (message := local.queue.receive()) is not None:
+            local.engine.handle(message)
+            local.engine.handle(message)
+        else:
+            return count
+        count += 1
+
+
 def start(local, text, inputs=None):
     plan = compile_yaml(text)
     return local.engine.start_run(plan, inputs or {})
@@ -371,9 +388,7 @@ def test_duplicate_messages_do_not_advance_twice(local, clock, actions):
             - {id: b, type: python, depends_on: [a], config: {code: "result = tasks['a']['output'] + 1"}}
             - {id: c, type: python, depends_on: [a, b], config: {code: "result = 3"}}
         """)
-    while (message := local.queue.receive()) is not None:
-        local.engine.handle(message)
-        local.engine.handle(message)
+    deliver_twice(local)  # the ready queue's messages, and the task runner's results
     view = local.engine.describe_run(run_id)
     assert view["status"] == "COMPLETED"
     assert {k: (t["status"], t["attempts"], t["output"]) for k, t in view["tasks"].items()} == {

@@ -114,7 +114,7 @@ def _registered_examples(text: str) -> list:
 
 def _run(text: str, inputs: dict, callback, decision) -> dict:
     clock = ManualClock()
-    mode = LocalMode(clock=clock)
+    mode = LocalMode(clock=clock, inline_code=True)
     for plan in _registered_examples(text):
         mode.engine.register_workflow(plan)
     run_id = mode.engine.start_run(compile_workflow(text, "reference.md", _limits(text)), inputs)

@@ -183,3 +183,13 @@ def test_the_local_provider_is_used_directly_too(task_env):  # noqa: F811
     meta = TaskMeta("x", "r")
     request = llm.LlmRequest(model=None, prompt="hello", schema={"type": "integer", "minimum": 5})
     assert llm.LocalLlm().complete(request, meta) == "5"
+
+
+def test_the_default_timeout_fits_the_worker():
+    """Issue #9 item 8: an llm task runs in the worker, which gives a task at most 25 s."""
+    from infra.tasks import llm
+    from infra.tasks.registry import worker_timeout
+    from statemachine.limits import MAX_WORKER_TASK_TIMEOUT
+
+    assert llm.DEFAULT_TIMEOUT <= MAX_WORKER_TASK_TIMEOUT
+    assert worker_timeout(None) == worker_timeout(600) == MAX_WORKER_TASK_TIMEOUT and worker_timeout(5) == 5

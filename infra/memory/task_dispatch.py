@@ -1,0 +1,66 @@
+"""CodeDispatch without AWS (local mode, tests): the runner's code on a thread, its record on a queue.
+
+It does what Lambda does for an asynchronous invocation with destinations: run the function
+(here :func:`infra.dispatch.runner.run_job`, the task runner's own code) and put the
+destination record, success or failure, on the result queue. ``inline`` runs the job at once in
+the caller's thread instead, for deterministic tests and harnesses. No payload bucket: requests
+and replies travel inline whatever their size.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from typing import Any, Callable
+
+from ..dispatch.jobs import CodeJob, destination_record
+from ..ports import Clock
+from .queue import InMemoryQueue
+
+log = logging.getLogger(__name__)
+RUNNER_ARN = "arn:aws:lambda:local:000000000000:function:TaskRunnerFunction"
+
+
+class InMemoryDispatch:
+    def __init__(self, results: InMemoryQueue, clock: Clock, runner: Callable[[Any], Any] | None = None,
+                 inline: bool = False, workers: int = 4):
+        from ..dispatch.runner import run_job
+
+        self.results = results
+        self._clock = clock
+        self._runner = runner or run_job
+        self.inline = inline
+        self._slots = threading.BoundedSemaphore(workers)  # at most this many jobs run at once
+        self._closed = False
+
+    def dispatch(self, job: CodeJob, valid_for: float) -> None:
+        payload = json.loads(json.dumps(job.to_payload()))  # as it would cross: nothing shared with the caller
+        if self.inline:
+            self._run(payload)
+            return
+        # A daemon thread per job: a process that exits does not wait for running code.
+        threading.Thread(target=self._queued, args=(payload,), daemon=True, name="task-runner").start()
+
+    def _queued(self, payload: dict[str, Any]) -> None:
+        with self._slots:
+            if not self._closed:
+                self._run(payload)
+
+    def _run(self, payload: dict[str, Any]) -> None:
+        response, error = None, None
+        try:
+            response = self._runner(payload)
+        except Exception as exc:  # the runner failed: Lambda records that as the invocation's failure
+            log.warning("task runner failed: %s: %s", type(exc).__name__, exc)
+            error = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+        self.results.send(destination_record(payload, RUNNER_ARN, str(uuid.uuid4()), self._clock.now(),
+                                             response, error))
+
+    def uploaded_reply(self, token_hash: str, limit: int) -> bytes:
+        raise LookupError("local mode has no payload bucket: every reply travels inline")
+
+    def close(self) -> None:
+        """Jobs not started are dropped (as when the process ends); running ones finish."""
+        self._closed = True
