@@ -96,13 +96,17 @@ def test_the_template_parameter_reaches_every_function(monkeypatch):
     monkeypatch.setenv("LOOPLINE_CUSTOM_MODULES", "from.this.machine")
     aws = EmbeddedAws(parameters={"CustomModules": "acme, mycompany.tasks"})
     try:
-        for spec in aws.stack.functions.values():
+        engine = {name: spec for name, spec in aws.stack.functions.items() if name != "TaskRunnerFunction"}
+        assert engine, "the stack has engine functions"
+        for spec in engine.values():
             assert spec.environment["LOOPLINE_CUSTOM_MODULES"] == "acme, mycompany.tasks"
+        # The task runner is told the allowlist in each request; its environment holds no engine setting.
+        assert "LOOPLINE_CUSTOM_MODULES" not in aws.stack.functions["TaskRunnerFunction"].environment
     finally:
         aws.stop()
     aws = EmbeddedAws()  # on one machine, the machine's setting is the stack's parameter
     try:
-        assert {spec.environment["LOOPLINE_CUSTOM_MODULES"] for spec in aws.stack.functions.values()} == {
-            "from.this.machine"}
+        assert {spec.environment["LOOPLINE_CUSTOM_MODULES"] for name, spec in aws.stack.functions.items()
+                if name != "TaskRunnerFunction"} == {"from.this.machine"}
     finally:
         aws.stop()
