@@ -53,6 +53,6 @@ bench: setup
 
 # `sam build` (BuildMethod: makefile) calls these: ship only the engine's code
 # and the runtime requirements, never the venvs or tests.
-build-ApiFunction build-WorkerFunction build-DeadLetterFunction:
+build-ApiFunction build-WorkerFunction build-DeadLetterFunction build-TaskRunnerFunction:
 	cp -r statemachine infra functions "$(ARTIFACTS_DIR)/"
 	$(PY) -m pip install -q -r requirements.txt -t "$(ARTIFACTS_DIR)"

@@ -7,6 +7,7 @@ movable clock; it never replaces the adapters, so handlers run the same code.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from typing import Callable
@@ -34,6 +35,9 @@ _sqs_max_delay: int = MAX_DELAY
 # Local runtime only: what stands in for the Lambda service (infra/local/async_lambda.py), hooked on
 # the clients the engine makes, as moto stands in for the other services.
 _lambda_hook: Callable | None = None
+# Local runtime only: checks each call against the calling function's role in template.yaml
+# (infra/local/iam.py), as IAM would; a botocore before-parameter-build handler taking the region.
+_call_check: Callable | None = None
 
 
 def use_clock(clock: Clock, sqs_max_delay: int = MAX_DELAY) -> None:
@@ -50,10 +54,23 @@ def use_lambda_service(hook: Callable | None) -> None:
         _lambda_hook, _engine = hook, None
 
 
-def reset() -> None:
-    global _engine, _clock, _sqs_max_delay, _lambda_hook
+def use_call_check(check: Callable | None) -> None:
+    """Local runtime only: ``check(region, params, model)`` sees every call before it is made."""
+    global _call_check, _engine
     with _lock:
-        _engine, _clock, _sqs_max_delay, _lambda_hook = None, None, MAX_DELAY, None
+        _call_check, _engine = check, None
+
+
+def reset() -> None:
+    global _engine, _clock, _sqs_max_delay, _lambda_hook, _call_check
+    with _lock:
+        _engine, _clock, _sqs_max_delay, _lambda_hook, _call_check = None, None, MAX_DELAY, None, None
+
+
+def _checked(client):
+    if _call_check is not None:
+        client.meta.events.register("before-parameter-build", functools.partial(_call_check, client.meta.region_name))
+    return client
 
 
 def exposed_env() -> dict[str, str]:
@@ -73,15 +90,15 @@ def _client(service: str):
     if _lambda_hook is not None and service == "lambda":
         # First: the request is answered before moto's stubber (also a before-send handler) sees it.
         client.meta.events.register_first("before-send", _lambda_hook)
-    return client
+    return _checked(client)
 
 
 def _presigner():
     """The S3 client that signs the task runner's URLs: they must work where the runner runs (on AWS
     the default endpoint; locally LOOPLINE_PRESIGN_ENDPOINT, the embedded runtime's S3 server)."""
     endpoint = os.environ.get("LOOPLINE_PRESIGN_ENDPOINT") or os.environ.get("LOOPLINE_AWS_ENDPOINT")
-    return boto3.client("s3", endpoint_url=endpoint or None,
-                        config=_RETRIES.merge(Config(signature_version="s3v4")))
+    return _checked(boto3.client("s3", endpoint_url=endpoint or None,
+                                 config=_RETRIES.merge(Config(signature_version="s3v4"))))
 
 
 def _link_key() -> bytes:

@@ -47,6 +47,9 @@ _PASSIVE_TYPES = {
     "AWS::ApiGateway::RestApi", "AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage",
     "AWS::ApiGateway::Account", "AWS::ApiGateway::BasePathMapping", "AWS::ApiGateway::DomainName",
     "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm",
+    # Nothing local is served over TLS (the S3 server beside moto is plain HTTP on 127.0.0.1),
+    # so the TLS-only bucket policy is template-only, as are the access logs above.
+    "AWS::S3::BucketPolicy",
 }
 
 
@@ -60,6 +63,9 @@ class FunctionSpec:
     handler: str  # "functions.api.app.lambda_handler"
     environment: dict[str, str]
     timeout: int
+    # The statements of its role's inline policies, resolved with the stack's names: what the
+    # local runtime lets it call (infra/local/iam.py). Managed policies (logs, traces) are left out.
+    policy: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,8 @@ class Stack:
     parameters: dict[str, str] = field(default_factory=dict)  # resolved template parameters
     # Functions invoked asynchronously, by the name callers use (the physical function name).
     async_invokes: dict[str, AsyncDestinations] = field(default_factory=dict)
+    account: str = _MOTO_ACCOUNT
+    region: str = "us-east-1"
 
     def with_public_url(self, public_url: str) -> Stack:
         """The same stack with links pointing at ``public_url`` (e.g. a gateway bound after provisioning)."""
@@ -115,11 +123,11 @@ class _Provisioner:
         self._session, self.region, self._endpoint = session, region, endpoint_url
         self._stack = stack_name
         self._clients: dict[str, Any] = {}
-        self._account = self._account_id()
+        self.account = self._account_id()
         pseudo = {
-            "AWS::Region": region, "AWS::AccountId": self._account, "AWS::StackName": stack_name,
+            "AWS::Region": region, "AWS::AccountId": self.account, "AWS::StackName": stack_name,
             "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NotificationARNs": [],
-            "AWS::StackId": f"arn:aws:cloudformation:{region}:{self._account}:stack/{stack_name}/local",
+            "AWS::StackId": f"arn:aws:cloudformation:{region}:{self.account}:stack/{stack_name}/local",
         }
         self.resolver = Resolver(
             {**parameters, **pseudo}, template.get("Conditions", {}), self.ref, self.get_att,
@@ -157,7 +165,7 @@ class _Provisioner:
         return name
 
     def arn(self, service: str, resource: str, region: bool = True) -> str:
-        return f"arn:aws:{service}:{self.region if region else ''}:{self._account}:{resource}"
+        return f"arn:aws:{service}:{self.region if region else ''}:{self.account}:{resource}"
 
     # -- intrinsic callbacks ---------------------------------------------------
     def _lookup(self, logical_id: str) -> dict[str, Any]:
@@ -226,8 +234,20 @@ class _Provisioner:
                 handler=str(self.resolver.resolve(props.get("Handler", ""))),
                 environment=environment,
                 timeout=int(self.resolver.resolve(props.get("Timeout", 3))),
+                policy=self._role_statements(props.get("Role")),
             )
         return specs
+
+    def _role_statements(self, role: Any) -> tuple[dict[str, Any], ...]:
+        statements: list[dict[str, Any]] = []
+        for lid in sorted(references(role)):
+            resource = self.resources.get(lid, {})
+            if resource.get("Type") != "AWS::IAM::Role":
+                continue
+            for policy in self.resolver.resolve(resource.get("Properties", {}).get("Policies", [])):
+                found = policy.get("PolicyDocument", {}).get("Statement", [])
+                statements.extend(found if isinstance(found, list) else [found])
+        return tuple(statements)
 
     def _function_by_arn(self, arn_or_name: str) -> str:
         match = re.search(r"function:([^:/]+)", arn_or_name)
@@ -332,7 +352,7 @@ def provision(
     return Stack(
         physical=physical, functions=functions, routes=routes, queue_sources=queue_sources,
         parameters={k: as_text(v) if isinstance(v, str) else ",".join(v) for k, v in values.items()},
-        async_invokes=prov.async_invokes(),
+        async_invokes=prov.async_invokes(), account=prov.account, region=region,
     )
 
 

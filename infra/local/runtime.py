@@ -34,6 +34,7 @@ from ..json_http import BadBody, dumps, is_json_type, parse_body
 from ..ports import Clock
 from .async_lambda import AsyncLambda
 from .concurrency import InvocationGate, install_linearizable_moto, routed_stdout, uninstall_linearizable_moto
+from .iam import Enforcer, Policy
 from .provision import Stack, provision
 
 REGION = "us-east-1"
@@ -166,6 +167,9 @@ class LocalRuntime:
         shared = threading.Lock() if aws.endpoint_url is not None else None
         self._function_locks = {name: shared or threading.Lock() for name in self.stack.functions}
         self._containers: dict[str, Callable[..., Any]] = {}
+        # Each function may call only what its role in template.yaml allows, as on AWS.
+        self.permissions = Enforcer({name: Policy(spec.policy) for name, spec in self.stack.functions.items()},
+                                    self.stack.account)
         self._sqs = aws.client("sqs")
         # The record's send is one SQS request (moto is linearizable): no lock around it.
         self.lambda_service = AsyncLambda(
@@ -199,6 +203,7 @@ class LocalRuntime:
         # every timer then goes through the schedules this runtime fires by its clock.
         wiring.use_clock(self.clock, sqs_max_delay=0 if isinstance(self.clock, ManualClock) else 900)
         wiring.use_lambda_service(self.lambda_service.before_send)
+        wiring.use_call_check(self.permissions.before_call)
 
     # ------------------------------------------------------------ invoking handlers
 
@@ -227,7 +232,8 @@ class LocalRuntime:
                                 timeout_ms=spec.timeout * 1000)
         # A Lambda's stdout (Powertools' EMF metric lines) goes to its log stream, not to ours.
         lock = self._function_locks[function_id] if exclusive else contextlib.nullcontext()
-        with self.lock.shared(), lock, lambda_stdout() as sink, routed_stdout(sink):
+        with self.lock.shared(), lock, self.permissions.calling(function_id), lambda_stdout() as sink, \
+                routed_stdout(sink):
             return self._handler(function_id)(event, context)
 
     def _handler(self, function_id: str) -> Callable[..., Any]:

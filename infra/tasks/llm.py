@@ -73,6 +73,20 @@ def _model(request: LlmRequest, provider: str) -> str:
 # ------------------------------------------------------------------- bedrock
 
 
+def _check_bedrock_model(model: str) -> None:
+    """template.yaml lets the worker call only the models in BedrockModelArns, and passes the list as
+    LOOPLINE_BEDROCK_MODELS; a model outside it fails naming the parameter instead of AccessDenied.
+    (Unset: a deployment of its own, whose role decides.)"""
+    listed = os.environ.get("LOOPLINE_BEDROCK_MODELS")
+    if listed is None:
+        return
+    arns = [arn.strip() for arn in listed.split(",") if arn.strip()]
+    if not any(model == arn or arn.endswith("/" + model) for arn in arns):
+        raise TaskFailure(settings.PROVIDER_CONFIG_ERROR,
+                          f"bedrock model {model!r} is not one this deployment may call: add its ARN to the "
+                          f"template parameter BedrockModelArns (now: {', '.join(arns) or 'none'})")
+
+
 class BedrockLlm:
     """Amazon Bedrock Converse. ``config.model`` is a model id or inference profile id."""
 
@@ -81,8 +95,10 @@ class BedrockLlm:
 
         region = os.environ.get("LOOPLINE_BEDROCK_REGION") or None
         client = aws_clients.client("bedrock-runtime", region=region, read_timeout=request.timeout)
+        model = _model(request, "bedrock")
+        _check_bedrock_model(model)
         kwargs: dict[str, Any] = {
-            "modelId": _model(request, "bedrock"),
+            "modelId": model,
             "messages": [{"role": "user", "content": [{"text": request.prompt}]}],
         }
         system = _system(request)

@@ -228,6 +228,11 @@ class SnsSms:
     def send(self, to: str, body: str, sender: str | None, meta: TaskMeta) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
 
+        # template.yaml grants sns:Publish only with SmsEnabled=true and says which here; saying
+        # why beats an AccessDenied. (Unset: a deployment of its own, which its role decides.)
+        if os.environ.get("LOOPLINE_SMS_ENABLED", "true") != "true":
+            raise TaskFailure(settings.PROVIDER_CONFIG_ERROR, "SMS is not enabled in this deployment: deploy with "
+                              "the template parameter SmsEnabled=true to let sms tasks publish through SNS")
         attributes = {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}}
         if sender:
             key = "AWS.MM.SMS.OriginationNumber" if _PHONE.match(sender) else "AWS.SNS.SMS.SenderID"

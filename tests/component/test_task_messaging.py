@@ -20,6 +20,7 @@ SENDER = "digest@example.com"
 @pytest.fixture
 def aws(task_env, monkeypatch):  # noqa: F811
     monkeypatch.setenv("LOOPLINE_PROVIDER_DEFAULTS", "aws")
+    monkeypatch.delenv("LOOPLINE_SMS_ENABLED", raising=False)  # an embedded stack's setting may linger
     with mock_aws():
         yield task_env
 
@@ -93,6 +94,18 @@ def test_sns_publishes_an_sms_to_the_phone_number(aws):
 
     messages = sns_backends[DEFAULT_ACCOUNT_ID][REGION].sms_messages
     assert messages[result["message_id"]] == ("+15551234567", "Your code is 1234")
+
+
+def test_sns_is_not_called_where_the_deployment_does_not_send_sms(aws, monkeypatch):
+    """Issue #9 item 17: template.yaml grants sns:Publish only with SmsEnabled=true, and says so."""
+    monkeypatch.setenv("LOOPLINE_SMS_ENABLED", "false")
+    error = failure("sms", {"to": "+15551234567", "body": "x"})
+    assert error.error_type == "ProviderConfigError" and "SmsEnabled=true" in error.message
+    from moto.sns.models import sns_backends
+
+    assert sns_backends[DEFAULT_ACCOUNT_ID][REGION].sms_messages == {}
+    monkeypatch.setenv("LOOPLINE_SMS_ENABLED", "true")
+    assert run_type("sms", {"to": "+15551234567", "body": "x"})["message_id"]
 
 
 @pytest.mark.parametrize("config", [{"to": "5551234567", "body": "x"}, {"to": "+15551234567"}, {"body": "x"}])

@@ -39,7 +39,10 @@ def _statements(node: Any) -> list[dict[str, Any]]:
     if isinstance(node, dict):
         statement = node.get("Statement")
         if statement is not None:
-            found.extend(statement if isinstance(statement, list) else [statement])
+            for item in statement if isinstance(statement, list) else [statement]:
+                # A statement granted only under a condition: both branches count (one is AWS::NoValue).
+                branches = item["Fn::If"][1:] if isinstance(item, dict) and "Fn::If" in item else [item]
+                found.extend(b for b in branches if b != {"Ref": "AWS::NoValue"})
         for value in node.values():
             found.extend(_statements(value))
     elif isinstance(node, list):
@@ -74,6 +77,8 @@ def test_no_iam_statement_has_a_wildcard_action(cfn: dict[str, Any]) -> None:
     assert len(statements) >= 10  # the walk really reaches the SAM policy-template expansions
     for statement in statements:
         assert "NotAction" not in statement, statement
+        if statement["Effect"] == "Deny":  # a wildcard denies more (the bucket's TLS-only policy)
+            continue
         actions = statement["Action"]
         for action in [actions] if isinstance(actions, str) else actions:
             assert "*" not in action, statement
@@ -86,14 +91,20 @@ def test_managed_policies_are_only_the_sam_defaults(cfn: dict[str, Any]) -> None
         "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
         "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole",
     }
-    for resource in cfn["Resources"].values():
-        assert set(resource.get("Properties", {}).get("ManagedPolicyArns", [])) <= allowed
+    for lid, resource in cfn["Resources"].items():
+        arns = resource.get("Properties", {}).get("ManagedPolicyArns", [])
+        if lid == "ApiGatewayLogsRoleForAccount":  # API Gateway's own role, to write access logs
+            assert arns == [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/"
+                                        "AmazonAPIGatewayPushToCloudWatchLogs"}]
+            continue
+        assert set(arns) <= allowed
 
 
 def test_functions_have_exactly_the_contract_environment(cfn: dict[str, Any]) -> None:
     functions = {lid: r for lid, r in cfn["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
     assert set(functions) == {"ApiFunction", "WorkerFunction", "DeadLetterFunction", "TaskRunnerFunction"}
-    worker_only = {"LOOPLINE_TASK_RUNNER_FUNCTION", "LOOPLINE_TASK_RESULT_QUEUE_ARN"}
+    worker_only = {"LOOPLINE_TASK_RUNNER_FUNCTION", "LOOPLINE_TASK_RESULT_QUEUE_ARN", "LOOPLINE_SMS_ENABLED",
+                   "LOOPLINE_BEDROCK_MODELS"}
     for lid, resource in functions.items():
         assert resource["Properties"]["TracingConfig"] == {"Mode": "Active"}
         if lid == "TaskRunnerFunction":
@@ -195,3 +206,31 @@ def test_run_control_routes_need_iam_and_link_routes_do_not():
                 (path, method, spec.get("security"))
             if not open_route:
                 assert {"AWS_IAM": []} in spec["security"], (path, method)
+
+
+def test_the_api_stage_is_throttled_and_logged(cfn: dict[str, Any]) -> None:
+    """Issue #9 item 17: a flood is answered 429 by API Gateway; every request leaves an access log line."""
+    [stage] = [r["Properties"] for r in cfn["Resources"].values() if r["Type"] == "AWS::ApiGateway::Stage"]
+    [settings] = stage["MethodSettings"]
+    assert settings["ResourcePath"] == "/*" and settings["HttpMethod"] == "*"
+    assert settings["ThrottlingRateLimit"] == {"Ref": "ApiRateLimit"}
+    assert settings["ThrottlingBurstLimit"] == {"Ref": "ApiBurstLimit"}
+    assert "ApiAccessLogs" in references(stage["AccessLogSetting"]["DestinationArn"])
+    assert "$context.identity.sourceIp" in stage["AccessLogSetting"]["Format"]
+    assert cfn["Resources"]["ApiGatewayAccount"]["Condition"] == "CreatesApiGatewayLogsRole"
+
+
+def test_the_payload_bucket_refuses_requests_without_tls(cfn: dict[str, Any]) -> None:
+    [policy] = [r["Properties"] for r in cfn["Resources"].values() if r["Type"] == "AWS::S3::BucketPolicy"]
+    assert policy["Bucket"] == {"Ref": "PayloadBucket"}
+    [statement] = policy["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Principal"] == "*" and statement["Action"] == "s3:*"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert {"Fn::GetAtt": ["PayloadBucket", "Arn"]} in statement["Resource"]
+
+
+def test_every_function_the_template_builds_has_a_makefile_target(cfn: dict[str, Any]) -> None:
+    """`sam build` runs `make build-<LogicalId>` for each function with BuildMethod makefile."""
+    makefile = (ROOT / "Makefile").read_text()
+    for lid in (lid for lid, r in cfn["Resources"].items() if r["Type"] == "AWS::Lambda::Function"):
+        assert re.search(rf"^build-\w+.*\bbuild-{lid}\b.*:|^build-{lid}\b.*:", makefile, re.MULTILINE), lid

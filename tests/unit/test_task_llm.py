@@ -125,6 +125,7 @@ def bedrock(task_env, monkeypatch):  # noqa: F811
 
     monkeypatch.setattr(aws_clients, "client", fake_client)
     monkeypatch.setenv("LOOPLINE_PROVIDERS", "llm=bedrock")
+    monkeypatch.delenv("LOOPLINE_BEDROCK_MODELS", raising=False)  # an embedded stack's setting may linger
     with stubber:
         yield stubber, seen
     stubber.assert_no_pending_responses()
@@ -173,6 +174,26 @@ def test_bedrock_errors_are_typed(bedrock, code, error_type):
     error = failure("llm", {"model": "m", "prompt": "p"})
     assert error.error_type == error_type
     assert code in error.message
+
+
+def test_bedrock_calls_only_the_models_the_deployment_lists(bedrock, monkeypatch):
+    """Issue #9 item 17: template.yaml grants bedrock:InvokeModel on BedrockModelArns alone, and
+    passes the list on, so a model outside it fails naming the parameter (no call is made)."""
+    stubber, _ = bedrock
+    monkeypatch.setenv("LOOPLINE_BEDROCK_MODELS", "")
+    error = failure("llm", {"model": "anthropic.claude-3-haiku-20240307-v1:0", "prompt": "p"})
+    assert error.error_type == "ProviderConfigError" and "BedrockModelArns" in error.message
+    monkeypatch.setenv("LOOPLINE_BEDROCK_MODELS", "arn:aws:bedrock:us-east-1::foundation-model/a.small-v1:0,"
+                       "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.a.large-v2:0")
+    assert "a.small-v1:0" in failure("llm", {"model": "a.large-v2:0", "prompt": "p"}).message
+    stubber.add_response("converse", _converse_reply("yes"), {
+        "modelId": "us.a.large-v2:0", "messages": [{"role": "user", "content": [{"text": "p"}]}]})
+    stubber.add_response("converse", _converse_reply("ok"), {
+        "modelId": "arn:aws:bedrock:us-east-1::foundation-model/a.small-v1:0",
+        "messages": [{"role": "user", "content": [{"text": "p"}]}]})
+    assert run_type("llm", {"model": "us.a.large-v2:0", "prompt": "p"}) == "yes"
+    assert run_type("llm", {"model": "arn:aws:bedrock:us-east-1::foundation-model/a.small-v1:0",
+                            "prompt": "p"}) == "ok"
 
 
 def test_bedrock_needs_a_model(bedrock):
