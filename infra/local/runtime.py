@@ -88,7 +88,7 @@ class EmbeddedAws:
         self._s3_server = None
         if self.endpoint_url is None:
             self._s3_server = _start_s3_server()
-            self.s3_endpoint = "http://%s:%d" % self._s3_server.get_host_and_port()
+            self.s3_endpoint = self._s3_server.url
         self.session = boto3.session.Session(region_name=os.environ.get("AWS_DEFAULT_REGION", REGION))
         # This machine's setting is the stack's, as `sam deploy --parameter-overrides` would make it.
         parameters = {"CustomModules": os.environ.get("LOOPLINE_CUSTOM_MODULES", ""), **(parameters or {})}
@@ -125,14 +125,9 @@ class EmbeddedAws:
 
 
 def _start_s3_server():
-    import logging
+    from .moto_server import GuardedMotoServer
 
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request on our stderr
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    return server
+    return GuardedMotoServer().start()
 
 
 @dataclass

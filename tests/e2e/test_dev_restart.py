@@ -95,3 +95,22 @@ def test_killing_the_dev_server_loses_nothing(emulator):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_the_emulator_serves_sdks_and_refuses_web_pages(emulator):
+    """A page on any origin could otherwise read the link key from the emulator (infra/local/moto_server.py)."""
+    import urllib.error
+    import urllib.request
+
+    import boto3
+
+    sqs = boto3.client("sqs", endpoint_url=emulator, region_name="us-east-1")
+    assert "QueueUrl" in sqs.create_queue(QueueName="mine")
+    # What an <img> or a no-cors fetch would send: a query-protocol call, with a browser's headers.
+    for headers in ({"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors"}, {"Origin": "http://evil.example"},
+                    {"Host": f"rebind.example:{emulator.rsplit(':', 1)[1]}"}):
+        request = urllib.request.Request(f"{emulator}/?Action=CreateQueue&QueueName=owned", headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 403
+    assert [url.rsplit("/", 1)[1] for url in sqs.list_queues().get("QueueUrls", [])] == ["mine"]
