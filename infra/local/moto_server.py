@@ -81,7 +81,8 @@ class GuardedMotoServer:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request on our stderr
         app = guard(DomainDispatcherApplication(create_backend_app), self._hosts)
         self._server = make_server("127.0.0.1", self._port, app, threaded=True, request_handler=MotoRequestHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="moto-server", daemon=True)
         self._thread.start()
         return self
 

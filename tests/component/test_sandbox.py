@@ -211,10 +211,13 @@ while not all(os.path.exists(f"{folder}/{n}.pid") for n in ("forked", "daemon"))
 
 def _all_gone(folder: Path, names: tuple[str, ...]) -> None:
     """Each background process the task started is gone, and its heartbeat file has stopped growing."""
+    def size(name: str) -> int:  # -1: killed before its first heartbeat (it writes its pid first)
+        return (folder / name).stat().st_size if (folder / name).exists() else -1
+
     pids = {name: int((folder / f"{name}.pid").read_text()) for name in names}
-    sizes = {name: (folder / name).stat().st_size for name in names}
+    sizes = {name: size(name) for name in names}
     time.sleep(0.4)  # several heartbeats' worth: a survivor would have written meanwhile
-    assert {name: (folder / name).stat().st_size for name in names} == sizes
+    assert {name: size(name) for name in names} == sizes
     for name, pid in pids.items():
         assert not os.path.exists(f"/proc/{pid}"), f"{name} ({pid}) outlived its task"
 
