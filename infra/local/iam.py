@@ -4,8 +4,7 @@ On AWS a function may call only what its role allows; moto allows everything. So
 runtime checks every AWS call a function's handler makes against the statements template.yaml
 gives that function's role (SAM-translated, with the stack's real names) and answers
 AccessDenied, as AWS would. A grant the code needs but the template lacks fails here, in the
-tests, instead of after a deployment; a grant the code no longer needs is visible in
-``granted_but_unused``.
+tests, instead of after a deployment.
 
 Deny by default: a call this module cannot map to IAM actions and resources is refused, and so
 is a statement with a condition it cannot evaluate. It understands what the template uses:
@@ -69,11 +68,10 @@ def _pattern(text: str, ignore_case: bool) -> re.Pattern[str]:
 
 
 class Policy:
-    """The statements of one function's role, and the (action, resource) pairs it was asked for."""
+    """The statements of one function's role."""
 
     def __init__(self, statements: Iterable[Mapping[str, Any]]) -> None:
         self.statements = tuple(Statement.parse(s) for s in statements)
-        self.used: set[tuple[str, str]] = set()
 
     def allows(self, action: str, resource: str, context: Mapping[str, str] | None = None) -> bool:
         context = context or {}
@@ -87,7 +85,6 @@ class Policy:
                 raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": (
                     f"{function} is not authorized to perform: {action} on resource: {resource} "
                     "(template.yaml grants its role no such permission)")}}, operation)
-            self.used.add((action, resource))
 
 
 def _arn(service: str, region: str, account: str, resource: str) -> str:
@@ -185,12 +182,3 @@ class Enforcer:
         if found is None:
             raise denied_unknown(function, service, operation)
         self.policies[function].check(function, operation, found)
-
-    def granted_but_unused(self, function: str, action_prefix: str) -> set[str]:
-        """Actions starting with ``action_prefix`` the policy allows but no call used (as given in the
-        template: ``dynamodb:DeleteItem``), for a test that wants each grant to be needed."""
-        policy = self.policies[function]
-        used = {action.lower() for action, _ in policy.used}
-        granted = {a for s in policy.statements if s.effect == "Allow" for a in s.actions
-                   if a.lower().startswith(action_prefix.lower())}
-        return {a for a in granted if a.lower() not in used}

@@ -43,7 +43,7 @@ def s3_server():
         server = _start_s3_server()
         try:
             boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
-            yield "http://%s:%d" % server.get_host_and_port()
+            yield server.url
         finally:
             server.stop()
 
