@@ -116,6 +116,12 @@ def run_custom(request):
         raise Refused("CustomHandlerError", f"module {module_name!r} has no {function_name!r}")
     if not callable(function):
         raise Refused("CustomHandlerError", f"{handler!r} is not callable")
+    # An allowed module's own functions only, not what it imported: `from subprocess import getoutput`
+    # in an allowed module must not make subprocess callable by name.
+    home = str(getattr(function, "__module__", None) or "")
+    if not any(home == p or home.startswith(p.rstrip(".") + ".") for p in request.get("modules") or () if p):
+        raise Refused("CustomHandlerError", f"{handler} is defined in {home or 'no module'!r}, not in an allowed "
+                                            "module: name a function the allowed module defines itself")
     parameters = request.get("parameters") or {}
     try:
         inspect.signature(function).bind(**parameters)

