@@ -27,8 +27,11 @@ sam-setup: $(SAMVENV)/bin/sam
 showcase: setup
 	$(BIN)/python scripts/showcase.py
 
+MYPY_PATHS := statemachine
+
 lint: setup sam-setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy $(MYPY_PATHS)
 	$(BIN)/cfn-lint template.yaml
 	$(SAMVENV)/bin/sam validate --lint --template template.yaml
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Any, Iterator
+from typing import Any, Iterator, Literal
 
 from jsonschema import Draft202012Validator, SchemaError
 from pydantic import ValidationError
@@ -289,7 +289,7 @@ class _Compilation:
         for entry in self.entries:
             # A loop's break_on/condition reads its own body's tasks (that iteration's): no dependency.
             if entry.kind == "loop" and entry.id is not None:
-                for member in [e.id for e in self.entries if e.block and e.block[0] == entry.id]:
+                for member in [e.id for e in self.entries if e.block and e.block[0] == entry.id and e.id]:
                     entry.deps.pop(member, None)
         for entry in self.entries:
             owner = self.by_id.get(entry.block[0]) if entry.block else None
@@ -381,9 +381,9 @@ class _Compilation:
 
     # --- building the plan ------------------------------------------------------------
 
-    def condition_branch(self, entry: _Entry) -> tuple[str, str] | None:
+    def condition_branch(self, entry: _Entry) -> tuple[str, Literal["then", "else"]] | None:
         if entry.block is not None and self.by_id[entry.block[0]].kind == "condition":
-            return entry.block
+            return entry.block[0], "then" if entry.block[1] == "then" else "else"
         return None
 
     def build(self, wf: dsl.Workflow) -> Plan:
@@ -392,6 +392,8 @@ class _Compilation:
         default_timeout = hitl.default_timeout if hitl else None
         channels = (hitl.notification_channels or None) if hitl else None
         for entry in self.entries:
+            # Built only from a file without errors: every entry has its id by now.
+            assert entry.id is not None, entry.path
             model = wf.find(entry.path[1:])
             line, col = self.pos(entry.path + ("id",), key=True)
             deps = tuple(sorted(entry.deps))
@@ -445,7 +447,7 @@ class _Compilation:
         roles = task_roles(wf, [_d(e.raw.get("compensation")).get("task_id") for e in self.entries
                                 if e.kind == "task"])
         nodes = {n: node.model_copy(update={"role": roles.get(n, "flow")}) for n, node in nodes.items()}
-        order = topological({n: node.deps for n, node in nodes.items()}, [e.id for e in self.entries])
+        order = topological({n: node.deps for n, node in nodes.items()}, [e.id for e in self.entries if e.id])
         if len(order) < len(nodes):  # a cycle through a parallel block, visible only once it is wired
             stuck = sorted(set(nodes) - set(order))
             raise WorkflowError([Diagnostic(self.filename, nodes[stuck[0]].line, nodes[stuck[0]].col,

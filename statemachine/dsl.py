@@ -12,6 +12,7 @@ prints them as they are, at the position of the offending value.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
@@ -226,7 +227,8 @@ class ApprovalConfig(Strict):
     description: Any = None
     details: Any = None
 
-    def to_spec(self, default_timeout: float | None = None, channels: list[str] | None = None) -> ApprovalSpec:
+    def to_spec(self, default_timeout: float | None = None,
+                channels: Sequence[str] | None = None) -> ApprovalSpec:
         """The plan's ApprovalSpec (seconds; the escalation policy as a plain dict)."""
         escalation = self.escalation_policy.model_dump(exclude_none=True) if self.escalation_policy else None
         return ApprovalSpec(

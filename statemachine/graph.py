@@ -49,8 +49,8 @@ def wire_loops(wf: dsl.Workflow, nodes: dict[str, Node], members: Members, filen
         fed = {d for ds in inner.values() for d in ds}
         config = {**nodes[loop.id].config, "body": body,
                   "roots": [m for m in body if not inner[m]], "last": [m for m in body if m not in fed]}
-        deps = tuple(sorted(set(nodes[loop.id].deps) | outside))
-        nodes[loop.id] = nodes[loop.id].model_copy(update={"deps": deps, "config": config})
+        loop_deps = tuple(sorted(set(nodes[loop.id].deps) | outside))
+        nodes[loop.id] = nodes[loop.id].model_copy(update={"deps": loop_deps, "config": config})
     wrong = [Diagnostic(filename, node.line, node.col,
                         f"task '{node.id}' depends on '{dep}', which runs inside loop '{nodes[dep].loop_of}': "
                         f"depend on the loop")

@@ -186,6 +186,7 @@ class _Builder:
                 self.check_tag(node, "seq")
                 return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
             self.check_tag(node, "map")
+            assert isinstance(node, MappingNode)  # scalars returned above: a collection is one or the other
             return self.mapping(node, path)
         finally:
             self.active.discard(id(node))

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -239,7 +239,7 @@ class Evaluator:
             raise _located(exc, self.text, node.offset) from None
 
 
-_DISPATCH = {
+_DISPATCH: dict[type, Callable[[Evaluator, Any], Any]] = {
     Literal: Evaluator._literal,
     Name: Evaluator._name,
     ListLit: Evaluator._list,

@@ -169,7 +169,7 @@ def format_number(value: int | float, pattern: str) -> str:
         frac = frac[:-1]
     whole = whole.lstrip("0").rjust(min_int, "0")
     if "," in int_part and whole:
-        groups = []
+        groups: list[str] = []
         while len(whole) > 3:
             groups.insert(0, whole[-3:])
             whole = whole[:-3]

@@ -50,6 +50,11 @@ class Token:
     start: int
     end: int
 
+    @property
+    def text(self) -> str:
+        """A name, op or string token's value, typed as the text it is."""
+        return self.value if isinstance(self.value, str) else str(self.value)
+
 
 def lex_expression(text: str, start: int) -> tuple[list[Token], int]:
     """Tokenize ``text`` from ``start`` (just after ``${``) to the closing ``}``.

@@ -304,7 +304,7 @@ class Parser:
                 self.fail(f"unexpected {tok.value!r}", tok)
             if self.is_op("("):
                 return self._call(tok)
-            return Name(tok.value, tok.start)
+            return Name(tok.text, tok.start)
         if tok.kind == "op":
             if tok.value == "(":
                 node = self._expr(0)
@@ -347,7 +347,7 @@ class Parser:
                 nxt = self.peek()
                 self.fail(f"expected ':' after object key but found {_describe(nxt)}", nxt)
             self.next()
-            keys.append(tok.value)
+            keys.append(tok.text)
             values.append(self._expr(0))
             if self.is_op(","):
                 self.next()
@@ -367,7 +367,7 @@ class Parser:
                 name = self.next()
                 if name.kind != "name":
                     self.fail(f"expected a field name after '.' but found {_describe(name)}", name)
-                steps.append(Member(name.value, name.start))
+                steps.append(Member(name.text, name.start))
             elif tok.value == "[":
                 self.next()
                 index_start = self.peek().start
@@ -387,10 +387,10 @@ class Parser:
             self.fail(f"unknown function {name.value!r}", name)
         opener = self.next()
         args = tuple(self._items(")", opener))
-        low, high = SIGNATURES[name.value]
+        low, high = SIGNATURES[name.text]
         allowed = {0, 2} if name.value == "random" else set(range(low, high + 1))
         if len(args) not in allowed:
             want = " or ".join(str(n) for n in sorted(allowed)) if len(allowed) <= 2 else f"{low} to {high}"
             plural = "" if allowed == {1} else "s"
             self.fail(f"{name.value}() takes {want} argument{plural} ({len(args)} given)", name)
-        return Call(name.value, args, name.start)
+        return Call(name.text, args, name.start)

@@ -46,7 +46,7 @@ class Template:
         return tuple(p for p in self.parts if isinstance(p, Segment))
 
 
-def _scan(text: str, tolerant: bool = False) -> Iterator[str | Segment]:
+def _scan(text: str, tolerant: bool = False) -> Iterator[str | Segment | ExpressionError]:
     """Yield literal text and parsed segments in order.
 
     With ``tolerant``, stop quietly at the first bad segment and yield the

@@ -105,6 +105,7 @@ def js_number(x: int | float) -> str:
     # ECMAScript Number::toString rules (exponent only below 1e-6 or from 1e21).
     sign, digit_tuple, exp = Decimal(repr(x)).as_tuple()
     digits = "".join(map(str, digit_tuple)).rstrip("0") or "0"
+    assert isinstance(exp, int)  # a finite x: as_tuple's exponent is a number, not 'n' or 'F'
     exp += len("".join(map(str, digit_tuple))) - len(digits)
     k = len(digits)
     n = exp + k  # value = 0.<digits> * 10**n
