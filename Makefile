@@ -7,7 +7,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 
-.PHONY: setup showcase test lint unit sam-setup system-deps requirements bench
+.PHONY: setup showcase test lint unit sam-setup system-deps requirements bench package-code
 
 $(BIN)/loopline: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -55,7 +55,15 @@ bench: setup
 	$(BIN)/python bench/for_each.py
 
 # `sam build` (BuildMethod: makefile) calls these: ship only the engine's code
-# and the runtime requirements, never the venvs or tests.
-build-ApiFunction build-WorkerFunction build-DeadLetterFunction build-TaskRunnerFunction:
-	cp -r statemachine infra functions "$(ARTIFACTS_DIR)/"
+# and the runtime requirements, never the venvs or tests, nor what runs on one
+# machine only: infra/local (the emulation: provisioning, pollers, gateway,
+# outbox page) and infra/memory (local mode's adapters).
+# tests/component/test_build.py builds `package-code` and imports every handler from it.
+build-ApiFunction build-WorkerFunction build-DeadLetterFunction build-TaskRunnerFunction: package-code
 	$(PY) -m pip install -q -r requirements.txt -t "$(ARTIFACTS_DIR)"
+
+package-code:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set"; exit 2; }
+	cp -r statemachine infra functions "$(ARTIFACTS_DIR)/"
+	rm -rf "$(ARTIFACTS_DIR)/infra/local" "$(ARTIFACTS_DIR)/infra/memory"
+	find "$(ARTIFACTS_DIR)" -name __pycache__ -prune -exec rm -rf {} +
