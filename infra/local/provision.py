@@ -103,8 +103,7 @@ class Stack:
     parameters: dict[str, str] = field(default_factory=dict)  # resolved template parameters
     # Functions invoked asynchronously, by the name callers use (the physical function name).
     async_invokes: dict[str, AsyncDestinations] = field(default_factory=dict)
-    account: str = _MOTO_ACCOUNT
-    region: str = "us-east-1"
+    account: str = _MOTO_ACCOUNT  # the ARNs' account, for the local IAM check (infra/local/iam.py)
 
     def with_public_url(self, public_url: str) -> Stack:
         """The same stack with links pointing at ``public_url`` (e.g. a gateway bound after provisioning)."""
@@ -352,7 +351,7 @@ def provision(
     return Stack(
         physical=physical, functions=functions, routes=routes, queue_sources=queue_sources,
         parameters={k: as_text(v) if isinstance(v, str) else ",".join(v) for k, v in values.items()},
-        async_invokes=prov.async_invokes(), account=prov.account, region=region,
+        async_invokes=prov.async_invokes(), account=prov.account,
     )
 
 
