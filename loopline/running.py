@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import threading
@@ -117,19 +116,24 @@ class _EmbeddedHost(_Host):
 
 class _LocalModeHost(_Host):
     def __init__(self, log):
+        from infra.local.concurrency import routed_stdout
         from infra.local.gateway import LocalGateway
         from infra.local.provision import routes_from_template
         from infra.local.runtime import LambdaContext, lambda_stdout
         from infra.memory.local_mode import LocalMode
 
+        # The worker's side (pumping messages, this command's own reads) and the API's side hold
+        # locks of their own, as the embedded stack runs its functions side by side: the in-memory
+        # store and queues are thread-safe, so the API answers while the worker runs a task.
         self.lock = threading.RLock()
+        api_lock = threading.Lock()  # one API invocation at a time, as one warm container
         # As on the embedded stack: this server's run views carry the live links (the local contract).
         os.environ["LOOPLINE_LINKS_IN_VIEWS"] = "true"
 
         def invoke(function_id: str, event: dict) -> Any:
             from functions.api.app import lambda_handler
 
-            with self.lock, lambda_stdout() as sink, contextlib.redirect_stdout(sink):
+            with api_lock, lambda_stdout() as sink, routed_stdout(sink):
                 return lambda_handler(event, LambdaContext(function_name=function_id))
 
         self.gateway = LocalGateway(routes_from_template(), invoke, port=0)

@@ -99,3 +99,38 @@ workflow:
         ended.wait(0.1)
     assert view["status"] == "COMPLETED", view
     assert view["tasks"]["fetch"]["output"]["status"] == 200
+
+
+def test_local_mode_answers_while_its_worker_runs_a_task(held, monkeypatch):
+    """`loopline run --local` serves the same API: it must answer while its pump is inside a task too."""
+    from loopline.running import _LocalModeHost
+    from statemachine.compiler import compile_workflow
+
+    monkeypatch.setenv("LOOPLINE_EGRESS_ALLOW", "127.0.0.1")
+    workflow = f"""
+workflow:
+  metadata: {{id: held_local}}
+  tasks:
+    - {{id: fetch, type: http, config: {{method: GET, url: "{held.url}"}}}}
+"""
+    host = _LocalModeHost(log=lambda text: None)
+    try:
+        run_id = host.start(compile_workflow(workflow, "held.yaml"), {})
+        ended: dict = {}
+        pump = threading.Thread(target=lambda: ended.update(done=host.run_until(
+            lambda: host.mode.engine.store.get_run(run_id).status == "COMPLETED", BOUND * 2)), daemon=True)
+        pump.start()
+        assert held.arrived.wait(BOUND), "the task never called the held server"
+        answered: dict = {}
+        reader = threading.Thread(target=lambda: answered.update(
+            view=api(host.gateway.url, "GET", f"/runs/{run_id}")), daemon=True)
+        reader.start()
+        reader.join(BOUND)
+        still_held = not held.release.is_set()
+        held.release.set()
+        assert still_held and "view" in answered, "the API waited for the task"
+        assert answered["view"][1]["tasks"]["fetch"]["status"] == "RUNNING"
+        pump.join(BOUND * 2)
+        assert ended.get("done") is True
+    finally:
+        host.stop()
