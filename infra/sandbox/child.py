@@ -117,7 +117,8 @@ def run_custom(request):
     if not callable(function):
         raise Refused("CustomHandlerError", f"{handler!r} is not callable")
     # An allowed module's own functions only, not what it imported: `from subprocess import getoutput`
-    # in an allowed module must not make subprocess callable by name.
+    # in an allowed module must not make subprocess callable by name. (The rule of
+    # statemachine.limits.module_allowed, written out: this child imports nothing of the project.)
     home = str(getattr(function, "__module__", None) or "")
     if not any(home == p or home.startswith(p.rstrip(".") + ".") for p in request.get("modules") or () if p):
         raise Refused("CustomHandlerError", f"{handler} is defined in {home or 'no module'!r}, not in an allowed "
