@@ -81,7 +81,7 @@ def main() -> int:
     import boto3
 
     import infra.dispatch.runner as runner
-    import infra.engine.execute as execute
+    import infra.engine.attempts as execute
     from infra.clock import ManualClock
     from infra.local.runtime import REGION, EmbeddedAws
     from tests.e2e.test_transient_faults import Stack, summary

@@ -56,8 +56,8 @@ def _load_plan(path: str, report_to=None, text: str | None = None):
 
 
 def _parse_input(raw: str | None) -> dict[str, Any] | None:
-    from infra.engine.messages import MAX_INPUT
     from statemachine import json_values
+    from statemachine.limits import MAX_INPUT
 
     if raw is None:
         return None

@@ -114,7 +114,7 @@ def wait_until(config: dict[str, Any], now: datetime, parse_duration, parse_time
 APPROVAL_TIMEOUT_ACTIONS = ("escalate", "auto_approve", "auto_reject", "fail")
 
 
-def approval_timeout_outcome(policy: dict[str, Any] | None) -> tuple[str, str | None]:
+def approval_timeout_outcome(policy: dict[str, Any] | None) -> tuple[str, str]:
     """What an approval's final deadline means: ("decide", DECISION) or ("fail", error type).
 
     ``escalate`` is handled before this (one more round for ``next_approvers``);

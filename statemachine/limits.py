@@ -19,6 +19,12 @@ MAX_CODE_TIMEOUT = 840.0
 # email, sms, voice, file): the worker's Lambda timeout is 30 s, shared with its other work.
 MAX_WORKER_TASK_TIMEOUT = 25.0
 CODE_TASK_TYPES = ("python", "shell", "custom")
+# Bounds on one run's input and one task's result (JSON bytes). Values over 32 KB go to S3
+# through the claim check (infra/aws/claims.py), so DynamoDB's 400 KB item and SQS's 256 KB
+# message do not bind; these keep one value within a Lambda's memory and, for the input,
+# under the 6 MB Lambda request that POST /runs arrives in on AWS.
+MAX_INPUT = 5 * 1024 * 1024
+MAX_OUTPUT = 10 * 1024 * 1024
 
 
 def module_allowed(module: str, prefixes: tuple[str, ...]) -> bool:

@@ -97,7 +97,7 @@ def count_actions(monkeypatch, note) -> None:
     worker (a task type's provider) or in the task runner (a code task's code). Both are wrapped,
     the real ones still run."""
     import infra.dispatch.runner as runner
-    import infra.engine.execute as execute
+    import infra.engine.attempts as execute
 
     real_type, real_code = execute.run_task_type, runner.run_code
 

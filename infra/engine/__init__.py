@@ -1,4 +1,4 @@
-from .approvals import LinkError
-from .engine import RUN_TERMINAL, Busy, Engine, EngineSettings
+from .engine import Busy, Engine, EngineSettings
+from .links import LinkError
 
-__all__ = ["Busy", "Engine", "EngineSettings", "LinkError", "RUN_TERMINAL"]
+__all__ = ["Busy", "Engine", "EngineSettings", "LinkError"]

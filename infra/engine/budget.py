@@ -10,9 +10,8 @@ that has the time. Code tasks never run in the worker (code_tasks.py); waits and
 
 from __future__ import annotations
 
-from typing import Any
-
 from statemachine.limits import CODE_TASK_TYPES
+from statemachine.messages import Exec
 from statemachine.plan import Node
 
 from ..ports import TaskRecord
@@ -35,10 +34,6 @@ def needs_time(node: Node, rec: TaskRecord) -> float:
     return worker_timeout(node.timeout) + OWN_WORK
 
 
-def fits_in_worker(node: Node, rec: TaskRecord, message: dict[str, Any], seconds_left: float) -> bool:
+def fits_in_worker(node: Node, rec: TaskRecord, message: Exec, seconds_left: float) -> bool:
     needed = needs_time(node, rec)
-    return needed == 0.0 or needed <= seconds_left or int(message.get("handed_back") or 0) >= MAX_HAND_BACKS
-
-
-def handed_back(message: dict[str, Any]) -> dict[str, Any]:
-    return {**message, "handed_back": int(message.get("handed_back") or 0) + 1}
+    return needed == 0.0 or needed <= seconds_left or message.handed_back >= MAX_HAND_BACKS

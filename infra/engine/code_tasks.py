@@ -1,6 +1,6 @@
 """Code tasks (python, shell, custom) run in the task runner, never in the worker (issue #9).
 
-One attempt, as the worker starts it (``Engine._on_exec``):
+One attempt, as the worker starts it (``Attempts.on_exec``, attempts.py):
 
 1. **watchdog**: the attempt's exec message, marked ``watch``, scheduled through the Timers port
    to come due just after the lease (an SQS delay up to 15 minutes, a Scheduler schedule beyond);
@@ -9,7 +9,7 @@ One attempt, as the worker starts it (``Engine._on_exec``):
 3. **dispatch**: the job (the request, the token, the attempt's coordinates) goes to the runner
    through the CodeDispatch port, and the exec message is done.
 
-The result comes back on the result queue (``Engine.accept_result``) and is :func:`judge`d against
+The result comes back on the result queue (``Attempts.accept_result``) and is :func:`judge`d against
 the stored task: recorded only for the attempt it was dispatched for. Whatever dies on the way, the
 watchdog finds the attempt again: still RUNNING after its lease means the runner never answered
 (or the worker died before the dispatch), and the attempt is taken over with a new token, so a late
@@ -26,6 +26,7 @@ from typing import Any
 
 from statemachine.expressions import EvalContext, ExpressionError
 from statemachine.limits import CODE_TASK_TYPES
+from statemachine.messages import Exec, encode
 from statemachine.plan import TERMINAL, Node
 
 from ..clock import iso
@@ -34,7 +35,7 @@ from ..ports import CodeDispatch, RunRecord, TaskRecord, Timers
 from ..sandbox.build import code_request
 from ..sandbox.request import CodeReply, CodeRequest
 from ..tasks.base import TaskFailure, TaskResult
-from .messages import exec_message, timer_name
+from .keys import timer_name
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,9 @@ def runs_code(node: Node, rec: TaskRecord) -> bool:
     return node.requires_approval is None or bool((rec.approval or {}).get("result"))
 
 
-def watch_message(ref: AttemptRef) -> dict[str, Any]:
-    message = exec_message(ref.run_id, ref.plan_hash, ref.task_id, ref.attempt, ref.key, epoch=ref.epoch)
-    message["watch"] = 1  # a watchdog: it looks at a running attempt, and never advances a finished one
-    return message
+def watch_message(ref: AttemptRef) -> Exec:
+    """A watchdog: it looks at a running attempt, and never advances a finished one."""
+    return Exec(ref.run_id, ref.plan_hash, ref.task_id, ref.attempt, key=ref.key, epoch=ref.epoch, watch=True)
 
 
 class Verdict(Enum):
@@ -136,7 +136,7 @@ class CodeTasks:
     def arm(self, ref: AttemptRef, lease_until: datetime) -> None:
         """Schedule the watchdog of ``ref`` just after ``lease_until`` (idempotent by name while pending)."""
         name = timer_name(ref.run_id, ref.key, ref.attempt, "watch", ref.epoch)
-        self.timers.schedule(name, lease_until + timedelta(seconds=WATCH_DELAY), watch_message(ref))
+        self.timers.schedule(name, lease_until + timedelta(seconds=WATCH_DELAY), encode(watch_message(ref)))
 
     def start(self, prepared: Prepared, now: datetime) -> None:
         """Send the job to the runner. The URLs it may carry expire with the lease."""

@@ -1,4 +1,4 @@
-"""The engine: applies the core's decisions through the ports, one message at a time.
+"""The engine: a dispatcher from each message kind (and each API action) to the collaborator that owns it.
 
 Every message is safe to deliver more than once and to re-deliver after a crash
 at any point of its handling: each step is a conditional write that either
@@ -6,45 +6,60 @@ applies or reveals the state a previous delivery left, from which the handler
 carries on (see docs/durability.md). The message is deleted only after all of
 its steps, so a crash between "write state" and "enqueue next" is healed by the
 redelivery of the message that caused it.
+
+The collaborators each receive the ports and the other collaborators they use, and are
+built here in an order in which each one's collaborators exist already; the three calls
+that go back up that order are connected at the end (protocols.py says why they exist).
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import random
-import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, Callable
 
-from statemachine.inputs import InputError, prepare_inputs
+from statemachine.events import Cause, CauseKind, cause_of
+from statemachine.messages import (
+    ChildDone,
+    Exec,
+    Message,
+    Notify,
+    ParentRef,
+    Redrive,
+    Remind,
+    RunTimeout,
+    Start,
+    TimerFired,
+    decode,
+)
 from statemachine.plan import Plan
 
-from ..clock import iso, parse_iso
-from ..dispatch.jobs import CodeResult
 from ..links import LinkSigner
-from ..ports import Clock, CodeDispatch, RunRecord, StateStore, Timers, WorkQueue
-from .approvals import ApprovalsMixin
-from .blocks import BlocksMixin
-from .children import ChildrenMixin
-from .code_tasks import CodeTasks, Verdict, judge
-from .dead_letters import DeadLettersMixin
-from .execute import ExecuteMixin
-from .loops import LoopsMixin
-from .messages import MAX_INPUT, exec_message, node_of, timer_name
-from .pausing import PausingMixin
-from .propagate import PropagateMixin
-from .redrive import RedriveMixin
-from .signals import SignalsMixin
-from .view import ViewMixin
+from ..ports import Clock, CodeDispatch, StateStore, Timers, WorkQueue
+from .approvals import Approvals
+from .attempts import Attempts, Busy
+from .ballots import Ballots
+from .blocks import Blocks
+from .children import Children
+from .code_tasks import CodeTasks
+from .dead_letters import DeadLetters
+from .halting import Halting
+from .journal import Journal, LoggedTransitions, TransitionSink
+from .links import Links
+from .loops import Loops
+from .messenger import Messenger
+from .outcomes import Outcomes
+from .pausing import Pausing
+from .plans import Plans
+from .propagate import Propagation
+from .reading import Scopes
+from .redrive import Redriving
+from .run_end import RunEnd
+from .run_start import RunStart
+from .views import Views
+from .waits import Waits
 
-RUN_TERMINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
-log = logging.getLogger(__name__)
-
-
-class Busy(Exception):
-    """Another delivery holds this task's lease: hand the message back for later."""
+__all__ = ["Busy", "Engine", "EngineSettings"]
 
 
 @dataclass
@@ -60,8 +75,7 @@ class EngineSettings:
     custom_modules: tuple[str, ...] = ()
 
 
-class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixin, ApprovalsMixin, PausingMixin,
-             DeadLettersMixin, SignalsMixin, ViewMixin, RedriveMixin):
+class Engine:
     def __init__(
         self,
         store: StateStore,
@@ -72,184 +86,145 @@ class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixi
         settings: EngineSettings | None = None,
         rng: random.Random | None = None,
         dispatch: CodeDispatch | None = None,
+        transitions: TransitionSink | None = None,
     ):
+        """``transitions``: where the record of each transition goes (journal.py; by default a debug log)."""
+        settings = settings or EngineSettings()
+        rng = rng or random.SystemRandom()
         self.store = store
         self.queue = queue
-        self.timers = timers
         self.signer = signer
-        self.clock = clock
-        self.settings = settings or EngineSettings()
-        self.rng = rng or random.SystemRandom()
-        # Code tasks run in the task runner, reached through ``dispatch``; an engine without one
-        # (a tool that only reads runs) refuses to start them.
-        self.code = CodeTasks(dispatch, timers, self.settings.custom_modules) if dispatch is not None else None
-        self._plans: dict[str, Plan] = {}
-        self._ancestors: dict[tuple[str, str], tuple[str, ...]] = {}
+        self.settings = settings
+        self.plans = Plans(store)
+        self.journal = journal = Journal(clock, transitions or LoggedTransitions())
+        self.messenger = messenger = Messenger(queue, timers)
+        self.scopes = scopes = Scopes(store, clock, settings.env)
+        self.outcomes = outcomes = Outcomes(store, clock, rng, scopes, messenger, journal)
+        self.blocks = blocks = Blocks(store, outcomes)
+        self.run_end = run_end = RunEnd(store, clock, messenger, scopes, journal)
+        self.propagation = propagation = Propagation(store, clock, messenger, outcomes, blocks, run_end)
+        self.loops = loops = Loops(store, clock, messenger, scopes, outcomes, propagation)
+        self.halting = halting = Halting(store, self.plans, outcomes, journal)
+        self.run_start = run_start = RunStart(store, clock, self.plans, messenger, run_end, halting, journal)
+        self.children = children = Children(store, clock, self.plans, messenger, scopes, outcomes, propagation,
+                                            run_start)
+        self.ballots = ballots = Ballots(store, signer)
+        self.links = links = Links(store, clock, signer, self.plans, scopes, outcomes, messenger, settings.public_url,
+                                   settings.safety_delay_seconds)
+        self.views = views = Views(store, clock, self.plans, ballots, links)
+        self.approvals = approvals = Approvals(store, clock, self.plans, messenger, ballots, links, outcomes, views,
+                                               journal)
+        self.waits = waits = Waits(store, clock, signer, self.plans, messenger, outcomes, propagation, ballots,
+                                   approvals, loops, children, halting)
+        self.pausing = Pausing(store, self.plans, messenger, outcomes, waits, run_end, journal)
+        self.redriving = Redriving(store, clock, self.plans, messenger, run_start, run_end, propagation,
+                                   journal)
+        code = CodeTasks(dispatch, timers, settings.custom_modules) if dispatch is not None else None
+        self.attempts = Attempts(store, clock, rng, settings.lease_seconds, self.plans, scopes, messenger, outcomes,
+                                 propagation, waits, blocks, loops, children, code)
+        self.dead_letters = DeadLetters(store, clock, self.plans, outcomes, propagation, journal)
+        # The calls back up the order (protocols.py).
+        outcomes.propagation = propagation
+        outcomes.children = halting
+        propagation.loops = loops
 
-    # ------------------------------------------------------------ plans
-
-    def plan(self, plan_hash: str) -> Plan:
-        # Plans are content-addressed, so a cached plan can never be stale.
-        cached = self._plans.get(plan_hash)
-        if cached is None:
-            text = self.store.get_plan(plan_hash)
-            if text is None:
-                raise LookupError(f"unknown plan {plan_hash}")
-            cached = self._plans[plan_hash] = Plan.from_json(text)
-        return cached
-
-    def save_plan(self, plan: Plan) -> None:
-        if plan.hash not in self._plans:
-            self.store.put_plan(plan.hash, plan.to_json())
-            self._plans[plan.hash] = plan
-
-    def register_workflow(self, plan: Plan) -> None:
-        """Registry of definitions (id + version -> plan), for runs by id and sub-workflows."""
-        self.save_plan(plan)
-        self.store.put_workflow(plan.workflow_id, plan.version, plan.hash)
-
-    def find_workflow(self, ref: str) -> Plan | None:
-        workflow_id, _, version = ref.partition("@")
-        plan_hash = self.store.get_workflow(workflow_id, version or None)
-        return self.plan(plan_hash) if plan_hash else None
-
-    # ------------------------------------------------------------ runs
-
-    def start_run(self, plan: Plan, inputs: dict[str, Any] | None = None, run_id: str | None = None,
-                  parent: dict[str, Any] | None = None) -> str:
-        """Validate the input, then make the run durable. Raises InputError on bad input."""
-        prepared = prepare_inputs(plan, inputs)
-        if len(json.dumps(prepared)) > MAX_INPUT:
-            raise InputError(f"the input is larger than {MAX_INPUT >> 20} MB")
-        self.save_plan(plan)
-        run_id = run_id or uuid.uuid4().hex
-        # Enqueue first: if we die before the run item is written, the worker
-        # writes it from the message; POST /runs answers only after both.
-        message = {"k": "start", "run": run_id, "plan": plan.hash, "inputs": prepared}
-        if parent:
-            message["parent"] = parent
-        self.queue.send(message)
-        self.store.create_run(self._new_run(plan, run_id, prepared, parent))
-        return run_id
-
-    def _new_run(self, plan: Plan, run_id: str, inputs: dict[str, Any], parent: dict | None = None) -> RunRecord:
-        return RunRecord(
-            run_id=run_id,
-            plan_hash=plan.hash,
-            workflow_id=plan.workflow_id,
-            status="RUNNING",
-            inputs=inputs,
-            variables={v.name: v.default for v in plan.variables},
-            created_at=iso(self.clock.now()),
-            sinks_remaining=len(plan.sinks),
-            parent=parent,
-        )
+    # ------------------------------------------------------------ messages
 
     def handle(self, message: dict[str, Any], time_left: Callable[[], float] | None = None) -> None:
-        """Process one work-queue message. Raises Busy to have it redelivered later. ``time_left``: the
-        seconds the handling process has left (a Lambda's remaining time), when it is bounded."""
-        kind = message.get("k")
-        if kind == "exec":
-            self._on_exec(message, time_left)
-            return
-        handler = {
-            "start": self._on_start,
-            "exec": self._on_exec,
-            "wake": self._on_wake,
-            "timeout": self._on_timeout,
-            "run_timeout": self._on_run_timeout,
-            "child_done": self._on_child_done,
-            "notify": self._on_notify,
-            "remind": self._on_remind,
-            "redrive": self._on_redrive,
-        }.get(kind)
-        if handler is None:
-            raise ValueError(f"unknown message kind {kind!r}")
-        handler(message)
+        """Process one work-queue message. Raises Busy to have it redelivered later, ValueError for a
+        message that is none of ours. ``time_left``: the seconds the handling process has left (a
+        Lambda's remaining time), when it is bounded."""
+        msg = decode(message)
+        with self.journal.caused_by(cause_of(msg)):
+            self._dispatch(msg, time_left)
+
+    def _dispatch(self, msg: Message, time_left: Callable[[], float] | None) -> None:
+        if isinstance(msg, Exec):
+            self.attempts.on_exec(msg, time_left)
+        elif isinstance(msg, Start):
+            self.run_start.on_start(msg)
+        elif isinstance(msg, TimerFired):
+            self.waits.on_timer(msg)
+        elif isinstance(msg, RunTimeout):
+            self.run_start.on_run_timeout(msg)
+        elif isinstance(msg, ChildDone):
+            self.children.on_child_done(msg)
+        elif isinstance(msg, Notify):
+            self.approvals.on_notify(msg)
+        elif isinstance(msg, Remind):
+            self.approvals.on_remind(msg)
+        elif isinstance(msg, Redrive):
+            self.redriving.on_redrive(msg)
 
     def accept_result(self, body: str) -> str:
-        """A code task's result from the result queue (infra/dispatch/jobs.py). It is recorded only for
-        the attempt it was dispatched for; a forged, stale or repeated one changes nothing. A result
-        that cannot be used is logged and dropped, never raised: it would only come back. Returns
-        what was done (for the log); a storage error still raises, so the message comes back."""
-        try:
-            result = CodeResult.from_record(body)
-            ref = result.attempt
-            plan = self.plan(ref.plan_hash)
-            node = plan.nodes[ref.task_id]
-            if node_of(ref.key) != node.id or self.code is None:
-                raise LookupError(f"{ref.key} is not an item of task {node.id}")
-        except (ValueError, LookupError) as exc:
-            log.warning("dropped a task result: %s", exc)
-            return f"dropped: {exc}"
-        visible = self.visible_tasks(plan, node)
-        run, rec, recs, loop_extra = self.load_for(plan, ref.run_id, node, ref.key, visible)
-        verdict, why = judge(run, rec, result)
-        if verdict is Verdict.DROP:
-            log.warning("dropped a task result for %s/%s attempt %s: %s", ref.run_id, ref.key, ref.attempt, why)
-            return f"dropped: {why}"
-        if verdict is Verdict.REPLAY:  # delivered again after its outcome was written: finish what it started
-            if rec.status == "RETRYING":
-                self._schedule_retry(plan, run.run_id, node, rec)
-            else:
-                self.propagate(plan, run.run_id, node, rec)
-            return f"replayed: {why}"
-        scope = self.task_scope(run, rec, recs, visible, loop_extra)
-        outcome, printed = self.code.outcome(result, rec)
-        if isinstance(outcome, Exception):
-            self.fail(plan, run, node, rec, outcome, printed=printed)
-            return f"failed: {outcome.error_type}"
-        decided = (rec.approval or {}).get("result")
-        if decided is not None:
-            outcome = type(outcome)(outcome.output, {**outcome.names, "approval": decided})
-        self.succeed(plan, run, node, rec, outcome, scope=scope, ctx=self.eval_context(rec), printed=printed)
-        return "completed"
+        """A code task's result from the result queue (attempts.py)."""
+        with self.journal.caused_by(Cause(CauseKind.RESULT, "task result")):
+            return self.attempts.accept_result(body)
 
-    def _on_start(self, msg: dict[str, Any]) -> None:
-        plan = self.plan(msg["plan"])
-        _, run = self.store.create_run(self._new_run(plan, msg["run"], msg.get("inputs") or {}, msg.get("parent")))
-        if run.status in RUN_TERMINAL:
-            return
-        self.schedule_run_timeout(plan, run)
-        if not plan.roots:
-            self.finalize(plan, run)
-            return
-        for root in plan.roots:
-            self.enqueue_exec(run.run_id, plan.hash, root, 1)
+    def dead_letter(self, message: dict[str, Any], receives: int) -> str:
+        with self.journal.caused_by(Cause(CauseKind.DEAD_LETTER, str(message.get("k") or "task result"))):
+            return self.dead_letters.dead_letter(message, receives)
 
-    def _on_run_timeout(self, msg: dict[str, Any]) -> None:
-        """config.timeout: the run stops (WorkflowTimeout); what did not finish is cancelled, then the
-        end steps run (compensation, finally) as for any failure."""
-        plan = self.plan(msg["plan"])
-        run = self.store.get_run(msg["run"])
-        if run is None or run.status != "RUNNING" or run.end_comps is not None:
-            return
-        if int(msg.get("epoch") or 0) != run.redrives:
-            return  # the timer of a run since redriven, which has a timer (and a deadline) of its own
-        deadline = parse_iso(run.redriven_at or run.created_at) + timedelta(seconds=plan.timeout or 0)
-        if deadline > self.clock.now() + timedelta(seconds=0.5):
-            self.timers.schedule(self.timer_name(run.run_id, "$run", 1, "run_timeout", run.redrives), deadline, msg)
-            return
-        error = {"type": "WorkflowTimeout", "message": f"the workflow ran longer than {plan.timeout:g}s"}
-        self.halt_now(plan, run, "$timeout", error)
+    # ------------------------------------------------------------ workflows and runs (the API's actions)
 
-    # ------------------------------------------------------------ helpers
+    def plan(self, plan_hash: str) -> Plan:
+        return self.plans.get(plan_hash)
 
-    def enqueue_exec(self, run_id: str, plan_hash: str, task_id: str, attempt: int, delay: int = 0,
-                     key: str | None = None, ctx: dict | None = None, epoch: int = 0) -> None:
-        """``key`` names a role instance's item (a handler runs once per caught failure), ``ctx`` its context;
-        ``epoch`` is the item's redrive stamp (messages older than it are stale)."""
-        self.queue.send(exec_message(run_id, plan_hash, task_id, attempt, key, ctx, epoch), delay)
+    def register_workflow(self, plan: Plan) -> None:
+        self.plans.register(plan)
 
-    def schedule_run_timeout(self, plan: Plan, run: RunRecord) -> None:
-        """config.timeout: counted from the start, or from the last redrive (with a timer of its own)."""
-        if plan.timeout is None:
-            return
-        deadline = parse_iso(run.redriven_at or run.created_at) + timedelta(seconds=plan.timeout)
-        message = {"k": "run_timeout", "run": run.run_id, "plan": plan.hash}
-        if run.redrives:
-            message["epoch"] = run.redrives
-        self.timers.schedule(self.timer_name(run.run_id, "$run", 0, "run_timeout", run.redrives), deadline, message)
+    def find_workflow(self, ref: str) -> Plan | None:
+        return self.plans.find(ref)
 
-    def timer_name(self, run_id: str, task_id: str, attempt: int, reason: str, epoch: int = 0) -> str:
-        return timer_name(run_id, task_id, attempt, reason, epoch)
+    def start_run(self, plan: Plan, inputs: dict[str, Any] | None = None, run_id: str | None = None,
+                  parent: ParentRef | None = None) -> str:
+        """Raises InputError on bad input."""
+        with self.journal.caused_by(Cause(CauseKind.REQUEST, "start", plan.workflow_id)):
+            return self.run_start.start_run(plan, inputs, run_id, parent)
+
+    def describe_run(self, run_id: str, base_url: str | None = None) -> dict[str, Any] | None:
+        return self.views.describe_run(run_id, base_url)
+
+    def cancel_run(self, run_id: str) -> dict[str, Any] | None:
+        with self.journal.caused_by(Cause(CauseKind.REQUEST, "cancel", run_id)):
+            return self.halting.cancel_run(run_id)
+
+    def pause_run(self, run_id: str) -> dict[str, Any] | None:
+        with self.journal.caused_by(Cause(CauseKind.REQUEST, "pause", run_id)):
+            return self.pausing.pause_run(run_id)
+
+    def resume_run(self, run_id: str) -> dict[str, Any] | None:
+        with self.journal.caused_by(Cause(CauseKind.REQUEST, "resume", run_id)):
+            return self.pausing.resume_run(run_id)
+
+    def redrive_run(self, run_id: str) -> dict[str, Any] | None:
+        with self.journal.caused_by(Cause(CauseKind.REQUEST, "redrive", run_id)):
+            return self.redriving.redrive_run(run_id)
+
+    # ------------------------------------------------------------ links and approvals
+
+    def decide(self, token: str, decision: Any, comments: Any = None, approver: Any = None,
+               data: Any = None) -> dict[str, Any]:
+        with self.journal.caused_by(Cause(CauseKind.REQUEST, "decide", str(decision))):
+            return self.approvals.decide(token, decision, comments, approver, data)
+
+    def decide_for(self, run_id: str, task_id: str, decision: Any, comments: Any = None,
+                   approver: str | None = None) -> dict[str, Any]:
+        return self.approvals.decide_for(run_id, task_id, decision, comments, approver)
+
+    def pending_approvals(self, run_id: str | None = None, approver: str | None = None,
+                          base_url: str | None = None) -> list[dict[str, Any]]:
+        return self.views.pending_approvals(run_id, approver, base_url)
+
+    def approval_info(self, token: str) -> dict[str, Any]:
+        return self.approvals.approval_info(token)
+
+    def callback_info(self, token: str) -> dict[str, Any]:
+        return self.links.callback_info(token)
+
+    def submit_callback(self, token: str, body: Any) -> dict[str, Any]:
+        with self.journal.caused_by(Cause(CauseKind.REQUEST, "callback")):
+            return self.links.submit_callback(token, body)
+
+    def link_was_used(self, token: str) -> bool:
+        return self.links.was_used(token)

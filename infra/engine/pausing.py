@@ -10,54 +10,66 @@ from __future__ import annotations
 
 from typing import Any
 
-from statemachine.plan import TERMINAL, Node, Plan
+from statemachine.plan import Node, Plan
+from statemachine.status import TASK_ENDED, RunStatus, TaskStatus
 
-from ..ports import TaskChange, TaskRecord
-from .messages import node_of
+from ..ports import RunRecord, StateStore, TaskChange, TaskRecord
+from .journal import Journal
+from .keys import node_of
+from .messenger import Messenger
+from .outcomes import Outcomes
+from .plans import Plans
+from .run_end import RunEnd
+from .waits import Waits
 
 
-class PausingMixin:
+class Pausing:
+    def __init__(self, store: StateStore, plans: Plans, messenger: Messenger, outcomes: Outcomes, waits: Waits,
+                 run_end: RunEnd, journal: Journal):
+        self.store = store
+        self.journal = journal
+        self.plans = plans
+        self.messenger = messenger
+        self.outcomes = outcomes
+        self.waits = waits
+        self.run_end = run_end
+
     def pause_run(self, run_id: str) -> dict[str, Any] | None:
         run = self.store.get_run(run_id)
         if run is None:
             return None
-        paused = self.store.set_run_status(run_id, "PAUSED", expected="RUNNING")
-        return {"run_id": run_id, "status": "PAUSED" if paused else run.status, "changed": paused}
+        paused = self.store.set_run_status(run_id, RunStatus.PAUSED, expected=RunStatus.RUNNING)
+        if paused:
+            self.journal.run(run_id, RunStatus.PAUSED, RunStatus.RUNNING, "paused")
+        return {"run_id": run_id, "status": RunStatus.PAUSED if paused else run.status, "changed": paused}
 
     def resume_run(self, run_id: str) -> dict[str, Any] | None:
         run = self.store.get_run(run_id)
         if run is None:
             return None
-        if not self.store.set_run_status(run_id, "RUNNING", expected="PAUSED"):
+        if not self.store.set_run_status(run_id, RunStatus.RUNNING, expected=RunStatus.PAUSED):
             return {"run_id": run_id, "status": run.status, "changed": False}
-        plan = self.plan(run.plan_hash)
-        run = self.store.get_run(run_id)
+        self.journal.run(run_id, RunStatus.RUNNING, RunStatus.PAUSED, "resumed")
+        plan = self.plans.get(run.plan_hash)
+        run = self.store.get_run(run_id) or run
         for key, rec in self.store.list_tasks(run_id).items():  # once per resume: an operator's action
             if rec.parked and node_of(key) in plan.nodes:
                 self._unpark(plan, run, plan.nodes[node_of(key)], rec)
-        run = self.store.get_run(run_id)
-        if run.sinks_remaining <= 0 and run.status == "RUNNING":
-            self.finalize(plan, run)  # the last tasks finished while it was paused
-        return {"run_id": run_id, "status": "RUNNING", "changed": True}
+        run = self.store.get_run(run_id) or run
+        if run.sinks_remaining <= 0 and run.status == RunStatus.RUNNING:
+            self.run_end.finalize(plan, run)  # the last tasks finished while it was paused
+        return {"run_id": run_id, "status": RunStatus.RUNNING, "changed": True}
 
-    def park(self, run, node: Node, rec: TaskRecord, msg: dict[str, Any]) -> None:
-        """Leave a task as it is, marked to be started again by resume."""
-        status = rec.status
-        change = TaskChange(status=status, from_status=(None, "PENDING") if status == "PENDING" else (status,),
-                            set={"parked": True, **({"role_ctx": msg["ctx"]} if msg.get("ctx") and not rec.role_ctx
-                                                    else {})})
-        self._change(run.run_id, rec, change)
-
-    def _unpark(self, plan: Plan, run, node: Node, rec: TaskRecord) -> None:
+    def _unpark(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord) -> None:
         change = TaskChange(status=rec.status, from_status=(rec.status,), set={"parked": None})
-        rec, applied = self._change(run.run_id, rec, change)
-        if not applied or rec.status in TERMINAL:
+        rec, applied = self.outcomes.change(run.run_id, rec, change, "unparked: the run resumed")
+        if not applied or rec.status in TASK_ENDED:
             return
-        if rec.status == "WAITING":
-            self.ensure_wait(plan, run, node, rec)
-        elif rec.status == "RETRYING":
-            self._schedule_retry(plan, run.run_id, node, rec)
+        if rec.status == TaskStatus.WAITING:
+            self.waits.ensure_wait(plan, run, node, rec)
+        elif rec.status == TaskStatus.RETRYING:
+            self.outcomes.schedule_retry(plan, run.run_id, node, rec)
         else:
             ctx = {k: v for k, v in (rec.role_ctx or {}).items() if k != "item"} or None
-            self.enqueue_exec(run.run_id, plan.hash, node.id, max(rec.attempt, 1), key=rec.task_id, ctx=ctx,
-                              epoch=rec.redrive)
+            self.messenger.send_exec(run.run_id, plan.hash, node.id, max(rec.attempt, 1), key=rec.task_id, ctx=ctx,
+                                     epoch=rec.redrive)

@@ -1,24 +1,40 @@
 """After a node finishes: count its out-edges once, start or skip what became ready, end the run.
 
-Work per finished node is O(out-degree): one conditional write per dependent.
+Work per finished node is O(out-degree): one conditional write per dependent. Inside a loop
+iteration the same walk stays within the iteration's own items (``body_key``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import jsonschema
-
 from statemachine.decisions import DepCounts, edge_outcome, readiness
-from statemachine.expressions import ExpressionError, render, task_references
-from statemachine.plan import TERMINAL, Node, Plan
+from statemachine.plan import Node, Plan
+from statemachine.status import RUN_MOVING, TASK_ENDED, TaskStatus
 
 from ..clock import iso
-from ..ports import ConditionFailed, RunRecord, TaskChange, TaskRecord
-from .messages import instance_key, node_of
+from ..ports import Clock, StateStore, TaskChange, TaskRecord
+from .blocks import Blocks
+from .keys import body_key, iteration_key, iteration_of, node_of
+from .messenger import Messenger
+from .outcomes import Outcomes
+from .protocols import FinishesIterations
+from .run_end import RunEnd
 
 
-class PropagateMixin:
+class Propagation:
+    # Connected by the Engine (protocols.py): the last task of an iteration carries its loop on.
+    loops: FinishesIterations
+
+    def __init__(self, store: StateStore, clock: Clock, messenger: Messenger, outcomes: Outcomes, blocks: Blocks,
+                 run_end: RunEnd):
+        self.store = store
+        self.clock = clock
+        self.messenger = messenger
+        self.outcomes = outcomes
+        self.blocks = blocks
+        self.run_end = run_end
+
     def propagate(self, plan: Plan, run_id: str, node: Node, rec: TaskRecord) -> None:
         if node.loop_of is not None:
             self._body_propagate(plan, run_id, node, rec)
@@ -30,7 +46,7 @@ class PropagateMixin:
         while work:
             done, done_rec = work.pop()
             catch = done_rec.catch or {}
-            if done_rec.status == "FAILED":
+            if done_rec.status == TaskStatus.FAILED:
                 if catch.get("state") == "pending":
                     self._start_handler(plan, run_id, done, done_rec)
                     continue  # its dependents wait for the handler
@@ -39,24 +55,91 @@ class PropagateMixin:
                     # Idempotent; repeated here so a crash right after the FAILED write heals.
                     self.store.record_failure(run_id, done.id, _run_error(done.id, done_rec.error))
             for dep_id in done.dependents:
-                follow = self._apply_edge(plan, run_id, done, done_rec, plan.nodes[dep_id])
+                follow = self.apply_edge(plan, run_id, done, done_rec, plan.nodes[dep_id])
                 if follow is not None:
                     work.append(follow)
             if done.id in plan.sinks:
                 run = self.store.record_sink_done(run_id, done.id)
                 # COMPENSATING too: a redelivery after the end steps were fixed (and before the first
                 # was queued, if the process died there) must take them up again.
-                if run.sinks_remaining <= 0 and run.status in ("RUNNING", "COMPENSATING"):
-                    self.finalize(plan, run)
+                if run.sinks_remaining <= 0 and run.status in RUN_MOVING:
+                    self.run_end.finalize(plan, run)
+
+    def apply_edge(self, plan: Plan, run_id: str, done: Node, done_rec: TaskRecord, target: Node,
+                   key: str | None = None, ctx: dict[str, Any] | None = None) -> tuple[Node, TaskRecord] | None:
+        """Returns the target if it finished here without running (skipped/cancelled) and must propagate
+        in turn. ``key``/``ctx``: the target's instance inside a loop iteration."""
+        key = key or target.id
+        caught = (done_rec.catch or {}).get("state") == "caught"
+        outcome = edge_outcome(done, done_rec.status, done_rec.output, target, caught)
+        applied, rec = self.store.resolve_edge(run_id, key, done.id, outcome)
+        if rec.status in TASK_ENDED:
+            # Finished by a cascade (never started) whose handler may have died
+            # before propagating it: carry on for it. Started tasks own their message.
+            if not applied and rec.attempt == 0:
+                return target, rec
+            return None
+        if rec.status != TaskStatus.PENDING:
+            return None
+        # Inside a loop only the body's own edges are counted (outside ones were done before it started).
+        needed = [d for d in target.deps if plan.nodes[d].loop_of == target.loop_of]
+        if len(rec.resolved) < len(needed):
+            # A `first` block ends as soon as one branch has succeeded as a whole.
+            if (target.kind == "parallel" and target.config.get("strategy") == "first" and outcome == "ok"
+                    and self.blocks.first_branch_done(run_id, target, done)):
+                self.messenger.send_exec(run_id, plan.hash, target.id, 1, epoch=rec.redrive)
+            return None
+        counts = DepCounts(rec.deps_ok, rec.deps_failed, rec.deps_skipped, rec.forced_skip)
+        decision = readiness(target, counts)
+        if decision == "run":
+            self.messenger.send_exec(run_id, plan.hash, target.id, 1, key=key, ctx=ctx, epoch=rec.redrive)
+            return None
+        status = TaskStatus.SKIPPED if decision == "skip" else TaskStatus.CANCELLED
+        change = TaskChange(status=status, from_status=(None, TaskStatus.PENDING),
+                            set={"ended_at": iso(self.clock.now()), **({"role_ctx": ctx} if ctx else {})})
+        new, applied = self.outcomes.change(run_id, rec, change, f"{status.lower()} by its trigger rule "
+                                            f"({target.trigger_rule}) on its dependencies' outcomes")
+        # Lost: finished by a cascade that got there first (never started), whose handler may have died.
+        if applied or (new.status in TASK_ENDED and new.attempt == 0):
+            return target, new
+        return None
+
+    # ------------------------------------------------------------ loop bodies
+
+    def _body_propagate(self, plan: Plan, run_id: str, node: Node, rec: TaskRecord) -> None:
+        """A body task finished in one iteration: its edges stay inside that iteration."""
+        where = iteration_of(rec.task_id)
+        if where is None:
+            raise LookupError(f"{rec.task_id} is not the item of a loop body's task")
+        loop_id, index = where
+        loop = plan.nodes[loop_id]
+        ctx = {"role": "iteration", "loop": loop_id, "index": index}
+        work = [(node, rec)]
+        while work:
+            done, done_rec = work.pop()
+            if done_rec.status == TaskStatus.FAILED and (done_rec.catch or {}).get("state") == "pending":
+                self._start_handler(plan, run_id, done, done_rec)
+                continue
+            for dep_id in done.dependents:
+                follow = self.apply_edge(plan, run_id, done, done_rec, plan.nodes[dep_id],
+                                         key=body_key(dep_id, loop_id, index), ctx=ctx)
+                if follow is not None:
+                    work.append(follow)
+            if done.id in loop.config["last"]:
+                caught = (done_rec.catch or {}).get("state") == "caught"
+                outcome = edge_outcome(done, done_rec.status, done_rec.output, loop, caught)
+                _, iteration = self.store.resolve_edge(run_id, iteration_key(loop_id, index), done.id, outcome)
+                if len(iteration.resolved) >= len(loop.config["last"]):
+                    self.loops.iteration_done(plan, run_id, loop, index)
 
     # ------------------------------------------------------------ roles
 
     def _start_handler(self, plan: Plan, run_id: str, failed: Node, rec: TaskRecord) -> None:
-        key = rec.catch["handler"]
+        key = (rec.catch or {})["handler"]
         error = {**(rec.error or {}), "task_id": failed.id}
         # The handler's item is reset with the failed task's by a redrive: the same epoch.
-        self.enqueue_exec(run_id, plan.hash, node_of(key), 1, key=key,
-                          ctx={"role": "handler", "for": rec.task_id, "error": error}, epoch=rec.redrive)
+        self.messenger.send_exec(run_id, plan.hash, node_of(key), 1, key=key,
+                                 ctx={"role": "handler", "for": rec.task_id, "error": error}, epoch=rec.redrive)
 
     def _role_done(self, plan: Plan, run_id: str, node: Node, rec: TaskRecord) -> None:
         """A role instance finished: resolve the failure it handled, or take the run's next end step."""
@@ -64,147 +147,38 @@ class PropagateMixin:
         if ctx.get("role") == "handler":
             self._handler_done(plan, run_id, plan.nodes[node_of(ctx["for"])], ctx["for"], rec)
             return
-        if rec.status == "FAILED" and ctx.get("role") == "finally":
+        if rec.status == TaskStatus.FAILED and ctx.get("role") == "finally":
             self.store.record_failure(run_id, rec.task_id, _run_error(rec.task_id, rec.error))
         run = self.store.get_run(run_id)
         if run is not None:
-            self._end_step(plan, run, int(ctx.get("index", -1)) + 1)
+            self.run_end.end_step(plan, run, int(ctx.get("index", -1)) + 1)
 
     def _handler_done(self, plan: Plan, run_id: str, failed: Node, failed_key: str, handler_rec: TaskRecord) -> None:
         _, recs = self.store.load(run_id, [failed_key])
         rec = recs.get(failed_key) or TaskRecord(failed_key)
         catch = dict(rec.catch or {})
-        if rec.status != "FAILED" or catch.get("state") != "pending":
-            if rec.status in TERMINAL:
+        if rec.status != TaskStatus.FAILED or catch.get("state") != "pending":
+            if rec.status in TASK_ENDED:
                 self.propagate(plan, run_id, failed, rec)  # resolved before: a redelivery carries on
             return
-        if handler_rec.status == "COMPLETED" and catch.get("retry"):
+        if handler_rec.status == TaskStatus.COMPLETED and catch.get("retry"):
             # catch.retry: the handler ran, now the failed task gets one more attempt.
-            change = TaskChange(status="RETRYING", from_status=("FAILED",), attempt=rec.attempt,
+            change = TaskChange(status=TaskStatus.RETRYING, from_status=(TaskStatus.FAILED,), attempt=rec.attempt,
                                 set={"attempt": rec.attempt + 1, "catch": {**catch, "state": "retrying"},
                                      "wake_at": iso(self.clock.now()), "ended_at": None})
-            new, applied = self._change(run_id, rec, change)
+            new, applied = self.outcomes.change(run_id, rec, change, "its handler ran: catch.retry")
             if applied:
-                self._schedule_retry(plan, run_id, failed, new)
+                self.outcomes.schedule_retry(plan, run_id, failed, new)
             return
-        caught = handler_rec.status == "COMPLETED"
-        change = TaskChange(status="FAILED", from_status=("FAILED",), attempt=rec.attempt,
+        caught = handler_rec.status == TaskStatus.COMPLETED
+        change = TaskChange(status=TaskStatus.FAILED, from_status=(TaskStatus.FAILED,), attempt=rec.attempt,
                             set={"catch": {**catch, "state": "caught" if caught else "uncaught"},
                                  **({"output": handler_rec.output} if caught else {})})
-        new, _ = self._change(run_id, rec, change)
+        new, _ = self.outcomes.change(run_id, rec, change, "failure caught by its handler" if caught
+                                      else "its handler failed")
         self.propagate(plan, run_id, failed, new)
 
-    def _apply_edge(
-        self, plan: Plan, run_id: str, done: Node, done_rec: TaskRecord, target: Node,
-        key: str | None = None, ctx: dict | None = None,
-    ) -> tuple[Node, TaskRecord] | None:
-        """Returns the target if it finished here without running (skipped/cancelled) and must propagate
-        in turn. ``key``/``ctx``: the target's instance inside a loop iteration."""
-        key = key or target.id
-        caught = (done_rec.catch or {}).get("state") == "caught"
-        outcome = edge_outcome(done, done_rec.status, done_rec.output, target, caught)
-        applied, rec = self.store.resolve_edge(run_id, key, done.id, outcome)
-        if rec.status in TERMINAL:
-            # Finished by a cascade (never started) whose handler may have died
-            # before propagating it: carry on for it. Started tasks own their message.
-            if not applied and rec.attempt == 0:
-                return target, rec
-            return None
-        if rec.status != "PENDING":
-            return None
-        # Inside a loop only the body's own edges are counted (outside ones were done before it started).
-        needed = [d for d in target.deps if plan.nodes[d].loop_of == target.loop_of]
-        if len(rec.resolved) < len(needed):
-            # A `first` block ends as soon as one branch has succeeded as a whole.
-            if (target.kind == "parallel" and target.config.get("strategy") == "first" and outcome == "ok"
-                    and self._first_branch_done(run_id, target, done)):
-                self.enqueue_exec(run_id, plan.hash, target.id, 1, epoch=rec.redrive)
-            return None
-        counts = DepCounts(rec.deps_ok, rec.deps_failed, rec.deps_skipped, rec.forced_skip)
-        decision = readiness(target, counts)
-        if decision == "run":
-            self.enqueue_exec(run_id, plan.hash, target.id, 1, key=key, ctx=ctx, epoch=rec.redrive)
-            return None
-        status = "SKIPPED" if decision == "skip" else "CANCELLED"
-        change = TaskChange(status=status, from_status=(None, "PENDING"),
-                            set={"ended_at": iso(self.clock.now()), **({"role_ctx": ctx} if ctx else {})})
-        try:
-            return target, self.store.change_task(run_id, key, change)
-        except ConditionFailed as lost:
-            current = lost.current
-            if current is not None and current.status in TERMINAL and current.attempt == 0:
-                return target, current
-            return None
 
-    # ------------------------------------------------------------ the end of a run
-
-    def finalize(self, plan: Plan, run: RunRecord) -> None:
-        """The flow is over: compensate if it failed, run the finally tasks, then finish. Safe to call again:
-        the steps are fixed once (``begin_end``) and each step is idempotent, so a repeat walks them again."""
-        if run.status not in ("RUNNING", "COMPENSATING"):
-            self._notify_parent(run)  # ended before: a redelivery tells the parent again
-            return
-        if run.end_comps is None:
-            comps = self._compensations(plan, run, run.cancelled) if run.failed_tasks else []
-            run = self.store.begin_end(run.run_id, comps, "COMPENSATING" if comps else "RUNNING")
-        self._end_step(plan, run, 0)
-
-    def _end_step(self, plan: Plan, run: RunRecord, index: int) -> None:
-        """Start end step ``index`` (compensations one at a time, then finally tasks), or finish the run."""
-        if run.status not in ("RUNNING", "COMPENSATING"):
-            return
-        comps = run.end_comps or []
-        steps = [(task, instance_key(task, done), {"role": "compensation", "for": done})
-                 for task, done in comps]
-        steps += [(task, task, {"role": "finally"}) for task in plan.finally_tasks]
-        if index < len(steps):
-            task, key, ctx = steps[index]
-            self.enqueue_exec(run.run_id, plan.hash, task, 1, key=key, ctx={**ctx, "index": index},
-                              epoch=run.redrives)  # no end step's item is older than the run's epoch
-            return
-        self._finish(plan, run)
-
-    def _compensations(self, plan: Plan, run: RunRecord, cancelled: bool) -> list[list[str]]:
-        """The saga: compensation tasks of the tasks that COMPLETED, latest completion first
-        (those marked on_cancel when the run was cancelled, on_failure when it failed).
-        Read once per failed run (a query of its tasks), never per transition."""
-        def wanted(task_id: str) -> bool:
-            spec = plan.nodes[task_id].compensation
-            return spec is not None and (spec.on_cancel if cancelled else spec.on_failure)
-
-        done = [(rec.ended_at or "", plan.nodes[task_id].compensation.task_id, task_id)
-                for task_id, rec in self.store.list_tasks(run.run_id).items()
-                if task_id in plan.nodes and rec.status == "COMPLETED" and wanted(task_id)]
-        order = {task_id: i for i, task_id in enumerate(plan.nodes)}
-        done.sort(key=lambda item: (item[0], order[item[2]]), reverse=True)
-        return [[compensation, task_id] for _, compensation, task_id in done]
-
-    def _finish(self, plan: Plan, run: RunRecord) -> None:
-        status, outputs, error = "COMPLETED", None, None
-        if run.cancelled:
-            status, error = "CANCELLED", run.error
-        elif run.failed_tasks:
-            status, error = "FAILED", run.error
-        elif plan.output_mappings:
-            try:
-                outputs = self._workflow_outputs(plan, run)
-            except ExpressionError as exc:
-                status, error = "FAILED", {"type": "ExpressionError", "message": f"workflow outputs: {exc}"}
-            except jsonschema.ValidationError as exc:
-                status, error = "FAILED", {"type": "OutputValidationError", "message": exc.message}
-        self.store.finish_run(run.run_id, status, outputs, error, iso(self.clock.now()))
-        self._notify_parent(run)
-
-    def _workflow_outputs(self, plan: Plan, run: RunRecord) -> Any:
-        refs = sorted(task_references(plan.output_mappings) & set(plan.nodes))
-        _, recs = self.store.load(run.run_id, refs)
-        scope = self.scope_for(run, recs, refs)
-        outputs = render(plan.output_mappings, scope, self.eval_context(None))
-        if plan.output_schema:
-            jsonschema.validate(outputs, plan.output_schema, cls=jsonschema.Draft202012Validator)
-        return outputs
-
-
-def _run_error(task_id: str, error: dict | None) -> dict[str, str]:
+def _run_error(task_id: str, error: dict[str, Any] | None) -> dict[str, str]:
     error = error or {"type": "Error", "message": ""}
     return {"type": error.get("type", "Error"), "message": f"task '{task_id}': {error.get('message', '')}"}

@@ -26,7 +26,7 @@ conditions read state that has moved on). Everything else runs again, attempts c
 variables stay as they are. A sub-workflow task that runs again starts a new child run.
 
 Messages from before the reset (a late retry, a timer, a duplicate) carry a lower epoch than the item
-they are about (``messages.is_stale``) and are dropped, and the links of a reset wait stop working.
+they are about (``keys.is_stale``) and are dropped, and the links of a reset wait stop working.
 
 Refused (409): a run that is not FAILED; a run whose compensation ran (its completed work was undone,
 so there is nothing to resume on); a sub-workflow's run (redrive its parent, which starts a new child).
@@ -36,18 +36,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from statemachine.plan import TERMINAL, Plan
+from statemachine.messages import Redrive
+from statemachine.plan import Plan
+from statemachine.status import RUN_ENDED, TASK_ENDED, RunStatus, TaskStatus
 
 from ..clock import iso
-from ..ports import RunRecord, TaskRecord
-from .loops import body_key
-
-RUN_ENDED = ("COMPLETED", "FAILED", "CANCELLED")
+from ..ports import Clock, RunRecord, StateStore, TaskRecord
+from .journal import Journal
+from .keys import body_key
+from .messenger import Messenger
+from .plans import Plans
+from .propagate import Propagation
+from .run_end import RunEnd
+from .run_start import RunStart
 
 
 def refusal(run: RunRecord) -> str | None:
     """Why ``run`` cannot be redriven, or None."""
-    if run.status != "FAILED":
+    if run.status != RunStatus.FAILED:
         return f"it is {run.status}; only a FAILED run can be redriven"
     if run.end_comps:
         return "its compensation ran: the work it completed was undone"
@@ -56,7 +62,18 @@ def refusal(run: RunRecord) -> str | None:
     return None
 
 
-class RedriveMixin:
+class Redriving:
+    def __init__(self, store: StateStore, clock: Clock, plans: Plans, messenger: Messenger, run_start: RunStart,
+                 run_end: RunEnd, propagation: Propagation, journal: Journal):
+        self.store = store
+        self.journal = journal
+        self.clock = clock
+        self.plans = plans
+        self.messenger = messenger
+        self.run_start = run_start
+        self.run_end = run_end
+        self.propagation = propagation
+
     def redrive_run(self, run_id: str) -> dict[str, Any] | None:
         """Queue a redrive (the worker does it). None: no such run; ``changed`` False: refused."""
         run = self.store.get_run(run_id)
@@ -68,15 +85,15 @@ class RedriveMixin:
         # The message is all this writes: asked twice before the worker gets to it, both carry
         # the same epoch and make one redrive.
         epoch = run.redrives + 1
-        self.queue.send({"k": "redrive", "run": run_id, "epoch": epoch})
+        self.messenger.send(Redrive(run_id, epoch))
         return {"run_id": run_id, "status": run.status, "changed": True, "redrive": epoch}
 
-    def _on_redrive(self, msg: dict[str, Any]) -> None:
-        epoch = int(msg["epoch"])
-        run = self.store.get_run(msg["run"])
+    def on_redrive(self, msg: Redrive) -> None:
+        epoch = msg.epoch
+        run = self.store.get_run(msg.run)
         if run is None:
             return
-        plan = self.plan(run.plan_hash)
+        plan = self.plans.get(run.plan_hash)
         if run.redrives == epoch - 1:
             if refusal(run):
                 return
@@ -85,8 +102,11 @@ class RedriveMixin:
             for key, keep in resets(plan, recs, kept).items():
                 self.store.reset_task(run.run_id, key, epoch, keep)
             sinks = [s for s in plan.sinks if s in kept]
-            _, run = self.store.reopen_run(run.run_id, epoch, sinks, len(plan.sinks) - len(sinks),
-                                           iso(self.clock.now()))
+            reopened, run = self.store.reopen_run(run.run_id, epoch, sinks, len(plan.sinks) - len(sinks),
+                                                  iso(self.clock.now()))
+            if reopened and run is not None:
+                self.journal.run(run.run_id, run.status, RunStatus.FAILED,
+                                 f"redrive {epoch}: {len(kept)} tasks kept")
         if run is None or run.redrives != epoch or run.status in RUN_ENDED:
             return  # another epoch's message, or this epoch has ended already
         self._restart(plan, run, epoch)
@@ -94,22 +114,22 @@ class RedriveMixin:
     def _restart(self, plan: Plan, run: RunRecord, epoch: int) -> None:
         """Step 3: every call is a no-op when repeated, so a redelivery simply makes them all again."""
         recs = self.store.list_tasks(run.run_id)
-        self.schedule_run_timeout(plan, run)
+        self.run_start.schedule_run_timeout(plan, run)
         if run.sinks_remaining <= 0:
-            self.finalize(plan, run)  # the flow was kept whole: only end steps had failed
+            self.run_end.finalize(plan, run)  # the flow was kept whole: only end steps had failed
             return
         for node in plan.nodes.values():
             rec = recs.get(node.id)
             if node.role != "flow" or node.loop_of is not None or rec is None or rec.redrive != epoch:
                 continue
             if not node.deps:
-                self.enqueue_exec(run.run_id, plan.hash, node.id, 1, epoch=epoch)
+                self.messenger.send_exec(run.run_id, plan.hash, node.id, 1, epoch=epoch)
             for dep_id in node.deps:
                 done = recs.get(dep_id)
-                if done is not None and done.status in TERMINAL:
-                    follow = self._apply_edge(plan, run.run_id, plan.nodes[dep_id], done, node)
+                if done is not None and done.status in TASK_ENDED:
+                    follow = self.propagation.apply_edge(plan, run.run_id, plan.nodes[dep_id], done, node)
                     if follow is not None:  # skipped or cancelled without running: it propagates in turn
-                        self.propagate(plan, run.run_id, *follow)
+                        self.propagation.propagate(plan, run.run_id, *follow)
 
 
 # ---------------------------------------------------------------- what is kept (pure)
@@ -118,8 +138,8 @@ class RedriveMixin:
 def _finished_well(rec: TaskRecord | None) -> bool:
     if rec is None:
         return False
-    caught = rec.status == "FAILED" and (rec.catch or {}).get("state") == "caught"
-    return rec.status in ("COMPLETED", "SKIPPED") or caught
+    caught = rec.status == TaskStatus.FAILED and (rec.catch or {}).get("state") == "caught"
+    return rec.status in (TaskStatus.COMPLETED, TaskStatus.SKIPPED) or caught
 
 
 def kept_nodes(plan: Plan, recs: dict[str, TaskRecord]) -> set[str]:
@@ -199,7 +219,8 @@ def _doomed(plan: Plan, key: str, recs: dict[str, TaskRecord], kept: set[str], m
     loop_id, dot, index = key.partition(".")
     if dot and index.isdigit():  # an iteration
         mode = modes.get(loop_id)
-        return mode == "restart" or (mode == "resume" and (recs.get(key) or TaskRecord(key)).status != "COMPLETED")
+        ended = (recs.get(key) or TaskRecord(key)).status
+        return mode == "restart" or (mode == "resume" and ended != TaskStatus.COMPLETED)
     node = plan.nodes.get(key)
     if node is None:
         return False

@@ -11,6 +11,7 @@ from statemachine.limits import DeploymentLimits
 from .. import wiring
 from ..clock import SystemClock
 from ..engine import Busy, Engine, EngineSettings
+from ..engine.journal import KeptTransitions
 from ..links import LinkSigner
 from ..ports import Clock
 from .queue import InMemoryQueue, InMemoryTimers
@@ -35,8 +36,9 @@ class LocalMode:
                                   custom_modules=limits.custom_modules)
         from ..local.keyfile import local_link_key
 
+        self.transitions = KeptTransitions()  # each applied transition, in order (a run's history so far)
         self.engine = Engine(self.store, self.queue, self.timers, LinkSigner(local_link_key().encode()), self.clock,
-                             settings, dispatch=self.dispatch)
+                             settings, dispatch=self.dispatch, transitions=self.transitions)
         wiring.use_engine(self.engine)  # the api handler (for approval links) drives this engine
 
     def pump_once(self) -> int:

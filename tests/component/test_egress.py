@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from infra.engine.approvals import send_notification
+from infra.engine.notifications import send_notification
 from infra.tasks import browser
 from infra.tasks.base import TaskFailure
 from tests.unit.test_task_settings import LocalServer, failure, run_type, server, task_env  # noqa: F401

@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 import infra.dispatch.runner as runner
-import infra.engine.execute as execute
+import infra.engine.attempts as execute
 from infra.local.runtime import LocalRuntime
 from infra.wiring import get_engine
 from tests.conftest import compile_yaml
@@ -270,7 +270,7 @@ POISON = {
     "exec": ("{id: huge, type: email, config: {to: [a@example.com], from: b@example.com, subject: s, body: b}}",
              execute, "run_task_type"),
     # a worker bug while recording a python task's result: the task runner's result fails every delivery
-    "result": ("{id: huge, type: python, config: {code: 'result = 1'}}", execute.ExecuteMixin, "succeed"),
+    "result": ("{id: huge, type: python, config: {code: 'result = 1'}}", execute.Outcomes, "succeed"),
 }
 
 

@@ -95,7 +95,7 @@ def test_refused_links_are_4xx_leave_the_approval_unchanged_and_are_recorded(loc
         assert wrong.value.status == status
     view = settle(local, run_id)
     assert view["tasks"]["vote"]["status"] == "WAITING"
-    assert [v["approver"] for v in local.engine.votes(run_id, local.store.list_tasks(run_id)["vote"])] == [
+    assert [v["approver"] for v in local.engine.ballots.votes(run_id, local.store.list_tasks(run_id)["vote"])] == [
         "ann@example.com"]
     assert [r["reason"] for r in view["refused_links"]] == ["a link used in another approver's name",
                                                             "a used or expired link"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-import infra.engine.execute as execute
+import infra.engine.attempts as execute
 from infra.engine import LinkError
-from infra.engine.messages import exec_message
 from infra.tasks.base import TaskFailure
+from statemachine.messages import Exec, encode
 from tests.unit.test_engine_errors import SAGA
 from tests.unit.test_engine_semantics import deliver_twice, drive, settle, start, statuses
 
@@ -126,7 +126,7 @@ def test_a_message_from_before_the_redrive_does_not_start_a_reset_task(local, cl
     plan_hash = local.store.get_run(run_id).plan_hash
     local.engine.redrive_run(run_id)
     local.pump_once()  # the redrive: b is queued again
-    local.engine.handle(exec_message(run_id, plan_hash, "c", 1))  # e.g. a late duplicate from the first epoch
+    local.engine.handle(encode(Exec(run_id, plan_hash, "c", 1)))  # e.g. a late duplicate from the first epoch
     assert local.engine.describe_run(run_id)["tasks"]["c"]["status"] == "PENDING" and ran == []
     assert drive(local, run_id, clock)["outputs"] == {"c": 20}
     assert ran == ["b", "c", "log"]

@@ -4,37 +4,50 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..ports import TaskRecord
-from .messages import node_of
+from statemachine.status import RUN_ENDED, RunStatus, TaskStatus, WaitingFor
 
-RUN_ENDED = ("COMPLETED", "FAILED", "CANCELLED")
-REFUSALS_SHOWN = 5  # per task, as infra/engine/approvals.py keeps them
+from ..ports import Clock, StateStore, TaskRecord
+from .ballots import Ballots
+from .keys import node_of
+from .links import Links
+from .plans import Plans
+
+REFUSALS_SHOWN = 5  # per task, as links.py keeps them (REFUSALS_KEPT)
 
 
-class ViewMixin:
+class Views:
+    def __init__(self, store: StateStore, clock: Clock, plans: Plans, ballots: Ballots, links: Links):
+        self.store = store
+        self.clock = clock
+        self.plans = plans
+        self.ballots = ballots
+        self.links = links
+
     def describe_run(self, run_id: str, base_url: str | None = None) -> dict[str, Any] | None:
         """``base_url`` prefixes approval/callback links when the deployment has no public URL set."""
         run = self.store.get_run(run_id)
         if run is None:
             return None
-        plan = self.plan(run.plan_hash)
+        plan = self.plans.get(run.plan_hash)
         recs = self.store.list_tasks(run_id)
         latest: dict[str, TaskRecord] = {}
         for key, rec in recs.items():  # a role task shows its latest instance
             node = plan.nodes.get(node_of(key))
-            if rec.status == "PENDING" and node is not None and node.role != "flow":
+            if rec.status == TaskStatus.PENDING and node is not None and node.role != "flow":
                 continue  # an instance a redrive reset and nothing needed since: as if there were none
             current = latest.get(node_of(key))
             if current is None or (rec.started_at or "") >= (current.started_at or ""):
                 latest[node_of(key)] = rec
         tasks: dict[str, Any] = {}
         for task_id, node in plan.nodes.items():
-            rec = latest.get(task_id)
-            if rec is None:
+            found = latest.get(task_id)
+            if found is not None:
+                rec = found
+            else:
                 # A role that was never needed ends SKIPPED with the run (dsl.md).
-                status = "SKIPPED" if node.role != "flow" and run.status in RUN_ENDED else "PENDING"
+                status = TaskStatus.SKIPPED if node.role != "flow" and run.status in RUN_ENDED else TaskStatus.PENDING
                 rec = TaskRecord(task_id, status=status)
-            attempts = rec.attempt - 1 if rec.status == "RETRYING" else rec.attempt
+            attempts = rec.attempt - 1 if rec.status == TaskStatus.RETRYING else rec.attempt
             tasks[task_id] = {"status": rec.status, "output": rec.output, "attempts": attempts, "error": rec.error}
             if rec.printed:  # what a code task's code printed, in the attempt that ended last
                 tasks[task_id]["printed"] = rec.printed
@@ -42,17 +55,18 @@ class ViewMixin:
         callbacks: list[dict[str, Any]] = []
         if run.status not in RUN_ENDED:
             for key, rec in recs.items():
-                if rec.status != "WAITING" or rec.waiting_for not in ("approval", "callback"):
+                if rec.status != TaskStatus.WAITING or rec.waiting_for not in (WaitingFor.APPROVAL,
+                                                                               WaitingFor.CALLBACK):
                     continue
-                if rec.waiting_for == "callback":
-                    callbacks.append({"task_id": node_of(key), "url": self.link_url(run_id, rec, base_url),
+                if rec.waiting_for == WaitingFor.CALLBACK:
+                    callbacks.append({"task_id": node_of(key), "url": self.links.url(run_id, rec, base_url),
                                       "deadline": rec.wake_at})
                     continue
                 request = rec.approval or {}
-                voted = {v["approver"] for v in self.votes(run_id, rec)}
-                for who, token in self.approval_links(run_id, rec):  # one link per approver yet to decide
+                voted = {v["approver"] for v in self.ballots.votes(run_id, rec)}
+                for who, token in self.ballots.links(run_id, rec):  # one link per approver yet to decide
                     if who not in voted:
-                        url = self.link_url(run_id, rec, base_url, token)
+                        url = self.links.url(run_id, rec, base_url, token)
                         approvals.append({
                             "task_id": node_of(key), "key": key, "approver": who, "url": url,
                             "title": request.get("title") or plan.nodes[node_of(key)].name or node_of(key),
@@ -63,7 +77,7 @@ class ViewMixin:
             "workflow_id": run.workflow_id,
             "status": run.status,
             "outputs": run.outputs,
-            "error": run.error if run.status in ("FAILED", "CANCELLED") else None,
+            "error": run.error if run.status in (RunStatus.FAILED, RunStatus.CANCELLED) else None,
             "tasks": tasks,
             "approvals": approvals,
             "callbacks": callbacks,
@@ -74,11 +88,21 @@ class ViewMixin:
             "redrives": run.redrives,  # times it was redriven (POST /runs/{id}/redrive)
         }
 
-    def link_url(self, run_id: str, rec: TaskRecord, base_url: str | None = None, token: str | None = None) -> str:
-        token = token or self.signer.token(run_id, rec.task_id, rec.attempt, rec.waiting_for, rec.nonce)
-        path = "approvals" if rec.waiting_for == "approval" else "callbacks"
-        base = self.settings.public_url or base_url or ""
-        return f"{base.rstrip('/')}/{path}/{token}"
+    def pending_approvals(self, run_id: str | None = None, approver: str | None = None,
+                          base_url: str | None = None) -> list[dict[str, Any]]:
+        """Requests waiting for a decision, one entry per approver yet to decide: of one run, or
+        (from the unused links) of every run; optionally only one approver's."""
+        if run_id is not None:
+            view = self.describe_run(run_id, base_url) or {"approvals": []}
+            entries = [{**a, "run_id": run_id} for a in view["approvals"]]
+        else:
+            now = self.clock.now().timestamp()
+            waiting = {(t.run_id, t.task_id) for t in self.store.unused_tokens("approval")
+                       if t.expires_at is None or t.expires_at > now}
+            entries = []
+            for run_id_, key in sorted(waiting):
+                entries += [a for a in self.pending_approvals(run_id_, base_url=base_url) if a["key"] == key]
+        return [e for e in entries if approver is None or e["approver"] == approver]
 
 
 def refused_links(recs: dict[str, TaskRecord]) -> tuple[list[dict[str, Any]], int]:

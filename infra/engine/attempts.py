@@ -1,0 +1,257 @@
+"""One attempt of a task, from its exec message: claim it, run its type, record what became of it.
+
+The path of one message: ``Engine.handle`` decodes it and calls ``Attempts.on_exec``, which
+reads the run and the task's item (``Scopes.load_for``), decides from their state what this
+delivery must do (start, carry a finished attempt on, take over an expired lease, or nothing),
+claims the attempt with one conditional write (RUNNING under a lease), runs the task (or hands
+a code task to the task runner) and records the outcome (``Outcomes``), which propagates it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from statemachine.delivery import Claim, Step, decide_delivery
+from statemachine.expressions import EvalContext, ExpressionError, Scope, evaluate, render, truthy
+from statemachine.limits import CODE_TASK_TYPES
+from statemachine.messages import Exec, handed_back
+from statemachine.plan import Node, Plan
+from statemachine.status import TaskStatus
+
+from ..clock import iso, parse_iso
+from ..dispatch.jobs import AttemptRef, CodeResult
+from ..ports import Clock, RunRecord, StateStore, TaskChange, TaskRecord
+from ..tasks.base import TaskFailure, TaskResult
+from ..tasks.registry import run_task_type
+from .blocks import Blocks
+from .budget import fits_in_worker
+from .children import Children
+from .code_tasks import CodeTasks, Prepared, Verdict, judge, runs_code
+from .keys import node_of
+from .loops import Loops
+from .messenger import Messenger
+from .outcomes import Outcomes
+from .plans import Plans
+from .propagate import Propagation
+from .reading import Scopes
+from .waits import Waits
+
+log = logging.getLogger(__name__)
+WAIT_TYPES = ("wait", "callback", "approval")
+
+
+class Busy(Exception):
+    """Another delivery holds this task's lease: hand the message back for later."""
+
+
+class Attempts:
+    def __init__(self, store: StateStore, clock: Clock, rng: random.Random, lease_seconds: float, plans: Plans,
+                 scopes: Scopes, messenger: Messenger, outcomes: Outcomes, propagation: Propagation, waits: Waits,
+                 blocks: Blocks, loops: Loops, children: Children, code: CodeTasks | None):
+        self.store = store
+        self.clock = clock
+        self.rng = rng
+        self.lease_seconds = lease_seconds
+        self.plans = plans
+        self.scopes = scopes
+        self.messenger = messenger
+        self.outcomes = outcomes
+        self.propagation = propagation
+        self.waits = waits
+        self.blocks = blocks
+        self.loops = loops
+        self.children = children
+        # Code tasks run in the task runner, reached through ``code``; an engine without one
+        # (a tool that only reads runs) refuses to start them.
+        self.code = code
+
+    def on_exec(self, msg: Exec, time_left: Callable[[], float] | None = None) -> None:
+        """``time_left``: seconds the handling process has left (a Lambda's remaining time), if bounded."""
+        plan = self.plans.get(msg.plan)
+        node = plan.nodes[msg.task]
+        attempt = msg.attempt
+        key = msg.item
+        visible = self.scopes.visible_tasks(plan, node)
+        run, rec, recs, loop_extra = self.scopes.load_for(plan, msg.run, node, key, visible)
+        now = self.clock.now()
+        lease = parse_iso(rec.lease_until) if rec.lease_until else None
+        delivery = decide_delivery(run, rec, attempt=attempt, epoch=msg.epoch, watch=msg.watch,
+                                   flow=node.role == "flow", lease_until=lease, now=now)
+        step = delivery.step
+        if run is None or step is Step.IGNORE:
+            return
+        if step is Step.CANCEL:
+            self.outcomes.cancel_task(plan, run, node, rec)
+        elif step is Step.PARK:
+            self.outcomes.park(run, rec, msg.ctx)  # resume starts it again
+        elif step is Step.PROPAGATE:
+            self.propagation.propagate(plan, run.run_id, node, rec)  # a redelivery: finish what it started
+        elif step is Step.ENSURE_WAIT:
+            self.waits.ensure_wait(plan, run, node, rec)
+        elif step is Step.SCHEDULE_RETRY:
+            self.outcomes.schedule_retry(plan, run.run_id, node, rec)
+        elif step is Step.REARM_WATCHDOG and self.code is not None and lease is not None:
+            # out with the task runner: its result or its watchdog will come (armed again: idempotent)
+            self.code.arm(AttemptRef(run.run_id, plan.hash, node.id, key, attempt, rec.redrive), lease)
+        elif step is Step.CLAIM:
+            self._claim_and_run(plan, run, node, rec, msg, delivery.claim, recs, visible, loop_extra, now,
+                                time_left)
+        else:
+            raise Busy(f"{node.id} attempt {attempt}: {delivery.why}")
+
+    def _claim_and_run(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, msg: Exec,
+                       claim_kind: Claim | None, recs: dict[str, TaskRecord], visible: tuple[str, ...],
+                       loop_extra: dict[str, Any] | None, now: datetime,
+                       time_left: Callable[[], float] | None) -> None:
+        attempt, key = msg.attempt, msg.item
+        fresh, takeover = claim_kind is Claim.FRESH, claim_kind is Claim.TAKEOVER
+        if time_left is not None and not fits_in_worker(node, rec, msg, time_left()):
+            self.messenger.send(handed_back(msg))  # at once, to a process with the time for it: no visibility wait
+            return
+
+        role_ctx = rec.role_ctx or msg.ctx
+        scope = self.scopes.task_scope(run, rec, recs, visible, loop_extra, role_ctx)
+        skip_error: ExpressionError | None = None
+        if fresh:
+            try:
+                run_it = _should_run(node, scope, EvalContext(now=now, seed=0))
+            except ExpressionError as exc:
+                run_it = True  # claimed below, then failed with the error like any other
+                skip_error = exc
+            if not run_it:
+                self.outcomes.finish(plan, run, node, rec, TaskStatus.SKIPPED, None, from_status=None,
+                                     extra={"role_ctx": role_ctx} if role_ctx else None,
+                                     reason="skipped by its when/skip_if")
+                return
+        if takeover and rec.ctx_now:
+            ctx_now, seed = rec.ctx_now, rec.ctx_seed  # a replay sees the same now() and random()
+        else:
+            ctx_now, seed = iso(now), self.rng.getrandbits(48)
+        prepared: Prepared | None = None
+        code_error: Exception | None = skip_error if fresh else None
+        if runs_code(node, rec) and code_error is None:
+            ref = AttemptRef(run.run_id, plan.hash, node.id, key, attempt, rec.redrive)
+            prepared, code_error = self.code.prepare_for(ref, node, scope, run, parse_iso(ctx_now), seed or 0, now) \
+                if self.code else (None, TaskFailure("TaskRunnerError", "this deployment has no task runner"))
+        claim = TaskChange(
+            status=TaskStatus.RUNNING,
+            from_status=(rec.status,) if rec.status != TaskStatus.PENDING else (None, TaskStatus.PENDING),
+            attempt=None if fresh else attempt,
+            lease_expired_before=iso(now) if takeover else None,
+            set={
+                "attempt": attempt,
+                "lease_until": iso(now + timedelta(seconds=self.lease_seconds)),
+                "started_at": rec.started_at or iso(now),
+                "ctx_now": ctx_now,
+                "ctx_seed": seed,
+                "error": None,
+                **({"role_ctx": role_ctx} if role_ctx and fresh else {}),
+                **(prepared.claim_fields if prepared else {}),
+            },
+        )
+        rec, claimed = self.outcomes.change(run.run_id, rec, claim, f"attempt {attempt} ({claim_kind})")
+        if not claimed:
+            return  # another delivery claimed it first; it carries the task on
+        if prepared is not None and self.code is not None:
+            self.code.start(prepared, now)  # the message is done: the result comes back on its own queue
+            return
+        ctx = self.scopes.eval_context(rec)
+        try:
+            if code_error is not None:
+                raise code_error
+            self._run_node(plan, run, node, rec, scope, ctx)
+        except ExpressionError as exc:
+            self.outcomes.fail(plan, run, node, rec, TaskFailure("ExpressionError", str(exc)))
+        except TaskFailure as exc:
+            self.outcomes.fail(plan, run, node, rec, exc)
+
+    def _run_node(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, scope: Scope,
+                  ctx: EvalContext) -> None:
+        if node.kind == "parallel":
+            self.blocks.run_parallel(plan, run, node, rec, scope, ctx)
+            return
+        if node.kind == "loop":
+            self.loops.run_loop(plan, run, node, rec, scope, ctx)
+            return
+        if node.kind == "sub_workflow":
+            self.children.run_sub_workflow(plan, run, node, rec, scope, ctx)
+            return
+        if node.kind == "condition":
+            value = evaluate(node.condition, scope, ctx) if isinstance(node.condition, str) else node.condition
+            taken = truthy(value)
+            self.outcomes.succeed(plan, run, node, rec,
+                                  TaskResult({"result": taken, "branch": "then" if taken else "else"}))
+            return
+        gate = node.requires_approval
+        decided = (rec.approval or {}).get("result")
+        if gate is not None and decided is None:
+            # An approval in front of the task; the task runs only if approved.
+            spec = gate.model_dump()
+            spec.setdefault("title", None)
+            spec["title"] = spec["title"] or f"Approve '{node.name or node.id}'?"
+            self.waits.begin_wait(plan, run, node, rec, scope, ctx, kind="approval", config=spec, gate=True)
+            return
+        if node.type in WAIT_TYPES:
+            self.waits.begin_wait(plan, run, node, rec, scope, ctx)
+            return
+        if node.type in CODE_TASK_TYPES:  # never in the worker: on_exec dispatches them
+            raise TaskFailure("TaskRunnerError", f"a {node.type} task reached the worker without its request")
+        config = render(node.config, scope, ctx)
+        result = run_task_type(node, config, run, scope, ctx)
+        if decided is not None:
+            result = TaskResult(result.output, {**result.names, "approval": decided})
+        self.outcomes.succeed(plan, run, node, rec, result, scope=scope, ctx=ctx)
+
+    def accept_result(self, body: str) -> str:
+        """A code task's result from the result queue (infra/dispatch/jobs.py). It is recorded only for
+        the attempt it was dispatched for; a forged, stale or repeated one changes nothing. A result
+        that cannot be used is logged and dropped, never raised: it would only come back. Returns
+        what was done (for the log); a storage error still raises, so the message comes back."""
+        try:
+            result = CodeResult.from_record(body)
+            ref = result.attempt
+            plan = self.plans.get(ref.plan_hash)
+            node = plan.nodes[ref.task_id]
+            if node_of(ref.key) != node.id or self.code is None:
+                raise LookupError(f"{ref.key} is not an item of task {node.id}")
+        except (ValueError, LookupError) as exc:
+            log.warning("dropped a task result: %s", exc)
+            return f"dropped: {exc}"
+        visible = self.scopes.visible_tasks(plan, node)
+        run, rec, recs, loop_extra = self.scopes.load_for(plan, ref.run_id, node, ref.key, visible)
+        verdict, why = judge(run, rec, result)
+        if verdict is Verdict.DROP or run is None:
+            log.warning("dropped a task result for %s/%s attempt %s: %s", ref.run_id, ref.key, ref.attempt, why)
+            return f"dropped: {why}"
+        if verdict is Verdict.REPLAY:  # delivered again after its outcome was written: finish what it started
+            if rec.status == TaskStatus.RETRYING:
+                self.outcomes.schedule_retry(plan, run.run_id, node, rec)
+            else:
+                self.propagation.propagate(plan, run.run_id, node, rec)
+            return f"replayed: {why}"
+        scope = self.scopes.task_scope(run, rec, recs, visible, loop_extra)
+        outcome, printed = self.code.outcome(result, rec)
+        if isinstance(outcome, TaskFailure):
+            self.outcomes.fail(plan, run, node, rec, outcome, printed=printed)
+            return f"failed: {outcome.error_type}"
+        decided = (rec.approval or {}).get("result")
+        if decided is not None:
+            outcome = TaskResult(outcome.output, {**outcome.names, "approval": decided})
+        self.outcomes.succeed(plan, run, node, rec, outcome, scope=scope, ctx=self.scopes.eval_context(rec),
+                              printed=printed)
+        return "completed"
+
+
+def _should_run(node: Node, scope: Scope, ctx: EvalContext) -> bool:
+    if node.when is not None:
+        value = evaluate(node.when, scope, ctx) if isinstance(node.when, str) else node.when
+        if not value:
+            return False
+    if node.skip_if is not None:
+        value = evaluate(node.skip_if, scope, ctx) if isinstance(node.skip_if, str) else node.skip_if
+        if value:
+            return False
+    return True

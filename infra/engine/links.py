@@ -1,0 +1,162 @@
+"""The links a waiting task hands out (callbacks, approvals): resolving one, refusing one, a callback's answer.
+
+A refused use of a link is recorded on its task (bounded: one record per task with a count and
+the last few), except for a GET: reading a link never writes, so no one can grow a run by
+fetching a dead link.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from statemachine.plan import Node, Plan
+from statemachine.status import RUN_ENDED, TaskStatus, WaitingFor
+
+from ..clock import iso
+from ..links import LinkSigner
+from ..ports import (
+    Clock,
+    ConditionFailed,
+    RunRecord,
+    StateStore,
+    StoreError,
+    TaskRecord,
+    TokenConsume,
+    TokenRecord,
+    TokenUsed,
+)
+from ..tasks.base import TaskResult
+from .keys import node_of, refusal_key
+from .messenger import Messenger
+from .outcomes import Outcomes
+from .plans import Plans
+from .reading import Scopes
+
+log = logging.getLogger(__name__)
+REFUSALS_KEPT = 5  # refused uses of a task's links kept in full (all are counted)
+
+
+class LinkError(Exception):
+    """A link that cannot be used: ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The waiting task behind a link, as read when the link was resolved."""
+
+    token: TokenRecord
+    plan: Plan
+    run: RunRecord
+    node: Node
+    rec: TaskRecord
+    recs: dict[str, TaskRecord]  # the task's dependencies, by task id
+
+
+class Links:
+    def __init__(self, store: StateStore, clock: Clock, signer: LinkSigner, plans: Plans, scopes: Scopes,
+                 outcomes: Outcomes, messenger: Messenger, public_url: str, safety_delay_seconds: int):
+        self.store = store
+        self.clock = clock
+        self.signer = signer
+        self.plans = plans
+        self.scopes = scopes
+        self.outcomes = outcomes
+        self.messenger = messenger
+        self.public_url = public_url
+        # A callback/approval POST first enqueues a delayed self-check, so a crash after its write
+        # still propagates; it must exceed the API's own timeout.
+        self.safety_delay_seconds = safety_delay_seconds
+
+    def resolve(self, token: str, kind: str, record_refusal: bool = True) -> Resolved:
+        """The waiting task behind a link, or a LinkError with the status to answer. A refused use
+        is recorded on the task unless ``record_refusal`` is False, as for every GET."""
+        if not isinstance(token, str) or not 20 <= len(token) <= 100:
+            raise LinkError(404, "unknown link")
+        record = self.store.get_token(self.signer.hash(token))
+        if record is None or record.kind != kind:
+            # Not tied to any request (forged, tampered, or another kind's): logged, not stored.
+            log.warning("refused an unknown %s link (hash %s)", kind, self.signer.hash(token)[:12])
+            raise LinkError(404, "unknown link")
+        refuse: Callable[[str, str, str, str | None], None] = self.refuse if record_refusal else _not_recorded
+        if record.used_by:
+            refuse(record.run_id, record.task_id, "a used or expired link", record.approver)
+            raise LinkError(410, "this link has already been used")
+        if record.expires_at is not None and self.clock.now().timestamp() >= record.expires_at:
+            refuse(record.run_id, record.task_id, "a used or expired link", record.approver)
+            raise LinkError(410, "this link has expired")
+        plan = self.plans.get(record.plan_hash)
+        node = plan.nodes[node_of(record.task_id)]
+        run, recs = self.store.load(record.run_id, [record.task_id, *node.deps])
+        rec = recs.get(record.task_id)
+        # A link made before a redrive reset its task (a lower epoch) is void, as is any link of an ended run.
+        if run is None or rec is None or rec.status != TaskStatus.WAITING or rec.attempt != record.attempt \
+                or record.epoch < rec.redrive or run.status in RUN_ENDED:
+            refuse(record.run_id, record.task_id, "a link to a request already decided", record.approver)
+            raise LinkError(410, "this request is no longer waiting for an answer")
+        return Resolved(record, plan, run, node, rec, recs)
+
+    def was_used(self, token: str) -> bool:
+        if not isinstance(token, str) or not 20 <= len(token) <= 100:
+            return False
+        record = self.store.get_token(self.signer.hash(token))
+        return record is not None and bool(record.used_by)
+
+    def refuse(self, run_id: str, task_key: str, reason: str, approver: str | None) -> None:
+        """Record a refused use of a link (the request itself is unchanged): one bounded record per
+        task, a count and the last REFUSALS_KEPT, so no number of refused requests grows a run."""
+        refusal = {"reason": reason, "approver": approver, "at": iso(self.clock.now())}
+        try:
+            self.store.record_refusal(run_id, refusal_key(task_key), refusal, REFUSALS_KEPT)
+        except StoreError as exc:
+            # The request is refused all the same; only its record is missing.
+            log.warning("refused a link of %s/%s but could not record it: %s", run_id, task_key, exc)
+
+    def url(self, run_id: str, rec: TaskRecord, base_url: str | None = None, token: str | None = None) -> str:
+        """A waiting task's link (an approval's is one approver's: pass its ``token``)."""
+        token = token or self.signer.token(run_id, rec.task_id, rec.attempt, rec.waiting_for or "", rec.nonce or "")
+        path = "approvals" if rec.waiting_for == WaitingFor.APPROVAL else "callbacks"
+        base = self.public_url or base_url or ""
+        return f"{base.rstrip('/')}/{path}/{token}"
+
+    def callback_info(self, token: str) -> dict[str, Any]:
+        """What a callback link is waiting for (a GET: nothing is written)."""
+        found = self.resolve(token, "callback", record_refusal=False)
+        return {"run_id": found.run.run_id, "task_id": found.node.id, "status": "WAITING",
+                "deadline": found.rec.wake_at}
+
+    def submit_callback(self, token: str, body: Any) -> dict[str, Any]:
+        found = self.resolve(token, "callback")
+        plan, run, node, rec = found.plan, found.run, found.node, found.rec
+        # A delayed self-check first: if we die after the write below, it propagates the task.
+        self.self_check(plan, run, node, rec, delay=self.safety_delay_seconds)
+        consume = TokenConsume(found.token.token_hash, uuid.uuid4().hex, int(self.clock.now().timestamp()))
+        scope = self.scopes.scope_for(run, found.recs, node.deps)
+        try:
+            if (rec.approval or {}).get("gate"):
+                self.outcomes.resolve_gate(plan, run, node, rec, body, consume=consume)
+            else:
+                self.outcomes.succeed(plan, run, node, rec, TaskResult(body), scope=scope, consume=consume,
+                                      from_status=TaskStatus.WAITING)
+        except TokenUsed as exc:
+            raise LinkError(410, "this link has already been used") from exc
+        except ConditionFailed as exc:
+            raise LinkError(410, "this request is no longer waiting for an answer") from exc
+        self.self_check(plan, run, node, rec)  # the fast path
+        return {"status": "accepted", "run_id": run.run_id, "task_id": node.id}
+
+    def self_check(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, delay: int = 0) -> None:
+        """The task's exec message: it carries on whatever a link's answer wrote (or tallies the votes)."""
+        self.messenger.send_exec(run.run_id, plan.hash, node.id, rec.attempt, delay=delay, key=rec.task_id,
+                                 epoch=rec.redrive)
+
+
+def _not_recorded(run_id: str, task_key: str, reason: str, approver: str | None) -> None:
+    """A refusal answered to a GET: reading never writes."""

@@ -1,0 +1,105 @@
+"""Starting a run, and the workflow's own timeout (``config.timeout``)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from statemachine.inputs import InputError, prepare_inputs
+from statemachine.limits import MAX_INPUT
+from statemachine.messages import ParentRef, RunTimeout, Start
+from statemachine.plan import Plan
+from statemachine.status import RUN_ENDED, RunStatus
+
+from ..clock import iso, parse_iso
+from ..ports import Clock, RunRecord, StateStore
+from .halting import Halting
+from .journal import Journal
+from .keys import timer_name
+from .messenger import Messenger
+from .plans import Plans
+from .run_end import RunEnd
+
+
+class RunStart:
+    def __init__(self, store: StateStore, clock: Clock, plans: Plans, messenger: Messenger, run_end: RunEnd,
+                 halting: Halting, journal: Journal):
+        self.store = store
+        self.journal = journal
+        self.clock = clock
+        self.plans = plans
+        self.messenger = messenger
+        self.run_end = run_end
+        self.halting = halting
+
+    def start_run(self, plan: Plan, inputs: dict[str, Any] | None = None, run_id: str | None = None,
+                  parent: ParentRef | None = None) -> str:
+        """Validate the input, then make the run durable. Raises InputError on bad input."""
+        prepared = prepare_inputs(plan, inputs)
+        if len(json.dumps(prepared)) > MAX_INPUT:
+            raise InputError(f"the input is larger than {MAX_INPUT >> 20} MB")
+        self.plans.save(plan)
+        run_id = run_id or uuid.uuid4().hex
+        # Enqueue first: if we die before the run item is written, the worker
+        # writes it from the message; POST /runs answers only after both.
+        self.messenger.send(Start(run_id, plan.hash, prepared, parent))
+        self._create(plan, run_id, prepared, parent)
+        return run_id
+
+    def on_start(self, msg: Start) -> None:
+        plan = self.plans.get(msg.plan)
+        run = self._create(plan, msg.run, msg.inputs, msg.parent)
+        if run.status in RUN_ENDED:
+            return
+        self.schedule_run_timeout(plan, run)
+        if not plan.roots:
+            self.run_end.finalize(plan, run)
+            return
+        for root in plan.roots:
+            self.messenger.send_exec(run.run_id, plan.hash, root, 1)
+
+    def schedule_run_timeout(self, plan: Plan, run: RunRecord) -> None:
+        """config.timeout: counted from the start, or from the last redrive (with a timer of its own)."""
+        if plan.timeout is None:
+            return
+        deadline = parse_iso(run.redriven_at or run.created_at) + timedelta(seconds=plan.timeout)
+        self.messenger.schedule(timer_name(run.run_id, "$run", 0, "run_timeout", run.redrives), deadline,
+                                RunTimeout(run.run_id, plan.hash, run.redrives))
+
+    def on_run_timeout(self, msg: RunTimeout) -> None:
+        """The run stops (WorkflowTimeout); what did not finish is cancelled, then the end steps run
+        (compensation, finally) as for any failure."""
+        plan = self.plans.get(msg.plan)
+        run = self.store.get_run(msg.run)
+        if run is None or run.status != RunStatus.RUNNING or run.end_comps is not None:
+            return
+        if msg.epoch != run.redrives:
+            return  # the timer of a run since redriven, which has a timer (and a deadline) of its own
+        deadline = parse_iso(run.redriven_at or run.created_at) + timedelta(seconds=plan.timeout or 0)
+        if deadline > self.clock.now() + timedelta(seconds=0.5):
+            self.messenger.schedule(timer_name(run.run_id, "$run", 1, "run_timeout", run.redrives), deadline, msg)
+            return
+        error = {"type": "WorkflowTimeout", "message": f"the workflow ran longer than {plan.timeout:g}s"}
+        self.halting.halt_now(plan, run, "$timeout", error)
+
+    def _create(self, plan: Plan, run_id: str, inputs: dict[str, Any], parent: ParentRef | None) -> RunRecord:
+        """The run's item, written if it is not there yet (by the API, or by the start message's delivery)."""
+        created, run = self.store.create_run(self._new_run(plan, run_id, inputs, parent))
+        if created:
+            self.journal.run(run_id, run.status, None, f"started {plan.workflow_id}@{plan.version}")
+        return run
+
+    def _new_run(self, plan: Plan, run_id: str, inputs: dict[str, Any], parent: ParentRef | None) -> RunRecord:
+        return RunRecord(
+            run_id=run_id,
+            plan_hash=plan.hash,
+            workflow_id=plan.workflow_id,
+            status=RunStatus.RUNNING,
+            inputs=inputs,
+            variables={v.name: v.default for v in plan.variables},
+            created_at=iso(self.clock.now()),
+            sinks_remaining=len(plan.sinks),
+            parent=parent.to_dict() if parent else None,
+        )
