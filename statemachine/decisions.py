@@ -114,6 +114,18 @@ def wait_until(config: dict[str, Any], now: datetime, parse_duration, parse_time
 APPROVAL_TIMEOUT_ACTIONS = ("escalate", "auto_approve", "auto_reject", "fail")
 
 
+def tally(request: dict[str, Any], votes: list[dict[str, Any]]) -> str | None:
+    """An approval's decision from its votes: REJECTED once ``required_rejections`` rejected, APPROVED
+    once ``required_approvals`` approved (a rejection quorum wins a tie), None while neither is reached."""
+    rejected = sum(1 for v in votes if v["decision"] == "REJECTED")
+    approved = sum(1 for v in votes if v["decision"] == "APPROVED")
+    if rejected >= request.get("required_rejections", 1):
+        return "REJECTED"
+    if approved >= request.get("required_approvals", 1):
+        return "APPROVED"
+    return None
+
+
 def approval_timeout_outcome(policy: dict[str, Any] | None) -> tuple[str, str]:
     """What an approval's final deadline means: ("decide", DECISION) or ("fail", error type).
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from statemachine.decisions import approval_output, approval_timeout_outcome
+from statemachine.decisions import approval_output, approval_timeout_outcome, tally
 from statemachine.messages import Notify, Remind, retried
 from statemachine.plan import Node, Plan
 from statemachine.status import TaskStatus, WaitingFor
@@ -47,17 +47,6 @@ log = logging.getLogger(__name__)
 DECISIONS = ("APPROVED", "REJECTED")
 MAX_COMMENT = 10_000
 NOTIFY_TRIES = 5
-
-
-def tally(request: dict[str, Any], votes: list[dict[str, Any]]) -> str | None:
-    """APPROVED once `required_approvals` approved, REJECTED once `required_rejections` rejected."""
-    rejected = sum(1 for v in votes if v["decision"] == "REJECTED")
-    approved = sum(1 for v in votes if v["decision"] == "APPROVED")
-    if rejected >= request.get("required_rejections", 1):
-        return "REJECTED"
-    if approved >= request.get("required_approvals", 1):
-        return "APPROVED"
-    return None
 
 
 def decision_of(rec: TaskRecord) -> str:

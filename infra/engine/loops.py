@@ -11,6 +11,7 @@ from typing import Any
 
 from statemachine.aggregation import branch_view
 from statemachine.expressions import EvalContext, Scope, evaluate, truthy
+from statemachine.loop_steps import after_iteration, following_index
 from statemachine.plan import Node, Plan
 from statemachine.status import TASK_ENDED, TaskStatus, WaitingFor
 
@@ -133,8 +134,7 @@ class Loops:
     def _loop_next(self, plan: Plan, run: RunRecord, loop: Node, index: int, view: dict[str, Any],
                    tasks: dict[str, TaskRecord]) -> None:
         config = loop.config
-        step = config.get("max_concurrent") if config["parallel"] else 1
-        following = index + step if step else None  # a parallel loop without a limit started them all
+        following = following_index(config, index)
         keys = [loop.id] + ([chunk_key(loop.id, following)] if following is not None else [])
         _, recs = self.store.load(run.run_id, keys)
         rec = recs.get(loop.id) or TaskRecord(loop.id)
@@ -145,45 +145,35 @@ class Loops:
             return
         if rec.status != TaskStatus.WAITING or rec.waiting_for != WaitingFor.LOOP:
             return
-        state = rec.loop_state or {}
         chunk = recs[keys[1]].output if len(keys) > 1 and keys[1] in recs else []
         item = chunk[following % CHUNK] if following is not None and following % CHUNK < len(chunk) else None
-        if view["status"] == TaskStatus.FAILED:
-            error = view["error"]
-            self.outcomes.fail(plan, run, loop, rec, TaskFailure(error.get("type", "Error"),
-                                                                 f"iteration {index}: {error.get('message', '')}"),
-                               from_status=TaskStatus.WAITING)
-            return
-        _, iteration = self.store.load(run.run_id, [iteration_key(loop.id, index)])
-        this = iteration.get(iteration_key(loop.id, index)) or TaskRecord("")
-        scope = self.scopes.scope_for(run, tasks, list(tasks), extra={"loop": loop_root(loop, this, index)})
+
+        read: list[Scope] = []
+
+        def scope() -> Scope:  # the iteration's item is read once, and only if a condition needs it
+            if not read:
+                _, iteration = self.store.load(run.run_id, [iteration_key(loop.id, index)])
+                this = iteration.get(iteration_key(loop.id, index)) or TaskRecord("")
+                read.append(self.scopes.scope_for(run, tasks, list(tasks),
+                                                  extra={"loop": loop_root(loop, this, index)}))
+            return read[0]
+
         ctx = self.scopes.eval_context(None)
-        if config.get("break_on") is not None and truthy(_value(config["break_on"], scope, ctx)):
-            self._finish_loop(plan, run, loop, rec, index + 1)
+        try:
+            step = after_iteration(
+                config, (rec.loop_state or {}).get("total"), index, view,
+                break_hit=lambda: truthy(_value(config["break_on"], scope(), ctx)),
+                goes_on=lambda i: _loop_condition(loop, scope(), ctx, i, None))
+        except ValueError as exc:
+            raise LookupError(f"loop '{loop.id}': {exc}") from exc
+        if step.fail is not None:
+            self.outcomes.fail(plan, run, loop, rec, TaskFailure(*step.fail), from_status=TaskStatus.WAITING)
             return
-        total = state.get("total")
-        if config["parallel"] and total is not None:
-            if following is not None and following < total:
-                self._start_iteration(plan, run.run_id, loop, following, item)
-            if self._count_finished(run.run_id, loop, index, total):
-                self._finish_loop(plan, run, loop, rec, total)
-            return
-        if following is None:  # only a parallel loop without a limit has none, and it has a count
-            raise LookupError(f"loop '{loop.id}' runs in parallel without a count of its items")
-        if total is not None:  # for_each, one at a time
-            if following < total:
-                self._start_iteration(plan, run.run_id, loop, following, item)
-            else:
-                self._finish_loop(plan, run, loop, rec, total)
-            return
-        if not _loop_condition(loop, scope, ctx, following, None):
-            self._finish_loop(plan, run, loop, rec, following)
-        elif following >= config["max_iterations"]:
-            self.outcomes.fail(plan, run, loop, rec, TaskFailure(
-                "MaxIterationsExceeded", f"still looping after max_iterations ({config['max_iterations']})"),
-                from_status=TaskStatus.WAITING)
-        else:
-            self._start_iteration(plan, run.run_id, loop, following, None)
+        if step.start is not None:
+            self._start_iteration(plan, run.run_id, loop, step.start, item)
+        if step.finish_after is not None and (
+                not step.count or self._count_finished(run.run_id, loop, index, step.finish_after)):
+            self._finish_loop(plan, run, loop, rec, step.finish_after)
 
     def _count_finished(self, run_id: str, loop: Node, index: int, total: int) -> bool:
         """Parallel iterations finish in any order: count each once, with the guarded set counter

@@ -292,3 +292,15 @@ def test_every_approval_timeout_action_has_an_outcome() -> None:
         "auto_reject": ("decide", "REJECTED"),
         "fail": ("fail", "ApprovalTimeout"),
     }
+
+
+def test_an_approval_is_decided_by_its_quorum_and_a_rejection_quorum_wins():
+    from statemachine.decisions import tally
+
+    two = {"required_approvals": 2}
+    approve, reject = {"decision": "APPROVED"}, {"decision": "REJECTED"}
+    assert tally(two, [approve]) is None
+    assert tally(two, [approve, approve]) == "APPROVED"
+    assert tally(two, [approve, reject]) == "REJECTED"  # one rejection is enough by default
+    assert tally({"required_rejections": 2}, [reject]) is None
+    assert tally({}, []) is None

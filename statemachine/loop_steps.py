@@ -1,0 +1,59 @@
+"""What follows one finished iteration of a loop (pure): fail, break, start the next, count, finish.
+
+The engine reads the loop's state, evaluates nothing itself, and carries out the step this
+returns; the loop's conditions (``break_on``, a while loop's ``condition``) are passed in as
+callables so that each is evaluated only when the decision needs it, as the language says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AfterIteration:
+    start: int | None = None  # the iteration to start next
+    finish_after: int | None = None  # the loop ends with this many iterations (when ``count`` agrees)
+    count: bool = False  # parallel iterations end in any order: count this one, finish once all have
+    fail: tuple[str, str] | None = None  # the loop fails: (error type, message)
+    why: str = ""
+
+
+def following_index(config: Mapping[str, Any], index: int) -> int | None:
+    """The iteration that starts when iteration ``index`` ends: the next one, or with ``max_concurrent``
+    parallel iterations the one ``max_concurrent`` further; None for a parallel loop without a limit,
+    which started every iteration at once."""
+    step = config.get("max_concurrent") if config["parallel"] else 1
+    return index + step if step else None
+
+
+def after_iteration(config: Mapping[str, Any], total: int | None, index: int, outcome: Mapping[str, Any],
+                    break_hit: Callable[[], bool], goes_on: Callable[[int], bool]) -> AfterIteration:
+    """``total``: a for_each's item count (None for while/do_while); ``outcome``: the iteration's
+    branch view (status, error); ``break_hit()``: ``break_on`` holds; ``goes_on(i)``: a while loop's
+    condition holds before iteration ``i``."""
+    following = following_index(config, index)
+    if outcome["status"] == "FAILED":
+        error = outcome.get("error") or {}
+        return AfterIteration(fail=(error.get("type", "Error"), f"iteration {index}: {error.get('message', '')}"),
+                              why=f"iteration {index} failed")
+    if config.get("break_on") is not None and break_hit():
+        return AfterIteration(finish_after=index + 1, why=f"break_on held after iteration {index}")
+    if config["parallel"] and total is not None:
+        start = following if following is not None and following < total else None
+        return AfterIteration(start=start, finish_after=total, count=True, why="a parallel iteration ended")
+    if following is None:  # only a parallel loop without a limit has none, and it has a count
+        raise ValueError("a loop runs in parallel without a count of its items")
+    if total is not None:
+        if following < total:
+            return AfterIteration(start=following, why=f"item {following} of {total}")
+        return AfterIteration(finish_after=total, why=f"all {total} items done")
+    if not goes_on(following):
+        return AfterIteration(finish_after=following, why=f"its condition ended it after {following} iterations")
+    if following >= config["max_iterations"]:
+        return AfterIteration(fail=("MaxIterationsExceeded",
+                                    f"still looping after max_iterations ({config['max_iterations']})"),
+                              why="max_iterations reached")
+    return AfterIteration(start=following, why=f"its condition holds before iteration {following}")
