@@ -13,7 +13,7 @@ redelivery after a crash anywhere, carries on where the last delivery stopped):
 2. **Reopen**: FAILED with n - 1 redrives -> RUNNING with n; the failure, the end steps, the outputs
    cleared, and the sink counter set to the sinks not kept.
 3. **Restart**: the edges from finished dependencies into the reset tasks are applied again (the usual
-   guarded ``_apply_edge``: an edge counts once, however often it is replayed) and the reset tasks
+   guarded ``Propagation.apply_edge``: an edge counts once, however often it is replayed) and the reset tasks
    without dependencies are queued; from there the run goes on as any run, and ends through the usual
    end steps (its ``finally`` tasks run again). When only end steps had failed, it goes to them at once.
 
