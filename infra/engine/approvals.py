@@ -32,6 +32,7 @@ from ..ports import (
     TokenUsed,
 )
 from ..tasks.base import TaskResult
+from ..tasks.registry import TaskTypes
 from .messages import is_stale
 
 log = logging.getLogger(__name__)
@@ -296,7 +297,7 @@ class ApprovalsMixin:
         url = self.link_url(run.run_id, rec, token=links[msg["approver"]])
         try:
             send_notification(msg["channel"], msg["approver"], rec.approval or {}, url, msg["reason"], run.run_id,
-                              msg["key"], plan.workflow_id, rec.wake_at)
+                              msg["key"], plan.workflow_id, rec.wake_at, self.task_types)
         except (TaskFailure, OSError) as exc:
             tries = msg.get("try", 1)
             log.warning("notifying %s by %s failed (try %d): %s", msg["approver"], msg["channel"], tries, exc)
@@ -305,9 +306,9 @@ class ApprovalsMixin:
 
 
 def send_notification(channel: str, approver: str, request: dict[str, Any], url: str, reason: str, run_id: str,
-                      task_key: str, workflow_id: str, deadline: str | None) -> None:
+                      task_key: str, workflow_id: str, deadline: str | None, task_types: TaskTypes) -> None:
     """Tell one approver through one channel (the task types' providers do the sending)."""
-    from ..tasks import http_task, messaging
+    from ..tasks import http_task
     from ..tasks.common import TaskMeta
 
     title = request.get("title") or "Approval requested"
@@ -318,16 +319,17 @@ def send_notification(channel: str, approver: str, request: dict[str, Any], url:
     meta = TaskMeta(task_id=task_key, run_id=run_id, workflow_id=workflow_id)
     if channel == "email" and "@" in approver:
         sender = os.environ.get("LOOPLINE_EMAIL_FROM") or "approvals@loopline.local"
-        messaging.run_email({"to": [approver], "subject": f"{lead}: {title}", "body": text, "format": "text",
-                             "from": sender}, meta)
+        task_types.run_config("email", {"to": [approver], "subject": f"{lead}: {title}", "body": text,
+                                        "format": "text", "from": sender}, meta)
     elif channel == "sms" and approver.startswith("+"):
-        messaging.run_sms({"to": approver, "body": f"{lead}: {title} {url}"}, meta)
+        task_types.run_config("sms", {"to": approver, "body": f"{lead}: {title} {url}"}, meta)
     elif channel == "webhook":
         hook = os.environ.get("LOOPLINE_APPROVAL_WEBHOOK_URL")
         if hook:  # a Slack-compatible body: `text`, plus the request for other receivers
             body = {"text": f"{lead}: {title} ({approver}) <{url}|Decide>", "approver": approver, "url": url,
                     "title": title, "reason": reason, "run_id": run_id, "deadline": deadline}
-            reply = http_task.fetch("POST", hook, headers={"Content-Type": "application/json"},
+            reply = http_task.fetch("POST", hook, policy=task_types.settings.egress(),
+                                    headers={"Content-Type": "application/json"},
                                     data=http_task.encode_body(body, {"Content-Type": "application/json"}))
             if reply.status >= 400:
                 raise OSError(f"webhook answered {reply.status}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from ..clock import iso, parse_iso
 from ..dispatch.jobs import CodeResult
 from ..links import LinkSigner
 from ..ports import Clock, CodeDispatch, RunRecord, StateStore, Timers, WorkQueue
+from ..tasks.registry import TaskTypes
 from .approvals import ApprovalsMixin
 from .blocks import BlocksMixin
 from .children import ChildrenMixin
@@ -72,6 +74,7 @@ class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixi
         settings: EngineSettings | None = None,
         rng: random.Random | None = None,
         dispatch: CodeDispatch | None = None,
+        task_types: TaskTypes | None = None,
     ):
         self.store = store
         self.queue = queue
@@ -80,6 +83,9 @@ class Engine(ExecuteMixin, PropagateMixin, BlocksMixin, LoopsMixin, ChildrenMixi
         self.clock = clock
         self.settings = settings or EngineSettings()
         self.rng = rng or random.SystemRandom()
+        # How each task type runs, with the deployment's settings (read from the environment once, here
+        # unless the wiring built them).
+        self.task_types = task_types if task_types is not None else TaskTypes.from_env(os.environ)
         # Code tasks run in the task runner, reached through ``dispatch``; an engine without one
         # (a tool that only reads runs) refuses to start them.
         self.code = CodeTasks(dispatch, timers, self.settings.custom_modules) if dispatch is not None else None

@@ -18,7 +18,6 @@ from ..clock import iso, parse_iso
 from ..dispatch.jobs import AttemptRef
 from ..ports import ConditionFailed, RunRecord, TaskChange, TaskRecord, TokenConsume, TokenRecord
 from ..tasks.base import TaskFailure, TaskResult
-from ..tasks.registry import run_task_type
 from .budget import fits_in_worker, handed_back
 from .code_tasks import runs_code
 from .loops import body_key, iteration_key, iteration_of
@@ -220,7 +219,7 @@ class ExecuteMixin:
         if node.type in CODE_TASK_TYPES:  # never in the worker: _on_exec dispatches them
             raise TaskFailure("TaskRunnerError", f"a {node.type} task reached the worker without its request")
         config = render(node.config, scope, ctx)
-        result = run_task_type(node, config, run, scope, ctx)
+        result = self.task_types.run(node, config, run, scope, ctx)
         if decided is not None:
             result = TaskResult(result.output, {**result.names, "approval": decided})
         self.succeed(plan, run, node, rec, result, scope=scope, ctx=ctx)

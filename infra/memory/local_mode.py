@@ -13,6 +13,7 @@ from ..clock import SystemClock
 from ..engine import Busy, Engine, EngineSettings
 from ..links import LinkSigner
 from ..ports import Clock
+from ..tasks.registry import TaskTypes
 from .queue import InMemoryQueue, InMemoryTimers
 from .store import InMemoryStore
 from .task_dispatch import InMemoryDispatch
@@ -35,8 +36,9 @@ class LocalMode:
                                   custom_modules=limits.custom_modules)
         from ..local.keyfile import local_link_key
 
+        # The task types' settings are read from the environment now, as a deployed worker reads them at start.
         self.engine = Engine(self.store, self.queue, self.timers, LinkSigner(local_link_key().encode()), self.clock,
-                             settings, dispatch=self.dispatch)
+                             settings, dispatch=self.dispatch, task_types=TaskTypes.from_env(os.environ))
         wiring.use_engine(self.engine)  # the api handler (for approval links) drives this engine
 
     def pump_once(self) -> int:
