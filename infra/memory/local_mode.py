@@ -21,10 +21,11 @@ from .task_dispatch import InMemoryDispatch
 
 class LocalMode:
     """``inline_code``: code tasks run at once in the thread that dispatches them (deterministic tests);
-    otherwise on runner threads, as the task-runner function runs beside the worker on AWS."""
+    otherwise on runner threads, as the task-runner function runs beside the worker on AWS.
+    ``task_types``: the built-in ones with the environment's settings unless given."""
 
     def __init__(self, clock: Clock | None = None, public_url: str = "http://127.0.0.1:8080",
-                 lease_seconds: float = 60.0, inline_code: bool = False):
+                 lease_seconds: float = 60.0, inline_code: bool = False, task_types: TaskTypes | None = None):
         self.clock = clock or SystemClock()
         self.store = InMemoryStore()
         self.queue = InMemoryQueue(self.clock)
@@ -37,8 +38,9 @@ class LocalMode:
         from ..local.keyfile import local_link_key
 
         # The task types' settings are read from the environment now, as a deployed worker reads them at start.
+        types = task_types if task_types is not None else TaskTypes.from_env(os.environ)
         self.engine = Engine(self.store, self.queue, self.timers, LinkSigner(local_link_key().encode()), self.clock,
-                             settings, dispatch=self.dispatch, task_types=TaskTypes.from_env(os.environ))
+                             settings, dispatch=self.dispatch, task_types=types)
         wiring.use_engine(self.engine)  # the api handler (for approval links) drives this engine
 
     def pump_once(self) -> int:
