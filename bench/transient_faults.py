@@ -81,9 +81,9 @@ def main() -> int:
     import boto3
 
     import infra.dispatch.runner as runner
-    import infra.engine.attempts as execute
     from infra.clock import ManualClock
     from infra.local.runtime import REGION, EmbeddedAws
+    from infra.tasks.registry import TaskTypes
     from tests.e2e.test_transient_faults import Stack, summary
     from tests.faults import FaultInjector, fast_backoff, never
 
@@ -93,17 +93,17 @@ def main() -> int:
     injector.attach(boto3.DEFAULT_SESSION.events)  # the handlers' clients (infra/wiring.py)
     injector.attach(aws.session.events)  # the runtime's pollers and timer pump
     actions: list[str] = []
-    real_type, real_code = execute.run_task_type, runner.run_code
+    real_type, real_code = TaskTypes.run, runner.run_code
 
-    def counting(node, *rest):  # a task that runs in the worker
+    def counting(types, node, *rest):  # a task that runs in the worker
         actions.append(node.id)
-        return real_type(node, *rest)
+        return real_type(types, node, *rest)
 
     def counting_code(request):  # a code task, in the task runner
         actions.append(request.task_id)
         return real_code(request)
 
-    execute.run_task_type, runner.run_code = counting, counting_code
+    TaskTypes.run, runner.run_code = counting, counting_code  # type: ignore[method-assign]
     rows, totals = [], Counter()
     with fast_backoff() as delays:
         injector.delays = delays

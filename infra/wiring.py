@@ -26,6 +26,7 @@ from .clock import SystemClock
 from .engine import Engine, EngineSettings
 from .links import LinkSigner
 from .ports import Clock
+from .tasks.registry import TaskTypes
 
 _RETRIES = Config(retries={"mode": "standard", "max_attempts": 8})
 _lock = threading.Lock()
@@ -130,7 +131,10 @@ def build_engine() -> Engine:
                               safety_delay_seconds=int(env.get("LOOPLINE_SAFETY_DELAY_SECONDS", "60")),
                               custom_modules=DeploymentLimits.from_setting(env.get("LOOPLINE_CUSTOM_MODULES"))
                               .custom_modules)
-    return Engine(store, queue, timers, LinkSigner(_link_key()), clock, settings, dispatch=dispatch)
+    # The task types' settings (providers, endpoints, file root, egress allow list) are read here, once per
+    # container: a Lambda function's environment does not change while it runs.
+    return Engine(store, queue, timers, LinkSigner(_link_key()), clock, settings, dispatch=dispatch,
+                  task_types=TaskTypes.from_env(env))
 
 
 def get_engine() -> Engine:

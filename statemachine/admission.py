@@ -26,35 +26,33 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from statemachine.dsl import TASK_TYPES
 from statemachine.durations import parse_duration
 from statemachine.limits import (
-    CODE_TASK_TYPES,
     MAX_CODE_TIMEOUT,
     MAX_WORKER_TASK_TIMEOUT,
     DeploymentLimits,
     module_allowed,
 )
 from statemachine.plan import Plan
+from statemachine.task_types import TASK_TYPES, TaskCatalogue
 
 Path = tuple[Any, ...]
-DURABLE_TASK_TYPES = ("wait", "callback", "approval")  # wait on a timer or a link: no function runs meanwhile
 _HANDLER = re.compile(r"^([A-Za-z_][\w.]*):[A-Za-z_]\w*$")
 _WHY = {"code": "they run in the task-runner function, whose Lambda timeout is 15 min",
         "worker": "they run inside the worker, whose Lambda timeout is 30 s"}
 
 
-def timeout_limit(task_type: Any) -> tuple[float, str] | None:
-    """The longest one attempt of ``task_type`` may run, with where it runs; None: no limit."""
-    if task_type in CODE_TASK_TYPES:
-        return MAX_CODE_TIMEOUT, "code"
-    if task_type in DURABLE_TASK_TYPES or task_type not in TASK_TYPES:  # an unknown type is the shape's error
+def timeout_limit(task_type: Any, types: TaskCatalogue = TASK_TYPES) -> tuple[float, str] | None:
+    """The longest one attempt of ``task_type`` may run, with where it runs; None: no limit.
+    Durable waits wait on a timer or a link: no function runs meanwhile."""
+    spec = types.get(task_type)
+    if spec is None or spec.durable:  # an unknown type is the shape's error
         return None
-    return MAX_WORKER_TASK_TIMEOUT, "worker"
+    return (MAX_CODE_TIMEOUT, "code") if spec.runs_code else (MAX_WORKER_TASK_TIMEOUT, "worker")
 
 
-def task_problems(task_id: Any, task_type: Any, config: Any, timeout: Any,
-                  limits: DeploymentLimits) -> list[tuple[Path, str]]:
+def task_problems(task_id: Any, task_type: Any, config: Any, timeout: Any, limits: DeploymentLimits,
+                  types: TaskCatalogue = TASK_TYPES) -> list[tuple[Path, str]]:
     """``(path relative to the task, message)`` for what this deployment will not run."""
     label = f"task '{task_id}'" if isinstance(task_id, str) else "task"
     config = config if isinstance(config, dict) else {}
@@ -71,7 +69,7 @@ def task_problems(task_id: Any, task_type: Any, config: Any, timeout: Any,
             found.append((("config", "handler"), f"{label}: custom handler module '{match.group(1)}' is not "
                           f"allowed by this deployment (allowed: {allowed}; set LOOPLINE_CUSTOM_MODULES, the "
                           "template's CustomModules parameter)"))
-    limit = timeout_limit(task_type)
+    limit = timeout_limit(task_type, types)
     if limit is None:
         return found
     seconds, where = limit
@@ -94,12 +92,13 @@ def task_problems(task_id: Any, task_type: Any, config: Any, timeout: Any,
     return found
 
 
-def deployment_problems(tasks: Iterable[tuple[Any, Path, dict]], limits: DeploymentLimits) -> list[tuple[Path, str]]:
+def deployment_problems(tasks: Iterable[tuple[Any, Path, dict]], limits: DeploymentLimits,
+                        types: TaskCatalogue = TASK_TYPES) -> list[tuple[Path, str]]:
     """Every task of a file (id, path, raw mapping) checked against ``limits``."""
     return [(path + relative, message)
             for task_id, path, raw in tasks
             for relative, message in task_problems(task_id, raw.get("type"), raw.get("config"), raw.get("timeout"),
-                                                   limits)]
+                                                   limits, types)]
 
 
 def plan_problems(plan: Plan, limits: DeploymentLimits) -> list[str]:

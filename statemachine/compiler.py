@@ -32,6 +32,7 @@ from statemachine.raw_data import as_dict as _d
 from statemachine.raw_data import as_list as _l
 from statemachine.raw_data import ref_offset as _ref_offset
 from statemachine.raw_data import strings_in as _strings
+from statemachine.task_types import TASK_TYPES, TaskCatalogue
 from statemachine.yaml_source import SourceMap, load_yaml
 
 Path = tuple[Any, ...]
@@ -59,31 +60,35 @@ class _Entry:
 SAFE_LIMITS = DeploymentLimits()
 
 
-def validate_workflow(text: str, filename: str, limits: DeploymentLimits = SAFE_LIMITS) -> list[Diagnostic]:
+def validate_workflow(text: str, filename: str, limits: DeploymentLimits = SAFE_LIMITS,
+                      task_types: TaskCatalogue = TASK_TYPES) -> list[Diagnostic]:
     """Every problem in the workflow ``text``, sorted by position (empty: valid)."""
-    return _Compilation(text, filename, limits).run()[0]
+    return _Compilation(text, filename, limits, task_types).run()[0]
 
 
-def compile_workflow(text: str, filename: str, limits: DeploymentLimits = SAFE_LIMITS) -> Plan:
-    """The Plan of a workflow; raises WorkflowError listing every problem (``limits``: what the deployment allows)."""
-    diagnostics, plan = _Compilation(text, filename, limits).run()
+def compile_workflow(text: str, filename: str, limits: DeploymentLimits = SAFE_LIMITS,
+                     task_types: TaskCatalogue = TASK_TYPES) -> Plan:
+    """The Plan of a workflow; raises WorkflowError listing every problem (``limits``: what the deployment
+    allows; ``task_types``: the types it offers, statemachine/task_types.py's unless it adds its own)."""
+    diagnostics, plan = _Compilation(text, filename, limits, task_types).run()
     if diagnostics or plan is None:
         raise WorkflowError(diagnostics)
     return plan
 
 
-def load_and_compile(path: str | FsPath, limits: DeploymentLimits = SAFE_LIMITS) -> Plan:
+def load_and_compile(path: str | FsPath, limits: DeploymentLimits = SAFE_LIMITS,
+                     task_types: TaskCatalogue = TASK_TYPES) -> Plan:
     path = FsPath(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise WorkflowError([Diagnostic(str(path), 1, 1, f"cannot read file: {exc}")]) from None
-    return compile_workflow(text, str(path), limits)
+    return compile_workflow(text, str(path), limits, task_types)
 
 
 class _Compilation:
-    def __init__(self, text: str, filename: str, limits: DeploymentLimits):
-        self.text, self.filename, self.limits = text, filename, limits
+    def __init__(self, text: str, filename: str, limits: DeploymentLimits, task_types: TaskCatalogue):
+        self.text, self.filename, self.limits, self.types = text, filename, limits, task_types
         self.diags: list[Diagnostic] = []
         self.smap = SourceMap(text)
         self.entries: list[_Entry] = []
@@ -138,7 +143,7 @@ class _Compilation:
 
     def check_shape(self, data: dict) -> dsl.WorkflowFile | None:
         try:
-            return dsl.WorkflowFile.model_validate(data)
+            return dsl.WorkflowFile.model_validate(data, context={"task_types": self.types})
         except ValidationError as exc:
             for path, at_key, message in explain_errors(exc, data, dsl.WorkflowFile):
                 self.at(path, message, key=at_key)
@@ -202,7 +207,8 @@ class _Compilation:
         raw, path = entry.raw, entry.path
         if entry.kind == "task":
             # A python task's code is Python source: `${}` in it means nothing to us.
-            skip = path + ("config", "code") if raw.get("type") == "python" else None
+            spec = self.types.get(raw.get("type"))
+            skip = {path + ("config", key) for key in spec.source_keys} if spec else set()
             for key in raw:
                 if key not in ("id", "type", "depends_on"):
                     yield from _strings(raw[key], path + (key,), skip)
@@ -244,8 +250,8 @@ class _Compilation:
 
     def check_type_configs(self) -> None:
         for entry in self.entries:
-            kind = entry.raw.get("type")
-            model = dsl.TYPE_CONFIGS.get(kind) if entry.kind == "task" and isinstance(kind, str) else None
+            spec = self.types.get(entry.raw.get("type")) if entry.kind == "task" else None
+            model = spec.config if spec else None
             config = entry.raw.get("config") or {}
             if model is None or not isinstance(config, dict):
                 continue
@@ -260,7 +266,7 @@ class _Compilation:
     def check_deployment(self, data: dict) -> None:
         """What this deployment will not run (statemachine/admission.py), and numbers JSON cannot hold."""
         tasks = [(e.id, e.path, e.raw) for e in self.entries if e.kind == "task"]
-        for path, message in deployment_problems(tasks, self.limits):
+        for path, message in deployment_problems(tasks, self.limits, self.types):
             self.at(path, message)
         for path in non_finite_numbers(data):
             loc = self.smap.find(path)
@@ -428,7 +434,7 @@ class _Compilation:
                 continue
             config = model.config
             if model.type == "approval":
-                spec = dsl.ApprovalTaskConfig.model_validate(config).to_spec(default_timeout, channels)
+                spec = dsl.ApprovalConfig.model_validate(config).to_spec(default_timeout, channels)
                 config = spec.model_dump(mode="json")
             approval = model.requires_approval
             nodes[entry.id] = Node(

@@ -22,6 +22,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -35,10 +36,6 @@ _ID_RE = re.compile(ID_PATTERN)
 _SEMVER_RE = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
 )
-TASK_TYPES = (
-    "python", "shell", "http", "llm", "email", "sms", "voice", "browser",
-    "database", "file", "wait", "callback", "approval", "custom",
-)
 
 
 def _id(value: Any) -> Any:
@@ -50,7 +47,7 @@ def _id(value: Any) -> Any:
     return value
 
 
-def _duration(value: Any) -> Any:
+def duration_or_error(value: Any) -> Any:
     if value is None:
         return None
     try:
@@ -71,7 +68,7 @@ def _version(value: Any) -> Any:
     return value
 
 
-def _matching(pattern: str, what: str, example: str):
+def matching(pattern: str, what: str, example: str):
     regex = re.compile(pattern)
 
     def check(value: Any) -> Any:
@@ -86,7 +83,7 @@ def _matching(pattern: str, what: str, example: str):
 
 
 Id = Annotated[str, BeforeValidator(_id)]
-Duration = Annotated[float | None, BeforeValidator(_duration)]
+Duration = Annotated[float | None, BeforeValidator(duration_or_error)]
 
 
 class Strict(BaseModel):
@@ -279,11 +276,17 @@ class Task(Strict):
 
     @field_validator("type", mode="before")
     @classmethod
-    def _known_type(cls, value: Any) -> Any:
-        if value not in TASK_TYPES:
+    def _known_type(cls, value: Any, info: ValidationInfo) -> Any:
+        # The compiler passes the catalogue it was given; imported here, not at the top, because the
+        # catalogue's config models build on this module's (ApprovalConfig).
+        from statemachine.task_types import TASK_TYPES, TaskCatalogue
+
+        given = (info.context or {}).get("task_types")
+        types: TaskCatalogue = TASK_TYPES if given is None else given
+        if value not in types:
             raise PydanticCustomError(
                 "task_type", "unknown task type '{value}' (expected one of: {types})",
-                {"value": value, "types": ", ".join(TASK_TYPES)},
+                {"value": value, "types": ", ".join(types.names)},
             )
         return value
 
@@ -372,7 +375,7 @@ class ErrorHandling(Strict):
 
 class SubWorkflow(Block):
     workflow_ref: Annotated[
-        str, _matching(r"^[A-Za-z_][A-Za-z0-9_]*(@[0-9A-Za-z.+-]+)?$", "workflow_ref", "'id' or 'id@version'")
+        str, matching(r"^[A-Za-z_][A-Za-z0-9_]*(@[0-9A-Za-z.+-]+)?$", "workflow_ref", "'id' or 'id@version'")
     ]
     inputs: dict[str, Any] = Field(default_factory=dict)
     outputs: dict[str, Any] = Field(default_factory=dict)
@@ -403,77 +406,3 @@ class Workflow(Strict):
 
 class WorkflowFile(Strict):
     workflow: Workflow
-
-
-# Per-type checks of a task's ``config``. Only the keys named here are checked;
-# other keys are left to the task type's provider (extra="allow").
-
-class _TypeConfig(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
-class PythonConfig(_TypeConfig):
-    code: str | None = None
-
-    @model_validator(mode="after")
-    def _needs_code(self) -> "PythonConfig":
-        if self.code is None:
-            raise PydanticCustomError("python", "a python task needs 'config.code' (Python source)")
-        return self
-
-
-class CustomConfig(_TypeConfig):
-    # A computed handler (``${...}``) is refused by the deployment check, which says why (statemachine/admission.py).
-    handler: Annotated[str | None, _matching(r"^(?:[A-Za-z_][\w.]*:[A-Za-z_]\w*|.*\$\{.*)$", "handler",
-                                             "'module:function'")] = None
-
-    @model_validator(mode="after")
-    def _needs_handler(self) -> "CustomConfig":
-        if self.handler is None:
-            raise PydanticCustomError("custom", "a custom task needs 'config.handler' ('module:function')")
-        return self
-
-
-def _runtime_duration(value: Any) -> Any:
-    # A wait or callback duration may be computed at run time (`${inputs.delay}`).
-    if isinstance(value, str) and "${" in value:
-        return value
-    _duration(value)
-    return value
-
-
-RuntimeDuration = Annotated[Any, BeforeValidator(_runtime_duration)]
-
-
-class WaitConfig(_TypeConfig):
-    duration: RuntimeDuration = None
-    until: Any = None
-
-    @model_validator(mode="after")
-    def _one_of(self) -> "WaitConfig":
-        if self.duration is None and self.until is None:
-            raise PydanticCustomError("wait", "a wait task needs 'config.duration' or 'config.until'")
-        return self
-
-
-class CallbackConfig(_TypeConfig):
-    timeout: RuntimeDuration = None
-
-
-class ApprovalTaskConfig(ApprovalConfig):
-    pass
-
-
-TYPE_CONFIGS: dict[str, type[BaseModel]] = {
-    "python": PythonConfig,
-    "custom": CustomConfig,
-    "wait": WaitConfig,
-    "callback": CallbackConfig,
-    "approval": ApprovalTaskConfig,
-}
-
-
-# The provider task types' checks live beside them (statemachine/task_configs.py).
-from statemachine.task_configs import PROVIDER_CONFIGS  # noqa: E402
-
-TYPE_CONFIGS.update(PROVIDER_CONFIGS)

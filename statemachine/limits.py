@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from statemachine.task_types import TASK_TYPES
+
 # The longest a code-running task (python, shell, custom) may run, on every target: on AWS
 # it runs in the task-runner function, whose Lambda timeout (900 s) must also cover starting
 # the code and answering.
@@ -18,7 +20,8 @@ MAX_CODE_TIMEOUT = 840.0
 # The longest a task that runs inside the worker may take (http, llm, browser, database,
 # email, sms, voice, file): the worker's Lambda timeout is 30 s, shared with its other work.
 MAX_WORKER_TASK_TIMEOUT = 25.0
-CODE_TASK_TYPES = ("python", "shell", "custom")
+# Read from the one list of task types (statemachine/task_types.py); named here for the engine.
+CODE_TASK_TYPES = TASK_TYPES.code_types
 # Bounds on one run's input and one task's result (JSON bytes). Values over 32 KB go to S3
 # through the claim check (infra/aws/claims.py), so DynamoDB's 400 KB item and SQS's 256 KB
 # message do not bind; these keep one value within a Lambda's memory and, for the input,

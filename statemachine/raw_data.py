@@ -8,6 +8,7 @@ mapping or list expected reads as empty.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any, Iterator
 
 Path = tuple[Any, ...]
@@ -21,8 +22,9 @@ def as_list(value: Any) -> list:
     return value if isinstance(value, list) else []
 
 
-def strings_in(value: Any, path: Path, skip: Path | None = None) -> Iterator[tuple[Path, str]]:
-    if path == skip:
+def strings_in(value: Any, path: Path, skip: Collection[Path] = ()) -> Iterator[tuple[Path, str]]:
+    """Every string in ``value`` with its path, leaving out what is at the paths in ``skip``."""
+    if path in skip:
         return
     if isinstance(value, str):
         yield path, value

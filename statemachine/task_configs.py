@@ -1,4 +1,8 @@
-"""What can be checked of the provider task types' configs before a run (docs/task-types.md).
+"""What can be checked of each task type's config before a run (docs/task-types.md).
+
+Each model is named by its type's entry in statemachine/task_types.py. Only the
+keys named here are checked; other keys are left to the type's runner
+(extra="allow").
 
 Only literal values are judged: a value holding ``${`` is computed at run time and
 left to the provider, which checks it again (a path escaping the file root, say).
@@ -8,11 +12,13 @@ from __future__ import annotations
 
 import posixpath
 import shlex
-from typing import Any
+from typing import Annotated, Any
 
 from jsonschema import Draft202012Validator, SchemaError
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
+
+from statemachine.dsl import ApprovalConfig, duration_or_error, matching
 
 
 def _literal(value: Any) -> bool:
@@ -161,7 +167,58 @@ class BrowserConfig(_Config):
         return self
 
 
-PROVIDER_CONFIGS: dict[str, type[BaseModel]] = {
-    "database": DatabaseConfig, "file": FileConfig, "http": HttpConfig, "shell": ShellConfig, "llm": LlmConfig,
-    "email": EmailConfig, "sms": SmsConfig, "voice": VoiceConfig, "browser": BrowserConfig,
-}
+
+# --- code-running types (python, custom; shell above) -------------------------------
+
+class PythonConfig(_Config):
+    code: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_code(self) -> "PythonConfig":
+        if self.code is None:
+            raise PydanticCustomError("python", "a python task needs 'config.code' (Python source)")
+        return self
+
+
+class CustomConfig(_Config):
+    # A computed handler (``${...}``) is refused by the deployment check, which says why (statemachine/admission.py).
+    handler: Annotated[str | None, matching(r"^(?:[A-Za-z_][\w.]*:[A-Za-z_]\w*|.*\$\{.*)$", "handler",
+                                            "'module:function'")] = None
+
+    @model_validator(mode="after")
+    def _needs_handler(self) -> "CustomConfig":
+        if self.handler is None:
+            raise PydanticCustomError("custom", "a custom task needs 'config.handler' ('module:function')")
+        return self
+
+
+# --- durable types (the engine's own waits) -------------------------------------------
+
+def _runtime_duration(value: Any) -> Any:
+    # A wait or callback duration may be computed at run time (`${inputs.delay}`).
+    if isinstance(value, str) and "${" in value:
+        return value
+    duration_or_error(value)
+    return value
+
+
+RuntimeDuration = Annotated[Any, BeforeValidator(_runtime_duration)]
+
+
+class WaitConfig(_Config):
+    duration: RuntimeDuration = None
+    until: Any = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "WaitConfig":
+        if self.duration is None and self.until is None:
+            raise PydanticCustomError("wait", "a wait task needs 'config.duration' or 'config.until'")
+        return self
+
+
+class CallbackConfig(_Config):
+    timeout: RuntimeDuration = None
+
+
+class ApprovalTaskConfig(ApprovalConfig):
+    pass

@@ -97,19 +97,19 @@ def count_actions(monkeypatch, note) -> None:
     worker (a task type's provider) or in the task runner (a code task's code). Both are wrapped,
     the real ones still run."""
     import infra.dispatch.runner as runner
-    import infra.engine.attempts as execute
+    from infra.tasks.registry import TaskTypes
 
-    real_type, real_code = execute.run_task_type, runner.run_code
+    real_type, real_code = TaskTypes.run, runner.run_code
 
-    def in_worker(node, config, run, scope, *rest):
+    def in_worker(types, node, config, run, scope, *rest):
         note(run.run_id, node.id, (scope.roots.get("loop") or {}).get("index"))
-        return real_type(node, config, run, scope, *rest)
+        return real_type(types, node, config, run, scope, *rest)
 
     def in_runner(request):
         note(request.run_id, request.task_id, (request.namespace.get("loop") or {}).get("index"))
         return real_code(request)
 
-    monkeypatch.setattr(execute, "run_task_type", in_worker)
+    monkeypatch.setattr(TaskTypes, "run", in_worker)
     monkeypatch.setattr(runner, "run_code", in_runner)
 
 

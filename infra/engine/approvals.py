@@ -32,6 +32,7 @@ from ..ports import (
     TokenUsed,
 )
 from ..tasks.base import TaskFailure, TaskResult
+from ..tasks.registry import TaskTypes
 from .ballots import Ballots
 from .deadlines import arm_deadline
 from .journal import Journal
@@ -59,8 +60,9 @@ def decision_of(rec: TaskRecord) -> str:
 
 class Approvals:
     def __init__(self, store: StateStore, clock: Clock, plans: Plans, messenger: Messenger, ballots: Ballots,
-                 links: Links, outcomes: Outcomes, views: Views, journal: Journal):
+                 links: Links, outcomes: Outcomes, views: Views, journal: Journal, task_types: TaskTypes):
         self.store = store
+        self.task_types = task_types  # approvers are told through the email, sms and http providers
         self.journal = journal
         self.clock = clock
         self.plans = plans
@@ -275,7 +277,7 @@ class Approvals:
         url = self.links.url(run.run_id, rec, token=links[msg.approver])
         try:
             send_notification(msg.channel, msg.approver, rec.approval or {}, url, msg.reason, run.run_id,
-                              msg.key, plan.workflow_id, rec.wake_at)
+                              msg.key, plan.workflow_id, rec.wake_at, self.task_types)
         except (TaskFailure, OSError) as exc:
             log.warning("notifying %s by %s failed (try %d): %s", msg.approver, msg.channel, msg.tries, exc)
             if msg.tries < NOTIFY_TRIES:  # the request stays pending and listed whatever happens here

@@ -25,7 +25,7 @@ from ..clock import iso, parse_iso
 from ..dispatch.jobs import AttemptRef, CodeResult
 from ..ports import Clock, RunRecord, StateStore, TaskChange, TaskRecord
 from ..tasks.base import TaskFailure, TaskResult
-from ..tasks.registry import run_task_type
+from ..tasks.registry import TaskTypes
 from .blocks import Blocks
 from .budget import fits_in_worker
 from .children import Children
@@ -50,7 +50,7 @@ class Busy(Exception):
 class Attempts:
     def __init__(self, store: StateStore, clock: Clock, rng: random.Random, lease_seconds: float, plans: Plans,
                  scopes: Scopes, messenger: Messenger, outcomes: Outcomes, propagation: Propagation, waits: Waits,
-                 blocks: Blocks, loops: Loops, children: Children, code: CodeTasks | None):
+                 blocks: Blocks, loops: Loops, children: Children, code: CodeTasks | None, task_types: TaskTypes):
         self.store = store
         self.clock = clock
         self.rng = rng
@@ -67,6 +67,7 @@ class Attempts:
         # Code tasks run in the task runner, reached through ``code``; an engine without one
         # (a tool that only reads runs) refuses to start them.
         self.code = code
+        self.task_types = task_types  # how each type runs, with the deployment's settings
 
     def on_exec(self, msg: Exec, time_left: Callable[[], float] | None = None) -> None:
         """``time_left``: seconds the handling process has left (a Lambda's remaining time), if bounded."""
@@ -200,7 +201,7 @@ class Attempts:
         if node.type in CODE_TASK_TYPES:  # never in the worker: on_exec dispatches them
             raise TaskFailure("TaskRunnerError", f"a {node.type} task reached the worker without its request")
         config = render(node.config, scope, ctx)
-        result = run_task_type(node, config, run, scope, ctx)
+        result = self.task_types.run(node, config, run, scope, ctx)
         if decided is not None:
             result = TaskResult(result.output, {**result.names, "approval": decided})
         self.outcomes.succeed(plan, run, node, rec, result, scope=scope, ctx=ctx)

@@ -14,6 +14,7 @@ that go back up that order are connected at the end (protocols.py says why they 
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -36,6 +37,7 @@ from statemachine.plan import Plan
 
 from ..links import LinkSigner
 from ..ports import Clock, CodeDispatch, StateStore, Timers, WorkQueue
+from ..tasks.registry import TaskTypes
 from .approvals import Approvals
 from .attempts import Attempts, Busy
 from .ballots import Ballots
@@ -87,9 +89,13 @@ class Engine:
         rng: random.Random | None = None,
         dispatch: CodeDispatch | None = None,
         transitions: TransitionSink | None = None,
+        task_types: TaskTypes | None = None,
     ):
-        """``transitions``: where the record of each transition goes (journal.py; by default a debug log)."""
+        """``transitions``: where the record of each transition goes (journal.py; by default a debug log);
+        ``task_types``: how each task type runs, with the deployment's settings (the wiring builds them
+        from the environment once; a tool that builds an engine by itself gets them read here)."""
         settings = settings or EngineSettings()
+        task_types = task_types if task_types is not None else TaskTypes.from_env(os.environ)
         rng = rng or random.SystemRandom()
         self.store = store
         self.queue = queue
@@ -113,7 +119,7 @@ class Engine:
                                    settings.safety_delay_seconds)
         self.views = views = Views(store, clock, self.plans, ballots, links)
         self.approvals = approvals = Approvals(store, clock, self.plans, messenger, ballots, links, outcomes, views,
-                                               journal)
+                                               journal, task_types)
         self.waits = waits = Waits(store, clock, signer, self.plans, messenger, outcomes, propagation, ballots,
                                    approvals, loops, children, halting)
         self.pausing = Pausing(store, self.plans, messenger, outcomes, waits, run_end, journal)
@@ -121,7 +127,7 @@ class Engine:
                                    journal)
         code = CodeTasks(dispatch, timers, settings.custom_modules) if dispatch is not None else None
         self.attempts = Attempts(store, clock, rng, settings.lease_seconds, self.plans, scopes, messenger, outcomes,
-                                 propagation, waits, blocks, loops, children, code)
+                                 propagation, waits, blocks, loops, children, code, task_types)
         self.dead_letters = DeadLetters(store, clock, self.plans, outcomes, propagation, journal)
         # The calls back up the order (protocols.py).
         outcomes.propagation = propagation

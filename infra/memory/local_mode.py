@@ -14,6 +14,7 @@ from ..engine import Busy, Engine, EngineSettings
 from ..engine.journal import KeptTransitions
 from ..links import LinkSigner
 from ..ports import Clock
+from ..tasks.registry import TaskTypes
 from .queue import InMemoryQueue, InMemoryTimers
 from .store import InMemoryStore
 from .task_dispatch import InMemoryDispatch
@@ -21,10 +22,11 @@ from .task_dispatch import InMemoryDispatch
 
 class LocalMode:
     """``inline_code``: code tasks run at once in the thread that dispatches them (deterministic tests);
-    otherwise on runner threads, as the task-runner function runs beside the worker on AWS."""
+    otherwise on runner threads, as the task-runner function runs beside the worker on AWS.
+    ``task_types``: the built-in ones with the environment's settings unless given."""
 
     def __init__(self, clock: Clock | None = None, public_url: str = "http://127.0.0.1:8080",
-                 lease_seconds: float = 60.0, inline_code: bool = False):
+                 lease_seconds: float = 60.0, inline_code: bool = False, task_types: TaskTypes | None = None):
         self.clock = clock or SystemClock()
         self.store = InMemoryStore()
         self.queue = InMemoryQueue(self.clock)
@@ -36,9 +38,11 @@ class LocalMode:
                                   custom_modules=limits.custom_modules)
         from ..local.keyfile import local_link_key
 
+        # The task types' settings are read from the environment now, as a deployed worker reads them at start.
+        types = task_types if task_types is not None else TaskTypes.from_env(os.environ)
         self.transitions = KeptTransitions()  # each applied transition, in order (a run's history so far)
         self.engine = Engine(self.store, self.queue, self.timers, LinkSigner(local_link_key().encode()), self.clock,
-                             settings, dispatch=self.dispatch, transitions=self.transitions)
+                             settings, dispatch=self.dispatch, task_types=types, transitions=self.transitions)
         wiring.use_engine(self.engine)  # the api handler (for approval links) drives this engine
 
     def pump_once(self) -> int:

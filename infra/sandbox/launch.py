@@ -211,7 +211,8 @@ def _working_dir(configured: Any, identity: TaskIdentity) -> tuple[str, bool]:
     The file root (the default) and the directories inside it are entered for the task: the
     deployment chose that place for workflows' files. Any other absolute path is entered with the
     task user's own permissions, so naming a directory cannot reach what the user could not."""
-    root = files.root()
+    configured_root = os.environ.get("LOOPLINE_FILE_ROOT")  # the task runner's own environment
+    root = files.root(configured_root)
     if configured is not None and not isinstance(configured, str):
         raise TaskFailure(INVALID_CONFIG, "'config.working_dir' must be a string")
     if configured and os.path.isabs(configured):
@@ -226,7 +227,7 @@ def _working_dir(configured: Any, identity: TaskIdentity) -> tuple[str, bool]:
     path = files.resolve(configured or ".", "working_dir", root)
     if not path.is_dir():
         raise TaskFailure(INVALID_CONFIG, f"'config.working_dir' {str(path)!r} is not a directory")
-    if path == root and not os.environ.get("LOOPLINE_FILE_ROOT"):
+    if path == root and not configured_root:
         # The default root is loopline's own: shell tasks may write there. Handed over by its own
         # name, not the resolved one, so a symlink planted in the temp dir hands over nothing.
         give_to(files.default_root(), identity)

@@ -1,33 +1,35 @@
-"""boto3 clients for the AWS providers, built lazily and once per process.
+"""boto3 clients for the AWS providers, built lazily and once per process per endpoint.
 
-The endpoint follows infra/wiring.py: ``LOOPLINE_AWS_ENDPOINT`` (LocalStack or
-another emulator), or LocalStack's own endpoint when ``LOOPLINE_TARGET=localstack``.
+Where they go is the deployment's (:class:`infra.tasks.settings.AwsSettings`, as
+infra/wiring.py's clients): ``LOOPLINE_AWS_ENDPOINT`` (LocalStack or another
+emulator), or LocalStack's own endpoint when ``LOOPLINE_TARGET=localstack``.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 
 import boto3
 from botocore.config import Config
 
+from .settings import AwsSettings
+
 _lock = threading.Lock()
 _clients: dict[tuple, object] = {}
 
 
-def _endpoint(service: str) -> str | None:
-    endpoint = os.environ.get("LOOPLINE_AWS_ENDPOINT")
-    if not endpoint and os.environ.get("LOOPLINE_TARGET") == "localstack":
+def _endpoint(aws: AwsSettings, service: str) -> str | None:
+    endpoint = aws.endpoint
+    if not endpoint and aws.localstack:
         import localstack_client.config
 
         endpoint = localstack_client.config.get_service_endpoint(service)
     return endpoint or None
 
 
-def client(service: str, region: str | None = None, read_timeout: float | None = None):
-    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
-    endpoint = _endpoint(service)
+def client(aws: AwsSettings, service: str, region: str | None = None, read_timeout: float | None = None):
+    region = region or aws.region
+    endpoint = _endpoint(aws, service)
     key = (service, region, endpoint, read_timeout)
     with _lock:
         found = _clients.get(key)

@@ -26,3 +26,8 @@ class TaskFailure(Exception):
 
     def as_error(self) -> dict[str, str]:
         return {"type": self.error_type, "message": self.message}
+
+
+# The deployment's provider configuration is wrong (an unknown provider, a missing URL): the task fails
+# with this type, so the run shows why instead of a raw exception.
+PROVIDER_CONFIG_ERROR = "ProviderConfigError"

@@ -1,7 +1,7 @@
 """The ``database`` task type: one SQL statement with bound parameters, on a connection named by configuration.
 
 ``config.connection`` is a name; the deployment maps it to a URL with the
-environment variable ``LOOPLINE_DB_<NAME>`` (upper-cased, other characters
+environment variable ``LOOPLINE_DB_<NAME>`` (read once into TaskSettings.databases) (upper-cased, other characters
 than letters and digits become ``_``): ``sqlite:///absolute/path.db``,
 ``sqlite://relative.db`` or ``sqlite://:memory:`` (one in-memory database per
 name and process). The workflow never holds a URL or a password.
@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any, Protocol
 
-from . import common, settings
+from . import common
 from .base import TaskFailure
 from .common import TaskMeta
 from .sqlite_guard import DATABASE_DENIED, SqliteGuard
@@ -113,11 +113,21 @@ class SqliteDatabase:
             connection.close()
 
 
-def open_database(connection: str) -> Database:
+class Connections:
+    """The database provider: opens the connection a task names, from the URLs the deployment set."""
+
+    def __init__(self, urls: Mapping[str, str]):
+        self.urls = urls  # LOOPLINE_DB_<NAME> -> URL
+
+    def __call__(self, connection: str) -> Database:
+        return open_database(connection, self.urls)
+
+
+def open_database(connection: str, urls: Mapping[str, str]) -> Database:
     if not _NAME.match(connection):
         raise TaskFailure(CONFIG_ERROR, f"connection name {connection!r} is not a plain name")
     variable = env_name(connection)
-    url = os.environ.get(variable)
+    url = urls.get(variable)
     if not url:
         raise TaskFailure(CONFIG_ERROR, f"no database connection named {connection!r}: set {variable}")
     if url.startswith("sqlite://"):
@@ -140,11 +150,7 @@ def register_scheme(scheme: str, factory) -> None:
     _factories[scheme] = factory
 
 
-# The provider of a database task is picked by the connection's URL, not by LOOPLINE_PROVIDERS.
-settings.register("database", "url", lambda: open_database, aws_default=True, local_default=True)
-
-
-def run_database(config: dict[str, Any], meta: TaskMeta, raw_query: Any = None) -> Any:
+def run_database(config: dict[str, Any], meta: TaskMeta, opener: Connections, raw_query: Any = None) -> Any:
     if isinstance(raw_query, str) and "${" in raw_query:
         raise TaskFailure(common.INVALID_CONFIG, "the query contains ${...}: SQL must not be built from data; "
                                                  "pass values in 'parameters' and write :name in the query")
@@ -159,6 +165,5 @@ def run_database(config: dict[str, Any], meta: TaskMeta, raw_query: Any = None) 
         bound = [_bindable(v) for v in parameters]
     else:
         raise TaskFailure(common.INVALID_CONFIG, "'config.parameters' must be an object (or a list for ? placeholders)")
-    opener = settings.create("database")
     database = opener(connection)
     return database.execute(query, bound, common.timeout(config, meta, DEFAULT_TIMEOUT))

@@ -33,15 +33,13 @@ however the URL spells it.
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 import socket
 import urllib.parse
 from dataclasses import dataclass
 from typing import Union
 
-from .base import TaskFailure
-from .settings import PROVIDER_CONFIG_ERROR
+from .base import PROVIDER_CONFIG_ERROR, TaskFailure
 
 EGRESS_DENIED = "EgressDenied"
 ALLOW_VARIABLE = "LOOPLINE_EGRESS_ALLOW"
@@ -211,11 +209,6 @@ class EgressPolicy:
                 raise TaskFailure(PROVIDER_CONFIG_ERROR, f"{ALLOW_VARIABLE}: entry {part!r}: {exc}") from None
         return cls(tuple(entries))
 
-    @classmethod
-    def from_environment(cls) -> "EgressPolicy":
-        """Read at every connection, so a deployment (or a test) changes it without a restart."""
-        return cls.parse(os.environ.get(ALLOW_VARIABLE) or "")
-
     def check(self, host: str, port: int, addresses: list[Address]) -> None:
         """Raise ``EgressDenied`` unless every address ``host`` resolved to may be reached on ``port``."""
         if any(entry.allows_name(host, port) for entry in self.allowed):
@@ -228,7 +221,7 @@ class EgressPolicy:
                                                  f"the deployment names it in {ALLOW_VARIABLE}")
 
 
-def resolve(host: str, port: int, policy: EgressPolicy | None = None) -> list[tuple]:
+def resolve(host: str, port: int, policy: EgressPolicy) -> list[tuple]:
     """``getaddrinfo`` for ``host``, once, with every answer checked: the (family, sockaddr) pairs to use."""
     try:
         name = canonical_host(host)
@@ -238,12 +231,12 @@ def resolve(host: str, port: int, policy: EgressPolicy | None = None) -> list[tu
     pairs = [(family, sockaddr) for family, _, _, _, sockaddr in answers]
     # An address with a zone (fe80::1%eth0) is link-local, denied unless allowed; the zone is not part of the IP.
     addresses = [ipaddress.ip_address(sockaddr[0].split("%", 1)[0]) for _, sockaddr in pairs]
-    (policy if policy is not None else EgressPolicy.from_environment()).check(name, port, addresses)
+    policy.check(name, port, addresses)
     return pairs
 
 
 def connect(address: tuple[str, int], timeout: float | None | object = socket._GLOBAL_DEFAULT_TIMEOUT,
-            source_address: tuple[str, int] | None = None, policy: EgressPolicy | None = None) -> socket.socket:
+            source_address: tuple[str, int] | None = None, *, policy: EgressPolicy) -> socket.socket:
     """``socket.create_connection``, but only to the addresses ``resolve`` checked (no second lookup)."""
     host, port = address
     last_error: OSError | None = None
@@ -262,12 +255,12 @@ def connect(address: tuple[str, int], timeout: float | None | object = socket._G
     raise last_error or OSError(f"{host} resolved to no address")
 
 
-def check_url(url: str) -> None:
+def check_url(url: str, policy: EgressPolicy) -> None:
     """Refuse a URL's host early (before a browser starts); the connection itself is checked again.
     A name that does not resolve is left to the connection to report."""
     parts = urllib.parse.urlsplit(url)
     port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
     try:
-        resolve(parts.hostname or "", port)
+        resolve(parts.hostname or "", port, policy)
     except OSError:
         pass

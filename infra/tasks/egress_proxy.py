@@ -28,9 +28,10 @@ _HOP_BY_HOP = {"proxy-connection", "proxy-authorization", "connection", "keep-al
 
 
 class EgressProxy:
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, policy: egress.EgressPolicy) -> None:
         self.denied: list[str] = []
         self.timeout = timeout
+        self.policy = policy
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -47,7 +48,7 @@ class EgressProxy:
     def open(self, host: str, port: int) -> socket.socket | None:
         """A socket to ``host:port`` if the policy allows it; None (and the reason kept) if it does not."""
         try:
-            upstream = egress.connect((host, port), self.timeout)
+            upstream = egress.connect((host, port), self.timeout, policy=self.policy)
         except TaskFailure as exc:
             with self._lock:
                 self.denied.append(exc.message)

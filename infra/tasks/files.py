@@ -1,10 +1,11 @@
-"""The ``file`` task type: read, write, copy, move, delete, list and exists inside one configured root.
+"""The ``file`` task type's provider: read, write, copy, move, delete, list and exists inside one configured root.
 
 The root is ``LOOPLINE_FILE_ROOT`` (default: ``loopline-files`` under the
-system temp dir). Every path in a workflow is relative to it; an absolute path,
-a ``..`` that climbs out, or a symlink that points out is refused with
-``FileAccessDenied``. Other task types that take a file (email attachments,
-browser screenshots, the shell's working directory) use the same root.
+system temp dir), read into :class:`infra.tasks.settings.TaskSettings`. Every
+path in a workflow is relative to it; an absolute path, a ``..`` that climbs
+out, or a symlink that points out is refused with ``FileAccessDenied``. Other
+task types that take a file (email attachments, browser screenshots, the shell's
+working directory) use the same root. The task type itself is types/file.py.
 """
 
 from __future__ import annotations
@@ -13,27 +14,25 @@ import base64
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import common, settings
+from . import common
 from .base import TaskFailure
-from .common import INVALID_CONFIG, TaskMeta
+from .common import INVALID_CONFIG
+from .settings import default_file_root
 
 ACCESS_DENIED = "FileAccessDenied"
 MAX_READ_BYTES = 5 * 1024 * 1024
 ACTIONS = ("read", "write", "copy", "move", "delete", "list", "exists")
 
 
-def default_root() -> str:
-    """Where the root is when LOOPLINE_FILE_ROOT is not set (as named, before any symlink is followed)."""
-    return os.path.join(tempfile.gettempdir(), "loopline-files")
+default_root = default_file_root  # where the root is when LOOPLINE_FILE_ROOT is not set
 
 
-def root() -> Path:
-    configured = os.environ.get("LOOPLINE_FILE_ROOT") or default_root()
-    base = Path(configured).expanduser()
+def root(configured: str | None) -> Path:
+    """The file root, made if missing: ``configured`` (LOOPLINE_FILE_ROOT) or the default, symlinks resolved."""
+    base = Path(configured or default_root()).expanduser()
     try:
         base.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -45,7 +44,7 @@ def _inside(path: str, base: str) -> bool:
     return path == base or path.startswith(base.rstrip(os.sep) + os.sep)
 
 
-def resolve(path: Any, key: str = "path", base: Path | None = None) -> Path:
+def resolve(path: Any, key: str, base: Path) -> Path:
     """``path`` (relative to the root) as an absolute path inside it, or ``FileAccessDenied``.
 
     The returned path keeps its last component as written (so deleting a symlink
@@ -58,7 +57,7 @@ def resolve(path: Any, key: str = "path", base: Path | None = None) -> Path:
         raise TaskFailure(ACCESS_DENIED, f"{key} {path!r} contains a NUL character")
     if os.path.isabs(path) or path.startswith("\\"):
         raise TaskFailure(ACCESS_DENIED, f"{key} {path!r} is absolute; paths are relative to the file root")
-    base_text = str(base or root())
+    base_text = str(base)
     lexical = os.path.normpath(os.path.join(base_text, path))
     if not _inside(lexical, base_text):
         raise TaskFailure(ACCESS_DENIED, f"{key} {path!r} is outside the file root")
@@ -74,8 +73,8 @@ def resolve(path: Any, key: str = "path", base: Path | None = None) -> Path:
     return Path(candidate)
 
 
-def relative(path: Path, base: Path | None = None) -> str:
-    rel = os.path.relpath(path, base or root())
+def relative(path: Path, base: Path) -> str:
+    rel = os.path.relpath(path, base)
     return "." if rel == "." else Path(rel).as_posix()
 
 
@@ -86,8 +85,8 @@ class FileStore(Protocol):
 class RootedFiles:
     """The real file provider: the local file system under :func:`root`."""
 
-    def __init__(self, base: Path | None = None):
-        self.base = base or root()
+    def __init__(self, base: Path):
+        self.base = base
 
     def path(self, config: dict[str, Any], key: str = "path") -> Path:
         return resolve(config.get(key), key, self.base)
@@ -220,14 +219,3 @@ class RootedFiles:
         if target == self.base:
             raise TaskFailure(ACCESS_DENIED, "destination is the file root itself")
         return target
-
-
-settings.register("file", "local", RootedFiles, aws_default=True, local_default=True)
-
-
-def run_file(config: dict[str, Any], meta: TaskMeta) -> dict[str, Any]:
-    action = (common.text(config, "action", required=True) or "").lower()
-    if action not in ACTIONS:
-        raise TaskFailure(INVALID_CONFIG, f"'config.action' must be one of {', '.join(ACTIONS)}, not {action!r}")
-    store: FileStore = settings.create("file")
-    return store.run(action, config)

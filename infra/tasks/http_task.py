@@ -1,4 +1,5 @@
-"""The ``http`` task type, and the one HTTP client every provider that speaks HTTP uses (stdlib urllib).
+"""The one HTTP client every task type and provider that speaks HTTP uses (stdlib urllib).
+The ``http`` task type itself is infra/tasks/types/http.py.
 
 Every connection it opens, redirects included, goes through the egress policy
 (``egress.py``): the host is resolved once, checked, and the socket connected to
@@ -7,6 +8,7 @@ the checked address; the Host header, TLS SNI and certificate check keep the nam
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import socket
@@ -15,11 +17,12 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from email.message import Message
-from typing import Any, Protocol
+from typing import Any
 
-from . import common, egress, settings
+from . import egress
 from .base import TaskFailure
-from .common import INVALID_CONFIG, TaskMeta
+from .common import INVALID_CONFIG
+from .egress import EgressPolicy
 
 DEFAULT_TIMEOUT = 30.0
 MAX_RESPONSE_BYTES = 5 * 1024 * 1024
@@ -88,30 +91,40 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
 # http.client opens its socket through ``_create_connection``; pointing that hook at egress.connect is
 # how every connection (each redirect is a new one) is resolved, checked and pinned to the checked address.
 class _CheckedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, policy: EgressPolicy, **kwargs):
         super().__init__(*args, **kwargs)
-        self._create_connection = egress.connect
+        self._create_connection = functools.partial(egress.connect, policy=policy)
 
 
 class _CheckedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, policy: EgressPolicy, **kwargs):
         super().__init__(*args, **kwargs)
-        self._create_connection = egress.connect
+        self._create_connection = functools.partial(egress.connect, policy=policy)
 
 
 class _CheckedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, policy: EgressPolicy):
+        super().__init__()
+        self.policy = policy
+
     def http_open(self, req):
-        return self.do_open(_CheckedHTTPConnection, req)
+        return self.do_open(functools.partial(_CheckedHTTPConnection, policy=self.policy), req)
 
 
 class _CheckedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, policy: EgressPolicy):
+        super().__init__()
+        self.policy = policy
+
     def https_open(self, req):
-        return self.do_open(_CheckedHTTPSConnection, req, context=self._context)
+        return self.do_open(functools.partial(_CheckedHTTPSConnection, policy=self.policy), req,
+                            context=self._context)
 
 
-# No proxies from the environment: through a proxy, the address checked would be the proxy's, not the target's.
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _CheckedHTTPHandler(), _CheckedHTTPSHandler(),
-                                      _Redirects())
+def _opener(policy: EgressPolicy) -> urllib.request.OpenerDirector:
+    # No proxies from the environment: through a proxy, the address checked would be the proxy's, not the target's.
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), _CheckedHTTPHandler(policy),
+                                       _CheckedHTTPSHandler(policy), _Redirects())
 
 
 def _headers(raw) -> dict[str, str]:
@@ -122,11 +135,11 @@ def _headers(raw) -> dict[str, str]:
     return out
 
 
-def fetch(method: str, url: str, *, headers: dict[str, str] | None = None, data: bytes | None = None,
-          timeout: float = DEFAULT_TIMEOUT, max_bytes: int = MAX_RESPONSE_BYTES,
+def fetch(method: str, url: str, *, policy: EgressPolicy, headers: dict[str, str] | None = None,
+          data: bytes | None = None, timeout: float = DEFAULT_TIMEOUT, max_bytes: int = MAX_RESPONSE_BYTES,
           connection_error: str = "HttpConnectionError") -> HttpResponse:
-    """One request. Any status comes back as a response; a timeout is ``TaskTimeout``, a
-    connection failure ``connection_error``, a body over ``max_bytes`` ``HttpResponseTooLarge``."""
+    """One request, to what ``policy`` allows. Any status comes back as a response; a timeout is
+    ``TaskTimeout``, a connection failure ``connection_error``, a body over ``max_bytes`` ``HttpResponseTooLarge``."""
     check_url(url)
     request = urllib.request.Request(_ascii_host(url), data=data, method=method.upper())
     request.add_header("User-Agent", USER_AGENT)
@@ -134,7 +147,7 @@ def fetch(method: str, url: str, *, headers: dict[str, str] | None = None, data:
         request.add_header(name, value)
     try:
         try:
-            response = _opener.open(request, timeout=timeout)
+            response = _opener(policy).open(request, timeout=timeout)
         except urllib.error.HTTPError as exc:  # a status >= 400 still has a response
             response = exc
         with response:
@@ -172,42 +185,6 @@ def encode_body(body: Any, headers: dict[str, str]) -> bytes | None:
     if not has_type:
         headers["Content-Type"] = "application/json"
     return json.dumps(body, separators=(",", ":")).encode("utf-8")
-
-
-class HttpClient(Protocol):
-    def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
-                timeout: float) -> HttpResponse: ...
-
-
-class UrllibClient:
-    def request(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
-                timeout: float) -> HttpResponse:
-        return fetch(method, url, headers=headers, data=body, timeout=timeout)
-
-
-settings.register("http", "urllib", UrllibClient, aws_default=True, local_default=True)
-
-
-def run_http(config: dict[str, Any], meta: TaskMeta) -> dict[str, Any]:
-    url = check_url(common.text(config, "url", required=True))
-    headers = {str(k): common.text({"v": v}, "v") or "" for k, v in common.mapping(config, "headers").items()}
-    query = common.mapping(config, "query") or common.mapping(config, "params")
-    if query:
-        pairs = []
-        for name, value in query.items():
-            for item in value if isinstance(value, list) else [value]:
-                pairs.append((str(name), common.text({"v": item}, "v") or ""))
-        url += ("&" if urllib.parse.urlsplit(url).query else "?") + urllib.parse.urlencode(pairs)
-    body = encode_body(config.get("body"), headers)
-    method = (common.text(config, "method") or ("POST" if body is not None else "GET")).upper()
-    if method not in METHODS:
-        raise TaskFailure(INVALID_CONFIG, f"'config.method' must be one of {', '.join(METHODS)}, not {method!r}")
-    wait = common.timeout(config, meta, DEFAULT_TIMEOUT)
-    client: HttpClient = settings.create("http")
-    response = client.request(method, url, headers, body, wait)
-    if response.status >= 400:
-        raise TaskFailure("HttpError", f"{response.status} {response.reason}: {common.excerpt(response.body)}")
-    return {"status": response.status, "headers": response.headers, "data": response_data(response)}
 
 
 def response_data(response: HttpResponse) -> Any:

@@ -1,4 +1,4 @@
-"""The ``email``, ``sms`` and ``voice`` task types.
+"""The ``email``, ``sms`` and ``voice`` task types' runners and providers (declared in infra/tasks/types/).
 
 Providers (pick with ``LOOPLINE_PROVIDERS``; defaults per ``LOOPLINE_PROVIDER_DEFAULTS``):
 
@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import json
 import mimetypes
-import os
 import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any, Protocol
 
-from . import aws_clients, common, files, outbox, settings
-from .base import TaskFailure
+from . import aws_clients, common, files, outbox
+from .base import PROVIDER_CONFIG_ERROR, TaskFailure
 from .common import INVALID_CONFIG, TaskMeta
+from .egress import EgressPolicy
 from .http_task import check_url, fetch
+from .settings import AwsSettings
 
 LOCAL_SENDER = "loopline@localhost"
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024  # SES v1 limit for a whole raw message
@@ -99,15 +101,20 @@ def html_to_text(html: str) -> str:
 
 
 class SesEmail:
-    """Amazon SES (v1 API: ``SendEmail``; ``SendRawEmail`` for attachments). The sender must be verified."""
+    """Amazon SES (v1 API: ``SendEmail``; ``SendRawEmail`` for attachments). The sender must be verified.
+    Attachments are read from the file ``root``."""
+
+    def __init__(self, aws: AwsSettings, root: Path):
+        self.aws = aws
+        self.root = root
 
     def send(self, email: Email, meta: TaskMeta) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        ses = aws_clients.client("ses")
+        ses = aws_clients.client(self.aws, "ses")
         try:
             if email.attachments:
-                raw = _mime(email)
+                raw = _mime(email, self.root)
                 reply = ses.send_raw_email(Source=email.sender, Destinations=email.to + email.cc + email.bcc,
                                            RawMessage={"Data": raw})
             else:
@@ -128,7 +135,7 @@ class SesEmail:
         return reply["MessageId"]
 
 
-def _mime(email: Email) -> bytes:
+def _mime(email: Email, root: Path) -> bytes:
     message = EmailMessage()
     message["From"] = email.sender
     message["To"] = ", ".join(email.to)
@@ -144,7 +151,7 @@ def _mime(email: Email) -> bytes:
         message.set_content(email.body)
     total = 0
     for name in email.attachments:
-        path = files.resolve(name, "attachments")
+        path = files.resolve(name, "attachments", root)
         if not path.is_file():
             raise TaskFailure("FileNotFound", f"attachment {name!r} is not a file in the file root")
         data = path.read_bytes()
@@ -162,19 +169,18 @@ class LocalEmail:
 
     default_sender = LOCAL_SENDER
 
+    def __init__(self, root: Path):
+        self.root = root
+
     def send(self, email: Email, meta: TaskMeta) -> str:
         for name in email.attachments:
-            files.resolve(name, "attachments")  # the same refusal as SES for a path outside the root
+            files.resolve(name, "attachments", self.root)  # the same refusal as SES for a path outside the root
         message_id = _local_id()
         request = asdict(email)
         request["from"] = request.pop("sender")
         outbox.record("email", meta.task_id, meta.run_id, request,
                       {"message_id": message_id, "to": email.to, "subject": email.subject})
         return message_id
-
-
-settings.register("email", "ses", SesEmail, aws_default=True)
-settings.register("email", "local", LocalEmail, local_default=True)
 
 
 def _addresses(config: dict[str, Any], key: str, required: bool = False) -> list[str]:
@@ -193,7 +199,9 @@ def _addresses(config: dict[str, Any], key: str, required: bool = False) -> list
     return out
 
 
-def run_email(config: dict[str, Any], meta: TaskMeta) -> dict[str, Any]:
+def run_email(config: dict[str, Any], meta: TaskMeta, sender_impl: EmailSender,
+              default_from: str | None) -> dict[str, Any]:
+    """``default_from``: the deployment's sender (LOOPLINE_EMAIL_FROM) when the task names none."""
     to = _addresses(config, "to", required=True)
     subject = common.text(config, "subject", default="") or ""
     body = common.text(config, "body", default="") or ""
@@ -201,9 +209,7 @@ def run_email(config: dict[str, Any], meta: TaskMeta) -> dict[str, Any]:
     if fmt not in ("", "html", "text"):
         raise TaskFailure(INVALID_CONFIG, "'config.format' must be html or text")
     html = fmt == "html" or (fmt == "" and bool(_TAG.search(body)))
-    sender_impl: EmailSender = settings.create("email")
-    sender = (common.text(config, "from") or os.environ.get("LOOPLINE_EMAIL_FROM")
-              or getattr(sender_impl, "default_sender", None) or "")
+    sender = (common.text(config, "from") or default_from or getattr(sender_impl, "default_sender", None) or "")
     if not sender:
         raise TaskFailure(INVALID_CONFIG, "no sender: set 'config.from' or LOOPLINE_EMAIL_FROM")
     if not (_ADDRESS.match(sender) or _NAMED_ADDRESS.match(sender)):
@@ -225,20 +231,25 @@ class SmsSender(Protocol):
 class SnsSms:
     """Amazon SNS ``Publish`` to a phone number (the account must be out of the SMS sandbox)."""
 
+    def __init__(self, aws: AwsSettings, enabled: bool):
+        self.aws = aws
+        self.enabled = enabled
+
     def send(self, to: str, body: str, sender: str | None, meta: TaskMeta) -> str:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        # template.yaml grants sns:Publish only with SmsEnabled=true and says which here; saying
-        # why beats an AccessDenied. (Unset: a deployment of its own, which its role decides.)
-        if os.environ.get("LOOPLINE_SMS_ENABLED", "true") != "true":
-            raise TaskFailure(settings.PROVIDER_CONFIG_ERROR, "SMS is not enabled in this deployment: deploy with "
+        # template.yaml grants sns:Publish only with SmsEnabled=true and says which (LOOPLINE_SMS_ENABLED);
+        # saying why beats an AccessDenied. (Unset: a deployment of its own, which its role decides.)
+        if not self.enabled:
+            raise TaskFailure(PROVIDER_CONFIG_ERROR, "SMS is not enabled in this deployment: deploy with "
                               "the template parameter SmsEnabled=true to let sms tasks publish through SNS")
         attributes = {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}}
         if sender:
             key = "AWS.MM.SMS.OriginationNumber" if _PHONE.match(sender) else "AWS.SNS.SMS.SenderID"
             attributes[key] = {"DataType": "String", "StringValue": sender}
         try:
-            reply = aws_clients.client("sns").publish(PhoneNumber=to, Message=body, MessageAttributes=attributes)
+            reply = aws_clients.client(self.aws, "sns").publish(PhoneNumber=to, Message=body,
+                                                                MessageAttributes=attributes)
         except (ClientError, BotoCoreError) as exc:
             raise _aws_failure("SmsError", exc) from exc
         return reply["MessageId"]
@@ -252,10 +263,6 @@ class LocalSms:
         return message_id
 
 
-settings.register("sms", "sns", SnsSms, aws_default=True)
-settings.register("sms", "local", LocalSms, local_default=True)
-
-
 def _phone(config: dict[str, Any], key: str) -> str:
     value = (common.text(config, key, required=True) or "").replace(" ", "").replace("-", "")
     if not _PHONE.match(value):
@@ -263,13 +270,12 @@ def _phone(config: dict[str, Any], key: str) -> str:
     return value
 
 
-def run_sms(config: dict[str, Any], meta: TaskMeta) -> dict[str, Any]:
+def run_sms(config: dict[str, Any], meta: TaskMeta, sender: SmsSender) -> dict[str, Any]:
     to = _phone(config, "to")
     key = "body" if config.get("body") is not None else "message"
     body = common.text(config, key) or ""
     if not body:
         raise TaskFailure(INVALID_CONFIG, "'config.body' is required")
-    sender: SmsSender = settings.create("sms")
     message_id = sender.send(to, body, common.text(config, "from"), meta)
     return {"message_id": message_id, "to": to}
 
@@ -287,13 +293,12 @@ class WebhookVoice:
     ``LOOPLINE_VOICE_WEBHOOK_TOKEN`` when set). A 2xx answer places the call; its JSON
     ``message_id``/``id``/``sid``/``call_id`` becomes the message id."""
 
-    def __init__(self) -> None:
-        url = os.environ.get("LOOPLINE_VOICE_WEBHOOK_URL") or ""
+    def __init__(self, url: str, token: str, policy: EgressPolicy) -> None:
         if not url:
-            raise TaskFailure(settings.PROVIDER_CONFIG_ERROR,
-                              "the 'webhook' voice provider needs LOOPLINE_VOICE_WEBHOOK_URL")
+            raise TaskFailure(PROVIDER_CONFIG_ERROR, "the 'webhook' voice provider needs LOOPLINE_VOICE_WEBHOOK_URL")
         self.url = check_url(url, "LOOPLINE_VOICE_WEBHOOK_URL")
-        self.token = os.environ.get("LOOPLINE_VOICE_WEBHOOK_TOKEN") or ""
+        self.token = token
+        self.policy = policy
         self.timeout = 30.0
 
     def call(self, to: str, message: str, voice: str, meta: TaskMeta) -> str:
@@ -301,7 +306,7 @@ class WebhookVoice:
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         data = json.dumps({"to": to, "message": message, "voice": voice}).encode()
-        response = fetch("POST", self.url, headers=headers, data=data, timeout=self.timeout,
+        response = fetch("POST", self.url, policy=self.policy, headers=headers, data=data, timeout=self.timeout,
                          connection_error="VoiceError")
         if response.status >= 300:
             raise TaskFailure("VoiceError", f"webhook answered {response.status} {response.reason}: "
@@ -325,17 +330,12 @@ class LocalVoice:
         return message_id
 
 
-settings.register("voice", "webhook", WebhookVoice, aws_default=True)
-settings.register("voice", "local", LocalVoice, local_default=True)
-
-
-def run_voice(config: dict[str, Any], meta: TaskMeta) -> dict[str, Any]:
+def run_voice(config: dict[str, Any], meta: TaskMeta, caller: VoiceCaller) -> dict[str, Any]:
     to = _phone(config, "to")
     message = common.text(config, "message") or ""
     if not message:
         raise TaskFailure(INVALID_CONFIG, "'config.message' is required")
     voice = common.text(config, "voice") or "default"
-    caller: VoiceCaller = settings.create("voice")
     if isinstance(caller, WebhookVoice):
         caller.timeout = common.timeout(config, meta, caller.timeout)
     message_id = caller.call(to, message, voice, meta)

@@ -1,8 +1,12 @@
-"""Which provider runs which task type. Durable types (wait, callback, approval) are the engine's own.
+"""Every task type the engine can run, with the deployment's settings: :class:`TaskTypes`.
 
-Code-running types (python, shell, custom) never run in the engine: their request is
-built from the task as written (:mod:`infra.sandbox.build`) and run by the ``code``
-provider, on one machine the sandbox (:func:`infra.sandbox.launch.run_code`).
+The language side of each type is its entry in statemachine/task_types.py; the
+runtime side is ``RUNTIME`` in ``infra/tasks/types/<name>.py`` (``types/code.py``
+for the code-running types), found by the type's name. Durable types (wait,
+callback, approval) are the engine's own and have none.
+
+The engine holds one ``TaskTypes``, built by the wiring from the environment
+when the process starts (:meth:`TaskTypes.from_env`), and calls :meth:`TaskTypes.run`.
 
 Every failure leaves here as a :class:`TaskFailure` with a typed error: a
 provider's unexpected exception becomes ``TaskProviderError`` rather than
@@ -11,34 +15,21 @@ escaping into the engine.
 
 from __future__ import annotations
 
+import importlib
 import logging
-import os
-from typing import Any, Callable
+from collections.abc import Mapping
+from typing import Any
 
-from statemachine.limits import CODE_TASK_TYPES, MAX_WORKER_TASK_TIMEOUT, DeploymentLimits
+from statemachine.limits import MAX_WORKER_TASK_TIMEOUT
 from statemachine.plan import Node
+from statemachine.task_types import TASK_TYPES, TaskCatalogue, TaskTypeSpec
 
-from ..sandbox.build import code_request
-from ..sandbox.launch import run_code
-from . import browser, database, files, http_task, llm, messaging, settings
 from .base import TaskFailure, TaskResult
 from .common import TaskMeta
+from .runtime import Provider, ProviderChoice, TaskCall, TaskRuntime
+from .settings import TaskSettings
 
 log = logging.getLogger(__name__)
-
-RUNNERS: dict[str, Callable[[dict[str, Any], TaskMeta], Any]] = {
-    "http": http_task.run_http,
-    "llm": llm.run_llm,
-    "email": messaging.run_email,
-    "sms": messaging.run_sms,
-    "voice": messaging.run_voice,
-    "browser": browser.run_browser,
-    "file": files.run_file,
-}
-
-# One provider runs code on every target for now: the sandbox on this machine.
-for _kind in CODE_TASK_TYPES:
-    settings.register(_kind, "subprocess", lambda: run_code, aws_default=True, local_default=True)
 
 
 def worker_timeout(node_timeout: float | None) -> float:
@@ -47,43 +38,70 @@ def worker_timeout(node_timeout: float | None) -> float:
     return min(float(node_timeout or MAX_WORKER_TASK_TIMEOUT), MAX_WORKER_TASK_TIMEOUT)
 
 
-def run_task_type(node: Node, config: dict[str, Any], run, scope, ctx) -> TaskResult:
-    if node.type in CODE_TASK_TYPES:  # the engine dispatches these to the task runner; tools call them here
-        return run_code_task(node, run, scope, ctx)
-    # Every provider takes the shorter of its config's timeout and this one: in the worker, nothing
-    # may outlast the time the worker checked it had (infra/engine/budget.py).
-    meta = TaskMeta(task_id=node.id, run_id=run.run_id, workflow_id=getattr(run, "workflow_id", ""),
-                    timeout=worker_timeout(node.timeout))
-    runner = RUNNERS.get(node.type or "")
-    if runner is None and node.type != "database":
-        raise TaskFailure("UnsupportedTaskType", f"there is no '{node.type}' task type")
-    if not isinstance(config, dict):
-        raise TaskFailure("InvalidConfig", f"a {node.type} task's config must be an object")
-    try:
-        if node.type == "database":
-            # The query as written (before rendering) tells whether SQL was built from data.
-            output = database.run_database(config, meta, (node.config or {}).get("query"))
-        else:
-            output = runner(config, meta)
-    except TaskFailure:
-        raise
-    except Exception as exc:  # a provider bug or an unforeseen library error: still a typed task failure
-        log.exception("%s task %s failed unexpectedly", node.type, node.id)
-        raise TaskFailure("TaskProviderError", f"{node.type}: {type(exc).__name__}: {exc}") from exc
-    return TaskResult(output=output)
+def builtin_runtime(spec: TaskTypeSpec) -> TaskRuntime | None:
+    """The runtime of a type of statemachine/task_types.py: the module named after it."""
+    if spec.durable:
+        return None
+    module = importlib.import_module(f"{__package__}.types.{'code' if spec.runs_code else spec.name}")
+    return module.RUNTIME
 
 
-def run_code_task(node: Node, run, scope, ctx) -> TaskResult:
-    """A python, shell or custom task: built from the task as written (a shell command is split before
-    anything is filled in), then run outside the engine; the reply becomes the result or the failure."""
-    limits = DeploymentLimits.from_setting(os.environ.get("LOOPLINE_CUSTOM_MODULES"))
-    request = code_request(node, scope, ctx, run, limits.custom_modules)
-    runner = settings.create(node.type)
-    try:
-        reply = runner(request)
-    except Exception as exc:  # a bug in the runner, never the task's own failure: still typed
-        log.exception("%s task %s could not be run", node.type, node.id)
-        raise TaskFailure("TaskProviderError", f"{node.type}: {type(exc).__name__}: {exc}") from exc
-    if reply.error is not None:
-        raise TaskFailure(reply.error["type"], reply.error.get("message", ""))
-    return TaskResult(output=reply.output, names=reply.names, printed=reply.printed)
+class TaskTypes:
+    """The task types of this deployment: what the compiler checks (``catalogue``) and how each runs."""
+
+    def __init__(self, settings: TaskSettings, catalogue: TaskCatalogue = TASK_TYPES,
+                 runtimes: Mapping[str, TaskRuntime] | None = None):
+        self.settings = settings
+        self.catalogue = catalogue
+        if runtimes is None:
+            found = {spec.name: builtin_runtime(spec) for spec in catalogue}
+            runtimes = {name: runtime for name, runtime in found.items() if runtime is not None}
+        self.providers = ProviderChoice(dict(runtimes))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TaskTypes:
+        """The built-in types with the settings of a process environment (the wiring passes ``os.environ``)."""
+        return cls(TaskSettings.from_env(env))
+
+    def with_type(self, spec: TaskTypeSpec, runtime: TaskRuntime) -> TaskTypes:
+        """These types and one more (a deployment's own, or a test's); its name must be new."""
+        return TaskTypes(self.settings, self.catalogue.with_types(spec),
+                         {**self.providers.runtimes, spec.name: runtime})
+
+    def with_provider(self, kind: str, provider: Provider) -> TaskTypes:
+        """These types with one more provider for ``kind`` (e.g. a Twilio voice provider), chosen by name
+        in LOOPLINE_PROVIDERS like the built-in ones."""
+        return TaskTypes(self.settings, self.catalogue, self.providers.with_provider(kind, provider).runtimes)
+
+    def provider_name(self, kind: str) -> str:
+        return self.providers.name(kind, self.settings)
+
+    def run(self, node: Node, config: dict[str, Any], run, scope, ctx) -> TaskResult:
+        """Run one attempt of ``node`` with its rendered ``config`` (the engine's call for a task that is
+        not a durable wait)."""
+        # Every provider takes the shorter of its config's timeout and this one: in the worker, nothing
+        # may outlast the time the worker checked it had (infra/engine/budget.py).
+        meta = TaskMeta(task_id=node.id, run_id=run.run_id, workflow_id=getattr(run, "workflow_id", ""),
+                        timeout=worker_timeout(node.timeout))
+        try:
+            output = self._call(node, config, meta, run, scope, ctx)
+        except TaskFailure:
+            raise
+        except Exception as exc:  # a provider bug or an unforeseen library error: still a typed task failure
+            log.exception("%s task %s failed unexpectedly", node.type, node.id)
+            raise TaskFailure("TaskProviderError", f"{node.type}: {type(exc).__name__}: {exc}") from exc
+        return output if isinstance(output, TaskResult) else TaskResult(output=output)
+
+    def run_config(self, kind: str, config: dict[str, Any], meta: TaskMeta) -> Any:
+        """Run a provider type for the engine's own needs (an approval's email or sms): no task, no run."""
+        return self._call(Node(id=meta.task_id, type=kind, config=config), config, meta, None, None, None)
+
+    def _call(self, node: Node, config: dict[str, Any], meta: TaskMeta, run, scope, ctx) -> Any:
+        spec = self.catalogue.get(node.type)
+        runtime = self.providers.runtimes.get(node.type or "")
+        if spec is None or runtime is None:
+            raise TaskFailure("UnsupportedTaskType", f"there is no '{node.type}' task type")
+        if spec.in_worker and not isinstance(config, dict):
+            raise TaskFailure("InvalidConfig", f"a {node.type} task's config must be an object")
+        return runtime.run(TaskCall(node=node, config=config, meta=meta, settings=self.settings,
+                                    providers=self.providers, run=run, scope=scope, ctx=ctx))

@@ -16,9 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from infra.engine.notifications import send_notification
-from infra.tasks import browser
 from infra.tasks.base import TaskFailure
-from tests.unit.test_task_settings import LocalServer, failure, run_type, server, task_env  # noqa: F401
+from infra.tasks.browser.devtools import chromium_path
+from tests.unit.test_task_settings import LocalServer, failure, run_type, server, task_env, task_types  # noqa: F401
 
 ALLOW = "LOOPLINE_EGRESS_ALLOW"
 
@@ -257,14 +257,14 @@ def test_every_provider_that_sends_a_request_is_held_to_the_policy(task_env, sec
     monkeypatch.setenv("LOOPLINE_APPROVAL_WEBHOOK_URL", secret.url + "/")
     with pytest.raises(TaskFailure) as caught:
         send_notification("webhook", "ops", {"title": "t"}, "https://example.com/a", "request", "run-1", "ask", "wf",
-                          None)
+                          None, task_types())
     assert caught.value.error_type == "EgressDenied"
     assert secret.requests == []
 
 
 # ================================================================== chromium
 
-chromium = pytest.mark.skipif(browser.chromium_path() is None, reason="Chromium is not installed")
+chromium = pytest.mark.skipif(chromium_path() is None, reason="Chromium is not installed")
 
 PAGE = """<!doctype html><title>Shop</title><img id="pixel" src="{secret}/pixel.png">
 <script>

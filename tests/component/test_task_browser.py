@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from infra.tasks import browser, settings
-from tests.unit.test_task_settings import failure, run_type, server, task_env  # noqa: F401
+from infra.tasks.browser.devtools import chromium_path
+from tests.unit.test_task_settings import failure, run_type, server, task_env, task_types  # noqa: F401
 
-pytestmark = pytest.mark.skipif(browser.chromium_path() is None, reason="Chromium is not installed")
+pytestmark = pytest.mark.skipif(chromium_path() is None, reason="Chromium is not installed")
 
 PAGE = """<!doctype html><html><head><title>Shop</title></head><body>
 <h1 id="top">Welcome</h1>
@@ -35,7 +35,7 @@ def site(task_env, server, monkeypatch):  # noqa: F811
 
 
 def test_chromium_is_the_default_when_installed(task_env):  # noqa: F811
-    assert settings.provider_name("browser") == "chromium"
+    assert task_types().provider_name("browser") == "chromium"
 
 
 def test_navigate(site):

@@ -1,7 +1,7 @@
 """A person approves in a real browser: `loopline dev`, the outbox page, the approval page, headless Chromium.
 
 Chromium is driven over the Chrome DevTools Protocol on a pipe with the driver of
-the ``browser`` task type (``infra/tasks/browser.py``): no selenium, no playwright,
+the ``browser`` task type (``infra/tasks/browser/``): no selenium, no playwright,
 no browser download. The test skips only when Chromium is not installed
 (``make unit`` installs Debian's ``chromium`` through the ``system-deps`` target).
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from infra.tasks.base import TaskFailure
-from infra.tasks.browser import _Chrome, _ScriptError, chromium_path
+from infra.tasks.browser.devtools import Chrome, ScriptError, chromium_path
 from tests.e2e.test_dev_server import get_json, request
 
 LOOPLINE = str(Path(sys.executable).with_name("loopline"))
@@ -116,7 +116,7 @@ def server(chromium):
 class Tab:
     """One page of a fresh headless Chromium (its own profile directory), driven like a person would."""
 
-    def __init__(self, chrome: _Chrome):
+    def __init__(self, chrome: Chrome):
         self.chrome = chrome
         chrome.open_page()
         chrome.call("Page.enable")
@@ -138,7 +138,7 @@ class Tab:
                 value = self.js(expression)
                 if value:
                     return value
-            except (_ScriptError, TaskFailure) as exc:
+            except (ScriptError, TaskFailure) as exc:
                 if isinstance(exc, TaskFailure) and exc.error_type == "TaskTimeout":
                     raise
             if time.monotonic() > deadline:
@@ -149,7 +149,7 @@ class Tab:
         try:
             return self.js("({url: location.href, title: document.title,"
                            " text: document.body ? document.body.innerText.slice(0, 300) : ''})")
-        except (_ScriptError, TaskFailure) as exc:
+        except (ScriptError, TaskFailure) as exc:
             return {"error": str(exc)}
 
     def click(self, selector: str) -> str:
@@ -220,7 +220,7 @@ def test_approve_in_a_real_browser_from_the_outbox(server, chromium, tmp_path):
     assert f'<a href="{url}"' in text
 
     timings = {}
-    with _Chrome(chromium, end) as chrome:  # every browser wait ends by `end` too
+    with Chrome(chromium, end) as chrome:  # every browser wait ends by `end` too
         tab = Tab(chrome)
         timings["chromium ready"] = time.monotonic() - started
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from infra.tasks.browser import _Chrome, chromium_path
+from infra.tasks.browser.devtools import Chrome, chromium_path
 from tests.e2e.test_browser_approval import Tab
 from tests.e2e.test_dev_front_door import start_dev, stop_dev
 from tests.e2e.test_dev_server import get_json, request, wait_for
@@ -76,7 +76,7 @@ window.attack = Promise.allSettled([
 EXPECTED_POSTS = 9  # every attempt above but the CORS fetch, which stops at its preflight (an OPTIONS)
 
 
-class RecordingChrome(_Chrome):
+class RecordingChrome(Chrome):
     """The driver of test_browser_approval.py, keeping the Network events' details too."""
 
     def __init__(self, *args: Any) -> None:

@@ -21,6 +21,7 @@ import pytest
 import infra.dispatch.runner as runner
 import infra.engine.attempts as execute
 from infra.local.runtime import LocalRuntime
+from infra.tasks.registry import TaskTypes
 from infra.wiring import get_engine
 from tests.conftest import compile_yaml
 
@@ -268,7 +269,7 @@ def test_api_killed_between_enqueueing_the_start_and_writing_the_run(aws, clock)
 POISON = {
     # a worker bug while running an email task: its exec message fails every delivery
     "exec": ("{id: huge, type: email, config: {to: [a@example.com], from: b@example.com, subject: s, body: b}}",
-             execute, "run_task_type"),
+             TaskTypes, "run"),
     # a worker bug while recording a python task's result: the task runner's result fails every delivery
     "result": ("{id: huge, type: python, config: {code: 'result = 1'}}", execute.Outcomes, "succeed"),
 }

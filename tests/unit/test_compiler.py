@@ -6,12 +6,12 @@ import pytest
 
 from statemachine.compiler import compile_workflow, load_and_compile, validate_workflow
 from statemachine.diagnostics import Diagnostic, WorkflowError
-from statemachine.dsl import TASK_TYPES
 from statemachine.limits import DeploymentLimits
 from statemachine.plan import Plan
+from statemachine.task_types import TASK_TYPES
 
 WORKFLOWS = Path(__file__).parent / "workflows"
-TYPES = ", ".join(TASK_TYPES)
+TYPES = ", ".join(TASK_TYPES.names)
 
 
 def src(text: str) -> str:

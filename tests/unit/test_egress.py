@@ -12,6 +12,7 @@ import pytest
 from infra.tasks import egress
 from infra.tasks.base import TaskFailure
 from infra.tasks.egress import EgressPolicy
+from infra.tasks.settings import TaskSettings
 
 
 @pytest.mark.parametrize("address, reason", [
@@ -132,11 +133,10 @@ def test_a_bad_allowlist_is_a_provider_config_error(allow):
     assert "LOOPLINE_EGRESS_ALLOW" in caught.value.message
 
 
-def test_the_policy_is_read_from_the_environment(monkeypatch):
-    monkeypatch.setenv("LOOPLINE_EGRESS_ALLOW", "localhost:8080")
-    assert egress.resolve("localhost", 8080)
+def test_the_policy_is_read_from_the_environment_into_the_settings():
+    policy = TaskSettings.from_env({"LOOPLINE_EGRESS_ALLOW": "localhost:8080"}).egress()
+    assert egress.resolve("localhost", 8080, policy)
     with pytest.raises(TaskFailure):
-        egress.resolve("localhost", 8081)
-    monkeypatch.delenv("LOOPLINE_EGRESS_ALLOW")
+        egress.resolve("localhost", 8081, policy)
     with pytest.raises(TaskFailure):
-        egress.resolve("localhost", 8080)
+        egress.resolve("localhost", 8080, TaskSettings.from_env({}).egress())

@@ -142,11 +142,20 @@ def test_notifications_carry_each_approvers_link_and_reminders_go_to_who_has_not
     assert all(e["request"]["subject"].startswith("Reminder") for e in outbox.entries("email"))
 
 
-def test_a_failing_channel_never_loses_the_request(local, clock, monkeypatch):
-    monkeypatch.setenv("LOOPLINE_APPROVAL_WEBHOOK_URL", "http://127.0.0.1:9/hook")  # nothing listens
-    run_id = start(local, board(quorum=1, extra="channels: [webhook]"), {"name": "hooked"})
-    view = drive(local, run_id, clock) if False else settle(local, run_id)
-    for _ in range(8):  # the retries, moved forward by the clock
-        clock.advance(60)
+def test_a_failing_channel_never_loses_the_request(clock, caplog):
+    from infra.memory.local_mode import LocalMode
+    from infra.tasks.registry import TaskTypes
+
+    # The deployment's webhook, read once at start as a worker reads it: nothing listens there.
+    types = TaskTypes.from_env({"LOOPLINE_APPROVAL_WEBHOOK_URL": "http://127.0.0.1:9/hook"})
+    local = LocalMode(clock=clock, inline_code=True, task_types=types)
+    try:
+        run_id = start(local, board(quorum=1, extra="channels: [webhook]"), {"name": "hooked"})
         view = settle(local, run_id)
+        for _ in range(8):  # the retries, moved forward by the clock
+            clock.advance(60)
+            view = settle(local, run_id)
+    finally:
+        local.close()
     assert view["tasks"]["vote"]["status"] == "WAITING" and len(view["approvals"]) == 3
+    assert caplog.text.count("by webhook failed (try 5)") == 3  # each approver's, tried to the last

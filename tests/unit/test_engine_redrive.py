@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import infra.engine.attempts as execute
 from infra.engine import LinkError
 from infra.tasks.base import TaskFailure
+from infra.tasks.registry import TaskTypes
 from statemachine.messages import Exec, encode
 from tests.unit.test_engine_errors import SAGA
 from tests.unit.test_engine_semantics import deliver_twice, drive, settle, start, statuses
@@ -41,18 +41,18 @@ def breakable(monkeypatch) -> Actions:
     from infra.sandbox.request import CodeReply
 
     ran = Actions()
-    real_type, real_code = execute.run_task_type, runner.run_code
+    real_type, real_code = TaskTypes.run, runner.run_code
 
     def name_of(task_id, index):
         name = task_id if index is None else f"{task_id}.{index}"
         ran.append(name)
         return name in ran.broken or task_id in ran.broken, name
 
-    def in_worker(node, config, run_, scope, ctx):
+    def in_worker(types, node, config, run_, scope, ctx):
         broken, name = name_of(node.id, (scope.roots.get("loop") or {}).get("index"))
         if broken:
             raise TaskFailure("Broken", f"{name} is broken")
-        return real_type(node, config, run_, scope, ctx)
+        return real_type(types, node, config, run_, scope, ctx)
 
     def in_runner(request):
         broken, name = name_of(request.task_id, (request.namespace.get("loop") or {}).get("index"))
@@ -60,7 +60,7 @@ def breakable(monkeypatch) -> Actions:
             return CodeReply(error={"type": "Broken", "message": f"{name} is broken"})
         return real_code(request)
 
-    monkeypatch.setattr(execute, "run_task_type", in_worker)
+    monkeypatch.setattr(TaskTypes, "run", in_worker)
     monkeypatch.setattr(runner, "run_code", in_runner)
     return ran
 

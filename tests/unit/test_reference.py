@@ -29,6 +29,7 @@ from statemachine.expressions import EvalContext, ExpressionError, Scope, evalua
 from statemachine.expressions.functions import SIGNATURES
 from statemachine.inputs import InputError
 from statemachine.limits import DeploymentLimits
+from statemachine.task_types import TASK_TYPES
 from tests.unit.test_engine_semantics import drive
 
 PAGE_PATH = Path(__file__).resolve().parents[2] / "docs" / "reference.md"
@@ -214,16 +215,16 @@ def test_every_schema_property_is_documented():
 
 def test_every_type_config_field_is_documented():
     spans = _code_spans()
-    names = {n for model in dsl.TYPE_CONFIGS.values() for n in model.model_fields}
+    names = {n for spec in TASK_TYPES if spec.config for n in spec.config.model_fields}
     missing = sorted(n for n in names if n not in spans and f"config.{n}" not in spans)
     assert not missing, f"task type config fields not on reference.md: {missing}"
 
 
 def test_every_task_type_has_a_section_and_an_example():
     headings = re.findall(r"^### (\w+)$", PAGE, re.MULTILINE)
-    for task_type in dsl.TASK_TYPES:
+    for task_type in TASK_TYPES.names:
         assert task_type in headings, f"no '### {task_type}' section"
-    missing = [t for t in dsl.TASK_TYPES
+    missing = [t for t in TASK_TYPES.names
                if not any(re.search(rf"type: {t}\b", text) for _, text in YAML_BLOCKS if not _invalid(text))]
     assert not missing, f"task types without a valid example: {missing}"
 

@@ -10,7 +10,10 @@ import pytest
 from botocore.stub import Stubber
 
 from infra.tasks import aws_clients, llm, outbox
+from infra.tasks.base import TaskFailure
 from infra.tasks.common import TaskMeta
+from infra.tasks.llm.local import LocalLlm
+from infra.tasks.llm.request import LlmRequest, schema_instruction
 from tests.unit.test_task_settings import failure, run_type, task_env  # noqa: F401
 
 SEED_SCHEMA = {  # seed 003 example 1
@@ -105,7 +108,7 @@ def test_json_answers_are_parsed_from_common_wrappings(text, value):
 
 
 def test_a_non_json_answer_is_an_llm_response_error():
-    with pytest.raises(llm.TaskFailure) as caught:
+    with pytest.raises(TaskFailure) as caught:
         llm.parse_json_answer("I cannot do that")
     assert caught.value.error_type == "LlmResponseError"
 
@@ -119,7 +122,7 @@ def bedrock(task_env, monkeypatch):  # noqa: F811
     stubber = Stubber(client)
     seen = {}
 
-    def fake_client(service, region=None, read_timeout=None):
+    def fake_client(aws, service, region=None, read_timeout=None):
         seen.update(service=service, region=region, read_timeout=read_timeout)
         return client
 
@@ -156,7 +159,7 @@ def test_bedrock_structured_answer_is_parsed_and_validated(bedrock):
     stubber, _ = bedrock
     answer = {"summary": "s", "key_points": ["a"]}
     expected = {"modelId": "m", "messages": [{"role": "user", "content": [{"text": "p"}]}],
-                "system": [{"text": llm.schema_instruction(SEED_SCHEMA)}]}
+                "system": [{"text": schema_instruction(SEED_SCHEMA)}]}
     stubber.add_response("converse", _converse_reply("```json\n" + json.dumps(answer) + "\n```"), expected)
     stubber.add_response("converse", _converse_reply('{"summary": 3}'), expected)
     assert run_type("llm", {"model": "m", "prompt": "p", "response_format": SEED_SCHEMA}) == answer
@@ -202,8 +205,8 @@ def test_bedrock_needs_a_model(bedrock):
 
 def test_the_local_provider_is_used_directly_too(task_env):  # noqa: F811
     meta = TaskMeta("x", "r")
-    request = llm.LlmRequest(model=None, prompt="hello", schema={"type": "integer", "minimum": 5})
-    assert llm.LocalLlm().complete(request, meta) == "5"
+    request = LlmRequest(model=None, prompt="hello", schema={"type": "integer", "minimum": 5})
+    assert LocalLlm().complete(request, meta) == "5"
 
 
 def test_the_default_timeout_fits_the_worker():

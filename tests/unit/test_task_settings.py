@@ -4,16 +4,18 @@ fixtures the other test_task_* modules share: an isolated task environment and a
 from __future__ import annotations
 
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 import pytest
 
-from infra.tasks import aws_clients, outbox, settings
+from infra.tasks import aws_clients, outbox
 from infra.tasks.base import TaskFailure
 from infra.tasks.common import TaskMeta
-from infra.tasks.registry import run_task_type
+from infra.tasks.registry import TaskTypes
+from infra.tasks.runtime import Provider
 from statemachine.plan import Node
 
 META = TaskMeta(task_id="t1", run_id="run-1", workflow_id="wf")
@@ -42,9 +44,15 @@ def task_env(monkeypatch, tmp_path):
     aws_clients.reset()
 
 
+def task_types() -> TaskTypes:
+    """The task types as the wiring builds them: settings read from the environment now."""
+    return TaskTypes.from_env(os.environ)
+
+
 def run_type(kind: str, config: dict[str, Any], task_id: str = "t1", timeout: float | None = None,
-             raw: dict[str, Any] | None = None):
-    """Run one task type as the engine does (config already rendered); the raw result."""
+             raw: dict[str, Any] | None = None, types: TaskTypes | None = None):
+    """Run one task type as the engine does (config already rendered), with the environment's settings
+    as of this call (``types``: others); the raw result."""
     node = Node(id=task_id, type=kind, config=raw if raw is not None else config, timeout=timeout)
 
     class Run:
@@ -53,7 +61,7 @@ def run_type(kind: str, config: dict[str, Any], task_id: str = "t1", timeout: fl
         inputs: dict = {}
         variables: dict = {}
 
-    return run_task_type(node, config, Run(), None, None).output
+    return (types or task_types()).run(node, config, Run(), None, None).output
 
 
 def failure(kind: str, config: dict[str, Any], **kwargs) -> TaskFailure:
@@ -135,24 +143,27 @@ def server():
 
 
 def test_missing_defaults_mean_local_and_aws_picks_the_aws_providers(task_env, monkeypatch):
-    assert settings.environment() == "local"
-    assert {k: settings.provider_name(k) for k in ("email", "sms", "voice", "llm")} == {
+    types = task_types()
+    assert types.settings.provider_environment() == "local"
+    assert {k: types.provider_name(k) for k in ("email", "sms", "voice", "llm")} == {
         "email": "local", "sms": "local", "voice": "local", "llm": "local"}
     monkeypatch.setenv("LOOPLINE_PROVIDER_DEFAULTS", "aws")
-    assert {k: settings.provider_name(k) for k in ("email", "sms", "voice", "llm")} == {
+    types = task_types()
+    assert {k: types.provider_name(k) for k in ("email", "sms", "voice", "llm")} == {
         "email": "ses", "sms": "sns", "voice": "webhook", "llm": "bedrock"}
     # types that need nothing outside the machine use their one provider in both
-    assert settings.provider_name("shell") == "subprocess"
-    assert settings.provider_name("http") == "urllib"
-    assert settings.provider_name("file") == "local"
+    assert types.provider_name("shell") == "subprocess"
+    assert types.provider_name("http") == "urllib"
+    assert types.provider_name("file") == "local"
 
 
 def test_loopline_providers_overrides_the_defaults_per_type(task_env, monkeypatch):
     monkeypatch.setenv("LOOPLINE_PROVIDER_DEFAULTS", "aws")
     monkeypatch.setenv("LOOPLINE_PROVIDERS", " email = local , llm=openai ")
-    assert settings.provider_name("email") == "local"
-    assert settings.provider_name("llm") == "openai"
-    assert settings.provider_name("sms") == "sns"
+    types = task_types()
+    assert types.provider_name("email") == "local"
+    assert types.provider_name("llm") == "openai"
+    assert types.provider_name("sms") == "sns"
 
 
 @pytest.mark.parametrize("providers, defaults, message", [
@@ -178,14 +189,13 @@ def test_a_deployment_can_register_its_own_provider(task_env, monkeypatch):
             calls.append((to, body, meta.task_id))
             return "coo-1"
 
-    settings.register("sms", "pigeon", Pigeon)
-    try:
-        monkeypatch.setenv("LOOPLINE_PROVIDERS", "sms=pigeon")
-        assert run_type("sms", {"to": "+15551234567", "body": "hi"}) == {"message_id": "coo-1", "to": "+15551234567"}
-        assert calls == [("+15551234567", "hi", "t1")]
-    finally:
-        settings.unregister("sms", "pigeon")
-    assert "pigeon" not in settings.available("sms")
+    monkeypatch.setenv("LOOPLINE_PROVIDERS", "sms=pigeon")
+    types = task_types().with_provider("sms", Provider("pigeon", lambda settings: Pigeon()))
+    assert run_type("sms", {"to": "+15551234567", "body": "hi"}, types=types) == {
+        "message_id": "coo-1", "to": "+15551234567"}
+    assert calls == [("+15551234567", "hi", "t1")]
+    assert types.providers.available("sms") == ["local", "pigeon", "sns"]
+    assert "pigeon" not in task_types().providers.available("sms")  # the built-in types are unchanged
 
 
 def test_an_unknown_task_type_fails_typed():
@@ -198,9 +208,9 @@ def test_a_provider_bug_is_a_typed_failure_not_a_raw_exception(task_env, monkeyp
         def send(self, to, body, sender, meta):
             raise ZeroDivisionError("oops")
 
-    monkeypatch.setitem(settings._factories["sms"], "broken", Broken)
     monkeypatch.setenv("LOOPLINE_PROVIDERS", "sms=broken")
-    error = failure("sms", {"to": "+15551234567", "body": "hi"})
+    types = task_types().with_provider("sms", Provider("broken", lambda settings: Broken()))
+    error = failure("sms", {"to": "+15551234567", "body": "hi"}, types=types)
     assert error.error_type == "TaskProviderError"
     assert "ZeroDivisionError: oops" in error.message
 
