@@ -83,7 +83,7 @@ def main() -> int:
     import infra.dispatch.runner as runner
     import infra.engine.execute as execute
     from infra.clock import ManualClock
-    from infra.local.runtime import REGION, EmbeddedAws
+    from loopline.embedded.runtime import REGION, EmbeddedAws
     from tests.e2e.test_transient_faults import Stack, summary
     from tests.faults import FaultInjector, fast_backoff, never
 

@@ -6,13 +6,13 @@ import os
 import time
 from typing import Callable
 
+from infra import wiring
+from infra.clock import SystemClock
+from infra.engine import Busy, Engine, EngineSettings
+from infra.links import LinkSigner
+from infra.ports import Clock
 from statemachine.limits import DeploymentLimits
 
-from .. import wiring
-from ..clock import SystemClock
-from ..engine import Busy, Engine, EngineSettings
-from ..links import LinkSigner
-from ..ports import Clock
 from .queue import InMemoryQueue, InMemoryTimers
 from .store import InMemoryStore
 from .task_dispatch import InMemoryDispatch
@@ -33,7 +33,7 @@ class LocalMode:
         limits = DeploymentLimits.from_setting(os.environ.get("LOOPLINE_CUSTOM_MODULES"))
         settings = EngineSettings(public_url=public_url, lease_seconds=lease_seconds, env=wiring.exposed_env(),
                                   custom_modules=limits.custom_modules)
-        from ..local.keyfile import local_link_key
+        from loopline.embedded.keyfile import local_link_key
 
         self.engine = Engine(self.store, self.queue, self.timers, LinkSigner(local_link_key().encode()), self.clock,
                              settings, dispatch=self.dispatch)
