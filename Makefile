@@ -58,9 +58,10 @@ bench: setup
 # requirements, never the venvs or tests. What runs on one machine only (loopline/embedded: the
 # emulation's provisioning, pollers, gateway and outbox page; loopline/memory: local mode's
 # adapters) lives outside the copied packages, so nothing is pruned here.
+# The requirements are installed once per build and copied into each function (see the script).
 # tests/component/test_build.py runs `sam build` and imports every handler from what it built.
 build-ApiFunction build-WorkerFunction build-DeadLetterFunction build-TaskRunnerFunction: package-code
-	$(PY) -m pip install -q -r requirements.txt -t "$(ARTIFACTS_DIR)"
+	$(PY) scripts/install_requirements.py "$(ARTIFACTS_DIR)"
 
 package-code:
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set"; exit 2; }
