@@ -41,7 +41,7 @@ system-deps:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
 		echo "chromium not installed: the browser tests will be skipped"
 
-unit: setup system-deps
+unit: setup sam-setup system-deps
 	$(BIN)/python -m pytest
 
 test: lint unit
