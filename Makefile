@@ -41,7 +41,7 @@ system-deps:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
 		echo "chromium not installed: the browser tests will be skipped"
 
-unit: setup system-deps
+unit: setup sam-setup system-deps
 	$(BIN)/python -m pytest
 
 test: lint unit
@@ -54,16 +54,16 @@ bench: setup
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/for_each.py
 
-# `sam build` (BuildMethod: makefile) calls these: ship only the engine's code
-# and the runtime requirements, never the venvs or tests, nor what runs on one
-# machine only: infra/local (the emulation: provisioning, pollers, gateway,
-# outbox page) and infra/memory (local mode's adapters).
-# tests/component/test_build.py builds `package-code` and imports every handler from it.
+# `sam build` (BuildMethod: makefile) calls these: ship the engine's packages and the runtime
+# requirements, never the venvs or tests. What runs on one machine only (loopline/embedded: the
+# emulation's provisioning, pollers, gateway and outbox page; loopline/memory: local mode's
+# adapters) lives outside the copied packages, so nothing is pruned here.
+# The requirements are installed once per build and copied into each function (see the script).
+# tests/component/test_build.py runs `sam build` and imports every handler from what it built.
 build-ApiFunction build-WorkerFunction build-DeadLetterFunction build-TaskRunnerFunction: package-code
-	$(PY) -m pip install -q -r requirements.txt -t "$(ARTIFACTS_DIR)"
+	$(PY) scripts/install_requirements.py "$(ARTIFACTS_DIR)"
 
 package-code:
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set"; exit 2; }
 	cp -r statemachine infra functions "$(ARTIFACTS_DIR)/"
-	rm -rf "$(ARTIFACTS_DIR)/infra/local" "$(ARTIFACTS_DIR)/infra/memory"
 	find "$(ARTIFACTS_DIR)" -name __pycache__ -prune -exec rm -rf {} +

@@ -136,7 +136,7 @@ class Harness:
         import boto3
 
         from infra.clock import ManualClock
-        from infra.local.runtime import EmbeddedAws
+        from loopline.embedded.runtime import EmbeddedAws
 
         # A callback/approval POST's delayed self-check (60 s by default) comes after 1 s here,
         # like the SQS redelivery: a crash after its write is healed within a scenario's time.
@@ -172,7 +172,7 @@ class Harness:
         return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"]) > 0
 
     def runtime(self):
-        from infra.local.runtime import LocalRuntime
+        from loopline.embedded.runtime import LocalRuntime
 
         # The task runner runs inline, inside the worker's Invoke (its record sent before the invoke
         # returns): the run is one sequence of AWS calls, the same on every try.

@@ -28,13 +28,13 @@ def measure(mode: str, items: int) -> dict:
 
     plan = load_and_compile(WORKFLOW)
     if mode == "local":
-        from infra.memory.local_mode import LocalMode
+        from loopline.memory.local_mode import LocalMode
 
         host = LocalMode()
         engine, pump = host.engine, host.pump_once
     else:
-        from infra.local.runtime import EmbeddedAws, LocalRuntime
         from infra.wiring import get_engine
+        from loopline.embedded.runtime import EmbeddedAws, LocalRuntime
 
         aws = EmbeddedAws()
         runtime = LocalRuntime(aws)

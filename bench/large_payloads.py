@@ -35,8 +35,8 @@ WORKFLOW = (ROOT / "bench" / "workflows" / "big_payload.yaml").read_text()
 def measure(size: int) -> dict:
     import boto3
 
-    from infra.local.runtime import EmbeddedAws, LocalRuntime
     from infra.wiring import get_engine
+    from loopline.embedded.runtime import EmbeddedAws, LocalRuntime
 
     aws = EmbeddedAws()
     runtime = LocalRuntime(aws)
@@ -89,8 +89,8 @@ def chain(n: int) -> str:
 
 
 def measure_plan(name: str, text: str) -> dict:
-    from infra.local.runtime import EmbeddedAws, LocalRuntime
     from infra.wiring import get_engine
+    from loopline.embedded.runtime import EmbeddedAws, LocalRuntime
     from statemachine.compiler import compile_workflow
 
     aws = EmbeddedAws()

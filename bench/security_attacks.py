@@ -147,7 +147,7 @@ def custom_subprocess(t):
 
 @attack(2, "custom task importing the link-key loader")
 def custom_key_loader(t):
-    view = t.run(one_task({"type": "custom", "config": {"handler": "infra.local.keyfile:local_link_key"}}))
+    view = t.run(one_task({"type": "custom", "config": {"handler": "loopline.embedded.keyfile:local_link_key"}}))
     leaked = t.link_key() and t.link_key() in json.dumps(view, default=str)
     return view["status"] == "REFUSED" and not leaked, repr(view.get("reply", view["status"]))
 
@@ -649,7 +649,7 @@ def links_route(t):
 
 
 def _template() -> dict:
-    from infra.local.intrinsics import translate
+    from loopline.embedded.intrinsics import translate
 
     return translate(ROOT / "template.yaml")
 

@@ -67,7 +67,7 @@ class Host:
         t0 = time.perf_counter()
         if mode == "embedded":
             from infra import wiring
-            from infra.local.runtime import EmbeddedAws, LocalRuntime
+            from loopline.embedded.runtime import EmbeddedAws, LocalRuntime
 
             self.aws = EmbeddedAws()
             self.runtime = LocalRuntime(self.aws)
@@ -76,7 +76,7 @@ class Host:
         else:
             import threading
 
-            from infra.memory.local_mode import LocalMode
+            from loopline.memory.local_mode import LocalMode
 
             self.local = LocalMode()
             self.lock = threading.RLock()

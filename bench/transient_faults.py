@@ -82,8 +82,8 @@ def main() -> int:
 
     import infra.dispatch.runner as runner
     from infra.clock import ManualClock
-    from infra.local.runtime import REGION, EmbeddedAws
     from infra.tasks.registry import TaskTypes
+    from loopline.embedded.runtime import REGION, EmbeddedAws
     from tests.e2e.test_transient_faults import Stack, summary
     from tests.faults import FaultInjector, fast_backoff, never
 

@@ -144,7 +144,7 @@ class Bench:
     def __init__(self, counter: CallCounter):
         import boto3
 
-        from infra.local.runtime import EmbeddedAws
+        from loopline.embedded.runtime import EmbeddedAws
 
         self.counter = counter
         self.aws = EmbeddedAws()
@@ -160,7 +160,7 @@ class Bench:
     def use_runtime(self, clock_kind: str) -> None:
         from infra import wiring
         from infra.clock import ManualClock, SystemClock
-        from infra.local.runtime import LocalRuntime
+        from loopline.embedded.runtime import LocalRuntime
 
         if self.runtime is not None and self.clock_kind == clock_kind:
             return
@@ -329,7 +329,7 @@ def report(results: list[Measured], repeat: int) -> None:
           " (ListSchedules every pump, GetSchedule/SendMessage/DeleteSchedule when due). On AWS these happen"
           " inside the Scheduler service and are not API calls of ours.")
     print("lambda    = the Lambda service's side of a code task: the task runner's destination record sent to the"
-          " result queue (locally infra/local/async_lambda.py; on AWS not an API call of ours).")
+          " result queue (locally loopline/embedded/async_lambda.py; on AWS not an API call of ours).")
     print("handler includes the worker's Invoke of the task runner and its reading of the result queue's records."
           " Not in a run's figures: each code task's watchdog, an exec message due 1 s after the lease (the code's"
           " timeout + 90 s), which then costs the worker 1 BatchGetItem (and the poller a receive and a delete).")

@@ -33,11 +33,11 @@ _lock = threading.Lock()
 _engine: Engine | None = None
 _clock: Clock | None = None
 _sqs_max_delay: int = MAX_DELAY
-# Local runtime only: what stands in for the Lambda service (infra/local/async_lambda.py), hooked on
+# Local runtime only: what stands in for the Lambda service (loopline/embedded/async_lambda.py), hooked on
 # the clients the engine makes, as moto stands in for the other services.
 _lambda_hook: Callable | None = None
 # Local runtime only: checks each call against the calling function's role in template.yaml
-# (infra/local/iam.py), as IAM would; a botocore before-parameter-build handler taking the region.
+# (loopline/embedded/iam.py), as IAM would; a botocore before-parameter-build handler taking the region.
 _call_check: Callable | None = None
 
 

@@ -145,9 +145,9 @@ def cmd_emulator(args) -> int:
     """moto as a server on 127.0.0.1: the "cloud" that outlives `loopline dev --aws-endpoint`."""
     import threading
 
-    from infra.local.moto_server import GuardedMotoServer
+    from loopline.embedded.moto_server import GuardedMotoServer
 
-    # Closed to web browsers (Origin, Sec-Fetch-*, Host checked): see infra/local/moto_server.py.
+    # Closed to web browsers (Origin, Sec-Fetch-*, Host checked): see loopline/embedded/moto_server.py.
     server = GuardedMotoServer(port=args.port).start()
     _err(f"loopline emulator: AWS emulated on http://127.0.0.1:{args.port} (Ctrl-C to stop); then\n"
          f"  loopline dev --aws-endpoint http://127.0.0.1:{args.port}")

@@ -85,8 +85,8 @@ class _Host:
 
 class _EmbeddedHost(_Host):
     def __init__(self, log):
-        from infra.local.runtime import EmbeddedAws, LocalRuntime
         from infra.wiring import get_engine
+        from loopline.embedded.runtime import EmbeddedAws, LocalRuntime
 
         self.aws = EmbeddedAws()
         self.runtime = LocalRuntime(self.aws, log=log)
@@ -116,11 +116,11 @@ class _EmbeddedHost(_Host):
 
 class _LocalModeHost(_Host):
     def __init__(self, log):
-        from infra.local.concurrency import routed_stdout
-        from infra.local.gateway import LocalGateway
-        from infra.local.provision import routes_from_template
-        from infra.local.runtime import LambdaContext, lambda_stdout
-        from infra.memory.local_mode import LocalMode
+        from loopline.embedded.concurrency import routed_stdout
+        from loopline.embedded.gateway import LocalGateway
+        from loopline.embedded.provision import routes_from_template
+        from loopline.embedded.runtime import LambdaContext, lambda_stdout
+        from loopline.memory.local_mode import LocalMode
 
         # The worker's side (pumping messages, this command's own reads) and the API's side hold
         # locks of their own, as the embedded stack runs its functions side by side: the in-memory
@@ -170,7 +170,7 @@ class _LocalModeHost(_Host):
 
 def serve_dev(port: int, movable_clock: bool, log: Callable[[str], None], allow_hosts: tuple[str, ...] = ()) -> None:
     from infra.clock import ManualClock, SystemClock
-    from infra.local.runtime import EmbeddedAws, LocalRuntime
+    from loopline.embedded.runtime import EmbeddedAws, LocalRuntime
 
     clock = ManualClock() if movable_clock else SystemClock()
     aws = EmbeddedAws()

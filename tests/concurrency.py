@@ -1,6 +1,6 @@
 """Concurrency on the embedded stack as on AWS: many Lambdas at once, each AWS request atomic.
 
-- ``linearizable_moto()`` (infra/local/concurrency.py, shared with the local runtime): every AWS
+- ``linearizable_moto()`` (loopline/embedded/concurrency.py, shared with the local runtime): every AWS
   request moto serves is one atomic step, as DynamoDB's are, and nothing more.
 - ``Lambdas``: handler invocations in the calling thread, without ``LocalRuntime``'s locks; every
   thread is its own Lambda container (its own copy of the handler module: Powertools' batch
@@ -21,8 +21,8 @@ import traceback
 import uuid
 from typing import Any, Callable
 
-from infra.local.concurrency import linearizable_moto
-from infra.local.runtime import REGION, LambdaContext, LocalRuntime, _sqs_record
+from loopline.embedded.concurrency import linearizable_moto
+from loopline.embedded.runtime import REGION, LambdaContext, LocalRuntime, _sqs_record
 
 __all__ = ["Lambdas", "Outcome", "PausePoint", "interleave", "linearizable_moto", "together"]
 TIMEOUT = 30.0  # no wait in a test is unbounded: a deadlock fails the test instead of hanging it

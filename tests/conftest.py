@@ -66,7 +66,7 @@ def clock():
 @pytest.fixture
 def aws():
     """moto in-process with template.yaml's resources; visibility timeout 1 s so redeliveries come fast."""
-    from infra.local.runtime import EmbeddedAws
+    from loopline.embedded.runtime import EmbeddedAws
 
     stack = EmbeddedAws(redelivery_seconds=1)
     yield stack
@@ -75,7 +75,7 @@ def aws():
 
 @pytest.fixture
 def runtime(aws, clock):
-    from infra.local.runtime import LocalRuntime
+    from loopline.embedded.runtime import LocalRuntime
 
     rt = LocalRuntime(aws, clock=clock)
     yield rt
@@ -85,7 +85,7 @@ def runtime(aws, clock):
 @pytest.fixture
 def local(clock):
     """Local mode; code tasks run inline (at once, in the dispatching thread), so tests are deterministic."""
-    from infra.memory.local_mode import LocalMode
+    from loopline.memory.local_mode import LocalMode
 
     mode = LocalMode(clock=clock, inline_code=True)
     yield mode

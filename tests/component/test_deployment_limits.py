@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.local.runtime import EmbeddedAws
+from loopline.embedded.runtime import EmbeddedAws
 from tests.component.test_handlers import api
 from tests.conftest import api_event
 from tests.e2e.test_invariants import finish

@@ -354,7 +354,7 @@ def test_the_template_parameter_sets_the_allowlist_and_is_absent_by_default(monk
     import boto3
     from moto import mock_aws
 
-    from infra.local.provision import provision
+    from loopline.embedded.provision import provision
 
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                         "AWS_DEFAULT_REGION": "us-east-1"}.items():

@@ -15,7 +15,7 @@ from tests.component.test_front_door import DEEP, WORKFLOW, call
 @pytest.fixture(scope="module")
 def runtime():
     from infra.clock import ManualClock
-    from infra.local.runtime import EmbeddedAws, LocalRuntime
+    from loopline.embedded.runtime import EmbeddedAws, LocalRuntime
 
     aws = EmbeddedAws(redelivery_seconds=1)
     rt = LocalRuntime(aws, clock=ManualClock())

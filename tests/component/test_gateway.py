@@ -1,4 +1,4 @@
-"""infra/local/gateway.py driven over real HTTP with urllib."""
+"""loopline/embedded/gateway.py driven over real HTTP with urllib."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from infra.local.gateway import LocalGateway
-from infra.local.provision import Route
+from loopline.embedded.gateway import LocalGateway
+from loopline.embedded.provision import Route
 
 ROUTES = [
     Route("POST", "/runs", "Api"),

@@ -1,4 +1,4 @@
-"""infra/local/gateway.py as a front door (issue #9): whom it answers, and how it holds up to many
+"""loopline/embedded/gateway.py as a front door (issue #9): whom it answers, and how it holds up to many
 clients and to slow ones. Driven over real sockets; the Lambda behind it is a stand-in callable.
 
 Ordering, not timing: waits are bounded only so that a bug fails a test instead of hanging it."""
@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from infra.local.gateway import LocalGateway
-from infra.local.provision import Route
+from loopline.embedded.gateway import LocalGateway
+from loopline.embedded.provision import Route
 from tests.component.test_gateway import ROUTES, echo
 
 BOUND = 15.0

@@ -166,8 +166,8 @@ def test_the_worker_does_not_start_a_task_it_has_no_time_for(runtime):
     """Issue #9 item 7: with 10 s left, the worker does not claim an email task (which may take 25 s): it puts
     the message back on the ready queue at once (no visibility wait) and counts its record done."""
     from functions.worker.app import lambda_handler
-    from infra.local.runtime import LambdaContext
     from infra.tasks import outbox
+    from loopline.embedded.runtime import LambdaContext
 
     outbox.clear()
     plan = compile_yaml("""

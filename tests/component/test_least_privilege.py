@@ -1,5 +1,5 @@
 """Issue #9 item 17: each function's role grants what its code calls and no more, and the embedded
-stack holds every handler to it (infra/local/iam.py), so each e2e test also proves the grants suffice."""
+stack holds every handler to it (loopline/embedded/iam.py), so each e2e test also proves the grants suffice."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from infra import wiring
-from infra.local.iam import Policy
-from infra.local.runtime import EmbeddedAws, LocalRuntime
+from loopline.embedded.iam import Policy
+from loopline.embedded.runtime import EmbeddedAws, LocalRuntime
 
 ROOT = Path(__file__).resolve().parents[2]
 ENGINE_FUNCTIONS = ("ApiFunction", "WorkerFunction", "DeadLetterFunction")

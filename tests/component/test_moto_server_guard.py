@@ -1,5 +1,5 @@
 """The local AWS endpoints (the embedded default's S3 server, `loopline emulator`) are closed to web
-pages (infra/local/moto_server.py). moto's own server allowed every origin and checked no signature:
+pages (loopline/embedded/moto_server.py). moto's own server allowed every origin and checked no signature:
 a page that found the port read the link-signing key from Secrets Manager."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from infra.local.runtime import EmbeddedAws
+from loopline.embedded.runtime import EmbeddedAws
 
 SIGNED = "AWS4-HMAC-SHA256 Credential=testing/20261203/us-east-1/secretsmanager/aws4_request, " \
          "SignedHeaders=host, Signature=00"

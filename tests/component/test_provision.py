@@ -1,4 +1,4 @@
-"""infra/local/provision.py: template.yaml created on a fresh moto per test."""
+"""loopline/embedded/provision.py: template.yaml created on a fresh moto per test."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra.local.intrinsics import NO_VALUE, Resolver
-from infra.local.provision import ProvisionError, QueueSource, Route, Stack, provision
+from loopline.embedded.intrinsics import NO_VALUE, Resolver
+from loopline.embedded.provision import ProvisionError, QueueSource, Route, Stack, provision
 
 REGION = "us-east-1"
 

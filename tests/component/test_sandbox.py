@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.memory.local_mode import LocalMode
 from infra.sandbox.launch import run_code
 from infra.sandbox.request import MAX_PRINTED, CodeRequest
+from loopline.memory.local_mode import LocalMode
 from statemachine.compiler import compile_workflow
 from tests.unit.test_task_settings import failure, run_type, task_env  # noqa: F401
 
@@ -291,7 +291,7 @@ def test_an_allowed_module_lends_only_its_own_functions(task_env, monkeypatch): 
 
 
 def test_subprocess_and_the_key_loader_cannot_be_named_by_default(task_env):  # noqa: F811
-    for handler in ("subprocess:getoutput", "infra.local.keyfile:local_link_key", "os:getenv"):
+    for handler in ("subprocess:getoutput", "loopline.embedded.keyfile:local_link_key", "os:getenv"):
         error = failure("custom", {"handler": handler, "parameters": {}})
         assert error.error_type == "CustomHandlerError", handler
 
@@ -340,7 +340,7 @@ def test_a_failing_python_task_keeps_its_printed_text_and_error_type(task_env): 
 NOT_ROOT_ENGINE = """
 import json, os, sys, time
 sys.path[:0] = json.loads(sys.argv[1])
-from infra.memory.local_mode import LocalMode
+from loopline.memory.local_mode import LocalMode
 from infra.sandbox.launch import run_code
 from infra.sandbox.request import MAX_PRINTED, CodeRequest
 from statemachine.compiler import compile_workflow

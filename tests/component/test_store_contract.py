@@ -17,7 +17,6 @@ from moto import mock_aws
 from infra.aws.claims import DEFAULT_THRESHOLD
 from infra.aws.dynamo_store import DynamoStore
 from infra.aws.payloads import S3Payloads
-from infra.memory.store import InMemoryStore
 from infra.ports import (
     ConditionFailed,
     RequestClosed,
@@ -28,6 +27,7 @@ from infra.ports import (
     TokenRecord,
     TokenUsed,
 )
+from loopline.memory.store import InMemoryStore
 
 REGION = "us-east-1"
 RUNS, DEFINITIONS, TOKENS = "loopline-runs", "loopline-definitions", "loopline-tokens"
@@ -767,7 +767,7 @@ def test_record_refusal_with_nothing_kept_still_counts(store) -> None:
 
 
 def test_concurrent_refusals_each_count_once(store) -> None:
-    from infra.local.concurrency import linearizable_moto
+    from loopline.embedded.concurrency import linearizable_moto
 
     store.create_run(make_run())
     # moto is made atomic per request, as DynamoDB is (without it moto itself would lose writes).

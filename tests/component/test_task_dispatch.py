@@ -16,10 +16,10 @@ from infra.aws.task_dispatch import LambdaDispatch
 from infra.clock import ManualClock
 from infra.dispatch import runner
 from infra.dispatch.jobs import INLINE_LIMIT, AttemptRef, CodeJob, CodeResult, new_token, token_hash
-from infra.memory.queue import InMemoryQueue
-from infra.memory.task_dispatch import InMemoryDispatch
 from infra.ports import StoreError
 from infra.sandbox.request import CodeReply, CodeRequest
+from loopline.memory.queue import InMemoryQueue
+from loopline.memory.task_dispatch import InMemoryDispatch
 
 REGION = "us-east-1"
 FUNCTION = "loopline-TaskRunnerFunction"
@@ -37,7 +37,7 @@ def s3_server():
     """moto in-process with an S3 server on its state, as the embedded runtime runs it."""
     from moto import mock_aws
 
-    from infra.local.runtime import _start_s3_server
+    from loopline.embedded.runtime import _start_s3_server
 
     with mock_aws():
         server = _start_s3_server()

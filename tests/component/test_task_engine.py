@@ -6,9 +6,9 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from infra.memory.local_mode import LocalMode
 from infra.service import deployment_limits
 from infra.tasks import outbox
+from loopline.memory.local_mode import LocalMode
 from statemachine.compiler import compile_workflow
 from statemachine.diagnostics import WorkflowError
 from tests.unit.test_task_settings import server, task_env  # noqa: F401

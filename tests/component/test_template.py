@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from infra.local.intrinsics import references
-from infra.local.provision import DEFAULT_TEMPLATE, translate
+from loopline.embedded.intrinsics import references
+from loopline.embedded.provision import DEFAULT_TEMPLATE, translate
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_NAMES = {

@@ -18,8 +18,8 @@ from typing import Any, Callable
 import boto3
 import pytest
 
-from infra.local.runtime import LocalRuntime
 from infra.wiring import get_engine
+from loopline.embedded.runtime import LocalRuntime
 from tests.concurrency import Lambdas, PausePoint, interleave, linearizable_moto
 from tests.conftest import api_event, compile_yaml, count_actions
 
@@ -141,7 +141,7 @@ def own_bench():
     """A bench on an emulated AWS of its own, for a whole test module: provisioning the stack
     takes longer than most scenarios, and runs do not see each other (each has its own id)."""
     from infra.clock import ManualClock
-    from infra.local.runtime import EmbeddedAws
+    from loopline.embedded.runtime import EmbeddedAws
 
     aws = EmbeddedAws(redelivery_seconds=1)
     patches = pytest.MonkeyPatch()

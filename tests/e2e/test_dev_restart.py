@@ -98,7 +98,7 @@ def test_killing_the_dev_server_loses_nothing(emulator):
 
 
 def test_the_emulator_serves_sdks_and_refuses_web_pages(emulator):
-    """A page on any origin could otherwise read the link key from the emulator (infra/local/moto_server.py)."""
+    """A page on any origin could otherwise read the link key from the emulator (loopline/embedded/moto_server.py)."""
     import urllib.error
     import urllib.request
 

@@ -20,9 +20,9 @@ import pytest
 
 import infra.dispatch.runner as runner
 import infra.engine.attempts as execute
-from infra.local.runtime import LocalRuntime
 from infra.tasks.registry import TaskTypes
 from infra.wiring import get_engine
+from loopline.embedded.runtime import LocalRuntime
 from tests.conftest import compile_yaml
 
 # A simulated kill unwinds through Powertools' log_metrics, which then flushes an empty

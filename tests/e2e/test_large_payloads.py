@@ -51,7 +51,7 @@ def test_a_5_mb_input_and_output_flow_through_a_run(aws, runtime):
 
 def test_a_large_value_reads_back_the_same_after_a_restart(aws, runtime, clock):
     """A new process (empty payload cache) reads every claim back from S3."""
-    from infra.local.runtime import LocalRuntime
+    from loopline.embedded.runtime import LocalRuntime
 
     status, body = api(runtime, api_event("api_post_runs.json", body={
         "workflow": BIG, "input": {"blob": "é" * 100_000}}))

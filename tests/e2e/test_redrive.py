@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from infra.aws.dynamo_store import DynamoStore
-from infra.local.runtime import LocalRuntime
+from loopline.embedded.runtime import LocalRuntime
 from tests.component.test_handlers import api
 from tests.conftest import api_event
 from tests.e2e.test_invariants import SimulatedCrash, finish, start, view

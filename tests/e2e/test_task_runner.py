@@ -27,7 +27,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publis
 def test_a_task_longer_than_the_workers_timeout_completes(aws, clock):
     """Item 8: the worker's timeout (made 2 s here, 30 s on AWS) no longer bounds a code task: the worker
     only dispatches it. Run in the worker, a 4 s task would be stopped every time and end as a poison message."""
-    from infra.local.runtime import LocalRuntime
+    from loopline.embedded.runtime import LocalRuntime
 
     aws.stack.functions["WorkerFunction"] = replace(aws.stack.functions["WorkerFunction"], timeout=2)
     logged: list[str] = []
@@ -54,7 +54,7 @@ def test_a_task_longer_than_the_workers_timeout_completes(aws, clock):
 def test_the_server_answers_while_code_runs(aws, clock):
     """Item 9: a GET while a python task sleeps is answered at once: it sees the task RUNNING (while the
     worker ran code under the runtime's lock, the GET waited, and saw it finished)."""
-    from infra.local.runtime import LocalRuntime
+    from loopline.embedded.runtime import LocalRuntime
 
     runtime = LocalRuntime(aws, clock=clock).start(http_port=0)
     try:

@@ -20,8 +20,8 @@ import pytest
 
 import infra.dispatch.runner as runner
 from bench.crash_points import WORKFLOWS as REFERENCE
-from infra.local.runtime import REGION, LocalRuntime
 from infra.wiring import get_engine
+from loopline.embedded.runtime import REGION, LocalRuntime
 from tests.conftest import api_event
 from tests.faults import Burst, Every, FaultInjector, fast_backoff, never
 

@@ -39,7 +39,7 @@ def test_modules_inside_an_allowed_prefix_are_valid(handler):
 
 
 @pytest.mark.parametrize("handler", ["acmex:run", "os:getcwd", "subprocess:getoutput", "tools:run",
-                                     "tools.safer:run", "infra.local.keyfile:local_link_key"])
+                                     "tools.safer:run", "loopline.embedded.keyfile:local_link_key"])
 def test_modules_outside_the_allowed_prefixes_are_refused(handler):
     module = handler.split(":")[0]
     assert errors(custom(handler), ACME) == [

@@ -143,8 +143,8 @@ def test_notifications_carry_each_approvers_link_and_reminders_go_to_who_has_not
 
 
 def test_a_failing_channel_never_loses_the_request(clock, caplog):
-    from infra.memory.local_mode import LocalMode
     from infra.tasks.registry import TaskTypes
+    from loopline.memory.local_mode import LocalMode
 
     # The deployment's webhook, read once at start as a worker reads it: nothing listens there.
     types = TaskTypes.from_env({"LOOPLINE_APPROVAL_WEBHOOK_URL": "http://127.0.0.1:9/hook"})

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra.local.runtime import LambdaContext
-from infra.memory.local_mode import LocalMode
+from loopline.embedded.runtime import LambdaContext
+from loopline.memory.local_mode import LocalMode
 from tests.conftest import api_event
 
 JSONISH = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=30)),

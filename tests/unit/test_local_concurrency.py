@@ -1,4 +1,4 @@
-"""infra/local/concurrency.py: the gate that lets invocations overlap, and stdout per invocation.
+"""loopline/embedded/concurrency.py: the gate that lets invocations overlap, and stdout per invocation.
 
 Ordering, not timing: each test waits on events with a bound only so that a bug fails it instead
 of hanging it."""
@@ -9,7 +9,7 @@ import io
 import sys
 import threading
 
-from infra.local.concurrency import InvocationGate, routed_stdout
+from loopline.embedded.concurrency import InvocationGate, routed_stdout
 
 BOUND = 10.0
 

@@ -1,9 +1,9 @@
-"""The local runtime's IAM check (infra/local/iam.py): what a statement grants, what a call needs."""
+"""The local runtime's IAM check (loopline/embedded/iam.py): what a statement grants, what a call needs."""
 
 import pytest
 from botocore.exceptions import ClientError
 
-from infra.local.iam import Policy, needs
+from loopline.embedded.iam import Policy, needs
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 TABLE = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/runs"

@@ -1,4 +1,4 @@
-"""infra/memory/queue.py: the local work queue (due time, then FIFO) and timers idempotent by name."""
+"""loopline/memory/queue.py: the local work queue (due time, then FIFO) and timers idempotent by name."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from infra.clock import ManualClock
-from infra.memory.queue import InMemoryQueue, InMemoryTimers
+from loopline.memory.queue import InMemoryQueue, InMemoryTimers
 
 START = datetime(2030, 1, 1, tzinfo=timezone.utc)
 

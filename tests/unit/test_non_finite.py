@@ -11,7 +11,7 @@ import pytest
 from infra.aws.claims import JsonAttributes
 from infra.aws.payloads import InMemoryPayloads
 from infra.clock import ManualClock
-from infra.memory.local_mode import LocalMode
+from loopline.memory.local_mode import LocalMode
 from statemachine import json_values
 from statemachine.compiler import compile_workflow
 from statemachine.expressions import EvalContext, ExpressionError, Scope, evaluate

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from infra.local import outbox_page
+from loopline.embedded import outbox_page
 
 APPROVAL = "http://127.0.0.1:8080/approvals/tok_ABC-123?x=1&y=2"
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from infra.clock import ManualClock
-from infra.memory.local_mode import LocalMode
+from loopline.memory.local_mode import LocalMode
 from statemachine import dsl
 from statemachine.compiler import compile_workflow, validate_workflow
 from statemachine.expressions import EvalContext, ExpressionError, Scope, evaluate

@@ -12,11 +12,11 @@ import pytest
 from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
-from infra.memory.local_mode import LocalMode
 from infra.tasks.base import TaskFailure
 from infra.tasks.registry import TaskTypes
 from infra.tasks.runtime import Provider, TaskCall, TaskRuntime
 from infra.tasks.settings import TaskSettings
+from loopline.memory.local_mode import LocalMode
 from statemachine.compiler import compile_workflow, validate_workflow
 from statemachine.task_types import TASK_TYPES, TaskCatalogue, TaskTypeSpec
 from tests.unit.test_engine_semantics import drive

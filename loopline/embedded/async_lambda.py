@@ -28,8 +28,9 @@ from urllib.parse import unquote, urlsplit
 
 from botocore.awsrequest import AWSResponse
 
-from ..dispatch.jobs import destination_record
-from ..ports import Clock
+from infra.dispatch.jobs import destination_record
+from infra.ports import Clock
+
 from .provision import AsyncDestinations, Stack
 
 _INVOKE = re.compile(r"/2015-03-31/functions/([^/]+)/invocations")

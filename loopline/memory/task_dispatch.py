@@ -15,8 +15,9 @@ import threading
 import uuid
 from typing import Any, Callable
 
-from ..dispatch.jobs import CodeJob, destination_record
-from ..ports import Clock
+from infra.dispatch.jobs import CodeJob, destination_record
+from infra.ports import Clock
+
 from .queue import InMemoryQueue
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ RUNNER_ARN = "arn:aws:lambda:local:000000000000:function:TaskRunnerFunction"
 class InMemoryDispatch:
     def __init__(self, results: InMemoryQueue, clock: Clock, runner: Callable[[Any], Any] | None = None,
                  inline: bool = False, workers: int = 4):
-        from ..dispatch.runner import run_job
+        from infra.dispatch.runner import run_job
 
         self.results = results
         self._clock = clock

@@ -9,7 +9,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..ports import Clock
+from infra.ports import Clock
 
 
 class InMemoryQueue:

@@ -6,15 +6,15 @@ import os
 import time
 from typing import Callable
 
+from infra import wiring
+from infra.clock import SystemClock
+from infra.engine import Busy, Engine, EngineSettings
+from infra.engine.journal import KeptTransitions
+from infra.links import LinkSigner
+from infra.ports import Clock
+from infra.tasks.registry import TaskTypes
 from statemachine.limits import DeploymentLimits
 
-from .. import wiring
-from ..clock import SystemClock
-from ..engine import Busy, Engine, EngineSettings
-from ..engine.journal import KeptTransitions
-from ..links import LinkSigner
-from ..ports import Clock
-from ..tasks.registry import TaskTypes
 from .queue import InMemoryQueue, InMemoryTimers
 from .store import InMemoryStore
 from .task_dispatch import InMemoryDispatch
@@ -36,7 +36,7 @@ class LocalMode:
         limits = DeploymentLimits.from_setting(os.environ.get("LOOPLINE_CUSTOM_MODULES"))
         settings = EngineSettings(public_url=public_url, lease_seconds=lease_seconds, env=wiring.exposed_env(),
                                   custom_modules=limits.custom_modules)
-        from ..local.keyfile import local_link_key
+        from loopline.embedded.keyfile import local_link_key
 
         # The task types' settings are read from the environment now, as a deployed worker reads them at start.
         types = task_types if task_types is not None else TaskTypes.from_env(os.environ)

@@ -11,7 +11,7 @@ server (127.0.0.1 or localhost with its port, or a name allowed by
 rebinding) sends its own name. It refuses as well a request whose ``Origin``,
 which browsers add to every cross-origin request and to every POST, is not one
 of this server's own origins. Connections are served by a bounded pool with a
-deadline per request (infra/local/http_server.py).
+deadline per request (loopline/embedded/http_server.py).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from infra.json_http import NOSNIFF
-from infra.local.http_server import DeadlineRequestHandler, PooledHTTPServer
-from infra.local.provision import Route
+from loopline.embedded.http_server import DeadlineRequestHandler, PooledHTTPServer
+from loopline.embedded.provision import Route
 
 _LOG = logging.getLogger("loopline.gateway")
 DEFAULT_MAX_BODY = 6 * 1024 * 1024  # a Lambda request payload is at most 6 MB

@@ -8,7 +8,7 @@ import threading
 from dataclasses import replace
 from typing import Any
 
-from ..ports import (
+from infra.ports import (
     ConditionFailed,
     RequestClosed,
     RunRecord,

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from infra.local.intrinsics import as_text
+from loopline.embedded.intrinsics import as_text
 
 if TYPE_CHECKING:
-    from infra.local.provision import _Provisioner
+    from loopline.embedded.provision import _Provisioner
 
 
 def _flag(value: Any) -> bool:

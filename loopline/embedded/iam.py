@@ -151,7 +151,7 @@ def needs(service: str, operation: str, params: Mapping[str, Any], region: str, 
 def denied_unknown(function: str, service: str, operation: str) -> ClientError:
     return ClientError({"Error": {"Code": "AccessDeniedException", "Message": (
         f"{function}: the local runtime cannot tell which IAM permissions {service}:{operation} needs, so it "
-        "refuses it (deny by default); teach infra/local/iam.py's needs() about it")}}, operation)
+        "refuses it (deny by default); teach loopline/embedded/iam.py's needs() about it")}}, operation)
 
 
 class Enforcer:

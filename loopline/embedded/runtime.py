@@ -28,10 +28,11 @@ from typing import Any, Callable
 
 import boto3
 
-from .. import wiring
-from ..clock import ManualClock, SystemClock
-from ..json_http import BadBody, dumps, is_json_type, parse_body
-from ..ports import Clock
+from infra import wiring
+from infra.clock import ManualClock, SystemClock
+from infra.json_http import BadBody, dumps, is_json_type, parse_body
+from infra.ports import Clock
+
 from .async_lambda import AsyncLambda
 from .concurrency import InvocationGate, install_linearizable_moto, routed_stdout, uninstall_linearizable_moto
 from .iam import Enforcer, Policy
@@ -221,7 +222,8 @@ class LocalRuntime:
         if function_id == DEV_CLOCK:
             return self._move_clock(event)
         if function_id == DEV_OUTBOX:
-            from ..tasks import outbox
+            from infra.tasks import outbox
+
             from . import outbox_page
 
             kind = (event.get("queryStringParameters") or {}).get("type")

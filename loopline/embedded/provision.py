@@ -21,8 +21,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.local.creators import CREATORS
-from infra.local.intrinsics import (
+from loopline.embedded.creators import CREATORS
+from loopline.embedded.intrinsics import (
     IntrinsicError,
     Resolver,
     TemplateError,
@@ -64,7 +64,7 @@ class FunctionSpec:
     environment: dict[str, str]
     timeout: int
     # The statements of its role's inline policies, resolved with the stack's names: what the
-    # local runtime lets it call (infra/local/iam.py). Managed policies (logs, traces) are left out.
+    # local runtime lets it call (loopline/embedded/iam.py). Managed policies (logs, traces) are left out.
     policy: tuple[dict[str, Any], ...] = ()
 
 
@@ -103,7 +103,7 @@ class Stack:
     parameters: dict[str, str] = field(default_factory=dict)  # resolved template parameters
     # Functions invoked asynchronously, by the name callers use (the physical function name).
     async_invokes: dict[str, AsyncDestinations] = field(default_factory=dict)
-    account: str = _MOTO_ACCOUNT  # the ARNs' account, for the local IAM check (infra/local/iam.py)
+    account: str = _MOTO_ACCOUNT  # the ARNs' account, for the local IAM check (loopline/embedded/iam.py)
 
     def with_public_url(self, public_url: str) -> Stack:
         """The same stack with links pointing at ``public_url`` (e.g. a gateway bound after provisioning)."""
@@ -213,7 +213,7 @@ class _Provisioner:
         if creator is None:
             raise ProvisionError(
                 f"resource {lid} has type {kind}, which the local provisioner cannot create; "
-                "teach infra/local/provision.py about it")
+                "teach loopline/embedded/provision.py about it")
         props = self.resolver.resolve(self.resources[lid].get("Properties", {}))
         self.attrs[lid] = creator(self, lid, props)
 
