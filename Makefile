@@ -27,7 +27,7 @@ sam-setup: $(SAMVENV)/bin/sam
 showcase: setup
 	$(BIN)/python scripts/showcase.py
 
-MYPY_PATHS := statemachine
+MYPY_PATHS := statemachine infra functions
 
 lint: setup sam-setup
 	$(BIN)/ruff check .

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from typing import Callable
+from typing import Any, Callable
 
 import boto3
 from botocore.config import Config
@@ -28,6 +28,8 @@ from .links import LinkSigner
 from .ports import Clock
 from .tasks.registry import TaskTypes
 
+# A client of the service named at run time: the stubs type boto3.client per literal service name.
+_new_client: Callable[..., Any] = boto3.client
 _RETRIES = Config(retries={"mode": "standard", "max_attempts": 8})
 _lock = threading.Lock()
 _engine: Engine | None = None
@@ -87,7 +89,7 @@ def _client(service: str):
         endpoint = localstack_client.config.get_service_endpoint(service)
     # Throttling and 5xx answers are retried with backoff (botocore's standard mode) before an
     # error reaches the engine, which then leaves the message to SQS's redelivery.
-    client = boto3.client(service, endpoint_url=endpoint or None, config=_RETRIES)
+    client = _new_client(service, endpoint_url=endpoint or None, config=_RETRIES)
     if _lambda_hook is not None and service == "lambda":
         # First: the request is answered before moto's stubber (also a before-send handler) sees it.
         client.meta.events.register_first("before-send", _lambda_hook)
@@ -107,7 +109,11 @@ def _link_key() -> bytes:
 
     provider = SecretsProvider(boto3_client=_client("secretsmanager"))
     secret = provider.get(os.environ["LOOPLINE_LINK_KEY_SECRET"], max_age=300)
-    return secret.encode() if isinstance(secret, str) else bytes(secret)
+    if isinstance(secret, str):
+        return secret.encode()
+    if isinstance(secret, bytes):
+        return secret
+    raise ValueError("the link-signing key secret holds neither text nor bytes")
 
 
 def build_engine() -> Engine:

@@ -75,7 +75,7 @@ class AttemptRef:
             raise ValueError("an attempt's run, plan, task and key must be non-empty strings")
         if not all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 1 << 31 for n in numbers):
             raise ValueError("an attempt's attempt and epoch must be small non-negative integers")
-        return cls(*texts, *numbers)
+        return cls(data["run"], data["plan"], data["task"], data["key"], data["attempt"], data["epoch"])
 
 
 @dataclass(frozen=True)

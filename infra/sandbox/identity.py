@@ -142,7 +142,7 @@ def import_path(identity: TaskIdentity) -> list[str]:
 def give_to(path: str | os.PathLike, identity: TaskIdentity) -> None:
     """Make the directory ``path`` owned by the task user, when the engine drops privileges: only a real
     directory (never through a symlink) that is the engine's own (never someone else's)."""
-    if not identity.switches:
+    if not identity.switches or identity.uid is None or identity.gid is None:
         return
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)

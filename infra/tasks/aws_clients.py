@@ -8,6 +8,8 @@ emulator), or LocalStack's own endpoint when ``LOOPLINE_TARGET=localstack``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -15,7 +17,9 @@ from botocore.config import Config
 from .settings import AwsSettings
 
 _lock = threading.Lock()
-_clients: dict[tuple, object] = {}
+_clients: dict[tuple, Any] = {}
+# A client of the service named at run time: the stubs type boto3.client per literal service name.
+_new_client: Callable[..., Any] = boto3.client
 
 
 def _endpoint(aws: AwsSettings, service: str) -> str | None:
@@ -35,8 +39,7 @@ def client(aws: AwsSettings, service: str, region: str | None = None, read_timeo
         found = _clients.get(key)
         if found is None:
             config = Config(read_timeout=read_timeout, retries={"mode": "standard"}) if read_timeout else None
-            found = _clients[key] = boto3.client(service, region_name=region, endpoint_url=endpoint,
-                                                 config=config)
+            found = _clients[key] = _new_client(service, region_name=region, endpoint_url=endpoint, config=config)
         return found
 
 

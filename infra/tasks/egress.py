@@ -230,12 +230,16 @@ def resolve(host: str, port: int, policy: EgressPolicy) -> list[tuple]:
     answers = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
     pairs = [(family, sockaddr) for family, _, _, _, sockaddr in answers]
     # An address with a zone (fe80::1%eth0) is link-local, denied unless allowed; the zone is not part of the IP.
-    addresses = [ipaddress.ip_address(sockaddr[0].split("%", 1)[0]) for _, sockaddr in pairs]
+    addresses = [ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0]) for _, sockaddr in pairs]
     policy.check(name, port, addresses)
     return pairs
 
 
-def connect(address: tuple[str, int], timeout: float | None | object = socket._GLOBAL_DEFAULT_TIMEOUT,
+# socket.create_connection's "no timeout given" marker (private, so the stubs do not name it).
+_DEFAULT_TIMEOUT: object = getattr(socket, "_GLOBAL_DEFAULT_TIMEOUT")
+
+
+def connect(address: tuple[str, int], timeout: float | None | object = _DEFAULT_TIMEOUT,
             source_address: tuple[str, int] | None = None, *, policy: EgressPolicy) -> socket.socket:
     """``socket.create_connection``, but only to the addresses ``resolve`` checked (no second lookup)."""
     host, port = address
@@ -243,7 +247,7 @@ def connect(address: tuple[str, int], timeout: float | None | object = socket._G
     for family, sockaddr in resolve(host, int(port), policy):
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+            if timeout is not _DEFAULT_TIMEOUT:
                 sock.settimeout(timeout)  # type: ignore[arg-type]
             if source_address:
                 sock.bind(source_address)

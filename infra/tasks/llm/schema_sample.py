@@ -138,7 +138,7 @@ class SchemaSample:
                         value += unit
                 else:
                     value = low + (min(1, (high - low) / 2) if high is not None else 1) if low_open else low
-            else:
+            elif high is not None:  # zero is above the low bound (or there is none): it is the high one it breaks
                 if unit:
                     value = math.ceil(high / unit) * unit
                     while not below(value):
