@@ -6,7 +6,7 @@ each call onto exactly one DynamoDB request and the cost of a transition can be
 read off the engine's code.
 
 A conditional write has one of three outcomes, and every store reports them the
-same way (tests/component/test_store_contract.py runs each store through them):
+same way (tests/component/test_store_outcomes.py runs each store through them):
 
 * applied: the write happened (``True``, ``Written(True, record)``, or the record);
 * lost the race: the item was in another state, another writer got there first and

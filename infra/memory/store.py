@@ -1,8 +1,8 @@
 """In-memory StateStore with the same conditional semantics as the DynamoDB one (local mode, tests).
 
 Each refused write reports the outcome the DynamoDB store does (infra/ports.py): a lost race
-as a value or LostRace, a missing run as RunGone; tests/component/test_store_contract.py
-runs both stores through the same cases.
+as a value or LostRace, a missing run as RunGone; tests/component/test_store_contract.py and
+test_store_outcomes.py run both stores through the same cases.
 """
 
 from __future__ import annotations
