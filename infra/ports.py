@@ -4,13 +4,24 @@ The store is domain-shaped rather than a generic key-value API on purpose:
 every method is one conditional write (or one read), so the AWS adapter maps
 each call onto exactly one DynamoDB request and the cost of a transition can be
 read off the engine's code.
+
+A conditional write has one of three outcomes, and every store reports them the
+same way (tests/component/test_store_outcomes.py runs each store through them):
+
+* applied: the write happened (``True``, ``Written(True, record)``, or the record);
+* lost the race: the item was in another state, another writer got there first and
+  nothing was written: ``False``, ``Written(False, the stored record)``, the stored
+  record where the write is idempotent (``begin_end``, ``record_sink_done``), or
+  ``LostRace(current)`` raised by ``change_task``;
+* gone: the run a write is about has no item (never created, or expired), so
+  nothing was written: ``RunGone`` raised, never a silent ``None``/``False``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from .dispatch.jobs import CodeJob
@@ -147,11 +158,41 @@ def refusal_record(current: TaskRecord, refusal: dict[str, Any], keep: int) -> T
 
 
 class ConditionFailed(Exception):
-    """A conditional write found the item in another state. ``current`` is that state."""
+    """A conditional write was refused: nothing was written. ``current`` is the task's state when the
+    condition was on a task (LostRace), None when there is none to report (RunGone)."""
 
-    def __init__(self, current: TaskRecord | None):
-        super().__init__("condition failed")
+    def __init__(self, current: TaskRecord | None, message: str = "condition failed"):
+        super().__init__(message)
         self.current = current
+
+
+class LostRace(ConditionFailed):
+    """The task was not in the state a change expected: another writer got there first. ``current`` is
+    the state that won (a missing item reads as PENDING: ``TaskRecord(task_id)``, never None)."""
+
+    current: TaskRecord
+
+    def __init__(self, current: TaskRecord):
+        super().__init__(current, f"task {current.task_id!r} is {current.status} (attempt {current.attempt})")
+
+
+class RunGone(ConditionFailed):
+    """The run a write is about has no item: never created, or expired. Nothing was written."""
+
+    def __init__(self, run_id: str):
+        super().__init__(None, f"run {run_id!r} not found")
+        self.run_id = run_id
+
+
+R = TypeVar("R")
+
+
+class Written(NamedTuple, Generic[R]):
+    """A write that may lose a race: ``applied`` False means another writer got there first, and
+    ``record`` is then the state that won (else the state written). A tuple, so it unpacks."""
+
+    applied: bool
+    record: R
 
 
 class StoreError(Exception):
@@ -160,7 +201,7 @@ class StoreError(Exception):
 
 class StateStore(Protocol):
     # plans
-    def put_plan(self, plan_hash: str, plan_json: str) -> None: ...
+    def put_plan(self, plan_hash: str, plan_json: str) -> bool: ...  # False: there (content-addressed: the same)
     def get_plan(self, plan_hash: str) -> str | None: ...
 
     # the registry: workflow id + version -> plan hash
@@ -169,27 +210,40 @@ class StateStore(Protocol):
     def list_workflows(self) -> list[dict[str, str]]: ...
 
     # runs
-    def create_run(self, run: RunRecord) -> tuple[bool, RunRecord]: ...  # (False, the stored run) if it existed
+    def create_run(self, run: RunRecord) -> Written[RunRecord]: ...  # (False, the stored run) if it existed
     def get_run(self, run_id: str) -> RunRecord | None: ...
     def load(self, run_id: str, task_ids: list[str]) -> tuple[RunRecord | None, dict[str, TaskRecord]]: ...
     def list_tasks(self, run_id: str) -> dict[str, TaskRecord]: ...
-    def finish_run(self, run_id: str, status: str, outputs: Any, error: dict | None, ended_at: str) -> bool: ...
-    def begin_end(self, run_id: str, comps: list[list[str]], status: str) -> RunRecord: ...
-    def set_run_status(self, run_id: str, status: str, expected: str) -> bool: ...  # conditional on `expected`
-    def halt_run(self, run_id: str, reason_id: str, error: dict) -> RunRecord: ...
-    def record_sink_done(self, run_id: str, task_id: str) -> RunRecord: ...
-    def record_failure(self, run_id: str, task_id: str, error: dict) -> None: ...
+    # Each of these raises RunGone if the run has no item.
+    def finish_run(self, run_id: str, status: str, outputs: Any, error: dict | None, ended_at: str) -> bool:
+        """End a RUNNING or COMPENSATING run. False: it had ended (or was PAUSED) and is left as it is."""
+        ...
+
+    def begin_end(self, run_id: str, comps: list[list[str]], status: str) -> RunRecord:
+        """Fix the end steps once, on a RUNNING run. Returns the stored run: as written, or as it was
+        when they were fixed before (or the run is no longer RUNNING)."""
+        ...
+
+    def set_run_status(self, run_id: str, status: str, expected: str) -> bool: ...  # False: not `expected`
+    def halt_run(self, run_id: str, reason_id: str, error: dict) -> RunRecord: ...  # always applies
+    def record_sink_done(self, run_id: str, task_id: str) -> RunRecord:
+        """Count the sink ``task_id`` done once. Returns the stored run (a repeat counts nothing)."""
+        ...
+
+    def record_failure(self, run_id: str, task_id: str, error: dict) -> None: ...  # idempotent
 
     # redrive (infra/engine/redrive.py)
     def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None) -> bool:
         """Replace the item by a PENDING one stamped ``epoch`` (plus ``keep``'s fields), only while the
-        run is FAILED with ``epoch - 1`` redrives and the item's stamp is below ``epoch``. True if written."""
+        run is FAILED with ``epoch - 1`` redrives and the item's stamp is below ``epoch``. True if written,
+        False if either condition failed; RunGone if the run has no item."""
         ...
 
     def reopen_run(self, run_id: str, epoch: int, sinks_done: list[str], sinks_remaining: int,
-                   now: str) -> tuple[bool, RunRecord | None]:
+                   now: str) -> Written[RunRecord]:
         """FAILED with ``epoch - 1`` redrives and no compensation -> RUNNING with ``epoch`` redrives, the
-        failure, end steps and outputs cleared, the sink counter set. Returns (applied, the stored run)."""
+        failure, end steps and outputs cleared, the sink counter set. Returns (applied, the stored run);
+        RunGone if the run has no item."""
         ...
 
     # tasks
@@ -202,11 +256,13 @@ class StateStore(Protocol):
         consume: "TokenConsume | None" = None,
     ) -> TaskRecord:
         """Apply ``change`` atomically with the variable ``exports`` and the token
-        consumption, if any. Raises ConditionFailed (task not in the expected
-        state) or TokenUsed (token used or expired); nothing is written then."""
+        consumption, if any; nothing is written if a condition fails. When several
+        fail, the first of these is raised: LostRace (the task is not in the expected
+        state), RunGone (exports to a run with no item), TokenUsed (the token is used,
+        expired or missing), RequestClosed (the voted-on approval no longer waits)."""
         ...
 
-    def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> tuple[bool, TaskRecord]:
+    def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> Written[TaskRecord]:
         """Count one finished dependency of ``task_id`` once. Returns (newly applied, task state)."""
         ...
 
@@ -218,7 +274,7 @@ class StateStore(Protocol):
         ...
 
     # link tokens
-    def put_token(self, token: TokenRecord) -> None: ...  # no-op if present
+    def put_token(self, token: TokenRecord) -> bool: ...  # False: present (maybe used), left as it is
     def get_token(self, token_hash: str) -> TokenRecord | None: ...
     def unused_tokens(self, kind: str) -> list[TokenRecord]:
         """Every unused link of a kind: an operator's listing, never used by a transition."""

@@ -1,88 +1,183 @@
 """DynamoDB items <-> the store's records: how DynamoStore lays a run, a task and a link out.
 
-JSON values (outputs, errors, approval requests, ...) go through ``JsonAttributes``
-(infra/aws/claims.py), so one over the claim-check threshold is an S3 claim in the item.
+Each attribute's DynamoDB type is derived from the type of the record field it holds
+(``Layout.of``), so a new field of ``RunRecord``, ``TaskRecord`` or ``TokenRecord`` is
+stored with the right type without being listed anywhere here; a field of a type with
+no mapping stops the import rather than being stored as a string. JSON values (outputs,
+errors, approval requests, ...) go through ``JsonAttributes`` (infra/aws/claims.py), so
+one over the claim-check threshold is an S3 claim in the item.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Generic, TypeVar
 
 from ..ports import RunRecord, TaskChange, TaskRecord, TokenRecord
 from .claims import JsonAttributes
 
 RUN_SK = "RUN"
-JSON_FIELDS = {"output", "error", "approval", "role_ctx", "catch", "loop_state", "child_inputs"}
-INT_FIELDS = {"attempt", "ctx_seed", "deps_ok", "deps_failed", "deps_skipped", "redrive", "votes"}
-BOOL_FIELDS = {"forced_skip", "parked"}
+R = TypeVar("R")
+
+
+class Kind(Enum):
+    """How one field is stored."""
+
+    STRING = "S"
+    NUMBER = "N"  # ints only: a float would lose its exactness (and inf/nan) in a DynamoDB number
+    BOOL = "BOOL"
+    STRING_SET = "SS"  # an empty set is no attribute: DynamoDB has no empty sets
+    JSON = "JSON"  # any JSON value: a string attribute, or an S3 claim (claims.py)
+    JSON_MAP = "JSON_MAP"  # a map of JSON values, one entry per key, so one key is one update path
+
+
+def kind_of(hint: Any) -> Kind:
+    """The storage of a field typed ``hint`` (``X | None`` as ``X``: None is no attribute)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        kinds = {kind_of(arg) for arg in args if arg is not type(None)}
+        if len(kinds) == 1:
+            return kinds.pop()
+    elif hint is bool:  # before int: a bool is an int to Python, not to DynamoDB
+        return Kind.BOOL
+    elif hint is int:
+        return Kind.NUMBER
+    elif hint is str:
+        return Kind.STRING
+    elif origin is frozenset and args == (str,):
+        return Kind.STRING_SET
+    elif hint is Any or origin in (dict, list):
+        return Kind.JSON
+    raise TypeError(f"no DynamoDB type for a field typed {hint!r}: map it in dynamo_items.kind_of")
+
+
+def encode(codec: JsonAttributes, kind: Kind, value: Any) -> dict:
+    if kind is Kind.JSON:
+        return codec.dump(value)
+    if kind is Kind.JSON_MAP:
+        return {"M": {k: codec.dump(v) for k, v in value.items()}}
+    if kind is Kind.NUMBER:
+        return {"N": str(int(value))}
+    if kind is Kind.BOOL:
+        return {"BOOL": bool(value)}
+    if kind is Kind.STRING_SET:
+        return {"SS": sorted(value)}
+    return {"S": str(value)}
+
+
+def decode(codec: JsonAttributes, kind: Kind, attribute: dict) -> Any:
+    if kind is Kind.JSON:
+        return codec.load(attribute)
+    if kind is Kind.JSON_MAP:
+        return {k: codec.load(v) for k, v in attribute["M"].items()}
+    if kind is Kind.NUMBER:
+        return int(attribute["N"])
+    if kind is Kind.BOOL:
+        return attribute["BOOL"]
+    if kind is Kind.STRING_SET:
+        return frozenset(attribute["SS"])
+    return attribute["S"]
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One field of a record and the attribute that holds it."""
+
+    name: str
+    attribute: str
+    kind: Kind
+    absent: Callable[[], Any]  # what a missing attribute reads as
+
+
+def _absent(record: type, field: dataclasses.Field, hint: Any) -> Callable[[], Any]:
+    """The field's default; for a field without one, None if it may be None, else an error."""
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory
+    default = field.default
+    if default is dataclasses.MISSING:
+        if type(None) not in typing.get_args(hint):
+            def refuse() -> Any:
+                raise ValueError(f"an item of a {record.__name__} without its {field.name!r}")
+            return refuse
+        default = None
+    return lambda: default
+
+
+@dataclass(frozen=True)
+class Layout(Generic[R]):
+    """A record type laid out as an item."""
+
+    record: type[R]
+    slots: dict[str, Slot]
+
+    @classmethod
+    def of(cls, record: type[R], attributes: dict[str, str] | None = None, kinds: dict[str, Kind] | None = None,
+           outside: tuple[str, ...] = ()) -> Layout[R]:
+        """``attributes``: fields stored under another name; ``kinds``: fields whose type alone does not
+        say how they are stored; ``outside``: fields kept out of the attributes (in the sort key)."""
+        hints = typing.get_type_hints(record)
+        slots = {f.name: Slot(f.name, (attributes or {}).get(f.name, f.name),
+                              (kinds or {}).get(f.name) or kind_of(hints[f.name]), _absent(record, f, hints[f.name]))
+                 for f in dataclasses.fields(record)  # type: ignore[arg-type]
+                 if f.name not in outside}
+        return cls(record, slots)
+
+    def encode(self, codec: JsonAttributes, name: str, value: Any) -> dict:
+        """The attribute value of the field ``name`` (not None)."""
+        slot = self.slots.get(name)
+        if slot is None:
+            raise ValueError(f"{self.record.__name__} has no stored field {name!r}")
+        return encode(codec, slot.kind, value)
+
+    def item(self, codec: JsonAttributes, record: R) -> dict[str, dict]:
+        """The record's attributes. None is no attribute, as is an empty set (DynamoDB has none)."""
+        item = {}
+        for slot in self.slots.values():
+            value = getattr(record, slot.name)
+            if value is None or (slot.kind is Kind.STRING_SET and not value):
+                continue
+            item[slot.attribute] = encode(codec, slot.kind, value)
+        return item
+
+    def record_of(self, codec: JsonAttributes, item: dict[str, dict], **outside: Any) -> R:
+        """The record an item holds (attributes of no field, such as the sort key, are ignored)."""
+        values = dict(outside)
+        for slot in self.slots.values():
+            attribute = item.get(slot.attribute)
+            values[slot.name] = slot.absent() if attribute is None else decode(codec, slot.kind, attribute)
+        return self.record(**values)
+
+
+# Variables are a map of JSON values, one per variable, so one export is one ``SET vars.#n``.
+RUN = Layout.of(RunRecord, attributes={"run_id": "pk", "variables": "vars"}, kinds={"variables": Kind.JSON_MAP})
+TASK = Layout.of(TaskRecord, outside=("task_id",))  # the task id is in the sort key: "T#<task id>"
+TOKEN = Layout.of(TokenRecord, attributes={"token_hash": "pk"})
 
 
 def task_sk(task_id: str) -> str:
     return f"T#{task_id}"
 
 
-def encode(codec: JsonAttributes, name: str, value: Any) -> dict:
-    if name in JSON_FIELDS:
-        return codec.dump(value)
-    if name in INT_FIELDS:
-        return {"N": str(int(value))}
-    if name in BOOL_FIELDS:
-        return {"BOOL": bool(value)}
-    return {"S": str(value)}
-
-
 def task_from_item(codec: JsonAttributes, task_id: str, item: dict | None) -> TaskRecord:
-    if not item:
-        return TaskRecord(task_id)
-    fields: dict[str, Any] = {}
-    for name, value in item.items():
-        if name in ("pk", "sk"):
-            continue
-        if name == "resolved":
-            fields[name] = frozenset(value["SS"])
-        elif name in JSON_FIELDS:
-            fields[name] = codec.load(value)
-        elif name in INT_FIELDS:
-            fields[name] = int(value["N"])
-        elif name in BOOL_FIELDS:
-            fields[name] = value["BOOL"]
-        elif name == "status" or name in TaskRecord.__dataclass_fields__:
-            fields[name] = value["S"]
-    return TaskRecord(task_id, **fields)
+    """A missing item reads as PENDING."""
+    return TASK.record_of(codec, item, task_id=task_id) if item else TaskRecord(task_id)
 
 
-def run_from_item(codec: JsonAttributes, item: dict | None) -> RunRecord | None:
-    if not item:
-        return None
-    return RunRecord(
-        run_id=item["pk"]["S"],
-        plan_hash=item["plan_hash"]["S"],
-        workflow_id=item["workflow_id"]["S"],
-        status=item["status"]["S"],
-        inputs=codec.load(item["inputs"]),
-        variables={k: codec.load(v) for k, v in item.get("vars", {}).get("M", {}).items()},
-        outputs=codec.load(item["outputs"]) if "outputs" in item else None,
-        error=codec.load(item["error"]) if "error" in item else None,
-        created_at=item.get("created_at", {}).get("S", ""),
-        ended_at=item.get("ended_at", {}).get("S"),
-        sinks_remaining=int(item.get("sinks_remaining", {}).get("N", "0")),
-        failed_tasks=frozenset(item.get("failed_tasks", {}).get("SS", [])),
-        end_comps=codec.load(item["end_comps"]) if "end_comps" in item else None,
-        parent=codec.load(item["parent"]) if "parent" in item else None,
-        halt=item.get("halt", {}).get("BOOL", False),
-        cancelled=item.get("cancelled", {}).get("BOOL", False),
-        redrives=int(item.get("redrives", {}).get("N", "0")),
-        redriven_at=item.get("redriven_at", {}).get("S"),
-    )
+def run_from_item(codec: JsonAttributes, item: dict) -> RunRecord:
+    return RUN.record_of(codec, item)
 
 
-def token_from_item(item: dict) -> TokenRecord:
-    return TokenRecord(
-        token_hash=item["pk"]["S"], run_id=item["run_id"]["S"], task_id=item["task_id"]["S"],
-        attempt=int(item["attempt"]["N"]), kind=item["kind"]["S"], plan_hash=item["plan_hash"]["S"],
-        expires_at=int(item["expires_at"]["N"]) if "expires_at" in item else None,
-        used_by=item.get("used_by", {}).get("S"), approver=item.get("approver", {}).get("S"),
-        epoch=int(item.get("epoch", {}).get("N", "0")))
+def run_item(codec: JsonAttributes, run: RunRecord) -> dict[str, dict]:
+    return {"sk": {"S": RUN_SK}, **RUN.item(codec, run)}
+
+
+def token_from_item(codec: JsonAttributes, item: dict) -> TokenRecord:
+    return TOKEN.record_of(codec, item)
 
 
 def task_update(codec: JsonAttributes, change: TaskChange) -> dict[str, Any]:
@@ -95,7 +190,7 @@ def task_update(codec: JsonAttributes, change: TaskChange) -> dict[str, Any]:
             removes.append(f"#f{i}")
         else:
             sets.append(f"#f{i} = :f{i}")
-            values[f":f{i}"] = encode(codec, name, value)
+            values[f":f{i}"] = TASK.encode(codec, name, value)
     allowed = [s for s in change.from_status if s is not None]
     clauses = [f"#st = :from{i}" for i in range(len(allowed))]
     for i, status in enumerate(allowed):

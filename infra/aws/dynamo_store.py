@@ -1,5 +1,10 @@
 """StateStore on DynamoDB: one conditional request per call, AWS errors raised as domain errors.
 
+A failed condition is never swallowed: each becomes the outcome the port declares
+(infra/ports.py), a lost race or RunGone, raised ``from`` the AWS error. To tell
+"gone" from "lost the race" in the same request, refused writes on a run ask for
+the item as it was (ReturnValuesOnConditionCheckFailure, no extra capacity used).
+
 Layout (runs table, pk = run id): ``sk = "RUN"`` holds the run (inputs, variables
 as a map of JSON strings so one export is one ``SET vars.#n``, sink counter,
 failures); ``sk = "T#<task id>"`` holds one task. A task item that does not
@@ -13,12 +18,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from ..ports import (
-    ConditionFailed,
+    LostRace,
     Payloads,
     RequestClosed,
+    RunGone,
     RunRecord,
     StoreError,
     TaskChange,
@@ -26,11 +30,23 @@ from ..ports import (
     TokenConsume,
     TokenRecord,
     TokenUsed,
+    Written,
     refusal_record,
     version_key,
 )
 from .claims import DEFAULT_THRESHOLD, JsonAttributes
-from .dynamo_items import RUN_SK, encode, run_from_item, task_from_item, task_sk, task_update, token_from_item
+from .dynamo_calls import Cancelled, Refused, call, found, transact
+from .dynamo_items import (
+    RUN_SK,
+    TASK,
+    TOKEN,
+    run_from_item,
+    run_item,
+    task_from_item,
+    task_sk,
+    task_update,
+    token_from_item,
+)
 
 REFUSAL_TRIES = 50  # each failed try means another refusal of the same task was counted meanwhile
 
@@ -46,24 +62,23 @@ class DynamoStore:
         self.tokens_table = tokens_table
 
     def _call(self, operation: str, **kwargs):
-        try:
-            return getattr(self._db, operation)(**kwargs)
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code")
-            if code in ("ConditionalCheckFailedException", "TransactionCanceledException"):
-                raise
-            raise StoreError(f"DynamoDB {operation} failed: {error}") from error
+        return call(self._db, operation, **kwargs)
+
+    def _stored_run(self, run_id: str, refused: Refused) -> RunRecord:
+        """The run a refused write found (it asked for ALL_OLD); RunGone if there is none."""
+        return run_from_item(self._json, found(run_id, refused.item, refused.error))
 
     # ------------------------------------------------------------ plans
 
-    def put_plan(self, plan_hash: str, plan_json: str) -> None:
+    def put_plan(self, plan_hash: str, plan_json: str) -> bool:
         # A large plan (a long chain, a long description) is a claim on S3, as any large value.
         try:
             self._call("put_item", TableName=self.definitions_table, Item={
                 "pk": {"S": f"PLAN#{plan_hash}"}, "sk": {"S": "PLAN"}, "body": self._json.dump_text(plan_json)},
                 ConditionExpression="attribute_not_exists(pk)")
-        except ClientError:
-            pass  # content-addressed: an existing plan is this plan
+        except Refused:
+            return False  # content-addressed: the plan stored under this hash is this plan
+        return True
 
     def get_plan(self, plan_hash: str) -> str | None:
         item = self._call("get_item", TableName=self.definitions_table, ConsistentRead=True,
@@ -78,9 +93,9 @@ class DynamoStore:
             "version": {"S": version}, "plan_hash": {"S": plan_hash}})
 
     def get_workflow(self, workflow_id: str, version: str | None = None) -> str | None:
-        kwargs = {"TableName": self.definitions_table, "ConsistentRead": True, "ScanIndexForward": False,
-                  "Limit": 1, "KeyConditionExpression": "pk = :p",
-                  "ExpressionAttributeValues": {":p": {"S": f"WF#{workflow_id}"}}}
+        kwargs: dict[str, Any] = {
+            "TableName": self.definitions_table, "ConsistentRead": True, "ScanIndexForward": False, "Limit": 1,
+            "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": f"WF#{workflow_id}"}}}
         if version:
             kwargs["KeyConditionExpression"] += " AND sk = :v"
             kwargs["ExpressionAttributeValues"][":v"] = {"S": version_key(version)}
@@ -102,34 +117,26 @@ class DynamoStore:
 
     # ------------------------------------------------------------ runs
 
-    def create_run(self, run: RunRecord) -> tuple[bool, RunRecord]:
-        item = {
-            "pk": {"S": run.run_id}, "sk": {"S": RUN_SK},
-            "plan_hash": {"S": run.plan_hash}, "workflow_id": {"S": run.workflow_id},
-            "status": {"S": run.status}, "inputs": self._json.dump(run.inputs),
-            "vars": {"M": {k: self._json.dump(v) for k, v in run.variables.items()}},
-            "created_at": {"S": run.created_at}, "sinks_remaining": {"N": str(run.sinks_remaining)},
-        }
-        if run.parent:
-            item["parent"] = self._json.dump(run.parent)
+    def create_run(self, run: RunRecord) -> Written[RunRecord]:
+        item = run_item(self._json, run)
         try:
             self._call("put_item", TableName=self.runs_table, Item=item, ConditionExpression="attribute_not_exists(pk)",
                        ReturnValuesOnConditionCheckFailure="ALL_OLD")
-            return True, run_from_item(self._json, item)
-        except ClientError as error:
-            return False, run_from_item(self._json, error.response.get("Item")) or self.get_run(run.run_id)
+        except Refused as refused:  # it exists: the refusal carries the stored run
+            return Written(False, self._stored_run(run.run_id, refused))
+        return Written(True, run_from_item(self._json, item))
 
     def get_run(self, run_id: str) -> RunRecord | None:
         item = self._call("get_item", TableName=self.runs_table, ConsistentRead=True,
                           Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}}).get("Item")
-        return run_from_item(self._json, item)
+        return run_from_item(self._json, item) if item else None
 
     def load(self, run_id: str, task_ids: list[str]) -> tuple[RunRecord | None, dict[str, TaskRecord]]:
         keys = [{"pk": {"S": run_id}, "sk": {"S": RUN_SK}}]
         keys += [{"pk": {"S": run_id}, "sk": {"S": task_sk(t)}} for t in dict.fromkeys(task_ids)]
         items: list[dict] = []
         for start in range(0, len(keys), 100):
-            pending = {self.runs_table: {"Keys": keys[start:start + 100], "ConsistentRead": True}}
+            pending: dict | None = {self.runs_table: {"Keys": keys[start:start + 100], "ConsistentRead": True}}
             while pending:
                 reply = self._call("batch_get_item", RequestItems=pending)
                 items += reply["Responses"].get(self.runs_table, [])
@@ -173,10 +180,12 @@ class DynamoStore:
             self._call("update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
                        UpdateExpression="SET " + ", ".join(sets),
                        ConditionExpression="#s IN (:running, :compensating)",
-                       ExpressionAttributeNames=names, ExpressionAttributeValues=values)
-            return True
-        except ClientError:
-            return False
+                       ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+                       ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except Refused as refused:
+            found(run_id, refused.item, refused.error)
+            return False  # ended before (a redelivery), or paused: left as it is
+        return True
 
     def begin_end(self, run_id: str, comps: list[list[str]], status: str) -> RunRecord:
         try:
@@ -188,29 +197,34 @@ class DynamoStore:
                 ExpressionAttributeValues={":c": self._json.dump(comps), ":s": {"S": status},
                                            ":running": {"S": "RUNNING"}},
                 ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-            return run_from_item(self._json, reply["Attributes"])
-        except ClientError as error:
-            return run_from_item(self._json, error.response.get("Item")) or self.get_run(run_id)
+        except Refused as refused:  # fixed before, or no longer RUNNING: the run as it is
+            return self._stored_run(run_id, refused)
+        return run_from_item(self._json, reply["Attributes"])
 
     def set_run_status(self, run_id: str, status: str, expected: str) -> bool:
         try:
             self._call("update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
                        UpdateExpression="SET #s = :s", ConditionExpression="#s = :expected",
                        ExpressionAttributeNames={"#s": "status"},
-                       ExpressionAttributeValues={":s": {"S": status}, ":expected": {"S": expected}})
-            return True
-        except ClientError:
-            return False
+                       ExpressionAttributeValues={":s": {"S": status}, ":expected": {"S": expected}},
+                       ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except Refused as refused:
+            found(run_id, refused.item, refused.error)
+            return False  # in another status: left as it is
+        return True
 
     def halt_run(self, run_id: str, reason_id: str, error: dict) -> RunRecord:
-        reply = self._call(
-            "update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
-            UpdateExpression="SET halt = :t, #err = if_not_exists(#err, :e)"
-                             + (", cancelled = :t" if reason_id == "$cancel" else "") + " ADD failed_tasks :id",
-            ConditionExpression="attribute_exists(pk)", ExpressionAttributeNames={"#err": "error"},
-            ExpressionAttributeValues={":t": {"BOOL": True}, ":e": self._json.dump(error),
-                                       ":id": {"SS": [reason_id]}},
-            ReturnValues="ALL_NEW")
+        try:
+            reply = self._call(
+                "update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
+                UpdateExpression="SET halt = :t, #err = if_not_exists(#err, :e)"
+                                 + (", cancelled = :t" if reason_id == "$cancel" else "") + " ADD failed_tasks :id",
+                ConditionExpression="attribute_exists(pk)", ExpressionAttributeNames={"#err": "error"},
+                ExpressionAttributeValues={":t": {"BOOL": True}, ":e": self._json.dump(error),
+                                           ":id": {"SS": [reason_id]}},
+                ReturnValues="ALL_NEW")
+        except Refused as refused:  # the only condition is that the run exists
+            raise RunGone(run_id) from refused.error
         return run_from_item(self._json, reply["Attributes"])
 
     def record_sink_done(self, run_id: str, task_id: str) -> RunRecord:
@@ -221,9 +235,9 @@ class DynamoStore:
                 ConditionExpression="attribute_exists(pk) AND NOT contains(sinks_done, :id)",
                 ExpressionAttributeValues={":set": {"SS": [task_id]}, ":minus": {"N": "-1"}, ":id": {"S": task_id}},
                 ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-            return run_from_item(self._json, reply["Attributes"])
-        except ClientError as error:
-            return run_from_item(self._json, error.response.get("Item")) or self.get_run(run_id)
+        except Refused as refused:  # counted before: the run as it is
+            return self._stored_run(run_id, refused)
+        return run_from_item(self._json, reply["Attributes"])
 
     def record_failure(self, run_id: str, task_id: str, error: dict) -> None:
         try:
@@ -232,8 +246,8 @@ class DynamoStore:
                        ConditionExpression="attribute_exists(pk)",
                        ExpressionAttributeNames={"#err": "error"},
                        ExpressionAttributeValues={":t": {"SS": [task_id]}, ":e": self._json.dump(error)})
-        except ClientError:
-            pass  # no such run: never create a half run item
+        except Refused as refused:  # the condition keeps an update from creating a half run item
+            raise RunGone(run_id) from refused.error
 
     # ------------------------------------------------------------ tasks
 
@@ -245,52 +259,54 @@ class DynamoStore:
             try:
                 reply = self._call("update_item", TableName=self.runs_table, Key=key, ReturnValues="ALL_NEW",
                                    ReturnValuesOnConditionCheckFailure="ALL_OLD", **update)
-            except ClientError as error:
-                raise ConditionFailed(task_from_item(self._json, task_id, error.response.get("Item"))) from error
+            except Refused as refused:
+                raise LostRace(task_from_item(self._json, task_id, refused.item)) from refused.error
             return task_from_item(self._json, task_id, reply["Attributes"])
-        items = [{"Update": {"TableName": self.runs_table, "Key": key,
-                             "ReturnValuesOnConditionCheckFailure": "ALL_OLD", **update}}]
+        items = [("task", {"Update": {"TableName": self.runs_table, "Key": key,
+                                      "ReturnValuesOnConditionCheckFailure": "ALL_OLD", **update}})]
         if consume is not None:
-            items.append({"Update": {
+            items.append(("token", {"Update": {
                 "TableName": self.tokens_table, "Key": {"pk": {"S": consume.token_hash}},
                 "UpdateExpression": "SET used_by = :rid",
                 "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(used_by) "
                                        "AND (attribute_not_exists(expires_at) OR expires_at > :now)",
                 "ExpressionAttributeValues": {":rid": {"S": consume.request_id},
-                                              ":now": {"N": str(consume.now_epoch)}}}})
+                                              ":now": {"N": str(consume.now_epoch)}}}}))
             if consume.vote_on is not None:  # the approval must still wait; its vote count goes up
-                items.append({"Update": {
+                items.append(("vote", {"Update": {
                     "TableName": self.runs_table,
                     "Key": {"pk": {"S": run_id}, "sk": {"S": task_sk(consume.vote_on[0])}},
                     "UpdateExpression": "ADD votes :one",
                     "ConditionExpression": "#st = :waiting AND #att = :att",
                     "ExpressionAttributeNames": {"#st": "status", "#att": "attempt"},
                     "ExpressionAttributeValues": {":one": {"N": "1"}, ":waiting": {"S": "WAITING"},
-                                                  ":att": {"N": str(consume.vote_on[1])}}}})
+                                                  ":att": {"N": str(consume.vote_on[1])}}}}))
         if exports:
             names = {f"#v{i}": name for i, name in enumerate(exports)}
             values = {f":v{i}": self._json.dump(value) for i, value in enumerate(exports.values())}
-            items.append({"Update": {
+            items.append(("run", {"Update": {
                 "TableName": self.runs_table, "Key": {"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
                 "UpdateExpression": "SET " + ", ".join(f"vars.#v{i} = :v{i}" for i in range(len(exports))),
                 "ConditionExpression": "attribute_exists(pk)",
-                "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}})
+                "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}))
         try:
-            self._call("transact_write_items", TransactItems=items)
-        except ClientError as error:
-            reasons = error.response.get("CancellationReasons") or []
-            if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                raise ConditionFailed(task_from_item(self._json, task_id, reasons[0].get("Item"))) from error
-            if (consume is not None and consume.vote_on is not None and len(reasons) > 2
-                    and reasons[2].get("Code") == "ConditionalCheckFailed"):
-                raise RequestClosed(consume.vote_on[0]) from error
-            if consume is not None and len(reasons) > 1 and reasons[1].get("Code") == "ConditionalCheckFailed":
+            transact(self._db, items)
+        except Cancelled as cancelled:
+            # Several conditions may fail at once: the port's order says which one is reported.
+            failed, error = cancelled.failed, cancelled.error
+            if "task" in failed:
+                raise LostRace(task_from_item(self._json, task_id, failed["task"])) from error
+            if "run" in failed:
+                raise RunGone(run_id) from error
+            if "token" in failed and consume is not None:
                 raise TokenUsed(consume.token_hash) from error
-            raise StoreError(f"DynamoDB transaction failed: {error}") from error
+            if "vote" in failed and consume is not None and consume.vote_on is not None:
+                raise RequestClosed(consume.vote_on[0]) from error
+            raise StoreError(f"DynamoDB transaction failed on {sorted(failed)}") from error
         _, tasks = self.load(run_id, [task_id])
         return tasks[task_id]
 
-    def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> tuple[bool, TaskRecord]:
+    def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> Written[TaskRecord]:
         counter = {"ok": "deps_ok", "failed": "deps_failed"}.get(outcome, "deps_skipped")
         expression = f"ADD resolved :dep, {counter} :one"
         values = {":dep": {"SS": [dep_id]}, ":one": {"N": "1"}, ":id": {"S": dep_id}}
@@ -304,9 +320,9 @@ class DynamoStore:
                 UpdateExpression=expression, ConditionExpression="NOT contains(resolved, :id)",
                 ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD")
-        except ClientError as error:
-            return False, task_from_item(self._json, task_id, error.response.get("Item"))
-        return True, task_from_item(self._json, task_id, reply["Attributes"])
+        except Refused as refused:  # counted before: the task as it is
+            return Written(False, task_from_item(self._json, task_id, refused.item))
+        return Written(True, task_from_item(self._json, task_id, reply["Attributes"]))
 
     def record_refusal(self, run_id: str, record_id: str, refusal: dict[str, Any], keep: int) -> TaskRecord:
         # DynamoDB cannot trim a list in the update that appends to it, so: read the record, then
@@ -328,31 +344,24 @@ class DynamoStore:
                                ":out": self._json.dump(record.output),
                                **({":seen": item["attempt"]} if seen else {})})
                 return record
-            except ClientError:
+            except Refused:
                 continue  # another refusal was counted first: count this one on top of it
         raise StoreError(f"refusal record {run_id}/{record_id}: still contended after {REFUSAL_TRIES} tries")
 
     # ------------------------------------------------------------ tokens
 
-    def put_token(self, token: TokenRecord) -> None:
-        item = {"pk": {"S": token.token_hash}, "run_id": {"S": token.run_id}, "task_id": {"S": token.task_id},
-                "attempt": {"N": str(token.attempt)}, "kind": {"S": token.kind}, "plan_hash": {"S": token.plan_hash}}
-        if token.expires_at is not None:
-            item["expires_at"] = {"N": str(token.expires_at)}
-        if token.approver is not None:
-            item["approver"] = {"S": token.approver}
-        if token.epoch:
-            item["epoch"] = {"N": str(token.epoch)}
+    def put_token(self, token: TokenRecord) -> bool:
         try:
-            self._call("put_item", TableName=self.tokens_table, Item=item,
+            self._call("put_item", TableName=self.tokens_table, Item=TOKEN.item(self._json, token),
                        ConditionExpression="attribute_not_exists(pk)")
-        except ClientError:
-            pass  # already there, maybe used: never reset it
+        except Refused:
+            return False  # already there, maybe used: never reset it
+        return True
 
     def get_token(self, token_hash: str) -> TokenRecord | None:
         item = self._call("get_item", TableName=self.tokens_table, ConsistentRead=True,
                           Key={"pk": {"S": token_hash}}).get("Item")
-        return token_from_item(item) if item else None
+        return token_from_item(self._json, item) if item else None
 
     def unused_tokens(self, kind: str) -> list[TokenRecord]:
         # An operator's listing (`loopline approvals`): a filtered scan of the links table,
@@ -362,7 +371,7 @@ class DynamoStore:
                              "ExpressionAttributeValues": {":k": {"S": kind}}}
         while True:
             reply = self._call("scan", **kwargs)
-            found += [token_from_item(item) for item in reply["Items"]]
+            found += [token_from_item(self._json, item) for item in reply["Items"]]
             if "LastEvaluatedKey" not in reply:
                 return found
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
@@ -379,26 +388,27 @@ class DynamoStore:
         # A put, not an update: it drops every attribute the item had, whatever wrote it.
         item = {"pk": {"S": run_id}, "sk": {"S": task_sk(task_id)}, "status": {"S": "PENDING"},
                 "redrive": {"N": str(epoch)},
-                **{name: encode(self._json, name, value) for name, value in (keep or {}).items()}}
+                **{name: TASK.encode(self._json, name, value) for name, value in (keep or {}).items()}}
         run_condition, names, values = self._failed_at(epoch)
         try:
             # One transaction: the run must still be FAILED at ``epoch - 1``, so no reset can land after the
             # run reopened (when a redelivered message would undo the new epoch's progress).
-            self._call("transact_write_items", TransactItems=[
-                {"Put": {"TableName": self.runs_table, "Item": item,
-                         "ConditionExpression": "attribute_not_exists(redrive) OR redrive < :n",
-                         "ExpressionAttributeValues": {":n": {"N": str(epoch)}}}},
-                {"ConditionCheck": {"TableName": self.runs_table, "Key": {"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
-                                    "ConditionExpression": run_condition, "ExpressionAttributeNames": names,
-                                    "ExpressionAttributeValues": values}}])
-            return True
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                return False
-            raise StoreError(f"DynamoDB transaction failed: {error}") from error
+            transact(self._db, [
+                ("task", {"Put": {"TableName": self.runs_table, "Item": item,
+                                  "ConditionExpression": "attribute_not_exists(redrive) OR redrive < :n",
+                                  "ExpressionAttributeValues": {":n": {"N": str(epoch)}}}}),
+                ("run", {"ConditionCheck": {
+                    "TableName": self.runs_table, "Key": {"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
+                    "ConditionExpression": run_condition, "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}})])
+        except Cancelled as cancelled:
+            if "run" in cancelled.failed:
+                found(run_id, cancelled.failed["run"], cancelled.error)
+            return False  # stamped already (a redelivery), or the run was reopened or is not FAILED
+        return True
 
     def reopen_run(self, run_id: str, epoch: int, sinks_done: list[str], sinks_remaining: int,
-                   now: str) -> tuple[bool, RunRecord | None]:
+                   now: str) -> Written[RunRecord]:
         condition, names, values = self._failed_at(epoch)
         names["#err"] = "error"
         values.update({":running": {"S": "RUNNING"}, ":n": {"N": str(epoch)}, ":now": {"S": now},
@@ -417,6 +427,6 @@ class DynamoStore:
                 ConditionExpression=condition + " AND (attribute_not_exists(end_comps) OR end_comps = :nocomps)",
                 ExpressionAttributeNames=names, ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-            return True, run_from_item(self._json, reply["Attributes"])
-        except ClientError as error:
-            return False, run_from_item(self._json, error.response.get("Item")) or self.get_run(run_id)
+        except Refused as refused:  # reopened before (a redelivery), or not to be reopened: the run as it is
+            return Written(False, self._stored_run(run_id, refused))
+        return Written(True, run_from_item(self._json, reply["Attributes"]))

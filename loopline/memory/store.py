@@ -1,4 +1,9 @@
-"""In-memory StateStore with the same conditional semantics as the DynamoDB one (local mode, tests)."""
+"""In-memory StateStore with the same conditional semantics as the DynamoDB one (local mode, tests).
+
+Each refused write reports the outcome the DynamoDB store does (infra/ports.py): a lost race
+as a value or LostRace, a missing run as RunGone; tests/component/test_store_contract.py and
+test_store_outcomes.py run both stores through the same cases.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,16 @@ from dataclasses import replace
 from typing import Any
 
 from infra.ports import (
-    ConditionFailed,
+    LostRace,
     RequestClosed,
+    RunGone,
     RunRecord,
     TaskChange,
     TaskRecord,
     TokenConsume,
     TokenRecord,
     TokenUsed,
+    Written,
     refusal_record,
     version_key,
 )
@@ -42,9 +49,12 @@ class InMemoryStore:
         self._workflows: dict[tuple[str, str], str] = {}
 
     # plans
-    def put_plan(self, plan_hash: str, plan_json: str) -> None:
+    def put_plan(self, plan_hash: str, plan_json: str) -> bool:
         with self._lock:
-            self._plans.setdefault(plan_hash, plan_json)
+            if plan_hash in self._plans:
+                return False  # content-addressed: the plan stored under this hash is this plan
+            self._plans[plan_hash] = plan_json
+            return True
 
     def get_plan(self, plan_hash: str) -> str | None:
         return self._plans.get(plan_hash)
@@ -67,12 +77,19 @@ class InMemoryStore:
             return [{"workflow_id": w, "version": v, "hash": h} for (w, v), h in ordered]
 
     # runs
-    def create_run(self, run: RunRecord) -> tuple[bool, RunRecord]:
+    def _run(self, run_id: str) -> RunRecord:
+        """The stored run (held under the lock), or RunGone."""
+        run = self._runs.get(run_id)
+        if run is None:
+            raise RunGone(run_id)
+        return run
+
+    def create_run(self, run: RunRecord) -> Written[RunRecord]:
         with self._lock:
             if run.run_id in self._runs:
-                return False, _copy(self._runs[run.run_id])
+                return Written(False, _copy(self._runs[run.run_id]))
             self._runs[run.run_id] = _copy(run)
-            return True, _copy(run)
+            return Written(True, _copy(run))
 
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._lock:
@@ -89,8 +106,8 @@ class InMemoryStore:
 
     def finish_run(self, run_id: str, status: str, outputs: Any, error: dict | None, ended_at: str) -> bool:
         with self._lock:
-            run = self._runs.get(run_id)
-            if run is None or run.status not in ("RUNNING", "COMPENSATING"):
+            run = self._run(run_id)
+            if run.status not in ("RUNNING", "COMPENSATING"):
                 return False
             json.dumps(outputs, allow_nan=False)  # the DynamoDB store keeps JSON; refuse here what it would refuse
             self._runs[run_id] = replace(run, status=status, outputs=_copy(outputs), error=error, ended_at=ended_at)
@@ -98,22 +115,22 @@ class InMemoryStore:
 
     def begin_end(self, run_id: str, comps: list[list[str]], status: str) -> RunRecord:
         with self._lock:
-            run = self._runs[run_id]
+            run = self._run(run_id)
             if run.end_comps is None and run.status == "RUNNING":
                 run = self._runs[run_id] = replace(run, end_comps=_copy(comps), status=status)
             return _copy(run)
 
     def set_run_status(self, run_id: str, status: str, expected: str) -> bool:
         with self._lock:
-            run = self._runs.get(run_id)
-            if run is None or run.status != expected:
+            run = self._run(run_id)
+            if run.status != expected:
                 return False
             self._runs[run_id] = replace(run, status=status)
             return True
 
     def halt_run(self, run_id: str, reason_id: str, error: dict) -> RunRecord:
         with self._lock:
-            run = self._runs[run_id]
+            run = self._run(run_id)
             run = self._runs[run_id] = replace(run, halt=True, failed_tasks=run.failed_tasks | {reason_id},
                                                error=run.error or _copy(error),
                                                cancelled=run.cancelled or reason_id == "$cancel")
@@ -121,8 +138,8 @@ class InMemoryStore:
 
     def record_sink_done(self, run_id: str, task_id: str) -> RunRecord:
         with self._lock:
+            run = self._run(run_id)
             done = self._sinks_done.setdefault(run_id, set())
-            run = self._runs[run_id]
             if task_id not in done:
                 done.add(task_id)
                 run = self._runs[run_id] = replace(run, sinks_remaining=run.sinks_remaining - 1)
@@ -130,7 +147,7 @@ class InMemoryStore:
 
     def record_failure(self, run_id: str, task_id: str, error: dict) -> None:
         with self._lock:
-            run = self._runs[run_id]
+            run = self._run(run_id)
             self._runs[run_id] = replace(
                 run, failed_tasks=run.failed_tasks | {task_id}, error=run.error or _copy(error)
             )
@@ -141,11 +158,12 @@ class InMemoryStore:
         with self._lock:
             key = (run_id, task_id)
             current = self._tasks.get(key)
+            # Check every condition before writing anything, as a DynamoDB transaction does, and
+            # report the first that fails in the port's order: task, run, token, vote.
             if not _matches(current, change):
-                raise ConditionFailed(_copy(current))
-            # Check every condition before writing anything, as a DynamoDB transaction does.
+                raise LostRace(_copy(current) or TaskRecord(task_id))  # a missing item reads as PENDING
             if exports and run_id not in self._runs:
-                raise ConditionFailed(_copy(current))
+                raise RunGone(run_id)
             if consume is not None:
                 token = self._tokens.get(consume.token_hash)
                 if token is None or token.used_by or (
@@ -166,13 +184,13 @@ class InMemoryStore:
                 self._runs[run_id] = replace(run, variables={**run.variables, **_copy(exports)})
             return _copy(record)
 
-    def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> tuple[bool, TaskRecord]:
+    def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> Written[TaskRecord]:
         with self._lock:
             key = (run_id, task_id)
             record = self._tasks.get(key) or TaskRecord(task_id)
             if dep_id in record.resolved:
-                return False, _copy(record)
-            counts = {
+                return Written(False, _copy(record))
+            counts: dict[str, Any] = {
                 "ok": {"deps_ok": record.deps_ok + 1},
                 "failed": {"deps_failed": record.deps_failed + 1},
                 "skipped": {"deps_skipped": record.deps_skipped + 1},
@@ -180,7 +198,7 @@ class InMemoryStore:
             }[outcome]
             record = replace(record, resolved=record.resolved | {dep_id}, **counts)
             self._tasks[key] = record
-            return True, _copy(record)
+            return Written(True, _copy(record))
 
     def record_refusal(self, run_id: str, record_id: str, refusal: dict[str, Any], keep: int) -> TaskRecord:
         with self._lock:
@@ -189,9 +207,12 @@ class InMemoryStore:
             return _copy(record)
 
     # tokens
-    def put_token(self, token: TokenRecord) -> None:
+    def put_token(self, token: TokenRecord) -> bool:
         with self._lock:
-            self._tokens.setdefault(token.token_hash, token)
+            if token.token_hash in self._tokens:
+                return False  # already there, maybe used: never reset it
+            self._tokens[token.token_hash] = token
+            return True
 
     def get_token(self, token_hash: str) -> TokenRecord | None:
         return self._tokens.get(token_hash)
@@ -203,26 +224,26 @@ class InMemoryStore:
     # redrive
     def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None) -> bool:
         with self._lock:
-            run = self._runs.get(run_id)
+            run = self._run(run_id)
             current = self._tasks.get((run_id, task_id))
-            if run is None or run.status != "FAILED" or run.redrives != epoch - 1 or (
+            if run.status != "FAILED" or run.redrives != epoch - 1 or (
                     current is not None and current.redrive >= epoch):
                 return False
             self._tasks[(run_id, task_id)] = TaskRecord(task_id, status="PENDING", redrive=epoch, **_copy(keep or {}))
             return True
 
     def reopen_run(self, run_id: str, epoch: int, sinks_done: list[str], sinks_remaining: int,
-                   now: str) -> tuple[bool, RunRecord | None]:
+                   now: str) -> Written[RunRecord]:
         with self._lock:
-            run = self._runs.get(run_id)
-            if run is None or run.status != "FAILED" or run.redrives != epoch - 1 or run.end_comps:
-                return False, _copy(run)
+            run = self._run(run_id)
+            if run.status != "FAILED" or run.redrives != epoch - 1 or run.end_comps:
+                return Written(False, _copy(run))
             self._sinks_done[run_id] = set(sinks_done)
             run = self._runs[run_id] = replace(
                 run, status="RUNNING", redrives=epoch, redriven_at=now, sinks_remaining=sinks_remaining,
                 outputs=None, error=None, ended_at=None, end_comps=None, failed_tasks=frozenset(), halt=False,
                 cancelled=False)
-            return True, _copy(run)
+            return Written(True, _copy(run))
 
 
 def _matches(current: TaskRecord | None, change: TaskChange) -> bool:

@@ -19,7 +19,9 @@ from infra.aws.dynamo_store import DynamoStore
 from infra.aws.payloads import S3Payloads
 from infra.ports import (
     ConditionFailed,
+    LostRace,
     RequestClosed,
+    RunGone,
     RunRecord,
     TaskChange,
     TaskRecord,
@@ -98,10 +100,10 @@ def make_token(token_hash: str = "tok-1", expires_at: int | None = 2_000, **over
 
 def test_plans_are_content_addressed(store) -> None:
     assert store.get_plan("abc") is None
-    store.put_plan("abc", '{"plan":1}')
-    store.put_plan("abc", '{"plan":1}')  # a second put of the same plan is fine
+    assert store.put_plan("abc", '{"plan":1}') is True
+    assert store.put_plan("abc", '{"plan":1}') is False  # a second put of the same plan is fine
     assert store.get_plan("abc") == '{"plan":1}'
-    store.put_plan("abc", '{"other":2}')  # the hash names the content: the first body stands
+    assert store.put_plan("abc", '{"other":2}') is False  # the hash names the content: the first body stands
     assert store.get_plan("abc") == '{"plan":1}'
     assert store.get_plan("abd") is None
 
@@ -179,9 +181,9 @@ def test_list_workflows_orders_versions_by_semver(store) -> None:
 def test_create_run_once(store) -> None:
     assert store.get_run("run-1") is None
     created, run = store.create_run(make_run())
-    assert created is True and run.plan_hash == make_run().plan_hash
-    created, existing = store.create_run(make_run(plan_hash="hash-2", inputs={"other": True}, sinks_remaining=9))
-    assert created is False and existing.plan_hash == make_run().plan_hash  # the stored run, not the new one
+    assert created is True and run == make_run()
+    written = store.create_run(make_run(plan_hash="hash-2", inputs={"other": True}, sinks_remaining=9))
+    assert written.applied is False and written.record == make_run()  # the stored run, not the new one
     run = store.get_run("run-1")
     assert run == RunRecord(run_id="run-1", plan_hash="hash-1", workflow_id="wf", status="RUNNING",
                             inputs={"n": 1, "name": "ünï"}, variables={"counter": 0}, outputs=None, error=None,
@@ -237,7 +239,8 @@ def test_finish_run_only_from_running(store) -> None:
     assert store.finish_run("run-1", "FAILED", {"x": 1}, {"type": "E", "message": "m"},
                             "2030-01-01T02:00:00.000Z") is False
     assert store.get_run("run-1") == run
-    assert store.finish_run("run-missing", "COMPLETED", None, None, "2030-01-01T01:00:00.000Z") is False
+    with pytest.raises(RunGone):
+        store.finish_run("run-missing", "COMPLETED", None, None, "2030-01-01T01:00:00.000Z")
     assert store.get_run("run-missing") is None
 
 
@@ -278,10 +281,8 @@ def test_record_failure_is_idempotent_and_keeps_the_first_error(store) -> None:
 
 
 def test_record_failure_on_a_missing_run_creates_no_run(store) -> None:
-    try:
+    with pytest.raises(RunGone):
         store.record_failure("run-none", "a", {"type": "E", "message": "m"})
-    except Exception:  # noqa: BLE001 - refusing is fine, creating a half run is not
-        pass
     assert store.get_run("run-none") is None
     assert store.load("run-none", ["a"]) == (None, {})
 
@@ -320,10 +321,9 @@ def test_change_task_wrong_status_raises_with_the_current_record(store) -> None:
 
 def test_change_task_on_missing_item_with_other_status_fails(store) -> None:
     store.create_run(make_run())
-    with pytest.raises(ConditionFailed) as caught:
+    with pytest.raises(LostRace) as caught:
         store.change_task("run-1", "a", TaskChange(status="COMPLETED", from_status=("RUNNING",)))
-    # A missing item reads as PENDING; the in-memory store reports it as None.
-    assert caught.value.current in (None, TaskRecord("a"))
+    assert caught.value.current == TaskRecord("a")  # a missing item reads as PENDING
     assert task_state(store, "run-1", "a") is None
 
 
@@ -479,7 +479,7 @@ def test_exports_are_not_written_when_the_task_condition_fails(store) -> None:
 
 
 def test_exports_to_a_missing_run_write_nothing(store) -> None:
-    with pytest.raises(Exception):
+    with pytest.raises(RunGone):
         store.change_task("run-none", "a", TaskChange(status="COMPLETED", from_status=(None,), set={"output": 1}),
                           exports={"v": 1})
     assert task_state(store, "run-none", "a") is None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from infra.ports import TaskChange, TokenRecord
+import pytest
+
+from infra.ports import RunGone, TaskChange, TokenRecord
 from tests.component.test_store_contract import make_run, store, task_state  # noqa: F401 - the fixture
 
 NOW = "2030-01-02T00:00:00.000Z"
@@ -36,7 +38,9 @@ def test_reset_task_replaces_the_item_only_while_the_run_is_failed_at_the_epoch_
     assert (task_state(store, "run-1", "absent").status, task_state(store, "run-1", "absent").redrive) == (
         "PENDING", 1)
     assert store.reset_task("run-1", "c", 2) is False  # the run has 0 redrives: only epoch 1 resets
-    assert store.reset_task("run-missing", "b", 1) is False
+    with pytest.raises(RunGone):
+        store.reset_task("run-missing", "b", 1)
+    assert task_state(store, "run-missing", "b") is None
     # Later writes keep the stamp.
     store.change_task("run-1", "b", TaskChange(status="RUNNING", from_status=(None,), set={"attempt": 1}))
     store.resolve_edge("run-1", "b", "a", "ok")
@@ -76,7 +80,9 @@ def test_reopen_run_refuses_a_run_that_is_not_failed_or_whose_compensation_ran(s
     applied, run = store.reopen_run("run-2", 1, [], 2, NOW)
     assert applied is False and run.status == "FAILED" and run.end_comps == [["undo_a", "a"]]
     assert store.reset_task("run-2", "b", 1) is True  # (the engine refuses such a run before resetting)
-    assert store.reopen_run("run-missing", 1, [], 1, NOW) == (False, None)
+    with pytest.raises(RunGone):
+        store.reopen_run("run-missing", 1, [], 1, NOW)
+    assert store.get_run("run-missing") is None
 
 
 def test_a_token_keeps_its_epoch(store) -> None:  # noqa: F811
