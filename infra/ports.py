@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
+from statemachine.state import ApprovalRequest, Catch, LoopState, RoleContext
+
 if TYPE_CHECKING:
     from .dispatch.jobs import CodeJob
 
@@ -94,14 +96,12 @@ class TaskRecord:
     # Durable waits: when a timer fires, and the nonce a link token is derived from.
     wake_at: str | None = None
     nonce: str | None = None
-    waiting_for: str | None = None  # "timer" | "callback" | "approval"
-    approval: dict[str, Any] | None = None  # the request (title, approvers...) then the decision
-    # A role instance's context: {"role": "handler", "for": task, "error": {...}} or {"role", "index"}.
-    role_ctx: dict[str, Any] | None = None
-    # A caught failure: {"handler": key, "state": "pending"|"caught"|"uncaught"|"retrying", "retry": bool}.
-    catch: dict[str, Any] | None = None
-    # A running loop: {"total": n} (for_each) or {"total": None} (while, do_while).
-    loop_state: dict[str, Any] | None = None
+    waiting_for: str | None = None  # statemachine.status.WaitingFor
+    # The shapes of these are typed in statemachine/state.py.
+    approval: ApprovalRequest | None = None  # the request (title, approvers...) then the decision
+    role_ctx: RoleContext | None = None  # a role instance's context (a handler's, an iteration's...)
+    catch: Catch | None = None  # a caught failure: its handler and where that stands
+    loop_state: LoopState | None = None  # a running loop's item count
     # A sub-workflow task's child run, the plan it runs and the inputs it was given.
     child_run: str | None = None
     child_plan: str | None = None

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from .plan import CatchSpec, Node, RetryPolicy
+from .state import ApprovalRequest, EscalationPolicy
 
 Readiness = Literal["run", "skip", "cancel"]
 EdgeOutcome = Literal["ok", "failed", "skipped", "force_skip"]
@@ -114,7 +115,7 @@ def wait_until(config: dict[str, Any], now: datetime, parse_duration, parse_time
 APPROVAL_TIMEOUT_ACTIONS = ("escalate", "auto_approve", "auto_reject", "fail")
 
 
-def tally(request: dict[str, Any], votes: list[dict[str, Any]]) -> str | None:
+def tally(request: ApprovalRequest, votes: list[dict[str, Any]]) -> str | None:
     """An approval's decision from its votes: REJECTED once ``required_rejections`` rejected, APPROVED
     once ``required_approvals`` approved (a rejection quorum wins a tie), None while neither is reached."""
     rejected = sum(1 for v in votes if v["decision"] == "REJECTED")
@@ -126,13 +127,13 @@ def tally(request: dict[str, Any], votes: list[dict[str, Any]]) -> str | None:
     return None
 
 
-def approval_timeout_outcome(policy: dict[str, Any] | None) -> tuple[str, str]:
+def approval_timeout_outcome(policy: EscalationPolicy | None) -> tuple[str, str]:
     """What an approval's final deadline means: ("decide", DECISION) or ("fail", error type).
 
     ``escalate`` is handled before this (one more round for ``next_approvers``);
     an escalated request whose second deadline passes is TIMED_OUT.
     """
-    action = (policy or {}).get("action")
+    action = policy.get("action") if policy else None
     if action == "auto_approve":
         return "decide", "APPROVED"
     if action == "auto_reject":

@@ -51,7 +51,7 @@ def kind_of(hint: Any) -> Kind:
         return Kind.STRING
     elif origin is frozenset and args == (str,):
         return Kind.STRING_SET
-    elif hint is Any or origin in (dict, list):
+    elif hint is Any or origin in (dict, list) or typing.is_typeddict(hint):
         return Kind.JSON
     raise TypeError(f"no DynamoDB type for a field typed {hint!r}: map it in dynamo_items.kind_of")
 

@@ -8,6 +8,7 @@ approver votes once per request; the task is decided by the first tally that rea
 
 from __future__ import annotations
 
+import copy
 import logging
 import uuid
 from dataclasses import replace
@@ -17,6 +18,7 @@ from typing import Any
 from statemachine.decisions import approval_output, approval_timeout_outcome, tally
 from statemachine.messages import Notify, Remind, retried
 from statemachine.plan import Node, Plan
+from statemachine.state import ApprovalRequest, EscalationPolicy
 from statemachine.status import TaskStatus, WaitingFor
 
 from ..clock import iso, parse_iso
@@ -82,7 +84,8 @@ class Approvals:
             raise LinkError(400, f"comments must be a string of at most {MAX_COMMENT} characters")
         found = self.links.resolve(token, "approval")
         record, plan, run, node, rec = found.token, found.plan, found.run, found.node, found.rec
-        who = record.approver or (((rec.approval or {}).get("approvers") or [None])[0])
+        approvers = rec.approval.get("approvers") if rec.approval else None
+        who = record.approver or (approvers[0] if approvers else None)
         if isinstance(approver, str) and approver and record.approver and approver != record.approver:
             self.links.refuse(run.run_id, rec.task_id, "a link used in another approver's name", record.approver)
             raise LinkError(403, "this link belongs to another approver")
@@ -194,14 +197,16 @@ class Approvals:
             rec = self.store.load(run.run_id, [rec.task_id])[1].get(rec.task_id) or rec
 
     def _deadline_step(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord) -> tuple[TaskRecord, bool]:
-        request = dict(rec.approval or {})
-        policy = request.get("escalation_policy") or {}
+        request: ApprovalRequest = copy.copy(rec.approval) if rec.approval else {}
+        policy: EscalationPolicy = request.get("escalation_policy") or {}
         if policy.get("action") == "escalate" and request.get("round", 0) == 0 and policy.get("next_approvers"):
             timeout = policy.get("timeout") or request.get("timeout")
             deadline = self.clock.now() + timedelta(seconds=timeout) if timeout else None
             nexts = list(policy["next_approvers"])
-            request.update(round=1, approvers=nexts, asked=list(dict.fromkeys(request.get("asked", []) + nexts)),
-                           escalated_at=iso(self.clock.now()))
+            request["round"] = 1
+            request["approvers"] = nexts
+            request["asked"] = list(dict.fromkeys(request.get("asked", []) + nexts))
+            request["escalated_at"] = iso(self.clock.now())
             change = TaskChange(status=TaskStatus.WAITING, from_status=(TaskStatus.WAITING,), attempt=rec.attempt,
                                 set={"approval": request, "wake_at": iso(deadline) if deadline else None},
                                 votes=rec.votes)  # escalate only if no vote came in meanwhile
@@ -246,8 +251,9 @@ class Approvals:
             for channel in request.get("channels") or ("email",):
                 self.messenger.send(Notify(run_id, plan.hash, node.id, rec.task_id, rec.attempt, round_, who,
                                            channel, reason, epoch=rec.redrive))
-        if request.get("reminder") and rec.wake_at and reason != "reminder":
-            at = parse_iso(rec.wake_at) - timedelta(seconds=request["reminder"])
+        reminder = request.get("reminder")
+        if reminder and rec.wake_at and reason != "reminder":
+            at = parse_iso(rec.wake_at) - timedelta(seconds=reminder)
             self.messenger.schedule(timer_name(run_id, rec.task_id, rec.attempt, f"remind{round_}", rec.redrive),
                                     at, Remind(run_id, plan.hash, node.id, rec.task_id, rec.attempt, round_,
                                                epoch=rec.redrive))

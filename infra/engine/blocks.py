@@ -5,6 +5,7 @@ from __future__ import annotations
 from statemachine.aggregation import MemberState, aggregate, branch_view, first_winner
 from statemachine.expressions import EvalContext, Scope, render
 from statemachine.plan import Node, Plan
+from statemachine.state import catch_step
 from statemachine.status import TASK_ENDED, TaskStatus
 
 from ..ports import RunRecord, StateStore, TaskRecord
@@ -16,7 +17,7 @@ def member_state(rec: TaskRecord | None) -> MemberState:
     """A block member's (or a loop body task's) outcome, as the aggregation reads it."""
     if rec is None:
         return MemberState(TaskStatus.PENDING)
-    return MemberState(rec.status, rec.output, rec.error, (rec.catch or {}).get("state") == "caught",
+    return MemberState(rec.status, rec.output, rec.error, catch_step(rec.catch) == "caught",
                        rec.ended_at or "")
 
 

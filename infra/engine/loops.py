@@ -13,6 +13,7 @@ from statemachine.aggregation import branch_view
 from statemachine.expressions import EvalContext, Scope, evaluate, truthy
 from statemachine.loop_steps import after_iteration, following_index
 from statemachine.plan import Node, Plan
+from statemachine.state import loop_total
 from statemachine.status import TASK_ENDED, TaskStatus, WaitingFor
 
 from ..clock import iso
@@ -44,11 +45,11 @@ class Loops:
         limit = config["max_iterations"]
         state: dict[str, Any] = {"total": None}
         items: list[Any] = []
-        if config["type"] == "for_each" and (rec.loop_state or {}).get("total"):
+        if config["type"] == "for_each" and loop_total(rec.loop_state):
             # Redriven with its completed iterations kept (redrive.py): it goes on over the list they
             # ran over, kept with them, rather than a new evaluation that could disagree with them.
-            state = {"total": (rec.loop_state or {})["total"]}
-            keys = [chunk_key(loop.id, start) for start in range(0, _window(loop, state), CHUNK)]
+            state = {"total": loop_total(rec.loop_state)}
+            keys = [chunk_key(loop.id, start) for start in range(0, _window(loop, state["total"]), CHUNK)]
             _, chunks = self.store.load(run.run_id, keys)
             items = [item for k in keys for item in (chunks.get(k) or TaskRecord(k)).output or []]
         elif config["type"] == "for_each":
@@ -77,19 +78,19 @@ class Loops:
         what = f"{state['total']} items" if state["total"] is not None else "its condition"
         _, applied = self.outcomes.change(run.run_id, rec, change, f"iterating over {what}")
         if applied:
-            for index in range(_window(loop, state)):
+            for index in range(_window(loop, state["total"])):
                 self._start_iteration(plan, run.run_id, loop, index, items[index] if index < len(items) else None)
 
     def ensure_loop(self, plan: Plan, run: RunRecord, loop: Node, rec: TaskRecord) -> None:
         """A redelivery of the loop's message while it waits: start its first iterations again.
         Idempotent (an iteration is created once); a loop that moved on walks its finished
         iterations forward to where it is."""
-        state = rec.loop_state or {}
+        total = loop_total(rec.loop_state)
         items: list[Any] = []
-        if state.get("total"):
+        if total:
             _, chunks = self.store.load(run.run_id, [chunk_key(loop.id, 0)])
             items = (chunks.get(chunk_key(loop.id, 0)) or TaskRecord("")).output or []
-        for index in range(_window(loop, state)):
+        for index in range(_window(loop, total)):
             self._start_iteration(plan, run.run_id, loop, index, items[index] if index < len(items) else None)
 
     def _start_iteration(self, plan: Plan, run_id: str, loop: Node, index: int, item: Any) -> None:
@@ -161,7 +162,7 @@ class Loops:
         ctx = self.scopes.eval_context(None)
         try:
             step = after_iteration(
-                config, (rec.loop_state or {}).get("total"), index, view,
+                config, loop_total(rec.loop_state), index, view,
                 break_hit=lambda: truthy(_value(config["break_on"], scope(), ctx)),
                 goes_on=lambda i: _loop_condition(loop, scope(), ctx, i, None))
         except ValueError as exc:
@@ -197,10 +198,10 @@ class Loops:
         self.outcomes.succeed(plan, run, loop, rec, TaskResult(outputs), from_status=TaskStatus.WAITING)
 
 
-def _window(loop: Node, state: dict[str, Any]) -> int:
+def _window(loop: Node, total: int | None) -> int:
     """How many iterations run at once."""
-    if loop.config["parallel"] and state.get("total"):
-        return min(loop.config.get("max_concurrent") or state["total"], state["total"])
+    if loop.config["parallel"] and total:
+        return min(loop.config.get("max_concurrent") or total, total)
     return 1
 
 

@@ -7,14 +7,14 @@ rule as an http task.
 
 from __future__ import annotations
 
-from typing import Any
+from statemachine.state import ApprovalRequest
 
 from ..tasks import http_task
 from ..tasks.common import TaskMeta
 from ..tasks.registry import TaskTypes
 
 
-def send_notification(channel: str, approver: str, request: dict[str, Any], url: str, reason: str, run_id: str,
+def send_notification(channel: str, approver: str, request: ApprovalRequest, url: str, reason: str, run_id: str,
                       task_key: str, workflow_id: str, deadline: str | None, task_types: TaskTypes) -> None:
     """Tell one approver through one channel."""
     title = request.get("title") or "Approval requested"

@@ -10,6 +10,7 @@ from typing import Any
 
 from statemachine.decisions import DepCounts, edge_outcome, readiness
 from statemachine.plan import Node, Plan
+from statemachine.state import catch_step
 from statemachine.status import RUN_MOVING, TASK_ENDED, TaskStatus
 
 from ..clock import iso
@@ -45,12 +46,12 @@ class Propagation:
         work: list[tuple[Node, TaskRecord]] = [(node, rec)]
         while work:
             done, done_rec = work.pop()
-            catch = done_rec.catch or {}
+            step = catch_step(done_rec.catch)
             if done_rec.status == TaskStatus.FAILED:
-                if catch.get("state") == "pending":
+                if step == "pending":
                     self._start_handler(plan, run_id, done, done_rec)
                     continue  # its dependents wait for the handler
-                if catch.get("state") != "caught" and not done.parallel_of:
+                if step != "caught" and not done.parallel_of:
                     # A parallel block's member failure is the block's to judge (its strategy).
                     # Idempotent; repeated here so a crash right after the FAILED write heals.
                     self.store.record_failure(run_id, done.id, _run_error(done.id, done_rec.error))
@@ -70,7 +71,7 @@ class Propagation:
         """Returns the target if it finished here without running (skipped/cancelled) and must propagate
         in turn. ``key``/``ctx``: the target's instance inside a loop iteration."""
         key = key or target.id
-        caught = (done_rec.catch or {}).get("state") == "caught"
+        caught = catch_step(done_rec.catch) == "caught"
         outcome = edge_outcome(done, done_rec.status, done_rec.output, target, caught)
         applied, rec = self.store.resolve_edge(run_id, key, done.id, outcome)
         if rec.status in TASK_ENDED:
@@ -117,7 +118,7 @@ class Propagation:
         work = [(node, rec)]
         while work:
             done, done_rec = work.pop()
-            if done_rec.status == TaskStatus.FAILED and (done_rec.catch or {}).get("state") == "pending":
+            if done_rec.status == TaskStatus.FAILED and catch_step(done_rec.catch) == "pending":
                 self._start_handler(plan, run_id, done, done_rec)
                 continue
             for dep_id in done.dependents:
@@ -126,7 +127,7 @@ class Propagation:
                 if follow is not None:
                     work.append(follow)
             if done.id in loop.config["last"]:
-                caught = (done_rec.catch or {}).get("state") == "caught"
+                caught = catch_step(done_rec.catch) == "caught"
                 outcome = edge_outcome(done, done_rec.status, done_rec.output, loop, caught)
                 _, iteration = self.store.resolve_edge(run_id, iteration_key(loop_id, index), done.id, outcome)
                 if len(iteration.resolved) >= len(loop.config["last"]):
@@ -135,7 +136,9 @@ class Propagation:
     # ------------------------------------------------------------ roles
 
     def _start_handler(self, plan: Plan, run_id: str, failed: Node, rec: TaskRecord) -> None:
-        key = (rec.catch or {})["handler"]
+        if rec.catch is None:
+            raise LookupError(f"{rec.task_id} has no caught failure to handle")
+        key = rec.catch["handler"]
         error = {**(rec.error or {}), "task_id": failed.id}
         # The handler's item is reset with the failed task's by a redrive: the same epoch.
         self.messenger.send_exec(run_id, plan.hash, node_of(key), 1, key=key,

@@ -67,12 +67,12 @@ class Scopes:
         return cached
 
     def task_scope(self, run: RunRecord, rec: TaskRecord, recs: Mapping[str, TaskRecord], visible: Iterable[str],
-                   loop_extra: dict[str, Any] | None, role_ctx: dict[str, Any] | None = None) -> Scope:
+                   loop_extra: dict[str, Any] | None, role_ctx: Mapping[str, object] | None = None) -> Scope:
         """The scope a task's attempt evaluates in: what it sees, its loop's item, a handler's ``error``."""
-        role_ctx = rec.role_ctx or role_ctx
+        context: Mapping[str, object] | None = rec.role_ctx or role_ctx
         extra = dict(loop_extra or {})
-        if role_ctx and "error" in role_ctx:
-            extra["error"] = role_ctx["error"]
+        if context and "error" in context:
+            extra["error"] = context["error"]
         return self.scope_for(run, recs, visible, extra=extra or None)
 
     def eval_context(self, rec: TaskRecord | None) -> EvalContext:

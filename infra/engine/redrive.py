@@ -38,6 +38,7 @@ from typing import Any
 
 from statemachine.messages import Redrive
 from statemachine.plan import Plan
+from statemachine.state import catch_step, loop_total
 from statemachine.status import RUN_ENDED, TASK_ENDED, RunStatus, TaskStatus
 
 from ..clock import iso
@@ -138,7 +139,7 @@ class Redriving:
 def _finished_well(rec: TaskRecord | None) -> bool:
     if rec is None:
         return False
-    caught = rec.status == TaskStatus.FAILED and (rec.catch or {}).get("state") == "caught"
+    caught = rec.status == TaskStatus.FAILED and catch_step(rec.catch) == "caught"
     return rec.status in (TaskStatus.COMPLETED, TaskStatus.SKIPPED) or caught
 
 
@@ -169,7 +170,7 @@ def loop_modes(plan: Plan, recs: dict[str, TaskRecord], kept: set[str]) -> dict[
         rec = recs.get(node.id)
         if node.id in kept:
             modes[node.id] = None
-        elif (node.config["type"] == "for_each" and rec is not None and (rec.loop_state or {}).get("total")
+        elif (node.config["type"] == "for_each" and rec is not None and loop_total(rec.loop_state)
               and all(d in kept for d in node.deps)):
             modes[node.id] = "resume"
         else:
@@ -184,15 +185,16 @@ def resets(plan: Plan, recs: dict[str, TaskRecord], kept: set[str]) -> dict[str,
     out: dict[str, dict[str, Any] | None] = {}
     for node in plan.nodes.values():
         if node.role == "flow" and node.loop_of is None and node.id not in kept:
-            state = (recs[node.id].loop_state or {}) if modes.get(node.id) == "resume" else {}
-            out[node.id] = {"loop_state": {"total": state["total"]}} if state else None
+            total = loop_total(recs[node.id].loop_state) if modes.get(node.id) == "resume" else None
+            out[node.id] = {"loop_state": {"total": total}} if total else None
     for key in recs:
         if key not in out and _doomed(plan, key, recs, kept, modes):
             out[key] = None
     # Stamped too, existing or not, so that a message sent for them before the run failed and still
     # on its way is stale: the handler instance of a reset failure, the body of a reset iteration.
     for key in list(out):
-        handler = ((recs[key].catch or {}) if key in recs else {}).get("handler")
+        catch = recs[key].catch if key in recs else None
+        handler = catch["handler"] if catch else None
         if handler:
             out.setdefault(handler, None)
         loop_id, dot, index = key.partition(".")

@@ -304,3 +304,10 @@ def test_an_approval_is_decided_by_its_quorum_and_a_rejection_quorum_wins():
     assert tally(two, [approve, reject]) == "REJECTED"  # one rejection is enough by default
     assert tally({"required_rejections": 2}, [reject]) is None
     assert tally({}, []) is None
+
+
+def test_the_typed_state_helpers_read_what_a_missing_value_means():
+    from statemachine.state import catch_step, loop_total
+
+    assert catch_step(None) is None and catch_step({"handler": "h@t", "state": "caught", "retry": False}) == "caught"
+    assert loop_total(None) is None and loop_total({"total": 3}) == 3 and loop_total({"total": None}) is None

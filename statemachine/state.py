@@ -1,0 +1,76 @@
+"""The shapes of what a task's item keeps besides its status: typed, and stored as JSON maps.
+
+They are ``TypedDict``s on purpose: the stores keep them as the JSON maps earlier releases wrote
+(so items written before read the same), while the type checker holds every reader and writer
+to one declared shape, here rather than in comments.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+CatchStep = Literal["pending", "caught", "uncaught", "retrying"]
+Role = Literal["handler", "compensation", "finally", "iteration"]
+
+
+class Catch(TypedDict):
+    """A caught failure: the handler instance that runs for it, and where that stands."""
+
+    handler: str  # the handler's item key (keys.instance_key)
+    state: CatchStep  # pending: the handler runs; caught/uncaught: it ended; retrying: catch.retry
+    retry: bool  # the failed task gets one more attempt after its handler ran
+
+
+# A role instance's context, carried by its exec message and kept on its item: a handler's
+# ("for": the failed task's key, "error"), a compensation's ("for": the compensated task,
+# "index": its end step), a finally task's ("index"), a loop iteration's ("loop", "index", "item").
+RoleContext = TypedDict("RoleContext", {
+    "role": Role,
+    "for": str,
+    "error": dict[str, Any],
+    "index": int,
+    "loop": str,
+    "item": Any,
+}, total=False)
+
+
+class LoopState(TypedDict):
+    """A running loop: a for_each's item count (its list is kept in chunks), None for while loops."""
+
+    total: int | None
+
+
+class EscalationPolicy(TypedDict, total=False):
+    action: Literal["escalate", "auto_approve", "auto_reject", "fail"]
+    next_approvers: list[str]
+    timeout: float | None
+
+
+class ApprovalRequest(TypedDict, total=False):
+    """A waiting approval's request, as rendered when it began; then its decision (``result``)."""
+
+    title: str | None
+    description: str | None
+    details: Any
+    approvers: list[str]  # this round's
+    asked: list[str]  # everyone asked, over every round (escalation adds to it)
+    round: int  # 0, then 1 once escalated
+    required_approvals: int
+    required_rejections: int
+    timeout: Any
+    reminder: float | None
+    channels: list[str]
+    escalation_policy: EscalationPolicy | None
+    escalated_at: str
+    gate: bool  # a `requires_approval` gate in front of a task (the task runs if approved)
+    result: dict[str, Any]  # the decision, once made
+
+
+def catch_step(catch: Catch | None) -> CatchStep | None:
+    """Where a task's caught failure stands (None: its failure was not caught, or it did not fail)."""
+    return catch["state"] if catch else None
+
+
+def loop_total(state: LoopState | None) -> int | None:
+    """A for_each's item count, once the loop has started (None: not started, or a while loop)."""
+    return state["total"] if state else None
