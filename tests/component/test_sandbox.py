@@ -1,7 +1,7 @@
 """Task code (python, shell, custom) runs outside the engine's trust boundary (docs/security.md).
 
 Each test drives a real task through the engine's own entry points (a workflow in
-local mode, or ``run_task_type`` as the engine calls it) and checks what the
+local mode, or ``TaskTypes.run`` as the engine calls it) and checks what the
 task's code could see or leave behind: the engine's environment, the key file,
 its user, its limits, processes that outlive it, its printed text.
 """
