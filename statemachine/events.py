@@ -28,9 +28,6 @@ class Cause:
     name: str  # the message's kind, the request's action
     subject: str = ""  # what it was about: "task b attempt 2", a run id
 
-    def __str__(self) -> str:
-        return f"{self.kind.value} {self.name}" + (f" ({self.subject})" if self.subject else "")
-
 
 @dataclass(frozen=True)
 class TaskTransition:

@@ -23,7 +23,7 @@ from statemachine.status import TaskStatus
 
 from ..clock import iso, parse_iso
 from ..dispatch.jobs import AttemptRef, CodeResult
-from ..ports import Clock, RunRecord, StateStore, TaskChange, TaskRecord
+from ..ports import Clock, RunRecord, TaskChange, TaskRecord
 from ..tasks.base import TaskFailure, TaskResult
 from ..tasks.registry import TaskTypes
 from .blocks import Blocks
@@ -48,10 +48,9 @@ class Busy(Exception):
 
 
 class Attempts:
-    def __init__(self, store: StateStore, clock: Clock, rng: random.Random, lease_seconds: float, plans: Plans,
+    def __init__(self, clock: Clock, rng: random.Random, lease_seconds: float, plans: Plans,
                  scopes: Scopes, messenger: Messenger, outcomes: Outcomes, propagation: Propagation, waits: Waits,
                  blocks: Blocks, loops: Loops, children: Children, code: CodeTasks | None, task_types: TaskTypes):
-        self.store = store
         self.clock = clock
         self.rng = rng
         self.lease_seconds = lease_seconds

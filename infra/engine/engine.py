@@ -126,7 +126,7 @@ class Engine:
         self.redriving = Redriving(store, clock, self.plans, messenger, run_start, run_end, propagation,
                                    journal)
         code = CodeTasks(dispatch, timers, settings.custom_modules) if dispatch is not None else None
-        self.attempts = Attempts(store, clock, rng, settings.lease_seconds, self.plans, scopes, messenger, outcomes,
+        self.attempts = Attempts(clock, rng, settings.lease_seconds, self.plans, scopes, messenger, outcomes,
                                  propagation, waits, blocks, loops, children, code, task_types)
         self.dead_letters = DeadLetters(store, clock, self.plans, outcomes, propagation, journal)
         # The calls back up the order (protocols.py).
