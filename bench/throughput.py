@@ -155,12 +155,15 @@ def python_task_cost(n: int = 10) -> float:
     """Mean ms of one sandboxed python task alone (supervisor and child interpreter), outside any engine."""
     from infra.sandbox.launch import run_code
     from infra.sandbox.request import CodeRequest
+    from infra.sandbox.settings import SandboxSettings
+
+    settings = SandboxSettings.from_env(os.environ)
 
     probe = CodeRequest(kind="python", task_id="probe", run_id="bench", config={"code": "result = 1"}, timeout=60)
-    assert run_code(probe).output == 1
+    assert run_code(probe, settings).output == 1
     t0 = time.perf_counter()
     for _ in range(n):
-        run_code(probe)
+        run_code(probe, settings)
     return (time.perf_counter() - t0) / n * 1000
 
 

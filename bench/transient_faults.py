@@ -99,9 +99,9 @@ def main() -> int:
         actions.append(node.id)
         return real_type(types, node, *rest)
 
-    def counting_code(request):  # a code task, in the task runner
+    def counting_code(request, settings):  # a code task, in the task runner
         actions.append(request.task_id)
-        return real_code(request)
+        return real_code(request, settings)
 
     TaskTypes.run, runner.run_code = counting, counting_code  # type: ignore[method-assign]
     rows, totals = [], Counter()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from statemachine.admission import plan_problems
@@ -23,13 +22,8 @@ class ApiError(Exception):
         self.extra = extra
 
 
-def deployment_limits() -> DeploymentLimits:
-    """What this deployment lets a workflow ask for: template.yaml's CustomModules, passed to the
-    functions as LOOPLINE_CUSTOM_MODULES (unset or empty: no custom module at all)."""
-    return DeploymentLimits.from_setting(os.environ.get("LOOPLINE_CUSTOM_MODULES"))
-
-
-def compile_source(source: Any, filename: str = "workflow.yaml") -> Plan:
+def compile_source(source: Any, limits: DeploymentLimits, filename: str = "workflow.yaml") -> Plan:
+    """``limits``: what the deployment lets a workflow ask for (the engine's ``settings.limits``)."""
     if isinstance(source, dict):
         # A workflow sent as a JSON object: positions in errors refer to its YAML rendering.
         import yaml
@@ -40,7 +34,7 @@ def compile_source(source: Any, filename: str = "workflow.yaml") -> Plan:
     if len(source) > MAX_SOURCE:
         raise ApiError(413, f"the workflow is larger than {MAX_SOURCE} characters")
     try:
-        return compile_workflow(source, filename, deployment_limits())
+        return compile_workflow(source, filename, limits)
     except WorkflowError as error:
         raise ApiError(400, "invalid workflow", diagnostics=[str(d) for d in error.diagnostics]) from error
 
@@ -55,7 +49,7 @@ def resolve_workflow(engine, source: Any) -> Plan:
         if plan is None:
             raise ApiError(404, f"no registered workflow '{source.strip()}'")
         return plan
-    return compile_source(source)
+    return compile_source(source, engine.settings.limits)
 
 
 def unregistered_refs(engine, plan: Plan) -> list[str]:
@@ -67,7 +61,7 @@ def unregistered_refs(engine, plan: Plan) -> list[str]:
 def refused_by_deployment(engine, plan: Plan) -> list[str]:
     """What this deployment will not run in ``plan`` and the registered workflows it starts, at any depth:
     a registered workflow was checked when registered, but the deployment's limits may have changed since."""
-    limits, problems = deployment_limits(), []
+    limits, problems = engine.settings.limits, []
     pending, seen = [plan], {plan.hash}
     while pending:
         current = pending.pop()

@@ -76,6 +76,12 @@ def _checked(client):
     return client
 
 
+def deployment_limits() -> DeploymentLimits:
+    """What this deployment lets a workflow ask for: template.yaml's CustomModules, passed to the
+    functions as LOOPLINE_CUSTOM_MODULES (unset or empty: no custom module at all)."""
+    return DeploymentLimits.from_setting(os.environ.get("LOOPLINE_CUSTOM_MODULES"))
+
+
 def exposed_env() -> dict[str, str]:
     names = [n.strip() for n in os.environ.get("LOOPLINE_EXPOSED_ENV", "").split(",") if n.strip()]
     return {name: os.environ[name] for name in names if name in os.environ}
@@ -135,8 +141,7 @@ def build_engine() -> Engine:
     settings = EngineSettings(public_url=env.get("LOOPLINE_PUBLIC_URL", ""),
                               lease_seconds=float(env.get("LOOPLINE_LEASE_SECONDS", "60")), env=exposed_env(),
                               safety_delay_seconds=int(env.get("LOOPLINE_SAFETY_DELAY_SECONDS", "60")),
-                              custom_modules=DeploymentLimits.from_setting(env.get("LOOPLINE_CUSTOM_MODULES"))
-                              .custom_modules)
+                              custom_modules=deployment_limits().custom_modules)
     # The task types' settings (providers, endpoints, file root, egress allow list) are read here, once per
     # container: a Lambda function's environment does not change while it runs.
     return Engine(store, queue, timers, LinkSigner(_link_key()), clock, settings, dispatch=dispatch,

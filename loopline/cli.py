@@ -42,7 +42,7 @@ def _read_workflow(path: str) -> str:
 
 
 def _load_plan(path: str, report_to=None, text: str | None = None):
-    from infra.service import deployment_limits
+    from infra.wiring import deployment_limits
     from statemachine.compiler import compile_workflow
     from statemachine.diagnostics import WorkflowError
 

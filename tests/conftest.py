@@ -105,9 +105,9 @@ def count_actions(monkeypatch, note) -> None:
         note(run.run_id, node.id, (scope.roots.get("loop") or {}).get("index"))
         return real_type(types, node, config, run, scope, *rest)
 
-    def in_runner(request):
+    def in_runner(request, settings):
         note(request.run_id, request.task_id, (request.namespace.get("loop") or {}).get("index"))
-        return real_code(request)
+        return real_code(request, settings)
 
     monkeypatch.setattr(TaskTypes, "run", in_worker)
     monkeypatch.setattr(runner, "run_code", in_runner)

@@ -198,8 +198,9 @@ def decide_for_approver(run_id: str, task_id: str):
 @app.post("/workflows")
 def register_workflow():
     body = _body()
-    plan = compile_source(body.get("workflow"))
-    get_engine().register_workflow(plan)
+    engine = get_engine()
+    plan = compile_source(body.get("workflow"), engine.settings.limits)
+    engine.register_workflow(plan)
     return _json(201, {"workflow_id": plan.workflow_id, "version": plan.version, "hash": plan.hash})
 
 

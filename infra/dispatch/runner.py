@@ -14,20 +14,22 @@ from typing import Any
 
 from ..sandbox.launch import run_code
 from ..sandbox.request import CodeRequest
+from ..sandbox.settings import SandboxSettings
 from .jobs import INLINE_LIMIT, CodeJob, RunnerAnswer
 
 MAX_REQUEST = 64 * 1024 * 1024
 _TIMEOUT = 60.0  # seconds for one transfer to or from the payload bucket
 
 
-def run_job(event: Any) -> dict[str, Any]:
-    """Run one job; return the answer Lambda puts in the destination record. An invalid job or a failed
-    transfer raises: the invocation fails and its record says so (the task fails: TaskRunnerError)."""
+def run_job(event: Any, settings: SandboxSettings) -> dict[str, Any]:
+    """Run one job with the runner's ``settings``; return the answer Lambda puts in the destination
+    record. An invalid job or a failed transfer raises: the invocation fails and its record says so
+    (the task fails: TaskRunnerError)."""
     job = CodeJob.from_payload(event)
     request = job.request
     if request is None:
         request = CodeRequest.from_json(fetch(job.request_url or "", MAX_REQUEST))
-    reply = run_code(request)
+    reply = run_code(request, settings)
     text = reply.to_json().encode()
     if len(text) <= INLINE_LIMIT or not job.reply_url:
         return RunnerAnswer(reply=reply).to_dict()

@@ -14,12 +14,12 @@ that go back up that order are connected at the end (protocols.py says why they 
 
 from __future__ import annotations
 
-import os
 import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from statemachine.events import Cause, CauseKind, cause_of
+from statemachine.limits import DeploymentLimits
 from statemachine.messages import (
     ChildDone,
     Exec,
@@ -76,6 +76,11 @@ class EngineSettings:
     # Module prefixes a custom task may name (LOOPLINE_CUSTOM_MODULES); empty: none.
     custom_modules: tuple[str, ...] = ()
 
+    @property
+    def limits(self) -> DeploymentLimits:
+        """What this deployment lets a workflow ask for, as the compiler and admission check it."""
+        return DeploymentLimits(self.custom_modules)
+
 
 class Engine:
     def __init__(
@@ -86,16 +91,16 @@ class Engine:
         signer: LinkSigner,
         clock: Clock,
         settings: EngineSettings | None = None,
+        *,
+        task_types: TaskTypes,
         rng: random.Random | None = None,
         dispatch: CodeDispatch | None = None,
         transitions: TransitionSink | None = None,
-        task_types: TaskTypes | None = None,
     ):
-        """``transitions``: where the record of each transition goes (journal.py; by default a debug log);
-        ``task_types``: how each task type runs, with the deployment's settings (the wiring builds them
-        from the environment once; a tool that builds an engine by itself gets them read here)."""
+        """``task_types``: how each task type runs, with the deployment's settings (the wiring builds them
+        from the environment once); ``transitions``: where the record of each transition goes (journal.py;
+        by default a debug log)."""
         settings = settings or EngineSettings()
-        task_types = task_types if task_types is not None else TaskTypes.from_env(os.environ)
         rng = rng or random.SystemRandom()
         self.store = store
         self.queue = queue

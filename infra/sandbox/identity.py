@@ -1,8 +1,9 @@
 """Who task code runs as, and what that user can reach: its uid and gid, its Python, its import path.
 
-When the engine runs as root, task code runs as ``LOOPLINE_TASK_USER`` (default
-``nobody``) with that user's primary group and no supplementary groups. When it
-does not, no switch is possible and the task runs as the engine's own user.
+When the engine runs as root, task code runs as the configured task user
+(``LOOPLINE_TASK_USER``, default ``nobody``: :class:`~.settings.SandboxSettings`) with that user's
+primary group and no supplementary groups. When it does not, no switch is possible and the task
+runs as the engine's own user.
 
 Permissions are judged from mode bits for that uid and gid (no ACLs): a path is
 usable when every directory on the way can be searched, as the kernel will check
@@ -22,7 +23,6 @@ from pathlib import Path
 from ..tasks.base import TaskFailure
 
 CONFIG_ERROR = "ProviderConfigError"
-DEFAULT_TASK_USER = "nobody"
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,11 @@ class TaskIdentity:
         return self.uid is not None
 
 
-def task_identity() -> TaskIdentity:
+def task_identity(user: str) -> TaskIdentity:
+    """``user``: the configured task user (a name or uid), used only when the engine is root."""
     if os.geteuid() != 0:
         return TaskIdentity(name=pwd.getpwuid(os.geteuid()).pw_name if _known(os.geteuid()) else str(os.geteuid()))
-    return _switch_to((os.environ.get("LOOPLINE_TASK_USER") or DEFAULT_TASK_USER).strip())
+    return _switch_to(user.strip())
 
 
 def _known(uid: int) -> bool:
@@ -103,14 +104,11 @@ def can_read_dir(path: str, identity: TaskIdentity) -> bool:
             and permitted(path, identity, os.R_OK | os.X_OK))
 
 
-def task_python(identity: TaskIdentity) -> str:
-    """The interpreter for python and custom code: ``LOOPLINE_TASK_PYTHON``, else this Python when the task
-    user can run it (and read its standard library), else a system Python of the same major.minor."""
-    return _task_python(os.environ.get("LOOPLINE_TASK_PYTHON") or "", identity)
-
-
 @functools.lru_cache(maxsize=8)
-def _task_python(configured: str, identity: TaskIdentity) -> str:
+def task_python(identity: TaskIdentity, configured: str = "") -> str:
+    """The interpreter for python and custom code: ``configured`` (LOOPLINE_TASK_PYTHON), else this Python
+    when the task user can run it (and read its standard library), else a system Python of the same
+    major.minor."""
     if configured:
         if not can_execute(configured, identity):
             raise TaskFailure(CONFIG_ERROR, f"LOOPLINE_TASK_PYTHON={configured!r} cannot be run by the task user "

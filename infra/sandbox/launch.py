@@ -38,6 +38,7 @@ from ..tasks.base import TaskFailure
 from ..tasks.common import INVALID_CONFIG, excerpt
 from .identity import TaskIdentity, can_read_dir, give_to, import_path, task_identity, task_python
 from .request import MAX_PRINTED, CodeReply, CodeRequest
+from .settings import SandboxSettings
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 MEMORY_LIMIT = 1 << 30  # bytes of address space
@@ -56,10 +57,10 @@ _CHILD = Path(__file__).with_name("child.py").read_text()
 _undumpable = False
 
 
-def run_code(request: CodeRequest) -> CodeReply:
+def run_code(request: CodeRequest, settings: SandboxSettings) -> CodeReply:
     """Run one attempt of python, shell or custom code; its failures come back in the reply."""
     try:
-        identity = task_identity()
+        identity = task_identity(settings.task_user)
         if not identity.switches:
             _make_engine_undumpable()
         if request.kind == "custom":
@@ -68,8 +69,8 @@ def run_code(request: CodeRequest) -> CodeReply:
         try:
             give_to(workdir, identity)
             if request.kind == "shell":
-                return _run_shell(request, identity, workdir)
-            return _run_python(request, identity, workdir)
+                return _run_shell(request, identity, workdir, settings.file_root)
+            return _run_python(request, identity, workdir, settings.task_python)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     except TaskFailure as exc:
@@ -97,7 +98,7 @@ def _check_handler(request: CodeRequest) -> None:
         raise TaskFailure(INVALID_CONFIG, "'config.parameters' must be an object (passed as keyword arguments)")
 
 
-def _run_python(request: CodeRequest, identity: TaskIdentity, workdir: str) -> CodeReply:
+def _run_python(request: CodeRequest, identity: TaskIdentity, workdir: str, python: str) -> CodeReply:
     custom = request.kind == "custom"
     limits = {"memory": MEMORY_LIMIT, "file_size": FILE_SIZE_LIMIT, "result": MAX_RESULT}
     if custom:
@@ -111,7 +112,7 @@ def _run_python(request: CodeRequest, identity: TaskIdentity, workdir: str) -> C
         stdin.write(json.dumps(body, allow_nan=False).encode())
         stdin.flush()
         stdin.seek(0)
-        argv = [task_python(identity), "-I", "-S", "-B", "-u", "-c", _CHILD, str(result.fileno())]
+        argv = [task_python(identity, python), "-I", "-S", "-B", "-u", "-c", _CHILD, str(result.fileno())]
         report = _supervise(request, identity, argv, _base_env(workdir), workdir, False,
                             {"stdin": stdin.fileno(), "stdout": printed.fileno(), "stderr": printed.fileno(),
                              "result": result.fileno()})
@@ -169,12 +170,12 @@ def _reply_error(error_type: str, message: str, printed: str = "") -> CodeReply:
 # ---------------------------------------------------------------- shell
 
 
-def _run_shell(request: CodeRequest, identity: TaskIdentity, workdir: str) -> CodeReply:
+def _run_shell(request: CodeRequest, identity: TaskIdentity, workdir: str, file_root: str | None) -> CodeReply:
     config = request.config
     argv = config.get("command")
     if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv) and argv[0]):
         raise TaskFailure(INVALID_CONFIG, "'config.command' must be a non-empty list of arguments")
-    cwd, as_task = _working_dir(config.get("working_dir"), identity)
+    cwd, as_task = _working_dir(config.get("working_dir"), identity, file_root)
     env = _base_env(workdir)
     env.update(request.environment)
     for name in config.get("unset_environment") or ():
@@ -205,13 +206,12 @@ def _run_shell(request: CodeRequest, identity: TaskIdentity, workdir: str) -> Co
     return CodeReply(output={"exit_code": code, "stdout": stdout, "stderr": stderr})
 
 
-def _working_dir(configured: Any, identity: TaskIdentity) -> tuple[str, bool]:
+def _working_dir(configured: Any, identity: TaskIdentity, configured_root: str | None) -> tuple[str, bool]:
     """The directory a shell task starts in, and whether the task user must enter it on its own.
 
     The file root (the default) and the directories inside it are entered for the task: the
     deployment chose that place for workflows' files. Any other absolute path is entered with the
     task user's own permissions, so naming a directory cannot reach what the user could not."""
-    configured_root = os.environ.get("LOOPLINE_FILE_ROOT")  # the task runner's own environment
     root = files.root(configured_root)
     if configured is not None and not isinstance(configured, str):
         raise TaskFailure(INVALID_CONFIG, "'config.working_dir' must be a string")

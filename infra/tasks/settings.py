@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ..sandbox.settings import DEFAULT_TASK_USER, SandboxSettings
 from .base import PROVIDER_CONFIG_ERROR, TaskFailure
 from .egress import EgressPolicy
 
@@ -65,6 +66,8 @@ class TaskSettings:
     messaging: MessagingSettings = MessagingSettings()
     chromium: str | None = None  # LOOPLINE_CHROMIUM: the browser binary, else the usual paths
     file_root: str | None = None  # LOOPLINE_FILE_ROOT, else files.default_root()
+    task_user: str = DEFAULT_TASK_USER  # LOOPLINE_TASK_USER: whom code tasks run as when the engine is root
+    task_python: str = ""  # LOOPLINE_TASK_PYTHON: the interpreter of python and custom tasks
     egress_allow: str = ""  # LOOPLINE_EGRESS_ALLOW as written (egress.py)
     custom_modules: str = ""  # LOOPLINE_CUSTOM_MODULES as written
     # LOOPLINE_DB_<NAME> -> URL, by variable name (database.py); repr hides them: a URL may hold a password.
@@ -92,7 +95,9 @@ class TaskSettings:
                                         voice_webhook_token=env.get("LOOPLINE_VOICE_WEBHOOK_TOKEN") or "",
                                         approval_webhook_url=env.get("LOOPLINE_APPROVAL_WEBHOOK_URL") or ""),
             chromium=env.get("LOOPLINE_CHROMIUM") or None,
-            file_root=env.get("LOOPLINE_FILE_ROOT") or None,
+            file_root=(sandbox := SandboxSettings.from_env(env)).file_root,
+            task_user=sandbox.task_user,
+            task_python=sandbox.task_python,
             egress_allow=env.get("LOOPLINE_EGRESS_ALLOW") or "",
             custom_modules=env.get("LOOPLINE_CUSTOM_MODULES") or "",
             databases={k: v for k, v in env.items() if k.startswith(DB_PREFIX)},
@@ -123,8 +128,10 @@ class TaskSettings:
     def egress(self) -> EgressPolicy:
         return EgressPolicy.parse(self.egress_allow)
 
-    def files_root(self) -> str:
-        return self.file_root or default_file_root()
+    @property
+    def sandbox(self) -> SandboxSettings:
+        """What code tasks run with when they run on this machine (the ``subprocess`` provider)."""
+        return SandboxSettings(file_root=self.file_root, task_user=self.task_user, task_python=self.task_python)
 
 
 def default_file_root() -> str:

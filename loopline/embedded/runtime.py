@@ -207,6 +207,11 @@ class LocalRuntime:
         os.environ.update(env)
         self._wire()
 
+    def restart_functions(self) -> None:
+        """Every function starts cold with the process environment as it now is, as a Lambda function
+        does after its configuration is updated: the engine and its settings are built again."""
+        self._wire()
+
     def _wire(self) -> None:
         """The engine the handlers build uses this runtime's clock and Lambda service."""
         wiring.reset()

@@ -13,7 +13,6 @@ from infra.engine.journal import KeptTransitions
 from infra.links import LinkSigner
 from infra.ports import Clock
 from infra.tasks.registry import TaskTypes
-from statemachine.limits import DeploymentLimits
 
 from .queue import InMemoryQueue, InMemoryTimers
 from .store import InMemoryStore
@@ -32,14 +31,15 @@ class LocalMode:
         self.queue = InMemoryQueue(self.clock)
         self.results = InMemoryQueue(self.clock)  # the task runner's destination: results only
         self.timers = InMemoryTimers(self.queue)
-        self.dispatch = InMemoryDispatch(self.results, self.clock, inline=inline_code)
-        limits = DeploymentLimits.from_setting(os.environ.get("LOOPLINE_CUSTOM_MODULES"))
+        # The task types' settings are read from the environment now, as a deployed worker reads them at start;
+        # code tasks run with the same ones, as the task-runner function has the worker's.
+        types = task_types if task_types is not None else TaskTypes.from_env(os.environ)
+        self.dispatch = InMemoryDispatch(self.results, self.clock, inline=inline_code,
+                                         sandbox=types.settings.sandbox)
         settings = EngineSettings(public_url=public_url, lease_seconds=lease_seconds, env=wiring.exposed_env(),
-                                  custom_modules=limits.custom_modules)
+                                  custom_modules=wiring.deployment_limits().custom_modules)
         from loopline.embedded.keyfile import local_link_key
 
-        # The task types' settings are read from the environment now, as a deployed worker reads them at start.
-        types = task_types if task_types is not None else TaskTypes.from_env(os.environ)
         self.transitions = KeptTransitions()  # each applied transition, in order (a run's history so far)
         self.engine = Engine(self.store, self.queue, self.timers, LinkSigner(local_link_key().encode()), self.clock,
                              settings, dispatch=self.dispatch, task_types=types, transitions=self.transitions)

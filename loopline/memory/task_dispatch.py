@@ -9,6 +9,7 @@ and replies travel inline whatever their size.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -17,6 +18,7 @@ from typing import Any, Callable
 
 from infra.dispatch.jobs import CodeJob, destination_record
 from infra.ports import Clock
+from infra.sandbox.settings import SandboxSettings
 
 from .queue import InMemoryQueue
 
@@ -26,12 +28,14 @@ RUNNER_ARN = "arn:aws:lambda:local:000000000000:function:TaskRunnerFunction"
 
 class InMemoryDispatch:
     def __init__(self, results: InMemoryQueue, clock: Clock, runner: Callable[[Any], Any] | None = None,
-                 inline: bool = False, workers: int = 4):
+                 inline: bool = False, workers: int = 4, sandbox: SandboxSettings | None = None):
+        """``runner``: the task runner's function of a job (by default its own code, run with ``sandbox``:
+        the settings the task-runner function would have)."""
         from infra.dispatch.runner import run_job
 
         self.results = results
         self._clock = clock
-        self._runner = runner or run_job
+        self._runner = runner or functools.partial(run_job, settings=sandbox or SandboxSettings())
         self.inline = inline
         self._slots = threading.BoundedSemaphore(workers)  # at most this many jobs run at once
         self._closed = False

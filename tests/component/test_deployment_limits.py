@@ -33,6 +33,12 @@ def double(n: int) -> int:
     return 2 * n
 
 
+def redeploy(runtime, monkeypatch, custom_modules: str) -> None:
+    """The template's CustomModules changed: the functions start again with it (read once per cold start)."""
+    monkeypatch.setenv("LOOPLINE_CUSTOM_MODULES", custom_modules)
+    runtime.restart_functions()
+
+
 def post(runtime, path: str, body: dict):
     event = api_event("api_post_runs.json", body=body)
     event["resource"] = event["path"] = event["requestContext"]["resourcePath"] = path
@@ -42,16 +48,16 @@ def post(runtime, path: str, body: dict):
 
 @pytest.mark.parametrize("path", ["/runs", "/workflows"])
 def test_a_module_the_deployment_does_not_allow_is_refused(runtime, monkeypatch, path):
-    monkeypatch.setenv("LOOPLINE_CUSTOM_MODULES", "")
+    redeploy(runtime, monkeypatch, "")
     status, body = post(runtime, path, {"workflow": CUSTOM})
     assert status == 400
     assert body == {"error": "invalid workflow", "diagnostics": [f"workflow.yaml:7:25: {REFUSED}"]}
-    monkeypatch.setenv("LOOPLINE_CUSTOM_MODULES", "tests.components")  # a prefix is a whole module name
+    redeploy(runtime, monkeypatch, "tests.components")  # a prefix is a whole module name
     assert post(runtime, path, {"workflow": CUSTOM})[0] == 400
 
 
 def test_a_module_the_deployment_allows_runs_and_is_checked_again_when_started(runtime, monkeypatch):
-    monkeypatch.setenv("LOOPLINE_CUSTOM_MODULES", "tests.component")
+    redeploy(runtime, monkeypatch, "tests.component")
     assert post(runtime, "/workflows", {"workflow": CUSTOM})[0] == 201
     status, body = post(runtime, "/runs", {"workflow": "limits", "input": {}})
     assert status == 201, body
@@ -60,7 +66,7 @@ def test_a_module_the_deployment_allows_runs_and_is_checked_again_when_started(r
 
     # The deployment narrows its allowlist: what was registered before is refused when started,
     # by id or as another workflow's sub-workflow, and nothing is started.
-    monkeypatch.setenv("LOOPLINE_CUSTOM_MODULES", "acme")
+    redeploy(runtime, monkeypatch, "acme")
     for workflow in ("limits", PARENT):
         status, body = post(runtime, "/runs", {"workflow": workflow, "input": {}})
         assert status == 400, body

@@ -23,7 +23,8 @@ import pytest
 import yaml
 
 from infra.sandbox.launch import run_code
-from infra.sandbox.request import MAX_PRINTED, CodeRequest
+from infra.sandbox.request import MAX_PRINTED, CodeReply, CodeRequest
+from infra.sandbox.settings import SandboxSettings
 from loopline.memory.local_mode import LocalMode
 from statemachine.compiler import compile_workflow
 from tests.unit.test_task_settings import failure, run_type, task_env  # noqa: F401
@@ -312,27 +313,33 @@ def test_expressions_with_spaces_and_quotes_inside_stay_whole(task_env):  # noqa
     assert view["output"]["stdout"] == "[a b][3.14 units][x3.14159y]", view
 
 
+def run_configured(request: CodeRequest) -> CodeReply:
+    """Run ``request`` with the sandbox settings of this process's environment, as the task runner's
+    handler reads them."""
+    return run_code(request, SandboxSettings.from_env(os.environ))
+
+
 def test_what_python_and_custom_code_print_comes_back_bounded(task_env, monkeypatch):  # noqa: F811
-    reply = run_code(CodeRequest(kind="python", task_id="t", run_id="r", timeout=60,
+    reply = run_configured(CodeRequest(kind="python", task_id="t", run_id="r", timeout=60,
                                  config={"code": "import sys\nprint('out')\nprint('err', file=sys.stderr)\nx = 1"}))
     assert (reply.error, reply.output, reply.printed) == (None, {"x": 1}, "out\nerr\n")
-    reply = run_code(CodeRequest(kind="python", task_id="t", run_id="r", timeout=60,
+    reply = run_configured(CodeRequest(kind="python", task_id="t", run_id="r", timeout=60,
                                  config={"code": "for i in range(100000):\n    print(f'line {i}')"}))
     assert reply.error is None
     assert len(reply.printed) <= MAX_PRINTED and reply.printed.endswith("line 99999\n")
     assert "bytes cut]" in reply.printed  # what was cut is said, not hidden
     monkeypatch.setenv("LOOPLINE_CUSTOM_MODULES", HANDLERS)
-    reply = run_code(CodeRequest(kind="custom", task_id="t", run_id="r", timeout=60, custom_modules=(HANDLERS,),
+    reply = run_configured(CodeRequest(kind="custom", task_id="t", run_id="r", timeout=60, custom_modules=(HANDLERS,),
                                  config={"handler": f"{HANDLERS}:chatty", "parameters": {"lines": 2}}))
     assert (reply.output, reply.printed) == ("done", "line 0\nline 1\n")
 
 
 def test_a_failing_python_task_keeps_its_printed_text_and_error_type(task_env):  # noqa: F811
-    reply = run_code(CodeRequest(kind="python", task_id="t", run_id="r", timeout=60,
+    reply = run_configured(CodeRequest(kind="python", task_id="t", run_id="r", timeout=60,
                                  config={"code": "print('working')\nraise KeyError('missing')"}))
     assert reply.error == {"type": "KeyError", "message": "'missing'"}
     assert reply.printed.startswith("working\n") and "KeyError" in reply.printed  # the traceback, for the author
-    reply = run_code(CodeRequest(kind="python", task_id="t", run_id="r", timeout=60,
+    reply = run_configured(CodeRequest(kind="python", task_id="t", run_id="r", timeout=60,
                                  config={"code": "import os\nprint('bye', flush=True)\nos._exit(3)"}))
     assert reply.error == {"type": "PythonTaskCrashed", "message": "exit code 3: bye"}
 
@@ -422,7 +429,7 @@ def test_an_interpreter_the_task_user_cannot_run_is_a_clear_error(task_env, monk
     monkeypatch.setenv("LOOPLINE_TASK_PYTHON", os.path.realpath(sys.executable))  # under /root (0700) here
     if not os.path.realpath(sys.executable).startswith("/root/"):
         pytest.skip("this machine's Python is reachable for every user")
-    reply = run_code(CodeRequest(kind="python", task_id="t", run_id="r", timeout=60, config={"code": "x = 1"}))
+    reply = run_configured(CodeRequest(kind="python", task_id="t", run_id="r", timeout=60, config={"code": "x = 1"}))
     assert reply.error["type"] == "ProviderConfigError" and "LOOPLINE_TASK_PYTHON" in reply.error["message"]
 
 

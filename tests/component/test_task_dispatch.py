@@ -18,6 +18,7 @@ from infra.dispatch import runner
 from infra.dispatch.jobs import INLINE_LIMIT, AttemptRef, CodeJob, CodeResult, new_token, token_hash
 from infra.ports import StoreError
 from infra.sandbox.request import CodeReply, CodeRequest
+from infra.sandbox.settings import SandboxSettings
 from loopline.memory.queue import InMemoryQueue
 from loopline.memory.task_dispatch import InMemoryDispatch
 
@@ -101,7 +102,7 @@ def test_a_large_request_and_reply_go_through_one_object_each_by_presigned_url(s
     assert "X-Amz-Expires=121" in sent["request_url"]  # they end with the lease
     # What the runner does with them (it has no credentials): fetch the request, run it, and put the reply
     # (its names hold the namespace's blob, over the limit too) where the worker reads it back.
-    assert runner.run_job(sent) == {"v": 1, "reply_uploaded": True}
+    assert runner.run_job(sent, SandboxSettings()) == {"v": 1, "reply_uploaded": True}
     reply = CodeReply.from_json(dispatch.uploaded_reply(token_hash(job.token), 1 << 20))
     assert reply.output == 2 * INLINE_LIMIT and reply.error is None
 
@@ -143,4 +144,5 @@ def test_the_in_memory_adapter_sends_the_record_lambda_would(monkeypatch):
 
 def test_a_job_the_runner_cannot_read_fails_its_invocation():
     with pytest.raises(ValueError):
-        runner.run_job({"v": 1, "token": "t" * 43, "attempt": REF.to_dict()})  # neither request nor URL
+        # neither request nor URL
+        runner.run_job({"v": 1, "token": "t" * 43, "attempt": REF.to_dict()}, SandboxSettings())

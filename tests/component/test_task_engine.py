@@ -6,7 +6,6 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from infra.service import deployment_limits
 from infra.tasks import outbox
 from loopline.memory.local_mode import LocalMode
 from statemachine.compiler import compile_workflow
@@ -16,7 +15,7 @@ from tests.unit.test_task_settings import server, task_env  # noqa: F401
 
 def run_to_end(text: str, inputs: dict | None = None, timeout: float = 30.0) -> tuple[LocalMode, dict]:
     mode = LocalMode()
-    plan = compile_workflow(text, "t.yaml", deployment_limits())  # what LOOPLINE_CUSTOM_MODULES allows
+    plan = compile_workflow(text, "t.yaml", mode.engine.settings.limits)  # what LOOPLINE_CUSTOM_MODULES allows
     run_id = mode.engine.start_run(plan, inputs or {})
     deadline = time.monotonic() + timeout
     while mode.engine.describe_run(run_id)["status"] == "RUNNING":

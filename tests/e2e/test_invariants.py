@@ -128,11 +128,11 @@ def test_killed_while_running_a_task_it_is_taken_over_after_the_lease(runtime, c
     real = runner.run_code
     ran: list[str] = []
 
-    def dies_once(request):
+    def dies_once(request, settings):
         ran.append(request.task_id)
         if request.task_id == "b" and ran.count("b") == 1:
             raise SimulatedCrash("killed mid-task")
-        return real(request)
+        return real(request, settings)
 
     monkeypatch.setattr(runner, "run_code", dies_once)
     run_id = start(runtime, CHAIN)

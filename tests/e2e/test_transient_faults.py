@@ -199,8 +199,8 @@ def test_a_burst_after_a_task_effect_records_its_result_when_the_result_comes_ba
     real = runner.run_code
     burst = Burst("dynamodb", 10)
 
-    def then_dynamodb_fails(request):
-        reply = real(request)
+    def then_dynamodb_fails(request, settings):
+        reply = real(request, settings)
         if request.task_id == "b" and injector.plan is never:
             injector.plan = burst
         return reply

@@ -54,11 +54,11 @@ def breakable(monkeypatch) -> Actions:
             raise TaskFailure("Broken", f"{name} is broken")
         return real_type(types, node, config, run_, scope, ctx)
 
-    def in_runner(request):
+    def in_runner(request, settings):
         broken, name = name_of(request.task_id, (request.namespace.get("loop") or {}).get("index"))
         if broken:
             return CodeReply(error={"type": "Broken", "message": f"{name} is broken"})
-        return real_code(request)
+        return real_code(request, settings)
 
     monkeypatch.setattr(TaskTypes, "run", in_worker)
     monkeypatch.setattr(runner, "run_code", in_runner)

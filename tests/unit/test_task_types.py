@@ -141,10 +141,16 @@ def _reads_the_environment(tree: ast.AST) -> list[int]:
     return found
 
 
-def test_no_module_under_infra_tasks_reads_the_environment():
-    readers = {str(path.relative_to(TASKS)): lines for path in sorted(TASKS.rglob("*.py"))
+def test_no_module_below_the_wiring_reads_the_environment():
+    """The core, the engine, the adapters, the task types and the sandbox get their settings handed down;
+    only infra/wiring.py (and the handlers and tools above it) reads the process environment."""
+    repo = TASKS.parents[1]
+    below = [path for folder in ("statemachine", "infra") for path in sorted((repo / folder).rglob("*.py"))
+             if path != repo / "infra" / "wiring.py"]
+    assert len(below) > 100, "the layers are where this test looks"
+    readers = {str(path.relative_to(repo)): lines for path in below
                if (lines := _reads_the_environment(ast.parse(path.read_text(), str(path))))}
-    assert readers == {}, f"read settings in the wiring (TaskSettings.from_env) instead: {readers}"
+    assert readers == {}, f"read settings in the wiring (TaskSettings/SandboxSettings.from_env) instead: {readers}"
 
 
 def test_the_check_would_see_a_module_that_reads_the_environment():

@@ -9,6 +9,7 @@ machine (:func:`infra.sandbox.launch.run_code`).
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from statemachine.limits import DeploymentLimits
@@ -36,5 +37,6 @@ def run(call: TaskCall) -> TaskResult:
     return TaskResult(output=reply.output, names=reply.names, printed=reply.printed)
 
 
-RUNTIME = TaskRuntime(run=run, providers=(Provider("subprocess", lambda settings: run_code,
-                                                   default_on=("aws", "local")),))
+RUNTIME = TaskRuntime(run=run, providers=(
+    Provider("subprocess", lambda settings: functools.partial(run_code, settings=settings.sandbox),
+             default_on=("aws", "local")),))
