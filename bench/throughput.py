@@ -99,7 +99,7 @@ class Host:
 
     def pump_until(self, done, timeout: float) -> bool:
         if self.mode == "embedded":
-            return self.runtime.run_until(done, timeout, idle_sleep=0.002)
+            return self.runtime.run_until(done, timeout)
         return self.local.run_until(done, timeout)
 
     def status(self, run_id: str) -> str:

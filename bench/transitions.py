@@ -201,7 +201,7 @@ class Bench:
                     raise SystemExit(f"run {run_id} did not finish within {timeout:g}s")
                 if runtime.pump_once() == 0:
                     self.clock.advance(1)
-        elif not runtime.run_until(done, timeout, idle_sleep=0.01):
+        elif not runtime.run_until(done, timeout):
             raise SystemExit(f"run {run_id} did not finish within {timeout:g}s")
         return run_id, time.perf_counter() - started
 

@@ -41,6 +41,9 @@ _lambda_hook: Callable | None = None
 # Local runtime only: checks each call against the calling function's role in template.yaml
 # (loopline/embedded/iam.py), as IAM would; a botocore before-parameter-build handler taking the region.
 _call_check: Callable | None = None
+# Local runtime only: given each client the engine makes (loopline/doorbell.py registers the handlers
+# that wake the local pumps when a message is sent or a schedule made; on AWS the services need no telling).
+_client_hook: Callable[[Any], Any] | None = None
 
 
 def use_clock(clock: Clock, sqs_max_delay: int = MAX_DELAY) -> None:
@@ -64,15 +67,25 @@ def use_call_check(check: Callable | None) -> None:
         _call_check, _engine = check, None
 
 
+def use_client_hook(hook: Callable[[Any], Any] | None) -> None:
+    """Local runtime only: ``hook(client)`` is given every client the engine makes, once made."""
+    global _client_hook, _engine
+    with _lock:
+        _client_hook, _engine = hook, None
+
+
 def reset() -> None:
-    global _engine, _clock, _sqs_max_delay, _lambda_hook, _call_check
+    global _engine, _clock, _sqs_max_delay, _lambda_hook, _call_check, _client_hook
     with _lock:
         _engine, _clock, _sqs_max_delay, _lambda_hook, _call_check = None, None, MAX_DELAY, None, None
+        _client_hook = None
 
 
 def _checked(client):
     if _call_check is not None:
         client.meta.events.register("before-parameter-build", functools.partial(_call_check, client.meta.region_name))
+    if _client_hook is not None:
+        _client_hook(client)
     return client
 
 

@@ -51,8 +51,10 @@ def run_workflow(plan: Plan, inputs: dict | None, local: bool, timeout: float | 
         state: dict[str, Any] = {"view": None, "checked": 0.0, "next_view": 0.0}
 
         def finished() -> bool:
+            # The host sleeps while nothing happens: a look put off here asks to be woken for it.
             now = time.monotonic()
             if now - state["checked"] < 0.1:
+                host.wake_in(0.1 - (now - state["checked"]))
                 return False
             state["checked"] = now
             status = host.call(lambda engine: engine.store.get_run(run_id).status)  # one read
@@ -62,6 +64,10 @@ def run_workflow(plan: Plan, inputs: dict | None, local: bool, timeout: float | 
                 # Describing reads every task, which a long run (a 2,000-task chain) makes slow and
                 # the run cannot advance meanwhile: keep it to about a tenth of the time.
                 state["next_view"] = time.monotonic() + max(0.1, 10 * (time.monotonic() - now))
+                state["shown"] = True
+            elif state.get("shown"):  # something moved since the last view: show it in time
+                state["shown"] = False
+                host.wake_in(state["next_view"] - now)
             return status in TERMINAL_RUN
 
         ended = host.run_until(finished, timeout if timeout is not None else float("inf"))
@@ -109,6 +115,9 @@ class _EmbeddedHost(_Host):
     def run_until(self, done, timeout):
         return self.runtime.run_until(done, timeout)
 
+    def wake_in(self, seconds):
+        self.runtime.doorbell.ring_in(seconds)
+
     def stop(self):
         self.runtime.stop()
         self.aws.stop()
@@ -133,8 +142,12 @@ class _LocalModeHost(_Host):
         def invoke(function_id: str, event: dict) -> Any:
             from functions.api.app import lambda_handler
 
-            with api_lock, lambda_stdout() as sink, routed_stdout(sink):
-                return lambda_handler(event, LambdaContext(function_name=function_id))
+            try:
+                with api_lock, lambda_stdout() as sink, routed_stdout(sink):
+                    return lambda_handler(event, LambdaContext(function_name=function_id))
+            finally:
+                if hasattr(self, "mode"):  # (not before the gateway's first request can reach it)
+                    self.mode.doorbell.ring()  # the request may have changed the run: look again
 
         self.gateway = LocalGateway(routes_from_template(), invoke, port=0)
         self.gateway.start()
@@ -153,15 +166,22 @@ class _LocalModeHost(_Host):
             return self.mode.engine.describe_run(run_id)
 
     def run_until(self, done, timeout):
+        # LocalMode.run_until, with this host's lock held while pumping but not while asleep.
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
+            self.mode.doorbell.arm()
             with self.lock:
                 if done():
                     return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return done()
                 handled = self.mode.pump_once()
             if not handled:
-                time.sleep(0.01)
-        return done()
+                self.mode.sleep(left)
+
+    def wake_in(self, seconds):
+        self.mode.doorbell.ring_in(seconds)
 
     def stop(self):
         self.gateway.stop()

@@ -32,6 +32,7 @@ from infra import wiring
 from infra.clock import ManualClock, SystemClock
 from infra.json_http import BadBody, dumps, is_json_type, parse_body
 from infra.ports import Clock
+from loopline.doorbell import Doorbell
 
 from .async_lambda import AsyncLambda
 from .concurrency import InvocationGate, install_linearizable_moto, routed_stdout, uninstall_linearizable_moto
@@ -42,6 +43,8 @@ REGION = "us-east-1"
 DEV_CLOCK = "_dev_clock"
 DEV_OUTBOX = "_dev_outbox"
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+# How often an idle pump looks while messages it did not see sent are in flight or delayed.
+INHERITED_POLL_SECONDS = 1.0
 _AT = re.compile(r"^at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)$")
 # Quiet, local-friendly Powertools settings; the handlers themselves are unchanged.
 LOCAL_ENV = {
@@ -161,10 +164,13 @@ class LambdaContext:
 class LocalRuntime:
     """``inline_code``: the task runner runs in the thread that invokes it, before the invoke returns
     (deterministic harnesses); otherwise beside the worker on a pool of ``runner_concurrency``
-    threads, as on AWS, so the server keeps answering while code runs."""
+    threads, as on AWS, so the server keeps answering while code runs.
+
+    The pumps sleep while there is nothing to do, on ``doorbell`` (loopline/doorbell.py): a send, a
+    new schedule, an answered request or a due time wakes them; ``idle_limit`` bounds a sleep."""
 
     def __init__(self, aws: EmbeddedAws, clock: Clock | None = None, log: Callable[[str], None] | None = None,
-                 inline_code: bool = False, runner_concurrency: int = 4):
+                 inline_code: bool = False, runner_concurrency: int = 4, idle_limit: float = 5.0):
         self.aws = aws
         self.stack = aws.stack
         self.clock = clock or SystemClock()
@@ -181,7 +187,12 @@ class LocalRuntime:
         # Each function may call only what its role in template.yaml allows, as on AWS.
         self.permissions = Enforcer({name: Policy(spec.policy) for name, spec in self.stack.functions.items()},
                                     self.stack.account)
-        self._sqs = aws.client("sqs")
+        self.doorbell = Doorbell(idle_limit)
+        # Messages sent or received before this runtime started (by the "process" it replaces) come
+        # back or fall due at times it was never told: until the queues hold none, it looks every second.
+        self._inherited = True
+        # The Lambda service's sends (task runner records, from pool threads) wake the pumps too.
+        self._sqs = self.doorbell.attach(aws.client("sqs"))
         # The record's send is one SQS request (moto is linearizable): no lock around it.
         self.lambda_service = AsyncLambda(
             self.stack, lambda function, event: self.call_handler(function, event, exclusive=False),
@@ -192,7 +203,7 @@ class LocalRuntime:
         self._stopping = threading.Event()
         self._queue_urls: dict[str, str] = {}
         self._schedules: dict[tuple[str, str], dict[str, Any]] = {}  # (name, modified) -> GetSchedule
-        self._queue_arns: dict[str, str] = {}
+        self._queue_attributes: dict[str, dict[str, str]] = {}
         self.gateway = None
         env: dict[str, str] = {}
         for spec in self.stack.functions.values():
@@ -220,6 +231,7 @@ class LocalRuntime:
         wiring.use_clock(self.clock, sqs_max_delay=0 if isinstance(self.clock, ManualClock) else 900)
         wiring.use_lambda_service(self.lambda_service.before_send)
         wiring.use_call_check(self.permissions.before_call)
+        wiring.use_client_hook(self.doorbell.attach)
 
     # ------------------------------------------------------------ invoking handlers
 
@@ -276,6 +288,10 @@ class LocalRuntime:
             messages = reply.get("Messages", [])
             if not messages:
                 continue
+            # What is not deleted below comes back when its visibility timeout ends: look then. (A
+            # message past its maxReceiveCount moves to the dead-letter queue on that receive; the
+            # DLQ's source comes last in template.yaml, so the same pass delivers it.)
+            self.doorbell.ring_in(float(self._queue_attribute(source.queue_url, "VisibilityTimeout")))
             arn = self._queue_arn(source.queue_url)
             event = {"Records": [_sqs_record(m, arn) for m in messages]}
             started = time.monotonic()
@@ -304,6 +320,8 @@ class LocalRuntime:
         fired = 0
         group = self.stack.physical["TimerGroup"]
         now = self.clock.now()
+        # A movable clock moves only when told (``_move_clock`` rings); the real one, by itself.
+        real_time = not isinstance(self.clock, ManualClock)
         token = None
         while True:
             kwargs = {"GroupName": group, **({"NextToken": token} if token else {})}
@@ -322,6 +340,8 @@ class LocalRuntime:
                     continue
                 due = datetime.fromisoformat(match.group(1)).replace(tzinfo=timezone.utc)
                 if due > now:
+                    if real_time:
+                        self.doorbell.ring_in((due - now).total_seconds())
                     continue
                 self._schedules.pop(key, None)
                 target = schedule["Target"]
@@ -334,10 +354,13 @@ class LocalRuntime:
                 return fired
 
     def _queue_arn(self, url: str) -> str:
-        if url not in self._queue_arns:
-            self._queue_arns[url] = self._sqs.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        return self._queue_arns[url]
+        return self._queue_attribute(url, "QueueArn")
+
+    def _queue_attribute(self, url: str, name: str) -> str:
+        if url not in self._queue_attributes:
+            self._queue_attributes[url] = self._sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["QueueArn", "VisibilityTimeout"])["Attributes"]
+        return self._queue_attributes[url][name]
 
     def _queue_url(self, arn: str) -> str:
         if arn not in self._queue_urls:
@@ -349,15 +372,38 @@ class LocalRuntime:
     def pump_once(self) -> int:
         return self.fire_due_timers() + self.poll_once()
 
-    def run_until(self, done: Callable[[], bool], timeout: float = 60.0, idle_sleep: float = 0.05) -> bool:
-        """Pump in this thread until ``done()`` or ``timeout`` seconds of real time."""
+    def run_until(self, done: Callable[[], bool], timeout: float = 60.0) -> bool:
+        """Pump in this thread until ``done()`` or ``timeout`` seconds of real time. ``done()`` is asked
+        after each pass and after each wake of the doorbell; one that wants to be asked again at a
+        time when nothing else may happen says so with ``doorbell.ring_in``."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
+            self.doorbell.arm()  # before done(): what rings while it looks ends the sleep below
             if done():
                 return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return done()
             if self.pump_once() == 0:
-                time.sleep(idle_sleep)
-        return done()
+                self.idle(left)
+
+    def idle(self, longest: float | None = None) -> None:
+        """After a pass that found nothing: sleep until the doorbell rings (or ``longest`` seconds)."""
+        limit = self.doorbell.idle_limit if longest is None else min(longest, self.doorbell.idle_limit)
+        if self._inherited:
+            if self._queues_hold_unseen():
+                limit = min(limit, INHERITED_POLL_SECONDS)
+            else:
+                self._inherited = False  # from now on every message is one this runtime saw
+        self.doorbell.sleep(limit)
+
+    def _queues_hold_unseen(self) -> bool:
+        names = ["ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"]
+        for source in self.stack.queue_sources:
+            counts = self._sqs.get_queue_attributes(QueueUrl=source.queue_url, AttributeNames=names)["Attributes"]
+            if any(int(counts.get(name, 0)) for name in names):
+                return True
+        return False
 
     def start_gateway(self, port: int = 0, allow_hosts: tuple[str, ...] = ()) -> None:
         """Serve the template's API routes (and the dev clock route) on 127.0.0.1:``port``; requests
@@ -367,11 +413,18 @@ class LocalRuntime:
 
         routes = (*self.stack.routes, Route(method="POST", path="/_dev/clock", function=DEV_CLOCK),
                   Route(method="GET", path="/_dev/outbox", function=DEV_OUTBOX))
-        self.gateway = LocalGateway(routes, self.invoke, port=port, allow_hosts=allow_hosts)
+        self.gateway = LocalGateway(routes, self._answer, port=port, allow_hosts=allow_hosts)
         self.gateway.start()
         # Links in runs must point at this server; the engine is rebuilt with it.
         os.environ["LOOPLINE_PUBLIC_URL"] = self.gateway.url
         self._wire()
+
+    def _answer(self, function_id: str, event: dict[str, Any]) -> Any:
+        """A request through the gateway; answered, it wakes the pumps (it may have changed a run)."""
+        try:
+            return self.invoke(function_id, event)
+        finally:
+            self.doorbell.ring()
 
     def _move_clock(self, event: dict[str, Any]) -> dict[str, Any]:
         """The dev server's own route (not in template.yaml): move a movable clock forward."""
@@ -388,7 +441,9 @@ class LocalRuntime:
             return _reply(409, {"error": "start `loopline dev --movable-clock` to move the clock"})
         if not 0 <= seconds <= 10 * 365 * 86400:
             return _reply(400, {"error": "seconds must be between 0 and ten years"})
-        return _reply(200, {"now": self.clock.advance(seconds).isoformat()})
+        now = self.clock.advance(seconds)
+        self.doorbell.ring()  # timers that fell due
+        return _reply(200, {"now": now.isoformat()})
 
     def start(self, http_port: int | None = None, allow_hosts: tuple[str, ...] = ()) -> "LocalRuntime":
         """Pumps in a background thread; with ``http_port`` (0 = any free port) also the HTTP gateway."""
@@ -401,9 +456,10 @@ class LocalRuntime:
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
+            self.doorbell.arm()
             try:
                 if self.pump_once() == 0:
-                    self._stopping.wait(0.05)
+                    self.idle()
             except Exception:
                 self.log("pump error:\n" + traceback.format_exc())
                 self._stopping.wait(0.5)
@@ -411,6 +467,7 @@ class LocalRuntime:
     def stop(self) -> None:
         self.lambda_service.close()
         self._stopping.set()
+        self.doorbell.ring()  # the pump thread, asleep, sees it is stopping
         if self._thread:
             self._thread.join(timeout=10)
             self._thread = None

@@ -13,6 +13,7 @@ from infra.engine.journal import KeptTransitions
 from infra.links import LinkSigner
 from infra.ports import Clock
 from infra.tasks.registry import TaskTypes
+from loopline.doorbell import Doorbell
 
 from .queue import InMemoryQueue, InMemoryTimers
 from .store import InMemoryStore
@@ -22,14 +23,17 @@ from .task_dispatch import InMemoryDispatch
 class LocalMode:
     """``inline_code``: code tasks run at once in the thread that dispatches them (deterministic tests);
     otherwise on runner threads, as the task-runner function runs beside the worker on AWS.
-    ``task_types``: the built-in ones with the environment's settings unless given."""
+    ``task_types``: the built-in ones with the environment's settings unless given.
+    An idle ``run_until`` sleeps on ``doorbell`` (loopline/doorbell.py): a send to either queue, or
+    the next message's due time, wakes it."""
 
     def __init__(self, clock: Clock | None = None, public_url: str = "http://127.0.0.1:8080",
                  lease_seconds: float = 60.0, inline_code: bool = False, task_types: TaskTypes | None = None):
         self.clock = clock or SystemClock()
         self.store = InMemoryStore()
-        self.queue = InMemoryQueue(self.clock)
-        self.results = InMemoryQueue(self.clock)  # the task runner's destination: results only
+        self.doorbell = Doorbell()
+        self.queue = InMemoryQueue(self.clock, on_send=self.doorbell.ring)
+        self.results = InMemoryQueue(self.clock, on_send=self.doorbell.ring)  # the task runner's destination
         self.timers = InMemoryTimers(self.queue)
         # The task types' settings are read from the environment now, as a deployed worker reads them at start;
         # code tasks run with the same ones, as the task-runner function has the worker's.
@@ -60,15 +64,25 @@ class LocalMode:
         return 1
 
     def run_until(self, done: Callable[[], bool], timeout: float = 60.0) -> bool:
+        """Pump until ``done()`` or ``timeout`` seconds of real time; asleep while there is nothing to do
+        (``done()`` is asked after each pass and each wake, see ``LocalRuntime.run_until``)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
+            self.doorbell.arm()
             if done():
                 return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return done()
             if self.pump_once() == 0:
-                due = self.queue.next_due()
-                wait = 0.05 if due is None else (due - self.clock.now()).total_seconds()
-                self.results.wait(min(max(wait, 0.001), 0.05))  # a task runner's result ends the wait
-        return done()
+                self.sleep(left)
+
+    def sleep(self, longest: float) -> None:
+        """After a pass that found nothing: until a send, the next message's due time, or ``longest``."""
+        due = self.queue.next_due()
+        if due is not None:
+            self.doorbell.ring_in((due - self.clock.now()).total_seconds())
+        self.doorbell.sleep(min(longest, self.doorbell.idle_limit))
 
     def close(self) -> None:
         self.dispatch.close()

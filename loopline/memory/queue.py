@@ -7,14 +7,17 @@ import itertools
 import json
 import threading
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from infra.ports import Clock
 
 
 class InMemoryQueue:
-    def __init__(self, clock: Clock):
+    """``on_send``: called after each send (local mode's doorbell: a sleeping pump wakes)."""
+
+    def __init__(self, clock: Clock, on_send: Callable[[], None] | None = None):
         self._clock = clock
+        self._on_send = on_send
         self._heap: list[tuple[datetime, int, str]] = []
         self._seq = itertools.count()
         self._lock = threading.Lock()
@@ -28,6 +31,8 @@ class InMemoryQueue:
         with self._lock:
             heapq.heappush(self._heap, (at, next(self._seq), json.dumps(message)))
             self._arrived.notify_all()
+        if self._on_send is not None:
+            self._on_send()
 
     def wait(self, seconds: float) -> None:
         """Block until a message is sent or ``seconds`` pass (a message sent by another thread, such as a

@@ -1,0 +1,72 @@
+"""The doorbell an idle local pump sleeps on (loopline/doorbell.py): rings, due times, and its limit."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from loopline.doorbell import Doorbell
+
+
+def timed_sleep(bell: Doorbell, longest: float) -> tuple[bool, float]:
+    started = time.monotonic()
+    woke = bell.sleep(longest)
+    return woke, time.monotonic() - started
+
+
+def test_nothing_rung_sleeps_the_whole_limit():
+    bell = Doorbell(idle_limit=0.2)
+    bell.arm()
+    woke, took = timed_sleep(bell, 0.2)
+    assert woke is False and took >= 0.19
+
+
+def test_a_ring_after_arm_ends_the_next_sleep_at_once():
+    """What rings while the pump looks for work (between arm and sleep) is not missed."""
+    bell = Doorbell()
+    bell.arm()
+    bell.ring()
+    woke, took = timed_sleep(bell, 30)
+    assert woke is True and took < 5
+
+
+def test_arm_forgets_a_ring_from_before_the_look():
+    bell = Doorbell()
+    bell.ring()
+    bell.arm()  # the pass about to look will see whatever that ring announced
+    woke, _ = timed_sleep(bell, 0.1)
+    assert woke is False
+
+
+def test_a_ring_from_another_thread_wakes_the_sleeper():
+    bell = Doorbell()
+    bell.arm()
+    threading.Timer(0.2, bell.ring).start()
+    woke, took = timed_sleep(bell, 30)
+    assert woke is True and took < 10
+
+
+def test_ring_in_wakes_at_its_time_and_only_once():
+    bell = Doorbell()
+    bell.arm()
+    bell.ring_in(0.3)
+    woke, took = timed_sleep(bell, 30)
+    assert woke is True and 0.25 <= took < 10
+    bell.arm()
+    assert timed_sleep(bell, 0.1)[0] is False  # that time is spent
+
+
+def test_an_earlier_due_time_set_during_a_sleep_shortens_it():
+    bell = Doorbell()
+    bell.arm()
+    bell.ring_in(60)
+    threading.Timer(0.1, bell.ring_in, args=(0.1,)).start()
+    woke, took = timed_sleep(bell, 30)
+    assert woke is True and took < 10
+
+
+def test_the_default_limit_is_the_idle_limit():
+    bell = Doorbell(idle_limit=0.1)
+    bell.arm()
+    woke, took = timed_sleep(bell, None)  # type: ignore[arg-type]
+    assert woke is False and took < 5
