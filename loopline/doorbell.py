@@ -39,6 +39,7 @@ class Doorbell:
         self._cond = threading.Condition(threading.Lock())
         self._rung = False
         self._due: list[float] = []  # time.monotonic() instants at which to ring, a heap
+        self._slots: dict[str, float] = {}  # named instants, each replaced by the next one given
 
     def ring(self) -> None:
         """Wake the sleeper now (or make its next sleep end at once)."""
@@ -46,15 +47,24 @@ class Doorbell:
             self._rung = True
             self._cond.notify_all()
 
-    def ring_in(self, seconds: float) -> None:
-        """Wake the sleeper ``seconds`` from now at the latest."""
+    def ring_in(self, seconds: float, slot: str | None = None) -> None:
+        """Wake the sleeper ``seconds`` from now at the latest. With ``slot``, this time replaces the
+        one last given for that slot (what a pump works out again on every pass, such as the next
+        schedule's, must not pile up)."""
         at = time.monotonic() + max(0.0, seconds)
         with self._cond:
             now = time.monotonic()
             while self._due and self._due[0] <= now:  # passed: the sleeper was awake or is about to look
                 heapq.heappop(self._due)
-            heapq.heappush(self._due, at)
+            if slot is None:
+                heapq.heappush(self._due, at)
+            else:
+                self._slots[slot] = at
             self._cond.notify_all()
+
+    def clear_slot(self, slot: str) -> None:
+        with self._cond:
+            self._slots.pop(slot, None)
 
     def arm(self) -> None:
         """Call before looking for work: only a ring from now on ends the next sleep early."""
@@ -71,10 +81,14 @@ class Doorbell:
                 while self._due and self._due[0] <= now:
                     heapq.heappop(self._due)
                     self._rung = True
+                for slot, at in list(self._slots.items()):
+                    if at <= now:
+                        del self._slots[slot]
+                        self._rung = True
                 if self._rung:
                     self._rung = False
                     return True
-                until = min(end, self._due[0]) if self._due else end
+                until = min([end, *self._due[:1], *self._slots.values()])
                 if until <= now:
                     return False
                 self._cond.wait(until - now)

@@ -54,7 +54,7 @@ def run_workflow(plan: Plan, inputs: dict | None, local: bool, timeout: float | 
             # The host sleeps while nothing happens: a look put off here asks to be woken for it.
             now = time.monotonic()
             if now - state["checked"] < 0.1:
-                host.wake_in(0.1 - (now - state["checked"]))
+                host.wake_in(0.1 - (now - state["checked"]), "look")
                 return False
             state["checked"] = now
             status = host.call(lambda engine: engine.store.get_run(run_id).status)  # one read
@@ -67,7 +67,7 @@ def run_workflow(plan: Plan, inputs: dict | None, local: bool, timeout: float | 
                 state["shown"] = True
             elif state.get("shown"):  # something moved since the last view: show it in time
                 state["shown"] = False
-                host.wake_in(state["next_view"] - now)
+                host.wake_in(state["next_view"] - now, "view")
             return status in TERMINAL_RUN
 
         ended = host.run_until(finished, timeout if timeout is not None else float("inf"))
@@ -115,8 +115,8 @@ class _EmbeddedHost(_Host):
     def run_until(self, done, timeout):
         return self.runtime.run_until(done, timeout)
 
-    def wake_in(self, seconds):
-        self.runtime.doorbell.ring_in(seconds)
+    def wake_in(self, seconds, slot):
+        self.runtime.doorbell.ring_in(seconds, slot)
 
     def stop(self):
         self.runtime.stop()
@@ -180,8 +180,8 @@ class _LocalModeHost(_Host):
             if not handled:
                 self.mode.sleep(left)
 
-    def wake_in(self, seconds):
-        self.mode.doorbell.ring_in(seconds)
+    def wake_in(self, seconds, slot):
+        self.mode.doorbell.ring_in(seconds, slot)
 
     def stop(self):
         self.gateway.stop()

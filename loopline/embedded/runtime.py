@@ -288,10 +288,6 @@ class LocalRuntime:
             messages = reply.get("Messages", [])
             if not messages:
                 continue
-            # What is not deleted below comes back when its visibility timeout ends: look then. (A
-            # message past its maxReceiveCount moves to the dead-letter queue on that receive; the
-            # DLQ's source comes last in template.yaml, so the same pass delivers it.)
-            self.doorbell.ring_in(float(self._queue_attribute(source.queue_url, "VisibilityTimeout")))
             arn = self._queue_arn(source.queue_url)
             event = {"Records": [_sqs_record(m, arn) for m in messages]}
             started = time.monotonic()
@@ -299,10 +295,12 @@ class LocalRuntime:
                 response = self.invoke(source.function, event) or {}
             except Exception:  # a function error returns the whole batch to the queue, as Lambda does
                 self.log("worker error:\n" + traceback.format_exc())
+                self._comes_back(source.queue_url)
                 continue
             timeout = self.stack.functions[source.function].timeout
             if time.monotonic() - started > timeout:  # Lambda would have stopped it: nothing counts as done
                 self.log(f"{source.function} ran longer than its {timeout} s timeout: its batch returns")
+                self._comes_back(source.queue_url)
                 continue
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])} \
                 if source.report_batch_item_failures else set()
@@ -311,7 +309,15 @@ class LocalRuntime:
                 self._sqs.delete_message_batch(QueueUrl=source.queue_url, Entries=[
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])])
             handled += len(done)
+            if len(done) < len(messages):
+                self._comes_back(source.queue_url)
         return handled
+
+    def _comes_back(self, queue_url: str) -> None:
+        """Messages left undeleted come back when their visibility timeout ends: look then. (One past
+        its maxReceiveCount moves to the dead-letter queue on that receive; the DLQ's source comes
+        last in template.yaml, so the same pass delivers it.)"""
+        self.doorbell.ring_in(float(self._queue_attribute(queue_url, "VisibilityTimeout")))
 
     # ------------------------------------------------------------ the timer pump
 
@@ -320,8 +326,10 @@ class LocalRuntime:
         fired = 0
         group = self.stack.physical["TimerGroup"]
         now = self.clock.now()
-        # A movable clock moves only when told (``_move_clock`` rings); the real one, by itself.
+        # A movable clock moves only when told (``_move_clock`` rings); the real one, by itself: the
+        # pump wakes when the earliest schedule falls due (worked out again on every pass).
         real_time = not isinstance(self.clock, ManualClock)
+        earliest: datetime | None = None
         token = None
         while True:
             kwargs = {"GroupName": group, **({"NextToken": token} if token else {})}
@@ -340,8 +348,7 @@ class LocalRuntime:
                     continue
                 due = datetime.fromisoformat(match.group(1)).replace(tzinfo=timezone.utc)
                 if due > now:
-                    if real_time:
-                        self.doorbell.ring_in((due - now).total_seconds())
+                    earliest = due if earliest is None else min(earliest, due)
                     continue
                 self._schedules.pop(key, None)
                 target = schedule["Target"]
@@ -351,6 +358,10 @@ class LocalRuntime:
                 fired += 1
             token = page.get("NextToken")
             if not token:
+                if real_time and earliest is not None:
+                    self.doorbell.ring_in((earliest - now).total_seconds(), slot="schedules")
+                else:
+                    self.doorbell.clear_slot("schedules")
                 return fired
 
     def _queue_arn(self, url: str) -> str:

@@ -81,7 +81,7 @@ class LocalMode:
         """After a pass that found nothing: until a send, the next message's due time, or ``longest``."""
         due = self.queue.next_due()
         if due is not None:
-            self.doorbell.ring_in((due - self.clock.now()).total_seconds())
+            self.doorbell.ring_in((due - self.clock.now()).total_seconds(), slot="next message")
         self.doorbell.sleep(min(longest, self.doorbell.idle_limit))
 
     def close(self) -> None:

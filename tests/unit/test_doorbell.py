@@ -8,7 +8,7 @@ import time
 from loopline.doorbell import Doorbell
 
 
-def timed_sleep(bell: Doorbell, longest: float) -> tuple[bool, float]:
+def timed_sleep(bell: Doorbell, longest: float | None) -> tuple[bool, float]:
     started = time.monotonic()
     woke = bell.sleep(longest)
     return woke, time.monotonic() - started
@@ -65,8 +65,23 @@ def test_an_earlier_due_time_set_during_a_sleep_shortens_it():
     assert woke is True and took < 10
 
 
+def test_a_slot_keeps_only_its_latest_time():
+    """What a pump works out on every pass (the next schedule's time) replaces itself, not piles up."""
+    bell = Doorbell()
+    bell.arm()
+    bell.ring_in(0.1, slot="schedules")
+    bell.ring_in(60, slot="schedules")  # worked out again: later now
+    assert timed_sleep(bell, 0.5)[0] is False
+    bell.ring_in(0.1, slot="schedules")
+    woke, took = timed_sleep(bell, 30)
+    assert woke is True and took < 10
+    bell.clear_slot("schedules")
+    bell.arm()
+    assert timed_sleep(bell, 0.2)[0] is False
+
+
 def test_the_default_limit_is_the_idle_limit():
     bell = Doorbell(idle_limit=0.1)
     bell.arm()
-    woke, took = timed_sleep(bell, None)  # type: ignore[arg-type]
+    woke, took = timed_sleep(bell, None)
     assert woke is False and took < 5
