@@ -6,18 +6,22 @@ shows that something woke it; fresh moto per test (EmbeddedAws, region us-east-1
 from __future__ import annotations
 
 import json
+import os
 import time
+from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
 
-from infra.clock import SystemClock
+from infra.aws.timers import AwsTimers
+from infra.clock import ManualClock, SystemClock
 from infra.wiring import get_engine
 from loopline.client import api_call
 from loopline.doorbell import Doorbell
 from loopline.embedded.runtime import REGION, EmbeddedAws, LocalRuntime
 from loopline.memory.local_mode import LocalMode
 from statemachine.compiler import compile_workflow
+from statemachine.messages import Kind, TimerFired, encode
 
 IDLE = 60.0
 # A python task (the task runner's record), a 1 s wait (an SQS delayed message), an approval (a request).
@@ -135,3 +139,36 @@ def test_local_mode_sleeps_while_idle_and_a_runner_result_wakes_it():
         assert mode.run_until(lambda: mode.engine.describe_run(run_id)["approvals"], timeout=20)
     finally:
         mode.close()
+
+
+def test_a_schedule_coming_due_wakes_the_sleeping_pump(aws):
+    """A schedule made by a client the doorbell does not hear (as one an earlier process made): the
+    pump works out its time on the pass before it sleeps, and wakes for it."""
+    runtime = LocalRuntime(aws, clock=SystemClock(), idle_limit=IDLE)
+    try:
+        scheduler = boto3.session.Session(region_name=REGION).client("scheduler")
+        group = os.environ["LOOPLINE_SCHEDULE_GROUP"]
+        timers = AwsTimers(get_engine().queue, scheduler, os.environ["LOOPLINE_READY_QUEUE_ARN"], group,
+                           os.environ["LOOPLINE_SCHEDULER_ROLE_ARN"], SystemClock(), sqs_max_delay=0)
+        wake = TimerFired(kind=Kind.WAKE, run="no-such-run", plan="p", task="t", attempt=1)
+        timers.schedule("idle-test", datetime.now(timezone.utc) + timedelta(seconds=2), encode(wake))
+        started = time.monotonic()
+        assert runtime.run_until(lambda: not scheduler.list_schedules(GroupName=group)["Schedules"], timeout=30)
+        assert time.monotonic() - started < 20  # fired at its time, not at the 60 s limit
+    finally:
+        runtime.stop()
+
+
+def test_moving_the_movable_clock_wakes_the_sleeping_pump(aws):
+    runtime = LocalRuntime(aws, clock=ManualClock(), idle_limit=IDLE).start(http_port=0)
+    try:
+        nap = json.dumps({"workflow": {"metadata": {"id": "nap"}, "tasks": [
+            {"id": "nap", "type": "wait", "config": {"duration": "1h"}}]}})
+        status, started = api_call("POST", runtime.gateway.url + "/runs", {"workflow": nap})
+        assert status == 201
+        run_id = started["run_id"]
+        soon(lambda: view(runtime, run_id)["tasks"]["nap"]["status"] == "WAITING")
+        assert api_call("POST", runtime.gateway.url + "/_dev/clock", {"seconds": 3601})[0] == 200
+        soon(lambda: view(runtime, run_id)["status"] == "COMPLETED", tries=150)  # 15 s, not the 60 s limit
+    finally:
+        runtime.stop()
