@@ -169,6 +169,8 @@ class Bench:
         runtime = LocalRuntime(self.aws, clock=self.clock)
         runtime.invoke = self.counter.wrap(runtime.invoke, "handler")
         runtime.poll_once = self.counter.wrap(runtime.poll_once, "poller")
+        # Its look, before sleeping, for messages an earlier process left (GetQueueAttributes).
+        runtime.idle = self.counter.wrap(runtime.idle, "poller")
         runtime.fire_due_timers = self.counter.wrap(runtime.fire_due_timers, "scheduler")
         # The Lambda service's side of the task runner: its destination record sent to the result queue.
         runtime.lambda_service.send = self.counter.wrap(runtime.lambda_service.send, "lambda")
@@ -324,7 +326,7 @@ def report(results: list[Measured], repeat: int) -> None:
     print("api       = engine.start_run (the API Lambda behind POST /runs): PutItem run, SendMessage start.")
     print("poller    = the Lambda SQS event source mapping's calls, emulated by LocalRuntime.poll_once. Not made by"
           " loopline code, but SQS bills them as requests on the queue. How many are empty depends on the pump"
-          " loop's timing (here: poll, then sleep 10 ms when idle), not on the engine.")
+          " loop's timing (here: poll, then sleep until a send, a due time or a request wakes it), not on the engine.")
     print("scheduler = EventBridge Scheduler firing one-time schedules, emulated by LocalRuntime.fire_due_timers"
           " (ListSchedules every pump, GetSchedule/SendMessage/DeleteSchedule when due). On AWS these happen"
           " inside the Scheduler service and are not API calls of ours.")
