@@ -38,13 +38,12 @@ from .async_lambda import AsyncLambda
 from .concurrency import InvocationGate, install_linearizable_moto, routed_stdout, uninstall_linearizable_moto
 from .iam import Enforcer, Policy
 from .provision import Stack, provision
+from .pump_sleep import PumpSleep
 
 REGION = "us-east-1"
 DEV_CLOCK = "_dev_clock"
 DEV_OUTBOX = "_dev_outbox"
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
-# How often an idle pump looks while messages it did not see sent are in flight or delayed.
-INHERITED_POLL_SECONDS = 1.0
 _AT = re.compile(r"^at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)$")
 # Quiet, local-friendly Powertools settings; the handlers themselves are unchanged.
 LOCAL_ENV = {
@@ -188,9 +187,6 @@ class LocalRuntime:
         self.permissions = Enforcer({name: Policy(spec.policy) for name, spec in self.stack.functions.items()},
                                     self.stack.account)
         self.doorbell = Doorbell(idle_limit)
-        # Messages sent or received before this runtime started (by the "process" it replaces) come
-        # back or fall due at times it was never told: until the queues hold none, it looks every second.
-        self._inherited = True
         # The Lambda service's sends (task runner records, from pool threads) wake the pumps too.
         self._sqs = self.doorbell.attach(aws.client("sqs"))
         # The record's send is one SQS request (moto is linearizable): no lock around it.
@@ -203,7 +199,7 @@ class LocalRuntime:
         self._stopping = threading.Event()
         self._queue_urls: dict[str, str] = {}
         self._schedules: dict[tuple[str, str], dict[str, Any]] = {}  # (name, modified) -> GetSchedule
-        self._queue_attributes: dict[str, dict[str, str]] = {}
+        self.sleeper = PumpSleep(self.doorbell, self._sqs, tuple(s.queue_url for s in self.stack.queue_sources))
         self.gateway = None
         env: dict[str, str] = {}
         for spec in self.stack.functions.values():
@@ -295,12 +291,12 @@ class LocalRuntime:
                 response = self.invoke(source.function, event) or {}
             except Exception:  # a function error returns the whole batch to the queue, as Lambda does
                 self.log("worker error:\n" + traceback.format_exc())
-                self._comes_back(source.queue_url)
+                self.sleeper.comes_back(source.queue_url)
                 continue
             timeout = self.stack.functions[source.function].timeout
             if time.monotonic() - started > timeout:  # Lambda would have stopped it: nothing counts as done
                 self.log(f"{source.function} ran longer than its {timeout} s timeout: its batch returns")
-                self._comes_back(source.queue_url)
+                self.sleeper.comes_back(source.queue_url)
                 continue
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])} \
                 if source.report_batch_item_failures else set()
@@ -310,14 +306,8 @@ class LocalRuntime:
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:start + 10])])
             handled += len(done)
             if len(done) < len(messages):
-                self._comes_back(source.queue_url)
+                self.sleeper.comes_back(source.queue_url)
         return handled
-
-    def _comes_back(self, queue_url: str) -> None:
-        """Messages left undeleted come back when their visibility timeout ends: look then. (One past
-        its maxReceiveCount moves to the dead-letter queue on that receive; the DLQ's source comes
-        last in template.yaml, so the same pass delivers it.)"""
-        self.doorbell.ring_in(float(self._queue_attribute(queue_url, "VisibilityTimeout")))
 
     # ------------------------------------------------------------ the timer pump
 
@@ -358,20 +348,11 @@ class LocalRuntime:
                 fired += 1
             token = page.get("NextToken")
             if not token:
-                if real_time and earliest is not None:
-                    self.doorbell.ring_in((earliest - now).total_seconds(), slot="schedules")
-                else:
-                    self.doorbell.clear_slot("schedules")
+                self.sleeper.next_schedule((earliest - now).total_seconds() if real_time and earliest else None)
                 return fired
 
     def _queue_arn(self, url: str) -> str:
-        return self._queue_attribute(url, "QueueArn")
-
-    def _queue_attribute(self, url: str, name: str) -> str:
-        if url not in self._queue_attributes:
-            self._queue_attributes[url] = self._sqs.get_queue_attributes(
-                QueueUrl=url, AttributeNames=["QueueArn", "VisibilityTimeout"])["Attributes"]
-        return self._queue_attributes[url][name]
+        return self.sleeper.attribute(url, "QueueArn")
 
     def _queue_url(self, arn: str) -> str:
         if arn not in self._queue_urls:
@@ -400,21 +381,7 @@ class LocalRuntime:
 
     def idle(self, longest: float | None = None) -> None:
         """After a pass that found nothing: sleep until the doorbell rings (or ``longest`` seconds)."""
-        limit = self.doorbell.idle_limit if longest is None else min(longest, self.doorbell.idle_limit)
-        if self._inherited:
-            if self._queues_hold_unseen():
-                limit = min(limit, INHERITED_POLL_SECONDS)
-            else:
-                self._inherited = False  # from now on every message is one this runtime saw
-        self.doorbell.sleep(limit)
-
-    def _queues_hold_unseen(self) -> bool:
-        names = ["ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"]
-        for source in self.stack.queue_sources:
-            counts = self._sqs.get_queue_attributes(QueueUrl=source.queue_url, AttributeNames=names)["Attributes"]
-            if any(int(counts.get(name, 0)) for name in names):
-                return True
-        return False
+        self.sleeper.sleep(longest)
 
     def start_gateway(self, port: int = 0, allow_hosts: tuple[str, ...] = ()) -> None:
         """Serve the template's API routes (and the dev clock route) on 127.0.0.1:``port``; requests
