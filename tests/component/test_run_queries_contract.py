@@ -46,7 +46,18 @@ def stores(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> I
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
         _runs_table(client, "runs")
-        yield DynamoStore(client, "runs", "defs", "tokens"), DynamoRunQueries(client, "runs")
+        listing = boto3.client("dynamodb", region_name=REGION)
+        listing.meta.events.register("before-parameter-build.dynamodb.Scan", _no_scan)
+        listing.meta.events.register("before-parameter-build.dynamodb.Query", _index_only)
+        yield DynamoStore(client, "runs", "defs", "tokens"), DynamoRunQueries(listing, "runs")
+
+
+def _no_scan(**_) -> None:
+    raise AssertionError("the run listing scanned the table")
+
+
+def _index_only(params, **_) -> None:
+    assert params.get("IndexName") in ("ByStatus", "ByWorkflow"), "the run listing queried the table itself"
 
 
 def _run(store, run_id: str, minute: int, workflow: str = "wf", second: int = 0, **fields) -> None:

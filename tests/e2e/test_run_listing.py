@@ -21,34 +21,11 @@ from tests.e2e.test_dev_server import get_json, request
 ROOT = Path(__file__).resolve().parents[2]
 LOOPLINE = [sys.executable, "-m", "loopline.cli"]
 
-DONE = """
-workflow:
-  metadata: {id: listing_ok, name: Quick}
-  tasks:
-    - {id: nap, type: wait, config: {duration: 0s}}
-"""
-
-LOOP = """
-workflow:
-  metadata: {id: listing_loop, name: Loop}
-  inputs:
-    schema: {type: object, properties: {items: {type: array}}}
-  tasks:
-    - id: flaky
-      type: python
-      retry: {max_attempts: 2, delay: 1s}
-      config: {code: "raise ValueError('no luck')"}
-  control_flow:
-    loops:
-      - id: each
-        type: for_each
-        items: "${inputs.items}"
-        iterator: item
-        parallel: true
-        max_concurrent: 10
-        tasks:
-          - {id: step, type: wait, config: {duration: 0s}}
-"""
+DOC = (ROOT / "docs" / "runs-api.md").read_text(encoding="utf-8")
+_FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+BLOCKS = [(m.group(1), m.group(2)) for m in _FENCE.finditer(DOC)]
+# The page's two workflows are the ones its examples (and these tests) run.
+DONE, LOOP = (text for kind, text in BLOCKS if kind == "yaml")
 ITEMS = 25
 
 
@@ -230,3 +207,30 @@ def test_cli_refusals_exit_2_with_a_reason(dev):
         down = _cli(*command, "--url", f"http://127.0.0.1:{closed}")
         assert down.returncode == 2 and "no loopline API answers" in down.stderr and "loopline dev" in down.stderr
         assert "Traceback" not in down.stderr
+
+
+def _contains(actual, expected) -> bool:
+    """The page's convention: "…" is any value, a dict names some keys, a list its first entries."""
+    if expected == "…":
+        return True
+    if isinstance(expected, dict):
+        return isinstance(actual, dict) and all(k in actual and _contains(actual[k], v) for k, v in expected.items())
+    if isinstance(expected, list):
+        return (isinstance(actual, list) and len(actual) >= len(expected)
+                and all(_contains(a, e) for a, e in zip(actual, expected)))
+    return actual == expected
+
+
+def test_the_pages_examples_answer_as_shown(dev):
+    base, runs, _ = dev
+    examples = [(text, BLOCKS[i + 1][1]) for i, (kind, text) in enumerate(BLOCKS) if kind == "http"]
+    assert len(examples) >= 8 and all(BLOCKS[i + 1][0] == "json" for i, (k, _) in enumerate(BLOCKS) if k == "http")
+    cursor = None
+    for request_text, expected_text in examples:
+        line, status_line = request_text.splitlines()[:2]
+        method, path = line.split(" ", 1)
+        path = path.replace("{run_id}", runs["loop"]).replace("{cursor}", str(cursor))
+        status, body = get_json(base + path)
+        assert method == "GET" and status_line == f"# => {status}", (line, status, body)
+        assert _contains(body, json.loads(expected_text)), (line, body)
+        cursor = body.get("next_cursor") if isinstance(body, dict) else None
