@@ -69,13 +69,85 @@ def timed(call, repeat: int) -> tuple[float, object]:
     return statistics.median(times) * 1000, result
 
 
+LOOP = """
+workflow:
+  metadata: {id: bench_loop, name: Loop}
+  inputs:
+    schema: {type: object, properties: {items: {type: array}}}
+  control_flow:
+    loops:
+      - id: each
+        type: for_each
+        items: "${inputs.items}"
+        iterator: item
+        max_iterations: 100000
+        tasks:
+          - {id: step, type: wait, config: {duration: 0s}}
+"""
+
+
+def iterations(aws, client, table: str, count: int, repeat: int) -> None:
+    """A page of a loop's iterations with ``count`` of them stored (as a finished loop leaves them)."""
+    from infra.aws.claims import JsonAttributes
+    from infra.aws.dynamo_items import TASK, run_item, task_sk
+    from infra.aws.dynamo_store import DynamoStore
+    from infra.engine.keys import body_key, iteration_key
+    from infra.engine.plans import Plans
+    from infra.engine.run_listing import RunListing
+    from infra.ports import RunRecord, TaskChange, TaskRecord
+    from loopline.memory.listing import InMemoryRunQueries
+    from loopline.memory.store import InMemoryStore
+    from statemachine.compiler import compile_workflow
+
+    plan = compile_workflow(LOOP, "bench_loop.yaml")
+    codec = JsonAttributes(None)
+    run = RunRecord("loop-run", plan.hash, plan.workflow_id, status="COMPLETED", created_at="2030-02-01T00:00:00.000Z")
+    recs = [TaskRecord("each", status="COMPLETED", attempt=1, loop_state={"total": count})]
+    for i in range(count):
+        recs.append(TaskRecord(iteration_key("each", i), status="COMPLETED", attempt=1, output={"i": i},
+                               started_at="2030-02-01T00:00:00.000Z", ended_at="2030-02-01T00:00:01.000Z"))
+        recs.append(TaskRecord(body_key("step", "each", i), status="COMPLETED", attempt=1))
+    began = time.perf_counter()
+    items = [run_item(codec, run)] + [{"pk": {"S": run.run_id}, "sk": {"S": task_sk(r.task_id)}, **TASK.item(codec, r)}
+                                      for r in recs]
+    for at in range(0, len(items), 25):
+        client.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": item}} for item in items[at:at + 25]]})
+    memory = InMemoryStore()
+    memory.create_run(run)
+    for r in recs:  # the items as a finished loop leaves them
+        fields = {k: getattr(r, k) for k in ("attempt", "output", "started_at", "ended_at", "loop_state")}
+        memory.change_task(run.run_id, r.task_id, TaskChange(status=r.status, from_status=(None,),
+                                                             set={k: v for k, v in fields.items() if v}))
+    print(f"\nwrote a loop of {count:,} iterations ({len(items):,} items) in {time.perf_counter() - began:.1f} s")
+    dynamo = DynamoStore(client, table, aws.stack.physical["DefinitionsTable"], aws.stack.physical["TokensTable"])
+    batches = {"n": 0, "keys": 0}
+
+    def counted(params, **_) -> None:
+        batches["n"] += 1
+        batches["keys"] += sum(len(v["Keys"]) for v in params["RequestItems"].values())
+
+    client.meta.events.register("before-parameter-build.dynamodb.BatchGetItem", counted)
+    print(f"{'iterations page (limit 50)':<38} {'adapter':<16} {'median ms':>10} {'batches':>9} {'keys read':>11}")
+    for store, name in ((dynamo, "dynamodb (moto)"), (memory, "memory")):
+        store.put_plan(plan.hash, plan.to_json())
+        listing = RunListing(store, InMemoryRunQueries(memory), Plans(store))
+        for start in (0, count // 2, count - 50):
+            ms, page = timed(lambda: listing.iterations(run.run_id, "each", start, 50), repeat)
+            batches.update(n=0, keys=0)
+            listing.iterations(run.run_id, "each", start, 50)
+            assert page is not None and [i["index"] for i in page["iterations"]] == list(range(start, start + 50))
+            reads = f"{batches['n']:>9} {batches['keys']:>11}" if store is dynamo else f"{'-':>9} {'-':>11}"
+            print(f"{'from index ' + format(start, ','):<38} {name:<16} {ms:>10.1f} {reads}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--iterations", type=int, default=10_000, help="the loop's length")
     args = parser.parse_args()
     print("$ " + " ".join([Path(sys.executable).name, "bench/runs_list.py", f"--runs {args.runs}",
-                           f"--repeat {args.repeat}"]), flush=True)
+                           f"--repeat {args.repeat}", f"--iterations {args.iterations}"]), flush=True)
 
     from infra.aws.claims import JsonAttributes
     from infra.aws.dynamo_items import run_item
@@ -134,6 +206,7 @@ def main() -> int:
                 print(f"{name:<38} {adapter:<16} {ms:>10.1f} {reads} {shown:>6}")
         print("\n'items read': index items DynamoDB read (ScannedCount); the table holds "
               f"{len(runs):,} runs. Counts read every index key of the partitions they count.")
+        iterations(aws, client, table, args.iterations, args.repeat)
     finally:
         aws.stop()
     return 0
