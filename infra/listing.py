@@ -70,7 +70,7 @@ class RunQueries(Protocol):
 
 
 # What the listing orders and filters: a summary, or a stored run (the in-memory adapter's).
-Listed = Union["RunSummary", RunRecord]
+Listed = Union[RunSummary, RunRecord]
 
 
 def in_window(run: Listed, query: RunQuery) -> bool:
