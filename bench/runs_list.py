@@ -193,6 +193,8 @@ def main() -> int:
             ("page 10 through cursors (10 calls)", deep),
             ("counts, all workflows", lambda q: q.count_runs()),
             ("counts, workflow=wf3", lambda q: q.count_runs("wf3")),
+            ("counts, one day", lambda q: q.count_runs(since="2030-01-05T00:00:00.000Z",
+                                                       until="2030-01-06T00:00:00.000Z")),
         ]
         print(f"\n{'query':<38} {'adapter':<16} {'median ms':>10} {'requests':>9} {'items read':>11} {'shown':>6}")
         for name, call in cases:

@@ -64,8 +64,10 @@ class RunQueries(Protocol):
         """Runs matching ``query``, newest first, at most ``query.limit`` of them."""
         ...
 
-    def count_runs(self, workflow_id: str | None = None) -> dict[str, int]:
-        """How many runs are in each status (every RunStatus present, 0 when none), of one workflow or all."""
+    def count_runs(self, workflow_id: str | None = None, since: str | None = None,
+                   until: str | None = None) -> dict[str, int]:
+        """How many runs are in each status (every RunStatus present, 0 when none), of one workflow or all,
+        created in [since, until) when given (a window keeps a count's cost to the runs in it)."""
         ...
 
 

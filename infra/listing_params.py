@@ -90,6 +90,14 @@ def run_query(params: Mapping[str, str]) -> RunQuery:
     return query
 
 
+def count_window(params: Mapping[str, str]) -> RunQuery:
+    """GET /runs/counts's parameters (workflow, since, until) as the window they count."""
+    unknown = sorted(set(params) - {"workflow", "since", "until"})
+    if unknown:
+        raise BadQuery(f"unknown parameter '{unknown[0][:40]}': counts take workflow, since, until")
+    return run_query({k: v for k, v in params.items()})
+
+
 def encode_cursor(position: Position, query: RunQuery) -> str:
     body = json.dumps({"c": position.created_at, "r": position.run_id, "f": _fingerprint(query)},
                       separators=(",", ":"))

@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from infra.engine.run_listing import MAX_ITERATIONS_PAGE, UnknownLoop, summary_view
 from infra.json_http import dumps
-from infra.listing_params import BadQuery, encode_cursor, iteration_page, run_query
+from infra.listing_params import BadQuery, count_window, encode_cursor, iteration_page, run_query
 from infra.service import ApiError
 from infra.wiring import get_engine
 
@@ -22,7 +22,7 @@ def _ok(body: dict) -> Response:
 
 
 @router.get("/runs")
-def list_runs():
+def list_runs() -> Response:
     try:
         query = run_query(_params())
     except BadQuery as error:
@@ -33,19 +33,18 @@ def list_runs():
 
 
 @router.get("/runs/counts")
-def count_runs():
-    params = _params()
-    if set(params) - {"workflow"}:
-        raise ApiError(400, "counts take one parameter: workflow")
-    workflow = params.get("workflow") or None
-    if workflow is not None and len(workflow) > 256:
-        raise ApiError(400, "'workflow' must be 1 to 256 characters")
-    counts = get_engine().listing.count_runs(workflow)
-    return _ok({"workflow_id": workflow, "counts": counts, "total": sum(counts.values())})
+def count_runs() -> Response:
+    try:
+        window = count_window(_params())
+    except BadQuery as error:
+        raise ApiError(400, str(error)) from None
+    counts = get_engine().listing.count_runs(window.workflow_id, window.since, window.until)
+    return _ok({"workflow_id": window.workflow_id, "since": window.since, "until": window.until, "counts": counts,
+                "total": sum(counts.values())})
 
 
 @router.get("/runs/<run_id>/tasks/<task_id>/iterations")
-def list_iterations(run_id: str, task_id: str):
+def list_iterations(run_id: str, task_id: str) -> Response:
     try:
         start, limit = iteration_page(_params(), MAX_ITERATIONS_PAGE)
         page = get_engine().listing.iterations(run_id, task_id, start, limit)

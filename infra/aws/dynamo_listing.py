@@ -13,10 +13,12 @@ together read the workflow's partition with the status as a filter. Counts read 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from statemachine.status import RunStatus
 
+from ..clock import iso, parse_iso
 from ..listing import RunPage, RunQuery, RunSummary, in_window, newest_first
 from ..ports import Payloads
 from .claims import DEFAULT_THRESHOLD, JsonAttributes
@@ -44,17 +46,26 @@ class DynamoRunQueries:
                 found += self._read(STATUS_INDEX, "status", status, query, need)
         return newest_first(found, query.limit)
 
-    def count_runs(self, workflow_id: str | None = None) -> dict[str, int]:
+    def count_runs(self, workflow_id: str | None = None, since: str | None = None,
+                   until: str | None = None) -> dict[str, int]:
         counts = {status.value: 0 for status in RunStatus}
+        window = RunQuery(workflow_id=workflow_id, since=since, until=until)
         if workflow_id is None:
             for status in RunStatus:
+                narrowed = _key_condition("status", status, window)
+                if narrowed is None:
+                    continue
+                condition, names, values = narrowed
                 counts[status] = sum(reply["Count"] for reply in self._pages(
-                    IndexName=STATUS_INDEX, Select="COUNT", KeyConditionExpression="#k = :k",
-                    ExpressionAttributeNames={"#k": "status"}, ExpressionAttributeValues={":k": {"S": str(status)}}))
+                    IndexName=STATUS_INDEX, Select="COUNT", KeyConditionExpression=condition,
+                    ExpressionAttributeNames=names, ExpressionAttributeValues=values))
             return counts
-        for reply in self._pages(IndexName=WORKFLOW_INDEX, KeyConditionExpression="#k = :k", ProjectionExpression="#s",
-                                 ExpressionAttributeNames={"#k": "workflow_id", "#s": "status"},
-                                 ExpressionAttributeValues={":k": {"S": workflow_id}}):
+        narrowed = _key_condition("workflow_id", workflow_id, window)
+        if narrowed is None:
+            return counts
+        condition, names, values = narrowed
+        for reply in self._pages(IndexName=WORKFLOW_INDEX, KeyConditionExpression=condition, ProjectionExpression="#s",
+                                 ExpressionAttributeNames={**names, "#s": "status"}, ExpressionAttributeValues=values):
             for item in reply["Items"]:
                 counts[item["status"]["S"]] = counts.get(item["status"]["S"], 0) + 1
         return counts
@@ -64,24 +75,10 @@ class DynamoRunQueries:
     def _read(self, index: str, key: str, value: str, query: RunQuery, need: int) -> list[RunSummary]:
         """The newest ``need`` runs of one partition that belong on the page (and any that tie with the
         last of them on created_at, which the merge orders by run id)."""
-        names: dict[str, str] = {"#k": key}
-        values: dict[str, Any] = {":k": {"S": str(value)}}
-        condition = "#k = :k"
-        if query.since is not None or query.until is not None or query.after is not None:
-            names["#c"] = "created_at"
-        uppers = [u for u in (query.until, query.after.created_at if query.after else None) if u is not None]
-        upper = min(uppers) if uppers else None
-        if query.since is not None and upper is not None:
-            if query.since > upper:
-                return []
-            condition += " AND #c BETWEEN :lo AND :hi"
-            values.update({":lo": {"S": query.since}, ":hi": {"S": upper}})
-        elif query.since is not None:
-            condition += " AND #c >= :lo"
-            values[":lo"] = {"S": query.since}
-        elif upper is not None:
-            condition += " AND #c <= :hi"  # inclusive: ties with the position are kept, in_window sorts them
-            values[":hi"] = {"S": upper}
+        narrowed = _key_condition(key, value, query)
+        if narrowed is None:
+            return []
+        condition, names, values = narrowed
         kwargs: dict[str, Any] = {"IndexName": index, "ScanIndexForward": False, "Limit": min(need + 1, MAX_READ),
                                   "KeyConditionExpression": condition}
         if query.status is not None and key != "status":
@@ -112,3 +109,30 @@ class DynamoRunQueries:
         parent = self._json.load(item["parent"]) if "parent" in item else None
         return RunSummary(item["pk"]["S"], item["workflow_id"]["S"], item["status"]["S"], item["created_at"]["S"],
                           item["ended_at"]["S"] if "ended_at" in item else None, parent)
+
+
+def _key_condition(key: str, value: str, query: RunQuery) -> tuple[str, dict[str, str], dict[str, Any]] | None:
+    """One partition of an index, narrowed to ``query``'s window on created_at (None: the window is
+    empty). ``until`` is exclusive: times are stored to the millisecond in one fixed format
+    (infra/clock.iso), so "before until" is "at or before until less 1 ms". The page's position is
+    inclusive here: in_window drops the runs that tie with it and are not older."""
+    names: dict[str, str] = {"#k": key}
+    values: dict[str, Any] = {":k": {"S": str(value)}}
+    condition = "#k = :k"
+    before = iso(parse_iso(query.until) - timedelta(milliseconds=1)) if query.until is not None else None
+    uppers = [u for u in (before, query.after.created_at if query.after else None) if u is not None]
+    upper = min(uppers) if uppers else None
+    if query.since is not None and upper is not None and query.since > upper:
+        return None  # nothing is in it (and BETWEEN refuses a low bound above its high one)
+    if query.since is not None or upper is not None:
+        names["#c"] = "created_at"
+    if query.since is not None and upper is not None:
+        condition += " AND #c BETWEEN :lo AND :hi"
+        values.update({":lo": {"S": query.since}, ":hi": {"S": upper}})
+    elif query.since is not None:
+        condition += " AND #c >= :lo"
+        values[":lo"] = {"S": query.since}
+    elif upper is not None:
+        condition += " AND #c <= :hi"
+        values[":hi"] = {"S": upper}
+    return condition, names, values

@@ -34,8 +34,9 @@ class RunListing:
     def list_runs(self, query: RunQuery) -> RunPage:
         return self.queries.list_runs(query)
 
-    def count_runs(self, workflow_id: str | None = None) -> dict[str, int]:
-        return self.queries.count_runs(workflow_id)
+    def count_runs(self, workflow_id: str | None = None, since: str | None = None,
+                   until: str | None = None) -> dict[str, int]:
+        return self.queries.count_runs(workflow_id, since, until)
 
     def iterations(self, run_id: str, task_id: str, start: int, limit: int) -> dict[str, Any] | None:
         """Iterations ``start`` .. ``start + limit - 1`` of loop ``task_id``: each one's status, output,

@@ -28,9 +28,11 @@ class InMemoryRunQueries:
         found = heapq.nlargest(query.limit + 1, (r for r in self._store.runs() if in_window(r, query)), key=order_key)
         return newest_first([summary_of(r) for r in found], query.limit)
 
-    def count_runs(self, workflow_id: str | None = None) -> dict[str, int]:
+    def count_runs(self, workflow_id: str | None = None, since: str | None = None,
+                   until: str | None = None) -> dict[str, int]:
         counts = {status.value: 0 for status in RunStatus}
+        window = RunQuery(workflow_id=workflow_id, since=since, until=until)
         for run in self._store.runs():
-            if workflow_id is None or run.workflow_id == workflow_id:
+            if in_window(run, window):
                 counts[run.status] = counts.get(run.status, 0) + 1
         return counts

@@ -136,6 +136,20 @@ def test_counts_by_status_of_all_or_one_workflow(stores):
     assert queries.count_runs("nobody") == {s.value: 0 for s in RunStatus}
 
 
+def test_counts_of_a_time_window(stores):
+    store, queries = stores
+    for i in range(5):
+        _run(store, f"r{i}", minute=i, workflow="alpha" if i % 2 else "beta")
+    store.finish_run("r1", RunStatus.FAILED, None, None, "2030-01-01T00:09:00.000Z")
+    since, until = "2030-01-01T00:01:00.000Z", "2030-01-01T00:04:00.000Z"  # r1..r3; r4 is on `until`: out
+    assert queries.count_runs(since=since, until=until) == {**{s.value: 0 for s in RunStatus}, "RUNNING": 2,
+                                                            "FAILED": 1}
+    assert queries.count_runs("alpha", since=since, until=until) == {**{s.value: 0 for s in RunStatus},
+                                                                     "RUNNING": 1, "FAILED": 1}
+    assert sum(queries.count_runs(since=until, until=since).values()) == 0  # an empty window
+    assert sum(queries.count_runs("alpha", since=until, until=since).values()) == 0
+
+
 def test_task_items_are_never_listed_and_child_runs_are_with_their_parent(stores):
     store, queries = stores
     _run(store, "parent", 1)

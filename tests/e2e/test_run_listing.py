@@ -134,6 +134,8 @@ def test_counts_by_status(dev):
     assert get_json(f"{base}/runs/counts?workflow=listing_loop")[1]["counts"]["FAILED"] == 1
     assert get_json(f"{base}/runs/counts?workflow=listing_loop")[1]["counts"]["COMPLETED"] == 0
     assert get_json(f"{base}/runs/counts?status=FAILED")[0] == 400
+    assert get_json(f"{base}/runs/counts?since=soon")[0] == 400
+    assert get_json(f"{base}/runs/counts?since=2999-01-01")[1]["total"] == 0
 
 
 def test_a_run_shows_times_attempts_and_errors_of_each_task(dev):
