@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
-from statemachine.state import ApprovalRequest, Catch, LoopState, RoleContext
+from statemachine.state import ApprovalRequest, AttemptEntry, Catch, LoopState, RoleContext
 
 if TYPE_CHECKING:
     from .dispatch.jobs import CodeJob
@@ -118,6 +118,10 @@ class TaskRecord:
     token_hash: str | None = None
     # What the code of the attempt that ended last printed (stdout and stderr, cut to a bound).
     printed: str | None = None
+    # When the current attempt was claimed (started_at is the first attempt's), and the last few
+    # ended attempts, each added by the write that ends it (infra/engine/attempt_log.py).
+    attempt_started_at: str | None = None
+    attempt_log: list[AttemptEntry] | None = None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from botocore.config import Config
 
 from statemachine.limits import DeploymentLimits
 
+from .aws.dynamo_listing import DynamoRunQueries
 from .aws.dynamo_store import DynamoStore
 from .aws.payloads import S3Payloads
 from .aws.sqs_queue import MAX_DELAY, SqsQueue
@@ -145,7 +146,8 @@ def build_engine() -> Engine:
     queue = SqsQueue(_client("sqs"), env["LOOPLINE_READY_QUEUE_URL"], payloads)
     timers = AwsTimers(queue, _client("scheduler"), env["LOOPLINE_READY_QUEUE_ARN"], env["LOOPLINE_SCHEDULE_GROUP"],
                        env["LOOPLINE_SCHEDULER_ROLE_ARN"], clock, _sqs_max_delay)
-    store = DynamoStore(_client("dynamodb"), env["LOOPLINE_RUNS_TABLE"], env["LOOPLINE_DEFINITIONS_TABLE"],
+    dynamodb = _client("dynamodb")
+    store = DynamoStore(dynamodb, env["LOOPLINE_RUNS_TABLE"], env["LOOPLINE_DEFINITIONS_TABLE"],
                         env["LOOPLINE_TOKENS_TABLE"], payloads)
     runner = env.get("LOOPLINE_TASK_RUNNER_FUNCTION")
     # Code tasks go to the task-runner function (infra/engine/code_tasks.py).
@@ -157,8 +159,9 @@ def build_engine() -> Engine:
                               custom_modules=deployment_limits().custom_modules)
     # The task types' settings (providers, endpoints, file root, egress allow list) are read here, once per
     # container: a Lambda function's environment does not change while it runs.
+    queries = DynamoRunQueries(dynamodb, env["LOOPLINE_RUNS_TABLE"], payloads)
     return Engine(store, queue, timers, LinkSigner(_link_key()), clock, settings, dispatch=dispatch,
-                  task_types=TaskTypes.from_env(env))
+                  task_types=TaskTypes.from_env(env), queries=queries)
 
 
 def get_engine() -> Engine:

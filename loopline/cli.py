@@ -13,6 +13,7 @@ import os
 import sys
 from typing import Any
 
+from . import run_commands
 from .client import ApiUnreachable
 from .reading import Unreadable, port, positive_seconds, read_bounded
 from .running import UnregisteredWorkflow
@@ -310,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
     p.set_defaults(func=cmd_workflows)
 
+    run_commands.add_commands(sub)  # runs, status
+
     p = sub.add_parser("dev", help="the local stack as a server on 127.0.0.1")
     p.add_argument("--port", type=port(0), default=8080, help="0: any free port (the URL is printed)")
     p.add_argument("--movable-clock", action="store_true",
@@ -337,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INVALID if exit_.code not in (0, None) else EXIT_OK
     if getattr(args, "json", False):
         _reserve_stdout()
+    args.write_stdout = _write_stdout  # where a command's --json line goes (stdout, as reserved above)
     try:
         return args.func(args)
     except UsageError as error:

@@ -25,4 +25,5 @@ def api_call(method: str, url: str, body: Any = None, timeout: float = 30) -> tu
         except ValueError:
             return error.code, {"error": error.reason}
     except (urllib.error.URLError, OSError) as error:
-        raise ApiUnreachable(f"{url}: {getattr(error, 'reason', error)}") from error
+        raise ApiUnreachable(f"no loopline API answers at {url} ({getattr(error, 'reason', error)}); start one "
+                             "with `loopline dev`, or point --url at a running one") from error

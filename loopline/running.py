@@ -197,7 +197,8 @@ def serve_dev(port: int, movable_clock: bool, log: Callable[[str], None], allow_
     runtime = LocalRuntime(aws, clock=clock, log=log)
     runtime.start(http_port=port, allow_hosts=allow_hosts)
     log(f"loopline dev: serving on {runtime.gateway.url} (Ctrl-C to stop)")
-    log("  POST /runs  GET /runs/{id}  GET|POST /approvals/{token}  POST /callbacks/{token}")
+    log("  POST /runs  GET /runs[?status=&workflow=]  GET /runs/{id}  GET|POST /approvals/{token}  "
+        "POST /callbacks/{token}")
     log("  JSON bodies only (Content-Type: application/json); Host 127.0.0.1 or localhost"
         + "".join(f", {name}" for name in allow_hosts) + "; no other web page's origin")
     if movable_clock:

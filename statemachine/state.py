@@ -34,6 +34,16 @@ RoleContext = TypedDict("RoleContext", {
 }, total=False)
 
 
+class AttemptEntry(TypedDict):
+    """One ended attempt of a task, kept on its item (the last few: infra/engine/attempt_log.py),
+    written by the same write that ends the attempt."""
+
+    attempt: int
+    started_at: str | None
+    ended_at: str
+    error: dict[str, Any] | None  # {"type", "message"}, or None for an attempt that succeeded
+
+
 class LoopState(TypedDict):
     """A running loop: a for_each's item count (its list is kept in chunks), None for while loops."""
 

@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.api import pages
+from functions.api import pages, run_routes
 from infra.engine import LinkError
 from infra.json_http import NOSNIFF, STATE_CHANGING, BadBody, dumps, is_json_type, media_type, parse_body
 from infra.service import ApiError, compile_source, start_from_request
@@ -61,6 +61,7 @@ def _json_only(router, next_middleware):
 
 
 app.use(middlewares=[_json_only])
+app.include_router(run_routes.router)  # GET /runs, GET /runs/counts, a loop's iterations
 
 
 def _parsed():

@@ -145,6 +145,7 @@ class Attempts:
                 "attempt": attempt,
                 "lease_until": iso(now + timedelta(seconds=self.lease_seconds)),
                 "started_at": rec.started_at or iso(now),
+                "attempt_started_at": iso(now),
                 "ctx_now": ctx_now,
                 "ctx_seed": seed,
                 "error": None,

@@ -36,6 +36,7 @@ from statemachine.messages import (
 from statemachine.plan import Plan
 
 from ..links import LinkSigner
+from ..listing import RunQueries
 from ..ports import Clock, CodeDispatch, StateStore, Timers, WorkQueue
 from ..tasks.registry import TaskTypes
 from .approvals import Approvals
@@ -57,6 +58,7 @@ from .propagate import Propagation
 from .reading import Scopes
 from .redrive import Redriving
 from .run_end import RunEnd
+from .run_listing import RunListing
 from .run_start import RunStart
 from .views import Views
 from .waits import Waits
@@ -93,13 +95,14 @@ class Engine:
         settings: EngineSettings | None = None,
         *,
         task_types: TaskTypes,
+        queries: RunQueries,
         rng: random.Random | None = None,
         dispatch: CodeDispatch | None = None,
         transitions: TransitionSink | None = None,
     ):
         """``task_types``: how each task type runs, with the deployment's settings (the wiring builds them
-        from the environment once); ``transitions``: where the record of each transition goes (journal.py;
-        by default a debug log)."""
+        from the environment once); ``queries``: the run listing (infra/listing.py); ``transitions``: where
+        the record of each transition goes (journal.py; by default a debug log)."""
         settings = settings or EngineSettings()
         rng = rng or random.SystemRandom()
         self.store = store
@@ -134,6 +137,7 @@ class Engine:
         self.attempts = Attempts(clock, rng, settings.lease_seconds, self.plans, scopes, messenger, outcomes,
                                  propagation, waits, blocks, loops, children, code, task_types)
         self.dead_letters = DeadLetters(store, clock, self.plans, outcomes, propagation, journal)
+        self.listing = RunListing(store, queries, self.plans)
         # The calls back up the order (protocols.py).
         outcomes.propagation = propagation
         outcomes.children = halting

@@ -24,6 +24,7 @@ from statemachine.status import TASK_ALIVE, TASK_ENDED, TaskStatus, WaitingFor
 from ..clock import iso, parse_iso
 from ..ports import Clock, ConditionFailed, RunRecord, StateStore, TaskChange, TaskRecord, TokenConsume
 from ..tasks.base import TaskFailure, TaskResult
+from .attempt_log import with_ended_attempt
 from .journal import Journal
 from .keys import instance_key, timer_name
 from .messenger import Messenger
@@ -72,6 +73,7 @@ class Outcomes:
              printed: str | None = None) -> TaskRecord:
         if is_retryable(node.retry, rec.attempt, failure.error_type):
             delay = retry_delay(node.retry, rec.attempt, self.rng)
+            now = iso(self.clock.now())
             change = TaskChange(
                 status=TaskStatus.RETRYING,
                 from_status=(from_status,),
@@ -79,7 +81,7 @@ class Outcomes:
                 votes=_vote_guard(rec, from_status),
                 set={"attempt": rec.attempt + 1, "error": failure.as_error(), "lease_until": None,
                      "wake_at": iso(self.clock.now() + timedelta(seconds=delay)), "ctx_now": None,
-                     **_printed(printed)},
+                     **_printed(printed), **with_ended_attempt(rec, now, failure.as_error())},
             )
             new, applied = self.change(run.run_id, rec, change, f"{failure.error_type}: attempt {rec.attempt + 1} "
                                        f"in {delay:g}s", consume=consume)
@@ -112,13 +114,14 @@ class Outcomes:
         """Write the task's end (``from_status`` None: it never started) and, if applied, carry the run on.
         ``reason``: why, for the transition's record (by default the status and the error's type)."""
         never_started = from_status is None
+        now = iso(self.clock.now())
         change = TaskChange(
             status=status,
             from_status=(None, TaskStatus.PENDING) if never_started else (from_status,),
             attempt=None if never_started else rec.attempt,
             votes=_vote_guard(rec, from_status),
-            set={"output": output, "error": error, "ended_at": iso(self.clock.now()), "lease_until": None,
-                 **(extra or {})},
+            set={"output": output, "error": error, "ended_at": now, "lease_until": None,
+                 **({} if never_started else with_ended_attempt(rec, now, error)), **(extra or {})},
         )
         reason = reason or status.lower() + (f": {error.get('type')}" if error else "")
         new, applied = self.change(run.run_id, rec, change, reason, exports=exports, consume=consume)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from statemachine.state import loop_total
 from statemachine.status import RUN_ENDED, RunStatus, TaskStatus, WaitingFor
 
 from ..ports import Clock, StateStore, TaskRecord
@@ -11,6 +12,7 @@ from .ballots import Ballots
 from .keys import node_of
 from .links import Links
 from .plans import Plans
+from .timing import duration_ms, task_times
 
 REFUSALS_SHOWN = 5  # per task, as links.py keeps them (REFUSALS_KEPT)
 
@@ -39,6 +41,7 @@ class Views:
             if current is None or (rec.started_at or "") >= (current.started_at or ""):
                 latest[node_of(key)] = rec
         tasks: dict[str, Any] = {}
+        timing: dict[str, Any] = {}
         for task_id, node in plan.nodes.items():
             found = latest.get(task_id)
             if found is not None:
@@ -49,6 +52,10 @@ class Views:
                 rec = TaskRecord(task_id, status=status)
             attempts = rec.attempt - 1 if rec.status == TaskStatus.RETRYING else rec.attempt
             tasks[task_id] = {"status": rec.status, "output": rec.output, "attempts": attempts, "error": rec.error}
+            # Beside "tasks", not in it: a task's entry keeps the contract's shape exactly.
+            timing[task_id] = task_times(run, node, latest, rec)
+            if node.kind == "loop":  # its iterations: GET /runs/{id}/tasks/{task}/iterations
+                timing[task_id]["iterations"] = loop_total(rec.loop_state)
             if rec.printed:  # what a code task's code printed, in the attempt that ended last
                 tasks[task_id]["printed"] = rec.printed
         approvals: list[dict[str, Any]] = []
@@ -79,6 +86,7 @@ class Views:
             "outputs": run.outputs,
             "error": run.error if run.status in (RunStatus.FAILED, RunStatus.CANCELLED) else None,
             "tasks": tasks,
+            "timing": timing,  # per task: queued/started/ended, duration, ended attempts (timing.py)
             "approvals": approvals,
             "callbacks": callbacks,
             "refused_links": refused,  # the last few refused uses of each task's links, oldest first
@@ -86,6 +94,8 @@ class Views:
             "created_at": run.created_at,
             "ended_at": run.ended_at,
             "redrives": run.redrives,  # times it was redriven (POST /runs/{id}/redrive)
+            "duration_ms": duration_ms(run.created_at, run.ended_at),
+            "parent": (run.parent or {}).get("run"),  # a sub-workflow's run: its parent run's id
         }
 
     def pending_approvals(self, run_id: str | None = None, approver: str | None = None,

@@ -15,6 +15,7 @@ from infra.ports import Clock
 from infra.tasks.registry import TaskTypes
 from loopline.doorbell import Doorbell
 
+from .listing import InMemoryRunQueries
 from .queue import InMemoryQueue, InMemoryTimers
 from .store import InMemoryStore
 from .task_dispatch import InMemoryDispatch
@@ -46,7 +47,8 @@ class LocalMode:
 
         self.transitions = KeptTransitions()  # each applied transition, in order (a run's history so far)
         self.engine = Engine(self.store, self.queue, self.timers, LinkSigner(local_link_key().encode()), self.clock,
-                             settings, dispatch=self.dispatch, task_types=types, transitions=self.transitions)
+                             settings, dispatch=self.dispatch, task_types=types, transitions=self.transitions,
+                             queries=InMemoryRunQueries(self.store))
         wiring.use_engine(self.engine)  # the api handler (for approval links) drives this engine
 
     def pump_once(self) -> int:

@@ -91,6 +91,11 @@ class InMemoryStore:
             self._runs[run.run_id] = _copy(run)
             return Written(True, _copy(run))
 
+    def runs(self) -> list[RunRecord]:
+        """Every run as stored, for the listing (loopline/memory/listing.py); never changed by the caller."""
+        with self._lock:
+            return list(self._runs.values())  # records are replaced on each write, never changed in place
+
     def get_run(self, run_id: str) -> RunRecord | None:
         with self._lock:
             return _copy(self._runs.get(run_id))

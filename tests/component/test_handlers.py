@@ -56,6 +56,16 @@ def test_post_runs_then_get_run(runtime):
     assert status == 404 and "nope" in body["error"]
 
 
+def test_get_runs_lists_through_the_handler(runtime):
+    run_id = start(runtime)
+    status, body = api(runtime, api_event("api_list_runs.json"))  # ?status=RUNNING&limit=10
+    assert status == 200 and [r["run_id"] for r in body["runs"]] == [run_id] and body["limit"] == 10
+    event = api_event("api_list_runs.json")
+    event["queryStringParameters"] = {"cursor": "bm90IGEgY3Vyc29y"}
+    status, body = api(runtime, event)
+    assert status == 400 and "'cursor'" in body["error"]
+
+
 def test_approval_page_escapes_and_json_decision(runtime):
     run_id = start(runtime)
     view = settle(runtime, run_id, lambda v: v["approvals"])

@@ -77,9 +77,19 @@ def test_schedule_group_role_and_secret_exist(session: boto3.session.Session, st
     assert value["ARN"] == secret_arn and len(value["SecretString"]) >= 32
 
 
+def test_runs_table_has_the_listing_indexes(session: boto3.session.Session, stack: Stack) -> None:
+    table = session.client("dynamodb", region_name=REGION).describe_table(
+        TableName=stack.physical["RunsTable"])["Table"]
+    indexes = {i["IndexName"]: [k["AttributeName"] for k in i["KeySchema"]] for i in table["GlobalSecondaryIndexes"]}
+    assert indexes == {"ByStatus": ["status", "created_at"], "ByWorkflow": ["workflow_id", "created_at"]}
+
+
 def test_routes_come_from_the_template(stack: Stack) -> None:
     assert set(stack.routes) == {
         Route("POST", "/runs", "ApiFunction"),
+        Route("GET", "/runs", "ApiFunction"),
+        Route("GET", "/runs/counts", "ApiFunction"),
+        Route("GET", "/runs/{run_id}/tasks/{task_id}/iterations", "ApiFunction"),
         Route("GET", "/runs/{run_id}", "ApiFunction"),
         Route("GET", "/runs/{run_id}/links", "ApiFunction"),
         Route("POST", "/runs/{run_id}/cancel", "ApiFunction"),
