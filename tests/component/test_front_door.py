@@ -253,3 +253,13 @@ def test_the_dev_clock_route_takes_only_json_it_can_parse(runtime, body, content
     answer = strict_json(response["body"])
     assert response["statusCode"] == status, answer
     assert why is None or why in answer["error"], answer
+
+
+def test_an_empty_approvals_filter_filters_nothing(runtime):
+    """Found by tests/e2e/test_openapi_fuzz.py: `?run=` asked DynamoDB for the key "" (a 5xx)."""
+    run_id = start(runtime)
+    links(runtime, run_id)
+    for query in ({"run": ""}, {"approver": ""}, {"run": "", "approver": ""}):
+        status, _, listed = call(runtime, "GET", "/approvals", "/approvals", query=query)
+        assert status == 200, (query, listed)
+        assert {a["approver"] for a in listed["approvals"]} == {"ann@example.com", "bob@example.com"}
