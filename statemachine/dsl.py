@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from statemachine.diagnostics import did_you_mean
 from statemachine.durations import parse_duration
 from statemachine.plan import ApprovalSpec, RetryPolicy, TriggerRule
 
@@ -284,9 +285,10 @@ class Task(Strict):
         given = (info.context or {}).get("task_types")
         types: TaskCatalogue = TASK_TYPES if given is None else given
         if value not in types:
+            close = did_you_mean(value, types.names) if isinstance(value, str) else ""
             raise PydanticCustomError(
-                "task_type", "unknown task type '{value}' (expected one of: {types})",
-                {"value": value, "types": ", ".join(types.names)},
+                "task_type", "unknown task type '{value}' ({close}expected one of: {types})",
+                {"value": value, "close": f"{close} " if close else "", "types": ", ".join(types.names)},
             )
         return value
 

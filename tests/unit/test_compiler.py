@@ -149,7 +149,7 @@ def test_every_error_is_reported_in_order():
               type: shell
               when: "${tasks.ghost.output > }"
     """) == [
-        f"wf.yaml:6:13: unknown task type 'htp' (expected one of: {TYPES})",
+        f"wf.yaml:6:13: unknown task type 'htp' (did you mean 'http'? expected one of: {TYPES})",
         "wf.yaml:9:7: unknown field 'dependson' in task 'b' (did you mean 'depends_on'?)",
         "wf.yaml:14:20: task 'c' depends on unknown task 'nope'",
         "wf.yaml:15:16: invalid duration '3 days'",
@@ -586,7 +586,7 @@ def test_blocks_are_validated_in_one_pass():
             - {id: child, workflow_ref: "other@1.0.0", inputs: {x: "${tasks.nope.output}"}}
     """) == [
         "wf.yaml:4:51: task 'after' is in parallel block 'both' and cannot depend on it",
-        f"wf.yaml:10:30: unknown task type 'shel' (expected one of: {TYPES})",
+        f"wf.yaml:10:30: unknown task type 'shel' (did you mean 'shell'? expected one of: {TYPES})",
         "wf.yaml:11:9: a while loop needs 'condition'",
         "wf.yaml:18:63: sub-workflow 'child' depends on unknown task 'nope'",
     ]
