@@ -34,29 +34,7 @@ workflow:
       config: {code: "result = 1"}
 """
 
-LOOP = """\
-workflow:
-  metadata: {id: progress_demo}
-  tasks:
-    - id: first
-      type: python
-      config: {code: "result = [1, 2, 3]"}
-    - id: last
-      type: python
-      depends_on: [each]
-      config: {code: "result = 'done'"}
-  control_flow:
-    loops:
-      - id: each
-        type: for_each
-        depends_on: [first]
-        items: "${tasks.first.output}"
-        iterator: item
-        tasks:
-          - id: nap
-            type: wait
-            config: {duration: 1s}
-"""
+LOOP = (ROOT / "tests" / "unit" / "workflows" / "progress_demo.yaml").read_text()
 
 
 def loopline(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
