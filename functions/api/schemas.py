@@ -51,7 +51,7 @@ class DecisionRequest(BaseModel):
     decision: Literal["APPROVED", "REJECTED"]
     comments: str | None = None
     approver: str | None = Field(None, description="in whose name, when several approvers are asked")
-    data: dict[str, Any] | None = Field(None, description="fields the approval's form asks for")
+    data: Any = Field(None, description="any JSON value, kept in the approval's output as `data`")
 
 
 class ApproverDecisionRequest(BaseModel):
