@@ -33,6 +33,7 @@ from statemachine.durations import parse_duration
 from statemachine.plan import ApprovalSpec, RetryPolicy, TriggerRule
 
 ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+MAX_ID = 128  # characters of an id
 _ID_RE = re.compile(ID_PATTERN)
 _SEMVER_RE = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
@@ -45,6 +46,10 @@ def _id(value: Any) -> Any:
             "invalid_id", "invalid id '{value}' (letters, digits and _, not starting with a digit)",
             {"value": value},
         )
+    if isinstance(value, str) and len(value) > MAX_ID:
+        # Ids become DynamoDB keys (a registered workflow's, a task's item), which are bounded.
+        raise PydanticCustomError("invalid_id", "id '{start}...' is longer than {limit} characters",
+                                  {"start": value[:20], "limit": MAX_ID})
     return value
 
 

@@ -235,6 +235,21 @@ def test_bad_ids_and_enum_values():
     ]
 
 
+def test_an_id_longer_than_a_key_can_hold_is_refused_where_it_is_written():
+    long_task, long_flow = "t" * 129, "w" * 3000
+    assert errors(f"""
+        workflow:
+          metadata: {{id: {long_flow}}}
+          tasks:
+            - {{id: {long_task}, type: python, config: {{code: "result = 1"}}}}
+            - {{id: {"k" * 128}, type: python, depends_on: [{long_task}], config: {{code: "result = 2"}}}}
+    """) == [
+        "wf.yaml:2:18: id 'wwwwwwwwwwwwwwwwwwww...' is longer than 128 characters",
+        "wf.yaml:4:12: id 'tttttttttttttttttttt...' is longer than 128 characters",
+        "wf.yaml:5:169: id 'tttttttttttttttttttt...' is longer than 128 characters",
+    ]
+
+
 def test_empty_sections_mean_empty():
     plan = compiled("""
         workflow:
