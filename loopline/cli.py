@@ -120,7 +120,7 @@ def cmd_run(args) -> int:
     children = [_load_plan(path) for path in args.register or []]
     try:
         view = run_workflow(plan, inputs, local=args.local, timeout=args.timeout, quiet=args.json, log=_err,
-                            register=children)
+                            register=children, live=not args.json and sys.stderr.isatty())
     except InputError as error:  # what only the engine checks (the input's size)
         raise UsageError(f"invalid input: {error}") from error
     if args.json:
@@ -253,8 +253,26 @@ def _reserve_stdout() -> None:
     os.dup2(2, 1)
 
 
+class _ShowDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """`--help` says each option's default, unless there is none to say (None, off, or the help says it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _ShowDefaults)  # the subcommands' parsers too
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="loopline", description="A durable workflow engine.")
+    from infra.version import VERSION
+
+    parser = _Parser(prog="loopline", description="A durable workflow engine.")
+    parser.add_argument("--version", action="version", version=f"loopline {VERSION}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("validate", help="check workflow files; errors as FILE:LINE:COL: message")
@@ -327,7 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_dev)
 
     p = sub.add_parser("emulator", help="moto as a server on 127.0.0.1, for `loopline dev --aws-endpoint`")
-    p.add_argument("--port", type=port(1), default=5055)  # a fixed port: `dev --aws-endpoint` is told it
+    p.add_argument("--port", type=port(1), default=5055,  # a fixed port: `dev --aws-endpoint` is told it
+                   help="the port to serve the emulated AWS on")
     p.set_defaults(func=cmd_emulator)
     return parser
 

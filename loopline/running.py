@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from typing import Any, Callable
@@ -35,9 +36,15 @@ class _Progress:
 
 
 def run_workflow(plan: Plan, inputs: dict | None, local: bool, timeout: float | None, quiet: bool,
-                 log: Callable[[str], None], register: list[Plan] | None = None) -> dict[str, Any]:
+                 log: Callable[[str], None], register: list[Plan] | None = None,
+                 live: bool = False) -> dict[str, Any]:
+    """``live``: redraw a progress line on stderr (a terminal's), the other lines printed above it."""
     from infra.service import unregistered_refs
+    from loopline.progress import LiveLine, describe
 
+    line = LiveLine(sys.stderr) if live else None
+    if line is not None:
+        log = line.note
     host = _LocalModeHost(log) if local else _EmbeddedHost(log)
     try:
         for child in register or []:
@@ -61,6 +68,9 @@ def run_workflow(plan: Plan, inputs: dict | None, local: bool, timeout: float | 
             if status in TERMINAL_RUN or now >= state["next_view"]:
                 state["view"] = host.describe(run_id)
                 progress.show(state["view"])
+                if line is not None:
+                    records = host.call(lambda engine: engine.store.list_tasks(run_id))
+                    line.show(describe(plan, state["view"], records))
                 # Describing reads every task, which a long run (a 2,000-task chain) makes slow and
                 # the run cannot advance meanwhile: keep it to about a tenth of the time.
                 state["next_view"] = time.monotonic() + max(0.1, 10 * (time.monotonic() - now))
@@ -76,6 +86,8 @@ def run_workflow(plan: Plan, inputs: dict | None, local: bool, timeout: float | 
             log(f"run {run_id} did not finish within {timeout:g}s; it stays {state['view']['status']}")
         return state["view"]
     finally:
+        if line is not None:
+            line.close()
         host.stop()
 
 
@@ -190,15 +202,18 @@ class _LocalModeHost(_Host):
 
 def serve_dev(port: int, movable_clock: bool, log: Callable[[str], None], allow_hosts: tuple[str, ...] = ()) -> None:
     from infra.clock import ManualClock, SystemClock
+    from infra.wiring import get_engine
     from loopline.embedded.runtime import EmbeddedAws, LocalRuntime
+    from loopline.run_log import watch_runs
 
     clock = ManualClock() if movable_clock else SystemClock()
     aws = EmbeddedAws()
     runtime = LocalRuntime(aws, clock=clock, log=log)
     runtime.start(http_port=port, allow_hosts=allow_hosts)
+    unwatch = watch_runs(log, lambda run_id: get_engine().store.get_run(run_id))
     log(f"loopline dev: serving on {runtime.gateway.url} (Ctrl-C to stop)")
     log("  POST /runs  GET /runs[?status=&workflow=]  GET /runs/{id}  GET|POST /approvals/{token}  "
-        "POST /callbacks/{token}")
+        "POST /callbacks/{token}  GET /openapi.json")
     log("  JSON bodies only (Content-Type: application/json); Host 127.0.0.1 or localhost"
         + "".join(f", {name}" for name in allow_hosts) + "; no other web page's origin")
     if movable_clock:
@@ -209,6 +224,7 @@ def serve_dev(port: int, movable_clock: bool, log: Callable[[str], None], allow_
     try:
         stop.wait()
     finally:
+        unwatch()
         runtime.stop()
         aws.stop()
         log("loopline dev: stopped")

@@ -160,6 +160,11 @@ def _model_at(root: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
 def _suggest(key: str, model: type[BaseModel] | None) -> str:
     if model is None:
         return ""
-    names = [info.alias or name for name, info in model.model_fields.items()]
-    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    close = did_you_mean(key, [info.alias or name for name, info in model.model_fields.items()])
+    return f" ({close})" if close else ""
+
+
+def did_you_mean(word: str, names: typing.Iterable[str]) -> str:
+    """"did you mean 'x'?" for the one name closest to a mistyped ``word``, or "" when none is close."""
+    close = difflib.get_close_matches(word, list(names), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else ""

@@ -28,10 +28,12 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from statemachine.diagnostics import did_you_mean
 from statemachine.durations import parse_duration
 from statemachine.plan import ApprovalSpec, RetryPolicy, TriggerRule
 
 ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+MAX_ID = 128  # characters of an id
 _ID_RE = re.compile(ID_PATTERN)
 _SEMVER_RE = re.compile(
     r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
@@ -44,6 +46,10 @@ def _id(value: Any) -> Any:
             "invalid_id", "invalid id '{value}' (letters, digits and _, not starting with a digit)",
             {"value": value},
         )
+    if isinstance(value, str) and len(value) > MAX_ID:
+        # Ids become DynamoDB keys (a registered workflow's, a task's item), which are bounded.
+        raise PydanticCustomError("invalid_id", "id '{start}...' is longer than {limit} characters",
+                                  {"start": value[:20], "limit": MAX_ID})
     return value
 
 
@@ -284,9 +290,10 @@ class Task(Strict):
         given = (info.context or {}).get("task_types")
         types: TaskCatalogue = TASK_TYPES if given is None else given
         if value not in types:
+            close = did_you_mean(value, types.names) if isinstance(value, str) else ""
             raise PydanticCustomError(
-                "task_type", "unknown task type '{value}' (expected one of: {types})",
-                {"value": value, "types": ", ".join(types.names)},
+                "task_type", "unknown task type '{value}' ({close}expected one of: {types})",
+                {"value": value, "close": f"{close} " if close else "", "types": ", ".join(types.names)},
             )
         return value
 

@@ -10,7 +10,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.api import pages, run_routes
+from functions.api import openapi, pages, run_routes
+from functions.api import schemas as doc
 from infra.engine import LinkError
 from infra.json_http import NOSNIFF, STATE_CHANGING, BadBody, dumps, is_json_type, media_type, parse_body
 from infra.service import ApiError, compile_source, start_from_request
@@ -114,7 +115,8 @@ def _link_error(error: LinkError):
     return _json(error.status, {"error": error.message})
 
 
-@app.post("/runs")
+@app.post("/runs", **doc.route("Start a run", (201, doc.RunStarted), errors=(400, 404), tags=("runs",),
+                                 request=doc.body(doc.StartRunRequest)))
 def start_run():
     return _json(201, start_from_request(get_engine(), _body()))
 
@@ -125,7 +127,8 @@ def _base_url() -> str:
     return f"https://{context.domain_name}/{context.stage}"
 
 
-@app.get("/runs/<run_id>")
+@app.get("/runs/<run_id>", **doc.route("A run: its status, tasks, outputs and pending links", (200, doc.RunView),
+                                        errors=(404,), tags=("runs",)))
 def get_run(run_id: str):
     view = get_engine().describe_run(run_id, base_url=_base_url())
     if view is None:
@@ -134,7 +137,8 @@ def get_run(run_id: str):
                        "callbacks": _without_urls(view["callbacks"])})
 
 
-@app.get("/runs/<run_id>/links")
+@app.get("/runs/<run_id>/links", **doc.route("A run's live approval and callback links", (200, doc.RunLinks),
+                                              errors=(404,), tags=("runs",)))
 def get_run_links(run_id: str):
     """The live approval and callback links of a run: whoever may call this may decide them."""
     view = get_engine().describe_run(run_id, base_url=_base_url())
@@ -143,7 +147,8 @@ def get_run_links(run_id: str):
     return _json(200, {"run_id": run_id, "approvals": view["approvals"], "callbacks": view["callbacks"]})
 
 
-@app.post("/runs/<run_id>/cancel")
+@app.post("/runs/<run_id>/cancel", **doc.route("Cancel a run", (202, doc.CancelResult), errors=(404, 409),
+                                                tags=("runs",)))
 def cancel_run(run_id: str):
     result = get_engine().cancel_run(run_id)
     if result is None:
@@ -154,17 +159,20 @@ def cancel_run(run_id: str):
     return _json(202, result)
 
 
-@app.post("/runs/<run_id>/pause")
+@app.post("/runs/<run_id>/pause", **doc.route("Pause a running run", (202, doc.ControlResult), errors=(404, 409),
+                                               tags=("runs",)))
 def pause_run(run_id: str):
     return _run_control(run_id, get_engine().pause_run(run_id), "running")
 
 
-@app.post("/runs/<run_id>/resume")
+@app.post("/runs/<run_id>/resume", **doc.route("Resume a paused run", (202, doc.ControlResult), errors=(404, 409),
+                                                tags=("runs",)))
 def resume_run(run_id: str):
     return _run_control(run_id, get_engine().resume_run(run_id), "paused")
 
 
-@app.post("/runs/<run_id>/redrive")
+@app.post("/runs/<run_id>/redrive", **doc.route("Resume a FAILED run from its failed tasks", (202, doc.ControlResult),
+                                                 errors=(404, 409), tags=("runs",)))
 def redrive_run(run_id: str):
     result = get_engine().redrive_run(run_id)
     if result is None:
@@ -182,21 +190,26 @@ def _run_control(run_id: str, result, needed: str):
     return _json(202, result)
 
 
-@app.get("/approvals")
+@app.get("/approvals", **doc.route("Approvals waiting for a decision", (200, doc.ApprovalList), tags=("approvals",),
+                                   query=(("run", "only this run's"), ("approver", "only this approver's"))))
 def list_approvals():
-    event = app.current_event
-    return _json(200, {"approvals": _without_urls(get_engine().pending_approvals(
-        event.get_query_string_value("run"), event.get_query_string_value("approver"), base_url=_base_url()))})
+    # An empty filter (?run=) filters nothing, as if absent: "" is no run id (DynamoDB refuses it as a key).
+    run, approver = (app.current_event.get_query_string_value(name) or None for name in ("run", "approver"))
+    return _json(200, {"approvals": _without_urls(get_engine().pending_approvals(run, approver,
+                                                                                 base_url=_base_url()))})
 
 
-@app.post("/runs/<run_id>/approvals/<task_id>")
+@app.post("/runs/<run_id>/approvals/<task_id>", **doc.route(
+    "Decide an approval in an approver's name", (200, doc.DecisionAccepted), errors=(400, 403, 404, 409, 410),
+    tags=("approvals",), request=doc.body(doc.ApproverDecisionRequest)))
 def decide_for_approver(run_id: str, task_id: str):
     body = _body()
     return _json(200, get_engine().decide_for(run_id, task_id, body.get("decision"), body.get("comments"),
                                               body.get("approver")))
 
 
-@app.post("/workflows")
+@app.post("/workflows", **doc.route("Register a workflow version", (201, doc.WorkflowRegistered), errors=(400,),
+                                    tags=("workflows",), request=doc.body(doc.RegisterWorkflowRequest)))
 def register_workflow():
     body = _body()
     engine = get_engine()
@@ -205,12 +218,13 @@ def register_workflow():
     return _json(201, {"workflow_id": plan.workflow_id, "version": plan.version, "hash": plan.hash})
 
 
-@app.get("/workflows")
+@app.get("/workflows", **doc.route("The registered workflows", (200, doc.WorkflowList), tags=("workflows",)))
 def list_workflows():
     return _json(200, {"workflows": get_engine().store.list_workflows()})
 
 
-@app.get("/workflows/<workflow_id>")
+@app.get("/workflows/<workflow_id>", **doc.route("A registered workflow's plan (ID or ID@VERSION)", (200, doc.Plan),
+                                                  errors=(404,), tags=("workflows",)))
 def show_workflow(workflow_id: str):
     plan = get_engine().find_workflow(workflow_id)
     if plan is None:
@@ -218,7 +232,16 @@ def show_workflow(workflow_id: str):
     return _json(200, json.loads(plan.to_json()))
 
 
-@app.get("/approvals/<token>")
+@app.get("/openapi.json", **doc.route("This document: the API in OpenAPI 3.1", (200, doc.OpenApiDocument),
+                                      tags=("meta",)))
+def openapi_document():
+    server = get_engine().settings.public_url or _base_url()
+    return Response(status_code=200, content_type="application/json", body=openapi.document(app, server))
+
+
+@app.get("/approvals/<token>", **doc.route(
+    "An approval link: the page (Accept: text/html) or the request as JSON", (200, doc.ApprovalInfo),
+    errors=(404, 410), tags=("links",), signed=False, html=True))
 def show_approval(token: str):
     engine = get_engine()
     if app.current_event.get_query_string_value("done"):
@@ -232,12 +255,17 @@ def show_approval(token: str):
     return _json(200, info)
 
 
-@app.post("/approvals/<token>")
+@app.post("/approvals/<token>", **doc.route(
+    "Decide by an approval link", (200, doc.DecisionAccepted), errors=(400, 403, 404, 409, 410), tags=("links",),
+    signed=False, html=True, extra={303: "the page's form was taken: see ?done=1"},
+    request=doc.body(doc.DecisionRequest, form=doc.DecisionForm)))
 def decide_approval(token: str):
     engine = get_engine()
     if media_type(_content_type()) == _FORM:
         form = {k: v[0] for k, v in parse_qs(app.current_event.body or "").items()}
-        if not hmac.compare_digest(str(form.get("csrf", "")), engine.signer.csrf(token)):
+        # As bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, a 5xx).
+        sent = str(form.get("csrf", "")).encode("utf-8", "replace")
+        if not hmac.compare_digest(sent, engine.signer.csrf(token).encode()):
             raise LinkError(403, "this form did not come from the approval page")
         comments = (form.get("comments") or "").replace("\r\n", "\n") or None  # browsers send \r\n
         engine.decide(token, form.get("decision"), comments)
@@ -248,12 +276,15 @@ def decide_approval(token: str):
                                     body.get("data")))
 
 
-@app.get("/callbacks/<token>")
+@app.get("/callbacks/<token>", **doc.route("A callback link: what it waits for", (200, doc.CallbackInfo),
+                                             errors=(404, 410), tags=("links",), signed=False))
 def show_callback(token: str):
     return _json(200, get_engine().callback_info(token))
 
 
-@app.post("/callbacks/<token>")
+@app.post("/callbacks/<token>", **doc.route(
+    "Complete a callback task with any JSON value", (200, doc.CallbackAccepted), errors=(400, 404, 410),
+    tags=("links",), signed=False, request={"requestBody": {"content": {doc.JSON: {"schema": {}}}}}))
 def post_callback(token: str):
     return _json(200, get_engine().submit_callback(token, _parsed()))  # any JSON value
 

@@ -4,6 +4,7 @@ handler includes (app.py). Parameters are parsed by infra/listing_params.py: a b
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from functions.api import schemas as doc
 from infra.engine.run_listing import MAX_ITERATIONS_PAGE, UnknownLoop, summary_view
 from infra.json_http import dumps
 from infra.listing_params import BadQuery, count_window, encode_cursor, iteration_page, run_query
@@ -21,8 +22,13 @@ def _ok(body: dict) -> Response:
     return Response(status_code=200, content_type="application/json", body=dumps(body))
 
 
-@router.get("/runs")
-def list_runs() -> Response:
+@router.get("/runs", **doc.route("Runs, newest first, filtered and paged through indexes", (200, doc.RunPage),
+                                 errors=(400,), tags=("runs",),
+                                 query=(("status", "one run status"), ("workflow", "a workflow id"),
+                                        ("since", "ISO-8601, inclusive"), ("until", "ISO-8601, exclusive"),
+                                        ("limit", "1 to 200, default 50"),
+                                        ("cursor", "the next_cursor of the previous page"))))
+def list_runs():  # no return annotation: Powertools would read it as the schema
     try:
         query = run_query(_params())
     except BadQuery as error:
@@ -32,8 +38,11 @@ def list_runs() -> Response:
     return _ok({"runs": [summary_view(s) for s in page.runs], "next_cursor": cursor, "limit": query.limit})
 
 
-@router.get("/runs/counts")
-def count_runs() -> Response:
+@router.get("/runs/counts", **doc.route("How many runs are in each status", (200, doc.RunCounts), errors=(400,),
+                                        tags=("runs",), query=(("workflow", "a workflow id"),
+                                                               ("since", "ISO-8601, inclusive"),
+                                                               ("until", "ISO-8601, exclusive"))))
+def count_runs():  # no return annotation: Powertools would read it as the schema
     try:
         window = count_window(_params())
     except BadQuery as error:
@@ -43,8 +52,10 @@ def count_runs() -> Response:
                 "total": sum(counts.values())})
 
 
-@router.get("/runs/<run_id>/tasks/<task_id>/iterations")
-def list_iterations(run_id: str, task_id: str) -> Response:
+@router.get("/runs/<run_id>/tasks/<task_id>/iterations",
+            **doc.route("A loop's iterations, a page at a time", (200, doc.IterationPage), errors=(400, 404),
+                        tags=("runs",)))
+def list_iterations(run_id: str, task_id: str):
     try:
         start, limit = iteration_page(_params(), MAX_ITERATIONS_PAGE)
         page = get_engine().listing.iterations(run_id, task_id, start, limit)

@@ -82,6 +82,7 @@ class Approvals:
             raise LinkError(400, "decision must be APPROVED or REJECTED")
         if comments is not None and (not isinstance(comments, str) or len(comments) > MAX_COMMENT):
             raise LinkError(400, f"comments must be a string of at most {MAX_COMMENT} characters")
+        _check_approver(approver)
         found = self.links.resolve(token, "approval")
         record, plan, run, node, rec = found.token, found.plan, found.run, found.node, found.rec
         approvers = rec.approval.get("approvers") if rec.approval else None
@@ -149,6 +150,7 @@ class Approvals:
     def decide_for(self, run_id: str, task_id: str, decision: Any, comments: Any = None,
                    approver: str | None = None) -> dict[str, Any]:
         """An operator's decision by run and task, in an approver's name (one of those yet to decide)."""
+        _check_approver(approver)
         pending = [a for a in self.views.pending_approvals(run_id) if a["task_id"] == task_id]
         if not pending:
             raise LinkError(404, f"task '{task_id}' of run '{run_id}' is not waiting for an approval")
@@ -288,3 +290,9 @@ class Approvals:
             log.warning("notifying %s by %s failed (try %d): %s", msg.approver, msg.channel, msg.tries, exc)
             if msg.tries < NOTIFY_TRIES:  # the request stays pending and listed whatever happens here
                 self.messenger.send(retried(msg), delay=min(2 ** msg.tries, 60))
+
+
+def _check_approver(approver: Any) -> None:
+    """A name, or none: anything else was ignored (a link's own approver decided), now refused."""
+    if approver is not None and not isinstance(approver, str):
+        raise LinkError(400, "approver must be a string (an approver's address)")

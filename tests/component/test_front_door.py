@@ -253,3 +253,23 @@ def test_the_dev_clock_route_takes_only_json_it_can_parse(runtime, body, content
     answer = strict_json(response["body"])
     assert response["statusCode"] == status, answer
     assert why is None or why in answer["error"], answer
+
+
+def test_an_empty_approvals_filter_filters_nothing(runtime):
+    """Found by tests/e2e/test_openapi_fuzz.py: `?run=` asked DynamoDB for the key "" (a 5xx)."""
+    run_id = start(runtime)
+    links(runtime, run_id)
+    for query in ({"run": ""}, {"approver": ""}, {"run": "", "approver": ""}):
+        status, _, listed = call(runtime, "GET", "/approvals", "/approvals", query=query)
+        assert status == 200, (query, listed)
+        assert {a["approver"] for a in listed["approvals"]} == {"ann@example.com", "bob@example.com"}
+
+
+def test_a_workflow_id_longer_than_a_key_can_hold_is_refused_not_a_5xx(runtime):
+    """Registering a workflow writes its id as a DynamoDB key, which holds at most 2,048 bytes: a longer
+    id answered 502 (ValidationException). The language bounds ids (statemachine/dsl.py MAX_ID)."""
+    long_id = "w" * 3000
+    workflow = WORKFLOW.replace("id: front_door", f"id: {long_id}")
+    status, _, answer = call(runtime, "POST", "/workflows", "/workflows", {"workflow": workflow})
+    assert status == 400 and "is longer than 128 characters" in answer["diagnostics"][0], answer
+    assert call(runtime, "GET", "/workflows", "/workflows")[2] == {"workflows": []}

@@ -105,6 +105,7 @@ def test_routes_come_from_the_template(stack: Stack) -> None:
         Route("POST", "/workflows", "ApiFunction"),
         Route("GET", "/workflows", "ApiFunction"),
         Route("GET", "/workflows/{workflow_id}", "ApiFunction"),
+        Route("GET", "/openapi.json", "ApiFunction"),
     }
 
 

@@ -149,7 +149,7 @@ def test_every_error_is_reported_in_order():
               type: shell
               when: "${tasks.ghost.output > }"
     """) == [
-        f"wf.yaml:6:13: unknown task type 'htp' (expected one of: {TYPES})",
+        f"wf.yaml:6:13: unknown task type 'htp' (did you mean 'http'? expected one of: {TYPES})",
         "wf.yaml:9:7: unknown field 'dependson' in task 'b' (did you mean 'depends_on'?)",
         "wf.yaml:14:20: task 'c' depends on unknown task 'nope'",
         "wf.yaml:15:16: invalid duration '3 days'",
@@ -232,6 +232,21 @@ def test_bad_ids_and_enum_values():
         "wf.yaml:7:20: task 't' depends on unknown task 'ok'",
         "wf.yaml:7:24: invalid id 'not-ok' (letters, digits and _, not starting with a digit)",
         "wf.yaml:7:24: task 't' depends on unknown task 'not-ok'",
+    ]
+
+
+def test_an_id_longer_than_a_key_can_hold_is_refused_where_it_is_written():
+    long_task, long_flow = "t" * 129, "w" * 3000
+    assert errors(f"""
+        workflow:
+          metadata: {{id: {long_flow}}}
+          tasks:
+            - {{id: {long_task}, type: python, config: {{code: "result = 1"}}}}
+            - {{id: {"k" * 128}, type: python, depends_on: [{long_task}], config: {{code: "result = 2"}}}}
+    """) == [
+        "wf.yaml:2:18: id 'wwwwwwwwwwwwwwwwwwww...' is longer than 128 characters",
+        "wf.yaml:4:12: id 'tttttttttttttttttttt...' is longer than 128 characters",
+        "wf.yaml:5:169: id 'tttttttttttttttttttt...' is longer than 128 characters",
     ]
 
 
@@ -586,7 +601,7 @@ def test_blocks_are_validated_in_one_pass():
             - {id: child, workflow_ref: "other@1.0.0", inputs: {x: "${tasks.nope.output}"}}
     """) == [
         "wf.yaml:4:51: task 'after' is in parallel block 'both' and cannot depend on it",
-        f"wf.yaml:10:30: unknown task type 'shel' (expected one of: {TYPES})",
+        f"wf.yaml:10:30: unknown task type 'shel' (did you mean 'shell'? expected one of: {TYPES})",
         "wf.yaml:11:9: a while loop needs 'condition'",
         "wf.yaml:18:63: sub-workflow 'child' depends on unknown task 'nope'",
     ]

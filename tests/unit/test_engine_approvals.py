@@ -159,3 +159,17 @@ def test_a_failing_channel_never_loses_the_request(clock, caplog):
         local.close()
     assert view["tasks"]["vote"]["status"] == "WAITING" and len(view["approvals"]) == 3
     assert caplog.text.count("by webhook failed (try 5)") == 3  # each approver's, tried to the last
+
+
+@pytest.mark.parametrize("approver", [35176100636835975168, {"name": "ann@example.com"}, ["ann@example.com"], True])
+def test_an_approver_that_is_not_a_name_is_refused_and_decides_nothing(local, clock, approver):
+    """Found by tests/e2e/test_openapi_fuzz.py: a non-string approver was ignored and the link decided."""
+    run_id = start(local, board(), {"name": "z"})
+    tokens = links(local, settle(local, run_id)["run_id"])
+    for decide in (lambda: local.engine.decide(tokens["ann@example.com"], "APPROVED", approver=approver),
+                   lambda: local.engine.decide_for(run_id, "vote", "APPROVED", approver=approver)):
+        with pytest.raises(LinkError) as refused:
+            decide()
+        assert refused.value.status == 400 and "approver must be a string" in str(refused.value)
+    assert local.engine.ballots.votes(run_id, local.store.list_tasks(run_id)["vote"]) == []
+    assert len(links(local, run_id)) == 3  # every link still unused

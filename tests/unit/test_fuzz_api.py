@@ -71,3 +71,13 @@ def test_unknown_runs(call, run_id):
     run_id = run_id.replace("/", "_") or "x"
     status, text = call(api_event("api_get_run.json", {"run_id": run_id}))
     assert_clean_4xx(status, text)
+
+
+@pytest.mark.parametrize("csrf", ["%C3%A5%23V", "%F4%85%94%A3", "\u00e9t\u00e9", "%ED%A0%80"])
+def test_a_form_post_with_a_non_ascii_csrf_value_is_refused_not_a_5xx(call, csrf):
+    """Found by tests/e2e/test_openapi_fuzz.py: hmac.compare_digest raised TypeError on such a str."""
+    body = f"decision=APPROVED&csrf={csrf}"
+    event = api_event("api_post_approval.json", {"token": "x" * 40}, body=body,
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    status, text = call(event)
+    assert status == 403 and "did not come from the approval page" in text, (status, text)
