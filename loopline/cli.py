@@ -2,7 +2,9 @@
 
 Exit codes (the contract): 0 run COMPLETED / workflow valid; 1 run FAILED or
 CANCELLED; 2 invalid workflow, invalid input or bad usage. No traceback
-reaches the user: unexpected errors print one line and exit 3.
+reaches the user: unexpected errors print one line and exit 3. A reader that
+closes our stdout early (`loopline compile f.yaml | head -c 10`) is no error of
+ours: the command stops quietly with 141, as a tool killed by SIGPIPE does.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .reading import Unreadable, port, positive_seconds, read_bounded
 from .running import UnregisteredWorkflow
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE: what a shell reports for `cat big | head`
 
 
 class UsageError(Exception):
@@ -119,7 +122,7 @@ def cmd_run(args) -> int:
         raise UsageError(f"invalid input: {error}") from error
     children = [_load_plan(path) for path in args.register or []]
     try:
-        view = run_workflow(plan, inputs, local=args.local, timeout=args.timeout, quiet=args.json, log=_err,
+        view = run_workflow(plan, inputs, local=args.local, timeout=args.timeout, log=_err,
                             register=children, live=not args.json and sys.stderr.isatty())
     except InputError as error:  # what only the engine checks (the input's size)
         raise UsageError(f"invalid input: {error}") from error
@@ -253,6 +256,24 @@ def _reserve_stdout() -> None:
     os.dup2(2, 1)
 
 
+def _stdout_closed() -> bool:
+    """Whether our stdout is a pipe its reader closed. If so, it now points at /dev/null, so that
+    the interpreter's last flush at exit has nowhere to fail (and prints nothing)."""
+    import select
+
+    fds = [fd for fd in (_REAL_STDOUT, 1) if fd is not None]
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLOUT)
+    if not any(mask & select.POLLERR for _, mask in poller.poll(0)):
+        return False
+    null = os.open(os.devnull, os.O_WRONLY)
+    for fd in fds:
+        os.dup2(null, fd)
+    os.close(null)
+    return True
+
+
 class _ShowDefaults(argparse.ArgumentDefaultsHelpFormatter):
     """`--help` says each option's default, unless there is none to say (None, off, or the help says it)."""
 
@@ -361,7 +382,13 @@ def main(argv: list[str] | None = None) -> int:
         _reserve_stdout()
     args.write_stdout = _write_stdout  # where a command's --json line goes (stdout, as reserved above)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, not at exit, where a closed pipe would print a warning
+        return code
+    except BrokenPipeError as error:
+        if _stdout_closed():
+            return EXIT_STDOUT_CLOSED
+        return _internal_error(error)  # another pipe broke (a socket's): an error like any other
     except UsageError as error:
         _err(f"loopline: {error}")
         return EXIT_INVALID
@@ -374,12 +401,16 @@ def main(argv: list[str] | None = None) -> int:
         _err("loopline: interrupted")
         return 130
     except Exception as error:  # the last line of defence: one line, never a traceback
-        _err(f"loopline: internal error: {type(error).__name__}: {error}")
-        if os.environ.get("LOOPLINE_DEBUG"):
-            import traceback
+        return _internal_error(error)
 
-            traceback.print_exc()
-        return EXIT_INTERNAL
+
+def _internal_error(error: Exception) -> int:
+    _err(f"loopline: internal error: {type(error).__name__}: {error}")
+    if os.environ.get("LOOPLINE_DEBUG"):
+        import traceback
+
+        traceback.print_exc()
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

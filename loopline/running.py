@@ -15,10 +15,11 @@ TERMINAL_RUN = ("COMPLETED", "FAILED", "CANCELLED")
 
 
 class _Progress:
-    """Prints task status changes and new approval/callback links to stderr."""
+    """Prints task status changes and new approval/callback links to stderr (with ``--json`` too: the
+    contract keeps stdout for the JSON line alone, and logs and progress go to stderr)."""
 
-    def __init__(self, log: Callable[[str], None], quiet: bool):
-        self.log, self.quiet = log, quiet
+    def __init__(self, log: Callable[[str], None]):
+        self.log = log
         self.seen: dict[str, str] = {}
         self.links: set[str] = set()
 
@@ -26,8 +27,7 @@ class _Progress:
         for task_id, task in view["tasks"].items():
             if self.seen.get(task_id, "PENDING") != task["status"]:
                 self.seen[task_id] = task["status"]
-                if not self.quiet:
-                    self.log(f"  {task_id}: {task['status']}")
+                self.log(f"  {task_id}: {task['status']}")
         for entry in view.get("approvals", []) + view.get("callbacks", []):
             if entry["url"] not in self.links:
                 self.links.add(entry["url"])
@@ -35,7 +35,7 @@ class _Progress:
                 self.log(f"{kind} waiting: task '{entry['task_id']}': {entry['url']}")
 
 
-def run_workflow(plan: Plan, inputs: dict | None, local: bool, timeout: float | None, quiet: bool,
+def run_workflow(plan: Plan, inputs: dict | None, local: bool, timeout: float | None,
                  log: Callable[[str], None], register: list[Plan] | None = None,
                  live: bool = False) -> dict[str, Any]:
     """``live``: redraw a progress line on stderr (a terminal's), the other lines printed above it."""
@@ -54,7 +54,7 @@ def run_workflow(plan: Plan, inputs: dict | None, local: bool, timeout: float | 
             raise UnregisteredWorkflow(missing)
         run_id = host.start(plan, inputs)
         log(f"run {run_id} started ({'local mode' if local else 'embedded AWS emulation'})")
-        progress = _Progress(log, quiet)
+        progress = _Progress(log)
         state: dict[str, Any] = {"view": None, "checked": 0.0, "next_view": 0.0}
 
         def finished() -> bool:

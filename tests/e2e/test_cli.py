@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -15,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def loopline(*args, timeout=120):
-    return subprocess.run([LOOPLINE, *args], capture_output=True, text=True, timeout=timeout)
+    # The console script with this checkout's code first on the path (the venv's install may be another's).
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([LOOPLINE, *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def write(tmp_path, name, text):
@@ -111,6 +114,10 @@ def test_run_json_prints_one_object_and_exits_0(tmp_path, mode):
     assert body["outputs"] == {"total": 6.5, "text": "total=6.5"}
     assert body["tasks"]["pause"] == {"status": "COMPLETED", "output": body["tasks"]["pause"]["output"],
                                       "attempts": 1, "error": None}
+    # The contract: logs and progress go to stderr with --json too (README, docs/language.md).
+    progress = result.stderr.splitlines()
+    assert f"run {body['run_id']} started" in progress[0]
+    assert {"  add: COMPLETED", "  pause: COMPLETED", "  show: COMPLETED"} <= set(progress)
 
 
 def test_run_input_from_file_and_failed_run_exits_1(tmp_path):
