@@ -139,8 +139,8 @@ class _LocalModeHost(_Host):
     def __init__(self, log):
         from loopline.embedded.concurrency import routed_stdout
         from loopline.embedded.gateway import LocalGateway
-        from loopline.embedded.provision import routes_from_template
-        from loopline.embedded.runtime import LambdaContext, lambda_stdout
+        from loopline.embedded.provision import powertools_settings, routes_from_template
+        from loopline.embedded.runtime import LOCAL_ENV, LambdaContext, lambda_stdout
         from loopline.memory.local_mode import LocalMode
 
         # The worker's side (pumping messages, this command's own reads) and the API's side hold
@@ -150,6 +150,14 @@ class _LocalModeHost(_Host):
         api_lock = threading.Lock()  # one API invocation at a time, as one warm container
         # As on the embedded stack: this server's run views carry the live links (the local contract).
         os.environ["LOOPLINE_LINKS_IN_VIEWS"] = "true"
+        # The api handler's Powertools settings as the embedded default gives them (the template's, made
+        # quiet): without the template's metrics namespace every request would end in a 502, its
+        # decision applied but its answer lost. Set before the handler's module makes its Metrics.
+        routes = routes_from_template()
+        api_functions = {route.function for route in routes}
+        for function_lid in sorted(api_functions):
+            os.environ.update(powertools_settings(function_lid))
+        os.environ.update({k: v for k, v in LOCAL_ENV.items() if k.startswith("POWERTOOLS")})
 
         def invoke(function_id: str, event: dict) -> Any:
             from functions.api.app import lambda_handler
@@ -161,7 +169,7 @@ class _LocalModeHost(_Host):
                 if hasattr(self, "mode"):  # (not before the gateway's first request can reach it)
                     self.mode.doorbell.ring()  # the request may have changed the run: look again
 
-        self.gateway = LocalGateway(routes_from_template(), invoke, port=0)
+        self.gateway = LocalGateway(routes, invoke, port=0)
         self.gateway.start()
         self.mode = LocalMode(public_url=self.gateway.url)
 

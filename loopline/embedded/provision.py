@@ -369,3 +369,15 @@ def routes_from_template(template_path: str | Path = DEFAULT_TEMPLATE) -> tuple[
                 props = event["Properties"]
                 found.add(Route(str(props["Method"]).upper(), props["Path"], lid))
     return tuple(sorted(found, key=lambda route: (route.path, route.method)))
+
+
+def powertools_settings(function_lid: str, template_path: str | Path = DEFAULT_TEMPLATE) -> dict[str, str]:
+    """A function's ``POWERTOOLS_*`` variables in template.yaml (the metrics namespace, the service
+    name), read without any emulator: local mode calls the api handler in-process, and Powertools'
+    metrics refuse to flush without the namespace the template gives it."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    template = yaml_parse(Path(template_path).read_text())
+    props = (template.get("Resources") or {}).get(function_lid, {}).get("Properties") or {}
+    variables = (props.get("Environment") or {}).get("Variables") or {}
+    return {key: value for key, value in variables.items() if key.startswith("POWERTOOLS_") and isinstance(value, str)}
