@@ -47,7 +47,8 @@ def test_approved_pays_and_notifies_in_parallel_then_closes(runtime, submitted):
     assert done["status"] == "COMPLETED"
     assert statuses(done) == {
         "save_report": "COMPLETED", "request_manager_approval": "COMPLETED", "check_approval": "COMPLETED",
-        "run_payment": "COMPLETED", "notify_employee_approved": "COMPLETED", "process_approved_branch": "COMPLETED",
+        "run_payment": "COMPLETED", "record_payment": "SKIPPED", "notify_employee_approved": "COMPLETED",
+        "process_approved_branch": "COMPLETED",
         "check_denial_or_timeout": "SKIPPED", "escalate_to_finance": "SKIPPED", "notify_employee_denied": "SKIPPED",
         "close_report": "COMPLETED"}
     assert [r["body"] for r in seen if r["path"] == "/pay"] == [{"report": "exp-test-123", "amount": 500}]
