@@ -630,3 +630,24 @@ def test_a_parallel_block_member_cannot_depend_on_its_block():
                   - name: left
                     tasks: [{id: l1, type: python, depends_on: [both], config: {code: "x=1"}}]
     """) == ["wf.yaml:10:57: task 'l1' is in parallel block 'both' and cannot depend on it"]
+
+
+def test_notification_channels_are_the_default_channels_of_approvals():
+    """docs/reference.md (human_in_the_loop, approval): an approval that names no `channels` uses
+    `config.human_in_the_loop.notification_channels`, else `email`; its own `channels` win."""
+    plan = compiled(HEADER + """
+          config:
+            human_in_the_loop: {notification_channels: [sms, webhook]}
+          tasks:
+            - {id: ask, type: approval, config: {approvers: [a@example.com]}}
+            - {id: own, type: approval, config: {approvers: [a@example.com], channels: [email]}}
+            - {id: gated, type: python, requires_approval: {approvers: [a@example.com]}, config: {code: "result = 1"}}
+        """)
+    assert plan.nodes["ask"].config["channels"] == ["sms", "webhook"]
+    assert plan.nodes["own"].config["channels"] == ["email"]
+    assert plan.nodes["gated"].requires_approval.channels == ("sms", "webhook")
+    plain = compiled(HEADER + """
+          tasks:
+            - {id: ask, type: approval, config: {approvers: [a@example.com]}}
+        """)
+    assert plain.nodes["ask"].config["channels"] == ["email"]
