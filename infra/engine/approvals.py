@@ -285,11 +285,15 @@ class Approvals:
         url = self.links.url(run.run_id, rec, token=links[msg.approver])
         try:
             send_notification(msg.channel, msg.approver, rec.approval or {}, url, msg.reason, run.run_id,
-                              msg.key, plan.workflow_id, rec.wake_at, self.task_types)
+                              msg.key, plan.workflow_id, rec.wake_at, self.task_types, at=self.clock.now())
         except (TaskFailure, OSError) as exc:
             log.warning("notifying %s by %s failed (try %d): %s", msg.approver, msg.channel, msg.tries, exc)
             if msg.tries < NOTIFY_TRIES:  # the request stays pending and listed whatever happens here
-                self.messenger.send(retried(msg), delay=min(2 ** msg.tries, 60))
+                # A timer on the engine's clock, not a queue delay: a movable clock makes it due (a
+                # delay would follow the real one); under 15 minutes it is an SQS delay on AWS all the same.
+                at = self.clock.now() + timedelta(seconds=min(2 ** msg.tries, 60))
+                reason = f"notify{msg.round}.{msg.reason}.{msg.channel}.{msg.tries + 1}.{msg.approver}"
+                self.messenger.schedule(timer_name(msg.run, msg.key, msg.attempt, reason, msg.epoch), at, retried(msg))
 
 
 def _check_approver(approver: Any) -> None:

@@ -7,6 +7,8 @@ rule as an http task.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from statemachine.state import ApprovalRequest
 
 from ..tasks import http_task
@@ -15,14 +17,15 @@ from ..tasks.registry import TaskTypes
 
 
 def send_notification(channel: str, approver: str, request: ApprovalRequest, url: str, reason: str, run_id: str,
-                      task_key: str, workflow_id: str, deadline: str | None, task_types: TaskTypes) -> None:
-    """Tell one approver through one channel."""
+                      task_key: str, workflow_id: str, deadline: str | None, task_types: TaskTypes,
+                      at: datetime | None = None) -> None:
+    """Tell one approver through one channel; ``at``: the engine clock's time now."""
     title = request.get("title") or "Approval requested"
     lead = {"request": "Your decision is requested", "escalation": "Escalated to you",
             "reminder": "Reminder: your decision is still needed"}.get(reason, "Approval requested")
     text = f"{lead}: {title}\n\n{request.get('description') or ''}\n\nDecide here: {url}\n" + (
         f"Deadline: {deadline}\n" if deadline else "")
-    meta = TaskMeta(task_id=task_key, run_id=run_id, workflow_id=workflow_id)
+    meta = TaskMeta(task_id=task_key, run_id=run_id, workflow_id=workflow_id, at=at)
     messaging = task_types.settings.messaging
     if channel == "email" and "@" in approver:
         sender = messaging.email_from or "approvals@loopline.local"

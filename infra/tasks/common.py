@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from statemachine.durations import parse_duration
@@ -21,6 +22,9 @@ class TaskMeta:
     run_id: str
     workflow_id: str = ""
     timeout: float | None = None  # the task's own `timeout` (seconds), if it has one
+    # The engine clock's time when the provider is called: what the outbox stamps, so a movable
+    # clock's runs read as they ran (None: the wall clock, for a caller without an engine).
+    at: datetime | None = None
 
 
 def text(config: dict[str, Any], key: str, *, required: bool = False, default: str | None = None) -> str | None:

@@ -179,7 +179,7 @@ class LocalEmail:
         request = asdict(email)
         request["from"] = request.pop("sender")
         outbox.record("email", meta.task_id, meta.run_id, request,
-                      {"message_id": message_id, "to": email.to, "subject": email.subject})
+                      {"message_id": message_id, "to": email.to, "subject": email.subject}, at=meta.at)
         return message_id
 
 
@@ -259,7 +259,7 @@ class LocalSms:
     def send(self, to: str, body: str, sender: str | None, meta: TaskMeta) -> str:
         message_id = _local_id()
         outbox.record("sms", meta.task_id, meta.run_id, {"to": to, "body": body, "from": sender},
-                      {"message_id": message_id, "to": to})
+                      {"message_id": message_id, "to": to}, at=meta.at)
         return message_id
 
 
@@ -326,7 +326,7 @@ class LocalVoice:
     def call(self, to: str, message: str, voice: str, meta: TaskMeta) -> str:
         message_id = _local_id()
         outbox.record("voice", meta.task_id, meta.run_id, {"to": to, "message": message, "voice": voice},
-                      {"message_id": message_id, "to": to})
+                      {"message_id": message_id, "to": to}, at=meta.at)
         return message_id
 
 

@@ -2,7 +2,8 @@
 
 A thread-safe in-process record, bounded to the most recent entries. The dev
 server shows it at ``GET /_dev/outbox``; tests read it with :func:`entries`.
-Each entry is ``{type, at, task_id, run_id, request, result}``.
+Each entry is ``{type, at, task_id, run_id, request, result}``; ``at`` is the engine clock's time (a
+movable clock's under ``loopline dev --movable-clock``), as the run's own times are.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ class Outbox:
         self._entries: deque[dict[str, Any]] = deque(maxlen=limit)
 
     def record(self, kind: str, task_id: str, run_id: str, request: dict[str, Any],
-               result: dict[str, Any] | Any) -> dict[str, Any]:
+               result: dict[str, Any] | Any, at: datetime | None = None) -> dict[str, Any]:
+        """``at``: the engine clock's time (a task's ``TaskMeta.at``); the wall clock's when not given."""
+        moment = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
         entry = {
             "type": kind,
-            "at": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "at": moment.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "task_id": task_id,
             "run_id": run_id,
             "request": copy.deepcopy(request),
@@ -53,8 +56,9 @@ class Outbox:
 OUTBOX = Outbox()
 
 
-def record(kind: str, task_id: str, run_id: str, request: dict[str, Any], result: Any) -> dict[str, Any]:
-    return OUTBOX.record(kind, task_id, run_id, request, result)
+def record(kind: str, task_id: str, run_id: str, request: dict[str, Any], result: Any,
+           at: datetime | None = None) -> dict[str, Any]:
+    return OUTBOX.record(kind, task_id, run_id, request, result, at)
 
 
 def entries(kind: str | None = None) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from statemachine.limits import MAX_WORKER_TASK_TIMEOUT
@@ -76,13 +77,13 @@ class TaskTypes:
     def provider_name(self, kind: str) -> str:
         return self.providers.name(kind, self.settings)
 
-    def run(self, node: Node, config: dict[str, Any], run, scope, ctx) -> TaskResult:
+    def run(self, node: Node, config: dict[str, Any], run, scope, ctx, at: datetime | None = None) -> TaskResult:
         """Run one attempt of ``node`` with its rendered ``config`` (the engine's call for a task that is
-        not a durable wait)."""
+        not a durable wait); ``at``: the engine clock's time now."""
         # Every provider takes the shorter of its config's timeout and this one: in the worker, nothing
         # may outlast the time the worker checked it had (infra/engine/budget.py).
         meta = TaskMeta(task_id=node.id, run_id=run.run_id, workflow_id=getattr(run, "workflow_id", ""),
-                        timeout=worker_timeout(node.timeout))
+                        timeout=worker_timeout(node.timeout), at=at)
         try:
             output = self._call(node, config, meta, run, scope, ctx)
         except TaskFailure:

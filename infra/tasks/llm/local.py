@@ -28,5 +28,5 @@ class LocalLlm:
                       {"model": request.model, "prompt": request.prompt, "system_message": request.system,
                        "temperature": request.temperature, "max_tokens": request.max_tokens,
                        "response_format": request.schema},
-                      {"text": answer})
+                      {"text": answer}, at=meta.at)
         return answer
