@@ -37,6 +37,7 @@ from .async_lambda import AsyncLambda
 from .concurrency import InvocationGate, install_linearizable_moto, routed_stdout, uninstall_linearizable_moto
 from .iam import Enforcer, Policy
 from .provision import Stack, provision
+from .streams import STREAMS_CONFIG, StreamPoller
 
 REGION = "us-east-1"
 DEV_CLOCK = "_dev_clock"
@@ -112,8 +113,8 @@ class EmbeddedAws:
         for spec in self.stack.functions.values():
             spec.environment["LOOPLINE_LEASE_SECONDS"] = str(seconds)
 
-    def client(self, service: str):
-        return self.session.client(service, endpoint_url=self.endpoint_url)
+    def client(self, service: str, config=None):
+        return self.session.client(service, endpoint_url=self.endpoint_url, config=config)
 
     def stop(self) -> None:
         if self._s3_server is not None:
@@ -188,6 +189,9 @@ class LocalRuntime:
             lambda url, body: self._sqs.send_message(QueueUrl=url, MessageBody=body), contextlib.nullcontext(),
             self.clock, inline=inline_code, concurrency=runner_concurrency, log=self.log)
         self._scheduler = aws.client("scheduler")
+        # The runs table's stream into HistoryFunction, as Lambda's event source mapping delivers it.
+        self.streams = StreamPoller(aws.client("dynamodbstreams", config=STREAMS_CONFIG), self._sqs,
+                                    self.stack.stream_sources, REGION, self.invoke, self.log)
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._queue_urls: dict[str, str] = {}
@@ -347,7 +351,7 @@ class LocalRuntime:
     # ------------------------------------------------------------ driving
 
     def pump_once(self) -> int:
-        return self.fire_due_timers() + self.poll_once()
+        return self.fire_due_timers() + self.poll_once() + self.streams.poll_once()
 
     def run_until(self, done: Callable[[], bool], timeout: float = 60.0, idle_sleep: float = 0.05) -> bool:
         """Pump in this thread until ``done()`` or ``timeout`` seconds of real time."""

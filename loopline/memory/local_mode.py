@@ -10,10 +10,13 @@ from infra import wiring
 from infra.clock import SystemClock
 from infra.engine import Busy, Engine, EngineSettings
 from infra.engine.journal import KeptTransitions
+from infra.history import HistoryRecorder
 from infra.links import LinkSigner
 from infra.ports import Clock
 from infra.tasks.registry import TaskTypes
 
+from .feed import ChangeFeed
+from .history import InMemoryHistory
 from .queue import InMemoryQueue, InMemoryTimers
 from .store import InMemoryStore
 from .task_dispatch import InMemoryDispatch
@@ -27,7 +30,12 @@ class LocalMode:
     def __init__(self, clock: Clock | None = None, public_url: str = "http://127.0.0.1:8080",
                  lease_seconds: float = 60.0, inline_code: bool = False, task_types: TaskTypes | None = None):
         self.clock = clock or SystemClock()
-        self.store = InMemoryStore()
+        # Each write of a run or task item goes to the feed; pump_once turns it into history with the
+        # consumer HistoryFunction runs on AWS (infra/history.py), off the writer's thread.
+        self.feed = ChangeFeed()
+        self.store = InMemoryStore(self.feed)
+        self.history = InMemoryHistory()
+        self.recorder = HistoryRecorder(self.history)
         self.queue = InMemoryQueue(self.clock)
         self.results = InMemoryQueue(self.clock)  # the task runner's destination: results only
         self.timers = InMemoryTimers(self.queue)
@@ -44,8 +52,24 @@ class LocalMode:
         self.engine = Engine(self.store, self.queue, self.timers, LinkSigner(local_link_key().encode()), self.clock,
                              settings, dispatch=self.dispatch, task_types=types, transitions=self.transitions)
         wiring.use_engine(self.engine)  # the api handler (for approval links) drives this engine
+        wiring.use_history(self.history)
+
+    def record_history(self, limit: int = 100) -> int:
+        """Turn up to ``limit`` change records of the feed into history; returns how many were handled.
+        A record the consumer fails on goes back to the feed with those after it, as a stream's
+        shard is retried from its first failed record."""
+        records = self.feed.take(limit)
+        for index, record in enumerate(records):
+            try:
+                self.recorder.record(record["dynamodb"])
+            except Exception:
+                self.feed.put_back(records[index:])
+                raise
+        return len(records)
 
     def pump_once(self) -> int:
+        if self.record_history():
+            return 1
         result = self.results.receive_body()
         if result is not None:
             self.engine.accept_result(result)
