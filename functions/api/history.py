@@ -53,8 +53,8 @@ def audited(event, action: AuditAction, target: str | Callable[[], str], reason:
         response = act()
         status = response.status_code
         return response
-    except ApiError as error:
-        status = error.status
+    except Exception as error:  # ApiError, LinkError: the status it will be answered with
+        status = getattr(error, "status", 500)
         raise
     finally:
         identity = event.request_context.identity

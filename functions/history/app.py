@@ -18,8 +18,8 @@ logger, tracer, metrics = Logger(), Tracer(), Metrics()
 @tracer.capture_method
 def record_handler(record: DynamoDBRecord) -> None:
     written = get_recorder().record(record.raw_event.get("dynamodb") or {})
-    if written:
-        metrics.add_metric(name="HistoryEntries", unit=MetricUnit.Count, value=written)
+    metrics.add_metric(name="HistoryRecords", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="HistoryEntries", unit=MetricUnit.Count, value=written)
 
 
 @logger.inject_lambda_context
