@@ -41,7 +41,7 @@ class StreamPoller:
         self._sqs = sqs
         self._sources = sources
         self._region = region
-        self._invoke = invoke
+        self.invoke = invoke  # the function's invocation (LocalRuntime.invoke)
         self._log = log
         self._shards: list[_Shard] | None = None
 
@@ -74,7 +74,7 @@ class StreamPoller:
             return 0
         event = {"Records": [_lambda_record(r, source.stream_arn) for r in records]}
         try:
-            response = self._invoke(source.function, event) or {}
+            response = self.invoke(source.function, event) or {}
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])} \
                 if source.report_batch_item_failures else set()
         except Exception:  # the whole batch failed: it is delivered again, from its first record

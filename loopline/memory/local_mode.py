@@ -68,8 +68,11 @@ class LocalMode:
         return len(records)
 
     def pump_once(self) -> int:
-        if self.record_history():
-            return 1
+        """Handle one result or message (and turn the writes so far into history); 0 when idle."""
+        recorded = self.record_history()
+        return self._handle_one() or min(recorded, 1)
+
+    def _handle_one(self) -> int:
         result = self.results.receive_body()
         if result is not None:
             self.engine.accept_result(result)

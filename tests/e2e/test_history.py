@@ -71,7 +71,8 @@ def history(api: str, run_id: str, final: str) -> list[dict]:
     def complete():
         entries, cursor = [], None
         while True:
-            status, page = call(api, "GET", f"/runs/{run_id}/history?limit=3" + (f"&cursor={quote(cursor)}" if cursor else ""))
+            after = f"&cursor={quote(cursor)}" if cursor else ""
+            status, page = call(api, "GET", f"/runs/{run_id}/history?limit=3{after}")
             assert status == 200, page
             entries += page["entries"]
             cursor = page["cursor"]
