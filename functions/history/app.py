@@ -26,4 +26,5 @@ def record_handler(record: DynamoDBRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event, context):
+    metrics.add_metric(name="HistoryBatches", unit=MetricUnit.Count, value=1)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -351,7 +351,7 @@ class LocalRuntime:
     # ------------------------------------------------------------ driving
 
     def pump_once(self) -> int:
-        return self.fire_due_timers() + self.poll_once() + self.streams.poll_once()
+        return self.fire_due_timers() + self.poll_once() + self.streams.poll_when_due()
 
     def run_until(self, done: Callable[[], bool], timeout: float = 60.0, idle_sleep: float = 0.05) -> bool:
         """Pump in this thread until ``done()`` or ``timeout`` seconds of real time."""

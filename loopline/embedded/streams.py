@@ -12,6 +12,7 @@ so it is left out here.)
 from __future__ import annotations
 
 import json
+import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,6 +25,7 @@ from .provision import StreamSource
 # moto (and LocalStack) answer at the service's regional endpoint, not at the account-based one
 # botocore picks for DynamoDB Streams by default.
 STREAMS_CONFIG = Config(account_id_endpoint_mode="disabled")
+IDLE_POLL = 0.25  # seconds between two polls of a quiet stream, as Lambda polls a shard four times a second
 
 
 @dataclass
@@ -44,6 +46,17 @@ class StreamPoller:
         self.invoke = invoke  # the function's invocation (LocalRuntime.invoke)
         self._log = log
         self._shards: list[_Shard] | None = None
+        self._due = 0.0  # time.monotonic() of the next poll
+
+    def poll_when_due(self) -> int:
+        """``poll_once`` if the streams are due: at once while records come, else after IDLE_POLL (an idle
+        server stays quiet)."""
+        now = time.monotonic()
+        if now < self._due:
+            return 0
+        delivered = self.poll_once()
+        self._due = now if delivered else now + IDLE_POLL
+        return delivered
 
     def _all_shards(self) -> list[_Shard]:
         if self._shards is None:
