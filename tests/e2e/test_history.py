@@ -140,6 +140,14 @@ def test_the_audit_log_keeps_who_did_what_from_where_and_why(api, runtime):
                                                                                                 "wrong input"]
     assert cancel in call(api, "GET", f"/audit?actor={quote(cancel['actor'])}&since={cancel['at']}")[1]["entries"]
     assert call(api, "GET", "/audit?actor=nobody")[1]["entries"] == []
+    _, third = call(api, "POST", "/runs", {"workflow": "review"})
+    assert call(api, "POST", f"/runs/{third['run_id']}/pause", {"reason": "maintenance"})[0] == 202
+    assert call(api, "POST", f"/runs/{third['run_id']}/resume", {})[0] == 202
+    assert call(api, "POST", f"/runs/{third['run_id']}/redrive")[0] == 409  # not FAILED: refused, and kept
+    kept = {a["action"]: (a["target"], a["reason"], a["outcome"]) for a in call(api, "GET", "/audit")[1]["entries"]
+            if a["target"] == third["run_id"]}
+    assert kept == {"pause": (third["run_id"], "maintenance", 202), "resume": (third["run_id"], "", 202),
+                    "redrive": (third["run_id"], "", 409)}
     # The cancel's reason is in the run's history too.
     entries = history(api, second["run_id"], "CANCELLED")
     assert any(e["reason"] == "stopping: Cancelled (wrong input)" and e["cause"]["name"] == "cancel" for e in entries)
