@@ -58,3 +58,20 @@ def test_a_failure_at_any_put_loses_and_repeats_nothing(fresh):
     expected = run_chain(fresh())
     for fail_at in range(1, len(expected) + 1):
         assert run_chain(fresh(), fail_at) == expected, f"the put number {fail_at} failed"
+
+
+def test_a_redrive_is_in_the_history_with_the_items_it_reset(local, clock, monkeypatch):
+    from tests.unit.test_engine_redrive import CHAIN as REDRIVEN
+    from tests.unit.test_engine_redrive import breakable, failed_run
+
+    ran = breakable(monkeypatch)
+    run_id, _ = failed_run(local, clock, ran, REDRIVEN, "b")
+    local.engine.redrive_run(run_id)
+    while local.pump_once() or len(local.feed):
+        pass
+    entries = [(e.item, e.previous, e.status, e.reason) for e in local.history.of_run(run_id, limit=500).items]
+    assert ("", "RUNNING", "FAILED", "failed: Broken") in entries
+    assert ("b", "FAILED", "PENDING", "reset by redrive 1") in entries
+    assert ("", "FAILED", "RUNNING", "redrive 1: 1 tasks kept") in entries  # a: the only one kept
+    assert entries[-1][:3] == ("", "RUNNING", "COMPLETED")
+    assert not any(item == "a" and reason.startswith("reset") for item, _, _, reason in entries)  # kept, not reset
