@@ -77,6 +77,9 @@ class EmbeddedAws:
             os.environ.update(LOCAL_ENV)  # dummy credentials: nothing can reach a real account
         else:
             os.environ.update({k: v for k, v in LOCAL_ENV.items() if k not in os.environ or k.startswith("POWERTOOLS")})
+        # Where each stream's event source mapping stands (loopline/embedded/streams.py): the service's
+        # state, kept across runtimes as AWS keeps it across function restarts.
+        self.stream_checkpoints: dict[str, str] = {}
         self._mock = None
         if self.endpoint_url is None:
             from moto import mock_aws
@@ -191,7 +194,7 @@ class LocalRuntime:
         self._scheduler = aws.client("scheduler")
         # The runs table's stream into HistoryFunction, as Lambda's event source mapping delivers it.
         self.streams = StreamPoller(aws.client("dynamodbstreams", config=STREAMS_CONFIG), self._sqs,
-                                    self.stack.stream_sources, REGION, self.invoke, self.log)
+                                    self.stack.stream_sources, aws.stream_checkpoints, self.invoke, self.log)
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._queue_urls: dict[str, str] = {}

@@ -37,12 +37,16 @@ class _Shard:
 
 
 class StreamPoller:
-    def __init__(self, streams, sqs, sources: tuple[StreamSource, ...], region: str,
+    """``checkpoints``: shard id -> the sequence number of the last record done. The mapping's position
+    is the service's state, not the function's: it outlives a LocalRuntime (held by EmbeddedAws), so a
+    restarted runtime carries on where the last one stopped instead of reading the stream again."""
+
+    def __init__(self, streams, sqs, sources: tuple[StreamSource, ...], checkpoints: dict[str, str],
                  invoke: Callable[[str, dict[str, Any]], Any], log: Callable[[str], None]):
         self._streams = streams
         self._sqs = sqs
         self._sources = sources
-        self._region = region
+        self._checkpoints = checkpoints
         self.invoke = invoke  # the function's invocation (LocalRuntime.invoke)
         self._log = log
         self._shards: list[_Shard] | None = None
@@ -79,7 +83,8 @@ class StreamPoller:
     def _poll(self, shard: _Shard) -> int:
         source = shard.source
         if shard.iterator is None:
-            shard.iterator = self._iterator(shard)
+            done = self._checkpoints.get(shard.shard_id)
+            shard.iterator = self._iterator(shard, "AFTER_SEQUENCE_NUMBER", done) if done else self._iterator(shard)
         reply = self._streams.get_records(ShardIterator=shard.iterator, Limit=source.batch_size)
         records = reply.get("Records", [])
         if not records:
@@ -95,9 +100,12 @@ class StreamPoller:
             failed = {records[0]["dynamodb"]["SequenceNumber"]}
         if not failed:
             shard.iterator, shard.failures = reply.get("NextShardIterator"), 0
+            self._checkpoints[shard.shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
             return len(records)
         first = min(failed, key=int)
         done = [r for r in records if int(r["dynamodb"]["SequenceNumber"]) < int(first)]
+        if done:
+            self._checkpoints[shard.shard_id] = done[-1]["dynamodb"]["SequenceNumber"]
         shard.failures = shard.failures + 1 if not done else 1
         if 0 <= source.maximum_retry_attempts < shard.failures:
             self._give_up(shard, records)
@@ -117,6 +125,7 @@ class StreamPoller:
                                        "endSequenceNumber": last, "streamArn": source.stream_arn,
                                        "batchSize": len(records)}}))
         shard.iterator, shard.failures = self._iterator(shard, "AFTER_SEQUENCE_NUMBER", last), 0
+        self._checkpoints[shard.shard_id] = last
 
 
 def _lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
