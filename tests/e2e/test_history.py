@@ -82,6 +82,17 @@ def history(api: str, run_id: str, final: str) -> list[dict]:
     return wait_for(complete)
 
 
+def stream_records(runtime) -> list[dict]:
+    """Every record of the runs table's stream so far, read as the mapping reads them."""
+    from loopline.embedded.streams import STREAMS_CONFIG
+
+    streams = runtime.aws.client("dynamodbstreams", config=STREAMS_CONFIG)
+    arn = runtime.stack.stream_sources[0].stream_arn
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    return streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=1000)["Records"]
+
+
 def test_the_history_shows_every_task_transition_in_order_with_its_cause(api, runtime):
     status, started = call(api, "POST", "/runs", {"workflow": CHAIN})
     assert status == 201
@@ -172,16 +183,13 @@ def test_bad_reasons_and_unknown_runs(api):
 
 
 def test_a_stream_record_delivered_twice_adds_no_entry(api, runtime):
-    from loopline.embedded.streams import STREAMS_CONFIG, _lambda_record
+    from loopline.embedded.streams import _lambda_record
 
     _, started = call(api, "POST", "/runs", {"workflow": CHAIN})
     ended(api, started["run_id"])
     before = history(api, started["run_id"], "COMPLETED")
-    streams = runtime.aws.client("dynamodbstreams", config=STREAMS_CONFIG)
     arn = runtime.stack.stream_sources[0].stream_arn
-    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
-    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
-    records = streams.get_records(ShardIterator=iterator["ShardIterator"], Limit=1000)["Records"]
+    records = stream_records(runtime)
     assert len(records) > len(before)  # counters and sink counts are in the stream too
     reply = runtime.invoke("HistoryFunction", {"Records": [_lambda_record(r, arn) for r in records]})
     assert reply == {"batchItemFailures": []}
@@ -208,3 +216,34 @@ def test_the_consumer_failing_mid_batch_is_retried_without_loss(api, runtime, mo
     assert [(e["item"], e["status"]) for e in entries if e["kind"] == "task"] == [
         ("a", "RUNNING"), ("a", "COMPLETED"), ("b", "RUNNING"), ("b", "COMPLETED"), ("c", "RUNNING"),
         ("c", "COMPLETED")]
+
+
+def test_a_record_failing_every_retry_goes_to_the_failure_queue_and_the_stream_moves_on(api, runtime, monkeypatch):
+    """After MaximumRetryAttempts (10) the batch's location goes to HistoryFailureQueue, for an operator
+    to replay, and the records after it are delivered: one broken record does not stop the history."""
+    real = DynamoHistory.append
+    poisoned: list[str] = []
+
+    def refuses_one_run(self, entry):
+        if entry.run_id in poisoned:
+            raise StoreError("DynamoDB put_item failed: this run's entries are refused (injected)")
+        return real(self, entry)
+
+    monkeypatch.setattr(DynamoHistory, "append", refuses_one_run)
+    _, bad = call(api, "POST", "/runs", {"workflow": CHAIN})
+    poisoned.append(bad["run_id"])
+    ended(api, bad["run_id"])
+    sqs = runtime.aws.client("sqs")
+    queue = runtime.stack.physical["HistoryFailureQueue"]
+    message = wait_for(lambda: sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=0).get("Messages"))[0]
+    info = json.loads(message["Body"])["DDBStreamBatchInfo"]
+    assert info["streamArn"] == runtime.stack.stream_sources[0].stream_arn and info["batchSize"] >= 1
+    assert int(info["startSequenceNumber"]) <= int(info["endSequenceNumber"])
+    # Every record of the refused run given up on (the mapping is past the stream's last record), so
+    # none of the next run's records can share a batch with them.
+    last = stream_records(runtime)[-1]["dynamodb"]["SequenceNumber"]
+    wait_for(lambda: last in runtime.aws.stream_checkpoints.values())
+    _, good = call(api, "POST", "/runs", {"workflow": CHAIN})
+    ended(api, good["run_id"])
+    assert [e["status"] for e in history(api, good["run_id"], "COMPLETED") if e["kind"] == "run"] == [
+        "RUNNING", "COMPLETED"]
