@@ -14,6 +14,11 @@ its instance (no engine code is changed):
                 event source mapping does on AWS (ReceiveMessage, DeleteMessageBatch).
 * ``scheduler`` ``LocalRuntime.fire_due_timers``: what EventBridge Scheduler does
                 on AWS (here emulated by listing and reading schedules).
+* ``history``   calls made inside HistoryFunction (the runs table's stream consumer, not the
+                worker): one conditional PutItem per history entry.
+* ``stream``    the DynamoDB stream event source mapping's reads (GetShardIterator, GetRecords),
+                emulated by ``LocalRuntime.streams.poll_once``; after each run the benchmark
+                drains the stream, so a run's history is counted with it.
 
 The benchmark's own "is the run over yet?" reads are tagged ``observer`` and not
 counted. Each workflow is run once untimed and uncounted first, so the plan is
@@ -172,6 +177,8 @@ class Bench:
         # Its look, before sleeping, for messages an earlier process left (GetQueueAttributes).
         runtime.idle = self.counter.wrap(runtime.idle, "poller")
         runtime.fire_due_timers = self.counter.wrap(runtime.fire_due_timers, "scheduler")
+        runtime.streams.poll_once = self.counter.wrap(runtime.streams.poll_once, "stream")
+        runtime.streams.invoke = self.counter.wrap(runtime.streams.invoke, "history")
         # The Lambda service's side of the task runner: its destination record sent to the result queue.
         runtime.lambda_service.send = self.counter.wrap(runtime.lambda_service.send, "lambda")
         self.runtime = runtime
@@ -205,7 +212,10 @@ class Bench:
                     self.clock.advance(1)
         elif not runtime.run_until(done, timeout):
             raise SystemExit(f"run {run_id} did not finish within {timeout:g}s")
-        return run_id, time.perf_counter() - started
+        took = time.perf_counter() - started
+        while runtime.streams.poll_once():  # the rest of the run's writes into its history
+            pass
+        return run_id, took
 
     def statuses(self, run_id: str) -> tuple[str, dict[str, int]]:
         with self.runtime.lock, self.counter.tagged("observer"):
@@ -303,8 +313,18 @@ def report(results: list[Measured], repeat: int) -> None:
             for m in results]
     print(_table(["workflow", *(o for _, o in ops)], rows))
 
-    print("\n## 3. Per-run totals, by caller and operation\n")
-    tags = ("api", "handler", "poller", "scheduler", "lambda")
+    print("\n## 3. The history consumer (HistoryFunction, not the worker): calls per transition\n")
+    rows = []
+    for m in results:
+        n = m.transitions
+        puts = m.calls.get(("history", "dynamodb", "PutItem"), 0)
+        rows.append([m.label, str(n), f"{total(m, 'history') / n:.2f}", _num(puts),
+                     f"{total(m, 'stream') / n:.2f}", f"{total(m, 'handler') / n:.2f}"])
+    print(_table(["workflow", "transitions", "history calls per transition", "entries (PutItem)/run",
+                  "stream reads per transition", "worker calls per transition (as in 1)"], rows))
+
+    print("\n## 4. Per-run totals, by caller and operation\n")
+    tags = ("api", "handler", "poller", "scheduler", "lambda", "history", "stream")
     for m in results:
         status_text = ", ".join(f"{n} {s}" for s, n in sorted(m.statuses.items()))
         print(f"{m.label}: {m.transitions} transitions ({status_text}), {m.seconds * 1000:.0f} ms per run")
@@ -332,6 +352,10 @@ def report(results: list[Measured], repeat: int) -> None:
           " inside the Scheduler service and are not API calls of ours.")
     print("lambda    = the Lambda service's side of a code task: the task runner's destination record sent to the"
           " result queue (locally loopline/embedded/async_lambda.py; on AWS not an API call of ours).")
+    print("history   = HistoryFunction's own calls: one conditional PutItem per history entry (each applied"
+          " transition of a task or the run: a task's claim and its end, the run's start and end).")
+    print("stream    = the DynamoDB stream event source mapping's reads (GetRecords, GetShardIterator), emulated"
+          " by LocalRuntime.streams.poll_once; on AWS, Lambda's polling of the stream (not billed per request).")
     print("handler includes the worker's Invoke of the task runner and its reading of the result queue's records."
           " Not in a run's figures: each code task's watchdog, an exec message due 1 s after the lease (the code's"
           " timeout + 90 s), which then costs the worker 1 BatchGetItem (and the poller a receive and a delete).")

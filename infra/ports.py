@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
-from statemachine.state import ApprovalRequest, AttemptEntry, Catch, LoopState, RoleContext
+from statemachine.history import AuditAction, AuditEntry, HistoryEntry
+from statemachine.state import ApprovalRequest, AttemptEntry, Catch, LastChange, LoopState, RoleContext
 
 if TYPE_CHECKING:
     from .dispatch.jobs import CodeJob
@@ -70,6 +71,10 @@ class RunRecord:
     # How many times the run was redriven (infra/engine/redrive.py), and when last.
     redrives: int = 0
     redriven_at: str | None = None
+    # Why the run's status last changed, written with the change (statemachine/history.py reads it
+    # off the table's stream), and when a finished run expires (epoch seconds: the table's TTL).
+    last_change: LastChange | None = None
+    ttl: int | None = None
 
 
 @dataclass
@@ -122,6 +127,8 @@ class TaskRecord:
     # ended attempts, each added by the write that ends it (infra/engine/attempt_log.py).
     attempt_started_at: str | None = None
     attempt_log: list[AttemptEntry] | None = None
+    # Why the item was last changed, written with the change: the run's history is read from it.
+    last_change: LastChange | None = None
 
 
 @dataclass(frozen=True)
@@ -219,17 +226,23 @@ class StateStore(Protocol):
     def load(self, run_id: str, task_ids: list[str]) -> tuple[RunRecord | None, dict[str, TaskRecord]]: ...
     def list_tasks(self, run_id: str) -> dict[str, TaskRecord]: ...
     # Each of these raises RunGone if the run has no item.
-    def finish_run(self, run_id: str, status: str, outputs: Any, error: dict | None, ended_at: str) -> bool:
-        """End a RUNNING or COMPENSATING run. False: it had ended (or was PAUSED) and is left as it is."""
+    # ``note``: why, stored with the change (RunRecord.last_change); None leaves the stored one.
+    def finish_run(self, run_id: str, status: str, outputs: Any, error: dict | None, ended_at: str,
+                   note: LastChange | None = None, expires: int | None = None) -> bool:
+        """End a RUNNING or COMPENSATING run. False: it had ended (or was PAUSED) and is left as it is.
+        ``expires``: when the finished run may be deleted (epoch seconds, RunRecord.ttl)."""
         ...
 
-    def begin_end(self, run_id: str, comps: list[list[str]], status: str) -> RunRecord:
+    def begin_end(self, run_id: str, comps: list[list[str]], status: str,
+                  note: LastChange | None = None) -> RunRecord:
         """Fix the end steps once, on a RUNNING run. Returns the stored run: as written, or as it was
         when they were fixed before (or the run is no longer RUNNING)."""
         ...
 
-    def set_run_status(self, run_id: str, status: str, expected: str) -> bool: ...  # False: not `expected`
-    def halt_run(self, run_id: str, reason_id: str, error: dict) -> RunRecord: ...  # always applies
+    def set_run_status(self, run_id: str, status: str, expected: str,
+                       note: LastChange | None = None) -> bool: ...  # False: not `expected`
+    def halt_run(self, run_id: str, reason_id: str, error: dict,
+                 note: LastChange | None = None) -> RunRecord: ...  # always applies
     def record_sink_done(self, run_id: str, task_id: str) -> RunRecord:
         """Count the sink ``task_id`` done once. Returns the stored run (a repeat counts nothing)."""
         ...
@@ -244,9 +257,9 @@ class StateStore(Protocol):
         ...
 
     def reopen_run(self, run_id: str, epoch: int, sinks_done: list[str], sinks_remaining: int,
-                   now: str) -> Written[RunRecord]:
+                   now: str, note: LastChange | None = None) -> Written[RunRecord]:
         """FAILED with ``epoch - 1`` redrives and no compensation -> RUNNING with ``epoch`` redrives, the
-        failure, end steps and outputs cleared, the sink counter set. Returns (applied, the stored run);
+        failure, end steps, outputs and expiry cleared, the sink counter set. Returns (applied, the stored run);
         RunGone if the run has no item."""
         ...
 
@@ -336,4 +349,34 @@ class CodeDispatch(Protocol):
 class Timers(Protocol):
     def schedule(self, name: str, at: datetime, message: dict[str, Any]) -> None:
         """Deliver ``message`` to the work queue at ``at`` (at least once). Idempotent by name."""
+        ...
+
+
+class Page(NamedTuple, Generic[R]):
+    """One page of a listing, oldest first; ``cursor`` asks for the next (None: there is none)."""
+
+    items: list[R]
+    cursor: str | None
+
+
+class History(Protocol):
+    """A run's history (statemachine/history.py) and the operator's audit log, append-only. Entries
+    expire with the deployment's retention (their TTL); nothing else ever removes one."""
+
+    def append(self, entry: HistoryEntry) -> bool:
+        """Keep ``entry`` once: False when an entry of the same change record is there already."""
+        ...
+
+    def of_run(self, run_id: str, cursor: str | None = None, limit: int = 100) -> Page[HistoryEntry]:
+        """A run's entries in time order, from after ``cursor`` (a previous page's)."""
+        ...
+
+    def record_action(self, entry: AuditEntry) -> bool:
+        """Keep an operator's action once (by its request id): False if it is there already."""
+        ...
+
+    def actions(self, actor: str | None = None, action: AuditAction | None = None, since: str | None = None,
+                cursor: str | None = None, limit: int = 100) -> Page[AuditEntry]:
+        """The audit log in time order, only ``actor``'s / ``action``'s when given, from ``since``
+        (an ISO time) and after ``cursor``."""
         ...

@@ -15,8 +15,10 @@ from typing import Any, Callable
 import boto3
 from botocore.config import Config
 
+from statemachine.history import Retention
 from statemachine.limits import DeploymentLimits
 
+from .aws.dynamo_history import DynamoHistory
 from .aws.dynamo_listing import DynamoRunQueries
 from .aws.dynamo_store import DynamoStore
 from .aws.payloads import S3Payloads
@@ -25,8 +27,9 @@ from .aws.task_dispatch import LambdaDispatch
 from .aws.timers import AwsTimers
 from .clock import SystemClock
 from .engine import Engine, EngineSettings
+from .history import HistoryRecorder
 from .links import LinkSigner
-from .ports import Clock
+from .ports import Clock, History
 from .tasks.registry import TaskTypes
 
 # A client of the service named at run time: the stubs type boto3.client per literal service name.
@@ -34,6 +37,7 @@ _new_client: Callable[..., Any] = boto3.client
 _RETRIES = Config(retries={"mode": "standard", "max_attempts": 8})
 _lock = threading.Lock()
 _engine: Engine | None = None
+_history: History | None = None
 _clock: Clock | None = None
 _sqs_max_delay: int = MAX_DELAY
 # Local runtime only: what stands in for the Lambda service (loopline/embedded/async_lambda.py), hooked on
@@ -76,9 +80,9 @@ def use_client_hook(hook: Callable[[Any], Any] | None) -> None:
 
 
 def reset() -> None:
-    global _engine, _clock, _sqs_max_delay, _lambda_hook, _call_check, _client_hook
+    global _engine, _history, _clock, _sqs_max_delay, _lambda_hook, _call_check, _client_hook
     with _lock:
-        _engine, _clock, _sqs_max_delay, _lambda_hook, _call_check = None, None, MAX_DELAY, None, None
+        _engine, _history, _clock, _sqs_max_delay, _lambda_hook, _call_check = None, None, None, MAX_DELAY, None, None
         _client_hook = None
 
 
@@ -94,6 +98,15 @@ def deployment_limits() -> DeploymentLimits:
     """What this deployment lets a workflow ask for: template.yaml's CustomModules, passed to the
     functions as LOOPLINE_CUSTOM_MODULES (unset or empty: no custom module at all)."""
     return DeploymentLimits.from_setting(os.environ.get("LOOPLINE_CUSTOM_MODULES"))
+
+
+def retention() -> Retention:
+    """How long finished runs and history are kept: template.yaml's RetentionDays, passed to the functions
+    as LOOPLINE_RETENTION_DAYS (unset: 30 days; 0: for ever)."""
+    text = os.environ.get("LOOPLINE_RETENTION_DAYS", "").strip() or "30"
+    if not text.isdigit():
+        raise ValueError(f"LOOPLINE_RETENTION_DAYS must be a whole number of days, not {text!r}")
+    return Retention(int(text))
 
 
 def exposed_env() -> dict[str, str]:
@@ -156,7 +169,7 @@ def build_engine() -> Engine:
     settings = EngineSettings(public_url=env.get("LOOPLINE_PUBLIC_URL", ""),
                               lease_seconds=float(env.get("LOOPLINE_LEASE_SECONDS", "60")), env=exposed_env(),
                               safety_delay_seconds=int(env.get("LOOPLINE_SAFETY_DELAY_SECONDS", "60")),
-                              custom_modules=deployment_limits().custom_modules)
+                              custom_modules=deployment_limits().custom_modules, retention_days=retention().days)
     # The task types' settings (providers, endpoints, file root, egress allow list) are read here, once per
     # container: a Lambda function's environment does not change while it runs.
     queries = DynamoRunQueries(dynamodb, env["LOOPLINE_RUNS_TABLE"], payloads)
@@ -171,6 +184,27 @@ def get_engine() -> Engine:
         if _engine is None:
             _engine = build_engine()
         return _engine
+
+
+def get_history() -> History:
+    """The run history and audit log (template.yaml's HistoryTable), built once per container."""
+    global _history
+    with _lock:
+        if _history is None:
+            _history = DynamoHistory(_client("dynamodb"), os.environ["LOOPLINE_HISTORY_TABLE"], retention())
+        return _history
+
+
+def get_recorder() -> HistoryRecorder:
+    """HistoryFunction's consumer of the runs table's stream."""
+    return HistoryRecorder(get_history())
+
+
+def use_history(history: History) -> None:
+    """Local mode only: the api handler reads and writes this history (in memory)."""
+    global _history
+    with _lock:
+        _history = history
 
 
 def use_engine(engine: Engine) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from . import run_commands
 from .client import ApiUnreachable
+from .history_cli import HistoryRefused
 from .reading import Unreadable, port, positive_seconds, read_bounded
 from .running import UnregisteredWorkflow
 
@@ -203,7 +204,8 @@ def cmd_decide(args) -> int:
 def cmd_cancel(args) -> int:
     from .client import api_call
 
-    status, body = api_call("POST", f"{args.url}/runs/{args.run_id}/{args.verb}")
+    status, body = api_call("POST", f"{args.url}/runs/{args.run_id}/{args.verb}",
+                            {"reason": args.reason} if args.reason else None)
     print(json.dumps(body, indent=2))
     if status >= 400 and isinstance(body, dict) and body.get("error"):
         _err(f"loopline: {body['error']}")  # e.g. 409: the run is not in a state that allows it
@@ -341,8 +343,23 @@ def build_parser() -> argparse.ArgumentParser:
                 if verb == "redrive" else f"{verb} a run")
         p = sub.add_parser(verb, help=f"{what}, of a running `loopline dev` (or a deployed API)")
         p.add_argument("run_id")
+        p.add_argument("--reason", help="why: kept in the audit log (GET /audit) and, for a cancel, the run's history")
         p.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
         p.set_defaults(func=cmd_cancel, verb=verb)
+
+    from .history_cli import cmd_history, cmd_logs
+
+    p = sub.add_parser("history", help="a run's history: every change of the run and its tasks, with why")
+    p.add_argument("run_id")
+    p.add_argument("--json", action="store_true", help="print the entries as one JSON document")
+    p.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("logs", help="a run's transitions and what its tasks printed")
+    p.add_argument("run_id")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing until the run ends")
+    p.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
+    p.set_defaults(func=cmd_logs)
 
     p = sub.add_parser("workflows", help="the registry of a running `loopline dev` (or a deployed API)")
     p.add_argument("action", choices=["register", "list", "show"])
@@ -392,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         _err(f"loopline: {error}")
         return EXIT_INVALID
-    except (UnregisteredWorkflow, ApiUnreachable) as error:
+    except (UnregisteredWorkflow, ApiUnreachable, HistoryRefused) as error:
         _err(f"loopline: {error}")
         return EXIT_INVALID
     except SystemExit as exit_:

@@ -31,6 +31,11 @@ _WAKING = {
     "sqs": {"SendMessage", "SendMessageBatch", "ChangeMessageVisibility", "ChangeMessageVisibilityBatch"},
     "scheduler": {"CreateSchedule", "UpdateSchedule"},
 }
+# Calls after which a table's stream has records for a stream poller (loopline/embedded/streams.py):
+# the pump looks a moment later, as Lambda reads a shard a few times a second, rather than on every
+# write (a transition writes several items; one look after them reads them all).
+_WRITES = {"dynamodb": {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}}
+STREAM_LAG = 0.25  # seconds
 
 
 class Doorbell:
@@ -61,6 +66,15 @@ class Doorbell:
             else:
                 self._slots[slot] = at
             self._cond.notify_all()
+
+    def ring_by(self, seconds: float, slot: str) -> None:
+        """Wake the sleeper ``seconds`` from now at the latest, unless ``slot`` already rings sooner:
+        many calls in a row keep the first one's time (unlike ``ring_in``, which replaces it)."""
+        at = time.monotonic() + max(0.0, seconds)
+        with self._cond:
+            if slot not in self._slots or at < self._slots[slot]:
+                self._slots[slot] = at
+                self._cond.notify_all()
 
     def clear_slot(self, slot: str) -> None:
         with self._cond:
@@ -110,7 +124,11 @@ class Doorbell:
         context["loopline_delays"] = [d for d in delays if isinstance(d, int) and d > 0]
 
     def _after_call(self, model: Any, context: dict[str, Any], http_response: Any = None, **_: Any) -> None:
-        if model.name not in _WAKING.get(model.service_model.service_name, ()):
+        service = model.service_model.service_name
+        if model.name in _WRITES.get(service, ()):
+            self.ring_by(STREAM_LAG, "stream-records")
+            return
+        if model.name not in _WAKING.get(service, ()):
             return
         if http_response is not None and getattr(http_response, "status_code", 200) >= 300:
             return  # refused: nothing was sent

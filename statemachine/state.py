@@ -84,3 +84,14 @@ def catch_step(catch: Catch | None) -> CatchStep | None:
 def loop_total(state: LoopState | None) -> int | None:
     """A for_each's item count, once the loop has started (None: not started, or a while loop)."""
     return state["total"] if state else None
+
+
+class LastChange(TypedDict):
+    """Why an item was last changed, written in the same write as the change (issue #11): the run's
+    history is read off the runs table's stream from it, so recording it adds no write."""
+
+    reason: str
+    at: str  # the engine's clock when the change was decided (ISO 8601, UTC)
+    cause_kind: str  # statemachine.events.CauseKind, or "" when no message or request was in hand
+    cause_name: str
+    cause_subject: str

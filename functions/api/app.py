@@ -12,10 +12,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.api import openapi, pages, run_routes
 from functions.api import schemas as doc
+from functions.api.history import audited, reason_of, router
 from infra.engine import LinkError
 from infra.json_http import NOSNIFF, STATE_CHANGING, BadBody, dumps, is_json_type, media_type, parse_body
 from infra.service import ApiError, compile_source, start_from_request
 from infra.wiring import get_engine
+from statemachine.history import AuditAction
 
 logger = Logger()
 tracer = Tracer()
@@ -63,6 +65,7 @@ def _json_only(router, next_middleware):
 
 app.use(middlewares=[_json_only])
 app.include_router(run_routes.router)  # GET /runs, GET /runs/counts, a loop's iterations
+app.include_router(router)  # GET /runs/{id}/history, GET /audit (functions/api/history.py)
 
 
 def _parsed():
@@ -115,10 +118,26 @@ def _link_error(error: LinkError):
     return _json(error.status, {"error": error.message})
 
 
+def _audited(action: AuditAction, target: str, reason: str, act):
+    return audited(app.current_event, action, target, reason, act)
+
+
 @app.post("/runs", **doc.route("Start a run", (201, doc.RunStarted), errors=(400, 404), tags=("runs",),
                                  request=doc.body(doc.StartRunRequest)))
 def start_run():
-    return _json(201, start_from_request(get_engine(), _body()))
+    body = _body()
+    started: dict = {}
+
+    def start():
+        started.update(start_from_request(get_engine(), body))
+        return _json(201, started)
+    # The run started (its workflow), or the workflow asked for when none did.
+    return _audited(AuditAction.START, lambda: f"{started['run_id']} ({started['workflow_id']})" if started
+                    else _asked(body.get("workflow")), "", start)
+
+
+def _asked(workflow) -> str:
+    return workflow if isinstance(workflow, str) and "\n" not in workflow else "(a workflow sent inline)"
 
 
 def _base_url() -> str:
@@ -148,38 +167,51 @@ def get_run_links(run_id: str):
 
 
 @app.post("/runs/<run_id>/cancel", **doc.route("Cancel a run", (202, doc.CancelResult), errors=(404, 409),
-                                                tags=("runs",)))
+                                                tags=("runs",),
+           request=doc.body(doc.ReasonRequest, required=False)))
 def cancel_run(run_id: str):
-    result = get_engine().cancel_run(run_id)
-    if result is None:
-        raise ApiError(404, f"no run with id '{run_id}'")
-    if not result["cancelled"]:
-        raise ApiError(409, f"run '{run_id}' has already ended ({result['status']}) or is stopping",
-                       run_status=result["status"])
-    return _json(202, result)
+    reason = reason_of(_parsed())  # optional: {"reason": "..."}, kept in the audit log and the run's history
+
+    def cancel():
+        result = get_engine().cancel_run(run_id, reason or None)
+        if result is None:
+            raise ApiError(404, f"no run with id '{run_id}'")
+        if not result["cancelled"]:
+            raise ApiError(409, f"run '{run_id}' has already ended ({result['status']}) or is stopping",
+                           run_status=result["status"])
+        return _json(202, result)
+    return _audited(AuditAction.CANCEL, run_id, reason, cancel)
 
 
 @app.post("/runs/<run_id>/pause", **doc.route("Pause a running run", (202, doc.ControlResult), errors=(404, 409),
-                                               tags=("runs",)))
+                                               tags=("runs",),
+           request=doc.body(doc.ReasonRequest, required=False)))
 def pause_run(run_id: str):
-    return _run_control(run_id, get_engine().pause_run(run_id), "running")
+    return _audited(AuditAction.PAUSE, run_id, reason_of(_parsed()),
+                    lambda: _run_control(run_id, get_engine().pause_run(run_id), "running"))
 
 
 @app.post("/runs/<run_id>/resume", **doc.route("Resume a paused run", (202, doc.ControlResult), errors=(404, 409),
-                                                tags=("runs",)))
+                                                tags=("runs",),
+           request=doc.body(doc.ReasonRequest, required=False)))
 def resume_run(run_id: str):
-    return _run_control(run_id, get_engine().resume_run(run_id), "paused")
+    return _audited(AuditAction.RESUME, run_id, reason_of(_parsed()),
+                    lambda: _run_control(run_id, get_engine().resume_run(run_id), "paused"))
 
 
 @app.post("/runs/<run_id>/redrive", **doc.route("Resume a FAILED run from its failed tasks", (202, doc.ControlResult),
-                                                 errors=(404, 409), tags=("runs",)))
+                                                 errors=(404, 409), tags=("runs",),
+           request=doc.body(doc.ReasonRequest, required=False)))
 def redrive_run(run_id: str):
-    result = get_engine().redrive_run(run_id)
-    if result is None:
-        raise ApiError(404, f"no run with id '{run_id}'")
-    if not result["changed"]:
-        raise ApiError(409, f"run '{run_id}' cannot be redriven: {result['reason']}", run_status=result["status"])
-    return _json(202, result)  # queued: GET /runs/{id} shows it RUNNING once the worker has reopened it
+    def redrive():
+        result = get_engine().redrive_run(run_id)
+        if result is None:
+            raise ApiError(404, f"no run with id '{run_id}'")
+        if not result["changed"]:
+            raise ApiError(409, f"run '{run_id}' cannot be redriven: {result['reason']}",
+                           run_status=result["status"])
+        return _json(202, result)  # queued: GET /runs/{id} shows it RUNNING once the worker has reopened it
+    return _audited(AuditAction.REDRIVE, run_id, reason_of(_parsed()), redrive)
 
 
 def _run_control(run_id: str, result, needed: str):
@@ -204,8 +236,9 @@ def list_approvals():
     tags=("approvals",), request=doc.body(doc.ApproverDecisionRequest)))
 def decide_for_approver(run_id: str, task_id: str):
     body = _body()
-    return _json(200, get_engine().decide_for(run_id, task_id, body.get("decision"), body.get("comments"),
-                                              body.get("approver")))
+    why = f"{body.get('decision')!s:.20} on {task_id} for {body.get('approver')!s:.200}"
+    return _audited(AuditAction.DECIDE, run_id, why, lambda: _json(200, get_engine().decide_for(
+        run_id, task_id, body.get("decision"), body.get("comments"), body.get("approver"))))
 
 
 @app.post("/workflows", **doc.route("Register a workflow version", (201, doc.WorkflowRegistered), errors=(400,),
@@ -214,8 +247,12 @@ def register_workflow():
     body = _body()
     engine = get_engine()
     plan = compile_source(body.get("workflow"), engine.settings.limits)
-    engine.register_workflow(plan)
-    return _json(201, {"workflow_id": plan.workflow_id, "version": plan.version, "hash": plan.hash})
+    target = f"{plan.workflow_id}@{plan.version}"
+
+    def register():
+        engine.register_workflow(plan)
+        return _json(201, {"workflow_id": plan.workflow_id, "version": plan.version, "hash": plan.hash})
+    return _audited(AuditAction.REGISTER, target, f"hash {plan.hash}", register)
 
 
 @app.get("/workflows", **doc.route("The registered workflows", (200, doc.WorkflowList), tags=("workflows",)))

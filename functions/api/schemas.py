@@ -60,6 +60,10 @@ class ApproverDecisionRequest(BaseModel):
     approver: str | None = Field(None, description="in whose name; required when several are asked")
 
 
+class ReasonRequest(BaseModel):
+    reason: str | None = Field(None, description="why: kept in the audit log (and a cancel's in the run's history)")
+
+
 class DecisionForm(BaseModel):
     """The approval page's own form post (the only non-JSON body the API takes)."""
 
@@ -291,4 +295,48 @@ class IterationPage(_Open):
     task_id: str
     total: int | None = Field(description="a for_each's item count; null for a while loop")
     iterations: list[Iteration]
+    next_cursor: str | None
+
+
+# ------------------------------------------------------------------ history and audit (docs/history.md)
+
+
+class HistoryCause(_Open):
+    kind: str
+    name: str
+    subject: str
+
+
+class HistoryEntry(_Open):
+    at: str
+    seq: str
+    kind: str = Field(description="task or run")
+    item: str
+    status: str
+    previous: str | None = None
+    attempt: int
+    reason: str
+    cause: HistoryCause | None = None
+
+
+class HistoryPage(_Open):
+    run_id: str
+    entries: list[HistoryEntry]
+    next_cursor: str | None
+
+
+class AuditEntry(_Open):
+    at: str
+    request_id: str
+    action: str
+    actor: str
+    source_ip: str
+    user_agent: str
+    target: str
+    reason: str
+    outcome: int = Field(description="the HTTP status the action was answered with")
+
+
+class AuditPage(_Open):
+    entries: list[AuditEntry]
     next_cursor: str | None

@@ -11,6 +11,7 @@ one over the claim-check threshold is an S3 claim in the item.
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from collections.abc import Callable
@@ -34,6 +35,9 @@ class Kind(Enum):
     STRING_SET = "SS"  # an empty set is no attribute: DynamoDB has no empty sets
     JSON = "JSON"  # any JSON value: a string attribute, or an S3 claim (claims.py)
     JSON_MAP = "JSON_MAP"  # a map of JSON values, one entry per key, so one key is one update path
+    # A small, bounded JSON value always kept in the item, never claim-checked: the last_change a
+    # stream consumer reads from the item's image (it cannot fetch a claim from the bucket).
+    INLINE_JSON = "INLINE_JSON"
 
 
 def kind_of(hint: Any) -> Kind:
@@ -61,6 +65,8 @@ def encode(codec: JsonAttributes, kind: Kind, value: Any) -> dict:
         return codec.dump(value)
     if kind is Kind.JSON_MAP:
         return {"M": {k: codec.dump(v) for k, v in value.items()}}
+    if kind is Kind.INLINE_JSON:
+        return {"S": json.dumps(value, separators=(",", ":"), sort_keys=True)}
     if kind is Kind.NUMBER:
         return {"N": str(int(value))}
     if kind is Kind.BOOL:
@@ -75,6 +81,8 @@ def decode(codec: JsonAttributes, kind: Kind, attribute: dict) -> Any:
         return codec.load(attribute)
     if kind is Kind.JSON_MAP:
         return {k: codec.load(v) for k, v in attribute["M"].items()}
+    if kind is Kind.INLINE_JSON:
+        return json.loads(attribute["S"])
     if kind is Kind.NUMBER:
         return int(attribute["N"])
     if kind is Kind.BOOL:
@@ -154,8 +162,10 @@ class Layout(Generic[R]):
 
 
 # Variables are a map of JSON values, one per variable, so one export is one ``SET vars.#n``.
-RUN = Layout.of(RunRecord, attributes={"run_id": "pk", "variables": "vars"}, kinds={"variables": Kind.JSON_MAP})
-TASK = Layout.of(TaskRecord, outside=("task_id",))  # the task id is in the sort key: "T#<task id>"
+RUN = Layout.of(RunRecord, attributes={"run_id": "pk", "variables": "vars"},
+                kinds={"variables": Kind.JSON_MAP, "last_change": Kind.INLINE_JSON})
+# The task id is in the sort key: "T#<task id>".
+TASK = Layout.of(TaskRecord, outside=("task_id",), kinds={"last_change": Kind.INLINE_JSON})
 TOKEN = Layout.of(TokenRecord, attributes={"token_hash": "pk"})
 
 

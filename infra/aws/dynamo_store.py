@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from statemachine.state import LastChange
+
 from ..ports import (
     LostRace,
     Payloads,
@@ -37,6 +39,7 @@ from ..ports import (
 from .claims import DEFAULT_THRESHOLD, JsonAttributes
 from .dynamo_calls import Cancelled, Refused, call, found, transact
 from .dynamo_items import (
+    RUN,
     RUN_SK,
     TASK,
     TOKEN,
@@ -164,11 +167,23 @@ class DynamoStore:
                 return tasks
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
 
-    def finish_run(self, run_id: str, status: str, outputs: Any, error: dict | None, ended_at: str) -> bool:
+    def _noted(self, note: LastChange | None, sets: list[str], values: dict[str, Any]) -> list[str]:
+        """``sets`` with the change's note (RunRecord.last_change) added, when there is one."""
+        if note is None:
+            return sets
+        values[":note"] = RUN.encode(self._json, "last_change", note)
+        return [*sets, "last_change = :note"]
+
+    def finish_run(self, run_id: str, status: str, outputs: Any, error: dict | None, ended_at: str,
+                   note: LastChange | None = None, expires: int | None = None) -> bool:
         names = {"#s": "status"}
         values = {":s": {"S": status}, ":running": {"S": "RUNNING"}, ":compensating": {"S": "COMPENSATING"},
                   ":e": {"S": ended_at}}
-        sets = ["#s = :s", "ended_at = :e"]
+        sets = self._noted(note, ["#s = :s", "ended_at = :e"], values)
+        if expires is not None:  # the table's TTL attribute: the finished run goes after the retention
+            names["#ttl"] = "ttl"
+            values[":ttl"] = {"N": str(expires)}
+            sets.append("#ttl = :ttl")
         if outputs is not None:
             sets.append("outputs = :o")
             values[":o"] = self._json.dump(outputs)
@@ -187,41 +202,45 @@ class DynamoStore:
             return False  # ended before (a redelivery), or paused: left as it is
         return True
 
-    def begin_end(self, run_id: str, comps: list[list[str]], status: str) -> RunRecord:
+    def begin_end(self, run_id: str, comps: list[list[str]], status: str,
+                  note: LastChange | None = None) -> RunRecord:
+        values = {":c": self._json.dump(comps), ":s": {"S": status}, ":running": {"S": "RUNNING"}}
         try:
             reply = self._call(
                 "update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
-                UpdateExpression="SET end_comps = :c, #s = :s",
+                UpdateExpression="SET " + ", ".join(self._noted(note, ["end_comps = :c", "#s = :s"], values)),
                 ConditionExpression="attribute_not_exists(end_comps) AND #s = :running",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":c": self._json.dump(comps), ":s": {"S": status},
-                                           ":running": {"S": "RUNNING"}},
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except Refused as refused:  # fixed before, or no longer RUNNING: the run as it is
             return self._stored_run(run_id, refused)
         return run_from_item(self._json, reply["Attributes"])
 
-    def set_run_status(self, run_id: str, status: str, expected: str) -> bool:
+    def set_run_status(self, run_id: str, status: str, expected: str, note: LastChange | None = None) -> bool:
+        values = {":s": {"S": status}, ":expected": {"S": expected}}
         try:
             self._call("update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
-                       UpdateExpression="SET #s = :s", ConditionExpression="#s = :expected",
+                       UpdateExpression="SET " + ", ".join(self._noted(note, ["#s = :s"], values)),
+                       ConditionExpression="#s = :expected",
                        ExpressionAttributeNames={"#s": "status"},
-                       ExpressionAttributeValues={":s": {"S": status}, ":expected": {"S": expected}},
+                       ExpressionAttributeValues=values,
                        ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except Refused as refused:
             found(run_id, refused.item, refused.error)
             return False  # in another status: left as it is
         return True
 
-    def halt_run(self, run_id: str, reason_id: str, error: dict) -> RunRecord:
+    def halt_run(self, run_id: str, reason_id: str, error: dict, note: LastChange | None = None) -> RunRecord:
+        values = {":t": {"BOOL": True}, ":e": self._json.dump(error), ":id": {"SS": [reason_id]}}
+        sets = self._noted(note, ["halt = :t", "#err = if_not_exists(#err, :e)"]
+                           + (["cancelled = :t"] if reason_id == "$cancel" else []), values)
         try:
             reply = self._call(
                 "update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
-                UpdateExpression="SET halt = :t, #err = if_not_exists(#err, :e)"
-                                 + (", cancelled = :t" if reason_id == "$cancel" else "") + " ADD failed_tasks :id",
+                UpdateExpression="SET " + ", ".join(sets) + " ADD failed_tasks :id",
                 ConditionExpression="attribute_exists(pk)", ExpressionAttributeNames={"#err": "error"},
-                ExpressionAttributeValues={":t": {"BOOL": True}, ":e": self._json.dump(error),
-                                           ":id": {"SS": [reason_id]}},
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW")
         except Refused as refused:  # the only condition is that the run exists
             raise RunGone(run_id) from refused.error
@@ -408,13 +427,15 @@ class DynamoStore:
         return True
 
     def reopen_run(self, run_id: str, epoch: int, sinks_done: list[str], sinks_remaining: int,
-                   now: str) -> Written[RunRecord]:
+                   now: str, note: LastChange | None = None) -> Written[RunRecord]:
         condition, names, values = self._failed_at(epoch)
         names["#err"] = "error"
         values.update({":running": {"S": "RUNNING"}, ":n": {"N": str(epoch)}, ":now": {"S": now},
                        ":left": {"N": str(sinks_remaining)}, ":nocomps": {"S": "[]"}})  # begin_end's empty list
-        sets = ["#s = :running", "redrives = :n", "redriven_at = :now", "sinks_remaining = :left"]
-        removes = ["#err", "ended_at", "outputs", "end_comps", "halt", "cancelled", "failed_tasks"]
+        sets = self._noted(note, ["#s = :running", "redrives = :n", "redriven_at = :now", "sinks_remaining = :left"],
+                           values)
+        names["#ttl"] = "ttl"  # running again: no longer due to expire
+        removes = ["#err", "ended_at", "outputs", "end_comps", "halt", "cancelled", "failed_tasks", "#ttl"]
         if sinks_done:
             sets.append("sinks_done = :done")
             values[":done"] = {"SS": sorted(set(sinks_done))}

@@ -100,7 +100,8 @@ class Approvals:
                                vote_on=(rec.task_id, rec.attempt))
         try:
             cast = self.store.change_task(run.run_id, vote_key(rec.task_id, who or ""), TaskChange(
-                status=TaskStatus.COMPLETED, from_status=(None, TaskStatus.PENDING), set={"output": vote}),
+                status=TaskStatus.COMPLETED, from_status=(None, TaskStatus.PENDING),
+                set={"output": vote, "last_change": self.journal.note(f"{who} voted {decision} on {rec.task_id}")}),
                 consume=consume)
         except TokenUsed as exc:
             self.links.refuse(run.run_id, rec.task_id, "a used or expired link", who)

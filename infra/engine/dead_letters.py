@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from statemachine.history import Retention
 from statemachine.messages import ChildDone, Exec, Start, TimerFired, decode
 from statemachine.status import RUN_ENDED, TASK_ALIVE, TASK_ENDED, RunStatus, TaskStatus
 
@@ -26,8 +27,9 @@ from .propagate import Propagation
 
 class DeadLetters:
     def __init__(self, store: StateStore, clock: Clock, plans: Plans, outcomes: Outcomes, propagation: Propagation,
-                 journal: Journal):
+                 journal: Journal, retention: Retention):
         self.store = store
+        self.retention = retention
         self.journal = journal
         self.clock = clock
         self.plans = plans
@@ -75,8 +77,10 @@ class DeadLetters:
             if run is not None and run.status == RunStatus.RUNNING:
                 self.store.record_failure(run.run_id, "$start", {**error, "message": f"the run could not start: "
                                                                              f"{error['message']}"})
-                if self.store.finish_run(run.run_id, RunStatus.FAILED, None, error, iso(self.clock.now())):
-                    self.journal.run(run.run_id, RunStatus.FAILED, run.status, "PoisonMessage: its start message")
+                why = "PoisonMessage: its start message"
+                if self.store.finish_run(run.run_id, RunStatus.FAILED, None, error, iso(self.clock.now()),
+                                         note=self.journal.note(why), expires=self.retention.expires(self.clock.now())):
+                    self.journal.run(run.run_id, RunStatus.FAILED, run.status, why)
                 return "run failed"
         return "ignored"  # notifications, reminders, timeouts of ended runs: nothing to mark
 

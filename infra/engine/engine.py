@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from statemachine.events import Cause, CauseKind, cause_of
+from statemachine.history import Retention
 from statemachine.limits import DeploymentLimits
 from statemachine.messages import (
     ChildDone,
@@ -77,6 +78,12 @@ class EngineSettings:
     safety_delay_seconds: int = 60
     # Module prefixes a custom task may name (LOOPLINE_CUSTOM_MODULES); empty: none.
     custom_modules: tuple[str, ...] = ()
+    # Days a finished run (and its history) is kept before DynamoDB's TTL may delete it; 0: for ever.
+    retention_days: int = 30
+
+    @property
+    def retention(self) -> Retention:
+        return Retention(self.retention_days)
 
     @property
     def limits(self) -> DeploymentLimits:
@@ -108,6 +115,7 @@ class Engine:
         self.store = store
         self.queue = queue
         self.signer = signer
+        self.clock = clock  # the API stamps its audit entries by the engine's clock (a movable one locally)
         self.settings = settings
         self.plans = Plans(store)
         self.journal = journal = Journal(clock, transitions or LoggedTransitions())
@@ -115,7 +123,7 @@ class Engine:
         self.scopes = scopes = Scopes(store, clock, settings.env)
         self.outcomes = outcomes = Outcomes(store, clock, rng, scopes, messenger, journal)
         self.blocks = blocks = Blocks(store, outcomes)
-        self.run_end = run_end = RunEnd(store, clock, messenger, scopes, journal)
+        self.run_end = run_end = RunEnd(store, clock, messenger, scopes, journal, settings.retention)
         self.propagation = propagation = Propagation(store, clock, messenger, outcomes, blocks, run_end)
         self.loops = loops = Loops(store, clock, messenger, scopes, outcomes, propagation)
         self.halting = halting = Halting(store, self.plans, outcomes, journal)
@@ -136,7 +144,8 @@ class Engine:
         code = CodeTasks(dispatch, timers, settings.custom_modules) if dispatch is not None else None
         self.attempts = Attempts(clock, rng, settings.lease_seconds, self.plans, scopes, messenger, outcomes,
                                  propagation, waits, blocks, loops, children, code, task_types)
-        self.dead_letters = DeadLetters(store, clock, self.plans, outcomes, propagation, journal)
+        self.dead_letters = DeadLetters(store, clock, self.plans, outcomes, propagation, journal,
+                                        settings.retention)
         self.listing = RunListing(store, queries, self.plans)
         # The calls back up the order (protocols.py).
         outcomes.propagation = propagation
@@ -200,9 +209,10 @@ class Engine:
     def describe_run(self, run_id: str, base_url: str | None = None) -> dict[str, Any] | None:
         return self.views.describe_run(run_id, base_url)
 
-    def cancel_run(self, run_id: str) -> dict[str, Any] | None:
+    def cancel_run(self, run_id: str, reason: str | None = None) -> dict[str, Any] | None:
+        """``reason``: the operator's, kept in the run's error and its history."""
         with self.journal.caused_by(Cause(CauseKind.REQUEST, "cancel", run_id)):
-            return self.halting.cancel_run(run_id)
+            return self.halting.cancel_run(run_id, reason)
 
     def pause_run(self, run_id: str) -> dict[str, Any] | None:
         with self.journal.caused_by(Cause(CauseKind.REQUEST, "pause", run_id)):

@@ -22,9 +22,10 @@ class Halting:
 
     def halt_now(self, plan: Plan, run: RunRecord, reason_id: str, error: dict[str, Any]) -> None:
         """Nothing new starts, what has not finished is CANCELLED, then the run's end steps run."""
-        halted = self.store.halt_run(run.run_id, reason_id, error)
+        why = f"stopping: {error.get('type')}" + (f" ({error['reason']})" if error.get("reason") else "")
+        halted = self.store.halt_run(run.run_id, reason_id, error, note=None if run.halt else self.journal.note(why))
         if not run.halt and halted.halt:
-            self.journal.run(run.run_id, halted.status, run.status, f"stopping: {error.get('type')}")
+            self.journal.run(run.run_id, halted.status, run.status, why)
         run = halted
         recs = self.store.list_tasks(run.run_id)
         for node in plan.nodes.values():
@@ -38,7 +39,7 @@ class Halting:
         if child is not None and child.status not in RUN_ENDED and not child.halt:
             self.halt_now(self.plans.get(child.plan_hash), child, "$cancel", {"type": "Cancelled", "message": why})
 
-    def cancel_run(self, run_id: str) -> dict[str, Any] | None:
+    def cancel_run(self, run_id: str, reason: str | None = None) -> dict[str, Any] | None:
         """Stop a run by request: nothing new starts, unfinished tasks (and child runs) are CANCELLED,
         compensation marked on_cancel runs, then finally; the run ends CANCELLED. None: no such run."""
         run = self.store.get_run(run_id)
@@ -47,6 +48,7 @@ class Halting:
         if run.status in RUN_ENDED or run.halt:
             return {"run_id": run_id, "status": run.status, "cancelled": False}
         self.halt_now(self.plans.get(run.plan_hash), run, "$cancel",
-                      {"type": "Cancelled", "message": "the run was cancelled"})
+                      {"type": "Cancelled", "message": "the run was cancelled" + (f": {reason}" if reason else ""),
+                       **({"reason": reason} if reason else {})})
         current = self.store.get_run(run_id)
         return {"run_id": run_id, "status": current.status if current else "CANCELLED", "cancelled": True}

@@ -23,12 +23,14 @@ from dataclasses import asdict
 from typing import Protocol
 
 from statemachine.events import Cause, Event, RunTransition, TaskTransition
+from statemachine.state import LastChange
 
 from ..clock import iso
 from ..ports import Clock, TaskRecord
 
 log = logging.getLogger(__name__)
 transitions_log = logging.getLogger("loopline.transitions")
+NOTE_LIMIT = 500  # a reason (which may quote an error) is cut: the note rides on every write
 _cause: contextvars.ContextVar[Cause | None] = contextvars.ContextVar("loopline_cause", default=None)
 
 
@@ -67,6 +69,16 @@ class Journal:
             yield
         finally:
             _cause.reset(token)
+
+    def note(self, reason: str) -> LastChange:
+        """Why a write is made, stored with it (the item's ``last_change``): the run's history is read
+        off the table's stream from it, so the history costs no write of its own."""
+        cause = _cause.get()
+        if cause is None:
+            return LastChange(reason=reason[:NOTE_LIMIT], at=iso(self.clock.now()), cause_kind="", cause_name="",
+                              cause_subject="")
+        return LastChange(reason=reason[:NOTE_LIMIT], at=iso(self.clock.now()), cause_kind=cause.kind.value,
+                          cause_name=cause.name[:NOTE_LIMIT], cause_subject=cause.subject[:NOTE_LIMIT])
 
     def task(self, run_id: str, before: TaskRecord | None, after: TaskRecord, reason: str) -> None:
         """``after`` was written over ``before`` (as the writer read it; None: no item)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -159,6 +160,7 @@ class Outcomes:
         (a duplicate, a timeout): their write stands. With a token to consume, a lost race is
         raised instead: the caller answers the link's sender. An applied change is journaled
         with ``reason``."""
+        change = replace(change, set={**change.set, "last_change": self.journal.note(reason)})
         try:
             new = self.store.change_task(run_id, rec.task_id, change, exports=exports or None, consume=consume)
         except ConditionFailed as lost:

@@ -38,7 +38,8 @@ class Pausing:
         run = self.store.get_run(run_id)
         if run is None:
             return None
-        paused = self.store.set_run_status(run_id, RunStatus.PAUSED, expected=RunStatus.RUNNING)
+        paused = self.store.set_run_status(run_id, RunStatus.PAUSED, expected=RunStatus.RUNNING,
+                                           note=self.journal.note("paused"))
         if paused:
             self.journal.run(run_id, RunStatus.PAUSED, RunStatus.RUNNING, "paused")
         return {"run_id": run_id, "status": RunStatus.PAUSED if paused else run.status, "changed": paused}
@@ -47,7 +48,8 @@ class Pausing:
         run = self.store.get_run(run_id)
         if run is None:
             return None
-        if not self.store.set_run_status(run_id, RunStatus.RUNNING, expected=RunStatus.PAUSED):
+        if not self.store.set_run_status(run_id, RunStatus.RUNNING, expected=RunStatus.PAUSED,
+                                         note=self.journal.note("resumed")):
             return {"run_id": run_id, "status": run.status, "changed": False}
         self.journal.run(run_id, RunStatus.RUNNING, RunStatus.PAUSED, "resumed")
         plan = self.plans.get(run.plan_hash)

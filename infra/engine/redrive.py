@@ -100,14 +100,17 @@ class Redriving:
                 return
             recs = self.store.list_tasks(run.run_id)  # once per redrive: an operator's action
             kept = kept_nodes(plan, recs)
+            note = self.journal.note(f"reset by redrive {epoch}")
             for key, keep in resets(plan, recs, kept).items():
-                self.store.reset_task(run.run_id, key, epoch, keep)
+                # A reset item says why in the run's history; one that never existed has nothing to say.
+                self.store.reset_task(run.run_id, key, epoch, {**(keep or {}), "last_change": note} if key in recs
+                                      else keep)
             sinks = [s for s in plan.sinks if s in kept]
+            why = f"redrive {epoch}: {len(kept)} tasks kept"
             reopened, run = self.store.reopen_run(run.run_id, epoch, sinks, len(plan.sinks) - len(sinks),
-                                                  iso(self.clock.now()))
+                                                  iso(self.clock.now()), note=self.journal.note(why))
             if reopened and run is not None:
-                self.journal.run(run.run_id, run.status, RunStatus.FAILED,
-                                 f"redrive {epoch}: {len(kept)} tasks kept")
+                self.journal.run(run.run_id, run.status, RunStatus.FAILED, why)
         if run is None or run.redrives != epoch or run.status in RUN_ENDED:
             return  # another epoch's message, or this epoch has ended already
         self._restart(plan, run, epoch)

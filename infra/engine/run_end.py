@@ -11,6 +11,7 @@ from typing import Any
 import jsonschema
 
 from statemachine.expressions import ExpressionError, render, task_references
+from statemachine.history import Retention
 from statemachine.messages import ChildDone, ParentRef
 from statemachine.plan import Plan
 from statemachine.status import RUN_MOVING, RunStatus
@@ -24,8 +25,10 @@ from .reading import Scopes
 
 
 class RunEnd:
-    def __init__(self, store: StateStore, clock: Clock, messenger: Messenger, scopes: Scopes, journal: Journal):
+    def __init__(self, store: StateStore, clock: Clock, messenger: Messenger, scopes: Scopes, journal: Journal,
+                 retention: Retention):
         self.store = store
+        self.retention = retention  # a finished run's item expires (its TTL) after the retention
         self.journal = journal
         self.clock = clock
         self.messenger = messenger
@@ -39,9 +42,11 @@ class RunEnd:
         if run.end_comps is None:
             comps = self._compensations(plan, run, run.cancelled) if run.failed_tasks else []
             before = run.status
-            run = self.store.begin_end(run.run_id, comps, RunStatus.COMPENSATING if comps else RunStatus.RUNNING)
+            why = f"compensating {len(comps)} completed tasks"
+            run = self.store.begin_end(run.run_id, comps, RunStatus.COMPENSATING if comps else RunStatus.RUNNING,
+                                       note=self.journal.note(why) if comps else None)
             if run.status != before:
-                self.journal.run(run.run_id, run.status, before, f"compensating {len(comps)} completed tasks")
+                self.journal.run(run.run_id, run.status, before, why)
         self.end_step(plan, run, 0)
 
     def end_step(self, plan: Plan, run: RunRecord, index: int) -> None:
@@ -94,8 +99,9 @@ class RunEnd:
                 status, error = RunStatus.FAILED, {"type": "ExpressionError", "message": f"workflow outputs: {exc}"}
             except jsonschema.ValidationError as exc:
                 status, error = RunStatus.FAILED, {"type": "OutputValidationError", "message": exc.message}
-        if self.store.finish_run(run.run_id, status, outputs, error, iso(self.clock.now())):
-            why = f"{status.lower()}" + (f": {error.get('type')}" if error else "")
+        why = f"{status.lower()}" + (f": {error.get('type')}" if error else "")
+        if self.store.finish_run(run.run_id, status, outputs, error, iso(self.clock.now()), note=self.journal.note(why),
+                                 expires=self.retention.expires(self.clock.now())):
             self.journal.run(run.run_id, status, run.status, why)
         self.notify_parent(run)
 

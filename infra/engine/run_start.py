@@ -102,4 +102,5 @@ class RunStart:
             created_at=iso(self.clock.now()),
             sinks_remaining=len(plan.sinks),
             parent=parent.to_dict() if parent else None,
+            last_change=self.journal.note(f"started {plan.workflow_id}@{plan.version}"),
         )

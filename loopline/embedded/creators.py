@@ -65,6 +65,9 @@ def _create_table(prov: _Provisioner, lid: str, props: dict[str, Any]) -> dict[s
         ddb.update_continuous_backups(
             TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
     table = ddb.describe_table(TableName=name)["Table"]
+    if "StreamSpecification" in props and "LatestStreamArn" not in table:  # a table made by an older template
+        ddb.update_table(TableName=name, StreamSpecification=kwargs["StreamSpecification"])
+        table = ddb.describe_table(TableName=name)["Table"]
     streams = {"StreamArn": table["LatestStreamArn"]} if "LatestStreamArn" in table else {}
     return {"Ref": name, "Arn": table["TableArn"], **streams}
 

@@ -17,8 +17,10 @@ deadline per request (loopline/embedded/http_server.py).
 from __future__ import annotations
 
 import base64
+import getpass
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -47,6 +49,16 @@ _TEXT_TYPES = re.compile(
     r"^(text/|application/(json|xml|javascript|x-www-form-urlencoded|[\w.+-]*\+(json|xml))\b)", re.I)
 
 Invoke = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return f"uid {os.getuid()}"
+
+
+_LOCAL_USER = _local_user()
 
 
 class HttpError(Exception):
@@ -217,7 +229,8 @@ class LocalGateway:
                 "identity": {
                     "sourceIp": request.client_address[0],
                     "userAgent": request.headers.get("User-Agent"),
-                    "accountId": None, "caller": None, "user": None, "userArn": None,
+                    # Who asks: the dev server's own user (on AWS, the IAM principal), for the audit log.
+                    "accountId": None, "caller": None, "user": _LOCAL_USER, "userArn": None,
                     "cognitoIdentityPoolId": None, "cognitoIdentityId": None,
                     "cognitoAuthenticationType": None, "cognitoAuthenticationProvider": None,
                     "accessKey": None, "apiKey": None, "apiKeyId": None,

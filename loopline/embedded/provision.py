@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import string
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,18 @@ class QueueSource:
 
 
 @dataclass(frozen=True)
+class StreamSource:
+    """A DynamoDB stream's event source mapping: what the local runtime polls and delivers."""
+
+    stream_arn: str
+    function: str
+    batch_size: int
+    report_batch_item_failures: bool
+    maximum_retry_attempts: int  # -1: until the record expires
+    on_failure: str | None  # queue url for the record of a batch given up on
+
+
+@dataclass(frozen=True)
 class AsyncDestinations:
     """A function's EventInvokeConfig: where Lambda sends the record of an asynchronous invocation."""
 
@@ -104,6 +117,7 @@ class Stack:
     # Functions invoked asynchronously, by the name callers use (the physical function name).
     async_invokes: dict[str, AsyncDestinations] = field(default_factory=dict)
     account: str = _MOTO_ACCOUNT  # the ARNs' account, for the local IAM check (loopline/embedded/iam.py)
+    stream_sources: tuple[StreamSource, ...] = ()
 
     def with_public_url(self, public_url: str) -> Stack:
         """The same stack with links pointing at ``public_url`` (e.g. a gateway bound after provisioning)."""
@@ -275,11 +289,13 @@ class _Provisioner:
                     found.add(Route(method, path, self._function_by_arn(target)))
         return tuple(sorted(found, key=lambda route: (route.path, route.method)))
 
+    def _queues_by_arn(self) -> dict[str, str]:
+        """The stack's queues: ARN -> URL."""
+        return {attrs["Arn"]: attrs["Ref"] for lid, attrs in self.attrs.items()
+                if self.resources[lid]["Type"] == "AWS::SQS::Queue"}
+
     def async_invokes(self) -> dict[str, AsyncDestinations]:
-        queues_by_arn = {
-            attrs["Arn"]: attrs["Ref"] for lid, attrs in self.attrs.items()
-            if self.resources[lid]["Type"] == "AWS::SQS::Queue"
-        }
+        queues_by_arn = self._queues_by_arn()
         found = {}
         for res in self.resources.values():
             if res["Type"] != "AWS::Lambda::EventInvokeConfig":
@@ -299,16 +315,20 @@ class _Provisioner:
                                             targets["OnFailure"])
         return found
 
-    def queue_sources(self) -> tuple[QueueSource, ...]:
-        queues_by_arn = {
-            attrs["Arn"]: attrs["Ref"] for lid, attrs in self.attrs.items()
-            if self.resources[lid]["Type"] == "AWS::SQS::Queue"
-        }
-        sources = []
+    def _mappings(self, of_streams: bool) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The event source mappings (logical id, resolved properties) of DynamoDB streams, or of the others."""
+        streams = {attrs["StreamArn"] for lid, attrs in self.attrs.items()
+                   if self.resources[lid]["Type"] == "AWS::DynamoDB::Table" and "StreamArn" in attrs}
         for lid, res in self.resources.items():
-            if res["Type"] != "AWS::Lambda::EventSourceMapping":
-                continue
-            props = self.resolver.resolve(res.get("Properties", {}))
+            if res["Type"] == "AWS::Lambda::EventSourceMapping":
+                props = self.resolver.resolve(res.get("Properties", {}))
+                if (props.get("EventSourceArn", "") in streams) == of_streams:
+                    yield lid, props
+
+    def queue_sources(self) -> tuple[QueueSource, ...]:
+        queues_by_arn = self._queues_by_arn()
+        sources = []
+        for lid, props in self._mappings(of_streams=False):
             source = props.get("EventSourceArn", "")
             if source not in queues_by_arn:
                 raise ProvisionError(f"{lid}: the local runtime only polls SQS queues of this stack, not {source!r}")
@@ -319,6 +339,24 @@ class _Provisioner:
                 batch_size=int(props.get("BatchSize", 10)),
                 report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
                 maximum_concurrency=int(concurrency) if concurrency is not None else None,
+            ))
+        return tuple(sources)
+
+    def stream_sources(self) -> tuple[StreamSource, ...]:
+        queues_by_arn = self._queues_by_arn()
+        sources = []
+        for lid, props in self._mappings(of_streams=True):
+            failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+            if failure is not None and failure not in queues_by_arn:
+                raise ProvisionError(f"{lid}: the local runtime only sends failure records to SQS queues of this "
+                                     f"stack, not {failure!r}")
+            sources.append(StreamSource(
+                stream_arn=props["EventSourceArn"],
+                function=self._function_by_arn(as_text(props["FunctionName"])),
+                batch_size=int(props.get("BatchSize", 100)),
+                report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+                maximum_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
+                on_failure=queues_by_arn.get(failure) if failure else None,
             ))
         return tuple(sources)
 
@@ -351,7 +389,7 @@ def provision(
     return Stack(
         physical=physical, functions=functions, routes=routes, queue_sources=queue_sources,
         parameters={k: as_text(v) if isinstance(v, str) else ",".join(v) for k, v in values.items()},
-        async_invokes=prov.async_invokes(), account=prov.account,
+        async_invokes=prov.async_invokes(), account=prov.account, stream_sources=prov.stream_sources(),
     )
 
 

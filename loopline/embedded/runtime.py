@@ -39,6 +39,7 @@ from .concurrency import InvocationGate, install_linearizable_moto, routed_stdou
 from .iam import Enforcer, Policy
 from .provision import Stack, provision
 from .pump_sleep import PumpSleep
+from .streams import IDLE_POLL, STREAMS_CONFIG, StreamPoller
 
 REGION = "us-east-1"
 DEV_CLOCK = "_dev_clock"
@@ -78,6 +79,9 @@ class EmbeddedAws:
             os.environ.update(LOCAL_ENV)  # dummy credentials: nothing can reach a real account
         else:
             os.environ.update({k: v for k, v in LOCAL_ENV.items() if k not in os.environ or k.startswith("POWERTOOLS")})
+        # Where each stream's event source mapping stands (loopline/embedded/streams.py): the service's
+        # state, kept across runtimes as AWS keeps it across function restarts.
+        self.stream_checkpoints: dict[str, str] = {}
         self._mock = None
         if self.endpoint_url is None:
             from moto import mock_aws
@@ -114,8 +118,8 @@ class EmbeddedAws:
         for spec in self.stack.functions.values():
             spec.environment["LOOPLINE_LEASE_SECONDS"] = str(seconds)
 
-    def client(self, service: str):
-        return self.session.client(service, endpoint_url=self.endpoint_url)
+    def client(self, service: str, config=None):
+        return self.session.client(service, endpoint_url=self.endpoint_url, config=config)
 
     def stop(self) -> None:
         if self._s3_server is not None:
@@ -195,6 +199,9 @@ class LocalRuntime:
             lambda url, body: self._sqs.send_message(QueueUrl=url, MessageBody=body), contextlib.nullcontext(),
             self.clock, inline=inline_code, concurrency=runner_concurrency, log=self.log)
         self._scheduler = aws.client("scheduler")
+        # The runs table's stream into HistoryFunction, as Lambda's event source mapping delivers it.
+        self.streams = StreamPoller(aws.client("dynamodbstreams", config=STREAMS_CONFIG), self._sqs,
+                                    self.stack.stream_sources, aws.stream_checkpoints, self.invoke, self.log)
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._queue_urls: dict[str, str] = {}
@@ -362,7 +369,10 @@ class LocalRuntime:
     # ------------------------------------------------------------ driving
 
     def pump_once(self) -> int:
-        return self.fire_due_timers() + self.poll_once()
+        moved = self.fire_due_timers() + self.poll_once() + self.streams.poll_when_due()
+        if self.streams.retrying:  # nothing else would wake a sleeping pump for the retry
+            self.doorbell.ring_in(IDLE_POLL, slot="stream-retry")
+        return moved
 
     def run_until(self, done: Callable[[], bool], timeout: float = 60.0) -> bool:
         """Pump in this thread until ``done()`` or ``timeout`` seconds of real time. ``done()`` is asked

@@ -10,11 +10,14 @@ from infra import wiring
 from infra.clock import SystemClock
 from infra.engine import Busy, Engine, EngineSettings
 from infra.engine.journal import KeptTransitions
+from infra.history import HistoryRecorder
 from infra.links import LinkSigner
 from infra.ports import Clock
 from infra.tasks.registry import TaskTypes
 from loopline.doorbell import Doorbell
 
+from .feed import ChangeFeed
+from .history import InMemoryHistory
 from .listing import InMemoryRunQueries
 from .queue import InMemoryQueue, InMemoryTimers
 from .store import InMemoryStore
@@ -31,7 +34,12 @@ class LocalMode:
     def __init__(self, clock: Clock | None = None, public_url: str = "http://127.0.0.1:8080",
                  lease_seconds: float = 60.0, inline_code: bool = False, task_types: TaskTypes | None = None):
         self.clock = clock or SystemClock()
-        self.store = InMemoryStore()
+        # Each write of a run or task item goes to the feed; pump_once turns it into history with the
+        # consumer HistoryFunction runs on AWS (infra/history.py), off the writer's thread.
+        self.feed = ChangeFeed()
+        self.store = InMemoryStore(self.feed)
+        self.history = InMemoryHistory()
+        self.recorder = HistoryRecorder(self.history)
         self.doorbell = Doorbell()
         self.queue = InMemoryQueue(self.clock, on_send=self.doorbell.ring)
         self.results = InMemoryQueue(self.clock, on_send=self.doorbell.ring)  # the task runner's destination
@@ -50,8 +58,27 @@ class LocalMode:
                              settings, dispatch=self.dispatch, task_types=types, transitions=self.transitions,
                              queries=InMemoryRunQueries(self.store))
         wiring.use_engine(self.engine)  # the api handler (for approval links) drives this engine
+        wiring.use_history(self.history)
+
+    def record_history(self, limit: int = 100) -> int:
+        """Turn up to ``limit`` change records of the feed into history; returns how many were handled.
+        A record the consumer fails on goes back to the feed with those after it, as a stream's
+        shard is retried from its first failed record."""
+        records = self.feed.take(limit)
+        for index, record in enumerate(records):
+            try:
+                self.recorder.record(record["dynamodb"])
+            except Exception:
+                self.feed.put_back(records[index:])
+                raise
+        return len(records)
 
     def pump_once(self) -> int:
+        """Handle one result or message (and turn the writes so far into history); 0 when idle."""
+        recorded = self.record_history()
+        return self._handle_one() or min(recorded, 1)
+
+    def _handle_one(self) -> int:
         result = self.results.receive_body()
         if result is not None:
             self.engine.accept_result(result)

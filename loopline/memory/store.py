@@ -11,7 +11,7 @@ import copy
 import json
 import threading
 from dataclasses import replace
-from typing import Any
+from typing import Any, Callable
 
 from infra.ports import (
     LostRace,
@@ -27,6 +27,10 @@ from infra.ports import (
     refusal_record,
     version_key,
 )
+from statemachine.history import image
+from statemachine.state import LastChange
+
+from .feed import ChangeFeed
 
 
 def _copy(value):
@@ -38,12 +42,38 @@ def _copy(value):
     return copy.deepcopy(value)
 
 
+class _Items(dict):
+    """The store's run or task items: every assignment is a write, reported to the change feed
+    with the item's old and new image, as a DynamoDB stream reports each write of the runs table."""
+
+    def __init__(self, feed: ChangeFeed | None, image_of: Callable[[Any, Any], dict[str, Any]]):
+        super().__init__()
+        self._feed = feed
+        self._image_of = image_of
+
+    def __setitem__(self, key, value) -> None:
+        old = self.get(key)
+        super().__setitem__(key, value)
+        if self._feed is not None:
+            self._feed.emit(self._image_of(key, old) if old is not None else None, self._image_of(key, value))
+
+
+def _run_image(run_id: str, run: RunRecord) -> dict[str, Any]:
+    return image(run_id, "", run.status, 0, run.last_change)
+
+
+def _task_image(key: tuple[str, str], task: TaskRecord) -> dict[str, Any]:
+    return image(key[0], key[1], task.status, task.attempt, task.last_change)
+
+
 class InMemoryStore:
-    def __init__(self) -> None:
+    """``feed``: where each write of a run or task item is reported (local mode's history)."""
+
+    def __init__(self, feed: ChangeFeed | None = None) -> None:
         self._lock = threading.RLock()
         self._plans: dict[str, str] = {}
-        self._runs: dict[str, RunRecord] = {}
-        self._tasks: dict[tuple[str, str], TaskRecord] = {}
+        self._runs: dict[str, RunRecord] = _Items(feed, _run_image)
+        self._tasks: dict[tuple[str, str], TaskRecord] = _Items(feed, _task_image)
         self._tokens: dict[str, TokenRecord] = {}
         self._sinks_done: dict[str, set[str]] = {}
         self._workflows: dict[tuple[str, str], str] = {}
@@ -109,36 +139,41 @@ class InMemoryStore:
         with self._lock:
             return {t: _copy(r) for (rid, t), r in self._tasks.items() if rid == run_id}
 
-    def finish_run(self, run_id: str, status: str, outputs: Any, error: dict | None, ended_at: str) -> bool:
+    def finish_run(self, run_id: str, status: str, outputs: Any, error: dict | None, ended_at: str,
+                   note: LastChange | None = None, expires: int | None = None) -> bool:
         with self._lock:
             run = self._run(run_id)
             if run.status not in ("RUNNING", "COMPENSATING"):
                 return False
             json.dumps(outputs, allow_nan=False)  # the DynamoDB store keeps JSON; refuse here what it would refuse
-            self._runs[run_id] = replace(run, status=status, outputs=_copy(outputs), error=error, ended_at=ended_at)
+            self._runs[run_id] = replace(run, status=status, outputs=_copy(outputs), error=error, ended_at=ended_at,
+                                         last_change=note or run.last_change, ttl=expires)
             return True
 
-    def begin_end(self, run_id: str, comps: list[list[str]], status: str) -> RunRecord:
+    def begin_end(self, run_id: str, comps: list[list[str]], status: str,
+                  note: LastChange | None = None) -> RunRecord:
         with self._lock:
             run = self._run(run_id)
             if run.end_comps is None and run.status == "RUNNING":
-                run = self._runs[run_id] = replace(run, end_comps=_copy(comps), status=status)
+                run = self._runs[run_id] = replace(run, end_comps=_copy(comps), status=status,
+                                                    last_change=note or run.last_change)
             return _copy(run)
 
-    def set_run_status(self, run_id: str, status: str, expected: str) -> bool:
+    def set_run_status(self, run_id: str, status: str, expected: str, note: LastChange | None = None) -> bool:
         with self._lock:
             run = self._run(run_id)
             if run.status != expected:
                 return False
-            self._runs[run_id] = replace(run, status=status)
+            self._runs[run_id] = replace(run, status=status, last_change=note or run.last_change)
             return True
 
-    def halt_run(self, run_id: str, reason_id: str, error: dict) -> RunRecord:
+    def halt_run(self, run_id: str, reason_id: str, error: dict, note: LastChange | None = None) -> RunRecord:
         with self._lock:
             run = self._run(run_id)
             run = self._runs[run_id] = replace(run, halt=True, failed_tasks=run.failed_tasks | {reason_id},
                                                error=run.error or _copy(error),
-                                               cancelled=run.cancelled or reason_id == "$cancel")
+                                               cancelled=run.cancelled or reason_id == "$cancel",
+                                               last_change=note or run.last_change)
             return _copy(run)
 
     def record_sink_done(self, run_id: str, task_id: str) -> RunRecord:
@@ -238,7 +273,7 @@ class InMemoryStore:
             return True
 
     def reopen_run(self, run_id: str, epoch: int, sinks_done: list[str], sinks_remaining: int,
-                   now: str) -> Written[RunRecord]:
+                   now: str, note: LastChange | None = None) -> Written[RunRecord]:
         with self._lock:
             run = self._run(run_id)
             if run.status != "FAILED" or run.redrives != epoch - 1 or run.end_comps:
@@ -247,7 +282,7 @@ class InMemoryStore:
             run = self._runs[run_id] = replace(
                 run, status="RUNNING", redrives=epoch, redriven_at=now, sinks_remaining=sinks_remaining,
                 outputs=None, error=None, ended_at=None, end_comps=None, failed_tasks=frozenset(), halt=False,
-                cancelled=False)
+                cancelled=False, ttl=None, last_change=note or run.last_change)
             return Written(True, _copy(run))
 
 

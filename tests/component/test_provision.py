@@ -106,6 +106,8 @@ def test_routes_come_from_the_template(stack: Stack) -> None:
         Route("GET", "/workflows", "ApiFunction"),
         Route("GET", "/workflows/{workflow_id}", "ApiFunction"),
         Route("GET", "/openapi.json", "ApiFunction"),
+        Route("GET", "/runs/{run_id}/history", "ApiFunction"),
+        Route("GET", "/audit", "ApiFunction"),
     }
 
 
@@ -162,12 +164,15 @@ def test_environment_resolves_to_physical_resources(session: boto3.session.Sessi
 
 def test_public_url_overrides_every_function(session: boto3.session.Session) -> None:
     stack = provision(session, public_url="http://127.0.0.1:8080/")
-    engine = [f for f in stack.functions.values() if f.logical_id != "TaskRunnerFunction"]
+    engine = [f for f in stack.functions.values() if f.logical_id not in NO_LINKS]
     assert {f.environment["LOOPLINE_PUBLIC_URL"] for f in engine} == {"http://127.0.0.1:8080"}
     later = stack.with_public_url("http://127.0.0.1:9999")
     assert {f.environment["LOOPLINE_PUBLIC_URL"] for f in later.functions.values()
-            if f.logical_id != "TaskRunnerFunction"} == {"http://127.0.0.1:9999"}
+            if f.logical_id not in NO_LINKS} == {"http://127.0.0.1:9999"}
     assert "LOOPLINE_PUBLIC_URL" not in later.functions["TaskRunnerFunction"].environment
+
+
+NO_LINKS = ("TaskRunnerFunction", "HistoryFunction")  # functions that make no link: no public URL
 
 
 def test_public_url_parameter_reaches_the_worker(session: boto3.session.Session) -> None:

@@ -22,7 +22,7 @@ ENV_NAMES = {
     "LOOPLINE_SCHEDULER_ROLE_ARN", "LOOPLINE_LINK_KEY_SECRET", "LOOPLINE_PAYLOAD_BUCKET", "LOOPLINE_LEASE_SECONDS",
     "LOOPLINE_PUBLIC_URL", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE",
     "LOOPLINE_PROVIDER_DEFAULTS", "LOOPLINE_EMAIL_FROM", "LOOPLINE_EGRESS_ALLOW", "LOOPLINE_LINKS_IN_VIEWS",
-    "LOOPLINE_CUSTOM_MODULES",
+    "LOOPLINE_CUSTOM_MODULES", "LOOPLINE_RETENTION_DAYS",
 }
 LINT_ENV = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing", "SAM_CLI_TELEMETRY": "0"}
@@ -102,15 +102,19 @@ def test_managed_policies_are_only_the_sam_defaults(cfn: dict[str, Any]) -> None
 
 def test_functions_have_exactly_the_contract_environment(cfn: dict[str, Any]) -> None:
     functions = {lid: r for lid, r in cfn["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
-    assert set(functions) == {"ApiFunction", "WorkerFunction", "DeadLetterFunction", "TaskRunnerFunction"}
-    worker_only = {"LOOPLINE_TASK_RUNNER_FUNCTION", "LOOPLINE_TASK_RESULT_QUEUE_ARN", "LOOPLINE_SMS_ENABLED",
-                   "LOOPLINE_BEDROCK_MODELS"}
+    assert set(functions) == {"ApiFunction", "WorkerFunction", "DeadLetterFunction", "TaskRunnerFunction",
+                              "HistoryFunction"}
+    own = {"WorkerFunction": {"LOOPLINE_TASK_RUNNER_FUNCTION", "LOOPLINE_TASK_RESULT_QUEUE_ARN",
+                              "LOOPLINE_SMS_ENABLED", "LOOPLINE_BEDROCK_MODELS"},
+           "ApiFunction": {"LOOPLINE_HISTORY_TABLE"}}  # the API reads history and writes the audit log
     for lid, resource in functions.items():
         assert resource["Properties"]["TracingConfig"] == {"Mode": "Active"}
-        if lid == "TaskRunnerFunction":
+        if lid in ("TaskRunnerFunction", "HistoryFunction"):
             continue
         variables = resource["Properties"]["Environment"]["Variables"]
-        assert set(variables) == ENV_NAMES | (worker_only if lid == "WorkerFunction" else set()), lid
+        assert set(variables) == ENV_NAMES | own.get(lid, set()), lid
+    assert set(functions["HistoryFunction"]["Properties"]["Environment"]["Variables"]) == {
+        "LOOPLINE_HISTORY_TABLE", "LOOPLINE_RETENTION_DAYS", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
     assert functions["ApiFunction"]["Properties"]["Handler"] == "functions.api.app.lambda_handler"
     assert functions["WorkerFunction"]["Properties"]["Handler"] == "functions.worker.app.lambda_handler"
     assert functions["DeadLetterFunction"]["Properties"]["Handler"] == "functions.dead_letter.app.lambda_handler"
@@ -133,6 +137,31 @@ def test_the_task_runner_holds_nothing_of_the_engine(cfn: dict[str, Any]) -> Non
     invoke = next(r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig")
     assert invoke["MaximumRetryAttempts"] == 0 and invoke["FunctionName"] == {"Ref": "TaskRunnerFunction"}
     assert {d["Destination"]["Fn::GetAtt"][0] for d in invoke["DestinationConfig"].values()} == {"TaskResultQueue"}
+
+
+def test_the_history_function_reads_the_runs_stream_and_writes_history_only(cfn: dict[str, Any]) -> None:
+    """Issue #11: history is read off the runs table's stream (no write added to a transition) by a
+    function whose role can put history entries and read that stream, nothing of the engine's."""
+    resources = cfn["Resources"]
+    assert resources["RunsTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert resources["HistoryTable"]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "ttl",
+                                                                                  "Enabled": True}
+    function = resources["HistoryFunction"]["Properties"]
+    role = resources[function["Role"]["Fn::GetAtt"][0]]["Properties"]
+    assert set(role["ManagedPolicyArns"]) == {"arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+                                              "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"}
+    grants = {(a, next(iter(references(s["Resource"]))))
+              for s in _statements(role["Policies"]) for a in ([s["Action"]] if isinstance(s["Action"], str)
+                                                                 else s["Action"])}
+    assert grants == {("dynamodb:PutItem", "HistoryTable"), ("dynamodb:DescribeStream", "RunsTable"),
+                      ("dynamodb:GetRecords", "RunsTable"), ("dynamodb:GetShardIterator", "RunsTable"),
+                      ("dynamodb:ListStreams", "RunsTable"), ("sqs:SendMessage", "HistoryFailureQueue")}
+    mapping = resources["HistoryStream"]["Properties"]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["RunsTable", "StreamArn"]}
+    assert mapping["BisectBatchOnFunctionError"] is True and mapping["FunctionResponseTypes"] == [
+        "ReportBatchItemFailures"]
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["HistoryFailureQueue", "Arn"]}
+    assert cfn["Parameters"]["RetentionDays"]["Default"] == 30
 
 
 def test_only_the_worker_may_start_the_task_runner(cfn: dict[str, Any]) -> None:

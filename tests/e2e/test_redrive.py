@@ -46,8 +46,8 @@ def test_redrive_through_the_api_survives_duplicates_and_a_crash(aws, clock, mon
         real_reopen = DynamoStore.reopen_run
         killed = []
 
-        def dies_after_reopening(self, *args):
-            result = real_reopen(self, *args)
+        def dies_after_reopening(self, *args, **kwargs):
+            result = real_reopen(self, *args, **kwargs)
             if not killed:
                 killed.append(result)
                 raise SimulatedCrash("killed right after reopening the run")

@@ -85,3 +85,34 @@ def test_the_default_limit_is_the_idle_limit():
     bell.arm()
     woke, took = timed_sleep(bell, None)
     assert woke is False and took < 5
+
+
+def test_ring_by_keeps_the_earliest_time_of_its_slot():
+    """Writes in a row (a transition writes several items) wake the pump once, after the first."""
+    bell = Doorbell()
+    bell.arm()
+    bell.ring_by(0.1, "writes")
+    bell.ring_by(30, "writes")  # later: does not push the wake away
+    woke, took = timed_sleep(bell, 5)
+    assert woke is True and took < 2
+
+
+def test_a_table_write_wakes_the_pump_a_moment_later_for_the_stream():
+    """A DynamoDB write puts records on the table's stream; nothing else would wake the stream poller."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                         BillingMode="PAY_PER_REQUEST")
+        bell = Doorbell()
+        bell.attach(ddb)
+        bell.arm()
+        ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})  # a read: no records
+        assert timed_sleep(bell, 0.5)[0] is False
+        bell.arm()
+        ddb.put_item(TableName="t", Item={"pk": {"S": "a"}})
+        woke, took = timed_sleep(bell, 5)
+        assert woke is True and took < 2

@@ -26,9 +26,10 @@ SAMPLES = {  # a value of each kind that no field has as its default
     Kind.STRING_SET: frozenset({"x", "ü"}),
     Kind.JSON: {"k": [1, 2.5, None, "é", {"deep": False}]},
     Kind.JSON_MAP: {"a": {"deep": [1, None]}, "b": None, "c": "text"},
+    Kind.INLINE_JSON: {"reason": "why ✓", "at": "t"},
 }
 ATTRIBUTE_TYPE = {Kind.STRING: "S", Kind.NUMBER: "N", Kind.BOOL: "BOOL", Kind.STRING_SET: "SS", Kind.JSON: "S",
-                  Kind.JSON_MAP: "M"}
+                  Kind.JSON_MAP: "M", Kind.INLINE_JSON: "S"}
 
 
 def full(layout: Layout, outside: dict[str, Any]) -> Any:

@@ -1,0 +1,108 @@
+"""History on DynamoDB: the HistoryTable of template.yaml, one conditional put per entry.
+
+Layout: ``pk = "RUN#<run id>"`` holds a run's entries, ``pk = "AUDIT"`` the operator's actions
+(a handful per minute at most: one partition is far below its write limit); ``sk`` is the entry's
+sort key (its time, then the change record's sequence number or the request id), so a query reads
+them in time order and a page's cursor is the last sort key it held. ``entry`` is the entry as
+JSON; ``ttl`` is when DynamoDB may delete it (the deployment's retention after its time).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from statemachine.history import (
+    AuditAction,
+    AuditEntry,
+    HistoryEntry,
+    Retention,
+    decode_action,
+    decode_entry,
+    encode_action,
+    encode_entry,
+)
+
+from ..clock import parse_iso
+from ..ports import Page
+from .dynamo_calls import Refused, call
+
+AUDIT_PK = "AUDIT"
+
+
+def run_pk(run_id: str) -> str:
+    return f"RUN#{run_id}"
+
+
+class DynamoHistory:
+    def __init__(self, client, table: str, retention: Retention):
+        self._db = client
+        self.table = table
+        self.retention = retention
+
+    def _put(self, pk: str, sk: str, at: str, body: dict[str, Any], extra: dict[str, str] | None = None) -> bool:
+        item = {"pk": {"S": pk}, "sk": {"S": sk}, "entry": {"S": json.dumps(body, separators=(",", ":"))},
+                **{name: {"S": value} for name, value in (extra or {}).items()}}
+        expires = self.retention.expires(parse_iso(at))
+        if expires is not None:
+            item["ttl"] = {"N": str(expires)}
+        try:
+            call(self._db, "put_item", TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except Refused:
+            return False  # the same change record (or request) delivered again: kept once
+        return True
+
+    def append(self, entry: HistoryEntry) -> bool:
+        return self._put(run_pk(entry.run_id), entry.sort_key, entry.at, encode_entry(entry))
+
+    def of_run(self, run_id: str, cursor: str | None = None, limit: int = 100) -> Page[HistoryEntry]:
+        items, more = self._query(run_pk(run_id), cursor, None, limit, None)
+        entries = [decode_entry(run_id, json.loads(i["entry"]["S"])) for i in items]
+        return Page(entries, entries[-1].sort_key if more and entries else None)
+
+    def record_action(self, entry: AuditEntry) -> bool:
+        # actor and action also as attributes of their own: GET /audit filters on them.
+        return self._put(AUDIT_PK, entry.sort_key, entry.at, encode_action(entry),
+                         {"actor": entry.actor, "action": entry.action.value})
+
+    def actions(self, actor: str | None = None, action: AuditAction | None = None, since: str | None = None,
+                cursor: str | None = None, limit: int = 100) -> Page[AuditEntry]:
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        clauses = []
+        if actor is not None:
+            names["#actor"], values[":actor"] = "actor", {"S": actor}
+            clauses.append("#actor = :actor")
+        if action is not None:
+            names["#action"], values[":action"] = "action", {"S": action.value}
+            clauses.append("#action = :action")
+        items, more = self._query(AUDIT_PK, cursor, since, limit,
+                                  (" AND ".join(clauses), names, values) if clauses else None)
+        entries = [decode_action(json.loads(i["entry"]["S"])) for i in items]
+        return Page(entries, entries[-1].sort_key if more and entries else None)
+
+    def _query(self, pk: str, cursor: str | None, since: str | None, limit: int,
+               where: tuple[str, dict[str, str], dict[str, Any]] | None) -> tuple[list[dict], bool]:
+        """Up to ``limit`` items of ``pk`` after ``cursor`` (from ``since``), and whether more may follow."""
+        values: dict[str, Any] = {":p": {"S": pk}}
+        condition = "pk = :p"
+        if cursor is not None and (since is None or cursor >= since):
+            condition, values[":after"] = condition + " AND sk > :after", {"S": cursor}
+        elif since is not None:
+            condition, values[":after"] = condition + " AND sk >= :after", {"S": since}
+        kwargs: dict[str, Any] = {"TableName": self.table, "KeyConditionExpression": condition,
+                                  "ExpressionAttributeValues": values, "ConsistentRead": True}
+        if where is not None:  # the audit's filters: copied onto the entry's own attributes when written
+            filter_expression, names, filter_values = where
+            kwargs.update(FilterExpression=filter_expression, ExpressionAttributeNames=names)
+            values.update(filter_values)
+        found: list[dict] = []
+        while True:
+            kwargs["Limit"] = limit + 1 - len(found)  # one more than asked: tells whether a next page exists
+            reply = call(self._db, "query", **kwargs)
+            found += reply["Items"]
+            if len(found) > limit:
+                return found[:limit], True
+            if "LastEvaluatedKey" not in reply:
+                return found, False
+            kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]

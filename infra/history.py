@@ -1,0 +1,25 @@
+"""The history consumer: change records of the runs table in, history entries appended.
+
+On AWS, HistoryFunction (functions/history/app.py) hands it each record of the runs table's
+DynamoDB stream; in local mode the in-memory store's feed (loopline/memory/feed.py) hands it the
+same records. What a change means is decided by ``statemachine.history.entries_of`` alone; the
+history store keeps each entry once, so a record delivered twice (a retried batch) adds nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from statemachine.history import entries_of
+
+from .ports import History
+
+
+class HistoryRecorder:
+    def __init__(self, history: History):
+        self.history = history
+
+    def record(self, change: dict[str, Any]) -> int:
+        """Append the entries of one change record (a stream record's ``dynamodb`` part); returns how
+        many were new. A storage error is raised: the record is then retried, not lost."""
+        return sum(1 for entry in entries_of(change) if self.history.append(entry))

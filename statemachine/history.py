@@ -1,0 +1,178 @@
+"""A run's history and the operator's audit log: typed entries, and the pure reading of a change.
+
+Every journaled write of the engine stores, in the same write, the ``last_change`` of the item
+(statemachine/state.py). The runs table's stream (or, locally, the in-memory store's feed) hands
+over each write's old and new image; :func:`entries_of` turns one such change record into the
+history entries it means, with no store and no clock. An entry's ``seq`` is the change record's
+sequence number: delivering the same record twice yields the same entry, which the history store
+appends once.
+
+Images are in DynamoDB's attribute-value shape (``{"S": ...}``, ``{"N": ...}``), the one the stream
+carries; the in-memory store builds the same with :func:`image`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from .events import Cause, CauseKind
+from .state import LastChange
+
+RUN_ITEM = "RUN"  # the run's own item's sort key in the runs table; a task's is "T#<key>"
+TASK_PREFIX = "T#"
+SEQ_WIDTH = 40  # DynamoDB's stream sequence numbers have up to 40 digits
+MAX_PAGE = 500  # the most entries one page of history or audit holds
+# A cursor is the sort key of the last entry a page held: an ISO time, "#", and a sequence or request id.
+_CURSOR = re.compile(r"^\d{4}-\d\d-\d\dT[0-9:.]+Z#[A-Za-z0-9._:-]{1,100}$")
+
+
+class EntryKind(StrEnum):
+    RUN = "run"
+    TASK = "task"
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    run_id: str
+    at: str
+    seq: str  # the change record's sequence number: the entry's identity
+    kind: EntryKind
+    item: str  # the task's item key; "" for the run itself
+    status: str
+    previous: str | None  # None: the item did not exist (a task then reads as PENDING)
+    attempt: int
+    reason: str
+    cause: Cause | None
+
+    @property
+    def sort_key(self) -> str:
+        # Sequence numbers are decimal strings of varying length: padded, they sort as numbers do.
+        return f"{self.at}#{self.seq.zfill(SEQ_WIDTH)}"
+
+
+class AuditAction(StrEnum):
+    START = "start"
+    CANCEL = "cancel"
+    PAUSE = "pause"
+    RESUME = "resume"
+    REDRIVE = "redrive"
+    DECIDE = "decide"  # an approval decided in someone's name (approve or reject)
+    REGISTER = "register"  # a workflow registered
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: str
+    request_id: str  # the API request's id: the entry's identity
+    action: AuditAction
+    actor: str  # the IAM principal on AWS, the local user under `loopline dev`
+    source_ip: str
+    user_agent: str
+    target: str  # a run id, or workflow id@version
+    reason: str  # a cancel's reason, a decision and whose it is, ...
+    outcome: int  # the HTTP status the request was answered with
+
+    @property
+    def sort_key(self) -> str:
+        return f"{self.at}#{self.request_id}"
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long a finished run and its history are kept (template.yaml's RetentionDays); 0: for ever."""
+
+    days: int = 30
+
+    def expires(self, moment: datetime) -> int | None:
+        """The TTL (epoch seconds) of something that ended, or was recorded, at ``moment``."""
+        return int((moment + timedelta(days=self.days)).timestamp()) if self.days > 0 else None
+
+
+def valid_cursor(cursor: str) -> bool:
+    return bool(_CURSOR.match(cursor))
+
+
+def entries_of(change: dict[str, Any]) -> list[HistoryEntry]:
+    """The history entries of one change record (a stream record's ``dynamodb`` part: ``Keys``,
+    ``OldImage``, ``NewImage``, ``SequenceNumber``). A write that set no new ``last_change``
+    (a dependency counter, a sink count, a link refusal, an item's expiry) means no entry."""
+    new, old = change.get("NewImage"), change.get("OldImage")
+    if not new:
+        return []  # removed (a TTL expiry): the history outlives it, nothing to add
+    note = _note(new)
+    if note is None or (old and _note(old) == note and _text(old, "status") == _text(new, "status")):
+        return []
+    keys = change.get("Keys") or new
+    run_id, sort_key = _text(keys, "pk"), _text(keys, "sk")
+    if sort_key == RUN_ITEM:
+        kind, item = EntryKind.RUN, ""
+    elif sort_key.startswith(TASK_PREFIX):
+        kind, item = EntryKind.TASK, sort_key[len(TASK_PREFIX):]
+    else:
+        return []
+    cause = Cause(CauseKind(note["cause_kind"]), note["cause_name"], note["cause_subject"]) \
+        if note["cause_kind"] else None
+    return [HistoryEntry(run_id=run_id, at=note["at"], seq=str(change["SequenceNumber"]), kind=kind, item=item,
+                         status=_text(new, "status") or "PENDING",
+                         previous=(_text(old, "status") or "PENDING") if old else None,
+                         attempt=int((new.get("attempt") or {}).get("N", 0)), reason=note["reason"], cause=cause)]
+
+
+def image(run_id: str, item: str, status: str, attempt: int, last_change: LastChange | None) -> dict[str, Any]:
+    """The attributes of an item that :func:`entries_of` reads, in the stream's shape (``item``:
+    a task's key, or "" for the run)."""
+    found: dict[str, Any] = {"pk": {"S": run_id}, "sk": {"S": TASK_PREFIX + item if item else RUN_ITEM},
+                             "status": {"S": status}}
+    if item:
+        found["attempt"] = {"N": str(attempt)}
+    if last_change is not None:
+        found["last_change"] = {"S": json.dumps(last_change, separators=(",", ":"), sort_keys=True)}
+    return found
+
+
+def encode_entry(entry: HistoryEntry) -> dict[str, Any]:
+    """An entry as the API shows it (and `loopline history --json` prints it)."""
+    cause = {"kind": entry.cause.kind.value, "name": entry.cause.name, "subject": entry.cause.subject} \
+        if entry.cause else None
+    return {"at": entry.at, "seq": entry.seq, "kind": entry.kind.value, "item": entry.item, "status": entry.status,
+            "previous": entry.previous, "attempt": entry.attempt, "reason": entry.reason, "cause": cause}
+
+
+def decode_entry(run_id: str, data: dict[str, Any]) -> HistoryEntry:
+    cause = data.get("cause")
+    return HistoryEntry(run_id=run_id, at=data["at"], seq=data["seq"], kind=EntryKind(data["kind"]),
+                        item=data["item"], status=data["status"], previous=data.get("previous"),
+                        attempt=int(data["attempt"]), reason=data["reason"],
+                        cause=Cause(CauseKind(cause["kind"]), cause["name"], cause["subject"]) if cause else None)
+
+
+def encode_action(entry: AuditEntry) -> dict[str, Any]:
+    return {"at": entry.at, "request_id": entry.request_id, "action": entry.action.value, "actor": entry.actor,
+            "source_ip": entry.source_ip, "user_agent": entry.user_agent, "target": entry.target,
+            "reason": entry.reason, "outcome": entry.outcome}
+
+
+def decode_action(data: dict[str, Any]) -> AuditEntry:
+    return AuditEntry(at=data["at"], request_id=data["request_id"], action=AuditAction(data["action"]),
+                      actor=data["actor"], source_ip=data["source_ip"], user_agent=data["user_agent"],
+                      target=data["target"], reason=data["reason"], outcome=int(data["outcome"]))
+
+
+def _text(attrs: dict[str, Any] | None, name: str) -> str:
+    value = (attrs or {}).get(name) or {}
+    return str(value.get("S", "")) if isinstance(value, dict) else ""
+
+
+def _note(attrs: dict[str, Any]) -> LastChange | None:
+    raw = _text(attrs, "last_change")
+    if not raw:
+        return None
+    data = json.loads(raw)
+    return LastChange(reason=str(data.get("reason", "")), at=str(data.get("at", "")),
+                      cause_kind=str(data.get("cause_kind", "")), cause_name=str(data.get("cause_name", "")),
+                      cause_subject=str(data.get("cause_subject", "")))
