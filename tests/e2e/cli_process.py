@@ -28,7 +28,16 @@ class Running:
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.lines: queue.Queue[str] = queue.Queue()
         self.stderr: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
+        self.stdout: list[str] = []
+        # Both pipes read as they fill, each by its own thread (communicate() would race the stderr reader).
+        self._readers = [threading.Thread(target=self._read, daemon=True),
+                         threading.Thread(target=self._read_stdout, daemon=True)]
+        for reader in self._readers:
+            reader.start()
+
+    def _read_stdout(self) -> None:
+        assert self.process.stdout is not None
+        self.stdout.append(self.process.stdout.read())
 
     def _read(self) -> None:
         assert self.process.stderr is not None
@@ -47,8 +56,11 @@ class Running:
                 return found.group(1)
 
     def finish(self, timeout: float = 120) -> tuple[int, str]:
-        out, _ = self.process.communicate(timeout=timeout)
-        return self.process.returncode, out
+        """Its exit code and all it printed on stdout, once it has ended."""
+        code = self.process.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(timeout=10)
+        return code, "".join(self.stdout)
 
     def kill(self) -> None:
         if self.process.poll() is None:

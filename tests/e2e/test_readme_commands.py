@@ -40,3 +40,24 @@ def test_the_expense_report_as_the_readme_runs_it_completes_when_approved(mode):
     summary = dict(line.split()[:2] for line in out.splitlines()[1:] if line.startswith("  "))
     assert summary["record_payment"] == "COMPLETED" and summary["run_payment"] == "SKIPPED"
     assert summary["process_approved_branch"] == "COMPLETED" and summary["close_report"] == "COMPLETED"
+
+
+@pytest.mark.parametrize("starting", [
+    ".venv/bin/loopline validate examples/hello.yaml",
+    ".venv/bin/loopline run examples/hello.yaml --json",
+    ".venv/bin/loopline run examples/hello.yaml --local",
+    ".venv/bin/loopline --version",
+    ".venv/bin/loopline dev --help",
+])
+def test_the_commands_that_need_nothing_else_exit_0(starting):
+    """The "Using it" lines that need no server and no file of the user's own: exit 0 as written."""
+    argv = readme_command(starting)
+    running = Running(argv[1:])
+    try:
+        code, out = running.finish()
+    finally:
+        running.kill()
+    assert code == 0, out + "".join(running.stderr)
+    assert "Traceback" not in "".join(running.stderr)
+    if "--json" in argv:
+        assert json.loads(out)["status"] == "COMPLETED"
