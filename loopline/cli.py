@@ -372,7 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dev", help="the local stack as a server on 127.0.0.1")
     p.add_argument("--port", type=port(0), default=8080, help="0: any free port (the URL is printed)")
     p.add_argument("--movable-clock", action="store_true",
-                   help="drive timers by a clock that POST /_dev/clock can move forward")
+                   help="run the engine on a clock that only POST /_dev/clock {\"seconds\": N} moves forward: "
+                        "waits, timeouts, reminders, retries' backoff and the times recorded follow it "
+                        "(docs/language.md)")
     p.add_argument("--aws-endpoint", metavar="URL",
                    help="use the AWS emulated at URL (`loopline emulator`, LocalStack) instead of moto in this "
                         "process: the state then survives this server being killed and started again")
