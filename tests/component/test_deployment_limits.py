@@ -98,21 +98,25 @@ workflow:
             "the task-runner function, whose Lambda timeout is 15 min)"]
 
 
+# The task runner is told the allowlist in each request; the history function compiles no workflow.
+NO_WORKFLOWS = ("TaskRunnerFunction", "HistoryFunction")
+
+
 def test_the_template_parameter_reaches_every_function(monkeypatch):
     monkeypatch.setenv("LOOPLINE_CUSTOM_MODULES", "from.this.machine")
     aws = EmbeddedAws(parameters={"CustomModules": "acme, mycompany.tasks"})
     try:
-        engine = {name: spec for name, spec in aws.stack.functions.items() if name != "TaskRunnerFunction"}
+        engine = {name: spec for name, spec in aws.stack.functions.items() if name not in NO_WORKFLOWS}
         assert engine, "the stack has engine functions"
         for spec in engine.values():
             assert spec.environment["LOOPLINE_CUSTOM_MODULES"] == "acme, mycompany.tasks"
         # The task runner is told the allowlist in each request; its environment holds no engine setting.
-        assert "LOOPLINE_CUSTOM_MODULES" not in aws.stack.functions["TaskRunnerFunction"].environment
+        assert all("LOOPLINE_CUSTOM_MODULES" not in aws.stack.functions[name].environment for name in NO_WORKFLOWS)
     finally:
         aws.stop()
     aws = EmbeddedAws()  # on one machine, the machine's setting is the stack's parameter
     try:
         assert {spec.environment["LOOPLINE_CUSTOM_MODULES"] for name, spec in aws.stack.functions.items()
-                if name != "TaskRunnerFunction"} == {"from.this.machine"}
+                if name not in NO_WORKFLOWS} == {"from.this.machine"}
     finally:
         aws.stop()
