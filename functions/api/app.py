@@ -166,7 +166,7 @@ def get_run_links(run_id: str):
     return _json(200, {"run_id": run_id, "approvals": view["approvals"], "callbacks": view["callbacks"]})
 
 
-@app.post("/runs/<run_id>/cancel", **doc.route("Cancel a run", (202, doc.CancelResult), errors=(404, 409),
+@app.post("/runs/<run_id>/cancel", **doc.route("Cancel a run", (202, doc.CancelResult), errors=(400, 404, 409),
                                                 tags=("runs",),
            request=doc.body(doc.ReasonRequest, required=False)))
 def cancel_run(run_id: str):
@@ -183,7 +183,7 @@ def cancel_run(run_id: str):
     return _audited(AuditAction.CANCEL, run_id, reason, cancel)
 
 
-@app.post("/runs/<run_id>/pause", **doc.route("Pause a running run", (202, doc.ControlResult), errors=(404, 409),
+@app.post("/runs/<run_id>/pause", **doc.route("Pause a running run", (202, doc.ControlResult), errors=(400, 404, 409),
                                                tags=("runs",),
            request=doc.body(doc.ReasonRequest, required=False)))
 def pause_run(run_id: str):
@@ -191,7 +191,7 @@ def pause_run(run_id: str):
                     lambda: _run_control(run_id, get_engine().pause_run(run_id), "running"))
 
 
-@app.post("/runs/<run_id>/resume", **doc.route("Resume a paused run", (202, doc.ControlResult), errors=(404, 409),
+@app.post("/runs/<run_id>/resume", **doc.route("Resume a paused run", (202, doc.ControlResult), errors=(400, 404, 409),
                                                 tags=("runs",),
            request=doc.body(doc.ReasonRequest, required=False)))
 def resume_run(run_id: str):
@@ -200,7 +200,7 @@ def resume_run(run_id: str):
 
 
 @app.post("/runs/<run_id>/redrive", **doc.route("Resume a FAILED run from its failed tasks", (202, doc.ControlResult),
-                                                 errors=(404, 409), tags=("runs",),
+                                                 errors=(400, 404, 409), tags=("runs",),
            request=doc.body(doc.ReasonRequest, required=False)))
 def redrive_run(run_id: str):
     def redrive():
