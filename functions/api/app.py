@@ -15,6 +15,7 @@ from functions.api import schemas as doc
 from functions.api.history import audited, reason_of, router
 from infra.engine import LinkError
 from infra.json_http import NOSNIFF, STATE_CHANGING, BadBody, dumps, is_json_type, media_type, parse_body
+from infra.listing_params import BadQuery
 from infra.service import ApiError, compile_source, start_from_request
 from infra.wiring import get_engine
 from statemachine.history import AuditAction
@@ -102,6 +103,12 @@ def _wants_html() -> bool:
 @app.exception_handler(ApiError)
 def _api_error(error: ApiError):
     return _json(error.status, {"error": error.message, **error.extra})
+
+
+@app.exception_handler(BadQuery)
+def _bad_query(error: BadQuery):
+    """A query parameter the run listing cannot take (infra/listing_params.py), from any route."""
+    return _json(400, {"error": str(error)})
 
 
 @app.not_found

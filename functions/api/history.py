@@ -125,8 +125,11 @@ def audit_log():
 
 
 def reason_of(body: Any) -> str:
-    """The optional ``reason`` of an operator's request body (a string)."""
-    reason = body.get("reason") if isinstance(body, dict) else None
+    """The optional ``reason`` of an operator's request body (a string); the body, when there is one,
+    is a JSON object."""
+    if body is not None and not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object, e.g. {\"reason\": \"...\"}, or empty")
+    reason = body.get("reason") if body is not None else None
     if reason is not None and not isinstance(reason, str):
         raise ApiError(400, "'reason' must be a string")
     if reason is not None and len(reason) > MAX_TEXT:

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from functions.api import schemas as doc
 from infra.engine.run_listing import MAX_ITERATIONS_PAGE, UnknownLoop, summary_view
 from infra.json_http import dumps
-from infra.listing_params import BadQuery, count_window, encode_cursor, iteration_page, run_query
+from infra.listing_params import count_window, encode_cursor, iteration_page, run_query
 from infra.service import ApiError
 from infra.wiring import get_engine
 
@@ -29,10 +29,7 @@ def _ok(body: dict) -> Response:
                                         ("limit", "1 to 200, default 50"),
                                         ("cursor", "the next_cursor of the previous page"))))
 def list_runs():  # no return annotation: Powertools would read it as the schema
-    try:
-        query = run_query(_params())
-    except BadQuery as error:
-        raise ApiError(400, str(error)) from None
+    query = run_query(_params())  # BadQuery: a 400 (app.py)
     page = get_engine().listing.list_runs(query)
     cursor = encode_cursor(page.runs[-1].position, query) if page.more and page.runs else None
     return _ok({"runs": [summary_view(s) for s in page.runs], "next_cursor": cursor, "limit": query.limit})
@@ -43,10 +40,7 @@ def list_runs():  # no return annotation: Powertools would read it as the schema
                                                                ("since", "ISO-8601, inclusive"),
                                                                ("until", "ISO-8601, exclusive"))))
 def count_runs():  # no return annotation: Powertools would read it as the schema
-    try:
-        window = count_window(_params())
-    except BadQuery as error:
-        raise ApiError(400, str(error)) from None
+    window = count_window(_params())
     counts = get_engine().listing.count_runs(window.workflow_id, window.since, window.until)
     return _ok({"workflow_id": window.workflow_id, "since": window.since, "until": window.until, "counts": counts,
                 "total": sum(counts.values())})
@@ -59,8 +53,6 @@ def list_iterations(run_id: str, task_id: str):
     try:
         start, limit = iteration_page(_params(), MAX_ITERATIONS_PAGE)
         page = get_engine().listing.iterations(run_id, task_id, start, limit)
-    except BadQuery as error:
-        raise ApiError(400, str(error)) from None
     except UnknownLoop as error:
         raise ApiError(404, str(error)) from None
     if page is None:

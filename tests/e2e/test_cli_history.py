@@ -4,7 +4,6 @@ operator uses them: real processes, HTTP only."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_dev_server import get_json, request, wait_for
+from tests.e2e.test_dev_server import dev_server, get_json, request, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 # This checkout's code (the installed `loopline` script may point at another): -c puts the cwd first.
@@ -34,25 +33,7 @@ def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def server():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen([*LOOPLINE, "dev", "--port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if get_json(f"{base}/runs/nothing")[0] == 404:
-                break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        raise RuntimeError(proc.stderr.read())
-    yield base
-    proc.terminate()
-    proc.wait(timeout=15)
+    yield from dev_server(LOOPLINE, cwd=ROOT)
 
 
 def test_logs_follow_a_run_to_its_end_and_history_prints_it(server):

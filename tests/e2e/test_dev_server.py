@@ -66,10 +66,15 @@ def get_json(url):
 
 @pytest.fixture(scope="module")
 def server():
+    yield from dev_server([LOOPLINE], "--movable-clock")
+
+
+def dev_server(command: list[str], *args: str, cwd=None):
+    """Start `loopline dev` (``command`` runs the CLI) on a free port; yield its URL once it answers."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([LOOPLINE, "dev", "--port", str(port), "--movable-clock"],
+    proc = subprocess.Popen([*command, "dev", "--port", str(port), *args], cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
