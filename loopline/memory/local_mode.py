@@ -61,7 +61,6 @@ class LocalMode:
                              queries=InMemoryRunQueries(self.store))
         wiring.use_engine(self.engine)  # the api handler (for approval links) drives this engine
         wiring.use_history(self.history)
-        wiring.use_metrics(self.metrics)
 
     def record_history(self, limit: int = 100) -> int:
         """Turn up to ``limit`` change records of the feed into history; returns how many were handled.
