@@ -4,6 +4,8 @@ On AWS, HistoryFunction (functions/history/app.py) hands it each record of the r
 DynamoDB stream; in local mode the in-memory store's feed (loopline/memory/feed.py) hands it the
 same records. What a change means is decided by ``statemachine.history.entries_of`` alone; the
 history store keeps each entry once, so a record delivered twice (a retried batch) adds nothing.
+The change's metric points (``statemachine.metrics.points_of``) are emitted here too, off the
+worker's hot path, and only when the change added an entry: a redelivered record counts once.
 """
 
 from __future__ import annotations
@@ -11,15 +13,21 @@ from __future__ import annotations
 from typing import Any
 
 from statemachine.history import entries_of
+from statemachine.metrics import points_of
 
-from .ports import History
+from .ports import History, Metrics
 
 
 class HistoryRecorder:
-    def __init__(self, history: History):
+    def __init__(self, history: History, metrics: Metrics):
         self.history = history
+        self.metrics = metrics
 
     def record(self, change: dict[str, Any]) -> int:
         """Append the entries of one change record (a stream record's ``dynamodb`` part); returns how
-        many were new. A storage error is raised: the record is then retried, not lost."""
-        return sum(1 for entry in entries_of(change) if self.history.append(entry))
+        many were new. A storage error is raised: the record is then retried, not lost (and its
+        metrics, not emitted yet, are emitted then)."""
+        written = sum(1 for entry in entries_of(change) if self.history.append(entry))
+        if written:
+            self.metrics.emit(points_of(change))
+        return written

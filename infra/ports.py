@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
 from statemachine.history import AuditAction, AuditEntry, HistoryEntry
+from statemachine.metrics import MetricPoint
 from statemachine.state import ApprovalRequest, AttemptEntry, Catch, LastChange, LoopState, RoleContext
 
 if TYPE_CHECKING:
@@ -357,6 +358,13 @@ class Page(NamedTuple, Generic[R]):
 
     items: list[R]
     cursor: str | None
+
+
+class Metrics(Protocol):
+    """Where the history consumer's metric points (statemachine/metrics.py) go: CloudWatch EMF on
+    AWS (infra/aws/emf_metrics.py), an in-process Prometheus registry locally (loopline/memory/prometheus.py)."""
+
+    def emit(self, points: list[MetricPoint]) -> None: ...
 
 
 class History(Protocol):

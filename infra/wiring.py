@@ -21,6 +21,7 @@ from statemachine.limits import DeploymentLimits
 from .aws.dynamo_history import DynamoHistory
 from .aws.dynamo_listing import DynamoRunQueries
 from .aws.dynamo_store import DynamoStore
+from .aws.emf_metrics import EmfMetrics
 from .aws.payloads import S3Payloads
 from .aws.sqs_queue import MAX_DELAY, SqsQueue
 from .aws.task_dispatch import LambdaDispatch
@@ -29,7 +30,7 @@ from .clock import SystemClock
 from .engine import Engine, EngineSettings
 from .history import HistoryRecorder
 from .links import LinkSigner
-from .ports import Clock, History
+from .ports import Clock, History, Metrics
 from .tasks.registry import TaskTypes
 
 # A client of the service named at run time: the stubs type boto3.client per literal service name.
@@ -38,6 +39,7 @@ _RETRIES = Config(retries={"mode": "standard", "max_attempts": 8})
 _lock = threading.Lock()
 _engine: Engine | None = None
 _history: History | None = None
+_metrics: Metrics | None = None  # local runtime only: an in-process registry (else EMF, built per use)
 _clock: Clock | None = None
 _sqs_max_delay: int = MAX_DELAY
 # Local runtime only: what stands in for the Lambda service (loopline/embedded/async_lambda.py), hooked on
@@ -80,10 +82,10 @@ def use_client_hook(hook: Callable[[Any], Any] | None) -> None:
 
 
 def reset() -> None:
-    global _engine, _history, _clock, _sqs_max_delay, _lambda_hook, _call_check, _client_hook
+    global _engine, _history, _clock, _sqs_max_delay, _lambda_hook, _call_check, _client_hook, _metrics
     with _lock:
         _engine, _history, _clock, _sqs_max_delay, _lambda_hook, _call_check = None, None, None, MAX_DELAY, None, None
-        _client_hook = None
+        _client_hook, _metrics = None, None
 
 
 def _checked(client):
@@ -195,9 +197,25 @@ def get_history() -> History:
         return _history
 
 
+def get_metrics() -> Metrics:
+    """Where the history consumer's metrics go: EMF on stdout in the function's namespace (template.yaml
+    sets POWERTOOLS_METRICS_NAMESPACE), or what the local runtime installed with :func:`use_metrics`."""
+    with _lock:
+        if _metrics is not None:
+            return _metrics
+    return EmfMetrics(os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Loopline")
+
+
+def use_metrics(metrics: Metrics | None) -> None:
+    """Local runtime only: the history consumer feeds ``metrics`` (the registry `GET /metrics` reads)."""
+    global _metrics
+    with _lock:
+        _metrics = metrics
+
+
 def get_recorder() -> HistoryRecorder:
     """HistoryFunction's consumer of the runs table's stream."""
-    return HistoryRecorder(get_history())
+    return HistoryRecorder(get_history(), get_metrics())
 
 
 def use_history(history: History) -> None:

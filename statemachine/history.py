@@ -104,11 +104,11 @@ def entries_of(change: dict[str, Any]) -> list[HistoryEntry]:
     new, old = change.get("NewImage"), change.get("OldImage")
     if not new:
         return []  # removed (a TTL expiry): the history outlives it, nothing to add
-    note = _note(new)
-    if note is None or (old and _note(old) == note and _text(old, "status") == _text(new, "status")):
+    note = note_of(new)
+    if note is None or (old and note_of(old) == note and text_of(old, "status") == text_of(new, "status")):
         return []
     keys = change.get("Keys") or new
-    run_id, sort_key = _text(keys, "pk"), _text(keys, "sk")
+    run_id, sort_key = text_of(keys, "pk"), text_of(keys, "sk")
     if sort_key == RUN_ITEM:
         kind, item = EntryKind.RUN, ""
     elif sort_key.startswith(TASK_PREFIX):
@@ -118,16 +118,19 @@ def entries_of(change: dict[str, Any]) -> list[HistoryEntry]:
     cause = Cause(CauseKind(note["cause_kind"]), note["cause_name"], note["cause_subject"]) \
         if note["cause_kind"] else None
     return [HistoryEntry(run_id=run_id, at=note["at"], seq=str(change["SequenceNumber"]), kind=kind, item=item,
-                         status=_text(new, "status") or "PENDING",
-                         previous=(_text(old, "status") or "PENDING") if old else None,
+                         status=text_of(new, "status") or "PENDING",
+                         previous=(text_of(old, "status") or "PENDING") if old else None,
                          attempt=int((new.get("attempt") or {}).get("N", 0)), reason=note["reason"], cause=cause)]
 
 
-def image(run_id: str, item: str, status: str, attempt: int, last_change: LastChange | None) -> dict[str, Any]:
-    """The attributes of an item that :func:`entries_of` reads, in the stream's shape (``item``:
-    a task's key, or "" for the run)."""
+def image(run_id: str, item: str, status: str, attempt: int, last_change: LastChange | None,
+          texts: dict[str, str | None] | None = None) -> dict[str, Any]:
+    """The attributes of an item that :func:`entries_of` (and ``statemachine.metrics``) read, in the
+    stream's shape (``item``: a task's key, or "" for the run; ``texts``: string attributes such as
+    ``workflow_id`` or ``ended_at``, a None one left out as DynamoDB leaves it out)."""
     found: dict[str, Any] = {"pk": {"S": run_id}, "sk": {"S": TASK_PREFIX + item if item else RUN_ITEM},
                              "status": {"S": status}}
+    found.update({name: {"S": value} for name, value in (texts or {}).items() if value is not None})
     if item:
         found["attempt"] = {"N": str(attempt)}
     if last_change is not None:
@@ -163,13 +166,13 @@ def decode_action(data: dict[str, Any]) -> AuditEntry:
                       target=data["target"], reason=data["reason"], outcome=int(data["outcome"]))
 
 
-def _text(attrs: dict[str, Any] | None, name: str) -> str:
+def text_of(attrs: dict[str, Any] | None, name: str) -> str:
     value = (attrs or {}).get(name) or {}
     return str(value.get("S", "")) if isinstance(value, dict) else ""
 
 
-def _note(attrs: dict[str, Any]) -> LastChange | None:
-    raw = _text(attrs, "last_change")
+def note_of(attrs: dict[str, Any]) -> LastChange | None:
+    raw = text_of(attrs, "last_change")
     if not raw:
         return None
     data = json.loads(raw)

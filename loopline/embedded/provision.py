@@ -48,6 +48,7 @@ _PASSIVE_TYPES = {
     "AWS::ApiGateway::RestApi", "AWS::ApiGateway::Deployment", "AWS::ApiGateway::Stage",
     "AWS::ApiGateway::Account", "AWS::ApiGateway::BasePathMapping", "AWS::ApiGateway::DomainName",
     "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",  # CloudWatch's; locally the dev server serves GET /metrics
     # Nothing local is served over TLS (the S3 server beside moto is plain HTTP on 127.0.0.1),
     # so the TLS-only bucket policy is template-only, as are the access logs above.
     "AWS::S3::BucketPolicy",

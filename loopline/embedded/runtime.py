@@ -30,6 +30,8 @@ from infra.clock import ManualClock, SystemClock
 from infra.json_http import BadBody, dumps, is_json_type, parse_body
 from infra.ports import Clock
 from loopline.doorbell import Doorbell
+from loopline.memory.prometheus import CONTENT_TYPE as PROMETHEUS_TYPE
+from loopline.memory.prometheus import PrometheusRegistry
 
 from .account import LOCAL_ENV, REGION, TEMPLATE, EmbeddedAws, _start_s3_server, endpoint_from_env  # noqa: F401
 from .async_lambda import AsyncLambda
@@ -40,6 +42,7 @@ from .streams import IDLE_POLL, STREAMS_CONFIG, StreamPoller
 
 DEV_CLOCK = "_dev_clock"
 DEV_OUTBOX = "_dev_outbox"
+DEV_METRICS = "_dev_metrics"
 _AT = re.compile(r"^at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)$")
 
 
@@ -91,6 +94,8 @@ class LocalRuntime:
             self.clock, inline=inline_code, concurrency=runner_concurrency, log=self.log)
         self._scheduler = aws.client("scheduler")
         # The runs table's stream into HistoryFunction, as Lambda's event source mapping delivers it.
+        # What HistoryFunction emits as EMF on AWS, kept here for the dev server's GET /metrics.
+        self.metrics = PrometheusRegistry()
         self.streams = StreamPoller(aws.client("dynamodbstreams", config=STREAMS_CONFIG), self._sqs,
                                     self.stack.stream_sources, aws.stream_checkpoints, self.invoke, self.log)
         self._thread: threading.Thread | None = None
@@ -126,12 +131,16 @@ class LocalRuntime:
         wiring.use_lambda_service(self.lambda_service.before_send)
         wiring.use_call_check(self.permissions.before_call)
         wiring.use_client_hook(self.doorbell.attach)
+        wiring.use_metrics(self.metrics)
 
     # ------------------------------------------------------------ invoking handlers
 
     def invoke(self, function_id: str, event: dict[str, Any]) -> Any:
         if function_id == DEV_CLOCK:
             return self._move_clock(event)
+        if function_id == DEV_METRICS:  # not a template route: on AWS the metrics are CloudWatch's
+            return {"statusCode": 200, "body": self.metrics.render(),
+                    "headers": {"Content-Type": PROMETHEUS_TYPE, "X-Content-Type-Options": "nosniff"}}
         if function_id == DEV_OUTBOX:
             from infra.tasks import outbox
 
@@ -291,7 +300,8 @@ class LocalRuntime:
         from .provision import Route
 
         routes = (*self.stack.routes, Route(method="POST", path="/_dev/clock", function=DEV_CLOCK),
-                  Route(method="GET", path="/_dev/outbox", function=DEV_OUTBOX))
+                  Route(method="GET", path="/_dev/outbox", function=DEV_OUTBOX),
+                  Route(method="GET", path="/metrics", function=DEV_METRICS))
         self.gateway = LocalGateway(routes, self._answer, port=port, allow_hosts=allow_hosts)
         self.gateway.start()
         # Links in runs must point at this server; the engine is rebuilt with it.

@@ -19,6 +19,7 @@ from loopline.doorbell import Doorbell
 from .feed import ChangeFeed
 from .history import InMemoryHistory
 from .listing import InMemoryRunQueries
+from .prometheus import PrometheusRegistry
 from .queue import InMemoryQueue, InMemoryTimers
 from .store import InMemoryStore
 from .task_dispatch import InMemoryDispatch
@@ -39,7 +40,8 @@ class LocalMode:
         self.feed = ChangeFeed()
         self.store = InMemoryStore(self.feed)
         self.history = InMemoryHistory()
-        self.recorder = HistoryRecorder(self.history)
+        self.metrics = PrometheusRegistry()  # what HistoryFunction emits as EMF on AWS (docs/metrics.md)
+        self.recorder = HistoryRecorder(self.history, self.metrics)
         self.doorbell = Doorbell()
         self.queue = InMemoryQueue(self.clock, on_send=self.doorbell.ring)
         self.results = InMemoryQueue(self.clock, on_send=self.doorbell.ring)  # the task runner's destination

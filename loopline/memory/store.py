@@ -59,11 +59,13 @@ class _Items(dict):
 
 
 def _run_image(run_id: str, run: RunRecord) -> dict[str, Any]:
-    return image(run_id, "", run.status, 0, run.last_change)
+    return image(run_id, "", run.status, 0, run.last_change,
+                 {"workflow_id": run.workflow_id, "created_at": run.created_at, "ended_at": run.ended_at})
 
 
 def _task_image(key: tuple[str, str], task: TaskRecord) -> dict[str, Any]:
-    return image(key[0], key[1], task.status, task.attempt, task.last_change)
+    return image(key[0], key[1], task.status, task.attempt, task.last_change,
+                 {"started_at": task.started_at, "ended_at": task.ended_at, "waiting_for": task.waiting_for})
 
 
 class InMemoryStore:

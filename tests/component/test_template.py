@@ -263,3 +263,24 @@ def test_every_function_the_template_builds_has_a_makefile_target(cfn: dict[str,
     makefile = (ROOT / "Makefile").read_text()
     for lid in (lid for lid, r in cfn["Resources"].items() if r["Type"] == "AWS::Lambda::Function"):
         assert re.search(rf"^build-\w+.*\bbuild-{lid}\b.*:|^build-{lid}\b.*:", makefile, re.MULTILINE), lid
+
+
+def test_the_alarms_and_dashboard_read_metrics_the_history_function_emits(cfn: dict[str, Any]) -> None:
+    import json
+
+    from statemachine.metrics import MetricName
+
+    resources = cfn["Resources"]
+    namespace = resources["HistoryFunction"]["Properties"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    dead = resources["DeadLettersAlarm"]["Properties"]
+    assert (dead["Namespace"], dead["MetricName"], dead["Threshold"]) == (namespace, MetricName.DEAD_LETTERS, 0)
+    assert dead["ComparisonOperator"] == "GreaterThanThreshold"
+    rate = resources["RunFailureRateAlarm"]["Properties"]["Metrics"]
+    read = {m["MetricStat"]["Metric"]["MetricName"] for m in rate if "MetricStat" in m}
+    assert read == {MetricName.RUNS_FAILED, MetricName.RUNS_COMPLETED, MetricName.RUNS_CANCELLED}
+    assert all(m["MetricStat"]["Metric"]["Namespace"] == namespace for m in rate if "MetricStat" in m)
+    body = resources["MetricsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+    shown = {line[1] for w in widgets for line in w["properties"].get("metrics", [])}
+    assert shown <= {name.value for name in MetricName} and len(shown) >= 8
+    assert all(line[0] == namespace for w in widgets for line in w["properties"].get("metrics", []))

@@ -75,3 +75,12 @@ def test_a_redrive_is_in_the_history_with_the_items_it_reset(local, clock, monke
     assert ("", "FAILED", "RUNNING", "redrive 1: 1 tasks kept") in entries  # a: the only one kept
     assert entries[-1][:3] == ("", "RUNNING", "COMPLETED")
     assert not any(item == "a" and reason.startswith("reset") for item, _, _, reason in entries)  # kept, not reset
+
+
+def test_local_modes_consumer_feeds_the_metrics_registry_once_per_change(fresh):
+    local = fresh()
+    run_chain(local, fail_at=3)  # the third put fails once: that record is delivered again
+    text = local.metrics.render().splitlines()
+    assert 'loopline_runs_started_total{status="RUNNING",workflow="chain"} 1' in text
+    assert 'loopline_runs_completed_total{status="COMPLETED",workflow="chain"} 1' in text
+    assert 'loopline_task_duration_seconds_count{status="COMPLETED"} 3' in text

@@ -1,0 +1,79 @@
+"""The local stand-in for CloudWatch metrics: an in-process registry, read as Prometheus text.
+
+The history consumer (infra/history.py) feeds it the same metric points HistoryFunction emits as
+EMF on AWS; `loopline dev` serves it at ``GET /metrics`` in the Prometheus text exposition format
+(version 0.0.4). A count becomes a counter (``loopline_runs_started_total``), a duration a
+histogram in seconds (``loopline_run_duration_seconds``). It lives as long as the process.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import defaultdict
+
+from statemachine.metrics import MetricName, MetricPoint, MetricUnit
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+PREFIX = "loopline_"
+# Seconds: from a quick task to a day-long approval.
+BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 86400.0)
+Labels = tuple[tuple[str, str], ...]
+
+
+def metric_name(name: MetricName, unit: MetricUnit) -> str:
+    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name.value).lower()
+    return PREFIX + snake + ("_total" if unit is MetricUnit.COUNT else "_seconds")
+
+
+class PrometheusRegistry:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # the stream poller's thread writes, the gateway's reads
+        self._counters: dict[MetricName, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
+        # Per label set: a count per bucket (cumulative when rendered), the sum and the count.
+        self._histograms: dict[MetricName, dict[Labels, list[float]]] = defaultdict(dict)
+
+    def emit(self, points: list[MetricPoint]) -> None:
+        with self._lock:
+            for point in points:
+                labels = tuple(sorted(point.dimensions.items()))
+                if point.unit is MetricUnit.COUNT:
+                    self._counters[point.name][labels] += point.value
+                    continue
+                found = self._histograms[point.name].setdefault(labels, [0.0] * (len(BUCKETS) + 2))
+                found[next((i for i, bound in enumerate(BUCKETS) if point.value <= bound), len(BUCKETS))] += 1
+                found[-1] += point.value
+
+    def render(self) -> str:
+        """The registry in the Prometheus text exposition format."""
+        lines: list[str] = []
+        with self._lock:
+            for name, series in sorted(self._counters.items()):
+                full = metric_name(name, MetricUnit.COUNT)
+                lines += [f"# HELP {full} {name.value} (a count)", f"# TYPE {full} counter"]
+                lines += [f"{full}{_labels(labels)} {_number(value)}" for labels, value in sorted(series.items())]
+            for name, hist in sorted(self._histograms.items()):
+                full = metric_name(name, MetricUnit.SECONDS)
+                lines += [f"# HELP {full} {name.value} (seconds)", f"# TYPE {full} histogram"]
+                for labels, counts in sorted(hist.items()):
+                    running = 0.0
+                    for bound, count in zip((*BUCKETS, float("inf")), counts[:-1]):
+                        running += count
+                        le = "+Inf" if bound == float("inf") else _number(bound)
+                        lines.append(f"{full}_bucket{_labels((*labels, ('le', le)))} {_number(running)}")
+                    lines.append(f"{full}_sum{_labels(labels)} {_number(counts[-1])}")
+                    lines.append(f"{full}_count{_labels(labels)} {_number(running)}")
+        return "\n".join(lines) + "\n"
+
+
+def _labels(labels: Labels) -> str:
+    return "{" + ",".join(f'{key}="{_escaped(value)}"' for key, value in labels) + "}" if labels else ""
+
+
+def _escaped(value: str) -> str:
+    """A label value as the format asks: a workflow id is the user's text."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(value)

@@ -1,0 +1,133 @@
+"""Metrics: the pure reading of a runs-table change into typed metric points (issue #11 item 3).
+
+The history consumer sees every write of a run or task item off the hot path (the table's stream
+on AWS, the in-memory store's feed locally), so metrics are computed there from the same change
+record :func:`statemachine.history.entries_of` reads, never in the worker. No store, no clock:
+every time is one the images carry.
+
+Dimensions: ``workflow`` is on the run item only; a task item carries neither its run's workflow
+nor its task type, so task points leave both empty (an edge emits a point with the dimensions
+it has). ``status`` is the item's new status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from .events import CauseKind
+from .expressions.functions import parse_iso
+from .history import RUN_ITEM, TASK_PREFIX, note_of, text_of
+from .status import RUN_ENDED, TASK_ENDED, RunStatus, TaskStatus, WaitingFor
+
+
+class MetricUnit(StrEnum):
+    """CloudWatch's unit names (the EMF edge passes them as they are)."""
+
+    COUNT = "Count"
+    SECONDS = "Seconds"
+
+
+class MetricName(StrEnum):
+    RUNS_STARTED = "RunsStarted"
+    RUNS_COMPLETED = "RunsCompleted"
+    RUNS_FAILED = "RunsFailed"
+    RUNS_CANCELLED = "RunsCancelled"
+    RUN_DURATION = "RunDuration"  # seconds from created_at to ended_at
+    TASK_DURATION = "TaskDuration"  # seconds from the last attempt's start to the task's end
+    TASK_RETRIES = "TaskRetries"  # an attempt > 1 starting
+    APPROVALS_WAITING = "ApprovalsWaiting"  # a task entering WAITING for an approval
+    APPROVAL_DECISION_TIME = "ApprovalDecisionTime"  # seconds from the request to leaving the wait
+    DEAD_LETTERS = "DeadLetters"  # a task failed by the dead-letter path
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One observation: a count of 1 or a duration, and the dimensions it was seen with."""
+
+    name: MetricName
+    unit: MetricUnit
+    value: float
+    status: str
+    workflow: str = ""  # "" where the item does not carry it (task items)
+    task_type: str = ""  # "" always for now: no item carries a task's type
+
+    @property
+    def dimensions(self) -> dict[str, str]:
+        """The dimensions the point has (empty ones left out)."""
+        found = {"workflow": self.workflow, "task_type": self.task_type, "status": self.status}
+        return {k: v for k, v in found.items() if v}
+
+
+_RUN_ENDS = {RunStatus.COMPLETED: MetricName.RUNS_COMPLETED, RunStatus.FAILED: MetricName.RUNS_FAILED,
+             RunStatus.CANCELLED: MetricName.RUNS_CANCELLED}
+
+
+def points_of(change: dict[str, Any]) -> list[MetricPoint]:
+    """The metric points of one change record (a stream record's ``dynamodb`` part). A redriven
+    run coming back to RUNNING is not counted as started again."""
+    new, old = change.get("NewImage"), change.get("OldImage")
+    if not new or note_of(new) is None:
+        return []  # a removal, or a write that noted no change (a counter)
+    sort_key = text_of(change.get("Keys") or new, "sk")
+    if sort_key == RUN_ITEM:
+        return _run_points(old, new)
+    if sort_key.startswith(TASK_PREFIX):
+        return _task_points(old, new)
+    return []
+
+
+def _run_points(old: dict[str, Any] | None, new: dict[str, Any]) -> list[MetricPoint]:
+    status, before = text_of(new, "status"), text_of(old, "status")
+    workflow = text_of(new, "workflow_id")
+    points = []
+    if old is None:
+        points.append(_count(MetricName.RUNS_STARTED, status, workflow))
+    if status in RUN_ENDED and before not in RUN_ENDED:
+        points.append(_count(_RUN_ENDS[RunStatus(status)], status, workflow))
+        took = _seconds(text_of(new, "created_at"), text_of(new, "ended_at"))
+        if took is not None:
+            points.append(MetricPoint(MetricName.RUN_DURATION, MetricUnit.SECONDS, took, status, workflow))
+    return points
+
+
+def _task_points(old: dict[str, Any] | None, new: dict[str, Any]) -> list[MetricPoint]:
+    status, before = text_of(new, "status") or TaskStatus.PENDING, text_of(old, "status") or TaskStatus.PENDING
+    attempt, attempt_before = _number(new, "attempt"), _number(old, "attempt")
+    note = note_of(new)
+    points = []
+    if status == TaskStatus.RUNNING and attempt > 1 and attempt != attempt_before:
+        points.append(_count(MetricName.TASK_RETRIES, status))
+    waits = status == TaskStatus.WAITING and text_of(new, "waiting_for") == WaitingFor.APPROVAL
+    waited = before == TaskStatus.WAITING and text_of(old, "waiting_for") == WaitingFor.APPROVAL
+    if waits and not waited:
+        points.append(_count(MetricName.APPROVALS_WAITING, status))
+    if waited and not waits and note is not None:
+        took = _seconds(text_of(old, "started_at"), note["at"])
+        if took is not None:
+            points.append(MetricPoint(MetricName.APPROVAL_DECISION_TIME, MetricUnit.SECONDS, took, status))
+    if status in TASK_ENDED and before not in TASK_ENDED:
+        took = _seconds(text_of(new, "started_at"), text_of(new, "ended_at"))
+        if took is not None:
+            points.append(MetricPoint(MetricName.TASK_DURATION, MetricUnit.SECONDS, took, status))
+        if status == TaskStatus.FAILED and note is not None and note["cause_kind"] == CauseKind.DEAD_LETTER:
+            points.append(_count(MetricName.DEAD_LETTERS, status))
+    return points
+
+
+def _count(name: MetricName, status: str, workflow: str = "") -> MetricPoint:
+    return MetricPoint(name, MetricUnit.COUNT, 1, status, workflow)
+
+
+def _number(attrs: dict[str, Any] | None, name: str) -> int:
+    value = (attrs or {}).get(name) or {}
+    return int(value.get("N", 0)) if isinstance(value, dict) else 0
+
+
+def _seconds(start: str, end: str) -> float | None:
+    """Seconds from ``start`` to ``end`` (ISO times); None when either is missing or unreadable."""
+    began, ended = parse_iso(start), parse_iso(end)
+    if began is None or ended is None:
+        return None
+    return max((ended - began).total_seconds(), 0.0)
