@@ -31,7 +31,7 @@ def describe(plan: Plan, view: dict[str, Any], records: Mapping[str, TaskRecord]
     if running:
         parts.append("running: " + _few(running))
     parts += _loops(plan, tasks, records)
-    waits = [f"{a['task_id']} waits for {a.get('approver') or 'an approver'}" for a in view.get("approvals", [])]
+    waits = _approvals(view.get("approvals", []), records)
     waits += [f"{c['task_id']} waits for its callback" for c in view.get("callbacks", [])]
     for task_id, task in tasks.items():
         if task["status"] == TaskStatus.WAITING:
@@ -50,6 +50,27 @@ def describe(plan: Plan, view: dict[str, Any], records: Mapping[str, TaskRecord]
     if waits:
         parts.append(_few(waits, "; "))
     return " | ".join(parts)
+
+
+def _approvals(entries: list[dict[str, Any]], records: Mapping[str, TaskRecord]) -> list[str]:
+    """One entry per approval task: whom it still waits for, how many decisions it needs and got,
+    and until when (the view has one entry per approver yet to decide)."""
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for entry in entries:
+        by_task.setdefault(entry["task_id"], []).append(entry)
+    found = []
+    for task_id, waiting in by_task.items():
+        who = [str(e.get("approver") or "an approver") for e in waiting]
+        request = next((rec.approval for key, rec in records.items()
+                        if rec.approval and key == waiting[0].get("key", task_id)), None) or {}
+        needed, asked = request.get("required_approvals", 1), len(request.get("asked") or who)
+        text = f"{task_id} waits for {' or '.join(who[:SHOWN])}" + (f" +{len(who) - SHOWN}" if len(who) > SHOWN else "")
+        if needed > 1 or asked > len(who):
+            text += f" ({asked - len(who)} of {asked} decided, {needed} approval(s) needed)"
+        if waiting[0].get("deadline"):
+            text += f" until {str(waiting[0]['deadline'])[:16].replace('T', ' ')}"  # to the minute
+        found.append(text)
+    return found
 
 
 def _done(plan: Plan, tasks: dict[str, Any], task_id: str) -> bool:

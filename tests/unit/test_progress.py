@@ -43,9 +43,21 @@ def test_links_say_whom_they_wait_for():
     view["approvals"] = [{"task_id": "first", "approver": "cfo@example.com", "url": "u"},
                          {"task_id": "first", "approver": "ceo@example.com", "url": "v"}]
     view["callbacks"] = [{"task_id": "last", "url": "w"}]
-    # the fourth, "each waits for first", is counted, not shown
-    assert describe(PLAN, view, {}) == ("0/4 tasks done | first waits for cfo@example.com; "
-                                        "first waits for ceo@example.com; last waits for its callback (+1)")
+    # the third, "each waits for first", is counted, not shown
+    assert describe(PLAN, view, {}) == ("0/4 tasks done | first waits for cfo@example.com or ceo@example.com; "
+                                        "last waits for its callback; each waits for first")
+
+
+def test_an_approval_says_how_many_decisions_it_needs_and_has_and_until_when():
+    view = _view(first="WAITING")
+    due = "2026-12-04T09:30:00+00:00"
+    view["approvals"] = [{"task_id": "first", "key": "first", "approver": who, "deadline": due}
+                         for who in ("b@x", "c@x")]
+    records = {"first": TaskRecord("first", status="WAITING", waiting_for="approval",
+                                   approval={"required_approvals": 2, "asked": ["a@x", "b@x", "c@x"]})}
+    assert describe(PLAN, view, records) == ("0/4 tasks done | first waits for b@x or c@x "
+                                             "(1 of 3 decided, 2 approval(s) needed) until 2026-12-04 09:30; "
+                                             "each waits for first")
 
 
 def test_a_body_task_is_done_with_its_loop_and_nothing_waits_at_the_end():
