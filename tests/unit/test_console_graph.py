@@ -127,6 +127,12 @@ def edges(root: ET.Element) -> dict[tuple[str, str], ET.Element]:
     return {(g.get("data-from") or "", g.get("data-to") or ""): g for g in groups(root, "edge")}
 
 
+def child(g: ET.Element, tag: str) -> ET.Element:
+    found = g.find(f"{SVG}{tag}")
+    assert found is not None, f"no {tag} in {g.attrib}"
+    return found
+
+
 def box(g: ET.Element) -> tuple[float, float, float, float]:
     """(left, top, right, bottom) of a node's or a cluster's shape (a rect, or a condition's polygon)."""
     shape = next(e for e in g if e.tag in (f"{SVG}rect", f"{SVG}polygon"))
@@ -233,7 +239,7 @@ def test_a_parallel_block_is_a_cluster_around_its_branches_and_its_aggregation()
     found = edges(root)
     assert {("load", "d1"), ("load", "t1"), ("t1", "t2"), ("d1", "fan"), ("t2", "fan"), ("fan", "report")} <= set(found)
     # max_concurrent: 1 makes the second branch wait for the first, whatever its outcome: dotted
-    assert "stroke-dasharray" in found[("d1", "t1")].find(f"{SVG}path").attrib  # type: ignore[union-attr]
+    assert "stroke-dasharray" in child(found[("d1", "t1")], "path").attrib
 
 
 def test_a_loop_is_a_cluster_headed_by_its_node_around_its_body():
@@ -249,6 +255,9 @@ def test_a_loop_is_a_cluster_headed_by_its_node_around_its_body():
     assert box(each)[3] < box(drawn["after"])[1]  # what waits for the loop comes after its whole body
     found = edges(root)
     assert {("items", "each"), ("each", "square"), ("square", "add"), ("each", "after")} <= set(found)
+    # the edge out of the loop leaves from its cluster's bottom, not across the body from the loop's node
+    start = re.match(r"M(-?[\d.]+) (-?[\d.]+)", child(found[("each", "after")], "path").get("d", ""))
+    assert start is not None and float(start.group(2)) >= box(each)[3]
     # square reads nothing outside, but a body task that did would show it on the loop only
     assert not any(b in ("square", "add") and a not in ("each", "square") for a, b in found)
 
@@ -260,16 +269,16 @@ def test_compensation_is_a_dashed_edge_and_role_tasks_are_set_apart():
     found = edges(root)
     undo = found[("flight", "cancel_flight")]
     assert undo.get("data-label") == "compensates" and "compensates" in "".join(undo.itertext())
-    assert "stroke-dasharray" in undo.find(f"{SVG}path").attrib  # type: ignore[union-attr]
-    assert "stroke-dasharray" not in found[("flight", "hotel")].find(f"{SVG}path").attrib  # type: ignore[union-attr]
+    assert "stroke-dasharray" in child(undo, "path").attrib
+    assert "stroke-dasharray" not in child(found[("flight", "hotel")], "path").attrib
     drawn = nodes(root)
     for task, role in (("cancel_flight", "compensation"), ("cleanup", "finally"), ("log", "finally"),
                        ("on_error", "handler")):
         assert drawn[task].get("data-role") == role
-        assert "stroke-dasharray" in drawn[task].find(f"{SVG}rect").attrib  # type: ignore[union-attr]
+        assert "stroke-dasharray" in child(drawn[task], "rect").attrib
         assert role in "".join(drawn[task].itertext())
     assert drawn["flight"].get("data-role") == "flow"
-    assert "stroke-dasharray" not in drawn["flight"].find(f"{SVG}rect").attrib  # type: ignore[union-attr]
+    assert "stroke-dasharray" not in child(drawn["flight"], "rect").attrib
     # finally tasks run last: below every other task
     lowest = max(box(g)[3] for task, g in drawn.items() if task not in ("cleanup", "log"))
     assert all(box(drawn[task])[1] > lowest for task in ("cleanup", "log"))
@@ -318,7 +327,8 @@ def test_the_examples_render(tmp_path):
 
 def test_two_hundred_nodes_are_quick_sound_and_no_wider_than_they_need():
     """Ten stages of twenty, each task reading two of the stage before; every third also reads the setup."""
-    lines = ["workflow:", "  metadata: {id: big}", "  tasks:", "    - {id: setup, type: python, config: {code: 'x = 1'}}"]
+    lines = ["workflow:", "  metadata: {id: big}", "  tasks:",
+             "    - {id: setup, type: python, config: {code: 'x = 1'}}"]
     for stage in range(10):
         for w in range(20):
             deps = {f"s{stage - 1}_{w}", f"s{stage - 1}_{(w * 7 + 3) % 20}"} if stage else set()
