@@ -8,6 +8,8 @@ cluster's, which a flat layout would have to repair afterwards.
 
 At each level:
 - rows: the longest path over the level's edges, an item spanning as many rows as it is tall;
+- bends: an edge longer than one row gets a narrow item in each row it crosses, so it passes beside the
+  boxes there; an edge into or out of a cluster gets them down the cluster's rows too;
 - order: rows are filled top-down, each item asking for the mean x of the items it depends on
   (one barycentre pass) and packed to the right of what the row already holds, so boxes never overlap.
 
@@ -40,8 +42,10 @@ MIN_W, MAX_W = 110, 220
 BLOCKS = ("loop", "parallel")
 
 # (kind, id), kind "node", "cluster" or "bend": a cluster's id is its block node's id, which is an item too;
-# a bend is a point an edge longer than one row passes, given room in its row so the edge misses the boxes there
+# a bend is a point an edge longer than one row passes, given room in its row so the edge misses the boxes there.
+# An edge's end outside a cluster is a port of the cluster's level: ("in", source id) or ("out", target id).
 Item = tuple[str, str]
+PORTS = ("in", "out")
 LevelEdge = tuple[str | None, Item, Item]  # (level, from, to)
 BEND_W = 8.0
 
@@ -164,25 +168,38 @@ def lay_out(plan: Plan) -> Layout:
     levels: dict[str | None, _Level] = {}
     for node_id, chain in chains.items():  # each item once, in plan order, at the level that holds it
         for depth in range(len(chain) + 1):
-            item = ("cluster", chain[depth]) if depth < len(chain) else ("node", node_id)
-            levels.setdefault(chain[depth - 1] if depth else None, _Level()).items[item] = None
-    at: list[LevelEdge | None] = []  # for each edge, the level edge it is drawn along
+            levels.setdefault(chain[depth - 1] if depth else None, _Level()).items[_item(chain, depth, node_id)] = None
+    route: list[list[LevelEdge]] = []  # for each edge, the level edges it is drawn along, top down
     for edge in edges:
         a, b = chains[edge.source], chains[edge.target]
         k = 0
         while k < min(len(a), len(b)) and a[k] == b[k]:
             k += 1
-        ia = ("cluster", a[k]) if k < len(a) else ("node", edge.source)
-        ib = ("cluster", b[k]) if k < len(b) else ("node", edge.target)
-        level = a[k - 1] if k else None
-        at.append((level, ia, ib) if ia != ib else None)
-        if ia != ib:
-            levels[level].edges.add((ia, ib))
+        ia, ib = _item(a, k, edge.source), _item(b, k, edge.target)
+        if ia == ib:
+            route.append([])
+            continue
+        # Out of the clusters around the source, innermost first, and into those around the target: each
+        # such stretch gets bends down its cluster's rows too. Not for a block's own node, which an edge
+        # from outside meets at its cluster's rectangle.
+        out = [(a[j], _item(a, j + 1, edge.source), ("out", edge.target))
+               for j in reversed(range(k, len(a))) if a[j] != edge.source]
+        into = [(b[j], ("in", edge.source), _item(b, j + 1, edge.target))
+                for j in range(k, len(b)) if b[j] != edge.target]
+        route.append([*out, (a[k - 1] if k else None, ia, ib), *into])
+        for level, x, y in route[-1]:
+            levels[level].edges.add((x, y))
     finals = {("node", t) for t in plan.finally_tasks if t in nodes}
     placer = _Placer(nodes, levels, finals)
     top = placer.level(None)
-    return Layout(top.nodes, top.clusters, chains, edges, [top.bends.get(e, []) if e else [] for e in at],
+    bends = [[b for key in keys for b in top.bends.get(key, [])] for keys in route]
+    return Layout(top.nodes, top.clusters, chains, edges, bends,
                   top.width, max(top.rows * ROW - VGAP, NODE_H), placer.finally_y)
+
+
+def _item(chain: tuple[str, ...], depth: int, node_id: str) -> Item:
+    """What stands for a node at the level ``depth`` clusters down its chain: the node, or a cluster around it."""
+    return ("cluster", chain[depth]) if depth < len(chain) else ("node", node_id)
 
 
 class _Placer:
@@ -204,27 +221,29 @@ class _Placer:
                 span[item] = math.ceil((_cluster_height(inner[item].rows) + VGAP) / ROW)
             else:
                 width[item], span[item] = node_width(self.nodes[item[1]]), 1
-        row = _rows(items, level.edges, span, self.finals if at is None else set())
+        inside = {e for e in level.edges if e[0][0] not in PORTS and e[1][0] not in PORTS}
+        row = _rows(items, inside, span, self.finals if at is None else set())
         if at is None and self.finals:
             self.finally_y = min(row[i] for i in self.finals) * ROW - VGAP / 2
+        bottom = max((row[i] + span[i] for i in items), default=1)
         # An edge longer than one row passes a bend in each row between its ends. The edges leaving one item
-        # share their bends (a lane down from it, each leaving where its target is): fewer points to place,
-        # and a fan-out reads as one line that splits.
+        # share their bends (a lane down from it, each leaving where its target is), as do those coming into
+        # the level from one source: fewer points to place, and a fan-out reads as one line that splits.
         rank = {item: i for i, item in enumerate(items)}
         links: set[tuple[Item, Item]] = set()
         chain: dict[tuple[Item, Item], list[Item]] = {}
-        for a, b in sorted(level.edges, key=lambda e: (rank[e[0]], rank[e[1]])):
-            rows = range(row[a] + span[a], row[b])
-            chain[(a, b)] = [("bend", f"{rank[a]}:{r}") for r in rows]
+        for a, b in sorted(level.edges):
+            lane = f"in:{a[1]}" if a[0] == "in" else str(rank[a])
+            rows = range(0 if a[0] == "in" else row[a] + span[a], bottom if b[0] == "out" else row[b])
+            chain[(a, b)] = [("bend", f"{r}:{lane}") for r in rows]
             for r, bend in zip(rows, chain[(a, b)]):
                 if bend not in row:
                     row[bend], span[bend], width[bend] = r, 1, BEND_W
                     items.append(bend)
-            path = [a, *chain[(a, b)], b]
+            path = [i for i in (a, *chain[(a, b)], b) if i[0] not in PORTS]
             links.update(zip(path, path[1:]))
         x = _columns(items, links, row, span, width)
-        placed = _Placed({}, {}, {}, max((x[i] + width[i] for i in items), default=0.0),
-                         max((row[i] + span[i] for i in items), default=1))
+        placed = _Placed({}, {}, {}, max((x[i] + width[i] for i in items), default=0.0), bottom)
         for item in items:
             top = row[item] * ROW
             if item[0] == "node":

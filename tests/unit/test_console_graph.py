@@ -17,6 +17,7 @@ from statemachine.plan import Node, Plan
 
 SVG = "{http://www.w3.org/2000/svg}"
 ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = Path(__file__).parent / "workflows"
 
 CHAIN = """
 workflow:
@@ -164,6 +165,36 @@ def assert_sound(plan: Plan, root: ET.Element) -> None:
         assert a in plan.nodes and b in plan.nodes
 
 
+def path_points(d: str, steps: int = 8) -> list[tuple[float, float]]:
+    """Points along a path of M, L and C commands (all the run graph uses), the curves sampled."""
+    points: list[tuple[float, float]] = []
+    for command, args in re.findall(r"([MLC])([^MLC]*)", d):
+        xy = [float(v) for v in args.split()]
+        pairs = list(zip(xy[0::2], xy[1::2]))
+        if command == "C":
+            (x0, y0), ((x1, y1), (x2, y2), (x3, y3)) = points[-1], pairs
+            for k in range(1, steps + 1):
+                t = k / steps
+                u = 1 - t
+                points.append((u**3 * x0 + 3 * u * u * t * x1 + 3 * u * t * t * x2 + t**3 * x3,
+                               u**3 * y0 + 3 * u * u * t * y1 + 3 * u * t * t * y2 + t**3 * y3))
+        else:
+            points += pairs
+    return points
+
+
+def crossings(root: ET.Element) -> list[tuple[str, str, str]]:
+    """(from, to, node) for each edge that runs through a node's box other than its own ends."""
+    boxes = {task: box(g) for task, g in nodes(root).items()}
+    found = []
+    for (a, b), g in edges(root).items():
+        points = path_points(child(g, "path").get("d", ""))
+        for task, (left, top, right, bottom) in boxes.items():
+            if task not in (a, b) and any(left < x < right and top < y < bottom for x, y in points):
+                found.append((a, b, task))
+    return found
+
+
 @pytest.mark.parametrize("text", [CHAIN, CONDITION, PARALLEL, LOOP, SAGA])
 def test_every_node_once_with_its_status_and_no_overlap(text):
     plan = compiled(text)
@@ -195,15 +226,17 @@ def test_a_chain_runs_top_down_with_an_edge_per_dependency():
         assert g.find(f"{SVG}polygon") is not None  # the arrowhead
 
 
-def test_the_long_edge_goes_around_the_node_it_skips():
-    root = parse(run_graph(compiled(CHAIN), {}))
-    path = edges(root)[("fetch", "notify")].find(f"{SVG}path")
-    assert path is not None
-    numbers = [float(n) for n in re.findall(r"-?\d+(?:\.\d+)?", path.get("d") or "")]
-    xs = numbers[0::2]
-    left, _, right, _ = box(nodes(root)["parse"])
-    # through the rows of parse and store, but beside them
-    assert any(not left <= x <= right for x in xs[1:-1])
+# report also reads a task inside the block: an edge out of the cluster from its middle row
+PEEK = PARALLEL.replace("depends_on: [fan]", "depends_on: [fan, t1]")
+
+
+@pytest.mark.parametrize("text", [CHAIN, CONDITION, PARALLEL, LOOP, SAGA, PEEK])
+def test_no_edge_runs_through_a_node(text):
+    """A long edge (fetch -> notify past parse and store; load -> t2 into the parallel block past d1 and t1;
+    t1 -> report out of it past t2 and fan) goes round the nodes in the rows it crosses."""
+    if text is PEEK:
+        assert ("t1", "report") in edges(parse(run_graph(compiled(text), {})))
+    assert crossings(parse(run_graph(compiled(text), {}))) == []
 
 
 def test_condition_edges_are_labelled_then_and_else():
@@ -319,10 +352,13 @@ def test_an_unknown_status_is_shown_as_it_is_and_a_control_character_cannot_brea
     assert "ghost\ufffd" in drawn
 
 
-def test_the_examples_render(tmp_path):
-    for path in sorted((ROOT / "examples").glob("*.yaml")):
-        plan = load_and_compile(path)
-        assert_sound(plan, parse(run_graph(plan, {})))
+@pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.yaml")) + sorted(WORKFLOWS.glob("*.yaml")),
+                         ids=lambda path: path.name)
+def test_the_examples_render(path):
+    plan = load_and_compile(path)
+    root = parse(run_graph(plan, {}))
+    assert_sound(plan, root)
+    assert crossings(root) == []
 
 
 def test_two_hundred_nodes_are_quick_sound_and_no_wider_than_they_need():
