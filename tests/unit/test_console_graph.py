@@ -295,6 +295,46 @@ def test_a_loop_is_a_cluster_headed_by_its_node_around_its_body():
     assert not any(b in ("square", "add") and a not in ("each", "square") for a, b in found)
 
 
+NESTED = """
+workflow:
+  metadata: {id: nested}
+  tasks:
+    - {id: load, type: python, config: {code: "result = [1]"}}
+    - {id: after, type: python, depends_on: [fan], config: {code: "result = 1"}}
+  control_flow:
+    loops:
+      - id: each
+        items: "${tasks.load.output}"
+        tasks:
+          - {id: step, type: python, config: {code: "result = 1"}}
+          - {id: step2, type: python, depends_on: [step], config: {code: "result = 2"}}
+    parallel:
+      - id: fan
+        depends_on: [load]
+        branches:
+          - {name: a, tasks: [{id: a1, type: python, config: {code: "result = 1"}}, each]}
+          - {name: b, tasks: [{id: b1, type: python, config: {code: "result = 1"}}]}
+"""
+
+
+def test_a_loop_in_a_parallel_branch_is_a_cluster_in_a_cluster():
+    plan = compiled(NESTED)
+    assert plan.nodes["each"].parallel_of == "fan" and plan.nodes["step"].loop_of == "each"
+    root = parse(run_graph(plan, {}))
+    assert_sound(plan, root)
+    assert crossings(root) == []
+    fan, each = box(cluster(root, "fan")), box(cluster(root, "each"))
+    assert inside(each, fan)
+    drawn = nodes(root)
+    for member in ("each", "step", "step2"):
+        assert inside(box(drawn[member]), each), member
+    for member in ("a1", "b1", "fan"):
+        assert inside(box(drawn[member]), fan) and not overlap(box(drawn[member]), each), member
+    # the outer cluster is drawn first, so the inner one shows over it
+    order = [g.get("data-cluster") for g in groups(root, "cluster")]
+    assert order.index("fan") < order.index("each")
+
+
 def test_compensation_is_a_dashed_edge_and_role_tasks_are_set_apart():
     plan = compiled(SAGA)
     root = parse(run_graph(plan, {"flight": "COMPLETED", "cancel_flight": "RUNNING"}))
