@@ -62,7 +62,7 @@ def run_graph(plan: Plan, statuses: Mapping[str, str], *, link: Callable[[str], 
     width, height = layout.width + 2 * MARGIN, layout.height + 2 * MARGIN
     counts = Counter(status.values())
     summary = ", ".join(f"{counts[s]} {s.lower()}" for s in sorted(counts))
-    label = f"Run graph of workflow {plan.workflow_id}: {len(plan.nodes)} tasks ({summary})"
+    label = f"Run graph of workflow {plan.workflow_id}: {len(plan.nodes)} tasks" + (f" ({summary})" if summary else "")
     out = [f'<svg class="run-graph" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_n(width)} {_n(height)}" '
            f'width="{_n(width)}" height="{_n(height)}" role="img" aria-label="{_esc(label)}" '
            'font-family="system-ui, sans-serif" font-size="12">',
@@ -168,5 +168,5 @@ def _esc(text: str) -> str:
 
 def _n(value: float) -> str:
     """A coordinate, short: 12 rather than 12.0, at most one decimal."""
-    rounded = round(value, 1) + 0.0  # + 0.0: no "-0"
-    return str(int(rounded)) if rounded.is_integer() else str(rounded)
+    text = f"{value:.1f}"
+    return text[:-2] if text.endswith(".0") else text

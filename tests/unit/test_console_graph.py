@@ -392,6 +392,16 @@ def test_an_unknown_status_is_shown_as_it_is_and_a_control_character_cannot_brea
     assert "ghost\ufffd" in drawn
 
 
+def test_a_plan_no_compiler_would_give_still_draws():
+    """Not the compiler's: a cycle and a dependency on nothing are drawn, not a reason to fail the page."""
+    odd = Plan(workflow_id="odd", nodes={"a": Node(id="a", deps=("b", "gone")), "b": Node(id="b", deps=("a",))})
+    root = parse(run_graph(odd, {}))
+    assert_sound(odd, root)
+    assert set(edges(root)) == {("a", "b"), ("b", "a")}
+    empty = parse(run_graph(Plan(workflow_id="empty", nodes={}), {}))
+    assert nodes(empty) == {} and empty.get("aria-label") == "Run graph of workflow empty: 0 tasks"
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "examples").glob("*.yaml")) + sorted(WORKFLOWS.glob("*.yaml")),
                          ids=lambda path: path.name)
 def test_the_examples_render(path):
