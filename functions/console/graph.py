@@ -37,6 +37,7 @@ from statemachine.plan import Node, Plan
 from statemachine.status import TaskStatus
 
 MARGIN = 16
+LEGEND_GAP, LEGEND_H = 20, 12
 # status -> (fill, stroke): light fills so the dark text reads on every one
 COLOURS = {
     "PENDING": ("#f3f4f6", "#9ca3af"),
@@ -59,9 +60,12 @@ def run_graph(plan: Plan, statuses: Mapping[str, str], *, link: Callable[[str], 
     """The plan as an SVG document; a task missing from ``statuses`` is PENDING; ``link(id)`` makes nodes links."""
     layout = lay_out(plan)
     status = {n: str(statuses.get(n, TaskStatus.PENDING)) for n in plan.nodes}
-    width, height = layout.width + 2 * MARGIN, layout.height + 2 * MARGIN
     counts = Counter(status.values())
-    summary = ", ".join(f"{counts[s]} {s.lower()}" for s in sorted(counts))
+    present = [s for s in COLOURS if s in counts] + sorted(set(counts) - set(COLOURS))  # in lifecycle order
+    legend, legend_w = _legend(present, counts, layout.height + LEGEND_GAP)
+    width = max(layout.width, legend_w) + 2 * MARGIN
+    height = layout.height + (LEGEND_GAP + LEGEND_H if present else 0) + 2 * MARGIN
+    summary = ", ".join(f"{counts[s]} {s.lower()}" for s in present)
     label = f"Run graph of workflow {plan.workflow_id}: {len(plan.nodes)} tasks" + (f" ({summary})" if summary else "")
     out = [f'<svg class="run-graph" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_n(width)} {_n(height)}" '
            f'width="{_n(width)}" height="{_n(height)}" role="img" aria-label="{_esc(label)}" '
@@ -79,8 +83,20 @@ def run_graph(plan: Plan, statuses: Mapping[str, str], *, link: Callable[[str], 
     for node in plan.nodes.values():
         drawn = _node(node, layout.nodes[node.id], status[node.id])
         out.append(f'<a href="{_esc(link(node.id))}">{drawn}</a>' if link is not None else drawn)
-    out.append("</g></svg>")
+    out += [legend, "</g></svg>"]
     return "\n".join(out)
+
+
+def _legend(present: list[str], counts: Counter[str], y: float) -> tuple[str, float]:
+    """One line under the graph: a swatch, the status and how many tasks have it, for each status there."""
+    parts, x = ['<g class="legend">'], 0.0
+    for status in present:
+        fill, stroke = COLOURS.get(status, UNKNOWN)
+        text = f"{status.lower()} {counts[status]}"
+        parts.append(f'<rect x="{_n(x)}" y="{_n(y)}" width="12" height="12" rx="2" fill="{fill}" stroke="{stroke}"/>'
+                     f'<text x="{_n(x + 17)}" y="{_n(y + 10)}" fill="#374151" font-size="11">{_esc(text)}</text>')
+        x += 17 + CHAR_W * len(text) + 14
+    return "".join(parts) + "</g>", max(x - 14, 0.0)
 
 
 def _cluster(node: Node, box: Box) -> str:

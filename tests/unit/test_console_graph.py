@@ -163,6 +163,12 @@ def assert_sound(plan: Plan, root: ET.Element) -> None:
             assert a == b or not overlap(boxes[a], boxes[b]), f"{a} overlaps {b}"
     for a, b in edges(root):
         assert a in plan.nodes and b in plan.nodes
+    # all of it inside the picture
+    dx, dy = map(float, re.findall(r"[\d.]+", child(root, "g").get("transform", "")))
+    shapes = list(boxes.values()) + [box(g) for g in groups(root, "cluster")] + [box(g) for g in groups(root, "legend")]
+    assert all(0 <= left + dx and right + dx <= float(root.get("width", 0)) and 0 <= top + dy
+               and bottom + dy <= float(root.get("height", 0)) for left, top, right, bottom in shapes)
+    assert root.get("viewBox") == f"0 0 {root.get('width')} {root.get('height')}"
 
 
 def path_points(d: str, steps: int = 8) -> list[tuple[float, float]]:
@@ -355,6 +361,15 @@ def test_compensation_is_a_dashed_edge_and_role_tasks_are_set_apart():
     # finally tasks run last: below every other task
     lowest = max(box(g)[3] for task, g in drawn.items() if task not in ("cleanup", "log"))
     assert all(box(drawn[task])[1] > lowest for task in ("cleanup", "log"))
+
+
+def test_the_legend_counts_the_statuses_there_in_lifecycle_order():
+    plan = compiled(CHAIN)
+    root = parse(run_graph(plan, {"fetch": "COMPLETED", "parse": "COMPLETED", "store": "RUNNING"}))
+    (legend,) = groups(root, "legend")
+    assert [t.text for t in legend.iter(f"{SVG}text")] == ["pending 1", "running 1", "completed 2"]
+    assert root.get("aria-label") == "Run graph of workflow chain: 4 tasks (1 pending, 1 running, 2 completed)"
+    assert all(box(legend)[1] > box(g)[3] for g in nodes(root).values())  # under the graph
 
 
 def test_links_wrap_each_node():
