@@ -15,14 +15,16 @@ The DOM is a contract the console's pages and browser tests rely on:
   max_concurrent ordering (the branch waits, whatever the outcome) dotted;
 - ``<g class="node status-<status>" data-task data-kind data-status data-role>``: a shape, a
   ``<title>`` (id, type, status) and a ``<text>`` with the id and, on a second line, the type;
-  wrapped in ``<a href>`` when ``link`` is given.
+  wrapped in ``<a href>`` when ``link`` is given. A task missing from ``statuses`` is PENDING; a
+  status that is no TaskStatus value is kept in data-status, with the class ``status-unknown``.
 
 Tasks that run only in a role (finally, catch handler, compensation) have a dashed outline and
 their role after their type; finally tasks are also laid out below everything else, under a dashed
 divider labelled "finally", since they run at the end whatever happened.
 
 Colours are inline attributes (it renders without the page's CSS) and the status class lets a page
-restyle them. Every text and attribute is escaped: ids come from workflow authors.
+restyle them; ``<g class="legend">`` under the graph counts the statuses present, and so does the
+aria-label. Every text and attribute is escaped: ids come from workflow authors.
 """
 
 from __future__ import annotations

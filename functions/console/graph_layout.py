@@ -10,8 +10,9 @@ At each level:
 - rows: the longest path over the level's edges, an item spanning as many rows as it is tall;
 - bends: an edge longer than one row gets a narrow item in each row it crosses, so it passes beside the
   boxes there; an edge into or out of a cluster gets them down the cluster's rows too;
-- order: rows are filled top-down, each item asking for the mean x of the items it depends on
-  (one barycentre pass) and packed to the right of what the row already holds, so boxes never overlap.
+- order: rows are filled top-down, each item asking for the mean x of the items it depends on (one
+  barycentre pass); neighbours that would collide move together, centred on what they ask for, and
+  nothing goes left of what a taller item from above holds in its rows, so boxes never overlap.
 
 What the edges mean (the plan's own structure, statemachine/graph.py):
 - a loop's node is its cluster's head: an edge runs from it to the body's first tasks, and a body
