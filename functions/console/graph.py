@@ -104,7 +104,7 @@ def _legend(present: list[str], counts: Counter[str], y: float) -> tuple[str, fl
 def _cluster(node: Node, box: Box) -> str:
     name = f"{node.config.get('type', 'loop')} {node.id}" if node.kind == "loop" else f"parallel {node.id}"
     fill = "#f8fafc" if node.kind == "loop" else "#faf5ff"
-    return (f'<g class="cluster" data-cluster="{_esc(node.id)}" data-kind="{node.kind}">'
+    return (f'<g class="cluster" data-cluster="{_esc(node.id)}" data-kind="{_esc(node.kind)}">'
             f'<rect x="{_n(box.x)}" y="{_n(box.y)}" width="{_n(box.w)}" height="{_n(box.h)}" rx="10" '
             f'fill="{fill}" stroke="#94a3b8"/>'
             f'<text x="{_n(box.x + 8)}" y="{_n(box.y + 14)}" fill="#475569" font-size="11">'
@@ -170,8 +170,8 @@ def _node(node: Node, box: Box, status: str) -> str:
     text = (f'<text x="{cx}" y="{_n(y + NODE_H / 2 - 3)}" text-anchor="middle" fill="{ink}">'
             f'<tspan x="{cx}" font-weight="600">{_esc(_fit(node.id, w))}</tspan>'
             f'<tspan x="{cx}" dy="15" font-size="10.5" fill="#4b5563">{_esc(_fit(kind, w))}</tspan></text>')
-    return (f'<g class="node status-{css}" data-task="{_esc(node.id)}" data-kind="{node.kind}" '
-            f'data-status="{_esc(status)}" data-role="{node.role}"><title>{_esc(title)}</title>{shape}{text}</g>')
+    return (f'<g class="node status-{css}" data-task="{_esc(node.id)}" data-kind="{_esc(node.kind)}" '
+            f'data-status="{_esc(status)}" data-role="{_esc(node.role)}"><title>{_esc(title)}</title>{shape}{text}</g>')
 
 
 def _fit(text: str, width: float) -> str:
