@@ -124,6 +124,7 @@ def container(node: Node, nodes: dict[str, Node]) -> str | None:
 
 
 def _chains(nodes: dict[str, Node]) -> dict[str, tuple[str, ...]]:
+    """For each node, the clusters it is drawn in, outermost first (a block's own cluster last)."""
     chains: dict[str, tuple[str, ...]] = {}
     for node in nodes.values():
         chain: list[str] = []
@@ -138,6 +139,7 @@ def _chains(nodes: dict[str, Node]) -> dict[str, tuple[str, ...]]:
 
 
 def graph_edges(plan: Plan) -> list[Edge]:
+    """The edges drawn: the plan's dependencies as the module docstring reads them, then compensations."""
     nodes = plan.nodes
     undo = {(n.id, n.compensation.task_id) for n in nodes.values()
             if n.compensation is not None and n.compensation.task_id in nodes}
