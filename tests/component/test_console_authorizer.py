@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -23,6 +21,7 @@ from moto.utilities.utils import load_resource
 from functions.console_auth.jwks import HttpKeySource, KeysUnavailable
 from functions.console_auth.settings import ConsoleAuthConfigError, ConsoleAuthSettings, find_client_id
 from functions.console_auth.verify import Refused, TokenVerifier, decide
+from tests.component.cognito_standin import CognitoStandIn
 
 REGION = "us-east-1"
 PASSWORD = "Correct-Horse-Battery-9"
@@ -219,61 +218,33 @@ def test_settings_say_what_is_missing() -> None:
     assert local.sign_in is False
 
 
-class _JwksServer:
-    """A stand-in for Cognito's .well-known/jwks.json on 127.0.0.1 (an outside system)."""
-
-    def __init__(self, body: bytes) -> None:
-        self.body, self.hits = body, 0
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                owner.hits += 1
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(owner.body)))
-                self.end_headers()
-                self.wfile.write(owner.body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/pool/.well-known/jwks.json"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_the_key_set_is_fetched_once_and_refetched_at_most_once_a_minute(pool: Pool) -> None:
-    server = _JwksServer(json.dumps(MOTO_JWKS).encode())
+    server = CognitoStandIn(reply=json.dumps(MOTO_JWKS).encode())
     clock = [1000.0]
     try:
-        keys = HttpKeySource(REGION, pool.pool_id, url=server.url, now=lambda: clock[0])
+        keys = HttpKeySource(REGION, pool.pool_id, url=server.url + "/pool/.well-known/jwks.json", now=lambda: clock[0])
         verifier = pool.verifier(keys=keys)
         for _ in range(3):
             assert decide(_event(f"loopline_session={pool.tokens()['IdToken']}"), verifier)["principalId"]
-        assert server.hits == 1
+        assert len(server.requests) == 1
         keys.jwks(refresh=True)
-        assert server.hits == 1  # fetched less than a minute ago
+        assert len(server.requests) == 1  # fetched less than a minute ago
         clock[0] += 61
         keys.jwks(refresh=True)
-        assert server.hits == 2
+        assert len(server.requests) == 2
     finally:
         server.close()
 
 
 def test_an_unreadable_key_set_is_an_error_not_a_sign_out(pool: Pool) -> None:
-    server = _JwksServer(b"<html>maintenance</html>")
+    server = CognitoStandIn(reply=b"<html>maintenance</html>")
     try:
         with pytest.raises(KeysUnavailable, match="cannot read"):
             HttpKeySource(REGION, pool.pool_id, url=server.url).jwks()
     finally:
         server.close()
     with pytest.raises(KeysUnavailable, match="cannot read"):  # nobody listens any more
-        HttpKeySource(REGION, pool.pool_id, url=server.url, timeout=2).jwks()
+        HttpKeySource(REGION, pool.pool_id, url=server.url + "/pool/.well-known/jwks.json", timeout=2).jwks()
     assert HttpKeySource(REGION, "us-east-1_abc")._url == (
         "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc/.well-known/jwks.json")
 
