@@ -67,6 +67,10 @@ class TokenVerifier:
                  now: Callable[[], float] = time.time) -> None:
         self._keys, self._issuer, self._client_id, self._now = keys, issuer(region, user_pool_id), client_id, now
 
+    @property
+    def client_id(self) -> str:
+        return self._client_id
+
     def verify(self, token: str) -> Identity:
         try:
             kid = jwt.get_unverified_header(token).get("kid")

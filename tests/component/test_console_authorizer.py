@@ -270,3 +270,43 @@ def test_time_is_real_by_default(pool: Pool) -> None:
     """Without an injected clock the verifier reads the wall clock (a fresh token passes)."""
     assert TokenVerifier(MotoKeys(), region=REGION, user_pool_id=pool.pool_id, client_id=pool.client_id).verify(
         pool.tokens()["IdToken"]).principal == "ada@example.com"
+
+
+# ------------------------------------------------------------- the handler
+@dataclass
+class _Context:
+    function_name: str = "ConsoleAuthorizerFunction"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ConsoleAuthorizerFunction"
+    aws_request_id: str = "r1"
+
+
+def test_the_handler_finds_its_client_and_answers_unauthorized_or_the_policy(
+        pool: Pool, monkeypatch: pytest.MonkeyPatch) -> None:
+    from functions.console_auth import app
+
+    for name, value in {"AWS_REGION": REGION, "LOOPLINE_CONSOLE_USER_POOL_ID": pool.pool_id,
+                        "LOOPLINE_CONSOLE_CLIENT_NAME": "loopline-console"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(app, "_verifier", None)  # a cold start
+    # API Gateway answers 401 only for an authorizer error whose message is exactly "Unauthorized".
+    with pytest.raises(app.Unauthorized) as refused:
+        app.lambda_handler(_event("theme=dark"), _Context())
+    assert str(refused.value) == "Unauthorized"
+    built = app._verifier
+    assert built is not None and built.client_id == pool.client_id  # looked up by name in the pool
+    # The pool's keys come from Cognito's URL on AWS; here, moto's through the same port.
+    monkeypatch.setattr(app, "_verifier", pool.verifier())
+    policy = app.lambda_handler(_event(f"loopline_session={pool.tokens()['IdToken']}"), _Context())
+    assert policy["principalId"] == "ada@example.com"
+
+
+def test_the_handler_fails_loudly_when_its_client_is_missing(pool: Pool, monkeypatch: pytest.MonkeyPatch) -> None:
+    from functions.console_auth import app
+
+    for name, value in {"AWS_REGION": REGION, "LOOPLINE_CONSOLE_USER_POOL_ID": pool.pool_id,
+                        "LOOPLINE_CONSOLE_CLIENT_NAME": "deleted-client"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(app, "_verifier", None)
+    with pytest.raises(ConsoleAuthConfigError, match="0 app clients named 'deleted-client'"):
+        app.lambda_handler(_event(f"loopline_session={pool.tokens()['IdToken']}"), _Context())

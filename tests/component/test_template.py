@@ -358,6 +358,9 @@ def test_the_console_user_pool_takes_no_self_sign_up_and_its_client_no_secret(cf
     client = resources["ConsoleUserPoolClient"]["Properties"]
     assert client["GenerateSecret"] is False and client["AllowedOAuthFlows"] == ["code"]
     assert set(client["AllowedOAuthScopes"]) == {"openid", "email"}
+    # The session cookie lives expires_in seconds, the access token's lifetime: the ID token's must match.
+    assert client["IdTokenValidity"] == client["AccessTokenValidity"]
+    assert client["TokenValidityUnits"]["IdToken"] == client["TokenValidityUnits"]["AccessToken"]
     callbacks = client["CallbackURLs"]["Fn::If"][1]
     assert [c["Fn::Sub"] for c in callbacks] == [
         "https://${LooplineApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${StageName}/console/auth"]
