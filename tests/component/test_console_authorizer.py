@@ -21,6 +21,7 @@ from moto.utilities.utils import load_resource
 from functions.console_auth.jwks import HttpKeySource, KeysUnavailable
 from functions.console_auth.settings import ConsoleAuthConfigError, ConsoleAuthSettings, find_client_id
 from functions.console_auth.verify import Refused, TokenVerifier, decide
+from loopline.embedded.runtime import LambdaContext
 from tests.component.cognito_standin import CognitoStandIn
 
 REGION = "us-east-1"
@@ -273,12 +274,7 @@ def test_time_is_real_by_default(pool: Pool) -> None:
 
 
 # ------------------------------------------------------------- the handler
-@dataclass
-class _Context:
-    function_name: str = "ConsoleAuthorizerFunction"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ConsoleAuthorizerFunction"
-    aws_request_id: str = "r1"
+CONTEXT = LambdaContext(function_name="ConsoleAuthorizerFunction")
 
 
 def test_the_handler_finds_its_client_and_answers_unauthorized_or_the_policy(
@@ -291,13 +287,13 @@ def test_the_handler_finds_its_client_and_answers_unauthorized_or_the_policy(
     monkeypatch.setattr(app, "_verifier", None)  # a cold start
     # API Gateway answers 401 only for an authorizer error whose message is exactly "Unauthorized".
     with pytest.raises(app.Unauthorized) as refused:
-        app.lambda_handler(_event("theme=dark"), _Context())
+        app.lambda_handler(_event("theme=dark"), CONTEXT)
     assert str(refused.value) == "Unauthorized"
     built = app._verifier
     assert built is not None and built.client_id == pool.client_id  # looked up by name in the pool
     # The pool's keys come from Cognito's URL on AWS; here, moto's through the same port.
     monkeypatch.setattr(app, "_verifier", pool.verifier())
-    policy = app.lambda_handler(_event(f"loopline_session={pool.tokens()['IdToken']}"), _Context())
+    policy = app.lambda_handler(_event(f"loopline_session={pool.tokens()['IdToken']}"), CONTEXT)
     assert policy["principalId"] == "ada@example.com"
 
 
@@ -309,4 +305,4 @@ def test_the_handler_fails_loudly_when_its_client_is_missing(pool: Pool, monkeyp
         monkeypatch.setenv(name, value)
     monkeypatch.setattr(app, "_verifier", None)
     with pytest.raises(ConsoleAuthConfigError, match="0 app clients named 'deleted-client'"):
-        app.lambda_handler(_event(f"loopline_session={pool.tokens()['IdToken']}"), _Context())
+        app.lambda_handler(_event(f"loopline_session={pool.tokens()['IdToken']}"), CONTEXT)

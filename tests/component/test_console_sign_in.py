@@ -18,6 +18,7 @@ from moto import mock_aws
 
 from functions.console_auth import sign_in
 from functions.console_auth.verify import TokenVerifier, decide
+from loopline.embedded.runtime import LambdaContext
 from tests.component.cognito_standin import CognitoStandIn
 from tests.component.test_console_authorizer import PASSWORD, MotoKeys
 
@@ -73,15 +74,7 @@ def _get(path: str, query: dict[str, str] | None = None, cookie: str | None = No
         "requestContext": {"domainName": DOMAIN, "stage": "Prod", "path": f"/Prod{path}", "httpMethod": "GET",
                            "resourcePath": path, "requestId": "r1", "identity": {"sourceIp": "198.51.100.7"}},
     }
-    return sign_in.lambda_handler(event, _Context())
-
-
-@dataclass
-class _Context:
-    function_name: str = "ConsoleSignInFunction"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ConsoleSignInFunction"
-    aws_request_id: str = "r1"
+    return sign_in.lambda_handler(event, LambdaContext(function_name="ConsoleSignInFunction"))
 
 
 def _cookies(reply: dict[str, Any]) -> dict[str, list[str]]:
