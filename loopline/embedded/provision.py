@@ -52,6 +52,9 @@ _PASSIVE_TYPES = {
     # Nothing local is served over TLS (the S3 server beside moto is plain HTTP on 127.0.0.1),
     # so the TLS-only bucket policy is template-only, as are the access logs above.
     "AWS::S3::BucketPolicy",
+    # The console's sign-in (Cognito user pool, app client, hosted-UI domain): the dev server serves
+    # everyone as the local user on 127.0.0.1 and runs no authorizer, so nothing signs in locally.
+    "AWS::Cognito::UserPool", "AWS::Cognito::UserPoolClient", "AWS::Cognito::UserPoolDomain",
 }
 
 
@@ -220,6 +223,14 @@ class _Provisioner:
             alphabet = string.ascii_lowercase + string.digits
             api_id = "".join(alphabet[b % len(alphabet)] for b in digest[:10])
             return {"Ref": api_id, "RootResourceId": api_id[:6]}
+        if kind == "AWS::Cognito::UserPool":
+            # Pool ids are "{region}_{9 alphanumerics}"; the ARN is what a role's statements name.
+            pool_id = f"{self.region}_" + hashlib.sha256(f"{self._stack}/{lid}".encode()).hexdigest()[:9]
+            return {"Ref": pool_id, "UserPoolId": pool_id, "Arn": self.arn("cognito-idp", f"userpool/{pool_id}"),
+                    "ProviderName": f"cognito-idp.{self.region}.amazonaws.com/{pool_id}",
+                    "ProviderURL": f"https://cognito-idp.{self.region}.amazonaws.com/{pool_id}"}
+        if kind == "AWS::Cognito::UserPoolClient":
+            return {"Ref": self.name(lid), "ClientId": self.name(lid), "Name": self.name(lid)}
         return {"Ref": self.name(lid)}
 
     def create(self, lid: str) -> None:

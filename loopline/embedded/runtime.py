@@ -112,6 +112,8 @@ class LocalRuntime:
         env["LOOPLINE_PROVIDER_DEFAULTS"] = "local"
         # The dev server's contract shows live links in GET /runs/{id}; on AWS only GET /runs/{id}/links.
         env["LOOPLINE_LINKS_IN_VIEWS"] = "true"
+        # No Cognito here: the console's sign-in routes send the browser straight to the console.
+        env["LOOPLINE_CONSOLE_SIGN_IN"] = "none"
         # The task runner's URLs must work from where it runs: the S3 server beside moto.
         env["LOOPLINE_PRESIGN_ENDPOINT"] = aws.endpoint_url or aws.s3_endpoint or ""
         os.environ.update(env)

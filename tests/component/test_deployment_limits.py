@@ -98,8 +98,8 @@ workflow:
             "the task-runner function, whose Lambda timeout is 15 min)"]
 
 
-# The task runner is told the allowlist in each request; the history function compiles no workflow.
-NO_WORKFLOWS = ("TaskRunnerFunction", "HistoryFunction")
+# The task runner is told the allowlist in each request; the history and console sign-in functions compile no workflow.
+NO_WORKFLOWS = ("TaskRunnerFunction", "HistoryFunction", "ConsoleAuthorizerFunction", "ConsoleSignInFunction")
 
 
 def test_the_template_parameter_reaches_every_function(monkeypatch):

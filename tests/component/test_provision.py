@@ -85,7 +85,9 @@ def test_runs_table_has_the_listing_indexes(session: boto3.session.Session, stac
 
 
 def test_routes_come_from_the_template(stack: Stack) -> None:
-    assert set(stack.routes) == {
+    assert {Route("GET", f"/console/{name}", "ConsoleSignInFunction") for name in ("login", "auth", "logout")} \
+        <= set(stack.routes)
+    assert {route for route in stack.routes if route.function == "ApiFunction"} == {
         Route("POST", "/runs", "ApiFunction"),
         Route("GET", "/runs", "ApiFunction"),
         Route("GET", "/runs/counts", "ApiFunction"),
@@ -162,6 +164,18 @@ def test_environment_resolves_to_physical_resources(session: boto3.session.Sessi
     assert api.environment["LOOPLINE_PUBLIC_URL"] == ""
 
 
+def test_the_console_sign_in_resolves_without_cognito(stack: Stack) -> None:
+    """The user pool, its client and domain are passive locally (nothing signs in on the dev server), yet
+    the sign-in function's environment and role resolve to names of the same shape as on AWS."""
+    env = stack.functions["ConsoleSignInFunction"].environment
+    pool_id = env["LOOPLINE_CONSOLE_USER_POOL_ID"]
+    assert pool_id.startswith(f"{REGION}_") and env["LOOPLINE_CONSOLE_CLIENT_NAME"] == "loopline-console"
+    assert env["LOOPLINE_CONSOLE_AUTH_DOMAIN"].endswith(f".auth.{REGION}.amazoncognito.com")
+    [statement] = stack.functions["ConsoleAuthorizerFunction"].policy
+    assert statement["Action"] == "cognito-idp:ListUserPoolClients"
+    assert statement["Resource"].endswith(f":userpool/{pool_id}")
+
+
 def test_public_url_overrides_every_function(session: boto3.session.Session) -> None:
     stack = provision(session, public_url="http://127.0.0.1:8080/")
     engine = [f for f in stack.functions.values() if f.logical_id not in NO_LINKS]
@@ -172,7 +186,7 @@ def test_public_url_overrides_every_function(session: boto3.session.Session) -> 
     assert "LOOPLINE_PUBLIC_URL" not in later.functions["TaskRunnerFunction"].environment
 
 
-NO_LINKS = ("TaskRunnerFunction", "HistoryFunction")  # functions that make no link: no public URL
+NO_LINKS = ("TaskRunnerFunction", "HistoryFunction", "ConsoleAuthorizerFunction")  # make no link: no public URL
 
 
 def test_public_url_parameter_reaches_the_worker(session: boto3.session.Session) -> None:

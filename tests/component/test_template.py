@@ -102,8 +102,13 @@ def test_managed_policies_are_only_the_sam_defaults(cfn: dict[str, Any]) -> None
 
 def test_functions_have_exactly_the_contract_environment(cfn: dict[str, Any]) -> None:
     functions = {lid: r for lid, r in cfn["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
-    assert set(functions) == {"ApiFunction", "WorkerFunction", "DeadLetterFunction", "TaskRunnerFunction",
-                              "HistoryFunction"}
+    assert set(functions) >= {"ApiFunction", "WorkerFunction", "DeadLetterFunction", "TaskRunnerFunction",
+                              "HistoryFunction", "ConsoleAuthorizerFunction", "ConsoleSignInFunction"}
+    console = {"LOOPLINE_CONSOLE_USER_POOL_ID", "LOOPLINE_CONSOLE_CLIENT_NAME", "POWERTOOLS_SERVICE_NAME"}
+    assert set(functions.pop("ConsoleAuthorizerFunction")["Properties"]["Environment"]["Variables"]) == console
+    assert set(functions.pop("ConsoleSignInFunction")["Properties"]["Environment"]["Variables"]) == console | {
+        "LOOPLINE_CONSOLE_AUTH_DOMAIN", "LOOPLINE_PUBLIC_URL"}
+    functions = {lid: r for lid, r in functions.items() if not lid.startswith("Console")}  # the console's own
     own = {"WorkerFunction": {"LOOPLINE_TASK_RUNNER_FUNCTION", "LOOPLINE_TASK_RESULT_QUEUE_ARN",
                               "LOOPLINE_SMS_ENABLED", "LOOPLINE_BEDROCK_MODELS"},
            "ApiFunction": {"LOOPLINE_HISTORY_TABLE"}}  # the API reads history and writes the audit log
@@ -229,6 +234,8 @@ def test_run_control_routes_need_iam_and_link_routes_do_not():
     api = next(r for r in template["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi")
     paths = api["Properties"]["Body"]["paths"]
     for path, methods in paths.items():
+        if path == "/console" or path.startswith("/console/"):
+            continue  # behind the console's own authorizer: the next test
         for method, spec in methods.items():
             open_route = path.startswith(("/approvals/{token}", "/callbacks/{token}"))
             assert bool(spec.get("security")) is not open_route or spec.get("security") == [{"NONE": []}], \
@@ -284,3 +291,88 @@ def test_the_alarms_and_dashboard_read_metrics_the_history_function_emits(cfn: d
     shown = {line[1] for w in widgets for line in w["properties"].get("metrics", [])}
     assert shown <= {name.value for name in MetricName} and len(shown) >= 8
     assert all(line[0] == namespace for w in widgets for line in w["properties"].get("metrics", []))
+
+
+SIGN_IN_ROUTES = {("GET", "/console/login"), ("GET", "/console/auth"), ("GET", "/console/logout")}
+
+
+def _console_events() -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
+    """Every Api event on a /console path, of any function (the console's pages are added by others):
+    (method, path) -> (function, event properties)."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    template = yaml_parse(DEFAULT_TEMPLATE.read_text())
+    found = {}
+    for lid, resource in template["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event in (resource["Properties"].get("Events") or {}).values():
+            props = event.get("Properties") or {}
+            if event.get("Type") == "Api" and (props["Path"] == "/console" or props["Path"].startswith("/console/")):
+                found[(str(props["Method"]).upper(), props["Path"])] = (lid, props)
+    return found
+
+
+def test_every_console_route_but_the_sign_in_ones_uses_the_console_authorizer(cfn: dict[str, Any]) -> None:
+    """A browser cannot sign with IAM: the console's routes are behind ConsoleAuthorizer (its Cognito
+    session cookie), except the three that sign in, which a browser without a session must reach."""
+    events = _console_events()
+    assert SIGN_IN_ROUTES <= set(events)
+    for route, (function, props) in events.items():
+        authorizer = (props.get("Auth") or {}).get("Authorizer")
+        if route in SIGN_IN_ROUTES:
+            assert (function, authorizer) == ("ConsoleSignInFunction", "NONE"), route
+        else:
+            assert authorizer == "ConsoleAuthorizer", (route, function, authorizer)
+    # The same, as API Gateway gets it; and the console's authorizer guards no route outside the console.
+    paths = cfn["Resources"]["LooplineApi"]["Properties"]["Body"]["paths"]
+    for path, methods in paths.items():
+        for method, spec in methods.items():
+            console = path == "/console" or path.startswith("/console/")
+            expected = [{"NONE": []}] if (method.upper(), path) in SIGN_IN_ROUTES else [{"ConsoleAuthorizer": []}]
+            assert (spec.get("security") == expected) if console else \
+                {"ConsoleAuthorizer": []} not in spec.get("security", []), (path, method)
+
+
+def test_the_console_authorizer_reads_the_cookie_and_an_unsigned_browser_is_sent_to_sign_in(
+        cfn: dict[str, Any]) -> None:
+    body = cfn["Resources"]["LooplineApi"]["Properties"]["Body"]
+    scheme = body["components"]["securitySchemes"]["ConsoleAuthorizer"]["x-amazon-apigateway-authorizer"]
+    assert scheme["type"] == "request" and scheme["identitySource"] == "method.request.header.Cookie"
+    assert scheme["authorizerResultTtlInSeconds"] == 300
+    assert "ConsoleAuthorizerFunction" in references(scheme["authorizerUri"])
+    unauthorized = body["x-amazon-apigateway-gateway-responses"]["UNAUTHORIZED"]
+    assert unauthorized["statusCode"] == "302"
+    location = unauthorized["responseParameters"]["gatewayresponse.header.Location"]["Fn::If"]
+    assert location[0] == "UseApiUrl" and all(b["Fn::Sub"].endswith("/console/login'") for b in location[1:])
+
+
+def test_the_console_user_pool_takes_no_self_sign_up_and_its_client_no_secret(cfn: dict[str, Any]) -> None:
+    resources = cfn["Resources"]
+    pool = resources["ConsoleUserPool"]["Properties"]
+    assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+    passwords = pool["Policies"]["PasswordPolicy"]
+    assert passwords["MinimumLength"] >= 12 and all(
+        passwords[k] is True for k in ("RequireLowercase", "RequireUppercase", "RequireNumbers", "RequireSymbols"))
+    assert pool["MfaConfiguration"] in ("OPTIONAL", "ON")
+    client = resources["ConsoleUserPoolClient"]["Properties"]
+    assert client["GenerateSecret"] is False and client["AllowedOAuthFlows"] == ["code"]
+    assert set(client["AllowedOAuthScopes"]) == {"openid", "email"}
+    # The session cookie lives expires_in seconds, the access token's lifetime: the ID token's must match.
+    assert client["IdTokenValidity"] == client["AccessTokenValidity"]
+    assert client["TokenValidityUnits"]["IdToken"] == client["TokenValidityUnits"]["AccessToken"]
+    callbacks = client["CallbackURLs"]["Fn::If"][1]
+    assert [c["Fn::Sub"] for c in callbacks] == [
+        "https://${LooplineApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${StageName}/console/auth"]
+    assert resources["ConsoleUserPoolDomain"]["Properties"]["UserPoolId"] == {"Ref": "ConsoleUserPool"}
+
+
+def test_the_console_functions_may_only_look_up_the_app_client(cfn: dict[str, Any]) -> None:
+    resources = cfn["Resources"]
+    for lid in ("ConsoleAuthorizerFunction", "ConsoleSignInFunction"):
+        role = resources[resources[lid]["Properties"]["Role"]["Fn::GetAtt"][0]]["Properties"]
+        assert set(role["ManagedPolicyArns"]) == {"arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+                                                  "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"}, lid
+        [statement] = _statements(role["Policies"])
+        assert statement["Action"] == "cognito-idp:ListUserPoolClients", lid
+        assert statement["Resource"] == {"Fn::GetAtt": ["ConsoleUserPool", "Arn"]}, lid

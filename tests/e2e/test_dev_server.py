@@ -310,3 +310,21 @@ workflow:
     again = subprocess.run([LOOPLINE, "redrive", run_id, "--url", server], capture_output=True, text=True,
                            timeout=30)
     assert again.returncode == 2 and "only a FAILED run can be redriven" in again.stderr
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def test_the_console_sign_in_routes_lead_straight_to_the_console(server):
+    """No Cognito locally: the dev server serves everyone as the local user, so signing in or out is a
+    redirect to the console, with no cookie and nothing asked of a user pool."""
+    opener = urllib.request.build_opener(_NoRedirect)
+    for path in ("/console/login", "/console/auth?code=x&state=y", "/console/logout"):
+        try:
+            opener.open(f"{server}{path}", timeout=30)
+            raise AssertionError(f"{path} answered without redirecting")
+        except urllib.error.HTTPError as reply:
+            assert reply.code == 302 and reply.headers["Location"] == "/console", (path, reply.code)
+            assert path == "/console/logout" or reply.headers.get("Set-Cookie") is None
