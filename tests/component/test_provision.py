@@ -108,6 +108,16 @@ def test_routes_come_from_the_template(stack: Stack) -> None:
         Route("GET", "/openapi.json", "ApiFunction"),
         Route("GET", "/runs/{run_id}/history", "ApiFunction"),
         Route("GET", "/audit", "ApiFunction"),
+        Route("GET", "/", "ConsoleFunction"),
+        Route("GET", "/console", "ConsoleFunction"),
+        Route("GET", "/console/runs/{run_id}", "ConsoleFunction"),
+        Route("GET", "/console/runs/{run_id}/tasks/{task_id}", "ConsoleFunction"),
+        Route("GET", "/console/approvals", "ConsoleFunction"),
+        Route("GET", "/console/workflows", "ConsoleFunction"),
+        Route("GET", "/console/workflows/{workflow_id}", "ConsoleFunction"),
+        Route("GET", "/console/static/{file}", "ConsoleFunction"),
+        Route("POST", "/console/runs/{run_id}/{action}", "ConsoleFunction"),
+        Route("POST", "/console/approvals/{run_id}/{task_id}", "ConsoleFunction"),
     }
 
 

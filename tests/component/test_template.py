@@ -102,11 +102,12 @@ def test_managed_policies_are_only_the_sam_defaults(cfn: dict[str, Any]) -> None
 
 def test_functions_have_exactly_the_contract_environment(cfn: dict[str, Any]) -> None:
     functions = {lid: r for lid, r in cfn["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
-    assert set(functions) == {"ApiFunction", "WorkerFunction", "DeadLetterFunction", "TaskRunnerFunction",
-                              "HistoryFunction"}
+    assert set(functions) == {"ApiFunction", "ConsoleFunction", "WorkerFunction", "DeadLetterFunction",
+                              "TaskRunnerFunction", "HistoryFunction"}
     own = {"WorkerFunction": {"LOOPLINE_TASK_RUNNER_FUNCTION", "LOOPLINE_TASK_RESULT_QUEUE_ARN",
                               "LOOPLINE_SMS_ENABLED", "LOOPLINE_BEDROCK_MODELS"},
-           "ApiFunction": {"LOOPLINE_HISTORY_TABLE"}}  # the API reads history and writes the audit log
+           "ApiFunction": {"LOOPLINE_HISTORY_TABLE"},  # the API reads history and writes the audit log
+           "ConsoleFunction": {"LOOPLINE_HISTORY_TABLE"}}  # so does the console
     for lid, resource in functions.items():
         assert resource["Properties"]["TracingConfig"] == {"Mode": "Active"}
         if lid in ("TaskRunnerFunction", "HistoryFunction"):
@@ -116,6 +117,7 @@ def test_functions_have_exactly_the_contract_environment(cfn: dict[str, Any]) ->
     assert set(functions["HistoryFunction"]["Properties"]["Environment"]["Variables"]) == {
         "LOOPLINE_HISTORY_TABLE", "LOOPLINE_RETENTION_DAYS", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
     assert functions["ApiFunction"]["Properties"]["Handler"] == "functions.api.app.lambda_handler"
+    assert functions["ConsoleFunction"]["Properties"]["Handler"] == "functions.console.app.lambda_handler"
     assert functions["WorkerFunction"]["Properties"]["Handler"] == "functions.worker.app.lambda_handler"
     assert functions["DeadLetterFunction"]["Properties"]["Handler"] == "functions.dead_letter.app.lambda_handler"
     assert functions["TaskRunnerFunction"]["Properties"]["Handler"] == "functions.task_runner.app.lambda_handler"
