@@ -224,6 +224,7 @@ def serve_dev(port: int, movable_clock: bool, log: Callable[[str], None], allow_
         "POST /callbacks/{token}  GET /openapi.json")
     log("  JSON bodies only (Content-Type: application/json); Host 127.0.0.1 or localhost"
         + "".join(f", {name}" for name in allow_hosts) + "; no other web page's origin")
+    log(f"  the web console: {runtime.gateway.url}/console (docs/console.md)")
     if movable_clock:
         log("  POST /_dev/clock {\"seconds\": N} moves the clock forward")
     stop = threading.Event()
