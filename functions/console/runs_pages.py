@@ -3,7 +3,12 @@
 It reads what GET /runs and GET /runs/counts read, through the same code: the parameters are parsed
 by infra/listing_params.py and the runs come from the engine's RunListing (the RunQueries port,
 indexes on DynamoDB). A page is one listing query of at most ``limit`` runs (50 unless asked),
-never a read of every run; the counts read the index's keys of the window the filters name.
+never a read of every run.
+
+The counts by status are not part of that page: they read the index keys of every run in the
+filters' window (10,000 runs: 10,000 keys), so the page carries a link to them (``?part=counts``,
+the same page with the counts only) that its script loads into place after the runs, and again
+every 30 s rather than with each refresh of the runs.
 """
 
 from __future__ import annotations
@@ -18,17 +23,25 @@ from statemachine.status import RunStatus
 from .layout import PageError, duration_text, esc, href, page, status_badge, time_text
 
 REFRESH_MS = 5000  # how often the open page fetches itself again (console.js; paused while hidden)
+COUNTS_REFRESH_MS = 30_000
 FILTERS = ("status", "workflow", "since", "until")
+PART = "part"  # ?part=counts: the counts by status alone
 
 
 def runs_page(engine: Engine, params: Mapping[str, str], *, root: str, actor: str) -> str:
+    part = params.get(PART)
+    if part not in (None, "counts"):
+        raise PageError(400, "This listing cannot be shown", "'part' can only be 'counts'")
     try:
-        query = run_query({k: v for k, v in params.items() if v})  # an empty field filters nothing
+        query = run_query({k: v for k, v in params.items() if v and k != PART})  # an empty field filters nothing
     except BadQuery as error:
         raise PageError(400, "This listing cannot be shown", str(error)) from None
-    listed = engine.listing.list_runs(query)
-    counts = engine.listing.count_runs(query.workflow_id, query.since, query.until)
     filters = {name: params.get(name) or None for name in FILTERS}
+    if part == "counts":
+        counts = engine.listing.count_runs(query.workflow_id, query.since, query.until)
+        body = f'<h1>Runs by status</h1><section id="counts">{_counts(counts, filters, root)}</section>'
+        return page("Runs by status", body, root=root, actor=actor)
+    listed = engine.listing.list_runs(query)
     older = None
     if listed.more and listed.runs:
         older = href(root, "console", query={**filters, "limit": params.get("limit"),
@@ -45,8 +58,12 @@ def runs_page(engine: Engine, params: Mapping[str, str], *, root: str, actor: st
     paging += "</p>"
     # Only the first page refreshes itself: an older page stays where the reader paged to.
     live = "" if params.get("cursor") else f' data-live="{REFRESH_MS}"'
+    window = {k: v for k, v in filters.items() if k != "status"}
+    counts_link = href(root, "console", query={**window, PART: "counts"})
     body = (f"<h1>Runs</h1>{_filter_form(params, root)}"
-            f'<section id="listing"{live}>{_counts(counts, filters, root)}{table}{paging}</section>')
+            f'<section id="counts" data-live="{COUNTS_REFRESH_MS}" data-from="{counts_link}">'
+            f'<a href="{counts_link}">counts by status</a></section>'
+            f'<section id="listing"{live}>{table}{paging}</section>')
     return page("Runs", body, root=root, actor=actor)
 
 

@@ -78,7 +78,9 @@ def test_an_operator_in_the_console(server, chromium):
         rows = tab.js("Object.fromEntries(Array.from(document.querySelectorAll('tr[data-run]'))"
                       ".map(r => [r.dataset.run, r.dataset.status]))")
         assert rows == {failed: "FAILED", to_cancel: "RUNNING", to_approve: "RUNNING", to_pause: "RUNNING"}, rows
-        assert tab.js("document.querySelector('[data-count-status=FAILED] .count').textContent") == "1"
+        # The counts by status are loaded into place by the page's script, after the runs.
+        tab.wait_js("document.querySelector('[data-count-status=FAILED] .count')?.textContent === '1'")
+        assert tab.js("document.querySelector('#total').textContent") == "4"
 
         # Filter by status through the form.
         tab.js(f"{_selector('select[name=status]')}.value = 'FAILED'")
