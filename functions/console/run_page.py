@@ -28,12 +28,12 @@ REFRESH_MS = 3000
 
 
 def load_run(engine: Engine, run_id: str) -> tuple[dict[str, Any], Plan]:
-    """The run's view and its plan, or a 404 page."""
+    """The run's view (with its inputs, which the API's view leaves out) and its plan, or a 404 page."""
     run = engine.store.get_run(run_id)
     view = engine.describe_run(run_id) if run is not None else None
     if run is None or view is None:
         raise PageError(404, "No such run", f"there is no run with id '{run_id}'")
-    return view, engine.plan(run.plan_hash)
+    return {**view, "inputs": run.inputs}, engine.plan(run.plan_hash)
 
 
 def run_page(engine: Engine, history: History, run_id: str, params: Mapping[str, str], *, root: str,
@@ -74,6 +74,7 @@ def _header(view: Mapping[str, Any], plan: Plan, root: str) -> str:
                      f' (<a href="{href(root, "console", "approvals")}">decide in the inbox</a>)'))
     cells = "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in rows)
     out = f'<dl class="facts" data-run-status="{esc(view["status"])}">{cells}</dl>'
+    out += f'<h3>Inputs</h3>{json_block(view["inputs"])}'
     if view.get("error"):
         out += f'<h3>Error</h3>{json_block(view["error"])}'
     if view.get("outputs") is not None:

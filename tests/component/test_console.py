@@ -41,10 +41,10 @@ workflow:
 """
 
 
-def _start(local, source: str, run_id: str | None = None) -> str:
+def _start(local, source: str, run_id: str | None = None, inputs: dict | None = None) -> str:
     plan = compile_yaml(source)
     local.engine.register_workflow(plan)
-    return local.engine.start_run(plan, {}, run_id=run_id)
+    return local.engine.start_run(plan, inputs or {}, run_id=run_id)
 
 
 def _settle(local, run_id: str, until) -> dict:
@@ -60,7 +60,7 @@ def _waiting(local, run_id: str | None = None) -> str:
 
 
 def _failed(local, run_id: str | None = None) -> str:
-    run_id = _start(local, CHAIN, run_id)
+    run_id = _start(local, CHAIN, run_id, {"note": "<img src=y onerror=alert(2)>"})
     _settle(local, run_id, lambda v: v["status"] == "FAILED")
     return run_id
 
@@ -131,6 +131,7 @@ def test_every_stored_value_is_escaped(local):
         for raw in ("<script>", "<img", "<b>printed", "<i>cto", "<svg onload"):
             assert raw not in page.body, (raw, page.body[:200])
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in pages[1].body
+    assert "&lt;img src=y onerror=alert(2)&gt;" in pages[1].body  # the run's inputs
     assert "&lt;b&gt;printed&lt;/b&gt;" in pages[2].body  # what a's code printed
     assert "&lt;script&gt;boom&lt;/script&gt;" in pages[3].body
     assert "&lt;i&gt;cto&lt;/i&gt;@example.com" in pages[4].body
