@@ -36,7 +36,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def _root() -> str:
     event = app.current_event
-    return root_of(event.get("resource") or event.path)
+    return root_of(event.get("resource") or event.path, event.path or "")
 
 
 def _actor() -> str:

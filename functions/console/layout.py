@@ -35,10 +35,13 @@ def esc(value: Any) -> str:
     return escape(text.encode("utf-8", "replace").decode("utf-8"), quote=True)
 
 
-def root_of(resource: str) -> str:
+def root_of(resource: str, path: str = "") -> str:
     """The relative path from a page at ``resource`` (its route, e.g. /console/runs/{run_id}) to the
-    API's root: "./" for /console, "../../" for /console/runs/{run_id}."""
+    API's root: "./" for /console, "../../" for /console/runs/{run_id}. The route, not the path, counts
+    (a custom domain's base path may stand in front of the path), but a path asked for with a final
+    "/" (/console/) is one level deeper for the browser."""
     depth = len([s for s in resource.strip("/").split("/") if s]) - 1
+    depth += 1 if len(path) > 1 and path.endswith("/") else 0
     return "../" * depth if depth > 0 else "./"
 
 

@@ -335,3 +335,13 @@ def test_the_signed_in_user_is_the_authorizers_principal_else_the_local_user(loc
     assert console_actor(APIGatewayProxyEvent(event)) == "grace@example.com"
     page = call("GET", "/console", principal="grace@example.com")
     assert '<span id="actor">grace@example.com</span>' in page.body
+
+
+def test_links_are_relative_to_the_page_asked_for():
+    from functions.console.layout import root_of
+
+    assert root_of("/console", "/console") == "./"
+    assert root_of("/console", "/console/") == "../"  # the browser resolves from /console/
+    assert root_of("/console/runs/{run_id}", "/console/runs/r1") == "../../"
+    assert root_of("/console/runs/{run_id}/{action}", "/console/runs/r1/cancel") == "../../../"
+    assert root_of("/", "/") == "./"
