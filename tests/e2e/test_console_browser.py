@@ -1,8 +1,9 @@
 """The web console in a real browser: `loopline dev` (this checkout's code), headless Debian Chromium
 driven over the DevTools protocol by the project's own driver (infra/tasks/browser/devtools.py), and
 DOM checks only. An operator finds runs in the list and filters it, reads the graph of a run that
-failed halfway, cancels a run with a reason and finds it in the history, approves from the inbox,
-pauses and resumes, and sees a new run appear in the list without reloading.
+failed halfway and its failed task's page, opens the workflow registry, cancels a run with a reason
+and finds it in the history, approves from the inbox, pauses and resumes, and sees a new run appear
+in the list without reloading.
 
 Skipped only when Chromium is not installed (`make system-deps`).
 """
@@ -98,6 +99,22 @@ def test_an_operator_in_the_console(server, chromium):
         assert tab.js("!!document.querySelector('form[data-action=redrive]')")
         assert not tab.js("!!document.querySelector('form[data-action=cancel]')")
         assert "second broke" in tab.js("document.querySelector('#run-header').textContent")
+
+        # The failed task's page: its error and its attempt.
+        tab.click("#tasks tr[data-task=second] a")
+        tab.wait_js("!!document.querySelector('[data-task-status]')")
+        assert tab.js("document.querySelector('[data-task-status]').dataset.taskStatus") == "FAILED"
+        assert "second broke" in tab.js("document.querySelector('#task-error').textContent")
+        assert tab.js("document.querySelectorAll('table.attempts tr[data-attempt]').length") == 1
+
+        # The registry: the workflow that ran, its plan drawn with every task PENDING.
+        status, _, text = request("POST", f"{server}/workflows", {"workflow": CHAIN})
+        assert status == 201, text
+        tab.goto(f"{server}/console/workflows")
+        tab.click("tr[data-workflow=chain3] a")
+        tab.wait_js("!!document.querySelector('#plan svg.run-graph')")
+        drawn = tab.js("Array.from(document.querySelectorAll('#plan svg.run-graph g.node')).map(g => g.dataset.status)")
+        assert drawn == ["PENDING"] * 3, drawn
 
         # Cancel a run waiting on an approval, with a reason, through the page's form.
         tab.goto(f"{server}/console/runs/{to_cancel}")
