@@ -52,6 +52,7 @@ def run_page(engine: Engine, history: History, run_id: str, params: Mapping[str,
             f'<section id="graph"{live}><h2>Graph</h2>{graph}</section>'
             f'<section id="timeline"{live}><h2>Timeline</h2>{timeline(view, engine.clock.now())}</section>'
             f'<section id="tasks"{live}><h2>Tasks</h2>{_tasks(view, plan, run_id, root)}</section>'
+            f'<section id="data"{live}><h2>Inputs and outputs</h2>{_data(view)}</section>'
             f'<section id="history"{live if cursor is None else ""}><h2>History</h2>'
             f'{_history(history, run_id, cursor, root)}</section>')
     return page(f"Run {run_id}", body, root=root, actor=actor, flash=params.get("flash"))
@@ -74,9 +75,13 @@ def _header(view: Mapping[str, Any], plan: Plan, root: str) -> str:
                      f' (<a href="{href(root, "console", "approvals")}">decide in the inbox</a>)'))
     cells = "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in rows)
     out = f'<dl class="facts" data-run-status="{esc(view["status"])}">{cells}</dl>'
-    out += f'<h3>Inputs</h3>{json_block(view["inputs"])}'
     if view.get("error"):
         out += f'<h3>Error</h3>{json_block(view["error"])}'
+    return out
+
+
+def _data(view: Mapping[str, Any]) -> str:
+    out = f'<h3>Inputs</h3>{json_block(view["inputs"])}'
     if view.get("outputs") is not None:
         out += f'<h3>Outputs</h3>{json_block(view["outputs"])}'
     return out
