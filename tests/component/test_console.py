@@ -345,3 +345,15 @@ def test_links_are_relative_to_the_page_asked_for():
     assert root_of("/console/runs/{run_id}", "/console/runs/r1") == "../../"
     assert root_of("/console/runs/{run_id}/{action}", "/console/runs/r1/cancel") == "../../../"
     assert root_of("/", "/") == "./"
+
+
+def test_an_unexpected_error_is_a_500_page_without_its_traceback(local):
+    from infra.ports import RunRecord
+
+    # A run whose plan is not stored (nothing the engine writes): reading it fails inside the engine.
+    local.store.create_run(RunRecord(run_id="orphan", plan_hash="no-such-plan", workflow_id="w",
+                                     created_at="2030-01-01T00:00:00.000Z"))
+    answer = call("GET", RUN, {"run_id": "orphan"})
+    assert answer.status == 500 and answer.headers["Content-Type"].startswith("text/html")
+    assert 'data-status-code="500"' in answer.body
+    assert "Traceback" not in answer.body and "no-such-plan" not in answer.body
