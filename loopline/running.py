@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
@@ -139,7 +140,7 @@ class _LocalModeHost(_Host):
     def __init__(self, log):
         from loopline.embedded.concurrency import routed_stdout
         from loopline.embedded.gateway import LocalGateway
-        from loopline.embedded.provision import powertools_settings, routes_from_template
+        from loopline.embedded.provision import handler_of, powertools_settings, routes_from_template
         from loopline.embedded.runtime import LOCAL_ENV, LambdaContext, lambda_stdout
         from loopline.memory.local_mode import LocalMode
 
@@ -158,10 +159,11 @@ class _LocalModeHost(_Host):
         for function_lid in sorted(api_functions):
             os.environ.update(powertools_settings(function_lid))
         os.environ.update({k: v for k, v in LOCAL_ENV.items() if k.startswith("POWERTOOLS")})
+        handlers = {lid: handler_of(lid) for lid in api_functions}  # the API's, the console's
 
         def invoke(function_id: str, event: dict) -> Any:
-            from functions.api.app import lambda_handler
-
+            module, _, name = handlers[function_id].rpartition(".")
+            lambda_handler = getattr(importlib.import_module(module), name)
             try:
                 with api_lock, lambda_stdout() as sink, routed_stdout(sink):
                     return lambda_handler(event, LambdaContext(function_name=function_id))
@@ -224,6 +226,7 @@ def serve_dev(port: int, movable_clock: bool, log: Callable[[str], None], allow_
         "POST /callbacks/{token}  GET /openapi.json")
     log("  JSON bodies only (Content-Type: application/json); Host 127.0.0.1 or localhost"
         + "".join(f", {name}" for name in allow_hosts) + "; no other web page's origin")
+    log(f"  the web console: {runtime.gateway.url}/console (docs/console.md)")
     if movable_clock:
         log("  POST /_dev/clock {\"seconds\": N} moves the clock forward")
     stop = threading.Event()

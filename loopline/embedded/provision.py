@@ -431,3 +431,12 @@ def powertools_settings(function_lid: str, template_path: str | Path = DEFAULT_T
     props = (template.get("Resources") or {}).get(function_lid, {}).get("Properties") or {}
     variables = (props.get("Environment") or {}).get("Variables") or {}
     return {key: value for key, value in variables.items() if key.startswith("POWERTOOLS_") and isinstance(value, str)}
+
+
+def handler_of(function_lid: str, template_path: str | Path = DEFAULT_TEMPLATE) -> str:
+    """A function's ``Handler`` in template.yaml (``functions.api.app.lambda_handler``), read without any
+    emulator: local mode calls each route's handler in-process."""
+    from samtranslator.yaml_helper import yaml_parse
+
+    template = yaml_parse(Path(template_path).read_text())
+    return str(((template.get("Resources") or {}).get(function_lid, {}).get("Properties") or {})["Handler"])

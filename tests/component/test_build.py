@@ -25,8 +25,8 @@ from samtranslator.yaml_helper import yaml_parse
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = {"statemachine", "infra", "functions"}
 ONE_MACHINE = ("loopline", "moto", "samtranslator", "localstack_client")
-FUNCTIONS = {"ApiFunction", "WorkerFunction", "DeadLetterFunction", "TaskRunnerFunction", "HistoryFunction",
-             "ConsoleAuthorizerFunction", "ConsoleSignInFunction"}
+FUNCTIONS = {"ApiFunction", "ConsoleFunction", "WorkerFunction", "DeadLetterFunction", "TaskRunnerFunction",
+             "HistoryFunction", "ConsoleAuthorizerFunction", "ConsoleSignInFunction"}
 BUILD_ENV = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
              "SAM_CLI_TELEMETRY": "0"}
 

@@ -14,7 +14,7 @@ from loopline.embedded.iam import Policy
 from loopline.embedded.runtime import EmbeddedAws, LocalRuntime
 
 ROOT = Path(__file__).resolve().parents[2]
-ENGINE_FUNCTIONS = ("ApiFunction", "WorkerFunction", "DeadLetterFunction")
+ENGINE_FUNCTIONS = ("ApiFunction", "ConsoleFunction", "WorkerFunction", "DeadLetterFunction")
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +61,15 @@ def test_the_dead_letter_function_cannot_touch_tokens_or_write_definitions(stack
                    for a in ("GetItem", "PutItem", "UpdateItem", "Scan"))
     assert not dead.allows("dynamodb:PutItem", _table(account, physical["DefinitionsTable"]))
     assert not policies["WorkerFunction"].allows("dynamodb:PutItem", _table(account, physical["DefinitionsTable"]))
+
+
+def test_the_console_reads_and_acts_on_runs_but_registers_no_workflow(stacks):
+    policies, _, physical, account = stacks
+    console = policies["ConsoleFunction"]
+    assert not console.allows("dynamodb:PutItem", _table(account, physical["DefinitionsTable"]))
+    assert console.allows("dynamodb:UpdateItem", _table(account, physical["RunsTable"]))  # cancel, pause, ...
+    assert console.allows("dynamodb:Query", _table(account, physical["RunsTable"]) + "/index/ByStatus")
+    assert not console.allows("dynamodb:Scan", _table(account, physical["RunsTable"]))  # the runs list never scans
 
 
 def test_every_granted_table_action_is_one_the_store_makes(stacks):

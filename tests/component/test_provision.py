@@ -111,6 +111,18 @@ def test_routes_come_from_the_template(stack: Stack) -> None:
         Route("GET", "/runs/{run_id}/history", "ApiFunction"),
         Route("GET", "/audit", "ApiFunction"),
     }
+    assert {route for route in stack.routes if route.function == "ConsoleFunction"} == {
+        Route("GET", "/", "ConsoleFunction"),
+        Route("GET", "/console", "ConsoleFunction"),
+        Route("GET", "/console/runs/{run_id}", "ConsoleFunction"),
+        Route("GET", "/console/runs/{run_id}/tasks/{task_id}", "ConsoleFunction"),
+        Route("GET", "/console/approvals", "ConsoleFunction"),
+        Route("GET", "/console/workflows", "ConsoleFunction"),
+        Route("GET", "/console/workflows/{workflow_id}", "ConsoleFunction"),
+        Route("GET", "/console/static/{file}", "ConsoleFunction"),
+        Route("POST", "/console/runs/{run_id}/{action}", "ConsoleFunction"),
+        Route("POST", "/console/approvals/{run_id}/{task_id}", "ConsoleFunction"),
+    }
 
 
 def test_the_worker_reads_the_ready_and_result_queues_and_the_dead_letter_function_the_dlq(stack: Stack) -> None:

@@ -102,16 +102,18 @@ def test_managed_policies_are_only_the_sam_defaults(cfn: dict[str, Any]) -> None
 
 def test_functions_have_exactly_the_contract_environment(cfn: dict[str, Any]) -> None:
     functions = {lid: r for lid, r in cfn["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
-    assert set(functions) >= {"ApiFunction", "WorkerFunction", "DeadLetterFunction", "TaskRunnerFunction",
-                              "HistoryFunction", "ConsoleAuthorizerFunction", "ConsoleSignInFunction"}
+    assert set(functions) == {"ApiFunction", "ConsoleFunction", "WorkerFunction", "DeadLetterFunction",
+                              "TaskRunnerFunction", "HistoryFunction", "ConsoleAuthorizerFunction",
+                              "ConsoleSignInFunction"}
+    # The sign-in functions hold no engine setting at all: only how to find the user pool.
     console = {"LOOPLINE_CONSOLE_USER_POOL_ID", "LOOPLINE_CONSOLE_CLIENT_NAME", "POWERTOOLS_SERVICE_NAME"}
     assert set(functions.pop("ConsoleAuthorizerFunction")["Properties"]["Environment"]["Variables"]) == console
     assert set(functions.pop("ConsoleSignInFunction")["Properties"]["Environment"]["Variables"]) == console | {
         "LOOPLINE_CONSOLE_AUTH_DOMAIN", "LOOPLINE_PUBLIC_URL"}
-    functions = {lid: r for lid, r in functions.items() if not lid.startswith("Console")}  # the console's own
     own = {"WorkerFunction": {"LOOPLINE_TASK_RUNNER_FUNCTION", "LOOPLINE_TASK_RESULT_QUEUE_ARN",
                               "LOOPLINE_SMS_ENABLED", "LOOPLINE_BEDROCK_MODELS"},
-           "ApiFunction": {"LOOPLINE_HISTORY_TABLE"}}  # the API reads history and writes the audit log
+           "ApiFunction": {"LOOPLINE_HISTORY_TABLE"},  # the API reads history and writes the audit log
+           "ConsoleFunction": {"LOOPLINE_HISTORY_TABLE"}}  # so does the console
     for lid, resource in functions.items():
         assert resource["Properties"]["TracingConfig"] == {"Mode": "Active"}
         if lid in ("TaskRunnerFunction", "HistoryFunction"):
@@ -121,6 +123,7 @@ def test_functions_have_exactly_the_contract_environment(cfn: dict[str, Any]) ->
     assert set(functions["HistoryFunction"]["Properties"]["Environment"]["Variables"]) == {
         "LOOPLINE_HISTORY_TABLE", "LOOPLINE_RETENTION_DAYS", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
     assert functions["ApiFunction"]["Properties"]["Handler"] == "functions.api.app.lambda_handler"
+    assert functions["ConsoleFunction"]["Properties"]["Handler"] == "functions.console.app.lambda_handler"
     assert functions["WorkerFunction"]["Properties"]["Handler"] == "functions.worker.app.lambda_handler"
     assert functions["DeadLetterFunction"]["Properties"]["Handler"] == "functions.dead_letter.app.lambda_handler"
     assert functions["TaskRunnerFunction"]["Properties"]["Handler"] == "functions.task_runner.app.lambda_handler"
@@ -237,7 +240,8 @@ def test_run_control_routes_need_iam_and_link_routes_do_not():
         if path == "/console" or path.startswith("/console/"):
             continue  # behind the console's own authorizer: the next test
         for method, spec in methods.items():
-            open_route = path.startswith(("/approvals/{token}", "/callbacks/{token}"))
+            # GET / only redirects to the console (which is behind its sign-in): it shows nothing.
+            open_route = path.startswith(("/approvals/{token}", "/callbacks/{token}")) or path == "/"
             assert bool(spec.get("security")) is not open_route or spec.get("security") == [{"NONE": []}], \
                 (path, method, spec.get("security"))
             if not open_route:

@@ -68,3 +68,26 @@ def test_local_mode_answers_the_links_as_the_embedded_default(tmp_path):
     local = answers(tmp_path, ["--local"])
     assert [status for status, _ in local] == [200, 200, 410, 200], local
     assert local == answers(tmp_path, [])
+
+
+def test_local_mode_serves_the_console_too(tmp_path):
+    """Each route goes to its own function's handler: the console's pages answer HTML, not the API's 404."""
+    from urllib.parse import urlsplit
+
+    from tests.e2e.test_dev_server import request
+
+    path = tmp_path / "links.yaml"
+    path.write_text(FLOW)
+    running = Running(["run", str(path), "--json", "--local"])
+    try:
+        approval = running.link("approval")
+        base = "{0.scheme}://{0.netloc}".format(urlsplit(approval))
+        status, headers, page = request("GET", f"{base}/console/approvals", headers={"Accept": "text/html"})
+        assert status == 200 and headers["Content-Type"].startswith("text/html"), (status, page[:300])
+        assert '<li class="approval"' in page and "boss@example.com" in page
+        assert call(approval, {"decision": "APPROVED"})[0] == 200
+        assert call(running.link("callback"), {"paid": True})[0] == 200
+        code, _ = running.finish()
+    finally:
+        running.kill()
+    assert code == 0, "".join(running.stderr)

@@ -51,6 +51,14 @@ def test_every_routed_path_is_documented_and_every_documented_path_is_routed(doc
     assert not console & _operations(document)
 
 
+def test_the_consoles_pages_are_not_in_the_document(document):
+    """ConsoleFunction's routes (GET /, /console/...) are HTML pages and their form posts for a person in a
+    browser, not the JSON API a client is generated from: they are left out on purpose (docs/console.md)."""
+    console = {(route.method, route.path) for route in routes_from_template() if route.function == "ConsoleFunction"}
+    assert ("GET", "/console") in console and ("GET", "/") in console
+    assert not console & _operations(document)
+
+
 def _events() -> dict[tuple[str, str], dict]:
     template = yaml_parse(Path(DEFAULT_TEMPLATE).read_text())
     events = template["Resources"]["ApiFunction"]["Properties"]["Events"]
