@@ -12,6 +12,9 @@ import threading
 from collections import deque
 from typing import Any
 
+from infra.ports import RunRecord, TaskRecord
+from statemachine.history import image
+
 
 class ChangeFeed:
     def __init__(self) -> None:
@@ -46,3 +49,14 @@ class ChangeFeed:
 
     def __len__(self) -> int:
         return len(self._records)
+
+
+def run_image(run_id: str, run: RunRecord) -> dict[str, Any]:
+    """A run item's image as the runs table's stream carries it (what the history reads)."""
+    return image(run_id, "", run.status, 0, run.last_change,
+                 {"workflow_id": run.workflow_id, "created_at": run.created_at, "ended_at": run.ended_at})
+
+
+def task_image(run_id: str, task_id: str, task: TaskRecord) -> dict[str, Any]:
+    return image(run_id, task_id, task.status, task.attempt, task.last_change,
+                 {"started_at": task.started_at, "ended_at": task.ended_at, "waiting_for": task.waiting_for})

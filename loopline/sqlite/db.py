@@ -1,0 +1,129 @@
+"""One SQLite database file shared by the store, the listing, the queue and the payloads.
+
+WAL journal mode: readers never wait for the writer and the writer never waits for readers, so
+the HTTP threads read while the pump writes. ``synchronous=NORMAL``: in WAL mode a commit is
+durable against a killed process (kill -9: the WAL is in the OS's page cache and is replayed on
+the next open), and a power loss or OS crash may lose the last few commits but never corrupts
+the file (the WAL is checkpointed only after it is synced). FULL would sync on every commit, a
+disk flush per transition, for the power-loss case only.
+
+Every thread has its own connection (a sqlite3 connection is not meant to be shared between
+threads, and local mode writes from the pump, the HTTP server's threads and the code runners).
+Every conditional write is one ``BEGIN IMMEDIATE`` transaction: the write lock is taken before
+the condition is read, so two threads, or two processes on the same file, never both see the
+same state and both write. A busy timeout makes the other writers wait for it rather than fail.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from infra.ports import StoreError
+
+BUSY_TIMEOUT_SECONDS = 30.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS plans (hash TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS workflows (
+    workflow_id TEXT NOT NULL, version TEXT NOT NULL, version_key TEXT NOT NULL, hash TEXT NOT NULL,
+    PRIMARY KEY (workflow_id, version)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, status TEXT NOT NULL, workflow_id TEXT NOT NULL, created_at TEXT NOT NULL,
+    sinks_done TEXT NOT NULL DEFAULT '[]', record TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created_at, run_id);
+CREATE INDEX IF NOT EXISTS runs_by_workflow ON runs (workflow_id, created_at, run_id);
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at, run_id);
+CREATE TABLE IF NOT EXISTS tasks (
+    run_id TEXT NOT NULL, task_id TEXT NOT NULL, record TEXT NOT NULL,
+    PRIMARY KEY (run_id, task_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tokens (
+    token_hash TEXT PRIMARY KEY, kind TEXT NOT NULL, used_by TEXT, record TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tokens_by_kind ON tokens (kind, used_by);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, body TEXT NOT NULL, visible_at TEXT NOT NULL,
+    receives INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS messages_by_visibility ON messages (queue, visible_at, id);
+CREATE TABLE IF NOT EXISTS timers (name TEXT PRIMARY KEY, due TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blobs (ref TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
+"""
+
+
+class Database:
+    """The file at ``path`` (created with its tables if absent)."""
+
+    def __init__(self, path: str | Path, busy_timeout: float = BUSY_TIMEOUT_SECONDS):
+        if str(path) == ":memory:" or str(path).startswith("file:"):
+            # Each thread's connection would open a database of its own.
+            raise ValueError("a SQLite state needs a file path")
+        self.path = Path(path)
+        self._busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        with self.write() as db:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                # isolation_level=None: no implicit transactions; each method says where its own begins.
+                db = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None,
+                                     check_same_thread=False)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open {self.path}: {exc}") from exc
+            self._local.db = db
+            with self._lock:
+                self._opened.append(db)
+        return db
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, holding the write lock from its first read: committed if the body
+        returns, rolled back (nothing written) if it raises."""
+        with self._transaction("BEGIN IMMEDIATE") as db:
+            yield db
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: its statements see one snapshot of the file."""
+        with self._transaction("BEGIN") as db:
+            yield db
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
+        db = self.connection()
+        try:
+            db.execute(begin)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from exc
+        try:
+            yield db
+        except sqlite3.Error as exc:
+            db.rollback()
+            raise StoreError(f"{self.path}: {exc}") from exc
+        except BaseException:
+            db.rollback()  # a refused condition (or any error) writes nothing
+            raise
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            db.rollback()
+            raise StoreError(f"{self.path}: commit failed: {exc}") from exc
+
+    def close(self) -> None:
+        """Close every thread's connection (the file stays; the next Database opens it again)."""
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for db in opened:
+            db.close()
+        self._local = threading.local()
