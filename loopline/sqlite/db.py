@@ -1,4 +1,4 @@
-"""One SQLite database file shared by the store, the listing, the queue and the payloads.
+"""One SQLite database file shared by the store, the listing and the queues.
 
 WAL journal mode: readers never wait for the writer and the writer never waits for readers, so
 the HTTP threads read while the pump writes. ``synchronous=NORMAL``: in WAL mode a commit is
@@ -43,12 +43,12 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE TABLE IF NOT EXISTS tokens (
     token_hash TEXT PRIMARY KEY, kind TEXT NOT NULL, used_by TEXT, record TEXT NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tokens_by_kind ON tokens (kind, used_by);
+-- visible_at, due: microseconds since the epoch (exact order, no parsing)
 CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, body TEXT NOT NULL, visible_at TEXT NOT NULL,
-    receives INTEGER NOT NULL DEFAULT 0);
+    id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, body TEXT NOT NULL,
+    visible_at INTEGER NOT NULL, receives INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS messages_by_visibility ON messages (queue, visible_at, id);
-CREATE TABLE IF NOT EXISTS timers (name TEXT PRIMARY KEY, due TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS blobs (ref TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS timers (name TEXT PRIMARY KEY, due INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 
