@@ -1,4 +1,4 @@
-"""One SQLite database file shared by the store, the listing and the queues.
+"""One SQLite database file shared by the store, the listing, the queues and the history.
 
 WAL journal mode: readers never wait for the writer and the writer never waits for readers, so
 the HTTP threads read while the pump writes. ``synchronous=NORMAL``: in WAL mode a commit is
@@ -43,6 +43,10 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE TABLE IF NOT EXISTS tokens (
     token_hash TEXT PRIMARY KEY, kind TEXT NOT NULL, used_by TEXT, record TEXT NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS tokens_by_kind ON tokens (kind, used_by);
+CREATE TABLE IF NOT EXISTS history (
+    run_id TEXT NOT NULL, sort_key TEXT NOT NULL, entry TEXT NOT NULL, PRIMARY KEY (run_id, sort_key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+    sort_key TEXT PRIMARY KEY, actor TEXT NOT NULL, action TEXT NOT NULL, entry TEXT NOT NULL) WITHOUT ROWID;
 -- visible_at, due: microseconds since the epoch (exact order, no parsing)
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, body TEXT NOT NULL,
