@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,7 +67,7 @@ class Database:
         self.path = Path(path)
         self._busy_timeout = busy_timeout
         self._local = threading.local()
-        self._opened: list[sqlite3.Connection] = []
+        self._opened: weakref.WeakSet[_Held] = weakref.WeakSet()
         self._lock = threading.Lock()
         with self.write() as db:
             for statement in SCHEMA.split(";"):
@@ -74,9 +75,10 @@ class Database:
                     db.execute(statement)
 
     def connection(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use."""
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
+        """This thread's connection, opened on first use (and closed when the thread ends: local
+        mode starts a thread per code task, each of which writes its result)."""
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is None:
             try:
                 # isolation_level=None: no implicit transactions; each method says where its own begins.
                 db = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None,
@@ -85,10 +87,10 @@ class Database:
                 db.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot open {self.path}: {exc}") from exc
-            self._local.db = db
+            held = self._local.held = _Held(db)
             with self._lock:
-                self._opened.append(db)
-        return db
+                self._opened.add(held)
+        return held.db
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -127,7 +129,18 @@ class Database:
     def close(self) -> None:
         """Close every thread's connection (the file stays; the next Database opens it again)."""
         with self._lock:
-            opened, self._opened = self._opened, []
-        for db in opened:
-            db.close()
+            opened, self._opened = list(self._opened), weakref.WeakSet()
+        for held in opened:
+            held.db.close()
         self._local = threading.local()
+
+
+class _Held:
+    """A thread's connection, held only by the thread's local data: when the thread ends, that
+    data goes, and with it the connection (closing one twice is harmless)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+
+    def __del__(self) -> None:
+        self.db.close()
