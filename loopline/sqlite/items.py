@@ -27,9 +27,11 @@ def _plain(value: Any) -> Any:
 
 
 def encode(record: Any) -> str:
-    # allow_nan=False: NaN is not JSON; refused here as DynamoDB (and the in-memory store) refuse it.
-    return json.dumps(dataclasses.asdict(record), default=_plain, allow_nan=False, ensure_ascii=False,
-                      separators=(",", ":"))
+    # The fields one level down only (dataclasses.asdict would deep-copy every value first, the most
+    # expensive step of a write); json walks the values. allow_nan=False: NaN is not JSON, refused
+    # here as DynamoDB (and the in-memory store) refuse it.
+    fields = {field.name: getattr(record, field.name) for field in dataclasses.fields(record)}
+    return json.dumps(fields, default=_plain, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
 
 
 def decode_run(text: str) -> RunRecord:

@@ -181,7 +181,7 @@ class SQLiteStore:
             items.put_task(run_id, record, current)
             if exports and run is not None:
                 items.put_run(replace(run, variables={**run.variables, **exports}), run)
-            return copy.deepcopy(record)
+            return record  # made here (its values copied from the change): the store keeps only its JSON
 
     def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> Written[TaskRecord]:
         with self._items() as items:
