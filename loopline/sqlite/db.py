@@ -19,9 +19,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from infra.ports import StoreError
 
@@ -91,6 +92,18 @@ class Database:
             with self._lock:
                 self._opened.add(held)
         return held.db
+
+    def rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        """Every row of one read, outside any transaction (a statement sees one snapshot)."""
+        try:
+            return self.connection().execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from exc
+
+    def row(self, sql: str, args: Sequence[Any] = ()) -> Any | None:
+        """The first row of one read, or None."""
+        found = self.rows(sql, args)
+        return found[0] if found else None
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:

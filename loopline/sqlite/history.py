@@ -35,9 +35,9 @@ class SQLiteHistory:
                               (entry.run_id, entry.sort_key, _text(encode_entry(entry)))).rowcount == 1
 
     def of_run(self, run_id: str, cursor: str | None = None, limit: int = 100) -> Page[HistoryEntry]:
-        rows = self._db.connection().execute(
+        rows = self._db.rows(
             "SELECT entry FROM history WHERE run_id = ? AND sort_key > ? ORDER BY sort_key LIMIT ?",
-            (run_id, cursor or "", limit + 1)).fetchall()
+            (run_id, cursor or "", limit + 1))
         return _page([decode_entry(run_id, json.loads(row[0])) for row in rows], limit)
 
     def record_action(self, entry: AuditEntry) -> bool:
@@ -55,9 +55,9 @@ class SQLiteHistory:
         if action is not None:
             where.append("action = ?")
             args.append(action.value)
-        rows = self._db.connection().execute(
+        rows = self._db.rows(
             f"SELECT entry FROM audit WHERE {' AND '.join(where)} ORDER BY sort_key LIMIT ?",
-            (*args, limit + 1)).fetchall()
+            (*args, limit + 1))
         return _page([decode_action(json.loads(row[0])) for row in rows], limit)
 
 

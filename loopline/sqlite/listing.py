@@ -31,10 +31,10 @@ class SQLiteRunQueries:
         if query.after is not None:
             where.append("(created_at, run_id) < (?, ?)")
             args += [query.after.created_at, query.after.run_id]
-        rows = self._db.connection().execute(
+        rows = self._db.rows(
             "SELECT run_id, workflow_id, status, created_at, json_extract(record, '$.ended_at'), "
             "json_extract(record, '$.parent') FROM runs" + _where(where)
-            + " ORDER BY created_at DESC, run_id DESC LIMIT ?", (*args, query.limit + 1)).fetchall()
+            + " ORDER BY created_at DESC, run_id DESC LIMIT ?", (*args, query.limit + 1))
         return newest_first([_summary(*row) for row in rows], query.limit)
 
     def count_runs(self, workflow_id: str | None = None, since: str | None = None,
@@ -45,8 +45,7 @@ class SQLiteRunQueries:
             # Each status's stretch of the status index, in the window: never every run's entry.
             where.insert(0, f"status IN ({','.join('?' * len(RunStatus))})")
             args[:0] = [status.value for status in RunStatus]
-        rows = self._db.connection().execute(
-            "SELECT status, COUNT(*) FROM runs" + _where(where) + " GROUP BY status", args).fetchall()
+        rows = self._db.rows("SELECT status, COUNT(*) FROM runs" + _where(where) + " GROUP BY status", args)
         for status, count in rows:
             counts[status] = count
         return counts

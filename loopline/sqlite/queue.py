@@ -83,13 +83,12 @@ class SQLiteQueue(Receiving):
 
     def next_due(self) -> datetime | None:
         """When the next message becomes visible (a delayed one, or one in flight coming back)."""
-        row = self._db.connection().execute("SELECT MIN(visible_at) FROM messages WHERE queue = ?",
-                                            (self._name,)).fetchone()
-        return EPOCH + timedelta(microseconds=row[0]) if row[0] is not None else None
+        (first,) = self._db.rows("SELECT MIN(visible_at) FROM messages WHERE queue = ?", (self._name,))[0]
+        return EPOCH + timedelta(microseconds=first) if first is not None else None
 
     def __len__(self) -> int:
-        row = self._db.connection().execute("SELECT COUNT(*) FROM messages WHERE queue = ?", (self._name,)).fetchone()
-        return int(row[0])
+        (count,) = self._db.rows("SELECT COUNT(*) FROM messages WHERE queue = ?", (self._name,))[0]
+        return int(count)
 
 
 class SQLiteTimers:

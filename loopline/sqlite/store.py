@@ -63,7 +63,7 @@ class SQLiteStore:
                                     (plan_hash, plan_json)).rowcount == 1
 
     def get_plan(self, plan_hash: str) -> str | None:
-        row = self._db.connection().execute("SELECT body FROM plans WHERE hash = ?", (plan_hash,)).fetchone()
+        row = self._db.row("SELECT body FROM plans WHERE hash = ?", (plan_hash,))
         return row[0] if row else None
 
     # registry
@@ -73,18 +73,16 @@ class SQLiteStore:
                              "VALUES (?, ?, ?, ?)", (workflow_id, version, version_key(version), plan_hash))
 
     def get_workflow(self, workflow_id: str, version: str | None = None) -> str | None:
-        db = self._db.connection()
         if version:
-            row = db.execute("SELECT hash FROM workflows WHERE workflow_id = ? AND version = ?",
-                             (workflow_id, version)).fetchone()
+            row = self._db.row("SELECT hash FROM workflows WHERE workflow_id = ? AND version = ?",
+                               (workflow_id, version))
         else:
-            row = db.execute("SELECT hash FROM workflows WHERE workflow_id = ? ORDER BY version_key DESC LIMIT 1",
-                             (workflow_id,)).fetchone()
+            row = self._db.row("SELECT hash FROM workflows WHERE workflow_id = ? ORDER BY version_key DESC LIMIT 1",
+                               (workflow_id,))
         return row[0] if row else None
 
     def list_workflows(self) -> list[dict[str, str]]:
-        rows = self._db.connection().execute(
-            "SELECT workflow_id, version, hash FROM workflows ORDER BY workflow_id, version_key").fetchall()
+        rows = self._db.rows("SELECT workflow_id, version, hash FROM workflows ORDER BY workflow_id, version_key")
         return [{"workflow_id": w, "version": v, "hash": h} for w, v, h in rows]
 
     # runs
@@ -97,7 +95,7 @@ class SQLiteStore:
             return Written(True, copy.deepcopy(run))
 
     def get_run(self, run_id: str) -> RunRecord | None:
-        row = self._db.connection().execute("SELECT record FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        row = self._db.row("SELECT record FROM runs WHERE run_id = ?", (run_id,))
         return decode_run(row[0]) if row else None
 
     def load(self, run_id: str, task_ids: list[str]) -> tuple[RunRecord | None, dict[str, TaskRecord]]:
@@ -109,7 +107,7 @@ class SQLiteStore:
         return (decode_run(run[0]) if run else None), {task_id: decode_task(record) for task_id, record in rows}
 
     def list_tasks(self, run_id: str) -> dict[str, TaskRecord]:
-        rows = self._db.connection().execute("SELECT task_id, record FROM tasks WHERE run_id = ?", (run_id,)).fetchall()
+        rows = self._db.rows("SELECT task_id, record FROM tasks WHERE run_id = ?", (run_id,))
         return {task_id: decode_task(record) for task_id, record in rows}
 
     def finish_run(self, run_id: str, status: str, outputs: Any, error: dict | None, ended_at: str,
@@ -209,13 +207,11 @@ class SQLiteStore:
             return True
 
     def get_token(self, token_hash: str) -> TokenRecord | None:
-        row = self._db.connection().execute("SELECT record FROM tokens WHERE token_hash = ?",
-                                            (token_hash,)).fetchone()
+        row = self._db.row("SELECT record FROM tokens WHERE token_hash = ?", (token_hash,))
         return decode_token(row[0]) if row else None
 
     def unused_tokens(self, kind: str) -> list[TokenRecord]:
-        rows = self._db.connection().execute("SELECT record FROM tokens WHERE kind = ? AND used_by IS NULL",
-                                             (kind,)).fetchall()
+        rows = self._db.rows("SELECT record FROM tokens WHERE kind = ? AND used_by IS NULL", (kind,))
         return [decode_token(record) for (record,) in rows]
 
     # redrive

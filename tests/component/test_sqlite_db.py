@@ -70,3 +70,15 @@ def test_a_writer_waits_for_another_process_lock_rather_than_fail(tmp_path) -> N
     assert first.connection().execute("SELECT COUNT(*) FROM plans").fetchone()[0] == 2
     first.close()
     second.close()
+
+
+def test_a_read_that_fails_is_a_store_error_and_a_file_that_is_no_database_is_refused(tmp_path) -> None:
+    db = Database(tmp_path / "state.db")
+    with pytest.raises(StoreError) as failed:
+        db.rows("SELECT * FROM no_such_table")
+    assert isinstance(failed.value.__cause__, sqlite3.Error)
+    db.close()
+    (tmp_path / "other.db").write_bytes(b"not a database, " * 100)
+    with pytest.raises(StoreError) as refused:
+        Database(tmp_path / "other.db")
+    assert isinstance(refused.value.__cause__, sqlite3.DatabaseError)
