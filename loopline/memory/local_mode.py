@@ -24,12 +24,13 @@ from infra.ports import Clock, History, StateStore, Timers
 from infra.tasks.registry import TaskTypes
 from loopline.doorbell import Doorbell
 from loopline.sqlite.db import Database
+from loopline.sqlite.feed import SQLiteFeed
 from loopline.sqlite.history import SQLiteHistory
 from loopline.sqlite.listing import SQLiteRunQueries
 from loopline.sqlite.queue import SQLiteQueue, SQLiteTimers
 from loopline.sqlite.store import SQLiteStore
 
-from .feed import ChangeFeed
+from .feed import ChangeFeed, Feed
 from .history import InMemoryHistory
 from .listing import InMemoryRunQueries
 from .prometheus import PrometheusRegistry
@@ -53,14 +54,15 @@ class LocalMode:
         self.clock = clock or SystemClock()
         # Each write of a run or task item goes to the feed; pump_once turns it into history with the
         # consumer HistoryFunction runs on AWS (infra/history.py), off the writer's thread.
-        self.feed = ChangeFeed()
         self.metrics = PrometheusRegistry()  # what HistoryFunction emits as EMF on AWS (docs/metrics.md)
         self.doorbell = Doorbell()
         self.db: Database | None = None
         queries: RunQueries
         if state is None:
+            memory_feed = ChangeFeed()
+            self.feed: Feed = memory_feed
             self.history: History = InMemoryHistory()
-            self.store: StateStore = InMemoryStore(self.feed)
+            self.store: StateStore = InMemoryStore(memory_feed)
             queries = InMemoryRunQueries(self.store)
             memory = InMemoryQueue(self.clock, on_send=self.doorbell.ring)
             self.queue: LocalQueue = memory
@@ -70,8 +72,10 @@ class LocalMode:
         else:
             state.mkdir(parents=True, exist_ok=True)
             self.db = db = Database(state / STATE_FILE)
+            durable_feed = SQLiteFeed(db)  # a change is in it once it is in the store, and stays until recorded
+            self.feed = durable_feed
             self.history = SQLiteHistory(db)
-            self.store = SQLiteStore(db, self.feed)
+            self.store = SQLiteStore(db, durable_feed)
             queries = SQLiteRunQueries(db)
             work = SQLiteQueue(db, "work", self.clock, on_send=self.doorbell.ring)
             self.queue = work
@@ -98,15 +102,16 @@ class LocalMode:
 
     def record_history(self, limit: int = 100) -> int:
         """Turn up to ``limit`` change records of the feed into history; returns how many were handled.
-        A record the consumer fails on goes back to the feed with those after it, as a stream's
-        shard is retried from its first failed record."""
-        records = self.feed.take(limit)
-        for index, record in enumerate(records):
-            try:
+        A record the consumer fails on stays in the feed with those after it, as a stream's shard is
+        retried from its first failed record."""
+        records = self.feed.peek(limit)
+        recorded = 0
+        try:
+            for record in records:
                 self.recorder.record(record["dynamodb"])
-            except Exception:
-                self.feed.put_back(records[index:])
-                raise
+                recorded += 1
+        finally:
+            self.feed.done(records[:recorded])
         return len(records)
 
     def pump_once(self) -> int:

@@ -49,6 +49,8 @@ CREATE TABLE IF NOT EXISTS history (
     run_id TEXT NOT NULL, sort_key TEXT NOT NULL, entry TEXT NOT NULL, PRIMARY KEY (run_id, sort_key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit (
     sort_key TEXT PRIMARY KEY, actor TEXT NOT NULL, action TEXT NOT NULL, entry TEXT NOT NULL) WITHOUT ROWID;
+-- the change feed: each write of a run or task item, its old and new image (JSON), in commit order
+CREATE TABLE IF NOT EXISTS changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, old TEXT, new TEXT NOT NULL);
 -- visible_at, due: microseconds since the epoch (exact order, no parsing)
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, body TEXT NOT NULL,

@@ -4,7 +4,8 @@ Each write is one transaction that reads the items it is conditional on, decides
 the in-memory store uses (loopline/store_rules.py) and writes (loopline/sqlite/db.py: the write
 lock is held from the first read, so no other thread or process writes in between). A refused
 condition raises inside the transaction, which then writes nothing. Each write of a run or task
-goes to the change feed once committed, as the runs table's stream carries it on AWS.
+goes to the change feed in the same transaction (loopline/sqlite/feed.py), as the runs table's
+stream carries it on AWS.
 """
 
 from __future__ import annotations
@@ -27,33 +28,32 @@ from infra.ports import (
     refusal_record,
     version_key,
 )
-from loopline.memory.feed import ChangeFeed
 from loopline.store_rules import changed, check_change, edge_resolved, halted, may_reset, reopened
 from statemachine.state import LastChange
 
 from .db import Database
+from .feed import SQLiteFeed
 from .items import Items, decode_run, decode_task, decode_token
 
 
 class SQLiteStore:
-    """``feed``: where each committed write of a run or task item is reported (local mode's history)."""
+    """``feed``: where each write of a run or task item is kept, in the write's transaction (local
+    mode's history is read from it)."""
 
-    def __init__(self, db: Database, feed: ChangeFeed | None = None) -> None:
+    def __init__(self, db: Database, feed: SQLiteFeed | None = None) -> None:
         self._db = db
         self._feed = feed
         # Writes from this process's threads take turns here rather than on the file's lock (where
-        # a waiter polls), and report to the feed in the order they committed.
+        # a waiter polls).
         self._writing = threading.Lock()
 
     @contextmanager
     def _items(self) -> Iterator[Items]:
-        with self._writing:
-            with self._db.write() as db:
-                items = Items(db)
-                yield items
-            if self._feed is not None:
-                for old, new in items.changes:
-                    self._feed.emit(old, new)
+        with self._writing, self._db.write() as db:
+            items = Items(db)
+            yield items
+            if self._feed is not None and items.changes:
+                self._feed.keep(db, items.changes)
 
     # plans
     def put_plan(self, plan_hash: str, plan_json: str) -> bool:

@@ -1,6 +1,7 @@
-"""The change feed (loopline/memory/feed.py) gets the same records from the SQLite store as from the
-in-memory one: each write of a run or task item once, with its old and new image, in write order, and
-nothing for a refused write. Local mode's history and metrics are read from it."""
+"""The change feed gets the same records from the SQLite store (loopline/sqlite/feed.py, in the write's
+transaction) as from the in-memory one (loopline/memory/feed.py): each write of a run or task item
+once, with its old and new image, in write order, and nothing for a refused write. Local mode's
+history and metrics are read from it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from infra.ports import LostRace, RunRecord, TaskChange
 from loopline.memory.feed import ChangeFeed
 from loopline.memory.store import InMemoryStore
 from loopline.sqlite.db import Database
+from loopline.sqlite.feed import SQLiteFeed
 from loopline.sqlite.store import SQLiteStore
 
 NOTE = {"reason": "started", "cause": {"kind": "message", "name": "exec", "subject": "a"}, "at": "2030-01-01T00:00:01Z"}
@@ -33,11 +35,22 @@ def _writes(store) -> None:
 
 
 def test_sqlite_store_feeds_what_the_memory_store_feeds(tmp_path) -> None:
-    fed: list[list] = []
-    for make in (InMemoryStore, lambda feed: SQLiteStore(Database(tmp_path / "state.db"), feed)):
-        feed = ChangeFeed()
-        _writes(make(feed))
-        fed.append(feed.take(1000))
-    memory, sqlite = fed
+    memory_feed = ChangeFeed()
+    _writes(InMemoryStore(memory_feed))
+    db = Database(tmp_path / "state.db")
+    sqlite_feed = SQLiteFeed(db)
+    _writes(SQLiteStore(db, sqlite_feed))
+    memory, sqlite = memory_feed.peek(1000), sqlite_feed.peek(1000)
     assert [r["eventName"] for r in memory] == ["INSERT", "INSERT", "MODIFY", "MODIFY", "INSERT", "MODIFY", "MODIFY"]
     assert sqlite == memory
+    for feed in (memory_feed, sqlite_feed):  # handled: gone; the rest stays, oldest first
+        feed.done(feed.peek(3))
+        assert len(feed) == 4 and feed.peek(1)[0]["eventID"] == "4"
+
+
+def test_the_sqlite_feed_outlives_the_process(tmp_path) -> None:
+    db = Database(tmp_path / "state.db")
+    _writes(SQLiteStore(db, SQLiteFeed(db)))
+    db.close()
+    again = SQLiteFeed(Database(tmp_path / "state.db"))  # a new process: the changes it did not handle are there
+    assert len(again) == 7 and [r["eventName"] for r in again.peek(2)] == ["INSERT", "INSERT"]
