@@ -165,7 +165,7 @@ class SQLiteStore:
                     consume: TokenConsume | None = None) -> TaskRecord:
         with self._items() as items:
             current = items.task(run_id, task_id)
-            run = items.run(run_id)
+            run = items.run(run_id) if exports else None  # read only when written
             token = items.token(consume.token_hash) if consume is not None else None
             voted = consume.vote_on[0] if consume is not None and consume.vote_on is not None else None
             request = items.task(run_id, voted) if voted is not None else None
