@@ -6,6 +6,8 @@ Each mode runs in its own child process (so its peak RSS is its own):
                 thread with ``runtime.run_until`` (the Lambda poller emulation:
                 one batch of up to 10 messages per pump, one invocation at a time).
 * ``local``     LocalMode: the same engine on in-memory adapters, ``mode.run_until``.
+* ``sqlite``    LocalMode on a state directory (a fresh SQLite file, docs/local-state.md):
+                what ``--local`` runs by default.
 
 Workflows (bench/workflows/):
 
@@ -22,7 +24,7 @@ all K, then pump until all finished). A run's latency is from just before
 wraps ``engine.store.finish_run`` on the instance to timestamp it: no status
 polling). runs/s = K / (last completion - first start).
 
-    .venv/bin/python bench/throughput.py [--runs 20] [--warmup 2] [--mode both|embedded|local]
+    .venv/bin/python bench/throughput.py [--runs 20] [--warmup 2] [--mode all|embedded|local|sqlite]
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ CASES = (
 MODE_LABEL = {
     "embedded": "embedded default (moto in-process + LocalRuntime)",
     "local": "local mode (LocalMode, in-memory adapters)",
+    "sqlite": "local mode on SQLite (LocalMode with a state directory)",
 }
 
 
@@ -74,11 +77,13 @@ class Host:
             self.lock = self.runtime.lock
             self.engine = wiring.get_engine()
         else:
+            import tempfile
             import threading
 
             from loopline.memory.local_mode import LocalMode
 
-            self.local = LocalMode()
+            state = Path(tempfile.mkdtemp(prefix="loopline-bench-")) / "state" if mode == "sqlite" else None
+            self.local = LocalMode(state=state)
             self.lock = threading.RLock()
             self.engine = self.local.engine
         self.setup_seconds = time.perf_counter() - t0
@@ -197,14 +202,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="K runs per measurement (default 20)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs per workflow first (default 2)")
-    parser.add_argument("--mode", choices=("both", "embedded", "local"), default="both",
-                        help="both (default) runs each mode in its own child process")
+    parser.add_argument("--mode", choices=("all", "embedded", "local", "sqlite"), default="all",
+                        help="all (default) runs each mode in its own child process")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds one measurement may take")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.warmup < 0:
         parser.error("--runs must be >= 1 and --warmup >= 0")
 
-    if args.mode != "both":
+    if args.mode != "all":
         run_mode(args.mode, args)
         return 0
     exe = sys.executable
@@ -215,10 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     print("# load average at start: " + " ".join(f"{x:.2f}" for x in os.getloadavg())
           + " (timings are wall-clock: other work on the machine shows in them)")
     print("# sequential: start a run, pump it to completion, next; concurrent: start K runs, then pump all.")
-    print("# Pumping is single-threaded in both modes (one pumping thread: one invocation at a time),")
+    print("# Pumping is single-threaded in every mode (one pumping thread: one invocation at a time),")
     print("# so 'concurrent' shows interleaving and queueing, not parallelism.")
     t0 = time.perf_counter()
-    for mode in ("embedded", "local"):
+    for mode in ("embedded", "local", "sqlite"):
         sys.stdout.flush()
         child = [exe, str(Path(__file__).resolve()), "--mode", mode, "--runs", str(args.runs),
                  "--warmup", str(args.warmup), "--timeout", str(args.timeout)]

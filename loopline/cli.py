@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from . import run_commands
@@ -124,7 +125,8 @@ def cmd_run(args) -> int:
     children = [_load_plan(path) for path in args.register or []]
     try:
         view = run_workflow(plan, inputs, local=args.local, timeout=args.timeout, log=_err,
-                            register=children, live=not args.json and sys.stderr.isatty())
+                            register=children, live=not args.json and sys.stderr.isatty(),
+                            state_dir=_state_dir(args))
     except InputError as error:  # what only the engine checks (the input's size)
         raise UsageError(f"invalid input: {error}") from error
     if args.json:
@@ -135,14 +137,38 @@ def cmd_run(args) -> int:
     return EXIT_OK if view["status"] == "COMPLETED" else EXIT_RUN_FAILED
 
 
+IN_MEMORY = ":memory:"
+
+
+def _state_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state", metavar="DIR",
+                        help="with --local: the directory its state is kept in, a SQLite file that outlives the "
+                             f"process (default: $LOOPLINE_HOME or .loopline); {IN_MEMORY} keeps it in memory")
+
+
+def _state_dir(args) -> Path | None:
+    """Local mode's state directory; None: in memory (or not local mode)."""
+    if not args.local:
+        if args.state is not None:
+            raise UsageError("--state goes with --local")
+        return None
+    if args.state == IN_MEMORY:
+        return None
+    return Path(args.state or os.environ.get("LOOPLINE_HOME") or ".loopline")
+
+
 def cmd_dev(args) -> int:
     from .running import serve_dev
 
+    state = _state_dir(args)
+    if args.aws_endpoint and args.local:
+        raise UsageError("--local and --aws-endpoint: choose one")
     if args.aws_endpoint:
         # The emulated AWS lives in another process (`loopline emulator`), so this one can be
         # killed at any moment and started again on the same state, as a Lambda would be.
         os.environ["LOOPLINE_AWS_ENDPOINT"] = args.aws_endpoint
-    serve_dev(port=args.port, movable_clock=args.movable_clock, log=_err, allow_hosts=tuple(args.allow_host or ()))
+    serve_dev(port=args.port, movable_clock=args.movable_clock, log=_err, allow_hosts=tuple(args.allow_host or ()),
+              local=args.local, state=state)
     return EXIT_OK
 
 
@@ -315,7 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--input", help="the run's input: JSON text or @file")
     p.add_argument("--json", action="store_true", help="print only the run's JSON on stdout")
-    p.add_argument("--local", action="store_true", help="in-memory adapters instead of the emulated AWS stack")
+    p.add_argument("--local", action="store_true",
+                   help="local adapters instead of the emulated AWS stack, kept in --state (docs/local-state.md)")
+    _state_option(p)
     p.add_argument("--timeout", type=positive_seconds, default=None,
                    help="give up after this many seconds (default: none)")
     p.add_argument("--register", action="append", metavar="FILE",
@@ -375,6 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the engine on a clock that only POST /_dev/clock {\"seconds\": N} moves forward: "
                         "waits, timeouts, reminders, retries' backoff and the times recorded follow it "
                         "(docs/language.md)")
+    p.add_argument("--local", action="store_true",
+                   help="local mode instead of the emulated AWS stack, kept in --state (docs/local-state.md)")
+    _state_option(p)
     p.add_argument("--aws-endpoint", metavar="URL",
                    help="use the AWS emulated at URL (`loopline emulator`, LocalStack) instead of moto in this "
                         "process: the state then survives this server being killed and started again")

@@ -8,8 +8,13 @@ import signal
 import sys
 import threading
 import time
+import traceback
+from pathlib import Path
 from typing import Any, Callable
 
+from infra.clock import ManualClock
+from infra.ports import Clock
+from loopline.dev_routes import DEV_FUNCTIONS, dev_answer, dev_routes
 from statemachine.plan import Plan
 
 TERMINAL_RUN = ("COMPLETED", "FAILED", "CANCELLED")
@@ -38,15 +43,16 @@ class _Progress:
 
 def run_workflow(plan: Plan, inputs: dict | None, local: bool, timeout: float | None,
                  log: Callable[[str], None], register: list[Plan] | None = None,
-                 live: bool = False) -> dict[str, Any]:
-    """``live``: redraw a progress line on stderr (a terminal's), the other lines printed above it."""
+                 live: bool = False, state_dir: Path | None = None) -> dict[str, Any]:
+    """``live``: redraw a progress line on stderr (a terminal's), the other lines printed above it.
+    ``state_dir``: local mode's state directory (None: in memory)."""
     from infra.service import unregistered_refs
     from loopline.progress import LiveLine, describe
 
     line = LiveLine(sys.stderr) if live else None
     if line is not None:
         log = line.note
-    host = _LocalModeHost(log) if local else _EmbeddedHost(log)
+    host = _LocalModeHost(log, state_dir) if local else _EmbeddedHost(log)
     try:
         for child in register or []:
             host.register(child)
@@ -54,7 +60,9 @@ def run_workflow(plan: Plan, inputs: dict | None, local: bool, timeout: float | 
         if missing:
             raise UnregisteredWorkflow(missing)
         run_id = host.start(plan, inputs)
-        log(f"run {run_id} started ({'local mode' if local else 'embedded AWS emulation'})")
+        where = "embedded AWS emulation" if not local else f"local mode, state in {state_dir}" if state_dir \
+            else "local mode"
+        log(f"run {run_id} started ({where})")
         progress = _Progress(log)
         state: dict[str, Any] = {"view": None, "checked": 0.0, "next_view": 0.0}
 
@@ -137,7 +145,10 @@ class _EmbeddedHost(_Host):
 
 
 class _LocalModeHost(_Host):
-    def __init__(self, log):
+    """Local mode and the API in front of it (``with_dev_routes``: also the dev server's own routes)."""
+
+    def __init__(self, log, state: Path | None = None, port: int = 0, allow_hosts: tuple[str, ...] = (),
+                 clock: Clock | None = None, with_dev_routes: bool = False):
         from loopline.embedded.concurrency import routed_stdout
         from loopline.embedded.gateway import LocalGateway
         from loopline.embedded.provision import handler_of, powertools_settings, routes_from_template
@@ -151,6 +162,7 @@ class _LocalModeHost(_Host):
         api_lock = threading.Lock()  # one API invocation at a time, as one warm container
         # As on the embedded stack: this server's run views carry the live links (the local contract).
         os.environ["LOOPLINE_LINKS_IN_VIEWS"] = "true"
+        os.environ["LOOPLINE_CONSOLE_SIGN_IN"] = "none"  # no Cognito here: sign-in leads to the console
         # The api handler's Powertools settings as the embedded default gives them (the template's, made
         # quiet): without the template's metrics namespace every request would end in a 502, its
         # decision applied but its answer lost. Set before the handler's module makes its Metrics.
@@ -162,6 +174,8 @@ class _LocalModeHost(_Host):
         handlers = {lid: handler_of(lid) for lid in api_functions}  # the API's, the console's
 
         def invoke(function_id: str, event: dict) -> Any:
+            if function_id in DEV_FUNCTIONS:
+                return dev_answer(function_id, event, self.mode.clock, self.mode.doorbell, self.mode.metrics)
             module, _, name = handlers[function_id].rpartition(".")
             lambda_handler = getattr(importlib.import_module(module), name)
             try:
@@ -171,9 +185,12 @@ class _LocalModeHost(_Host):
                 if hasattr(self, "mode"):  # (not before the gateway's first request can reach it)
                     self.mode.doorbell.ring()  # the request may have changed the run: look again
 
-        self.gateway = LocalGateway(routes, invoke, port=0)
+        self.gateway = LocalGateway((*routes, *dev_routes()) if with_dev_routes else routes, invoke, port=port,
+                                    allow_hosts=allow_hosts)
         self.gateway.start()
-        self.mode = LocalMode(public_url=self.gateway.url)
+        # The lease of a task run in the worker, as LOOPLINE_LEASE_SECONDS sets it for a deployed worker.
+        lease = float(os.environ.get("LOOPLINE_LEASE_SECONDS", "60"))
+        self.mode = LocalMode(clock=clock, public_url=self.gateway.url, lease_seconds=lease, state=state)
 
     def call(self, action):
         with self.lock:
@@ -210,32 +227,77 @@ class _LocalModeHost(_Host):
         self.mode.close()
 
 
-def serve_dev(port: int, movable_clock: bool, log: Callable[[str], None], allow_hosts: tuple[str, ...] = ()) -> None:
+def serve_dev(port: int, movable_clock: bool, log: Callable[[str], None], allow_hosts: tuple[str, ...] = (),
+              local: bool = False, state: Path | None = None) -> None:
     from infra.clock import ManualClock, SystemClock
+
+    clock = ManualClock() if movable_clock else SystemClock()
+    if local:
+        _serve_local(port, clock, log, allow_hosts, state)
+        return
     from infra.wiring import get_engine
     from loopline.embedded.runtime import EmbeddedAws, LocalRuntime
     from loopline.run_log import watch_runs
 
-    clock = ManualClock() if movable_clock else SystemClock()
     aws = EmbeddedAws()
     runtime = LocalRuntime(aws, clock=clock, log=log)
     runtime.start(http_port=port, allow_hosts=allow_hosts)
     unwatch = watch_runs(log, lambda run_id: get_engine().store.get_run(run_id))
-    log(f"loopline dev: serving on {runtime.gateway.url} (Ctrl-C to stop)")
-    log("  POST /runs  GET /runs[?status=&workflow=]  GET /runs/{id}  GET|POST /approvals/{token}  "
-        "POST /callbacks/{token}  GET /openapi.json")
-    log("  JSON bodies only (Content-Type: application/json); Host 127.0.0.1 or localhost"
-        + "".join(f", {name}" for name in allow_hosts) + "; no other web page's origin")
-    log(f"  the web console: {runtime.gateway.url}/console (docs/console.md)")
-    if movable_clock:
-        log("  POST /_dev/clock {\"seconds\": N} moves the clock forward")
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+    _banner(log, runtime.gateway.url, allow_hosts, movable_clock)
+    stop = _stop_on_signals()
     try:
         stop.wait()
     finally:
         unwatch()
         runtime.stop()
         aws.stop()
+        log("loopline dev: stopped")
+
+
+def _banner(log: Callable[[str], None], url: str, allow_hosts: tuple[str, ...], movable_clock: bool) -> None:
+    log(f"loopline dev: serving on {url} (Ctrl-C to stop)")
+    log("  POST /runs  GET /runs[?status=&workflow=]  GET /runs/{id}  GET|POST /approvals/{token}  "
+        "POST /callbacks/{token}  GET /openapi.json")
+    log("  JSON bodies only (Content-Type: application/json); Host 127.0.0.1 or localhost"
+        + "".join(f", {name}" for name in allow_hosts) + "; no other web page's origin")
+    log(f"  the web console: {url}/console (docs/console.md)")
+    if movable_clock:
+        log("  POST /_dev/clock {\"seconds\": N} moves the clock forward")
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+def _serve_local(port: int, clock: Clock, log: Callable[[str], None], allow_hosts: tuple[str, ...],
+                 state: Path | None) -> None:
+    """`loopline dev --local`: local mode behind the same routes, pumped on a thread until a signal."""
+    from loopline.run_log import watch_runs
+
+    host = _LocalModeHost(log, state, port=port, allow_hosts=allow_hosts, clock=clock, with_dev_routes=True)
+    unwatch = watch_runs(log, lambda run_id: host.mode.store.get_run(run_id))
+    stop = _stop_on_signals()
+
+    def pump() -> None:
+        while not stop.is_set():
+            try:
+                host.run_until(stop.is_set, float("inf"))
+            except Exception:  # a handler's error is reported and the pump goes on, as the embedded one does
+                log("pump error:\n" + traceback.format_exc())
+                stop.wait(0.5)
+
+    thread = threading.Thread(target=pump, name="loopline-local-pump", daemon=True)
+    thread.start()
+    _banner(log, host.gateway.url, allow_hosts, isinstance(clock, ManualClock))
+    log(f"  local mode, state in {state}" if state else "  local mode, in memory (gone when it stops)")
+    try:
+        stop.wait()
+    finally:
+        host.mode.doorbell.ring()  # the pump, asleep, sees it is stopping
+        thread.join(timeout=10)
+        unwatch()
+        host.stop()
         log("loopline dev: stopped")

@@ -19,6 +19,14 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 
 
+@pytest.fixture(autouse=True)
+def _own_loopline_home(tmp_path_factory, monkeypatch):
+    """Each test keeps local mode's state (and the link key) in a directory of its own: `--local`
+    persists to $LOOPLINE_HOME, else ./.loopline, which every test run in the checkout would share.
+    A test of the default removes the variable itself (tests/e2e/test_local_state_cli.py)."""
+    monkeypatch.setenv("LOOPLINE_HOME", str(tmp_path_factory.mktemp("loopline-home")))
+
+
 def load_event(name: str) -> dict:
     return json.loads((EVENTS / name).read_text())
 

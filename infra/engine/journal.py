@@ -57,6 +57,17 @@ class KeptTransitions:
         return [e for e in self.events if e.run_id == run_id]
 
 
+class EverySink:
+    """Each transition to every one of ``sinks`` (local mode keeps them, and logs them for `loopline dev`)."""
+
+    def __init__(self, *sinks: TransitionSink):
+        self.sinks = sinks
+
+    def record(self, event: Event) -> None:
+        for sink in self.sinks:
+            sink.record(event)
+
+
 class Journal:
     def __init__(self, clock: Clock, sink: TransitionSink):
         self.clock = clock

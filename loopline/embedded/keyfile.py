@@ -8,14 +8,15 @@ import secrets
 from pathlib import Path
 
 
-def key_file() -> Path:
-    return Path(os.environ.get("LOOPLINE_LINK_KEY_FILE") or Path(os.environ.get("LOOPLINE_HOME", ".loopline"))
-                / "link.key")
+def key_file(home: Path | None = None) -> Path:
+    """``home``: the directory local mode keeps its state in (its links outlive the process with it)."""
+    return Path(os.environ.get("LOOPLINE_LINK_KEY_FILE")
+                or (home or Path(os.environ.get("LOOPLINE_HOME", ".loopline"))) / "link.key")
 
 
-def local_link_key() -> str:
+def local_link_key(home: Path | None = None) -> str:
     """The key in the key file, created (mode 0600) with 256 random bits the first time."""
-    path = key_file()
+    path = key_file(home)
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)

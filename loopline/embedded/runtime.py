@@ -27,10 +27,10 @@ from typing import Any, Callable
 
 from infra import wiring
 from infra.clock import ManualClock, SystemClock
-from infra.json_http import BadBody, dumps, is_json_type, parse_body
+from infra.json_http import dumps
 from infra.ports import Clock
+from loopline.dev_routes import DEV_FUNCTIONS, dev_answer, dev_routes
 from loopline.doorbell import Doorbell
-from loopline.memory.prometheus import CONTENT_TYPE as PROMETHEUS_TYPE
 from loopline.memory.prometheus import PrometheusRegistry
 
 from .account import LOCAL_ENV, REGION, TEMPLATE, EmbeddedAws, _start_s3_server, endpoint_from_env  # noqa: F401
@@ -40,9 +40,6 @@ from .iam import Enforcer, Policy
 from .pump_sleep import PumpSleep
 from .streams import IDLE_POLL, STREAMS_CONFIG, StreamPoller
 
-DEV_CLOCK = "_dev_clock"
-DEV_OUTBOX = "_dev_outbox"
-DEV_METRICS = "_dev_metrics"
 _AT = re.compile(r"^at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)$")
 
 
@@ -138,22 +135,8 @@ class LocalRuntime:
     # ------------------------------------------------------------ invoking handlers
 
     def invoke(self, function_id: str, event: dict[str, Any]) -> Any:
-        if function_id == DEV_CLOCK:
-            return self._move_clock(event)
-        if function_id == DEV_METRICS:  # not a template route: on AWS the metrics are CloudWatch's
-            return {"statusCode": 200, "body": self.metrics.render(),
-                    "headers": {"Content-Type": PROMETHEUS_TYPE, "X-Content-Type-Options": "nosniff"}}
-        if function_id == DEV_OUTBOX:
-            from infra.tasks import outbox
-
-            from . import outbox_page
-
-            kind = (event.get("queryStringParameters") or {}).get("type")
-            if outbox_page.wants_html(event.get("headers")):  # a browser: the page; anyone else: JSON
-                return outbox_page.response(outbox.entries(kind), kind)
-            reply = _reply(200, {"entries": outbox.entries(kind)})
-            reply["headers"]["Vary"] = "Accept"
-            return reply
+        if function_id in DEV_FUNCTIONS:
+            return dev_answer(function_id, event, self.clock, self.doorbell, self.metrics)
         return self.call_handler(function_id, event)
 
     def call_handler(self, function_id: str, event: dict[str, Any], exclusive: bool = True) -> Any:
@@ -299,11 +282,8 @@ class LocalRuntime:
         """Serve the template's API routes (and the dev clock route) on 127.0.0.1:``port``; requests
         naming another host than 127.0.0.1, localhost or one of ``allow_hosts`` are refused."""
         from .gateway import LocalGateway
-        from .provision import Route
 
-        routes = (*self.stack.routes, Route(method="POST", path="/_dev/clock", function=DEV_CLOCK),
-                  Route(method="GET", path="/_dev/outbox", function=DEV_OUTBOX),
-                  Route(method="GET", path="/metrics", function=DEV_METRICS))
+        routes = (*self.stack.routes, *dev_routes())
         self.gateway = LocalGateway(routes, self._answer, port=port, allow_hosts=allow_hosts)
         self.gateway.start()
         # Links in runs must point at this server; the engine is rebuilt with it.
@@ -316,25 +296,6 @@ class LocalRuntime:
             return self.invoke(function_id, event)
         finally:
             self.doorbell.ring()
-
-    def _move_clock(self, event: dict[str, Any]) -> dict[str, Any]:
-        """The dev server's own route (not in template.yaml): move a movable clock forward."""
-        headers = {name.lower(): value for name, value in (event.get("headers") or {}).items()}
-        if not is_json_type(headers.get("content-type")):  # the same rule as the api handler's
-            return _reply(415, {"error": "send the body as application/json"})
-        try:
-            seconds = float((parse_body(event.get("body")) or {}).get("seconds", 0))
-        except BadBody as error:
-            return _reply(error.status, {"error": error.message})
-        except (ValueError, AttributeError, TypeError, OverflowError):
-            return _reply(400, {"error": "send {\"seconds\": N}"})
-        if not isinstance(self.clock, ManualClock):
-            return _reply(409, {"error": "start `loopline dev --movable-clock` to move the clock"})
-        if not 0 <= seconds <= 10 * 365 * 86400:
-            return _reply(400, {"error": "seconds must be between 0 and ten years"})
-        now = self.clock.advance(seconds)
-        self.doorbell.ring()  # timers that fell due
-        return _reply(200, {"now": now.isoformat()})
 
     def start(self, http_port: int | None = None, allow_hosts: tuple[str, ...] = ()) -> "LocalRuntime":
         """Pumps in a background thread; with ``http_port`` (0 = any free port) also the HTTP gateway."""

@@ -3,14 +3,27 @@
 The store emits one record per write of a run or task item, with the item's old and new image
 (``statemachine.history.image``: the attributes the history reads, in the stream's shape), in
 write order. Local mode drains it into the same consumer HistoryFunction runs
-(infra/history.py), off the thread that made the write.
+(infra/history.py), off the thread that made the write: it peeks at the oldest records and
+removes those it has handled. On a state directory the feed is a table of the same file,
+written in the write's own transaction (loopline/sqlite/feed.py).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Any
+from typing import Any, Protocol
+
+from infra.ports import RunRecord, TaskRecord
+from statemachine.history import image
+
+
+class Feed(Protocol):
+    """The feed as its consumer sees it: ChangeFeed, or SQLiteFeed (loopline/sqlite/feed.py)."""
+
+    def peek(self, limit: int = 100) -> list[dict[str, Any]]: ...
+    def done(self, records: list[dict[str, Any]]) -> None: ...
+    def __len__(self) -> int: ...
 
 
 class ChangeFeed:
@@ -21,28 +34,48 @@ class ChangeFeed:
 
     def emit(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         """A write changed an item from ``old`` to ``new`` (None: absent)."""
-        image = new or old
-        if image is None:
-            return
         with self._lock:
-            self._sequence += 1
-            self._records.append({
-                "eventID": str(self._sequence),
-                "eventName": "INSERT" if old is None else "REMOVE" if new is None else "MODIFY",
-                "eventSource": "aws:dynamodb",
-                "dynamodb": {"Keys": {"pk": image["pk"], "sk": image["sk"]}, "SequenceNumber": f"{self._sequence:021d}",
-                             "StreamViewType": "NEW_AND_OLD_IMAGES",
-                             **({"OldImage": old} if old else {}), **({"NewImage": new} if new else {})}})
+            record = stream_record(self._sequence + 1, old, new)
+            if record is not None:
+                self._sequence += 1
+                self._records.append(record)
 
-    def take(self, limit: int = 100) -> list[dict[str, Any]]:
-        """Up to ``limit`` records, oldest first, removed from the feed."""
+    def peek(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Up to ``limit`` records, oldest first, left in the feed until ``done``."""
         with self._lock:
-            return [self._records.popleft() for _ in range(min(limit, len(self._records)))]
+            return [self._records[index] for index in range(min(limit, len(self._records)))]
 
-    def put_back(self, records: list[dict[str, Any]]) -> None:
-        """Records a consumer could not finish: delivered again first, in their order."""
+    def done(self, records: list[dict[str, Any]]) -> None:
+        """``records``, the oldest of the last ``peek`` (its first few, or all), are handled: removed.
+        A record the consumer failed on stays first, as a stream's shard is retried from it."""
         with self._lock:
-            self._records.extendleft(reversed(records))
+            for _ in records:
+                self._records.popleft()
 
     def __len__(self) -> int:
         return len(self._records)
+
+
+def stream_record(sequence: int, old: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A write's record as a DynamoDB stream carries it (None for a write of nothing to nothing)."""
+    image = new or old
+    if image is None:
+        return None
+    return {
+        "eventID": str(sequence),
+        "eventName": "INSERT" if old is None else "REMOVE" if new is None else "MODIFY",
+        "eventSource": "aws:dynamodb",
+        "dynamodb": {"Keys": {"pk": image["pk"], "sk": image["sk"]}, "SequenceNumber": f"{sequence:021d}",
+                     "StreamViewType": "NEW_AND_OLD_IMAGES",
+                     **({"OldImage": old} if old else {}), **({"NewImage": new} if new else {})}}
+
+
+def run_image(run_id: str, run: RunRecord) -> dict[str, Any]:
+    """A run item's image as the runs table's stream carries it (what the history reads)."""
+    return image(run_id, "", run.status, 0, run.last_change,
+                 {"workflow_id": run.workflow_id, "created_at": run.created_at, "ended_at": run.ended_at})
+
+
+def task_image(run_id: str, task_id: str, task: TaskRecord) -> dict[str, Any]:
+    return image(run_id, task_id, task.status, task.attempt, task.last_change,
+                 {"started_at": task.started_at, "ended_at": task.ended_at, "waiting_for": task.waiting_for})

@@ -1,28 +1,44 @@
-"""Local mode: the same engine and handlers on in-memory adapters: no AWS, no emulator."""
+"""Local mode: the same engine and handlers on local adapters: no AWS, no emulator.
+
+The adapters are in memory, or with ``state`` (a directory) on one SQLite file in it
+(loopline/sqlite/, docs/local-state.md): runs, their tasks, links, the registry and every queued
+or delayed message then survive the process, and a new LocalMode on the same directory carries on
+the runs an earlier one left.
+"""
 
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Callable
 
 from infra import wiring
 from infra.clock import SystemClock
 from infra.engine import Busy, Engine, EngineSettings
-from infra.engine.journal import KeptTransitions
+from infra.engine.journal import EverySink, KeptTransitions, LoggedTransitions
 from infra.history import HistoryRecorder
 from infra.links import LinkSigner
-from infra.ports import Clock
+from infra.listing import RunQueries
+from infra.ports import Clock, History, StateStore, Timers
 from infra.tasks.registry import TaskTypes
 from loopline.doorbell import Doorbell
+from loopline.sqlite.db import Database
+from loopline.sqlite.feed import SQLiteFeed
+from loopline.sqlite.history import SQLiteHistory
+from loopline.sqlite.listing import SQLiteRunQueries
+from loopline.sqlite.queue import SQLiteQueue, SQLiteTimers
+from loopline.sqlite.store import SQLiteStore
 
-from .feed import ChangeFeed
+from .feed import ChangeFeed, Feed
 from .history import InMemoryHistory
 from .listing import InMemoryRunQueries
 from .prometheus import PrometheusRegistry
-from .queue import InMemoryQueue, InMemoryTimers
+from .queue import InMemoryQueue, InMemoryTimers, LocalQueue
 from .store import InMemoryStore
 from .task_dispatch import InMemoryDispatch
+
+STATE_FILE = "state.db"  # in the state directory
 
 
 class LocalMode:
@@ -33,19 +49,39 @@ class LocalMode:
     the next message's due time, wakes it."""
 
     def __init__(self, clock: Clock | None = None, public_url: str = "http://127.0.0.1:8080",
-                 lease_seconds: float = 60.0, inline_code: bool = False, task_types: TaskTypes | None = None):
+                 lease_seconds: float = 60.0, inline_code: bool = False, task_types: TaskTypes | None = None,
+                 state: Path | None = None):
         self.clock = clock or SystemClock()
         # Each write of a run or task item goes to the feed; pump_once turns it into history with the
         # consumer HistoryFunction runs on AWS (infra/history.py), off the writer's thread.
-        self.feed = ChangeFeed()
-        self.store = InMemoryStore(self.feed)
-        self.history = InMemoryHistory()
         self.metrics = PrometheusRegistry()  # what HistoryFunction emits as EMF on AWS (docs/metrics.md)
-        self.recorder = HistoryRecorder(self.history, self.metrics)
         self.doorbell = Doorbell()
-        self.queue = InMemoryQueue(self.clock, on_send=self.doorbell.ring)
-        self.results = InMemoryQueue(self.clock, on_send=self.doorbell.ring)  # the task runner's destination
-        self.timers = InMemoryTimers(self.queue)
+        self.db: Database | None = None
+        queries: RunQueries
+        if state is None:
+            memory_feed = ChangeFeed()
+            self.feed: Feed = memory_feed
+            self.history: History = InMemoryHistory()
+            self.store: StateStore = InMemoryStore(memory_feed)
+            queries = InMemoryRunQueries(self.store)
+            memory = InMemoryQueue(self.clock, on_send=self.doorbell.ring)
+            self.queue: LocalQueue = memory
+            # the task runner's destination
+            self.results: LocalQueue = InMemoryQueue(self.clock, on_send=self.doorbell.ring)
+            self.timers: Timers = InMemoryTimers(memory)
+        else:
+            state.mkdir(parents=True, exist_ok=True)
+            self.db = db = Database(state / STATE_FILE)
+            durable_feed = SQLiteFeed(db)  # a change is in it once it is in the store, and stays until recorded
+            self.feed = durable_feed
+            self.history = SQLiteHistory(db)
+            self.store = SQLiteStore(db, durable_feed)
+            queries = SQLiteRunQueries(db)
+            work = SQLiteQueue(db, "work", self.clock, on_send=self.doorbell.ring)
+            self.queue = work
+            self.results = SQLiteQueue(db, "results", self.clock, on_send=self.doorbell.ring)
+            self.timers = SQLiteTimers(db, work, self.clock)
+        self.recorder = HistoryRecorder(self.history, self.metrics)
         # The task types' settings are read from the environment now, as a deployed worker reads them at start;
         # code tasks run with the same ones, as the task-runner function has the worker's.
         types = task_types if task_types is not None else TaskTypes.from_env(os.environ)
@@ -56,23 +92,26 @@ class LocalMode:
         from loopline.embedded.keyfile import local_link_key
 
         self.transitions = KeptTransitions()  # each applied transition, in order (a run's history so far)
-        self.engine = Engine(self.store, self.queue, self.timers, LinkSigner(local_link_key().encode()), self.clock,
-                             settings, dispatch=self.dispatch, task_types=types, transitions=self.transitions,
-                             queries=InMemoryRunQueries(self.store))
+        links = LinkSigner(local_link_key(state).encode())  # with a state directory, the key is kept in it
+        self.engine = Engine(self.store, self.queue, self.timers, links, self.clock, settings,
+                             dispatch=self.dispatch, task_types=types,
+                             transitions=EverySink(self.transitions, LoggedTransitions()),
+                             queries=queries)
         wiring.use_engine(self.engine)  # the api handler (for approval links) drives this engine
         wiring.use_history(self.history)
 
     def record_history(self, limit: int = 100) -> int:
         """Turn up to ``limit`` change records of the feed into history; returns how many were handled.
-        A record the consumer fails on goes back to the feed with those after it, as a stream's
-        shard is retried from its first failed record."""
-        records = self.feed.take(limit)
-        for index, record in enumerate(records):
-            try:
+        A record the consumer fails on stays in the feed with those after it, as a stream's shard is
+        retried from its first failed record."""
+        records = self.feed.peek(limit)
+        recorded = 0
+        try:
+            for record in records:
                 self.recorder.record(record["dynamodb"])
-            except Exception:
-                self.feed.put_back(records[index:])
-                raise
+                recorded += 1
+        finally:
+            self.feed.done(records[:recorded])
         return len(records)
 
     def pump_once(self) -> int:
@@ -81,17 +120,27 @@ class LocalMode:
         return self._handle_one() or min(recorded, 1)
 
     def _handle_one(self) -> int:
-        result = self.results.receive_body()
+        # A message is acked once handled, so one this process dies on comes back after its visibility
+        # timeout (with a state directory, to the next process). One whose handler raises is acked
+        # too: local mode has no dead-letter queue, and the error goes to the caller as it always has.
+        result = self.results.claim()
         if result is not None:
-            self.engine.accept_result(result)
+            try:
+                self.engine.accept_result(result.body)
+            finally:
+                self.results.ack(result)
             return 1
-        message = self.queue.receive()
-        if message is None:
+        delivery = self.queue.claim()
+        if delivery is None:
             return 0
         try:
-            self.engine.handle(message)
-        except Busy:
-            self.queue.send(message, delay_seconds=1)
+            message = self.queue.read(delivery.body)
+            try:
+                self.engine.handle(message)
+            except Busy:
+                self.queue.send(message, delay_seconds=1)
+        finally:
+            self.queue.ack(delivery)
         return 1
 
     def run_until(self, done: Callable[[], bool], timeout: float = 60.0) -> bool:
@@ -117,3 +166,5 @@ class LocalMode:
 
     def close(self) -> None:
         self.dispatch.close()
+        if self.db is not None:
+            self.db.close()

@@ -14,23 +14,20 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from infra.ports import (
-    LostRace,
-    RequestClosed,
     RunGone,
     RunRecord,
     TaskChange,
     TaskRecord,
     TokenConsume,
     TokenRecord,
-    TokenUsed,
     Written,
     refusal_record,
     version_key,
 )
-from statemachine.history import image
+from loopline.store_rules import changed, check_change, edge_resolved, halted, may_reset, reopened
 from statemachine.state import LastChange
 
-from .feed import ChangeFeed
+from .feed import ChangeFeed, run_image, task_image
 
 
 def _copy(value):
@@ -58,14 +55,8 @@ class _Items(dict):
             self._feed.emit(self._image_of(key, old) if old is not None else None, self._image_of(key, value))
 
 
-def _run_image(run_id: str, run: RunRecord) -> dict[str, Any]:
-    return image(run_id, "", run.status, 0, run.last_change,
-                 {"workflow_id": run.workflow_id, "created_at": run.created_at, "ended_at": run.ended_at})
-
-
-def _task_image(key: tuple[str, str], task: TaskRecord) -> dict[str, Any]:
-    return image(key[0], key[1], task.status, task.attempt, task.last_change,
-                 {"started_at": task.started_at, "ended_at": task.ended_at, "waiting_for": task.waiting_for})
+def _keyed_task_image(key: tuple[str, str], task: TaskRecord) -> dict[str, Any]:
+    return task_image(key[0], key[1], task)
 
 
 class InMemoryStore:
@@ -74,8 +65,8 @@ class InMemoryStore:
     def __init__(self, feed: ChangeFeed | None = None) -> None:
         self._lock = threading.RLock()
         self._plans: dict[str, str] = {}
-        self._runs: dict[str, RunRecord] = _Items(feed, _run_image)
-        self._tasks: dict[tuple[str, str], TaskRecord] = _Items(feed, _task_image)
+        self._runs: dict[str, RunRecord] = _Items(feed, run_image)
+        self._tasks: dict[tuple[str, str], TaskRecord] = _Items(feed, _keyed_task_image)
         self._tokens: dict[str, TokenRecord] = {}
         self._sinks_done: dict[str, set[str]] = {}
         self._workflows: dict[tuple[str, str], str] = {}
@@ -172,10 +163,7 @@ class InMemoryStore:
     def halt_run(self, run_id: str, reason_id: str, error: dict, note: LastChange | None = None) -> RunRecord:
         with self._lock:
             run = self._run(run_id)
-            run = self._runs[run_id] = replace(run, halt=True, failed_tasks=run.failed_tasks | {reason_id},
-                                               error=run.error or _copy(error),
-                                               cancelled=run.cancelled or reason_id == "$cancel",
-                                               last_change=note or run.last_change)
+            run = self._runs[run_id] = halted(run, reason_id, error, note)
             return _copy(run)
 
     def record_sink_done(self, run_id: str, task_id: str) -> RunRecord:
@@ -202,25 +190,15 @@ class InMemoryStore:
             current = self._tasks.get(key)
             # Check every condition before writing anything, as a DynamoDB transaction does, and
             # report the first that fails in the port's order: task, run, token, vote.
-            if not _matches(current, change):
-                raise LostRace(_copy(current) or TaskRecord(task_id))  # a missing item reads as PENDING
-            if exports and run_id not in self._runs:
-                raise RunGone(run_id)
-            if consume is not None:
-                token = self._tokens.get(consume.token_hash)
-                if token is None or token.used_by or (
-                    token.expires_at is not None and consume.now_epoch >= token.expires_at
-                ):
-                    raise TokenUsed(consume.token_hash)
-                if consume.vote_on is not None:
-                    request = self._tasks.get((run_id, consume.vote_on[0]))
-                    if request is None or request.status != "WAITING" or request.attempt != consume.vote_on[1]:
-                        raise RequestClosed(consume.vote_on[0])
-                    self._tasks[(run_id, consume.vote_on[0])] = replace(request, votes=request.votes + 1)
+            token = self._tokens.get(consume.token_hash) if consume is not None else None
+            vote_key = (run_id, consume.vote_on[0]) if consume is not None and consume.vote_on is not None else None
+            request = self._tasks.get(vote_key) if vote_key is not None else None
+            check_change(task_id, current, change, self._runs.get(run_id), run_id, exports, consume, token, request)
+            if vote_key is not None and request is not None:
+                self._tasks[vote_key] = replace(request, votes=request.votes + 1)
+            if consume is not None and token is not None:
                 self._tokens[consume.token_hash] = replace(token, used_by=consume.request_id)
-            record = current or TaskRecord(task_id)
-            record = replace(record, status=change.status, **_copy(change.set))
-            self._tasks[key] = record
+            record = self._tasks[key] = changed(current, task_id, change)
             if exports:
                 run = self._runs[run_id]
                 self._runs[run_id] = replace(run, variables={**run.variables, **_copy(exports)})
@@ -230,17 +208,11 @@ class InMemoryStore:
         with self._lock:
             key = (run_id, task_id)
             record = self._tasks.get(key) or TaskRecord(task_id)
-            if dep_id in record.resolved:
+            counted = edge_resolved(record, dep_id, outcome)
+            if counted is None:
                 return Written(False, _copy(record))
-            counts: dict[str, Any] = {
-                "ok": {"deps_ok": record.deps_ok + 1},
-                "failed": {"deps_failed": record.deps_failed + 1},
-                "skipped": {"deps_skipped": record.deps_skipped + 1},
-                "force_skip": {"deps_skipped": record.deps_skipped + 1, "forced_skip": True},
-            }[outcome]
-            record = replace(record, resolved=record.resolved | {dep_id}, **counts)
-            self._tasks[key] = record
-            return Written(True, _copy(record))
+            self._tasks[key] = counted
+            return Written(True, _copy(counted))
 
     def record_refusal(self, run_id: str, record_id: str, refusal: dict[str, Any], keep: int) -> TaskRecord:
         with self._lock:
@@ -267,9 +239,7 @@ class InMemoryStore:
     def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None) -> bool:
         with self._lock:
             run = self._run(run_id)
-            current = self._tasks.get((run_id, task_id))
-            if run.status != "FAILED" or run.redrives != epoch - 1 or (
-                    current is not None and current.redrive >= epoch):
+            if not may_reset(run, self._tasks.get((run_id, task_id)), epoch):
                 return False
             self._tasks[(run_id, task_id)] = TaskRecord(task_id, status="PENDING", redrive=epoch, **_copy(keep or {}))
             return True
@@ -278,27 +248,9 @@ class InMemoryStore:
                    now: str, note: LastChange | None = None) -> Written[RunRecord]:
         with self._lock:
             run = self._run(run_id)
-            if run.status != "FAILED" or run.redrives != epoch - 1 or run.end_comps:
+            again = reopened(run, epoch, sinks_remaining, now, note)
+            if again is None:
                 return Written(False, _copy(run))
             self._sinks_done[run_id] = set(sinks_done)
-            run = self._runs[run_id] = replace(
-                run, status="RUNNING", redrives=epoch, redriven_at=now, sinks_remaining=sinks_remaining,
-                outputs=None, error=None, ended_at=None, end_comps=None, failed_tasks=frozenset(), halt=False,
-                cancelled=False, ttl=None, last_change=note or run.last_change)
-            return Written(True, _copy(run))
-
-
-def _matches(current: TaskRecord | None, change: TaskChange) -> bool:
-    status = current.status if current else None
-    allowed = set(change.from_status)
-    if status not in allowed and not (status == "PENDING" and None in allowed):
-        return False
-    if change.attempt is not None and (current is None or current.attempt != change.attempt):
-        return False
-    if change.lease_expired_before is not None:
-        lease = current.lease_until if current else None
-        if lease is not None and lease >= change.lease_expired_before:
-            return False
-    if change.votes is not None and (current.votes if current else 0) != change.votes:
-        return False
-    return True
+            self._runs[run_id] = again
+            return Written(True, _copy(again))

@@ -20,14 +20,14 @@ from infra.dispatch.jobs import CodeJob, destination_record
 from infra.ports import Clock
 from infra.sandbox.settings import SandboxSettings
 
-from .queue import InMemoryQueue
+from .queue import LocalQueue
 
 log = logging.getLogger(__name__)
 RUNNER_ARN = "arn:aws:lambda:local:000000000000:function:TaskRunnerFunction"
 
 
 class InMemoryDispatch:
-    def __init__(self, results: InMemoryQueue, clock: Clock, runner: Callable[[Any], Any] | None = None,
+    def __init__(self, results: LocalQueue, clock: Clock, runner: Callable[[Any], Any] | None = None,
                  inline: bool = False, workers: int = 4, sandbox: SandboxSettings | None = None):
         """``runner``: the task runner's function of a job (by default its own code, run with ``sandbox``:
         the settings the task-runner function would have)."""

@@ -1,4 +1,4 @@
-"""The History contract, run against both adapters: InMemoryHistory and DynamoHistory (on moto);
+"""The History contract, run against every adapter: InMemoryHistory, SQLiteHistory and DynamoHistory (on moto);
 and the stores' part of it: the note and the expiry they write with a run's change."""
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from moto import mock_aws
 from infra.aws.dynamo_history import DynamoHistory
 from infra.ports import RunRecord, StoreError
 from loopline.memory.history import InMemoryHistory
+from loopline.sqlite.db import Database
+from loopline.sqlite.history import SQLiteHistory
 from statemachine.events import Cause, CauseKind
 from statemachine.history import AuditAction, AuditEntry, EntryKind, HistoryEntry, Retention
 from statemachine.state import LastChange
@@ -38,10 +40,12 @@ def moto_client(monkeypatch: pytest.MonkeyPatch) -> Iterator:
         yield client
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
-def history(request: pytest.FixtureRequest):
+@pytest.fixture(params=["memory", "sqlite", "dynamodb"])
+def history(request: pytest.FixtureRequest, tmp_path):
     if request.param == "memory":
         return InMemoryHistory()
+    if request.param == "sqlite":
+        return SQLiteHistory(Database(tmp_path / "state.db"))
     return DynamoHistory(request.getfixturevalue("moto_client"), TABLE, Retention(30))
 
 
@@ -129,13 +133,16 @@ def test_dynamodb_errors_are_store_errors_from_the_aws_error(moto_client):
 # ------------------------------------------------- the stores' part: a run's note and expiry
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
-def store(request: pytest.FixtureRequest):
+@pytest.fixture(params=["memory", "sqlite", "dynamodb"])
+def store(request: pytest.FixtureRequest, tmp_path):
     from loopline.memory.store import InMemoryStore
+    from loopline.sqlite.store import SQLiteStore
     from tests.component.test_store_contract import DEFINITIONS, RUNS, TOKENS, _create_tables
 
     if request.param == "memory":
         return InMemoryStore()
+    if request.param == "sqlite":
+        return SQLiteStore(Database(tmp_path / "state.db"))
     from infra.aws.dynamo_store import DynamoStore
 
     client = request.getfixturevalue("moto_client")

@@ -1,6 +1,7 @@
-"""The RunQueries contract, run against both adapters: in memory and on DynamoDB (moto), where the
-runs table is created with the indexes template.yaml declares, so the listing is held to the
-deployed key schema. Every case must list the same runs in the same order on both."""
+"""The RunQueries contract, run against every adapter: in memory, on SQLite and on DynamoDB (moto),
+where the runs table is created with the indexes template.yaml declares, so the listing is held to
+the deployed key schema. On both databases a statement that reads the runs table without an index
+fails the test. Every case must list the same runs in the same order on all three."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from infra.listing import RunQuery
 from infra.ports import RunRecord, TaskChange
 from loopline.memory.listing import InMemoryRunQueries
 from loopline.memory.store import InMemoryStore
+from loopline.sqlite.db import Database
+from loopline.sqlite.listing import SQLiteRunQueries
+from loopline.sqlite.store import SQLiteStore
 from statemachine.status import RunStatus
 
 REGION = "eu-west-1"
@@ -35,11 +39,22 @@ def _runs_table(client, name: str) -> None:
                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
-def stores(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator:
+@pytest.fixture(params=["memory", "sqlite", "dynamodb"])
+def stores(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator:
     if request.param == "memory":
         store = InMemoryStore()
         yield store, InMemoryRunQueries(store)
+        return
+    if request.param == "sqlite":
+        db = Database(tmp_path / "state.db")
+        listing = Database(tmp_path / "state.db")  # the listing's own connection: each of its statements is checked
+        statements: list[str] = []
+        listing.connection().set_trace_callback(statements.append)
+        yield SQLiteStore(db), SQLiteRunQueries(listing)
+        listing.connection().set_trace_callback(None)
+        _indexed_only(db, statements)
+        listing.close()
+        db.close()
         return
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -54,6 +69,17 @@ def stores(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> I
 
 def _no_scan(**_) -> None:
     raise AssertionError("the run listing scanned the table")
+
+
+def _indexed_only(db: Database, statements: list[str]) -> None:
+    """Every statement the listing made reads the runs table through an index (SQLite's plan says
+    "SCAN runs" for a full scan, "SEARCH" or "SCAN ... USING INDEX" otherwise)."""
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert selects, "the listing made no statement"
+    for statement in selects:
+        plan = [row[3] for row in db.connection().execute("EXPLAIN QUERY PLAN " + statement)]
+        reads = [step for step in plan if " runs" in step]
+        assert reads and all("INDEX" in step for step in reads), (statement, plan)
 
 
 def _index_only(params, **_) -> None:

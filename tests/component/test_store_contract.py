@@ -1,4 +1,5 @@
-"""The StateStore contract, run against both adapters: InMemoryStore and DynamoStore (on moto).
+"""The StateStore contract, run against every adapter: InMemoryStore, DynamoStore (on moto) and
+SQLiteStore (a fresh database file per test).
 
 Every test here must behave identically on both stores: the in-memory store is
 what local mode and the unit tests run on, so any difference from DynamoDB is a
@@ -7,6 +8,7 @@ bug that only shows up once deployed.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator
 
@@ -30,6 +32,8 @@ from infra.ports import (
     TokenUsed,
 )
 from loopline.memory.store import InMemoryStore
+from loopline.sqlite.db import Database
+from loopline.sqlite.store import SQLiteStore
 
 REGION = "us-east-1"
 RUNS, DEFINITIONS, TOKENS = "loopline-runs", "loopline-definitions", "loopline-tokens"
@@ -52,10 +56,15 @@ def _create_tables(client) -> None:
 # "dynamodb": as deployed (a payload bucket, the default 32 KB threshold: small values inline);
 # "dynamodb+claims": every JSON value over 8 bytes goes through the S3 claim check, so the
 # whole contract also holds when values live in the payload bucket.
-@pytest.fixture(params=["memory", "dynamodb", "dynamodb+claims"])
-def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator:
+@pytest.fixture(params=["memory", "sqlite", "dynamodb", "dynamodb+claims"])
+def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator:
     if request.param == "memory":
         yield InMemoryStore()
+        return
+    if request.param == "sqlite":
+        db = Database(tmp_path / "state.db")
+        yield SQLiteStore(db)
+        db.close()
         return
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -678,8 +687,39 @@ def _race(n: int, action) -> list:
     return results
 
 
-def test_memory_store_racing_change_task_has_one_winner() -> None:
-    store = InMemoryStore()
+class _TwoWriters:
+    """Two SQLiteStores on one file, each with its own connections and lock, as two processes have:
+    the write lock they share is the file's (BEGIN IMMEDIATE). Each call goes to one of them in turn."""
+
+    def __init__(self, path) -> None:
+        self._dbs = [Database(path), Database(path)]
+        self._stores = [SQLiteStore(db) for db in self._dbs]
+        self._turn = itertools.count()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stores[next(self._turn) % 2], name)
+
+    def close(self) -> None:
+        for db in self._dbs:
+            db.close()
+
+
+@pytest.fixture(params=["memory", "sqlite", "sqlite-two-writers"])
+def local_store(request: pytest.FixtureRequest, tmp_path) -> Iterator:
+    """The stores whose races are run here (DynamoDB's are moto's, made atomic by linearizable_moto)."""
+    if request.param == "memory":
+        yield InMemoryStore()
+        return
+    store = _TwoWriters(tmp_path / "state.db") if request.param == "sqlite-two-writers" else None
+    db = Database(tmp_path / "state.db")
+    yield store or SQLiteStore(db)
+    db.close()
+    if store is not None:
+        store.close()
+
+
+def test_local_store_racing_change_task_has_one_winner(local_store) -> None:
+    store = local_store
     store.create_run(make_run())
     for round_ in range(20):
         task = f"t{round_}"
@@ -694,8 +734,8 @@ def test_memory_store_racing_change_task_has_one_winner() -> None:
         assert all(e.current.nonce == winners[0].nonce for e in losers)
 
 
-def test_memory_store_racing_resolve_edge_and_consume() -> None:
-    store = InMemoryStore()
+def test_local_store_racing_resolve_edge_and_consume(local_store) -> None:
+    store = local_store
     store.create_run(make_run())
     results = _race(16, lambda i: store.resolve_edge("run-1", "t", "dep", "ok"))
     assert sum(1 for _, (applied, _rec) in results if applied) == 1

@@ -35,12 +35,14 @@ def run_chain(local: LocalMode, fail_at: int | None = None) -> list:
             for e in local.history.of_run(run_id, limit=500).items]
 
 
-@pytest.fixture
-def fresh(clock):
+@pytest.fixture(params=["memory", "sqlite"])
+def fresh(clock, request, tmp_path):
+    """Local mode in memory, or on a state directory (its feed a table of the state file)."""
     made = []
 
     def make() -> LocalMode:
-        made.append(LocalMode(clock=clock, inline_code=True))
+        state = tmp_path / f"state-{len(made)}" if request.param == "sqlite" else None
+        made.append(LocalMode(clock=clock, inline_code=True, state=state))
         return made[-1]
     yield make
     for mode in made:

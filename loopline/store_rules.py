@@ -1,0 +1,99 @@
+"""The conditional writes' rules, for the stores that read, decide and write under one lock or
+transaction: in memory (loopline/memory/store.py) and on SQLite (loopline/sqlite/store.py).
+
+Each function is pure: given the stored records, it answers whether a write applies and what it
+writes. DynamoDB says the same in its condition expressions (infra/aws/dynamo_store.py); one
+contract test (tests/component/test_store_contract.py) holds all three to the port (infra/ports.py).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from typing import Any
+
+from infra.ports import (
+    LostRace,
+    RequestClosed,
+    RunGone,
+    RunRecord,
+    TaskChange,
+    TaskRecord,
+    TokenConsume,
+    TokenRecord,
+    TokenUsed,
+)
+from statemachine.state import LastChange
+
+
+def change_applies(current: TaskRecord | None, change: TaskChange) -> bool:
+    """Whether ``change``'s conditions on the task hold (a missing item reads as PENDING)."""
+    status = current.status if current else None
+    allowed = set(change.from_status)
+    if status not in allowed and not (status == "PENDING" and None in allowed):
+        return False
+    if change.attempt is not None and (current is None or current.attempt != change.attempt):
+        return False
+    if change.lease_expired_before is not None:
+        lease = current.lease_until if current else None
+        if lease is not None and lease >= change.lease_expired_before:
+            return False
+    if change.votes is not None and (current.votes if current else 0) != change.votes:
+        return False
+    return True
+
+
+def check_change(task_id: str, current: TaskRecord | None, change: TaskChange, run: RunRecord | None,
+                 run_id: str, exports: dict[str, Any] | None, consume: TokenConsume | None,
+                 token: TokenRecord | None, request: TaskRecord | None) -> None:
+    """Raise the first condition of a ``change_task`` that fails, in the port's order: task, run,
+    token, vote (``token``: the consumed one, ``request``: the voted-on approval's item)."""
+    if not change_applies(current, change):
+        raise LostRace(copy.deepcopy(current) or TaskRecord(task_id))
+    if exports and run is None:
+        raise RunGone(run_id)
+    if consume is None:
+        return
+    if token is None or token.used_by or (token.expires_at is not None and consume.now_epoch >= token.expires_at):
+        raise TokenUsed(consume.token_hash)
+    if consume.vote_on is not None and (
+            request is None or request.status != "WAITING" or request.attempt != consume.vote_on[1]):
+        raise RequestClosed(consume.vote_on[0])
+
+
+def changed(current: TaskRecord | None, task_id: str, change: TaskChange) -> TaskRecord:
+    """The task as ``change`` leaves it (the fields it does not set kept)."""
+    return replace(current or TaskRecord(task_id), status=change.status, **copy.deepcopy(change.set))
+
+
+def edge_resolved(record: TaskRecord, dep_id: str, outcome: str) -> TaskRecord | None:
+    """The task with ``dep_id`` counted once as ``outcome``; None if it was counted before."""
+    if dep_id in record.resolved:
+        return None
+    counts: dict[str, Any] = {
+        "ok": {"deps_ok": record.deps_ok + 1},
+        "failed": {"deps_failed": record.deps_failed + 1},
+        "skipped": {"deps_skipped": record.deps_skipped + 1},
+        "force_skip": {"deps_skipped": record.deps_skipped + 1, "forced_skip": True},
+    }[outcome]
+    return replace(record, resolved=record.resolved | {dep_id}, **counts)
+
+
+def halted(run: RunRecord, reason_id: str, error: dict, note: LastChange | None) -> RunRecord:
+    return replace(run, halt=True, failed_tasks=run.failed_tasks | {reason_id}, error=run.error or copy.deepcopy(error),
+                   cancelled=run.cancelled or reason_id == "$cancel", last_change=note or run.last_change)
+
+
+def may_reset(run: RunRecord, current: TaskRecord | None, epoch: int) -> bool:
+    """A redrive resets a task only while its run is FAILED at the epoch before, once per epoch."""
+    return run.status == "FAILED" and run.redrives == epoch - 1 and (current is None or current.redrive < epoch)
+
+
+def reopened(run: RunRecord, epoch: int, sinks_remaining: int, now: str, note: LastChange | None) -> RunRecord | None:
+    """The redriven run, RUNNING again at ``epoch``; None if it is not FAILED at the epoch before or
+    its compensation ran."""
+    if run.status != "FAILED" or run.redrives != epoch - 1 or run.end_comps:
+        return None
+    return replace(run, status="RUNNING", redrives=epoch, redriven_at=now, sinks_remaining=sinks_remaining,
+                   outputs=None, error=None, ended_at=None, end_comps=None, failed_tasks=frozenset(), halt=False,
+                   cancelled=False, ttl=None, last_change=note or run.last_change)
