@@ -87,6 +87,10 @@ def test_an_operator_in_the_console(server, chromium):
         tab.js(f"{_selector('select[name=status]')}.value = 'FAILED'")
         tab.click("form.filters button[type=submit]")
         tab.wait_js("location.search.includes('status=FAILED') && document.readyState === 'complete'")
+        # The counts arrive after the runs; their place is kept, so the table does not move when they do.
+        top = tab.js("document.querySelector('table.runs').getBoundingClientRect().top")
+        tab.wait_js("document.querySelector('[data-count-status=FAILED] .count')?.textContent === '1'")
+        assert tab.js("document.querySelector('table.runs').getBoundingClientRect().top") == top
         shown = tab.js("Array.from(document.querySelectorAll('tr[data-run]')).map(r => r.dataset.run)")
         assert shown == [failed], shown
 
