@@ -85,4 +85,6 @@ def test_local_modes_consumer_feeds_the_metrics_registry_once_per_change(fresh):
     text = local.metrics.render().splitlines()
     assert 'loopline_runs_started_total{status="RUNNING",workflow="chain"} 1' in text
     assert 'loopline_runs_completed_total{status="COMPLETED",workflow="chain"} 1' in text
-    assert 'loopline_task_duration_seconds_count{status="COMPLETED"} 3' in text
+    # A task's series is labelled with its run's workflow and its type (infra/task_context.py).
+    assert 'loopline_task_duration_seconds_count{status="COMPLETED",task_type="python",workflow="chain"} 3' in text
+    assert not any(line.startswith('loopline_task_duration_seconds_count{status="COMPLETED"}') for line in text)
