@@ -225,7 +225,9 @@ def get_task_context() -> TaskContext:
         if _context is None:
             env = os.environ
             bucket = env.get("LOOPLINE_PAYLOAD_BUCKET")
-            payloads = S3Payloads(_client("s3"), bucket) if bucket else None
+            # No payload cache: the context keeps what it needs of a run (two ids), so a claimed value it
+            # loaded with the run (a large input) is never asked for again and need not be held.
+            payloads = S3Payloads(_client("s3"), bucket, cache_bytes=0) if bucket else None
             store = DynamoStore(_client("dynamodb"), env["LOOPLINE_RUNS_TABLE"], env["LOOPLINE_DEFINITIONS_TABLE"],
                                 tokens_table="", payloads=payloads)
             _context = StoreTaskContext(store)
