@@ -15,7 +15,8 @@ its instance (no engine code is changed):
 * ``scheduler`` ``LocalRuntime.fire_due_timers``: what EventBridge Scheduler does
                 on AWS (here emulated by listing and reading schedules).
 * ``history``   calls made inside HistoryFunction (the runs table's stream consumer, not the
-                worker): one conditional PutItem per history entry.
+                worker): one conditional PutItem per history entry, and a GetItem of a run (and
+                of a plan) it has not read yet, to label task metrics (docs/metrics.md).
 * ``stream``    the DynamoDB stream event source mapping's reads (GetShardIterator, GetRecords),
                 emulated by ``LocalRuntime.streams.poll_once``; after each run the benchmark
                 drains the stream, so a run's history is counted with it.
@@ -353,7 +354,8 @@ def report(results: list[Measured], repeat: int) -> None:
     print("lambda    = the Lambda service's side of a code task: the task runner's destination record sent to the"
           " result queue (locally loopline/embedded/async_lambda.py; on AWS not an API call of ours).")
     print("history   = HistoryFunction's own calls: one conditional PutItem per history entry (each applied"
-          " transition of a task or the run: a task's claim and its end, the run's start and end).")
+          " transition of a task or the run: a task's claim and its end, the run's start and end), and one GetItem"
+          " of each run it has not read yet (its plan's GetItem was in the warm-up run), for task metrics' labels.")
     print("stream    = the DynamoDB stream event source mapping's reads (GetRecords, GetShardIterator), emulated"
           " by LocalRuntime.streams.poll_once; on AWS, Lambda's polling of the stream (not billed per request).")
     print("handler includes the worker's Invoke of the task runner and its reading of the result queue's records."

@@ -367,6 +367,24 @@ class Metrics(Protocol):
     def emit(self, points: list[MetricPoint]) -> None: ...
 
 
+@dataclass(frozen=True)
+class TaskLabels:
+    """What a task's metric points are labelled with: its run's workflow and its task type (a
+    block's kind: loop, parallel, condition...); "" where it could not be found."""
+
+    workflow: str = ""
+    task_type: str = ""
+
+
+class TaskContext(Protocol):
+    """The history consumer's look-up of a task item's labels (infra/task_context.py): a task item
+    carries neither, and the worker's writes are not made larger to carry them."""
+
+    def of(self, run_id: str, task_key: str) -> TaskLabels:
+        """A missing run or plan gives empty labels; a storage error (StoreError) is raised."""
+        ...
+
+
 class History(Protocol):
     """A run's history (statemachine/history.py) and the operator's audit log, append-only. Entries
     expire with the deployment's retention (their TTL); nothing else ever removes one."""

@@ -30,7 +30,8 @@ from .clock import SystemClock
 from .engine import Engine, EngineSettings
 from .history import HistoryRecorder
 from .links import LinkSigner
-from .ports import Clock, History, Metrics
+from .ports import Clock, History, Metrics, TaskContext
+from .task_context import StoreTaskContext
 from .tasks.registry import TaskTypes
 
 # A client of the service named at run time: the stubs type boto3.client per literal service name.
@@ -39,6 +40,7 @@ _RETRIES = Config(retries={"mode": "standard", "max_attempts": 8})
 _lock = threading.Lock()
 _engine: Engine | None = None
 _history: History | None = None
+_context: TaskContext | None = None  # HistoryFunction's task labels: its caches live as long as the container
 _metrics: Metrics | None = None  # local runtime only: an in-process registry (else EMF, built per use)
 _clock: Clock | None = None
 _sqs_max_delay: int = MAX_DELAY
@@ -82,10 +84,10 @@ def use_client_hook(hook: Callable[[Any], Any] | None) -> None:
 
 
 def reset() -> None:
-    global _engine, _history, _clock, _sqs_max_delay, _lambda_hook, _call_check, _client_hook, _metrics
+    global _engine, _history, _clock, _sqs_max_delay, _lambda_hook, _call_check, _client_hook, _metrics, _context
     with _lock:
         _engine, _history, _clock, _sqs_max_delay, _lambda_hook, _call_check = None, None, None, MAX_DELAY, None, None
-        _client_hook, _metrics = None, None
+        _client_hook, _metrics, _context = None, None, None
 
 
 def _checked(client):
@@ -213,9 +215,28 @@ def use_metrics(metrics: Metrics | None) -> None:
         _metrics = metrics
 
 
+def get_task_context() -> TaskContext:
+    """HistoryFunction's look-up of a task's workflow and type, built once per container (its caches
+    with it). It only reads runs and plans (``get_run``, ``get_plan``): the function's role allows
+    GetItem on the runs and definitions tables and reading payloads/ (a large plan or run value is a
+    claim there), and no token table or write, so the store is given no token table."""
+    global _context
+    with _lock:
+        if _context is None:
+            env = os.environ
+            bucket = env.get("LOOPLINE_PAYLOAD_BUCKET")
+            # No payload cache: the context keeps what it needs of a run (two ids), so a claimed value it
+            # loaded with the run (a large input) is never asked for again and need not be held.
+            payloads = S3Payloads(_client("s3"), bucket, cache_bytes=0) if bucket else None
+            store = DynamoStore(_client("dynamodb"), env["LOOPLINE_RUNS_TABLE"], env["LOOPLINE_DEFINITIONS_TABLE"],
+                                tokens_table="", payloads=payloads)
+            _context = StoreTaskContext(store)
+        return _context
+
+
 def get_recorder() -> HistoryRecorder:
     """HistoryFunction's consumer of the runs table's stream."""
-    return HistoryRecorder(get_history(), get_metrics())
+    return HistoryRecorder(get_history(), get_metrics(), get_task_context())
 
 
 def use_history(history: History) -> None:

@@ -5,14 +5,16 @@ on AWS, the in-memory store's feed locally), so metrics are computed there from 
 record :func:`statemachine.history.entries_of` reads, never in the worker. No store, no clock:
 every time is one the images carry.
 
-Dimensions: ``workflow`` is on the run item only; a task item carries neither its run's workflow
-nor its task type, so task points leave both empty (an edge emits a point with the dimensions
-it has). ``status`` is the item's new status.
+Dimensions: ``status`` is the item's new status; ``workflow`` is on the run item, so run points
+carry it. A task item carries neither its run's workflow nor its task type (adding them would add
+to every task write on the worker's hot path), so :func:`points_of` leaves both empty on task
+points; the history consumer looks them up from the run and its plan (``infra/task_context.py``)
+and applies them with :func:`labelled`. :func:`task_item_of` says which run and item to look up.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -50,8 +52,8 @@ class MetricPoint:
     unit: MetricUnit
     value: float
     status: str
-    workflow: str = ""  # "" where the item does not carry it (task items)
-    task_type: str = ""  # "" always for now: no item carries a task's type
+    workflow: str = ""  # "" where it is not known (a task point before it is labelled)
+    task_type: str = ""  # a task's type (a block's kind); "" on run points and where not known
 
     @property
     def dimensions(self) -> dict[str, str]:
@@ -76,6 +78,21 @@ def points_of(change: dict[str, Any]) -> list[MetricPoint]:
     if sort_key.startswith(TASK_PREFIX):
         return _task_points(old, new)
     return []
+
+
+def task_item_of(change: dict[str, Any]) -> tuple[str, str] | None:
+    """(run id, item key) of a change to a task item, None for any other change (the run's item)."""
+    keys = change.get("Keys") or change.get("NewImage") or {}
+    run_id, sort_key = text_of(keys, "pk"), text_of(keys, "sk")
+    if run_id and sort_key.startswith(TASK_PREFIX):
+        return run_id, sort_key[len(TASK_PREFIX):]
+    return None
+
+
+def labelled(points: list[MetricPoint], workflow: str, task_type: str) -> list[MetricPoint]:
+    """``points`` with the workflow and task type set where given ("" keeps what a point has)."""
+    return [replace(point, workflow=workflow or point.workflow, task_type=task_type or point.task_type)
+            for point in points]
 
 
 def _run_points(old: dict[str, Any] | None, new: dict[str, Any]) -> list[MetricPoint]:

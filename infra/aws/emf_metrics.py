@@ -1,11 +1,12 @@
 """Metric points as CloudWatch embedded metric format (EMF) lines, through Powertools.
 
 Each point is its own EMF document (``single_metric``): points of one change have different
-dimension sets (a run's carry its workflow, a task's do not), and one document holds one set.
-The Lambda's stdout is its log stream; CloudWatch turns each line into the metric. Powertools adds
-the ``service`` dimension (POWERTOOLS_SERVICE_NAME). A point with a workflow is emitted a second
-time without it: CloudWatch alarms need fixed dimensions, so the template's alarms and dashboard
-read that all-workflows series (a metric per dimension set: nothing is counted twice in either).
+dimension sets (a run's carry its workflow, a task's its workflow and task type), and one document
+holds one set. The Lambda's stdout is its log stream; CloudWatch turns each line into the metric.
+Powertools adds the ``service`` dimension (POWERTOOLS_SERVICE_NAME). A point with a workflow or a
+task type is emitted a second time with its status only: CloudWatch alarms need fixed dimensions,
+so the template's alarms and dashboard read that all-workflows series (a metric per dimension set:
+nothing is counted twice in either).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ class EmfMetrics:
     def emit(self, points: list[MetricPoint]) -> None:
         for point in points:
             sets = [point.dimensions]
-            if point.workflow:
-                sets.append({k: v for k, v in point.dimensions.items() if k != "workflow"})
+            if point.workflow or point.task_type:
+                sets.append({"status": point.status})
             for dimensions in sets:
                 with single_metric(name=point.name.value, unit=MetricUnit(point.unit.value), value=point.value,
                                    namespace=self.namespace, default_dimensions=dimensions):

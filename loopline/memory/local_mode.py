@@ -21,6 +21,7 @@ from infra.history import HistoryRecorder
 from infra.links import LinkSigner
 from infra.listing import RunQueries
 from infra.ports import Clock, History, StateStore, Timers
+from infra.task_context import StoreTaskContext
 from infra.tasks.registry import TaskTypes
 from loopline.doorbell import Doorbell
 from loopline.sqlite.db import Database
@@ -81,7 +82,7 @@ class LocalMode:
             self.queue = work
             self.results = SQLiteQueue(db, "results", self.clock, on_send=self.doorbell.ring)
             self.timers = SQLiteTimers(db, work, self.clock)
-        self.recorder = HistoryRecorder(self.history, self.metrics)
+        self.recorder = HistoryRecorder(self.history, self.metrics, StoreTaskContext(self.store))
         # The task types' settings are read from the environment now, as a deployed worker reads them at start;
         # code tasks run with the same ones, as the task-runner function has the worker's.
         types = task_types if task_types is not None else TaskTypes.from_env(os.environ)

@@ -72,6 +72,23 @@ def test_the_console_reads_and_acts_on_runs_but_registers_no_workflow(stacks):
     assert not console.allows("dynamodb:Scan", _table(account, physical["RunsTable"]))  # the runs list never scans
 
 
+def test_the_history_function_only_reads_a_run_and_a_plan_of_the_engines(stacks):
+    """It labels task metrics from the run's and the plan's items (docs/metrics.md): GetItem on those
+    two tables and payloads/ (a large plan), nothing it could change a run with, no token, no listing."""
+    policies, _, physical, account = stacks
+    history = policies["HistoryFunction"]
+    runs, definitions = _table(account, physical["RunsTable"]), _table(account, physical["DefinitionsTable"])
+    assert history.allows("dynamodb:GetItem", runs) and history.allows("dynamodb:GetItem", definitions)
+    for action in ("PutItem", "UpdateItem", "Query", "Scan", "BatchGetItem"):
+        assert not history.allows(f"dynamodb:{action}", runs), action
+        assert not history.allows(f"dynamodb:{action}", definitions), action
+    assert not history.allows("dynamodb:GetItem", _table(account, physical["TokensTable"]))
+    bucket = f"arn:aws:s3:::{physical['PayloadBucket']}"
+    assert history.allows("s3:GetObject", f"{bucket}/payloads/abc")
+    assert not history.allows("s3:GetObject", f"{bucket}/runner/abc")  # a code task's transfers
+    assert not history.allows("s3:PutObject", f"{bucket}/payloads/abc")
+
+
 def test_every_granted_table_action_is_one_the_store_makes(stacks):
     """No grant for an action the code never makes: the actions come from the store's own calls."""
     source = (ROOT / "infra/aws/dynamo_store.py").read_text()

@@ -19,7 +19,8 @@ Seen = dict[tuple[str, tuple[tuple[str, str], ...]], float]  # (metric, dimensio
 POINTS = [MetricPoint(MetricName.RUNS_STARTED, MetricUnit.COUNT, 1, "RUNNING", "wf"),
           MetricPoint(MetricName.RUNS_STARTED, MetricUnit.COUNT, 1, "RUNNING", "wf"),
           MetricPoint(MetricName.DEAD_LETTERS, MetricUnit.COUNT, 1, "FAILED"),
-          MetricPoint(MetricName.TASK_DURATION, MetricUnit.SECONDS, 2.5, "COMPLETED")]
+          MetricPoint(MetricName.TASK_DURATION, MetricUnit.SECONDS, 2.5, "COMPLETED"),
+          MetricPoint(MetricName.TASK_DURATION, MetricUnit.SECONDS, 4.0, "FAILED", "wf", "python")]
 
 
 def _emf(capsys: pytest.CaptureFixture[str]) -> tuple[EmfMetrics, Callable[[], Seen]]:
@@ -28,7 +29,7 @@ def _emf(capsys: pytest.CaptureFixture[str]) -> tuple[EmfMetrics, Callable[[], S
         for line in capsys.readouterr().out.splitlines():
             doc = json.loads(line)
             for directive in doc["_aws"]["CloudWatchMetrics"]:
-                # Powertools' own dimension; the all-workflows copies of run points are series of their own.
+                # Powertools' own dimension; the status-only copies of labelled points are series of their own.
                 dims = tuple(sorted((d, doc[d]) for d in directive["Dimensions"][0] if d != "service"))
                 for metric in directive["Metrics"]:
                     seen[(metric["Name"], dims)] += sum(doc[metric["Name"]])
@@ -64,6 +65,8 @@ def test_each_point_is_seen_once_with_its_dimensions(port):
     assert seen[("RunsStarted", (("status", "RUNNING"), ("workflow", "wf")))] == 2
     assert seen[("DeadLetters", (("status", "FAILED"),))] == 1
     assert seen[("TaskDuration", (("status", "COMPLETED"),))] == 2.5
+    # A labelled task point: its workflow and task type are dimensions (labels) as its status is.
+    assert seen[("TaskDuration", (("status", "FAILED"), ("task_type", "python"), ("workflow", "wf")))] == 4.0
 
 
 def test_nothing_emitted_is_nothing_seen(port):

@@ -120,8 +120,10 @@ def test_functions_have_exactly_the_contract_environment(cfn: dict[str, Any]) ->
             continue
         variables = resource["Properties"]["Environment"]["Variables"]
         assert set(variables) == ENV_NAMES | own.get(lid, set()), lid
+    # The history function also reads a task's run and plan (its metrics' labels): those tables, payloads/.
     assert set(functions["HistoryFunction"]["Properties"]["Environment"]["Variables"]) == {
-        "LOOPLINE_HISTORY_TABLE", "LOOPLINE_RETENTION_DAYS", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
+        "LOOPLINE_HISTORY_TABLE", "LOOPLINE_RETENTION_DAYS", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE",
+        "LOOPLINE_RUNS_TABLE", "LOOPLINE_DEFINITIONS_TABLE", "LOOPLINE_PAYLOAD_BUCKET"}
     assert functions["ApiFunction"]["Properties"]["Handler"] == "functions.api.app.lambda_handler"
     assert functions["ConsoleFunction"]["Properties"]["Handler"] == "functions.console.app.lambda_handler"
     assert functions["WorkerFunction"]["Properties"]["Handler"] == "functions.worker.app.lambda_handler"
@@ -149,7 +151,8 @@ def test_the_task_runner_holds_nothing_of_the_engine(cfn: dict[str, Any]) -> Non
 
 def test_the_history_function_reads_the_runs_stream_and_writes_history_only(cfn: dict[str, Any]) -> None:
     """Issue #11: history is read off the runs table's stream (no write added to a transition) by a
-    function whose role can put history entries and read that stream, nothing of the engine's."""
+    function whose role can put history entries and read that stream, and get a run's and a plan's
+    item (and a large one's payload) to label task metrics: no other read, no write of the engine's."""
     resources = cfn["Resources"]
     assert resources["RunsTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
     assert resources["HistoryTable"]["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "ttl",
@@ -158,12 +161,16 @@ def test_the_history_function_reads_the_runs_stream_and_writes_history_only(cfn:
     role = resources[function["Role"]["Fn::GetAtt"][0]]["Properties"]
     assert set(role["ManagedPolicyArns"]) == {"arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
                                               "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"}
-    grants = {(a, next(iter(references(s["Resource"]))))
-              for s in _statements(role["Policies"]) for a in ([s["Action"]] if isinstance(s["Action"], str)
-                                                                 else s["Action"])}
+    grants = {(a, resource) for s in _statements(role["Policies"])
+              for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+              for resource in references(s["Resource"])}
     assert grants == {("dynamodb:PutItem", "HistoryTable"), ("dynamodb:DescribeStream", "RunsTable"),
                       ("dynamodb:GetRecords", "RunsTable"), ("dynamodb:GetShardIterator", "RunsTable"),
-                      ("dynamodb:ListStreams", "RunsTable"), ("sqs:SendMessage", "HistoryFailureQueue")}
+                      ("dynamodb:ListStreams", "RunsTable"), ("sqs:SendMessage", "HistoryFailureQueue"),
+                      ("dynamodb:GetItem", "RunsTable"), ("dynamodb:GetItem", "DefinitionsTable"),
+                      ("s3:GetObject", "PayloadBucket")}
+    payloads = [s["Resource"] for s in _statements(role["Policies"]) if s["Action"] == "s3:GetObject"]
+    assert payloads == [{"Fn::Sub": "${PayloadBucket.Arn}/payloads/*"}]  # not the runner's transfers
     mapping = resources["HistoryStream"]["Properties"]
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["RunsTable", "StreamArn"]}
     assert mapping["BisectBatchOnFunctionError"] is True and mapping["FunctionResponseTypes"] == [

@@ -47,6 +47,8 @@ def test_a_5_mb_input_and_output_flow_through_a_run(aws, runtime):
     objects = aws.client("s3").list_objects_v2(Bucket=aws.stack.physical["PayloadBucket"])["Contents"]
     assert {o["Key"].removeprefix("payloads/") for o in objects} >= set(claims)
     assert max(o["Size"] for o in objects) > FIVE_MB
+    # HistoryFunction labels the tasks' metrics from the run, whose input is a claim: its role reads payloads/.
+    assert 'task_type="python",workflow="big_payload"' in _labelled_metrics(runtime)
 
 
 def test_a_large_value_reads_back_the_same_after_a_restart(aws, runtime, clock):
@@ -73,6 +75,13 @@ LARGE_PLAN = ("workflow:\n  metadata:\n    id: large_plan\n    version: 1.0.0\n 
               + "d" * 420_000 + "\n  tasks:\n    - {id: only, type: wait, config: {duration: 0s}}\n")
 
 
+def _labelled_metrics(runtime) -> str:
+    """The metrics registry's text once the runs table's stream is delivered to HistoryFunction."""
+    while runtime.streams.poll_once():
+        pass
+    return runtime.metrics.render()
+
+
 def _post_workflows(runtime, text):
     event = api_event("api_post_runs.json", body={"workflow": text})
     event["resource"] = event["path"] = event["requestContext"]["resourcePath"] = "/workflows"
@@ -95,3 +104,5 @@ def test_a_plan_larger_than_a_dynamodb_item_registers_and_runs(aws, runtime):
     plan_item = next(i for i in items if i["pk"]["S"] == f"PLAN#{registered['hash']}")
     assert "claim" in plan_item["body"]["M"] and int(plan_item["body"]["M"]["bytes"]["N"]) > 420_000
     assert max(len(json.dumps(i)) for i in items) < 4096
+    # HistoryFunction labels the task's metrics from the plan, a claim: its role reads payloads/.
+    assert 'task_type="wait",workflow="large_plan"' in _labelled_metrics(runtime)

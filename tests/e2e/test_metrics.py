@@ -52,8 +52,14 @@ def test_a_run_that_fails_halfway_shows_in_the_counters(api):
     assert samples['loopline_runs_failed_total{status="FAILED",workflow="halfway"}'] == 1
     assert samples['loopline_run_duration_seconds_count{status="FAILED",workflow="halfway"}'] == 1
     assert not any(name.startswith(("loopline_runs_completed", "loopline_runs_cancelled")) for name in samples)
-    assert samples['loopline_task_duration_seconds_count{status="COMPLETED"}'] == 1  # a
-    assert samples['loopline_task_duration_seconds_count{status="FAILED"}'] == 1  # b
+    # A task's series carries its run's workflow and its type, which HistoryFunction reads from the run
+    # and its plan (the embedded stack holds it to its role in template.yaml: GetItem on those tables).
+    labels = 'task_type="python",workflow="halfway"'
+    assert samples[f'loopline_task_duration_seconds_count{{status="COMPLETED",{labels}}}'] == 1  # a
+    assert samples[f'loopline_task_duration_seconds_count{{status="FAILED",{labels}}}'] == 1  # b
+    assert [name for name in samples if name.startswith("loopline_task_duration_seconds_count")] == [
+        f'loopline_task_duration_seconds_count{{status="COMPLETED",{labels}}}',
+        f'loopline_task_duration_seconds_count{{status="FAILED",{labels}}}']
     assert not any(name.startswith(("loopline_dead_letters", "loopline_task_retries")) for name in samples)
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from infra.ports import StoreError
+from infra.ports import StoreError, TaskLabels
 from loopline.memory.local_mode import LocalMode
 from tests.conftest import compile_yaml
 from tests.e2e.test_history import CHAIN
 
 
-def run_chain(local: LocalMode, fail_at: int | None = None) -> list:
-    """Run CHAIN to its end and its history to the feed's end; the ``fail_at``-th put fails once."""
+def run_chain(local: LocalMode, fail_at: int | None = None, expected_failures: int | None = None) -> list:
+    """Run CHAIN to its end and its history to the feed's end; the ``fail_at``-th put fails once
+    (``expected_failures``: how many deliveries fail, one by default if ``fail_at`` is given)."""
     real, puts = local.history.append, []
 
     def append(entry):
@@ -30,7 +31,9 @@ def run_chain(local: LocalMode, fail_at: int | None = None) -> list:
                 break
         except StoreError:
             failures += 1  # the feed kept the record: the next pump delivers it again
-    assert failures == (1 if fail_at is not None else 0)
+    if expected_failures is None:
+        expected_failures = 1 if fail_at is not None else 0
+    assert failures == expected_failures
     return [(e.kind, e.item, e.status, e.previous, e.attempt, e.reason, e.cause)
             for e in local.history.of_run(run_id, limit=500).items]
 
@@ -85,4 +88,25 @@ def test_local_modes_consumer_feeds_the_metrics_registry_once_per_change(fresh):
     text = local.metrics.render().splitlines()
     assert 'loopline_runs_started_total{status="RUNNING",workflow="chain"} 1' in text
     assert 'loopline_runs_completed_total{status="COMPLETED",workflow="chain"} 1' in text
-    assert 'loopline_task_duration_seconds_count{status="COMPLETED"} 3' in text
+    # A task's series is labelled with its run's workflow and its type (infra/task_context.py).
+    assert 'loopline_task_duration_seconds_count{status="COMPLETED",task_type="python",workflow="chain"} 3' in text
+    assert not any(line.startswith('loopline_task_duration_seconds_count{status="COMPLETED"}') for line in text)
+
+
+def test_a_task_label_look_up_failing_once_loses_no_point(fresh):
+    """The look-up is made before the entries are appended: the record, delivered again, still counts."""
+    local = fresh()
+    real, calls = local.recorder.context, []
+
+    class FailingOnce:  # the TaskContext port, its first answer a storage error
+        def of(self, run_id: str, task_key: str) -> TaskLabels:
+            calls.append(task_key)
+            if len(calls) == 1:
+                raise StoreError("injected: the runs table refused a read")
+            return real.of(run_id, task_key)
+
+    local.recorder.context = FailingOnce()
+    run_chain(local, expected_failures=1)
+    text = local.metrics.render().splitlines()
+    assert 'loopline_task_duration_seconds_count{status="COMPLETED",task_type="python",workflow="chain"} 3' in text
+    assert calls[0] == calls[1]  # the failed record's look-up, made again when it came again

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from statemachine.history import image
-from statemachine.metrics import MetricName, MetricPoint, MetricUnit, points_of
+from statemachine.metrics import MetricName, MetricPoint, MetricUnit, labelled, points_of, task_item_of
 from statemachine.state import LastChange
 
 T0, T1, T5 = "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:01.500Z", "2026-01-01T00:00:05.000Z"
@@ -85,3 +85,26 @@ def test_an_unreadable_time_gives_no_duration_rather_than_a_wrong_one():
 def test_dimensions_leave_out_what_the_item_does_not_carry():
     assert count(MetricName.RUNS_STARTED, "RUNNING", "wf").dimensions == {"workflow": "wf", "status": "RUNNING"}
     assert count(MetricName.TASK_RETRIES, "RUNNING").dimensions == {"status": "RUNNING"}
+
+
+def test_a_change_to_a_task_item_names_its_run_and_key():
+    assert task_item_of(change(task("RUNNING"), task("COMPLETED", ended=T1))) == ("r", "b")
+    assert task_item_of(change(None, image("r2", "square@each.3", "RUNNING", 1, note("x")))) == ("r2", "square@each.3")
+    assert task_item_of(change(None, run("RUNNING"))) is None  # the run's own item
+    assert task_item_of({"Keys": {"pk": {"S": "r"}, "sk": {"S": "OTHER"}}}) is None
+
+
+def test_labelled_points_carry_the_workflow_and_task_type_and_nothing_else_changes():
+    points = points_of(change(task("RUNNING"), task("FAILED", why="poison", kind="dead_letter", ended=T1)))
+    got = labelled(points, "orders", "python")
+    assert got == [MetricPoint(MetricName.TASK_DURATION, MetricUnit.SECONDS, 1.5, "FAILED", "orders", "python"),
+                   MetricPoint(MetricName.DEAD_LETTERS, MetricUnit.COUNT, 1, "FAILED", "orders", "python")]
+    assert got[1].dimensions == {"workflow": "orders", "task_type": "python", "status": "FAILED"}
+    assert points[0].workflow == ""  # new points: the given ones are left as they were
+
+
+def test_labelling_with_what_was_not_found_keeps_what_a_point_has():
+    started = count(MetricName.RUNS_STARTED, "RUNNING", "wf")
+    assert labelled([started], "", "") == [started]
+    retry = count(MetricName.TASK_RETRIES, "RUNNING")
+    assert labelled([retry], "wf", "") == [count(MetricName.TASK_RETRIES, "RUNNING", "wf")]
