@@ -3,11 +3,13 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SAMVENV := .venv-sam
+# The peers bench/peers.py compares loopline with, apart from loopline's own venv.
+PEERSVENV := .venv-peers
 export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 
-.PHONY: setup showcase test lint unit sam-setup system-deps requirements bench package-code
+.PHONY: setup showcase test lint unit sam-setup system-deps requirements bench bench-peers bench-cost package-code
 
 $(BIN)/loopline: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -53,6 +55,20 @@ bench: setup
 	$(BIN)/python bench/transitions.py
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/for_each.py
+
+# A stamp, not bin/python: that is a symlink, and touch would reach the system's interpreter.
+$(PEERSVENV)/installed: bench/requirements-peers.txt
+	$(PY) -m venv $(PEERSVENV)
+	$(PEERSVENV)/bin/pip install -q -r bench/requirements-peers.txt
+	touch $@
+
+# loopline's three modes beside DBOS, LangGraph, Step Functions on moto and the durable-execution
+# SDK's test runner (bench/README.md); about 10 minutes on a busy 2-core machine.
+bench-peers: setup $(PEERSVENV)/installed
+	$(BIN)/python bench/peers.py --peers-python $(PEERSVENV)/bin/python
+
+bench-cost: setup
+	$(BIN)/python bench/cost.py
 
 # `sam build` (BuildMethod: makefile) calls these: ship the engine's packages and the runtime
 # requirements, never the venvs or tests. What runs on one machine only (loopline/embedded: the
