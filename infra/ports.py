@@ -124,6 +124,9 @@ class TaskRecord:
     token_hash: str | None = None
     # What the code of the attempt that ended last printed (stdout and stderr, cut to a bound).
     printed: str | None = None
+    # What the attempt that started last was given: its configuration evaluated with env.* masked
+    # (statemachine/shown_input.py); None when it has no expression (it reads as declared).
+    shown_input: str | None = None
     # When the current attempt was claimed (started_at is the first attempt's), and the last few
     # ended attempts, each added by the write that ends it (infra/engine/attempt_log.py).
     attempt_started_at: str | None = None

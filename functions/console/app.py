@@ -20,6 +20,7 @@ from infra.wiring import get_engine, get_history
 
 from . import actions
 from .approvals_page import approvals_page
+from .audit_page import audit_page
 from .guard import console_actor
 from .layout import HEADERS, PageError, error_page, html, root_of
 from .run_page import run_page
@@ -117,6 +118,11 @@ def static(file: str) -> Response:
 @app.post("/console/runs/<run_id>/<action>")
 def run_action(run_id: str, action: str) -> Response:
     return actions.run_action(app.current_event, get_engine(), _actor(), unquote(run_id), unquote(action), _root())
+
+
+@app.get("/console/audit")
+def audit() -> Response:
+    return _ok(audit_page(get_engine(), get_history(), _params(), root=_root(), actor=_actor()))
 
 
 @app.post("/console/approvals/<run_id>/<task_id>")

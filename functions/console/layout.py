@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 
 from aws_lambda_powertools.event_handler import Response
 
+from functions.console_auth.settings import signs_in
 from infra.json_http import finite
 
 # No inline script may run (script-src 'self': the one static file); styles may be inline (the
@@ -25,7 +26,8 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline';
        "form-action 'self'; frame-ancestors 'none'; connect-src 'self'")
 HEADERS = {"Content-Security-Policy": CSP, "Cache-Control": "no-store", "Referrer-Policy": "same-origin",
            "X-Frame-Options": "DENY"}
-NAV = (("console", "Runs"), ("console/approvals", "Approvals"), ("console/workflows", "Workflows"))
+NAV = (("console", "Runs"), ("console/approvals", "Approvals"), ("console/workflows", "Workflows"),
+       ("console/audit", "Audit"))
 
 
 def esc(value: Any) -> str:
@@ -71,13 +73,15 @@ def status_badge(status: Any) -> str:
 def page(title: str, body: str, *, root: str, actor: str, flash: str | None = None) -> str:
     nav = "".join(f'<a href="{href(root, *path.split("/"))}">{esc(label)}</a>' for path, label in NAV)
     message = f'<p class="flash" role="status">{esc(flash)}</p>' if flash else ""
+    # Only where there is a sign-in to end (on AWS; under `loopline dev` everyone is the local user).
+    sign_out = f' <a id="sign-out" href="{href(root, "console", "logout")}">sign out</a>' if signs_in() else ""
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width,initial-scale=1"><meta name="robots" content="noindex">'
             f'<title>{esc(title)} · loopline</title>'
             f'<link rel="stylesheet" href="{href(root, "console", "static", "console.css")}">'
             f'<script src="{href(root, "console", "static", "console.js")}" defer></script></head>'
             f'<body><header class="top"><strong>loopline</strong><nav>{nav}</nav>'
-            f'<span class="who">signed in as <span id="actor">{esc(actor)}</span></span></header>'
+            f'<span class="who">signed in as <span id="actor">{esc(actor)}</span>{sign_out}</span></header>'
             f"<main>{message}{body}</main></body></html>")
 
 

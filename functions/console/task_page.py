@@ -2,20 +2,23 @@
 its error, its attempts with their errors, what its code printed, and a loop's iterations a page at
 a time (RunListing.iterations, as GET /runs/{id}/tasks/{task}/iterations reads them).
 
-What a task was given is its configuration as the workflow declares it, expressions unevaluated:
-the evaluated input of an attempt is not stored (a sub-workflow's inputs are, and are shown). What it
+What a task was given is its configuration as the attempt that started last evaluated it, every
+``env.*`` value masked (statemachine/shown_input.py: env is where a deployment's secrets come from),
+then as the workflow declares it; a sub-workflow's inputs are shown as given. What it
 printed is kept for code tasks (python, shell, custom) only: the attempt that ended last, cut to a
 bound (``TaskRecord.printed``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from infra.engine import Engine
 from infra.engine.run_listing import MAX_ITERATIONS_PAGE, UnknownLoop
 from infra.listing_params import BadQuery, iteration_page
+from infra.ports import TaskRecord
 
 from .layout import PageError, duration_text, esc, href, json_block, page, status_badge, time_text
 from .run_page import load_run
@@ -45,8 +48,7 @@ def task_page(engine: Engine, run_id: str, task_id: str, params: Mapping[str, st
             + "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in facts) + "</dl>")
     if node.description or node.name:
         body += f"<p>{esc(node.name or '')} {esc(node.description or '')}</p>"
-    body += f'<h2>Input</h2><p class="note">Its configuration as declared (expressions unevaluated).</p>' \
-            f'{json_block(node.config)}'
+    body += f"<h2>Input</h2>{_input(node.config, record)}"
     if record is not None and record.child_inputs is not None:
         body += f"<h3>The sub-workflow's inputs</h3>{json_block(record.child_inputs)}"
     body += f'<h2>Output</h2>{json_block(task["output"])}' if task["output"] is not None else ""
@@ -58,6 +60,19 @@ def task_page(engine: Engine, run_id: str, task_id: str, params: Mapping[str, st
     if node.kind == "loop":
         body += f"<h2>Iterations</h2>{_iterations(engine, run_id, task_id, params, root)}"
     return page(f"Task {task_id} of run {run_id}", body, root=root, actor=actor)
+
+
+def _input(declared: Any, record: TaskRecord | None) -> str:
+    shown = record.shown_input if record is not None else None
+    if shown is None:
+        return f'<p class="note">As declared (it has no expression, or it has not started).</p>{json_block(declared)}'
+    try:
+        evaluated: Any = json.loads(shown)
+    except ValueError:
+        evaluated = shown  # cut to its bound: shown as text
+    return ('<p class="note">As its last attempt evaluated it, every <code>env.*</code> value masked.</p>'
+            f'<div id="task-input">{json_block(evaluated)}</div>'
+            f'<details><summary>As declared</summary>{json_block(declared)}</details>')
 
 
 def _attempts(log: list[dict[str, Any]]) -> str:

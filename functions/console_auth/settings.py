@@ -32,7 +32,7 @@ class ConsoleAuthSettings:
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> ConsoleAuthSettings:
         env = os.environ if environ is None else environ
-        sign_in = env.get("LOOPLINE_CONSOLE_SIGN_IN", "cognito").strip().lower() != "none"
+        sign_in = signs_in(env)
         settings = cls(
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "",
             user_pool_id=env.get("LOOPLINE_CONSOLE_USER_POOL_ID", ""),
@@ -48,6 +48,12 @@ class ConsoleAuthSettings:
             if missing:
                 raise ConsoleAuthConfigError(f"console sign-in is not configured: {', '.join(missing)} unset")
         return settings
+
+
+def signs_in(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether people sign in to the console (Cognito, on AWS); `loopline dev` sets it to "none"."""
+    env = os.environ if environ is None else environ
+    return env.get("LOOPLINE_CONSOLE_SIGN_IN", "cognito").strip().lower() != "none"
 
 
 def find_client_id(cognito: Any, user_pool_id: str, client_name: str) -> str:

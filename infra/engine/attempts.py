@@ -19,6 +19,7 @@ from statemachine.expressions import EvalContext, ExpressionError, Scope, evalua
 from statemachine.limits import CODE_TASK_TYPES
 from statemachine.messages import Exec, handed_back
 from statemachine.plan import Node, Plan
+from statemachine.shown_input import shown_input
 from statemachine.status import TaskStatus
 
 from ..clock import iso, parse_iso
@@ -136,6 +137,8 @@ class Attempts:
             ref = AttemptRef(run.run_id, plan.hash, node.id, key, attempt, rec.redrive)
             prepared, code_error = self.code.prepare_for(ref, node, scope, run, parse_iso(ctx_now), seed or 0, now) \
                 if self.code else (None, TaskFailure("TaskRunnerError", "this deployment has no task runner"))
+        shown = shown_input(node.config, scope, EvalContext(now=parse_iso(ctx_now), seed=seed or 0)) \
+            if node.kind == "task" else None
         claim = TaskChange(
             status=TaskStatus.RUNNING,
             from_status=(rec.status,) if rec.status != TaskStatus.PENDING else (None, TaskStatus.PENDING),
@@ -150,6 +153,8 @@ class Attempts:
                 "ctx_seed": seed,
                 "error": None,
                 **({"role_ctx": role_ctx} if role_ctx and fresh else {}),
+                # what this attempt was given (no attribute at all when neither it nor the last had one)
+                **({"shown_input": shown} if shown is not None or rec.shown_input is not None else {}),
                 **(prepared.claim_fields if prepared else {}),
             },
         )

@@ -17,6 +17,7 @@ from .evaluator import EvalContext, Scope, evaluate, render
 from .template import (
     Template,
     function_calls,
+    has_templates,
     is_template,
     member_references,
     parse_template,
@@ -33,6 +34,7 @@ __all__ = [
     "Template",
     "evaluate",
     "function_calls",
+    "has_templates",
     "is_template",
     "parse_template",
     "render",

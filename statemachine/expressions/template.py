@@ -123,6 +123,11 @@ def is_template(value: Any) -> bool:
     return isinstance(value, str) and "${" in value
 
 
+def has_templates(value: Any) -> bool:
+    """True if any string inside ``value`` (nested dicts and lists) holds an expression."""
+    return next(_strings(value), None) is not None
+
+
 def _strings(value: Any) -> Iterator[str]:
     """Every template string inside nested dicts/lists (dict keys are not templates)."""
     stack = [value]

@@ -201,6 +201,28 @@ def test_cancel_with_a_reason_is_applied_audited_and_in_the_history(local):
         ("ada", run_id, "duplicate order <b>#7</b>", 303)]
 
 
+def test_the_audit_page_lists_actions_with_filters(local):
+    run_id = _waiting(local)
+    token = call("GET", RUN, {"run_id": run_id}).csrf("action", "cancel")
+    call("POST", ACTION, {"run_id": run_id, "action": "cancel"}, form={"csrf": token, "reason": "<b>dup</b>"})
+    page = call("GET", "/console/audit")
+    assert page.status == 200 and '<tr data-action="cancel" data-outcome="303">' in page.body
+    assert "&lt;b&gt;dup&lt;/b&gt;" in page.body and f'href="../console/runs/{run_id}"' in page.body
+    assert 'data-action="cancel"' not in call("GET", "/console/audit", query={"action": "pause"}).body
+    assert 'data-action="cancel"' not in call("GET", "/console/audit", query={"actor": "grace"}).body
+    assert 'data-action="cancel"' not in call("GET", "/console/audit", query={"since": "2999-01-01"}).body
+    for bad in ({"action": "explode"}, {"since": "yesterday"}, {"cursor": "garbage!"}, {"actor": "a\x01b"}):
+        answer = call("GET", "/console/audit", query=bad)
+        assert answer.status == 400 and 'data-status-code="400"' in answer.body, bad
+
+
+def test_a_sign_out_link_only_where_people_sign_in(local, monkeypatch):
+    monkeypatch.delenv("LOOPLINE_CONSOLE_SIGN_IN", raising=False)
+    assert '<a id="sign-out" href="./console/logout">sign out</a>' in call("GET", "/console").body
+    monkeypatch.setenv("LOOPLINE_CONSOLE_SIGN_IN", "none")
+    assert 'id="sign-out"' not in call("GET", "/console").body
+
+
 def test_pause_resume_and_the_conflicts(local):
     run_id = _waiting(local)
 
@@ -287,6 +309,40 @@ workflow:
     last = call("GET", "/console/runs/{run_id}/tasks/{task_id}", {"run_id": looped, "task_id": "each"},
                 query={"cursor": "4", "limit": "2"})
     assert last.body.count("<tr data-index=") == 1 and 'class="next"' not in last.body
+
+
+SECRET_USE = """
+workflow:
+  metadata: {id: secret_use}
+  inputs: {schema: {type: object, properties: {who: {type: string, default: ada}}}}
+  tasks:
+    - id: call
+      type: python
+      config:
+        code: "result = 1"
+        headers: {Authorization: "Bearer ${env.API_TOKEN}", X-Who: "${inputs.who}"}
+    - {id: plain, type: python, depends_on: [call], config: {code: "result = 2"}}
+"""
+
+
+def test_the_task_page_shows_the_evaluated_input_with_env_masked(monkeypatch, clock):
+    from loopline.memory.local_mode import LocalMode
+
+    monkeypatch.setenv("API_TOKEN", "s3cr3t-value")
+    monkeypatch.setenv("LOOPLINE_EXPOSED_ENV", "API_TOKEN")
+    mode = LocalMode(clock=clock, inline_code=True)  # reads the exposed env now, as a deployed worker does
+    try:
+        run_id = _start(mode, SECRET_USE, inputs={"who": "grace"})
+        _settle(mode, run_id, lambda v: v["status"] == "COMPLETED")
+        page = call("GET", "/console/runs/{run_id}/tasks/{task_id}", {"run_id": run_id, "task_id": "call"}).body
+        assert 'id="task-input"' in page and "Bearer «env.API_TOKEN»" in page and "grace" in page
+        plain = call("GET", "/console/runs/{run_id}/tasks/{task_id}", {"run_id": run_id, "task_id": "plain"}).body
+        assert 'id="task-input"' not in plain and "As declared" in plain
+        stored = mode.engine.store.load(run_id, ["call", "plain"])[1]
+        assert "s3cr3t" not in repr(stored) and stored["plain"].shown_input is None
+        assert "s3cr3t" not in repr(mode.engine.describe_run(run_id))
+    finally:
+        mode.close()
 
 
 def test_the_workflow_registry_draws_each_version(local):

@@ -119,6 +119,7 @@ def test_routes_come_from_the_template(stack: Stack) -> None:
         Route("GET", "/console/approvals", "ConsoleFunction"),
         Route("GET", "/console/workflows", "ConsoleFunction"),
         Route("GET", "/console/workflows/{workflow_id}", "ConsoleFunction"),
+        Route("GET", "/console/audit", "ConsoleFunction"),
         Route("GET", "/console/static/{file}", "ConsoleFunction"),
         Route("POST", "/console/runs/{run_id}/{action}", "ConsoleFunction"),
         Route("POST", "/console/approvals/{run_id}/{task_id}", "ConsoleFunction"),

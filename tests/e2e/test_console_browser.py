@@ -154,6 +154,15 @@ def test_an_operator_in_the_console(server, chromium):
         tab.wait_js("!!document.querySelector('.flash') && !!document.querySelector('form[data-action=pause]')")
         assert _run(server, to_pause)["status"] == "RUNNING"
 
+        # The audit log: the cancel with its reason, the approval in the approver's name.
+        tab.goto(f"{server}/console/audit")
+        tab.wait_js("!!document.querySelector('table.audit')")
+        actions = tab.js("Array.from(document.querySelectorAll('table.audit tr[data-action]'))"
+                         ".map(r => r.dataset.action)")
+        assert {"cancel", "decide", "pause", "resume"} <= set(actions), actions
+        assert reason in tab.js("document.querySelector('table.audit tr[data-action=cancel]').textContent")
+        assert not tab.js("!!document.querySelector('#sign-out')")  # nothing to sign out of locally
+
         # The list refreshes itself: a run started now appears without a reload.
         tab.goto(f"{server}/console")
         assert tab.js("document.hidden") is False
