@@ -58,6 +58,7 @@ class LocalQueue(Protocol):
     """A queue as local mode drives it: InMemoryQueue, or SQLiteQueue (loopline/sqlite/queue.py)."""
 
     def send(self, message: dict[str, Any], delay_seconds: int = 0) -> None: ...
+    def send_many(self, messages: list[dict[str, Any]]) -> None: ...
     def send_at(self, at: datetime, message: dict[str, Any]) -> None: ...
     def read(self, body: str) -> dict[str, Any]: ...
     def claim(self) -> Delivery | None: ...
@@ -85,6 +86,10 @@ class InMemoryQueue(Receiving):
 
     def send(self, message: dict[str, Any], delay_seconds: int = 0) -> None:
         self.send_at(self._clock.now() + timedelta(seconds=delay_seconds), message)
+
+    def send_many(self, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            self.send(message)
 
     def send_at(self, at: datetime, message: dict[str, Any]) -> None:
         # Serialised like an SQS body, so nothing relies on sharing objects with the sender.

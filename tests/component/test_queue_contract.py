@@ -63,6 +63,11 @@ def test_messages_without_delay_come_out_fifo(queue: Any) -> None:
     assert len(queue) == 0
 
 
+def test_send_many_sends_each_at_once_in_order(queue: Any) -> None:
+    queue.send_many([{"n": 1}, {"n": 2}, {"n": 3}])
+    assert drain(queue) == [{"n": 1}, {"n": 2}, {"n": 3}]
+
+
 def test_ordered_by_due_time_then_fifo(queue: Any, clock: ManualClock) -> None:
     queue.send({"n": "late"}, 30)
     queue.send({"n": "soon-1"}, 10)

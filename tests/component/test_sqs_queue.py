@@ -97,3 +97,30 @@ def test_each_client_error_is_raised_from_the_original(code: str, status: int) -
     cause = caught.value.__cause__
     assert isinstance(cause, ClientError)
     assert cause.response["Error"]["Code"] == code
+
+
+def test_send_many_sends_ten_to_a_request(sqs, queue_url: str) -> None:
+    batches: list[int] = []
+    sqs.meta.events.register("provide-client-params.sqs.SendMessageBatch",
+                             lambda params, **_: batches.append(len(params["Entries"])))
+    SqsQueue(sqs, queue_url).send_many([{"n": i} for i in range(23)])
+    assert batches == [10, 10, 3]
+    received: list[str] = []
+    while chunk := _receive(sqs, queue_url):
+        received += chunk
+    assert sorted(json.loads(body)["n"] for body in received) == list(range(23))
+
+
+def test_send_many_reports_what_was_not_sent_as_a_store_error() -> None:
+    client = boto3.client("sqs", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/q"
+    with Stubber(client) as stub:
+        stub.add_response("send_message_batch", {
+            "Successful": [{"Id": "0", "MessageId": "m0", "MD5OfMessageBody": "x"}],
+            "Failed": [{"Id": "1", "SenderFault": False, "Code": "InternalError", "Message": "try again"}]})
+        with pytest.raises(StoreError, match="1 of 2 not sent.*InternalError"):
+            SqsQueue(client, url).send_many([{"a": 1}, {"b": 2}])
+        stub.add_client_error("send_message_batch", service_error_code="AccessDenied", http_status_code=403)
+        with pytest.raises(StoreError) as caught:
+            SqsQueue(client, url).send_many([{"a": 1}])
+    assert isinstance(caught.value.__cause__, ClientError)
