@@ -131,6 +131,9 @@ class TaskRecord:
     # ended attempts, each added by the write that ends it (infra/engine/attempt_log.py).
     attempt_started_at: str | None = None
     attempt_log: list[AttemptEntry] | None = None
+    # Claimed by an invocation that carried on from the message of the edge that made it ready (it had
+    # no exec message of its own): a redelivery of that message walks on through it (propagate.py).
+    carried: bool | None = None
     # Why the item was last changed, written with the change: the run's history is read from it.
     last_change: LastChange | None = None
 
@@ -160,6 +163,7 @@ class TaskChange:
     set: dict[str, Any] = field(default_factory=dict)  # TaskRecord field -> new value
     lease_expired_before: str | None = None  # for RUNNING takeovers: lease_until < this
     votes: int | None = None  # expected vote count (TaskRecord.votes); None = any
+    absent: bool = False  # applies only where the task has no item at all (not even a counted edge)
 
 
 def refusal_record(current: TaskRecord, refusal: dict[str, Any], keep: int) -> TaskRecord:
@@ -322,6 +326,10 @@ class TokenUsed(Exception):
 
 class WorkQueue(Protocol):
     def send(self, message: dict[str, Any], delay_seconds: int = 0) -> None: ...
+
+    def send_many(self, messages: list[dict[str, Any]]) -> None:
+        """Send each at once, in as few requests as the queue allows. On an error some may have gone."""
+        ...
 
     def read(self, body: str) -> dict[str, Any]:
         """A message from the body this queue sent (which may be a claim check on a large one)."""

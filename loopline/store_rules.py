@@ -28,6 +28,8 @@ from statemachine.state import LastChange
 
 def change_applies(current: TaskRecord | None, change: TaskChange) -> bool:
     """Whether ``change``'s conditions on the task hold (a missing item reads as PENDING)."""
+    if change.absent and current is not None:
+        return False
     status = current.status if current else None
     allowed = set(change.from_status)
     if status not in allowed and not (status == "PENDING" and None in allowed):

@@ -211,6 +211,8 @@ def task_update(codec: JsonAttributes, change: TaskChange) -> dict[str, Any]:
             clauses.append("#st = :pending")
             values[":pending"] = {"S": "PENDING"}
     condition = "(" + " OR ".join(clauses) + ")"
+    if change.absent:
+        condition += " AND attribute_not_exists(sk)"  # every item has its key: none at all
     if change.attempt is not None:
         names["#att"] = "attempt"
         values[":att"] = {"N": str(change.attempt)}

@@ -19,6 +19,8 @@ from moto import mock_aws
 from infra.aws.claims import DEFAULT_THRESHOLD
 from infra.aws.dynamo_store import DynamoStore
 from infra.aws.payloads import S3Payloads
+from infra.clock import ManualClock
+from infra.engine.recall import RecallingStore
 from infra.ports import (
     ConditionFailed,
     LostRace,
@@ -56,10 +58,17 @@ def _create_tables(client) -> None:
 # "dynamodb": as deployed (a payload bucket, the default 32 KB threshold: small values inline);
 # "dynamodb+claims": every JSON value over 8 bytes goes through the S3 claim check, so the
 # whole contract also holds when values live in the payload bucket.
-@pytest.fixture(params=["memory", "sqlite", "dynamodb", "dynamodb+claims"])
+@pytest.fixture(params=["memory", "memory+recall", "sqlite", "dynamodb", "dynamodb+claims"])
 def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator:
     if request.param == "memory":
         yield InMemoryStore()
+        return
+    if request.param == "memory+recall":
+        # The engine's store inside a worker invocation (infra/engine/recall.py): loads answered from
+        # what it read and wrote must be what the store itself would answer.
+        recalling = RecallingStore(InMemoryStore(), ManualClock())
+        with recalling.recalling():
+            yield recalling
         return
     if request.param == "sqlite":
         db = Database(tmp_path / "state.db")
@@ -334,6 +343,23 @@ def test_change_task_on_missing_item_with_other_status_fails(store) -> None:
         store.change_task("run-1", "a", TaskChange(status="COMPLETED", from_status=("RUNNING",)))
     assert caught.value.current == TaskRecord("a")  # a missing item reads as PENDING
     assert task_state(store, "run-1", "a") is None
+
+
+def test_a_change_for_an_absent_item_applies_only_where_there_is_none(store) -> None:
+    # How a carried task's claim counts its one edge (infra/engine/attempts.py): never over an item,
+    # not even one that only counts an edge, as resolve_edge leaves it.
+    store.create_run(make_run())
+    claim = TaskChange(status="RUNNING", from_status=(None,), absent=True,
+                       set={"attempt": 1, "resolved": frozenset({"a"}), "deps_ok": 1})
+    written = store.change_task("run-1", "b", claim)
+    assert (written.status, written.resolved, written.deps_ok) == ("RUNNING", frozenset({"a"}), 1)
+    assert task_state(store, "run-1", "b") == written
+    with pytest.raises(LostRace):
+        store.change_task("run-1", "b", claim)
+    store.resolve_edge("run-1", "c", "a", "ok")
+    with pytest.raises(LostRace) as caught:
+        store.change_task("run-1", "c", TaskChange(status="RUNNING", from_status=(None,), absent=True))
+    assert caught.value.current.resolved == frozenset({"a"}) and caught.value.current.status == "PENDING"
 
 
 def test_change_task_attempt_must_match(store) -> None:
