@@ -26,6 +26,24 @@ class DepCounts:
     forced_skip: bool = False
 
 
+def one_edge(outcome: str) -> DepCounts:
+    """The counts of a task whose one dependency finished as ``outcome`` (an EdgeOutcome)."""
+    return DepCounts(ok=int(outcome == "ok"), failed=int(outcome == "failed"),
+                     skipped=int(outcome in ("skipped", "force_skip")), forced_skip=outcome == "force_skip")
+
+
+def edge_fields(dep_id: str, outcome: str) -> dict[str, Any]:
+    """The fields of a task item on which only the edge from ``dep_id`` has been counted, as ``outcome``
+    (what the store's resolve_edge writes on an item without one, written instead by a claim)."""
+    counts = one_edge(outcome)
+    fields: dict[str, Any] = {"resolved": frozenset({dep_id})}
+    for name, value in (("deps_ok", counts.ok), ("deps_failed", counts.failed), ("deps_skipped", counts.skipped),
+                        ("forced_skip", counts.forced_skip)):
+        if value:
+            fields[name] = value
+    return fields
+
+
 def edge_outcome(dep: Node, dep_status: str, dep_output: Any, dependent: Node, caught: bool = False) -> EdgeOutcome:
     """What the finished node ``dep`` means for one of its dependents.
 

@@ -72,6 +72,9 @@ class Exec:
     epoch: int = 0
     watch: bool = False
     handed_back: int = 0
+    # In-process only, never encoded: the one edge that made a carried task ready, counted by its
+    # claim instead of a write of its own (infra/engine/carry_on.py). Sent, the message goes without it.
+    edge: tuple[str, str] | None = field(default=None, compare=False)
 
     @property
     def item(self) -> str:

@@ -22,14 +22,14 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     # By the queue it came from, never by its shape: anyone the runner's role lets send to the result
     # queue could write a body that looks like an engine message; from there it is only ever a result.
+    time_left = (lambda: lambda_context.get_remaining_time_in_millis() / 1000) if lambda_context else None
     if record.event_source_arn == os.environ.get("LOOPLINE_TASK_RESULT_QUEUE_ARN"):
-        outcome = get_engine().accept_result(record.body)
+        outcome = get_engine().accept_result(record.body, time_left)
         metrics.add_metric(name="TaskResults", unit=MetricUnit.Count, value=1)
         if outcome.startswith("dropped"):
             metrics.add_metric(name="TaskResultsDropped", unit=MetricUnit.Count, value=1)
         return
     message = get_engine().queue.read(record.body)  # resolves a claim-checked body
-    time_left = (lambda: lambda_context.get_remaining_time_in_millis() / 1000) if lambda_context else None
     try:
         get_engine().handle(message, time_left)
     except Busy:

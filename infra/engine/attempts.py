@@ -14,6 +14,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
+from statemachine.decisions import edge_fields
 from statemachine.delivery import Claim, Step, decide_delivery
 from statemachine.expressions import EvalContext, ExpressionError, Scope, evaluate, render, truthy
 from statemachine.limits import CODE_TASK_TYPES
@@ -38,6 +39,7 @@ from .outcomes import Outcomes
 from .plans import Plans
 from .propagate import Propagation
 from .reading import Scopes
+from .recall import RecallingStore
 from .waits import Waits
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,8 @@ class Busy(Exception):
 class Attempts:
     def __init__(self, clock: Clock, rng: random.Random, lease_seconds: float, plans: Plans,
                  scopes: Scopes, messenger: Messenger, outcomes: Outcomes, propagation: Propagation, waits: Waits,
-                 blocks: Blocks, loops: Loops, children: Children, code: CodeTasks | None, task_types: TaskTypes):
+                 blocks: Blocks, loops: Loops, children: Children, code: CodeTasks | None, task_types: TaskTypes,
+                 recall: RecallingStore):
         self.clock = clock
         self.rng = rng
         self.lease_seconds = lease_seconds
@@ -68,15 +71,26 @@ class Attempts:
         # (a tool that only reads runs) refuses to start them.
         self.code = code
         self.task_types = task_types  # how each type runs, with the deployment's settings
+        self.recall = recall  # what this invocation saw of a run (recall.py)
 
-    def on_exec(self, msg: Exec, time_left: Callable[[], float] | None = None) -> None:
-        """``time_left``: seconds the handling process has left (a Lambda's remaining time), if bounded."""
+    def on_exec(self, msg: Exec, time_left: Callable[[], float] | None = None, carried: bool = False) -> None:
+        """``time_left``: seconds the handling process has left (a Lambda's remaining time), if bounded;
+        ``carried``: run by the invocation that made it ready, without a message of its own (carry_on.py)."""
         plan = self.plans.get(msg.plan)
         node = plan.nodes[msg.task]
         attempt = msg.attempt
         key = msg.item
         visible = self.scopes.visible_tasks(plan, node)
+        if carried and msg.edge is not None:
+            # Made ready by its one edge, not written: unless this invocation saw its item, it has none
+            # (its claim is conditional on that: _claim_and_run).
+            self.recall.presume_unwritten(msg.run, key)
         run, rec, recs, loop_extra = self.scopes.load_for(plan, msg.run, node, key, visible)
+        if run is not None and carried and msg.edge is not None and (rec.resolved or rec.redrive or rec.parked):
+            # It has an item after all (an edge counted before, a redrive's reset: its epoch is its own):
+            # the edge is written as usual, and what it says goes.
+            self._count_edge(plan, run, node, key, msg, recs)
+            return
         now = self.clock.now()
         lease = parse_iso(rec.lease_until) if rec.lease_until else None
         delivery = decide_delivery(run, rec, attempt=attempt, epoch=msg.epoch, watch=msg.watch,
@@ -99,20 +113,24 @@ class Attempts:
             self.code.arm(AttemptRef(run.run_id, plan.hash, node.id, key, attempt, rec.redrive), lease)
         elif step is Step.CLAIM:
             self._claim_and_run(plan, run, node, rec, msg, delivery.claim, recs, visible, loop_extra, now,
-                                time_left)
+                                time_left, carried)
         else:
             raise Busy(f"{node.id} attempt {attempt}: {delivery.why}")
 
     def _claim_and_run(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, msg: Exec,
                        claim_kind: Claim | None, recs: dict[str, TaskRecord], visible: tuple[str, ...],
                        loop_extra: dict[str, Any] | None, now: datetime,
-                       time_left: Callable[[], float] | None) -> None:
+                       time_left: Callable[[], float] | None, carried: bool) -> None:
         attempt, key = msg.attempt, msg.item
         fresh, takeover = claim_kind is Claim.FRESH, claim_kind is Claim.TAKEOVER
         if time_left is not None and not fits_in_worker(node, rec, msg, time_left()):
             self.messenger.send(handed_back(msg))  # at once, to a process with the time for it: no visibility wait
             return
 
+        # A carried task whose one edge was not written (Propagation.apply_edge): its claim counts it,
+        # on the condition that the task has no item yet; where it has one, the edge is written as usual.
+        edge = msg.edge if fresh and carried else None
+        counted = edge_fields(*edge) if edge is not None else {}
         role_ctx = rec.role_ctx or msg.ctx
         scope = self.scopes.task_scope(run, rec, recs, visible, loop_extra, role_ctx)
         skip_error: ExpressionError | None = None
@@ -124,7 +142,8 @@ class Attempts:
                 skip_error = exc
             if not run_it:
                 self.outcomes.finish(plan, run, node, rec, TaskStatus.SKIPPED, None, from_status=None,
-                                     extra={"role_ctx": role_ctx} if role_ctx else None,
+                                     extra={**({"role_ctx": role_ctx} if role_ctx else {}), **counted,
+                                            **({"carried": True} if carried else {})},
                                      reason="skipped by its when/skip_if")
                 return
         if takeover and rec.ctx_now:
@@ -144,6 +163,7 @@ class Attempts:
             from_status=(rec.status,) if rec.status != TaskStatus.PENDING else (None, TaskStatus.PENDING),
             attempt=None if fresh else attempt,
             lease_expired_before=iso(now) if takeover else None,
+            absent=edge is not None,
             set={
                 "attempt": attempt,
                 "lease_until": iso(now + timedelta(seconds=self.lease_seconds)),
@@ -153,6 +173,8 @@ class Attempts:
                 "ctx_seed": seed,
                 "error": None,
                 **({"role_ctx": role_ctx} if role_ctx and fresh else {}),
+                **({"carried": True} if carried and fresh else {}),  # see carry_on.py
+                **counted,
                 # what this attempt was given (no attribute at all when neither it nor the last had one)
                 **({"shown_input": shown} if shown is not None or rec.shown_input is not None else {}),
                 **(prepared.claim_fields if prepared else {}),
@@ -160,6 +182,8 @@ class Attempts:
         )
         rec, claimed = self.outcomes.change(run.run_id, rec, claim, f"attempt {attempt} ({claim_kind})")
         if not claimed:
+            if edge is not None:  # it had an item after all: count the edge as usual
+                self._count_edge(plan, run, node, key, msg, recs)
             return  # another delivery claimed it first; it carries the task on
         if prepared is not None and self.code is not None:
             self.code.start(prepared, now)  # the message is done: the result comes back on its own queue
@@ -173,6 +197,19 @@ class Attempts:
             self.outcomes.fail(plan, run, node, rec, TaskFailure("ExpressionError", str(exc)))
         except TaskFailure as exc:
             self.outcomes.fail(plan, run, node, rec, exc)
+
+    def _count_edge(self, plan: Plan, run: RunRecord, node: Node, key: str, msg: Exec,
+                    recs: dict[str, TaskRecord]) -> None:
+        """Write the edge a carried task's claim could not count, and go on as its dependency's
+        propagation would have (Propagation.apply_edge)."""
+        assert msg.edge is not None
+        dep = plan.nodes[msg.edge[0]]
+        dep_rec = recs.get(dep.id)
+        if dep_rec is None:  # not in what was loaded: a dependency is always visible, so never expected
+            raise LookupError(f"{key}: its dependency {dep.id} was not loaded")
+        follow = self.propagation.apply_edge(plan, run.run_id, dep, dep_rec, node, key=key, ctx=msg.ctx, fold=False)
+        if follow is not None:
+            self.propagation.propagate(plan, run.run_id, *follow)
 
     def _run_node(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, scope: Scope,
                   ctx: EvalContext) -> None:

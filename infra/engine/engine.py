@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from statemachine.events import Cause, CauseKind, cause_of
 from statemachine.history import Retention
@@ -44,6 +44,7 @@ from .approvals import Approvals
 from .attempts import Attempts, Busy
 from .ballots import Ballots
 from .blocks import Blocks
+from .carry_on import CarryOn
 from .children import Children
 from .code_tasks import CodeTasks
 from .dead_letters import DeadLetters
@@ -57,6 +58,7 @@ from .pausing import Pausing
 from .plans import Plans
 from .propagate import Propagation
 from .reading import Scopes
+from .recall import RecallingStore
 from .redrive import Redriving
 from .run_end import RunEnd
 from .run_listing import RunListing
@@ -80,6 +82,9 @@ class EngineSettings:
     custom_modules: tuple[str, ...] = ()
     # Days a finished run (and its history) is kept before DynamoDB's TTL may delete it; 0: for ever.
     retention_days: int = 30
+    # Tasks a worker invocation runs after its message's, each made ready by the one before, without
+    # a queue round-trip (carry_on.py); 0: every ready task goes through the queue.
+    carry_steps: int = 100
 
     @property
     def retention(self) -> Retention:
@@ -113,6 +118,10 @@ class Engine:
         settings = settings or EngineSettings()
         rng = rng or random.SystemRandom()
         self.store = store
+        # Every collaborator reads and writes through it: a carried-on task loads from what its
+        # invocation saw (recall.py); outside a worker invocation it only passes calls on.
+        self.recall = RecallingStore(store, clock)
+        store = cast(StateStore, self.recall)
         self.queue = queue
         self.signer = signer
         self.clock = clock  # the API stamps its audit entries by the engine's clock (a movable one locally)
@@ -143,7 +152,8 @@ class Engine:
                                    journal)
         code = CodeTasks(dispatch, timers, settings.custom_modules) if dispatch is not None else None
         self.attempts = Attempts(clock, rng, settings.lease_seconds, self.plans, scopes, messenger, outcomes,
-                                 propagation, waits, blocks, loops, children, code, task_types)
+                                 propagation, waits, blocks, loops, children, code, task_types, self.recall)
+        self.carry_on = CarryOn(self.attempts, messenger, journal, settings.carry_steps)
         self.dead_letters = DeadLetters(store, clock, self.plans, outcomes, propagation, journal,
                                         settings.retention)
         self.listing = RunListing(store, queries, self.plans)
@@ -159,8 +169,12 @@ class Engine:
         message that is none of ours. ``time_left``: the seconds the handling process has left (a
         Lambda's remaining time), when it is bounded."""
         msg = decode(message)
-        with self.journal.caused_by(cause_of(msg)):
-            self._dispatch(msg, time_left)
+        # What it makes ready runs next, here (carry_on.py). Should this raise, what it made ready is
+        # dropped with it: the message comes back, and its redelivery makes the same tasks ready again.
+        with self.recall.recalling():
+            with self.messenger.carrying() as ready, self.journal.caused_by(cause_of(msg)):
+                self._dispatch(msg, time_left)
+            self.carry_on.run(ready, time_left)
 
     def _dispatch(self, msg: Message, time_left: Callable[[], float] | None) -> None:
         if isinstance(msg, Exec):
@@ -180,10 +194,14 @@ class Engine:
         elif isinstance(msg, Redrive):
             self.redriving.on_redrive(msg)
 
-    def accept_result(self, body: str) -> str:
-        """A code task's result from the result queue (attempts.py)."""
-        with self.journal.caused_by(Cause(CauseKind.RESULT, "task result")):
-            return self.attempts.accept_result(body)
+    def accept_result(self, body: str, time_left: Callable[[], float] | None = None) -> str:
+        """A code task's result from the result queue (attempts.py); what it makes ready runs next, as
+        for :meth:`handle`."""
+        with self.recall.recalling():
+            with self.messenger.carrying() as ready, self.journal.caused_by(Cause(CauseKind.RESULT, "task result")):
+                outcome = self.attempts.accept_result(body)
+            self.carry_on.run(ready, time_left)
+        return outcome
 
     def dead_letter(self, message: dict[str, Any], receives: int) -> str:
         with self.journal.caused_by(Cause(CauseKind.DEAD_LETTER, str(message.get("k") or "task result"))):

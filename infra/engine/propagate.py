@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from statemachine.decisions import DepCounts, edge_outcome, readiness
+from statemachine.decisions import DepCounts, edge_outcome, one_edge, readiness
 from statemachine.plan import Node, Plan
 from statemachine.state import catch_step
 from statemachine.status import RUN_MOVING, TASK_ENDED, TaskStatus
@@ -67,23 +67,40 @@ class Propagation:
                     self.run_end.finalize(plan, run)
 
     def apply_edge(self, plan: Plan, run_id: str, done: Node, done_rec: TaskRecord, target: Node,
-                   key: str | None = None, ctx: dict[str, Any] | None = None) -> tuple[Node, TaskRecord] | None:
+                   key: str | None = None, ctx: dict[str, Any] | None = None,
+                   fold: bool = True) -> tuple[Node, TaskRecord] | None:
         """Returns the target if it finished here without running (skipped/cancelled) and must propagate
-        in turn. ``key``/``ctx``: the target's instance inside a loop iteration."""
+        in turn. ``key``/``ctx``: the target's instance inside a loop iteration; ``fold``: a target
+        whose only dependency this is, carried on in this invocation, has the edge counted by its
+        claim (no write here; Attempts falls back to this with ``fold=False`` if that claim loses)."""
         key = key or target.id
         caught = catch_step(done_rec.catch) == "caught"
         outcome = edge_outcome(done, done_rec.status, done_rec.output, target, caught)
+        # Inside a loop only the body's own edges are counted (outside ones were done before it started).
+        needed = [d for d in target.deps if plan.nodes[d].loop_of == target.loop_of]
+        if fold and needed == [done.id] and self.messenger.carrying_now() \
+                and readiness(target, one_edge(outcome)) == "run":
+            # Its only dependency: ready now. Carried on here, its claim counts the edge (Attempts).
+            self.messenger.ready(run_id, plan.hash, target.id, key=key, ctx=ctx, epoch=done_rec.redrive,
+                                 edge=(done.id, outcome))
+            return None
         applied, rec = self.store.resolve_edge(run_id, key, done.id, outcome)
         if rec.status in TASK_ENDED:
-            # Finished by a cascade (never started) whose handler may have died
-            # before propagating it: carry on for it. Started tasks own their message.
-            if not applied and rec.attempt == 0:
+            # Finished by a cascade (never started) whose handler may have died before propagating
+            # it, or run in the invocation that handled this edge's message (``carried``), which may
+            # have died before propagating it: carry on for it. Other started tasks own their message.
+            if (not applied and rec.attempt == 0) or rec.carried:
                 return target, rec
             return None
         if rec.status != TaskStatus.PENDING:
+            if rec.carried:
+                # Started by the invocation that handled this edge's message, which may have died with
+                # it: the exec it never had goes now (its delivery decides: wait for the lease, take over,
+                # make sure of its wait or retry).
+                attempt = rec.attempt - 1 if rec.status == TaskStatus.RETRYING else rec.attempt
+                self.messenger.send_exec(run_id, plan.hash, target.id, max(attempt, 1), key=key, ctx=ctx,
+                                         epoch=rec.redrive)
             return None
-        # Inside a loop only the body's own edges are counted (outside ones were done before it started).
-        needed = [d for d in target.deps if plan.nodes[d].loop_of == target.loop_of]
         if len(rec.resolved) < len(needed):
             # A `first` block ends as soon as one branch has succeeded as a whole.
             if (target.kind == "parallel" and target.config.get("strategy") == "first" and outcome == "ok"
@@ -93,7 +110,7 @@ class Propagation:
         counts = DepCounts(rec.deps_ok, rec.deps_failed, rec.deps_skipped, rec.forced_skip)
         decision = readiness(target, counts)
         if decision == "run":
-            self.messenger.send_exec(run_id, plan.hash, target.id, 1, key=key, ctx=ctx, epoch=rec.redrive)
+            self.messenger.ready(run_id, plan.hash, target.id, key=key, ctx=ctx, epoch=rec.redrive)
             return None
         status = TaskStatus.SKIPPED if decision == "skip" else TaskStatus.CANCELLED
         change = TaskChange(status=status, from_status=(None, TaskStatus.PENDING),

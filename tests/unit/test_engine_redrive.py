@@ -125,9 +125,9 @@ def test_a_message_from_before_the_redrive_does_not_start_a_reset_task(local, cl
     run_id, _ = failed_run(local, clock, ran, CHAIN, "b")
     plan_hash = local.store.get_run(run_id).plan_hash
     local.engine.redrive_run(run_id)
-    local.pump_once()  # the redrive: b is queued again
+    local.pump_once()  # the redrive: b starts again (carried on in the redrive's own invocation)
     local.engine.handle(encode(Exec(run_id, plan_hash, "c", 1)))  # e.g. a late duplicate from the first epoch
-    assert local.engine.describe_run(run_id)["tasks"]["c"]["status"] == "PENDING" and ran == []
+    assert local.engine.describe_run(run_id)["tasks"]["c"]["status"] == "PENDING" and "c" not in ran
     assert drive(local, run_id, clock)["outputs"] == {"c": 20}
     assert ran == ["b", "c", "log"]
 

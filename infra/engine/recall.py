@@ -1,0 +1,193 @@
+"""What this invocation has read and written of a run, so that a task it carries on with (carry_on.py)
+loads without a read (issue #12 item 2: "carry what the next step needs instead of re-reading it").
+
+``RecallingStore`` wraps the state store. Outside a ``recalling()`` block it only passes calls on.
+Inside one (a worker invocation, per thread), it remembers the run and task items it sees: what
+``load`` read (an item it did not find included, as absent) and what each task write returned,
+which is the item as stored after the write. ``load`` answers from memory when it holds the run and
+every item asked for, and reads (and remembers) otherwise.
+
+Why that is safe: an answer from memory is what a read made earlier in the same invocation would
+have returned, and every decision taken on a read was already open to a change made after it (a
+delivery reads, then claims): the writes that matter are conditional on the item's state, so a
+stale image makes a condition fail (LostRace, handled as a lost race is) instead of a wrong write.
+To keep what a stale image can delay short (a run cancelled or paused meanwhile is seen by the next
+read), memory is kept for ``max_age`` seconds from the read or write it came from; a write to the run
+itself, or a failed task write, forgets what it touched.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from ..ports import Clock, LostRace, RunRecord, StateStore, TaskChange, TaskRecord, Written
+
+MAX_AGE = 1.0  # seconds an image is used for without reading it again
+
+
+@dataclass
+class _Memory:
+    run_id: str
+    run: RunRecord | None
+    run_at: datetime
+    tasks: dict[str, tuple[TaskRecord | None, datetime]] = field(default_factory=dict)  # None: no item
+
+
+class RecallingStore:
+    """A StateStore that, inside ``recalling()``, answers ``load`` from what the invocation saw."""
+
+    def __init__(self, store: StateStore, clock: Clock, max_age: float = MAX_AGE):
+        self.inner = store
+        self.clock = clock
+        self.max_age = max_age
+        self._local = threading.local()
+        self.loads_recalled = 0  # for tests and benchmarks: loads answered without a read
+
+    @contextmanager
+    def recalling(self) -> Iterator[None]:
+        outer = getattr(self._local, "memory", None)
+        self._local.memory = {}
+        try:
+            yield
+        finally:
+            self._local.memory = outer
+
+    # ------------------------------------------------------------ what is remembered
+
+    def _memory(self, run_id: str) -> _Memory | None:
+        memories: dict[str, _Memory] | None = getattr(self._local, "memory", None)
+        return None if memories is None else memories.get(run_id)
+
+    def _fresh(self, at: datetime) -> bool:
+        return (self.clock.now() - at).total_seconds() <= self.max_age
+
+    def _remember_task(self, run_id: str, record: TaskRecord) -> None:
+        memory = self._memory(run_id)
+        if memory is not None:
+            memory.tasks[record.task_id] = (record, self.clock.now())
+
+    def _exported(self, run_id: str, exports: dict[str, Any]) -> None:
+        """The run's variables as the write that exported them left them (``SET vars.<name>`` each)."""
+        memory = self._memory(run_id)
+        if memory is not None and memory.run is not None:
+            memory.run = replace(memory.run, variables={**memory.run.variables, **exports})
+
+    def _forget(self, run_id: str, task_id: str | None = None) -> None:
+        """Forget the run (and all of it when ``task_id`` is None) or one task item."""
+        memories: dict[str, _Memory] | None = getattr(self._local, "memory", None)
+        if memories is None:
+            return
+        if task_id is None:
+            memories.pop(run_id, None)
+        elif run_id in memories:
+            memories[run_id].tasks.pop(task_id, None)
+
+    def presume_unwritten(self, run_id: str, task_id: str) -> None:
+        """Inside ``recalling()``: answer ``task_id`` as having no item, unless its item is remembered.
+        Only for a task whose next write is conditional on having none (TaskChange.absent), so that a
+        wrong presumption makes that write fail instead of doing harm."""
+        memory = self._memory(run_id)
+        if memory is not None and task_id not in memory.tasks:
+            memory.tasks[task_id] = (None, self.clock.now())
+
+    # ------------------------------------------------------------ reads
+
+    def load(self, run_id: str, task_ids: list[str]) -> tuple[RunRecord | None, dict[str, TaskRecord]]:
+        memories: dict[str, _Memory] | None = getattr(self._local, "memory", None)
+        if memories is None:
+            return self.inner.load(run_id, task_ids)
+        memory = memories.get(run_id)
+        if memory is not None and memory.run is not None and self._fresh(memory.run_at):
+            known = [memory.tasks.get(task_id) for task_id in task_ids]
+            if all(entry is not None and self._fresh(entry[1]) for entry in known):
+                self.loads_recalled += 1
+                return memory.run, {task_id: entry[0] for task_id, entry in zip(task_ids, known)
+                                    if entry is not None and entry[0] is not None}
+        run, records = self.inner.load(run_id, task_ids)
+        now = self.clock.now()
+        if memory is None or not self._fresh(memory.run_at):
+            memory = memories[run_id] = _Memory(run_id, run, now)
+        else:
+            memory.run, memory.run_at = run, now
+        for task_id in task_ids:
+            memory.tasks[task_id] = (records.get(task_id), now)
+        return run, records
+
+    # ------------------------------------------------------------ task writes: remember what they return
+
+    def change_task(self, run_id: str, task_id: str, change: TaskChange, exports: dict[str, Any] | None = None,
+                    consume: Any = None) -> TaskRecord:
+        try:
+            record = self.inner.change_task(run_id, task_id, change, exports, consume)
+        except LostRace as lost:
+            self._remember_task(run_id, lost.current) if lost.current.task_id == task_id else \
+                self._forget(run_id, task_id)
+            raise
+        except Exception:
+            self._forget(run_id, task_id)
+            raise
+        if consume is not None:
+            self._forget(run_id)  # a vote may have counted on another item
+        elif exports:
+            self._exported(run_id, exports)
+        self._remember_task(run_id, record)
+        return record
+
+    def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> Written[TaskRecord]:
+        written = self.inner.resolve_edge(run_id, task_id, dep_id, outcome)
+        self._remember_task(run_id, written.record)
+        return written
+
+    def record_refusal(self, run_id: str, record_id: str, refusal: dict[str, Any], keep: int) -> TaskRecord:
+        record = self.inner.record_refusal(run_id, record_id, refusal, keep)
+        self._remember_task(run_id, record)
+        return record
+
+    def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None) -> bool:
+        self._forget(run_id)
+        return self.inner.reset_task(run_id, task_id, epoch, keep)
+
+    # ------------------------------------------------------------ run writes: forget the run
+
+    def finish_run(self, run_id: str, *args: Any, **kwargs: Any) -> bool:
+        self._forget(run_id)
+        return self.inner.finish_run(run_id, *args, **kwargs)
+
+    def begin_end(self, run_id: str, *args: Any, **kwargs: Any) -> RunRecord:
+        self._forget(run_id)
+        return self.inner.begin_end(run_id, *args, **kwargs)
+
+    def set_run_status(self, run_id: str, *args: Any, **kwargs: Any) -> bool:
+        self._forget(run_id)
+        return self.inner.set_run_status(run_id, *args, **kwargs)
+
+    def halt_run(self, run_id: str, *args: Any, **kwargs: Any) -> RunRecord:
+        self._forget(run_id)
+        return self.inner.halt_run(run_id, *args, **kwargs)
+
+    def record_sink_done(self, run_id: str, task_id: str) -> RunRecord:
+        self._forget(run_id)
+        return self.inner.record_sink_done(run_id, task_id)
+
+    def record_failure(self, run_id: str, task_id: str, error: dict) -> None:
+        self._forget(run_id)
+        self.inner.record_failure(run_id, task_id, error)
+
+    def reopen_run(self, run_id: str, *args: Any, **kwargs: Any) -> Written[RunRecord]:
+        self._forget(run_id)
+        return self.inner.reopen_run(run_id, *args, **kwargs)
+
+    def create_run(self, run: RunRecord) -> Written[RunRecord]:
+        self._forget(run.run_id)
+        return self.inner.create_run(run)
+
+    # ------------------------------------------------------------ the rest passes on unchanged
+
+    def __getattr__(self, name: str) -> Any:
+        # get_run, plans, the registry, tokens, listings...: read or written as they are.
+        return getattr(self.inner, name)

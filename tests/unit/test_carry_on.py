@@ -1,0 +1,156 @@
+"""Carrying on in the same invocation (infra/engine/carry_on.py): a task made ready by the message being
+handled runs next without going round the queue; a crash at any point of it is healed by the message's
+redelivery, which walks on through the tasks it carried (Propagation.apply_edge)."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.ports import TaskChange
+from tests.unit.test_engine_semantics import drive, start, statuses
+
+CHAIN = """
+workflow:
+  metadata: {id: carried}
+  tasks:
+    - {id: a, type: wait, config: {duration: 0s}}
+    - {id: b, type: wait, depends_on: [a], config: {duration: 0s}}
+    - {id: c, type: wait, depends_on: [b], config: {duration: 0s}}
+    - {id: d, type: wait, depends_on: [c], config: {duration: 0s}}
+"""
+
+FAN = """
+workflow:
+  metadata: {id: fan}
+  tasks:
+    - {id: a, type: wait, config: {duration: 0s}}
+    - {id: x, type: wait, depends_on: [a], config: {duration: 0s}}
+    - {id: y, type: wait, depends_on: [a], config: {duration: 0s}}
+    - {id: z, type: wait, depends_on: [a], config: {duration: 0s}}
+    - {id: j, type: wait, depends_on: [x, y, z], config: {duration: 0s}}
+"""
+
+
+class Crash(BaseException):
+    """A process dying: nothing in the engine catches it."""
+
+
+def _sent(local) -> list[dict]:
+    sent: list[dict] = []
+    real = local.queue.send
+
+    def counting(message, delay_seconds=0):
+        sent.append(message)
+        return real(message, delay_seconds)
+
+    local.queue.send = counting
+    return sent
+
+
+def test_a_chain_runs_in_the_invocation_of_its_first_task(local, clock):
+    sent = _sent(local)
+    run_id = start(local, CHAIN)
+    view = drive(local, run_id, clock)
+    assert view["status"] == "COMPLETED"
+    # The start message sends a's exec; b, c and d never go through the queue.
+    assert [m.get("task") for m in sent if m.get("k") == "exec"] == ["a"]
+    carried = local.store.load(run_id, ["a", "b", "c", "d"])[1]
+    assert [carried[t].carried for t in "abcd"] == [None, True, True, True]
+
+
+def test_with_no_steps_to_carry_every_ready_task_goes_through_the_queue(local, clock):
+    local.engine.carry_on.limit = 0
+    sent = _sent(local)
+    run_id = start(local, CHAIN)
+    assert drive(local, run_id, clock)["status"] == "COMPLETED"
+    assert [m.get("task") for m in sent if m.get("k") == "exec"] == ["a", "b", "c", "d"]
+
+
+def test_a_fan_out_carries_one_branch_and_sends_the_others(local, clock):
+    sent = _sent(local)
+    run_id = start(local, FAN)
+    assert drive(local, run_id, clock)["status"] == "COMPLETED"
+    execs = [m.get("task") for m in sent if m.get("k") == "exec"]
+    assert execs[0] == "a" and sorted(execs[1:]) == ["y", "z"]  # x carried; j carried by the last branch
+
+
+def test_with_too_little_time_left_the_ready_task_is_sent(local, clock):
+    sent = _sent(local)
+    run_id = start(local, CHAIN)
+    local.pump_once()  # the start message
+    message = local.queue.read(local.queue.claim().body)
+    local.engine.handle(message, time_left=lambda: 1.0)
+    assert [m.get("task") for m in sent if m.get("k") == "exec"] == ["a", "b"]
+    assert drive(local, run_id, clock)["status"] == "COMPLETED"
+
+
+@pytest.mark.parametrize("where", ["claim", "finish"])
+@pytest.mark.parametrize("task", ["b", "c"])
+def test_a_crash_in_a_carried_task_is_healed_by_the_redelivered_message(local, clock, task, where):
+    run_id = start(local, CHAIN)
+    local.pump_once()  # the start message: a's exec is queued
+    delivery = local.queue.claim()
+    message = local.queue.read(delivery.body)
+    real = local.store.change_task
+    status = "RUNNING" if where == "claim" else "COMPLETED"
+
+    def dying(run, task_id, change: TaskChange, *rest, **kw):
+        if task_id == task and change.status == status:
+            written = real(run, task_id, change, *rest, **kw) if where == "finish" else None
+            raise Crash(f"died {'after' if written else 'before'} writing {task} {status}")
+        return real(run, task_id, change, *rest, **kw)
+
+    local.store.change_task = dying
+    with pytest.raises(Crash):
+        local.engine.handle(message)
+    local.store.change_task = real
+    before = statuses(local.engine.describe_run(run_id))
+    assert before["d"] == "PENDING"  # nothing carried it on: its invocation died
+    clock.advance(3600)  # past any lease
+    local.engine.handle(message)  # the same message, redelivered: it walks on through what it carried
+    view = drive(local, run_id, clock)
+    assert view["status"] == "COMPLETED" and set(statuses(view).values()) == {"COMPLETED"}
+
+
+def test_a_carried_task_loads_from_what_its_invocation_saw_for_a_second_at_most(local, clock):
+    run_id = start(local, CHAIN)
+    local.pump_once()  # the start message
+    reads: list[list[str]] = []
+    real = local.store.load
+    local.store.load = lambda run, ids: reads.append(ids) or real(run, ids)
+    message = local.queue.read(local.queue.claim().body)
+    local.engine.handle(message)
+    assert statuses(local.engine.describe_run(run_id)) == dict.fromkeys("abcd", "COMPLETED")
+    assert reads == [["a"]]  # b, c and d: from a's read and the writes since
+
+    recall = local.engine.recall
+    with recall.recalling():
+        recall.load(run_id, ["a"])
+        recall.load(run_id, ["a"])
+        clock.advance(recall.max_age + 0.5)
+        recall.load(run_id, ["a"])  # too old: read again
+    recall.load(run_id, ["a"])  # outside an invocation: every load reads
+    assert reads[1:] == [["a"], ["a"], ["a"]]
+
+
+def test_a_carried_tasks_claim_counts_its_one_edge_and_writes_no_edge_of_its_own(local, clock):
+    run_id = start(local, CHAIN)
+    edges: list[str] = []
+    real = local.store.resolve_edge
+    local.store.resolve_edge = lambda run, task, dep, outcome: edges.append(task) or real(run, task, dep, outcome)
+    assert drive(local, run_id, clock)["status"] == "COMPLETED"
+    assert edges == []
+    b = local.store.load(run_id, ["b"])[1]["b"]
+    assert (b.resolved, b.deps_ok, b.carried) == (frozenset({"a"}), 1, True)
+
+
+def test_where_the_carried_task_has_an_item_its_edge_is_written_as_usual(local, clock):
+    run_id = start(local, CHAIN)
+    local.pump_once()  # the start message
+    local.store.resolve_edge(run_id, "c", "x-unrelated", "ok")  # c has an item: its claim cannot count b's edge
+    message = local.queue.read(local.queue.claim().body)
+    local.engine.handle(message)
+    view = drive(local, run_id, clock)
+    assert view["status"] == "COMPLETED"
+    c = local.store.load(run_id, ["c"])[1]["c"]
+    assert c.resolved == frozenset({"x-unrelated", "b"}) and c.status == "COMPLETED"
