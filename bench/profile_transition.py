@@ -23,6 +23,10 @@ proportion of the time each caller spent in it, up the call graph (cProfile keep
 so this assumes a function costs the same whoever calls it, as gprof does): ``json.dumps`` called by
 moto is moto's time. What no bucket calls is ``other``.
 
+A transition is a task of the run's view (describe_run) that reached a final status, as in
+bench/transitions.py: a for_each's iterations are not among them (``for_each_100.yaml`` counts 2 per
+run), so for a loop divide the per-run figures by its items instead.
+
 cProfile slows call-heavy code more than the rest, so the profiled milliseconds are larger than the
 unprofiled ones and the shares lean towards botocore and moto (many small calls): the table gives both
 the profiled ms and each share applied to the unprofiled wall time, as an estimate.
