@@ -19,7 +19,9 @@ Workflows (bench/workflows/):
 
 For each: ``--warmup`` runs (default 2), then ``--runs`` K runs (default 20)
 sequentially (start one, pump it to completion, next) and concurrently (start
-all K, then pump until all finished). A run's latency is from just before
+all K, then pump until all finished), each of the four on a fresh stack (what a
+measurement leaves, such as code tasks' delayed watchdog messages, would slow
+the next). A run's latency is from just before
 ``start_run`` to the moment its run item is written COMPLETED (the benchmark
 wraps ``engine.store.finish_run`` on the instance to timestamp it: no status
 polling). runs/s = K / (last completion - first start).
@@ -61,12 +63,28 @@ def _rss_mb() -> float:
 
 
 
+def timestamp_finishes(store) -> dict[str, float]:
+    """Wrap ``store.finish_run`` on this instance only: the returned dict gets each run's
+    ``time.perf_counter()`` when its run item is written final (no status polling, which would
+    add reads of its own to what is measured)."""
+    finished: dict[str, float] = {}
+    finish_run = store.finish_run
+
+    def timed_finish_run(run_id, *args, **kwargs):
+        changed = finish_run(run_id, *args, **kwargs)
+        if changed:
+            finished.setdefault(run_id, time.perf_counter())
+        return changed
+
+    store.finish_run = timed_finish_run
+    return finished
+
+
 class Host:
     """start(plan) -> run_id, pump_until(done, timeout), and completion times of runs."""
 
     def __init__(self, mode: str):
         self.mode = mode
-        self.finished: dict[str, float] = {}
         t0 = time.perf_counter()
         if mode == "embedded":
             from infra import wiring
@@ -87,16 +105,7 @@ class Host:
             self.lock = threading.RLock()
             self.engine = self.local.engine
         self.setup_seconds = time.perf_counter() - t0
-        store = self.engine.store
-        finish_run = store.finish_run
-
-        def timed_finish_run(run_id, *args, **kwargs):
-            changed = finish_run(run_id, *args, **kwargs)
-            if changed:
-                self.finished.setdefault(run_id, time.perf_counter())
-            return changed
-
-        store.finish_run = timed_finish_run  # this instance only: timestamps the end of each run
+        self.finished = timestamp_finishes(self.engine.store)
 
     def start(self, plan) -> str:
         with self.lock:
@@ -176,18 +185,23 @@ def run_mode(mode: str, args) -> None:
     from statemachine.compiler import load_and_compile
 
     print(f"\n## {MODE_LABEL[mode]}\n")
-    host = Host(mode)
-    print(f"setup {host.setup_seconds:.2f} s, peak RSS after setup {_rss_mb():.0f} MB")
     rows = []
-    try:
-        for label, name in CASES:
-            plan = load_and_compile(WORKFLOWS / name)
-            for _ in range(args.warmup):
-                sequential(host, plan, 1, args.timeout)
-            rows.append((label, "sequential", sequential(host, plan, args.runs, args.timeout)))
-            rows.append((label, "concurrent", concurrent(host, plan, args.runs, args.timeout)))
-    finally:
-        host.stop()
+    setup: list[float] = []
+    for label, name in CASES:
+        plan = load_and_compile(WORKFLOWS / name)
+        for how, measure in (("sequential", sequential), ("concurrent", concurrent)):
+            # A fresh stack for each measurement: what one leaves behind must not weigh on the next (each
+            # code task leaves its watchdog message delayed in the ready queue for its timeout + 90 s,
+            # and moto scans every message of a queue on each receive).
+            host = Host(mode)
+            setup.append(host.setup_seconds)
+            try:
+                for _ in range(args.warmup):
+                    sequential(host, plan, 1, args.timeout)
+                rows.append((label, how, measure(host, plan, args.runs, args.timeout)))
+            finally:
+                host.stop()
+    print(f"setup {min(setup):.2f}-{max(setup):.2f} s for each of {len(setup)} fresh stacks")
     header = ["workflow", "K runs", "runs/s", "mean ms", "p50 ms", "p95 ms", "wall s"]
     table = [[label, how, f"{s['runs_per_s']:.2f}", f"{s['mean']:.1f}", f"{s['p50']:.1f}", f"{s['p95']:.1f}",
               f"{s['window']:.2f}"] for label, how, s in rows]

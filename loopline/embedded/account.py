@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 
 from .concurrency import install_linearizable_moto, uninstall_linearizable_moto
+from .moto_speedups import install_sqs_speedups
 from .provision import Stack, provision
 
 REGION = "us-east-1"
@@ -61,6 +62,7 @@ class EmbeddedAws:
             self._mock = mock_aws()
             self._mock.start()
             install_linearizable_moto()  # each request atomic, so functions can run side by side
+            install_sqs_speedups()  # a queue's delayed watchdogs would slow every SQS request (moto_speedups.py)
         # The task runner reaches the payload bucket by presigned URL, over HTTP: an S3 server on
         # moto's state (the same backends) stands in for S3's endpoint.
         self.s3_endpoint: str | None = None

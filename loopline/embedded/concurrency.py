@@ -25,6 +25,7 @@ _moto_lock = threading.RLock()
 _moto_guard = threading.Lock()
 _moto_users = 0
 _moto_original: Any = None
+_moto_waiting = 0  # threads blocked on _moto_lock (changed under _moto_guard)
 
 
 def install_linearizable_moto() -> None:
@@ -39,9 +40,22 @@ def install_linearizable_moto() -> None:
         original = _moto_original = BotocoreStubber.process_request
 
         def atomic(self, request):
-            with _moto_lock:
+            global _moto_waiting
+            if not _moto_lock.acquire(blocking=False):
+                with _moto_guard:
+                    _moto_waiting += 1
+                _moto_lock.acquire()
+                with _moto_guard:
+                    _moto_waiting -= 1
+            try:
                 reply = original(self, request)
-            time.sleep(0)  # give up the GIL: other threads get to run between one thread's requests
+            finally:
+                _moto_lock.release()
+            if _moto_waiting:
+                # Give up the GIL so that a thread waiting for moto gets it between this thread's
+                # requests. Only then: a yield per request when no one waits made every request of a
+                # lone pump dearer on a loaded machine (the scheduler may run another process).
+                time.sleep(0)
             return reply
 
         BotocoreStubber.process_request = atomic

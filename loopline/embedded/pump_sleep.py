@@ -8,6 +8,7 @@ a runtime started again in a test) come back or fall due at times this one was n
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from loopline.doorbell import Doorbell
@@ -15,6 +16,7 @@ from loopline.doorbell import Doorbell
 # How often an idle pump looks while messages it did not see sent are in flight or delayed.
 INHERITED_POLL_SECONDS = 1.0
 _PENDING = ["ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed"]
+MAX_DELAY_SECONDS = 900  # SQS's longest DelaySeconds
 
 
 class PumpSleep:
@@ -23,7 +25,15 @@ class PumpSleep:
         self._sqs = sqs
         self._queue_urls = queue_urls
         self._attributes: dict[str, dict[str, str]] = {}
-        self._inherited = True  # until the queues are seen to hold nothing in flight or delayed
+        # Looked at now, before this runtime sends anything: once it has, its own messages in flight
+        # or delayed (each code task's watchdog waits its lease out in the ready queue) could not be
+        # told from an earlier process's, and the pump would look every second for as long as code
+        # tasks run. What is pending now has surfaced by the end of the longest delay or visibility
+        # timeout at the latest; until then, or until the queues hold nothing pending, it looks.
+        self._inherited_until = 0.0
+        if self._queues_hold_unseen():
+            longest = max([MAX_DELAY_SECONDS, *(int(self.attribute(url, "VisibilityTimeout")) for url in queue_urls)])
+            self._inherited_until = time.monotonic() + longest
 
     def attribute(self, queue_url: str, name: str) -> str:
         """The queue's QueueArn or VisibilityTimeout (read once)."""
@@ -48,11 +58,11 @@ class PumpSleep:
 
     def sleep(self, longest: float | None = None) -> None:
         limit = self.doorbell.idle_limit if longest is None else min(longest, self.doorbell.idle_limit)
-        if self._inherited:
-            if self._queues_hold_unseen():
+        if self._inherited_until:
+            if time.monotonic() < self._inherited_until and self._queues_hold_unseen():
                 limit = min(limit, INHERITED_POLL_SECONDS)
             else:
-                self._inherited = False  # from now on every message is one this runtime saw
+                self._inherited_until = 0.0  # from now on every message is one this runtime saw
         self.doorbell.sleep(limit)
 
     def _queues_hold_unseen(self) -> bool:

@@ -172,3 +172,26 @@ def test_moving_the_movable_clock_wakes_the_sleeping_pump(aws):
         soon(lambda: view(runtime, run_id)["status"] == "COMPLETED", tries=150)  # 15 s, not the 60 s limit
     finally:
         runtime.stop()
+
+
+def test_a_runtime_that_started_on_empty_queues_takes_the_delayed_watchdogs_for_its_own(aws):
+    """A code task leaves its watchdog delayed in the ready queue for its lease. A runtime that found
+    the queues empty when it started sent every message in them itself, so while the watchdog waits
+    its idle pump neither reads the queues' attributes nor wakes every second for them."""
+    looks: list[str] = []
+    aws.session.events.register("before-call.sqs.GetQueueAttributes", lambda **_: looks.append("look"))
+    runtime = LocalRuntime(aws, clock=SystemClock(), idle_limit=IDLE)
+    code = json.dumps({"workflow": {"metadata": {"id": "code"}, "tasks": [
+        {"id": "code", "type": "python", "config": {"code": "result = 2"}}]}})
+    try:
+        with runtime.lock:
+            run_id = get_engine().start_run(compile_workflow(code, "w.yaml"), {})
+        assert runtime.run_until(lambda: view(runtime, run_id)["status"] == "COMPLETED", timeout=30)
+        before, asked = len(looks), []
+        assert runtime.run_until(never(asked), timeout=2.5) is False
+        assert len(looks) == before
+        # Asked on starting and at the end; a pump looking every second while the watchdog waits
+        # was also asked in between.
+        assert [t for t in asked if asked[0] + 0.5 < t < asked[0] + 2.0] == []
+    finally:
+        runtime.stop()
