@@ -104,9 +104,12 @@ class Loops:
         iteration, _ = self.outcomes.change(run_id, TaskRecord(key), change, f"iteration {index} of {loop.id}")
         roots = loop.config["roots"]
         starts = loop.config["last"] if iteration.status in TASK_ENDED else roots
-        for task_id in starts:  # the item travels in the iteration's record, not in each message
-            self.messenger.send_exec(run_id, plan.hash, task_id, 1, key=body_key(task_id, loop.id, index),
-                                     ctx={k: v for k, v in ctx.items() if k != "item"}, epoch=iteration.redrive)
+        # The item travels in the iteration's record, not in each message. Ready: carried on in this
+        # invocation when it is a worker's (carry_on.py), the first one; a redelivery of the message
+        # that got here starts them again, as above, so what it carried needs no mark of its own.
+        for task_id in starts:
+            self.messenger.ready(run_id, plan.hash, task_id, key=body_key(task_id, loop.id, index),
+                                 ctx={k: v for k, v in ctx.items() if k != "item"}, epoch=iteration.redrive)
         if not roots:
             self.iteration_done(plan, run_id, loop, index)
 

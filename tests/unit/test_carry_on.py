@@ -154,3 +154,25 @@ def test_where_the_carried_task_has_an_item_its_edge_is_written_as_usual(local, 
     assert view["status"] == "COMPLETED"
     c = local.store.load(run_id, ["c"])[1]["c"]
     assert c.resolved == frozenset({"x-unrelated", "b"}) and c.status == "COMPLETED"
+
+
+LOOP = """
+workflow:
+  metadata: {id: looped}
+  control_flow:
+    loops:
+      - id: each
+        type: for_each
+        items: [1, 2, 3, 4, 5]
+        iterator: item
+        tasks:
+          - {id: step, type: wait, config: {duration: 0s}}
+"""
+
+
+def test_a_loops_iterations_run_in_the_invocation_that_starts_them(local, clock):
+    sent = _sent(local)
+    run_id = start(local, LOOP)
+    view = drive(local, run_id, clock)
+    assert view["status"] == "COMPLETED" and len(view["tasks"]["each"]["output"]) == 5
+    assert [m.get("task") for m in sent if m.get("k") == "exec"] == ["each"]  # every iteration carried on
