@@ -1,7 +1,8 @@
 """Local mode on a state directory survives kill -9: `loopline dev --local --state DIR` is killed with
-SIGKILL mid-run and started again on the same DIR, and the runs carry on (docs/local-state.md).
+SIGKILL mid-run and started again on the same DIR, and the runs carry on (docs/local-state.md); so is
+`loopline run --local` while a code task runs, and another `run --local` on the same DIR carries it on.
 
-The server runs this checkout's code (``python -m loopline.cli`` with the repository on the path),
+The server and the runs run this checkout's code (``python -m loopline.cli`` with the repository on the path),
 in a directory of its own, so nothing is kept anywhere else."""
 
 from __future__ import annotations
