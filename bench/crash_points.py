@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/crash_points.py                 # every reference workflow
     .venv/bin/python bench/crash_points.py --only chain     # one of them
+    .venv/bin/python bench/crash_points.py --store sqlite   # local mode on a state file (bench/crash_sqlite.py)
 
 For each reference workflow: run it cleanly on the embedded default and count the AWS
 calls the engine makes (the handlers' and the API's clients; the runtime's own pollers,
@@ -10,7 +11,11 @@ it again with a crash there: a BaseException raised out of the process (nothing 
 it, as nothing runs after a Lambda dies), then a new runtime on the same emulated AWS,
 the clock moved past the leases, and the run pumped to its end. The final run must equal
 the clean one: status, outputs, and every task's status, output and attempts.
-Prints how many crash points were tried and how many passed.
+Prints how many crash points were tried and how many passed (and how many crashed: an "after"
+whose operation raised is never reached, and that run is a clean one).
+
+With ``--store sqlite`` an operation is a transaction on local mode's SQLite file instead, and the
+new process opens the same file (bench/crash_sqlite.py says what is crashed and why there).
 """
 
 from __future__ import annotations
@@ -130,28 +135,27 @@ def summary(view: dict) -> dict:
 
 
 class Harness:
-    def __init__(self):
+    """What every store's enumeration shares: counting the engine's operations of a run, crashing once
+    at the chosen one, and driving the run to its end across restarts. A subclass says what an
+    operation is (its hooks call ``before`` and ``after``), what a process is (``runtime``: an object
+    with ``lock``, ``pump_once`` and ``stop``) and how to tell a start message is queued."""
+
+    unit = "calls"  # what an operation is, as the counts are printed
+    idle_sleep = 0.05  # real seconds an idle pass waits (the emulated SQS redelivers in real time)
+
+    def __init__(self, clock):
         import os
-
-        import boto3
-
-        from infra.clock import ManualClock
-        from loopline.embedded.runtime import EmbeddedAws
 
         # A callback/approval POST's delayed self-check (60 s by default) comes after 1 s here,
         # like the SQS redelivery: a crash after its write is healed within a scenario's time.
         os.environ["LOOPLINE_SAFETY_DELAY_SECONDS"] = "1"
-        self.aws = EmbeddedAws(redelivery_seconds=1)
-        self.clock = ManualClock()
-        boto3.setup_default_session(region_name="us-east-1")
-        self.events = boto3.DEFAULT_SESSION.events
+        self.clock = clock
         self.calls = 0
         self.active = False  # count only the engine's work: handler invocations and start_run
         self.crash_at: tuple[int, str] | None = None
-        self.events.register_first("before-call", self._before)
-        self.events.register("after-call", self._after)
 
-    def _before(self, **_):
+    def before(self) -> None:
+        """An operation of the engine's begins: the crash may come before it."""
         if not self.active:
             return
         self.calls += 1
@@ -159,13 +163,109 @@ class Harness:
             self.crash_at = None
             raise Crash(f"before call {self.calls}")
 
-    def _after(self, **_):
+    def after(self) -> None:
+        """The operation has had its effect: the crash may come before the caller hears of it."""
         if self.active and self.crash_at == (self.calls, "after"):
             self.crash_at = None
             raise Crash(f"after call {self.calls}")
 
-    def aws_has_start_message(self) -> bool:
-        """Is anything of the run in the queue (visible or in flight) that the worker will act on?"""
+    def fresh(self) -> None:
+        """Before each run: whatever a scenario needs of its own."""
+
+    def runtime(self):
+        raise NotImplementedError
+
+    def has_start_message(self, runtime) -> bool:
+        """Is anything of the run queued (visible or in flight) that the worker will act on?"""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """After the last run."""
+
+    def drive(self, text: str, crash_at: tuple[int, str] | None, timeout: float = 30.0) -> dict:
+        """Start and run ``text`` to its end, crashing once at ``crash_at`` and restarting."""
+        from infra.engine import LinkError
+        from infra.wiring import get_engine
+        from statemachine.compiler import compile_workflow
+
+        plan = compile_workflow(text, "w.yaml")
+        self.fresh()
+        self.calls, self.crash_at = 0, crash_at
+        runtime = self.runtime()
+        run_id = f"run-{time.monotonic_ns()}"
+        deadline = time.monotonic() + timeout
+        started = False
+        self.crashed_in_start = False
+        while True:
+            try:
+                if not started:
+                    started = True  # a crash inside start_run is the API dying: the run is not started again
+                    with runtime.lock:
+                        self.active = True
+                        try:
+                            get_engine().start_run(plan, {}, run_id=run_id)
+                        except Crash:
+                            self.crashed_in_start = True
+                            raise
+                        finally:
+                            self.active = False
+                while time.monotonic() < deadline:
+                    with runtime.lock:
+                        view = get_engine().describe_run(run_id)
+                        if view is None and self.crashed_in_start and not self.has_start_message(runtime):
+                            runtime.stop()  # the API died before anything durable: POST /runs failed
+                            return {"status": "NOT_STARTED", "outputs": None, "tasks": {}}
+                        if view and view["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
+                            runtime.stop()
+                            return view
+                        for entry in (view or {}).get("approvals", []):
+                            self.active = True  # the approval POST is the API's work: crashable too
+                            try:
+                                get_engine().decide(entry["url"].rsplit("/", 1)[1], "APPROVED", "fine")
+                            except LinkError:
+                                pass  # listed, but its link is not stored yet (a crash mid-setup): retry later
+                            finally:
+                                self.active = False
+                    if runtime.pump_once() == 0:
+                        self.clock.advance(61)  # timers, retries and leases come due; SQS redelivers in 1 s
+                        time.sleep(self.idle_sleep)
+                runtime.stop()
+                raise TimeoutError(f"run {run_id} did not end: {get_engine().describe_run(run_id)}")
+            except Crash:
+                self.active = False
+                runtime.stop()  # the process is gone: all its memory with it
+                runtime = self.runtime()
+            except Exception as error:  # a crash that surfaced through a library's error handling
+                if "Crash" not in repr(error):
+                    raise
+                self.active = False
+                runtime.stop()
+                runtime = self.runtime()
+
+
+class AwsHarness(Harness):
+    """The embedded default: an operation is an AWS call of the handlers or the API (botocore's hooks)."""
+
+    def __init__(self):
+        import boto3
+
+        from infra.clock import ManualClock
+        from loopline.embedded.runtime import EmbeddedAws
+
+        super().__init__(ManualClock())
+        self.aws = EmbeddedAws(redelivery_seconds=1)
+        boto3.setup_default_session(region_name="us-east-1")
+        self.events = boto3.DEFAULT_SESSION.events
+        self.events.register_first("before-call", self._before)
+        self.events.register("after-call", self._after)
+
+    def _before(self, **_):
+        self.before()
+
+    def _after(self, **_):
+        self.after()
+
+    def has_start_message(self, runtime) -> bool:
         sqs = self.aws.client("sqs")
         attrs = sqs.get_queue_attributes(QueueUrl=self.aws.stack.physical["ReadyQueue"], AttributeNames=[
             "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
@@ -189,80 +289,16 @@ class Harness:
         runtime.invoke = counted
         return runtime
 
-    def drive(self, text: str, crash_at: tuple[int, str] | None, timeout: float = 30.0) -> dict:
-        """Start and run ``text`` to its end, crashing once at ``crash_at`` and restarting."""
-        from infra.engine import LinkError
-        from infra.wiring import get_engine
-        from statemachine.compiler import compile_workflow
 
-        plan = compile_workflow(text, "w.yaml")
-        self.calls, self.crash_at = 0, crash_at
-        runtime = self.runtime()
-        run_id = f"run-{time.monotonic_ns()}"
-        deadline = time.monotonic() + timeout
-        started = False
-        self.crashed_in_start = False
-        while True:
-            try:
-                if not started:
-                    started = True  # a crash inside start_run is the API dying: the run is not started again
-                    with runtime.lock:
-                        self.active = True
-                        try:
-                            get_engine().start_run(plan, {}, run_id=run_id)
-                        except Crash:
-                            self.crashed_in_start = True
-                            raise
-                        finally:
-                            self.active = False
-                while time.monotonic() < deadline:
-                    with runtime.lock:
-                        view = get_engine().describe_run(run_id)
-                        if view is None and self.crashed_in_start and not self.aws_has_start_message():
-                            runtime.stop()  # the API died before anything durable: POST /runs failed
-                            return {"status": "NOT_STARTED", "outputs": None, "tasks": {}}
-                        if view and view["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
-                            runtime.stop()
-                            return view
-                        for entry in (view or {}).get("approvals", []):
-                            self.active = True  # the approval POST is the API's work: crashable too
-                            try:
-                                get_engine().decide(entry["url"].rsplit("/", 1)[1], "APPROVED", "fine")
-                            except LinkError:
-                                pass  # listed, but its link is not stored yet (a crash mid-setup): retry later
-                            finally:
-                                self.active = False
-                    if runtime.pump_once() == 0:
-                        self.clock.advance(61)  # timers, retries and leases come due; SQS redelivers in 1 s
-                        time.sleep(0.05)
-                runtime.stop()
-                raise TimeoutError(f"run {run_id} did not end: {get_engine().describe_run(run_id)}")
-            except Crash:
-                self.active = False
-                runtime.stop()  # the process is gone: all its memory with it
-                runtime = self.runtime()
-            except Exception as error:  # a crash that surfaced through a library's error handling
-                if "Crash" not in repr(error):
-                    raise
-                self.active = False
-                runtime.stop()
-                runtime = self.runtime()
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=sorted(WORKFLOWS))
-    parser.add_argument("--json", action="store_true", help="print the counts as one JSON object")
-    args = parser.parse_args()
-    harness = Harness()
-    totals, failures = {"tried": 0, "passed": 0}, []
-    print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}", file=sys.stderr)
+def enumerate_all(harness: Harness, only: str | None, totals: dict[str, int], failures: list[dict]) -> None:
+    """Each workflow (or ``only``): a clean run, then a crash before and after each of its operations."""
     for name, text in WORKFLOWS.items():
-        if args.only and name != args.only:
+        if only and name != only:
             continue
+        began = time.monotonic()
         clean = summary(harness.drive(text, None))
         calls = harness.calls
-        tried = passed = 0
+        tried = passed = reached = 0
         for k in range(1, calls + 1):
             for side in ("before", "after"):
                 tried += 1
@@ -270,6 +306,7 @@ def main() -> int:
                     got = summary(harness.drive(text, (k, side)))
                 except Exception as error:  # noqa: BLE001 - reported, not hidden
                     got = {"error": f"{type(error).__name__}: {error}"[:300]}
+                reached += harness.crash_at is None  # not reached: an "after" of an operation that raised
                 # A crash inside start_run before the start message was sent leaves no run: the
                 # client's POST /runs failed and nothing durable happened. That is the right outcome.
                 if got == clean or got.get("status") == "NOT_STARTED":
@@ -278,7 +315,32 @@ def main() -> int:
                     failures.append({"workflow": name, "call": k, "side": side, "clean": clean, "got": got})
         totals["tried"] += tried
         totals["passed"] += passed
-        print(f"{name:<13} {calls:>3} calls  {tried:>4} crash points  {passed:>4} passed", file=sys.stderr)
+        totals["crashed"] = totals.get("crashed", 0) + reached
+        print(f"{name:<13} {calls:>3} {harness.unit}  {tried:>4} crash points  {passed:>4} passed  "
+              f"({reached} crashed)  {time.monotonic() - began:.0f} s", file=sys.stderr)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(WORKFLOWS))
+    parser.add_argument("--json", action="store_true", help="print the counts as one JSON object")
+    parser.add_argument("--store", choices=("aws", "sqlite"), default="aws",
+                        help="aws: the embedded default (moto), crashed around each AWS call; sqlite: local "
+                             "mode on a state file (`loopline run --local`), crashed around each transaction")
+    args = parser.parse_args()
+    if args.store == "sqlite":
+        from bench.crash_sqlite import SQLiteHarness
+
+        harness: Harness = SQLiteHarness()
+    else:
+        harness = AwsHarness()
+    totals = {"tried": 0, "passed": 0}
+    failures: list[dict] = []
+    print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}", file=sys.stderr)
+    try:
+        enumerate_all(harness, args.only, totals, failures)
+    finally:
+        harness.close()
     print(f"total: {totals['tried']} crash points tried, {totals['passed']} passed", file=sys.stderr)
     for failure in failures[:10]:
         print(json.dumps(failure)[:600], file=sys.stderr)

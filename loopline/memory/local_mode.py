@@ -51,7 +51,9 @@ class LocalMode:
 
     def __init__(self, clock: Clock | None = None, public_url: str = "http://127.0.0.1:8080",
                  lease_seconds: float = 60.0, inline_code: bool = False, task_types: TaskTypes | None = None,
-                 state: Path | None = None):
+                 state: Path | None = None, database: Callable[[Path], Database] = Database):
+        """``database``: opens the state file (bench/crash_sqlite.py wraps it to kill the process at
+        an operation of its choosing)."""
         self.clock = clock or SystemClock()
         # Each write of a run or task item goes to the feed; pump_once turns it into history with the
         # consumer HistoryFunction runs on AWS (infra/history.py), off the writer's thread.
@@ -72,7 +74,7 @@ class LocalMode:
             self.timers: Timers = InMemoryTimers(memory)
         else:
             state.mkdir(parents=True, exist_ok=True)
-            self.db = db = Database(state / STATE_FILE)
+            self.db = db = database(state / STATE_FILE)
             durable_feed = SQLiteFeed(db)  # a change is in it once it is in the store, and stays until recorded
             self.feed = durable_feed
             self.history = SQLiteHistory(db)

@@ -1,7 +1,8 @@
 """Local mode on a state directory survives kill -9: `loopline dev --local --state DIR` is killed with
-SIGKILL mid-run and started again on the same DIR, and the runs carry on (docs/local-state.md).
+SIGKILL mid-run and started again on the same DIR, and the runs carry on (docs/local-state.md); so is
+`loopline run --local` while a code task runs, and another `run --local` on the same DIR carries it on.
 
-The server runs this checkout's code (``python -m loopline.cli`` with the repository on the path),
+The server and the runs run this checkout's code (``python -m loopline.cli`` with the repository on the path),
 in a directory of its own, so nothing is kept anywhere else."""
 
 from __future__ import annotations
@@ -9,8 +10,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import time
+from contextlib import closing
 from pathlib import Path
 
 from tests.e2e.test_dev_restart import WORKFLOW as APPROVAL  # first, ask (an approval), after
@@ -127,3 +131,82 @@ def test_a_chain_killed_mid_run_carries_on_with_each_effect_once(tmp_path: Path)
     assert collapsed == [f"step{i}" for i in range(STEPS)], lines
     assert len(lines) - len(collapsed) <= 1, lines
     assert all(done["tasks"][f"step{i}"]["status"] == "COMPLETED" for i in range(STEPS))
+
+
+# A code task killed while it runs (issue #12 item 1): its attempt is RUNNING with a lease of its timeout plus
+# the 90 s margin (infra/engine/code_tasks.py), and its watchdog, a delayed message in the state file, takes
+# it over when the lease ends. The run's input is 2 MB: local mode keeps values inline in the file (no
+# claim check), and the value must come back whole after the kill.
+NAPPING = """
+workflow:
+  metadata: {id: napping}
+  tasks:
+    - {id: nap, type: python, timeout: 5, config: {code: "import time; time.sleep(3); result = len(inputs['blob'])"}}
+    - id: after
+      type: python
+      depends_on: [nap]
+      config: {code: "result = [tasks['nap']['output'], inputs['blob'][-3:]]"}
+"""
+# What the second `loopline run --local` waits on while it pumps the earlier run: a decision nobody makes.
+WAITING = """
+workflow:
+  metadata: {id: waiting}
+  tasks:
+    - {id: ask, type: approval, config: {title: "never", approvers: [a@example.com]}}
+"""
+BLOB = "x" * (2 * 1024 * 1024 - 3) + "end"
+
+
+def run_local(home: Path, *args: str) -> subprocess.Popen:
+    """`loopline run ... --local --state state` in a process group of its own, its stderr in a log."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    log = (home / "run.log").open("a")
+    return subprocess.Popen([sys.executable, "-m", "loopline.cli", "run", *args, "--local", "--state", "state"],
+                            cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+
+
+def stored(state: Path, sql: str, args: tuple = ()) -> list:
+    """Rows of the state file, read beside the process writing it (WAL: the reader does not block it)."""
+    if not (state / "state.db").exists():
+        return []
+    with closing(sqlite3.connect(state / "state.db", timeout=10)) as db:
+        return db.execute(sql, args).fetchall()
+
+
+def task(state: Path, task_id: str) -> dict | None:
+    rows = stored(state, "SELECT record FROM tasks WHERE task_id = ?", (task_id,))
+    return json.loads(rows[0][0]) if rows else None
+
+
+def test_a_code_task_killed_while_it_runs_is_taken_over_after_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    (tmp_path / "napping.yaml").write_text(NAPPING)
+    (tmp_path / "waiting.yaml").write_text(WAITING)
+    (tmp_path / "input.json").write_text(json.dumps({"blob": BLOB}))
+    first = run_local(tmp_path, "napping.yaml", "--input", "@input.json")
+    try:
+        wait_until(lambda: (task(state, "nap") or {}).get("status") == "RUNNING", timeout=30)
+        time.sleep(1)  # the code is asleep in its runner now
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+    (run_id, status, record), = stored(state, "SELECT run_id, status, record FROM runs")
+    assert status == "RUNNING" and task(state, "nap")["status"] == "RUNNING"
+    assert len(record) > len(BLOB)  # the input is in the run's row itself, no claim check
+
+    # Another `loopline run --local` on the same state directory pumps the earlier run while it waits for
+    # its own: the watchdog comes due about 95 s after the claim, takes the attempt over, and the run ends.
+    second = run_local(tmp_path, "waiting.yaml", "--timeout", "300")
+    try:
+        wait_until(lambda: stored(state, "SELECT status FROM runs WHERE run_id = ?", (run_id,))[0][0]
+                   in ("COMPLETED", "FAILED"), timeout=240)
+    finally:
+        os.killpg(second.pid, signal.SIGKILL)
+        second.wait(timeout=10)
+    (status, record), = stored(state, "SELECT status, record FROM runs WHERE run_id = ?", (run_id,))
+    assert status == "COMPLETED", record[-2000:]
+    assert json.loads(record)["inputs"] == {"blob": BLOB}  # 2 MB, whole after the kill and the restart
+    nap, after = task(state, "nap"), task(state, "after")
+    assert nap["status"] == after["status"] == "COMPLETED"
+    assert nap["output"] == len(BLOB) and after["output"] == [len(BLOB), "end"]
+    assert nap["attempt"] == 1  # taken over, not failed: the kill costs no attempt of the retry policy
