@@ -143,7 +143,11 @@ class Propagation:
                                          key=body_key(dep_id, loop_id, index), ctx=ctx)
                 if follow is not None:
                     work.append(follow)
-            if done.id in loop.config["last"]:
+            if list(loop.config["last"]) == [done.id]:
+                # The body's one last task: the iteration ends with it, no count needed (the write
+                # that ends the iteration is conditional on it running: a repeat changes nothing).
+                self.loops.iteration_done(plan, run_id, loop, index)
+            elif done.id in loop.config["last"]:
                 caught = catch_step(done_rec.catch) == "caught"
                 outcome = edge_outcome(done, done_rec.status, done_rec.output, loop, caught)
                 _, iteration = self.store.resolve_edge(run_id, iteration_key(loop_id, index), done.id, outcome)
