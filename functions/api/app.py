@@ -76,6 +76,17 @@ def _parsed():
         raise ApiError(error.status, error.message) from None
 
 
+def _optional_body():
+    """An operator action's optional body: none at all, or a JSON object (a JSON ``null`` is neither)."""
+    raw = app.current_event.body
+    if raw is None or not raw.strip():
+        return None
+    body = _parsed()
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object, e.g. {\"reason\": \"...\"}, or empty")
+    return body
+
+
 def _body() -> dict:
     body = _parsed()
     if not isinstance(body, dict):
@@ -177,7 +188,7 @@ def get_run_links(run_id: str):
                                                 tags=("runs",),
            request=doc.body(doc.ReasonRequest, required=False)))
 def cancel_run(run_id: str):
-    reason = reason_of(_parsed())  # optional: {"reason": "..."}, kept in the audit log and the run's history
+    reason = reason_of(_optional_body())  # optional: {"reason": "..."}, kept in the audit log and the run's history
 
     def cancel():
         result = get_engine().cancel_run(run_id, reason or None)
@@ -194,7 +205,7 @@ def cancel_run(run_id: str):
                                                tags=("runs",),
            request=doc.body(doc.ReasonRequest, required=False)))
 def pause_run(run_id: str):
-    return _audited(AuditAction.PAUSE, run_id, reason_of(_parsed()),
+    return _audited(AuditAction.PAUSE, run_id, reason_of(_optional_body()),
                     lambda: _run_control(run_id, get_engine().pause_run(run_id), "running"))
 
 
@@ -202,7 +213,7 @@ def pause_run(run_id: str):
                                                 tags=("runs",),
            request=doc.body(doc.ReasonRequest, required=False)))
 def resume_run(run_id: str):
-    return _audited(AuditAction.RESUME, run_id, reason_of(_parsed()),
+    return _audited(AuditAction.RESUME, run_id, reason_of(_optional_body()),
                     lambda: _run_control(run_id, get_engine().resume_run(run_id), "paused"))
 
 
@@ -218,7 +229,7 @@ def redrive_run(run_id: str):
             raise ApiError(409, f"run '{run_id}' cannot be redriven: {result['reason']}",
                            run_status=result["status"])
         return _json(202, result)  # queued: GET /runs/{id} shows it RUNNING once the worker has reopened it
-    return _audited(AuditAction.REDRIVE, run_id, reason_of(_parsed()), redrive)
+    return _audited(AuditAction.REDRIVE, run_id, reason_of(_optional_body()), redrive)
 
 
 def _run_control(run_id: str, result, needed: str):

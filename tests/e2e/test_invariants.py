@@ -85,7 +85,7 @@ def test_the_same_message_delivered_twice_advances_the_run_once(runtime, actions
     assert sorted(actions) == ["a", "b", "c"]
 
 
-def test_killed_after_a_state_write_before_the_enqueue_the_run_completes_after_restart(aws, clock, actions):
+def test_killed_after_a_state_write_before_the_next_task_starts_the_run_completes_after_restart(aws, clock, actions):
     runtime = LocalRuntime(aws, clock=clock)
     clean = finish(runtime, start(runtime, CHAIN))
     runtime.stop()
@@ -94,13 +94,14 @@ def test_killed_after_a_state_write_before_the_enqueue_the_run_completes_after_r
     boto3.setup_default_session(region_name="us-east-1")
     crashes = []
 
-    def crash_before_enqueue_of_b(params, **_):
-        body = params.get("MessageBody", "")
-        if '"task":"b"' in body and not crashes:
-            crashes.append(body)
-            raise SimulatedCrash("killed between the state write and the enqueue")
+    def crash_before_b_starts(params, **_):
+        # b is carried on in the invocation that finished a (docs/durability.md rule 11): its next
+        # step is no SendMessage but b's claim, the first write to b's item.
+        if params.get("Key", {}).get("sk", {}).get("S") == "T#b" and not crashes:
+            crashes.append(params)
+            raise SimulatedCrash("killed between a's state write and b's start")
 
-    boto3.DEFAULT_SESSION.events.register("before-parameter-build.sqs.SendMessage", crash_before_enqueue_of_b)
+    boto3.DEFAULT_SESSION.events.register("before-parameter-build.dynamodb.UpdateItem", crash_before_b_starts)
     runtime = LocalRuntime(aws, clock=clock)
     run_id = start(runtime, CHAIN)
     with pytest.raises(SimulatedCrash):
@@ -108,7 +109,7 @@ def test_killed_after_a_state_write_before_the_enqueue_the_run_completes_after_r
     assert crashes
     with runtime.lock:
         tasks = get_engine().describe_run(run_id)["tasks"]
-    assert tasks["a"]["status"] == "COMPLETED" and tasks["b"]["status"] == "PENDING"  # written, not enqueued
+    assert tasks["a"]["status"] == "COMPLETED" and tasks["b"]["status"] == "PENDING"  # written, not started
     runtime.stop()  # every in-memory state of the "dead" process goes
 
     runtime = LocalRuntime(aws, clock=clock)
