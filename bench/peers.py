@@ -207,6 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.items, args.rounds = 3, 100, 2
+    # Absolute, not resolved: each engine runs in a state directory of its own, and a venv's
+    # interpreter is a symlink whose target would lose the venv.
+    args.peers_python = os.path.abspath(args.peers_python)
+    if not os.path.exists(args.peers_python):
+        parser.error(f"no peers' interpreter at {args.peers_python}: `make bench-peers` makes .venv-peers")
     print("$ " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable), *sys.argv]))
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; Python {platform.python_version()},"
           f" {os.cpu_count()} CPUs; load average at start {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
