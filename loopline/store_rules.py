@@ -23,6 +23,7 @@ from infra.ports import (
     TokenRecord,
     TokenUsed,
 )
+from statemachine.decisions import one_edge
 from statemachine.state import LastChange
 
 
@@ -72,13 +73,10 @@ def edge_resolved(record: TaskRecord, dep_id: str, outcome: str) -> TaskRecord |
     """The task with ``dep_id`` counted once as ``outcome``; None if it was counted before."""
     if dep_id in record.resolved:
         return None
-    counts: dict[str, Any] = {
-        "ok": {"deps_ok": record.deps_ok + 1},
-        "failed": {"deps_failed": record.deps_failed + 1},
-        "skipped": {"deps_skipped": record.deps_skipped + 1},
-        "force_skip": {"deps_skipped": record.deps_skipped + 1, "forced_skip": True},
-    }[outcome]
-    return replace(record, resolved=record.resolved | {dep_id}, **counts)
+    counted = one_edge(outcome)  # the one mapping of an outcome to counts (statemachine/decisions.py)
+    return replace(record, resolved=record.resolved | {dep_id}, deps_ok=record.deps_ok + counted.ok,
+                   deps_failed=record.deps_failed + counted.failed, deps_skipped=record.deps_skipped + counted.skipped,
+                   forced_skip=record.forced_skip or counted.forced_skip)
 
 
 def halted(run: RunRecord, reason_id: str, error: dict, note: LastChange | None) -> RunRecord:

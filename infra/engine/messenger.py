@@ -59,7 +59,8 @@ class Messenger:
     @contextmanager
     def carrying(self) -> Iterator[list[Exec]]:
         """Collect the ready tasks ``ready`` names while the block runs, instead of sending them. The
-        caller must run or send every one it gets, even when the block raised."""
+        caller runs or sends every one it gets; if the block raised, they go with it, which is safe only
+        because the message being handled then comes back and makes them ready again (Engine.handle)."""
         outer = getattr(self._local, "collected", None)
         collected: list[Exec] = []
         self._local.collected = collected

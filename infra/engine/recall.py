@@ -32,7 +32,6 @@ MAX_AGE = 1.0  # seconds an image is used for without reading it again
 
 @dataclass
 class _Memory:
-    run_id: str
     run: RunRecord | None
     run_at: datetime
     tasks: dict[str, tuple[TaskRecord | None, datetime]] = field(default_factory=dict)  # None: no item
@@ -46,7 +45,6 @@ class RecallingStore:
         self.clock = clock
         self.max_age = max_age
         self._local = threading.local()
-        self.loads_recalled = 0  # for tests and benchmarks: loads answered without a read
 
     @contextmanager
     def recalling(self) -> Iterator[None]:
@@ -105,13 +103,12 @@ class RecallingStore:
         if memory is not None and memory.run is not None and self._fresh(memory.run_at):
             known = [memory.tasks.get(task_id) for task_id in task_ids]
             if all(entry is not None and self._fresh(entry[1]) for entry in known):
-                self.loads_recalled += 1
                 return memory.run, {task_id: entry[0] for task_id, entry in zip(task_ids, known)
                                     if entry is not None and entry[0] is not None}
         run, records = self.inner.load(run_id, task_ids)
         now = self.clock.now()
         if memory is None or not self._fresh(memory.run_at):
-            memory = memories[run_id] = _Memory(run_id, run, now)
+            memory = memories[run_id] = _Memory(run, now)
         else:
             memory.run, memory.run_at = run, now
         for task_id in task_ids:
