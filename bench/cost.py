@@ -47,9 +47,10 @@ WORKER_MEMORY_GB = 512 / 1024
 # Lambda bills duration rounded up to the next millisecond (same pricing page).
 LAMBDA_BILLING_GRANULARITY_MS = 1.0
 
-# DynamoDB on-demand pricing page (aws.amazon.com/dynamodb/pricing/on-demand).
-DYNAMODB_PER_WRU = 1.25 / 1e6
-DYNAMODB_PER_RRU = 0.25 / 1e6
+# DynamoDB on-demand pricing page (aws.amazon.com/dynamodb/pricing/on-demand), since on-demand
+# throughput was halved on 1 November 2024 (it was $1.25 and $0.25 before).
+DYNAMODB_PER_WRU = 0.625 / 1e6
+DYNAMODB_PER_RRU = 0.125 / 1e6
 # DynamoDB developer guide, "Read/write capacity mode": a write unit is 1 KB, a read unit 4 KB
 # strongly consistent (an eventually consistent read is half a unit); transactional reads and
 # writes cost twice.

@@ -69,6 +69,8 @@ CASES = (
     ("wait 2s (SQS delay)", "wait.yaml", "system"),
     ("wait 2s (Scheduler timer)", "wait.yaml", "movable"),
     ("chain of 10 waits of 0s", "wait0_chain_10.yaml", "system"),
+    ("fan-out 1 -> 8 -> 1 of 0s waits", "wait0_fanout_8.yaml", "system"),
+    ("for_each of 100 items, a 0s wait each", "for_each_100.yaml", "system"),
 )
 
 
@@ -371,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="counted runs per workflow (default 3)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds a run may take (default 60)")
+    parser.add_argument("--only", default="", help="only the workflows whose label contains this text")
     args = parser.parse_args(argv)
 
     print("$ " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable, os.getcwd())
@@ -386,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(counter)
     try:
         results = [measure(bench, label, WORKFLOWS / name, clock, args.repeat, args.timeout)
-                   for label, name, clock in CASES]
+                   for label, name, clock in CASES if args.only in label]
     finally:
         bench.stop()
     report(results, args.repeat)

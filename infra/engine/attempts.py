@@ -141,10 +141,12 @@ class Attempts:
                 run_it = True  # claimed below, then failed with the error like any other
                 skip_error = exc
             if not run_it:
-                self.outcomes.finish(plan, run, node, rec, TaskStatus.SKIPPED, None, from_status=None,
-                                     extra={**({"role_ctx": role_ctx} if role_ctx else {}), **counted,
-                                            **({"carried": True} if carried else {})},
-                                     reason="skipped by its when/skip_if")
+                ended = self.outcomes.finish(plan, run, node, rec, TaskStatus.SKIPPED, None, from_status=None,
+                                             extra={**({"role_ctx": role_ctx} if role_ctx else {}), **counted,
+                                                    **({"carried": True} if carried else {})},
+                                             reason="skipped by its when/skip_if", absent=edge is not None)
+                if edge is not None and ended.status != TaskStatus.SKIPPED:
+                    self._count_edge(plan, run, node, key, msg, recs)  # it had an item after all
                 return
         if takeover and rec.ctx_now:
             ctx_now, seed = rec.ctx_now, rec.ctx_seed  # a replay sees the same now() and random()
@@ -156,8 +158,8 @@ class Attempts:
             ref = AttemptRef(run.run_id, plan.hash, node.id, key, attempt, rec.redrive)
             prepared, code_error = self.code.prepare_for(ref, node, scope, run, parse_iso(ctx_now), seed or 0, now) \
                 if self.code else (None, TaskFailure("TaskRunnerError", "this deployment has no task runner"))
-        shown = shown_input(node.config, scope, EvalContext(now=parse_iso(ctx_now), seed=seed or 0)) \
-            if node.kind == "task" else None
+        claim_ctx = EvalContext(now=parse_iso(ctx_now), seed=seed or 0)  # what the claim records, for a replay
+        shown = shown_input(node.config, scope, claim_ctx) if node.kind == "task" else None
         claim = TaskChange(
             status=TaskStatus.RUNNING,
             from_status=(rec.status,) if rec.status != TaskStatus.PENDING else (None, TaskStatus.PENDING),
@@ -180,6 +182,14 @@ class Attempts:
                 **(prepared.claim_fields if prepared else {}),
             },
         )
+        known = self._known_now(node, scope, claim_ctx, now) if fresh and prepared is None and code_error is None \
+            else None
+        if known is not None:
+            applied = self.outcomes.claim_and_succeed(plan, run, node, rec, claim, known, scope, claim_ctx)
+            if applied is not None:
+                if not applied and edge is not None:  # it had an item after all: count the edge as usual
+                    self._count_edge(plan, run, node, key, msg, recs)
+                return
         rec, claimed = self.outcomes.change(run.run_id, rec, claim, f"attempt {attempt} ({claim_kind})")
         if not claimed:
             if edge is not None:  # it had an item after all: count the edge as usual
@@ -223,10 +233,7 @@ class Attempts:
             self.children.run_sub_workflow(plan, run, node, rec, scope, ctx)
             return
         if node.kind == "condition":
-            value = evaluate(node.condition, scope, ctx) if isinstance(node.condition, str) else node.condition
-            taken = truthy(value)
-            self.outcomes.succeed(plan, run, node, rec,
-                                  TaskResult({"result": taken, "branch": "then" if taken else "else"}))
+            self.outcomes.succeed(plan, run, node, rec, _condition_result(node, scope, ctx))
             return
         gate = node.requires_approval
         decided = (rec.approval or {}).get("result")
@@ -247,6 +254,20 @@ class Attempts:
         if decided is not None:
             result = TaskResult(result.output, {**result.names, "approval": decided})
         self.outcomes.succeed(plan, run, node, rec, result, scope=scope, ctx=ctx)
+
+    def _known_now(self, node: Node, scope: Scope, ctx: EvalContext, now: datetime) -> TaskResult | None:
+        """The result of a node that only computes it, with no effect of its own (a condition, a wait
+        already due), if it can be had without error: its claim then ends it in the same write
+        (Outcomes.claim_and_succeed). Anything else, or an error, is None: the usual path claims the
+        task first, runs it, and fails it with the reason."""
+        if node.kind == "condition":
+            try:
+                return _condition_result(node, scope, ctx)
+            except ExpressionError:
+                return None
+        if node.kind == "task" and node.type == "wait" and node.requires_approval is None:
+            return self.waits.due_now(node, scope, ctx, now)
+        return None
 
     def accept_result(self, body: str) -> str:
         """A code task's result from the result queue (infra/dispatch/jobs.py). It is recorded only for
@@ -286,6 +307,12 @@ class Attempts:
         self.outcomes.succeed(plan, run, node, rec, outcome, scope=scope, ctx=self.scopes.eval_context(rec),
                               printed=printed)
         return "completed"
+
+
+def _condition_result(node: Node, scope: Scope, ctx: EvalContext) -> TaskResult:
+    value = evaluate(node.condition, scope, ctx) if isinstance(node.condition, str) else node.condition
+    taken = truthy(value)
+    return TaskResult({"result": taken, "branch": "then" if taken else "else"})
 
 
 def _should_run(node: Node, scope: Scope, ctx: EvalContext) -> bool:

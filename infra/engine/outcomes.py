@@ -69,6 +69,31 @@ class Outcomes:
         return self.finish(plan, run, node, rec, TaskStatus.COMPLETED, output, exports=exports, consume=consume,
                            from_status=from_status, extra=_printed(printed))
 
+    def claim_and_succeed(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, claim: TaskChange,
+                          result: TaskResult, scope: Scope, ctx: EvalContext) -> bool | None:
+        """Claim a task and record its success in one write: for a node whose result is known at its
+        claim, with no effect of its own (a condition, a wait already due: Attempts._known_now). The
+        write is ``claim``'s, with its conditions, ending COMPLETED: as atomic as the claim, so a crash
+        leaves the task either untouched or ended, and a redelivery propagates an ended one. Returns
+        whether it applied; None, having written nothing, when the outputs fail to evaluate or to
+        store: the caller then claims and runs the task as usual, which fails it with the reason."""
+        try:
+            output, exports = _evaluate_outputs(node, result.output, {"response": result.output, **result.names},
+                                                scope, ctx)
+        except ExpressionError:
+            return None
+        if _unstorable(output, exports) is not None:
+            return None
+        now = iso(self.clock.now())
+        started = replace(rec, attempt=claim.set["attempt"], attempt_started_at=claim.set["attempt_started_at"])
+        change = replace(claim, status=TaskStatus.COMPLETED, set={
+            **claim.set, "output": output, "ended_at": now, "lease_until": None,
+            **with_ended_attempt(started, now, None)})
+        new, applied = self.change(run.run_id, rec, change, "completed at its claim", exports=exports)
+        if applied:
+            self.propagation.propagate(plan, run.run_id, node, new)
+        return applied
+
     def fail(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, failure: TaskFailure,
              consume: TokenConsume | None = None, from_status: str = TaskStatus.RUNNING,
              printed: str | None = None) -> TaskRecord:
@@ -111,15 +136,17 @@ class Outcomes:
     def finish(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, status: str, output: Any,
                error: dict[str, Any] | None = None, exports: dict[str, Any] | None = None,
                consume: TokenConsume | None = None, from_status: str | None = TaskStatus.RUNNING,
-               extra: dict[str, Any] | None = None, reason: str = "") -> TaskRecord:
+               extra: dict[str, Any] | None = None, reason: str = "", absent: bool = False) -> TaskRecord:
         """Write the task's end (``from_status`` None: it never started) and, if applied, carry the run on.
-        ``reason``: why, for the transition's record (by default the status and the error's type)."""
+        ``reason``: why, for the transition's record (by default the status and the error's type);
+        ``absent``: only where the task has no item at all (TaskChange.absent)."""
         never_started = from_status is None
         now = iso(self.clock.now())
         change = TaskChange(
             status=status,
             from_status=(None, TaskStatus.PENDING) if never_started else (from_status,),
             attempt=None if never_started else rec.attempt,
+            absent=absent,
             votes=_vote_guard(rec, from_status),
             set={"output": output, "error": error, "ended_at": now, "lease_until": None,
                  **({} if never_started else with_ended_attempt(rec, now, error)), **(extra or {})},

@@ -39,6 +39,12 @@ class RunEnd:
         if run.status not in RUN_MOVING:
             self.notify_parent(run)  # ended before: a redelivery tells the parent again
             return
+        if run.end_comps is None and run.status == RunStatus.RUNNING \
+                and not (run.failed_tasks or run.cancelled or plan.finally_tasks):
+            # No end step to fix (nothing failed, so nothing to compensate, and no finally task): the run
+            # just ends, with finish_run's own condition. A redelivery finds it ended, or decides again.
+            self._finish(plan, run)
+            return
         if run.end_comps is None:
             comps = self._compensations(plan, run, run.cancelled) if run.failed_tasks else []
             before = run.status

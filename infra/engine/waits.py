@@ -13,7 +13,7 @@ from typing import Any
 
 from statemachine.decisions import wait_until
 from statemachine.durations import parse_duration
-from statemachine.expressions import EvalContext, Scope, render
+from statemachine.expressions import EvalContext, ExpressionError, Scope, render
 from statemachine.messages import Kind, TimerFired
 from statemachine.plan import Node, Plan
 from statemachine.status import RUN_MOVING, TASK_ENDED, RunStatus, TaskStatus, WaitingFor
@@ -86,6 +86,16 @@ class Waits:
             self.ensure_wait(plan, run, node, rec, links_stored=True)
             if rec.waiting_for == WaitingFor.APPROVAL:
                 self.approvals.notify_approvers(plan, run.run_id, node, rec, "request")
+
+    def due_now(self, node: Node, scope: Scope, ctx: EvalContext, now: datetime) -> TaskResult | None:
+        """A ``wait`` task's result if it is due already (``0s``, a time past), else None: its claim can
+        then end it in the same write (Attempts._known_now). A config that does not render or parse is
+        None too: begin_wait, on the usual path, fails the task with the reason."""
+        try:
+            wake = wait_until(render(node.config, scope, ctx), now, parse_duration, _parse_time)
+        except (ExpressionError, TypeError, ValueError):
+            return None
+        return TaskResult({"woke_at": iso(now)}) if wake <= now else None
 
     def put_wait_tokens(self, plan: Plan, run: RunRecord, rec: TaskRecord) -> None:
         """Store the hashes of a waiting task's links (no-op for those already stored)."""

@@ -17,7 +17,7 @@ def test_a_million_of_each_unit_costs_its_list_price() -> None:
                        scheduler_invocations=1e6, s3_puts=1e6, s3_gets=1e6)
     dollars = cost.price(usage)
     assert dollars["lambda"] == pytest.approx(0.20)
-    assert dollars["dynamodb"] == pytest.approx(1.25 + 0.25)
+    assert dollars["dynamodb"] == pytest.approx(0.625 + 0.125)  # on-demand, since November 2024
     assert dollars["sqs"] == pytest.approx(0.40)
     assert dollars["scheduler"] == pytest.approx(1.00)
     assert dollars["s3"] == pytest.approx(5.00 + 0.40)
@@ -36,10 +36,10 @@ def test_per_million_transitions_divides_by_the_transitions() -> None:
     usage = cost.Usage(lambda_requests=11, lambda_gb_seconds=cost.lambda_gb_seconds(11, 44.0, 0.5),
                        dynamodb_wru=33, dynamodb_rru=29, sqs_requests=10)
     per = cost.per_million(usage, 10)
-    assert per["dynamodb"] == pytest.approx(3.3 * 1.25 + 2.9 * 0.25)  # 4.85
+    assert per["dynamodb"] == pytest.approx(3.3 * 0.625 + 2.9 * 0.125)  # 2.425
     assert per["sqs"] == pytest.approx(0.40)
     assert per["lambda"] == pytest.approx(1.1 * 0.20 + 1.1 * 0.022 * 16.6667)
-    assert sum(per.values()) == pytest.approx(4.85 + 0.40 + 0.22 + 0.40333, rel=1e-4)
+    assert sum(per.values()) == pytest.approx(2.425 + 0.40 + 0.22 + 0.40333, rel=1e-4)
 
 
 def test_capacity_units_from_sizes() -> None:

@@ -4,7 +4,11 @@ redelivery, which walks on through the tasks it carried (Propagation.apply_edge)
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
+
+from loopline.memory.local_mode import LocalMode
 
 from infra.ports import TaskChange
 from tests.unit.test_engine_semantics import drive, start, statuses
@@ -17,6 +21,16 @@ workflow:
     - {id: b, type: wait, depends_on: [a], config: {duration: 0s}}
     - {id: c, type: wait, depends_on: [b], config: {duration: 0s}}
     - {id: d, type: wait, depends_on: [c], config: {duration: 0s}}
+"""
+
+QUERIES = """
+workflow:
+  metadata: {id: carried_queries}
+  tasks:
+    - {id: a, type: wait, config: {duration: 0s}}
+    - {id: b, type: database, depends_on: [a], config: {connection: main, query: "SELECT 1 AS x"}}
+    - {id: c, type: database, depends_on: [b], config: {connection: main, query: "SELECT 2 AS x"}}
+    - {id: d, type: database, depends_on: [c], config: {connection: main, query: "SELECT 3 AS x"}}
 """
 
 FAN = """
@@ -84,20 +98,32 @@ def test_with_too_little_time_left_the_ready_task_is_sent(local, clock):
     assert drive(local, run_id, clock)["status"] == "COMPLETED"
 
 
-@pytest.mark.parametrize("where", ["claim", "finish"])
+# A task with effects (a database query) is claimed, then ended: two writes, each a crash point. A
+# wait already due is claimed and ended in one write (Outcomes.claim_and_succeed): a crash falls
+# before it or after it.
+CRASHES = {"claim": ("database", "RUNNING", False), "finish": ("database", "COMPLETED", True),
+           "before at once": ("wait", "COMPLETED", False), "after at once": ("wait", "COMPLETED", True)}
+
+
+@pytest.mark.parametrize("where", list(CRASHES))
 @pytest.mark.parametrize("task", ["b", "c"])
-def test_a_crash_in_a_carried_task_is_healed_by_the_redelivered_message(local, clock, task, where):
-    run_id = start(local, CHAIN)
+def test_a_crash_in_a_carried_task_is_healed_by_the_redelivered_message(tmp_path, monkeypatch, clock, task, where):
+    kind, status, after = CRASHES[where]
+    db = tmp_path / "x.db"
+    sqlite3.connect(db).close()
+    monkeypatch.setenv("LOOPLINE_DB_MAIN", f"sqlite://{db}")
+    local = LocalMode(clock=clock, inline_code=True)
+    run_id = start(local, CHAIN if kind == "wait" else QUERIES)
     local.pump_once()  # the start message: a's exec is queued
     delivery = local.queue.claim()
     message = local.queue.read(delivery.body)
     real = local.store.change_task
-    status = "RUNNING" if where == "claim" else "COMPLETED"
 
     def dying(run, task_id, change: TaskChange, *rest, **kw):
         if task_id == task and change.status == status:
-            written = real(run, task_id, change, *rest, **kw) if where == "finish" else None
-            raise Crash(f"died {'after' if written else 'before'} writing {task} {status}")
+            if after:
+                real(run, task_id, change, *rest, **kw)
+            raise Crash(f"died {'after' if after else 'before'} writing {task} {status}")
         return real(run, task_id, change, *rest, **kw)
 
     local.store.change_task = dying
@@ -110,6 +136,7 @@ def test_a_crash_in_a_carried_task_is_healed_by_the_redelivered_message(local, c
     local.engine.handle(message)  # the same message, redelivered: it walks on through what it carried
     view = drive(local, run_id, clock)
     assert view["status"] == "COMPLETED" and set(statuses(view).values()) == {"COMPLETED"}
+    local.close()
 
 
 def test_a_carried_task_loads_from_what_its_invocation_saw_for_a_second_at_most(local, clock):

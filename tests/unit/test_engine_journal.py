@@ -41,7 +41,9 @@ def test_a_run_yields_one_record_per_transition_with_its_cause(local, clock):
     assert runs == [(None, "RUNNING", CauseKind.REQUEST), ("RUNNING", "COMPLETED", CauseKind.MESSAGE)]
     assert _task_steps(events, "a") == [("PENDING", "RUNNING", "exec"), ("RUNNING", "WAITING", "exec"),
                                         ("WAITING", "COMPLETED", "wake")]
-    assert _task_steps(events, "b") == [("PENDING", "RUNNING", "exec"), ("RUNNING", "COMPLETED", "exec")]
+    # A wait already due is claimed and ended in one write: one transition, saying so.
+    assert _task_steps(events, "b") == [("PENDING", "COMPLETED", "exec")]
+    assert [e.reason for e in events if isinstance(e, TaskTransition) and e.item == "b"] == ["completed at its claim"]
     skipped = [e for e in events if isinstance(e, TaskTransition) and e.item == "c"]
     assert [(e.status, e.reason) for e in skipped] == [("SKIPPED", "skipped by its when/skip_if")]
     waiting = next(e for e in events if isinstance(e, TaskTransition) and e.status == "WAITING")
@@ -54,7 +56,7 @@ def test_a_duplicate_delivery_applies_nothing_and_records_nothing(local, clock):
     deliver_twice(local)
     drive(local, run_id, clock)
     statuses = [(e.item, e.status) for e in local.transitions.of_run(run_id) if isinstance(e, TaskTransition)]
-    assert len(statuses) == len(set(statuses)) == 6  # each change once, however often its message came
+    assert len(statuses) == len(set(statuses)) == 5  # each change once, however often its message came
 
 
 def test_a_retry_says_why_and_a_cancel_names_the_request(local, clock):
