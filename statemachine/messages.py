@@ -75,6 +75,9 @@ class Exec:
     # In-process only, never encoded: the one edge that made a carried task ready, counted by its
     # claim instead of a write of its own (infra/engine/carry_on.py). Sent, the message goes without it.
     edge: tuple[str, str] | None = field(default=None, compare=False)
+    # In-process only too: the item is known to have been absent a moment ago (a first task of an
+    # iteration this invocation just created): loaded without a read, claimed only where it has none.
+    unwritten: bool = field(default=False, compare=False)
 
     @property
     def item(self) -> str:

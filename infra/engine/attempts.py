@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
@@ -81,9 +82,9 @@ class Attempts:
         attempt = msg.attempt
         key = msg.item
         visible = self.scopes.visible_tasks(plan, node)
-        if carried and msg.edge is not None:
-            # Made ready by its one edge, not written: unless this invocation saw its item, it has none
-            # (its claim is conditional on that: _claim_and_run).
+        if carried and (msg.edge is not None or msg.unwritten):
+            # Made ready by its one edge, not written, or the first task of an iteration just created:
+            # unless this invocation saw its item, it has none (its claim is conditional on that).
             self.recall.presume_unwritten(msg.run, key)
         run, rec, recs, loop_extra = self.scopes.load_for(plan, msg.run, node, key, visible)
         if run is not None and carried and msg.edge is not None and (rec.resolved or rec.redrive or rec.parked):
@@ -129,7 +130,9 @@ class Attempts:
 
         # A carried task whose one edge was not written (Propagation.apply_edge): its claim counts it,
         # on the condition that the task has no item yet; where it has one, the edge is written as usual.
+        # So for one presumed to have no item (Exec.unwritten): where it has one, it is decided again.
         edge = msg.edge if fresh and carried else None
+        presumed = fresh and carried and (edge is not None or msg.unwritten)
         counted = edge_fields(*edge) if edge is not None else {}
         role_ctx = rec.role_ctx or msg.ctx
         scope = self.scopes.task_scope(run, rec, recs, visible, loop_extra, role_ctx)
@@ -144,9 +147,9 @@ class Attempts:
                 ended = self.outcomes.finish(plan, run, node, rec, TaskStatus.SKIPPED, None, from_status=None,
                                              extra={**({"role_ctx": role_ctx} if role_ctx else {}), **counted,
                                                     **({"carried": True} if carried else {})},
-                                             reason="skipped by its when/skip_if", absent=edge is not None)
-                if edge is not None and ended.status != TaskStatus.SKIPPED:
-                    self._count_edge(plan, run, node, key, msg, recs)  # it had an item after all
+                                             reason="skipped by its when/skip_if", absent=presumed)
+                if presumed and ended.status != TaskStatus.SKIPPED:
+                    self._presumed_wrong(plan, run, node, key, msg, recs, time_left)
                 return
         if takeover and rec.ctx_now:
             ctx_now, seed = rec.ctx_now, rec.ctx_seed  # a replay sees the same now() and random()
@@ -165,7 +168,7 @@ class Attempts:
             from_status=(rec.status,) if rec.status != TaskStatus.PENDING else (None, TaskStatus.PENDING),
             attempt=None if fresh else attempt,
             lease_expired_before=iso(now) if takeover else None,
-            absent=edge is not None,
+            absent=presumed,
             set={
                 "attempt": attempt,
                 "lease_until": iso(now + timedelta(seconds=self.lease_seconds)),
@@ -187,13 +190,13 @@ class Attempts:
         if known is not None:
             applied = self.outcomes.claim_and_succeed(plan, run, node, rec, claim, known, scope, claim_ctx)
             if applied is not None:
-                if not applied and edge is not None:  # it had an item after all: count the edge as usual
-                    self._count_edge(plan, run, node, key, msg, recs)
+                if not applied and presumed:
+                    self._presumed_wrong(plan, run, node, key, msg, recs, time_left)
                 return
         rec, claimed = self.outcomes.change(run.run_id, rec, claim, f"attempt {attempt} ({claim_kind})")
         if not claimed:
-            if edge is not None:  # it had an item after all: count the edge as usual
-                self._count_edge(plan, run, node, key, msg, recs)
+            if presumed:
+                self._presumed_wrong(plan, run, node, key, msg, recs, time_left)
             return  # another delivery claimed it first; it carries the task on
         if prepared is not None and self.code is not None:
             self.code.start(prepared, now)  # the message is done: the result comes back on its own queue
@@ -207,6 +210,17 @@ class Attempts:
             self.outcomes.fail(plan, run, node, rec, TaskFailure("ExpressionError", str(exc)))
         except TaskFailure as exc:
             self.outcomes.fail(plan, run, node, rec, exc)
+
+    def _presumed_wrong(self, plan: Plan, run: RunRecord, node: Node, key: str, msg: Exec,
+                        recs: dict[str, TaskRecord], time_left: Callable[[], float] | None) -> None:
+        """The claim of a carried task presumed to have no item was refused: it had one after all (an
+        edge counted before, a redrive's reset, another delivery's claim). Its one edge is counted as
+        usual; a first task of an iteration is decided again, on its item as read."""
+        if msg.edge is not None:
+            self._count_edge(plan, run, node, key, msg, recs)
+            return
+        self.recall.forget(run.run_id, key)
+        self.on_exec(replace(msg, unwritten=False), time_left, carried=True)
 
     def _count_edge(self, plan: Plan, run: RunRecord, node: Node, key: str, msg: Exec,
                     recs: dict[str, TaskRecord]) -> None:

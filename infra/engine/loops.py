@@ -101,15 +101,18 @@ class Loops:
         # Lost: started before, and a redelivery sends its first tasks again (their claims dedupe). If
         # it has finished (or a redrive kept it), its last tasks are sent instead: finding themselves
         # finished, they walk the loop on from it, which its first tasks would not.
-        iteration, _ = self.outcomes.change(run_id, TaskRecord(key), change, f"iteration {index} of {loop.id}")
+        iteration, created = self.outcomes.change(run_id, TaskRecord(key), change, f"iteration {index} of {loop.id}")
         roots = loop.config["roots"]
         starts = loop.config["last"] if iteration.status in TASK_ENDED else roots
         # The item travels in the iteration's record, not in each message. Ready: carried on in this
         # invocation when it is a worker's (carry_on.py), the first one; a redelivery of the message
         # that got here starts them again, as above, so what it carried needs no mark of its own.
+        # Created by this write, the iteration's body has no items yet: its first tasks, carried on,
+        # load without a read (Exec.unwritten; a redrive's reset items make their claims fall back).
         for task_id in starts:
             self.messenger.ready(run_id, plan.hash, task_id, key=body_key(task_id, loop.id, index),
-                                 ctx={k: v for k, v in ctx.items() if k != "item"}, epoch=iteration.redrive)
+                                 ctx={k: v for k, v in ctx.items() if k != "item"}, epoch=iteration.redrive,
+                                 unwritten=created)
         if not roots:
             self.iteration_done(plan, run_id, loop, index)
 

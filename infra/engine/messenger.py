@@ -45,11 +45,14 @@ class Messenger:
         return getattr(self._local, "collected", None) is not None
 
     def ready(self, run_id: str, plan_hash: str, task_id: str, key: str | None = None,
-              ctx: dict[str, Any] | None = None, epoch: int = 0, edge: tuple[str, str] | None = None) -> None:
+              ctx: dict[str, Any] | None = None, epoch: int = 0, edge: tuple[str, str] | None = None,
+              unwritten: bool = False) -> None:
         """A task became ready by the edge just applied: collected when the handler carries on (the
         message being handled stays the ready task's until the invocation ends), else sent. ``edge``:
-        (dependency, outcome) when the edge was not written: the carried task's claim counts it."""
-        message = Exec(run_id, plan_hash, task_id, 1, key=key or "", ctx=ctx, epoch=epoch, edge=edge)
+        (dependency, outcome) when the edge was not written: the carried task's claim counts it;
+        ``unwritten``: the task had no item a moment ago (Exec.unwritten)."""
+        message = Exec(run_id, plan_hash, task_id, 1, key=key or "", ctx=ctx, epoch=epoch, edge=edge,
+                       unwritten=unwritten)
         collected: list[Exec] | None = getattr(self._local, "collected", None)
         if collected is None:
             self.send(message)

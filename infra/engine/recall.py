@@ -85,6 +85,10 @@ class RecallingStore:
         elif run_id in memories:
             memories[run_id].tasks.pop(task_id, None)
 
+    def forget(self, run_id: str, task_id: str) -> None:
+        """Forget one task item (a presumption that proved wrong): the next load reads it."""
+        self._forget(run_id, task_id)
+
     def presume_unwritten(self, run_id: str, task_id: str) -> None:
         """Inside ``recalling()``: answer ``task_id`` as having no item, unless its item is remembered.
         Only for a task whose next write is conditional on having none (TaskChange.absent), so that a
