@@ -57,8 +57,10 @@ class RunStart:
         if not plan.roots:
             self.run_end.finalize(plan, run)
             return
+        # Ready: the first root runs next in this invocation (carry_on.py), the others go out in one
+        # batch. A redelivery of the start message makes them ready again, as a sent exec would be.
         for root in plan.roots:
-            self.messenger.send_exec(run.run_id, plan.hash, root, 1)
+            self.messenger.ready(run.run_id, plan.hash, root)
 
     def schedule_run_timeout(self, plan: Plan, run: RunRecord) -> None:
         """config.timeout: counted from the start, or from the last redrive (with a timer of its own)."""

@@ -24,6 +24,7 @@ from tests.e2e.concurrent_runs import (
     exec_of,
     interleavings,
     no_problems,
+    start_of,
     summary,
     timer_input,
 )
@@ -56,7 +57,7 @@ def same_as_clean(bench, clean):
 def queued(monkeypatch):
     """A ready task's exec goes through the queue, as when the worker that made it ready had no time
     left to carry it on (infra/engine/carry_on.py): these tests hold that message. Carried on, the
-    same two deliveries are one invocation (the same message twice, above, covers that)."""
+    same two deliveries are one invocation (the same start message twice, above, covers that)."""
     from infra.wiring import get_engine
 
     monkeypatch.setattr(get_engine().carry_on, "limit", 0)
@@ -70,22 +71,23 @@ def deliver(bench, which):
 # ------------------------------------------------------------ the same message twice
 
 
-def test_the_same_exec_message_twice_in_every_interleaving(bench):
+def test_the_same_start_message_twice_in_every_interleaving(bench):
     clean = clean_run(bench, CHAIN)
     assert clean[1] == Counter(a=1, b=1) and clean[0][1] == {"b": 20}
 
     def prepare():
         run_id = bench.start(CHAIN)
-        return run_id, bench.hold(exec_of(run_id, "a"))
+        return run_id, bench.hold(start_of(run_id))
 
-    # SQS hands the same message to a second worker while the first still has it.
+    # SQS hands the same message to a second worker while the first still has it; its handling runs
+    # a, the first task, in the same invocation.
     _, problems = interleavings(bench, prepare, deliver(bench, 0), deliver(bench, 0), same_as_clean(bench, clean))
     no_problems(problems)
 
 
 def test_a_timer_firing_twice_in_every_interleaving(bench):
     def to_the_timer(run_id):
-        bench.step_past(exec_of(run_id, "pause"))  # the wait has begun: its schedule exists
+        bench.step_past(start_of(run_id))  # it runs pause: the wait has begun, its schedule exists
         body = timer_input(bench.runtime.aws, run_id)
         bench.clock.advance(timedelta(hours=2, seconds=1).total_seconds())
         return body

@@ -28,8 +28,8 @@ from tests.e2e.concurrent_runs import (
     FAN_OUT_ACTIONS,
     FAN_OUT_OUTPUTS,
     WAIT,
-    exec_of,
     post_decision,
+    start_of,
     summary,
     timer_input,
     waiting_approval,
@@ -46,11 +46,11 @@ def no_worker_errors(bench):
     assert bench.lambdas.errors == [], bench.lambdas.errors[0]
 
 
-def test_the_same_exec_message_delivered_three_times_at_once(bench):
+def test_the_same_start_message_delivered_three_times_at_once(bench):
     clean = summary(bench.finish(bench.start(CHAIN)))
     for _ in range(ROUNDS):
         run_id = bench.start(CHAIN)
-        [message] = bench.hold(exec_of(run_id, "a"))
+        [message] = bench.hold(start_of(run_id))  # its handling runs a, the first task
         for outcome in together(*[lambda: bench.lambdas.deliver(message)] * 3):
             outcome.get()
         assert summary(bench.finish(run_id)) == clean
@@ -60,7 +60,7 @@ def test_the_same_exec_message_delivered_three_times_at_once(bench):
 def test_a_timer_delivered_twice_at_once_advances_once(bench):
     for _ in range(ROUNDS):
         run_id = bench.start(WAIT)
-        bench.step_past(exec_of(run_id, "pause"))
+        bench.step_past(start_of(run_id))  # it runs pause, which begins its wait
         body = timer_input(bench.runtime.aws, run_id)
         bench.clock.advance(timedelta(hours=2, seconds=1).total_seconds())
         first, second = bench.send(body, 2)

@@ -66,10 +66,10 @@ def test_a_chain_runs_in_the_invocation_of_its_first_task(local, clock):
     run_id = start(local, CHAIN)
     view = drive(local, run_id, clock)
     assert view["status"] == "COMPLETED"
-    # The start message sends a's exec; b, c and d never go through the queue.
-    assert [m.get("task") for m in sent if m.get("k") == "exec"] == ["a"]
+    # The start message's invocation runs a, then b, c and d: none goes through the queue.
+    assert [m.get("task") for m in sent if m.get("k") == "exec"] == []
     carried = local.store.load(run_id, ["a", "b", "c", "d"])[1]
-    assert [carried[t].carried for t in "abcd"] == [None, True, True, True]
+    assert [carried[t].carried for t in "abcd"] == [True, True, True, True]
 
 
 def test_with_no_steps_to_carry_every_ready_task_goes_through_the_queue(local, clock):
@@ -85,16 +85,15 @@ def test_a_fan_out_carries_one_branch_and_sends_the_others(local, clock):
     run_id = start(local, FAN)
     assert drive(local, run_id, clock)["status"] == "COMPLETED"
     execs = [m.get("task") for m in sent if m.get("k") == "exec"]
-    assert execs[0] == "a" and sorted(execs[1:]) == ["y", "z"]  # x carried; j carried by the last branch
+    assert sorted(execs) == ["y", "z"]  # a and x carried by the start; j carried by the last branch
 
 
 def test_with_too_little_time_left_the_ready_task_is_sent(local, clock):
     sent = _sent(local)
     run_id = start(local, CHAIN)
-    local.pump_once()  # the start message
-    message = local.queue.read(local.queue.claim().body)
+    message = local.queue.read(local.queue.claim().body)  # the start message
     local.engine.handle(message, time_left=lambda: 1.0)
-    assert [m.get("task") for m in sent if m.get("k") == "exec"] == ["a", "b"]
+    assert [m.get("task") for m in sent if m.get("k") == "exec"] == ["a"]
     assert drive(local, run_id, clock)["status"] == "COMPLETED"
 
 
@@ -114,8 +113,7 @@ def test_a_crash_in_a_carried_task_is_healed_by_the_redelivered_message(tmp_path
     monkeypatch.setenv("LOOPLINE_DB_MAIN", f"sqlite://{db}")
     local = LocalMode(clock=clock, inline_code=True)
     run_id = start(local, CHAIN if kind == "wait" else QUERIES)
-    local.pump_once()  # the start message: a's exec is queued
-    delivery = local.queue.claim()
+    delivery = local.queue.claim()  # the start message: a is carried on by it, then b, c and d
     message = local.queue.read(delivery.body)
     real = local.store.change_task
 
@@ -141,11 +139,10 @@ def test_a_crash_in_a_carried_task_is_healed_by_the_redelivered_message(tmp_path
 
 def test_a_carried_task_loads_from_what_its_invocation_saw_for_a_second_at_most(local, clock):
     run_id = start(local, CHAIN)
-    local.pump_once()  # the start message
     reads: list[list[str]] = []
     real = local.store.load
     local.store.load = lambda run, ids: reads.append(ids) or real(run, ids)
-    message = local.queue.read(local.queue.claim().body)
+    message = local.queue.read(local.queue.claim().body)  # the start message
     local.engine.handle(message)
     assert statuses(local.engine.describe_run(run_id)) == dict.fromkeys("abcd", "COMPLETED")
     assert reads == [["a"]]  # b, c and d: from a's read and the writes since
@@ -173,9 +170,8 @@ def test_a_carried_tasks_claim_counts_its_one_edge_and_writes_no_edge_of_its_own
 
 def test_where_the_carried_task_has_an_item_its_edge_is_written_as_usual(local, clock):
     run_id = start(local, CHAIN)
-    local.pump_once()  # the start message
     local.store.resolve_edge(run_id, "c", "x-unrelated", "ok")  # c has an item: its claim cannot count b's edge
-    message = local.queue.read(local.queue.claim().body)
+    message = local.queue.read(local.queue.claim().body)  # the start message
     local.engine.handle(message)
     view = drive(local, run_id, clock)
     assert view["status"] == "COMPLETED"
@@ -202,4 +198,4 @@ def test_a_loops_iterations_run_in_the_invocation_that_starts_them(local, clock)
     run_id = start(local, LOOP)
     view = drive(local, run_id, clock)
     assert view["status"] == "COMPLETED" and len(view["tasks"]["each"]["output"]) == 5
-    assert [m.get("task") for m in sent if m.get("k") == "exec"] == ["each"]  # every iteration carried on
+    assert [m.get("task") for m in sent if m.get("k") == "exec"] == []  # the loop and every iteration carried on

@@ -28,6 +28,13 @@ workflow:
 """
 
 
+@pytest.fixture(autouse=True)
+def each_message_by_hand(local):
+    """Every ready task through the queue (none carried on, carry_on.py), so that each message of an
+    attempt can be handed to the engine, and held back, by the test."""
+    local.engine.carry_on.limit = 0
+
+
 class Crash(BaseException):
     """The process dies here."""
 
