@@ -8,9 +8,9 @@ import sqlite3
 
 import pytest
 
-from loopline.memory.local_mode import LocalMode
-
+from infra.engine.keys import body_key
 from infra.ports import TaskChange
+from loopline.memory.local_mode import LocalMode
 from tests.unit.test_engine_semantics import drive, start, statuses
 
 CHAIN = """
@@ -199,3 +199,26 @@ def test_a_loops_iterations_run_in_the_invocation_that_starts_them(local, clock)
     view = drive(local, run_id, clock)
     assert view["status"] == "COMPLETED" and len(view["tasks"]["each"]["output"]) == 5
     assert [m.get("task") for m in sent if m.get("k") == "exec"] == []  # the loop and every iteration carried on
+
+
+def test_the_first_task_of_an_iteration_just_created_loads_without_a_read(local, clock):
+    run_id = start(local, LOOP)
+    reads: list[list[str]] = []
+    real = local.store.load
+    local.store.load = lambda run, ids: reads.append(ids) or real(run, ids)
+    local.engine.handle(local.queue.read(local.queue.claim().body))  # the start message: the whole loop
+    assert local.engine.describe_run(run_id)["status"] == "COMPLETED"
+    assert not [ids for ids in reads if any(i.startswith("step@") for i in ids)]
+
+
+def test_where_the_first_task_of_a_new_iteration_has_an_item_it_is_decided_again(local, clock):
+    run_id = start(local, LOOP)
+    key = body_key("step", "each", 2)
+    local.store.resolve_edge(run_id, key, "x-unrelated", "ok")  # an item the presumption does not know of
+    delivery = local.queue.claim()  # the start message
+    local.engine.handle(local.queue.read(delivery.body))
+    local.queue.ack(delivery)  # handled without an error: never delivered again
+    view = local.engine.describe_run(run_id)
+    assert view["status"] == "COMPLETED" and len(view["tasks"]["each"]["output"]) == 5
+    step = local.store.load(run_id, [key])[1][key]
+    assert step.status == "COMPLETED" and step.resolved == frozenset({"x-unrelated"})
