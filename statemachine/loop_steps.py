@@ -11,12 +11,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .status import TASK_ENDED
+
 
 @dataclass(frozen=True)
 class AfterIteration:
     start: int | None = None  # the iteration to start next
     finish_after: int | None = None  # the loop ends with this many iterations (when ``count`` agrees)
-    count: bool = False  # parallel iterations end in any order: count this one, finish once all have
+    count: bool = False  # parallel iterations end in any order: finish once all have (the store counts)
     fail: tuple[str, str] | None = None  # the loop fails: (error type, message)
     why: str = ""
 
@@ -42,8 +44,10 @@ def after_iteration(config: Mapping[str, Any], total: int | None, index: int, ou
     if config.get("break_on") is not None and break_hit():
         return AfterIteration(finish_after=index + 1, why=f"break_on held after iteration {index}")
     if config["parallel"] and total is not None:
-        start = following if following is not None and following < total else None
-        return AfterIteration(start=start, finish_after=total, count=True, why="a parallel iteration ended")
+        if following is not None and following < total:
+            # Not the end: the iteration it starts ends after it (and asks, or starts another).
+            return AfterIteration(start=following, why=f"a parallel iteration ended: item {following} of {total}")
+        return AfterIteration(finish_after=total, count=True, why="a parallel iteration ended, none left to start")
     if following is None:  # only a parallel loop without a limit has none, and it has a count
         raise ValueError("a loop runs in parallel without a count of its items")
     if total is not None:
@@ -57,3 +61,10 @@ def after_iteration(config: Mapping[str, Any], total: int | None, index: int, ou
                                     f"still looping after max_iterations ({config['max_iterations']})"),
                               why="max_iterations reached")
     return AfterIteration(start=following, why=f"its condition holds before iteration {following}")
+
+
+def ended_iteration(key: str, loop_id: str, status: str | None) -> bool:
+    """Is ``key`` an iteration item of ``loop_id`` (``<loop>.<index>``) that has ended? What a store's
+    ``ended_iterations`` counts, the same on every store."""
+    head, dot, index = key.partition(".")
+    return head == loop_id and bool(dot) and index.isdigit() and status in TASK_ENDED

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from statemachine.loop_steps import ended_iteration
 from statemachine.state import LastChange
 
 from ..ports import (
@@ -165,6 +166,23 @@ class DynamoStore:
                 tasks[task_id] = task_from_item(self._json, task_id, item)
             if "LastEvaluatedKey" not in reply:
                 return tasks
+            kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
+
+    def ended_iterations(self, run_id: str, loop_id: str) -> int:
+        # Only the key and the status of each iteration item travel (a page still reads, and bills,
+        # up to 1 MB of whole items).
+        prefix = f"T#{loop_id}."
+        kwargs = {"TableName": self.runs_table, "ConsistentRead": True, "ProjectionExpression": "sk, #st",
+                  "KeyConditionExpression": "pk = :r AND begins_with(sk, :p)",
+                  "ExpressionAttributeNames": {"#st": "status"},
+                  "ExpressionAttributeValues": {":r": {"S": run_id}, ":p": {"S": prefix}}}
+        ended = 0
+        while True:
+            reply = self._call("query", **kwargs)
+            ended += sum(1 for item in reply["Items"] if ended_iteration(
+                item["sk"]["S"][2:], loop_id, (item.get("status") or {}).get("S")))
+            if "LastEvaluatedKey" not in reply:
+                return ended
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
 
     def _noted(self, note: LastChange | None, sets: list[str], values: dict[str, Any]) -> list[str]:

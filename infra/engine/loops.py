@@ -183,15 +183,13 @@ class Loops:
             self._finish_loop(plan, run, loop, rec, step.finish_after)
 
     def _count_finished(self, run_id: str, loop: Node, index: int, total: int) -> bool:
-        """Parallel iterations finish in any order: count each once, with the guarded set counter
-        edges use, 100 iterations to an item and one item over the chunks, so no item grows with
-        the loop and no transaction is needed. True once every iteration has finished."""
-        chunk = index // CHUNK
-        _, counted = self.store.resolve_edge(run_id, f"{loop.id}:done:{chunk}", str(index), "ok")
-        if len(counted.resolved) < min(CHUNK, total - chunk * CHUNK):
-            return False
-        _, chunks = self.store.resolve_edge(run_id, f"{loop.id}:done", str(chunk), "ok")
-        return len(chunks.resolved) >= -(-total // CHUNK)
+        """Parallel iterations finish in any order; True once every one has. Each iteration's own end
+        was written before this read, which sees every write completed before it (strongly
+        consistent): of iterations ending at once, the one whose end was written last sees all the
+        others' ends, so at least one finds them all, and the loop's end is conditional (one applies).
+        Only iterations with none left to start ask (the last window of the loop), so this reads the
+        loop's iteration items a window's worth of times, instead of a counter write per iteration."""
+        return self.store.ended_iterations(run_id, loop.id) >= total
 
     def _finish_loop(self, plan: Plan, run: RunRecord, loop: Node, rec: TaskRecord, count: int) -> None:
         """The loop's output: each finished iteration's output, in order (read once, 100 at a time)."""

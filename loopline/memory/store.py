@@ -25,6 +25,7 @@ from infra.ports import (
     version_key,
 )
 from loopline.store_rules import changed, check_change, edge_resolved, halted, may_reset, reopened
+from statemachine.loop_steps import ended_iteration
 from statemachine.state import LastChange
 
 from .feed import ChangeFeed, run_image, task_image
@@ -131,6 +132,11 @@ class InMemoryStore:
     def list_tasks(self, run_id: str) -> dict[str, TaskRecord]:
         with self._lock:
             return {t: _copy(r) for (rid, t), r in self._tasks.items() if rid == run_id}
+
+    def ended_iterations(self, run_id: str, loop_id: str) -> int:
+        with self._lock:
+            return sum(1 for (rid, t), r in self._tasks.items()
+                       if rid == run_id and ended_iteration(t, loop_id, r.status))
 
     def finish_run(self, run_id: str, status: str, outputs: Any, error: dict | None, ended_at: str,
                    note: LastChange | None = None, expires: int | None = None) -> bool:

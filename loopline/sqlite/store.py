@@ -29,6 +29,7 @@ from infra.ports import (
     version_key,
 )
 from loopline.store_rules import changed, check_change, edge_resolved, halted, may_reset, reopened
+from statemachine.loop_steps import ended_iteration
 from statemachine.state import LastChange
 
 from .db import Database
@@ -109,6 +110,12 @@ class SQLiteStore:
     def list_tasks(self, run_id: str) -> dict[str, TaskRecord]:
         rows = self._db.rows("SELECT task_id, record FROM tasks WHERE run_id = ?", (run_id,))
         return {task_id: decode_task(record) for task_id, record in rows}
+
+    def ended_iterations(self, run_id: str, loop_id: str) -> int:
+        prefix = f"{loop_id}."
+        rows = self._db.rows("SELECT task_id, record FROM tasks WHERE run_id = ? AND substr(task_id, 1, ?) = ?",
+                             (run_id, len(prefix), prefix))
+        return sum(1 for task_id, record in rows if ended_iteration(task_id, loop_id, decode_task(record).status))
 
     def finish_run(self, run_id: str, status: str, outputs: Any, error: dict | None, ended_at: str,
                    note: LastChange | None = None, expires: int | None = None) -> bool:

@@ -247,6 +247,31 @@ def test_list_tasks_lists_the_tasks_of_one_run(store) -> None:
     assert store.list_tasks("run-missing") == {}
 
 
+def test_ended_iterations_counts_the_ended_iteration_items_of_one_loop(store) -> None:
+    store.create_run(make_run("run-1"))
+    store.create_run(make_run("run-2"))
+    assert store.ended_iterations("run-1", "each") == 0
+
+    def end(run_id: str, key: str, status: str) -> None:
+        start(store, run_id, key)
+        store.change_task(run_id, key, TaskChange(status=status, from_status=("RUNNING",), attempt=1,
+                                                  set={"output": {"key": key}}))
+
+    for key, status in (("each.0", "COMPLETED"), ("each.2", "FAILED"), ("each.10", "SKIPPED"),
+                        ("each.11", "CANCELLED")):
+        end("run-1", key, status)
+    start(store, "run-1", "each.1")  # running: not ended
+    store.resolve_edge("run-1", "each.3", "x", "ok")  # an item, PENDING
+    # Not iterations of `each`: its list and counters, a body task's item, another loop, another run.
+    for key in ("each:items:0", "each:done:0", "tick@each.4", "each2.5", "each.x", "eachy.6", "each"):
+        end("run-1", key, "COMPLETED")
+    end("run-2", "each.7", "COMPLETED")
+    assert store.ended_iterations("run-1", "each") == 4
+    assert store.ended_iterations("run-1", "each2") == 1
+    assert store.ended_iterations("run-2", "each") == 1
+    assert store.ended_iterations("run-missing", "each") == 0
+
+
 def test_finish_run_only_from_running(store) -> None:
     store.create_run(make_run())
     outputs = {"total": 2.5, "names": ["ä", None]}
