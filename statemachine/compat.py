@@ -99,8 +99,8 @@ class CompatibilityReport:
 def compare(before: Plan, after: Plan) -> CompatibilityReport:
     """What changed from ``before`` to ``after`` (two versions of one workflow, or any two plans)."""
     task_map, renames = _match_tasks(before, after)
-    changes = [*_inputs(before, after), *_outputs(before, after), *_tasks(before, after, task_map, renames),
-               *_settings(before, after, renames)]
+    changes = [*_inputs(before, after), *_input_schema(before, after), *_outputs(before, after),
+               *_tasks(before, after, task_map, renames), *_settings(before, after, renames)]
     return CompatibilityReport(before.workflow_id, before.version, after.version, tuple(changes),
                                tuple(sorted(task_map.items())))
 
@@ -159,6 +159,15 @@ def _inputs(before: Plan, after: Plan) -> Iterator[Change]:
         elif before.input_defaults.get(name) != after.input_defaults.get(name) or (
                 (old.get(name) or {}).get("default") != (new.get(name) or {}).get("default")):
             yield Change(ChangeKind.INPUT_CHANGED, Impact.COMPATIBLE, name, f"input '{name}' has another default")
+
+
+def _input_schema(before: Plan, after: Plan) -> Iterator[Change]:
+    """additionalProperties, a oneOf, ...: what the inputs accept as a whole."""
+    old_schema = {k: v for k, v in before.input_schema.items() if k not in ("properties", "required")}
+    new_schema = {k: v for k, v in after.input_schema.items() if k not in ("properties", "required")}
+    if old_schema != new_schema:
+        yield Change(ChangeKind.INPUT_CHANGED, Impact.BREAKING, "inputs",
+                     "the input schema changed beyond its properties", fields=tuple(_differing(old_schema, new_schema)))
 
 
 def _outputs(before: Plan, after: Plan) -> Iterator[Change]:
@@ -311,9 +320,3 @@ def _settings(before: Plan, after: Plan, renames: dict[str, str]) -> Iterator[Ch
             old = tuple(renames.get(t, t) for t in old)
         if old != new:
             yield Change(ChangeKind.SETTING_CHANGED, Impact.COMPATIBLE, field, f"workflow setting '{field}' changed")
-    old_schema = {k: v for k, v in before.input_schema.items() if k not in ("properties", "required")}
-    new_schema = {k: v for k, v in after.input_schema.items() if k not in ("properties", "required")}
-    if old_schema != new_schema:
-        # additionalProperties, a oneOf, ...: what the inputs accept as a whole
-        yield Change(ChangeKind.INPUT_CHANGED, Impact.BREAKING, "inputs",
-                     "the input schema changed beyond its properties", fields=tuple(_differing(old_schema, new_schema)))
