@@ -13,11 +13,12 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from functions.api import schemas as doc
 from functions.api.history import audited, reason_of
 from infra.clock import iso
-from infra.engine.plans import BreakingChange, Registration, UnknownVersion, VersionTaken
+from infra.engine.plans import Registration
 from infra.json_http import BadBody, dumps, parse_body
 from infra.service import ApiError, compile_source
 from infra.wiring import get_engine
 from statemachine.history import AuditAction
+from statemachine.versions import BreakingChange, UnknownVersion, VersionTaken
 
 router = Router()
 # What a registered id and version can look like (statemachine/dsl.py): anything else names no workflow,

@@ -25,8 +25,6 @@ from statemachine.versions import (
 
 from ..ports import StateStore
 
-__all__ = ["BreakingChange", "Plans", "Registration", "UnknownVersion", "VersionTaken"]
-
 
 @dataclass(frozen=True)
 class Registration:
@@ -64,14 +62,15 @@ class Plans:
         report = compare(self.get(previous.plan_hash), plan) if previous is not None else None
         if stored is not None:
             return self._again(plan, stored, report)
-        blocked = report is not None and report.is_breaking and not may_break(report.from_version, plan.version)
-        if report is not None and blocked and not allow_breaking:
-            raise BreakingChange(report)
+        overridden: tuple[str, ...] = ()
+        if report is not None and report.is_breaking and not may_break(report.from_version, plan.version):
+            if not allow_breaking:
+                raise BreakingChange(report)
+            overridden = tuple(c.detail for c in report.breaking)  # kept: the override, recorded
         self.save(plan)  # before the version names it: a version never names a missing plan
         written = self.store.register_workflow(WorkflowVersion(
             plan.workflow_id, plan.version, plan.hash, registered_at=at, changelog=plan.changelog or "",
-            compared_with=previous.version if previous is not None else None,
-            breaking=tuple(c.detail for c in report.breaking) if blocked and report is not None else ()))
+            compared_with=previous.version if previous is not None else None, breaking=overridden))
         if not written.applied:  # another registration of this version got there first
             return self._again(plan, written.record, report)
         return Registration(written.record, True, report)
