@@ -138,6 +138,12 @@ def test_latest_deprecation_and_runs(local):
     # `order` and `order@latest` now mean 1.0.0; 1.1.0 is still shown, but no new run of it starts.
     assert shown("order")[1]["version"] == "1.0.0" and shown("order@latest")[1]["version"] == "1.0.0"
     assert shown("order@1.1.0")[0] == 200
+    # The console marks it, and shows why and each version's changelog.
+    from functions.console.workflows_page import workflow_page, workflows_page
+    assert "1.0.0, 1.1.0 (deprecated)" in workflows_page(get_engine(), root="/", actor="ada")
+    one = workflow_page(get_engine(), "order", {"version": "1.1.0"}, root="/", actor="ada")
+    assert "charges twice (new runs of it are refused)" in one and '<p class="changelog">first</p>' in one
+    assert "deprecated" not in workflow_page(get_engine(), "order", {"version": "1.0.0"}, root="/", actor="ada")
     status, refused = api("POST", "/runs", "/runs", {"workflow": "order@1.1.0", "input": {}})
     assert (status, refused["deprecated"]) == (409, "order@1.1.0")
     assert refused["error"] == ("workflow 'order@1.1.0' is deprecated (charges twice): new runs of it are refused; "
