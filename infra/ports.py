@@ -19,6 +19,7 @@ same way (tests/component/test_store_outcomes.py runs each store through them):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
@@ -26,18 +27,10 @@ from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 from statemachine.history import AuditAction, AuditEntry, HistoryEntry
 from statemachine.metrics import MetricPoint
 from statemachine.state import ApprovalRequest, AttemptEntry, Catch, LastChange, LoopState, RoleContext
+from statemachine.versions import WorkflowVersion
 
 if TYPE_CHECKING:
     from .dispatch.jobs import CodeJob
-
-
-def version_key(version: str) -> str:
-    """A sortable key for a semver string: "1.10.0" after "1.9.0", "1.0.0-rc.1" before "1.0.0"."""
-    public = version.split("+", 1)[0]  # build metadata does not order versions
-    core, _, prerelease = public.partition("-")
-    parts = [int(p) if p.isdigit() else 0 for p in core.split(".")][:3] + [0, 0, 0]
-    # "!" sorts before "~": a pre-release comes before its release.
-    return ".".join(f"{p:06d}" for p in parts[:3]) + ("!" + prerelease if prerelease else "~")
 
 
 class Clock(Protocol):
@@ -223,10 +216,13 @@ class StateStore(Protocol):
     def put_plan(self, plan_hash: str, plan_json: str) -> bool: ...  # False: there (content-addressed: the same)
     def get_plan(self, plan_hash: str) -> str | None: ...
 
-    # the registry: workflow id + version -> plan hash
-    def put_workflow(self, workflow_id: str, version: str, plan_hash: str) -> None: ...
-    def get_workflow(self, workflow_id: str, version: str | None = None) -> str | None: ...  # None: newest
-    def list_workflows(self) -> list[dict[str, str]]: ...
+    # the registry: workflow id + version -> plan hash, each version written once (statemachine/versions.py)
+    def register_workflow(self, entry: WorkflowVersion) -> Written[WorkflowVersion]: ...  # (False, stored): taken
+    def get_workflow(self, workflow_id: str, version: str) -> WorkflowVersion | None: ...
+    def workflow_versions(self, workflow_id: str) -> Iterator[WorkflowVersion]: ...  # newest first, read lazily
+    def list_workflows(self) -> list[WorkflowVersion]: ...  # by id, then by version, oldest first
+    def deprecate_workflow(self, workflow_id: str, version: str, at: str, reason: str) -> WorkflowVersion | None:
+        ...  # the first deprecation stands; None: no such version
 
     # runs
     def create_run(self, run: RunRecord) -> Written[RunRecord]: ...  # (False, the stored run) if it existed

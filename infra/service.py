@@ -10,6 +10,7 @@ from statemachine.diagnostics import WorkflowError
 from statemachine.inputs import InputError
 from statemachine.limits import DeploymentLimits
 from statemachine.plan import Plan
+from statemachine.versions import WorkflowVersion, parse_ref
 
 MAX_SOURCE = 1_000_000
 
@@ -45,11 +46,35 @@ def _looks_like_yaml(source: str) -> bool:
 
 def resolve_workflow(engine, source: Any) -> Plan:
     if isinstance(source, str) and source.strip() and not _looks_like_yaml(source.strip()):
-        plan = engine.find_workflow(source.strip())
-        if plan is None:
-            raise ApiError(404, f"no registered workflow '{source.strip()}'")
-        return plan
+        return _registered(engine, source.strip())
     return compile_source(source, engine.settings.limits)
+
+
+def _registered(engine, ref: str) -> Plan:
+    """The plan a new run of ``ref`` runs: never a deprecated version's (docs/versions.md)."""
+    entry = engine.plans.version_of(ref)
+    workflow_id, version = parse_ref(ref)
+    if entry is None and version is None and next(iter(engine.store.workflow_versions(workflow_id)), None):
+        raise ApiError(409, f"every version of workflow '{workflow_id}' is deprecated: register a new one")
+    if entry is None:
+        raise ApiError(404, f"no registered workflow '{ref}'")
+    if entry.deprecated:
+        raise ApiError(409, _deprecated(entry), deprecated=entry.ref)
+    return engine.plan(entry.plan_hash)
+
+
+def _deprecated(entry: WorkflowVersion) -> str:
+    why = f" ({entry.deprecation})" if entry.deprecation else ""
+    return (f"workflow '{entry.ref}' is deprecated{why}: new runs of it are refused; start "
+            f"'{entry.workflow_id}' for its newest version")
+
+
+def deprecated_refs(engine, plan: Plan) -> list[WorkflowVersion]:
+    """The deprecated versions a plan's sub-workflows name exactly: a new run would start them. (A run
+    already going still starts them: it is a run of a version that was not refused.)"""
+    refs = [n.config["workflow_ref"] for n in plan.nodes.values() if n.kind == "sub_workflow"]
+    entries = [engine.plans.version_of(ref) for ref in dict.fromkeys(refs)]
+    return [entry for entry in entries if entry is not None and entry.deprecated]
 
 
 def unregistered_refs(engine, plan: Plan) -> list[str]:
@@ -80,6 +105,9 @@ def start_from_request(engine, body: dict[str, Any]) -> dict[str, Any]:
     if missing:
         raise ApiError(400, f"workflow_ref '{missing[0]}' is not registered: POST /workflows first",
                        unregistered=missing)
+    deprecated = deprecated_refs(engine, plan)
+    if deprecated:
+        raise ApiError(409, f"sub-workflow {_deprecated(deprecated[0])}", deprecated=deprecated[0].ref)
     refused = refused_by_deployment(engine, plan)
     if refused:
         raise ApiError(400, "invalid workflow", diagnostics=refused)

@@ -16,11 +16,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from statemachine.versions import BreakingChange, VersionTaken
+
 from . import run_commands
 from .client import ApiUnreachable
 from .history_cli import HistoryRefused
 from .reading import Unreadable, port, positive_seconds, read_bounded
 from .running import UnregisteredWorkflow
+from .workflows_cli import WorkflowsRefused
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE: what a shell reports for `cat big | head`
@@ -238,23 +241,6 @@ def cmd_cancel(args) -> int:
     return EXIT_OK if status < 400 else EXIT_INVALID
 
 
-def cmd_workflows(args) -> int:
-    from .client import api_call
-
-    if args.action in ("register", "show") and not args.target:
-        raise UsageError(f"workflows {args.action} needs a {'file' if args.action == 'register' else 'workflow id'}")
-    if args.action == "register":
-        text = _read_workflow(args.target)
-        _load_plan(args.target, text=text)  # FILE:LINE:COL errors before anything is sent
-        status, body = api_call("POST", f"{args.url}/workflows", {"workflow": text})
-    elif args.action == "list":
-        status, body = api_call("GET", f"{args.url}/workflows")
-    else:
-        status, body = api_call("GET", f"{args.url}/workflows/{args.target}")
-    print(json.dumps(body, indent=2))
-    return EXIT_OK if status < 400 else EXIT_INVALID
-
-
 def _print_summary(view: dict[str, Any]) -> None:
     print(f"run {view['run_id']}: {view['status']}")
     for task_id, task in view["tasks"].items():
@@ -389,11 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
     p.set_defaults(func=cmd_logs)
 
-    p = sub.add_parser("workflows", help="the registry of a running `loopline dev` (or a deployed API)")
-    p.add_argument("action", choices=["register", "list", "show"])
-    p.add_argument("target", nargs="?", help="register: a workflow file; show: ID or ID@VERSION")
-    p.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
-    p.set_defaults(func=cmd_workflows)
+    from .workflows_cli import add_command
+
+    add_command(sub, "http://127.0.0.1:8080")  # workflows register/list/show/diff/deprecate
 
     run_commands.add_commands(sub)  # runs, status
 
@@ -442,8 +426,13 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         _err(f"loopline: {error}")
         return EXIT_INVALID
-    except (UnregisteredWorkflow, ApiUnreachable, HistoryRefused) as error:
+    except (UnregisteredWorkflow, ApiUnreachable, HistoryRefused, WorkflowsRefused) as error:
         _err(f"loopline: {error}")
+        return EXIT_INVALID
+    except (VersionTaken, BreakingChange) as error:  # `run --register` in a local state that keeps versions
+        _err(f"loopline: {error}")
+        for line in error.differences if isinstance(error, VersionTaken) else [c.line() for c in error.report.breaking]:
+            _err(f"  {line}")
         return EXIT_INVALID
     except SystemExit as exit_:
         return int(exit_.code or 0)

@@ -125,6 +125,7 @@ class _Compilation:
             wf = _d(data["workflow"])
             self.collect(wf)
             self.check_ids()
+            self.check_renames()
             self.check_expressions(wf)
             self.check_type_configs()
             self.check_deployment(data)
@@ -200,6 +201,27 @@ class _Compilation:
             if first is not None and first is not entry:
                 line, col = self.pos(first.path + ("id",))
                 self.at(entry.path + ("id",), f"duplicate id '{entry.id}' (first defined at {line}:{col})")
+
+    def check_renames(self) -> None:
+        """A task's ``renamed_from`` names an id of the previous version: one this file no longer has,
+        and no other task's."""
+        claimed: dict[str, _Entry] = {}
+        for entry in self.entries:
+            old = entry.raw.get("renamed_from") if entry.kind == "task" else None
+            if not isinstance(old, str):
+                continue
+            path = entry.path + ("renamed_from",)
+            still = self.by_id.get(old)
+            if still is not None:
+                line, col = self.pos(still.path + ("id",))
+                self.at(path, f"{entry.label} is renamed from '{old}', which this version still has "
+                              f"(defined at {line}:{col}); a renamed task's old id is gone")
+            elif old in claimed:
+                line, col = self.pos(claimed[old].path + ("renamed_from",))
+                self.at(path, f"{entry.label} is renamed from '{old}', as {claimed[old].label} is "
+                              f"(at {line}:{col}); one task takes an old id")
+            else:
+                claimed[old] = entry
 
     # --- expressions and the references they make -------------------------------------
 
@@ -446,7 +468,7 @@ class _Compilation:
                 requires_approval=approval.to_spec(default_timeout, channels) if approval and approval.enabled
                 else None,
                 compensation=CompensationSpec(**model.compensation.model_dump()) if model.compensation else None,
-                branch_of=self.condition_branch(entry), line=line, col=col)
+                branch_of=self.condition_branch(entry), line=line, col=col, renamed_from=model.renamed_from)
         members = block_members([(e.id, e.block) for e in self.entries])
         nodes = wire_parallel_blocks(wf, nodes, members)
         nodes = wire_loops(wf, nodes, members, self.filename)
@@ -471,7 +493,7 @@ class _Compilation:
         inputs_schema = dsl.merge_required(wf.inputs.schema_ or {"type": "object"}, wf.inputs.required)
         return Plan(
             workflow_id=wf.metadata.id, name=wf.metadata.name, version=wf.metadata.version,
-            description=wf.metadata.description, input_schema=inputs_schema,
+            description=wf.metadata.description, changelog=wf.metadata.changelog, input_schema=inputs_schema,
             input_defaults=wf.inputs.defaults,
             variables=tuple(VariableSpec(**v.model_dump()) for v in wf.variables),
             output_mappings=wf.outputs.mappings, output_schema=wf.outputs.schema_,

@@ -116,6 +116,7 @@ class Metadata(Strict):
     name: str | None = None
     version: Annotated[str, BeforeValidator(_version)] = "1.0.0"
     description: str | None = None
+    changelog: str | None = None  # what this version changed: kept with the version (docs/versions.md)
     author: str | None = None
     created_at: Any = None
     updated_at: Any = None
@@ -279,6 +280,7 @@ class Task(Strict):
     requires_approval: RequiresApproval | None = None
     outputs: list[OutputDecl] | None = None
     trigger_rule: TriggerRule = "none_failed_min_one_success"
+    renamed_from: Id | None = None  # its id in the previous version (docs/versions.md)
 
     @field_validator("type", mode="before")
     @classmethod

@@ -63,6 +63,7 @@ class AuditAction(StrEnum):
     REDRIVE = "redrive"
     DECIDE = "decide"  # an approval decided in someone's name (approve or reject)
     REGISTER = "register"  # a workflow registered
+    DEPRECATE = "deprecate"  # a workflow version deprecated
 
 
 @dataclass(frozen=True)

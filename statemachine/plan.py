@@ -135,6 +135,9 @@ class Node(_Frozen):
     # Where the node was written (for messages at run time).
     line: int = 0
     col: int = 0
+    # The id this task had in the previous version (docs/versions.md): the compatibility report and a
+    # migration take it as the same task, renamed.
+    renamed_from: str | None = None
 
 
 class VariableSpec(_Frozen):
@@ -150,6 +153,7 @@ class Plan(_Frozen):
     name: str | None = None
     version: str = "1.0.0"
     description: str | None = None
+    changelog: str | None = None  # what this version changed (metadata.changelog)
     input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
     input_defaults: dict[str, Any] = Field(default_factory=dict)
     variables: tuple[VariableSpec, ...] = ()
@@ -164,16 +168,29 @@ class Plan(_Frozen):
     sinks: tuple[str, ...] = ()  # flow nodes with no dependents
     hash: str = ""
 
+    def _dump(self, exclude: set[str]) -> dict[str, Any]:
+        # Fields added since format 1 are left out while unset, so a plan that uses none of them is
+        # the JSON, and has the hash, earlier releases gave it: registering the same file again after
+        # an upgrade is the same content, and an earlier release can still read it.
+        body = self.model_dump(mode="json", exclude=exclude)
+        for name in _ADDED_PLAN_FIELDS:
+            if body.get(name) is None:
+                body.pop(name, None)
+        for node in body["nodes"].values():
+            for name in _ADDED_NODE_FIELDS:
+                if node.get(name) is None:
+                    node.pop(name, None)
+        return body
+
     def canonical_json(self) -> str:
-        body = self.model_dump(mode="json", exclude={"hash"})
-        return json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return json.dumps(self._dump({"hash"}), sort_keys=True, separators=(",", ":"))
 
     def with_hash(self) -> "Plan":
         digest = hashlib.sha256(self.canonical_json().encode()).hexdigest()
         return self.model_copy(update={"hash": digest})
 
     def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return json.dumps(self._dump(set()), sort_keys=True, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> "Plan":
@@ -181,3 +198,7 @@ class Plan(_Frozen):
 
     def node(self, node_id: str) -> Node:
         return self.nodes[node_id]
+
+
+_ADDED_PLAN_FIELDS = ("changelog",)
+_ADDED_NODE_FIELDS = ("renamed_from",)

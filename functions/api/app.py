@@ -1,7 +1,6 @@
 """API: start and inspect runs, approval pages and decisions, callbacks (API Gateway REST proxy)."""
 
 import hmac
-import json
 import os
 import re
 from urllib.parse import parse_qs
@@ -10,13 +9,13 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.api import openapi, pages, run_routes
+from functions.api import openapi, pages, run_routes, workflow_routes
 from functions.api import schemas as doc
 from functions.api.history import audited, reason_of, router
 from infra.engine import LinkError
 from infra.json_http import NOSNIFF, STATE_CHANGING, BadBody, dumps, is_json_type, media_type, parse_body
 from infra.listing_params import BadQuery
-from infra.service import ApiError, compile_source, start_from_request
+from infra.service import ApiError, start_from_request
 from infra.wiring import get_engine
 from statemachine.history import AuditAction
 
@@ -67,6 +66,7 @@ def _json_only(router, next_middleware):
 app.use(middlewares=[_json_only])
 app.include_router(run_routes.router)  # GET /runs, GET /runs/counts, a loop's iterations
 app.include_router(router)  # GET /runs/{id}/history, GET /audit (functions/api/history.py)
+app.include_router(workflow_routes.router)  # the registry: /workflows... (docs/versions.md)
 
 
 def _parsed():
@@ -140,7 +140,7 @@ def _audited(action: AuditAction, target: str, reason: str, act):
     return audited(app.current_event, action, target, reason, act)
 
 
-@app.post("/runs", **doc.route("Start a run", (201, doc.RunStarted), errors=(400, 404), tags=("runs",),
+@app.post("/runs", **doc.route("Start a run", (201, doc.RunStarted), errors=(400, 404, 409), tags=("runs",),
                                  request=doc.body(doc.StartRunRequest)))
 def start_run():
     body = _body()
@@ -257,34 +257,6 @@ def decide_for_approver(run_id: str, task_id: str):
     why = f"{body.get('decision')!s:.20} on {task_id} for {body.get('approver')!s:.200}"
     return _audited(AuditAction.DECIDE, run_id, why, lambda: _json(200, get_engine().decide_for(
         run_id, task_id, body.get("decision"), body.get("comments"), body.get("approver"))))
-
-
-@app.post("/workflows", **doc.route("Register a workflow version", (201, doc.WorkflowRegistered), errors=(400,),
-                                    tags=("workflows",), request=doc.body(doc.RegisterWorkflowRequest)))
-def register_workflow():
-    body = _body()
-    engine = get_engine()
-    plan = compile_source(body.get("workflow"), engine.settings.limits)
-    target = f"{plan.workflow_id}@{plan.version}"
-
-    def register():
-        engine.register_workflow(plan)
-        return _json(201, {"workflow_id": plan.workflow_id, "version": plan.version, "hash": plan.hash})
-    return _audited(AuditAction.REGISTER, target, f"hash {plan.hash}", register)
-
-
-@app.get("/workflows", **doc.route("The registered workflows", (200, doc.WorkflowList), tags=("workflows",)))
-def list_workflows():
-    return _json(200, {"workflows": get_engine().store.list_workflows()})
-
-
-@app.get("/workflows/<workflow_id>", **doc.route("A registered workflow's plan (ID or ID@VERSION)", (200, doc.Plan),
-                                                  errors=(404,), tags=("workflows",)))
-def show_workflow(workflow_id: str):
-    plan = get_engine().find_workflow(workflow_id)
-    if plan is None:
-        raise ApiError(404, f"no workflow '{workflow_id}'")
-    return _json(200, json.loads(plan.to_json()))
 
 
 @app.get("/openapi.json", **doc.route("This document: the API in OpenAPI 3.1", (200, doc.OpenApiDocument),

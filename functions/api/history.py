@@ -45,10 +45,11 @@ def actor(event) -> str:
     return (identity.user_arn or identity.user or "anonymous")[:MAX_TEXT]
 
 
-def audited(event, action: AuditAction, target: str | Callable[[], str], reason: str,
+def audited(event, action: AuditAction, target: str | Callable[[], str], reason: str | Callable[[], str],
             act: Callable[[], Response]) -> Response:
     """Run ``act`` and keep an audit entry of it, with the status it was answered with. ``target``: what
-    it was about, or how to tell once it has run (a started run's id)."""
+    it was about, or how to tell once it has run (a started run's id); ``reason`` the same (a
+    registration's overridden breaking changes are known once it has run)."""
     status = 500
     try:
         response = act()
@@ -62,7 +63,8 @@ def audited(event, action: AuditAction, target: str | Callable[[], str], reason:
         get_history().record_action(AuditEntry(
             at=iso(get_engine().clock.now()), request_id=event.request_context.request_id or "", action=action,
             actor=actor(event), source_ip=identity.source_ip or "", user_agent=(identity.user_agent or "")[:MAX_TEXT],
-            target=(target if isinstance(target, str) else target())[:MAX_TEXT], reason=reason[:MAX_TEXT],
+            target=(target if isinstance(target, str) else target())[:MAX_TEXT],
+            reason=(reason if isinstance(reason, str) else reason())[:MAX_TEXT],
             outcome=status))
 
 

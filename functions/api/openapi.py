@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-from functions.api.schemas import SIGV4, error_response
+from functions.api.schemas import QUERY_KEY, SIGV4, error_response
 from infra.json_http import STATE_CHANGING
 from infra.version import VERSION
 
@@ -50,6 +50,9 @@ def document(app: APIGatewayRestResolver, server: str) -> str:
     # route runs: 415 unless JSON (functions/api/app.py's _json_only), 413 above the size limit.
     for item in schema["paths"].values():
         for method, operation in item.items():
+            operation["parameters"] = operation.get("parameters", []) + operation.pop(QUERY_KEY, [])
+            if not operation["parameters"]:
+                del operation["parameters"]
             if method.upper() in STATE_CHANGING:
                 for status in (413, 415):
                     operation["responses"].setdefault(str(status), error_response(status))

@@ -19,6 +19,7 @@ JSON = "application/json"
 HTML = "text/html"
 FORM = "application/x-www-form-urlencoded"
 SIGV4 = "sigv4"  # the security scheme of the routes template.yaml puts behind AWS_IAM
+QUERY_KEY = "x-loopline-query"  # a route's query parameters, until openapi.py puts them in its parameters
 
 
 class _Open(BaseModel):
@@ -45,6 +46,9 @@ class StartRunRequest(BaseModel):
 
 class RegisterWorkflowRequest(BaseModel):
     workflow: str | dict[str, Any] = Field(description="the workflow's YAML text (or the same as a JSON object)")
+    allow_breaking: bool = Field(False, description="register it although it breaks the previous version "
+                                                    "without a higher major number; kept in the version's "
+                                                    "record and the audit log (docs/versions.md)")
 
 
 class DecisionRequest(BaseModel):
@@ -180,14 +184,44 @@ class CallbackAccepted(_Open):
     task_id: str
 
 
-class WorkflowRegistered(_Open):
+class Change(_Open):
+    kind: str = Field(description="input_removed, task_renamed, ... (docs/versions.md)")
+    impact: Literal["breaking", "compatible"]
+    subject: str = Field(description="the input, output, setting or task it is about")
+    detail: str
+
+
+class CompatibilityReport(_Open):
+    """What changed from one version to another, each change breaking or compatible."""
+
+    workflow_id: str
+    from_: str = Field(alias="from")
+    to: str
+    breaking: bool
+    changes: list[Change]
+
+
+class WorkflowVersion(_Open):
     workflow_id: str
     version: str
     hash: str
+    registered_at: str | None = Field(None, description="null for a version registered before this was kept")
+    changelog: str = Field("", description="the file's metadata.changelog")
+    compared_with: str | None = Field(None, description="the previous version its report was computed against")
+    breaking_allowed: list[str] = Field(default_factory=list,
+                                        description="breaking changes it was registered with under allow_breaking")
+    deprecated: bool = False
+    deprecated_at: str | None = None
+    deprecation: str = Field("", description="why it was deprecated")
+
+
+class WorkflowRegistered(WorkflowVersion):
+    created: bool = Field(description="false: the same content was registered before (an idempotent 200)")
+    report: CompatibilityReport | None = Field(description="against the previous version; null for the first")
 
 
 class WorkflowList(_Open):
-    workflows: list[WorkflowRegistered]
+    workflows: list[WorkflowVersion]
 
 
 class Plan(_Open):
@@ -224,15 +258,18 @@ def body(model: type[BaseModel], *, form: type[BaseModel] | None = None, require
 def route(summary: str, ok: tuple[int, type[BaseModel]] | None, *, errors: tuple[int, ...] = (),
           tags: tuple[str, ...] = (), signed: bool = True, html: bool = False,
           extra: dict[int, str] | None = None, request: dict[str, Any] | None = None,
-          query: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+          query: tuple[tuple[str, str], ...] = (), also_ok: tuple[int, str] | None = None) -> dict[str, Any]:
     """The keyword arguments of one `app.get`/`app.post`: what it answers, which errors, and whether
-    AWS wants the call signed (template.yaml's AWS_IAM default) or the link's token is the credential."""
+    AWS wants the call signed (template.yaml's AWS_IAM default) or the link's token is the credential.
+    ``also_ok``: another success status answered with the same model, and when."""
     responses: dict[int, Any] = {}
     if ok is not None:
         content: dict[str, Any] = {JSON: {"model": ok[1]}}
         if html:
             content[HTML] = {"schema": {"type": "string"}}
         responses[ok[0]] = {"description": "done", "content": content}
+        if also_ok is not None:
+            responses[also_ok[0]] = {"description": also_ok[1], "content": {JSON: {"model": ok[1]}}}
     for status, why in (extra or {}).items():
         responses[status] = {"description": why}
     for status in sorted(errors):
@@ -241,9 +278,9 @@ def route(summary: str, ok: tuple[int, type[BaseModel]] | None, *, errors: tuple
             error_content[HTML] = {"schema": {"type": "string"}}
         responses[status] = {"description": _ERROR_WHY.get(status, "refused"), "content": error_content}
     extensions = dict(request or {})
-    if query:  # a route with no path parameter: Powertools leaves "parameters" to us
-        extensions["parameters"] = [{"name": name, "in": "query", "required": False, "description": why,
-                                     "schema": {"type": "string"}} for name, why in query]
+    if query:  # Powertools writes a path's own parameters over ours: openapi.py adds these to them
+        extensions[QUERY_KEY] = [{"name": name, "in": "query", "required": False, "description": why,
+                                  "schema": {"type": "string"}} for name, why in query]
     return {"summary": summary, "responses": responses, "tags": list(tags),
             "security": [{SIGV4: []}] if signed else None, "openapi_extensions": extensions or None}
 

@@ -1,5 +1,6 @@
 """The workflow registry (GET /console/workflows) and one workflow (GET /console/workflows/{id}):
-its versions, each version's plan drawn (every task PENDING) and shown as JSON.
+its versions (a deprecated one marked), each version's changelog and plan drawn (every task PENDING)
+and shown as JSON.
 
 The registry keeps the compiled plan of each version, not the YAML it was compiled from, so the
 plan is what is shown.
@@ -19,7 +20,8 @@ from .layout import PageError, esc, href, json_block, page
 def workflows_page(engine: Engine, *, root: str, actor: str) -> str:
     versions: dict[str, list[str]] = {}
     for entry in engine.store.list_workflows():
-        versions.setdefault(entry["workflow_id"], []).append(entry["version"])
+        versions.setdefault(entry.workflow_id, []).append(entry.version + (" (deprecated)" if entry.deprecated
+                                                                           else ""))
     rows = "".join(
         f'<tr data-workflow="{esc(w)}"><td><a href="{href(root, "console", "workflows", w)}">{esc(w)}</a></td>'
         f'<td>{esc(", ".join(vs))}</td><td><a href="{href(root, "console", query={"workflow": w})}">runs</a></td></tr>'
@@ -31,7 +33,8 @@ def workflows_page(engine: Engine, *, root: str, actor: str) -> str:
 
 
 def workflow_page(engine: Engine, workflow_id: str, params: Mapping[str, str], *, root: str, actor: str) -> str:
-    versions = [e["version"] for e in engine.store.list_workflows() if e["workflow_id"] == workflow_id]
+    entries = {e.version: e for e in engine.store.list_workflows() if e.workflow_id == workflow_id}
+    versions = list(entries)
     if not versions:
         raise PageError(404, "No such workflow", f"no workflow '{workflow_id}' is registered")
     chosen = params.get("version") or versions[-1]
@@ -40,6 +43,10 @@ def workflow_page(engine: Engine, workflow_id: str, params: Mapping[str, str], *
     plan = engine.find_workflow(f"{workflow_id}@{chosen}")
     if plan is None:
         raise PageError(404, "No such version", f"workflow '{workflow_id}' has no version '{chosen}'")
+    entry = entries[chosen]
+    notes = (f'<p class="deprecated">Deprecated {esc(entry.deprecated_at or "")}: {esc(entry.deprecation)} '
+             "(new runs of it are refused)</p>" if entry.deprecated else "") + (
+        f'<p class="changelog">{esc(entry.changelog)}</p>' if entry.changelog else "")
     links = " ".join(
         f'<a href="{href(root, "console", "workflows", workflow_id, query={"version": v})}"'
         f'{" aria-current=page" if v == chosen else ""}>{esc(v)}</a>' for v in versions)
@@ -48,7 +55,7 @@ def workflow_page(engine: Engine, workflow_id: str, params: Mapping[str, str], *
             f'<p class="versions">versions: {links}</p>'
             f'<section id="plan" data-version="{esc(chosen)}" data-hash="{esc(plan.hash)}">'
             f'<h2>{esc(plan.name or workflow_id)} {esc(chosen)}</h2>'
-            f'<p>{esc(plan.description or "")}</p>'
+            f'<p>{esc(plan.description or "")}</p>{notes}'
             f'<p><a href="{href(root, "console", query={"workflow": workflow_id})}">its runs</a></p>'
             f'{graph}<h2>Plan (JSON)</h2>{json_block(json.loads(plan.to_json()))}</section>')
     return page(f"Workflow {workflow_id}", body, root=root, actor=actor)

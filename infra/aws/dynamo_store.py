@@ -16,10 +16,13 @@ stored in S3 and referenced from the item (infra/aws/claims.py).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 from statemachine.loop_steps import ended_iteration
 from statemachine.state import LastChange
+from statemachine.versions import WorkflowVersion, version_key
 
 from ..ports import (
     LostRace,
@@ -35,7 +38,6 @@ from ..ports import (
     TokenUsed,
     Written,
     refusal_record,
-    version_key,
 )
 from .claims import DEFAULT_THRESHOLD, JsonAttributes
 from .dynamo_calls import Cancelled, Refused, call, found, transact
@@ -90,23 +92,45 @@ class DynamoStore:
         return self._json.load_text(item["body"]) if item else None
 
     # ------------------------------------------------------------ registry
+    # One item per version: pk "WF#<id>", sk its semver sort key (so a query reads versions in order).
+    # What a registration writes is in "extra" (JSON), written once; a deprecation sets its own two
+    # attributes, if not set already, so the first one stands.
 
-    def put_workflow(self, workflow_id: str, version: str, plan_hash: str) -> None:
-        self._call("put_item", TableName=self.definitions_table, Item={
-            "pk": {"S": f"WF#{workflow_id}"}, "sk": {"S": version_key(version)},
-            "version": {"S": version}, "plan_hash": {"S": plan_hash}})
+    def _version_key(self, workflow_id: str, version: str) -> dict[str, Any]:
+        return {"pk": {"S": f"WF#{workflow_id}"}, "sk": {"S": version_key(version)}}
 
-    def get_workflow(self, workflow_id: str, version: str | None = None) -> str | None:
+    def register_workflow(self, entry: WorkflowVersion) -> Written[WorkflowVersion]:
+        # Conditional: of two registrations of one id@version, exactly one writes; the other is told
+        # what is stored (ALL_OLD, no extra read).
+        try:
+            self._call("put_item", TableName=self.definitions_table, Item={
+                **self._version_key(entry.workflow_id, entry.version), "version": {"S": entry.version},
+                "plan_hash": {"S": entry.plan_hash}, "extra": {"S": json.dumps(entry.extra())}},
+                ConditionExpression="attribute_not_exists(pk)", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except Refused as refused:
+            if refused.item is None:  # refused, yet nothing there: not an outcome this write can have
+                raise StoreError(f"registering {entry.ref} was refused with no version stored") from refused.error
+            return Written(False, _workflow_version(refused.item))
+        return Written(True, entry)
+
+    def get_workflow(self, workflow_id: str, version: str) -> WorkflowVersion | None:
+        item = self._call("get_item", TableName=self.definitions_table, ConsistentRead=True,
+                          Key=self._version_key(workflow_id, version)).get("Item")
+        return _workflow_version(item) if item else None
+
+    def workflow_versions(self, workflow_id: str) -> Iterator[WorkflowVersion]:
+        # A page at a time: `id` means the newest version not deprecated, nearly always the first read.
         kwargs: dict[str, Any] = {
-            "TableName": self.definitions_table, "ConsistentRead": True, "ScanIndexForward": False, "Limit": 1,
+            "TableName": self.definitions_table, "ConsistentRead": True, "ScanIndexForward": False, "Limit": 10,
             "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": f"WF#{workflow_id}"}}}
-        if version:
-            kwargs["KeyConditionExpression"] += " AND sk = :v"
-            kwargs["ExpressionAttributeValues"][":v"] = {"S": version_key(version)}
-        items = self._call("query", **kwargs)["Items"]
-        return items[0]["plan_hash"]["S"] if items else None
+        while True:
+            reply = self._call("query", **kwargs)
+            yield from (_workflow_version(item) for item in reply["Items"])
+            if "LastEvaluatedKey" not in reply:
+                return
+            kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
 
-    def list_workflows(self) -> list[dict[str, str]]:
+    def list_workflows(self) -> list[WorkflowVersion]:
         # The registry is small and listing it is an operator's request, not a transition.
         items, kwargs = [], {"TableName": self.definitions_table, "FilterExpression": "begins_with(pk, :w)",
                              "ExpressionAttributeValues": {":w": {"S": "WF#"}}}
@@ -116,8 +140,19 @@ class DynamoStore:
             if "LastEvaluatedKey" not in reply:
                 break
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
-        return sorted(({"workflow_id": i["pk"]["S"][3:], "version": i["version"]["S"], "hash": i["plan_hash"]["S"]}
-                       for i in items), key=lambda w: (w["workflow_id"], version_key(w["version"])))
+        return sorted((_workflow_version(i) for i in items), key=lambda v: (v.workflow_id, version_key(v.version)))
+
+    def deprecate_workflow(self, workflow_id: str, version: str, at: str, reason: str) -> WorkflowVersion | None:
+        try:
+            reply = self._call(
+                "update_item", TableName=self.definitions_table, Key=self._version_key(workflow_id, version),
+                UpdateExpression="SET deprecated_at = if_not_exists(deprecated_at, :at), "
+                                 "deprecation = if_not_exists(deprecation, :why)",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":at": {"S": at}, ":why": {"S": reason}}, ReturnValues="ALL_NEW")
+        except Refused:
+            return None  # no such version
+        return _workflow_version(reply["Attributes"])
 
     # ------------------------------------------------------------ runs
 
@@ -469,3 +504,11 @@ class DynamoStore:
         except Refused as refused:  # reopened before (a redelivery), or not to be reopened: the run as it is
             return Written(False, self._stored_run(run_id, refused))
         return Written(True, run_from_item(self._json, reply["Attributes"]))
+
+
+def _workflow_version(item: dict[str, Any]) -> WorkflowVersion:
+    extra = json.loads(item["extra"]["S"]) if "extra" in item else {}  # none: registered before versions
+    for name in ("deprecated_at", "deprecation"):
+        if name in item:
+            extra[name] = item[name]["S"]
+    return WorkflowVersion.from_stored(item["pk"]["S"][3:], item["version"]["S"], item["plan_hash"]["S"], extra)

@@ -36,6 +36,7 @@ from statemachine.messages import (
 )
 from statemachine.plan import Plan
 
+from ..clock import iso
 from ..links import LinkSigner
 from ..listing import RunQueries
 from ..ports import Clock, CodeDispatch, StateStore, Timers, WorkQueue
@@ -55,7 +56,7 @@ from .loops import Loops
 from .messenger import Messenger
 from .outcomes import Outcomes
 from .pausing import Pausing
-from .plans import Plans
+from .plans import Plans, Registration
 from .propagate import Propagation
 from .reading import Scopes
 from .recall import RecallingStore
@@ -212,8 +213,9 @@ class Engine:
     def plan(self, plan_hash: str) -> Plan:
         return self.plans.get(plan_hash)
 
-    def register_workflow(self, plan: Plan) -> None:
-        self.plans.register(plan)
+    def register_workflow(self, plan: Plan, allow_breaking: bool = False) -> Registration:
+        """Raises VersionTaken or BreakingChange (plans.py)."""
+        return self.plans.register(plan, iso(self.clock.now()), allow_breaking)
 
     def find_workflow(self, ref: str) -> Plan | None:
         return self.plans.find(ref)

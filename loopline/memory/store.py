@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, Callable
 
@@ -22,11 +23,11 @@ from infra.ports import (
     TokenRecord,
     Written,
     refusal_record,
-    version_key,
 )
 from loopline.store_rules import changed, check_change, edge_resolved, halted, may_reset, reopened
 from statemachine.loop_steps import ended_iteration
 from statemachine.state import LastChange
+from statemachine.versions import WorkflowVersion, version_key
 
 from .feed import ChangeFeed, run_image, task_image
 
@@ -70,7 +71,8 @@ class InMemoryStore:
         self._tasks: dict[tuple[str, str], TaskRecord] = _Items(feed, _keyed_task_image)
         self._tokens: dict[str, TokenRecord] = {}
         self._sinks_done: dict[str, set[str]] = {}
-        self._workflows: dict[tuple[str, str], str] = {}
+        # Keyed by the version's sort key, as DynamoDB's sk: 1.0.0+a and 1.0.0+b are one version.
+        self._workflows: dict[tuple[str, str], WorkflowVersion] = {}
 
     # plans
     def put_plan(self, plan_hash: str, plan_json: str) -> bool:
@@ -84,21 +86,35 @@ class InMemoryStore:
         return self._plans.get(plan_hash)
 
     # registry
-    def put_workflow(self, workflow_id: str, version: str, plan_hash: str) -> None:
+    def register_workflow(self, entry: WorkflowVersion) -> Written[WorkflowVersion]:
+        key = (entry.workflow_id, version_key(entry.version))
         with self._lock:
-            self._workflows[(workflow_id, version)] = plan_hash
+            stored = self._workflows.get(key)
+            if stored is not None:
+                return Written(False, stored)
+            self._workflows[key] = entry
+            return Written(True, entry)
 
-    def get_workflow(self, workflow_id: str, version: str | None = None) -> str | None:
-        with self._lock:
-            if version:
-                return self._workflows.get((workflow_id, version))
-            versions = [v for (w, v) in self._workflows if w == workflow_id]
-            return self._workflows[(workflow_id, max(versions, key=version_key))] if versions else None
+    def get_workflow(self, workflow_id: str, version: str) -> WorkflowVersion | None:
+        return self._workflows.get((workflow_id, version_key(version)))
 
-    def list_workflows(self) -> list[dict[str, str]]:
+    def workflow_versions(self, workflow_id: str) -> Iterator[WorkflowVersion]:
         with self._lock:
-            ordered = sorted(self._workflows.items(), key=lambda item: (item[0][0], version_key(item[0][1])))
-            return [{"workflow_id": w, "version": v, "hash": h} for (w, v), h in ordered]
+            mine = sorted((k, v) for k, v in self._workflows.items() if k[0] == workflow_id)
+        return iter([v for _, v in reversed(mine)])
+
+    def list_workflows(self) -> list[WorkflowVersion]:
+        with self._lock:
+            return [v for _, v in sorted(self._workflows.items())]
+
+    def deprecate_workflow(self, workflow_id: str, version: str, at: str, reason: str) -> WorkflowVersion | None:
+        key = (workflow_id, version_key(version))
+        with self._lock:
+            stored = self._workflows.get(key)
+            if stored is None:
+                return None
+            self._workflows[key] = stored.deprecate(at, reason)
+            return self._workflows[key]
 
     # runs
     def _run(self, run_id: str) -> RunRecord:

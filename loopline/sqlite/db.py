@@ -32,7 +32,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS plans (hash TEXT PRIMARY KEY, body TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS workflows (
     workflow_id TEXT NOT NULL, version TEXT NOT NULL, version_key TEXT NOT NULL, hash TEXT NOT NULL,
-    PRIMARY KEY (workflow_id, version)) WITHOUT ROWID;
+    extra TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (workflow_id, version)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS workflows_by_key ON workflows (workflow_id, version_key);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, status TEXT NOT NULL, workflow_id TEXT NOT NULL, created_at TEXT NOT NULL,
     sinks_done TEXT NOT NULL DEFAULT '[]', record TEXT NOT NULL);
@@ -59,6 +60,10 @@ CREATE INDEX IF NOT EXISTS messages_by_visibility ON messages (queue, visible_at
 CREATE TABLE IF NOT EXISTS timers (name TEXT PRIMARY KEY, due INTEGER NOT NULL) WITHOUT ROWID;
 """
 
+# Columns a later release added to a table an earlier one created: CREATE TABLE IF NOT EXISTS leaves a
+# state file's existing table as it was, so they are added to it when the file is opened.
+ADDED_COLUMNS = (("workflows", "extra", "TEXT NOT NULL DEFAULT '{}'"),)  # a version's changelog, deprecation
+
 
 class Database:
     """The file at ``path`` (created with its tables if absent)."""
@@ -73,6 +78,10 @@ class Database:
         self._opened: weakref.WeakSet[_Held] = weakref.WeakSet()
         self._lock = threading.Lock()
         with self.write() as db:
+            for table, column, declaration in ADDED_COLUMNS:
+                if db.execute(f"SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{table}'").fetchone() \
+                        and column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)

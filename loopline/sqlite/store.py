@@ -11,6 +11,7 @@ stream carries it on AWS.
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,11 +27,11 @@ from infra.ports import (
     TokenRecord,
     Written,
     refusal_record,
-    version_key,
 )
 from loopline.store_rules import changed, check_change, edge_resolved, halted, may_reset, reopened
 from statemachine.loop_steps import ended_iteration
 from statemachine.state import LastChange
+from statemachine.versions import WorkflowVersion, version_key
 
 from .db import Database
 from .feed import SQLiteFeed
@@ -67,24 +68,42 @@ class SQLiteStore:
         row = self._db.row("SELECT body FROM plans WHERE hash = ?", (plan_hash,))
         return row[0] if row else None
 
-    # registry
-    def put_workflow(self, workflow_id: str, version: str, plan_hash: str) -> None:
+    # registry: a version is found by its sort key (1.0.0+a and 1.0.0+b are one version, as on DynamoDB)
+    _VERSION = "SELECT workflow_id, version, hash, extra FROM workflows"
+
+    def register_workflow(self, entry: WorkflowVersion) -> Written[WorkflowVersion]:
+        with self._items() as items:  # read and insert under the write lock: one registration wins
+            row = items.db.execute(f"{self._VERSION} WHERE workflow_id = ? AND version_key = ?",
+                                   (entry.workflow_id, version_key(entry.version))).fetchone()
+            if row is not None:
+                return Written(False, _version(row))
+            items.db.execute("INSERT INTO workflows (workflow_id, version, version_key, hash, extra) "
+                             "VALUES (?, ?, ?, ?, ?)", (entry.workflow_id, entry.version, version_key(entry.version),
+                                                        entry.plan_hash, json.dumps(entry.extra())))
+            return Written(True, entry)
+
+    def get_workflow(self, workflow_id: str, version: str) -> WorkflowVersion | None:
+        row = self._db.row(f"{self._VERSION} WHERE workflow_id = ? AND version_key = ?",
+                           (workflow_id, version_key(version)))
+        return _version(row) if row else None
+
+    def workflow_versions(self, workflow_id: str) -> Iterator[WorkflowVersion]:
+        rows = self._db.rows(f"{self._VERSION} WHERE workflow_id = ? ORDER BY version_key DESC", (workflow_id,))
+        return iter([_version(row) for row in rows])
+
+    def list_workflows(self) -> list[WorkflowVersion]:
+        return [_version(row) for row in self._db.rows(f"{self._VERSION} ORDER BY workflow_id, version_key")]
+
+    def deprecate_workflow(self, workflow_id: str, version: str, at: str, reason: str) -> WorkflowVersion | None:
         with self._items() as items:
-            items.db.execute("INSERT OR REPLACE INTO workflows (workflow_id, version, version_key, hash) "
-                             "VALUES (?, ?, ?, ?)", (workflow_id, version, version_key(version), plan_hash))
-
-    def get_workflow(self, workflow_id: str, version: str | None = None) -> str | None:
-        if version:
-            row = self._db.row("SELECT hash FROM workflows WHERE workflow_id = ? AND version = ?",
-                               (workflow_id, version))
-        else:
-            row = self._db.row("SELECT hash FROM workflows WHERE workflow_id = ? ORDER BY version_key DESC LIMIT 1",
-                               (workflow_id,))
-        return row[0] if row else None
-
-    def list_workflows(self) -> list[dict[str, str]]:
-        rows = self._db.rows("SELECT workflow_id, version, hash FROM workflows ORDER BY workflow_id, version_key")
-        return [{"workflow_id": w, "version": v, "hash": h} for w, v, h in rows]
+            row = items.db.execute(f"{self._VERSION} WHERE workflow_id = ? AND version_key = ?",
+                                   (workflow_id, version_key(version))).fetchone()
+            if row is None:
+                return None
+            entry = _version(row).deprecate(at, reason)
+            items.db.execute("UPDATE workflows SET extra = ? WHERE workflow_id = ? AND version = ?",
+                             (json.dumps(entry.extra()), workflow_id, entry.version))
+            return entry
 
     # runs
     def create_run(self, run: RunRecord) -> Written[RunRecord]:
@@ -248,3 +267,7 @@ def _existing(items: Items, run_id: str) -> RunRecord:
         raise RunGone(run_id)
     return run
 
+
+def _version(row: Any) -> WorkflowVersion:
+    workflow_id, version, plan_hash, extra = row
+    return WorkflowVersion.from_stored(workflow_id, version, plan_hash, json.loads(extra or "{}"))

@@ -44,6 +44,15 @@ def headers_of(response: dict) -> dict[str, str]:
 def call(runtime, method: str, path: str, resource: str, body=None, content_type: str | None = "application/json",
          accept: str = "application/json", query: dict | None = None) -> tuple[int, dict, object]:
     """One request through the api handler; returns (status, headers, JSON body or text)."""
+    response = runtime.invoke("ApiFunction", route_event(method, path, resource, body, content_type, accept, query))
+    headers = headers_of(response)
+    text = response.get("body") or ""
+    return response["statusCode"], headers, strict_json(text) if "json" in headers.get("content-type", "") else text
+
+
+def route_event(method: str, path: str, resource: str, body=None, content_type: str | None = "application/json",
+                accept: str = "application/json", query: dict | None = None) -> dict:
+    """API Gateway's proxy event of one request to ``path``, routed to ``resource``."""
     event = copy.deepcopy(load_event("api_post_runs.json"))
     names = [part[1:-1] for part in resource.split("/") if part.startswith("{")]
     values = [part for part, pattern in zip(path.split("/"), resource.split("/")) if pattern.startswith("{")]
@@ -57,10 +66,7 @@ def call(runtime, method: str, path: str, resource: str, body=None, content_type
         event[bag]["Accept"] = accept if bag == "headers" else [accept]
         if content_type is not None:
             event[bag]["Content-Type"] = content_type if bag == "headers" else [content_type]
-    response = runtime.invoke("ApiFunction", event)
-    headers = headers_of(response)
-    text = response.get("body") or ""
-    return response["statusCode"], headers, strict_json(text) if "json" in headers.get("content-type", "") else text
+    return event
 
 
 def start(runtime, workflow: str = WORKFLOW) -> str:

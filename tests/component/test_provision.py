@@ -107,6 +107,8 @@ def test_routes_come_from_the_template(stack: Stack) -> None:
         Route("POST", "/workflows", "ApiFunction"),
         Route("GET", "/workflows", "ApiFunction"),
         Route("GET", "/workflows/{workflow_id}", "ApiFunction"),
+        Route("POST", "/workflows/{workflow_id}/versions/{version}/deprecate", "ApiFunction"),
+        Route("GET", "/workflows/{workflow_id}/diff", "ApiFunction"),
         Route("GET", "/openapi.json", "ApiFunction"),
         Route("GET", "/runs/{run_id}/history", "ApiFunction"),
         Route("GET", "/audit", "ApiFunction"),

@@ -82,3 +82,26 @@ def test_a_read_that_fails_is_a_store_error_and_a_file_that_is_no_database_is_re
     with pytest.raises(StoreError) as refused:
         Database(tmp_path / "other.db")
     assert isinstance(refused.value.__cause__, sqlite3.DatabaseError)
+
+
+def test_a_state_file_from_before_versions_gains_their_column(tmp_path) -> None:
+    """The registry's `extra` column (docs/versions.md) is added to a file an earlier release wrote,
+    whose versions read as registered at an unknown time, and can be deprecated."""
+    from loopline.sqlite.store import SQLiteStore
+    from statemachine.versions import WorkflowVersion
+
+    path = tmp_path / "state.db"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE workflows (workflow_id TEXT NOT NULL, version TEXT NOT NULL, version_key TEXT NOT NULL, "
+                "hash TEXT NOT NULL, PRIMARY KEY (workflow_id, version)) WITHOUT ROWID")
+    old.execute("INSERT INTO workflows VALUES ('wf', '1.0.0', '000001.000000.000000~', 'h1')")
+    old.commit()
+    old.close()
+    db = Database(path)
+    store = SQLiteStore(db)
+    assert store.list_workflows() == [WorkflowVersion("wf", "1.0.0", "h1")]
+    assert store.register_workflow(WorkflowVersion("wf", "1.0.0", "h2")).applied is False
+    assert store.register_workflow(WorkflowVersion("wf", "1.1.0", "h2", changelog="new")).applied
+    assert store.deprecate_workflow("wf", "1.0.0", "2030-01-01T00:00:00.000Z", "old").deprecated
+    db.close()
+    assert [v.version for v in SQLiteStore(Database(path)).workflow_versions("wf")] == ["1.1.0", "1.0.0"]

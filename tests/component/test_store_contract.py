@@ -32,10 +32,12 @@ from infra.ports import (
     TokenConsume,
     TokenRecord,
     TokenUsed,
+    Written,
 )
 from loopline.memory.store import InMemoryStore
 from loopline.sqlite.db import Database
 from loopline.sqlite.store import SQLiteStore
+from statemachine.versions import WorkflowVersion
 
 REGION = "us-east-1"
 RUNS, DEFINITIONS, TOKENS = "loopline-runs", "loopline-definitions", "loopline-tokens"
@@ -139,58 +141,108 @@ def test_a_plan_larger_than_a_dynamodb_item_round_trips(store) -> None:
 # ------------------------------------------------------------------ registry
 
 
-def test_get_workflow_newest_by_semver_and_by_exact_version(store) -> None:
-    store.put_workflow("wf", "1.10.0", "h-1.10.0")
-    store.put_workflow("wf", "1.9.0", "h-1.9.0")
-    store.put_workflow("wf", "1.2.0", "h-1.2.0")
-    store.put_workflow("other", "9.0.0", "h-other")
-    assert store.get_workflow("wf") == "h-1.10.0"  # 1.10.0 is newer than 1.9.0
-    assert store.get_workflow("wf", None) == "h-1.10.0"
-    assert store.get_workflow("wf", "1.9.0") == "h-1.9.0"
-    assert store.get_workflow("wf", "1.2.0") == "h-1.2.0"
+def register(store, workflow_id: str, version: str, plan_hash: str, **extra) -> Written[WorkflowVersion]:
+    return store.register_workflow(WorkflowVersion(workflow_id, version, plan_hash, **extra))
+
+
+def newest(store, workflow_id: str) -> list[tuple[str, str]]:
+    return [(v.version, v.plan_hash) for v in store.workflow_versions(workflow_id)]
+
+
+def test_workflow_versions_newest_first_by_semver_and_by_exact_version(store) -> None:
+    register(store, "wf", "1.10.0", "h-1.10.0")
+    register(store, "wf", "1.9.0", "h-1.9.0")
+    register(store, "wf", "1.2.0", "h-1.2.0")
+    register(store, "other", "9.0.0", "h-other")
+    # 1.10.0 is newer than 1.9.0
+    assert newest(store, "wf") == [("1.10.0", "h-1.10.0"), ("1.9.0", "h-1.9.0"), ("1.2.0", "h-1.2.0")]
+    assert store.get_workflow("wf", "1.9.0").plan_hash == "h-1.9.0"
+    assert store.get_workflow("wf", "1.2.0") == WorkflowVersion("wf", "1.2.0", "h-1.2.0")
     assert store.get_workflow("wf", "1.3.0") is None
-    assert store.get_workflow("other") == "h-other"
-    assert store.get_workflow("missing") is None
+    assert newest(store, "other") == [("9.0.0", "h-other")]
+    assert newest(store, "missing") == []
     assert store.get_workflow("missing", "1.0.0") is None
 
 
-def test_get_workflow_newest_across_major_and_patch(store) -> None:
+def test_workflow_versions_across_major_and_patch(store) -> None:
     for version in ("2.0.0", "10.0.0", "2.0.10", "2.0.9"):
-        store.put_workflow("wf", version, f"h-{version}")
-    assert store.get_workflow("wf") == "h-10.0.0"
-    store.put_workflow("wf2", "2.0.9", "a")
-    store.put_workflow("wf2", "2.0.10", "b")
-    assert store.get_workflow("wf2") == "b"
+        register(store, "wf", version, f"h-{version}")
+    assert [v for v, _ in newest(store, "wf")] == ["10.0.0", "2.0.10", "2.0.9", "2.0.0"]
 
 
-def test_get_workflow_release_is_newer_than_its_prerelease(store) -> None:
-    store.put_workflow("wf", "1.0.0", "release")
-    store.put_workflow("wf", "1.0.0-rc.1", "candidate")
+def test_workflow_versions_read_past_a_page(store) -> None:
+    # DynamoDB reads them a page (10) at a time: the iterator goes on to the next.
+    for patch in range(25):
+        register(store, "wf", f"1.0.{patch}", f"h{patch}")
+    assert [v for v, _ in newest(store, "wf")] == [f"1.0.{p}" for p in reversed(range(25))]
+
+
+def test_a_release_is_newer_than_its_prerelease(store) -> None:
+    register(store, "wf", "1.0.0", "release")
+    register(store, "wf", "1.0.0-rc.1", "candidate")
     # semver 2.0.0, section 11: 1.0.0-rc.1 < 1.0.0
-    assert store.get_workflow("wf", "1.0.0-rc.1") == "candidate"
-    assert store.get_workflow("wf") == "release"
+    assert store.get_workflow("wf", "1.0.0-rc.1").plan_hash == "candidate"
+    assert newest(store, "wf") == [("1.0.0", "release"), ("1.0.0-rc.1", "candidate")]
 
 
-def test_list_workflows_holds_every_version(store) -> None:
+def test_list_workflows_holds_every_version_ordered_by_semver(store) -> None:
     assert store.list_workflows() == []
-    store.put_workflow("wf", "1.9.0", "h9")
-    store.put_workflow("wf", "1.10.0", "h10")
-    store.put_workflow("alpha", "0.1.0", "ha")
-    listed = store.list_workflows()
-    assert sorted(listed, key=lambda w: (w["workflow_id"], w["hash"])) == [
-        {"workflow_id": "alpha", "version": "0.1.0", "hash": "ha"},
-        {"workflow_id": "wf", "version": "1.10.0", "hash": "h10"},
-        {"workflow_id": "wf", "version": "1.9.0", "hash": "h9"},
-    ]
+    register(store, "wf", "1.10.0", "h10")
+    register(store, "wf", "1.9.0", "h9")
+    register(store, "wf", "1.2.0", "h2")
+    register(store, "alpha", "0.1.0", "ha")
+    assert [(w.workflow_id, w.version, w.plan_hash) for w in store.list_workflows()] == [
+        ("alpha", "0.1.0", "ha"), ("wf", "1.2.0", "h2"), ("wf", "1.9.0", "h9"), ("wf", "1.10.0", "h10")]
 
 
-def test_list_workflows_orders_versions_by_semver(store) -> None:
-    store.put_workflow("wf", "1.10.0", "h10")
-    store.put_workflow("wf", "1.9.0", "h9")
-    store.put_workflow("wf", "1.2.0", "h2")
-    store.put_workflow("alpha", "0.1.0", "ha")
-    assert [(w["workflow_id"], w["version"]) for w in store.list_workflows()] == [
-        ("alpha", "0.1.0"), ("wf", "1.2.0"), ("wf", "1.9.0"), ("wf", "1.10.0")]
+def test_a_version_is_registered_once_and_keeps_what_it_was_registered_with(store) -> None:
+    first = WorkflowVersion("wf", "1.0.0", "h1", registered_at="2030-01-01T00:00:00.000Z", changelog="first ünï",
+                            compared_with="0.9.0", breaking=("task 'a' removed",))
+    assert store.register_workflow(first) == Written(True, first)
+    again = store.register_workflow(WorkflowVersion("wf", "1.0.0", "h2", registered_at="2030-01-02T00:00:00.000Z"))
+    assert again == Written(False, first)  # the first registration stands, and is what the loser is told
+    assert store.get_workflow("wf", "1.0.0") == first
+    assert store.list_workflows() == [first]
+    # Build metadata does not make another version (semver section 10): 1.0.0+b is 1.0.0.
+    assert register(store, "wf", "1.0.0+build.7", "h3") == Written(False, first)
+    assert store.get_workflow("wf", "1.0.0+build.7") == first
+
+
+def test_concurrent_registrations_of_one_version_have_one_winner(store) -> None:
+    barrier, results = threading.Barrier(8), []
+
+    def attempt(n: int) -> None:
+        barrier.wait()
+        results.append((n, register(store, "race", "2.0.0", f"h{n}")))
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [n for n, written in results if written.applied]
+    assert len(winners) == 1 and len(results) == 8
+    stored = store.get_workflow("race", "2.0.0")
+    assert stored.plan_hash == f"h{winners[0]}"
+    assert all(written.record == stored for _, written in results)
+
+
+def test_deprecating_a_version_keeps_the_first_deprecation(store) -> None:
+    register(store, "wf", "1.0.0", "h1", changelog="one")
+    register(store, "wf", "1.1.0", "h2")
+    assert store.deprecate_workflow("wf", "2.0.0", "2030-01-01T00:00:00.000Z", "no such") is None
+    assert store.deprecate_workflow("gone", "1.0.0", "2030-01-01T00:00:00.000Z", "no such") is None
+    done = store.deprecate_workflow("wf", "1.1.0", "2030-01-01T00:00:00.000Z", "leaks ünï")
+    assert done == WorkflowVersion("wf", "1.1.0", "h2", deprecated_at="2030-01-01T00:00:00.000Z",
+                                   deprecation="leaks ünï")
+    assert done.deprecated
+    again = store.deprecate_workflow("wf", "1.1.0", "2030-02-01T00:00:00.000Z", "other")
+    assert again == done
+    assert store.get_workflow("wf", "1.1.0") == done
+    assert [v.deprecated for v in store.workflow_versions("wf")] == [True, False]
+    assert store.get_workflow("wf", "1.0.0") == WorkflowVersion("wf", "1.0.0", "h1", changelog="one")
+    # A deprecated version is still registered: registering it again is refused.
+    assert register(store, "wf", "1.1.0", "h9") == Written(False, done)
 
 
 # ------------------------------------------------------------------ runs
