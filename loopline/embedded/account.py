@@ -15,6 +15,7 @@ import boto3
 
 from .concurrency import install_linearizable_moto, uninstall_linearizable_moto
 from .moto_attribute_values import install_attribute_value_speedups
+from .moto_condition_expressions import install_condition_expression_speedups
 from .moto_speedups import install_sqs_speedups
 from .moto_update_expressions import install_update_expression_speedups
 from .provision import Stack, provision
@@ -65,8 +66,9 @@ class EmbeddedAws:
             self._mock.start()
             install_linearizable_moto()  # each request atomic, so functions can run side by side
             install_sqs_speedups()  # a queue's delayed watchdogs would slow every SQS request (moto_speedups.py)
-            # moto parses and checks each UpdateExpression anew, and walks every item it answers with.
+            # moto parses each update and condition expression anew, and walks every item it answers with.
             install_update_expression_speedups()  # moto_update_expressions.py
+            install_condition_expression_speedups()  # moto_condition_expressions.py
             install_attribute_value_speedups()  # moto_attribute_values.py
         # The task runner reaches the payload bucket by presigned URL, over HTTP: an S3 server on
         # moto's state (the same backends) stands in for S3's endpoint.

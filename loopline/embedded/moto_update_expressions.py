@@ -10,15 +10,18 @@ two thirds of an embedded transition's wall time):
   walks look at the tree alone (ActionCountValidator, OverlappingPathsValidator,
   UpdateHashRangeKeyValidator: they raise or return the node unchanged), two of them at every
   level of moto's right-nested action lists, so their cost grows with the square of the clauses;
-- every walk rebuilds its processor's map of node types (``_processing_map()``) at every node.
+- every walk rebuilds its processor's map of node types (``_processing_map()``) at every node, and
+  asks of each node whether it is a ``Node`` (an ABC, whose isinstance runs Python code).
 
 Here: a parsed tree is kept per string (moto's two readers of it never change it: the response
 handler reads its clauses, and the validator works on its own copy); the validator copies a kept
 tree by unpickling it, which builds the same objects as ``deepcopy`` does, faster; the three walks
 that look at the tree alone are skipped for a tree, names and key schema that passed them before
-(one that raised is walked again, so the same error comes back); and a walk builds its map once.
+(one that raised is walked again, so the same error comes back); and a walk builds its map once
+and asks both questions once per node class (the answers depend on the class alone: nothing
+registers virtual subclasses of moto's nodes), processing the same nodes in the same order.
 Installed once per process (EmbeddedAws), not taken back: moto answers as before, only sooner
-(tests/component/test_moto_update_expressions.py compares the answers with and without).
+(tests/component/test_moto_dynamodb_speedups.py compares the answers with and without).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from .moto_patching import install_once
 # parsed as moto parses them, so a kept tree (keyed by identity below) is never dropped and reused.
 MAX_KEPT = 1024
 MAX_PASSED = 8 * MAX_KEPT  # (tree, names, key schema) triples: names are fixed per expression in the engine
+_UNSEEN = object()
 _EXPRESSION_ONLY = 3  # get_ast_processors()'s first three: ActionCount, OverlappingPaths, UpdateHashRangeKey
 # Module state, not closures, so that a test can see the kept trees and the passed checks being used.
 trees: dict[str, Any] = {}
@@ -46,10 +50,14 @@ def install_update_expression_speedups() -> None:
 
 def _install() -> None:
     from moto.dynamodb.parsing import validators
-    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser  # type: ignore[attr-defined]
+    from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, Node  # type: ignore[attr-defined]
     from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
 
     lock = threading.Lock()
+    # A walk asks of every node whether it is a Node (an ABC: a slow isinstance) and which of the
+    # processor's node classes it is; both depend on the node's class alone, asked once per class.
+    is_node: dict[type, bool] = {}
+    handled: dict[tuple[type, type], Any] = {}  # (processor class, node class) -> its map's first matching key
     original_make = UpdateExpressionParser.make.__func__
 
     def make(cls: type, expression_str: str) -> Any:
@@ -106,20 +114,30 @@ def _install() -> None:
             kept = self.__dict__["_speedup_map"] = self._processing_map()
         return kept
 
-    def nodes_to_be_processed(self: Any) -> tuple[type, ...]:
-        kept = self.__dict__.get("_speedup_types")
-        if kept is None:
-            kept = self.__dict__["_speedup_types"] = tuple(processing_map(self))
-        return kept
+    def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
+        kind = type(node)
+        known = is_node.get(kind)
+        if known is None:
+            known = is_node[kind] = isinstance(node, Node)
+        if not known:
+            return node
+        parent_node = node.parent
+        if node.children is not None:
+            for i, child_node in enumerate(node.children):
+                self.pre_processing_of_child(node, i)
+                self.traverse_node_recursively(child_node, i)
+        key = (type(self), kind)
+        class_key = handled.get(key, _UNSEEN)
+        if class_key is _UNSEEN:
+            class_key = handled[key] = next((k for k in processing_map(self) if issubclass(kind, k)), None)
+        if class_key is not None:
+            node = processing_map(self)[class_key](node)
+            node.parent = parent_node
+            if parent_node:
+                parent_node.children[child_id] = node
+        return node
 
-    def process(self: Any, node: Any) -> Any:
-        for class_key, processor in processing_map(self).items():
-            if isinstance(node, class_key):
-                return processor(node)
-        return None
-
-    DepthFirstTraverser.nodes_to_be_processed = nodes_to_be_processed
-    DepthFirstTraverser.process = process
+    DepthFirstTraverser.traverse_node_recursively = traverse_node_recursively
 
 
 def _check_processors(validators: Any) -> None:

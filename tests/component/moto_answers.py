@@ -1,11 +1,12 @@
 """What moto answers to a fixed series of DynamoDB and DynamoDB Streams requests, printed as JSON.
 
 Run as ``python -m tests.component.moto_answers [--speedups]`` in a process of its own: moto's
-speedups (loopline/embedded/moto_update_expressions.py, moto_attribute_values.py) are installed for
-the life of a process, so tests/component/test_moto_dynamodb_speedups.py compares two processes,
-one with them and one without. The series sends each expression several times, with other values,
-other items and other names (the speedups keep what depends on the string alone), and includes
-requests moto refuses, so that the same error must come back the same way.
+speedups (loopline/embedded/moto_update_expressions.py, moto_condition_expressions.py,
+moto_attribute_values.py) are installed for the life of a process, so
+tests/component/test_moto_dynamodb_speedups.py compares two processes, one with them and one
+without. The series sends each expression several times, with other values, other items and other
+names (the speedups keep what depends on the string alone), and includes requests moto refuses, so
+that the same error must come back the same way.
 """
 
 from __future__ import annotations
@@ -58,6 +59,16 @@ UPDATES: list[dict[str, Any]] = [
      "ExpressionAttributeValues": {":gone": {"SS": ["a"]}, ":one": {"N": "1"}}, "ReturnValues": "ALL_OLD"},
     {"UpdateExpression": "SET s = :v", "ConditionExpression": "attribute_not_exists(pk)",
      "ExpressionAttributeValues": {":v": {"S": "v"}}, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"},
+    {"UpdateExpression": "SET s = :t",
+     "ConditionExpression": "(attribute_not_exists(#l) OR NOT contains(#l, :t)) AND (begins_with(s, :t) "
+                            "OR n BETWEEN :a AND :b OR #st IN (:x, :y))",
+     "ExpressionAttributeNames": {"#l": "l", "#st": "status"},
+     "ExpressionAttributeValues": {":t": {"S": "te"}, ":a": {"N": "1"}, ":b": {"N": "20"},
+                                   ":x": {"S": "READY"}, ":y": {"S": "DONE"}}},
+    {"UpdateExpression": "SET s = :t", "ConditionExpression": "attribute_exists(",
+     "ExpressionAttributeValues": {":t": {"S": "te"}}},
+    {"UpdateExpression": "SET s = :t", "ConditionExpression": "#nope = :t",
+     "ExpressionAttributeValues": {":t": {"S": "te"}}},
     # Refused: the checks the speedup skips for an expression that passed them, with names that fail them.
     {"UpdateExpression": "SET #a = :v, #b = :v",
      "ExpressionAttributeNames": {"#a": "one", "#b": "two"}, "ExpressionAttributeValues": {":v": {"S": "v"}}},
@@ -91,12 +102,15 @@ class Bodies:
     def answer(self, call) -> Any:
         """moto's answer to ``call``. moto 5.2 answers an item holding a map with an empty key in a
         shape botocore cannot parse (its walk merges that key's members into the map): the body
-        moto sent is the answer all the same."""
+        moto sent is the answer all the same. A condition it cannot read (or naming an undefined name)
+        raises ValueError (KeyError) out of moto instead of answering: that is its answer then."""
         self.last = None
         try:
             call()
         except (self.client_error, AttributeError):
             pass
+        except (ValueError, KeyError) as error:
+            return {"raised": f"{type(error).__name__}: {error}"}
         if self.last is None:
             raise AssertionError("no answer from moto")
         return self.last
@@ -148,9 +162,11 @@ def main(speedups: bool) -> None:
     with mock_aws():
         if speedups:
             from loopline.embedded.moto_attribute_values import install_attribute_value_speedups
+            from loopline.embedded.moto_condition_expressions import install_condition_expression_speedups
             from loopline.embedded.moto_update_expressions import install_update_expression_speedups
 
             install_update_expression_speedups()
+            install_condition_expression_speedups()
             install_attribute_value_speedups()
         from botocore.exceptions import ClientError
 

@@ -1,6 +1,7 @@
-"""loopline/embedded/moto_update_expressions.py and moto_attribute_values.py: moto answers every request
-of tests/component/moto_answers.py with the same status and body with them as without them (each
-side in a process of its own: they stay installed once installed), and the embedded default uses them."""
+"""loopline/embedded/moto_update_expressions.py, moto_condition_expressions.py, moto_attribute_values.py:
+moto answers every request of tests/component/moto_answers.py with the same status and body with them
+as without them (each side in a process of its own: they stay installed once installed), and the
+embedded default uses them."""
 
 from __future__ import annotations
 
@@ -25,25 +26,30 @@ def _answers(*flags: str) -> list[dict]:
 
 def test_moto_answers_the_same_with_the_speedups():
     without, with_them = _answers(), _answers("--speedups")
-    statuses = [answer["status"] for answer in without]
+    statuses = [answer.get("status") for answer in without]
     assert len(without) > 90 and 200 in statuses and 400 in statuses  # successes and refusals both compared
     for number, (expected, got) in enumerate(zip(without, with_them, strict=True)):
         assert got == expected, f"answer {number} differs"
 
 
-def test_the_embedded_default_keeps_each_update_expression_and_its_passed_checks(aws):
+def test_the_embedded_default_keeps_each_update_expression_its_passed_checks_and_its_condition(aws):
+    from loopline.embedded import moto_condition_expressions
     from loopline.embedded import moto_update_expressions as speedups
 
     db = aws.client("dynamodb")
     table = aws.stack.physical["RunsTable"]
     expression = "SET #kept = :v, #other = :v REMOVE #gone"
+    condition = "attribute_not_exists(#gone) AND (attribute_not_exists(#kept) OR #kept <> :v)"
     names = {"#kept": "kept_attribute", "#other": "other_attribute", "#gone": "gone"}
     for value in ("one", "two"):
         db.update_item(TableName=table, Key={"pk": {"S": "speedups"}, "sk": {"S": "RUN"}}, UpdateExpression=expression,
-                       ExpressionAttributeNames=names, ExpressionAttributeValues={":v": {"S": value}})
+                       ConditionExpression=condition, ExpressionAttributeNames=names,
+                       ExpressionAttributeValues={":v": {"S": value}})
     tree = speedups.trees[expression]
     assert id(tree) in speedups.pickled
     assert any(key[0] == id(tree) and dict(key[1]) == names for key in speedups.passed)
+    assert [token.text for token in moto_condition_expressions.tokens[condition]][:3] == ["attribute_not_exists", "(",
+                                                                                         "#gone"]
     item = db.get_item(TableName=table, Key={"pk": {"S": "speedups"}, "sk": {"S": "RUN"}})["Item"]
     assert item["kept_attribute"] == {"S": "two"}
 
