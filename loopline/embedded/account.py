@@ -16,9 +16,11 @@ import boto3
 from .concurrency import install_linearizable_moto, uninstall_linearizable_moto
 from .moto_attribute_values import install_attribute_value_speedups
 from .moto_condition_expressions import install_condition_expression_speedups
+from .moto_dispatch import install_dispatch_speedups
 from .moto_speedups import install_sqs_speedups
 from .moto_update_expressions import install_update_expression_speedups
 from .provision import Stack, provision
+from .unsigned import sign_nothing
 
 REGION = "us-east-1"
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -70,6 +72,7 @@ class EmbeddedAws:
             install_update_expression_speedups()  # moto_update_expressions.py
             install_condition_expression_speedups()  # moto_condition_expressions.py
             install_attribute_value_speedups()  # moto_attribute_values.py
+            install_dispatch_speedups()  # and lists a class's methods to find each request's handler
         # The task runner reaches the payload bucket by presigned URL, over HTTP: an S3 server on
         # moto's state (the same backends) stands in for S3's endpoint.
         self.s3_endpoint: str | None = None
@@ -78,6 +81,8 @@ class EmbeddedAws:
             self._s3_server = _start_s3_server()
             self.s3_endpoint = self._s3_server.url
         self.session = _session(os.environ.get("AWS_DEFAULT_REGION", REGION))
+        if self.endpoint_url is None:
+            sign_nothing(self.session.events)  # moto checks no signature (unsigned.py)
         # This machine's setting is the stack's, as `sam deploy --parameter-overrides` would make it.
         parameters = {"CustomModules": os.environ.get("LOOPLINE_CUSTOM_MODULES", ""), **(parameters or {})}
         self.stack: Stack = provision(self.session, template, parameters=parameters, public_url=public_url,
