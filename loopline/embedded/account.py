@@ -20,6 +20,7 @@ from .moto_dispatch import install_dispatch_speedups
 from .moto_speedups import install_sqs_speedups
 from .moto_update_expressions import install_update_expression_speedups
 from .provision import Stack, provision
+from .startup_heap import freeze_startup_heap
 from .unsigned import sign_nothing
 
 REGION = "us-east-1"
@@ -94,6 +95,7 @@ class EmbeddedAws:
 
             self.client("secretsmanager").put_secret_value(SecretId=self.stack.physical["LinkKeySecret"],
                                                           SecretString=local_link_key())
+        freeze_startup_heap()  # the first stack's process: full collections stop walking it (startup_heap.py)
 
     def _shorten_redelivery(self, seconds: int) -> None:
         """Tests only: a crashed delivery comes back after ``seconds`` instead of the template's
