@@ -94,3 +94,19 @@ def test_a_moto_whose_validator_changed_is_refused():
     _check_processors(validators)  # the installed moto's order
     with pytest.raises(RuntimeError, match="needs review"):
         _check_processors(Changed)
+
+
+def test_a_condition_is_parsed_again_unless_the_same_names_and_values_hold_the_same(aws):
+    from moto.dynamodb.comparisons import create_condition_expression_parser
+
+    condition = "#st = :from OR attribute_not_exists(#st)"
+    names, values = {"#st": "status"}, {":from": {"S": "READY"}}
+    first = create_condition_expression_parser(condition, names, values)
+    op = first.parse()
+    again = create_condition_expression_parser(condition, names, values)
+    assert again.parse() is op  # the backend's parse after the response handler's, in one request
+    assert (again.expr_attr_names_found, again.expr_attr_values_found) == (["#st", "#st"], [":from"])
+    values[":from"]["S"] = "DONE"  # changed in place: parsed anew, with what it holds now
+    changed = create_condition_expression_parser(condition, names, values).parse()
+    assert changed is not op and repr(changed) != repr(op)
+    assert create_condition_expression_parser(condition, dict(names), values).parse() is not changed
