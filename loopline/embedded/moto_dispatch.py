@@ -35,4 +35,4 @@ def install_dispatch_speedups() -> None:
 def _install() -> None:
     from moto.core import responses
 
-    responses.method_names_from_class = MethodNames  # the name BaseResponse.call_action calls
+    responses.method_names_from_class = MethodNames  # type: ignore[assignment]  # the name BaseResponse.call_action calls
