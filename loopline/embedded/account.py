@@ -14,8 +14,14 @@ from typing import Any
 import boto3
 
 from .concurrency import install_linearizable_moto, uninstall_linearizable_moto
+from .moto_attribute_values import install_attribute_value_speedups
+from .moto_condition_expressions import install_condition_expression_speedups
+from .moto_dispatch import install_dispatch_speedups
 from .moto_speedups import install_sqs_speedups
+from .moto_update_expressions import install_update_expression_speedups
 from .provision import Stack, provision
+from .startup_heap import freeze_startup_heap
+from .unsigned import sign_nothing
 
 REGION = "us-east-1"
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -63,6 +69,11 @@ class EmbeddedAws:
             self._mock.start()
             install_linearizable_moto()  # each request atomic, so functions can run side by side
             install_sqs_speedups()  # a queue's delayed watchdogs would slow every SQS request (moto_speedups.py)
+            # moto parses each update and condition expression anew, and walks every item it answers with.
+            install_update_expression_speedups()  # moto_update_expressions.py
+            install_condition_expression_speedups()  # moto_condition_expressions.py
+            install_attribute_value_speedups()  # moto_attribute_values.py
+            install_dispatch_speedups()  # and lists a class's methods to find each request's handler
         # The task runner reaches the payload bucket by presigned URL, over HTTP: an S3 server on
         # moto's state (the same backends) stands in for S3's endpoint.
         self.s3_endpoint: str | None = None
@@ -71,6 +82,8 @@ class EmbeddedAws:
             self._s3_server = _start_s3_server()
             self.s3_endpoint = self._s3_server.url
         self.session = _session(os.environ.get("AWS_DEFAULT_REGION", REGION))
+        if self.endpoint_url is None:
+            sign_nothing(self.session.events)  # moto checks no signature (unsigned.py)
         # This machine's setting is the stack's, as `sam deploy --parameter-overrides` would make it.
         parameters = {"CustomModules": os.environ.get("LOOPLINE_CUSTOM_MODULES", ""), **(parameters or {})}
         self.stack: Stack = provision(self.session, template, parameters=parameters, public_url=public_url,
@@ -82,6 +95,7 @@ class EmbeddedAws:
 
             self.client("secretsmanager").put_secret_value(SecretId=self.stack.physical["LinkKeySecret"],
                                                           SecretString=local_link_key())
+        freeze_startup_heap()  # the first stack's process: full collections stop walking it (startup_heap.py)
 
     def _shorten_redelivery(self, seconds: int) -> None:
         """Tests only: a crashed delivery comes back after ``seconds`` instead of the template's

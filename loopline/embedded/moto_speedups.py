@@ -20,32 +20,29 @@ per process (EmbeddedAws); both stand as moto behaves, only cheaper, so they are
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import datetime
 from typing import Any
 
-_installed = False
-_guard = threading.Lock()
+from .moto_patching import install_once
 
 
 def install_sqs_speedups() -> None:
-    global _installed
-    with _guard:
-        if _installed:
-            return
-        from moto.core import utils
-        from moto.sqs import models
+    install_once(__name__, _install)
 
-        original_millis = utils.unix_time_millis
 
-        def unix_time_millis(dt: datetime | None = None) -> float:
-            return time.time() * 1000.0 if dt is None else original_millis(dt)
+def _install() -> None:
+    from moto.core import utils
+    from moto.sqs import models
 
-        def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
-            retention = int(self.get_queue(queue_name).message_retention_period)
-            return retention + message.sent_timestamp / 1000 > time.time()
+    original_millis = utils.unix_time_millis
 
-        models.unix_time_millis = unix_time_millis  # the name moto.sqs.models calls
-        models.SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
-        _installed = True
+    def unix_time_millis(dt: datetime | None = None) -> float:
+        return time.time() * 1000.0 if dt is None else original_millis(dt)
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Any) -> bool:
+        retention = int(self.get_queue(queue_name).message_retention_period)
+        return retention + message.sent_timestamp / 1000 > time.time()
+
+    models.unix_time_millis = unix_time_millis  # the name moto.sqs.models calls
+    models.SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period

@@ -39,6 +39,7 @@ from .concurrency import InvocationGate, routed_stdout
 from .iam import Enforcer, Policy
 from .pump_sleep import PumpSleep
 from .streams import IDLE_POLL, STREAMS_CONFIG, StreamPoller
+from .unsigned import unsigned_client
 
 _AT = re.compile(r"^at\((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\)$")
 
@@ -129,8 +130,14 @@ class LocalRuntime:
         wiring.use_clock(self.clock, sqs_max_delay=0 if isinstance(self.clock, ManualClock) else 900)
         wiring.use_lambda_service(self.lambda_service.before_send)
         wiring.use_call_check(self.permissions.before_call)
-        wiring.use_client_hook(self.doorbell.attach)
+        wiring.use_client_hook(self._client_hook)
         wiring.use_metrics(self.metrics)
+
+    def _client_hook(self, client: Any) -> Any:
+        """Each client the engine makes: its calls ring the doorbell, and to moto in-process they go
+        unsigned (unsigned.py)."""
+        self.doorbell.attach(client)
+        return unsigned_client(client) if self.aws.endpoint_url is None else client
 
     # ------------------------------------------------------------ invoking handlers
 

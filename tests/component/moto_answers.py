@@ -1,0 +1,221 @@
+"""What moto answers to a fixed series of DynamoDB and DynamoDB Streams requests, printed as JSON.
+
+Run as ``python -m tests.component.moto_answers [--speedups]`` in a process of its own: moto's
+speedups (loopline/embedded/moto_update_expressions.py, moto_condition_expressions.py,
+moto_attribute_values.py) are installed for the life of a process, so
+tests/component/test_moto_dynamodb_speedups.py compares two processes, one with them and one
+without. The series sends each expression several times, with other values, other items and other
+names (the speedups keep what depends on the string alone), and includes requests moto refuses, so
+that the same error must come back the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+from typing import Any
+
+TABLE = "answers"
+KEYS = {"pk": {"S": "p"}, "sk": {"S": "s"}}
+
+# Every kind of attribute value moto answers with: the plain ones the serializer speedup copies, and
+# binary ones (and a map holding one) it leaves to moto's own walk.
+RICH_ITEM = {
+    "s": {"S": "text"}, "empty": {"S": ""}, "n": {"N": "12.5"}, "yes": {"BOOL": True}, "no": {"BOOL": False},
+    "nothing": {"NULL": True}, "ss": {"SS": ["a", "b"]}, "ns": {"NS": ["1", "2"]},
+    "b": {"B": b"\x00\x01bytes"}, "bs": {"BS": [b"x", b"y"]},
+    "m": {"M": {"inner": {"S": "v"}, "list": {"L": [{"N": "1"}, {"M": {"deep": {"BOOL": True}}}, {"NULL": True}]},
+                "": {"S": "empty key"}}},
+    "m_with_b": {"M": {"blob": {"B": b"\xff"}, "s": {"S": "x"}}},
+    "l": {"L": [{"S": "a"}, {"L": []}, {"M": {}}, {"SS": ["z"]}]},
+}
+
+UPDATES: list[dict[str, Any]] = [
+    # The engine's shapes: many SETs and a REMOVE under a condition, answered with the new item.
+    {"UpdateExpression": "SET #st = :status, #f0 = :f0, #f1 = :f1 REMOVE #f2",
+     "ConditionExpression": "(#st = :from0 OR attribute_not_exists(#st))",
+     "ExpressionAttributeNames": {"#st": "status", "#f0": "attempt", "#f1": "lease", "#f2": "error"},
+     "ExpressionAttributeValues": {":status": {"S": "RUNNING"}, ":f0": {"N": "1"}, ":f1": {"S": "x"},
+                                   ":from0": {"S": "READY"}},
+     "ReturnValues": "ALL_NEW", "ReturnValuesOnConditionCheckFailure": "ALL_OLD"},
+    {"UpdateExpression": "ADD sinks_done :set, sinks_remaining :minus",
+     "ConditionExpression": "NOT contains(sinks_done, :id)",
+     "ExpressionAttributeValues": {":set": {"SS": ["a"]}, ":minus": {"N": "-1"}, ":id": {"S": "a"}},
+     "ReturnValues": "UPDATED_NEW"},
+    {"UpdateExpression": "SET #c = if_not_exists(#c, :zero) + :one, "
+                         "tags = list_append(if_not_exists(tags, :empty), :tag)",
+     "ExpressionAttributeNames": {"#c": "counter"},
+     "ExpressionAttributeValues": {":zero": {"N": "0"}, ":one": {"N": "1"}, ":empty": {"L": []},
+                                   ":tag": {"L": [{"S": "t"}]}},
+     "ReturnValues": "ALL_NEW"},
+    {"UpdateExpression": "SET #m.#i = :v, #l[0] = :v, #rich = :rich",
+     "ExpressionAttributeNames": {"#rich": "rich", "#m": "m", "#i": "inner", "#l": "l"},
+     "ExpressionAttributeValues": {":v": {"S": "changed"}, ":rich": {"M": {k: v for k, v in RICH_ITEM.items()
+                                                                           if k != "m"}}},
+     "ReturnValues": "UPDATED_OLD"},
+    {"UpdateExpression": "DELETE ss :gone SET n = n - :one",
+     "ExpressionAttributeValues": {":gone": {"SS": ["a"]}, ":one": {"N": "1"}}, "ReturnValues": "ALL_OLD"},
+    {"UpdateExpression": "SET s = :v", "ConditionExpression": "attribute_not_exists(pk)",
+     "ExpressionAttributeValues": {":v": {"S": "v"}}, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"},
+    {"UpdateExpression": "SET s = :t",
+     "ConditionExpression": "(attribute_not_exists(#l) OR NOT contains(#l, :t)) AND (begins_with(s, :t) "
+                            "OR n BETWEEN :a AND :b OR #st IN (:x, :y))",
+     "ExpressionAttributeNames": {"#l": "l", "#st": "status"},
+     "ExpressionAttributeValues": {":t": {"S": "te"}, ":a": {"N": "1"}, ":b": {"N": "20"},
+                                   ":x": {"S": "READY"}, ":y": {"S": "DONE"}}},
+    {"UpdateExpression": "SET s = :t", "ConditionExpression": "attribute_exists(",
+     "ExpressionAttributeValues": {":t": {"S": "te"}}},
+    {"UpdateExpression": "SET s = :t", "ConditionExpression": "#nope = :t",
+     "ExpressionAttributeValues": {":t": {"S": "te"}}},
+    # Refused: the checks the speedup skips for an expression that passed them, with names that fail them.
+    {"UpdateExpression": "SET #a = :v, #b = :v",
+     "ExpressionAttributeNames": {"#a": "one", "#b": "two"}, "ExpressionAttributeValues": {":v": {"S": "v"}}},
+    {"UpdateExpression": "SET #a = :v, #b = :v",
+     "ExpressionAttributeNames": {"#a": "one", "#b": "one"}, "ExpressionAttributeValues": {":v": {"S": "v"}}},
+    {"UpdateExpression": "SET #a = :v, #b = :v",
+     "ExpressionAttributeNames": {"#a": "one", "#b": "sk"}, "ExpressionAttributeValues": {":v": {"S": "v"}}},
+    {"UpdateExpression": "SET #a = :v, #b = :v",
+     "ExpressionAttributeNames": {"#a": "one", "#b": "two"}, "ExpressionAttributeValues": {":v": {"S": "v"}}},
+    # Refused whatever the names: moto must say so every time.
+    {"UpdateExpression": "SET a = :v SET b = :v", "ExpressionAttributeValues": {":v": {"S": "v"}}},
+    {"UpdateExpression": "SET a = :v, a.b = :v", "ExpressionAttributeValues": {":v": {"S": "v"}}},
+    {"UpdateExpression": "SET a = :missing", "ExpressionAttributeValues": {":v": {"S": "v"}}},
+    {"UpdateExpression": "SET a = :v +", "ExpressionAttributeValues": {":v": {"S": "v"}}},
+    {"UpdateExpression": "SET n = n + :v", "ExpressionAttributeValues": {":v": {"S": "not a number"}}},
+    {"UpdateExpression": "SET list2 = list_append(nope, :v)", "ExpressionAttributeValues": {":v": {"L": []}}},
+    {"UpdateExpression": "REMOVE pk"},
+]
+
+
+class Bodies:
+    """The status and body moto answered each request with, as sent (before botocore parses them)."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, Any] | None = None
+
+    def __call__(self, response_dict: dict[str, Any], **_: Any) -> None:
+        body = response_dict["body"]
+        self.last = {"status": response_dict["status_code"], "body": json.loads(body) if body else None}
+
+    def answer(self, call) -> Any:
+        """moto's answer to ``call``. moto 5.2 answers an item holding a map with an empty key in a
+        shape botocore cannot parse (its walk merges that key's members into the map): the body
+        moto sent is the answer all the same. A condition it cannot read (or naming an undefined name)
+        raises ValueError (KeyError) out of moto instead of answering: that is its answer then."""
+        self.last = None
+        try:
+            call()
+        except (self.client_error, AttributeError):
+            pass
+        except (ValueError, KeyError) as error:
+            return {"raised": f"{type(error).__name__}: {error}"}
+        if self.last is None:
+            raise AssertionError("no answer from moto")
+        return self.last
+
+    client_error: type[Exception] = Exception
+
+
+def _stream_answer(answer: dict[str, Any]) -> Any:
+    """A stream record's id, time and iterators are new on every call; the rest is the answer."""
+    body = answer["body"]
+    for record in body.get("Records", []):
+        record.pop("eventID", None)
+        record["dynamodb"].pop("ApproximateCreationDateTime", None)
+        record["dynamodb"].pop("SizeBytes", None)  # moto counts the time's digits in it
+    body.pop("NextShardIterator", None)
+    return answer
+
+
+def random_value(rng: random.Random, depth: int = 0) -> dict[str, Any]:
+    """Any attribute value, nested up to three deep (a fixed seed: both processes make the same)."""
+    kinds = ["S", "N", "BOOL", "NULL", "SS", "NS", "B", "BS"] + (["M", "L"] * 2 if depth < 3 else [])
+    kind = rng.choice(kinds)
+    if kind == "S":
+        return {"S": rng.choice(["", "x", "é ü", "a" * 30, "{}", "[]"])}
+    if kind == "N":
+        return {"N": rng.choice(["0", "-1", "3.25", "1e3", "12345678901234567890"])}
+    if kind == "BOOL":
+        return {"BOOL": rng.random() < 0.5}
+    if kind == "NULL":
+        return {"NULL": True}
+    if kind in ("SS", "NS"):
+        return {kind: sorted({str(rng.randint(0, 9)) for _ in range(rng.randint(1, 3))})}
+    if kind == "B":
+        return {"B": bytes(rng.randint(0, 255) for _ in range(rng.randint(0, 4)))}
+    if kind == "BS":
+        return {"BS": [bytes([n]) for n in sorted({rng.randint(0, 255) for _ in range(2)})]}
+    if kind == "M":
+        return {"M": {rng.choice(["a", "b", "c", "S", "M", "L", "ListAttributeValue"]): random_value(rng, depth + 1)
+                      for _ in range(rng.randint(0, 3))}}
+    return {"L": [random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]}
+
+
+def main(speedups: bool) -> None:
+    os.environ.update({"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+                       "AWS_SECRET_ACCESS_KEY": "testing"})
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws():
+        if speedups:
+            from loopline.embedded.moto_attribute_values import install_attribute_value_speedups
+            from loopline.embedded.moto_condition_expressions import install_condition_expression_speedups
+            from loopline.embedded.moto_update_expressions import install_update_expression_speedups
+
+            install_update_expression_speedups()
+            install_condition_expression_speedups()
+            install_attribute_value_speedups()
+        from botocore.exceptions import ClientError
+
+        from loopline.embedded.streams import STREAMS_CONFIG
+
+        db = boto3.client("dynamodb")
+        streams = boto3.client("dynamodbstreams", config=STREAMS_CONFIG)
+        bodies = Bodies()
+        bodies.client_error = ClientError
+        for client in (db, streams):
+            client.meta.events.register("before-parse", bodies)
+        _answer = bodies.answer
+        arn = db.create_table(
+            TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                  {"AttributeName": "sk", "AttributeType": "S"}],
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )["TableDescription"]["LatestStreamArn"]
+        answers: list[Any] = []
+        for round_ in range(3):  # a first sight of each expression, then kept ones: new items, then old ones
+            for i, update in enumerate(UPDATES):
+                key = {"pk": {"S": f"p{i}"}, "sk": {"S": f"s{round_}"}}
+                if round_ == 2:
+                    db.put_item(TableName=TABLE, Item={**key, **RICH_ITEM, "status": {"S": "READY"}})
+                answers.append(_answer(lambda: db.update_item(TableName=TABLE, Key=key, **update)))
+        answers.append(_answer(lambda: db.transact_write_items(TransactItems=[
+            {"Update": {"TableName": TABLE, "Key": KEYS, **{k: v for k, v in UPDATES[0].items()
+                                                             if not k.startswith("Return")}}}])))
+        rng = random.Random(12)
+        for n in range(40):  # every kind of value, nested, written and read back
+            key = {"pk": {"S": "random"}, "sk": {"S": f"{n:02d}"}}
+            item = {f"a{i}": random_value(rng) for i in range(rng.randint(1, 6))}
+            db.put_item(TableName=TABLE, Item={**key, **item})
+            answers.append(_answer(lambda: db.get_item(TableName=TABLE, Key=key)))
+        db.put_item(TableName=TABLE, Item={**KEYS, **RICH_ITEM})
+        answers.append(_answer(lambda: db.get_item(TableName=TABLE, Key=KEYS)))
+        answers.append(_answer(lambda: db.get_item(TableName=TABLE, Key=KEYS, ProjectionExpression="m.list, b, ss")))
+        answers.append(_answer(lambda: db.batch_get_item(RequestItems={TABLE: {"Keys": [KEYS]}})))
+        answers.append(_answer(lambda: db.query(TableName=TABLE, KeyConditionExpression="pk = :p",
+                                                ExpressionAttributeValues={":p": {"S": "p0"}})))
+        answers.append(_answer(lambda: db.scan(TableName=TABLE)))
+        answers.append(_answer(lambda: db.delete_item(TableName=TABLE, Key=KEYS, ReturnValues="ALL_OLD")))
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard,
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        answers.append(_stream_answer(_answer(lambda: streams.get_records(ShardIterator=iterator))))
+        json.dump(answers, sys.stdout, default=repr, indent=1, sort_keys=False)
+
+
+if __name__ == "__main__":
+    main("--speedups" in sys.argv[1:])
