@@ -55,6 +55,7 @@ class AsyncLambda:
         self._lock = threading.Lock()
         self._closed = False
         self.invoked = 0  # asynchronous invocations accepted (for tests and benchmarks)
+        self.in_flight = 0  # accepted and not yet over (its record sent, or lost): a test moving the clock waits
 
     # ------------------------------------------------------------ the Invoke API
 
@@ -90,6 +91,7 @@ class AsyncLambda:
             self.invoked += 1
             if self._closed:
                 return  # the Lambda side is gone: as if the event were lost with it
+            self.in_flight += 1
         if self.inline:
             self._invoke(target, event, request_id)
             return
@@ -102,10 +104,22 @@ class AsyncLambda:
         with self._slots:
             if not self._closed:
                 self._invoke(target, event, request_id)
+                return
+        self._over()
+
+    def _over(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     # ------------------------------------------------------------ running it, then its record
 
     def _invoke(self, target: AsyncDestinations, event: Any, request_id: str) -> None:
+        try:
+            self._run_and_record(target, event, request_id)
+        finally:
+            self._over()
+
+    def _run_and_record(self, target: AsyncDestinations, event: Any, request_id: str) -> None:
         timeout = self._stack.functions[target.function].timeout
         started = time.monotonic()
         response, error = None, None

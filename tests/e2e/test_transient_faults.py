@@ -112,7 +112,10 @@ class Stack:
 
     def queued(self) -> bool:
         """Is a message on the worker's queues, visible or in flight (a failed one returns when its
-        visibility timeout ends, a second here, far less than any lease)?"""
+        visibility timeout ends, a second here, far less than any lease), or a task runner's invocation
+        still running (moving the clock an hour then would end its lease while its code runs)?"""
+        if self.runtime.lambda_service.in_flight:
+            return True  # a task runner's code still running: its record is on its way to a queue
         sqs = self.aws.client("sqs")
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         with self.injector.quiet():
