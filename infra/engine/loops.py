@@ -179,10 +179,10 @@ class Loops:
         if step.start is not None:
             self._start_iteration(plan, run.run_id, loop, step.start, item)
         if step.finish_after is not None and (
-                not step.count or self._count_finished(run.run_id, loop, index, step.finish_after)):
+                not step.count or self._count_finished(run.run_id, loop, step.finish_after)):
             self._finish_loop(plan, run, loop, rec, step.finish_after)
 
-    def _count_finished(self, run_id: str, loop: Node, index: int, total: int) -> bool:
+    def _count_finished(self, run_id: str, loop: Node, total: int) -> bool:
         """Parallel iterations finish in any order; True once every one has. Each iteration's own end
         was written before this read, which sees every write completed before it (strongly
         consistent): of iterations ending at once, the one whose end was written last sees all the
