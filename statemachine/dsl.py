@@ -355,7 +355,7 @@ class Branch(Strict):
 
 
 class Aggregation(Strict):
-    strategy: Literal["merge", "first", "all", "custom"] = "merge"
+    strategy: Literal["merge", "first", "all", "custom", "sum", "count", "min", "max"] = "merge"
     output_mapping: dict[str, Any] | None = None
 
 
