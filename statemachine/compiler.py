@@ -33,6 +33,7 @@ from statemachine.raw_data import as_list as _l
 from statemachine.raw_data import ref_offset as _ref_offset
 from statemachine.raw_data import strings_in as _strings
 from statemachine.task_types import TASK_TYPES, TaskCatalogue
+from statemachine.variable_types import TYPES, type_error
 from statemachine.yaml_source import SourceMap, load_yaml
 
 Path = tuple[Any, ...]
@@ -132,6 +133,10 @@ class _Compilation:
             self.check_listings()
             self.check_references(wf)
             self.check_schemas(wf)
+            for i, var in enumerate(_l(wf.get("variables"))):  # a default that breaks its own type
+                if isinstance(var, dict) and var.get("type") in TYPES and "default" in var and (
+                        why := type_error(var["type"], var["default"])):
+                    self.at(("workflow", "variables", i, "default"), f"variable '{var.get('name')}': {why}")
             self.check_branch_names(wf)
             self.check_cycles()
             if model is not None and not self.diags:
