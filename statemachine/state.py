@@ -57,7 +57,10 @@ class EscalationPolicy(TypedDict, total=False):
 
 
 class ApprovalRequest(TypedDict, total=False):
-    """A waiting approval's request, as rendered when it began; then its decision (``result``)."""
+    """A waiting approval's request, as rendered when it began; then its decision (``result``).
+    A waiting callback's request is only its ``callback_id``, when it has one."""
+
+    callback_id: str
 
     title: str | None
     description: str | None

@@ -11,6 +11,7 @@ left to the provider, which checks it again (a path escaping the file root, say)
 from __future__ import annotations
 
 import posixpath
+import re
 import shlex
 from typing import Annotated, Any
 
@@ -216,8 +217,26 @@ class WaitConfig(_Config):
         return self
 
 
+CALLBACK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+
+
+def callback_id_error(value: Any) -> str | None:
+    """Why ``value`` cannot name a callback (it is a path segment of POST /runs/{id}/callbacks/{name})."""
+    if value is None or (isinstance(value, str) and CALLBACK_ID.fullmatch(value)):
+        return None
+    return (f"callback_id {str(value)[:40]!r} must be 1 to 128 letters, digits or . _ : @ -, starting with a "
+            "letter or digit")
+
+
 class CallbackConfig(_Config):
     timeout: RuntimeDuration = None
+    callback_id: Any = None  # a caller-chosen name, unique among the run's waiting callbacks
+
+    @model_validator(mode="after")
+    def _named(self) -> "CallbackConfig":
+        if _literal(self.callback_id) and (why := callback_id_error(self.callback_id)):
+            raise PydanticCustomError("callback_id", why)
+        return self
 
 
 class ApprovalTaskConfig(ApprovalConfig):

@@ -96,6 +96,8 @@ class LinkEntry(_Open):
     task_id: str
     url: str | None = Field(None, description="absent on AWS from GET /runs/{id}; see GET /runs/{id}/links")
     deadline: str | None = None
+    callback_id: str | None = Field(None, description="a callback's caller-chosen name, when it has one: "
+                                                      "POST /runs/{id}/callbacks/{callback_id}")
 
 
 class RunView(_Open):

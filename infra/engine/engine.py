@@ -271,5 +271,9 @@ class Engine:
         with self.journal.caused_by(Cause(CauseKind.REQUEST, "callback")):
             return self.links.submit_callback(token, body)
 
+    def submit_named_callback(self, run_id: str, name: str, body: Any) -> dict[str, Any]:
+        with self.journal.caused_by(Cause(CauseKind.REQUEST, "callback", name)):
+            return self.links.submit_named_callback(run_id, name, body)
+
     def link_was_used(self, token: str) -> bool:
         return self.links.was_used(token)

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from statemachine.plan import Node, Plan
 from statemachine.status import RUN_ENDED, TaskStatus, WaitingFor
+from statemachine.task_configs import callback_id_error
 
 from ..clock import iso
 from ..links import LinkSigner
@@ -151,6 +152,23 @@ class Links:
             raise LinkError(410, "this request is no longer waiting for an answer") from exc
         self.self_check(plan, run, node, rec)  # the fast path
         return {"status": "accepted", "run_id": run.run_id, "task_id": node.id}
+
+    def submit_named_callback(self, run_id: str, name: str, body: Any) -> dict[str, Any]:
+        """Complete the callback a run waits for under a caller-chosen ``callback_id``, as its link would.
+        The name is no secret (unlike a link's token): the route that calls this is the API's, authorized."""
+        if callback_id_error(name) or self.store.get_run(run_id) is None:
+            raise LinkError(404, f"no callback named '{name:.128}' is waiting in run '{run_id:.64}'")
+        waiting = [rec for rec in self.store.list_tasks(run_id).values()
+                   if rec.status == TaskStatus.WAITING and rec.waiting_for == WaitingFor.CALLBACK
+                   and (rec.approval or {}).get("callback_id") == name]
+        if not waiting:
+            raise LinkError(404, f"no callback named '{name}' is waiting in run '{run_id}'")
+        if len(waiting) > 1:
+            tasks = ", ".join(sorted(rec.task_id for rec in waiting))
+            raise LinkError(409, f"{len(waiting)} callbacks are named '{name}' ({tasks}): post to their links")
+        rec = waiting[0]
+        return self.submit_callback(self.signer.token(run_id, rec.task_id, rec.attempt, rec.waiting_for or "",
+                                                      rec.nonce or ""), body)
 
     def self_check(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, delay: int = 0) -> None:
         """The task's exec message: it carries on whatever a link's answer wrote (or tallies the votes)."""

@@ -17,6 +17,7 @@ from statemachine.expressions import EvalContext, ExpressionError, Scope, render
 from statemachine.messages import Kind, TimerFired
 from statemachine.plan import Node, Plan
 from statemachine.status import RUN_MOVING, TASK_ENDED, RunStatus, TaskStatus, WaitingFor
+from statemachine.task_configs import callback_id_error
 
 from ..clock import iso, parse_iso
 from ..links import LinkSigner
@@ -74,6 +75,10 @@ class Waits:
                        "wake_at": iso(deadline) if deadline else None}
             if kind == WaitingFor.APPROVAL:
                 waiting["approval"] = {**_approval_request(config), "gate": gate}
+            elif config.get("callback_id") is not None:  # POST /runs/{id}/callbacks/{callback_id} finds it
+                if why := callback_id_error(config["callback_id"]):
+                    raise TaskFailure("InvalidConfig", why)
+                waiting["approval"] = {"callback_id": config["callback_id"]}
         change = TaskChange(status=TaskStatus.WAITING, from_status=(TaskStatus.RUNNING,), attempt=rec.attempt,
                             set={**waiting, "lease_until": None})
         # Links are stored before the task shows as WAITING (and listed), so a link is never
