@@ -206,26 +206,38 @@ def _runtime_duration(value: Any) -> Any:
 RuntimeDuration = Annotated[Any, BeforeValidator(_runtime_duration)]
 
 
-class WaitConfig(_Config):
-    duration: RuntimeDuration = None
-    until: Any = None
-
-    @model_validator(mode="after")
-    def _one_of(self) -> "WaitConfig":
-        if self.duration is None and self.until is None:
-            raise PydanticCustomError("wait", "a wait task needs 'config.duration' or 'config.until'")
-        return self
-
-
 CALLBACK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
 
 
-def callback_id_error(value: Any) -> str | None:
-    """Why ``value`` cannot name a callback (it is a path segment of POST /runs/{id}/callbacks/{name})."""
+def callback_id_error(value: Any, what: str = "callback_id") -> str | None:
+    """Why ``value`` cannot name a callback or an event (a path segment of POST /runs/{id}/callbacks/{name}
+    and POST /runs/{id}/events/{name})."""
     if value is None or (isinstance(value, str) and CALLBACK_ID.fullmatch(value)):
         return None
-    return (f"callback_id {str(value)[:40]!r} must be 1 to 128 letters, digits or . _ : @ -, starting with a "
+    return (f"{what} {str(value)[:40]!r} must be 1 to 128 letters, digits or . _ : @ -, starting with a "
             "letter or digit")
+
+
+class WaitConfig(_Config):
+    duration: RuntimeDuration = None
+    until: Any = None
+    event: Any = None  # wait for POST /runs/{id}/events/{event} instead of a time
+    timeout: RuntimeDuration = None  # an event's: then EventTimeout
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "WaitConfig":
+        if self.event is not None:
+            if self.duration is not None or self.until is not None:
+                raise PydanticCustomError("wait", "a wait task waits for 'config.event' or for a time "
+                                                  "('duration', 'until'), not both: bound an event with 'timeout'")
+            if _literal(self.event) and (why := callback_id_error(self.event, "event")):
+                raise PydanticCustomError("wait", why)
+            return self
+        if self.timeout is not None:
+            raise PydanticCustomError("wait", "'config.timeout' bounds an event wait: this wait has no 'event'")
+        if self.duration is None and self.until is None:
+            raise PydanticCustomError("wait", "a wait task needs 'config.duration', 'config.until' or 'config.event'")
+        return self
 
 
 class CallbackConfig(_Config):

@@ -59,6 +59,10 @@ class Waits:
         kind = kind or node.type
         config = render(node.config if config is None else config, scope, ctx)
         waiting: dict[str, Any]
+        if kind == "wait" and config.get("event") is not None:  # waits as a callback does, found by its name
+            if why := callback_id_error(config["event"], "event"):
+                raise TaskFailure("InvalidConfig", why)
+            kind, config = WaitingFor.CALLBACK, {"timeout": config.get("timeout"), "event": config["event"]}
         if kind == "wait":
             try:
                 wake = wait_until(config, now, parse_duration, _parse_time)
@@ -75,6 +79,8 @@ class Waits:
                        "wake_at": iso(deadline) if deadline else None}
             if kind == WaitingFor.APPROVAL:
                 waiting["approval"] = {**_approval_request(config), "gate": gate}
+            elif config.get("event") is not None:
+                waiting["approval"] = {"event": config["event"]}
             elif config.get("callback_id") is not None:  # POST /runs/{id}/callbacks/{callback_id} finds it
                 if why := callback_id_error(config["callback_id"]):
                     raise TaskFailure("InvalidConfig", why)
@@ -96,6 +102,8 @@ class Waits:
         """A ``wait`` task's result if it is due already (``0s``, a time past), else None: its claim can
         then end it in the same write (Attempts._known_now). A config that does not render or parse is
         None too: begin_wait, on the usual path, fails the task with the reason."""
+        if node.config.get("event") is not None:
+            return None  # waits for its event, whenever it comes
         try:
             wake = wait_until(render(node.config, scope, ctx), now, parse_duration, _parse_time)
         except (ExpressionError, TypeError, ValueError):
@@ -138,6 +146,9 @@ class Waits:
         if msg.kind is Kind.WAKE:
             self.outcomes.succeed(plan, run, node, rec, TaskResult({"woke_at": iso(self.clock.now())}),
                                   from_status=TaskStatus.WAITING)
+        elif rec.waiting_for == WaitingFor.CALLBACK and (event := (rec.approval or {}).get("event")):
+            self.outcomes.fail(plan, run, node, rec, TaskFailure("EventTimeout", f"no event '{event}' for task "
+                                                                 f"'{node.id}'"), from_status=TaskStatus.WAITING)
         elif rec.waiting_for == WaitingFor.CALLBACK:
             self.outcomes.fail(plan, run, node, rec, TaskFailure("CallbackTimeout", f"no callback for task "
                                                                  f"'{node.id}'"), from_status=TaskStatus.WAITING)

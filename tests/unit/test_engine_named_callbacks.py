@@ -59,3 +59,48 @@ def test_a_name_that_cannot_be_a_path_segment_is_refused_when_validated_or_when_
     view = drive(local, start(local, NAMED, {"order": "7/../x"}), clock)
     assert view["status"] == "FAILED"
     assert view["tasks"]["hook"]["error"]["type"] == "InvalidConfig"
+
+
+EVENTS = """
+workflow:
+  metadata: {id: events}
+  tasks:
+    - {id: paid, type: wait, config: {event: payment, timeout: 1h}}
+    - {id: also, type: wait, config: {event: payment}}
+    - {id: shipped, type: wait, config: {event: "ship-${inputs.order}"}}
+    - {id: use, type: python, depends_on: [paid, also, shipped],
+       config: {code: "result = [tasks['paid']['output']['data'], tasks['shipped']['output']['event']]"}}
+  outputs:
+    mappings: {seen: "${tasks.use.output}"}
+"""
+
+
+def test_an_event_completes_every_task_waiting_for_it_once(local, clock):
+    run_id = start(local, EVENTS, {"order": 3})
+    view = settle(local, run_id)
+    assert sorted((c["task_id"], c["event"]) for c in view["callbacks"]) == [
+        ("also", "payment"), ("paid", "payment"), ("shipped", "ship-3")]
+    answer = local.engine.send_event(run_id, "payment", {"amount": 10})
+    assert answer == {"status": "accepted", "run_id": run_id, "event": "payment", "task_ids": ["also", "paid"]}
+    with pytest.raises(LinkError) as again:  # a duplicate: nothing waits for it any more
+        local.engine.send_event(run_id, "payment", {"amount": 99})
+    assert again.value.status == 404
+    assert local.engine.send_event(run_id, "ship-3", None)["task_ids"] == ["shipped"]
+    view = drive(local, run_id, clock)
+    assert view["outputs"] == {"seen": [{"amount": 10}, "ship-3"]}
+    assert view["tasks"]["also"]["output"]["data"] == {"amount": 10}
+
+
+def test_an_event_that_does_not_come_in_time_fails_its_wait(local, clock):
+    view = drive(local, start(local, EVENTS, {"order": 3}), clock)  # the others have no timeout: they wait on
+    assert view["tasks"]["paid"]["status"] == "FAILED"
+    assert view["tasks"]["paid"]["error"] == {"type": "EventTimeout", "message": "no event 'payment' for task 'paid'"}
+
+
+def test_an_event_wait_is_refused_with_a_time_too_or_a_timeout_without_an_event():
+    both = EVENTS.replace("{event: payment, timeout: 1h}", "{event: payment, duration: 1h}")
+    assert any("not both" in d.message for d in validate_workflow(both, "w.yaml"))
+    lonely = EVENTS.replace("{event: payment, timeout: 1h}", "{duration: 1m, timeout: 1h}")
+    assert any("has no 'event'" in d.message for d in validate_workflow(lonely, "w.yaml"))
+    bad = EVENTS.replace("{event: payment, timeout: 1h}", '{event: "pay ment"}')
+    assert any("event 'pay ment' must be" in d.message for d in validate_workflow(bad, "w.yaml"))
