@@ -16,7 +16,7 @@ import shlex
 from typing import Annotated, Any
 
 from jsonschema import Draft202012Validator, SchemaError
-from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from statemachine.dsl import ApprovalConfig, duration_or_error, matching
@@ -171,8 +171,28 @@ class BrowserConfig(_Config):
 
 # --- code-running types (python, custom; shell above) -------------------------------
 
+# `code: clean.py` (seed 003: "code: string | file_path"): one line, a relative path ending in .py. As Python
+# source it would be a division of attributes, never a program anyone means.
+CODE_FILE = re.compile(r"/?(?:[\w.-]+/)*[\w.-]*\w\.py")
+
+
+def code_file(code: Any) -> str | None:
+    """The file ``code`` names, when it names one rather than holding the source."""
+    return code if isinstance(code, str) and CODE_FILE.fullmatch(code.strip()) and "\n" not in code else None
+
+
 class PythonConfig(_Config):
     code: str | None = None
+    requirements: list[str] | None = None  # checked against what the deployment provides (admission.py)
+
+    @field_validator("code")
+    @classmethod
+    def _source(cls, code: str | None) -> str | None:
+        if (name := code_file(code)) is not None:
+            raise PydanticCustomError("python", "code '{name}' names a file, which is read next to the workflow file "
+                                                "by loopline's CLI (validate, run, workflows register); a workflow "
+                                                "sent as text must carry the code itself", {"name": name})
+        return code
 
     @model_validator(mode="after")
     def _needs_code(self) -> "PythonConfig":
