@@ -33,6 +33,7 @@ from statemachine.raw_data import as_dict as _d
 from statemachine.raw_data import as_list as _l
 from statemachine.raw_data import ref_offset as _ref_offset
 from statemachine.raw_data import strings_in as _strings
+from statemachine.seed_mistakes import APPROVAL_FIELDS, unbound_parameters, unknown_approval_fields
 from statemachine.task_types import TASK_TYPES, TaskCatalogue
 from statemachine.variable_types import TYPES, type_error
 from statemachine.yaml_source import SourceMap, load_yaml
@@ -263,7 +264,10 @@ class _Compilation:
     def check_expressions(self, wf: dict) -> None:
         for entry in self.entries:
             for path, text in self.expression_strings(entry):
-                self.parse(path, text)
+                for field_name in unknown_approval_fields(text) if self.parse(path, text) else ():
+                    self.at_text(path, text, text.find(f"approval.{field_name}") + len("approval."),
+                                 f"an approval's result has no field '{field_name}' (it has "
+                                 f"{', '.join(APPROVAL_FIELDS)})")
                 for ref in sorted(task_references(text)):
                     if ref != entry.id:
                         entry.deps.setdefault(ref, (path, text, _ref_offset(text, ref)))
@@ -279,6 +283,10 @@ class _Compilation:
 
     def check_type_configs(self) -> None:
         for entry in self.entries:
+            if entry.kind == "task" and entry.raw.get("type") == "database":  # seed_mistakes.py
+                query = _d(entry.raw.get("config")).get("query")
+                for offset, message in unbound_parameters(entry.raw.get("config")):
+                    self.at_text(entry.path + ("config", "query"), query, offset, message)
             spec = self.types.get(entry.raw.get("type")) if entry.kind == "task" else None
             model = spec.config if spec else None
             config = entry.raw.get("config") or {}

@@ -6,7 +6,10 @@ import pytest
 
 from statemachine.compiler import validate_workflow
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").rglob("*.yaml"))
+# examples/seed/as_written/ holds seed 003's examples exactly as the seed writes them, mistakes and all:
+# tests/unit/test_seed_as_written.py checks what validation says about them.
+EXAMPLES = sorted(p for p in (Path(__file__).resolve().parents[2] / "examples").rglob("*.yaml")
+                  if "as_written" not in p.parts)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
