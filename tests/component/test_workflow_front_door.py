@@ -220,3 +220,15 @@ def test_the_routes_are_in_the_openapi_document(runtime):
     assert paths["/workflow/start/{name}"]["post"]["security"] == [{"sigv4": []}]
     names = {p["name"] for p in paths["/workflow/resume"]["get"]["parameters"]}
     assert names == {"token", "decision"} and json.dumps(paths["/workflow/resume"]).count("DENIED") >= 2
+
+
+def test_a_decision_short_of_the_quorum_leaves_the_task_waiting(runtime):
+    from tests.component.test_front_door import WORKFLOW as TWO_APPROVERS
+    from tests.component.test_front_door import links
+
+    assert call(runtime, "POST", "/workflows", "/workflows", {"workflow": TWO_APPROVERS})[0] == 201
+    status, _, body = call(runtime, "POST", "/workflow/start/front_door", START)
+    assert status == 202, body
+    token = links(runtime, body["workflow_id"])["ann@example.com"]
+    status, _, body = resume(runtime, "POST", {"token": token, "decision": "APPROVED"})
+    assert status == 200 and (body["status"], body["outcome"]) == ("WAITING", "PENDING"), body
