@@ -19,7 +19,7 @@ from typing import Any
 
 from statemachine.versions import BreakingChange, VersionTaken
 
-from . import run_commands
+from . import front_door_cli, run_commands
 from .client import ApiUnreachable
 from .history_cli import HistoryRefused
 from .reading import Unreadable, port, positive_seconds, read_bounded
@@ -372,12 +372,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     for verb in ("cancel", "pause", "resume", "redrive"):
         what = ("resume a FAILED run from its failed tasks, keeping what completed (exit 2 if refused)"
-                if verb == "redrive" else f"{verb} a run")
+                if verb == "redrive" else "resume a paused run, or decide an approval by --token and --decision"
+                if verb == "resume" else f"{verb} a run")
         p = sub.add_parser(verb, help=f"{what}, of a running `loopline dev` (or a deployed API)")
-        p.add_argument("run_id")
+        p.add_argument("run_id", nargs="?" if verb == "resume" else None)
         p.add_argument("--reason", help="why: kept in the audit log (GET /audit) and, for a cancel, the run's history")
         p.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
         p.set_defaults(func=cmd_cancel, verb=verb)
+        if verb == "resume":
+            front_door_cli.add_resume_options(p, cmd_cancel)  # seed 000's `resume --token T --decision D`
+
+    front_door_cli.add_commands(sub, "http://127.0.0.1:8080")  # seed 000's `submit NAME|FILE`
 
     from .history_cli import cmd_history, cmd_logs
 

@@ -1,17 +1,17 @@
 """API: start and inspect runs, approval pages and decisions, callbacks (API Gateway REST proxy)."""
 
-import hmac
 import os
 import re
-from urllib.parse import parse_qs
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.api import openapi, pages, run_routes, workflow_routes
+from functions.api import front_door_routes, openapi, pages, run_routes, workflow_routes
 from functions.api import schemas as doc
 from functions.api.history import audited, reason_of, router
+from functions.api.pages import PAGE_HEADERS as _PAGE_HEADERS
+from functions.api.pages import html as _html
 from infra.engine import LinkError
 from infra.json_http import NOSNIFF, STATE_CHANGING, BadBody, dumps, is_json_type, media_type, parse_body
 from infra.listing_params import BadQuery
@@ -29,23 +29,10 @@ def _json(status: int, body) -> Response:
     return Response(status_code=status, content_type="application/json", body=dumps(body))
 
 
-# The approval page's URL is a credential: never cached, never sent on as a referrer to another
-# origin, never framed. ("same-origin" rather than "no-referrer": under no-referrer a browser sends
-# the page's own form post with `Origin: null`, which the dev server must refuse as foreign.)
-_PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "same-origin", "X-Frame-Options": "DENY",
-                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                                            "frame-ancestors 'none'"}
-
-
-def _html(status: int, text: str) -> Response:
-    # A lone surrogate (from a stored value) cannot be encoded as UTF-8: shown as "?", never a 5xx.
-    text = text.encode("utf-8", "replace").decode("utf-8")
-    return Response(status_code=status, content_type="text/html; charset=utf-8", body=text, headers=_PAGE_HEADERS)
-
-
 _FORM = "application/x-www-form-urlencoded"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_FORM_ROUTES = frozenset({"/approvals/{token}"})  # the approval page's own form (CSRF-checked)
+# The approval page's own form (CSRF-checked), and the same page shown by seed 000's resume link.
+_FORM_ROUTES = frozenset({"/approvals/{token}", front_door_routes.RESUME})
 
 
 def _content_type() -> str:
@@ -58,7 +45,8 @@ def _json_only(router, next_middleware):
     freely. The one exception is the approval page's own form post, which carries a CSRF value."""
     event = router.current_event
     if event.http_method in STATE_CHANGING and not is_json_type(_content_type()) and not (
-            media_type(_content_type()) == _FORM and event.get("resource") in _FORM_ROUTES):
+            media_type(_content_type()) == _FORM and event.get("resource") in _FORM_ROUTES) and not (
+            front_door_routes.bodiless_start(event, _content_type())):
         return _json(415, {"error": "send the body as application/json", "content_type": _content_type()[:100]})
     return next_middleware(router)
 
@@ -67,6 +55,7 @@ app.use(middlewares=[_json_only])
 app.include_router(run_routes.router)  # GET /runs, GET /runs/counts, a loop's iterations
 app.include_router(router)  # GET /runs/{id}/history, GET /audit (functions/api/history.py)
 app.include_router(workflow_routes.router)  # the registry: /workflows... (docs/versions.md)
+app.include_router(front_door_routes.router)  # seed 000's /workflow/start, /resume, /status (docs/api.md)
 
 
 def _parsed():
@@ -107,8 +96,7 @@ def _without_urls(entries: list[dict]) -> list[dict]:
 
 
 def _wants_html() -> bool:
-    accept = (app.current_event.headers or {}).get("Accept") or (app.current_event.headers or {}).get("accept") or ""
-    return "text/html" in accept
+    return pages.wants_html(app.current_event.headers)
 
 
 @app.exception_handler(ApiError)
@@ -289,13 +277,8 @@ def show_approval(token: str):
 def decide_approval(token: str):
     engine = get_engine()
     if media_type(_content_type()) == _FORM:
-        form = {k: v[0] for k, v in parse_qs(app.current_event.body or "").items()}
-        # As bytes: compare_digest refuses a str with non-ASCII characters (a TypeError, a 5xx).
-        sent = str(form.get("csrf", "")).encode("utf-8", "replace")
-        if not hmac.compare_digest(sent, engine.signer.csrf(token).encode()):
-            raise LinkError(403, "this form did not come from the approval page")
-        comments = (form.get("comments") or "").replace("\r\n", "\n") or None  # browsers send \r\n
-        engine.decide(token, form.get("decision"), comments)
+        form = pages.checked_form(app.current_event.body, engine.signer.csrf(token))
+        engine.decide(token, form.get("decision"), form["comments"] or None)
         # Relative, so the stage in front of the path (…/Prod/approvals/…) is kept on AWS.
         return Response(status_code=303, headers={"Location": "?done=1", **_PAGE_HEADERS}, body="")
     body = _body()  # JSON: the middleware let nothing else through

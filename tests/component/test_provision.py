@@ -114,6 +114,10 @@ def test_routes_come_from_the_template(stack: Stack) -> None:
         Route("GET", "/openapi.json", "ApiFunction"),
         Route("GET", "/runs/{run_id}/history", "ApiFunction"),
         Route("GET", "/audit", "ApiFunction"),
+        Route("POST", "/workflow/start/{name}", "ApiFunction"),  # seed 000's front door
+        Route("GET", "/workflow/status/{run_id}", "ApiFunction"),
+        Route("GET", "/workflow/resume", "ApiFunction"),
+        Route("POST", "/workflow/resume", "ApiFunction"),
     }
     assert {route for route in stack.routes if route.function == "ConsoleFunction"} == {
         Route("GET", "/", "ConsoleFunction"),

@@ -115,7 +115,7 @@ def known(dev_server) -> dict[str, list[str]]:
         time.sleep(0.2)
     assert ended and len(links["approvals"]) == 2 and links["callbacks"], links
     return {"run_id": [waiting, failed], "task_id": ["ask", "hook"],
-            "workflow_id": ["front_door", f"front_door@{version}"],
+            "workflow_id": ["front_door", f"front_door@{version}"], "name": ["front_door", f"front_door@{version}"],
             "/approvals/{token}": [a["url"].rsplit("/", 1)[1] for a in links["approvals"]],
             "/callbacks/{token}": [links["callbacks"][0]["url"].rsplit("/", 1)[1]]}
 
@@ -131,9 +131,13 @@ def _with_known_values(operation, method: str, path: str, mode: GenerationMode, 
     choices = [known.get(path if name == "token" else name, []) for name in names]
     fixed = [dict(zip(names, values)) for values in itertools.product(*choices)] if names else []
     bodies = KNOWN_BODIES.get((method, path), []) if mode is GenerationMode.POSITIVE else []
+    # Seed 000's link carries its token in the query: the approvers' real tokens, either decision.
+    queries = [{"token": token, "decision": decision} for token in known["/approvals/{token}"]
+               for decision in ("APPROVED", "DENIED")] if path == "/workflow/resume" else []
     return st.one_of(operation.as_strategy(generation_mode=mode),
                      *(operation.as_strategy(generation_mode=mode, path_parameters=values) for values in fixed),
-                     *(operation.as_strategy(generation_mode=mode, body=body) for body in bodies))
+                     *(operation.as_strategy(generation_mode=mode, body=body) for body in bodies),
+                     *(operation.as_strategy(generation_mode=mode, query=query) for query in queries))
 
 
 # The operations as template.yaml routes them (tests/unit/test_openapi.py holds the document to the
