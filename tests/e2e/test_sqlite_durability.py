@@ -170,7 +170,12 @@ def stored(state: Path, sql: str, args: tuple = ()) -> list:
     if not (state / "state.db").exists():
         return []
     with closing(sqlite3.connect(state / "state.db", timeout=10)) as db:
-        return db.execute(sql, args).fetchall()
+        try:
+            return db.execute(sql, args).fetchall()
+        except sqlite3.OperationalError as error:
+            if "no such table" in str(error):
+                return []  # the file exists, its schema is not written yet: nothing stored so far
+            raise
 
 
 def task(state: Path, task_id: str) -> dict | None:
