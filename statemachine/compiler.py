@@ -482,7 +482,9 @@ class _Compilation:
                 nodes[entry.id] = Node(id=entry.id, kind="parallel", name=model.name,
                                        description=model.description, deps=deps, trigger_rule="all_done",
                                        config={"strategy": model.aggregation.strategy,
-                                               "output_mapping": model.aggregation.output_mapping},
+                                               "output_mapping": model.aggregation.output_mapping,
+                                               "branch_timeout": wf.config.parallelism.branch_timeout
+                                               if wf.config.parallelism else None},
                                        branch_of=self.condition_branch(entry), line=line, col=col)
                 continue
             config = model.config

@@ -28,6 +28,7 @@ class Kind(StrEnum):
     NOTIFY = "notify"  # tell one approver through one channel
     REMIND = "remind"  # remind the approvers who have not decided yet
     REDRIVE = "redrive"  # reopen a FAILED run from its failed tasks
+    BRANCH_TIMEOUT = "branch_timeout"  # a parallel block's branch ran longer than parallelism.branch_timeout
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,21 @@ class Redrive:
     epoch: int
 
 
-Message: TypeAlias = Start | Exec | TimerFired | RunTimeout | ChildDone | Notify | Remind | Redrive
+@dataclass(frozen=True)
+class BranchTimeout:
+    """Branch ``branch`` of parallel block ``block`` is due to end at ``at`` (ISO), counted from when its
+    first task was claimed. ``suffix``: the members' key suffix inside a loop iteration (``@loop.3``)."""
+
+    run: str
+    plan: str
+    block: str
+    branch: str
+    at: str
+    suffix: str = ""
+    epoch: int = 0
+
+
+Message: TypeAlias = Start | Exec | TimerFired | RunTimeout | ChildDone | Notify | Remind | Redrive | BranchTimeout
 
 
 def encode(message: Message) -> dict[str, Any]:
@@ -198,6 +213,14 @@ def encode(message: Message) -> dict[str, Any]:
                 "key": message.key, "attempt": message.attempt, "round": message.round, "epoch": message.epoch}
     if isinstance(message, Redrive):
         return {"k": Kind.REDRIVE.value, "run": message.run, "epoch": message.epoch}
+    if isinstance(message, BranchTimeout):
+        out = {"k": Kind.BRANCH_TIMEOUT.value, "run": message.run, "plan": message.plan, "block": message.block,
+               "branch": message.branch, "at": message.at}
+        if message.suffix:
+            out["suffix"] = message.suffix
+        if message.epoch:
+            out["epoch"] = message.epoch
+        return out
     raise TypeError(f"not a message: {message!r}")
 
 
@@ -232,6 +255,9 @@ def decode(raw: Any) -> Message:
     if kind is Kind.REMIND:
         return Remind(_str(raw, "run"), _str(raw, "plan"), _str(raw, "task"), _str(raw, "key"), _int(raw, "attempt"),
                       _int(raw, "round"), epoch=_opt_int(raw, "epoch"))
+    if kind is Kind.BRANCH_TIMEOUT:
+        return BranchTimeout(_str(raw, "run"), _str(raw, "plan"), _str(raw, "block"), _str(raw, "branch"),
+                             _str(raw, "at"), suffix=_opt_str(raw, "suffix"), epoch=_opt_int(raw, "epoch"))
     return Redrive(_str(raw, "run"), _int(raw, "epoch"))
 
 

@@ -152,6 +152,8 @@ class Attempts:
                 if presumed and ended.status != TaskStatus.SKIPPED:
                     self._presumed_wrong(plan, run, node, key, msg, recs, time_left)
                 return
+        if fresh and node.parallel_of:
+            self.blocks.arm_branch_timeout(plan, run.run_id, node, key, rec.redrive)
         if takeover and rec.ctx_now:
             ctx_now, seed = rec.ctx_now, rec.ctx_seed  # a replay sees the same now() and random()
         else:

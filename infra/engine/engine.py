@@ -22,6 +22,7 @@ from statemachine.events import Cause, CauseKind, cause_of
 from statemachine.history import Retention
 from statemachine.limits import DeploymentLimits
 from statemachine.messages import (
+    BranchTimeout,
     ChildDone,
     Exec,
     Message,
@@ -132,7 +133,7 @@ class Engine:
         self.messenger = messenger = Messenger(queue, timers)
         self.scopes = scopes = Scopes(store, clock, settings.env)
         self.outcomes = outcomes = Outcomes(store, clock, rng, scopes, messenger, journal)
-        self.blocks = blocks = Blocks(store, outcomes)
+        self.blocks = blocks = Blocks(store, outcomes, messenger, clock, self.plans)
         self.run_end = run_end = RunEnd(store, clock, messenger, scopes, journal, settings.retention)
         self.propagation = propagation = Propagation(store, clock, messenger, outcomes, blocks, run_end)
         self.loops = loops = Loops(store, clock, messenger, scopes, outcomes, propagation)
@@ -194,6 +195,8 @@ class Engine:
             self.approvals.on_remind(msg)
         elif isinstance(msg, Redrive):
             self.redriving.on_redrive(msg)
+        elif isinstance(msg, BranchTimeout):
+            self.blocks.on_branch_timeout(msg)
 
     def accept_result(self, body: str, time_left: Callable[[], float] | None = None) -> str:
         """A code task's result from the result queue (attempts.py); what it makes ready runs next, as

@@ -134,6 +134,16 @@ class Outcomes:
             self.propagation.propagate(plan, run.run_id, node, new)
         return new
 
+    def time_out(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, error: dict[str, Any],
+                 reason: str) -> TaskRecord:
+        """End a task FAILED with ``error`` whatever it was doing (running, waiting, not started yet), with
+        no retry and no catch: the time it was given is over (a parallel block's branch_timeout)."""
+        started = rec.status in (TaskStatus.RUNNING, TaskStatus.WAITING)
+        if started and rec.waiting_for == WaitingFor.CHILD:
+            self.children.halt_child(rec, f"its parent's task '{node.id}' timed out")
+        return self.finish(plan, run, node, rec, TaskStatus.FAILED, None, error=error,
+                           from_status=rec.status if started else None, reason=reason)
+
     def finish(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, status: str, output: Any,
                error: dict[str, Any] | None = None, exports: dict[str, Any] | None = None,
                consume: TokenConsume | None = None, from_status: str | None = TaskStatus.RUNNING,

@@ -151,3 +151,48 @@ def test_seed_style_merge_with_output_mapping(local, clock):
     mapping = {"enriched": "${branches.double.output}", "analysis": "${branches.total.output}"}
     view = drive(local, start(local, block("merge", broken="result = 0", mapping=mapping)), clock)
     assert view["tasks"]["fan"]["output"] == {"enriched": [2, 4, 6], "analysis": 106}
+
+
+TIMED = """
+workflow:
+  metadata: {id: timed}
+  config: {parallelism: {branch_timeout: 10m, max_concurrent: %(limit)s}}
+  tasks:
+    - {id: after, type: python, depends_on: [fan], config: {code: "result = 'after'"}}
+  control_flow:
+    parallel:
+      - id: fan
+        branches:
+          - name: quick
+            tasks: [{id: q1, type: wait, config: {duration: 5m}}]
+          - name: slow
+            tasks:
+              - {id: s1, type: wait, config: {duration: 8m}}
+              - {id: s2, type: approval, depends_on: [s1], config: {approvers: [a@example.com], timeout: 1d}}
+              - {id: s3, type: python, depends_on: [s2], config: {code: "result = 3"}}
+        aggregation: {strategy: %(strategy)s}
+"""
+
+
+def test_a_branch_over_its_timeout_is_ended_and_the_strategy_decides(local, clock):
+    failed = drive(local, start(local, TIMED % {"strategy": "all", "limit": 10}), clock)
+    assert failed["status"] == "FAILED"
+    assert failed["tasks"]["fan"]["error"]["type"] == "BranchTimeout"
+    tasks = failed["tasks"]
+    assert tasks["q1"]["status"] == "COMPLETED" and tasks["s1"]["status"] == "COMPLETED"
+    assert tasks["s2"]["status"] == "FAILED" and tasks["s2"]["error"] == {
+        "type": "BranchTimeout", "message": "branch 'slow' of parallel block 'fan' ran longer than 600s"}
+    assert tasks["s3"]["status"] in ("FAILED", "CANCELLED")
+    merged = drive(local, start(local, TIMED % {"strategy": "merge", "limit": 10}), clock)
+    assert merged["status"] == "COMPLETED"
+    assert merged["tasks"]["fan"]["output"]["slow"]["status"] == "FAILED"
+    assert merged["tasks"]["fan"]["output"]["quick"] == {"status": "COMPLETED", "data": merged["tasks"]["q1"]["output"]}
+
+
+def test_a_branch_deadline_counts_from_when_the_branch_starts(local, clock):
+    """max_concurrent 1: slow starts when quick has ended (5 min in); its 8 min wait fits its own 10 min."""
+    text = (TIMED % {"strategy": "all", "limit": 1}).replace(
+        "- {id: s2, type: approval, depends_on: [s1], config: {approvers: [a@example.com], timeout: 1d}}",
+        "- {id: s2, type: python, depends_on: [s1], config: {code: \"result = 2\"}}")
+    view = drive(local, start(local, text), clock)
+    assert view["status"] == "COMPLETED", view["tasks"]

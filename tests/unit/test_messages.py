@@ -7,6 +7,7 @@ import json
 import pytest
 
 from statemachine.messages import (
+    BranchTimeout,
     ChildDone,
     Exec,
     Kind,
@@ -38,6 +39,8 @@ EVERY_KIND = [
     Notify("r", "p", "t", "t", 1, 1, "+15550100", "sms", "escalation", epoch=1, tries=3),
     Remind("r", "p", "t", "t", 1, 0, epoch=0),
     Redrive("r", 1),
+    BranchTimeout("r", "p", "fan", "slow", "2026-01-01T00:00:00.000Z"),
+    BranchTimeout("r", "p", "fan", "slow", "2026-01-01T00:00:00.000Z", suffix="@each.2", epoch=1),
 ]
 
 
