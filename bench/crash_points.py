@@ -100,6 +100,20 @@ workflow:
     - {id: pause, type: wait, config: {duration: 2h}}
     - {id: after, type: python, depends_on: [pause], config: {code: "result = 'woke'"}}
 """,
+    "branch_timeout": """
+workflow:
+  metadata: {id: branch_timeout}
+  config: {parallelism: {branch_timeout: 1h}}
+  tasks:
+    - {id: after, type: python, depends_on: [fan], config: {code: "result = 'after'"}}
+  control_flow:
+    parallel:
+      - id: fan
+        branches:
+          - {name: quick, tasks: [{id: q, type: python, config: {code: "result = 'q'"}}]}
+          - {name: slow, tasks: [{id: s, type: wait, config: {duration: 2h}}]}
+        aggregation: {strategy: merge}
+""",
     "approval": """
 workflow:
   metadata: {id: approval}
