@@ -111,7 +111,7 @@ workflow:
       - id: fan
         branches:
           - {name: quick, tasks: [{id: q, type: python, config: {code: "result = 'q'"}}]}
-          - {name: slow, tasks: [{id: s, type: wait, config: {duration: 2h}}]}
+          - {name: slow, tasks: [{id: s, type: callback}]}  # never called back: only its branch's time ends it
         aggregation: {strategy: merge}
 """,
     "approval": """
