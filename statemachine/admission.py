@@ -6,7 +6,8 @@ failing (or never finishing) at run time:
 
 - a ``custom`` task's handler module must be allowed by the deployment (none is
   by default); a handler computed with ``${...}`` cannot be checked, so it is
-  refused too;
+  refused too; so must the module of every ``function`` an ``llm`` task offers
+  its model as a tool (statemachine/llm_tools.py);
 - a task ``timeout`` or ``config.timeout`` may not exceed what its type can run:
   python, shell and custom run in the task-runner function (``MAX_CODE_TIMEOUT``),
   the other provider types inside the worker (``MAX_WORKER_TASK_TIMEOUT``). A
@@ -33,6 +34,7 @@ from statemachine.limits import (
     DeploymentLimits,
     module_allowed,
 )
+from statemachine.llm_tools import function_modules
 from statemachine.plan import Plan
 from statemachine.task_types import TASK_TYPES, TaskCatalogue
 
@@ -69,6 +71,12 @@ def task_problems(task_id: Any, task_type: Any, config: Any, timeout: Any, limit
             found.append((("config", "handler"), f"{label}: custom handler module '{match.group(1)}' is not "
                           f"allowed by this deployment (allowed: {allowed}; set LOOPLINE_CUSTOM_MODULES, the "
                           "template's CustomModules parameter)"))
+    if task_type == "llm":
+        for relative, module in function_modules(config):
+            if not module_allowed(module, limits.custom_modules):
+                found.append((("config", *relative), f"{label}: tool function module '{module}' is not allowed by "
+                              f"this deployment (allowed: {', '.join(limits.custom_modules) or 'none'}; set "
+                              "LOOPLINE_CUSTOM_MODULES, the template's CustomModules parameter)"))
     limit = timeout_limit(task_type, types)
     if limit is None:
         return found
