@@ -1,13 +1,11 @@
 """The ``tools`` of an ``llm`` task, as written: what the compiler checks before a run (docs/task-types.md).
 
-A tool is a registered function (``function: "module:callable"``) the model may
-call; its arguments are checked against ``parameters`` (a JSON Schema of an
-object) before the function runs. The function's module must be allowed by the
+A tool is a registered function (``function: "module:callable"``) or a task of
+the workflow that runs only as this tool (``task: <id>``, statemachine/tool_tasks.py)
+the model may call; its arguments are checked against ``parameters`` (a JSON
+Schema of an object) before it runs. A function's module must be allowed by the
 deployment, as a ``custom`` task's handler (statemachine/admission.py), so the
 list must be written in the file, not computed.
-
-Tools that run another task of the workflow (``task: <id>``) are refused with a
-clear message: not built yet.
 """
 
 from __future__ import annotations
@@ -34,31 +32,35 @@ NO_PARAMETERS: dict[str, Any] = {"type": "object", "properties": {}}
 class LlmTool(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[StrictStr, matching(TOOL_NAME, "tool name", "1 to 64 letters, digits, _ or -")]
+    # A task tool is named after its task unless it says otherwise.
+    name: Annotated[StrictStr | None, matching(TOOL_NAME, "tool name", "1 to 64 letters, digits, _ or -")] = None
     description: StrictStr | None = None
     parameters: dict[str, Any] | None = None
     function: Annotated[StrictStr | None, matching(FUNCTION, "function", "'module:callable'")] = None
-    task: Any = None
+    task: StrictStr | None = None  # the id of a task that runs only as this tool (statemachine/tool_tasks.py)
+
+    @property
+    def tool_name(self) -> str:
+        return self.name or self.task or ""
 
     @model_validator(mode="after")
     def _check(self) -> "LlmTool":
-        if self.task is not None:
-            raise PydanticCustomError("llm", "tool '{name}': a tool that runs another task is not supported yet; "
-                                             "name a registered function ('function: module:callable')",
-                                      {"name": self.name})
-        if self.function is None:
-            raise PydanticCustomError("llm", "tool '{name}' needs 'function' ('module:callable')",
-                                      {"name": self.name})
+        if (self.function is None) == (self.task is None):
+            raise PydanticCustomError("llm", "a tool names either a registered 'function' ('module:callable') or "
+                                             "a 'task' of this workflow, not {what}",
+                                      {"what": "both" if self.function else "neither"})
+        if self.name is None and not re.match(TOOL_NAME, self.task or ""):
+            raise PydanticCustomError("llm", "a tool needs a 'name' (1 to 64 letters, digits, _ or -)", {})
         if self.parameters is not None:
             try:
                 Draft202012Validator.check_schema(self.parameters)
             except SchemaError as exc:
                 raise PydanticCustomError("llm", "tool '{name}': parameters is not a JSON Schema: {error}",
-                                          {"name": self.name, "error": exc.message}) from exc
+                                          {"name": self.tool_name, "error": exc.message}) from exc
             if self.parameters.get("type") != "object":
                 raise PydanticCustomError("llm", "tool '{name}': parameters must be a JSON Schema of an object "
                                                  "(type: object): the arguments are passed by name",
-                                          {"name": self.name})
+                                          {"name": self.tool_name})
         return self
 
 
@@ -68,9 +70,9 @@ RoundCount = Annotated[StrictInt, Field(ge=1, le=MAX_TOOL_ROUNDS)]
 def unique_names(tools: list[LlmTool] | None) -> None:
     seen: set[str] = set()
     for tool in tools or ():
-        if tool.name in seen:
-            raise PydanticCustomError("llm", "two tools are named '{name}'", {"name": tool.name})
-        seen.add(tool.name)
+        if tool.tool_name in seen:
+            raise PydanticCustomError("llm", "two tools are named '{name}'", {"name": tool.tool_name})
+        seen.add(tool.tool_name)
 
 
 def function_modules(config: Any) -> list[tuple[tuple[Any, ...], str]]:

@@ -156,3 +156,13 @@ def slow() -> None:
 def test_the_loop_shares_the_task_timeout(allowed):
     error = failure("llm", {"prompt": "p", "timeout": "1s", "tools": [{"name": "slow", "function": f"{HERE}:slow"}]})
     assert error.error_type == "TaskTimeout" and "tool-calling loop" in error.message
+
+
+def test_a_task_tool_is_named_and_described_after_its_task_unless_it_says():
+    from infra.tasks.llm.tools import tool_specs
+    from statemachine.llm_tools import NO_PARAMETERS
+
+    specs = tool_specs({"tools": [{"task": "lookup"}, {"task": "t2", "name": "x", "description": "own"}]},
+                       lambda task_id: f"about {task_id}")
+    assert [(s.name, s.description, s.task, s.function, s.parameters) for s in specs] == [
+        ("lookup", "about lookup", "lookup", None, NO_PARAMETERS), ("x", "own", "t2", None, NO_PARAMETERS)]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import jsonschema
@@ -77,7 +78,8 @@ def validate_answer(value: Any, schema: dict[str, Any]) -> None:
         raise TaskFailure(RESPONSE_ERROR, f"the answer does not match response_format at {where}: {first.message}")
 
 
-def run_llm(config: dict[str, Any], meta: TaskMeta, provider: LlmProvider, loop: ToolLoop | None = None) -> Any:
+def run_llm(config: dict[str, Any], meta: TaskMeta, provider: LlmProvider, loop: ToolLoop | None = None,
+            describe: Callable[[str], str | None] = lambda task_id: None) -> Any:
     """The answer; with ``config.tools`` (and ``loop``), ``{answer, tool_calls}`` (llm/tools.py)."""
     prompt = common.text(config, "prompt", required=True) or ""
     temperature = config.get("temperature")
@@ -95,7 +97,7 @@ def run_llm(config: dict[str, Any], meta: TaskMeta, provider: LlmProvider, loop:
         return _answer(provider.complete(request, meta), request)
     if loop is None:
         raise TaskFailure(INVALID_CONFIG, "this llm provider cannot call tools")
-    text, calls = loop.run(request, tool_specs(config), max_rounds(config), meta)
+    text, calls = loop.run(request, tool_specs(config, describe), max_rounds(config), meta)
     return {"answer": _answer(text, request), "tool_calls": calls}
 
 

@@ -23,7 +23,8 @@ class ToolSpec:
     name: str
     description: str | None
     parameters: dict[str, Any]  # a JSON Schema of an object
-    function: str  # module:callable
+    function: str | None = None  # module:callable
+    task: str | None = None  # a task that runs only as this tool
 
 
 @dataclass(frozen=True)

@@ -34,24 +34,27 @@ from ..base import TaskFailure
 from ..common import INVALID_CONFIG, TaskMeta
 from .conversation import TOOL_ROUNDS_EXCEEDED, Exchange, ToolCall, ToolCallingProvider, ToolOutcome, ToolSpec
 from .request import LlmRequest
+from .task_tools import TaskTool
 
 CodeRunner = Callable[[CodeRequest], CodeReply]
 _TOOLS = TypeAdapter(list[LlmTool])
 
 
-def tool_specs(config: dict[str, Any]) -> tuple[ToolSpec, ...]:
-    """``config.tools`` as rendered, checked again (the compiler checked it as written)."""
+def tool_specs(config: dict[str, Any],
+               describe: Callable[[str], str | None] = lambda task_id: None) -> tuple[ToolSpec, ...]:
+    """``config.tools`` as rendered, checked again (the compiler checked it as written); ``describe``: a
+    tool task's description when the tool gives none."""
     try:
         tools = _TOOLS.validate_python(config.get("tools"))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise TaskFailure(INVALID_CONFIG, f"'config.tools{('.' + where) if where else ''}': {first['msg']}") from exc
-    names = [t.name for t in tools]
+    names = [t.tool_name for t in tools]
     if len(set(names)) != len(names):
         raise TaskFailure(INVALID_CONFIG, "'config.tools': two tools have the same name")
-    return tuple(ToolSpec(t.name, t.description, t.parameters or dict(NO_PARAMETERS), t.function or "")
-                 for t in tools)
+    return tuple(ToolSpec(t.tool_name, t.description or (describe(t.task) if t.task else None),
+                          t.parameters or dict(NO_PARAMETERS), t.function, t.task) for t in tools)
 
 
 def max_rounds(config: dict[str, Any]) -> int:
@@ -75,13 +78,15 @@ def argument_problem(arguments: Any, schema: dict[str, Any]) -> str | None:
 
 
 class ToolLoop:
-    """One llm task's loop: ``run_code`` runs a function tool (the sandbox), ``clock`` measures time."""
+    """One llm task's loop: ``run_code`` runs a function tool (the sandbox), ``run_task`` a tool task
+    (llm/task_tools.py), ``clock`` measures time."""
 
     def __init__(self, provider: ToolCallingProvider, run_code: CodeRunner, custom_modules: tuple[str, ...],
-                 clock: Callable[[], float] = time.monotonic):
+                 run_task: TaskTool | None = None, clock: Callable[[], float] = time.monotonic):
         self.provider = provider
         self.run_code = run_code
         self.custom_modules = custom_modules
+        self.run_task = run_task
         self.clock = clock
 
     def run(self, request: LlmRequest, tools: tuple[ToolSpec, ...], rounds: int,
@@ -125,6 +130,16 @@ class ToolLoop:
                                                        f"{', '.join(t.name for t in tools)})"}
         elif problem := argument_problem(call.arguments, tool.parameters):
             error = {"type": "InvalidToolArguments", "message": problem}
+        elif tool.task is not None:
+            try:
+                if self.run_task is None:
+                    raise TaskFailure("UnknownTool", f"tool task '{tool.task}' cannot run here")
+                output = self.run_task(tool.task, call.arguments, self._remaining(deadline, request))
+            except TaskFailure as exc:
+                error = exc.as_error()
+            else:
+                record.update(result=output, duration_ms=_ms(self.clock() - started))
+                return ToolOutcome(call.id, call.name, output), record
         else:
             reply = self.run_code(CodeRequest(
                 kind="custom", task_id=meta.task_id, run_id=meta.run_id,
