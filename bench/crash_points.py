@@ -138,6 +138,22 @@ workflow:
     - {id: b, type: python, depends_on: [a], config: {code: "result = len(tasks['a']['output'])"}}
   outputs: {mappings: {b: "${tasks.b.output}"}}
 """,
+    # An llm task whose model (the local stand-in) calls a tool task: the loop runs inside the attempt.
+    "llm_tools": """
+workflow:
+  metadata: {id: llm_tools}
+  tasks:
+    - {id: a, type: python, config: {code: "result = 2"}}
+    - id: agent
+      type: llm
+      config:
+        prompt: "Double 21"
+        tools:
+          - task: double
+            parameters: {type: object, properties: {n: {type: integer, default: 21}}}
+    - {id: double, type: python, depends_on: [a], config: {code: "result = args['n'] * tasks['a']['output']"}}
+  outputs: {mappings: {doubled: "${tasks.agent.output.tool_calls[0].result}"}}
+""",
 }
 
 
@@ -152,6 +168,9 @@ def summary(view: dict) -> dict:
         # Times differ between runs (the clock is moved by the harness): compare what was decided.
         if task_id == "ask":
             return (output or {}).get("decision")
+        if isinstance(output, dict) and "tool_calls" in output:  # how long each call took differs
+            return {**output, "tool_calls": [{k: v for k, v in c.items() if k != "duration_ms"}
+                                             for c in output["tool_calls"]]}
         if isinstance(output, dict) and "woke_at" in output:
             return "woke"
         if view.get("workflow_id") == "parallel_loop" and task_id == "sq":

@@ -6,7 +6,8 @@ failing (or never finishing) at run time:
 
 - a ``custom`` task's handler module must be allowed by the deployment (none is
   by default); a handler computed with ``${...}`` cannot be checked, so it is
-  refused too;
+  refused too; so must the module of every ``function`` an ``llm`` task offers
+  its model as a tool (statemachine/llm_tools.py);
 - a task ``timeout`` or ``config.timeout`` may not exceed what its type can run:
   python, shell and custom run in the task-runner function (``MAX_CODE_TIMEOUT``),
   the other provider types inside the worker (``MAX_WORKER_TASK_TIMEOUT``). A
@@ -33,6 +34,7 @@ from statemachine.limits import (
     DeploymentLimits,
     module_allowed,
 )
+from statemachine.llm_tools import function_modules
 from statemachine.plan import Plan
 from statemachine.requirements import requirement_problems
 from statemachine.task_types import TASK_TYPES, TaskCatalogue
@@ -73,6 +75,12 @@ def task_problems(task_id: Any, task_type: Any, config: Any, timeout: Any, limit
     if task_type == "python":
         for index, message in requirement_problems(config.get("requirements"), limits.python_packages):
             found.append((("config", "requirements") + (() if index is None else (index,)), f"{label}: {message}"))
+    if task_type == "llm":
+        for relative, module in function_modules(config):
+            if not module_allowed(module, limits.custom_modules):
+                found.append((("config", *relative), f"{label}: tool function module '{module}' is not allowed by "
+                              f"this deployment (allowed: {', '.join(limits.custom_modules) or 'none'}; set "
+                              "LOOPLINE_CUSTOM_MODULES, the template's CustomModules parameter)"))
     limit = timeout_limit(task_type, types)
     if limit is None:
         return found

@@ -35,6 +35,7 @@ from statemachine.raw_data import ref_offset as _ref_offset
 from statemachine.raw_data import strings_in as _strings
 from statemachine.seed_mistakes import APPROVAL_FIELDS, unbound_parameters, unknown_approval_fields
 from statemachine.task_types import TASK_TYPES, TaskCatalogue
+from statemachine.tool_tasks import tool_dependencies, tool_problems, tool_references, tool_task_ids
 from statemachine.variable_types import TYPES, type_error
 from statemachine.yaml_source import SourceMap, load_yaml
 
@@ -346,6 +347,7 @@ class _Compilation:
         handling = _d(wf.get("error_handling"))
         roles = {_d(e.raw.get("compensation")).get("task_id") for e in self.entries if e.kind == "task"}
         roles |= {_d(c).get("handler") for c in _l(handling.get("catch"))} | set(_l(handling.get("finally")))
+        roles |= tool_task_ids(self.entries)
         entries = [e for e in self.entries if e.id is not None and self.by_id.get(e.id) is e]
 
         def code_keys(entry: _Entry) -> tuple[str, ...]:
@@ -356,6 +358,8 @@ class _Compilation:
         for reader, added in data_dependencies(parties, members).items():
             for dep, _name in added:
                 self.by_id[reader].deps.setdefault(dep, (self.by_id[reader].path, None, None))
+        for llm, dep, where in tool_dependencies(self.entries, self.by_id):  # after the tools' own data deps
+            llm.deps.setdefault(dep, where)
 
     def check_references(self, wf: dict) -> None:
         for entry in self.entries:
@@ -379,6 +383,9 @@ class _Compilation:
                           "catch handler"))
         for i, name in enumerate(_l(handling.get("finally"))):
             roles.append((("workflow", "error_handling", "finally", i), name, "finally"))
+        roles += [(path, name, f"tool of {llm.label}") for llm, path, name in tool_references(self.entries)]
+        for path, message in tool_problems(self.entries, self.by_id):
+            self.at(path, message)
         kinds: dict[str, str] = {}
         for path, name, role in roles:
             target = self.by_id.get(name) if isinstance(name, str) else None
@@ -387,8 +394,8 @@ class _Compilation:
             elif target is not None and target.kind != "task":
                 self.at(path, f"{role} must name a task, not {target.label}")
             elif target is not None:
-                kind = {"catch": "a catch handler", "finally": "a finally task"}.get(role.split(" ")[0],
-                                                                                     "a compensation task")
+                kind = {"catch": "a catch handler", "finally": "a finally task",
+                        "tool": "a tool"}.get(role.split(" ")[0], "a compensation task")
                 if kinds.setdefault(name, kind) != kind:
                     self.at(path, f"task '{name}' already runs as {kinds[name]}; a task has one role")
         # A role task never runs in the normal flow, so nothing in the flow may wait for it.
@@ -506,7 +513,7 @@ class _Compilation:
         nodes = wire_parallel_blocks(wf, nodes, members)
         nodes = wire_loops(wf, nodes, members, self.filename)
         roles = task_roles(wf, [_d(e.raw.get("compensation")).get("task_id") for e in self.entries
-                                if e.kind == "task"])
+                                if e.kind == "task"], tool_task_ids(self.entries))
         nodes = {n: node.model_copy(update={"role": roles.get(n, "flow")}) for n, node in nodes.items()}
         order = topological({n: node.deps for n, node in nodes.items()}, [e.id for e in self.entries if e.id])
         if len(order) < len(nodes):  # a cycle through a parallel block, visible only once it is wired

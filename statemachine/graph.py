@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Iterable
 
 from statemachine import dsl
 from statemachine.diagnostics import Diagnostic, WorkflowError
@@ -26,9 +27,10 @@ def block_members(entries: list[tuple[str | None, tuple[str, str] | None]]) -> M
     return members
 
 
-def task_roles(wf: dsl.Workflow, compensations: list) -> dict[str, str]:
-    """Tasks that run only in a role (dsl.md), by id."""
-    roles = {c.handler: "handler" for c in wf.error_handling.catch}
+def task_roles(wf: dsl.Workflow, compensations: list, tools: Iterable[str] = ()) -> dict[str, str]:
+    """Tasks that run only in a role (dsl.md; an llm task's tools: statemachine/tool_tasks.py), by id."""
+    roles = {name: "tool" for name in tools}
+    roles.update({c.handler: "handler" for c in wf.error_handling.catch})
     roles.update({name: "finally" for name in wf.error_handling.finally_})
     roles.update({name: "compensation" for name in compensations if isinstance(name, str)})
     return roles

@@ -84,7 +84,7 @@ class CatchSpec(_Frozen):
     retry: bool = False  # after the handler, run the failed task once more
 
 
-Role = Literal["flow", "handler", "finally", "compensation"]
+Role = Literal["flow", "handler", "finally", "compensation", "tool"]
 
 
 class Node(_Frozen):
@@ -129,7 +129,8 @@ class Node(_Frozen):
     # Dependencies that only order (max_concurrent): their outcome always counts as a success.
     order_deps: tuple[str, ...] = ()
     # "flow" nodes form the graph; the others run only in their role (dsl.md): a catch
-    # handler after a caught failure, finally tasks at the end, compensation in a saga.
+    # handler after a caught failure, finally tasks at the end, compensation in a saga, a tool
+    # when an llm task's model calls it (statemachine/tool_tasks.py).
     role: Role = "flow"
     compensation: CompensationSpec | None = None
     # Where the node was written (for messages at run time).

@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator, mo
 from pydantic_core import PydanticCustomError
 
 from statemachine.dsl import ApprovalConfig, duration_or_error, matching
+from statemachine.llm_tools import LlmTool, RoundCount, unique_names
 
 
 def _literal(value: Any) -> bool:
@@ -113,10 +114,16 @@ class ShellConfig(_Config):
 class LlmConfig(_Config):
     prompt: Any = None
     response_format: Any = None
+    tools: list[LlmTool] | None = None  # statemachine/llm_tools.py
+    max_tool_rounds: RoundCount | None = None
 
     @model_validator(mode="after")
     def _check(self) -> "LlmConfig":
         _need("llm", self, "prompt")
+        unique_names(self.tools)
+        if self.max_tool_rounds is not None and not self.tools:
+            raise PydanticCustomError("llm", "'config.max_tool_rounds' bounds a tool-calling loop: this task has no "
+                                             "'tools'")
         if isinstance(self.response_format, dict):
             try:
                 Draft202012Validator.check_schema(self.response_format)

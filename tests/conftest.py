@@ -109,9 +109,9 @@ def count_actions(monkeypatch, note) -> None:
 
     real_type, real_code = TaskTypes.run, runner.run_code
 
-    def in_worker(types, node, config, run, scope, *rest):
+    def in_worker(types, node, config, run, scope, *rest, **options):
         note(run.run_id, node.id, (scope.roots.get("loop") or {}).get("index"))
-        return real_type(types, node, config, run, scope, *rest)
+        return real_type(types, node, config, run, scope, *rest, **options)
 
     def in_runner(request, settings):
         note(request.run_id, request.task_id, (request.namespace.get("loop") or {}).get("index"))

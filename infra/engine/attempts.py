@@ -267,7 +267,7 @@ class Attempts:
         if node.type in CODE_TASK_TYPES:  # never in the worker: on_exec dispatches them
             raise TaskFailure("TaskRunnerError", f"a {node.type} task reached the worker without its request")
         config = render(node.config, scope, ctx)
-        result = self.task_types.run(node, config, run, scope, ctx, at=self.clock.now())
+        result = self.task_types.run(node, config, run, scope, ctx, at=self.clock.now(), plan=plan)
         if decided is not None:
             result = TaskResult(result.output, {**result.names, "approval": decided})
         self.outcomes.succeed(plan, run, node, rec, result, scope=scope, ctx=ctx)

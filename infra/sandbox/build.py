@@ -70,8 +70,8 @@ def python_namespace(run, scope) -> dict[str, Any]:
         "inputs": run.inputs,
         "variables": run.variables,
         "tasks": scope.roots["tasks"],
-        # what a role or a loop adds to the scope: a catch handler's `error`, a loop's `loop`
-        **{name: scope.roots[name] for name in ("error", "loop") if name in scope.roots},
+        # what a role or a loop adds to the scope: a catch handler's `error`, a loop's `loop`, a tool's `args`
+        **{name: scope.roots[name] for name in ("error", "loop", "args") if name in scope.roots},
     }
     loop = scope.roots.get("loop")
     if loop and loop.get("iterator"):

@@ -77,15 +77,16 @@ class TaskTypes:
     def provider_name(self, kind: str) -> str:
         return self.providers.name(kind, self.settings)
 
-    def run(self, node: Node, config: dict[str, Any], run, scope, ctx, at: datetime | None = None) -> TaskResult:
+    def run(self, node: Node, config: dict[str, Any], run, scope, ctx, at: datetime | None = None,
+            plan=None) -> TaskResult:
         """Run one attempt of ``node`` with its rendered ``config`` (the engine's call for a task that is
-        not a durable wait); ``at``: the engine clock's time now."""
+        not a durable wait); ``at``: the engine clock's time now; ``plan``: the run's."""
         # Every provider takes the shorter of its config's timeout and this one: in the worker, nothing
         # may outlast the time the worker checked it had (infra/engine/budget.py).
         meta = TaskMeta(task_id=node.id, run_id=run.run_id, workflow_id=getattr(run, "workflow_id", ""),
                         timeout=worker_timeout(node.timeout), at=at)
         try:
-            output = self._call(node, config, meta, run, scope, ctx)
+            output = self._call(node, config, meta, run, scope, ctx, plan)
         except TaskFailure:
             raise
         except Exception as exc:  # a provider bug or an unforeseen library error: still a typed task failure
@@ -97,7 +98,7 @@ class TaskTypes:
         """Run a provider type for the engine's own needs (an approval's email or sms): no task, no run."""
         return self._call(Node(id=meta.task_id, type=kind, config=config), config, meta, None, None, None)
 
-    def _call(self, node: Node, config: dict[str, Any], meta: TaskMeta, run, scope, ctx) -> Any:
+    def _call(self, node: Node, config: dict[str, Any], meta: TaskMeta, run, scope, ctx, plan=None) -> Any:
         spec = self.catalogue.get(node.type)
         runtime = self.providers.runtimes.get(node.type or "")
         if spec is None or runtime is None:
@@ -105,4 +106,4 @@ class TaskTypes:
         if spec.in_worker and not isinstance(config, dict):
             raise TaskFailure("InvalidConfig", f"a {node.type} task's config must be an object")
         return runtime.run(TaskCall(node=node, config=config, meta=meta, settings=self.settings,
-                                    providers=self.providers, run=run, scope=scope, ctx=ctx))
+                                    providers=self.providers, run=run, scope=scope, ctx=ctx, plan=plan))

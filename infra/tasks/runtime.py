@@ -42,6 +42,7 @@ class TaskCall:
     run: Any = None  # the run record (code types build their request from it)
     scope: Any = None
     ctx: Any = None
+    plan: Any = None  # the run's plan (an llm task finds its tool tasks in it)
 
     def provider(self) -> Any:
         """This type's provider as the deployment chose it (LOOPLINE_PROVIDERS, else the defaults)."""

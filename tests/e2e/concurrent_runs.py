@@ -191,6 +191,9 @@ def summary(view: dict[str, Any]) -> tuple:
             return "woke"
         if isinstance(output, dict) and "decision" in output:
             return output["decision"], output.get("approver"), len(output.get("votes") or [])
+        if isinstance(output, dict) and "tool_calls" in output:  # an llm task's: how long each call took differs
+            return output.get("answer"), [{k: v for k, v in c.items() if k != "duration_ms"}
+                                          for c in output["tool_calls"]]
         return output
 
     tasks = {k: (t["status"], comparable(t["output"]), t["attempts"]) for k, t in view["tasks"].items()}

@@ -140,8 +140,10 @@ def _run(text: str, inputs: dict, callback, decision) -> dict:
 
 
 @pytest.mark.parametrize("line, text", RUN_BLOCKS, ids=[f"line{n}" for n, _ in RUN_BLOCKS])
-def test_example_runs_as_documented(line, text):
+def test_example_runs_as_documented(line, text, monkeypatch):
     where = f"reference.md:{line}"
+    # The run's deployment allows what the example's validation did (an llm tool's function runs then).
+    monkeypatch.setenv("LOOPLINE_CUSTOM_MODULES", _directive(text, "LOOPLINE_CUSTOM_MODULES") or "")
     expected = json.loads(_directive(text, "=>"))
     inputs = json.loads(_directive(text, "inputs") or "{}")
     callback = _directive(text, "callback")

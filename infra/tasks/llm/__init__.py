@@ -8,12 +8,15 @@ a task is declared in infra/tasks/types/llm.py.
 With ``response_format`` (a JSON Schema) the model is asked for JSON, the
 answer is parsed and validated, and the raw result is the object; an answer
 that is not JSON or does not validate fails with ``LlmResponseError``.
+
+With ``tools`` the model may call registered functions first (``tools.py``).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import jsonschema
@@ -23,6 +26,7 @@ from .. import common
 from ..base import TaskFailure
 from ..common import INVALID_CONFIG, TaskMeta
 from .request import DEFAULT_TIMEOUT, RESPONSE_ERROR, LlmProvider, LlmRequest
+from .tools import ToolLoop, max_rounds, tool_specs
 
 _FENCE = re.compile(r"^\s*```(?:json|JSON)?\s*\n(.*?)\n?\s*```\s*$", re.S)
 
@@ -74,7 +78,9 @@ def validate_answer(value: Any, schema: dict[str, Any]) -> None:
         raise TaskFailure(RESPONSE_ERROR, f"the answer does not match response_format at {where}: {first.message}")
 
 
-def run_llm(config: dict[str, Any], meta: TaskMeta, provider: LlmProvider) -> Any:
+def run_llm(config: dict[str, Any], meta: TaskMeta, provider: LlmProvider, loop: ToolLoop | None = None,
+            describe: Callable[[str], str | None] = lambda task_id: None) -> Any:
+    """The answer; with ``config.tools`` (and ``loop``), ``{answer, tool_calls}`` (llm/tools.py)."""
     prompt = common.text(config, "prompt", required=True) or ""
     temperature = config.get("temperature")
     if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, (int, float))):
@@ -87,7 +93,15 @@ def run_llm(config: dict[str, Any], meta: TaskMeta, provider: LlmProvider) -> An
         temperature=float(temperature) if temperature is not None else None, max_tokens=max_tokens,
         schema=response_schema(config.get("response_format")), timeout=common.timeout(config, meta, DEFAULT_TIMEOUT),
     )
-    text = provider.complete(request, meta)
+    if config.get("tools") is None:
+        return _answer(provider.complete(request, meta), request)
+    if loop is None:
+        raise TaskFailure(INVALID_CONFIG, "this llm provider cannot call tools")
+    text, calls = loop.run(request, tool_specs(config, describe), max_rounds(config), meta)
+    return {"answer": _answer(text, request), "tool_calls": calls}
+
+
+def _answer(text: str, request: LlmRequest) -> Any:
     if request.schema is None:
         return text
     value = parse_json_answer(text)

@@ -8,6 +8,7 @@ from .. import aws_clients
 from ..base import PROVIDER_CONFIG_ERROR, TaskFailure
 from ..common import TaskMeta
 from ..settings import AwsSettings, LlmSettings
+from .conversation import Exchange, ModelTurn, ToolCall, ToolSpec
 from .request import PROVIDER_ERROR, THROTTLED, LlmRequest, model_for, system_prompt
 
 
@@ -32,16 +33,37 @@ class BedrockLlm:
         self.aws = aws
 
     def complete(self, request: LlmRequest, meta: TaskMeta) -> str:
+        return _text(self._converse(request, [_user(request.prompt)]))
+
+    def converse(self, request: LlmRequest, tools: tuple[ToolSpec, ...], history: tuple[Exchange, ...],
+                 meta: TaskMeta) -> ModelTurn:
+        """Converse's tool use: ``toolConfig``, the reply's ``toolUse`` blocks, a ``toolResult`` block each."""
+        messages = [_user(request.prompt)]
+        for exchange in history:
+            said = [{"text": exchange.turn.text}] if exchange.turn.text else []
+            messages.append({"role": "assistant", "content": said + [
+                {"toolUse": {"toolUseId": c.id, "name": c.name, "input": c.arguments}} for c in exchange.turn.calls]})
+            messages.append({"role": "user", "content": [
+                {"toolResult": {"toolUseId": o.call_id, "content": [{"text": o.content}],
+                                "status": "error" if o.is_error else "success"}} for o in exchange.outcomes]})
+        tool_config = {"tools": [{"toolSpec": {
+            "name": t.name, **({"description": t.description} if t.description else {}),
+            "inputSchema": {"json": t.parameters}}} for t in tools]}
+        blocks = self._converse(request, messages, tool_config)
+        calls = tuple(ToolCall(str(use.get("toolUseId", "")), str(use.get("name", "")), use.get("input"))
+                      for use in (block["toolUse"] for block in blocks if isinstance(block.get("toolUse"), dict)))
+        return ModelTurn(_text(blocks), calls)
+
+    def _converse(self, request: LlmRequest, messages: list[dict[str, Any]],
+                  tool_config: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The content blocks of the model's reply."""
         from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
         client = aws_clients.client(self.aws, "bedrock-runtime", region=self.llm.bedrock_region,
                                     read_timeout=request.timeout)
         model = model_for(request, "bedrock", self.llm.model)
         check_model(model, self.llm.bedrock_models)
-        kwargs: dict[str, Any] = {
-            "modelId": model,
-            "messages": [{"role": "user", "content": [{"text": request.prompt}]}],
-        }
+        kwargs: dict[str, Any] = {"modelId": model, "messages": messages}
         system = system_prompt(request)
         if system:
             kwargs["system"] = [{"text": system}]
@@ -52,6 +74,8 @@ class BedrockLlm:
             inference["maxTokens"] = request.max_tokens
         if inference:
             kwargs["inferenceConfig"] = inference
+        if tool_config is not None:
+            kwargs["toolConfig"] = tool_config
         try:
             reply = client.converse(**kwargs)
         except (ReadTimeoutError, ConnectTimeoutError) as exc:
@@ -63,5 +87,12 @@ class BedrockLlm:
             raise TaskFailure(kind, f"bedrock {code}: {err.get('Message', '')}") from exc
         except BotoCoreError as exc:
             raise TaskFailure(PROVIDER_ERROR, f"bedrock: {type(exc).__name__}: {exc}") from exc
-        blocks = reply.get("output", {}).get("message", {}).get("content", [])
-        return "".join(block.get("text", "") for block in blocks)
+        return [b for b in reply.get("output", {}).get("message", {}).get("content", []) if isinstance(b, dict)]
+
+
+def _user(text: str) -> dict[str, Any]:
+    return {"role": "user", "content": [{"text": text}]}
+
+
+def _text(blocks: list[dict[str, Any]]) -> str:
+    return "".join(block.get("text", "") for block in blocks)

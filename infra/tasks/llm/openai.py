@@ -13,6 +13,7 @@ from ..common import TaskMeta
 from ..egress import EgressPolicy
 from ..http_task import check_url, fetch
 from ..settings import LlmSettings
+from .conversation import Exchange, ModelTurn, ToolCall, ToolSpec, arguments_from_text
 from .request import PROVIDER_ERROR, RESPONSE_ERROR, THROTTLED, LlmRequest, model_for, system_prompt
 
 
@@ -36,11 +37,39 @@ class OpenAiLlm:
         self.policy = policy
 
     def complete(self, request: LlmRequest, meta: TaskMeta) -> str:
-        messages = []
+        return _text(self._message(self._body(request, self._messages(request)), request))
+
+    def converse(self, request: LlmRequest, tools: tuple[ToolSpec, ...], history: tuple[Exchange, ...],
+                 meta: TaskMeta) -> ModelTurn:
+        """Chat completions' function calling: ``tools``, the reply's ``tool_calls``, a ``tool`` message each."""
+        messages = self._messages(request)
+        for exchange in history:
+            messages.append({"role": "assistant", "content": exchange.turn.text or None, "tool_calls": [
+                {"id": c.id, "type": "function",
+                 "function": {"name": c.name, "arguments": json.dumps(c.arguments)}} for c in exchange.turn.calls]})
+            messages += [{"role": "tool", "tool_call_id": o.call_id, "content": o.content} for o in exchange.outcomes]
+        body = self._body(request, messages)
+        body["tools"] = [{"type": "function", "function": {
+            "name": t.name, **({"description": t.description} if t.description else {}), "parameters": t.parameters}}
+            for t in tools]
+        message = self._message(body, request)
+        try:
+            calls = tuple(ToolCall(str(c["id"]), str(c["function"]["name"]),
+                                   arguments_from_text(c["function"].get("arguments")))
+                          for c in message.get("tool_calls") or ())
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise TaskFailure(RESPONSE_ERROR, f"openai: unexpected tool_calls: {common.excerpt(str(message))}") from exc
+        return ModelTurn(_text(message), calls)
+
+    def _messages(self, request: LlmRequest) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
         system = system_prompt(request)
         if system:
             messages.append({"role": "system", "content": system})
         messages.append({"role": "user", "content": request.prompt})
+        return messages
+
+    def _body(self, request: LlmRequest, messages: list[dict[str, Any]]) -> dict[str, Any]:
         body: dict[str, Any] = {"model": model_for(request, "openai", self.default_model), "messages": messages}
         if request.temperature is not None:
             body["temperature"] = request.temperature
@@ -49,6 +78,10 @@ class OpenAiLlm:
         if request.schema is not None:
             body["response_format"] = {"type": "json_schema",
                                        "json_schema": {"name": "response", "schema": request.schema}}
+        return body
+
+    def _message(self, body: dict[str, Any], request: LlmRequest) -> dict[str, Any]:
+        """The reply's ``choices[0].message``."""
         headers = {"Content-Type": "application/json"}
         if self.key:
             headers["Authorization"] = f"Bearer {self.key}"
@@ -58,10 +91,16 @@ class OpenAiLlm:
             kind = THROTTLED if response.status == 429 else PROVIDER_ERROR
             raise TaskFailure(kind, f"openai {response.status} {response.reason}: {common.excerpt(response.body)}")
         try:
-            reply = json.loads(response.body)
-            content = reply["choices"][0]["message"]["content"]
+            message = json.loads(response.body)["choices"][0]["message"]
+            if not isinstance(message, dict):
+                raise TypeError("the message is not an object")
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise TaskFailure(RESPONSE_ERROR, f"openai: unexpected answer: {common.excerpt(response.body)}") from exc
-        if isinstance(content, list):  # content parts
-            content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
-        return content or ""
+        return message
+
+
+def _text(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, list):  # content parts
+        content = "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return content if isinstance(content, str) else ""
