@@ -44,9 +44,17 @@ def _read(path: str, limit: int, unit: str, what: str, located: bool = False) ->
         raise UsageError(str(error)) from error
 
 
-def _read_workflow(path: str) -> str:
+def _read_workflow(path: str, report_to=None) -> str:
     from infra.service import MAX_SOURCE
 
+    if path.endswith(".py"):  # a workflow built in Python: its YAML (loopline/python_workflow.py)
+        from .python_workflow import PythonWorkflowError, yaml_of
+
+        try:
+            return yaml_of(path, MAX_SOURCE)
+        except PythonWorkflowError as error:
+            print(error, file=report_to or sys.stderr)
+            raise SystemExit(EXIT_INVALID) from None
     return _read(path, MAX_SOURCE, "characters", "the workflow", located=True)  # what POST /runs accepts
 
 
@@ -55,9 +63,10 @@ def _load_plan(path: str, report_to=None, text: str | None = None):
     from statemachine.compiler import compile_workflow
     from statemachine.diagnostics import WorkflowError
 
-    text = _read_workflow(path) if text is None else text
+    text = _read_workflow(path, report_to) if text is None else text
+    name = f"{path}[yaml]" if path.endswith(".py") else path  # positions in the YAML it built
     try:
-        return compile_workflow(text, path, deployment_limits())  # LOOPLINE_CUSTOM_MODULES, as a deployment's
+        return compile_workflow(text, name, deployment_limits())  # LOOPLINE_CUSTOM_MODULES, as a deployment's
     except WorkflowError as error:
         for diagnostic in error.diagnostics:
             print(diagnostic, file=report_to or sys.stderr)
