@@ -18,6 +18,7 @@ compiler's, as FILE:LINE:COL on the emitted YAML (``validate``/``compile``).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, Self, Unpack
@@ -76,8 +77,9 @@ class _Adds:
         return self
 
     def python(self, task_id: str, code: str, **options: Unpack[TaskOptions]) -> Self:
-        """Python source run apart from the engine; it sets ``result`` (docs/language.md, "Tasks")."""
-        return self.task(task_id, "python", {"code": code}, **options)
+        """Python source run apart from the engine; it sets ``result`` (docs/language.md, "Tasks"). The source
+        is dedented and its leading blank lines dropped, so a triple-quoted block can sit where the call is."""
+        return self.task(task_id, "python", {"code": textwrap.dedent(code).lstrip("\n")}, **options)
 
     def http(self, task_id: str, url: str, method: str | None = None, *, headers: Mapping[str, Any] | None = None,
              query: Mapping[str, Any] | None = None, body: Any = None, **options: Unpack[TaskOptions]) -> Self:
@@ -262,7 +264,7 @@ class Workflow(_Adds):
         ``inputs.defaults``, applied when a run's input leaves it out."""
         where = f"input '{name}'"
         full = self._inputs.setdefault("schema", {"type": "object"})
-        prop = _set(dict(plain(schema or {}, where)), where, type=type, description=description)
+        prop = {**_set({}, where, type=type, description=description), **plain(schema or {}, where)}
         full.setdefault("properties", {})[name] = prop
         if required:
             full.setdefault("required", []).append(name)

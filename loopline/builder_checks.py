@@ -95,9 +95,10 @@ def _check_cycles(waits: dict[str, list[str]], sites: dict[str, tuple[str, str]]
                 done.add(path.pop())
                 on_path.pop(node)
             elif dep in on_path:  # node waits for dep, which (through the path) waits for node
-                cycle = path[on_path[dep]:]
-                running = [*reversed(cycle), cycle[-1]]
-                last = max(cycle, key=order.__getitem__)  # the call that closed the cycle
+                cycle = path[on_path[dep]:][::-1]  # running order: each waits for the one before it
+                last = max(cycle, key=order.__getitem__)  # the call that closed the cycle, named first
+                at = cycle.index(last)
+                running = [*cycle[at:], *cycle[:at], last]
                 what, site = sites[last]
                 raise BuilderError(f"{site}: {what} '{last}' closes a dependency cycle: {' -> '.join(running)}")
             elif dep not in done:
