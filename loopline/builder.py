@@ -43,6 +43,7 @@ _SECTIONS = ("conditions", "loops", "parallel")
 _DOC_ORDER = ("metadata", "config", "inputs", "variables", "tasks", "control_flow", "sub_workflows",
               "error_handling", "outputs")
 _CONFIG_KEYS = ("timeout", "max_retries", "retry_policy", "parallelism", "persistence", "human_in_the_loop")
+_UNSET: Any = object()
 _KIND = {"conditions": "condition", "loops": "loop", "parallel": "parallel block", "sub_workflows": "sub-workflow"}
 
 
@@ -258,7 +259,7 @@ class Workflow(_Adds):
 
     # --- workflow-level sections ---------------------------------------------------------------
 
-    def input(self, name: str, type: str | None = None, *, required: bool = False, default: Any = None,
+    def input(self, name: str, type: str | None = None, *, required: bool = False, default: Any = _UNSET,
               description: str | None = None, schema: Mapping[str, Any] | None = None) -> Self:
         """A property of the input's JSON Schema (``schema`` for more keywords); ``default`` goes to
         ``inputs.defaults``, applied when a run's input leaves it out."""
@@ -268,7 +269,7 @@ class Workflow(_Adds):
         full.setdefault("properties", {})[name] = prop
         if required:
             full.setdefault("required", []).append(name)
-        if default is not None:
+        if default is not _UNSET:  # None is a default too (null)
             self._inputs.setdefault("defaults", {})[name] = plain(default, where)
         return self
 
@@ -374,12 +375,13 @@ class Workflow(_Adds):
         return api_call("POST", f"{url.rstrip('/')}/runs", body)
 
     @classmethod
-    def from_yaml(cls, text: str, filename: str = "<yaml>") -> Workflow:
-        """A builder holding a workflow file; raises WorkflowError (FILE:LINE:COL) if it is not valid."""
-        from statemachine.compiler import compile_workflow
+    def from_yaml(cls, text: str, filename: str = "<yaml>", limits: Any = None) -> Workflow:
+        """A builder holding a workflow file; raises WorkflowError (FILE:LINE:COL) if it is not valid
+        (``limits``: what the deployment allows, as for ``compile``)."""
+        from statemachine.compiler import SAFE_LIMITS, compile_workflow
         from statemachine.yaml_source import load_yaml
 
-        compile_workflow(text, filename)  # what is not valid has no builder
+        compile_workflow(text, filename, limits or SAFE_LIMITS)  # what is not valid has no builder
         data, _, _ = load_yaml(text, filename)
         return cls._from_document(data["workflow"], filename)
 

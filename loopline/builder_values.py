@@ -15,6 +15,8 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
+from statemachine.plan import TriggerRule
+
 Duration = str | int | float | timedelta  # "30s", "1h30m", "P1D", seconds, or a timedelta
 _HERE = {str(Path(__file__).with_name(name)) for name in ("builder.py", "builder_values.py", "builder_yaml.py")}
 
@@ -101,8 +103,7 @@ class ApprovalOptions(TypedDict, total=False):
     depends_on: list[str] | tuple[str, ...] | str
     when: Any  # an expression, "${...}"
     skip_if: Any
-    trigger_rule: Literal["all_success", "all_failed", "all_done", "one_success", "one_failed",
-                          "none_failed_min_one_success"]
+    trigger_rule: TriggerRule
     retry: Retry | Mapping[str, Any] | int  # an int: that many attempts
     timeout: Duration
     requires_approval: Mapping[str, Any] | bool

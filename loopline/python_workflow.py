@@ -29,10 +29,6 @@ class PythonWorkflowError(Exception):
     """The module could not give a workflow: one line, ``FILE:LINE: message``."""
 
 
-def is_python(path: str) -> bool:
-    return path.endswith(".py")
-
-
 def yaml_of(path: str, limit: int) -> str:
     """The YAML of the workflow ``path`` defines, built in a child interpreter (at most ``limit`` characters)."""
     if not os.path.isfile(path):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from loopline import Workflow
+from tests.doc_blocks import blocks, files
 from tests.e2e.test_cli import loopline
 from tests.e2e.test_dev_server import LOOPLINE, dev_server, get_json
 
@@ -161,3 +162,26 @@ def test_a_built_workflow_is_registered_and_started_on_a_dev_server(server, tmp_
         assert time.monotonic() < deadline, view
         time.sleep(0.2)
     assert view["outputs"] == {"said": "hello"}
+
+
+def test_the_page_s_register_and_start_block_runs_as_written(server, tmp_path, monkeypatch):
+    """docs/python-builder.md's ``# run:`` block, against a dev server at ``url``, beside its invoices.py."""
+    page = blocks("python-builder.md")
+    [snippet] = [text for kind, text in page if kind == "python" and text.startswith("# run: ")]
+    for name, text in files(page, "python").items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    namespace = {"url": server}
+    exec(compile(snippet, "python-builder.md", "exec"), namespace)
+    status, view = get_json(f"{server}/runs/{namespace['run_id']}")
+    assert status == 200 and view["workflow_id"] == "invoice_batch"
+    approvals = wait_for_approvals(server, namespace["run_id"])
+    assert approvals[0]["approver"] == "manager@example.com"
+
+
+def wait_for_approvals(server, run_id):
+    deadline = time.monotonic() + 60
+    while not (approvals := get_json(f"{server}/runs/{run_id}")[1]["approvals"]):
+        assert time.monotonic() < deadline, "no approval asked"
+        time.sleep(0.2)
+    return approvals

@@ -22,8 +22,8 @@ from statemachine.yaml_source import load_yaml
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).name
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-# reference.md's custom-task examples name modules the deployment must allow (its `# LOOPLINE_CUSTOM_MODULES:`).
-LIMITS = DeploymentLimits.from_setting("acme,examples,mytasks,tests")
+# reference.md's custom-task example names a module the deployment must allow (its `# LOOPLINE_CUSTOM_MODULES:`).
+LIMITS = DeploymentLimits.from_setting("mycompany")
 
 
 def _files() -> list[tuple[str, str]]:
@@ -51,17 +51,17 @@ def _plan(text: str) -> dict:
 
 
 def test_there_are_files_to_round_trip():
-    assert len(FILES) >= 50
+    assert len(FILES) >= 60 and any("type: custom" in text for _, text in FILES)
     assert any(name.startswith("examples/seed/") for name, _ in FILES)
 
 
 @pytest.mark.parametrize("name, text", FILES, ids=[name for name, _ in FILES])
 def test_a_file_read_into_a_builder_gives_the_same_plan(name, text):
-    wf = Workflow.from_yaml(text, name)
+    wf = Workflow.from_yaml(text, name, LIMITS)
     emitted = wf.to_yaml()
     assert _plan(emitted) == _plan(text)
     assert load_yaml(emitted, "x")[0] == load_yaml(text, "x")[0]  # the same document, not just the same plan
-    assert Workflow.from_yaml(emitted) == wf  # and out again: the same builder
+    assert Workflow.from_yaml(emitted, name, LIMITS) == wf  # and out again: the same builder
 
 
 def _full() -> Workflow:
@@ -160,6 +160,17 @@ def test_strings_stay_strings_in_the_yaml_it_writes(text):
     wf = Workflow("strings").python("t", "result = 1", outputs={"v": text})
     data = load_yaml(wf.to_yaml(), "x")[0]
     assert data["workflow"]["tasks"][0]["outputs"][0]["value"] == text
+
+
+def test_an_input_may_default_to_null_and_code_is_dedented():
+    wf = Workflow("small").input("note", default=None).python("t", """
+        x = 1
+        result = x
+    """)
+    doc = wf.to_dict()["workflow"]
+    assert doc["inputs"]["defaults"] == {"note": None}
+    assert doc["tasks"][0]["config"]["code"] == "x = 1\nresult = x\n"
+    assert wf.validate() == []
 
 
 def test_python_values_become_the_language_s_values():

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
+import sys
 
 import pytest
 
@@ -61,3 +63,8 @@ def test_the_example_runs_to_the_outputs_the_page_shows(example):
     assert view["outputs"] == OUTPUTS
     assert view["tasks"]["tell_requester"]["status"] == "SKIPPED"
 
+
+
+def test_python_invoices_py_prints_the_yaml_the_cli_reads(example):
+    printed = subprocess.run([sys.executable, "invoices.py"], capture_output=True, text=True, check=True).stdout
+    assert printed == yaml_of("invoices.py", MAX_SOURCE) + "\n"  # print() adds the last newline
