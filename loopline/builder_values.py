@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
+from enum import Enum
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
@@ -36,8 +37,13 @@ def call_site() -> str:
 
 def plain(value: Any, where: str) -> Any:
     """``value`` as JSON-shaped data: durations in seconds, dates as ISO text, tuples as lists."""
-    if value is None or isinstance(value, (bool, str, int)):
+    if isinstance(value, Enum):
+        value = value.value
+    if value is None or type(value) in (bool, str, int):
         return value
+    for kind in (bool, str, int):  # a subclass (a str enum's member, an IntFlag) as its plain value
+        if isinstance(value, kind):
+            return kind(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise BuilderError(f"{call_site()}: {where}: {value} is not a number a workflow can hold")

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
+from enum import Enum, IntEnum
 from pathlib import Path
 
 import pytest
@@ -173,10 +174,25 @@ def test_an_input_may_default_to_null_and_code_is_dedented():
     assert wf.validate() == []
 
 
+class Level(str, Enum):
+    HIGH = "high"
+
+
+class Count(IntEnum):
+    TWO = 2
+
+
+class FlagLike(int):
+    pass
+
+
 def test_python_values_become_the_language_s_values():
     when = datetime(2026, 12, 24, 9, 30, tzinfo=timezone.utc)
     wf = Workflow("values").wait("until_xmas", until=when).wait("half", timedelta(milliseconds=500))
+    wf.python("enum", "result = 1", outputs={"level": Level.HIGH, "count": Count.TWO, "flag": FlagLike(1)})
     tasks = wf.to_dict()["workflow"]["tasks"]
+    assert json.dumps(tasks[2]["outputs"]) == json.dumps(
+        [{"name": "level", "value": "high"}, {"name": "count", "value": 2}, {"name": "flag", "value": 1}])
     assert tasks[0]["config"] == {"until": "2026-12-24T09:30:00+00:00"}
     assert tasks[1]["config"] == {"duration": 0.5}
     assert wf.validate() == []
