@@ -16,6 +16,7 @@ import pytest
 
 from loopline import Workflow
 from tests.doc_blocks import blocks, files
+from tests.e2e.cli_process import Running, call
 from tests.e2e.test_cli import loopline
 from tests.e2e.test_dev_server import LOOPLINE, dev_server, get_json
 
@@ -185,3 +186,20 @@ def wait_for_approvals(server, run_id):
         assert time.monotonic() < deadline, "no approval asked"
         time.sleep(0.2)
     return approvals
+
+
+def test_the_seed_s_expense_report_in_python_runs_to_its_end_when_approved():
+    """examples/expense_report.py as its docstring runs it (with --local): the manager's link decides."""
+    running = Running(["run", "examples/expense_report.py", "--local", "--state", ":memory:", "--json"])
+    try:
+        status, body = call(running.link("approval"), {"decision": "APPROVED", "comments": "ok"})
+        assert status == 200, body
+        code, out = running.finish()
+    finally:
+        running.kill()
+    view = json.loads(out)
+    assert (code, view["status"]) == (0, "COMPLETED"), "".join(running.stderr)
+    assert view["outputs"] == {"decision": "APPROVED",
+                               "closed": {"report": "exp-test-123", "closed_after": "APPROVED"}}
+    assert view["tasks"]["record_payment"]["status"] == "COMPLETED"
+    assert view["tasks"]["notify_employee_denied"]["status"] == "SKIPPED"

@@ -304,3 +304,11 @@ def test_import_loopline_does_not_import_the_builder():
     code = "import loopline; loopline.Workflow; loopline.nothing"
     failed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert "has no attribute 'nothing'" in failed.stderr
+
+
+def test_the_seed_s_expense_report_written_in_python_is_the_yaml_example():
+    """examples/expense_report.py, the seed 000 workflow as its users write it, is examples/expense_report.yaml."""
+    from loopline.python_workflow import yaml_of
+
+    built = yaml_of(str(ROOT / "examples" / "expense_report.py"), 1_000_000)
+    assert _plan(built) == _plan((ROOT / "examples" / "expense_report.yaml").read_text(encoding="utf-8"))
