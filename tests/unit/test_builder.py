@@ -5,6 +5,7 @@ the author's line before any YAML is written."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -312,3 +313,18 @@ def test_the_seed_s_expense_report_written_in_python_is_the_yaml_example():
 
     built = yaml_of(str(ROOT / "examples" / "expense_report.py"), 1_000_000)
     assert _plan(built) == _plan((ROOT / "examples" / "expense_report.yaml").read_text(encoding="utf-8"))
+
+
+def test_an_author_s_type_checker_sees_the_api(tmp_path):
+    """Options and their types are checked by mypy in the author's own file, before anything runs."""
+    (tmp_path / "typed.py").write_text(
+        "from loopline import Retry, Workflow\n"
+        "wf = Workflow('t').python('a', 'result = 1', retry=Retry(max_attempts=2), after='b')\n"
+        "wf.python('b', 'result = 1', aftr='a')\n"
+        "wf.python('c', 'result = 1', retry='3')\n"
+        "wf.for_each('l', [1, 2], lambda body: body.wait('w', '1s'), parallel='yes')\n", encoding="utf-8")
+    checked = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(ROOT / ".mypy_cache"), "typed.py"], cwd=tmp_path,
+                             capture_output=True, text=True, env={**os.environ, "MYPYPATH": str(ROOT)})
+    errors = [line.split(": error: ")[0] for line in checked.stdout.splitlines() if ": error: " in line]
+    assert errors == ["typed.py:3", "typed.py:4", "typed.py:5"], checked.stdout
+    assert 'Unexpected keyword argument "aftr"' in checked.stdout
