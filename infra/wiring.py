@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from dataclasses import replace
 from typing import Any, Callable
 
 import boto3
@@ -31,6 +32,7 @@ from .engine import Engine, EngineSettings
 from .history import HistoryRecorder
 from .links import LinkSigner
 from .ports import Clock, History, Metrics, TaskContext
+from .python_packages import provided_packages
 from .task_context import StoreTaskContext
 from .tasks.registry import TaskTypes
 
@@ -100,8 +102,11 @@ def _checked(client):
 
 def deployment_limits() -> DeploymentLimits:
     """What this deployment lets a workflow ask for: template.yaml's CustomModules, passed to the
-    functions as LOOPLINE_CUSTOM_MODULES (unset or empty: no custom module at all)."""
-    return DeploymentLimits.from_setting(os.environ.get("LOOPLINE_CUSTOM_MODULES"))
+    functions as LOOPLINE_CUSTOM_MODULES (unset or empty: no custom module at all), and the distributions
+    in LOOPLINE_PYTHON_PACKAGES that python tasks' requirements may name (unset: none)."""
+    limits = DeploymentLimits.from_setting(os.environ.get("LOOPLINE_CUSTOM_MODULES"))
+    packages = os.environ.get("LOOPLINE_PYTHON_PACKAGES")
+    return replace(limits, python_packages=provided_packages(packages)) if packages else limits
 
 
 def retention() -> Retention:

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -45,31 +46,49 @@ def _read(path: str, limit: int, unit: str, what: str, located: bool = False) ->
 
 
 def _read_workflow(path: str, report_to=None) -> str:
+    """The workflow file's text, with each python task's ``code`` that names a file replaced by the file's
+    contents (loopline/code_files.py): what the engine is given carries its code."""
+    return _inlined(path, report_to).text
+
+
+def _inlined(path: str, report_to=None):
     from infra.service import MAX_SOURCE
+
+    from .code_files import CodeFileError, inline_code_files
 
     if path.endswith(".py"):  # a workflow built in Python: its YAML (loopline/python_workflow.py)
         from .python_workflow import PythonWorkflowError, yaml_of
 
         try:
-            return yaml_of(path, MAX_SOURCE)
+            text = yaml_of(path, MAX_SOURCE)
         except PythonWorkflowError as error:
             print(error, file=report_to or sys.stderr)
             raise SystemExit(EXIT_INVALID) from None
-    return _read(path, MAX_SOURCE, "characters", "the workflow", located=True)  # what POST /runs accepts
+    else:
+        text = _read(path, MAX_SOURCE, "characters", "the workflow", located=True)  # what POST /runs accepts
+    try:
+        return inline_code_files(text, path)
+    except CodeFileError as error:
+        print(error, file=sys.stderr)
+        raise SystemExit(EXIT_INVALID) from None
 
 
-def _load_plan(path: str, report_to=None, text: str | None = None):
+def _load_plan(path: str, report_to=None, text=None):
     from infra.wiring import deployment_limits
     from statemachine.compiler import compile_workflow
     from statemachine.diagnostics import WorkflowError
 
-    text = _read_workflow(path, report_to) if text is None else text
+    from .code_files import Inlined
+
+    inlined = _inlined(path, report_to) if text is None else text if isinstance(text, Inlined) else Inlined(text)
     name = f"{path}[yaml]" if path.endswith(".py") else path  # positions in the YAML it built
     try:
-        return compile_workflow(text, name, deployment_limits())  # LOOPLINE_CUSTOM_MODULES, as a deployment's
+        # LOOPLINE_CUSTOM_MODULES and LOOPLINE_PYTHON_PACKAGES, as a deployment's
+        return compile_workflow(inlined.text, name, deployment_limits())
     except WorkflowError as error:
         for diagnostic in error.diagnostics:
-            print(diagnostic, file=report_to or sys.stderr)
+            line, col = inlined.position(diagnostic.line, diagnostic.col)  # as written, before code was inlined
+            print(replace(diagnostic, line=line, col=col), file=report_to or sys.stderr)
         raise SystemExit(EXIT_INVALID) from None
 
 

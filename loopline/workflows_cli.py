@@ -37,14 +37,15 @@ def _answer(status: int, body: Any) -> int:
 
 
 def cmd_workflows(args: argparse.Namespace) -> int:
-    from .cli import _load_plan, _read_workflow
+    from .cli import _inlined, _load_plan
 
     url = args.url.rstrip("/")
     if args.action != "list" and not args.target:
         raise WorkflowsRefused(f"workflows {args.action} needs a {'file' if args.action == 'register' else 'workflow'}")
     if args.action == "register":
-        text = _read_workflow(args.target)
-        _load_plan(args.target, text=text)  # FILE:LINE:COL errors before anything is sent
+        inlined = _inlined(args.target)  # the file's code files read into it
+        _load_plan(args.target, text=inlined)  # FILE:LINE:COL errors before anything is sent
+        text = inlined.text
         body: dict[str, Any] = {"workflow": text}
         if args.allow_breaking:
             body["allow_breaking"] = True

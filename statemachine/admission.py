@@ -34,6 +34,7 @@ from statemachine.limits import (
     module_allowed,
 )
 from statemachine.plan import Plan
+from statemachine.requirements import requirement_problems
 from statemachine.task_types import TASK_TYPES, TaskCatalogue
 
 Path = tuple[Any, ...]
@@ -69,6 +70,9 @@ def task_problems(task_id: Any, task_type: Any, config: Any, timeout: Any, limit
             found.append((("config", "handler"), f"{label}: custom handler module '{match.group(1)}' is not "
                           f"allowed by this deployment (allowed: {allowed}; set LOOPLINE_CUSTOM_MODULES, the "
                           "template's CustomModules parameter)"))
+    if task_type == "python":
+        for index, message in requirement_problems(config.get("requirements"), limits.python_packages):
+            found.append((("config", "requirements") + (() if index is None else (index,)), f"{label}: {message}"))
     limit = timeout_limit(task_type, types)
     if limit is None:
         return found

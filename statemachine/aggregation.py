@@ -5,6 +5,7 @@ Pure: it takes the member tasks' finished states and returns data.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -56,16 +57,24 @@ def first_winner(branches: Mapping[str, dict[str, Any]], finished_at: Mapping[st
     return min(done, key=lambda name: (finished_at.get(name, ""), name)) if done else None
 
 
+NUMERIC = ("sum", "min", "max")  # need every branch, each a number
+
+
 def aggregate(strategy: str, branches: Mapping[str, dict[str, Any]], winner: str | None = None) -> Outcome:
-    """merge never fails; all fails if any branch failed; first is the winner's data; custom is
-    left to the block's output_mapping (the branches' views are its scope)."""
-    if strategy == "all":
+    """merge and count never fail; all, sum, min and max fail if any branch failed (a total missing
+    a term would be wrong, not partial); first is the winner's data; custom is left to the block's
+    output_mapping (the branches' views are its scope)."""
+    if strategy == "all" or strategy in NUMERIC:
         failed = [name for name, view in branches.items() if view["status"] == "FAILED"]
         if failed:
             error = branches[failed[0]]["error"]
             return Outcome(False, error_type=error.get("type", "Error"),
                            message=f"branch '{failed[0]}' failed: {error.get('message', '')}")
+        if strategy in NUMERIC:
+            return _numeric(strategy, branches)
         return Outcome(True, [view.get("data") for view in branches.values()])
+    if strategy == "count":
+        return Outcome(True, sum(1 for view in branches.values() if view["status"] == "COMPLETED"))
     if strategy == "first":
         if winner is None:
             return Outcome(False, error_type="NoBranchSucceeded", message="no branch of the block succeeded")
@@ -73,6 +82,32 @@ def aggregate(strategy: str, branches: Mapping[str, dict[str, Any]], winner: str
     if strategy == "merge":
         return Outcome(True, {name: _public(view) for name, view in branches.items()})
     return Outcome(True, None)
+
+
+def _numeric(strategy: str, branches: Mapping[str, dict[str, Any]]) -> Outcome:
+    """sum/min/max over the data of the branches that completed (a skipped or cancelled branch has
+    no term). A term that is not a number fails the block naming its branch: summing text or
+    booleans would hide a mistake (True counts as 1 in Python)."""
+    terms = []
+    for name, view in branches.items():
+        if view["status"] != "COMPLETED":
+            continue
+        data = view.get("data")
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            return Outcome(False, error_type="TypeError",
+                           message=f"branch '{name}' gave {_json_kind(data)} {json.dumps(data)[:80]}, "
+                                   f"not a number: aggregation '{strategy}' adds numbers")
+        terms.append(data)
+    if strategy == "sum":
+        return Outcome(True, sum(terms))
+    if not terms:
+        return Outcome(False, error_type="NoBranchSucceeded",
+                       message=f"no branch gave a number: aggregation '{strategy}' has nothing to compare")
+    return Outcome(True, min(terms) if strategy == "min" else max(terms))
+
+
+def _json_kind(value: Any) -> str:
+    return {bool: "a boolean", str: "a string", list: "a list", dict: "an object"}.get(type(value), "null")
 
 
 def _public(view: dict[str, Any]) -> dict[str, Any]:

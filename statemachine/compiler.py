@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from statemachine import dsl
 from statemachine.admission import deployment_problems
+from statemachine.data_deps import data_dependencies, file_parties
 from statemachine.diagnostics import Diagnostic, WorkflowError, explain_errors
 from statemachine.expressions import ExpressionError, member_references, parse_template, task_references
 from statemachine.graph import block_members, cycle_through, task_roles, topological, wire_loops, wire_parallel_blocks
@@ -33,6 +34,7 @@ from statemachine.raw_data import as_list as _l
 from statemachine.raw_data import ref_offset as _ref_offset
 from statemachine.raw_data import strings_in as _strings
 from statemachine.task_types import TASK_TYPES, TaskCatalogue
+from statemachine.variable_types import TYPES, type_error
 from statemachine.yaml_source import SourceMap, load_yaml
 
 Path = tuple[Any, ...]
@@ -130,8 +132,13 @@ class _Compilation:
             self.check_type_configs()
             self.check_deployment(data)
             self.check_listings()
+            self.add_data_dependencies(wf)
             self.check_references(wf)
             self.check_schemas(wf)
+            for i, var in enumerate(_l(wf.get("variables"))):  # a default that breaks its own type
+                if isinstance(var, dict) and var.get("type") in TYPES and "default" in var and (
+                        why := type_error(var["type"], var["default"])):
+                    self.at(("workflow", "variables", i, "default"), f"variable '{var.get('name')}': {why}")
             self.check_branch_names(wf)
             self.check_cycles()
             if model is not None and not self.diags:
@@ -325,6 +332,22 @@ class _Compilation:
             if owner is not None and owner.kind == "parallel" and owner.id in explicit:
                 self.at(entry.path + ("depends_on", explicit.index(owner.id)),
                         f"{entry.label} is in {owner.label} and cannot depend on it")
+
+    def add_data_dependencies(self, wf: dict) -> None:
+        """A task reading a variable another task exports waits for it (statemachine/data_deps.py)."""
+        handling = _d(wf.get("error_handling"))
+        roles = {_d(e.raw.get("compensation")).get("task_id") for e in self.entries if e.kind == "task"}
+        roles |= {_d(c).get("handler") for c in _l(handling.get("catch"))} | set(_l(handling.get("finally")))
+        entries = [e for e in self.entries if e.id is not None and self.by_id.get(e.id) is e]
+
+        def code_keys(entry: _Entry) -> tuple[str, ...]:
+            spec = self.types.get(entry.raw.get("type")) if entry.kind == "task" else None
+            return spec.source_keys if spec else ()
+
+        parties, members = file_parties(entries, self.by_id, self.expression_strings, code_keys, roles)
+        for reader, added in data_dependencies(parties, members).items():
+            for dep, _name in added:
+                self.by_id[reader].deps.setdefault(dep, (self.by_id[reader].path, None, None))
 
     def check_references(self, wf: dict) -> None:
         for entry in self.entries:

@@ -153,7 +153,7 @@ class Persistence(Strict):
 
 class HumanInTheLoop(Strict):
     default_timeout: Duration = None
-    notification_channels: list[Literal["email", "sms", "webhook"]] = Field(default_factory=list)
+    notification_channels: list[Literal["email", "sms", "voice", "webhook"]] = Field(default_factory=list)
 
 
 class Config(Strict):
@@ -225,7 +225,7 @@ class ApprovalConfig(Strict):
     required_rejections: int = Field(default=1, ge=1)  # rejections that decide REJECTED (default: any)
     timeout: Duration = None
     reminder: Duration = None  # remind who has not decided this long before the deadline
-    channels: list[Literal["email", "sms", "webhook"]] | None = None  # else config.human_in_the_loop's
+    channels: list[Literal["email", "sms", "voice", "webhook"]] | None = None  # else config.human_in_the_loop's
     escalation_policy: EscalationPolicy | None = None
     title: Any = None
     description: Any = None
@@ -355,7 +355,7 @@ class Branch(Strict):
 
 
 class Aggregation(Strict):
-    strategy: Literal["merge", "first", "all", "custom"] = "merge"
+    strategy: Literal["merge", "first", "all", "custom", "sum", "count", "min", "max"] = "merge"
     output_mapping: dict[str, Any] | None = None
 
 

@@ -37,9 +37,12 @@ def module_allowed(module: str, prefixes: tuple[str, ...]) -> bool:
 
 @dataclass(frozen=True)
 class DeploymentLimits:
-    """``custom_modules``: module prefixes a ``custom`` task may name (empty: none at all)."""
+    """``custom_modules``: module prefixes a ``custom`` task may name (empty: none at all).
+    ``python_packages``: ``name==version`` of each distribution python tasks' ``requirements`` may name
+    (statemachine/requirements.py); None: the deployment gives python tasks no packages."""
 
     custom_modules: tuple[str, ...] = ()
+    python_packages: tuple[str, ...] | None = None
 
     @classmethod
     def from_setting(cls, value: str | None) -> DeploymentLimits:

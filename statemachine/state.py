@@ -57,7 +57,12 @@ class EscalationPolicy(TypedDict, total=False):
 
 
 class ApprovalRequest(TypedDict, total=False):
-    """A waiting approval's request, as rendered when it began; then its decision (``result``)."""
+    """A waiting approval's request, as rendered when it began; then its decision (``result``).
+    A waiting callback's request is only its ``callback_id``, when it has one; an event wait's (a ``wait``
+    task with ``config.event``, waiting as a callback) is its ``event``."""
+
+    callback_id: str
+    event: str
 
     title: str | None
     description: str | None

@@ -11,11 +11,12 @@ left to the provider, which checks it again (a path escaping the file root, say)
 from __future__ import annotations
 
 import posixpath
+import re
 import shlex
 from typing import Annotated, Any
 
 from jsonschema import Draft202012Validator, SchemaError
-from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from statemachine.dsl import ApprovalConfig, duration_or_error, matching
@@ -170,8 +171,28 @@ class BrowserConfig(_Config):
 
 # --- code-running types (python, custom; shell above) -------------------------------
 
+# `code: clean.py` (seed 003: "code: string | file_path"): one line, a relative path ending in .py. As Python
+# source it would be a division of attributes, never a program anyone means.
+CODE_FILE = re.compile(r"/?(?:[\w.-]+/)*[\w.-]*\w\.py")
+
+
+def code_file(code: Any) -> str | None:
+    """The file ``code`` names, when it names one rather than holding the source."""
+    return code if isinstance(code, str) and CODE_FILE.fullmatch(code.strip()) and "\n" not in code else None
+
+
 class PythonConfig(_Config):
     code: str | None = None
+    requirements: list[str] | None = None  # checked against what the deployment provides (admission.py)
+
+    @field_validator("code")
+    @classmethod
+    def _source(cls, code: str | None) -> str | None:
+        if (name := code_file(code)) is not None:
+            raise PydanticCustomError("python", "code '{name}' names a file, which is read next to the workflow file "
+                                                "by loopline's CLI (validate, run, workflows register); a workflow "
+                                                "sent as text must carry the code itself", {"name": name})
+        return code
 
     @model_validator(mode="after")
     def _needs_code(self) -> "PythonConfig":
@@ -205,19 +226,49 @@ def _runtime_duration(value: Any) -> Any:
 RuntimeDuration = Annotated[Any, BeforeValidator(_runtime_duration)]
 
 
+CALLBACK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}")
+
+
+def callback_id_error(value: Any, what: str = "callback_id") -> str | None:
+    """Why ``value`` cannot name a callback or an event (a path segment of POST /runs/{id}/callbacks/{name}
+    and POST /runs/{id}/events/{name})."""
+    if value is None or (isinstance(value, str) and CALLBACK_ID.fullmatch(value)):
+        return None
+    return (f"{what} {str(value)[:40]!r} must be 1 to 128 letters, digits or . _ : @ -, starting with a "
+            "letter or digit")
+
+
 class WaitConfig(_Config):
     duration: RuntimeDuration = None
     until: Any = None
+    event: Any = None  # wait for POST /runs/{id}/events/{event} instead of a time
+    timeout: RuntimeDuration = None  # an event's: then EventTimeout
 
     @model_validator(mode="after")
     def _one_of(self) -> "WaitConfig":
+        if self.event is not None:
+            if self.duration is not None or self.until is not None:
+                raise PydanticCustomError("wait", "a wait task waits for 'config.event' or for a time "
+                                                  "('duration', 'until'), not both: bound an event with 'timeout'")
+            if _literal(self.event) and (why := callback_id_error(self.event, "event")):
+                raise PydanticCustomError("wait", why)
+            return self
+        if self.timeout is not None:
+            raise PydanticCustomError("wait", "'config.timeout' bounds an event wait: this wait has no 'event'")
         if self.duration is None and self.until is None:
-            raise PydanticCustomError("wait", "a wait task needs 'config.duration' or 'config.until'")
+            raise PydanticCustomError("wait", "a wait task needs 'config.duration', 'config.until' or 'config.event'")
         return self
 
 
 class CallbackConfig(_Config):
     timeout: RuntimeDuration = None
+    callback_id: Any = None  # a caller-chosen name, unique among the run's waiting callbacks
+
+    @model_validator(mode="after")
+    def _named(self) -> "CallbackConfig":
+        if _literal(self.callback_id) and (why := callback_id_error(self.callback_id)):
+            raise PydanticCustomError("callback_id", why)
+        return self
 
 
 class ApprovalTaskConfig(ApprovalConfig):

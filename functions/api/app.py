@@ -316,6 +316,21 @@ def post_callback(token: str):
     return _json(200, get_engine().submit_callback(token, _parsed()))  # any JSON value
 
 
+@app.post("/runs/<run_id>/callbacks/<callback_id>", **doc.route(
+    "Complete the callback a run waits for under its callback_id, with any JSON value", (200, doc.CallbackAccepted),
+    errors=(400, 404, 409, 410), tags=("runs",), request={"requestBody": {"content": {doc.JSON: {"schema": {}}}}}))
+def post_named_callback(run_id: str, callback_id: str):
+    # The API's own route (authorized), not a link: a caller-chosen name is no secret.
+    return _json(200, get_engine().submit_named_callback(run_id, callback_id, _parsed()))
+
+
+@app.post("/runs/<run_id>/events/<name>", **doc.route(
+    "Send an event, with any JSON value, to the tasks of a run waiting for it", (200, doc.EventAccepted),
+    errors=(400, 404, 410), tags=("runs",), request={"requestBody": {"content": {doc.JSON: {"schema": {}}}}}))
+def post_event(run_id: str, name: str):
+    return _json(200, get_engine().send_event(run_id, name, _parsed()))
+
+
 def with_nosniff(response: dict) -> dict:
     """Every answer tells the browser to trust its Content-Type, never to guess one."""
     if isinstance(response, dict):

@@ -96,6 +96,9 @@ class LinkEntry(_Open):
     task_id: str
     url: str | None = Field(None, description="absent on AWS from GET /runs/{id}; see GET /runs/{id}/links")
     deadline: str | None = None
+    callback_id: str | None = Field(None, description="a callback's caller-chosen name, when it has one: "
+                                                      "POST /runs/{id}/callbacks/{callback_id}")
+    event: str | None = Field(None, description="the event a wait task waits for: POST /runs/{id}/events/{event}")
 
 
 class RunView(_Open):
@@ -182,6 +185,13 @@ class CallbackAccepted(_Open):
     status: Literal["accepted"]
     run_id: str
     task_id: str
+
+
+class EventAccepted(_Open):
+    status: Literal["accepted"]
+    run_id: str
+    event: str
+    task_ids: list[str] = Field(description="the tasks the event completed")
 
 
 class Change(_Open):

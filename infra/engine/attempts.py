@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from statemachine.decisions import edge_fields
 from statemachine.delivery import Claim, Step, decide_delivery
-from statemachine.expressions import EvalContext, ExpressionError, Scope, evaluate, render, truthy
+from statemachine.expressions import EvalContext, ExpressionError, Scope, evaluate, render, seed_of, truthy
 from statemachine.limits import CODE_TASK_TYPES
 from statemachine.messages import Exec, handed_back
 from statemachine.plan import Node, Plan
@@ -139,7 +139,8 @@ class Attempts:
         skip_error: ExpressionError | None = None
         if fresh:
             try:
-                run_it = _should_run(node, scope, EvalContext(now=now, seed=0))
+                run_it = _should_run(node, scope, EvalContext(
+                    now=now, seed=seed_of(run.run_id, node.id, key, str(rec.redrive or 0), "when")))
             except ExpressionError as exc:
                 run_it = True  # claimed below, then failed with the error like any other
                 skip_error = exc

@@ -271,5 +271,13 @@ class Engine:
         with self.journal.caused_by(Cause(CauseKind.REQUEST, "callback")):
             return self.links.submit_callback(token, body)
 
+    def submit_named_callback(self, run_id: str, name: str, body: Any) -> dict[str, Any]:
+        with self.journal.caused_by(Cause(CauseKind.REQUEST, "callback", name)):
+            return self.links.submit_named_callback(run_id, name, body)
+
+    def send_event(self, run_id: str, name: str, body: Any) -> dict[str, Any]:
+        with self.journal.caused_by(Cause(CauseKind.REQUEST, "event", name)):
+            return self.links.send_event(run_id, name, body)
+
     def link_was_used(self, token: str) -> bool:
         return self.links.was_used(token)

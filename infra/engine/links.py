@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from statemachine.plan import Node, Plan
 from statemachine.status import RUN_ENDED, TaskStatus, WaitingFor
+from statemachine.task_configs import callback_id_error
 
 from ..clock import iso
 from ..links import LinkSigner
@@ -143,7 +144,10 @@ class Links:
             if (rec.approval or {}).get("gate"):
                 self.outcomes.resolve_gate(plan, run, node, rec, body, consume=consume)
             else:
-                self.outcomes.succeed(plan, run, node, rec, TaskResult(body), scope=scope, consume=consume,
+                event = (rec.approval or {}).get("event")
+                result = TaskResult({"event": event, "data": body, "received_at": iso(self.clock.now())}
+                                    if event else body)
+                self.outcomes.succeed(plan, run, node, rec, result, scope=scope, consume=consume,
                                       from_status=TaskStatus.WAITING)
         except TokenUsed as exc:
             raise LinkError(410, "this link has already been used") from exc
@@ -151,6 +155,45 @@ class Links:
             raise LinkError(410, "this request is no longer waiting for an answer") from exc
         self.self_check(plan, run, node, rec)  # the fast path
         return {"status": "accepted", "run_id": run.run_id, "task_id": node.id}
+
+    def submit_named_callback(self, run_id: str, name: str, body: Any) -> dict[str, Any]:
+        """Complete the callback a run waits for under a caller-chosen ``callback_id``, as its link would.
+        The name is no secret (unlike a link's token): the route that calls this is the API's, authorized."""
+        waiting = self._waiting_by("callback_id", run_id, name)
+        if not waiting:
+            raise LinkError(404, f"no callback named '{name:.128}' is waiting in run '{run_id:.64}'")
+        if len(waiting) > 1:
+            tasks = ", ".join(sorted(rec.task_id for rec in waiting))
+            raise LinkError(409, f"{len(waiting)} callbacks are named '{name}' ({tasks}): post to their links")
+        return self.submit_callback(self._token(run_id, waiting[0]), body)
+
+    def send_event(self, run_id: str, name: str, body: Any) -> dict[str, Any]:
+        """Deliver event ``name`` to every task of the run waiting for it (a ``wait`` with ``config.event``),
+        each as its link would: once each, whatever the duplicates. An event no task waits for is refused
+        (404): events are not kept for a wait that begins later."""
+        waiting = self._waiting_by("event", run_id, name)
+        if not waiting:
+            raise LinkError(404, f"no task of run '{run_id:.64}' is waiting for event '{name:.128}'")
+        delivered = []
+        for rec in sorted(waiting, key=lambda r: r.task_id):
+            try:
+                delivered.append(self.submit_callback(self._token(run_id, rec), body)["task_id"])
+            except LinkError as exc:
+                if exc.status != 410:  # 410: it stopped waiting meanwhile (another delivery): not this one's
+                    raise
+        if not delivered:
+            raise LinkError(410, f"the tasks waiting for event '{name}' are no longer waiting")
+        return {"status": "accepted", "run_id": run_id, "event": name, "task_ids": delivered}
+
+    def _waiting_by(self, field: str, run_id: str, name: str) -> list[TaskRecord]:
+        if callback_id_error(name) or self.store.get_run(run_id) is None:
+            return []
+        return [rec for rec in self.store.list_tasks(run_id).values()
+                if rec.status == TaskStatus.WAITING and rec.waiting_for == WaitingFor.CALLBACK
+                and (rec.approval or {}).get(field) == name]
+
+    def _token(self, run_id: str, rec: TaskRecord) -> str:
+        return self.signer.token(run_id, rec.task_id, rec.attempt, rec.waiting_for or "", rec.nonce or "")
 
     def self_check(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, delay: int = 0) -> None:
         """The task's exec message: it carries on whatever a link's answer wrote (or tallies the votes)."""

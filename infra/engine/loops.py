@@ -165,7 +165,7 @@ class Loops:
                                                   extra={"loop": loop_root(loop, this, index)}))
             return read[0]
 
-        ctx = self.scopes.eval_context(None)
+        ctx = self.scopes.eval_context(None, run.run_id, loop.id, str(index), str(rec.redrive or 0))
         try:
             step = after_iteration(
                 config, loop_total(rec.loop_state), index, view,

@@ -1,4 +1,5 @@
-"""Telling an approver: an email, a text message or a webhook post with the approver's link.
+"""Telling an approver: an email, a text message or a webhook post with the approver's link, or a voice call
+saying what waits (a call cannot carry a link).
 
 The task types' providers do the sending, with the deployment's settings (``TaskTypes``), as
 they do for a workflow's own email and sms tasks; the webhook post goes through the same egress
@@ -33,6 +34,14 @@ def send_notification(channel: str, approver: str, request: ApprovalRequest, url
                                         "format": "text", "from": sender}, meta)
     elif channel == "sms" and approver.startswith("+"):
         task_types.run_config("sms", {"to": approver, "body": f"{lead}: {title} {url}"}, meta)
+    elif channel == "voice" and approver.startswith("+"):
+        # A call cannot carry a link: it says what waits and where the link went (the other channels').
+        others = [c for c in request.get("channels") or () if c != "voice"]
+        where = f"The link to decide was sent by {' and by '.join(others)}." if others else \
+            "Decide in the loopline console or ask whoever runs this workflow for your link."
+        description = (request.get("description") or "")[:300]
+        task_types.run_config("voice", {"to": approver, "message": " ".join(part for part in (
+            f"{lead}: {title}.", description, f"Deadline: {deadline}." if deadline else "", where) if part)}, meta)
     elif channel == "webhook" and messaging.approval_webhook_url:
         # a Slack-compatible body: `text`, plus the request for other receivers
         body = {"text": f"{lead}: {title} ({approver}) <{url}|Decide>", "approver": approver, "url": url,

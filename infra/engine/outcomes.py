@@ -21,6 +21,7 @@ from statemachine.limits import MAX_OUTPUT
 from statemachine.messages import Exec
 from statemachine.plan import Node, Plan
 from statemachine.status import TASK_ALIVE, TASK_ENDED, TaskStatus, WaitingFor
+from statemachine.variable_types import export_errors
 
 from ..clock import iso, parse_iso
 from ..ports import Clock, ConditionFailed, RunRecord, StateStore, TaskChange, TaskRecord, TokenConsume
@@ -63,7 +64,7 @@ class Outcomes:
         except ExpressionError as exc:
             return self.fail(plan, run, node, rec, TaskFailure("ExpressionError", str(exc)), consume=consume,
                              from_status=from_status, printed=printed)
-        failure = _unstorable(output, exports)
+        failure = _unstorable(output, exports, plan)
         if failure is not None:
             return self.fail(plan, run, node, rec, failure, consume=consume, from_status=from_status, printed=printed)
         return self.finish(plan, run, node, rec, TaskStatus.COMPLETED, output, exports=exports, consume=consume,
@@ -82,7 +83,7 @@ class Outcomes:
                                                 scope, ctx)
         except ExpressionError:
             return None
-        if _unstorable(output, exports) is not None:
+        if _unstorable(output, exports, plan) is not None:
             return None
         now = iso(self.clock.now())
         started = replace(rec, attempt=claim.set["attempt"], attempt_started_at=claim.set["attempt_started_at"])
@@ -203,8 +204,11 @@ class Outcomes:
         self.messenger.schedule(timer_name(run_id, rec.task_id, rec.attempt, "retry", rec.redrive), at, message)
 
 
-def _unstorable(output: Any, exports: dict[str, Any]) -> TaskFailure | None:
-    """Why a result cannot be stored, if it cannot."""
+def _unstorable(output: Any, exports: dict[str, Any], plan: Plan) -> TaskFailure | None:
+    """Why a result cannot be stored, if it cannot (an export of the wrong type for its variable, too)."""
+    wrong = export_errors(plan.variables, exports)
+    if wrong:
+        return TaskFailure("VariableTypeError", "; ".join(wrong))
     try:
         size = len(json.dumps(output, default=str, allow_nan=False)) + len(
             json.dumps(exports, default=str, allow_nan=False))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from statemachine.expressions import EvalContext, Scope
+from statemachine.expressions import EvalContext, Scope, seed_of
 from statemachine.plan import Node, Plan
 from statemachine.scope import build_scope, task_view
 
@@ -75,11 +75,12 @@ class Scopes:
             extra["error"] = context["error"]
         return self.scope_for(run, recs, visible, extra=extra or None)
 
-    def eval_context(self, rec: TaskRecord | None) -> EvalContext:
-        """The ``now()`` and seed of the task's attempt (recorded at its claim, so a replay sees the same)."""
+    def eval_context(self, rec: TaskRecord | None, *where: str) -> EvalContext:
+        """The ``now()`` and seed of the task's attempt (recorded at its claim, so a replay sees the same).
+        Without a claim, the seed is fixed by ``where`` (a run id, a task id, ...: ``seed_of``)."""
         if rec is not None and rec.ctx_now:
             return EvalContext(now=parse_iso(rec.ctx_now), seed=rec.ctx_seed or 0)
-        return EvalContext(now=self.clock.now(), seed=0)
+        return EvalContext(now=self.clock.now(), seed=seed_of(*where) if where else 0)
 
 
 def loop_root(loop: Node, iteration: TaskRecord, index: int) -> dict[str, Any]:

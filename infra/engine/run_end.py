@@ -115,7 +115,7 @@ class RunEnd:
         refs = sorted(task_references(plan.output_mappings) & set(plan.nodes))
         _, recs = self.store.load(run.run_id, refs)
         scope = self.scopes.scope_for(run, recs, refs)
-        outputs = render(plan.output_mappings, scope, self.scopes.eval_context(None))
+        outputs = render(plan.output_mappings, scope, self.scopes.eval_context(None, run.run_id, "outputs"))
         if plan.output_schema:
             jsonschema.validate(outputs, plan.output_schema, cls=jsonschema.Draft202012Validator)
         return outputs

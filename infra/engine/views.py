@@ -66,8 +66,9 @@ class Views:
                                                                                WaitingFor.CALLBACK):
                     continue
                 if rec.waiting_for == WaitingFor.CALLBACK:
+                    names = {k: v for k, v in (rec.approval or {}).items() if k in ("callback_id", "event")}
                     callbacks.append({"task_id": node_of(key), "url": self.links.url(run_id, rec, base_url),
-                                      "deadline": rec.wake_at})
+                                      "deadline": rec.wake_at, **names})
                     continue
                 request = rec.approval or {}
                 voted = {v["approver"] for v in self.ballots.votes(run_id, rec)}

@@ -17,6 +17,7 @@ from statemachine.expressions import EvalContext, ExpressionError, Scope, render
 from statemachine.messages import Kind, TimerFired
 from statemachine.plan import Node, Plan
 from statemachine.status import RUN_MOVING, TASK_ENDED, RunStatus, TaskStatus, WaitingFor
+from statemachine.task_configs import callback_id_error
 
 from ..clock import iso, parse_iso
 from ..links import LinkSigner
@@ -58,6 +59,10 @@ class Waits:
         kind = kind or node.type
         config = render(node.config if config is None else config, scope, ctx)
         waiting: dict[str, Any]
+        if kind == "wait" and config.get("event") is not None:  # waits as a callback does, found by its name
+            if why := callback_id_error(config["event"], "event"):
+                raise TaskFailure("InvalidConfig", why)
+            kind, config = WaitingFor.CALLBACK, {"timeout": config.get("timeout"), "event": config["event"]}
         if kind == "wait":
             try:
                 wake = wait_until(config, now, parse_duration, _parse_time)
@@ -74,6 +79,12 @@ class Waits:
                        "wake_at": iso(deadline) if deadline else None}
             if kind == WaitingFor.APPROVAL:
                 waiting["approval"] = {**_approval_request(config), "gate": gate}
+            elif config.get("event") is not None:
+                waiting["approval"] = {"event": config["event"]}
+            elif config.get("callback_id") is not None:  # POST /runs/{id}/callbacks/{callback_id} finds it
+                if why := callback_id_error(config["callback_id"]):
+                    raise TaskFailure("InvalidConfig", why)
+                waiting["approval"] = {"callback_id": config["callback_id"]}
         change = TaskChange(status=TaskStatus.WAITING, from_status=(TaskStatus.RUNNING,), attempt=rec.attempt,
                             set={**waiting, "lease_until": None})
         # Links are stored before the task shows as WAITING (and listed), so a link is never
@@ -91,6 +102,8 @@ class Waits:
         """A ``wait`` task's result if it is due already (``0s``, a time past), else None: its claim can
         then end it in the same write (Attempts._known_now). A config that does not render or parse is
         None too: begin_wait, on the usual path, fails the task with the reason."""
+        if node.config.get("event") is not None:
+            return None  # waits for its event, whenever it comes
         try:
             wake = wait_until(render(node.config, scope, ctx), now, parse_duration, _parse_time)
         except (ExpressionError, TypeError, ValueError):
@@ -133,6 +146,9 @@ class Waits:
         if msg.kind is Kind.WAKE:
             self.outcomes.succeed(plan, run, node, rec, TaskResult({"woke_at": iso(self.clock.now())}),
                                   from_status=TaskStatus.WAITING)
+        elif rec.waiting_for == WaitingFor.CALLBACK and (event := (rec.approval or {}).get("event")):
+            self.outcomes.fail(plan, run, node, rec, TaskFailure("EventTimeout", f"no event '{event}' for task "
+                                                                 f"'{node.id}'"), from_status=TaskStatus.WAITING)
         elif rec.waiting_for == WaitingFor.CALLBACK:
             self.outcomes.fail(plan, run, node, rec, TaskFailure("CallbackTimeout", f"no callback for task "
                                                                  f"'{node.id}'"), from_status=TaskStatus.WAITING)

@@ -42,7 +42,10 @@ def code_request(node: Node, scope, ctx: EvalContext | None, run, custom_modules
     common = {"task_id": node.id, "run_id": run.run_id, "custom_modules": tuple(custom_modules)}
     if node.type == "python":
         code = raw.get("code")
-        return CodeRequest(kind="python", config={"code": "" if code is None else str(code)},
+        # `requirements` were checked against the deployment's packages when the workflow was validated
+        # (statemachine/admission.py); the task then imports from them, and only a task that declares some.
+        return CodeRequest(kind="python", config={"code": "" if code is None else str(code),
+                                                  "packages": bool(raw.get("requirements"))},
                            timeout=_timeout(raw.get("timeout"), node.timeout),
                            namespace=python_namespace(run, scope), **common)
     if node.type == "shell":

@@ -77,6 +77,8 @@ def _json_or_none(value):
 
 def run_python(request):
     injected = dict(request["namespace"])
+    # the deployment's packages, for a task that declares requirements (after the standard library)
+    sys.path[:] = [p for p in sys.path if p] + [p for p in request.get("path") or () if p not in sys.path]
     name = re.sub(r"\W", "_", str(request.get("task_id") or "task"))
     script = os.path.join(os.getcwd(), f"task_{name}.py")
     with open(script, "w", encoding="utf-8") as handle:

@@ -36,7 +36,7 @@ from statemachine.limits import module_allowed
 from ..tasks import files, shell_task
 from ..tasks.base import TaskFailure
 from ..tasks.common import INVALID_CONFIG, excerpt
-from .identity import TaskIdentity, can_read_dir, give_to, import_path, task_identity, task_python
+from .identity import CONFIG_ERROR, TaskIdentity, can_read_dir, give_to, import_path, task_identity, task_python
 from .request import MAX_PRINTED, CodeReply, CodeRequest
 from .settings import SandboxSettings
 
@@ -70,7 +70,7 @@ def run_code(request: CodeRequest, settings: SandboxSettings) -> CodeReply:
             give_to(workdir, identity)
             if request.kind == "shell":
                 return _run_shell(request, identity, workdir, settings.file_root)
-            return _run_python(request, identity, workdir, settings.task_python)
+            return _run_python(request, identity, workdir, settings.task_python, settings.python_packages)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     except TaskFailure as exc:
@@ -98,7 +98,20 @@ def _check_handler(request: CodeRequest) -> None:
         raise TaskFailure(INVALID_CONFIG, "'config.parameters' must be an object (passed as keyword arguments)")
 
 
-def _run_python(request: CodeRequest, identity: TaskIdentity, workdir: str, python: str) -> CodeReply:
+def _packages_path(packages: str | None, identity: TaskIdentity) -> list[str]:
+    """The deployment's package directory, for a python task that declares requirements."""
+    if not packages:
+        raise TaskFailure(CONFIG_ERROR, "this task declares requirements and this deployment provides no packages "
+                                        "(LOOPLINE_PYTHON_PACKAGES is not set)")
+    real = os.path.realpath(packages)
+    if not os.path.isdir(real) or not can_read_dir(real, identity):
+        raise TaskFailure(CONFIG_ERROR, f"LOOPLINE_PYTHON_PACKAGES {packages!r} is not a directory the task user "
+                                        f"{identity.name} can read")
+    return [real]
+
+
+def _run_python(request: CodeRequest, identity: TaskIdentity, workdir: str, python: str,
+                packages: str | None = None) -> CodeReply:
     custom = request.kind == "custom"
     limits = {"memory": MEMORY_LIMIT, "file_size": FILE_SIZE_LIMIT, "result": MAX_RESULT}
     if custom:
@@ -107,7 +120,8 @@ def _run_python(request: CodeRequest, identity: TaskIdentity, workdir: str, pyth
                 "modules": list(request.custom_modules)}
     else:
         body = {"kind": "python", "task_id": request.task_id, "code": str(request.config.get("code") or ""),
-                "namespace": request.namespace, "limits": limits}
+                "namespace": request.namespace, "limits": limits,
+                "path": _packages_path(packages, identity) if request.config.get("packages") else []}
     with _temp() as stdin, _temp() as printed, _temp() as result:
         stdin.write(json.dumps(body, allow_nan=False).encode())
         stdin.flush()

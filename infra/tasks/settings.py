@@ -68,6 +68,7 @@ class TaskSettings:
     file_root: str | None = None  # LOOPLINE_FILE_ROOT, else files.default_root()
     task_user: str = DEFAULT_TASK_USER  # LOOPLINE_TASK_USER: whom code tasks run as when the engine is root
     task_python: str = ""  # LOOPLINE_TASK_PYTHON: the interpreter of python and custom tasks
+    python_packages: str | None = None  # LOOPLINE_PYTHON_PACKAGES: what python tasks' requirements import
     egress_allow: str = ""  # LOOPLINE_EGRESS_ALLOW as written (egress.py)
     custom_modules: str = ""  # LOOPLINE_CUSTOM_MODULES as written
     # LOOPLINE_DB_<NAME> -> URL, by variable name (database.py); repr hides them: a URL may hold a password.
@@ -98,6 +99,7 @@ class TaskSettings:
             file_root=(sandbox := SandboxSettings.from_env(env)).file_root,
             task_user=sandbox.task_user,
             task_python=sandbox.task_python,
+            python_packages=sandbox.python_packages,
             egress_allow=env.get("LOOPLINE_EGRESS_ALLOW") or "",
             custom_modules=env.get("LOOPLINE_CUSTOM_MODULES") or "",
             databases={k: v for k, v in env.items() if k.startswith(DB_PREFIX)},
@@ -131,7 +133,8 @@ class TaskSettings:
     @property
     def sandbox(self) -> SandboxSettings:
         """What code tasks run with when they run on this machine (the ``subprocess`` provider)."""
-        return SandboxSettings(file_root=self.file_root, task_user=self.task_user, task_python=self.task_python)
+        return SandboxSettings(file_root=self.file_root, task_user=self.task_user, task_python=self.task_python,
+                               python_packages=self.python_packages)
 
 
 def default_file_root() -> str:

@@ -13,7 +13,7 @@ to Python to run.  Modules, one concern each:
 """
 
 from .errors import ExpressionError, MissingReferenceError
-from .evaluator import EvalContext, Scope, evaluate, render
+from .evaluator import EvalContext, Scope, evaluate, render, seed_of
 from .template import (
     Template,
     function_calls,
@@ -28,6 +28,7 @@ from .values import to_display, to_json, truthy
 
 __all__ = [
     "EvalContext",
+    "seed_of",
     "ExpressionError",
     "MissingReferenceError",
     "Scope",

@@ -30,6 +30,7 @@ same values.  Reusing one context object continues its sequence (two
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from collections.abc import Callable, Mapping, Sequence
@@ -102,6 +103,15 @@ class EvalContext:
     def fresh(self) -> "EvalContext":
         """The same context with its random sequence restarted."""
         return replace(self)
+
+
+def seed_of(*parts: str) -> int:
+    """A seed fixed by where an expression is evaluated (a run, a task, an iteration), for the
+    evaluations that no claim records: ``when``/``skip_if``, loop conditions, workflow outputs.
+    Each run draws new ``random()``/``uuid()`` values (its id is random), and evaluating the same
+    place again - a redelivery, a replay - draws the same ones without storing anything."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:6], "big")
 
 
 def default_context() -> EvalContext:

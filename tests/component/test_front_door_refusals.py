@@ -33,6 +33,8 @@ STATE_CHANGING = [
     ("POST", "/runs/r1/approvals/ask", "/runs/{run_id}/approvals/{task_id}"),
     ("POST", "/approvals/" + "A" * 43, "/approvals/{token}"),
     ("POST", "/callbacks/" + "A" * 43, "/callbacks/{token}"),
+    ("POST", "/runs/r1/callbacks/order-1", "/runs/{run_id}/callbacks/{callback_id}"),
+    ("POST", "/runs/r1/events/paid", "/runs/{run_id}/events/{name}"),
     ("POST", "/workflows", "/workflows"),
 ]
 # What a browser sends cross-site without asking first (no CORS preflight), and other non-JSON labels.
@@ -58,6 +60,8 @@ BODY_ROUTES = [
     ("/approvals/" + "A" * 43, "/approvals/{token}"),
     ("/callbacks/" + "A" * 43, "/callbacks/{token}"),
     ("/runs/r1/approvals/ask", "/runs/{run_id}/approvals/{task_id}"),
+    ("/runs/r1/callbacks/order-1", "/runs/{run_id}/callbacks/{callback_id}"),
+    ("/runs/r1/events/paid", "/runs/{run_id}/events/{name}"),
 ]
 
 

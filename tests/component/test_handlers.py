@@ -119,6 +119,49 @@ def test_callback_event_completes_the_task(runtime):
     assert view["tasks"]["hook"]["output"] == {"status": "shipped", "tracking": "1Z999"}
 
 
+def test_a_named_callback_is_completed_through_the_api_by_run_and_name(runtime):
+    workflow = WORKFLOW.replace("type: callback", "type: callback\n      config: {callback_id: \"${inputs.ref}\"}")
+    status, body = api(runtime, api_event("api_post_runs.json", body={"workflow": workflow, "input": {"ref": "po-9"}}))
+    assert status == 201, body
+    run_id = body["run_id"]
+    token = token_of(settle(runtime, run_id, lambda v: v["approvals"])["approvals"][0]["url"])
+    api(runtime, api_event("api_post_approval.json", {"token": token}))
+    assert settle(runtime, run_id, lambda v: v["callbacks"])["callbacks"][0]["callback_id"] == "po-9"
+
+    assert post_named(runtime, run_id, "callbacks", "po-8", {})[0] == 404
+    status, body = post_named(runtime, run_id, "callbacks", "po-9", {"tracking": "1Z1"})
+    assert status == 200 and body == {"status": "accepted", "run_id": run_id, "task_id": "hook"}
+    view = settle(runtime, run_id, lambda v: v["status"] in ("COMPLETED", "FAILED", "CANCELLED"))
+    assert view["status"] == "COMPLETED" and view["tasks"]["hook"]["output"] == {"tracking": "1Z1"}
+
+
+def post_named(runtime, run_id, kind, name, body):
+    """POST /runs/{run_id}/callbacks/{callback_id} or /runs/{run_id}/events/{name}."""
+    event = api_event("api_post_callback.json", body=body)
+    param = "callback_id" if kind == "callbacks" else "name"
+    event["resource"] = event["requestContext"]["resourcePath"] = f"/runs/{{run_id}}/{kind}/{{{param}}}"
+    event["path"] = f"/runs/{run_id}/{kind}/{name}"
+    event["requestContext"]["path"] = "/Prod" + event["path"]
+    event["pathParameters"] = {"run_id": run_id, param: name}
+    return api(runtime, event)
+
+
+def test_an_event_completes_the_waiting_task_through_the_api(runtime):
+    workflow = WORKFLOW.replace("type: callback", "type: wait\n      config: {event: shipped, timeout: 1d}")
+    status, body = api(runtime, api_event("api_post_runs.json", body={"workflow": workflow, "input": {}}))
+    assert status == 201, body
+    run_id = body["run_id"]
+    token = token_of(settle(runtime, run_id, lambda v: v["approvals"])["approvals"][0]["url"])
+    assert post_named(runtime, run_id, "events", "shipped", {"n": 1})[0] == 404  # nothing waits for it yet
+    api(runtime, api_event("api_post_approval.json", {"token": token}))
+    assert settle(runtime, run_id, lambda v: v["callbacks"])["callbacks"][0]["event"] == "shipped"
+    status, body = post_named(runtime, run_id, "events", "shipped", {"n": 2})
+    assert status == 200 and body["task_ids"] == ["hook"]
+    assert post_named(runtime, run_id, "events", "shipped", {"n": 3})[0] == 404  # a duplicate
+    view = settle(runtime, run_id, lambda v: v["status"] in ("COMPLETED", "FAILED", "CANCELLED"))
+    assert view["status"] == "COMPLETED" and view["tasks"]["hook"]["output"]["data"] == {"n": 2}
+
+
 def test_worker_reports_a_busy_message_as_a_batch_item_failure(runtime, clock):
     from infra.ports import TaskChange
 

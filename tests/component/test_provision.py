@@ -100,6 +100,8 @@ def test_routes_come_from_the_template(stack: Stack) -> None:
         Route("POST", "/runs/{run_id}/redrive", "ApiFunction"),
         Route("GET", "/approvals", "ApiFunction"),
         Route("POST", "/runs/{run_id}/approvals/{task_id}", "ApiFunction"),
+        Route("POST", "/runs/{run_id}/callbacks/{callback_id}", "ApiFunction"),
+        Route("POST", "/runs/{run_id}/events/{name}", "ApiFunction"),
         Route("GET", "/approvals/{token}", "ApiFunction"),
         Route("POST", "/approvals/{token}", "ApiFunction"),
         Route("POST", "/callbacks/{token}", "ApiFunction"),

@@ -203,3 +203,17 @@ def test_the_seed_s_expense_report_in_python_runs_to_its_end_when_approved():
                                "closed": {"report": "exp-test-123", "closed_after": "APPROVED"}}
     assert view["tasks"]["record_payment"]["status"] == "COMPLETED"
     assert view["tasks"]["notify_employee_denied"]["status"] == "SKIPPED"
+
+
+def test_a_python_task_s_code_file_is_read_beside_the_module(tmp_path):
+    """``python("clean", "steps/clean.py")``: the code file is read next to flow.py, as next to a YAML file."""
+    (tmp_path / "steps").mkdir()
+    (tmp_path / "steps" / "clean.py").write_text('result = {"cleaned": inputs["x"].strip()}\n', encoding="utf-8")
+    flow = write(tmp_path, "flow.py", """
+        from loopline import Workflow
+        workflow = Workflow("files").python("clean", "steps/clean.py")
+        workflow.output("cleaned", "${tasks.clean.output.cleaned}")
+    """)
+    run = loopline("run", flow, "--local", "--state", ":memory:", "--json", "--input", '{"x": " hi "}')
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["outputs"] == {"cleaned": "hi"}

@@ -323,8 +323,9 @@ def test_an_author_s_type_checker_sees_the_api(tmp_path):
         "wf.python('b', 'result = 1', aftr='a')\n"
         "wf.python('c', 'result = 1', retry='3')\n"
         "wf.for_each('l', [1, 2], lambda body: body.wait('w', '1s'), parallel='yes')\n", encoding="utf-8")
-    checked = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(ROOT / ".mypy_cache"), "typed.py"], cwd=tmp_path,
-                             capture_output=True, text=True, env={**os.environ, "MYPYPATH": str(ROOT)})
+    command = [sys.executable, "-m", "mypy", "--cache-dir", str(ROOT / ".mypy_cache"), "typed.py"]
+    checked = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True,
+                             env={**os.environ, "MYPYPATH": str(ROOT)})
     errors = [line.split(": error: ")[0] for line in checked.stdout.splitlines() if ": error: " in line]
     assert errors == ["typed.py:3", "typed.py:4", "typed.py:5"], checked.stdout
     assert 'Unexpected keyword argument "aftr"' in checked.stdout

@@ -478,7 +478,7 @@ def test_type_specific_config_checks():
             - {id: p2, type: python, config: {code: 5}}
             - {id: c, type: custom, config: {handler: "not a path"}}
             - {id: c2, type: custom, config: {handler: "pkg.mod:run", parameters: {a: 1}}}
-            - {id: w, type: wait, config: {event: x}}
+            - {id: w, type: wait, config: {event: 7}}
             - {id: w2, type: wait, config: {duration: 3 days}}
             - {id: w3, type: wait, config: {duration: "${inputs.delay}"}}
             - {id: cb, type: callback, config: {timeout: never}}
@@ -487,7 +487,7 @@ def test_type_specific_config_checks():
         "wf.yaml:4:7: a python task needs 'config.code' (Python source)",
         "wf.yaml:5:45: invalid code 5: input should be a valid string",
         "wf.yaml:6:47: invalid handler 'not a path' (expected 'module:function')",
-        "wf.yaml:8:35: a wait task needs 'config.duration' or 'config.until'",
+        "wf.yaml:8:35: event '7' must be 1 to 128 letters, digits or . _ : @ -, starting with a letter or digit",
         "wf.yaml:9:47: invalid duration '3 days'",
         "wf.yaml:11:50: invalid duration 'never'",
         "wf.yaml:12:66: invalid duration 'soon'",

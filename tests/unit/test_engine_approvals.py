@@ -142,6 +142,21 @@ def test_notifications_carry_each_approvers_link_and_reminders_go_to_who_has_not
     assert all(e["request"]["subject"].startswith("Reminder") for e in outbox.entries("email"))
 
 
+def test_phone_approvers_get_a_text_with_their_link_and_a_call_that_says_where_it_went(local, clock):
+    text = board(quorum=1, extra="channels: [sms, voice]\n        description: Budget for Q3").replace(
+        "[ann@example.com, bob@example.com, cy@example.com]", "['+15550001', ann@example.com]")
+    run_id = start(local, text, {"name": "phone"})
+    tokens = links(local, settle(local, run_id)["run_id"])
+    [texted] = outbox.entries("sms")
+    assert texted["request"]["to"] == "+15550001" and tokens["+15550001"] in texted["request"]["body"]
+    [called] = outbox.entries("voice")
+    assert called["request"]["to"] == "+15550001"
+    message = called["request"]["message"]
+    assert "Fund project phone?" in message and "Budget for Q3" in message and "sent by sms" in message
+    assert tokens["+15550001"] not in message  # a call cannot carry a link
+    assert not outbox.entries("email")  # ann has no phone number and email is not a channel here
+
+
 def test_a_failing_channel_never_loses_the_request(clock, caplog):
     from infra.tasks.registry import TaskTypes
     from loopline.memory.local_mode import LocalMode

@@ -1,4 +1,5 @@
-"""Parallel blocks (dsl.md "Loops, parallel branches, sub-workflows"): merge, all, first, custom, max_concurrent."""
+"""Parallel blocks (dsl.md "Loops, parallel branches, sub-workflows"): merge, all, first, custom, sum, count, min,
+max, max_concurrent."""
 
 from __future__ import annotations
 
@@ -58,6 +59,33 @@ def test_all_fails_when_a_branch_fails_and_lists_results_otherwise(local, clock)
     assert failed["tasks"]["report"]["status"] == "CANCELLED"
     ok = drive(local, start(local, block("all", broken="result = 'fine'")), clock)
     assert ok["tasks"]["fan"]["output"] == [[2, 4, 6], 106, "fine"]
+
+
+def _numbers(strategy, broken):
+    """double's data is a list: the numeric strategies read only total and broken."""
+    return block(strategy, broken=broken).replace(
+        'result = [x * 2 for x in tasks[\'load\'][\'output\']]', "result = -1")
+
+
+def test_sum_min_max_over_numbers_and_count_of_completed_branches(local, clock):
+    for strategy, expected in (("sum", -1 + 106 + 0.5), ("min", -1), ("max", 106)):
+        view = drive(local, start(local, _numbers(strategy, "result = 0.5")), clock)
+        assert view["status"] == "COMPLETED", strategy
+        assert view["tasks"]["fan"]["output"] == expected, strategy
+    counted = drive(local, start(local, block("count")), clock)  # broken fails: two of three completed
+    assert counted["status"] == "COMPLETED"
+    assert counted["tasks"]["fan"]["output"] == 2
+
+
+def test_sum_fails_on_a_failed_branch_and_names_a_branch_that_is_not_a_number(local, clock):
+    failed = drive(local, start(local, _numbers("sum", "raise ValueError('bad branch')")), clock)
+    assert failed["status"] == "FAILED"
+    assert failed["tasks"]["fan"]["error"]["type"] == "ValueError"
+    for data in ("'7'", "True", "None", "[1]"):
+        wrong = drive(local, start(local, _numbers("max", f"result = {data}")), clock)
+        assert wrong["status"] == "FAILED", data
+        assert wrong["tasks"]["fan"]["error"]["type"] == "TypeError", data
+        assert "branch 'broken'" in wrong["tasks"]["fan"]["error"]["message"], data
 
 
 def test_first_takes_the_first_success_and_cancels_the_others(local, clock):

@@ -87,7 +87,7 @@ def test_shell_environment_working_dir_and_capture_output_are_rendered():
 def test_python_code_is_never_rendered_and_gets_the_documented_namespace():
     loop = {"iterator": "row", "item": {"id": 9}, "index": 0}
     made = request("python", {"code": "x = '${inputs.x}'"}, extra={"loop": loop, "error": {"type": "E"}})
-    assert made.config == {"code": "x = '${inputs.x}'"}
+    assert made.config == {"code": "x = '${inputs.x}'", "packages": False}
     assert made.namespace["inputs"] == Run.inputs and made.namespace["limit"] == 5
     assert "not-an-identifier" not in made.namespace and made.namespace["variables"] == Run.variables
     assert made.namespace["tasks"]["prev"]["output"] == {"v": 1}
