@@ -45,18 +45,27 @@ def _read(path: str, limit: int, unit: str, what: str, located: bool = False) ->
         raise UsageError(str(error)) from error
 
 
-def _read_workflow(path: str) -> str:
+def _read_workflow(path: str, report_to=None) -> str:
     """The workflow file's text, with each python task's ``code`` that names a file replaced by the file's
     contents (loopline/code_files.py): what the engine is given carries its code."""
-    return _inlined(path).text
+    return _inlined(path, report_to).text
 
 
-def _inlined(path: str):
+def _inlined(path: str, report_to=None):
     from infra.service import MAX_SOURCE
 
     from .code_files import CodeFileError, inline_code_files
 
-    text = _read(path, MAX_SOURCE, "characters", "the workflow", located=True)  # what POST /runs accepts
+    if path.endswith(".py"):  # a workflow built in Python: its YAML (loopline/python_workflow.py)
+        from .python_workflow import PythonWorkflowError, yaml_of
+
+        try:
+            text = yaml_of(path, MAX_SOURCE)
+        except PythonWorkflowError as error:
+            print(error, file=report_to or sys.stderr)
+            raise SystemExit(EXIT_INVALID) from None
+    else:
+        text = _read(path, MAX_SOURCE, "characters", "the workflow", located=True)  # what POST /runs accepts
     try:
         return inline_code_files(text, path)
     except CodeFileError as error:
@@ -71,10 +80,11 @@ def _load_plan(path: str, report_to=None, text=None):
 
     from .code_files import Inlined
 
-    inlined = _inlined(path) if text is None else text if isinstance(text, Inlined) else Inlined(text)
+    inlined = _inlined(path, report_to) if text is None else text if isinstance(text, Inlined) else Inlined(text)
+    name = f"{path}[yaml]" if path.endswith(".py") else path  # positions in the YAML it built
     try:
         # LOOPLINE_CUSTOM_MODULES and LOOPLINE_PYTHON_PACKAGES, as a deployment's
-        return compile_workflow(inlined.text, path, deployment_limits())
+        return compile_workflow(inlined.text, name, deployment_limits())
     except WorkflowError as error:
         for diagnostic in error.diagnostics:
             line, col = inlined.position(diagnostic.line, diagnostic.col)  # as written, before code was inlined

@@ -4,19 +4,15 @@ directory, its output and exit status 0 as the page shows them."""
 
 from __future__ import annotations
 
-import re
 import shlex
-from pathlib import Path
 
 import pytest
 
 from loopline.cli import main
+from tests.doc_blocks import blocks, files
 
-PAGE = (Path(__file__).resolve().parents[2] / "docs" / "versions.md").read_text(encoding="utf-8")
-_FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-BLOCKS = [(m.group(1), m.group(2)) for m in _FENCE.finditer(PAGE)]
-FILES = {text.splitlines()[0][len("# file: "):]: text for kind, text in BLOCKS
-         if kind == "yaml" and text.startswith("# file: ")}
+BLOCKS = blocks("versions.md")
+FILES = files(BLOCKS, "yaml")
 SESSIONS = [text for kind, text in BLOCKS if kind == "console"]
 
 
