@@ -33,7 +33,6 @@ import base64
 import datetime
 import decimal
 import ipaddress
-import threading
 import time
 import uuid
 from typing import Any
@@ -130,14 +129,10 @@ class PostgresDatabase:
                                               f"{len(parameters)} parameters were given")
         params = self._parameters(psycopg, timeout)
         deadline = time.monotonic() + timeout
-        try:
+        try:  # connect_timeout bounds the connect, the server's statement_timeout the statement
             connection = psycopg.connect(**params)
         except psycopg.Error as exc:
             raise TaskFailure(DATABASE_ERROR, f"cannot connect to database '{self.name}': {exc}") from exc
-        # The server cancels at statement_timeout; this cancels from here too, should the server not (a slow link).
-        watchdog = threading.Timer(timeout + 2.0, connection.cancel_safe)
-        watchdog.daemon = True
-        watchdog.start()
         try:
             with connection:  # commits on success, rolls back on error, closes
                 return self._run(connection, converted, parameters, deadline)
@@ -148,7 +143,6 @@ class PostgresDatabase:
         except psycopg.Error as exc:
             raise TaskFailure(DATABASE_ERROR, f"{type(exc).__name__}: {exc}") from exc
         finally:
-            watchdog.cancel()
             connection.close()
 
     def _run(self, connection: Any, converted: Converted, parameters: dict[str, Any] | list[Any],
