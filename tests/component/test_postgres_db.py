@@ -4,7 +4,6 @@ parameters, one transaction, the egress policy in front of the server, and roles
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -184,7 +183,7 @@ def test_a_unix_socket_or_a_list_of_hosts_is_refused(db, monkeypatch):
     "GRANT pg_execute_server_program TO {role}",
     "CREATE ROLE files_{role} NOLOGIN; GRANT pg_write_server_files TO files_{role}; GRANT files_{role} TO {role}",
 ])
-def test_a_role_that_reaches_the_servers_files_is_refused(db, grant):
+def test_a_role_that_reaches_the_servers_files_is_refused(db, grant, monkeypatch):
     server, name = db
     role = f"r_{name}"
     with server.admin() as admin:
@@ -192,11 +191,10 @@ def test_a_role_that_reaches_the_servers_files_is_refused(db, grant):
         for statement in grant.format(role=role).split("; "):
             admin.execute(statement)
     try:
-        os.environ["LOOPLINE_DB_PRIV"] = server.url(name, user=role, password=f"pw-{role}")
+        monkeypatch.setenv("LOOPLINE_DB_PRIV", server.url(name, user=role, password=f"pw-{role}"))
         error = failure("database", {"connection": "priv", "query": "SELECT 1"})
         assert error.error_type == "DatabaseAccessDenied" and "connect as a role without it" in error.message
     finally:
-        del os.environ["LOOPLINE_DB_PRIV"]
         with server.admin() as admin:
             admin.execute(f"DROP OWNED BY {role}; DROP ROLE {role}")
             admin.execute(f"DROP ROLE IF EXISTS files_{role}")
