@@ -93,9 +93,10 @@ def test_values_without_a_json_form_come_back_as_json(db):
                                  "SELECT 1.50::numeric AS d, 3::numeric AS i, '\\x00ff'::bytea AS b, "
                                  "'2024-01-02T03:04:05+00'::timestamptz AS ts, '2024-01-02'::date AS day, "
                                  "'90 seconds'::interval AS span, ARRAY[1, 2] AS arr, "
-                                 "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS u"})
+                                 "'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS u, '10.0.0.0/8'::cidr AS net"})
     assert rows == [{"d": 1.5, "i": 3, "b": "AP8=", "ts": "2024-01-02T03:04:05+00:00", "day": "2024-01-02",
-                     "span": 90.0, "arr": [1, 2], "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"}]
+                     "span": 90.0, "arr": [1, 2], "u": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+                     "net": "10.0.0.0/8"}]
 
 
 def test_errors_and_missing_parameters_are_database_errors_and_roll_back(db):
