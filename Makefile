@@ -37,11 +37,15 @@ lint: setup sam-setup
 	$(BIN)/cfn-lint template.yaml
 	$(SAMVENV)/bin/sam validate --lint --template template.yaml
 
-# Debian's Chromium for the browser task type's real provider (tests skip without it).
+# Debian's Chromium for the browser task type's real provider, and Debian's PostgreSQL server for the
+# database task's postgresql:// tests (tests skip without them).
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
 		echo "chromium not installed: the browser tests will be skipped"
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; } || \
+		echo "postgresql not installed: the PostgreSQL database tests will be skipped"
 
 unit: setup sam-setup system-deps
 	$(BIN)/python -m pytest

@@ -4,7 +4,9 @@
 environment variable ``LOOPLINE_DB_<NAME>`` (read once into TaskSettings.databases) (upper-cased, other characters
 than letters and digits become ``_``): ``sqlite:///absolute/path.db``,
 ``sqlite://relative.db`` or ``sqlite://:memory:`` (one in-memory database per
-name and process). The workflow never holds a URL or a password.
+name and process), or ``postgresql://user:password@host:5432/dbname``
+(postgres.py, with psycopg from the ``postgres`` extra). The workflow never holds a
+URL or a password.
 
 Values reach the SQL only as bound parameters: ``config.parameters`` is an
 object bound to ``:name`` placeholders (a list binds to ``?``); lists and
@@ -24,18 +26,20 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from . import common
 from .base import TaskFailure
 from .common import TaskMeta
+from .egress import EgressPolicy
 from .sqlite_guard import DATABASE_DENIED, SqliteGuard
 
 CONFIG_ERROR = "DatabaseConfigError"
 DATABASE_ERROR = "DatabaseError"
 DEFAULT_TIMEOUT = 30.0
 MAX_ROWS = 10_000
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
@@ -116,14 +120,17 @@ class SqliteDatabase:
 class Connections:
     """The database provider: opens the connection a task names, from the URLs the deployment set."""
 
-    def __init__(self, urls: Mapping[str, str]):
+    def __init__(self, urls: Mapping[str, str], policy: Callable[[], EgressPolicy] = EgressPolicy):
         self.urls = urls  # LOOPLINE_DB_<NAME> -> URL
+        # Which servers a postgresql:// connection may reach; read only then (a SQLite task needs no allowlist).
+        self.policy = policy
 
     def __call__(self, connection: str) -> Database:
-        return open_database(connection, self.urls)
+        return open_database(connection, self.urls, self.policy)
 
 
-def open_database(connection: str, urls: Mapping[str, str]) -> Database:
+def open_database(connection: str, urls: Mapping[str, str],
+                  policy: Callable[[], EgressPolicy] = EgressPolicy) -> Database:
     if not _NAME.match(connection):
         raise TaskFailure(CONFIG_ERROR, f"connection name {connection!r} is not a plain name")
     variable = env_name(connection)
@@ -136,9 +143,14 @@ def open_database(connection: str, urls: Mapping[str, str]) -> Database:
             raise TaskFailure(CONFIG_ERROR, f"{variable}: no database path after sqlite://")
         return _factories["sqlite"](connection, target)
     scheme = url.split(":", 1)[0]
+    if scheme in POSTGRES_SCHEMES:
+        from .postgres import PostgresDatabase  # imports this module's names
+
+        return PostgresDatabase(connection, url, policy())
     factory = _factories.get(scheme)
     if factory is None:
-        raise TaskFailure(CONFIG_ERROR, f"{variable}: the '{scheme}' scheme is not supported (sqlite:// is)")
+        raise TaskFailure(CONFIG_ERROR, f"{variable}: the '{scheme}' scheme is not supported "
+                                        "(sqlite:// and postgresql:// are)")
     return factory(connection, url)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_dev_server import get_json, request, server  # noqa: F401  (the dev server fixture)
+from tests.postgres_server import pg_database, postgres_server, task_connection  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "examples" / "seed"
@@ -108,6 +109,32 @@ def test_data_pipeline(outside, tmp_path):
     assert [r["id"] for r in merged["enriched"]["data"]["received"]] == [1, 3]
     assert view["tasks"]["handle_invalid"]["output"]["result"] is True
     with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT data, errors FROM invalid_records").fetchall()
+    assert len(rows) == 1 and json.loads(rows[0][0])[0]["id"] == 2 and "Missing name" in rows[0][1]
+    assert any(r["path"] == "/batch" for r in seen)
+
+
+def test_data_pipeline_on_postgresql(outside, pg_database):  # noqa: F811
+    # The same workflow, unchanged, on a real PostgreSQL server: only the connection's URL differs.
+    url, seen = outside
+    pg, name = pg_database
+    with task_connection(pg, name) as conn:
+        conn.execute("CREATE TABLE raw_data (id INTEGER, name TEXT, email TEXT, processed BOOLEAN)")
+        conn.execute("CREATE TABLE invalid_records (data TEXT, errors TEXT)")
+        conn.execute("INSERT INTO raw_data VALUES (1, 'ada lovelace', 'ADA@EXAMPLE.COM', false), "
+                     "(2, '', 'nobody@example.com', false), (3, 'alan turing', 'alan@example.com', false), "
+                     "(4, 'old', 'old@example.com', true)")
+    allow = f"{os.environ['LOOPLINE_EGRESS_ALLOW']},127.0.0.1:{pg.port}"  # the outside API's port and the server's
+    view = run_cli(SEED / "data_pipeline.yaml", {"enrichment_api": url},
+                   {"LOOPLINE_DB_MAIN_DB": pg.url(name), "LOOPLINE_EGRESS_ALLOW": allow})
+    assert view["status"] == "COMPLETED", view
+    assert [r["id"] for r in view["tasks"]["load_data"]["output"]["records"]] == [1, 2, 3]
+    merged = view["tasks"]["process_valid"]["output"]
+    assert merged["transformed"] == {"transformed": [
+        {"id": 1, "full_name": "Ada Lovelace", "email": "ada@example.com"},
+        {"id": 3, "full_name": "Alan Turing", "email": "alan@example.com"}]}
+    assert view["tasks"]["handle_invalid"]["output"]["result"] is True
+    with task_connection(pg, name) as conn:
         rows = conn.execute("SELECT data, errors FROM invalid_records").fetchall()
     assert len(rows) == 1 and json.loads(rows[0][0])[0]["id"] == 2 and "Missing name" in rows[0][1]
     assert any(r["path"] == "/batch" for r in seen)

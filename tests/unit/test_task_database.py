@@ -80,7 +80,7 @@ def test_sql_errors_and_missing_parameters_are_database_errors(db):
 
 
 @pytest.mark.parametrize("connection, url", [
-    ("nowhere", None), ("main db; drop", None), ("other", "postgresql://user:pw@host/db"), ("empty", "sqlite://"),
+    ("nowhere", None), ("main db; drop", None), ("other", "mysql://user:pw@host/db"), ("empty", "sqlite://"),
 ])
 def test_unknown_or_unsupported_connections_are_config_errors(task_env, monkeypatch, connection, url):  # noqa: F811
     if url:

@@ -16,4 +16,5 @@ def run(call: TaskCall) -> Any:
 
 # The provider of a database task is picked by the connection's URL, not by LOOPLINE_PROVIDERS.
 RUNTIME = TaskRuntime(run=run, providers=(
-    Provider("url", lambda settings: Connections(settings.databases), default_on=("aws", "local")),))
+    Provider("url", lambda settings: Connections(settings.databases, settings.egress),
+             default_on=("aws", "local")),))
