@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .messages import ChildDone, Exec, Message, Notify, Redrive, Remind, RunTimeout, Start, TimerFired
+from .messages import ChildDone, Exec, Message, Migrate, Notify, Redrive, Remind, RunTimeout, Start, TimerFired
 
 
 class CauseKind(StrEnum):
@@ -65,7 +65,7 @@ def cause_of(message: Message) -> Cause:
         return Cause(CauseKind.MESSAGE, "child_done", f"{message.parent.key} <- run {message.child}")
     if isinstance(message, (Notify, Remind)):
         return Cause(CauseKind.MESSAGE, "notify" if isinstance(message, Notify) else "remind", message.key)
-    if isinstance(message, (Start, RunTimeout, Redrive)):
-        name = {Start: "start", RunTimeout: "run_timeout", Redrive: "redrive"}[type(message)]
+    if isinstance(message, (Start, RunTimeout, Redrive, Migrate)):
+        name = {Start: "start", RunTimeout: "run_timeout", Redrive: "redrive", Migrate: "migrate"}[type(message)]
         return Cause(CauseKind.MESSAGE, name, message.run)
     raise TypeError(f"not a message: {message!r}")

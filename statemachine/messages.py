@@ -28,6 +28,7 @@ class Kind(StrEnum):
     NOTIFY = "notify"  # tell one approver through one channel
     REMIND = "remind"  # remind the approvers who have not decided yet
     REDRIVE = "redrive"  # reopen a FAILED run from its failed tasks
+    MIGRATE = "migrate"  # move a running run to another version of its workflow
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,18 @@ class Redrive:
     epoch: int
 
 
-Message: TypeAlias = Start | Exec | TimerFired | RunTimeout | ChildDone | Notify | Remind | Redrive
+@dataclass(frozen=True)
+class Migrate:
+    """Move the run from the plan ``source`` to ``target`` as the run's epoch ``epoch`` (infra/engine/migration.py)."""
+
+    run: str
+    epoch: int
+    source: str
+    target: str
+    reason: str = ""
+
+
+Message: TypeAlias = Start | Exec | TimerFired | RunTimeout | ChildDone | Notify | Remind | Redrive | Migrate
 
 
 def encode(message: Message) -> dict[str, Any]:
@@ -198,6 +210,12 @@ def encode(message: Message) -> dict[str, Any]:
                 "key": message.key, "attempt": message.attempt, "round": message.round, "epoch": message.epoch}
     if isinstance(message, Redrive):
         return {"k": Kind.REDRIVE.value, "run": message.run, "epoch": message.epoch}
+    if isinstance(message, Migrate):
+        out = {"k": Kind.MIGRATE.value, "run": message.run, "epoch": message.epoch, "from": message.source,
+               "to": message.target}
+        if message.reason:
+            out["reason"] = message.reason
+        return out
     raise TypeError(f"not a message: {message!r}")
 
 
@@ -232,6 +250,9 @@ def decode(raw: Any) -> Message:
     if kind is Kind.REMIND:
         return Remind(_str(raw, "run"), _str(raw, "plan"), _str(raw, "task"), _str(raw, "key"), _int(raw, "attempt"),
                       _int(raw, "round"), epoch=_opt_int(raw, "epoch"))
+    if kind is Kind.MIGRATE:
+        return Migrate(_str(raw, "run"), _int(raw, "epoch"), _str(raw, "from"), _str(raw, "to"),
+                       _opt_str(raw, "reason"))
     return Redrive(_str(raw, "run"), _int(raw, "epoch"))
 
 

@@ -10,6 +10,7 @@ from statemachine.messages import (
     ChildDone,
     Exec,
     Kind,
+    Migrate,
     Notify,
     ParentRef,
     Redrive,
@@ -38,6 +39,8 @@ EVERY_KIND = [
     Notify("r", "p", "t", "t", 1, 1, "+15550100", "sms", "escalation", epoch=1, tries=3),
     Remind("r", "p", "t", "t", 1, 0, epoch=0),
     Redrive("r", 1),
+    Migrate("r", 1, "p1", "p2"),
+    Migrate("r", 2, "p1", "p2", reason="notify first"),
 ]
 
 
