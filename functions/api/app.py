@@ -9,7 +9,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.api import openapi, pages, run_routes, workflow_routes
+from functions.api import migration_routes, openapi, pages, run_routes, workflow_routes
 from functions.api import schemas as doc
 from functions.api.history import audited, reason_of, router
 from infra.engine import LinkError
@@ -67,6 +67,7 @@ app.use(middlewares=[_json_only])
 app.include_router(run_routes.router)  # GET /runs, GET /runs/counts, a loop's iterations
 app.include_router(router)  # GET /runs/{id}/history, GET /audit (functions/api/history.py)
 app.include_router(workflow_routes.router)  # the registry: /workflows... (docs/versions.md)
+app.include_router(migration_routes.router)  # POST /runs/{id}/migrate, a version's runs (docs/versions.md)
 
 
 def _parsed():

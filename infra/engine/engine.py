@@ -153,7 +153,8 @@ class Engine:
         self.pausing = Pausing(store, self.plans, messenger, outcomes, waits, run_end, journal)
         self.redriving = Redriving(store, clock, self.plans, messenger, run_start, run_end, propagation,
                                    journal)
-        self.migrating = Migrating(store, self.plans, messenger, run_start, run_end, propagation, waits, journal)
+        self.migrating = Migrating(store, self.plans, messenger, run_start, run_end, propagation, waits, journal,
+                                   queries)
         code = CodeTasks(dispatch, timers, settings.custom_modules) if dispatch is not None else None
         self.attempts = Attempts(clock, rng, settings.lease_seconds, self.plans, scopes, messenger, outcomes,
                                  propagation, waits, blocks, loops, children, code, task_types, self.recall)
@@ -255,6 +256,12 @@ class Engine:
         """Raises UnknownVersion (migration.py)."""
         with self.journal.caused_by(Cause(CauseKind.REQUEST, "migrate", run_id)):
             return self.migrating.migrate_run(run_id, to_ref, dry_run, reason)
+
+    def migrate_version(self, workflow_id: str, version: str, to_ref: str, dry_run: bool = False,
+                        reason: str = "") -> list[dict[str, Any]]:
+        """Every run of ``workflow_id@version`` not ended. Raises UnknownVersion (migration.py)."""
+        with self.journal.caused_by(Cause(CauseKind.REQUEST, "migrate", f"{workflow_id}@{version}")):
+            return self.migrating.migrate_version(workflow_id, version, to_ref, dry_run, reason)
 
     # ------------------------------------------------------------ links and approvals
 

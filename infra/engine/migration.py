@@ -47,6 +47,7 @@ from statemachine.plan import Plan
 from statemachine.status import RunStatus, TaskStatus
 from statemachine.versions import UnknownVersion
 
+from ..listing import RunQueries, RunQuery
 from ..ports import RunRecord, StateStore, TaskRecord
 from .attempts import Busy
 from .journal import Journal
@@ -108,8 +109,9 @@ def item_writes(plan: MigrationPlan, old: Plan, recs: dict[str, TaskRecord],
 
 class Migrating:
     def __init__(self, store: StateStore, plans: Plans, messenger: Messenger, run_start: RunStart, run_end: RunEnd,
-                 propagation: Propagation, waits: Waits, journal: Journal):
+                 propagation: Propagation, waits: Waits, journal: Journal, queries: RunQueries):
         self.store = store
+        self.queries = queries
         self.plans = plans
         self.messenger = messenger
         self.run_start = run_start
@@ -140,6 +142,29 @@ class Migrating:
         epoch = run.redrives + 1
         self.messenger.send(Migrate(run_id, epoch, run.plan_hash, new.hash, reason))
         return {**body, "changed": True, "epoch": epoch}
+
+    def migrate_version(self, workflow_id: str, version: str, to_ref: str, dry_run: bool = False,
+                        reason: str = "") -> list[dict[str, Any]]:
+        """:meth:`migrate_run` for every run of ``workflow_id@version`` that has not ended, newest first (each
+        one planned on its own: some may move while others are refused). Raises UnknownVersion."""
+        entry = self.plans.version_of(f"{workflow_id}@{version}")
+        if entry is None:
+            raise UnknownVersion(f"no workflow '{workflow_id}@{version}'")
+        answers = []
+        for status in sorted(MOVABLE):
+            query = RunQuery(status=status, workflow_id=workflow_id, limit=200)
+            while True:  # an operator's action: every page of the workflow's moving runs
+                page = self.queries.list_runs(query)
+                for summary in page.runs:
+                    run = self.store.get_run(summary.run_id)
+                    if run is not None and run.plan_hash == entry.plan_hash:
+                        answer = self.migrate_run(run.run_id, to_ref, dry_run, reason)
+                        if answer is not None:
+                            answers.append(answer)
+                if not page.more or not page.runs:
+                    break
+                query = RunQuery(status=status, workflow_id=workflow_id, limit=200, after=page.runs[-1].position)
+        return answers
 
     def on_migrate(self, msg: Migrate) -> None:
         run = self.store.get_run(msg.run)
