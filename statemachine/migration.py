@@ -29,6 +29,7 @@ plan).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -96,10 +97,17 @@ class MigrationPlan:
     from_version: str
     to_version: str
     moves: tuple[TaskMove, ...]  # the new version's flow tasks in its order, then the drops
+    # The run's variables on the new version (with its defaults and its migration's state and set); None:
+    # not computed (the planner alone does not evaluate expressions: the engine adds them).
+    variables: dict[str, Any] | None = None
+    before: dict[str, Any] | None = None  # the run's variables as they are, to show what changes
 
     @property
     def allowed(self) -> bool:
         return True
+
+    def changed_variables(self) -> dict[str, Any]:
+        return {k: v for k, v in (self.variables or {}).items() if (self.before or {}).get(k, _UNSET) != v}
 
     def of(self, action: Action) -> tuple[TaskMove, ...]:
         return tuple(m for m in self.moves if m.action is action)
@@ -116,11 +124,13 @@ class MigrationPlan:
 
     def lines(self) -> list[str]:
         return [f"migrate {self.workflow_id} {self.from_version} -> {self.to_version}",
-                *(f"  {m.line()}" for m in self.moves)]
+                *(f"  {m.line()}" for m in self.moves),
+                *(f"  set variable '{k}' to {json.dumps(v, sort_keys=True)[:200]}"
+                  for k, v in self.changed_variables().items())]
 
     def to_json(self) -> dict[str, Any]:
         return {"workflow_id": self.workflow_id, "from": self.from_version, "to": self.to_version,
-                "allowed": True, "tasks": [m.to_json() for m in self.moves]}
+                "allowed": True, "tasks": [m.to_json() for m in self.moves], "variables": self.changed_variables()}
 
 
 @dataclass(frozen=True)
@@ -144,6 +154,7 @@ class MigrationRefused:
 
 
 Outcome = MigrationPlan | MigrationRefused
+_UNSET = object()
 
 
 def plan_migration(old: Plan, new: Plan, task_map: Mapping[str, str], states: Mapping[str, TaskState]) -> Outcome:

@@ -153,8 +153,8 @@ class Engine:
         self.pausing = Pausing(store, self.plans, messenger, outcomes, waits, run_end, journal)
         self.redriving = Redriving(store, clock, self.plans, messenger, run_start, run_end, propagation,
                                    journal)
-        self.migrating = Migrating(store, self.plans, messenger, run_start, run_end, propagation, waits, journal,
-                                   queries)
+        self.migrating = Migrating(store, clock, self.plans, scopes, messenger, run_start, run_end, propagation, waits,
+                                   journal, queries)
         code = CodeTasks(dispatch, timers, settings.custom_modules) if dispatch is not None else None
         self.attempts = Attempts(clock, rng, settings.lease_seconds, self.plans, scopes, messenger, outcomes,
                                  propagation, waits, blocks, loops, children, code, task_types, self.recall)

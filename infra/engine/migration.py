@@ -33,6 +33,7 @@ from dataclasses import replace
 from typing import Any
 
 from statemachine.compat import compare
+from statemachine.expressions import EvalContext, ExpressionError, Scope
 from statemachine.messages import Migrate
 from statemachine.migration import (
     Action,
@@ -43,17 +44,19 @@ from statemachine.migration import (
     TaskState,
     plan_migration,
 )
+from statemachine.migration_decl import StateError, declared_for, migrated_variables, with_renames
 from statemachine.plan import Plan
 from statemachine.status import RunStatus, TaskStatus
 from statemachine.versions import UnknownVersion
 
 from ..listing import RunQueries, RunQuery
-from ..ports import RunRecord, StateStore, TaskRecord
+from ..ports import Clock, RunRecord, StateStore, TaskRecord
 from .attempts import Busy
 from .journal import Journal
 from .messenger import Messenger
 from .plans import Plans
 from .propagate import Propagation
+from .reading import Scopes
 from .run_end import RunEnd
 from .run_start import RunStart
 from .waits import Waits
@@ -74,13 +77,24 @@ def run_refusal(run: RunRecord, target: Plan) -> str | None:
     return None
 
 
-def planned(run: RunRecord, old: Plan, new: Plan, recs: dict[str, TaskRecord]) -> Outcome:
-    """What migrating ``run`` (its items ``recs``) from ``old`` to ``new`` does, or why it cannot."""
+def planned(run: RunRecord, old: Plan, new: Plan, recs: dict[str, TaskRecord], scope: Scope,
+            ctx: EvalContext) -> Outcome:
+    """What migrating ``run`` (its items ``recs``, ``scope`` what its expressions see) from ``old`` to ``new``
+    does, or why it cannot: per task, and the run's variables on ``new`` (its ``migrations`` section's)."""
+    def refused(task: str, status: str, why: str) -> MigrationRefused:
+        return MigrationRefused(old.workflow_id, old.version, new.version, (Blocker(task, status, why),))
     why = run_refusal(run, new)
     if why:
-        return MigrationRefused(old.workflow_id, old.version, new.version, (Blocker("$run", run.status, why),))
+        return refused("$run", run.status, why)
+    spec = declared_for(new, old.version)
+    try:
+        variables = migrated_variables(spec, new, run.variables, scope, ctx)
+    except (ExpressionError, StateError) as error:
+        return refused("$migrations", "-", f"version {new.version}'s migration from {old.version} failed: {error}")
     states = {key: TaskState(rec.status, rec.waiting_for) for key, rec in recs.items()}
-    return plan_migration(old, new, dict(compare(old, new).task_map), states)
+    outcome = plan_migration(old, new, with_renames(dict(compare(old, new).task_map), spec, old, new), states)
+    return replace(outcome, variables=variables, before=dict(run.variables)) if isinstance(outcome, MigrationPlan) \
+        else outcome
 
 
 def item_writes(plan: MigrationPlan, old: Plan, recs: dict[str, TaskRecord],
@@ -108,9 +122,12 @@ def item_writes(plan: MigrationPlan, old: Plan, recs: dict[str, TaskRecord],
 
 
 class Migrating:
-    def __init__(self, store: StateStore, plans: Plans, messenger: Messenger, run_start: RunStart, run_end: RunEnd,
-                 propagation: Propagation, waits: Waits, journal: Journal, queries: RunQueries):
+    def __init__(self, store: StateStore, clock: Clock, plans: Plans, scopes: Scopes, messenger: Messenger,
+                 run_start: RunStart, run_end: RunEnd, propagation: Propagation, waits: Waits, journal: Journal,
+                 queries: RunQueries):
         self.store = store
+        self.clock = clock
+        self.scopes = scopes
         self.queries = queries
         self.plans = plans
         self.messenger = messenger
@@ -132,7 +149,7 @@ class Migrating:
             raise UnknownVersion(f"no workflow '{to_ref}'" if entry is None else
                                  f"'{to_ref}' is not a version of the run's workflow '{old.workflow_id}'")
         new = self.plans.get(entry.plan_hash)
-        outcome = planned(run, old, new, self.store.list_tasks(run_id))  # once per request: an operator's action
+        outcome = self._planned(run, old, new, self.store.list_tasks(run_id))  # once per request: an operator's
         body: dict[str, Any] = {"run_id": run_id, "status": run.status, "dry_run": dry_run,
                                 "allowed": outcome.allowed, "report": outcome.to_json(), "lines": outcome.lines()}
         if not outcome.allowed or dry_run:
@@ -189,7 +206,7 @@ class Migrating:
         if run.status != RunStatus.PAUSED or run.redrives != msg.epoch - 1:
             return run
         recs = self.store.list_tasks(run.run_id)
-        outcome = planned(run, old, new, recs)
+        outcome = self._planned(run, old, new, recs)
         if isinstance(outcome, MigrationRefused):
             # Something started since the request was accepted: the run goes on where it is.
             why = f"migration to {to} refused: " + "; ".join(b.line() for b in outcome.blockers)
@@ -203,7 +220,7 @@ class Migrating:
                 _, now = self.store.load(run.run_id, [key])
                 if key not in now or now[key].redrive < msg.epoch:
                     raise Busy(f"'{key}' moved while the run was being migrated: it is planned again")
-        variables = {**{v.name: v.default for v in new.variables}, **run.variables}
+        variables = outcome.variables if outcome.variables is not None else run.variables
         sinks_done = [s for s in new.sinks if s in outcome.ended]
         why = f"migrated from {old.workflow_id}@{old.version} to {to}" + (f": {msg.reason}" if msg.reason else "")
         switched, run_now = self.store.switch_plan(run.run_id, msg.epoch, old.hash, new.hash, variables, sinks_done,
@@ -211,6 +228,11 @@ class Migrating:
         if switched:
             self.journal.run(run.run_id, RunStatus.RUNNING, RunStatus.PAUSED, why)
         return run_now
+
+    def _planned(self, run: RunRecord, old: Plan, new: Plan, recs: dict[str, TaskRecord]) -> Outcome:
+        # The expressions of the new version's migration see the run's tasks by their old ids.
+        scope = self.scopes.scope_for(run, recs, [n for n in old.nodes if n in recs])
+        return planned(run, old, new, recs, scope, EvalContext(self.clock.now()))
 
     def _restart(self, plan: Plan, run: RunRecord, epoch: int) -> None:
         """Step 4: every call is a no-op when repeated, so a redelivery simply makes them all again."""

@@ -193,3 +193,50 @@ def test_a_link_answers_409_while_the_run_is_being_migrated(mode, clock):
     settle(mode, run_id)  # the migration message, delivered: it finishes what was started
     assert mode.engine.decide(token, "APPROVED")["outcome"] == "APPROVED"
     assert drive(mode, run_id, clock)["outputs"]["told"] == "told draft 1"
+
+
+# v3 declares its migration from 1.x: prepare renamed without renamed_from, variables reshaped and set.
+V3 = """
+workflow:
+  metadata: {id: order, version: "3.0.0"}
+  variables: [{name: attempts, default: 0}, {name: note, default: ""}]
+  tasks:
+    - {id: draft, type: python, config: {code: "result = 'draft 1'"}}
+    - id: review
+      type: approval
+      depends_on: [draft]
+      config: {approvers: [ann@example.com], timeout: 1d}
+    - {id: ship, type: python, depends_on: [review], config: {code: "result = note + ' / ' + str(attempts)"}}
+  outputs:
+    mappings: {shipped: "${tasks.ship.output}"}
+  migrations:
+    - from: "1.x"
+      rename: {prepare: draft}
+      state: "${ {'attempts': 1 + 1} }"
+      set: {note: "from ${tasks.prepare.output}"}
+"""
+
+
+def test_a_declared_migration_renames_and_sets_the_runs_variables(mode, clock):
+    registered(mode, V1, V3)
+    run_id, token = waiting_run(mode)
+    dry = mode.engine.migrate_run(run_id, "order@3.0.0", dry_run=True)
+    assert dry["lines"] == ["migrate order 1.0.0 -> 3.0.0", "  keep: 'draft' (was 'prepare'), completed",
+                            "  keep waiting: 'review', waiting", "  re evaluate: 'ship', pending",
+                            "  set variable 'attempts' to 2", "  set variable 'note' to \"from draft 1\""]
+    assert dry["report"]["variables"] == {"attempts": 2, "note": "from draft 1"}
+    mode.engine.migrate_run(run_id, "order@3.0.0")
+    settle(mode, run_id)
+    assert mode.engine.store.get_run(run_id).variables == {"attempts": 2, "note": "from draft 1"}
+    mode.engine.decide(token, "APPROVED")
+    assert drive(mode, run_id, clock)["outputs"] == {"shipped": "from draft 1 / 2"}
+
+
+def test_a_declared_state_that_fails_refuses_the_migration(mode):
+    registered(mode, V1, V3.replace("${ {'attempts': 1 + 1} }", "${ 1 / 0 }"))
+    run_id, _ = waiting_run(mode)
+    refused = mode.engine.migrate_run(run_id, "order@3.0.0")
+    assert not refused["allowed"]
+    (blocker,) = refused["report"]["blockers"]
+    assert blocker["task"] == "$migrations" and blocker["reason"].startswith(
+        "version 3.0.0's migration from 1.0.0 failed: ")
