@@ -282,10 +282,11 @@ class StateStore(Protocol):
         attempt and votes (``expect`` None: no item). True if written; RunGone if the run has no item."""
         ...
 
-    def switch_plan(self, run_id: str, epoch: int, source: str, target: str, variables: dict[str, Any],
-                    sinks_done: list[str], sinks_remaining: int, note: LastChange | None = None) -> Written[RunRecord]:
+    def switch_plan(self, run_id: str, epoch: int, source: str, target: str, inputs: dict[str, Any],
+                    variables: dict[str, Any], sinks_done: list[str], sinks_remaining: int,
+                    note: LastChange | None = None) -> Written[RunRecord]:
         """PAUSED on ``source`` with ``epoch - 1`` redrives -> RUNNING on ``target`` with ``epoch``, the
-        variables and the sink counter set. Returns (applied, the stored run); RunGone if it has no item."""
+        inputs, the variables and the sink counter set. Returns (applied, the stored run); RunGone if it has no item."""
         ...
 
     # tasks

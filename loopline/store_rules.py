@@ -111,11 +111,12 @@ def may_migrate_task(run: RunRecord, current: TaskRecord | None, epoch: int, pla
         expect.status, expect.attempt, expect.votes)
 
 
-def switched(run: RunRecord, epoch: int, source: str, target: str, variables: dict[str, Any],
-             sinks_remaining: int, note: LastChange | None) -> RunRecord | None:
+def switched(run: RunRecord, epoch: int, source: str, target: str, inputs: dict[str, Any],
+             variables: dict[str, Any], sinks_remaining: int, note: LastChange | None) -> RunRecord | None:
     """The migrated run, RUNNING on ``target`` at ``epoch``; None if it is not PAUSED on ``source`` at the
     epoch before."""
     if run.status != "PAUSED" or run.redrives != epoch - 1 or run.plan_hash != source:
         return None
-    return replace(run, status="RUNNING", plan_hash=target, redrives=epoch, variables=copy.deepcopy(variables),
+    return replace(run, status="RUNNING", plan_hash=target, redrives=epoch, inputs=copy.deepcopy(inputs),
+                   variables=copy.deepcopy(variables),
                    sinks_remaining=sinks_remaining, last_change=note or run.last_change)

@@ -101,6 +101,7 @@ class MigrationPlan:
     # not computed (the planner alone does not evaluate expressions: the engine adds them).
     variables: dict[str, Any] | None = None
     before: dict[str, Any] | None = None  # the run's variables as they are, to show what changes
+    inputs: dict[str, Any] | None = None  # the run's inputs with the new version's defaults (None: as they are)
 
     @property
     def allowed(self) -> bool:

@@ -68,12 +68,14 @@ def migrate_task(db: Any, codec: JsonAttributes, table: str, run_id: str, record
 
 
 def switch_plan(db: Any, codec: JsonAttributes, table: str, run_id: str, epoch: int, source: str, target: str,
-                variables: dict[str, Any], sinks_done: list[str], sinks_remaining: int,
+                inputs: dict[str, Any], variables: dict[str, Any], sinks_done: list[str], sinks_remaining: int,
                 note: LastChange | None) -> Written[RunRecord]:
     condition, names, values = _on_plan(epoch, source)
     values.update({":running": {"S": "RUNNING"}, ":to": {"S": target}, ":n": {"N": str(epoch)},
-                   ":left": {"N": str(sinks_remaining)}, ":vars": RUN.encode(codec, "variables", variables)})
-    sets = ["#s = :running", "plan_hash = :to", "redrives = :n", "sinks_remaining = :left", "vars = :vars"]
+                   ":left": {"N": str(sinks_remaining)}, ":vars": RUN.encode(codec, "variables", variables),
+                   ":inputs": RUN.encode(codec, "inputs", inputs)})
+    sets = ["#s = :running", "plan_hash = :to", "redrives = :n", "sinks_remaining = :left", "vars = :vars",
+            "inputs = :inputs"]
     removes: list[str] = []
     if note is not None:
         values[":note"] = RUN.encode(codec, "last_change", note)

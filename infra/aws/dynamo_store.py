@@ -510,10 +510,11 @@ class DynamoStore:
         return dynamo_migration.migrate_task(self._db, self._json, self.runs_table, run_id, record, epoch,
                                              plan_hash, expect)
 
-    def switch_plan(self, run_id: str, epoch: int, source: str, target: str, variables: dict[str, Any],
-                    sinks_done: list[str], sinks_remaining: int, note: LastChange | None = None) -> Written[RunRecord]:
+    def switch_plan(self, run_id: str, epoch: int, source: str, target: str, inputs: dict[str, Any],
+                    variables: dict[str, Any], sinks_done: list[str], sinks_remaining: int,
+                    note: LastChange | None = None) -> Written[RunRecord]:
         return dynamo_migration.switch_plan(self._db, self._json, self.runs_table, run_id, epoch, source, target,
-                                            variables, sinks_done, sinks_remaining, note)
+                                            inputs, variables, sinks_done, sinks_remaining, note)
 
 
 def _workflow_version(item: dict[str, Any]) -> WorkflowVersion:

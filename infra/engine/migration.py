@@ -34,6 +34,7 @@ from typing import Any
 
 from statemachine.compat import compare
 from statemachine.expressions import EvalContext, ExpressionError, Scope
+from statemachine.inputs import InputError, prepare_inputs
 from statemachine.messages import Migrate
 from statemachine.migration import (
     Action,
@@ -88,13 +89,18 @@ def planned(run: RunRecord, old: Plan, new: Plan, recs: dict[str, TaskRecord], s
         return refused("$run", run.status, why)
     spec = declared_for(new, old.version)
     try:
+        inputs = prepare_inputs(new, run.inputs)  # the new version's defaults for what the run was not given
+    except InputError as error:
+        return refused("$inputs", "-", f"the run's input does not fit version {new.version}: {error}")
+    try:
         variables = migrated_variables(spec, new, run.variables, scope, ctx)
     except (ExpressionError, StateError) as error:
         return refused("$migrations", "-", f"version {new.version}'s migration from {old.version} failed: {error}")
     states = {key: TaskState(rec.status, rec.waiting_for) for key, rec in recs.items()}
     outcome = plan_migration(old, new, with_renames(dict(compare(old, new).task_map), spec, old, new), states)
-    return replace(outcome, variables=variables, before=dict(run.variables)) if isinstance(outcome, MigrationPlan) \
-        else outcome
+    if not isinstance(outcome, MigrationPlan):
+        return outcome
+    return replace(outcome, variables=variables, before=dict(run.variables), inputs=inputs)
 
 
 def item_writes(plan: MigrationPlan, old: Plan, recs: dict[str, TaskRecord],
@@ -223,8 +229,9 @@ class Migrating:
         variables = outcome.variables if outcome.variables is not None else run.variables
         sinks_done = [s for s in new.sinks if s in outcome.ended]
         why = f"migrated from {old.workflow_id}@{old.version} to {to}" + (f": {msg.reason}" if msg.reason else "")
-        switched, run_now = self.store.switch_plan(run.run_id, msg.epoch, old.hash, new.hash, variables, sinks_done,
-                                                   len(new.sinks) - len(sinks_done), note=self.journal.note(why))
+        switched, run_now = self.store.switch_plan(
+            run.run_id, msg.epoch, old.hash, new.hash, outcome.inputs if outcome.inputs is not None else run.inputs,
+            variables, sinks_done, len(new.sinks) - len(sinks_done), note=self.journal.note(why))
         if switched:
             self.journal.run(run.run_id, RunStatus.RUNNING, RunStatus.PAUSED, why)
         return run_now

@@ -296,11 +296,12 @@ class InMemoryStore:
             self._tasks[(run_id, record.task_id)] = _copy(record)
             return True
 
-    def switch_plan(self, run_id: str, epoch: int, source: str, target: str, variables: dict[str, Any],
-                    sinks_done: list[str], sinks_remaining: int, note: LastChange | None = None) -> Written[RunRecord]:
+    def switch_plan(self, run_id: str, epoch: int, source: str, target: str, inputs: dict[str, Any],
+                    variables: dict[str, Any], sinks_done: list[str], sinks_remaining: int,
+                    note: LastChange | None = None) -> Written[RunRecord]:
         with self._lock:
             run = self._run(run_id)
-            moved = switched(run, epoch, source, target, variables, sinks_remaining, note)
+            moved = switched(run, epoch, source, target, inputs, variables, sinks_remaining, note)
             if moved is None:
                 return Written(False, _copy(run))
             self._sinks_done[run_id] = set(sinks_done)

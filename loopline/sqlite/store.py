@@ -281,11 +281,12 @@ class SQLiteStore:
             items.put_task(run_id, record, current)
             return True
 
-    def switch_plan(self, run_id: str, epoch: int, source: str, target: str, variables: dict[str, Any],
-                    sinks_done: list[str], sinks_remaining: int, note: LastChange | None = None) -> Written[RunRecord]:
+    def switch_plan(self, run_id: str, epoch: int, source: str, target: str, inputs: dict[str, Any],
+                    variables: dict[str, Any], sinks_done: list[str], sinks_remaining: int,
+                    note: LastChange | None = None) -> Written[RunRecord]:
         with self._items() as items:
             run = _existing(items, run_id)
-            moved = switched(run, epoch, source, target, variables, sinks_remaining, note)
+            moved = switched(run, epoch, source, target, inputs, variables, sinks_remaining, note)
             if moved is None:
                 return Written(False, run)
             items.put_run(moved, run, sinks_done=set(sinks_done))

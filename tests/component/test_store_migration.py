@@ -49,24 +49,25 @@ def test_migrate_task_matches_an_item_written_only_by_its_edges(store) -> None: 
 def test_switch_plan_once_moves_the_paused_run_to_the_new_plan(store) -> None:  # noqa: F811
     paused_run(store)
     before = store.get_run("run-1")
-    applied, run = store.switch_plan("run-1", 1, "hash-1", NEW, {"counter": 0, "added": "x"}, ["a"], 1)
+    inputs = {**before.inputs, "currency": "EUR"}
+    applied, run = store.switch_plan("run-1", 1, "hash-1", NEW, inputs, {"counter": 0, "added": "x"}, ["a"], 1)
     assert applied is True and run == store.get_run("run-1")
-    assert (run.status, run.plan_hash, run.redrives, run.sinks_remaining, run.variables) == (
-        "RUNNING", NEW, 1, 1, {"counter": 0, "added": "x"})
-    assert run.inputs == before.inputs and run.created_at == before.created_at
+    assert (run.status, run.plan_hash, run.redrives, run.sinks_remaining, run.variables, run.inputs) == (
+        "RUNNING", NEW, 1, 1, {"counter": 0, "added": "x"}, inputs)
+    assert run.created_at == before.created_at
     # The sinks it was given are counted: counting one again changes nothing, another one ends the count.
     assert store.record_sink_done("run-1", "a").sinks_remaining == 1
     assert store.record_sink_done("run-1", "d").sinks_remaining == 0
-    again = store.switch_plan("run-1", 1, "hash-1", NEW, {}, [], 5)
+    again = store.switch_plan("run-1", 1, "hash-1", NEW, {}, {}, [], 5)
     assert again.applied is False and again.record == store.get_run("run-1")
 
 
 def test_switch_plan_refuses_a_run_not_paused_on_the_plan_at_the_epoch_before(store) -> None:  # noqa: F811
     store.create_run(make_run())
-    assert store.switch_plan("run-1", 1, "hash-1", NEW, {}, [], 1).applied is False  # RUNNING
+    assert store.switch_plan("run-1", 1, "hash-1", NEW, {}, {}, [], 1).applied is False  # RUNNING
     store.set_run_status("run-1", "PAUSED", expected="RUNNING")
-    assert store.switch_plan("run-1", 1, "other", NEW, {}, [], 1).applied is False
-    assert store.switch_plan("run-1", 2, "hash-1", NEW, {}, [], 1).applied is False
+    assert store.switch_plan("run-1", 1, "other", NEW, {}, {}, [], 1).applied is False
+    assert store.switch_plan("run-1", 2, "hash-1", NEW, {}, {}, [], 1).applied is False
     assert store.get_run("run-1").plan_hash == "hash-1"
-    assert store.switch_plan("run-1", 1, "hash-1", NEW, {}, [], 0).applied is True
+    assert store.switch_plan("run-1", 1, "hash-1", NEW, {}, {}, [], 0).applied is True
     assert store.get_run("run-1").sinks_remaining == 0

@@ -240,3 +240,20 @@ def test_a_declared_state_that_fails_refuses_the_migration(mode):
     (blocker,) = refused["report"]["blockers"]
     assert blocker["task"] == "$migrations" and blocker["reason"].startswith(
         "version 3.0.0's migration from 1.0.0 failed: ")
+
+
+def test_the_run_gains_the_new_versions_input_defaults_and_a_newly_required_input_refuses(mode, clock):
+    with_currency = V2.replace("  tasks:\n", "  inputs:\n    schema: {type: object, properties: {currency: "
+                               "{type: string, default: EUR}}}\n  tasks:\n", 1).replace(
+        "result = 'told ' + tasks['draft']['output']", "result = 'told in ' + inputs['currency']")
+    requires = with_currency.replace('"2.0.0"', '"3.0.0"').replace("default: EUR}}}", "}}, required: [vat]}")
+    registered(mode, V1, with_currency, requires)
+    run_id, token = waiting_run(mode)
+    refused = mode.engine.migrate_run(run_id, "order@3.0.0", dry_run=True)
+    assert refused["report"]["blockers"][0]["task"] == "$inputs"
+    assert refused["report"]["blockers"][0]["reason"].startswith("the run's input does not fit version 3.0.0: ")
+    mode.engine.migrate_run(run_id, "order@2.0.0")
+    settle(mode, run_id)
+    assert mode.engine.store.get_run(run_id).inputs == {"currency": "EUR"}
+    mode.engine.decide(token, "APPROVED")
+    assert drive(mode, run_id, clock)["outputs"]["told"] == "told in EUR"
