@@ -115,7 +115,7 @@ class MigrationPlan:
 
     @property
     def renames(self) -> dict[str, str]:
-        """old id -> new id of every kept task that is renamed."""
+        """old id -> new id of every task that is renamed."""
         return {m.renamed_from: m.task for m in self.moves if m.renamed_from}
 
     @property
@@ -212,7 +212,7 @@ def _move(old: Node | None, new: Node, state: TaskState, version: str) -> tuple[
     if status in MID_ATTEMPT:
         return None, "an attempt is under way: migrating would lose its effect or repeat it"
     if status == TaskStatus.PENDING:
-        return TaskMove(new.id, Action.RE_EVALUATE, status), None
+        return TaskMove(new.id, Action.RE_EVALUATE, status, renamed), None
     if not _in_flow(old):
         return None, "it is not a task of the workflow's flow"
     if (old.kind, old.type) != (new.kind, new.type):

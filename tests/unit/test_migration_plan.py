@@ -103,7 +103,7 @@ def test_a_changed_type_refuses_a_completed_or_waiting_task_and_re_evaluates_a_p
     why = reasons(migrate(V1, retyped, {"prepare": DONE, "review": WAITING}))
     assert why == {"prepare": "it is a python task here and a wait task in version 2.0.0: "
                               "its output cannot be used there"}
-    assert actions(migrate(V1, retyped, {}))[0] == ("draft", Action.RE_EVALUATE, None)
+    assert actions(migrate(V1, retyped, {}))[0] == ("draft", Action.RE_EVALUATE, "prepare")
 
 
 def test_an_approval_gate_added_to_a_waiting_task_refuses():
