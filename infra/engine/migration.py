@@ -111,11 +111,11 @@ def item_writes(plan: MigrationPlan, old: Plan, recs: dict[str, TaskRecord],
         found = recs.get(move.task)
         if move.action is Action.KEEP:
             source = recs[move.renamed_from or move.task]
-            writes[move.task] = (replace(source, task_id=move.task, redrive=epoch, parked=None), found)
+            writes[move.task] = (replace(source, task_id=move.task, redrive=epoch, parked=None, carried=None), found)
         elif move.action is Action.KEEP_WAITING:
             assert found is not None
             links = found.links_epoch if found.links_epoch is not None else found.redrive
-            writes[move.task] = (replace(found, redrive=epoch, links_epoch=links, parked=None), found)
+            writes[move.task] = (replace(found, redrive=epoch, links_epoch=links, parked=None, carried=None), found)
         elif move.action in (Action.RE_EVALUATE, Action.ADD):
             writes[move.task] = (TaskRecord(move.task, redrive=epoch), found)
     # Every other item of the old flow (a drop, a renamed task's old id) is stamped as it is, so that a message
@@ -123,7 +123,7 @@ def item_writes(plan: MigrationPlan, old: Plan, recs: dict[str, TaskRecord],
     for node in old.nodes.values():
         if node.role == "flow" and node.loop_of is None and node.id not in writes:
             found = recs.get(node.id)
-            writes[node.id] = (replace(found or TaskRecord(node.id), redrive=epoch, parked=None), found)
+            writes[node.id] = (replace(found or TaskRecord(node.id), redrive=epoch, parked=None, carried=None), found)
     return writes
 
 

@@ -257,3 +257,48 @@ def test_the_run_gains_the_new_versions_input_defaults_and_a_newly_required_inpu
     assert mode.engine.store.get_run(run_id).inputs == {"currency": "EUR"}
     mode.engine.decide(token, "APPROVED")
     assert drive(mode, run_id, clock)["outputs"]["told"] == "told in EUR"
+
+
+class Crash(BaseException):
+    """The worker dies here (nothing of the engine catches it)."""
+
+
+WRITES = ("set_run_status", "migrate_task", "switch_plan", "change_task", "put_token", "resolve_edge")
+
+
+@pytest.mark.parametrize("side", ["before", "after"])
+@pytest.mark.parametrize("crash_at", range(1, 10))
+def test_a_crash_at_any_write_of_the_migration_is_healed_by_its_redelivery(mode, clock, crash_at, side):
+    registered(mode, V1, V2)
+    run_id, token = waiting_run(mode)
+    mode.engine.migrate_run(run_id, "order@2.0.0")
+    message = mode.queue.receive()
+    store, count = mode.engine.store, [0]
+
+    def crashing(real):
+        def write(*args, **kwargs):
+            count[0] += 1
+            if count[0] == crash_at and side == "before":
+                raise Crash
+            answer = real(*args, **kwargs)
+            if count[0] == crash_at:
+                raise Crash
+            return answer
+        return write
+
+    for name in WRITES:
+        setattr(store, name, crashing(getattr(store, name)))
+    try:
+        mode.engine.handle(message)
+    except Crash:
+        pass
+    for name in WRITES:
+        delattr(store, name)  # a new process: the store's own methods again
+    mode.engine.handle(message)  # the message's redelivery
+    settle(mode, run_id)
+    assert mode.engine.store.get_run(run_id).redrives == 1
+    mode.engine.decide(token, "APPROVED")
+    view = drive(mode, run_id, clock)
+    assert view["outputs"] == {"shipped": "shipped", "told": "told draft 1"}
+    assert statuses(view) == {"draft": "COMPLETED", "review": "COMPLETED", "notify": "COMPLETED",
+                              "ship": "COMPLETED"}
