@@ -282,6 +282,12 @@ class StateStore(Protocol):
         attempt and votes (``expect`` None: no item). True if written; RunGone if the run has no item."""
         ...
 
+    def pause_to_migrate(self, run_id: str, epoch: int, plan_hash: str,
+                         note: LastChange | None = None) -> Written[RunRecord]:
+        """RUNNING on ``plan_hash`` with ``epoch - 1`` redrives -> PAUSED (a late copy of a migration's message
+        cannot pause a run that has moved on). Returns (applied, the stored run); RunGone if it has no item."""
+        ...
+
     def switch_plan(self, run_id: str, epoch: int, source: str, target: str, inputs: dict[str, Any],
                     variables: dict[str, Any], sinks_done: list[str], sinks_remaining: int,
                     note: LastChange | None = None) -> Written[RunRecord]:

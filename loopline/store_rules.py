@@ -111,6 +111,13 @@ def may_migrate_task(run: RunRecord, current: TaskRecord | None, epoch: int, pla
         expect.status, expect.attempt, expect.votes)
 
 
+def paused_to_migrate(run: RunRecord, epoch: int, plan_hash: str, note: LastChange | None) -> RunRecord | None:
+    """The run PAUSED for a migration; None unless it is RUNNING on ``plan_hash`` at the epoch before."""
+    if run.status != "RUNNING" or run.redrives != epoch - 1 or run.plan_hash != plan_hash:
+        return None
+    return replace(run, status="PAUSED", last_change=note or run.last_change)
+
+
 def switched(run: RunRecord, epoch: int, source: str, target: str, inputs: dict[str, Any],
              variables: dict[str, Any], sinks_remaining: int, note: LastChange | None) -> RunRecord | None:
     """The migrated run, RUNNING on ``target`` at ``epoch``; None if it is not PAUSED on ``source`` at the

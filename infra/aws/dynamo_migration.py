@@ -13,11 +13,35 @@ from .dynamo_calls import Cancelled, Refused, call, found, transact
 from .dynamo_items import RUN, RUN_SK, TASK, run_from_item, task_sk
 
 
-def _on_plan(epoch: int, plan_hash: str) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """The condition "PAUSED on ``plan_hash`` with ``epoch - 1`` redrives" on the run item."""
+def _on_plan(epoch: int, plan_hash: str, status: str = "PAUSED") -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The condition "``status`` on ``plan_hash`` with ``epoch - 1`` redrives" on the run item."""
     count = "(attribute_not_exists(redrives) OR redrives = :prev)" if epoch == 1 else "redrives = :prev"
-    return (f"#s = :paused AND plan_hash = :from AND {count}", {"#s": "status"},
-            {":paused": {"S": "PAUSED"}, ":from": {"S": plan_hash}, ":prev": {"N": str(epoch - 1)}})
+    return (f"#s = :was AND plan_hash = :from AND {count}", {"#s": "status"},
+            {":was": {"S": status}, ":from": {"S": plan_hash}, ":prev": {"N": str(epoch - 1)}})
+
+
+def _updated(db: Any, codec: JsonAttributes, table: str, run_id: str, condition: str, sets: list[str],
+             removes: list[str], names: dict[str, str], values: dict[str, Any]) -> Written[RunRecord]:
+    """One conditional update of the run item: (applied, the run as stored)."""
+    try:
+        reply = call(db, "update_item", TableName=table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
+                     UpdateExpression="SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
+                     ConditionExpression=condition, ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+                     ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    except Refused as refused:  # done before (a redelivery), or not to be done: the run as it is
+        return Written(False, run_from_item(codec, found(run_id, refused.item, refused.error)))
+    return Written(True, run_from_item(codec, reply["Attributes"]))
+
+
+def pause_to_migrate(db: Any, codec: JsonAttributes, table: str, run_id: str, epoch: int, plan_hash: str,
+                     note: LastChange | None) -> Written[RunRecord]:
+    condition, names, values = _on_plan(epoch, plan_hash, "RUNNING")
+    values[":paused"] = {"S": "PAUSED"}
+    sets = ["#s = :paused"]
+    if note is not None:
+        values[":note"] = RUN.encode(codec, "last_change", note)
+        sets.append("last_change = :note")
+    return _updated(db, codec, table, run_id, condition, sets, [], names, values)
 
 
 def _as_found(expect: TaskRecord | None, epoch: int) -> tuple[str, dict[str, str], dict[str, Any]]:
@@ -81,11 +105,4 @@ def switch_plan(db: Any, codec: JsonAttributes, table: str, run_id: str, epoch: 
         values[":note"] = RUN.encode(codec, "last_change", note)
         sets.append("last_change = :note")
     set_sinks(sinks_done, sets, removes, values)
-    try:
-        reply = call(db, "update_item", TableName=table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
-                     UpdateExpression="SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
-                     ConditionExpression=condition, ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-                     ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-    except Refused as refused:  # switched before (a redelivery), or not to be switched: the run as it is
-        return Written(False, run_from_item(codec, found(run_id, refused.item, refused.error)))
-    return Written(True, run_from_item(codec, reply["Attributes"]))
+    return _updated(db, codec, table, run_id, condition, sets, removes, names, values)

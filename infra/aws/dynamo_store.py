@@ -510,6 +510,11 @@ class DynamoStore:
         return dynamo_migration.migrate_task(self._db, self._json, self.runs_table, run_id, record, epoch,
                                              plan_hash, expect)
 
+    def pause_to_migrate(self, run_id: str, epoch: int, plan_hash: str,
+                         note: LastChange | None = None) -> Written[RunRecord]:
+        return dynamo_migration.pause_to_migrate(self._db, self._json, self.runs_table, run_id, epoch, plan_hash,
+                                                 note)
+
     def switch_plan(self, run_id: str, epoch: int, source: str, target: str, inputs: dict[str, Any],
                     variables: dict[str, Any], sinks_done: list[str], sinks_remaining: int,
                     note: LastChange | None = None) -> Written[RunRecord]:

@@ -204,11 +204,12 @@ class Migrating:
         """Steps 1 to 3; returns the run as it stands after them (None: it is gone)."""
         to = f"{new.workflow_id}@{new.version}"
         if run.status == RunStatus.RUNNING:
+            # Conditional on the epoch and the plan: a copy of this message that read the run before another
+            # finished the migration must not pause the run it left RUNNING on the new version.
             why = f"paused to migrate to {to}"
-            if self.store.set_run_status(run.run_id, RunStatus.PAUSED, expected=RunStatus.RUNNING,
-                                         note=self.journal.note(why)):
+            paused, run = self.store.pause_to_migrate(run.run_id, msg.epoch, old.hash, note=self.journal.note(why))
+            if paused:
                 self.journal.run(run.run_id, RunStatus.PAUSED, RunStatus.RUNNING, why)
-            run = self.store.get_run(run.run_id) or run
         if run.status != RunStatus.PAUSED or run.redrives != msg.epoch - 1:
             return run
         recs = self.store.list_tasks(run.run_id)

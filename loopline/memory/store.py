@@ -31,6 +31,7 @@ from loopline.store_rules import (
     halted,
     may_migrate_task,
     may_reset,
+    paused_to_migrate,
     reopened,
     switched,
 )
@@ -295,6 +296,16 @@ class InMemoryStore:
                 return False
             self._tasks[(run_id, record.task_id)] = _copy(record)
             return True
+
+    def pause_to_migrate(self, run_id: str, epoch: int, plan_hash: str,
+                         note: LastChange | None = None) -> Written[RunRecord]:
+        with self._lock:
+            run = self._run(run_id)
+            paused = paused_to_migrate(run, epoch, plan_hash, note)
+            if paused is None:
+                return Written(False, _copy(run))
+            self._runs[run_id] = paused
+            return Written(True, _copy(paused))
 
     def switch_plan(self, run_id: str, epoch: int, source: str, target: str, inputs: dict[str, Any],
                     variables: dict[str, Any], sinks_done: list[str], sinks_remaining: int,

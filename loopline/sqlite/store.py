@@ -35,6 +35,7 @@ from loopline.store_rules import (
     halted,
     may_migrate_task,
     may_reset,
+    paused_to_migrate,
     reopened,
     switched,
 )
@@ -280,6 +281,16 @@ class SQLiteStore:
                 return False
             items.put_task(run_id, record, current)
             return True
+
+    def pause_to_migrate(self, run_id: str, epoch: int, plan_hash: str,
+                         note: LastChange | None = None) -> Written[RunRecord]:
+        with self._items() as items:
+            run = _existing(items, run_id)
+            paused = paused_to_migrate(run, epoch, plan_hash, note)
+            if paused is None:
+                return Written(False, run)
+            items.put_run(paused, run)
+            return Written(True, paused)
 
     def switch_plan(self, run_id: str, epoch: int, source: str, target: str, inputs: dict[str, Any],
                     variables: dict[str, Any], sinks_done: list[str], sinks_remaining: int,

@@ -71,3 +71,17 @@ def test_switch_plan_refuses_a_run_not_paused_on_the_plan_at_the_epoch_before(st
     assert store.get_run("run-1").plan_hash == "hash-1"
     assert store.switch_plan("run-1", 1, "hash-1", NEW, {}, {}, [], 0).applied is True
     assert store.get_run("run-1").sinks_remaining == 0
+
+
+def test_pause_to_migrate_pauses_only_a_running_run_on_the_plan_at_the_epoch_before(store) -> None:  # noqa: F811
+    store.create_run(make_run())
+    assert store.pause_to_migrate("run-1", 1, "other-plan").applied is False
+    assert store.pause_to_migrate("run-1", 2, "hash-1").applied is False
+    applied, run = store.pause_to_migrate("run-1", 1, "hash-1")
+    assert applied is True and run == store.get_run("run-1") and run.status == "PAUSED"
+    again = store.pause_to_migrate("run-1", 1, "hash-1")  # paused already: as it is
+    assert again.applied is False and again.record.status == "PAUSED"
+    assert store.switch_plan("run-1", 1, "hash-1", NEW, {}, {}, [], 1).applied is True
+    # A late copy of the migration's message cannot pause the run it moved: it is at the next epoch.
+    assert store.pause_to_migrate("run-1", 1, "hash-1").applied is False
+    assert store.get_run("run-1").status == "RUNNING"

@@ -40,6 +40,7 @@ GONE = {
     "reopen_run": lambda s: s.reopen_run("run-x", 1, [], 1, NOW),
     "migrate_task": lambda s: s.migrate_task("run-x", ports.TaskRecord("a", redrive=1), 1, "hash-1", None),
     "switch_plan": lambda s: s.switch_plan("run-x", 1, "hash-1", "hash-2", {}, {}, [], 1),
+    "pause_to_migrate": lambda s: s.pause_to_migrate("run-x", 1, "hash-1"),
     "change_task+exports": lambda s: s.change_task("run-x", "a", DONE, exports={"v": 1}),
 }
 

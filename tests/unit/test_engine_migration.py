@@ -302,3 +302,22 @@ def test_a_crash_at_any_write_of_the_migration_is_healed_by_its_redelivery(mode,
     assert view["outputs"] == {"shipped": "shipped", "told": "told draft 1"}
     assert statuses(view) == {"draft": "COMPLETED", "review": "COMPLETED", "notify": "COMPLETED",
                               "ship": "COMPLETED"}
+
+
+def test_a_late_copy_of_the_message_does_not_pause_the_run_it_moved(mode, clock):
+    """Two deliveries at once: the second read the run RUNNING on the old version before the first moved it."""
+    registered(mode, V1, V2)
+    run_id, token = waiting_run(mode)
+    mode.engine.migrate_run(run_id, "order@2.0.0")
+    message = mode.queue.receive()
+    before = mode.engine.store.get_run(run_id)
+    mode.engine.handle(message)  # the first delivery, to its end
+    mode.engine.store.get_run = lambda _run_id: before  # the second's read, from before
+    try:
+        mode.engine.handle(message)
+    finally:
+        del mode.engine.store.get_run
+    assert mode.engine.store.get_run(run_id).status == "RUNNING"
+    settle(mode, run_id)
+    mode.engine.decide(token, "APPROVED")
+    assert drive(mode, run_id, clock)["status"] == "COMPLETED"
