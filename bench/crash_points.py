@@ -29,6 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.migration_scenario import V1 as MIGRATION_V1  # noqa: E402 - after the path is set
+from bench.migration_scenario import MigrateFirst  # noqa: E402
+
 WORKFLOWS = {
     "chain": """
 workflow:
@@ -154,6 +157,8 @@ workflow:
     - {id: double, type: python, depends_on: [a], config: {code: "result = args['n'] * tasks['a']['output']"}}
   outputs: {mappings: {doubled: "${tasks.agent.output.tool_calls[0].result}"}}
 """,
+    # A run waiting on an approval, migrated to another version, finished there (bench/migration_scenario.py).
+    "migration": MIGRATION_V1,
 }
 
 
@@ -221,6 +226,14 @@ class Harness:
     def fresh(self) -> None:
         """Before each run: whatever a scenario needs of its own."""
 
+    def _as_api(self, work):
+        """The API's work (a request), crashable like the handlers'."""
+        self.active = True
+        try:
+            return work()
+        finally:
+            self.active = False
+
     def runtime(self):
         raise NotImplementedError
 
@@ -245,6 +258,7 @@ class Harness:
         deadline = time.monotonic() + timeout
         started = False
         self.crashed_in_start = False
+        migration = MigrateFirst() if plan.workflow_id == "migration" else None
         while True:
             try:
                 if not started:
@@ -267,6 +281,8 @@ class Harness:
                         if view and view["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
                             runtime.stop()
                             return view
+                        if migration is not None and migration.holds(get_engine(), run_id, view, self._as_api):
+                            view = None  # decided once the run is on the new version
                         for entry in (view or {}).get("approvals", []):
                             self.active = True  # the approval POST is the API's work: crashable too
                             try:

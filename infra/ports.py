@@ -109,6 +109,9 @@ class TaskRecord:
     # The redrive epoch that last reset this item (0: never). A message from an earlier epoch
     # (it carries a lower "epoch") is stale and must not start or advance the task.
     redrive: int = 0
+    # A wait a migration kept (infra/engine/migration.py): the epoch its links were made at, older than the
+    # migration's stamp in ``redrive``; those links still decide. None: its links are of ``redrive``.
+    links_epoch: int | None = None
     # Votes recorded on a WAITING approval (each vote transaction adds one): a decision is written
     # only if no vote came in after the decider read them (TaskChange.votes).
     votes: int = 0
@@ -269,6 +272,27 @@ class StateStore(Protocol):
         """FAILED with ``epoch - 1`` redrives and no compensation -> RUNNING with ``epoch`` redrives, the
         failure, end steps, outputs and expiry cleared, the sink counter set. Returns (applied, the stored run);
         RunGone if the run has no item."""
+        ...
+
+    # migration (infra/engine/migration.py)
+    def migrate_task(self, run_id: str, record: TaskRecord, epoch: int, plan_hash: str,
+                     expect: TaskRecord | None) -> bool:
+        """Put ``record`` (stamped ``epoch`` by the caller), only while the run is PAUSED with ``epoch - 1``
+        redrives on ``plan_hash``, the item's stamp is below ``epoch`` and it has ``expect``'s status,
+        attempt and votes (``expect`` None: no item). True if written; RunGone if the run has no item."""
+        ...
+
+    def pause_to_migrate(self, run_id: str, epoch: int, plan_hash: str,
+                         note: LastChange | None = None) -> Written[RunRecord]:
+        """RUNNING on ``plan_hash`` with ``epoch - 1`` redrives -> PAUSED (a late copy of a migration's message
+        cannot pause a run that has moved on). Returns (applied, the stored run); RunGone if it has no item."""
+        ...
+
+    def switch_plan(self, run_id: str, epoch: int, source: str, target: str, inputs: dict[str, Any],
+                    variables: dict[str, Any], sinks_done: list[str], sinks_remaining: int,
+                    note: LastChange | None = None) -> Written[RunRecord]:
+        """PAUSED on ``source`` with ``epoch - 1`` redrives -> RUNNING on ``target`` with ``epoch``, the
+        inputs, the variables and the sink counter set. Returns (applied, the stored run); RunGone if it has no item."""
         ...
 
     # tasks

@@ -412,6 +412,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_command(sub, "http://127.0.0.1:8080")  # workflows register/list/show/diff/deprecate
 
+    from .migrate_cli import add_command as add_migrate
+
+    add_migrate(sub, "http://127.0.0.1:8080")  # migrate RUN --to ID@VERSION (docs/versions.md)
+
     run_commands.add_commands(sub)  # runs, status
 
     p = sub.add_parser("dev", help="the local stack as a server on 127.0.0.1")

@@ -97,3 +97,33 @@ def reopened(run: RunRecord, epoch: int, sinks_remaining: int, now: str, note: L
     return replace(run, status="RUNNING", redrives=epoch, redriven_at=now, sinks_remaining=sinks_remaining,
                    outputs=None, error=None, ended_at=None, end_comps=None, failed_tasks=frozenset(), halt=False,
                    cancelled=False, ttl=None, last_change=note or run.last_change)
+
+
+def may_migrate_task(run: RunRecord, current: TaskRecord | None, epoch: int, plan_hash: str,
+                     expect: TaskRecord | None) -> bool:
+    """A migration (infra/engine/migration.py) writes a task only while its run is PAUSED at the epoch before on
+    the plan it leaves, once per epoch, and only as the migration found it (None: no item)."""
+    if run.status != "PAUSED" or run.redrives != epoch - 1 or run.plan_hash != plan_hash:
+        return False
+    if expect is None or current is None:
+        return current is None and expect is None
+    return current.redrive < epoch and (current.status, current.attempt, current.votes) == (
+        expect.status, expect.attempt, expect.votes)
+
+
+def paused_to_migrate(run: RunRecord, epoch: int, plan_hash: str, note: LastChange | None) -> RunRecord | None:
+    """The run PAUSED for a migration; None unless it is RUNNING on ``plan_hash`` at the epoch before."""
+    if run.status != "RUNNING" or run.redrives != epoch - 1 or run.plan_hash != plan_hash:
+        return None
+    return replace(run, status="PAUSED", last_change=note or run.last_change)
+
+
+def switched(run: RunRecord, epoch: int, source: str, target: str, inputs: dict[str, Any],
+             variables: dict[str, Any], sinks_remaining: int, note: LastChange | None) -> RunRecord | None:
+    """The migrated run, RUNNING on ``target`` at ``epoch``; None if it is not PAUSED on ``source`` at the
+    epoch before."""
+    if run.status != "PAUSED" or run.redrives != epoch - 1 or run.plan_hash != source:
+        return None
+    return replace(run, status="RUNNING", plan_hash=target, redrives=epoch, inputs=copy.deepcopy(inputs),
+                   variables=copy.deepcopy(variables),
+                   sinks_remaining=sinks_remaining, last_change=note or run.last_change)

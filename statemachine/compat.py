@@ -306,7 +306,7 @@ def _differing(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, ...]:
 
 # Compared by the sections above, derived from the nodes, or what every new version changes.
 _PLAN_OWN = frozenset({"workflow_id", "version", "changelog", "hash", "input_schema", "input_defaults",
-                       "output_mappings", "nodes", "roots", "sinks"})
+                       "output_mappings", "nodes", "roots", "sinks", "migrations"})
 
 
 def _settings(before: Plan, after: Plan, renames: dict[str, str]) -> Iterator[Change]:

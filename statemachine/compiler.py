@@ -28,7 +28,8 @@ from statemachine.expressions import ExpressionError, member_references, parse_t
 from statemachine.graph import block_members, cycle_through, task_roles, topological, wire_loops, wire_parallel_blocks
 from statemachine.json_values import non_finite_numbers
 from statemachine.limits import DeploymentLimits
-from statemachine.plan import CatchSpec, CompensationSpec, Node, OutputSpec, Plan, VariableSpec
+from statemachine.migration_decl import migration_problems
+from statemachine.plan import CatchSpec, CompensationSpec, MigrationSpec, Node, OutputSpec, Plan, VariableSpec
 from statemachine.raw_data import as_dict as _d
 from statemachine.raw_data import as_list as _l
 from statemachine.raw_data import ref_offset as _ref_offset
@@ -130,6 +131,8 @@ class _Compilation:
             self.collect(wf)
             self.check_ids()
             self.check_renames()
+            for path, message in migration_problems(wf, set(self.by_id), self.parse):
+                self.at(path, message)
             self.check_expressions(wf)
             self.check_type_configs()
             self.check_deployment(data)
@@ -545,6 +548,8 @@ class _Compilation:
             nodes=final,
             roots=tuple(n for n in flow if not final[n].deps),
             sinks=tuple(n for n in flow if not final[n].dependents),
+            migrations=tuple(MigrationSpec(from_version=m.from_, rename=m.rename, state=m.state, set=m.set)
+                             for m in wf.migrations) or None,
         ).with_hash()
 
 

@@ -209,6 +209,15 @@ class Variable(Strict):
     description: str | None = None
 
 
+class Migration(Strict):
+    """How a run of an earlier version moves to this one (`loopline migrate`, docs/versions.md)."""
+
+    from_: str = Field(alias="from")  # a version ("1.0.0"), or every version of a major ("1.x")
+    rename: dict[Id, Id] = Field(default_factory=dict)  # that version's task id -> this version's
+    state: Any = None  # an expression giving an object: the variables it names are set
+    set: dict[Id, Any] = Field(default_factory=dict)  # variables set (after `state`): values or expressions
+
+
 # --- tasks ---------------------------------------------------------------------
 
 class EscalationPolicy(Strict):
@@ -401,6 +410,7 @@ class Workflow(Strict):
     control_flow: ControlFlow = Field(default_factory=ControlFlow)
     error_handling: ErrorHandling = Field(default_factory=ErrorHandling)
     sub_workflows: list[SubWorkflow] = Field(default_factory=list)
+    migrations: list[Migration] = Field(default_factory=list)
 
     def find(self, path: tuple) -> Any:
         """The model at a path of the file below ``workflow`` (keys as written: ``if``, ``else``)."""

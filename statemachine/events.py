@@ -12,7 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .messages import BranchTimeout, ChildDone, Exec, Message, Notify, Redrive, Remind, RunTimeout, Start, TimerFired
+from .messages import (
+    BranchTimeout,
+    ChildDone,
+    Exec,
+    Message,
+    Migrate,
+    Notify,
+    Redrive,
+    Remind,
+    RunTimeout,
+    Start,
+    TimerFired,
+)
 
 
 class CauseKind(StrEnum):
@@ -67,7 +79,7 @@ def cause_of(message: Message) -> Cause:
         return Cause(CauseKind.MESSAGE, "notify" if isinstance(message, Notify) else "remind", message.key)
     if isinstance(message, BranchTimeout):
         return Cause(CauseKind.MESSAGE, "branch_timeout", f"{message.block} branch {message.branch}{message.suffix}")
-    if isinstance(message, (Start, RunTimeout, Redrive)):
-        name = {Start: "start", RunTimeout: "run_timeout", Redrive: "redrive"}[type(message)]
+    if isinstance(message, (Start, RunTimeout, Redrive, Migrate)):
+        name = {Start: "start", RunTimeout: "run_timeout", Redrive: "redrive", Migrate: "migrate"}[type(message)]
         return Cause(CauseKind.MESSAGE, name, message.run)
     raise TypeError(f"not a message: {message!r}")

@@ -64,6 +64,7 @@ class AuditAction(StrEnum):
     DECIDE = "decide"  # an approval decided in someone's name (approve or reject)
     REGISTER = "register"  # a workflow registered
     DEPRECATE = "deprecate"  # a workflow version deprecated
+    MIGRATE = "migrate"  # a run moved to another version of its workflow (not a dry run)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ class Kind(StrEnum):
     REMIND = "remind"  # remind the approvers who have not decided yet
     REDRIVE = "redrive"  # reopen a FAILED run from its failed tasks
     BRANCH_TIMEOUT = "branch_timeout"  # a parallel block's branch ran longer than parallelism.branch_timeout
+    MIGRATE = "migrate"  # move a running run to another version of its workflow
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,19 @@ class BranchTimeout:
     epoch: int = 0
 
 
-Message: TypeAlias = Start | Exec | TimerFired | RunTimeout | ChildDone | Notify | Remind | Redrive | BranchTimeout
+@dataclass(frozen=True)
+class Migrate:
+    """Move the run from the plan ``source`` to ``target`` as the run's epoch ``epoch`` (infra/engine/migration.py)."""
+
+    run: str
+    epoch: int
+    source: str
+    target: str
+    reason: str = ""
+
+
+Message: TypeAlias = (Start | Exec | TimerFired | RunTimeout | ChildDone | Notify | Remind | Redrive | BranchTimeout
+                      | Migrate)
 
 
 def encode(message: Message) -> dict[str, Any]:
@@ -221,6 +234,12 @@ def encode(message: Message) -> dict[str, Any]:
         if message.epoch:
             out["epoch"] = message.epoch
         return out
+    if isinstance(message, Migrate):
+        out = {"k": Kind.MIGRATE.value, "run": message.run, "epoch": message.epoch, "from": message.source,
+               "to": message.target}
+        if message.reason:
+            out["reason"] = message.reason
+        return out
     raise TypeError(f"not a message: {message!r}")
 
 
@@ -258,6 +277,9 @@ def decode(raw: Any) -> Message:
     if kind is Kind.BRANCH_TIMEOUT:
         return BranchTimeout(_str(raw, "run"), _str(raw, "plan"), _str(raw, "block"), _str(raw, "branch"),
                              _str(raw, "at"), suffix=_opt_str(raw, "suffix"), epoch=_opt_int(raw, "epoch"))
+    if kind is Kind.MIGRATE:
+        return Migrate(_str(raw, "run"), _int(raw, "epoch"), _str(raw, "from"), _str(raw, "to"),
+                       _opt_str(raw, "reason"))
     return Redrive(_str(raw, "run"), _int(raw, "epoch"))
 
 

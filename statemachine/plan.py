@@ -148,6 +148,15 @@ class VariableSpec(_Frozen):
     description: str | None = None
 
 
+class MigrationSpec(_Frozen):
+    """A ``migrations`` entry (docs/versions.md): how a run of ``from_version`` moves to this version."""
+
+    from_version: str  # "1.0.0", or "1.x": every version of major 1
+    rename: dict[str, str] = Field(default_factory=dict)  # that version's task id -> this version's
+    state: Any = None  # an expression giving an object of variables to set
+    set: dict[str, Any] = Field(default_factory=dict)  # variables to set after it: values or expressions
+
+
 class Plan(_Frozen):
     format: int = 1
     workflow_id: str
@@ -167,6 +176,9 @@ class Plan(_Frozen):
     nodes: dict[str, Node]  # in a topological order
     roots: tuple[str, ...] = ()  # flow nodes with no deps
     sinks: tuple[str, ...] = ()  # flow nodes with no dependents
+    # How runs of earlier versions move to this one; None (not an empty tuple) when there are none, so a
+    # plan without them keeps the JSON and hash earlier releases gave it.
+    migrations: tuple[MigrationSpec, ...] | None = None
     hash: str = ""
 
     def _dump(self, exclude: set[str]) -> dict[str, Any]:
@@ -201,5 +213,5 @@ class Plan(_Frozen):
         return self.nodes[node_id]
 
 
-_ADDED_PLAN_FIELDS = ("changelog",)
+_ADDED_PLAN_FIELDS = ("changelog", "migrations")
 _ADDED_NODE_FIELDS = ("renamed_from",)

@@ -7,7 +7,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.api import front_door_routes, openapi, pages, run_routes, workflow_routes
+from functions.api import front_door_routes, migration_routes, openapi, pages, run_routes, workflow_routes
 from functions.api import schemas as doc
 from functions.api.history import audited, reason_of, router
 from functions.api.pages import PAGE_HEADERS as _PAGE_HEADERS
@@ -56,6 +56,7 @@ app.include_router(run_routes.router)  # GET /runs, GET /runs/counts, a loop's i
 app.include_router(router)  # GET /runs/{id}/history, GET /audit (functions/api/history.py)
 app.include_router(workflow_routes.router)  # the registry: /workflows... (docs/versions.md)
 app.include_router(front_door_routes.router)  # seed 000's /workflow/start, /resume, /status (docs/api.md)
+app.include_router(migration_routes.router)  # POST /runs/{id}/migrate, a version's runs (docs/versions.md)
 
 
 def _parsed():

@@ -64,6 +64,12 @@ class ApproverDecisionRequest(BaseModel):
     approver: str | None = Field(None, description="in whose name; required when several are asked")
 
 
+class MigrateRequest(BaseModel):
+    to: str = Field(description="the version to move the run to: ID@VERSION (or ID@latest)")
+    dry_run: bool = Field(False, description="only say what the migration would do")
+    reason: str | None = Field(None, description="why: kept in the audit log and the run's history")
+
+
 class ReasonRequest(BaseModel):
     reason: str | None = Field(None, description="why: kept in the audit log (and a cancel's in the run's history)")
 
@@ -209,6 +215,36 @@ class CompatibilityReport(_Open):
     to: str
     breaking: bool
     changes: list[Change]
+
+
+class MigrationReport(_Open):
+    """What a migration does with each task (allowed), or each task that blocks it and why (refused)."""
+
+    workflow_id: str
+    from_: str = Field(alias="from")
+    to: str
+    allowed: bool
+    tasks: list[dict[str, Any]] | None = Field(None, description="allowed: {task, action, status, renamed_from?}; "
+                                                                 "action keep, keep_waiting, re_evaluate, add or drop")
+    blockers: list[dict[str, Any]] | None = Field(None, description="refused: {task, status, reason}")
+
+
+class MigrationResult(_Open):
+    run_id: str
+    status: RunStatus
+    dry_run: bool
+    allowed: bool
+    changed: bool = Field(description="true: queued (202); the worker moves the run")
+    report: MigrationReport
+    lines: list[str] = Field(description="the report as the CLI prints it")
+
+
+class BulkMigrationResult(_Open):
+    workflow_id: str
+    version: str
+    to: str
+    dry_run: bool
+    runs: list[MigrationResult] = Field(description="one per run of the version that had not ended")
 
 
 class WorkflowVersion(_Open):

@@ -39,6 +39,7 @@ from ..ports import (
     Written,
     refusal_record,
 )
+from . import dynamo_migration
 from .claims import DEFAULT_THRESHOLD, JsonAttributes
 from .dynamo_calls import Cancelled, Refused, call, found, transact
 from .dynamo_items import (
@@ -489,11 +490,7 @@ class DynamoStore:
                            values)
         names["#ttl"] = "ttl"  # running again: no longer due to expire
         removes = ["#err", "ended_at", "outputs", "end_comps", "halt", "cancelled", "failed_tasks", "#ttl"]
-        if sinks_done:
-            sets.append("sinks_done = :done")
-            values[":done"] = {"SS": sorted(set(sinks_done))}
-        else:
-            removes.append("sinks_done")  # a string set cannot be empty
+        dynamo_migration.set_sinks(sinks_done, sets, removes, values)
         try:
             reply = self._call(
                 "update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
@@ -504,6 +501,25 @@ class DynamoStore:
         except Refused as refused:  # reopened before (a redelivery), or not to be reopened: the run as it is
             return Written(False, self._stored_run(run_id, refused))
         return Written(True, run_from_item(self._json, reply["Attributes"]))
+
+
+    # ------------------------------------------------------------ migration (dynamo_migration.py)
+
+    def migrate_task(self, run_id: str, record: TaskRecord, epoch: int, plan_hash: str,
+                     expect: TaskRecord | None) -> bool:
+        return dynamo_migration.migrate_task(self._db, self._json, self.runs_table, run_id, record, epoch,
+                                             plan_hash, expect)
+
+    def pause_to_migrate(self, run_id: str, epoch: int, plan_hash: str,
+                         note: LastChange | None = None) -> Written[RunRecord]:
+        return dynamo_migration.pause_to_migrate(self._db, self._json, self.runs_table, run_id, epoch, plan_hash,
+                                                 note)
+
+    def switch_plan(self, run_id: str, epoch: int, source: str, target: str, inputs: dict[str, Any],
+                    variables: dict[str, Any], sinks_done: list[str], sinks_remaining: int,
+                    note: LastChange | None = None) -> Written[RunRecord]:
+        return dynamo_migration.switch_plan(self._db, self._json, self.runs_table, run_id, epoch, source, target,
+                                            inputs, variables, sinks_done, sinks_remaining, note)
 
 
 def _workflow_version(item: dict[str, Any]) -> WorkflowVersion:

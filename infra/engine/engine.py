@@ -26,6 +26,7 @@ from statemachine.messages import (
     ChildDone,
     Exec,
     Message,
+    Migrate,
     Notify,
     ParentRef,
     Redrive,
@@ -55,6 +56,7 @@ from .journal import Journal, LoggedTransitions, TransitionSink
 from .links import Links
 from .loops import Loops
 from .messenger import Messenger
+from .migration import Migrating
 from .outcomes import Outcomes
 from .pausing import Pausing
 from .plans import Plans, Registration
@@ -152,6 +154,8 @@ class Engine:
         self.pausing = Pausing(store, self.plans, messenger, outcomes, waits, run_end, journal)
         self.redriving = Redriving(store, clock, self.plans, messenger, run_start, run_end, propagation,
                                    journal)
+        self.migrating = Migrating(store, clock, self.plans, scopes, messenger, run_start, run_end, propagation, waits,
+                                   journal, queries)
         code = CodeTasks(dispatch, timers, settings.custom_modules) if dispatch is not None else None
         self.attempts = Attempts(clock, rng, settings.lease_seconds, self.plans, scopes, messenger, outcomes,
                                  propagation, waits, blocks, loops, children, code, task_types, self.recall)
@@ -197,6 +201,8 @@ class Engine:
             self.redriving.on_redrive(msg)
         elif isinstance(msg, BranchTimeout):
             self.blocks.on_branch_timeout(msg)
+        elif isinstance(msg, Migrate):
+            self.migrating.on_migrate(msg)
 
     def accept_result(self, body: str, time_left: Callable[[], float] | None = None) -> str:
         """A code task's result from the result queue (attempts.py); what it makes ready runs next, as
@@ -248,6 +254,17 @@ class Engine:
     def redrive_run(self, run_id: str) -> dict[str, Any] | None:
         with self.journal.caused_by(Cause(CauseKind.REQUEST, "redrive", run_id)):
             return self.redriving.redrive_run(run_id)
+
+    def migrate_run(self, run_id: str, to_ref: str, dry_run: bool = False, reason: str = "") -> dict[str, Any] | None:
+        """Raises UnknownVersion (migration.py)."""
+        with self.journal.caused_by(Cause(CauseKind.REQUEST, "migrate", run_id)):
+            return self.migrating.migrate_run(run_id, to_ref, dry_run, reason)
+
+    def migrate_version(self, workflow_id: str, version: str, to_ref: str, dry_run: bool = False,
+                        reason: str = "") -> list[dict[str, Any]]:
+        """Every run of ``workflow_id@version`` not ended. Raises UnknownVersion (migration.py)."""
+        with self.journal.caused_by(Cause(CauseKind.REQUEST, "migrate", f"{workflow_id}@{version}")):
+            return self.migrating.migrate_version(workflow_id, version, to_ref, dry_run, reason)
 
     # ------------------------------------------------------------ links and approvals
 

@@ -96,10 +96,20 @@ class Links:
         plan = self.plans.get(record.plan_hash)
         node = plan.nodes[node_of(record.task_id)]
         run, recs = self.store.load(record.run_id, [record.task_id, *node.deps])
+        if run is not None and run.plan_hash != plan.hash and node_of(record.task_id) in self.plans.get(
+                run.plan_hash).nodes:
+            # The run was migrated since the link was made (migration.py): it decides on the run's plan now.
+            plan = self.plans.get(run.plan_hash)
+            node = plan.nodes[node_of(record.task_id)]
+            run, recs = self.store.load(record.run_id, [record.task_id, *node.deps])
         rec = recs.get(record.task_id)
-        # A link made before a redrive reset its task (a lower epoch) is void, as is any link of an ended run.
+        if run is not None and rec is not None and rec.redrive > run.redrives and run.status not in RUN_ENDED:
+            raise LinkError(409, "this run is being migrated to another version: try again in a moment")
+        # A link made before a redrive reset its task (a lower epoch) is void, as is any link of an ended run;
+        # a wait a migration kept keeps the epoch of its links (links_epoch).
+        made_at = rec.links_epoch if rec is not None and rec.links_epoch is not None else (rec.redrive if rec else 0)
         if run is None or rec is None or rec.status != TaskStatus.WAITING or rec.attempt != record.attempt \
-                or record.epoch < rec.redrive or run.status in RUN_ENDED:
+                or record.epoch < made_at or run.status in RUN_ENDED:
             refuse(record.run_id, record.task_id, "a link to a request already decided", record.approver)
             raise LinkError(410, "this request is no longer waiting for an answer")
         return Resolved(record, plan, run, node, rec, recs)

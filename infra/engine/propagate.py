@@ -66,6 +66,19 @@ class Propagation:
                 if run.sinks_remaining <= 0 and run.status in RUN_MOVING:
                     self.run_end.finalize(plan, run)
 
+    def restart(self, plan: Plan, run_id: str, node: Node, recs: dict[str, TaskRecord], epoch: int) -> None:
+        """A flow task reset at ``epoch`` (by a redrive or a migration) starts again: queued if it has no
+        dependency, else the edges from its ended dependencies applied again (each counts once, however
+        often this is repeated)."""
+        if not node.deps:
+            self.messenger.send_exec(run_id, plan.hash, node.id, 1, epoch=epoch)
+        for dep_id in node.deps:
+            done = recs.get(dep_id)
+            if done is not None and done.status in TASK_ENDED:
+                follow = self.apply_edge(plan, run_id, plan.nodes[dep_id], done, node)
+                if follow is not None:  # skipped or cancelled without running: it propagates in turn
+                    self.propagate(plan, run_id, *follow)
+
     def apply_edge(self, plan: Plan, run_id: str, done: Node, done_rec: TaskRecord, target: Node,
                    key: str | None = None, ctx: dict[str, Any] | None = None,
                    fold: bool = True) -> tuple[Node, TaskRecord] | None:

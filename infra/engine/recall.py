@@ -179,6 +179,18 @@ class RecallingStore:
         self._forget(run_id)
         self.inner.record_failure(run_id, task_id, error)
 
+    def migrate_task(self, run_id: str, *args: Any, **kwargs: Any) -> bool:
+        self._forget(run_id)
+        return self.inner.migrate_task(run_id, *args, **kwargs)
+
+    def pause_to_migrate(self, run_id: str, *args: Any, **kwargs: Any) -> Written[RunRecord]:
+        self._forget(run_id)
+        return self.inner.pause_to_migrate(run_id, *args, **kwargs)
+
+    def switch_plan(self, run_id: str, *args: Any, **kwargs: Any) -> Written[RunRecord]:
+        self._forget(run_id)
+        return self.inner.switch_plan(run_id, *args, **kwargs)
+
     def reopen_run(self, run_id: str, *args: Any, **kwargs: Any) -> Written[RunRecord]:
         self._forget(run_id)
         return self.inner.reopen_run(run_id, *args, **kwargs)

@@ -39,7 +39,7 @@ from typing import Any
 from statemachine.messages import Redrive
 from statemachine.plan import Plan
 from statemachine.state import catch_step, loop_total
-from statemachine.status import RUN_ENDED, TASK_ENDED, RunStatus, TaskStatus
+from statemachine.status import RUN_ENDED, RunStatus, TaskStatus
 
 from ..clock import iso
 from ..ports import Clock, RunRecord, StateStore, TaskRecord
@@ -126,14 +126,7 @@ class Redriving:
             rec = recs.get(node.id)
             if node.role != "flow" or node.loop_of is not None or rec is None or rec.redrive != epoch:
                 continue
-            if not node.deps:
-                self.messenger.send_exec(run.run_id, plan.hash, node.id, 1, epoch=epoch)
-            for dep_id in node.deps:
-                done = recs.get(dep_id)
-                if done is not None and done.status in TASK_ENDED:
-                    follow = self.propagation.apply_edge(plan, run.run_id, plan.nodes[dep_id], done, node)
-                    if follow is not None:  # skipped or cancelled without running: it propagates in turn
-                        self.propagation.propagate(plan, run.run_id, *follow)
+            self.propagation.restart(plan, run.run_id, node, recs, epoch)
 
 
 # ---------------------------------------------------------------- what is kept (pure)

@@ -24,7 +24,17 @@ from infra.ports import (
     Written,
     refusal_record,
 )
-from loopline.store_rules import changed, check_change, edge_resolved, halted, may_reset, reopened
+from loopline.store_rules import (
+    changed,
+    check_change,
+    edge_resolved,
+    halted,
+    may_migrate_task,
+    may_reset,
+    paused_to_migrate,
+    reopened,
+    switched,
+)
 from statemachine.loop_steps import ended_iteration
 from statemachine.state import LastChange
 from statemachine.versions import WorkflowVersion, version_key
@@ -276,3 +286,35 @@ class InMemoryStore:
             self._sinks_done[run_id] = set(sinks_done)
             self._runs[run_id] = again
             return Written(True, _copy(again))
+
+    # migration (infra/engine/migration.py)
+    def migrate_task(self, run_id: str, record: TaskRecord, epoch: int, plan_hash: str,
+                     expect: TaskRecord | None) -> bool:
+        with self._lock:
+            run = self._run(run_id)
+            if not may_migrate_task(run, self._tasks.get((run_id, record.task_id)), epoch, plan_hash, expect):
+                return False
+            self._tasks[(run_id, record.task_id)] = _copy(record)
+            return True
+
+    def pause_to_migrate(self, run_id: str, epoch: int, plan_hash: str,
+                         note: LastChange | None = None) -> Written[RunRecord]:
+        with self._lock:
+            run = self._run(run_id)
+            paused = paused_to_migrate(run, epoch, plan_hash, note)
+            if paused is None:
+                return Written(False, _copy(run))
+            self._runs[run_id] = paused
+            return Written(True, _copy(paused))
+
+    def switch_plan(self, run_id: str, epoch: int, source: str, target: str, inputs: dict[str, Any],
+                    variables: dict[str, Any], sinks_done: list[str], sinks_remaining: int,
+                    note: LastChange | None = None) -> Written[RunRecord]:
+        with self._lock:
+            run = self._run(run_id)
+            moved = switched(run, epoch, source, target, inputs, variables, sinks_remaining, note)
+            if moved is None:
+                return Written(False, _copy(run))
+            self._sinks_done[run_id] = set(sinks_done)
+            self._runs[run_id] = moved
+            return Written(True, _copy(moved))

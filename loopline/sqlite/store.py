@@ -28,7 +28,17 @@ from infra.ports import (
     Written,
     refusal_record,
 )
-from loopline.store_rules import changed, check_change, edge_resolved, halted, may_reset, reopened
+from loopline.store_rules import (
+    changed,
+    check_change,
+    edge_resolved,
+    halted,
+    may_migrate_task,
+    may_reset,
+    paused_to_migrate,
+    reopened,
+    switched,
+)
 from statemachine.loop_steps import ended_iteration
 from statemachine.state import LastChange
 from statemachine.versions import WorkflowVersion, version_key
@@ -260,6 +270,38 @@ class SQLiteStore:
             items.put_run(again, run, sinks_done=set(sinks_done))
             return Written(True, again)
 
+
+    # migration (infra/engine/migration.py)
+    def migrate_task(self, run_id: str, record: TaskRecord, epoch: int, plan_hash: str,
+                     expect: TaskRecord | None) -> bool:
+        with self._items() as items:
+            run = _existing(items, run_id)
+            current = items.task(run_id, record.task_id)
+            if not may_migrate_task(run, current, epoch, plan_hash, expect):
+                return False
+            items.put_task(run_id, record, current)
+            return True
+
+    def pause_to_migrate(self, run_id: str, epoch: int, plan_hash: str,
+                         note: LastChange | None = None) -> Written[RunRecord]:
+        with self._items() as items:
+            run = _existing(items, run_id)
+            paused = paused_to_migrate(run, epoch, plan_hash, note)
+            if paused is None:
+                return Written(False, run)
+            items.put_run(paused, run)
+            return Written(True, paused)
+
+    def switch_plan(self, run_id: str, epoch: int, source: str, target: str, inputs: dict[str, Any],
+                    variables: dict[str, Any], sinks_done: list[str], sinks_remaining: int,
+                    note: LastChange | None = None) -> Written[RunRecord]:
+        with self._items() as items:
+            run = _existing(items, run_id)
+            moved = switched(run, epoch, source, target, inputs, variables, sinks_remaining, note)
+            if moved is None:
+                return Written(False, run)
+            items.put_run(moved, run, sinks_done=set(sinks_done))
+            return Written(True, moved)
 
 def _existing(items: Items, run_id: str) -> RunRecord:
     run = items.run(run_id)

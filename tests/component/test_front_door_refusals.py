@@ -30,6 +30,8 @@ STATE_CHANGING = [
     ("POST", "/runs/r1/pause", "/runs/{run_id}/pause"),
     ("POST", "/runs/r1/resume", "/runs/{run_id}/resume"),
     ("POST", "/runs/r1/redrive", "/runs/{run_id}/redrive"),
+    ("POST", "/runs/r1/migrate", "/runs/{run_id}/migrate"),
+    ("POST", "/workflows/w/versions/1.0.0/migrate", "/workflows/{workflow_id}/versions/{version}/migrate"),
     ("POST", "/runs/r1/approvals/ask", "/runs/{run_id}/approvals/{task_id}"),
     ("POST", "/approvals/" + "A" * 43, "/approvals/{token}"),
     ("POST", "/callbacks/" + "A" * 43, "/callbacks/{token}"),

@@ -38,6 +38,9 @@ GONE = {
     "record_failure": lambda s: s.record_failure("run-x", "a", ERROR),
     "reset_task": lambda s: s.reset_task("run-x", "a", 1),
     "reopen_run": lambda s: s.reopen_run("run-x", 1, [], 1, NOW),
+    "migrate_task": lambda s: s.migrate_task("run-x", ports.TaskRecord("a", redrive=1), 1, "hash-1", None),
+    "switch_plan": lambda s: s.switch_plan("run-x", 1, "hash-1", "hash-2", {}, {}, [], 1),
+    "pause_to_migrate": lambda s: s.pause_to_migrate("run-x", 1, "hash-1"),
     "change_task+exports": lambda s: s.change_task("run-x", "a", DONE, exports={"v": 1}),
 }
 
@@ -203,8 +206,8 @@ def test_every_task_field_round_trips(store) -> None:  # noqa: F811
         "a", status="WAITING", attempt=3, output={"o": [1, None]}, error=ERROR, started_at="s", ended_at="e",
         lease_until="l", ctx_now="n", ctx_seed=2**40, wake_at="w", nonce="x", waiting_for="approval",
         approval={"title": "t"}, role_ctx={"role": "handler"}, catch={"state": "pending"}, loop_state={"total": 2},
-        child_run="c", child_plan="p", child_inputs={"i": 1}, parked=True, redrive=2, votes=4, token_hash="h",
-        printed="out")
+        child_run="c", child_plan="p", child_inputs={"i": 1}, parked=True, redrive=2, links_epoch=1, votes=4,
+        token_hash="h", printed="out")
     fields = {name: getattr(full, name) for name in ports.TaskRecord.__dataclass_fields__
               if name not in ("task_id", "status", "resolved", "deps_ok", "deps_failed", "deps_skipped",
                               "forced_skip")}

@@ -56,10 +56,10 @@ def test_version_is_the_projects():
 def test_help_shows_each_default_and_never_none():
     assert "(default: 8080)" in loopline("dev", "--help").stdout
     assert "(default: 5055)" in loopline("emulator", "--help").stdout
-    for command in ("approvals", "approve", "cancel", "workflows"):
+    for command in ("approvals", "approve", "cancel", "workflows", "migrate"):
         assert "(default: http://127.0.0.1:8080)" in loopline(command, "--help").stdout, command
     for command in ("validate", "compile", "graph", "run", "approvals", "approve", "reject", "cancel", "pause",
-                    "resume", "redrive", "workflows", "dev", "emulator"):
+                    "resume", "redrive", "workflows", "migrate", "dev", "emulator"):
         shown = loopline(command, "--help")
         assert shown.returncode == 0 and "default: None" not in shown.stdout and "default: False" not in shown.stdout
 

@@ -11,6 +11,7 @@ from statemachine.messages import (
     ChildDone,
     Exec,
     Kind,
+    Migrate,
     Notify,
     ParentRef,
     Redrive,
@@ -41,6 +42,8 @@ EVERY_KIND = [
     Redrive("r", 1),
     BranchTimeout("r", "p", "fan", "slow", "2026-01-01T00:00:00.000Z"),
     BranchTimeout("r", "p", "fan", "slow", "2026-01-01T00:00:00.000Z", suffix="@each.2", epoch=1),
+    Migrate("r", 1, "p1", "p2"),
+    Migrate("r", 2, "p1", "p2", reason="notify first"),
 ]
 
 
