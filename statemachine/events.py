@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .messages import ChildDone, Exec, Message, Notify, Redrive, Remind, RunTimeout, Start, TimerFired
+from .messages import ChildDone, Exec, Message, Notify, Redrive, Remind, Rewind, RunTimeout, Start, TimerFired
 
 
 class CauseKind(StrEnum):
     MESSAGE = "message"  # a work-queue message (or a timer's) handled by the worker
     RESULT = "result"  # a code task's result from the task runner
-    REQUEST = "request"  # an API request: start, cancel, pause, resume, redrive, a link's answer
+    REQUEST = "request"  # an API request: start, cancel, pause, resume, redrive, rewind, a link's answer
     DEAD_LETTER = "dead_letter"  # a message that failed every delivery
 
 
@@ -65,7 +65,7 @@ def cause_of(message: Message) -> Cause:
         return Cause(CauseKind.MESSAGE, "child_done", f"{message.parent.key} <- run {message.child}")
     if isinstance(message, (Notify, Remind)):
         return Cause(CauseKind.MESSAGE, "notify" if isinstance(message, Notify) else "remind", message.key)
-    if isinstance(message, (Start, RunTimeout, Redrive)):
-        name = {Start: "start", RunTimeout: "run_timeout", Redrive: "redrive"}[type(message)]
+    if isinstance(message, (Start, RunTimeout, Redrive, Rewind)):
+        name = {Start: "start", RunTimeout: "run_timeout", Redrive: "redrive", Rewind: "rewind"}[type(message)]
         return Cause(CauseKind.MESSAGE, name, message.run)
     raise TypeError(f"not a message: {message!r}")

@@ -28,6 +28,7 @@ class Kind(StrEnum):
     NOTIFY = "notify"  # tell one approver through one channel
     REMIND = "remind"  # remind the approvers who have not decided yet
     REDRIVE = "redrive"  # reopen a FAILED run from its failed tasks
+    REWIND = "rewind"  # reopen an ended run from just before one of its tasks
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,19 @@ class Redrive:
     epoch: int
 
 
-Message: TypeAlias = Start | Exec | TimerFired | RunTimeout | ChildDone | Notify | Remind | Redrive
+@dataclass(frozen=True)
+class Rewind:
+    """Rewind ``run`` to just before task ``to`` as its epoch ``epoch``; ``by`` and ``reason``: who asked
+    and why, for the run's history."""
+
+    run: str
+    epoch: int
+    to: str
+    by: str = ""
+    reason: str = ""
+
+
+Message: TypeAlias = Start | Exec | TimerFired | RunTimeout | ChildDone | Notify | Remind | Redrive | Rewind
 
 
 def encode(message: Message) -> dict[str, Any]:
@@ -198,6 +211,9 @@ def encode(message: Message) -> dict[str, Any]:
                 "key": message.key, "attempt": message.attempt, "round": message.round, "epoch": message.epoch}
     if isinstance(message, Redrive):
         return {"k": Kind.REDRIVE.value, "run": message.run, "epoch": message.epoch}
+    if isinstance(message, Rewind):
+        return {"k": Kind.REWIND.value, "run": message.run, "epoch": message.epoch, "to": message.to,
+                "by": message.by, "reason": message.reason}
     raise TypeError(f"not a message: {message!r}")
 
 
@@ -232,6 +248,9 @@ def decode(raw: Any) -> Message:
     if kind is Kind.REMIND:
         return Remind(_str(raw, "run"), _str(raw, "plan"), _str(raw, "task"), _str(raw, "key"), _int(raw, "attempt"),
                       _int(raw, "round"), epoch=_opt_int(raw, "epoch"))
+    if kind is Kind.REWIND:
+        return Rewind(_str(raw, "run"), _int(raw, "epoch"), _str(raw, "to"), _opt_str(raw, "by") or "",
+                      _opt_str(raw, "reason") or "")
     return Redrive(_str(raw, "run"), _int(raw, "epoch"))
 
 

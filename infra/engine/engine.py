@@ -29,6 +29,7 @@ from statemachine.messages import (
     ParentRef,
     Redrive,
     Remind,
+    Rewind,
     RunTimeout,
     Start,
     TimerFired,
@@ -61,6 +62,7 @@ from .propagate import Propagation
 from .reading import Scopes
 from .recall import RecallingStore
 from .redrive import Redriving
+from .rewind import Rewinding
 from .run_end import RunEnd
 from .run_listing import RunListing
 from .run_start import RunStart
@@ -151,6 +153,7 @@ class Engine:
         self.pausing = Pausing(store, self.plans, messenger, outcomes, waits, run_end, journal)
         self.redriving = Redriving(store, clock, self.plans, messenger, run_start, run_end, propagation,
                                    journal)
+        self.rewinding = Rewinding(store, clock, self.plans, messenger, self.redriving, journal)
         code = CodeTasks(dispatch, timers, settings.custom_modules) if dispatch is not None else None
         self.attempts = Attempts(clock, rng, settings.lease_seconds, self.plans, scopes, messenger, outcomes,
                                  propagation, waits, blocks, loops, children, code, task_types, self.recall)
@@ -194,6 +197,8 @@ class Engine:
             self.approvals.on_remind(msg)
         elif isinstance(msg, Redrive):
             self.redriving.on_redrive(msg)
+        elif isinstance(msg, Rewind):
+            self.rewinding.on_rewind(msg)
 
     def accept_result(self, body: str, time_left: Callable[[], float] | None = None) -> str:
         """A code task's result from the result queue (attempts.py); what it makes ready runs next, as
@@ -245,6 +250,11 @@ class Engine:
     def redrive_run(self, run_id: str) -> dict[str, Any] | None:
         with self.journal.caused_by(Cause(CauseKind.REQUEST, "redrive", run_id)):
             return self.redriving.redrive_run(run_id)
+
+    def rewind_run(self, run_id: str, task_id: str, by: str = "", reason: str = "") -> dict[str, Any] | None:
+        """Reopen an ended run from just before ``task_id`` (rewind.py); ``by``, ``reason``: for its history."""
+        with self.journal.caused_by(Cause(CauseKind.REQUEST, "rewind", run_id)):
+            return self.rewinding.rewind_run(run_id, task_id, by, reason)
 
     # ------------------------------------------------------------ links and approvals
 
