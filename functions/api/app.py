@@ -11,7 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.api import openapi, pages, run_routes, workflow_routes
 from functions.api import schemas as doc
-from functions.api.history import audited, reason_of, router
+from functions.api.history import actor, audited, reason_of, router
 from infra.engine import LinkError
 from infra.json_http import NOSNIFF, STATE_CHANGING, BadBody, dumps, is_json_type, media_type, parse_body
 from infra.listing_params import BadQuery
@@ -230,6 +230,28 @@ def redrive_run(run_id: str):
                            run_status=result["status"])
         return _json(202, result)  # queued: GET /runs/{id} shows it RUNNING once the worker has reopened it
     return _audited(AuditAction.REDRIVE, run_id, reason_of(_optional_body()), redrive)
+
+
+@app.post("/runs/<run_id>/rewind", **doc.route("Reopen an ended run from just before one of its tasks",
+                                                (202, doc.RewindResult), errors=(400, 404, 409), tags=("runs",),
+           request=doc.body(doc.RewindRequest)))
+def rewind_run(run_id: str):
+    body = _body()
+    to, reason = body.get("to"), reason_of(body)
+    if not isinstance(to, str) or not to:
+        raise ApiError(400, "'to' must be the id of the task to rewind to")
+    if body.get("compensate") not in (None, False):  # docs/durability.md: not there yet
+        raise ApiError(400, "'compensate' is not supported yet: run the compensations you need first")
+
+    def rewind():
+        result = get_engine().rewind_run(run_id, to, actor(app.current_event), reason)
+        if result is None:
+            raise ApiError(404, f"no run with id '{run_id}'")
+        if not result["changed"]:
+            raise ApiError(result["code"], f"run '{run_id}' cannot be rewound to '{to}': {result['reason']}",
+                           run_status=result["status"])
+        return _json(202, result)  # queued: GET /runs/{id} shows it RUNNING once the worker has reopened it
+    return _audited(AuditAction.REWIND, run_id, f"to {to}" + (f": {reason}" if reason else ""), rewind)
 
 
 def _run_control(run_id: str, result, needed: str):

@@ -30,6 +30,7 @@ STATE_CHANGING = [
     ("POST", "/runs/r1/pause", "/runs/{run_id}/pause"),
     ("POST", "/runs/r1/resume", "/runs/{run_id}/resume"),
     ("POST", "/runs/r1/redrive", "/runs/{run_id}/redrive"),
+    ("POST", "/runs/r1/rewind", "/runs/{run_id}/rewind"),
     ("POST", "/runs/r1/approvals/ask", "/runs/{run_id}/approvals/{task_id}"),
     ("POST", "/approvals/" + "A" * 43, "/approvals/{token}"),
     ("POST", "/callbacks/" + "A" * 43, "/callbacks/{token}"),
