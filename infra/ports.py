@@ -279,10 +279,12 @@ class StateStore(Protocol):
         ...
 
     # rewind (infra/engine/rewind.py)
-    def begin_rewind(self, run_id: str, epoch: int, task_id: str) -> Written[RunRecord]:
+    def begin_rewind(self, run_id: str, epoch: int, task_id: str, comps: list[list[str]] | None = None,
+                     note: LastChange | None = None) -> Written[RunRecord]:
         """Mark rewind ``epoch`` to ``task_id`` under way: only on an ended run (COMPLETED, FAILED,
-        CANCELLED) with ``epoch - 1`` redrives and no rewind under way. Returns (applied, the stored run);
-        RunGone if the run has no item."""
+        CANCELLED) with ``epoch - 1`` redrives and no rewind under way. With ``comps`` (compensation
+        steps to run first) the run also becomes COMPENSATING with them as its end steps. Returns
+        (applied, the stored run); RunGone if the run has no item."""
         ...
 
     # tasks

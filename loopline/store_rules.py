@@ -107,10 +107,13 @@ def reopened(run: RunRecord, epoch: int, sinks_remaining: int, now: str, note: L
                    cancelled=False, ttl=None, rewinding=None, rewind_to=None, last_change=note or run.last_change)
 
 
-def rewind_begun(run: RunRecord, epoch: int, task_id: str) -> RunRecord | None:
-    """The ended run with rewind ``epoch`` to ``task_id`` under way; None if it is not ended at the epoch
-    before or another rewind is under way."""
+def rewind_begun(run: RunRecord, epoch: int, task_id: str, comps: list[list[str]] | None = None,
+                 note: LastChange | None = None) -> RunRecord | None:
+    """The ended run with rewind ``epoch`` to ``task_id`` under way (COMPENSATING with ``comps`` first, if
+    any); None if it is not ended at the epoch before or another rewind is under way."""
     if run.status not in ("COMPLETED", "FAILED", "CANCELLED") or run.redrives != epoch - 1 \
             or run.rewinding is not None:
         return None
+    if comps:
+        run = replace(run, status="COMPENSATING", end_comps=copy.deepcopy(comps), last_change=note or run.last_change)
     return replace(run, rewinding=epoch, rewind_to=task_id)

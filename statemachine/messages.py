@@ -150,13 +150,14 @@ class Redrive:
 @dataclass(frozen=True)
 class Rewind:
     """Rewind ``run`` to just before task ``to`` as its epoch ``epoch``; ``by`` and ``reason``: who asked
-    and why, for the run's history."""
+    and why, for the run's history; ``compensate``: the discarded tasks' compensations run first."""
 
     run: str
     epoch: int
     to: str
     by: str = ""
     reason: str = ""
+    compensate: bool = False
 
 
 Message: TypeAlias = Start | Exec | TimerFired | RunTimeout | ChildDone | Notify | Remind | Redrive | Rewind
@@ -212,8 +213,11 @@ def encode(message: Message) -> dict[str, Any]:
     if isinstance(message, Redrive):
         return {"k": Kind.REDRIVE.value, "run": message.run, "epoch": message.epoch}
     if isinstance(message, Rewind):
-        return {"k": Kind.REWIND.value, "run": message.run, "epoch": message.epoch, "to": message.to,
-                "by": message.by, "reason": message.reason}
+        out = {"k": Kind.REWIND.value, "run": message.run, "epoch": message.epoch, "to": message.to,
+               "by": message.by, "reason": message.reason}
+        if message.compensate:
+            out["compensate"] = True
+        return out
     raise TypeError(f"not a message: {message!r}")
 
 
@@ -250,7 +254,7 @@ def decode(raw: Any) -> Message:
                       _int(raw, "round"), epoch=_opt_int(raw, "epoch"))
     if kind is Kind.REWIND:
         return Rewind(_str(raw, "run"), _int(raw, "epoch"), _str(raw, "to"), _opt_str(raw, "by") or "",
-                      _opt_str(raw, "reason") or "")
+                      _opt_str(raw, "reason") or "", compensate=raw.get("compensate") is True)
     return Redrive(_str(raw, "run"), _int(raw, "epoch"))
 
 

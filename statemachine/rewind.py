@@ -17,6 +17,7 @@ Role tasks (catch handlers, compensations, finally tasks) are no checkpoints: th
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .plan import Plan
@@ -79,3 +80,15 @@ def compensated_kept(end_comps: list[list[str]] | None, kept: set[str]) -> list[
     """The tasks a rewind would keep whose compensation ran when the run ended: their work was undone."""
     return sorted({done for _, done in end_comps or [] if done in kept})
 
+
+
+def to_compensate(plan: Plan, statuses: Mapping[str, str], gone: frozenset[str],
+                  end_comps: list[list[str]] | None) -> list[list[str]]:
+    """The compensation steps a rewind with ``compensate`` runs before its reset, as the run's end steps
+    (``[compensation task, compensated task]`` pairs): one per discarded task that COMPLETED and declares
+    a compensation not run yet (``end_comps``: those that ran when the run ended), the latest in the
+    plan's order first, as a saga undoes."""
+    done = {task for _, task in end_comps or []}
+    return [[node.compensation.task_id, node.id] for node in reversed(plan.nodes.values())
+            if node.id in gone and node.compensation is not None and statuses.get(node.id) == "COMPLETED"
+            and node.id not in done]

@@ -240,11 +240,12 @@ def rewind_run(run_id: str):
     to, reason = body.get("to"), reason_of(body)
     if not isinstance(to, str) or not to:
         raise ApiError(400, "'to' must be the id of the task to rewind to")
-    if body.get("compensate") not in (None, False):  # docs/durability.md: not there yet
-        raise ApiError(400, "'compensate' is not supported yet: run the compensations you need first")
+    compensate = body.get("compensate", False)
+    if not isinstance(compensate, bool):
+        raise ApiError(400, "'compensate' must be true or false")
 
     def rewind():
-        result = get_engine().rewind_run(run_id, to, actor(app.current_event), reason)
+        result = get_engine().rewind_run(run_id, to, actor(app.current_event), reason, compensate)
         if result is None:
             raise ApiError(404, f"no run with id '{run_id}'")
         if not result["changed"]:

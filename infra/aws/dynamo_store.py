@@ -523,18 +523,22 @@ class DynamoStore:
             return Written(False, self._stored_run(run_id, refused))
         return Written(True, run_from_item(self._json, reply["Attributes"]))
 
-    def begin_rewind(self, run_id: str, epoch: int, task_id: str) -> Written[RunRecord]:
+    def begin_rewind(self, run_id: str, epoch: int, task_id: str, comps: list[list[str]] | None = None,
+                     note: LastChange | None = None) -> Written[RunRecord]:
         count = "(attribute_not_exists(redrives) OR redrives = :prev)" if epoch == 1 else "redrives = :prev"
+        values = {":n": {"N": str(epoch)}, ":to": {"S": task_id}, ":prev": {"N": str(epoch - 1)},
+                  ":completed": {"S": "COMPLETED"}, ":failed": {"S": "FAILED"}, ":cancelled": {"S": "CANCELLED"}}
+        sets = ["rewinding = :n", "rewind_to = :to"]
+        if comps:  # its compensations first, as the run's end steps
+            values.update({":comping": {"S": "COMPENSATING"}, ":comps": RUN.encode(self._json, "end_comps", comps)})
+            sets = self._noted(note, [*sets, "#s = :comping", "end_comps = :comps"], values)
         try:
             reply = self._call(
                 "update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
-                UpdateExpression="SET rewinding = :n, rewind_to = :to",
+                UpdateExpression="SET " + ", ".join(sets),
                 ConditionExpression=f"#s IN (:completed, :failed, :cancelled) AND {count} "
                                     "AND attribute_not_exists(rewinding)",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":n": {"N": str(epoch)}, ":to": {"S": task_id},
-                                           ":prev": {"N": str(epoch - 1)}, ":completed": {"S": "COMPLETED"},
-                                           ":failed": {"S": "FAILED"}, ":cancelled": {"S": "CANCELLED"}},
+                ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except Refused as refused:  # begun before (a redelivery), or not an ended run at the epoch before
             return Written(False, self._stored_run(run_id, refused))

@@ -153,7 +153,7 @@ class Engine:
         self.pausing = Pausing(store, self.plans, messenger, outcomes, waits, run_end, journal)
         self.redriving = Redriving(store, clock, self.plans, messenger, run_start, run_end, propagation,
                                    journal)
-        self.rewinding = Rewinding(store, clock, self.plans, messenger, self.redriving, journal)
+        self.rewinding = Rewinding(store, clock, self.plans, messenger, self.redriving, run_end, journal)
         code = CodeTasks(dispatch, timers, settings.custom_modules) if dispatch is not None else None
         self.attempts = Attempts(clock, rng, settings.lease_seconds, self.plans, scopes, messenger, outcomes,
                                  propagation, waits, blocks, loops, children, code, task_types, self.recall)
@@ -251,10 +251,12 @@ class Engine:
         with self.journal.caused_by(Cause(CauseKind.REQUEST, "redrive", run_id)):
             return self.redriving.redrive_run(run_id)
 
-    def rewind_run(self, run_id: str, task_id: str, by: str = "", reason: str = "") -> dict[str, Any] | None:
-        """Reopen an ended run from just before ``task_id`` (rewind.py); ``by``, ``reason``: for its history."""
+    def rewind_run(self, run_id: str, task_id: str, by: str = "", reason: str = "",
+                   compensate: bool = False) -> dict[str, Any] | None:
+        """Reopen an ended run from just before ``task_id`` (rewind.py); ``by``, ``reason``: for its history;
+        ``compensate``: the discarded tasks' compensations run first."""
         with self.journal.caused_by(Cause(CauseKind.REQUEST, "rewind", run_id)):
-            return self.rewinding.rewind_run(run_id, task_id, by, reason)
+            return self.rewinding.rewind_run(run_id, task_id, by, reason, compensate)
 
     # ------------------------------------------------------------ links and approvals
 

@@ -278,10 +278,11 @@ class InMemoryStore:
             self._runs[run_id] = again
             return Written(True, _copy(again))
 
-    def begin_rewind(self, run_id: str, epoch: int, task_id: str) -> Written[RunRecord]:
+    def begin_rewind(self, run_id: str, epoch: int, task_id: str, comps: list[list[str]] | None = None,
+                     note: LastChange | None = None) -> Written[RunRecord]:
         with self._lock:
             run = self._run(run_id)
-            marked = rewind_begun(run, epoch, task_id)
+            marked = rewind_begun(run, epoch, task_id, comps, note)
             if marked is None:
                 return Written(False, _copy(run))
             self._runs[run_id] = marked

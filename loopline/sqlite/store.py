@@ -261,10 +261,11 @@ class SQLiteStore:
             items.put_run(again, run, sinks_done=set(sinks_done))
             return Written(True, again)
 
-    def begin_rewind(self, run_id: str, epoch: int, task_id: str) -> Written[RunRecord]:
+    def begin_rewind(self, run_id: str, epoch: int, task_id: str, comps: list[list[str]] | None = None,
+                     note: LastChange | None = None) -> Written[RunRecord]:
         with self._items() as items:
             run = _existing(items, run_id)
-            marked = rewind_begun(run, epoch, task_id)
+            marked = rewind_begun(run, epoch, task_id, comps, note)
             if marked is None:
                 return Written(False, run)
             items.put_run(marked, run)

@@ -71,3 +71,19 @@ def test_a_run_whose_compensation_ran_reopens_by_a_rewind(store) -> None:  # noq
     store.begin_rewind("run-1", 1, "a")
     applied, run = store.reopen_run("run-1", 1, [], 2, NOW, rewinding=True)
     assert applied and run.end_comps is None and run.status == "RUNNING"
+
+
+def test_begin_rewind_with_compensations_makes_the_run_compensate_them_first(store) -> None:  # noqa: F811
+    from statemachine.state import LastChange
+
+    completed_run(store)
+    note = LastChange(reason="rewind 1 to 'b': compensating 1 tasks first", at=NOW, cause_kind="", cause_name="",
+                      cause_subject="")
+    applied, run = store.begin_rewind("run-1", 1, "b", [["undo_b", "b"]], note=note)
+    assert applied and (run.status, run.end_comps, run.rewinding, run.last_change) == (
+        "COMPENSATING", [["undo_b", "b"]], 1, note)
+    assert run == store.get_run("run-1")
+    assert store.begin_rewind("run-1", 1, "b", [["undo_b", "b"]])[0] is False  # begun: not again
+    store.reset_task("run-1", "b", 1, rewinding=True)
+    applied, run = store.reopen_run("run-1", 1, [], 2, NOW, rewinding=True)
+    assert applied and (run.status, run.end_comps, run.rewinding) == ("RUNNING", None, None)

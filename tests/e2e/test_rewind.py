@@ -38,7 +38,7 @@ def test_rewind_through_the_api_survives_duplicates_and_a_crash(aws, clock, monk
         ran.clear()
         for body, code, words in [({"to": "nope"}, 404, "no task 'nope'"), ({}, 400, "'to' must be"),
                                   ({"to": "log"}, 400, "finally task"),
-                                  ({"to": "b", "compensate": True}, 400, "not supported yet"),
+                                  ({"to": "b", "compensate": "yes"}, 400, "'compensate' must be true or false"),
                                   ({"to": "b", "reason": 5}, 400, "'reason' must be a string")]:
             status, answer = api(runtime, rewind_event(run_id, body))
             assert (status, words in answer["error"]) == (code, True), (body, answer)
@@ -47,7 +47,7 @@ def test_rewind_through_the_api_survives_duplicates_and_a_crash(aws, clock, monk
         killed = twice_and_killed_after(monkeypatch, "begin_rewind")
         status, body = api(runtime, rewind_event(run_id, {"to": "b", "reason": "b read stale data"}))
         assert status == 202 and body == {"run_id": run_id, "status": "COMPLETED", "changed": True, "rewind": 1,
-                                          "to": "b", "discarded": ["b", "c"]}
+                                          "to": "b", "discarded": ["b", "c"], "compensating": []}
         with pytest.raises(SimulatedCrash):
             runtime.run_until(lambda: False, timeout=20)
         assert killed and view(runtime, run_id)["status"] == "COMPLETED"  # begun, nothing reset yet
@@ -104,7 +104,7 @@ def test_rewind_with_the_cli(server):
     done = cli("rewind", run_id, "--to", "hook", "--reason", "the factor was wrong", "--url", server)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"run_id": run_id, "status": "COMPLETED", "changed": True, "rewind": 1,
-                                       "to": "hook", "discarded": ["hook", "total"]}
+                                       "to": "hook", "discarded": ["hook", "total"], "compensating": []}
     again = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["callbacks"])
     assert again["status"] == "RUNNING" and again["outputs"] is None and again["redrives"] == 1
     assert again["tasks"]["fetch"]["status"] == "COMPLETED"  # kept, not run again
@@ -121,3 +121,40 @@ def test_rewind_with_the_cli(server):
     audit = get_json(f"{server}/audit?action=rewind")[1]["entries"]
     assert [(a["target"], a["reason"], a["outcome"]) for a in audit] == [
         (run_id, "to nope", 404), (run_id, "to hook: the factor was wrong", 202)]
+
+
+TRIP = """
+workflow:
+  metadata: {id: trip}
+  tasks:
+    - {id: flight, type: python, config: {code: "result = 'FL-1'"}, compensation: {task_id: cancel_flight}}
+    - id: hotel
+      type: python
+      depends_on: [flight]
+      config: {code: "result = 'HT-' + str(len(tasks['flight']['output']))"}
+      compensation: {task_id: cancel_hotel}
+    - {id: cancel_flight, type: python, config: {code: "result = 'refunded flight'"}}
+    - id: cancel_hotel
+      type: python
+      depends_on: [hotel]
+      config: {code: "result = 'refunded ' + tasks['hotel']['output']"}
+"""
+
+
+def test_rewind_with_compensations_first_with_the_cli(server):
+    run_id = json.loads(request("POST", f"{server}/runs", {"workflow": TRIP, "input": {}})[2])["run_id"]
+    wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["status"] == "COMPLETED")
+    done = cli("rewind", run_id, "--to", "hotel", "--compensate", "--url", server)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["compensating"] == ["hotel"]
+    view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1],
+                    lambda v: v["status"] == "COMPLETED" and v["redrives"] == 1)
+    assert view["tasks"]["hotel"]["output"] == "HT-4" and view["tasks"]["hotel"]["attempts"] == 1
+    history = wait_for(lambda: get_json(f"{server}/runs/{run_id}/history?limit=500")[1]["entries"],
+                       lambda entries: sum(e["kind"] == "run" and e["status"] == "COMPLETED" for e in entries) == 2)
+    # The hotel booked before was undone; its compensation's item was then reset with it (the history
+    # keeps it), the flight kept and never compensated.
+    assert [(e["item"], e["status"]) for e in history if e["item"].startswith("cancel_")] == [
+        ("cancel_hotel@hotel", "RUNNING"), ("cancel_hotel@hotel", "COMPLETED"), ("cancel_hotel@hotel", "PENDING")]
+    assert [(e["previous"], e["status"]) for e in history if e["kind"] == "run"][-3:] == [
+        ("COMPLETED", "COMPENSATING"), ("COMPENSATING", "RUNNING"), ("RUNNING", "COMPLETED")]

@@ -39,7 +39,7 @@ def test_a_completed_run_rewound_to_a_task_runs_it_and_what_follows_again(local,
     kept = local.store.list_tasks(run_id)["a"]
     asked = local.engine.rewind_run(run_id, "b", by="ops", reason="b read stale data")
     assert asked == {"run_id": run_id, "status": "COMPLETED", "changed": True, "rewind": 1, "to": "b",
-                     "discarded": ["b", "c"]}
+                     "discarded": ["b", "c"], "compensating": []}
     done = drive(local, run_id, clock)
     assert done["status"] == "COMPLETED" and done["outputs"] == {"c": 20} and done["redrives"] == 1
     assert ran == ["b", "c", "log"]  # a is kept; the finally task runs again at the new end
@@ -196,3 +196,59 @@ def test_the_links_of_a_discarded_wait_stop_working(local, clock, ran):
         local.engine.submit_callback(old, {"n": 9})
     local.engine.submit_callback(view["callbacks"][0]["url"].rsplit("/", 1)[1], {"n": 2})
     assert settle(local, run_id)["tasks"]["after"]["output"] == {"n": 2}
+
+
+def test_with_compensate_the_discarded_tasks_compensations_run_first(local, clock, ran):
+    text = SAGA.replace("raise RuntimeError('no cars left')", "result = 'CR-3'")
+    run_id, _ = completed_run(local, clock, ran, text)
+    asked = local.engine.rewind_run(run_id, "hotel", by="ops", reason="wrong dates", compensate=True)
+    assert asked["discarded"] == ["car", "hotel"] and asked["compensating"] == ["car", "hotel"]
+    assert local.engine.cancel_run(run_id)["cancelled"] is False  # (not yet begun: it has ended)
+    local.pump_once()  # the rewind begins: the run compensates, latest first
+    assert local.engine.describe_run(run_id)["status"] == "COMPENSATING"
+    assert local.engine.rewind_run(run_id, "flight")["code"] == 409  # a rewind is under way
+    assert local.engine.cancel_run(run_id)["cancelled"] is False  # its compensations are let be
+    done = drive(local, run_id, clock)
+    assert done["status"] == "COMPLETED" and done["redrives"] == 1
+    assert ran == ["cancel_car", "cancel_hotel", "hotel", "car", "log"]  # flight kept, not compensated
+    runs = [(e.status, e.previous, e.reason) for e in local.history.of_run(run_id, limit=500).items
+            if e.kind == "run"]
+    assert ("COMPENSATING", "COMPLETED", "rewind 1 to 'hotel' by ops (wrong dates): compensating 2 tasks first") \
+        in runs and ("RUNNING", "COMPENSATING", "rewind 1 to 'hotel': 1 tasks kept") in runs
+    # Rewound again without compensate: nothing is compensated.
+    assert local.engine.rewind_run(run_id, "car")["compensating"] == []
+    assert drive(local, run_id, clock)["status"] == "COMPLETED" and ran[5:] == ["car", "log"]
+
+
+@pytest.mark.parametrize("where", ["begin_rewind", "load", "reset_task", "reopen_run"])
+def test_a_crash_in_a_compensating_rewind_is_healed_by_its_redelivery(local, clock, ran, monkeypatch, where):
+    """The worker dies right after the store's first ``where`` call of the rewind's messages: beginning,
+    checking its compensations, resetting, reopening (in the message its last compensation sent)."""
+
+    class Killed(BaseException):
+        pass
+
+    run_id, _ = completed_run(local, clock, ran, SAGA.replace("raise RuntimeError('no cars left')", "result = 1"))
+    local.engine.rewind_run(run_id, "flight", compensate=True)
+    real, handle = getattr(local.store, where), local.engine.handle
+    died = []
+
+    def dies_after(*args, **kwargs):
+        real(*args, **kwargs)
+        died.append(where)
+        raise Killed(where)
+
+    def handled(message, *args, **kwargs):
+        if message.get("k") == "rewind" and not died:  # only the rewind's own steps die, once
+            try:
+                with monkeypatch.context() as patched:
+                    patched.setattr(local.store, where, dies_after)
+                    return handle(message, *args, **kwargs)
+            except Killed:
+                handle(message, *args, **kwargs)  # the message comes back, twice
+        return handle(message, *args, **kwargs)
+
+    monkeypatch.setattr(local.engine, "handle", handled)
+    done = drive(local, run_id, clock)
+    assert done["status"] == "COMPLETED" and done["redrives"] == 1
+    assert ran == ["cancel_car", "cancel_hotel", "cancel_flight", "flight", "hotel", "car", "log"] and died == [where]
