@@ -11,17 +11,15 @@ from tests.unit.test_engine_redrive import CHAIN, FAN
 
 CONDITION = """
 workflow:
-  metadata: {id: cond}
+  metadata: {id: branches}
   tasks:
     - {id: a, type: python, config: {code: "result = 7"}}
-    - {id: join, type: python, depends_on: [hi, lo], config: {code: "result = 'joined'"}}
     - {id: aside, type: python, depends_on: [a], config: {code: "result = 0"}}
+    - {id: join, type: python, depends_on: [hi, lo], config: {code: "result = 'joined'"}}
   control_flow:
     conditions:
-      - id: big
-        if: "${tasks.a.output > 5}"
-        then: [{id: hi, type: python, config: {code: "result = 'high'"}}]
-        else: [{id: lo, type: python, config: {code: "result = 'low'"}}]
+      - {id: big, if: "${tasks.a.output > 5}", then: [{id: hi, type: python, config: {code: "result = 1"}}],
+         else: [{id: lo, type: python, config: {code: "result = 2"}}]}
 """
 
 
