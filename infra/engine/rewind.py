@@ -152,7 +152,9 @@ class Rewinding:
         keys = [instance_key(task, done) for task, done in run.end_comps or []]
         _, recs = self.store.load(run.run_id, keys)
         for index, key in enumerate(keys):
-            if (recs.get(key) or TaskRecord(key)).status not in TASK_ENDED:
+            rec = recs.get(key) or TaskRecord(key)
+            # Reset by this rewind (stamped with its epoch): the resets began, so they had all ended.
+            if rec.status not in TASK_ENDED and rec.redrive != run.rewinding:
                 self.run_end.end_step(plan, run, index)
                 return False
         return True
