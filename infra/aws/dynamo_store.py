@@ -484,7 +484,7 @@ class DynamoStore:
         try:
             # One transaction: the run must still be FAILED at ``epoch - 1`` (or rewinding at ``epoch``), so no
             # reset can land after the run reopened (when a redelivered message would undo the new epoch's progress).
-            transact(self._db, [("task", {"Put": put}), ("run", {"ConditionCheck": check})])
+            transact(self._db, [("task", {"Put": {**put}}), ("run", {"ConditionCheck": {**check}})])
         except Cancelled as cancelled:
             if "run" in cancelled.failed:
                 found(run_id, cancelled.failed["run"], cancelled.error)
