@@ -159,7 +159,26 @@ workflow:
 """,
     # A run waiting on an approval, migrated to another version, finished there (bench/migration_scenario.py).
     "migration": MIGRATION_V1,
+    # Rewind (issue #13 item 4): the run ends, is rewound to b with its compensation first (the API's
+    # call crashable too, and asked again after a crash as a client would), and ends again.
+    "rewind": """
+workflow:
+  metadata: {id: rewind}
+  tasks:
+    - {id: a, type: python, config: {code: "result = 1"}}
+    - {id: b, type: python, depends_on: [a], config: {code: "result = 2"}, compensation: {task_id: undo_b}}
+    - {id: c, type: python, depends_on: [a, b], config: {code: "result = tasks['b']['output'] * 10"}}
+    - {id: undo_b, type: python, config: {code: "result = 'undone'"}}
+  outputs: {mappings: {c: "${tasks.c.output}"}}
+""",
 }
+# Workflows whose run, once ended, is rewound: (to, compensate); it must then end again, rewound once.
+REWINDS = {"rewind": ("b", True)}
+
+
+def rewound(view: dict, rewind: tuple[str, bool] | None, asked: bool) -> bool:
+    """Whether an ended run is done with: no rewind is due, or it was asked and the run ended again."""
+    return rewind is None or (asked and view.get("redrives") == 1)
 
 
 class Crash(BaseException):
@@ -244,8 +263,10 @@ class Harness:
     def close(self) -> None:
         """After the last run."""
 
-    def drive(self, text: str, crash_at: tuple[int, str] | None, timeout: float = 30.0) -> dict:
-        """Start and run ``text`` to its end, crashing once at ``crash_at`` and restarting."""
+    def drive(self, text: str, crash_at: tuple[int, str] | None, timeout: float = 30.0,
+              rewind: tuple[str, bool] | None = None) -> dict:
+        """Start and run ``text`` to its end, crashing once at ``crash_at`` and restarting (``rewind``: once
+        it has ended, rewind it so, and run it to its end again)."""
         from infra.engine import LinkError
         from infra.wiring import get_engine
         from statemachine.compiler import compile_workflow
@@ -256,7 +277,7 @@ class Harness:
         runtime = self.runtime()
         run_id = f"run-{time.monotonic_ns()}"
         deadline = time.monotonic() + timeout
-        started = False
+        started = asked = False
         self.crashed_in_start = False
         migration = MigrateFirst() if plan.workflow_id == "migration" else None
         while True:
@@ -279,8 +300,16 @@ class Harness:
                             runtime.stop()  # the API died before anything durable: POST /runs failed
                             return {"status": "NOT_STARTED", "outputs": None, "tasks": {}}
                         if view and view["status"] in ("COMPLETED", "FAILED", "CANCELLED"):
-                            runtime.stop()
-                            return view
+                            if rewound(view, rewind, asked):
+                                runtime.stop()
+                                return view
+                            if rewind and not asked:
+                                self.active = True  # the rewind request is the API's work: crashable too
+                                try:
+                                    get_engine().rewind_run(run_id, rewind[0], compensate=rewind[1])
+                                    asked = True  # answered (accepted, or refused as under way): not again
+                                finally:
+                                    self.active = False
                         if migration is not None and migration.holds(get_engine(), run_id, view, self._as_api):
                             view = None  # decided once the run is on the new version
                         for entry in (view or {}).get("approvals", []):
@@ -361,14 +390,15 @@ def enumerate_all(harness: Harness, only: str | None, totals: dict[str, int], fa
         if only and name != only:
             continue
         began = time.monotonic()
-        clean = summary(harness.drive(text, None))
+        rewind = REWINDS.get(name)
+        clean = summary(harness.drive(text, None, rewind=rewind))
         calls = harness.calls
         tried = passed = reached = 0
         for k in range(1, calls + 1):
             for side in ("before", "after"):
                 tried += 1
                 try:
-                    got = summary(harness.drive(text, (k, side)))
+                    got = summary(harness.drive(text, (k, side), rewind=rewind))
                 except Exception as error:  # noqa: BLE001 - reported, not hidden
                     got = {"error": f"{type(error).__name__}: {error}"[:300]}
                 reached += harness.crash_at is None  # not reached: an "after" of an operation that raised

@@ -31,10 +31,12 @@ ENDED = ("COMPLETED", "FAILED", "CANCELLED")
 
 
 def drive(bench, run_id: str, twice_at: int | None = None, pause_after: int | None = None,
-          timeout: float = 60.0) -> tuple[dict, int, int]:
+          timeout: float = 60.0, rewind: tuple[str, bool] | None = None) -> tuple[dict, int, int]:
     """Drive the run to its end one message at a time; its message number ``twice_at`` (from 1) is
     delivered twice at once, interleaved at ``pause_after``. Returns the final view, the number of
-    the run's messages, and the AWS calls of the first delivery of message ``twice_at``."""
+    the run's messages, and the AWS calls of the first delivery of message ``twice_at``. ``rewind``:
+    once ended, the run is rewound so (crash_points.REWINDS) and driven to its end again."""
+    from crash_points import rewound
     from migration_scenario import MigrateFirst
 
     from infra.wiring import get_engine
@@ -43,10 +45,16 @@ def drive(bench, run_id: str, twice_at: int | None = None, pause_after: int | No
 
     seen = calls = 0
     migration = MigrateFirst() if bench.view(run_id)["workflow_id"] == "migration" else None
+    asked = False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if bench.status(run_id) in ENDED:
-            return bench.view(run_id), seen, calls
+            view = bench.view(run_id)
+            if rewound(view, rewind, asked):
+                return view, seen, calls
+            if rewind and not asked:
+                get_engine().rewind_run(run_id, rewind[0], compensate=rewind[1])
+                asked = True
         messages = bench.lambdas.receive(1)
         if not messages:
             if bench.runtime.fire_due_timers():
@@ -74,12 +82,12 @@ def drive(bench, run_id: str, twice_at: int | None = None, pause_after: int | No
     raise TimeoutError(f"run {run_id} did not end: {bench.view(run_id)}")
 
 
-def enumerate_workflow(bench, text: str) -> tuple[int, int, int, list[dict]]:
+def enumerate_workflow(bench, text: str, rewind: tuple[str, bool] | None = None) -> tuple[int, int, int, list[dict]]:
     """(messages, interleavings tried, passed, failures) for one workflow."""
     from tests.e2e.concurrent_runs import summary
 
     clean_id = bench.start(text)
-    clean_view, messages, _ = drive(bench, clean_id)
+    clean_view, messages, _ = drive(bench, clean_id, rewind=rewind)
     clean = summary(clean_view), bench.actions(clean_id)
     tried = passed = 0
     failures: list[dict] = []
@@ -89,7 +97,7 @@ def enumerate_workflow(bench, text: str) -> tuple[int, int, int, list[dict]]:
         while True:
             bench.lambdas.errors.clear()
             run_id = bench.start(text)
-            view, _, calls = drive(bench, run_id, twice_at=index, pause_after=at)
+            view, _, calls = drive(bench, run_id, twice_at=index, pause_after=at, rewind=rewind)
             got = summary(view), bench.actions(run_id)
             tried += 1
             if got == clean and not bench.lambdas.errors:
@@ -107,7 +115,7 @@ def enumerate_workflow(bench, text: str) -> tuple[int, int, int, list[dict]]:
 
 
 def main() -> int:
-    from crash_points import WORKFLOWS
+    from crash_points import REWINDS, WORKFLOWS
 
     from tests.e2e.concurrent_runs import own_bench
 
@@ -121,7 +129,7 @@ def main() -> int:
         for name, text in WORKFLOWS.items():
             if args.only and name != args.only:
                 continue
-            messages, tried, passed, failed = enumerate_workflow(bench, text)
+            messages, tried, passed, failed = enumerate_workflow(bench, text, REWINDS.get(name))
             totals["tried"] += tried
             totals["passed"] += passed
             failures += [{"workflow": name, **f} for f in failed]

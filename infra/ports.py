@@ -65,6 +65,10 @@ class RunRecord:
     # How many times the run was redriven (infra/engine/redrive.py), and when last.
     redrives: int = 0
     redriven_at: str | None = None
+    # A rewind under way (infra/engine/rewind.py): its epoch and the task it goes back to, set while the
+    # ended run's items are reset, cleared when it reopens. None: no rewind under way.
+    rewinding: int | None = None
+    rewind_to: str | None = None
     # Why the run's status last changed, written with the change (statemachine/history.py reads it
     # off the table's stream), and when a finished run expires (epoch seconds: the table's TTL).
     last_change: LastChange | None = None
@@ -261,17 +265,29 @@ class StateStore(Protocol):
     def record_failure(self, run_id: str, task_id: str, error: dict) -> None: ...  # idempotent
 
     # redrive (infra/engine/redrive.py)
-    def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None) -> bool:
+    def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None,
+                   rewinding: bool = False) -> bool:
         """Replace the item by a PENDING one stamped ``epoch`` (plus ``keep``'s fields), only while the
-        run is FAILED with ``epoch - 1`` redrives and the item's stamp is below ``epoch``. True if written,
-        False if either condition failed; RunGone if the run has no item."""
+        run is FAILED with ``epoch - 1`` redrives, no rewind under way, and the item's stamp is below
+        ``epoch``; ``rewinding``: only while the run's rewind ``epoch`` is under way (whatever the item's
+        stamp). True if written, False if a condition failed; RunGone if the run has no item."""
         ...
 
     def reopen_run(self, run_id: str, epoch: int, sinks_done: list[str], sinks_remaining: int,
-                   now: str, note: LastChange | None = None) -> Written[RunRecord]:
-        """FAILED with ``epoch - 1`` redrives and no compensation -> RUNNING with ``epoch`` redrives, the
-        failure, end steps, outputs and expiry cleared, the sink counter set. Returns (applied, the stored run);
-        RunGone if the run has no item."""
+                   now: str, note: LastChange | None = None, rewinding: bool = False) -> Written[RunRecord]:
+        """FAILED with ``epoch - 1`` redrives, no compensation and no rewind under way (``rewinding``:
+        instead, the run's rewind ``epoch`` under way) -> RUNNING with ``epoch`` redrives, the failure,
+        end steps, outputs, expiry and rewind cleared, the sink counter set. Returns (applied, the stored
+        run); RunGone if the run has no item."""
+        ...
+
+    # rewind (infra/engine/rewind.py)
+    def begin_rewind(self, run_id: str, epoch: int, task_id: str, comps: list[list[str]] | None = None,
+                     note: LastChange | None = None) -> Written[RunRecord]:
+        """Mark rewind ``epoch`` to ``task_id`` under way: only on an ended run (COMPLETED, FAILED,
+        CANCELLED) with ``epoch - 1`` redrives and no rewind under way. With ``comps`` (compensation
+        steps to run first) the run also becomes COMPENSATING with them as its end steps. Returns
+        (applied, the stored run); RunGone if the run has no item."""
         ...
 
     # migration (infra/engine/migration.py)

@@ -261,8 +261,10 @@ def cmd_decide(args) -> int:
 def cmd_cancel(args) -> int:
     from .client import api_call
 
-    status, body = api_call("POST", f"{args.url}/runs/{args.run_id}/{args.verb}",
-                            {"reason": args.reason} if args.reason else None)
+    sent = {"reason": args.reason} if args.reason else None
+    if args.verb == "rewind":
+        sent = {"to": args.to, **(sent or {}), **({"compensate": True} if args.compensate else {})}
+    status, body = api_call("POST", f"{args.url}/runs/{args.run_id}/{args.verb}", sent)
     print(json.dumps(body, indent=2))
     if status >= 400 and isinstance(body, dict) and body.get("error"):
         _err(f"loopline: {body['error']}")  # e.g. 409: the run is not in a state that allows it
@@ -393,6 +395,17 @@ def build_parser() -> argparse.ArgumentParser:
             front_door_cli.add_resume_options(p, cmd_cancel)  # seed 000's `resume --token T --decision D`
 
     front_door_cli.add_commands(sub, "http://127.0.0.1:8080")  # seed 000's `submit NAME|FILE`
+
+    p = sub.add_parser("rewind", help="reopen an ended run from just before a task, which runs again with all "
+                                      "that follows it (exit 2 if refused), of a running `loopline dev` (or a "
+                                      "deployed API)")
+    p.add_argument("run_id")
+    p.add_argument("--to", required=True, metavar="TASK", help="the task to go back to")
+    p.add_argument("--compensate", action="store_true",
+                   help="first run the compensations of the discarded tasks that completed and declare one")
+    p.add_argument("--reason", help="why: kept in the audit log (GET /audit) and the run's history")
+    p.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
+    p.set_defaults(func=cmd_cancel, verb="rewind")
 
     from .history_cli import cmd_history, cmd_logs
 

@@ -84,19 +84,27 @@ def halted(run: RunRecord, reason_id: str, error: dict, note: LastChange | None)
                    cancelled=run.cancelled or reason_id == "$cancel", last_change=note or run.last_change)
 
 
-def may_reset(run: RunRecord, current: TaskRecord | None, epoch: int) -> bool:
-    """A redrive resets a task only while its run is FAILED at the epoch before, once per epoch."""
-    return run.status == "FAILED" and run.redrives == epoch - 1 and (current is None or current.redrive < epoch)
+def may_reset(run: RunRecord, current: TaskRecord | None, epoch: int, rewinding: bool = False) -> bool:
+    """A redrive resets a task only while its run is FAILED at the epoch before, once per epoch; a
+    rewind only while its epoch is under way (the run has ended: nothing else writes the item)."""
+    if rewinding:
+        return run.rewinding == epoch
+    return (run.status == "FAILED" and run.redrives == epoch - 1 and run.rewinding is None
+            and (current is None or current.redrive < epoch))
 
 
-def reopened(run: RunRecord, epoch: int, sinks_remaining: int, now: str, note: LastChange | None) -> RunRecord | None:
-    """The redriven run, RUNNING again at ``epoch``; None if it is not FAILED at the epoch before or
-    its compensation ran."""
-    if run.status != "FAILED" or run.redrives != epoch - 1 or run.end_comps:
+def reopened(run: RunRecord, epoch: int, sinks_remaining: int, now: str, note: LastChange | None,
+             rewinding: bool = False) -> RunRecord | None:
+    """The redriven (or rewound) run, RUNNING again at ``epoch``; None if it is not FAILED at the epoch
+    before, its compensation ran or a rewind is under way (rewound: None unless rewind ``epoch`` is under way)."""
+    if rewinding:
+        if run.rewinding != epoch:
+            return None
+    elif run.status != "FAILED" or run.redrives != epoch - 1 or run.end_comps or run.rewinding is not None:
         return None
     return replace(run, status="RUNNING", redrives=epoch, redriven_at=now, sinks_remaining=sinks_remaining,
                    outputs=None, error=None, ended_at=None, end_comps=None, failed_tasks=frozenset(), halt=False,
-                   cancelled=False, ttl=None, last_change=note or run.last_change)
+                   cancelled=False, ttl=None, rewinding=None, rewind_to=None, last_change=note or run.last_change)
 
 
 def may_migrate_task(run: RunRecord, current: TaskRecord | None, epoch: int, plan_hash: str,
@@ -127,3 +135,15 @@ def switched(run: RunRecord, epoch: int, source: str, target: str, inputs: dict[
     return replace(run, status="RUNNING", plan_hash=target, redrives=epoch, inputs=copy.deepcopy(inputs),
                    variables=copy.deepcopy(variables),
                    sinks_remaining=sinks_remaining, last_change=note or run.last_change)
+
+
+def rewind_begun(run: RunRecord, epoch: int, task_id: str, comps: list[list[str]] | None = None,
+                 note: LastChange | None = None) -> RunRecord | None:
+    """The ended run with rewind ``epoch`` to ``task_id`` under way (COMPENSATING with ``comps`` first, if
+    any); None if it is not ended at the epoch before or another rewind is under way."""
+    if run.status not in ("COMPLETED", "FAILED", "CANCELLED") or run.redrives != epoch - 1 \
+            or run.rewinding is not None:
+        return None
+    if comps:
+        run = replace(run, status="COMPENSATING", end_comps=copy.deepcopy(comps), last_change=note or run.last_change)
+    return replace(run, rewinding=epoch, rewind_to=task_id)

@@ -21,6 +21,7 @@ from .messages import (
     Notify,
     Redrive,
     Remind,
+    Rewind,
     RunTimeout,
     Start,
     TimerFired,
@@ -30,7 +31,7 @@ from .messages import (
 class CauseKind(StrEnum):
     MESSAGE = "message"  # a work-queue message (or a timer's) handled by the worker
     RESULT = "result"  # a code task's result from the task runner
-    REQUEST = "request"  # an API request: start, cancel, pause, resume, redrive, a link's answer
+    REQUEST = "request"  # an API request: start, cancel, pause, resume, redrive, rewind, a link's answer
     DEAD_LETTER = "dead_letter"  # a message that failed every delivery
 
 
@@ -79,7 +80,8 @@ def cause_of(message: Message) -> Cause:
         return Cause(CauseKind.MESSAGE, "notify" if isinstance(message, Notify) else "remind", message.key)
     if isinstance(message, BranchTimeout):
         return Cause(CauseKind.MESSAGE, "branch_timeout", f"{message.block} branch {message.branch}{message.suffix}")
-    if isinstance(message, (Start, RunTimeout, Redrive, Migrate)):
-        name = {Start: "start", RunTimeout: "run_timeout", Redrive: "redrive", Migrate: "migrate"}[type(message)]
+    if isinstance(message, (Start, RunTimeout, Redrive, Migrate, Rewind)):
+        name = {Start: "start", RunTimeout: "run_timeout", Redrive: "redrive", Migrate: "migrate",
+                Rewind: "rewind"}[type(message)]
         return Cause(CauseKind.MESSAGE, name, message.run)
     raise TypeError(f"not a message: {message!r}")

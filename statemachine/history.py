@@ -61,6 +61,7 @@ class AuditAction(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
     REDRIVE = "redrive"
+    REWIND = "rewind"
     DECIDE = "decide"  # an approval decided in someone's name (approve or reject)
     REGISTER = "register"  # a workflow registered
     DEPRECATE = "deprecate"  # a workflow version deprecated

@@ -30,6 +30,7 @@ class Kind(StrEnum):
     REDRIVE = "redrive"  # reopen a FAILED run from its failed tasks
     BRANCH_TIMEOUT = "branch_timeout"  # a parallel block's branch ran longer than parallelism.branch_timeout
     MIGRATE = "migrate"  # move a running run to another version of its workflow
+    REWIND = "rewind"  # reopen an ended run from just before one of its tasks
 
 
 @dataclass(frozen=True)
@@ -173,8 +174,21 @@ class Migrate:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class Rewind:
+    """Rewind ``run`` to just before task ``to`` as its epoch ``epoch``; ``by`` and ``reason``: who asked
+    and why, for the run's history; ``compensate``: the discarded tasks' compensations run first."""
+
+    run: str
+    epoch: int
+    to: str
+    by: str = ""
+    reason: str = ""
+    compensate: bool = False
+
+
 Message: TypeAlias = (Start | Exec | TimerFired | RunTimeout | ChildDone | Notify | Remind | Redrive | BranchTimeout
-                      | Migrate)
+                      | Migrate | Rewind)
 
 
 def encode(message: Message) -> dict[str, Any]:
@@ -240,6 +254,12 @@ def encode(message: Message) -> dict[str, Any]:
         if message.reason:
             out["reason"] = message.reason
         return out
+    if isinstance(message, Rewind):
+        out = {"k": Kind.REWIND.value, "run": message.run, "epoch": message.epoch, "to": message.to,
+               "by": message.by, "reason": message.reason}
+        if message.compensate:
+            out["compensate"] = True
+        return out
     raise TypeError(f"not a message: {message!r}")
 
 
@@ -280,6 +300,9 @@ def decode(raw: Any) -> Message:
     if kind is Kind.MIGRATE:
         return Migrate(_str(raw, "run"), _int(raw, "epoch"), _str(raw, "from"), _str(raw, "to"),
                        _opt_str(raw, "reason"))
+    if kind is Kind.REWIND:
+        return Rewind(_str(raw, "run"), _int(raw, "epoch"), _str(raw, "to"), _opt_str(raw, "by") or "",
+                      _opt_str(raw, "reason") or "", compensate=raw.get("compensate") is True)
     return Redrive(_str(raw, "run"), _int(raw, "epoch"))
 
 

@@ -9,7 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.api import front_door_routes, migration_routes, openapi, pages, run_routes, workflow_routes
 from functions.api import schemas as doc
-from functions.api.history import audited, reason_of, router
+from functions.api.history import actor, audited, reason_of, router
 from functions.api.pages import PAGE_HEADERS as _PAGE_HEADERS
 from functions.api.pages import html as _html
 from infra.engine import LinkError
@@ -219,6 +219,29 @@ def redrive_run(run_id: str):
                            run_status=result["status"])
         return _json(202, result)  # queued: GET /runs/{id} shows it RUNNING once the worker has reopened it
     return _audited(AuditAction.REDRIVE, run_id, reason_of(_optional_body()), redrive)
+
+
+@app.post("/runs/<run_id>/rewind", **doc.route("Reopen an ended run from just before one of its tasks",
+                                                (202, doc.RewindResult), errors=(400, 404, 409), tags=("runs",),
+           request=doc.body(doc.RewindRequest)))
+def rewind_run(run_id: str):
+    body = _body()
+    to, reason = body.get("to"), reason_of(body)
+    if not isinstance(to, str) or not to:
+        raise ApiError(400, "'to' must be the id of the task to rewind to")
+    compensate = body.get("compensate", False)
+    if not isinstance(compensate, bool):
+        raise ApiError(400, "'compensate' must be true or false")
+
+    def rewind():
+        result = get_engine().rewind_run(run_id, to, actor(app.current_event), reason, compensate)
+        if result is None:
+            raise ApiError(404, f"no run with id '{run_id}'")
+        if not result["changed"]:
+            raise ApiError(result["code"], f"run '{run_id}' cannot be rewound to '{to}': {result['reason']}",
+                           run_status=result["status"])
+        return _json(202, result)  # queued: GET /runs/{id} shows it RUNNING once the worker has reopened it
+    return _audited(AuditAction.REWIND, run_id, f"to {to}" + (f": {reason}" if reason else ""), rewind)
 
 
 def _run_control(run_id: str, result, needed: str):

@@ -74,6 +74,13 @@ class ReasonRequest(BaseModel):
     reason: str | None = Field(None, description="why: kept in the audit log (and a cancel's in the run's history)")
 
 
+class RewindRequest(BaseModel):
+    to: str = Field(description="the task to go back to: it and everything after it run again")
+    reason: str | None = Field(None, description="why: kept in the audit log and the run's history")
+    compensate: bool = Field(False, description="first run the compensations of the discarded tasks that "
+                                                 "completed and declare one")
+
+
 class DecisionForm(BaseModel):
     """The approval page's own form post (the only non-JSON body the API takes)."""
 
@@ -145,6 +152,13 @@ class ControlResult(_Open):
     run_id: str
     status: RunStatus
     changed: bool
+
+
+class RewindResult(ControlResult):
+    rewind: int = Field(description="the rewind's epoch (the run's redrive count once it reopened)")
+    to: str = Field(description="the task it goes back to (a parallel block, for one of its members)")
+    discarded: list[str] = Field(description="the tasks that run again: the one gone back to and all after it")
+    compensating: list[str] = Field(description="the discarded tasks whose compensations run first (compensate)")
 
 
 class PendingApproval(_Open):

@@ -449,31 +449,43 @@ class DynamoStore:
                 return found
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
 
-    # ------------------------------------------------------------ redrive
+    # ------------------------------------------------------------ redrive and rewind
 
     def _failed_at(self, epoch: int) -> tuple[str, dict, dict]:
-        """The condition "FAILED with ``epoch - 1`` redrives" on the run item (never redriven: no attribute)."""
+        """The condition "FAILED with ``epoch - 1`` redrives, no rewind under way" on the run item (never
+        redriven: no attribute)."""
         count = "(attribute_not_exists(redrives) OR redrives = :prev)" if epoch == 1 else "redrives = :prev"
-        return (f"#s = :failed AND {count}", {"#s": "status"},
+        return (f"#s = :failed AND {count} AND attribute_not_exists(rewinding)", {"#s": "status"},
                 {":failed": {"S": "FAILED"}, ":prev": {"N": str(epoch - 1)}})
 
-    def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None) -> bool:
+    @staticmethod
+    def _rewinding_at(epoch: int) -> tuple[str, dict, dict]:
+        """The condition "rewind ``epoch`` under way" on the run item (infra/engine/rewind.py)."""
+        return "rewinding = :rw", {}, {":rw": {"N": str(epoch)}}
+
+    def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None,
+                   rewinding: bool = False) -> bool:
         # A put, not an update: it drops every attribute the item had, whatever wrote it.
         item = {"pk": {"S": run_id}, "sk": {"S": task_sk(task_id)}, "status": {"S": "PENDING"},
                 "redrive": {"N": str(epoch)},
                 **{name: TASK.encode(self._json, name, value) for name, value in (keep or {}).items()}}
-        run_condition, names, values = self._failed_at(epoch)
+        run_condition, names, values = self._rewinding_at(epoch) if rewinding else self._failed_at(epoch)
+        # A redrive resets an item once per epoch; a rewind whenever its epoch is under way (the ended
+        # run's items move no other way, and its reset overwrites one a redrive of the same epoch made).
+        put: dict[str, Any] = {"TableName": self.runs_table, "Item": item}
+        if not rewinding:
+            put.update(ConditionExpression="attribute_not_exists(redrive) OR redrive < :n",
+                       ExpressionAttributeValues={":n": {"N": str(epoch)}})
+        check: dict[str, Any] = {
+            "TableName": self.runs_table, "Key": {"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
+            "ConditionExpression": run_condition, "ExpressionAttributeValues": values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        if names:
+            check["ExpressionAttributeNames"] = names
         try:
-            # One transaction: the run must still be FAILED at ``epoch - 1``, so no reset can land after the
-            # run reopened (when a redelivered message would undo the new epoch's progress).
-            transact(self._db, [
-                ("task", {"Put": {"TableName": self.runs_table, "Item": item,
-                                  "ConditionExpression": "attribute_not_exists(redrive) OR redrive < :n",
-                                  "ExpressionAttributeValues": {":n": {"N": str(epoch)}}}}),
-                ("run", {"ConditionCheck": {
-                    "TableName": self.runs_table, "Key": {"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
-                    "ConditionExpression": run_condition, "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": values, "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}})])
+            # One transaction: the run must still be FAILED at ``epoch - 1`` (or rewinding at ``epoch``), so no
+            # reset can land after the run reopened (when a redelivered message would undo the new epoch's progress).
+            transact(self._db, [("task", {"Put": {**put}}), ("run", {"ConditionCheck": {**check}})])
         except Cancelled as cancelled:
             if "run" in cancelled.failed:
                 found(run_id, cancelled.failed["run"], cancelled.error)
@@ -481,24 +493,51 @@ class DynamoStore:
         return True
 
     def reopen_run(self, run_id: str, epoch: int, sinks_done: list[str], sinks_remaining: int,
-                   now: str, note: LastChange | None = None) -> Written[RunRecord]:
-        condition, names, values = self._failed_at(epoch)
+                   now: str, note: LastChange | None = None, rewinding: bool = False) -> Written[RunRecord]:
+        if rewinding:
+            condition, names, values = self._rewinding_at(epoch)
+            names["#s"] = "status"
+        else:
+            condition, names, values = self._failed_at(epoch)
+            values[":nocomps"] = {"S": "[]"}  # begin_end's empty list
+            condition += " AND (attribute_not_exists(end_comps) OR end_comps = :nocomps)"
         names["#err"] = "error"
         values.update({":running": {"S": "RUNNING"}, ":n": {"N": str(epoch)}, ":now": {"S": now},
-                       ":left": {"N": str(sinks_remaining)}, ":nocomps": {"S": "[]"}})  # begin_end's empty list
+                       ":left": {"N": str(sinks_remaining)}})
         sets = self._noted(note, ["#s = :running", "redrives = :n", "redriven_at = :now", "sinks_remaining = :left"],
                            values)
         names["#ttl"] = "ttl"  # running again: no longer due to expire
-        removes = ["#err", "ended_at", "outputs", "end_comps", "halt", "cancelled", "failed_tasks", "#ttl"]
+        removes = ["#err", "ended_at", "outputs", "end_comps", "halt", "cancelled", "failed_tasks", "#ttl",
+                   "rewinding", "rewind_to"]
         dynamo_migration.set_sinks(sinks_done, sets, removes, values)
         try:
             reply = self._call(
                 "update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
                 UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes),
-                ConditionExpression=condition + " AND (attribute_not_exists(end_comps) OR end_comps = :nocomps)",
-                ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+                ConditionExpression=condition, ExpressionAttributeNames=names, ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except Refused as refused:  # reopened before (a redelivery), or not to be reopened: the run as it is
+            return Written(False, self._stored_run(run_id, refused))
+        return Written(True, run_from_item(self._json, reply["Attributes"]))
+
+    def begin_rewind(self, run_id: str, epoch: int, task_id: str, comps: list[list[str]] | None = None,
+                     note: LastChange | None = None) -> Written[RunRecord]:
+        count = "(attribute_not_exists(redrives) OR redrives = :prev)" if epoch == 1 else "redrives = :prev"
+        values = {":n": {"N": str(epoch)}, ":to": {"S": task_id}, ":prev": {"N": str(epoch - 1)},
+                  ":completed": {"S": "COMPLETED"}, ":failed": {"S": "FAILED"}, ":cancelled": {"S": "CANCELLED"}}
+        sets = ["rewinding = :n", "rewind_to = :to"]
+        if comps:  # its compensations first, as the run's end steps
+            values.update({":comping": {"S": "COMPENSATING"}, ":comps": RUN.encode(self._json, "end_comps", comps)})
+            sets = self._noted(note, [*sets, "#s = :comping", "end_comps = :comps"], values)
+        try:
+            reply = self._call(
+                "update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=f"#s IN (:completed, :failed, :cancelled) AND {count} "
+                                    "AND attribute_not_exists(rewinding)",
+                ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except Refused as refused:  # begun before (a redelivery), or not an ended run at the epoch before
             return Written(False, self._stored_run(run_id, refused))
         return Written(True, run_from_item(self._json, reply["Attributes"]))
 

@@ -31,6 +31,7 @@ from statemachine.messages import (
     ParentRef,
     Redrive,
     Remind,
+    Rewind,
     RunTimeout,
     Start,
     TimerFired,
@@ -64,6 +65,7 @@ from .propagate import Propagation
 from .reading import Scopes
 from .recall import RecallingStore
 from .redrive import Redriving
+from .rewind import Rewinding
 from .run_end import RunEnd
 from .run_listing import RunListing
 from .run_start import RunStart
@@ -156,6 +158,7 @@ class Engine:
                                    journal)
         self.migrating = Migrating(store, clock, self.plans, scopes, messenger, run_start, run_end, propagation, waits,
                                    journal, queries)
+        self.rewinding = Rewinding(store, clock, self.plans, messenger, self.redriving, run_end, journal)
         code = CodeTasks(dispatch, timers, settings.custom_modules) if dispatch is not None else None
         self.attempts = Attempts(clock, rng, settings.lease_seconds, self.plans, scopes, messenger, outcomes,
                                  propagation, waits, blocks, loops, children, code, task_types, self.recall)
@@ -203,6 +206,8 @@ class Engine:
             self.blocks.on_branch_timeout(msg)
         elif isinstance(msg, Migrate):
             self.migrating.on_migrate(msg)
+        elif isinstance(msg, Rewind):
+            self.rewinding.on_rewind(msg)
 
     def accept_result(self, body: str, time_left: Callable[[], float] | None = None) -> str:
         """A code task's result from the result queue (attempts.py); what it makes ready runs next, as
@@ -265,6 +270,12 @@ class Engine:
         """Every run of ``workflow_id@version`` not ended. Raises UnknownVersion (migration.py)."""
         with self.journal.caused_by(Cause(CauseKind.REQUEST, "migrate", f"{workflow_id}@{version}")):
             return self.migrating.migrate_version(workflow_id, version, to_ref, dry_run, reason)
+    def rewind_run(self, run_id: str, task_id: str, by: str = "", reason: str = "",
+                   compensate: bool = False) -> dict[str, Any] | None:
+        """Reopen an ended run from just before ``task_id`` (rewind.py); ``by``, ``reason``: for its history;
+        ``compensate``: the discarded tasks' compensations run first."""
+        with self.journal.caused_by(Cause(CauseKind.REQUEST, "rewind", run_id)):
+            return self.rewinding.rewind_run(run_id, task_id, by, reason, compensate)
 
     # ------------------------------------------------------------ links and approvals
 

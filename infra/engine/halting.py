@@ -45,7 +45,7 @@ class Halting:
         run = self.store.get_run(run_id)
         if run is None:
             return None
-        if run.status in RUN_ENDED or run.halt:
+        if run.status in RUN_ENDED or run.halt or run.rewinding is not None:  # a rewind's compensations: let them be
             return {"run_id": run_id, "status": run.status, "cancelled": False}
         self.halt_now(self.plans.get(run.plan_hash), run, "$cancel",
                       {"type": "Cancelled", "message": "the run was cancelled" + (f": {reason}" if reason else ""),

@@ -75,7 +75,9 @@ class Propagation:
         for dep_id in node.deps:
             done = recs.get(dep_id)
             if done is not None and done.status in TASK_ENDED:
-                follow = self.apply_edge(plan, run_id, plan.nodes[dep_id], done, node)
+                # Written (fold=False): a folded edge's exec carries the kept dependency's epoch, older
+                # than the reset task's, and is stale unless this invocation carries it on itself.
+                follow = self.apply_edge(plan, run_id, plan.nodes[dep_id], done, node, fold=False)
                 if follow is not None:  # skipped or cancelled without running: it propagates in turn
                     self.propagate(plan, run_id, *follow)
 

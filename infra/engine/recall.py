@@ -149,9 +149,10 @@ class RecallingStore:
         self._remember_task(run_id, record)
         return record
 
-    def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None) -> bool:
+    def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None,
+                   rewinding: bool = False) -> bool:
         self._forget(run_id)
-        return self.inner.reset_task(run_id, task_id, epoch, keep)
+        return self.inner.reset_task(run_id, task_id, epoch, keep, rewinding)
 
     # ------------------------------------------------------------ run writes: forget the run
 
@@ -194,6 +195,10 @@ class RecallingStore:
     def reopen_run(self, run_id: str, *args: Any, **kwargs: Any) -> Written[RunRecord]:
         self._forget(run_id)
         return self.inner.reopen_run(run_id, *args, **kwargs)
+
+    def begin_rewind(self, run_id: str, *args: Any, **kwargs: Any) -> Written[RunRecord]:
+        self._forget(run_id)
+        return self.inner.begin_rewind(run_id, *args, **kwargs)
 
     def create_run(self, run: RunRecord) -> Written[RunRecord]:
         self._forget(run.run_id)

@@ -60,6 +60,8 @@ def refusal(run: RunRecord) -> str | None:
         return "its compensation ran: the work it completed was undone"
     if run.parent:
         return f"it is a sub-workflow's run: redrive its parent run '{run.parent.get('run')}'"
+    if run.rewinding is not None:
+        return f"a rewind to '{run.rewind_to}' is under way"
     return None
 
 
@@ -113,10 +115,10 @@ class Redriving:
                 self.journal.run(run.run_id, run.status, RunStatus.FAILED, why)
         if run is None or run.redrives != epoch or run.status in RUN_ENDED:
             return  # another epoch's message, or this epoch has ended already
-        self._restart(plan, run, epoch)
+        self.restart(plan, run, epoch)
 
-    def _restart(self, plan: Plan, run: RunRecord, epoch: int) -> None:
-        """Step 3: every call is a no-op when repeated, so a redelivery simply makes them all again."""
+    def restart(self, plan: Plan, run: RunRecord, epoch: int) -> None:
+        """Step 3 (a rewind's too): every call is a no-op when repeated, so a redelivery simply makes them all again."""
         recs = self.store.list_tasks(run.run_id)
         self.run_start.schedule_run_timeout(plan, run)
         if run.sinks_remaining <= 0:
@@ -157,8 +159,10 @@ def kept_nodes(plan: Plan, recs: dict[str, TaskRecord]) -> set[str]:
     return kept
 
 
-def loop_modes(plan: Plan, recs: dict[str, TaskRecord], kept: set[str]) -> dict[str, str | None]:
-    """Per loop: None (kept whole), "resume" (keep its list and COMPLETED iterations) or "restart"."""
+def loop_modes(plan: Plan, recs: dict[str, TaskRecord], kept: set[str],
+               restart: frozenset[str] = frozenset()) -> dict[str, str | None]:
+    """Per loop: None (kept whole), "resume" (keep its list and COMPLETED iterations) or "restart" (always
+    for the loops in ``restart``: a rewind's)."""
     modes: dict[str, str | None] = {}
     for node in plan.nodes.values():
         if node.kind != "loop":
@@ -166,18 +170,19 @@ def loop_modes(plan: Plan, recs: dict[str, TaskRecord], kept: set[str]) -> dict[
         rec = recs.get(node.id)
         if node.id in kept:
             modes[node.id] = None
-        elif (node.config["type"] == "for_each" and rec is not None and loop_total(rec.loop_state)
-              and all(d in kept for d in node.deps)):
+        elif (node.id not in restart and node.config["type"] == "for_each" and rec is not None
+              and loop_total(rec.loop_state) and all(d in kept for d in node.deps)):
             modes[node.id] = "resume"
         else:
             modes[node.id] = "restart"
     return modes
 
 
-def resets(plan: Plan, recs: dict[str, TaskRecord], kept: set[str]) -> dict[str, dict[str, Any] | None]:
+def resets(plan: Plan, recs: dict[str, TaskRecord], kept: set[str],
+           restart: frozenset[str] = frozenset()) -> dict[str, dict[str, Any] | None]:
     """Item key -> the fields its PENDING item keeps (None: none), for every item to reset. Flow nodes
     not kept are reset even when they have no item yet, so that every one carries the epoch."""
-    modes = loop_modes(plan, recs, kept)
+    modes = loop_modes(plan, recs, kept, restart)
     out: dict[str, dict[str, Any] | None] = {}
     for node in plan.nodes.values():
         if node.role == "flow" and node.loop_of is None and node.id not in kept:

@@ -12,7 +12,7 @@ import jsonschema
 
 from statemachine.expressions import ExpressionError, render, task_references
 from statemachine.history import Retention
-from statemachine.messages import ChildDone, ParentRef
+from statemachine.messages import ChildDone, ParentRef, Rewind
 from statemachine.plan import Plan
 from statemachine.status import RUN_MOVING, RunStatus
 
@@ -60,6 +60,10 @@ class RunEnd:
         if run.status not in RUN_MOVING:
             return
         comps = run.end_comps or []
+        if run.rewinding is not None and index >= len(comps):
+            # A rewind's compensations have run: the rewind goes on (rewind.py), not to the end of the run.
+            self.messenger.send(Rewind(run.run_id, run.rewinding, run.rewind_to or ""))
+            return
         steps = [(task, instance_key(task, done), {"role": "compensation", "for": done})
                  for task, done in comps]
         steps += [(task, task, {"role": "finally"}) for task in plan.finally_tasks]

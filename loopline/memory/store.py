@@ -33,6 +33,7 @@ from loopline.store_rules import (
     may_reset,
     paused_to_migrate,
     reopened,
+    rewind_begun,
     switched,
 )
 from statemachine.loop_steps import ended_iteration
@@ -267,20 +268,21 @@ class InMemoryStore:
         with self._lock:
             return [t for t in self._tokens.values() if t.kind == kind and not t.used_by]
 
-    # redrive
-    def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None) -> bool:
+    # redrive and rewind
+    def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None,
+                   rewinding: bool = False) -> bool:
         with self._lock:
             run = self._run(run_id)
-            if not may_reset(run, self._tasks.get((run_id, task_id)), epoch):
+            if not may_reset(run, self._tasks.get((run_id, task_id)), epoch, rewinding):
                 return False
             self._tasks[(run_id, task_id)] = TaskRecord(task_id, status="PENDING", redrive=epoch, **_copy(keep or {}))
             return True
 
     def reopen_run(self, run_id: str, epoch: int, sinks_done: list[str], sinks_remaining: int,
-                   now: str, note: LastChange | None = None) -> Written[RunRecord]:
+                   now: str, note: LastChange | None = None, rewinding: bool = False) -> Written[RunRecord]:
         with self._lock:
             run = self._run(run_id)
-            again = reopened(run, epoch, sinks_remaining, now, note)
+            again = reopened(run, epoch, sinks_remaining, now, note, rewinding)
             if again is None:
                 return Written(False, _copy(run))
             self._sinks_done[run_id] = set(sinks_done)
@@ -318,3 +320,13 @@ class InMemoryStore:
             self._sinks_done[run_id] = set(sinks_done)
             self._runs[run_id] = moved
             return Written(True, _copy(moved))
+
+    def begin_rewind(self, run_id: str, epoch: int, task_id: str, comps: list[list[str]] | None = None,
+                     note: LastChange | None = None) -> Written[RunRecord]:
+        with self._lock:
+            run = self._run(run_id)
+            marked = rewind_begun(run, epoch, task_id, comps, note)
+            if marked is None:
+                return Written(False, _copy(run))
+            self._runs[run_id] = marked
+            return Written(True, _copy(marked))

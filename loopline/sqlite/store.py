@@ -37,6 +37,7 @@ from loopline.store_rules import (
     may_reset,
     paused_to_migrate,
     reopened,
+    rewind_begun,
     switched,
 )
 from statemachine.loop_steps import ended_iteration
@@ -250,25 +251,36 @@ class SQLiteStore:
         rows = self._db.rows("SELECT record FROM tokens WHERE kind = ? AND used_by IS NULL", (kind,))
         return [decode_token(record) for (record,) in rows]
 
-    # redrive
-    def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None) -> bool:
+    # redrive and rewind
+    def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None,
+                   rewinding: bool = False) -> bool:
         with self._items() as items:
             run = _existing(items, run_id)
             current = items.task(run_id, task_id)
-            if not may_reset(run, current, epoch):
+            if not may_reset(run, current, epoch, rewinding):
                 return False
             items.put_task(run_id, TaskRecord(task_id, status="PENDING", redrive=epoch, **(keep or {})), current)
             return True
 
     def reopen_run(self, run_id: str, epoch: int, sinks_done: list[str], sinks_remaining: int,
-                   now: str, note: LastChange | None = None) -> Written[RunRecord]:
+                   now: str, note: LastChange | None = None, rewinding: bool = False) -> Written[RunRecord]:
         with self._items() as items:
             run = _existing(items, run_id)
-            again = reopened(run, epoch, sinks_remaining, now, note)
+            again = reopened(run, epoch, sinks_remaining, now, note, rewinding)
             if again is None:
                 return Written(False, run)
             items.put_run(again, run, sinks_done=set(sinks_done))
             return Written(True, again)
+
+    def begin_rewind(self, run_id: str, epoch: int, task_id: str, comps: list[list[str]] | None = None,
+                     note: LastChange | None = None) -> Written[RunRecord]:
+        with self._items() as items:
+            run = _existing(items, run_id)
+            marked = rewind_begun(run, epoch, task_id, comps, note)
+            if marked is None:
+                return Written(False, run)
+            items.put_run(marked, run)
+            return Written(True, marked)
 
 
     # migration (infra/engine/migration.py)

@@ -32,6 +32,7 @@ STATE_CHANGING = [
     ("POST", "/runs/r1/redrive", "/runs/{run_id}/redrive"),
     ("POST", "/runs/r1/migrate", "/runs/{run_id}/migrate"),
     ("POST", "/workflows/w/versions/1.0.0/migrate", "/workflows/{workflow_id}/versions/{version}/migrate"),
+    ("POST", "/runs/r1/rewind", "/runs/{run_id}/rewind"),
     ("POST", "/runs/r1/approvals/ask", "/runs/{run_id}/approvals/{task_id}"),
     ("POST", "/approvals/" + "A" * 43, "/approvals/{token}"),
     ("POST", "/callbacks/" + "A" * 43, "/callbacks/{token}"),

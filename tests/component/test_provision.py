@@ -99,6 +99,7 @@ def test_routes_come_from_the_template(stack: Stack) -> None:
         Route("POST", "/runs/{run_id}/resume", "ApiFunction"),
         Route("POST", "/runs/{run_id}/redrive", "ApiFunction"),
         Route("POST", "/runs/{run_id}/migrate", "ApiFunction"),
+        Route("POST", "/runs/{run_id}/rewind", "ApiFunction"),
         Route("GET", "/approvals", "ApiFunction"),
         Route("POST", "/runs/{run_id}/approvals/{task_id}", "ApiFunction"),
         Route("POST", "/runs/{run_id}/callbacks/{callback_id}", "ApiFunction"),

@@ -59,7 +59,7 @@ def test_help_shows_each_default_and_never_none():
     for command in ("approvals", "approve", "cancel", "workflows", "migrate"):
         assert "(default: http://127.0.0.1:8080)" in loopline(command, "--help").stdout, command
     for command in ("validate", "compile", "graph", "run", "approvals", "approve", "reject", "cancel", "pause",
-                    "resume", "redrive", "workflows", "migrate", "dev", "emulator"):
+                    "resume", "redrive", "rewind", "workflows", "migrate", "dev", "emulator"):
         shown = loopline(command, "--help")
         assert shown.returncode == 0 and "default: None" not in shown.stdout and "default: False" not in shown.stdout
 

@@ -24,6 +24,31 @@ def redrive_event(run_id: str) -> dict:
     return event
 
 
+def twice_and_killed_after(monkeypatch, write: str) -> list:
+    """From now on every worker batch is delivered twice, and the worker dies right after its first
+    DynamoStore ``write``: the list returned holds that write's result once it happened."""
+    real_invoke = LocalRuntime.invoke
+
+    def twice(self, function_id, event):
+        if function_id == "WorkerFunction":
+            real_invoke(self, function_id, event)  # SQS delivers the same batch again
+        return real_invoke(self, function_id, event)
+
+    monkeypatch.setattr(LocalRuntime, "invoke", twice)
+    real = getattr(DynamoStore, write)
+    killed: list = []
+
+    def dies_after(self, *args, **kwargs):
+        result = real(self, *args, **kwargs)
+        if not killed:
+            killed.append(result)
+            raise SimulatedCrash(f"killed right after {write}")
+        return result
+
+    monkeypatch.setattr(DynamoStore, write, dies_after)
+    return killed
+
+
 def test_redrive_through_the_api_survives_duplicates_and_a_crash(aws, clock, monkeypatch):
     ran = breakable(monkeypatch)
     ran.broken.add("b")
@@ -35,25 +60,7 @@ def test_redrive_through_the_api_survives_duplicates_and_a_crash(aws, clock, mon
         ran.broken.clear()
         ran.clear()
 
-        real_invoke = LocalRuntime.invoke
-
-        def twice(self, function_id, event):
-            if function_id == "WorkerFunction":
-                real_invoke(self, function_id, event)  # SQS delivers the same batch again
-            return real_invoke(self, function_id, event)
-
-        monkeypatch.setattr(LocalRuntime, "invoke", twice)
-        real_reopen = DynamoStore.reopen_run
-        killed = []
-
-        def dies_after_reopening(self, *args, **kwargs):
-            result = real_reopen(self, *args, **kwargs)
-            if not killed:
-                killed.append(result)
-                raise SimulatedCrash("killed right after reopening the run")
-            return result
-
-        monkeypatch.setattr(DynamoStore, "reopen_run", dies_after_reopening)
+        killed = twice_and_killed_after(monkeypatch, "reopen_run")
         status, body = api(runtime, redrive_event(run_id))
         assert status == 202 and body == {"run_id": run_id, "status": "FAILED", "changed": True, "redrive": 1}
         with pytest.raises(SimulatedCrash):

@@ -132,17 +132,13 @@ def test_a_message_from_before_the_redrive_does_not_start_a_reset_task(local, cl
     assert ran == ["b", "c", "log"]
 
 
-@pytest.mark.parametrize("where", ["reset_task", "reopen_run", "resolve_edge"])
-def test_a_crash_anywhere_in_the_redrive_is_healed_by_its_redelivery(local, clock, ran, monkeypatch, where):
-    """The worker dies right after its first write of a step (1 reset, 2 reopen, 3 restart); the
-    message comes back, and is delivered twice more."""
+def killed_then_redelivered(local, monkeypatch, where: str) -> None:
+    """The next message's worker dies right after the store's first ``where`` write; the message comes
+    back, and is delivered twice more."""
 
     class Killed(BaseException):
         pass
 
-    text = CHAIN.replace("depends_on: [b]", "depends_on: [a, b]")  # c gets an edge from a kept task
-    run_id, _ = failed_run(local, clock, ran, text, "b")
-    local.engine.redrive_run(run_id)
     message = local.queue.receive()
     real = getattr(local.store, where)
 
@@ -156,6 +152,17 @@ def test_a_crash_anywhere_in_the_redrive_is_healed_by_its_redelivery(local, cloc
         local.engine.handle(message)
     for _ in range(2):
         local.engine.handle(message)
+
+
+@pytest.mark.parametrize("where", ["reset_task", "reopen_run", "resolve_edge"])
+def test_a_crash_anywhere_in_the_redrive_is_healed_by_its_redelivery(local, clock, ran, monkeypatch, where):
+    """The worker dies right after its first write of a step (1 reset, 2 reopen, 3 restart); the
+    message comes back, and is delivered twice more."""
+
+    text = CHAIN.replace("depends_on: [b]", "depends_on: [a, b]")  # c gets an edge from a kept task
+    run_id, _ = failed_run(local, clock, ran, text, "b")
+    local.engine.redrive_run(run_id)
+    killed_then_redelivered(local, monkeypatch, where)
     done = drive(local, run_id, clock)
     assert done["status"] == "COMPLETED" and done["outputs"] == {"c": 20} and done["redrives"] == 1
     assert ran == ["b", "c", "log"]
@@ -184,6 +191,16 @@ def test_a_fan_out_reruns_only_the_failed_branch(local, clock, ran):
     done = drive(local, run_id, clock)
     assert done["status"] == "COMPLETED" and done["outputs"] == {"join": 23}
     assert ran == ["right", "join"]
+
+
+def test_two_failed_branches_of_a_kept_task_both_run_again(local, clock, ran):
+    """Each reset task's one dependency is kept: the edges are written, so the one this invocation
+    does not carry on goes through the queue with the reset task's epoch (it was once dropped as stale)."""
+    run_id, _ = failed_run(local, clock, ran, FAN, "left", "right")
+    local.engine.redrive_run(run_id)
+    done = drive(local, run_id, clock)
+    assert done["status"] == "COMPLETED" and done["outputs"] == {"join": 23}
+    assert sorted(ran) == ["join", "left", "right"]
 
 
 def test_a_parallel_block_keeps_its_completed_branches_or_all_of_them_once_it_completed(local, clock, ran):

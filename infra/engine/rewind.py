@@ -1,0 +1,187 @@
+"""Rewind: an ended run reopens from just before one of its tasks, discarding what came after it (the
+seed's ``checkpoint_restore``, beside redrive). `POST /runs/{id}/rewind`, `loopline rewind RUN --to TASK`.
+
+Every task that ran to its end is a checkpoint. Which tasks a rewind to T discards (T, everything downstream of
+it, and how blocks and loops count) is decided in statemachine/rewind.py; everything else that
+finished well is kept, by redrive's own rule (redrive.py ``kept_nodes``: what failed, or was decided on
+a discarded result, runs again too).
+
+A rewind shares redrive's epochs (``RunRecord.redrives``): the items it resets are stamped with the
+new epoch, so every message, timer, link and child run of before is stale by the same rules
+(``keys.is_stale``), and a rewound run can be redriven or rewound again later. The API only queues
+``{"k": "rewind", "run", "epoch": n, "to", "by", "reason", "compensate"}`` (n = the run's redrive
+count + 1) and answers 202; the worker then, every step safe to repeat:
+
+0. **Begins**: one conditional write marks rewind n to T under way (``rewinding = n``), only on an
+   ended run at n - 1 with no rewind under way. From then on a redrive of the same epoch can neither
+   reset nor reopen, and another rewind of epoch n (to another task) finds the mark and is dropped.
+   With ``compensate`` the same write makes the run COMPENSATING, the discarded tasks' compensations
+   its end steps; they run as end steps do, and the last one queues this message again
+   (run_end.py), which goes on once it finds them all ended.
+1. **Resets**, while the mark stands: every item not kept becomes a PENDING item stamped n (each
+   write conditioned on the mark, so none lands once the run reopened).
+2. **Reopens**: the mark -> RUNNING at n, outputs, failure, end steps, expiry and mark cleared; the
+   note says who rewound it to what, and why (the run's history).
+3. **Restarts** as a redrive does (``Redriving.restart``).
+
+Refused: a run that has not ended (it is still moving: cancel it, or let it end, first), a
+sub-workflow's run (rewind its parent), a run with a rewind under way, a task that is no checkpoint
+(statemachine/rewind.py), and a rewind that would keep a task whose compensation ran when the run
+ended (its work was undone: rewind to it, or to before it, instead).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from statemachine.messages import Rewind
+from statemachine.plan import Plan
+from statemachine.rewind import Refusal, compensated_kept, discarded, target, target_refusal, to_compensate
+from statemachine.status import RUN_ENDED, TASK_ENDED, RunStatus
+
+from ..clock import iso
+from ..ports import Clock, RunRecord, StateStore, TaskRecord
+from .journal import Journal
+from .keys import instance_key
+from .messenger import Messenger
+from .plans import Plans
+from .redrive import Redriving, kept_nodes, resets
+from .run_end import RunEnd
+
+log = logging.getLogger(__name__)
+
+
+def run_refusal(run: RunRecord) -> Refusal | None:
+    """Why ``run`` cannot be rewound, whatever the task, or None."""
+    if run.rewinding is not None:
+        return Refusal(409, f"a rewind to '{run.rewind_to}' is under way")
+    if run.status not in RUN_ENDED:
+        return Refusal(409, f"it is {run.status}: only a run that ended (COMPLETED, FAILED or CANCELLED) can be "
+                            "rewound; cancel it, or let it end, first")
+    if run.parent:
+        return Refusal(409, f"it is a sub-workflow's run: rewind its parent run '{run.parent.get('run')}'")
+    return None
+
+
+def kept(plan: Plan, recs: dict[str, TaskRecord], gone: frozenset[str]) -> set[str]:
+    """The flow nodes a rewind keeps: redrive's rule, with the discarded nodes read as never run."""
+    return kept_nodes(plan, {key: rec for key, rec in recs.items() if key not in gone})
+
+
+def refusal(plan: Plan, run: RunRecord, recs: dict[str, TaskRecord], task_id: str) -> Refusal | None:
+    """Why ``run`` cannot be rewound to ``task_id``, or None."""
+    why = run_refusal(run) or target_refusal(plan, task_id, recs[task_id].status if task_id in recs else None)
+    if why:
+        return why
+    undone = compensated_kept(run.end_comps, kept(plan, recs, discarded(plan, task_id)))
+    if undone:
+        return Refusal(409, f"its compensation undid {', '.join(undone)}, which a rewind to '{task_id}' would "
+                            "keep: rewind to one of them (or before) instead")
+    return None
+
+
+class Rewinding:
+    def __init__(self, store: StateStore, clock: Clock, plans: Plans, messenger: Messenger, redriving: Redriving,
+                 run_end: RunEnd, journal: Journal):
+        self.store = store
+        self.clock = clock
+        self.plans = plans
+        self.messenger = messenger
+        self.redriving = redriving
+        self.run_end = run_end
+        self.journal = journal
+
+    def rewind_run(self, run_id: str, task_id: str, by: str = "", reason: str = "",
+                   compensate: bool = False) -> dict[str, Any] | None:
+        """Queue a rewind (the worker does it). None: no such run; ``changed`` False: refused, with the
+        reason and the HTTP status that says it (``code``)."""
+        run = self.store.get_run(run_id)
+        if run is None:
+            return None
+        plan = self.plans.get(run.plan_hash)
+        recs = self.store.list_tasks(run_id) if run_refusal(run) is None else {}
+        why = run_refusal(run) or refusal(plan, run, recs, task_id)
+        if why:
+            return {"run_id": run_id, "status": run.status, "changed": False, "reason": why.reason,
+                    "code": why.status}
+        # The message is all this writes: asked twice before the worker gets to it, both carry the same
+        # epoch, and the first to begin is the rewind (the other is dropped, or is the same one).
+        epoch = run.redrives + 1
+        self.messenger.send(Rewind(run_id, epoch, task_id, by, reason, compensate))
+        gone = discarded(plan, task_id)
+        comps = _compensations(plan, run, recs, gone) if compensate else []
+        return {"run_id": run_id, "status": run.status, "changed": True, "rewind": epoch,
+                "to": target(plan, task_id), "discarded": sorted(gone), "compensating": [t for _, t in comps]}
+
+    def on_rewind(self, msg: Rewind) -> None:
+        epoch = msg.epoch
+        run = self.store.get_run(msg.run)
+        if run is None:
+            return
+        plan = self.plans.get(run.plan_hash)
+        if run.redrives == epoch - 1:
+            if run.rewinding is None:
+                recs = self.store.list_tasks(run.run_id)
+                why = refusal(plan, run, recs, msg.to)
+                if why:
+                    log.warning("rewind %s of run %s to %r dropped: %s", epoch, run.run_id, msg.to, why.reason)
+                    return
+                comps = _compensations(plan, run, recs, discarded(plan, msg.to)) if msg.compensate else []
+                before = run.status
+                note = _who(f"rewind {epoch} to '{msg.to}'", msg) + f": compensating {len(comps)} tasks first"
+                begun, run = self.store.begin_rewind(run.run_id, epoch, msg.to, comps,
+                                                     note=self.journal.note(note) if comps else None)
+                if begun and comps:
+                    self.journal.run(run.run_id, RunStatus.COMPENSATING, before, note)
+            if run.rewinding == epoch and run.rewind_to == msg.to:
+                if not self._compensated(plan, run):
+                    return  # its compensations run first: the last one sends this message again (run_end.py)
+                run = self._reset_and_reopen(plan, run, msg)
+            # Else another rewind of this epoch began first (dropped below while it is under way), or
+            # the run reopened since it was read: this copy restarts it, as any redelivery does.
+        if run is None or run.redrives != epoch or run.status in RUN_ENDED:
+            return  # another epoch's message, or this epoch has ended already
+        self.redriving.restart(plan, run, epoch)
+
+    def _compensated(self, plan: Plan, run: RunRecord) -> bool:
+        """Whether the compensations a rewind runs first have all ended; if not, the first that has not is
+        (sent again: a duplicate of a running one is dropped by its claim)."""
+        if run.status != RunStatus.COMPENSATING:
+            return True
+        keys = [instance_key(task, done) for task, done in run.end_comps or []]
+        _, recs = self.store.load(run.run_id, keys)
+        for index, key in enumerate(keys):
+            rec = recs.get(key) or TaskRecord(key)
+            # Reset by this rewind (stamped with its epoch): the resets began, so they had all ended.
+            if rec.status not in TASK_ENDED and rec.redrive != run.rewinding:
+                self.run_end.end_step(plan, run, index)
+                return False
+        return True
+
+    def _reset_and_reopen(self, plan: Plan, run: RunRecord, msg: Rewind) -> RunRecord | None:
+        """Steps 1 and 2. A redelivery lists the items again: a reset item is PENDING, never kept, so it
+        chooses the same items."""
+        epoch, before = msg.epoch, run.status
+        recs = self.store.list_tasks(run.run_id)  # once per rewind: an operator's action
+        gone = discarded(plan, msg.to)
+        keep = kept(plan, recs, gone)
+        note = self.journal.note(f"reset by rewind {epoch} to '{msg.to}'")
+        for key, fields in resets(plan, recs, keep, restart=gone).items():
+            self.store.reset_task(run.run_id, key, epoch, {**(fields or {}), "last_change": note}
+                                  if key in recs else fields, rewinding=True)
+        sinks = [s for s in plan.sinks if s in keep]
+        why = _who(f"rewind {epoch} to '{msg.to}'", msg) + f": {len(keep)} tasks kept"
+        reopened, stored = self.store.reopen_run(run.run_id, epoch, sinks, len(plan.sinks) - len(sinks),
+                                                 iso(self.clock.now()), note=self.journal.note(why), rewinding=True)
+        if reopened:
+            self.journal.run(run.run_id, RunStatus.RUNNING, before, why)
+        return stored
+
+
+def _who(what: str, msg: Rewind) -> str:
+    return what + (f" by {msg.by}" if msg.by else "") + (f" ({msg.reason})" if msg.reason else "")
+
+
+def _compensations(plan: Plan, run: RunRecord, recs: dict[str, TaskRecord], gone: frozenset[str]) -> list[list[str]]:
+    return to_compensate(plan, {key: rec.status for key, rec in recs.items()}, gone, run.end_comps)

@@ -1,0 +1,94 @@
+"""Rewind's choices, pure: which task a rewind goes back to, what it discards, and what it refuses.
+
+Every task that ran to its end (COMPLETED or FAILED) in a run that ended is a checkpoint: a rewind
+to task T reopens the run from just before T, as if T and everything after it had not run yet
+(infra/engine/rewind.py does the writes). What comes "after" T is read off the plan's edges: T and
+every flow node that depends on it, transitively. Inside blocks:
+
+- a member of a parallel block goes back with its block: the block judged its members together,
+  so a rewind to a member rewinds the whole block (its other members run again too);
+- a loop is one checkpoint: a rewind goes back to the loop (all its iterations run again), never to
+  one of its body tasks, whose runs are per iteration;
+- a task in a condition's branch depends on the condition: a rewind to the condition discards
+  both branches, and the condition is decided again.
+
+Role tasks (catch handlers, compensations, finally tasks) are no checkpoints: they run in their role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .plan import Plan
+from .status import TaskStatus
+
+# A task that ran to its end: skipped, cancelled or never reached, it has no result to go back before.
+CHECKPOINTS = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED})
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a rewind cannot be made, and the HTTP status that says so (404: no such task; 400: a task
+    that is no checkpoint; 409: not now, or not on this run)."""
+
+    status: int
+    reason: str
+
+
+def target(plan: Plan, task_id: str) -> str:
+    """The node a rewind to ``task_id`` goes back to: its parallel block for a block member."""
+    node = plan.nodes[task_id]
+    return node.parallel_of if node.parallel_of else task_id
+
+
+def discarded(plan: Plan, task_id: str) -> frozenset[str]:
+    """The flow nodes (outside loop bodies) a rewind to ``task_id`` runs again: its target and every
+    node downstream of it, with the members of a discarded parallel block."""
+    out = {target(plan, task_id)}
+    changed = True
+    while changed:  # a block's members come before it, a member's dependents after: walk to a fixed point
+        changed = False
+        for node in plan.nodes.values():
+            if node.role != "flow" or node.loop_of is not None or node.id in out:
+                continue
+            members = ([m for ids in node.config["branches"].values() for m in ids]
+                       if node.kind == "parallel" else [])
+            if any(d in out for d in node.deps) or any(m in out for m in members) or node.parallel_of in out:
+                out.add(node.id)
+                changed = True
+    return frozenset(out)
+
+
+def target_refusal(plan: Plan, task_id: str, status: str | None) -> Refusal | None:
+    """Why ``task_id`` (whose item is ``status``, None: it has none) is no checkpoint to rewind to."""
+    node = plan.nodes.get(task_id)
+    if node is None:
+        return Refusal(404, f"its workflow has no task '{task_id}'")
+    if node.role != "flow":
+        return Refusal(400, f"'{task_id}' is a {node.role} task: it runs in its role and is no checkpoint")
+    if node.loop_of is not None:
+        return Refusal(400, f"'{task_id}' runs in each iteration of the loop '{node.loop_of}': "
+                            f"rewind to '{node.loop_of}'")
+    if status not in CHECKPOINTS:
+        return Refusal(409, f"'{task_id}' is {status or 'PENDING'}: only a task that ran to its end (COMPLETED or "
+                            "FAILED) is a checkpoint; rewind to one before it")
+    return None
+
+
+def compensated_kept(end_comps: list[list[str]] | None, kept: set[str]) -> list[str]:
+    """The tasks a rewind would keep whose compensation ran when the run ended: their work was undone."""
+    return sorted({done for _, done in end_comps or [] if done in kept})
+
+
+
+def to_compensate(plan: Plan, statuses: Mapping[str, str], gone: frozenset[str],
+                  end_comps: list[list[str]] | None) -> list[list[str]]:
+    """The compensation steps a rewind with ``compensate`` runs before its reset, as the run's end steps
+    (``[compensation task, compensated task]`` pairs): one per discarded task that COMPLETED and declares
+    a compensation not run yet (``end_comps``: those that ran when the run ended), the latest in the
+    plan's order first, as a saga undoes."""
+    done = {task for _, task in end_comps or []}
+    return [[node.compensation.task_id, node.id] for node in reversed(plan.nodes.values())
+            if node.id in gone and node.compensation is not None and statuses.get(node.id) == "COMPLETED"
+            and node.id not in done]
