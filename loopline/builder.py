@@ -41,7 +41,7 @@ __all__ = ["BuilderError", "Compensation", "Retry", "Steps", "Workflow"]
 Body = Callable[["Steps"], Any] | Iterable[str] | str  # tasks built by a function, or ids of tasks and blocks
 _SECTIONS = ("conditions", "loops", "parallel")
 _DOC_ORDER = ("metadata", "config", "inputs", "variables", "tasks", "control_flow", "sub_workflows",
-              "error_handling", "outputs")
+              "error_handling", "outputs", "migrations")
 _CONFIG_KEYS = ("timeout", "max_retries", "retry_policy", "parallelism", "persistence", "human_in_the_loop")
 _UNSET: Any = object()
 _KIND = {"conditions": "condition", "loops": "loop", "parallel": "parallel block", "sub_workflows": "sub-workflow"}
@@ -247,6 +247,7 @@ class Workflow(_Adds):
         self._blocks: dict[str, list[dict[str, Any]]] = {section: [] for section in (*_SECTIONS, "sub_workflows")}
         self._error_handling: dict[str, list[Any]] = {"catch": [], "finally": []}
         self._outputs: dict[str, Any] = {}
+        self._migrations: list[dict[str, Any]] = []
         self._sites: dict[str, tuple[str, str]] = {}  # id -> (what, where it was added)
         self._ref_sites: dict[tuple[str, str], str] = {}  # (role, id) -> where it was named
         # Sections in the order they are written: among tasks ready at once, the plan runs first the one
@@ -307,6 +308,20 @@ class Workflow(_Adds):
 
     def outputs_schema(self, schema: Mapping[str, Any]) -> Self:
         self._outputs["schema"] = plain(schema, "outputs")
+        return self
+
+    def migration(self, from_: str, *, rename: Mapping[str, str] | None = None, state: str | None = None,
+                  set: Mapping[str, Any] | None = None) -> Self:  # noqa: A002 (the language's own word)
+        """How runs of an earlier version (``from_``: a version, or ``"1.x"``) move to this one
+        (docs/versions.md, "Migrating running runs")."""
+        entry: dict[str, Any] = {"from": from_}
+        if rename:
+            entry["rename"] = dict(rename)
+        if state is not None:
+            entry["state"] = state
+        if set:
+            entry["set"] = plain(set, "migration set")
+        self._migrations.append(entry)
         return self
 
     def catch(self, handler: str, error_types: Iterable[str] | None = None, *, retry: bool = False) -> Self:
@@ -399,6 +414,7 @@ class Workflow(_Adds):
         handling = doc.get("error_handling") or {}
         wf._error_handling = {key: list(handling.get(key) or []) for key in ("catch", "finally")}
         wf._outputs = dict(doc.get("outputs") or {})
+        wf._migrations = list(doc.get("migrations") or [])
         wf._order = (_written_order(doc, _DOC_ORDER), _written_order(doc.get("control_flow") or {}, _SECTIONS))
         for item_id, what, _ in wf._items():
             wf._sites[item_id] = (what, filename)
@@ -412,6 +428,7 @@ class Workflow(_Adds):
             "sub_workflows": self._blocks["sub_workflows"],
             "error_handling": {key: value for key, value in self._error_handling.items() if value},
             "outputs": self._outputs,
+            "migrations": self._migrations,
         }
         return {"workflow": {key: sections[key] for key in self._order[0] if sections[key] or key == "metadata"}}
 
