@@ -82,8 +82,10 @@ class Blocks:
                                                      f"longer than {block.config['branch_timeout']:g}s"}
         for member in members:
             rec = recs.get(member + msg.suffix) or TaskRecord(member + msg.suffix)
-            if rec.status in TASK_ENDED or is_stale(msg.epoch, rec):
+            if is_stale(msg.epoch, rec):
                 continue
+            if rec.status in TASK_ENDED and (rec.error or {}).get("type") != "BranchTimeout":
+                continue  # ended of itself; one this timer ended goes through time_out again (a redelivery)
             self.outcomes.time_out(plan, run, plan.nodes[member], rec, error, "its branch timed out")
 
     def run_parallel(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, scope: Scope,

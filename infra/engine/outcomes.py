@@ -137,7 +137,11 @@ class Outcomes:
     def time_out(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, error: dict[str, Any],
                  reason: str) -> TaskRecord:
         """End a task FAILED with ``error`` whatever it was doing (running, waiting, not started yet), with
-        no retry and no catch: the time it was given is over (a parallel block's branch_timeout)."""
+        no retry and no catch: the time it was given is over (a parallel block's branch_timeout). A task
+        this already ended (a redelivery after the write) is carried on again: its edges count once."""
+        if rec.status == TaskStatus.FAILED and (rec.error or {}).get("type") == error.get("type"):
+            self.propagation.propagate(plan, run.run_id, node, rec)
+            return rec
         started = rec.status in (TaskStatus.RUNNING, TaskStatus.WAITING)
         if started and rec.waiting_for == WaitingFor.CHILD:
             self.children.halt_child(rec, f"its parent's task '{node.id}' timed out")
