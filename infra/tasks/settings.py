@@ -69,6 +69,8 @@ class TaskSettings:
     task_user: str = DEFAULT_TASK_USER  # LOOPLINE_TASK_USER: whom code tasks run as when the engine is root
     task_python: str = ""  # LOOPLINE_TASK_PYTHON: the interpreter of python and custom tasks
     python_packages: str | None = None  # LOOPLINE_PYTHON_PACKAGES: what python tasks' requirements import
+    # LOOPLINE_CODE_TOOLS_IN_WORKER=true: on AWS, an llm task's code tools may run in the worker's sandbox
+    code_tools_in_worker: bool = False
     egress_allow: str = ""  # LOOPLINE_EGRESS_ALLOW as written (egress.py)
     custom_modules: str = ""  # LOOPLINE_CUSTOM_MODULES as written
     # LOOPLINE_DB_<NAME> -> URL, by variable name (database.py); repr hides them: a URL may hold a password.
@@ -100,6 +102,7 @@ class TaskSettings:
             task_user=sandbox.task_user,
             task_python=sandbox.task_python,
             python_packages=sandbox.python_packages,
+            code_tools_in_worker=env.get("LOOPLINE_CODE_TOOLS_IN_WORKER", "").strip().lower() == "true",
             egress_allow=env.get("LOOPLINE_EGRESS_ALLOW") or "",
             custom_modules=env.get("LOOPLINE_CUSTOM_MODULES") or "",
             databases={k: v for k, v in env.items() if k.startswith(DB_PREFIX)},

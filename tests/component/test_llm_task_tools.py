@@ -93,3 +93,36 @@ def test_a_failing_tool_task_is_an_error_the_model_reads(task_env):  # noqa: F81
     errors = [c["error"] for c in view["tasks"]["ask"]["output"]["tool_calls"]]
     assert errors[0]["type"] == "ValueError"
     assert errors[1]["type"] == "ExpressionError" and "nothing" in errors[1]["message"]
+
+
+CODE_TOOL = """
+    workflow:
+      metadata: {id: code_tool}
+      tasks:
+        - id: ask
+          type: llm
+          config:
+            prompt: "Double 4"
+            tools: [{task: double, parameters: {type: object, properties: {n: {type: integer, default: 4}}}}]
+        - {id: double, type: python, config: {code: "result = args['n'] * 2"}}
+    """
+
+
+def test_on_aws_code_tools_are_refused_unless_the_deployment_lets_the_worker_run_them(monkeypatch):
+    """The worker has a role and the runtime API the task runner's sandbox does not: deny by default."""
+    from infra.tasks.registry import TaskTypes
+
+    env = {"LOOPLINE_PROVIDER_DEFAULTS": "aws", "LOOPLINE_PROVIDERS": "llm=local"}
+    for extra, expected in (({}, "FAILED"), ({"LOOPLINE_CODE_TOOLS_IN_WORKER": "true"}, "COMPLETED")):
+        clock = ManualClock()
+        mode = LocalMode(clock=clock, inline_code=True, task_types=TaskTypes.from_env({**env, **extra}))
+        try:
+            view = drive(mode, mode.engine.start_run(compile_workflow(src(CODE_TOOL), "wf.yaml"), {}), clock)
+        finally:
+            mode.close()
+        assert view["tasks"]["ask"]["status"] == expected, view["tasks"]["ask"]
+        if expected == "FAILED":
+            assert view["tasks"]["ask"]["error"]["type"] == "ToolNotAllowed"
+            assert "double" in view["tasks"]["ask"]["error"]["message"]
+        else:
+            assert view["tasks"]["ask"]["output"]["tool_calls"][0]["result"] == 8
