@@ -11,9 +11,11 @@ positions in, data and positions and diagnostics out.
 - An acyclic graph: a node is a task, an edge a dependency; conditional edges
   become the target's ``when`` (any taken incoming edge runs it: OR).
 - A graph with a cycle: one ``do_while`` loop running one node per iteration.
-  Every node exports ``last`` (its id); the routing expression (the first
-  out-edge of ``last`` whose condition holds) is each node's ``when`` and the
-  loop's condition; ``recursion_limit`` is the loop's ``max_iterations``.
+  Every node exports ``last`` (its id); a router task starting each step
+  exports ``current``: the routing expression (the first out-edge of ``last``
+  whose condition holds); each node runs ``when`` it is ``current``, the loop
+  goes on while the routing names a node; ``recursion_limit`` is the loop's
+  ``max_iterations``.
 
 Positions: the translated data gets a SourceMap whose paths point back to
 where the graph document wrote the node, edge or field, so every diagnostic
@@ -26,12 +28,13 @@ import re
 from typing import Any
 
 from statemachine.diagnostics import Diagnostic, did_you_mean
-from statemachine.yaml_source import Loc, SourceMap
+from statemachine.yaml_source import SourceMap
 
 Path = tuple[Any, ...]
 
 DEFAULT_RECURSION_LIMIT = 25
 END = "__end__"  # what the routing gives when no out-edge of the current node holds
+ROUTER_ID = "graph_route"  # a step's first task: names the node the step runs
 LOOP_ID = "recursion_limit"  # the loop is named for its bound, so running over it says which bound
 _GRAPH_KEYS = {"id", "name", "description", "context", "nodes", "edges", "entry", "recursion_limit"}
 _NODE_SET_BY_GRAPH = ("depends_on", "when", "outputs", "trigger_rule")
@@ -112,7 +115,7 @@ class _Translation:
         self.copy_under(("workflow", "variables", 0, "default"), ("context",))
         workflow["outputs"] = {"mappings": {"context": "${variables.context}"}}
         if cyclic:
-            workflow["variables"].append({"name": "last", "type": "string"})
+            workflow["variables"] += [{"name": "last", "type": "string"}, {"name": "current", "type": "string"}]
             workflow["control_flow"] = {"loops": [self.loop(nodes, edges, entry, limit)]}
         else:
             workflow["tasks"] = [self.task(("workflow", "tasks", i), nodes[n], n, self.incoming(n, edges))
@@ -250,13 +253,21 @@ class _Translation:
         for e, _, _, cond in edges:
             if cond is not None:
                 self.point(path + ("condition",), ("edges", e, "condition"))
+                self.point(path + ("tasks", 0, "outputs", 0, "value"), ("edges", e, "condition"))
                 break
         self.point(path + ("max_iterations",), ("recursion_limit",) if "recursion_limit" in _as_dict(self.doc) else ())
-        tasks = [self.task(path + ("tasks", i), nodes[n], n, [], when=f"({route}) == '{n}'",
+        # The router picks the step's node once, when the step starts: were the nodes' whens the routing
+        # itself, a node evaluated after another one exported would see the new 'last' and run in the same
+        # step. A wait until a past time completes at once and runs nothing.
+        router = {"id": ROUTER_ID, "type": "wait", "config": {"until": "2000-01-01T00:00:00Z"},
+                  "outputs": [{"name": "current", "value": "${" + route + "}", "export": True}]}
+        tasks = [self.task(path + ("tasks", i + 1), nodes[n], n, [], when=f"variables.current == '{n}'",
                            extra_outputs=({"name": "last", "value": n, "export": True},))
                  for i, n in enumerate(nodes)]
+        for task in tasks:
+            task["depends_on"] = [ROUTER_ID]
         return {"id": LOOP_ID, "type": "do_while", "condition": "${(" + route + f") != '{END}'" + "}",
-                "max_iterations": limit, "tasks": tasks}
+                "max_iterations": limit, "tasks": [router, *tasks]}
 
 
 def _as_dict(value: Any) -> dict:
@@ -299,4 +310,4 @@ def _has_cycle(order: list[str], edges: list) -> bool:
     return False
 
 
-__all__ = ["DEFAULT_RECURSION_LIMIT", "END", "LOOP_ID", "Loc", "is_graph", "translate"]
+__all__ = ["DEFAULT_RECURSION_LIMIT", "END", "LOOP_ID", "ROUTER_ID", "is_graph", "translate"]
