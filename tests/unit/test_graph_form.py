@@ -259,3 +259,16 @@ def test_the_translated_plan_is_a_plan_like_any_other():
     assert plan.workflow_id == "scoring" and set(plan.nodes) == {"measure", "accept", "reject", "report"}
     with pytest.raises(WorkflowError):
         compile_workflow("nodes: [{id: a}]\nedges: []\n", "graph.yaml", ALLOWED)
+
+
+def test_a_node_whose_output_is_not_an_object_fails_naming_why(local, clock):
+    view = run(local, clock, """
+        context: {kept: true}
+        nodes:
+          - {id: listing, type: python, config: {code: "result = [1, 2]"}}
+          - {id: after, type: python, config: {code: "result = {'ran': True}"}}
+        edges:
+          - {source: listing, target: after}
+    """)
+    assert view["status"] == "FAILED" and statuses(view) == {"listing": "FAILED", "after": "CANCELLED"}
+    assert "merge() takes two objects" in view["error"]["message"]

@@ -1,35 +1,21 @@
-"""docs/versions.md's worked example runs as written: each ```yaml block whose first line is
-``# file: NAME`` is written to NAME, and each ```console block's ``$ loopline ...`` line is run in that
-directory, its output and exit status 0 as the page shows them."""
+"""docs/versions.md's worked example runs as written (tests/doc_sessions.py): each ```console block's
+``$ loopline ...`` line, its output and exit status 0 as the page shows them."""
 
 from __future__ import annotations
 
-import re
-import shlex
-from pathlib import Path
-
 import pytest
 
-from loopline.cli import main
+from tests.doc_sessions import expected_output, read_page, run_session
 
-PAGE = (Path(__file__).resolve().parents[2] / "docs" / "versions.md").read_text(encoding="utf-8")
-_FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-BLOCKS = [(m.group(1), m.group(2)) for m in _FENCE.finditer(PAGE)]
-FILES = {text.splitlines()[0][len("# file: "):]: text for kind, text in BLOCKS
-         if kind == "yaml" and text.startswith("# file: ")}
-SESSIONS = [text for kind, text in BLOCKS if kind == "console"]
+PAGE = read_page("versions.md")
 
 
 def test_the_page_has_its_example():
-    assert set(FILES) == {"expense-v1.yaml", "expense-v2.yaml"} and len(SESSIONS) == 2
+    assert set(PAGE.files) == {"expense-v1.yaml", "expense-v2.yaml"} and len(PAGE.sessions) == 2
 
 
-@pytest.mark.parametrize("session", SESSIONS, ids=[s.splitlines()[0][2:] for s in SESSIONS])
+@pytest.mark.parametrize("session", PAGE.sessions, ids=PAGE.ids)
 def test_a_console_block_runs_as_written(session, tmp_path, monkeypatch, capsys):
-    for name, text in FILES.items():
-        (tmp_path / name).write_text(text, encoding="utf-8")
-    monkeypatch.chdir(tmp_path)
-    command, *expected = session.rstrip("\n").splitlines()
-    assert command.startswith("$ loopline ")
-    assert main(shlex.split(command)[2:]) == 0
-    assert capsys.readouterr().out.rstrip("\n").splitlines() == expected
+    _, status, out = run_session(PAGE, session, tmp_path, monkeypatch, capsys)
+    assert status == 0
+    assert out.rstrip("\n").splitlines() == expected_output(session)
