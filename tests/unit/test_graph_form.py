@@ -272,3 +272,29 @@ def test_a_node_whose_output_is_not_an_object_fails_naming_why(local, clock):
     """)
     assert view["status"] == "FAILED" and statuses(view) == {"listing": "FAILED", "after": "CANCELLED"}
     assert "merge() takes two objects" in view["error"]["message"]
+
+
+def test_a_json_graph_document_compiles_too():
+    text = ('{"id": "j", "context": {"x": 2},\n "nodes": [{"id": "a", "type": "python", "config": {"code": "x = 1"}},\n'
+            '  {"id": "b", "type": "python", "config": {"code": "x = 2"}}],\n'
+            ' "edges": [{"source": "a", "target": "b", "condition": "${context.x in [1, 2]}"}]}\n')
+    plan = compile_workflow(text, "graph.json")
+    assert plan.nodes["b"].deps == ("a",) and plan.nodes["b"].when == "${context.x in [1, 2]}"
+    broken = text.replace('"target": "b"', '"target": "c"')
+    assert [str(d) for d in validate_workflow(broken, "graph.json")] == [
+        "graph.json:4:38: edge 1: unknown target node 'c'"]
+
+
+def test_the_cli_validates_and_compiles_a_graph_document(tmp_path, capsys):
+    from loopline.cli import main
+
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(textwrap.dedent(BRANCHING).replace(f"function: \"{HERE}:score\"", "type: wait, "
+                                                       "config: {duration: 1s}"), encoding="utf-8")
+    bad.write_text("nodes: [{id: a, type: python, config: {code: 'x = 1'}}]\nedges: [{source: a, target: b}]\n",
+                   encoding="utf-8")
+    assert main(["validate", str(good)]) == 0 and capsys.readouterr().out == "ok\n"
+    assert main(["compile", str(good)]) == 0
+    assert '"report"' in capsys.readouterr().out
+    assert main(["validate", str(bad)]) == 2
+    assert capsys.readouterr().out.strip() == f"{bad}:2:29: edge 1: unknown target node 'b'"
