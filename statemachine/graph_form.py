@@ -145,6 +145,9 @@ class _Translation:
                         "callable, 'module:function') and 'type' (a task type)")
             elif "function" in node and (not isinstance(node["function"], str) or ":" not in node["function"]):
                 self.at(("nodes", i, "function"), f"node '{node_id}': 'function' must be 'module:function'")
+            if "function" in node and "config" in node:
+                self.at(("nodes", i, "config"), f"node '{node_id}': a function node takes 'parameters', "
+                        "not 'config'", key=True)
             for key in _NODE_SET_BY_GRAPH:
                 if key in node:
                     self.at(("nodes", i, key), f"node '{node_id}': '{key}' is set by the graph's edges "

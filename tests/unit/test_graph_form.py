@@ -154,6 +154,7 @@ def test_graph_errors_name_their_line_and_column():
           - {id: a, type: python, config: {code: "x = 2"}}
           - {id: c}
           - {id: d, function: "no_colon"}
+          - {id: f, function: "m:f", config: {x: 1}}
           - {id: e, type: python, config: {code: "x = 1"}, when: "${true}"}
         edges:
           - {source: a, target: zz}
@@ -164,11 +165,12 @@ def test_graph_errors_name_their_line_and_column():
         "graph.yaml:5:5: node 'c' needs exactly one of 'function' (a registered callable, 'module:function') "
         "and 'type' (a task type)",
         "graph.yaml:6:23: node 'd': 'function' must be 'module:function'",
-        "graph.yaml:7:52: node 'e': 'when' is set by the graph's edges and context, not on a node",
-        "graph.yaml:9:25: edge 1: unknown target node 'zz'",
-        "graph.yaml:10:5: edge 2 needs a 'target'",
-        "graph.yaml:10:17: unknown field 'weight' in edge 2",
-        "graph.yaml:11:1: unknown field 'colour' in the graph",
+        "graph.yaml:7:30: node 'f': a function node takes 'parameters', not 'config'",
+        "graph.yaml:8:52: node 'e': 'when' is set by the graph's edges and context, not on a node",
+        "graph.yaml:10:25: edge 1: unknown target node 'zz'",
+        "graph.yaml:11:5: edge 2 needs a 'target'",
+        "graph.yaml:11:17: unknown field 'weight' in edge 2",
+        "graph.yaml:12:1: unknown field 'colour' in the graph",
     ]
 
 
