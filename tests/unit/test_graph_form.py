@@ -300,3 +300,29 @@ def test_the_cli_validates_and_compiles_a_graph_document(tmp_path, capsys):
     assert '"report"' in capsys.readouterr().out
     assert main(["validate", str(bad)]) == 2
     assert capsys.readouterr().out.strip() == f"{bad}:2:29: edge 1: unknown target node 'b'"
+
+
+REVISING = """
+    entry: draft
+    context: {version: 0}
+    nodes:
+      - {id: draft, type: python, config: {code: "result = {'version': context['version'] + 1}"}}
+      - id: review
+        type: approval
+        config: {title: "Version ${context.version}?", approvers: [ann@example.com], timeout: 1d}
+    edges:
+      - {source: draft, target: review}
+      - {source: review, target: draft, condition: "${not context.approved}"}
+"""
+
+
+def test_an_approval_node_in_a_cycle_suspends_each_round(local, clock):
+    run_id = local.engine.start_run(graph(REVISING), {})
+    for version, decision in ((1, "REJECTED"), (2, "APPROVED")):
+        waiting = settle(local, run_id)
+        (request,) = waiting["approvals"]
+        assert waiting["status"] == "RUNNING" and request["title"] == f"Version {version}?"
+        local.engine.decide(request["url"].rsplit("/", 1)[1], decision, "")
+    view = drive(local, run_id, clock)
+    assert view["status"] == "COMPLETED"
+    assert view["outputs"]["context"]["version"] == 2 and view["outputs"]["context"]["decision"] == "APPROVED"
