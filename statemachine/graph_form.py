@@ -104,8 +104,7 @@ class _Translation:
         if self.diags or entry is None:
             return None, self.out, self.diags
         cyclic = _has_cycle(list(nodes), edges)
-        wf_id = doc.get("id") if isinstance(doc.get("id"), str) else "graph"
-        workflow: dict[str, Any] = {"metadata": {"id": wf_id}}
+        workflow: dict[str, Any] = {"metadata": {"id": doc.get("id", "graph")}}  # the compiler checks it
         self.point(("workflow", "metadata", "id"), ("id",) if "id" in doc else ())
         for field in ("name", "description"):
             if field in doc:
