@@ -26,6 +26,8 @@ from statemachine.data_deps import data_dependencies, file_parties
 from statemachine.diagnostics import Diagnostic, WorkflowError, explain_errors
 from statemachine.expressions import ExpressionError, member_references, parse_template, task_references
 from statemachine.graph import block_members, cycle_through, task_roles, topological, wire_loops, wire_parallel_blocks
+from statemachine.graph_form import is_graph
+from statemachine.graph_form import translate as translate_graph
 from statemachine.json_values import non_finite_numbers
 from statemachine.limits import DeploymentLimits
 from statemachine.migration_decl import migration_problems
@@ -119,6 +121,8 @@ class _Compilation:
 
     def run(self) -> tuple[list[Diagnostic], Plan | None]:
         data, self.smap, self.diags = load_yaml(self.text, self.filename)
+        if not self.diags and is_graph(data):  # the graph form: translated, then compiled as any workflow
+            data, self.smap, self.diags = translate_graph(data, self.smap, self.filename)
         self.data = data
         plan = None
         if data is None and not self.diags:

@@ -55,6 +55,7 @@ SIGNATURES: dict[str, tuple[int, int]] = {
     "lower": (1, 1),
     "upper": (1, 1),
     "default": (2, 2),
+    "merge": (2, 2),
 }
 
 MAX_JSON_INPUT = 1_000_000  # bytes of text json_parse accepts
@@ -276,6 +277,15 @@ def _length(args: list, ctx: "EvalContext") -> int:
     raise ExpressionError(f"length() needs a string, list or object, not {kind(value)}")
 
 
+def _merge(args: list, ctx: "EvalContext") -> dict:
+    """A shallow merge of two objects, the second's keys winning; null counts as {} (how a graph
+    document's node output joins the shared context: docs/graph-form.md)."""
+    parts = [{} if arg is None else arg for arg in args]
+    if not all(isinstance(part, dict) for part in parts):
+        raise ExpressionError("merge() takes two objects (or null)")
+    return {**parts[0], **parts[1]}
+
+
 def _lower(args: list, ctx: "EvalContext") -> str:
     return _string_arg("lower", args[0]).lower()
 
@@ -295,6 +305,7 @@ FUNCTIONS: dict[str, Callable[[list, "EvalContext"], Any]] = {
     "random": _random,
     "uuid": _new_uuid,
     "length": _length,
+    "merge": _merge,
     "lower": _lower,
     "upper": _upper,
 }
