@@ -12,9 +12,9 @@ import shlex
 from tests.component.test_migrate_cli import cli  # noqa: F401 - the fixture
 from tests.component.test_workflow_versions import api, register
 from tests.unit.test_engine_semantics import drive, settle
-from tests.unit.test_versions_doc import BLOCKS, FILES
+from tests.unit.test_versions_doc import PAGE
 
-SESSIONS = [text for kind, text in BLOCKS if kind == "console" and text.startswith("$ loopline migrate")]
+SESSIONS = [text for text in PAGE.sessions if text.startswith("$ loopline migrate")]
 RUN_ID = re.compile(r"\b[0-9a-f]{32}\b")
 
 
@@ -25,7 +25,7 @@ def named(text: str, names: dict[str, str]) -> str:
 
 def test_the_waiting_runs_are_migrated_dry_run_first_and_finish_on_the_new_version(cli, local, clock):  # noqa: F811
     assert len(SESSIONS) == 3
-    v1, v2 = FILES["expense-v1.yaml"], FILES["expense-v2.yaml"]
+    v1, v2 = PAGE.files["expense-v1.yaml"], PAGE.files["expense-v2.yaml"]
     renamed = v2.replace('version: "1.1.0"', 'version: "2.0.0"').replace("    - id: review\n", (
         "    - id: approve\n      renamed_from: review\n")).replace("depends_on: [review]", "depends_on: [approve]")
     assert all(register(text)[0] == 201 for text in (v1, v2, renamed))
