@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def many_tasks(tmp_path: Path, count: int = 400) -> str:
-    """A workflow whose plan (361 kB) and graph are far larger than a pipe's 64 kB buffer."""
+    """A workflow whose plan (361 kB for 400 tasks) is far larger than a pipe's 64 kB buffer."""
     lines = ["workflow:", "  metadata: {id: big}", "  tasks:"]
     lines += [f'    - {{id: t{i}, type: python, config: {{code: "result = {i}"}}}}' for i in range(count)]
     path = tmp_path / "big.yaml"
@@ -34,7 +34,9 @@ def closed_early(*args: str, read: int) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("command", ["compile", "graph"])
 def test_a_large_output_read_in_part(tmp_path, command):
-    done = closed_early(command, many_tasks(tmp_path), read=10)
+    # The graph of 400 tasks is about 18 kB: all of it fits in the pipe's buffer, and the CLI could end
+    # before the reader closes. 2,000 tasks make it about 90 kB, more than the buffer holds.
+    done = closed_early(command, many_tasks(tmp_path, 400 if command == "compile" else 2000), read=10)
     assert len(done.stdout) == 10
     assert (done.returncode, done.stderr) == (141, "")
 
