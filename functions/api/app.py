@@ -67,9 +67,10 @@ def _parsed():
 
 
 def _optional_body():
-    """An operator action's optional body: none at all, or a JSON object (a JSON ``null`` is neither)."""
+    """An operator action's optional body: none at all, or a JSON object (a JSON ``null`` is neither, and
+    neither is a body of blanks: it is no JSON, as schemathesis found)."""
     raw = app.current_event.body
-    if raw is None or not raw.strip():
+    if raw is None or raw == "":
         return None
     body = _parsed()
     if not isinstance(body, dict):

@@ -104,7 +104,7 @@ def _json(status: int, body) -> Response:
 
 def _optional_body() -> dict:
     raw = router.current_event.body
-    if raw is None or not raw.strip():
+    if raw is None or raw == "":  # blanks are no JSON: refused as any other (app.py's _optional_body)
         return {}
     try:
         body = parse_body(raw)
@@ -119,7 +119,7 @@ def bodiless_start(event, content_type: str) -> bool:
     """A start sent as the seed sends it (`requests.post(url)`: no body, no Content-Type) is taken: it
     carries nothing a browser could smuggle in a form, the route is IAM-signed on AWS, and locally the
     dev server refuses another origin's request before any handler runs (docs/security.md)."""
-    return event.get("resource") == START and not content_type and not (event.body or "").strip()
+    return event.get("resource") == START and not content_type and not event.body
 
 
 def _decision(word: Any) -> str:

@@ -49,7 +49,7 @@ def _body() -> dict:
 
 def _optional_body() -> dict | None:
     raw = router.current_event.body
-    return None if raw is None or not raw.strip() else _body()
+    return None if raw is None or raw == "" else _body()  # blanks are no JSON (app.py's _optional_body)
 
 
 @router.post("/workflows", **doc.route(

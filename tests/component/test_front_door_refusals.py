@@ -85,6 +85,16 @@ def test_bodies_that_cannot_be_taken_are_400_with_a_message(runtime, path, resou
     assert headers["x-content-type-options"] == "nosniff"
 
 
+@pytest.mark.parametrize("path, resource", [
+    ("/runs/r1/redrive", "/runs/{run_id}/redrive"), ("/runs/r1/cancel", "/runs/{run_id}/cancel"),
+    ("/workflows/w/versions/1.0.0/deprecate", "/workflows/{workflow_id}/versions/{version}/deprecate"),
+    ("/workflow/start/w", "/workflow/start/{name}")])
+def test_a_body_of_blanks_is_no_json_and_no_empty_body(runtime, path, resource):
+    # schemathesis sent "\r\n" to a redrive, which took it for no body and redrove the run.
+    status, _, answer = call(runtime, "POST", path, resource, "\r\n")
+    assert status == 400 and "JSON" in answer["error"], (status, answer)
+
+
 @pytest.mark.parametrize("action", ["cancel", "pause", "resume", "redrive"])
 @pytest.mark.parametrize("body", ["null", "[]", '"why"', "3"])
 def test_an_operator_actions_body_is_none_or_an_object(runtime, action, body):
