@@ -459,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(front_door_cli.glued_values(sys.argv[1:] if argv is None else argv))
     except SystemExit as exit_:
         return EXIT_INVALID if exit_.code not in (0, None) else EXIT_OK
     if getattr(args, "json", False):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -86,6 +87,27 @@ def cmd_resume(args: argparse.Namespace, by_run: Callable[[argparse.Namespace], 
         return _refused(status, body)
     print(json.dumps(body, indent=2))
     return EXIT_OK
+
+
+# A link's token is base64url, so one in 64 starts with "-", which argparse would take for an option
+# ("--token: expected one argument"); `--token=VALUE` is never mistaken, so the CLI glues it before parsing.
+VALUE_OPTIONS = ("--token",)
+_OPTION = re.compile(r"-h|--[a-z][a-z-]*(=.*)?", re.DOTALL)  # a 43-character token never reads like this
+
+
+def glued_values(argv: list[str]) -> list[str]:
+    """``argv`` with each ``--token VALUE`` written ``--token=VALUE``, unless VALUE reads as the next
+    option (``--token --decision D``: the token was left out, and argparse should say so)."""
+    out: list[str] = []
+    waiting = False
+    for arg in argv:
+        if waiting and not _OPTION.fullmatch(arg):
+            out[-1] = f"{out[-1]}={arg}"
+            waiting = False
+            continue
+        out.append(arg)
+        waiting = arg in VALUE_OPTIONS
+    return out
 
 
 def add_resume_options(parser: argparse.ArgumentParser, by_run: Callable[[argparse.Namespace], int]) -> None:
