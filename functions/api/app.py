@@ -12,8 +12,9 @@ from functions.api import schemas as doc
 from functions.api.history import actor, audited, reason_of, router
 from functions.api.pages import PAGE_HEADERS as _PAGE_HEADERS
 from functions.api.pages import html as _html
+from functions.api.request_body import json_object, json_value, optional_json_object
 from infra.engine import LinkError
-from infra.json_http import NOSNIFF, STATE_CHANGING, BadBody, dumps, is_json_type, media_type, parse_body
+from infra.json_http import NOSNIFF, STATE_CHANGING, dumps, is_json_type, media_type
 from infra.listing_params import BadQuery
 from infra.service import ApiError, start_from_request
 from infra.wiring import get_engine
@@ -60,29 +61,16 @@ app.include_router(migration_routes.router)  # POST /runs/{id}/migrate, a versio
 
 
 def _parsed():
-    try:
-        return parse_body(app.current_event.body)
-    except BadBody as error:
-        raise ApiError(error.status, error.message) from None
+    return json_value(app.current_event.body)
 
 
-def _optional_body():
-    """An operator action's optional body: none at all, or a JSON object (a JSON ``null`` is neither, and
-    neither is a body of blanks: it is no JSON, as schemathesis found)."""
-    raw = app.current_event.body
-    if raw is None or raw == "":
-        return None
-    body = _parsed()
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object, e.g. {\"reason\": \"...\"}, or empty")
-    return body
+def _optional_body() -> dict | None:
+    """An operator action's optional body: none at all, or a JSON object."""
+    return optional_json_object(app.current_event.body, '{"reason": "..."}')
 
 
 def _body() -> dict:
-    body = _parsed()
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    return body
+    return json_object(app.current_event.body)
 
 
 def _links_in_views() -> bool:

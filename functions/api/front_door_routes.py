@@ -21,7 +21,8 @@ from pydantic import Field
 from functions.api import pages
 from functions.api import schemas as doc
 from functions.api.history import audited
-from infra.json_http import BadBody, dumps, media_type, parse_body
+from functions.api.request_body import optional_json_object
+from infra.json_http import dumps, media_type
 from infra.service import ApiError, start_from_request
 from infra.wiring import get_engine
 from statemachine.history import AuditAction
@@ -103,16 +104,7 @@ def _json(status: int, body) -> Response:
 
 
 def _optional_body() -> dict:
-    raw = router.current_event.body
-    if raw is None or raw == "":  # blanks are no JSON: refused as any other (app.py's _optional_body)
-        return {}
-    try:
-        body = parse_body(raw)
-    except BadBody as error:
-        raise ApiError(error.status, error.message) from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object, or empty")
-    return body
+    return optional_json_object(router.current_event.body) or {}
 
 
 def bodiless_start(event, content_type: str) -> bool:

@@ -11,8 +11,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from functions.api import schemas as doc
 from functions.api.history import audited, reason_of
+from functions.api.request_body import json_object
 from functions.api.workflow_routes import _named
-from infra.json_http import BadBody, dumps, parse_body
+from infra.json_http import dumps
 from infra.service import ApiError
 from infra.wiring import get_engine
 from statemachine.history import AuditAction
@@ -27,12 +28,7 @@ def _json(status: int, body: Any) -> Response:
 
 def _asked() -> tuple[str, bool, str]:
     """(to, dry_run, reason) of a migration's body; a 400 for anything else."""
-    try:
-        body = parse_body(router.current_event.body)
-    except BadBody as error:
-        raise ApiError(error.status, error.message) from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object: {\"to\": \"ID@VERSION\", \"dry_run\": false}")
+    body = json_object(router.current_event.body, '{"to": "ID@VERSION", "dry_run": false}')
     to, dry_run = body.get("to"), body.get("dry_run", False)
     if not isinstance(to, str) or "@" not in to:
         raise ApiError(400, "'to' must name the version to move to: ID@VERSION")

@@ -12,9 +12,10 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from functions.api import schemas as doc
 from functions.api.history import audited, reason_of
+from functions.api.request_body import json_object, optional_json_object
 from infra.clock import iso
 from infra.engine.plans import Registration
-from infra.json_http import BadBody, dumps, parse_body
+from infra.json_http import dumps
 from infra.service import ApiError, compile_source
 from infra.wiring import get_engine
 from statemachine.history import AuditAction
@@ -38,18 +39,11 @@ def _json(status: int, body) -> Response:
 
 
 def _body() -> dict:
-    try:
-        body = parse_body(router.current_event.body)
-    except BadBody as error:
-        raise ApiError(error.status, error.message) from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the body must be a JSON object")
-    return body
+    return json_object(router.current_event.body)
 
 
 def _optional_body() -> dict | None:
-    raw = router.current_event.body
-    return None if raw is None or raw == "" else _body()  # blanks are no JSON (app.py's _optional_body)
+    return optional_json_object(router.current_event.body)
 
 
 @router.post("/workflows", **doc.route(
