@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from functions.api import schemas as doc
 from functions.api.history import audited, reason_of
 from functions.api.request_body import json_object, optional_json_object
-from infra.clock import iso
+from infra.clock import iso, parse_iso
 from infra.engine.plans import Registration
 from infra.json_http import dumps
 from infra.service import ApiError, compile_source
@@ -90,10 +90,18 @@ def list_workflows():
 def show_workflow(workflow_id: str):
     name, _, version = workflow_id.partition("@")
     _named(name, version or "latest")
-    plan = get_engine().find_workflow(workflow_id)
+    engine = get_engine()
+    plan = engine.find_workflow(workflow_id)
     if plan is None:
         raise ApiError(404, f"no workflow '{workflow_id}'")
-    return _json(200, json.loads(plan.to_json()))
+    entry = engine.plans.version_of(workflow_id)
+    # The body stays the plan as `loopline compile` prints it; a deprecated version (still shown by
+    # ID@VERSION) says so in RFC 9745's Deprecation header, and GET /workflows gives the reason.
+    deprecated_at = entry.deprecated_at if entry else None
+    headers = {"Deprecation": f"@{int(parse_iso(deprecated_at).timestamp())}"} if deprecated_at else {}
+    return Response(status_code=200, content_type="application/json", body=dumps(json.loads(plan.to_json())),
+                    headers=headers)
+
 
 
 @router.post("/workflows/<workflow_id>/versions/<version>/deprecate", **doc.route(

@@ -138,6 +138,19 @@ def test_latest_deprecation_and_runs(local):
     # `order` and `order@latest` now mean 1.0.0; 1.1.0 is still shown, but no new run of it starts.
     assert shown("order")[1]["version"] == "1.0.0" and shown("order@latest")[1]["version"] == "1.0.0"
     assert shown("order@1.1.0")[0] == 200
+    # Shown, it says it is deprecated (RFC 9745's header, the moment as epoch seconds); the body is
+    # still the plan alone, and the version in use says nothing.
+    from datetime import datetime
+
+    from functions.api.app import lambda_handler
+    answer = lambda_handler(route_event("GET", "/workflows/order@1.1.0", "/workflows/{workflow_id}", None,
+                                        "application/json"), LambdaContext(function_name="ApiFunction"))
+    since = datetime.fromisoformat(body["deprecated_at"].replace("Z", "+00:00")).timestamp()
+    assert answer["multiValueHeaders"]["Deprecation"] == [f"@{int(since)}"]
+    assert "registration" not in json.loads(answer["body"]) and json.loads(answer["body"])["version"] == "1.1.0"
+    fresh = lambda_handler(route_event("GET", "/workflows/order", "/workflows/{workflow_id}", None,
+                                       "application/json"), LambdaContext(function_name="ApiFunction"))
+    assert "Deprecation" not in (fresh.get("multiValueHeaders") or {})
     # The console marks it, and shows why and each version's changelog.
     from functions.console.workflows_page import workflow_page, workflows_page
     assert "1.0.0, 1.1.0 (deprecated)" in workflows_page(get_engine(), root="/", actor="ada")
