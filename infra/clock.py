@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 
@@ -22,9 +23,11 @@ class ManualClock:
     approval timeout is reached with one ``advance(days=3)``.
     """
 
-    def __init__(self, start: datetime | None = None):
+    def __init__(self, start: datetime | None = None, moved: Callable[[datetime], None] | None = None):
+        """``moved``: told each new time, under the clock's lock (so a keeper sees them in order)."""
         self._now = start or utcnow()
         self._lock = threading.Lock()
+        self._moved = moved
 
     def now(self) -> datetime:
         with self._lock:
@@ -33,6 +36,8 @@ class ManualClock:
     def advance(self, seconds: float = 0, **kwargs: float) -> datetime:
         with self._lock:
             self._now += timedelta(seconds=seconds, **kwargs)
+            if self._moved is not None:
+                self._moved(self._now)
             return self._now
 
 

@@ -198,8 +198,13 @@ def cmd_dev(args) -> int:
         # The emulated AWS lives in another process (`loopline emulator`), so this one can be
         # killed at any moment and started again on the same state, as a Lambda would be.
         os.environ["LOOPLINE_AWS_ENDPOINT"] = args.aws_endpoint
-    serve_dev(port=args.port, movable_clock=args.movable_clock, log=_err, allow_hosts=tuple(args.allow_host or ()),
-              local=args.local, state=state)
+    from .kept_clock import ClockFileError
+
+    try:
+        serve_dev(port=args.port, movable_clock=args.movable_clock, log=_err,
+                  allow_hosts=tuple(args.allow_host or ()), local=args.local, state=state)
+    except ClockFileError as error:
+        raise UsageError(str(error)) from error
     return EXIT_OK
 
 

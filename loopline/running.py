@@ -231,7 +231,11 @@ def serve_dev(port: int, movable_clock: bool, log: Callable[[str], None], allow_
               local: bool = False, state: Path | None = None) -> None:
     from infra.clock import ManualClock, SystemClock
 
-    clock = ManualClock() if movable_clock else SystemClock()
+    clock: Clock = ManualClock() if movable_clock else SystemClock()
+    if local and movable_clock and state is not None:
+        from loopline.kept_clock import kept_clock
+
+        clock = kept_clock(state)  # a restart on this directory goes on from the moved time
     if local:
         _serve_local(port, clock, log, allow_hosts, state)
         return

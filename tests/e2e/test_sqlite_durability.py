@@ -40,13 +40,13 @@ def chain() -> str:
 class Server:
     """`loopline dev --local --state DIR` in a process group of its own (killed whole, as by kill -9)."""
 
-    def __init__(self, home: Path, state: Path, port: int):
+    def __init__(self, home: Path, state: Path, port: int, *options: str):
         env = {**os.environ, "PYTHONPATH": str(ROOT), "LOOPLINE_FILE_ROOT": str(home / "files"),
                # A task run in the worker that the kill interrupts is taken over after its lease.
                "LOOPLINE_LEASE_SECONDS": "3"}
         self.log = (home / f"dev-{port}.log").open("a")
         self.proc = subprocess.Popen([sys.executable, "-m", "loopline.cli", "dev", "--local", "--state", str(state),
-                                      "--port", str(port)], cwd=home, env=env, stdout=subprocess.DEVNULL,
+                                      "--port", str(port), *options], cwd=home, env=env, stdout=subprocess.DEVNULL,
                                      stderr=self.log, start_new_session=True)
         self.base = f"http://127.0.0.1:{port}"
         wait_until(lambda: get_json(f"{self.base}/runs/nothing")[0] == 404)
@@ -215,3 +215,38 @@ def test_a_code_task_killed_while_it_runs_is_taken_over_after_a_restart(tmp_path
     assert nap["status"] == after["status"] == "COMPLETED"
     assert nap["output"] == len(BLOB) and after["output"] == [len(BLOB), "end"]
     assert nap["attempt"] == 1  # taken over, not failed: the kill costs no attempt of the retry policy
+
+
+# `--movable-clock` with a state directory (loopline/kept_clock.py): a wait of an hour, the clock moved
+# half of it, the server killed and started again. Were the clock back at the wall clock, another half
+# hour would leave the wait far from due; kept, it makes it due.
+HOUR_WAIT = """
+workflow:
+  metadata: {id: hour_wait}
+  tasks:
+    - {id: hour, type: wait, config: {duration: 1h}}
+"""
+
+
+def test_a_moved_clock_outlives_kill_9_on_its_state_directory(tmp_path: Path) -> None:
+    port = free_port()
+    server = Server(tmp_path, tmp_path / "state", port, "--movable-clock")
+    try:
+        run_id = start_run(server.base, HOUR_WAIT)
+        wait_until(lambda: get_json(f"{server.base}/runs/{run_id}")[1]["tasks"]["hour"]["status"] == "WAITING")
+        status, _, text = request("POST", f"{server.base}/_dev/clock", {"seconds": 1800})
+        assert status == 200, text
+        moved = json.loads(text)["now"]
+    finally:
+        server.kill()
+
+    server = Server(tmp_path, tmp_path / "state", port, "--movable-clock")
+    try:
+        status, _, text = request("POST", f"{server.base}/_dev/clock", {"seconds": 0})
+        assert json.loads(text)["now"] == moved  # where the killed server left it
+        assert request("POST", f"{server.base}/_dev/clock", {"seconds": 1801})[0] == 200
+        done = wait_until(lambda: (v := get_json(f"{server.base}/runs/{run_id}")[1])["status"] == "COMPLETED" and v,
+                          timeout=30)
+        assert done["tasks"]["hour"]["status"] == "COMPLETED"
+    finally:
+        server.stop()
