@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from statemachine.graph_form import is_graph
 from statemachine.task_configs import code_file
 from statemachine.yaml_source import load_yaml
 
@@ -41,12 +42,13 @@ class Inlined:
 
 
 def inline_code_files(text: str, workflow_path: str) -> Inlined:
-    """``text`` with each python task's ``code`` that names a file replaced by that file's contents."""
+    """``text`` with each python task's (or graph node's) ``code`` that names a file replaced by that
+    file's contents."""
     data, smap, diagnostics = load_yaml(text, workflow_path)
     if diagnostics or not isinstance(data, dict):
         return Inlined(text)  # the compiler reports what is wrong with the file itself
     edits = []
-    for path, task in _tasks(data.get("workflow"), ("workflow",)):
+    for path, task in _tasks(data.get("workflow"), ("workflow",)) + _graph_nodes(data):
         config = task.get("config")
         name = code_file(config.get("code")) if task.get("type") == "python" and isinstance(config, dict) else None
         if name is None:
@@ -109,3 +111,15 @@ def _tasks(workflow: Any, base: tuple) -> list[tuple[tuple, dict]]:
             listed(branch.get("tasks") if isinstance(branch, dict) else None,
                    cf + ("parallel", i, "branches", j, "tasks"))
     return found
+
+
+def _graph_nodes(data: dict) -> list[tuple[tuple, dict]]:
+    """The graph form's nodes (docs/graph-form.md), under ``graph:`` or at the top level: a python node
+    is a task like any other."""
+    if not is_graph(data):
+        return []
+    root: tuple = ("graph",) if "graph" in data else ()
+    graph = data.get("graph") if root else data
+    nodes = graph.get("nodes") if isinstance(graph, dict) else None
+    return [(root + ("nodes", i), node) for i, node in enumerate(nodes if isinstance(nodes, list) else [])
+            if isinstance(node, dict)]

@@ -72,3 +72,29 @@ def test_positions_after_the_inlined_code_on_its_line_map_back_to_the_file(tmp_p
     original = text.replace("x:", "workflow: {tasks: [{id: t, type: python, config:").index("other") + 1
     assert inlined.position(1, moved) == (1, original)
     assert inlined.position(1, 5) == (1, 5)  # before the edit: where it was
+
+
+GRAPH_JSON = """{"graph": {"id": "counted", "entry": "count", "context": {"n": 1},
+  "nodes": [{"id": "count", "type": "python", "config": {"code": "steps/count.py"}}],
+  "edges": []}}
+"""
+
+
+def test_a_graph_nodes_code_file_is_inlined_in_json_and_yaml(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "steps").mkdir()
+    (tmp_path / "steps" / "count.py").write_text("result = {'n': context['n'] + 41}\n")
+    (tmp_path / "graph.json").write_text(GRAPH_JSON)
+    (tmp_path / "graph.yaml").write_text(
+        "graph:\n  id: counted\n  entry: count\n  context: {n: 1}\n"
+        "  nodes:\n    - {id: count, type: python, config: {code: steps/count.py}}\n  edges: []\n")
+    (tmp_path / "top.json").write_text(json.dumps(json.loads(GRAPH_JSON)["graph"]))  # no `graph:` around it
+    for name in ("graph.json", "graph.yaml", "top.json"):
+        done = subprocess.run([sys.executable, "-m", "loopline.cli", "run", "--local", "--state", ":memory:",
+                               name, "--json"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        view = json.loads(done.stdout)
+        assert view["status"] == "COMPLETED" and view["outputs"]["context"] == {"n": 42}, view
