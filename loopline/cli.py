@@ -13,16 +13,16 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from statemachine.versions import BreakingChange, VersionTaken
 
 from . import front_door_cli, run_commands
+from .cli_files import UsageError, load_plan, parse_input
 from .client import ApiUnreachable
 from .history_cli import HistoryRefused
-from .reading import Unreadable, port, positive_seconds, read_bounded
+from .reading import port, positive_seconds
 from .running import UnregisteredWorkflow
 from .workflows_cli import WorkflowsRefused
 
@@ -30,87 +30,8 @@ EXIT_OK, EXIT_RUN_FAILED, EXIT_INVALID, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_STDOUT_CLOSED = 141  # 128 + SIGPIPE: what a shell reports for `cat big | head`
 
 
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit 2."""
-
-
 def _err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
-
-
-def _read(path: str, limit: int, unit: str, what: str, located: bool = False) -> str:
-    try:
-        return read_bounded(path, limit, unit, what, located)
-    except Unreadable as error:
-        raise UsageError(str(error)) from error
-
-
-def _read_workflow(path: str, report_to=None) -> str:
-    """The workflow file's text, with each python task's ``code`` that names a file replaced by the file's
-    contents (loopline/code_files.py): what the engine is given carries its code."""
-    return _inlined(path, report_to).text
-
-
-def _inlined(path: str, report_to=None):
-    from infra.service import MAX_SOURCE
-
-    from .code_files import CodeFileError, inline_code_files
-
-    if path.endswith(".py"):  # a workflow built in Python: its YAML (loopline/python_workflow.py)
-        from .python_workflow import PythonWorkflowError, yaml_of
-
-        try:
-            text = yaml_of(path, MAX_SOURCE)
-        except PythonWorkflowError as error:
-            print(error, file=report_to or sys.stderr)
-            raise SystemExit(EXIT_INVALID) from None
-    else:
-        text = _read(path, MAX_SOURCE, "characters", "the workflow", located=True)  # what POST /runs accepts
-    try:
-        return inline_code_files(text, path)
-    except CodeFileError as error:
-        print(error, file=sys.stderr)
-        raise SystemExit(EXIT_INVALID) from None
-
-
-def _load_plan(path: str, report_to=None, text=None):
-    from infra.wiring import deployment_limits
-    from statemachine.compiler import compile_workflow
-    from statemachine.diagnostics import WorkflowError
-
-    from .code_files import Inlined
-
-    inlined = _inlined(path, report_to) if text is None else text if isinstance(text, Inlined) else Inlined(text)
-    name = f"{path}[yaml]" if path.endswith(".py") else path  # positions in the YAML it built
-    try:
-        # LOOPLINE_CUSTOM_MODULES and LOOPLINE_PYTHON_PACKAGES, as a deployment's
-        return compile_workflow(inlined.text, name, deployment_limits())
-    except WorkflowError as error:
-        for diagnostic in error.diagnostics:
-            line, col = inlined.position(diagnostic.line, diagnostic.col)  # as written, before code was inlined
-            print(replace(diagnostic, line=line, col=col), file=report_to or sys.stderr)
-        raise SystemExit(EXIT_INVALID) from None
-
-
-def _parse_input(raw: str | None) -> dict[str, Any] | None:
-    from statemachine import json_values
-    from statemachine.limits import MAX_INPUT
-
-    if raw is None:
-        return None
-    source = "--input"
-    if raw.startswith("@"):
-        source = raw[1:]
-        raw = _read(source, MAX_INPUT, "bytes", "the input")
-    elif len(raw.encode("utf-8", "surrogatepass")) > MAX_INPUT:
-        raise UsageError(f"--input is larger than {MAX_INPUT:,} bytes; refused")
-    try:
-        value = json_values.loads(raw)  # NaN, Infinity and 1e999 are not JSON numbers
-    except ValueError as error:
-        raise UsageError(f"{source}: invalid JSON: {error}") from error
-    if not isinstance(value, dict):
-        raise UsageError(f"{source}: the input must be a JSON object")
-    return value
 
 
 # ------------------------------------------------------------ commands
@@ -118,20 +39,20 @@ def _parse_input(raw: str | None) -> dict[str, Any] | None:
 
 def cmd_validate(args) -> int:
     for path in args.files:
-        _load_plan(path, report_to=sys.stdout)
+        load_plan(path, report_to=sys.stdout)
     if not args.quiet:
         print("ok" if len(args.files) == 1 else f"{len(args.files)} workflows ok")
     return EXIT_OK
 
 
 def cmd_compile(args) -> int:
-    plan = _load_plan(args.file)
+    plan = load_plan(args.file)
     print(json.dumps(json.loads(plan.to_json()), indent=2))
     return EXIT_OK
 
 
 def cmd_graph(args) -> int:
-    plan = _load_plan(args.file)
+    plan = load_plan(args.file)
     print("digraph {")
     for node in plan.nodes.values():
         shape = "diamond" if node.kind == "condition" else "box"
@@ -147,13 +68,13 @@ def cmd_run(args) -> int:
 
     from .running import run_workflow
 
-    plan = _load_plan(args.file)
-    inputs = _parse_input(args.input)
+    plan = load_plan(args.file)
+    inputs = parse_input(args.input)
     try:
         prepare_inputs(plan, inputs)  # fail fast (exit 2) before starting any stack
     except InputError as error:
         raise UsageError(f"invalid input: {error}") from error
-    children = [_load_plan(path) for path in args.register or []]
+    children = [load_plan(path) for path in args.register or []]
     try:
         view = run_workflow(plan, inputs, local=args.local, timeout=args.timeout, log=_err,
                             register=children, live=not args.json and sys.stderr.isatty(),

@@ -35,10 +35,10 @@ def _is_file(target: str) -> bool:
 
 def _register(url: str, path: str) -> tuple[int, Any]:
     """Register FILE (an idempotent 200 when the same content is registered): its ID@VERSION, or the refusal."""
-    from .cli import _load_plan, _read_workflow
+    from .cli_files import load_plan, read_workflow
 
-    text = _read_workflow(path)
-    _load_plan(path, text=text)  # FILE:LINE:COL errors, exit 2, before anything is sent
+    text = read_workflow(path)
+    load_plan(path, text=text)  # FILE:LINE:COL errors, exit 2, before anything is sent
     status, body = api_call("POST", f"{url}/workflows", {"workflow": text})
     if status >= 400:
         return status, body
@@ -46,10 +46,10 @@ def _register(url: str, path: str) -> tuple[int, Any]:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from .cli import _parse_input
+    from .cli_files import parse_input
 
     url = args.url.rstrip("/")
-    inputs = _parse_input(args.input)  # a usage error (exit 2) before anything is sent
+    inputs = parse_input(args.input)  # a usage error (exit 2) before anything is sent
     name = args.target
     if _is_file(args.target):
         status, registered = _register(url, args.target)
@@ -70,7 +70,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace, by_run: Callable[[argparse.Namespace], int]) -> int:
     """`resume RUN_ID` resumes a paused run (``by_run``, as before); `resume --token T --decision D`
     decides the approval whose link's token is T."""
-    from .cli import UsageError
+    from .cli_files import UsageError
 
     if args.token is None and args.decision is None:
         if not args.run_id:

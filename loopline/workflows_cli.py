@@ -37,14 +37,14 @@ def _answer(status: int, body: Any) -> int:
 
 
 def cmd_workflows(args: argparse.Namespace) -> int:
-    from .cli import _inlined, _load_plan
+    from .cli_files import inlined_file, load_plan
 
     url = args.url.rstrip("/")
     if args.action != "list" and not args.target:
         raise WorkflowsRefused(f"workflows {args.action} needs a {'file' if args.action == 'register' else 'workflow'}")
     if args.action == "register":
-        inlined = _inlined(args.target)  # the file's code files read into it
-        _load_plan(args.target, text=inlined)  # FILE:LINE:COL errors before anything is sent
+        inlined = inlined_file(args.target)  # the file's code files read into it
+        load_plan(args.target, text=inlined)  # FILE:LINE:COL errors before anything is sent
         text = inlined.text
         body: dict[str, Any] = {"workflow": text}
         if args.allow_breaking:
@@ -95,10 +95,10 @@ def _diff(args: argparse.Namespace, url: str) -> int:
 
 def _side(given: str) -> Any:
     """A compiled plan for a file, the reference itself for a registered workflow."""
-    from .cli import _load_plan
+    from .cli_files import load_plan
 
     if Path(given).is_file():
-        return _load_plan(given)
+        return load_plan(given)
     if _REF.match(given):
         return given
     raise WorkflowsRefused(f"{given}: no such file, and not a workflow ID@VERSION")
