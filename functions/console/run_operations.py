@@ -19,6 +19,7 @@ offers; the engine decides, and a form posted to a run that moved on is answered
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import islice
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -42,6 +43,7 @@ REWIND, MIGRATE = "rewind", "migrate"
 # The run statuses the run page offers each in: the one place to widen them. The engine's answer decides
 # (a run that has not ended is refused a rewind, 409, until the engine takes it).
 OFFERED: dict[str, frozenset[str]] = {REWIND: frozenset(RUN_ENDED), MIGRATE: frozenset(MOVABLE)}
+MIGRATE_CHOICES = 50  # the newest versions the migrate form lists (the API takes any)
 _BOOLEAN = {None: False, "": False, "false": False, "true": True, "on": True}  # "on": a checkbox without a value
 
 
@@ -88,8 +90,10 @@ def _rewind_form(engine: Engine, actor: str, run_id: str, checkpoints: list[str]
 
 
 def _migrate_form(engine: Engine, actor: str, run_id: str, plan: Plan, root: str) -> str:
-    others = [entry for entry in engine.store.list_workflows()
-              if entry.workflow_id == plan.workflow_id and entry.version != plan.version]
+    # A query of the workflow's versions, newest first (not the registry's scan: the page is asked for
+    # again every few seconds while it is open), as many as a list can usefully show.
+    versions = islice(engine.store.workflow_versions(plan.workflow_id), MIGRATE_CHOICES + 1)
+    others = [entry for entry in versions if entry.version != plan.version][:MIGRATE_CHOICES]
     if not others:  # no other version to move to
         return ""
     options = "".join(

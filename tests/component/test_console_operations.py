@@ -129,7 +129,7 @@ def test_a_rewind_form_that_cannot_be_taken_is_a_400(local, fields, why):
 def test_a_waiting_run_is_migrated_dry_run_first(local, clock):
     run_id = _order(local)
     page = call("GET", RUN, {"run_id": run_id})
-    assert _options(page.body, "migrate") == ["order@2.0.0", "order@3.0.0"]  # not the version it runs
+    assert _options(page.body, "migrate") == ["order@3.0.0", "order@2.0.0"]  # newest first, not its own
     assert 'data-action="rewind"' not in page.body  # a run that has not ended is not rewound (yet)
     token = page.csrf("action", "migrate")
     dry = _post(run_id, "migrate", {"csrf": token, "to": "order@2.0.0", "dry_run": "true", "reason": "notify"})
