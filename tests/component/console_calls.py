@@ -42,9 +42,11 @@ class Answer:
 
 def call(method: str, resource: str, params: dict[str, str] | None = None, *, query: dict[str, str] | None = None,
          form: dict[str, str] | None = None, headers: dict[str, str] | None = None, user: str = "ada",
-         principal: str | None = None) -> Answer:
+         principal: str | None = None, runtime: Any = None) -> Answer:
     """One request to a console route. ``resource``: the route (/console/runs/{run_id}); ``params`` fill it
-    in. ``user``: the local user the dev server's gateway names; ``principal``: an authorizer's user."""
+    in. ``user``: the local user the dev server's gateway names; ``principal``: an authorizer's user.
+    ``runtime``: an embedded stack (loopline/embedded/runtime.py) to invoke ConsoleFunction on, under the
+    template's IAM statements; else its handler is called here."""
     from functions.console.app import lambda_handler
 
     # As a browser sends them (each segment percent-encoded) and API Gateway hands them on (not decoded).
@@ -65,7 +67,8 @@ def call(method: str, resource: str, params: dict[str, str] | None = None, *, qu
         sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
     event["headers"] = {**event["headers"], **sent}
     event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
-    reply = lambda_handler(event, LambdaContext(function_name="ConsoleFunction"))
+    reply = (runtime.invoke("ConsoleFunction", event) if runtime is not None
+             else lambda_handler(event, LambdaContext(function_name="ConsoleFunction")))
     merged = {k: v[-1] for k, v in (reply.get("multiValueHeaders") or {}).items()}
     merged.update(reply.get("headers") or {})
     return Answer(reply["statusCode"], merged, reply.get("body") or "")

@@ -260,3 +260,44 @@ def test_the_audit_log_and_the_history_name_the_signed_in_user(local):
     redrive = call("GET", RUN, {"run_id": run_id}, principal="grace@example.com").csrf("action", "redrive")
     assert _post(run_id, "redrive", {"csrf": redrive}, user="", principal="grace@example.com").status == 303
     assert [e.actor for e in get_history().actions(action=AuditAction.REDRIVE).items] == ["grace@example.com"]
+
+
+def test_on_the_embedded_stack_with_the_templates_permissions(runtime):
+    """ConsoleFunction's IAM statements (template.yaml), which the embedded stack enforces, let it migrate a
+    run, deprecate a version (an update of the registry) and rewind a run, on DynamoDB and SQS (moto)."""
+    from infra.wiring import get_engine
+    from tests.component.test_front_door import call as api
+
+    def console(method: str, resource: str, params: dict[str, str], form: dict[str, str] | None = None):
+        return call(method, resource, params, form=form, runtime=runtime)
+
+    for text in (V1, V2):
+        assert api(runtime, "POST", "/workflows", "/workflows", {"workflow": text})[0] == 201
+    status, _, started = api(runtime, "POST", "/runs", "/runs", {"workflow": "order@1.0.0", "input": {}})
+    run_id = started["run_id"]
+    assert runtime.run_until(lambda: get_engine().describe_run(run_id)["approvals"], 30)
+    token = console("GET", RUN, {"run_id": run_id}).csrf("action", "migrate")
+    assert console("POST", ACTION, {"run_id": run_id, "action": "migrate"},
+                   {"csrf": token, "to": "order@2.0.0", "dry_run": "true"}).status == 200
+    assert console("POST", ACTION, {"run_id": run_id, "action": "migrate"},
+                   {"csrf": token, "to": "order@2.0.0", "dry_run": "false"}).status == 303
+    new_hash = get_engine().find_workflow("order@2.0.0").hash
+    assert runtime.run_until(lambda: get_engine().store.get_run(run_id).plan_hash == new_hash, 30)
+
+    version = console("GET", WORKFLOW, {"workflow_id": "order"}).csrf("action", "deprecate")  # the newest, 2.0.0
+    deprecated = console("POST", DEPRECATE, {"workflow_id": "order", "version": "2.0.0"},
+                         {"csrf": version, "reason": "3.0.0 is coming"})
+    assert deprecated.status == 303, deprecated.body
+    assert get_engine().plans.version_of("order@2.0.0").deprecation == "3.0.0 is coming"
+
+    link = get_engine().describe_run(run_id)["approvals"][0]["url"].rsplit("/", 1)[1]
+    assert api(runtime, "POST", f"/approvals/{link}", "/approvals/{token}", {"decision": "APPROVED"})[0] == 200
+    assert runtime.run_until(lambda: get_engine().describe_run(run_id)["status"] == "COMPLETED", 60)
+    rewind = console("GET", RUN, {"run_id": run_id}).csrf("action", "rewind")
+    assert console("POST", ACTION, {"run_id": run_id, "action": "rewind"},
+                   {"csrf": rewind, "to": "ship", "reason": "ship again"}).status == 303
+    assert runtime.run_until(lambda: get_engine().describe_run(run_id)["redrives"] == 2
+                             and get_engine().describe_run(run_id)["status"] == "COMPLETED", 60)
+    ours = {AuditAction.DEPRECATE, AuditAction.MIGRATE, AuditAction.REWIND}
+    assert sorted((e.action.value, e.outcome) for e in get_history().actions().items if e.action in ours) == [
+        ("deprecate", 303), ("migrate", 200), ("migrate", 303), ("rewind", 303)]
