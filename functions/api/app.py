@@ -9,7 +9,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from functions.api import front_door_routes, migration_routes, openapi, pages, run_routes, workflow_routes
 from functions.api import schemas as doc
-from functions.api.history import actor, audited, reason_of, router
+from functions.api.history import actor, audited, reason_of, rewind_reason, router
 from functions.api.pages import PAGE_HEADERS as _PAGE_HEADERS
 from functions.api.pages import html as _html
 from functions.api.request_body import json_object, json_value, optional_json_object
@@ -230,7 +230,7 @@ def rewind_run(run_id: str):
             raise ApiError(result["code"], f"run '{run_id}' cannot be rewound to '{to}': {result['reason']}",
                            run_status=result["status"])
         return _json(202, result)  # queued: GET /runs/{id} shows it RUNNING once the worker has reopened it
-    return _audited(AuditAction.REWIND, run_id, f"to {to}" + (f": {reason}" if reason else ""), rewind)
+    return _audited(AuditAction.REWIND, run_id, rewind_reason(to, reason), rewind)
 
 
 def _run_control(run_id: str, result, needed: str):

@@ -46,10 +46,11 @@ def actor(event) -> str:
 
 
 def audited(event, action: AuditAction, target: str | Callable[[], str], reason: str | Callable[[], str],
-            act: Callable[[], Response]) -> Response:
+            act: Callable[[], Response], by: str | None = None) -> Response:
     """Run ``act`` and keep an audit entry of it, with the status it was answered with. ``target``: what
     it was about, or how to tell once it has run (a started run's id); ``reason`` the same (a
-    registration's overridden breaking changes are known once it has run)."""
+    registration's overridden breaking changes are known once it has run). ``by``: who asked, where the
+    request's IAM identity does not say (the console's signed-in user: its authorizer names them)."""
     status = 500
     try:
         response = act()
@@ -62,10 +63,22 @@ def audited(event, action: AuditAction, target: str | Callable[[], str], reason:
         identity = event.request_context.identity
         get_history().record_action(AuditEntry(
             at=iso(get_engine().clock.now()), request_id=event.request_context.request_id or "", action=action,
-            actor=actor(event), source_ip=identity.source_ip or "", user_agent=(identity.user_agent or "")[:MAX_TEXT],
+            actor=(by or actor(event))[:MAX_TEXT], source_ip=identity.source_ip or "",
+            user_agent=(identity.user_agent or "")[:MAX_TEXT],
             target=(target if isinstance(target, str) else target())[:MAX_TEXT],
             reason=(reason if isinstance(reason, str) else reason())[:MAX_TEXT],
             outcome=status))
+
+
+def rewind_reason(to: str, reason: str) -> str:
+    """A rewind's audit reason, as the API and the console keep it: the task it goes back to, and why."""
+    return f"to {to}" + (f": {reason}" if reason else "")
+
+
+def migrate_reason(to: str, dry_run: bool, reason: str) -> str:
+    """A migration's audit reason, as the API and the console keep it: the version, a dry run, and why."""
+    why = ("dry run" if dry_run else "") + ("; " if dry_run and reason else "") + reason
+    return f"to {to}" + (f": {why}" if why else "")
 
 
 def _limit(event) -> int:

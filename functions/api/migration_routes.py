@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from functions.api import schemas as doc
-from functions.api.history import audited, reason_of
+from functions.api.history import audited, migrate_reason, reason_of
 from functions.api.request_body import json_object
 from functions.api.workflow_routes import _named
 from infra.json_http import dumps
@@ -39,10 +39,6 @@ def _asked() -> tuple[str, bool, str]:
     return to, dry_run, reason_of(body)
 
 
-def _why(dry_run: bool, reason: str) -> str:
-    return ("dry run" if dry_run else "") + ("; " if dry_run and reason else "") + reason
-
-
 @router.post("/runs/<run_id>/migrate", **doc.route(
     "Move a running run to another version of its workflow", (202, doc.MigrationResult), errors=(400, 404, 409),
     tags=("runs",), request=doc.body(doc.MigrateRequest), also_ok=(200, "a dry run: what it would do")))
@@ -60,8 +56,7 @@ def migrate_run(run_id: str):
             raise ApiError(409, f"run '{run_id}' cannot be migrated to {to}", run_id=run_id,
                            run_status=result["status"], report=result["report"], lines=result["lines"])
         return _json(200 if dry_run else 202, result)  # queued: the worker moves the run
-    return audited(router.current_event, AuditAction.MIGRATE, run_id, f"to {to}" + (
-        f": {_why(dry_run, reason)}" if dry_run or reason else ""), migrate)
+    return audited(router.current_event, AuditAction.MIGRATE, run_id, migrate_reason(to, dry_run, reason), migrate)
 
 
 @router.post("/workflows/<workflow_id>/versions/<version>/migrate", **doc.route(
@@ -81,5 +76,5 @@ def migrate_version(workflow_id: str, version: str):
             raise ApiError(404, str(error)) from None
         return _json(200 if dry_run else 202, {"workflow_id": workflow_id, "version": version, "to": to,
                                                "dry_run": dry_run, "runs": runs})
-    return audited(router.current_event, AuditAction.MIGRATE, f"{workflow_id}@{version}", f"every run to {to}" + (
-        f": {_why(dry_run, reason)}" if dry_run or reason else ""), migrate)
+    return audited(router.current_event, AuditAction.MIGRATE, f"{workflow_id}@{version}",
+                   f"every run {migrate_reason(to, dry_run, reason)}", migrate)

@@ -1,5 +1,6 @@
 """The console's actions on a run (cancel, pause, resume, redrive) and on an approval (decide in an
-approver's name): the forms a page shows, and what a form post does.
+approver's name): the forms a page shows, and what a form post does (rewind and migrate, whose forms
+ask for more, are run_operations.py's; deprecating a version is version_actions.py's).
 
 Each post is checked (guard.py: same site, and a CSRF token bound to the actor, the target and the
 action) before anything is read or changed, applied through the engine as the API's routes apply it,
@@ -23,7 +24,8 @@ from infra.engine import Engine, LinkError
 from statemachine.history import AuditAction
 from statemachine.status import RunStatus
 
-from .guard import csrf_token, form_of, is_form, refusal
+from . import run_operations
+from .guard import checked_form, csrf_token
 from .layout import PageError, esc, href, link, redirect
 
 
@@ -76,22 +78,15 @@ def decide_form(engine: Engine, actor: str, approval: Mapping[str, Any], approve
             f'<button type="submit" name="decision" value="REJECTED">Reject</button></form>')
 
 
-def _checked_form(event: APIGatewayProxyEvent, engine: Engine, actor: str, target: str, action: str) -> dict[str, str]:
-    if not is_form(event.headers):
-        raise PageError(415, "Not a form", "the console's actions are form posts (application/x-www-form-urlencoded)")
-    form = form_of(event)
-    why = refusal(event, engine.signer, actor, target, action, form)
-    if why is not None:
-        raise PageError(403, "This action was refused", why)
-    return form
-
-
 def run_action(event: APIGatewayProxyEvent, engine: Engine, actor: str, run_id: str, name: str,
                root: str) -> Response:
+    if name in run_operations.OFFERED:  # rewind, migrate
+        return run_operations.operate(event, engine, actor, run_id, name, root)
     action = RUN_ACTIONS.get(name)
     if action is None:
-        raise PageError(404, "No such action", f"the console's actions are {', '.join(RUN_ACTIONS)}")
-    form = _checked_form(event, engine, actor, run_id, name)
+        raise PageError(404, "No such action",
+                        f"the console's actions are {', '.join([*RUN_ACTIONS, *run_operations.OFFERED])}")
+    form = checked_form(event, engine.signer, actor, run_id, name)
     reason = (form.get("reason") or "").replace("\r\n", "\n").strip()
     if len(reason) > MAX_TEXT:
         raise PageError(400, "The reason is too long", f"a reason is at most {MAX_TEXT} characters")
@@ -105,12 +100,12 @@ def run_action(event: APIGatewayProxyEvent, engine: Engine, actor: str, run_id: 
             raise PageError(409, f"The run cannot be {_past(name)}", f"run '{run_id}' cannot be {_past(name)}: {why}")
         flash = f"{action.label}: done" + (f" (reason: {reason})" if reason else "")
         return redirect(link(root, "console", "runs", run_id, query={"flash": flash}))
-    return audited(event, action.audit, run_id, reason, act)
+    return audited(event, action.audit, run_id, reason, act, by=actor)
 
 
 def decide(event: APIGatewayProxyEvent, engine: Engine, actor: str, run_id: str, task_id: str,
            root: str) -> Response:
-    form = _checked_form(event, engine, actor, f"{run_id}/{task_id}", DECIDE)
+    form = checked_form(event, engine.signer, actor, f"{run_id}/{task_id}", DECIDE)
     decision, approver = form.get("decision"), form.get("approver")
     comments = (form.get("comments") or "").replace("\r\n", "\n") or None  # browsers send \r\n
     why = f"{decision!s:.20} on {task_id} for {approver!s:.200}"
@@ -122,7 +117,7 @@ def decide(event: APIGatewayProxyEvent, engine: Engine, actor: str, run_id: str,
             raise PageError(error.status, "The decision was not recorded", error.message) from None
         flash = f"{decision} by {approver} on {task_id} of run {run_id}"
         return redirect(link(root, "console", "approvals", query={"flash": flash}))
-    return audited(event, AuditAction.DECIDE, run_id, why, act)
+    return audited(event, AuditAction.DECIDE, run_id, why, act, by=actor)
 
 
 def _past(name: str) -> str:

@@ -18,7 +18,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from infra.json_http import NOSNIFF
 from infra.wiring import get_engine, get_history
 
-from . import actions
+from . import actions, version_actions
 from .approvals_page import approvals_page
 from .audit_page import audit_page
 from .guard import console_actor
@@ -118,6 +118,12 @@ def static(file: str) -> Response:
 @app.post("/console/runs/<run_id>/<action>")
 def run_action(run_id: str, action: str) -> Response:
     return actions.run_action(app.current_event, get_engine(), _actor(), unquote(run_id), unquote(action), _root())
+
+
+@app.post("/console/workflows/<workflow_id>/versions/<version>/deprecate")
+def deprecate(workflow_id: str, version: str) -> Response:
+    return version_actions.deprecate(app.current_event, get_engine(), _actor(), unquote(workflow_id),
+                                     unquote(version), _root())
 
 
 @app.get("/console/audit")

@@ -25,6 +25,8 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from functions.api.history import MAX_TEXT, actor
 from infra.links import LinkSigner
 
+from .layout import PageError
+
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -80,3 +82,15 @@ def refusal(event: APIGatewayProxyEvent, signer: LinkSigner, who: str, target: s
     if not hmac.compare_digest(sent, csrf_token(signer, who, target, action).encode()):
         return "this form did not come from a console page for you and this action (reload the page and try again)"
     return None
+
+
+def checked_form(event: APIGatewayProxyEvent, signer: LinkSigner, who: str, target: str,
+                 action: str) -> dict[str, str]:
+    """The posted form, once it is one (else a 415 page) and may act (else a 403 page)."""
+    if not is_form(event.headers):
+        raise PageError(415, "Not a form", "the console's actions are form posts (application/x-www-form-urlencoded)")
+    form = form_of(event)
+    why = refusal(event, signer, who, target, action, form)
+    if why is not None:
+        raise PageError(403, "This action was refused", why)
+    return form

@@ -21,6 +21,7 @@ from .actions import run_action_forms
 from .graph import run_graph
 from .layout import PageError, duration_text, esc, href, json_block, page, status_badge, time_text
 from .layout import link as url
+from .run_operations import operation_forms
 from .timeline import timeline
 
 HISTORY_PAGE = 100
@@ -49,6 +50,7 @@ def run_page(engine: Engine, history: History, run_id: str, params: Mapping[str,
     body = (f'<h1>Run <span class="id">{esc(run_id)}</span></h1>'
             f'<section id="run-header"{live}>{_header(view, plan, root)}</section>'
             f'{run_action_forms(engine, actor, run_id, view["status"], root)}'
+            f'{operation_forms(engine, actor, view, plan, root)}'
             f'<section id="graph"{live}><h2>Graph</h2>{graph}</section>'
             f'<section id="timeline"{live}><h2>Timeline</h2>{timeline(view, engine.clock.now())}</section>'
             f'<section id="tasks"{live}><h2>Tasks</h2>{_tasks(view, plan, run_id, root)}</section>'

@@ -1,6 +1,6 @@
 """The workflow registry (GET /console/workflows) and one workflow (GET /console/workflows/{id}):
 its versions (a deprecated one marked), each version's changelog and plan drawn (every task PENDING)
-and shown as JSON.
+and shown as JSON, and the form that deprecates a version (version_actions.py).
 
 The registry keeps the compiled plan of each version, not the YAML it was compiled from, so the
 plan is what is shown.
@@ -15,6 +15,7 @@ from infra.engine import Engine
 
 from .graph import run_graph
 from .layout import PageError, esc, href, json_block, page
+from .version_actions import deprecate_form
 
 
 def workflows_page(engine: Engine, *, root: str, actor: str) -> str:
@@ -57,5 +58,6 @@ def workflow_page(engine: Engine, workflow_id: str, params: Mapping[str, str], *
             f'<h2>{esc(plan.name or workflow_id)} {esc(chosen)}</h2>'
             f'<p>{esc(plan.description or "")}</p>{notes}'
             f'<p><a href="{href(root, "console", query={"workflow": workflow_id})}">its runs</a></p>'
+            f'{deprecate_form(engine, actor, entry, root)}'
             f'{graph}<h2>Plan (JSON)</h2>{json_block(json.loads(plan.to_json()))}</section>')
-    return page(f"Workflow {workflow_id}", body, root=root, actor=actor)
+    return page(f"Workflow {workflow_id}", body, root=root, actor=actor, flash=params.get("flash"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from html import unescape
 from typing import Any
@@ -19,6 +20,9 @@ for _name, _value in {"POWERTOOLS_METRICS_NAMESPACE": "Loopline", "POWERTOOLS_SE
     os.environ.setdefault(_name, _value)
 
 HOST = "abc123.execute-api.us-east-1.amazonaws.com"  # the events' Host
+# The ways a form post is forged (forged()): each must be refused, 403 (415 for "not a form").
+FORGERIES = ("missing", "wrong", "other action", "other target", "other actor", "cross-site origin", "null origin",
+             "sec-fetch-site", "not a form")
 
 
 @dataclass
@@ -38,9 +42,11 @@ class Answer:
 
 def call(method: str, resource: str, params: dict[str, str] | None = None, *, query: dict[str, str] | None = None,
          form: dict[str, str] | None = None, headers: dict[str, str] | None = None, user: str = "ada",
-         principal: str | None = None) -> Answer:
+         principal: str | None = None, runtime: Any = None) -> Answer:
     """One request to a console route. ``resource``: the route (/console/runs/{run_id}); ``params`` fill it
-    in. ``user``: the local user the dev server's gateway names; ``principal``: an authorizer's user."""
+    in. ``user``: the local user the dev server's gateway names; ``principal``: an authorizer's user.
+    ``runtime``: an embedded stack (loopline/embedded/runtime.py) to invoke ConsoleFunction on, under the
+    template's IAM statements; else its handler is called here."""
     from functions.console.app import lambda_handler
 
     # As a browser sends them (each segment percent-encoded) and API Gateway hands them on (not decoded).
@@ -61,7 +67,31 @@ def call(method: str, resource: str, params: dict[str, str] | None = None, *, qu
         sent.setdefault("Content-Type", "application/x-www-form-urlencoded")
     event["headers"] = {**event["headers"], **sent}
     event["multiValueHeaders"] = {k: [v] for k, v in event["headers"].items()}
-    reply = lambda_handler(event, LambdaContext(function_name="ConsoleFunction"))
+    reply = (runtime.invoke("ConsoleFunction", event) if runtime is not None
+             else lambda_handler(event, LambdaContext(function_name="ConsoleFunction")))
     merged = {k: v[-1] for k, v in (reply.get("multiValueHeaders") or {}).items()}
     merged.update(reply.get("headers") or {})
     return Answer(reply["statusCode"], merged, reply.get("body") or "")
+
+
+def forged(kind: str, token: str, others: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str], str]:
+    """(form fields, headers, user) of a post forged as ``kind``, one of FORGERIES; ``token``: the right one,
+    ``others``: the token of another action ("other action") or of another run or version ("other target")."""
+    fields, headers, user = {"csrf": token}, {}, "ada"
+    if kind == "missing":
+        del fields["csrf"]
+    elif kind == "wrong":
+        fields["csrf"] = "0" * len(token)
+    elif kind in others:
+        fields["csrf"] = others[kind]
+    elif kind == "other actor":
+        user = "mallory"
+    elif kind == "cross-site origin":
+        headers = {"Origin": "https://evil.example"}
+    elif kind == "null origin":
+        headers = {"Origin": "null"}
+    elif kind == "sec-fetch-site":
+        headers = {"Sec-Fetch-Site": "cross-site", "Origin": f"https://{HOST}"}
+    elif kind == "not a form":
+        headers = {"Content-Type": "text/plain"}
+    return fields, headers, user

@@ -9,7 +9,7 @@ import pytest
 from functions.console.guard import console_actor
 from infra.wiring import get_history
 from statemachine.history import AuditAction
-from tests.component.console_calls import HOST, call
+from tests.component.console_calls import FORGERIES, HOST, call, forged
 from tests.conftest import compile_yaml
 
 RUN = "/console/runs/{run_id}"
@@ -143,31 +143,15 @@ def _state(local, run_id: str) -> tuple[str, str]:
     return view["status"], view["tasks"]["ask"]["status"]
 
 
-@pytest.mark.parametrize("forge", ["missing", "wrong", "other action", "other run", "other actor", "cross-site origin",
-                                   "null origin", "sec-fetch-site", "not a form"])
+@pytest.mark.parametrize("forge", FORGERIES)
 def test_a_forged_or_cross_site_action_is_refused_and_changes_nothing(local, forge):
     run_id, other = _waiting(local), _waiting(local)
     token = call("GET", RUN, {"run_id": run_id}).csrf("action", "cancel")
-    form, headers, user = {"csrf": token, "reason": "forged"}, {}, "ada"
+    form, headers, user = forged(forge, token, {
+        "other action": call("GET", RUN, {"run_id": run_id}).csrf("action", "pause"),
+        "other target": call("GET", RUN, {"run_id": other}).csrf("action", "cancel")})
+    form["reason"] = "forged"
     params = {"run_id": run_id, "action": "cancel"}
-    if forge == "missing":
-        del form["csrf"]
-    elif forge == "wrong":
-        form["csrf"] = "0" * len(token)
-    elif forge == "other action":
-        form["csrf"] = call("GET", RUN, {"run_id": run_id}).csrf("action", "pause")
-    elif forge == "other run":
-        form["csrf"] = call("GET", RUN, {"run_id": other}).csrf("action", "cancel")
-    elif forge == "other actor":
-        user = "mallory"
-    elif forge == "cross-site origin":
-        headers = {"Origin": "https://evil.example"}
-    elif forge == "null origin":
-        headers = {"Origin": "null"}
-    elif forge == "sec-fetch-site":
-        headers = {"Sec-Fetch-Site": "cross-site", "Origin": f"https://{HOST}"}
-    elif forge == "not a form":
-        headers = {"Content-Type": "text/plain"}
     answer = call("POST", ACTION, params, form=form, headers=headers, user=user)
     assert answer.status == (415 if forge == "not a form" else 403), answer.body
     assert answer.headers["Content-Type"].startswith("text/html")

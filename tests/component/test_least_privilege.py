@@ -67,6 +67,7 @@ def test_the_console_reads_and_acts_on_runs_but_registers_no_workflow(stacks):
     policies, _, physical, account = stacks
     console = policies["ConsoleFunction"]
     assert not console.allows("dynamodb:PutItem", _table(account, physical["DefinitionsTable"]))
+    assert console.allows("dynamodb:UpdateItem", _table(account, physical["DefinitionsTable"]))  # deprecate
     assert console.allows("dynamodb:UpdateItem", _table(account, physical["RunsTable"]))  # cancel, pause, ...
     assert console.allows("dynamodb:Query", _table(account, physical["RunsTable"]) + "/index/ByStatus")
     assert not console.allows("dynamodb:Scan", _table(account, physical["RunsTable"]))  # the runs list never scans

@@ -134,6 +134,7 @@ def test_routes_come_from_the_template(stack: Stack) -> None:
         Route("GET", "/console/static/{file}", "ConsoleFunction"),
         Route("POST", "/console/runs/{run_id}/{action}", "ConsoleFunction"),
         Route("POST", "/console/approvals/{run_id}/{task_id}", "ConsoleFunction"),
+        Route("POST", "/console/workflows/{workflow_id}/versions/{version}/deprecate", "ConsoleFunction"),
     }
 
 

@@ -2,8 +2,8 @@
 driven over the DevTools protocol by the project's own driver (infra/tasks/browser/devtools.py), and
 DOM checks only. An operator finds runs in the list and filters it, reads the graph of a run that
 failed halfway and its failed task's page, opens the workflow registry, cancels a run with a reason
-and finds it in the history, approves from the inbox, pauses and resumes, and sees a new run appear
-in the list without reloading.
+and finds it in the history, approves from the inbox, pauses and resumes, rewinds the failed run to
+its first task, and sees a new run appear in the list without reloading.
 
 Skipped only when Chromium is not installed (`make system-deps`).
 """
@@ -154,12 +154,25 @@ def test_an_operator_in_the_console(server, chromium):
         tab.wait_js("!!document.querySelector('.flash') && !!document.querySelector('form[data-action=pause]')")
         assert _run(server, to_pause)["status"] == "RUNNING"
 
+        # Rewind the run that failed to its first task through the page's form: it reopens, and fails again.
+        tab.goto(f"{server}/console/runs/{failed}")
+        to = "form[data-action=rewind] select[name=to]"
+        assert tab.js(f"Array.from(document.querySelectorAll('{to} option')).map(o => o.value)") == ["first", "second"]
+        tab.js(f"{_selector(to)}.value = 'first'")
+        tab.type_into("form[data-action=rewind] input[name=reason]", "first read stale data")
+        tab.click("form[data-action=rewind] button")
+        tab.wait_js("location.search.includes('flash=') && !!document.querySelector('.flash')")
+        assert tab.js("document.querySelector('.flash').textContent").startswith("Rewind to first: queued")
+        wait_for(lambda: _run(server, failed), lambda v: v["redrives"] == 1 and v["status"] == "FAILED")
+        tab.wait_js("document.querySelector('#history').textContent.includes("
+                    "\"rewind 1 to 'first' by \")", 20)
+
         # The audit log: the cancel with its reason, the approval in the approver's name.
         tab.goto(f"{server}/console/audit")
         tab.wait_js("!!document.querySelector('table.audit')")
         actions = tab.js("Array.from(document.querySelectorAll('table.audit tr[data-action]'))"
                          ".map(r => r.dataset.action)")
-        assert {"cancel", "decide", "pause", "resume"} <= set(actions), actions
+        assert {"cancel", "decide", "pause", "resume", "rewind"} <= set(actions), actions
         assert reason in tab.js("document.querySelector('table.audit tr[data-action=cancel]').textContent")
         assert not tab.js("!!document.querySelector('#sign-out')")  # nothing to sign out of locally
 
