@@ -65,8 +65,26 @@ def check_change(task_id: str, current: TaskRecord | None, change: TaskChange, r
 
 
 def changed(current: TaskRecord | None, task_id: str, change: TaskChange) -> TaskRecord:
-    """The task as ``change`` leaves it (the fields it does not set kept)."""
-    return replace(current or TaskRecord(task_id), status=change.status, **copy.deepcopy(change.set))
+    """The task as ``change`` leaves it (the fields it does not set kept, its own values copied)."""
+    return replace(current or TaskRecord(task_id), status=change.status,
+                   **{name: copied(value) for name, value in change.set.items()})
+
+
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+
+
+def copied(value: Any) -> Any:
+    """A deep copy of ``value``: of JSON's dicts, lists and atoms directly (a change's values are
+    those; copy.deepcopy spent more time on them than the rest of a SQLite write), of anything else
+    with copy.deepcopy."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if kind is dict:
+        return {key: copied(item) for key, item in value.items()}
+    if kind is list:
+        return [copied(item) for item in value]
+    return copy.deepcopy(value)
 
 
 def edge_resolved(record: TaskRecord, dep_id: str, outcome: str) -> TaskRecord | None:
