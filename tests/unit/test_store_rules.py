@@ -23,3 +23,17 @@ def test_a_changed_record_shares_nothing_with_the_change() -> None:
     record = changed(TaskRecord("a"), "a", change)
     change.set["output"]["rows"].append(2)
     assert record.output == {"rows": [1]} and record.status == "COMPLETED" and record.attempt == 1
+
+
+def test_a_change_of_a_field_a_task_does_not_have_is_refused() -> None:
+    import pytest
+
+    with pytest.raises(TypeError):
+        changed(TaskRecord("a"), "a", TaskChange(status="COMPLETED", from_status=(None,), set={"no_such": 1}))
+
+
+def test_a_changed_record_is_a_new_one_the_current_one_untouched() -> None:
+    current = TaskRecord("a", status="RUNNING", attempt=1, output={"n": 1})
+    record = changed(current, "a", TaskChange(status="COMPLETED", from_status=("RUNNING",), set={"output": 2}))
+    assert record is not current and record == TaskRecord("a", status="COMPLETED", attempt=1, output=2)
+    assert current == TaskRecord("a", status="RUNNING", attempt=1, output={"n": 1})
