@@ -3,8 +3,10 @@
 The process is local mode on a state directory, built as `loopline run --local` builds it
 (loopline/memory/local_mode.py: the store, the work and result queues, the timers, the change feed
 and the history on one file), with code tasks run inline so a run is one sequence of operations,
-the same on every try. An operation is one transaction on the file: a write, or a read (a message's
-run and tasks, the change feed, a plan: what the engine decides from). Transactions are where a real
+the same on every try. An operation is one transaction on the file: a write, a read (a message's
+run and tasks, the change feed, a plan: what the engine decides from), or a pump pass's batch (the
+message's claim, every write its handling makes and its ack, committed together, or committed in
+parts where a claim or a wait must be on the file before what follows). Transactions are where a real
 process's death shows: one is committed whole or not at all (loopline/sqlite/db.py), so dying
 anywhere between two commits leaves the file as dying right after the first, and dying inside one
 as dying before it. The crash comes before its BEGIN (nothing of it written) or after its COMMIT
@@ -23,8 +25,6 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,31 +35,23 @@ from loopline.sqlite.db import Database
 
 
 class CrashingDatabase(Database):
-    """The state file as one process sees it, each operation reported to ``harness`` around it."""
+    """The state file as one process sees it, each operation reported to ``harness`` around it.
+    An operation is a transaction (a write, a read, or a pump pass's batch of writes: one commit,
+    loopline/sqlite/db.py) or a read outside any; a read inside a batch is part of the batch's."""
 
     def __init__(self, path: str | Path, harness: SQLiteHarness):
         self._harness = harness
         super().__init__(path)  # its schema's write comes before any run: not counted
 
-    @contextmanager
-    def write(self) -> Iterator[Any]:
+    def _operation_begins(self) -> None:
         self._harness.operation_begins()
-        with super().write() as db:
-            yield db
+
+    def _operation_commits(self) -> None:
+        if self._harness.dead:  # died inside the transaction: it is rolled back, nothing of it written
+            raise Crash("the process is dead")
+
+    def _operation_ended(self) -> None:
         self._harness.operation_ended()  # only once committed: a body that raised wrote nothing
-
-    @contextmanager
-    def read(self) -> Iterator[Any]:
-        self._harness.operation_begins()
-        with super().read() as db:
-            yield db
-        self._harness.operation_ended()
-
-    def rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        self._harness.operation_begins()
-        found = super().rows(sql, args)
-        self._harness.operation_ended()
-        return found
 
 
 class _Process:

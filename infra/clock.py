@@ -42,8 +42,13 @@ class ManualClock:
 
 
 def iso(moment: datetime) -> str:
-    text = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
-    return text + "Z"
+    """``2030-01-02T03:04:05.678Z``: UTC, milliseconds (truncated)."""
+    utc = moment if moment.tzinfo is timezone.utc else moment.astimezone(timezone.utc)
+    if utc.year < 1000:  # strftime's %Y is not padded there: its text, as it always was
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    # Formatted by hand: a transition formats a dozen times, and strftime took most of that.
+    return (f"{utc.year}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}"
+            f".{utc.microsecond // 1000:03d}Z")
 
 
 def parse_iso(text: str) -> datetime:

@@ -9,7 +9,7 @@ contract test (tests/component/test_store_contract.py) holds all three to the po
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 from infra.ports import (
@@ -64,9 +64,38 @@ def check_change(task_id: str, current: TaskRecord | None, change: TaskChange, r
         raise RequestClosed(consume.vote_on[0])
 
 
+_TASK_FIELDS = frozenset(field.name for field in fields(TaskRecord))
+
+
 def changed(current: TaskRecord | None, task_id: str, change: TaskChange) -> TaskRecord:
-    """The task as ``change`` leaves it (the fields it does not set kept)."""
-    return replace(current or TaskRecord(task_id), status=change.status, **copy.deepcopy(change.set))
+    """The task as ``change`` leaves it (the fields it does not set kept, its own values copied)."""
+    record = current or TaskRecord(task_id)
+    if not change.set.keys() <= _TASK_FIELDS:
+        return replace(record, status=change.status, **change.set)  # raises: not a field
+    # dataclasses.replace, without its pass through every field and __init__ (TaskRecord has no
+    # __post_init__): the most frequent write's cost, once per transition.
+    new = copy.copy(record)
+    new.status = change.status
+    for name, value in change.set.items():
+        setattr(new, name, copied(value))
+    return new
+
+
+_ATOMS = frozenset({str, int, float, bool, type(None)})
+
+
+def copied(value: Any) -> Any:
+    """A deep copy of ``value``: of JSON's dicts, lists and atoms directly (a change's values are
+    those; copy.deepcopy spent more time on them than the rest of a SQLite write), of anything else
+    with copy.deepcopy."""
+    kind = type(value)
+    if kind in _ATOMS:
+        return value
+    if kind is dict:
+        return {key: copied(item) for key, item in value.items()}
+    if kind is list:
+        return [copied(item) for item in value]
+    return copy.deepcopy(value)
 
 
 def edge_resolved(record: TaskRecord, dep_id: str, outcome: str) -> TaskRecord | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Callable
 
@@ -118,9 +119,15 @@ class LocalMode:
         return len(records)
 
     def pump_once(self) -> int:
-        """Handle one result or message (and turn the writes so far into history); 0 when idle."""
-        recorded = self.record_history()
-        return self._handle_one() or min(recorded, 1)
+        """Handle one result or message (and turn the writes so far into history); 0 when idle.
+        On a state file each of the two is one transaction (loopline/sqlite/db.py: ``batch``)."""
+        with self._batch():
+            recorded = self.record_history()
+        with self._batch():
+            return self._handle_one() or min(recorded, 1)
+
+    def _batch(self) -> AbstractContextManager[None]:
+        return self.db.batch() if self.db is not None else nullcontext()
 
     def _handle_one(self) -> int:
         # A message is acked once handled, so one this process dies on comes back after its visibility

@@ -12,6 +12,15 @@ threads, and local mode writes from the pump, the HTTP server's threads and the 
 Every conditional write is one ``BEGIN IMMEDIATE`` transaction: the write lock is taken before
 the condition is read, so two threads, or two processes on the same file, never both see the
 same state and both write. A busy timeout makes the other writers wait for it rather than fail.
+Within one process the writers take turns on a lock instead (a waiter on the file's lock polls).
+
+A commit is what costs (about 100 us for a small write here, against 15 us for the same write inside
+a transaction: bench/README.md), so the pump handles a message in one ``batch``: each write inside
+is a savepoint of the batch's one transaction, committed when the message is handled. Dying inside
+the batch leaves the file as dying before its first write, which the engine already survives (every
+write is conditional and repeatable; the message comes back). What must be on the file before
+something outside it happens is committed at once with ``flush`` (loopline/sqlite/store.py says
+which writes: a claim before its task runs, a token before its link is sent).
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -77,6 +86,8 @@ class Database:
         self._local = threading.local()
         self._opened: weakref.WeakSet[_Held] = weakref.WeakSet()
         self._lock = threading.Lock()
+        # held by the thread whose write transaction is open (a batch's, from its first write to its commit)
+        self._turn = threading.RLock()
         with self.write() as db:
             for table, column, declaration in ADDED_COLUMNS:
                 if db.execute(f"SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{table}'").fetchone() \
@@ -105,11 +116,18 @@ class Database:
         return held.db
 
     def rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        """Every row of one read, outside any transaction (a statement sees one snapshot)."""
+        """Every row of one read, outside any transaction (a statement sees one snapshot), or inside
+        this thread's open batch (seeing its writes)."""
+        alone = self._open_batch() is None
+        if alone:
+            self._operation_begins()
         try:
-            return self.connection().execute(sql, args).fetchall()
+            found = self.connection().execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
+        if alone:
+            self._operation_ended()
+        return found
 
     def row(self, sql: str, args: Sequence[Any] = ()) -> Any | None:
         """The first row of one read, or None."""
@@ -119,23 +137,109 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, holding the write lock from its first read: committed if the body
-        returns, rolled back (nothing written) if it raises."""
-        with self._transaction("BEGIN IMMEDIATE") as db:
+        returns, rolled back (nothing written) if it raises. In this thread's batch, a savepoint of
+        the batch's transaction: the body's writes are kept with the batch's, or undone alone."""
+        batch = self._batch_of_thread()
+        if batch is None:
+            with self._turn, self._transaction("BEGIN IMMEDIATE") as db:
+                yield db
+            return
+        db = self._begin_batch(batch)
+        try:
+            db.execute("SAVEPOINT write")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from exc
+        try:
             yield db
+        except BaseException as failed:
+            try:
+                db.execute("ROLLBACK TO write")
+                db.execute("RELEASE write")
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: {exc}") from exc
+            if isinstance(failed, sqlite3.Error):
+                raise StoreError(f"{self.path}: {failed}") from failed
+            raise
+        try:
+            db.execute("RELEASE write")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from exc
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
-        """One read transaction: its statements see one snapshot of the file."""
+        """One read transaction: its statements see one snapshot of the file (in this thread's open
+        batch, the batch's transaction)."""
+        if self._open_batch() is not None:
+            yield self.connection()
+            return
         with self._transaction("BEGIN") as db:
             yield db
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        """This thread's writes until the end join one transaction, begun at the first of them and
+        committed at the end, whether the body returns or raises (what it wrote stands, as it would
+        had each write been committed alone). Nested batches are the outer one."""
+        if self._batch_of_thread() is not None:
+            yield
+            return
+        batch = self._local.batch = _Batch()
+        try:
+            yield
+        finally:
+            self._local.batch = None
+            self._end_batch(batch)
+
+    def flush(self) -> None:
+        """Commit this thread's batch so far (nothing if no write of it is pending): what comes next
+        may act outside the file on what it wrote. The batch's next write begins a new transaction."""
+        batch = self._batch_of_thread()
+        if batch is not None:
+            self._end_batch(batch)
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """``action`` once this thread's writes so far are committed: now, or at its batch's commit."""
+        batch = self._open_batch()
+        if batch is None:
+            action()
+        else:
+            batch.after.append(action)
+
+    def _batch_of_thread(self) -> _Batch | None:
+        return getattr(self._local, "batch", None)
+
+    def _open_batch(self) -> _Batch | None:
+        batch = self._batch_of_thread()
+        return batch if batch is not None and batch.open else None
+
+    def _begin_batch(self, batch: _Batch) -> sqlite3.Connection:
+        db = self.connection()
+        if not batch.open:
+            self._turn.acquire()
+            try:
+                self._begin(db, "BEGIN IMMEDIATE")
+            except BaseException:
+                self._turn.release()
+                raise
+            batch.open = True
+        return db
+
+    def _end_batch(self, batch: _Batch) -> None:
+        if not batch.open:
+            return
+        batch.open = False
+        after, batch.after = batch.after, []
+        try:
+            self._commit(self.connection())
+        finally:
+            self._turn.release()
+        for action in after:
+            action()
+
+    @contextmanager
     def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
         db = self.connection()
-        try:
-            db.execute(begin)
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: {exc}") from exc
+        self._begin(db, begin)
         try:
             yield db
         except sqlite3.Error as exc:
@@ -144,11 +248,36 @@ class Database:
         except BaseException:
             db.rollback()  # a refused condition (or any error) writes nothing
             raise
+        self._commit(db)
+
+    def _begin(self, db: sqlite3.Connection, begin: str) -> None:
+        self._operation_begins()
         try:
-            db.execute("COMMIT")
+            db.execute(begin)
         except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from exc
+
+    def _commit(self, db: sqlite3.Connection) -> None:
+        try:
+            self._operation_commits()
+            db.execute("COMMIT")
+        except BaseException as exc:
             db.rollback()
-            raise StoreError(f"{self.path}: commit failed: {exc}") from exc
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"{self.path}: commit failed: {exc}") from exc
+            raise
+        self._operation_ended()
+
+    # An operation is one transaction on the file, or one read outside any: bench/crash_sqlite.py
+    # kills the process around them. Nothing here.
+    def _operation_begins(self) -> None:
+        """Before a transaction's BEGIN, or a read outside any."""
+
+    def _operation_commits(self) -> None:
+        """Before a transaction's COMMIT (raising rolls it back)."""
+
+    def _operation_ended(self) -> None:
+        """After a transaction's COMMIT returned, or a read outside any."""
 
     def close(self) -> None:
         """Close every thread's connection (the file stays; the next Database opens it again)."""
@@ -157,6 +286,14 @@ class Database:
         for held in opened:
             held.db.close()
         self._local = threading.local()
+
+
+class _Batch:
+    """A thread's batch: whether its transaction is open, and what waits for its commit."""
+
+    def __init__(self) -> None:
+        self.open = False
+        self.after: list[Callable[[], None]] = []
 
 
 class _Held:

@@ -26,11 +26,28 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
+_SHAPES: dict[type, tuple[tuple[str, ...], frozenset[str]]] = {}
+
+
+def _shape(kind: type) -> tuple[tuple[str, ...], frozenset[str]]:
+    """A record class's field names, and those whose default is None."""
+    shape = _SHAPES.get(kind)
+    if shape is None:
+        fields = dataclasses.fields(kind)
+        shape = _SHAPES[kind] = (tuple(field.name for field in fields),
+                                 frozenset(field.name for field in fields if field.default is None))
+    return shape
+
+
 def encode(record: Any) -> str:
     # The fields one level down only (dataclasses.asdict would deep-copy every value first, the most
-    # expensive step of a write); json walks the values. allow_nan=False: NaN is not JSON, refused
-    # here as DynamoDB (and the in-memory store) refuse it.
-    fields = {field.name: getattr(record, field.name) for field in dataclasses.fields(record)}
+    # expensive step of a write); json walks the values. A field that is None where None is its
+    # default is left out (most of a task's fields, most of the time): decoding gives it back, and
+    # a record written whole by an earlier release reads the same. allow_nan=False: NaN is not JSON,
+    # refused here as DynamoDB (and the in-memory store) refuse it.
+    names, none_by_default = _shape(type(record))
+    fields = {name: value for name in names
+              if (value := getattr(record, name)) is not None or name not in none_by_default}
     return json.dumps(fields, default=_plain, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
 
 

@@ -63,6 +63,11 @@ class SQLiteQueue(Receiving):
         db.execute("INSERT INTO messages (queue, body, visible_at) VALUES (?, ?, ?)", (self._name, body, _micros(at)))
 
     def sent(self) -> None:
+        """Wake the consumers once the send is committed (in a batch, at its commit: before, no other
+        connection would find the message)."""
+        self._db.after_commit(self._wake)
+
+    def _wake(self) -> None:
         with self._arrived:
             self._arrived.notify_all()
         if self._on_send is not None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -42,11 +41,22 @@ from loopline.store_rules import (
 )
 from statemachine.loop_steps import ended_iteration
 from statemachine.state import LastChange
+from statemachine.status import TaskStatus
 from statemachine.versions import WorkflowVersion, version_key
 
 from .db import Database
 from .feed import SQLiteFeed
 from .items import Items, decode_run, decode_task, decode_token
+
+
+def _acts_outside(record: TaskRecord) -> bool:
+    """Whether what follows this write may act outside the file on it: then it is committed at once,
+    with the writes of its batch before it (loopline/sqlite/db.py). An attempt's claim (RUNNING under
+    a lease), before its code, its request or its email goes out, so that a task that kills the
+    process still counts its attempts; a wait (WAITING), before its links or notifications go out.
+    A loop's iteration (RUNNING, no lease) is the file's own bookkeeping."""
+    return record.status == TaskStatus.WAITING or (record.status == TaskStatus.RUNNING
+                                                   and record.lease_until is not None)
 
 
 class SQLiteStore:
@@ -56,13 +66,10 @@ class SQLiteStore:
     def __init__(self, db: Database, feed: SQLiteFeed | None = None) -> None:
         self._db = db
         self._feed = feed
-        # Writes from this process's threads take turns here rather than on the file's lock (where
-        # a waiter polls).
-        self._writing = threading.Lock()
 
     @contextmanager
     def _items(self) -> Iterator[Items]:
-        with self._writing, self._db.write() as db:
+        with self._db.write() as db:
             items = Items(db)
             yield items
             if self._feed is not None and items.changes:
@@ -142,10 +149,12 @@ class SQLiteStore:
         return {task_id: decode_task(record) for task_id, record in rows}
 
     def ended_iterations(self, run_id: str, loop_id: str) -> int:
-        prefix = f"{loop_id}."
-        rows = self._db.rows("SELECT task_id, record FROM tasks WHERE run_id = ? AND substr(task_id, 1, ?) = ?",
-                             (run_id, len(prefix), prefix))
-        return sum(1 for task_id, record in rows if ended_iteration(task_id, loop_id, decode_task(record).status))
+        # The keys that start with "<loop>." are those from "<loop>." up to "<loop>/" ("/" follows "."):
+        # a range of the primary key. Only the status is read from each record, by SQLite.
+        rows = self._db.rows("SELECT task_id, json_extract(record, '$.status') FROM tasks "
+                             "WHERE run_id = ? AND task_id >= ? AND task_id < ?",
+                             (run_id, f"{loop_id}.", f"{loop_id}/"))
+        return sum(1 for task_id, status in rows if ended_iteration(task_id, loop_id, status))
 
     def finish_run(self, run_id: str, status: str, outputs: Any, error: dict | None, ended_at: str,
                    note: LastChange | None = None, expires: int | None = None) -> bool:
@@ -216,7 +225,9 @@ class SQLiteStore:
             items.put_task(run_id, record, current)
             if exports and run is not None:
                 items.put_run(replace(run, variables={**run.variables, **exports}), run)
-            return record  # made here (its values copied from the change): the store keeps only its JSON
+        if _acts_outside(record):
+            self._db.flush()
+        return record  # made here (its values copied from the change): the store keeps only its JSON
 
     def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> Written[TaskRecord]:
         with self._items() as items:
@@ -241,7 +252,8 @@ class SQLiteStore:
             if items.token(token.token_hash) is not None:
                 return False  # already there, maybe used: never reset it
             items.put_token(token)
-            return True
+        self._db.flush()  # its link may be sent next: it works once it is out
+        return True
 
     def get_token(self, token_hash: str) -> TokenRecord | None:
         row = self._db.row("SELECT record FROM tokens WHERE token_hash = ?", (token_hash,))

@@ -98,7 +98,15 @@ class EvalContext:
         now = self.now
         now = now.replace(tzinfo=timezone.utc) if now.tzinfo is None else now.astimezone(timezone.utc)
         object.__setattr__(self, "now", now)
-        object.__setattr__(self, "rng", random.Random(self.seed))
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for an attribute not set: ``rng``, made on first use from the seed (the same sequence
+        # as made at once; most contexts never draw, and seeding one cost more than the rest of it).
+        if name != "rng":
+            raise AttributeError(name)
+        rng = random.Random(self.seed)
+        object.__setattr__(self, "rng", rng)
+        return rng
 
     def fresh(self) -> "EvalContext":
         """The same context with its random sequence restarted."""

@@ -20,6 +20,9 @@ SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "crash_points.py"
 WORKFLOWS = ("chain", "loop")
 STORES = ("aws", "sqlite")
 CASES = [(store, workflow) for store in STORES for workflow in WORKFLOWS]
+# On SQLite a message's handling is one transaction (loopline/sqlite/db.py): the chain has 20
+# operations, 40 crash points, the loop 36.
+MIN_TRIED = {"aws": 40, "sqlite": 30}
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +42,6 @@ def test_every_crash_point_recovers(store, workflow, enumerations):
     out, err = enumerations[store, workflow].communicate(timeout=900)
     assert out.strip(), err[-2000:]  # it crashed before counting (a failed crash point exits 1, counted)
     counts = json.loads(out.strip().splitlines()[-1])
-    assert counts["tried"] > 40
+    assert counts["tried"] > MIN_TRIED[store]  # a harness that tried next to nothing would pass anything
     assert counts["passed"] == counts["tried"], counts["failures"][:3]
     assert counts["crashed"] == counts["tried"]  # every crash point was reached: each run did crash

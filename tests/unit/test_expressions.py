@@ -835,3 +835,19 @@ def test_fuzz_arbitrary_text(text):
         except ExpressionError:
             pass
         task_references(candidate)
+
+
+def test_a_context_draws_the_seed_s_sequence_whenever_it_first_draws_and_fresh_restarts_it() -> None:
+    import random as stdlib_random
+
+    ctx = EvalContext(now=NOW, seed=99)
+    expected = stdlib_random.Random(99)
+    assert [ctx.rng.random() for _ in range(3)] == [expected.random() for _ in range(3)]
+    again = ctx.fresh()
+    assert again.rng.random() == stdlib_random.Random(99).random() and again == ctx
+    try:
+        ctx.no_such_attribute  # noqa: B018 - only rng is made on demand
+    except AttributeError:
+        pass
+    else:
+        raise AssertionError("an unknown attribute must raise AttributeError")
