@@ -36,7 +36,8 @@ DEFAULT_RECURSION_LIMIT = 25
 END = "__end__"  # what the routing gives when no out-edge of the current node holds
 ROUTER_ID = "graph_route"  # a step's first task: names the node the step runs
 LOOP_ID = "recursion_limit"  # the loop is named for its bound, so running over it says which bound
-_GRAPH_KEYS = {"id", "name", "description", "context", "nodes", "edges", "entry", "recursion_limit"}
+_GRAPH_KEYS = {"id", "name", "version", "changelog", "description", "context", "nodes", "edges", "entry",
+               "recursion_limit"}
 _NODE_SET_BY_GRAPH = ("depends_on", "when", "outputs", "trigger_rule")
 _WHOLE = re.compile(r"^\s*\$\{(.*)\}\s*$", re.DOTALL)
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -106,7 +107,7 @@ class _Translation:
         cyclic = _has_cycle(list(nodes), edges)
         workflow: dict[str, Any] = {"metadata": {"id": doc.get("id", "graph")}}  # the compiler checks it
         self.point(("workflow", "metadata", "id"), ("id",) if "id" in doc else ())
-        for field in ("name", "description"):
+        for field in ("name", "version", "changelog", "description"):  # version: a graph is registered like a workflow
             if field in doc:
                 workflow["metadata"][field] = doc[field]
                 self.point(("workflow", "metadata", field), (field,))

@@ -196,3 +196,18 @@ def test_a_branch_deadline_counts_from_when_the_branch_starts(local, clock):
         "- {id: s2, type: python, depends_on: [s1], config: {code: \"result = 2\"}}")
     view = drive(local, start(local, text), clock)
     assert view["status"] == "COMPLETED", view["tasks"]
+
+
+def test_a_hundred_branches_run_at_once(local, clock):
+    """Seed 003 promises up to 100 concurrent branches: no cap stands below that, and all start together."""
+    waits = "\n".join(f"    - {{id: w{i}, type: wait, config: {{duration: 1s}}}}" for i in range(100))
+    branches = ", ".join(f"{{name: b{i}, tasks: [w{i}]}}" for i in range(100))
+    block = f"{{id: fan, branches: [{branches}], aggregation: {{strategy: count}}}}"
+    run_id = start(local, f"workflow:\n  metadata: {{id: hundred}}\n  tasks:\n{waits}\n"
+                          f"  control_flow:\n    parallel:\n      - {block}\n")
+    while local.pump_once():
+        pass  # nothing moves the clock: every branch's wait has started before any ends
+    waiting = local.engine.describe_run(run_id)["tasks"]
+    assert sum(1 for i in range(100) if waiting[f"w{i}"]["status"] == "WAITING") == 100
+    view = drive(local, run_id, clock)
+    assert view["status"] == "COMPLETED" and view["tasks"]["fan"]["output"] == 100

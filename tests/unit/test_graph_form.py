@@ -326,3 +326,14 @@ def test_an_approval_node_in_a_cycle_suspends_each_round(local, clock):
     view = drive(local, run_id, clock)
     assert view["status"] == "COMPLETED"
     assert view["outputs"]["context"]["version"] == 2 and view["outputs"]["context"]["decision"] == "APPROVED"
+
+
+def test_a_graph_names_its_version_and_changelog():
+    """A graph registers as a version of its workflow (seed 004's roadmap: graph versions); the compiler checks it."""
+    text = ("id: g\nversion: \"1.1.0\"\nchangelog: adds a check\n"
+            "nodes: [{id: a, type: python, config: {code: 'x = 1'}}]\nedges: []\n")
+    plan = compile_workflow(text, "graph.yaml")
+    assert (plan.workflow_id, plan.version, plan.changelog) == ("g", "1.1.0", "adds a check")
+    assert compile_workflow(text.replace('version: "1.1.0"\n', ""), "graph.yaml").version == "1.0.0"
+    assert [str(d) for d in validate_workflow(text.replace('"1.1.0"', "1.1"), "graph.yaml")] == [
+        "graph.yaml:2:10: invalid version '1.1' (expected semantic versioning, e.g. 1.0.0)"]
