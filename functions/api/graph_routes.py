@@ -25,7 +25,8 @@ from pydantic import Field
 
 from functions.api import schemas as doc
 from functions.api.history import audited
-from infra.json_http import BadBody, dumps, parse_body
+from functions.api.request_body import json_object, optional_json_object
+from infra.json_http import dumps
 from infra.service import MAX_SOURCE, ApiError, start_plan
 from infra.wiring import get_engine
 from statemachine.compiler import compile_workflow
@@ -104,19 +105,6 @@ def _json(status: int, body) -> Response:
     return Response(status_code=status, content_type="application/json", body=dumps(body))
 
 
-def _body(optional: bool = False) -> dict:
-    raw = router.current_event.body
-    if optional and (raw is None or raw == ""):  # blanks are no JSON: refused as any other (app.py)
-        return {}
-    try:
-        body = parse_body(raw)
-        if isinstance(body, dict):
-            return body
-    except BadBody as error:
-        raise ApiError(error.status, error.message) from None
-    raise ApiError(400, "the body must be a JSON object" + (", or empty" if optional else ""))
-
-
 def bodiless_resume(event, content_type: str) -> bool:
     """A resume sent as the seed sends it (a POST with no body and no type) is taken, as seed 000's start is
     (front_door_routes.bodiless_start): the route is IAM-signed on AWS, and locally the dev server
@@ -180,7 +168,7 @@ def graph_state(engine, run_id: str) -> dict[str, Any]:
     "Create a graph (seed 004): checked, compiled and stored; answers its id", (201, GraphCreated),
     errors=(400, 413), tags=("graph",), request=doc.body(GraphDocument)))
 def create_graph():
-    body = _body()
+    body = json_object(router.current_event.body)
     engine = get_engine()
     made: list[Plan] = []
 
@@ -198,7 +186,7 @@ def create_graph():
     "Run a created graph with an initial context (seed 004)", (202, GraphState), errors=(400, 404, 409),
     tags=("graph",), request=doc.body(GraphRunRequest)))
 def run_graph():
-    body = _body()
+    body = json_object(router.current_event.body)
     engine = get_engine()
     started: dict = {}
 
@@ -219,7 +207,7 @@ def run_graph():
     "Resume a graph run waiting at an approval node: decide it (seed 004)", (200, GraphResumed),
     errors=(400, 403, 404, 409, 410), tags=("graph",), request=doc.body(GraphResumeRequest, required=False)))
 def resume_graph(run_id: str):
-    body = _body(optional=True)
+    body = optional_json_object(router.current_event.body) or {}
     engine = get_engine()
     decision, node = body.get("decision", "APPROVED"), body.get("node")
     decided: list[str] = []
