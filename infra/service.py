@@ -101,6 +101,12 @@ def refused_by_deployment(engine, plan: Plan) -> list[str]:
 
 def start_from_request(engine, body: dict[str, Any]) -> dict[str, Any]:
     plan = resolve_workflow(engine, body.get("workflow"))
+    return start_plan(engine, plan, body.get("input", body.get("inputs")))
+
+
+def start_plan(engine, plan: Plan, inputs: Any) -> dict[str, Any]:
+    """A run of ``plan`` (a workflow's, or a created graph's: functions/api/graph_routes.py), checked
+    against the registry and the deployment's limits as they are now."""
     missing = unregistered_refs(engine, plan)
     if missing:
         raise ApiError(400, f"workflow_ref '{missing[0]}' is not registered: POST /workflows first",
@@ -111,7 +117,6 @@ def start_from_request(engine, body: dict[str, Any]) -> dict[str, Any]:
     refused = refused_by_deployment(engine, plan)
     if refused:
         raise ApiError(400, "invalid workflow", diagnostics=refused)
-    inputs = body.get("input", body.get("inputs"))
     if inputs is not None and not isinstance(inputs, dict):
         raise ApiError(400, "'input' must be a JSON object")
     try:

@@ -26,6 +26,7 @@ from statemachine.data_deps import data_dependencies, file_parties
 from statemachine.diagnostics import Diagnostic, WorkflowError, explain_errors
 from statemachine.expressions import ExpressionError, member_references, parse_template, task_references
 from statemachine.graph import block_members, cycle_through, task_roles, topological, wire_loops, wire_parallel_blocks
+from statemachine.graph_form import CONTEXT as GRAPH_CONTEXT
 from statemachine.graph_form import is_graph
 from statemachine.graph_form import translate as translate_graph
 from statemachine.json_values import non_finite_numbers
@@ -98,6 +99,7 @@ class _Compilation:
         self.text, self.filename, self.limits, self.types = text, filename, limits, task_types
         self.diags: list[Diagnostic] = []
         self.smap = SourceMap(text)
+        self.graph = False  # a graph document (docs/graph-form.md), translated before it is compiled
         self.entries: list[_Entry] = []
         self.listings: list[tuple[str, str, str, Path]] = []  # (block id, label, listed id, path)
 
@@ -123,6 +125,7 @@ class _Compilation:
         data, self.smap, self.diags = load_yaml(self.text, self.filename)
         if not self.diags and is_graph(data):  # the graph form: translated, then compiled as any workflow
             data, self.smap, self.diags = translate_graph(data, self.smap, self.filename)
+            self.graph = True
         self.data = data
         plan = None
         if data is None and not self.diags:
@@ -554,6 +557,7 @@ class _Compilation:
             sinks=tuple(n for n in flow if not final[n].dependents),
             migrations=tuple(MigrationSpec(from_version=m.from_, rename=m.rename, state=m.state, set=m.set)
                              for m in wf.migrations) or None,
+            input_into=GRAPH_CONTEXT if self.graph else None,
         ).with_hash()
 
 

@@ -33,6 +33,7 @@ from statemachine.yaml_source import SourceMap
 Path = tuple[Any, ...]
 
 DEFAULT_RECURSION_LIMIT = 25
+CONTEXT = "context"  # the shared context's variable; a run's input is merged into it (Plan.input_into)
 END = "__end__"  # what the routing gives when no out-edge of the current node holds
 ROUTER_ID = "graph_route"  # a step's first task: names the node the step runs
 LOOP_ID = "recursion_limit"  # the loop is named for its bound, so running over it says which bound
@@ -313,4 +314,4 @@ def _has_cycle(order: list[str], edges: list) -> bool:
     return False
 
 
-__all__ = ["DEFAULT_RECURSION_LIMIT", "END", "LOOP_ID", "ROUTER_ID", "is_graph", "translate"]
+__all__ = ["CONTEXT", "DEFAULT_RECURSION_LIMIT", "END", "LOOP_ID", "ROUTER_ID", "is_graph", "translate"]

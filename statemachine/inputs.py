@@ -50,6 +50,17 @@ def prepare_inputs(plan: Plan, data: dict | None) -> dict:
     return result
 
 
+def initial_variables(plan: Plan, inputs: dict) -> dict[str, Any]:
+    """A new run's variables: their defaults, and for a graph (``plan.input_into``, docs/graph-form.md)
+    its context with the run's prepared input merged in, shallowly, the input's keys winning."""
+    variables = {v.name: v.default for v in plan.variables}
+    into = plan.input_into
+    if into is not None and into in variables:
+        default = variables[into]
+        variables[into] = copy.deepcopy({**(default if isinstance(default, dict) else {}), **inputs})
+    return variables
+
+
 def _path(parts) -> str:
     text = "inputs"
     for part in parts:

@@ -179,6 +179,9 @@ class Plan(_Frozen):
     # How runs of earlier versions move to this one; None (not an empty tuple) when there are none, so a
     # plan without them keeps the JSON and hash earlier releases gave it.
     migrations: tuple[MigrationSpec, ...] | None = None
+    # The graph form's shared context (docs/graph-form.md): the variable the run's input is merged into
+    # when the run starts (input keys win over the variable's default); None for a workflow file.
+    input_into: str | None = None
     hash: str = ""
 
     def _dump(self, exclude: set[str]) -> dict[str, Any]:
@@ -213,5 +216,5 @@ class Plan(_Frozen):
         return self.nodes[node_id]
 
 
-_ADDED_PLAN_FIELDS = ("changelog", "migrations")
+_ADDED_PLAN_FIELDS = ("changelog", "migrations", "input_into")
 _ADDED_NODE_FIELDS = ("renamed_from",)

@@ -7,7 +7,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 
-from functions.api import front_door_routes, migration_routes, openapi, pages, run_routes, workflow_routes
+from functions.api import front_door_routes, graph_routes, migration_routes, openapi, pages, run_routes, workflow_routes
 from functions.api import schemas as doc
 from functions.api.history import actor, audited, reason_of, rewind_reason, router
 from functions.api.pages import PAGE_HEADERS as _PAGE_HEADERS
@@ -47,7 +47,8 @@ def _json_only(router, next_middleware):
     event = router.current_event
     if event.http_method in STATE_CHANGING and not is_json_type(_content_type()) and not (
             media_type(_content_type()) == _FORM and event.get("resource") in _FORM_ROUTES) and not (
-            front_door_routes.bodiless_start(event, _content_type())):
+            front_door_routes.bodiless_start(event, _content_type()) or graph_routes.bodiless_resume(
+                event, _content_type())):
         return _json(415, {"error": "send the body as application/json", "content_type": _content_type()[:100]})
     return next_middleware(router)
 
@@ -58,6 +59,7 @@ app.include_router(router)  # GET /runs/{id}/history, GET /audit (functions/api/
 app.include_router(workflow_routes.router)  # the registry: /workflows... (docs/versions.md)
 app.include_router(front_door_routes.router)  # seed 000's /workflow/start, /resume, /status (docs/api.md)
 app.include_router(migration_routes.router)  # POST /runs/{id}/migrate, a version's runs (docs/versions.md)
+app.include_router(graph_routes.router)  # seed 004's /graph/create, /run, /resume, /state (docs/graph-form.md)
 
 
 def _parsed():

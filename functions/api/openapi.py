@@ -22,7 +22,8 @@ DESCRIPTION = (
     "Every answer is JSON (an approval link also answers text/html to a browser); every error is "
     '`{"error": "..."}` with a 4xx status, possibly with more fields. State-changing requests must be '
     "`Content-Type: application/json` (415 otherwise), except the approval page's own form (and its "
-    "confirmation form at /workflow/resume) and a POST /workflow/start/{name} with no body at all. On AWS the "
+    "confirmation form at /workflow/resume) and a POST /workflow/start/{name} or /graph/resume/{run_id} with no "
+    "body at all. On AWS the "
     "routes marked with the sigv4 scheme need a SigV4-signed request (IAM); approval and callback links "
     "need none: the token in their path is their credential.")
 

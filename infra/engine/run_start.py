@@ -7,7 +7,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from statemachine.inputs import InputError, prepare_inputs
+from statemachine.inputs import InputError, initial_variables, prepare_inputs
 from statemachine.limits import MAX_INPUT
 from statemachine.messages import ParentRef, RunTimeout, Start
 from statemachine.plan import Plan
@@ -100,7 +100,7 @@ class RunStart:
             workflow_id=plan.workflow_id,
             status=RunStatus.RUNNING,
             inputs=inputs,
-            variables={v.name: v.default for v in plan.variables},
+            variables=initial_variables(plan, inputs),
             created_at=iso(self.clock.now()),
             sinks_remaining=len(plan.sinks),
             parent=parent.to_dict() if parent else None,

@@ -39,6 +39,9 @@ STATE_CHANGING = [
     ("POST", "/runs/r1/callbacks/order-1", "/runs/{run_id}/callbacks/{callback_id}"),
     ("POST", "/runs/r1/events/paid", "/runs/{run_id}/events/{name}"),
     ("POST", "/workflows", "/workflows"),
+    ("POST", "/graph/create", "/graph/create"),
+    ("POST", "/graph/run", "/graph/run"),
+    ("POST", "/graph/resume/r1", "/graph/resume/{run_id}"),
 ]
 # What a browser sends cross-site without asking first (no CORS preflight), and other non-JSON labels.
 NOT_JSON = ["text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; "
@@ -65,6 +68,9 @@ BODY_ROUTES = [
     ("/runs/r1/approvals/ask", "/runs/{run_id}/approvals/{task_id}"),
     ("/runs/r1/callbacks/order-1", "/runs/{run_id}/callbacks/{callback_id}"),
     ("/runs/r1/events/paid", "/runs/{run_id}/events/{name}"),
+    ("/graph/create", "/graph/create"),
+    ("/graph/run", "/graph/run"),
+    ("/graph/resume/r1", "/graph/resume/{run_id}"),
 ]
 
 
@@ -88,7 +94,7 @@ def test_bodies_that_cannot_be_taken_are_400_with_a_message(runtime, path, resou
 @pytest.mark.parametrize("path, resource", [
     ("/runs/r1/redrive", "/runs/{run_id}/redrive"), ("/runs/r1/cancel", "/runs/{run_id}/cancel"),
     ("/workflows/w/versions/1.0.0/deprecate", "/workflows/{workflow_id}/versions/{version}/deprecate"),
-    ("/workflow/start/w", "/workflow/start/{name}")])
+    ("/workflow/start/w", "/workflow/start/{name}"), ("/graph/resume/r1", "/graph/resume/{run_id}")])
 def test_a_body_of_blanks_is_no_json_and_no_empty_body(runtime, path, resource):
     # schemathesis sent "\r\n" to a redrive, which took it for no body and redrove the run.
     status, _, answer = call(runtime, "POST", path, resource, "\r\n")

@@ -121,6 +121,10 @@ def test_routes_come_from_the_template(stack: Stack) -> None:
         Route("GET", "/workflow/status/{run_id}", "ApiFunction"),
         Route("GET", "/workflow/resume", "ApiFunction"),
         Route("POST", "/workflow/resume", "ApiFunction"),
+        Route("POST", "/graph/create", "ApiFunction"),  # seed 004's graph API
+        Route("POST", "/graph/run", "ApiFunction"),
+        Route("POST", "/graph/resume/{run_id}", "ApiFunction"),
+        Route("GET", "/graph/state/{run_id}", "ApiFunction"),
     }
     assert {route for route in stack.routes if route.function == "ConsoleFunction"} == {
         Route("GET", "/", "ConsoleFunction"),

@@ -60,12 +60,13 @@ def steps(block: str) -> list[tuple[str, str]]:
     return [(command, "\n".join(lines)) for command, lines in found]
 
 
-def expected_pattern(text: str, known: dict[str, str]) -> str:
-    """The printed text as a regular expression: `…` any text, a placeholder its value once known
-    (else captured), everything else literal."""
+def expected_pattern(text: str, known: dict[str, str], placeholders: dict[str, str] = PLACEHOLDERS) -> str:
+    """The printed text as a regular expression: `…` any text, a placeholder (``{name}``: the pattern
+    ``placeholders`` gives it) its value once known (else captured), everything else literal."""
     pattern, seen = "", set(known)
-    for piece in re.split(r"(…|\{run_id\}|\{token\})", text):
-        name = piece[1:-1] if piece in ("{run_id}", "{token}") else None
+    marks = {"{" + name + "}" for name in placeholders}
+    for piece in re.split("(…|" + "|".join(map(re.escape, sorted(marks))) + ")", text):
+        name = piece[1:-1] if piece in marks else None
         if piece == "…":
             pattern += ".*?"
         elif name in known:
@@ -74,7 +75,7 @@ def expected_pattern(text: str, known: dict[str, str]) -> str:
             pattern += f"(?P={name})"
         elif name:
             seen.add(name)
-            pattern += f"(?P<{name}>{PLACEHOLDERS[name]})"
+            pattern += f"(?P<{name}>{placeholders[name]})"
         else:
             pattern += re.escape(piece)
     return pattern
