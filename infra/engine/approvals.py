@@ -52,6 +52,13 @@ MAX_COMMENT = 10_000
 NOTIFY_TRIES = 5
 
 
+def _decided(rec: TaskRecord, decision: str) -> dict[str, Any]:
+    """What an approval task's end keeps of its decision besides its output: the task's ``outputs`` may
+    map the output to anything (a graph's approval node keeps only what merges into the context), and
+    the decision's answer (``outcome``) must still say APPROVED or REJECTED."""
+    return {"approval": {**(rec.approval or {}), "result": {"decision": decision}}}
+
+
 def decision_of(rec: TaskRecord) -> str:
     """The decision a request that no longer waits ended with (its status if nothing says more)."""
     result = (rec.approval or {}).get("result")
@@ -142,7 +149,7 @@ class Approvals:
                 new = self.outcomes.resolve_gate(plan, run, node, rec, output)
             else:
                 new = self.outcomes.succeed(plan, run, node, rec, TaskResult(output, {"approval": output}),
-                                            from_status=TaskStatus.WAITING)
+                                            from_status=TaskStatus.WAITING, also_set=_decided(rec, outcome))
             if new.status != TaskStatus.WAITING:
                 return decision_of(new)
             reread = True
@@ -239,7 +246,7 @@ class Approvals:
         if (rec.approval or {}).get("gate"):
             return self.outcomes.resolve_gate(plan, run, node, rec, output)
         return self.outcomes.succeed(plan, run, node, rec, TaskResult(output, {"approval": output}),
-                                     from_status=TaskStatus.WAITING)
+                                     from_status=TaskStatus.WAITING, also_set=_decided(rec, value))
 
     # ------------------------------------------------------------ notifications
 

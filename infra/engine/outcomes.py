@@ -51,9 +51,11 @@ class Outcomes:
 
     def succeed(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, result: TaskResult,
                 scope: Scope | None = None, ctx: EvalContext | None = None, consume: TokenConsume | None = None,
-                from_status: str = TaskStatus.RUNNING, printed: str | None = None) -> TaskRecord:
+                from_status: str = TaskStatus.RUNNING, printed: str | None = None,
+                also_set: dict[str, Any] | None = None) -> TaskRecord:
         """Record success with the task's ``outputs`` evaluated; an output expression error fails the task.
-        ``printed``: what a code task's code printed, kept with the attempt."""
+        ``printed``: what a code task's code printed, kept with the attempt; ``also_set``: more fields
+        set in the same write."""
         if scope is None:
             _, _, recs, extra = self.scopes.load_for(plan, run.run_id, node, rec.task_id, node.deps)
             scope = self.scopes.scope_for(run, recs, node.deps, extra=extra)
@@ -68,7 +70,7 @@ class Outcomes:
         if failure is not None:
             return self.fail(plan, run, node, rec, failure, consume=consume, from_status=from_status, printed=printed)
         return self.finish(plan, run, node, rec, TaskStatus.COMPLETED, output, exports=exports, consume=consume,
-                           from_status=from_status, extra=_printed(printed))
+                           from_status=from_status, extra={**_printed(printed), **(also_set or {})})
 
     def claim_and_succeed(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, claim: TaskChange,
                           result: TaskResult, scope: Scope, ctx: EvalContext) -> bool | None:

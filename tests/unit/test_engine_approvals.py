@@ -188,3 +188,31 @@ def test_an_approver_that_is_not_a_name_is_refused_and_decides_nothing(local, cl
         assert refused.value.status == 400 and "approver must be a string" in str(refused.value)
     assert local.engine.ballots.votes(run_id, local.store.list_tasks(run_id)["vote"]) == []
     assert len(links(local, run_id)) == 3  # every link still unused
+
+
+MAPPED = """
+workflow:
+  metadata: {id: mapped}
+  tasks:
+    - id: ask
+      type: approval
+      config: {title: "Ship it?", approvers: [ann@example.com, bob@example.com], required_approvals: 1}
+      outputs:
+        - {name: ok, value: "${response.decision == 'APPROVED'}"}
+"""
+
+
+@pytest.mark.parametrize("decision", ["APPROVED", "REJECTED"])
+def test_the_answer_says_the_decision_when_the_task_maps_its_output(local, clock, decision):
+    """Found by the /graph/resume route: an approval task with ``outputs`` answered ``outcome:
+    COMPLETED`` (its status), the output holding no ``decision`` any more."""
+    run_id = start(local, MAPPED)
+    tokens = links(local, settle(local, run_id)["run_id"])
+    answer = local.engine.decide(tokens["ann@example.com"], decision)
+    assert answer["outcome"] == decision
+    view = drive(local, run_id, clock)
+    assert view["tasks"]["ask"]["output"] == {"ok": decision == "APPROVED"}
+    # A late second decider is told how the request was decided, not the task's status.
+    with pytest.raises(LinkError) as late:
+        local.engine.decide(tokens["bob@example.com"], "APPROVED")
+    assert late.value.status == 410
