@@ -448,8 +448,10 @@ class AwsHarness(Harness):
         return runtime
 
 
-def enumerate_all(harness: Harness, only: str | None, totals: dict[str, int], failures: list[dict]) -> None:
-    """Each workflow (or ``only``): a clean run, then a crash before and after each of its operations."""
+def enumerate_all(harness: Harness, only: str | None, totals: dict[str, int], failures: list[dict],
+                  points: tuple[int, int] | None = None) -> None:
+    """Each workflow (or ``only``): a clean run, then a crash before and after each of its operations
+    (``points``: only those from the first to the last given, counted from 1)."""
     for name, text in WORKFLOWS.items():
         if only and name != only:
             continue
@@ -458,7 +460,8 @@ def enumerate_all(harness: Harness, only: str | None, totals: dict[str, int], fa
         clean = summary(harness.drive(text, None, rewind=rewind))
         calls = harness.calls
         tried = passed = reached = 0
-        for k in range(1, calls + 1):
+        first, last = points or (1, calls)
+        for k in range(max(first, 1), min(last, calls) + 1):
             for side in ("before", "after"):
                 tried += 1
                 try:
@@ -481,6 +484,13 @@ def enumerate_all(harness: Harness, only: str | None, totals: dict[str, int], fa
               f"({reached} crashed)  {time.monotonic() - began:.0f} s", file=sys.stderr)
 
 
+def _span(text: str) -> tuple[int, int]:
+    first, _, last = text.partition("-")
+    if not first.isdigit() or not last.isdigit() or int(first) > int(last):
+        raise argparse.ArgumentTypeError(f"'{text}' is not FIRST-LAST (e.g. 1-40)")
+    return int(first), int(last)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(WORKFLOWS))
@@ -490,6 +500,9 @@ def main() -> int:
                              "mode on a state file (`loopline run --local`), crashed around each transaction")
     parser.add_argument("--full", action="store_true",
                         help="print each failure's clean and crashed runs whole, not only where they differ")
+    parser.add_argument("--points", metavar="FIRST-LAST", type=_span,
+                        help="only the crash points around these operations (a long enumeration in parts: each "
+                             "process's emulated AWS keeps every run, and grows)")
     args = parser.parse_args()
     if args.store == "sqlite":
         from bench.crash_sqlite import SQLiteHarness
@@ -501,7 +514,7 @@ def main() -> int:
     failures: list[dict] = []
     print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}", file=sys.stderr)
     try:
-        enumerate_all(harness, args.only, totals, failures)
+        enumerate_all(harness, args.only, totals, failures, args.points)
     finally:
         harness.close()
     print(f"total: {totals['tried']} crash points tried, {totals['passed']} passed", file=sys.stderr)

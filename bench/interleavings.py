@@ -79,11 +79,15 @@ def drive(bench, run_id: str, twice_at: int | None = None, pause_after: int | No
                                       lambda: bench.lambdas.deliver(messages[0]), pause_after)
         first.get(), second.get()
         calls = bench.point.calls
-    raise TimeoutError(f"run {run_id} did not end: {bench.view(run_id)}")
+    from crash_points import NotEnded
+
+    raise NotEnded(run_id, bench.view(run_id))
 
 
 def enumerate_workflow(bench, text: str, rewind: tuple[str, bool] | None = None) -> tuple[int, int, int, list[dict]]:
     """(messages, interleavings tried, passed, failures) for one workflow."""
+    from crash_points import NotEnded
+
     from tests.e2e.concurrent_runs import summary
 
     clean_id = bench.start(text)
@@ -97,8 +101,12 @@ def enumerate_workflow(bench, text: str, rewind: tuple[str, bool] | None = None)
         while True:
             bench.lambdas.errors.clear()
             run_id = bench.start(text)
-            view, _, calls = drive(bench, run_id, twice_at=index, pause_after=at, rewind=rewind)
-            got = summary(view), bench.actions(run_id)
+            try:
+                view, _, calls = drive(bench, run_id, twice_at=index, pause_after=at, rewind=rewind)
+                got = summary(view), bench.actions(run_id)
+            except NotEnded as stuck:  # reported as where it stood, like any other failure
+                view, calls = stuck.view or {"status": None, "outputs": None, "tasks": {}}, bench.point.calls
+                got = (*summary(view)[:2], {**summary(view)[2], "(did not end)": True}), bench.actions(run_id)
             tried += 1
             if got == clean and not bench.lambdas.errors:
                 passed += 1
