@@ -171,6 +171,50 @@ workflow:
     - {id: undo_b, type: python, config: {code: "result = 'undone'"}}
   outputs: {mappings: {c: "${tasks.c.output}"}}
 """,
+    # The graph form (docs/graph-form.md) with a cycle: one do_while loop running one node per step,
+    # each node merging its result into the shared context (an export), a router exporting the next node.
+    "graph_cycle": """
+graph:
+  id: cycle
+  entry: a
+  context: {n: 0}
+  nodes:
+    - {id: a, type: python, config: {code: "result = {'n': context['n'] + 1}"}}
+    - {id: b, type: python, config: {code: "result = {'seen': context['n']}"}}
+  edges:
+    - {source: a, target: b}
+    - {source: b, target: a, condition: "${context.n < 2}"}
+""",
+    # A do_while loop whose condition reads what its body exports. Two body tasks start each iteration:
+    # the first runs in the invocation that started it, the second (the exporter) through the queue, so a
+    # crash there lets the later iteration export before the earlier one's end is decided again.
+    "do_while_exports": """
+workflow:
+  metadata: {id: do_while_exports}
+  variables: [{name: n, type: integer, default: 0}]
+  control_flow:
+    loops:
+      - id: count
+        type: do_while
+        condition: "${variables.n < 2}"
+        max_iterations: 5
+        tasks:
+          - {id: note, type: python, config: {code: "result = loop['index']"}}
+          - id: inc
+            type: python
+            config: {code: "result = variables['n'] + 1"}
+            outputs: [{name: n, value: "${response}", export: true}]
+""",
+    # A task skipped by its when in the invocation that ran its one dependency (carried on, carry_on.py):
+    # a crash right after the skip is written must not leave its dependents waiting.
+    "skipped_by_when": """
+workflow:
+  metadata: {id: skipped_by_when}
+  tasks:
+    - {id: due, type: wait, config: {duration: 0s}}
+    - {id: maybe, type: python, depends_on: [due], when: "${1 > 2}", config: {code: "result = 'ran'"}}
+    - {id: after, type: python, depends_on: [maybe], trigger_rule: all_done, config: {code: "result = 'after'"}}
+""",
 }
 # Workflows whose run, once ended, is rewound: (to, compensate); it must then end again, rewound once.
 REWINDS = {"rewind": ("b", True)}
@@ -183,6 +227,14 @@ def rewound(view: dict, rewind: tuple[str, bool] | None, asked: bool) -> bool:
 
 class Crash(BaseException):
     """The process dies here."""
+
+
+class NotEnded(TimeoutError):
+    """The run did not end in time: ``view`` is where it stood (compared, so the report shows what hung)."""
+
+    def __init__(self, run_id: str, view: dict | None):
+        super().__init__(f"run {run_id} did not end: {view}")
+        self.view = view
 
 
 def summary(view: dict) -> dict:
@@ -205,6 +257,17 @@ def summary(view: dict) -> dict:
 
     return {"status": view["status"], "outputs": view["outputs"],
             "tasks": {k: (t["status"], comparable(k, t["output"]), t["attempts"]) for k, t in view["tasks"].items()}}
+
+
+def difference(clean, got, path: str = "") -> dict:
+    """Where ``got`` differs from ``clean``: {path: [clean's value, got's value]} at the deepest mapping
+    key the two disagree on (a missing key shows as None)."""
+    if isinstance(clean, dict) and isinstance(got, dict):
+        found: dict = {}
+        for key in [*clean, *(k for k in got if k not in clean)]:
+            found.update(difference(clean.get(key), got.get(key), f"{path}.{key}" if path else str(key)))
+        return found
+    return {} if clean == got else {path or "(run)": [clean, got]}
 
 
 class Harness:
@@ -323,8 +386,9 @@ class Harness:
                     if runtime.pump_once() == 0:
                         self.clock.advance(61)  # timers, retries and leases come due; SQS redelivers in 1 s
                         time.sleep(self.idle_sleep)
+                view = get_engine().describe_run(run_id)
                 runtime.stop()
-                raise TimeoutError(f"run {run_id} did not end: {get_engine().describe_run(run_id)}")
+                raise NotEnded(run_id, view)
             except Crash:
                 self.active = False
                 runtime.stop()  # the process is gone: all its memory with it
@@ -384,8 +448,10 @@ class AwsHarness(Harness):
         return runtime
 
 
-def enumerate_all(harness: Harness, only: str | None, totals: dict[str, int], failures: list[dict]) -> None:
-    """Each workflow (or ``only``): a clean run, then a crash before and after each of its operations."""
+def enumerate_all(harness: Harness, only: str | None, totals: dict[str, int], failures: list[dict],
+                  points: tuple[int, int] | None = None) -> None:
+    """Each workflow (or ``only``): a clean run, then a crash before and after each of its operations
+    (``points``: only those from the first to the last given, counted from 1)."""
     for name, text in WORKFLOWS.items():
         if only and name != only:
             continue
@@ -394,11 +460,14 @@ def enumerate_all(harness: Harness, only: str | None, totals: dict[str, int], fa
         clean = summary(harness.drive(text, None, rewind=rewind))
         calls = harness.calls
         tried = passed = reached = 0
-        for k in range(1, calls + 1):
+        first, last = points or (1, calls)
+        for k in range(max(first, 1), min(last, calls) + 1):
             for side in ("before", "after"):
                 tried += 1
                 try:
                     got = summary(harness.drive(text, (k, side), rewind=rewind))
+                except NotEnded as error:
+                    got = {**summary(error.view or {"status": "NOT_STARTED"}), "error": "did not end"}
                 except Exception as error:  # noqa: BLE001 - reported, not hidden
                     got = {"error": f"{type(error).__name__}: {error}"[:300]}
                 reached += harness.crash_at is None  # not reached: an "after" of an operation that raised
@@ -415,6 +484,13 @@ def enumerate_all(harness: Harness, only: str | None, totals: dict[str, int], fa
               f"({reached} crashed)  {time.monotonic() - began:.0f} s", file=sys.stderr)
 
 
+def _span(text: str) -> tuple[int, int]:
+    first, _, last = text.partition("-")
+    if not first.isdigit() or not last.isdigit() or int(first) > int(last):
+        raise argparse.ArgumentTypeError(f"'{text}' is not FIRST-LAST (e.g. 1-40)")
+    return int(first), int(last)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(WORKFLOWS))
@@ -422,6 +498,11 @@ def main() -> int:
     parser.add_argument("--store", choices=("aws", "sqlite"), default="aws",
                         help="aws: the embedded default (moto), crashed around each AWS call; sqlite: local "
                              "mode on a state file (`loopline run --local`), crashed around each transaction")
+    parser.add_argument("--full", action="store_true",
+                        help="print each failure's clean and crashed runs whole, not only where they differ")
+    parser.add_argument("--points", metavar="FIRST-LAST", type=_span,
+                        help="only the crash points around these operations (a long enumeration in parts: each "
+                             "process's emulated AWS keeps every run, and grows)")
     args = parser.parse_args()
     if args.store == "sqlite":
         from bench.crash_sqlite import SQLiteHarness
@@ -433,12 +514,16 @@ def main() -> int:
     failures: list[dict] = []
     print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}", file=sys.stderr)
     try:
-        enumerate_all(harness, args.only, totals, failures)
+        enumerate_all(harness, args.only, totals, failures, args.points)
     finally:
         harness.close()
     print(f"total: {totals['tried']} crash points tried, {totals['passed']} passed", file=sys.stderr)
     for failure in failures[:10]:
-        print(json.dumps(failure)[:600], file=sys.stderr)
+        if args.full:
+            print(json.dumps(failure), file=sys.stderr)
+        else:  # where the run differs from the clean one, whole; the rest left out
+            where = {k: failure[k] for k in ("workflow", "call", "side")}
+            print(json.dumps({**where, "differs": difference(failure["clean"], failure["got"])}), file=sys.stderr)
     if args.json:
         print(json.dumps({**totals, "failures": failures[:20]}))
     return 0 if totals["tried"] == totals["passed"] else 1

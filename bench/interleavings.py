@@ -79,11 +79,15 @@ def drive(bench, run_id: str, twice_at: int | None = None, pause_after: int | No
                                       lambda: bench.lambdas.deliver(messages[0]), pause_after)
         first.get(), second.get()
         calls = bench.point.calls
-    raise TimeoutError(f"run {run_id} did not end: {bench.view(run_id)}")
+    from crash_points import NotEnded
+
+    raise NotEnded(run_id, bench.view(run_id))
 
 
 def enumerate_workflow(bench, text: str, rewind: tuple[str, bool] | None = None) -> tuple[int, int, int, list[dict]]:
     """(messages, interleavings tried, passed, failures) for one workflow."""
+    from crash_points import NotEnded
+
     from tests.e2e.concurrent_runs import summary
 
     clean_id = bench.start(text)
@@ -97,13 +101,17 @@ def enumerate_workflow(bench, text: str, rewind: tuple[str, bool] | None = None)
         while True:
             bench.lambdas.errors.clear()
             run_id = bench.start(text)
-            view, _, calls = drive(bench, run_id, twice_at=index, pause_after=at, rewind=rewind)
-            got = summary(view), bench.actions(run_id)
+            try:
+                view, _, calls = drive(bench, run_id, twice_at=index, pause_after=at, rewind=rewind)
+                got = summary(view), bench.actions(run_id)
+            except NotEnded as stuck:  # reported as where it stood, like any other failure
+                view, calls = stuck.view or {"status": None, "outputs": None, "tasks": {}}, bench.point.calls
+                got = (*summary(view)[:2], {**summary(view)[2], "(did not end)": True}), bench.actions(run_id)
             tried += 1
             if got == clean and not bench.lambdas.errors:
                 passed += 1
             else:
-                failures.append({"message": index, "second_after_call": at, "clean": repr(clean), "got": repr(got),
+                failures.append({"message": index, "second_after_call": at, "clean": _named(clean), "got": _named(got),
                                  "errors": [e[-300:] for e in bench.lambdas.errors]})
             if first_calls is None:
                 first_calls, at = calls, 0
@@ -114,14 +122,23 @@ def enumerate_workflow(bench, text: str, rewind: tuple[str, bool] | None = None)
     return messages, tried, passed, failures
 
 
+def _named(run: tuple) -> dict:
+    """A run's summary and actions (enumerate_workflow) by name, for the report: JSON, compared by key."""
+    (status, outputs, tasks), actions = run
+    return json.loads(json.dumps({"status": status, "outputs": outputs, "tasks": tasks, "actions": actions},
+                                 default=repr))
+
+
 def main() -> int:
-    from crash_points import REWINDS, WORKFLOWS
+    from crash_points import REWINDS, WORKFLOWS, difference
 
     from tests.e2e.concurrent_runs import own_bench
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=sorted(WORKFLOWS))
     parser.add_argument("--json", action="store_true", help="print the counts as one JSON object")
+    parser.add_argument("--full", action="store_true",
+                        help="print each failure's clean and interleaved runs whole, not only where they differ")
     args = parser.parse_args()
     print(f"$ {' '.join([Path(sys.executable).name, *sys.argv])}", file=sys.stderr)
     totals, failures = {"tried": 0, "passed": 0}, []
@@ -136,7 +153,10 @@ def main() -> int:
             print(f"{name:<13} {messages:>3} messages  {tried:>4} interleavings  {passed:>4} passed", file=sys.stderr)
     print(f"total: {totals['tried']} interleavings tried, {totals['passed']} passed", file=sys.stderr)
     for failure in failures[:10]:
-        print(json.dumps(failure)[:800], file=sys.stderr)
+        if not args.full:  # where the run differs from the clean one, whole; the rest left out
+            failure = {**{k: v for k, v in failure.items() if k not in ("clean", "got")},
+                       "differs": difference(failure["clean"], failure["got"])}
+        print(json.dumps(failure), file=sys.stderr)
     if args.json:
         print(json.dumps({**totals, "failures": failures[:20]}))
     return 0 if totals["tried"] == totals["passed"] else 1

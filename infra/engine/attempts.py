@@ -145,11 +145,13 @@ class Attempts:
                 run_it = True  # claimed below, then failed with the error like any other
                 skip_error = exc
             if not run_it:
-                ended = self.outcomes.finish(plan, run, node, rec, TaskStatus.SKIPPED, None, from_status=None,
-                                             extra={**({"role_ctx": role_ctx} if role_ctx else {}), **counted,
-                                                    **({"carried": True} if carried else {})},
-                                             reason="skipped by its when/skip_if", absent=presumed)
-                if presumed and ended.status != TaskStatus.SKIPPED:
+                _, skipped = self.outcomes.end(plan, run, node, rec, TaskStatus.SKIPPED, None, from_status=None,
+                                               extra={**({"role_ctx": role_ctx} if role_ctx else {}), **counted,
+                                                      **({"carried": True} if carried else {})},
+                                               reason="skipped by its when/skip_if", absent=presumed)
+                if presumed and not skipped:
+                    # It had an item: even one SKIPPED just so, by an invocation that carried it and may
+                    # have died before propagating it (this is that invocation's message, redelivered).
                     self._presumed_wrong(plan, run, node, key, msg, recs, time_left)
                 return
         if fresh and node.parallel_of:

@@ -142,7 +142,8 @@ class Loops:
                    tasks: dict[str, TaskRecord]) -> None:
         config = loop.config
         following = following_index(config, index)
-        keys = [loop.id] + ([chunk_key(loop.id, following)] if following is not None else [])
+        later = [chunk_key(loop.id, following), iteration_key(loop.id, following)] if following is not None else []
+        keys = [loop.id] + later
         _, recs = self.store.load(run.run_id, keys)
         rec = recs.get(loop.id) or TaskRecord(loop.id)
         if rec.status in TASK_ENDED:
@@ -154,6 +155,13 @@ class Loops:
             return
         chunk = recs[keys[1]].output if len(keys) > 1 and keys[1] in recs else []
         item = chunk[following % CHUNK] if following is not None and following % CHUNK < len(chunk) else None
+        if following is not None and _started(recs.get(keys[2])):
+            # Decided before: this is a redelivery, and the loop went on (only this iteration's end starts
+            # that one). Its conditions are not evaluated again: the variables they read may have moved
+            # on with the later iterations' exports, and would end the loop early. Started again
+            # (idempotent), that iteration walks the loop on from where it is.
+            self._start_iteration(plan, run.run_id, loop, following, item)
+            return
 
         read: list[Scope] = []
 
@@ -200,6 +208,13 @@ class Loops:
             outputs += [recs[k].output for k in keys[start:start + 100]
                         if k in recs and recs[k].status == TaskStatus.COMPLETED]
         self.outcomes.succeed(plan, run, loop, rec, TaskResult(outputs), from_status=TaskStatus.WAITING)
+
+
+def _started(iteration: TaskRecord | None) -> bool:
+    """Whether an iteration was started: by its predecessor's end, which decided the loop goes on. (A
+    redrive resets an iteration to a PENDING item; one it keeps is COMPLETED, as is the predecessor
+    that started it, since a failed iteration ends its loop instead.)"""
+    return iteration is not None and iteration.status not in (None, TaskStatus.PENDING)
 
 
 def _window(loop: Node, total: int | None) -> int:

@@ -157,6 +157,15 @@ class Outcomes:
         """Write the task's end (``from_status`` None: it never started) and, if applied, carry the run on.
         ``reason``: why, for the transition's record (by default the status and the error's type);
         ``absent``: only where the task has no item at all (TaskChange.absent)."""
+        return self.end(plan, run, node, rec, status, output, error=error, exports=exports, consume=consume,
+                        from_status=from_status, extra=extra, reason=reason, absent=absent)[0]
+
+    def end(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, status: str, output: Any,
+            error: dict[str, Any] | None = None, exports: dict[str, Any] | None = None,
+            consume: TokenConsume | None = None, from_status: str | None = TaskStatus.RUNNING,
+            extra: dict[str, Any] | None = None, reason: str = "", absent: bool = False) -> tuple[TaskRecord, bool]:
+        """``finish``, and whether its write applied (lost: the record returned is the winner's, which may
+        look just like the one this would have written)."""
         never_started = from_status is None
         now = iso(self.clock.now())
         change = TaskChange(
@@ -172,7 +181,7 @@ class Outcomes:
         new, applied = self.change(run.run_id, rec, change, reason, exports=exports, consume=consume)
         if applied and consume is None:
             self.propagation.propagate(plan, run.run_id, node, new)
-        return new
+        return new, applied
 
     def resolve_gate(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord, decision: dict[str, Any],
                      consume: TokenConsume | None = None) -> TaskRecord:
