@@ -39,7 +39,7 @@ from ..ports import (
     Written,
     refusal_record,
 )
-from . import dynamo_migration
+from . import dynamo_migration, dynamo_rewind
 from .claims import DEFAULT_THRESHOLD, JsonAttributes
 from .dynamo_calls import Cancelled, Refused, call, found, transact
 from .dynamo_items import (
@@ -303,7 +303,7 @@ class DynamoStore:
         return run_from_item(self._json, reply["Attributes"])
 
     def record_sink_done(self, run_id: str, task_id: str, epoch: int | None = None) -> RunRecord:
-        fence, values = _fence("redrives", epoch)
+        fence, values = dynamo_rewind.fence("redrives", epoch)
         try:
             reply = self._call(
                 "update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
@@ -317,7 +317,7 @@ class DynamoStore:
         return run_from_item(self._json, reply["Attributes"])
 
     def record_failure(self, run_id: str, task_id: str, error: dict, epoch: int | None = None) -> None:
-        fence, values = _fence("redrives", epoch)
+        fence, values = dynamo_rewind.fence("redrives", epoch)
         try:
             self._call("update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
                        UpdateExpression="ADD failed_tasks :t SET #err = if_not_exists(#err, :e)",
@@ -390,7 +390,7 @@ class DynamoStore:
                      epoch: int | None = None) -> Written[TaskRecord]:
         counter = {"ok": "deps_ok", "failed": "deps_failed"}.get(outcome, "deps_skipped")
         expression = f"ADD resolved :dep, {counter} :one"
-        fence, fence_values = _fence("redrive", epoch)
+        fence, fence_values = dynamo_rewind.fence("redrive", epoch)
         values = {":dep": {"SS": [dep_id]}, ":one": {"N": "1"}, ":id": {"S": dep_id}, **fence_values}
         if outcome == "force_skip":
             expression += " SET forced_skip = :true"
@@ -560,50 +560,8 @@ class DynamoStore:
 
     def reopen_moving(self, run_id: str, epoch: int, gone: list[str], sinks: int, fenced: list[str],
                       now: str, note: LastChange | None = None) -> Written[RunRecord]:
-        while True:  # read, then write on condition nothing was counted meanwhile (a kept sink, a failure)
-            run, _ = self.load(run_id, [])
-            if run is None:
-                raise RunGone(run_id)
-            if run.status != "PAUSED" or run.rewinding != epoch:
-                return Written(False, run)
-            done = self._sinks_done(run_id) - set(gone)
-            failed = run.failed_tasks - set(gone)
-            values: dict[str, Any] = {":rw": {"N": str(epoch)}, ":paused": {"S": "PAUSED"},
-                                      ":running": {"S": "RUNNING"}, ":n": {"N": str(epoch)}, ":now": {"S": now},
-                                      ":left": {"N": str(sinks - len(done))},
-                                      ":seen": {"N": str(run.sinks_remaining)}}
-            sets = self._noted(note, ["#s = :running", "redrives = :n", "redriven_at = :now",
-                                      "sinks_remaining = :left"], values)
-            removes = ["rewinding", "rewind_to"]
-            dynamo_migration.set_sinks(sorted(done), sets, removes, values)
-            for name, members in (("failed_tasks", failed), ("fenced", frozenset(fenced))):
-                if members:
-                    sets.append(f"{name} = :{name}")
-                    values[f":{name}"] = {"SS": sorted(members)}
-                else:
-                    removes.append(name)
-            if not failed:
-                removes.append("#err")
-            # Unchanged since read: no sink or failure counted meanwhile (each changes one of these).
-            seen = "sinks_remaining = :seen AND " + (
-                "size(failed_tasks) = :was_failed" if run.failed_tasks else "attribute_not_exists(failed_tasks)")
-            if run.failed_tasks:
-                values[":was_failed"] = {"N": str(len(run.failed_tasks))}
-            try:
-                reply = self._call(
-                    "update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
-                    UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes),
-                    ConditionExpression=f"#s = :paused AND rewinding = :rw AND {seen}",
-                    ExpressionAttributeNames={"#s": "status", **({"#err": "error"} if not failed else {})},
-                    ExpressionAttributeValues=values, ReturnValues="ALL_NEW")
-            except Refused:
-                continue  # something was counted meanwhile, or the rewind ended: read again
-            return Written(True, run_from_item(self._json, reply["Attributes"]))
-
-    def _sinks_done(self, run_id: str) -> set[str]:
-        reply = self._call("get_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
-                           ProjectionExpression="sinks_done", ConsistentRead=True)
-        return set(reply.get("Item", {}).get("sinks_done", {}).get("SS", []))
+        return dynamo_rewind.reopen_moving(self._db, self._json, self.runs_table, run_id, epoch, gone, sinks, fenced,
+                                           now, note)
 
     # ------------------------------------------------------------ migration (dynamo_migration.py)
 
@@ -631,11 +589,3 @@ def _workflow_version(item: dict[str, Any]) -> WorkflowVersion:
             extra[name] = item[name]["S"]
     return WorkflowVersion.from_stored(item["pk"]["S"][3:], item["version"]["S"], item["plan_hash"]["S"], extra)
 
-
-def _fence(stamp: str, epoch: int | None) -> tuple[str, dict[str, Any]]:
-    """The condition "not a fenced result from before the rewind" (StateStore.resolve_edge, record_sink_done):
-    ``:id`` is the task, ``stamp`` the attribute its epoch is compared with."""
-    if epoch is None:
-        return "", {}
-    return (f" AND (NOT contains(fenced, :id) OR attribute_not_exists({stamp}) OR {stamp} <= :fence_ep)",
-            {":fence_ep": {"N": str(epoch)}})
