@@ -239,3 +239,33 @@ def test_refusals_of_a_moving_run_say_why(local, clock, ran):  # noqa: F811
     local.engine.cancel_run(run_id)
     refused = local.engine.rewind_run(run_id, "a")
     assert refused["code"] == 409 and "stopping" in refused["reason"], refused
+
+
+def test_a_discarded_sub_workflow_task_has_its_child_run_cancelled_and_a_new_one_started(local, clock, ran):  # noqa: F811
+    from tests.conftest import compile_yaml
+
+    local.engine.register_workflow(compile_yaml("""
+    workflow:
+      metadata: {id: slow_child}
+      tasks:
+        - {id: hold, type: callback}
+    """))
+    run_id = start(local, """
+    workflow:
+      metadata: {id: waits_on_its_child}
+      tasks:
+        - {id: seed, type: python, config: {code: "result = 1"}}
+      sub_workflows:
+        - {id: kid, workflow_ref: slow_child, depends_on: [seed]}
+    """)
+    assert settle_all(local, run_id)["tasks"]["kid"]["status"] == "WAITING"
+    old_child = item(local, run_id, "kid").child_run
+    assert local.engine.describe_run(old_child)["status"] == "RUNNING"
+    rewound(local, run_id, "seed")
+    view = settle_all(local, run_id)
+    new_child = item(local, run_id, "kid").child_run
+    assert view["status"] == "RUNNING" and new_child != old_child and ran == ["seed", "seed"]
+    assert local.engine.describe_run(old_child)["status"] == "CANCELLED"  # discarded with its task
+    hold = settle_all(local, new_child)["callbacks"][0]["url"].rsplit("/", 1)[1]
+    local.engine.submit_callback(hold, {"ok": True})
+    assert settle_all(local, run_id)["status"] == "COMPLETED"
