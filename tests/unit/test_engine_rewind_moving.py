@@ -269,3 +269,17 @@ def test_a_discarded_sub_workflow_task_has_its_child_run_cancelled_and_a_new_one
     hold = settle_all(local, new_child)["callbacks"][0]["url"].rsplit("/", 1)[1]
     local.engine.submit_callback(hold, {"ok": True})
     assert settle_all(local, run_id)["status"] == "COMPLETED"
+
+
+def test_a_parallel_block_running_when_rewound_drops_its_branches_late_results(local, clock, ran):  # noqa: F811
+    from tests.unit.test_engine_parallel import block
+
+    run_id = start(local, block("all", broken="result = 'fine'"))
+    late = held_all(local, "d1", "t1")  # two branches mid-attempt (b1 may have ended)
+    rewound(local, run_id, "load")  # the block and its members are discarded with load
+    assert {item(local, run_id, key).status for key in ("fan", "d1", "t1", "t2")} == {"PENDING"}
+    for body in late.values():
+        assert local.engine.accept_result(body).startswith("dropped")
+    done = drive(local, run_id, clock)
+    assert done["status"] == "COMPLETED" and done["tasks"]["fan"]["output"] == [[2, 4, 6], 106, "fine"]
+    assert sorted(ran) == sorted(["load", "d1", "t1", "b1", "load", "d1", "t1", "t2", "b1", "report"])
