@@ -180,8 +180,9 @@ class Rewinding:
         if run is None or run.redrives != epoch or run.status in RUN_ENDED:
             return  # another epoch's message, or this epoch has ended already
         self.redriving.restart(plan, run, epoch)
-        # What was parked while a moving run was held (an ended run's rewind finds nothing parked to start).
-        self.pausing.unpark_all(plan, run.run_id, self.store.list_tasks(run.run_id))
+        if run.status == RunStatus.RUNNING:  # (a late copy may find it paused since: its resume starts them)
+            # What was parked while a moving run was held (an ended run's rewind finds nothing parked to start).
+            self.pausing.unpark_all(plan, run.run_id, self.store.list_tasks(run.run_id))
 
     def _begin(self, plan: Plan, run: RunRecord, recs: dict[str, TaskRecord], msg: Rewind) -> RunRecord:
         """Step 0: the mark (and the pause, or the compensations to run first). Returns the run as stored."""
