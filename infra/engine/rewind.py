@@ -111,6 +111,9 @@ def refusal(plan: Plan, run: RunRecord, recs: dict[str, TaskRecord], task_id: st
     if why:
         return why
     if run.status not in RUN_ENDED:
+        if any(rec.redrive > run.redrives for rec in recs.values()):
+            # Items stamped with the next epoch: a migration (migration.py) is moving the run to another version.
+            return Refusal(409, "a migration to another version is under way: rewind once it is done")
         return busy_loops(plan, discarded(plan, task_id), {key: rec.status for key, rec in recs.items()})
     undone = compensated_kept(run.end_comps, kept(plan, recs, discarded(plan, task_id)))
     if undone:

@@ -7,6 +7,7 @@ holds that result back to hand it in after the rewind, as a late one.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -283,3 +284,17 @@ def test_a_parallel_block_running_when_rewound_drops_its_branches_late_results(l
     done = drive(local, run_id, clock)
     assert done["status"] == "COMPLETED" and done["tasks"]["fan"]["output"] == [[2, 4, 6], 106, "fine"]
     assert sorted(ran) == sorted(["load", "d1", "t1", "b1", "load", "d1", "t1", "t2", "b1", "report"])
+
+
+def test_a_run_a_migration_is_moving_is_not_rewound_until_it_is_done(local, clock, ran):  # noqa: F811
+    run_id = start(local, CHAIN)
+    late = held(local, "c")
+    run = local.store.get_run(run_id)
+    local.store.pause_to_migrate(run_id, 1, run.plan_hash)  # a migration paused it and wrote one item
+    assert local.store.migrate_task(run_id, replace(item(local, run_id, "a"), redrive=1), 1, run.plan_hash,
+                                    item(local, run_id, "a"))
+    refused = local.engine.rewind_run(run_id, "b")
+    assert refused["code"] == 409 and "migration to another version is under way" in refused["reason"]
+    local.engine.handle({"k": "rewind", "run": run_id, "epoch": 1, "to": "b"})  # a forged or early copy: dropped
+    assert local.store.get_run(run_id).rewinding is None
+    assert local.engine.accept_result(late) == "completed"
