@@ -215,14 +215,33 @@ workflow:
     - {id: maybe, type: python, depends_on: [due], when: "${1 > 2}", config: {code: "result = 'ran'"}}
     - {id: after, type: python, depends_on: [maybe], trigger_rule: all_done, config: {code: "result = 'after'"}}
 """,
+    # Rewind of a moving run: rewound to b while it waits (RUNNING, the wait's timer set), so the rewind
+    # pauses it, resets b, the wait and c, fences the wait's timer off, and the run waits again and ends.
+    "rewind_moving": """
+workflow:
+  metadata: {id: rewind_moving}
+  tasks:
+    - {id: a, type: python, config: {code: "result = 1"}}
+    - {id: b, type: python, depends_on: [a], config: {code: "result = 2"}}
+    - {id: hold, type: wait, depends_on: [b], config: {duration: 2m}}
+    - {id: c, type: python, depends_on: [a, hold], config: {code: "result = tasks['b']['output'] * 10"}}
+  outputs: {mappings: {c: "${tasks.c.output}"}}
+""",
 }
-# Workflows whose run, once ended, is rewound: (to, compensate); it must then end again, rewound once.
-REWINDS = {"rewind": ("b", True)}
+# Workflows whose run is rewound: (to, compensate, moving): once ended (moving False), or while it runs
+# with ``to`` COMPLETED (moving True); it must then end, rewound once.
+REWINDS = {"rewind": ("b", True, False), "rewind_moving": ("b", False, True)}
 
 
-def rewound(view: dict, rewind: tuple[str, bool] | None, asked: bool) -> bool:
+def rewound(view: dict, rewind: tuple[str, bool, bool] | None, asked: bool) -> bool:
     """Whether an ended run is done with: no rewind is due, or it was asked and the run ended again."""
     return rewind is None or (asked and view.get("redrives") == 1)
+
+
+def rewind_due(view: dict, rewind: tuple[str, bool, bool] | None, asked: bool) -> bool:
+    """Whether the run (not ended) is to be rewound now: a moving rewind not asked yet, its task COMPLETED."""
+    return (rewind is not None and rewind[2] and not asked and view.get("status") == "RUNNING"
+            and (view.get("tasks") or {}).get(rewind[0], {}).get("status") == "COMPLETED")
 
 
 class Crash(BaseException):
@@ -319,6 +338,18 @@ class Harness:
     def runtime(self):
         raise NotImplementedError
 
+    def _rewind(self, run_id: str, rewind: tuple[str, bool, bool]) -> bool:
+        """Ask for the rewind as the API does (crashable too); True once answered (accepted, or refused as
+        under way): not asked again."""
+        from infra.wiring import get_engine
+
+        self.active = True
+        try:
+            get_engine().rewind_run(run_id, rewind[0], compensate=rewind[1])
+            return True
+        finally:
+            self.active = False
+
     def has_start_message(self, runtime) -> bool:
         """Is anything of the run queued (visible or in flight) that the worker will act on?"""
         raise NotImplementedError
@@ -327,7 +358,7 @@ class Harness:
         """After the last run."""
 
     def drive(self, text: str, crash_at: tuple[int, str] | None, timeout: float = 30.0,
-              rewind: tuple[str, bool] | None = None) -> dict:
+              rewind: tuple[str, bool, bool] | None = None) -> dict:
         """Start and run ``text`` to its end, crashing once at ``crash_at`` and restarting (``rewind``: once
         it has ended, rewind it so, and run it to its end again)."""
         from infra.engine import LinkError
@@ -367,12 +398,9 @@ class Harness:
                                 runtime.stop()
                                 return view
                             if rewind and not asked:
-                                self.active = True  # the rewind request is the API's work: crashable too
-                                try:
-                                    get_engine().rewind_run(run_id, rewind[0], compensate=rewind[1])
-                                    asked = True  # answered (accepted, or refused as under way): not again
-                                finally:
-                                    self.active = False
+                                asked = self._rewind(run_id, rewind)
+                        elif view and rewind_due(view, rewind, asked):
+                            asked = self._rewind(run_id, rewind)
                         if migration is not None and migration.holds(get_engine(), run_id, view, self._as_api):
                             view = None  # decided once the run is on the new version
                         for entry in (view or {}).get("approvals", []):

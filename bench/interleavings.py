@@ -31,12 +31,12 @@ ENDED = ("COMPLETED", "FAILED", "CANCELLED")
 
 
 def drive(bench, run_id: str, twice_at: int | None = None, pause_after: int | None = None,
-          timeout: float = 60.0, rewind: tuple[str, bool] | None = None) -> tuple[dict, int, int]:
+          timeout: float = 60.0, rewind: tuple[str, bool, bool] | None = None) -> tuple[dict, int, int]:
     """Drive the run to its end one message at a time; its message number ``twice_at`` (from 1) is
     delivered twice at once, interleaved at ``pause_after``. Returns the final view, the number of
     the run's messages, and the AWS calls of the first delivery of message ``twice_at``. ``rewind``:
     once ended, the run is rewound so (crash_points.REWINDS) and driven to its end again."""
-    from crash_points import rewound
+    from crash_points import rewind_due, rewound
     from migration_scenario import MigrateFirst
 
     from infra.wiring import get_engine
@@ -55,6 +55,9 @@ def drive(bench, run_id: str, twice_at: int | None = None, pause_after: int | No
             if rewind and not asked:
                 get_engine().rewind_run(run_id, rewind[0], compensate=rewind[1])
                 asked = True
+        elif rewind_due(bench.view(run_id), rewind, asked):
+            get_engine().rewind_run(run_id, rewind[0], compensate=rewind[1])  # a moving run's, while it waits
+            asked = True
         messages = bench.lambdas.receive(1)
         if not messages:
             if bench.runtime.fire_due_timers():
@@ -84,7 +87,8 @@ def drive(bench, run_id: str, twice_at: int | None = None, pause_after: int | No
     raise NotEnded(run_id, bench.view(run_id))
 
 
-def enumerate_workflow(bench, text: str, rewind: tuple[str, bool] | None = None) -> tuple[int, int, int, list[dict]]:
+def enumerate_workflow(bench, text: str,
+                       rewind: tuple[str, bool, bool] | None = None) -> tuple[int, int, int, list[dict]]:
     """(messages, interleavings tried, passed, failures) for one workflow."""
     from crash_points import NotEnded
 

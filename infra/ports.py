@@ -69,6 +69,10 @@ class RunRecord:
     # ended run's items are reset, cleared when it reopens. None: no rewind under way.
     rewinding: int | None = None
     rewind_to: str | None = None
+    # The tasks a rewind of a moving run discarded (infra/engine/rewind.py): a sink or a failure of one of
+    # them counts only from an attempt stamped with the run's epoch, so a result from before the rewind that
+    # arrives late is not counted (StateStore.record_sink_done, record_failure).
+    fenced: frozenset[str] = frozenset()
     # Why the run's status last changed, written with the change (statemachine/history.py reads it
     # off the table's stream), and when a finished run expires (epoch seconds: the table's TTL).
     last_change: LastChange | None = None
@@ -134,6 +138,9 @@ class TaskRecord:
     # Claimed by an invocation that carried on from the message of the edge that made it ready (it had
     # no exec message of its own): a redelivery of that message walks on through it (propagate.py).
     carried: bool | None = None
+    # Reset by a rewind of a moving run: the dependencies (discarded with it) whose edges count only from an
+    # attempt stamped with this item's epoch, not from one before the rewind (StateStore.resolve_edge).
+    fenced: frozenset[str] = frozenset()
     # Why the item was last changed, written with the change: the run's history is read from it.
     last_change: LastChange | None = None
 
@@ -164,6 +171,9 @@ class TaskChange:
     lease_expired_before: str | None = None  # for RUNNING takeovers: lease_until < this
     votes: int | None = None  # expected vote count (TaskRecord.votes); None = any
     absent: bool = False  # applies only where the task has no item at all (not even a counted edge)
+    # The item's epoch (TaskRecord.redrive) the change was decided on; None = any. A rewind that reset the
+    # item since makes the write fail, however its status and attempt number look now.
+    epoch: int | None = None
 
 
 def refusal_record(current: TaskRecord, refusal: dict[str, Any], keep: int) -> TaskRecord:
@@ -255,14 +265,21 @@ class StateStore(Protocol):
         ...
 
     def set_run_status(self, run_id: str, status: str, expected: str,
-                       note: LastChange | None = None) -> bool: ...  # False: not `expected`
-    def halt_run(self, run_id: str, reason_id: str, error: dict,
-                 note: LastChange | None = None) -> RunRecord: ...  # always applies
-    def record_sink_done(self, run_id: str, task_id: str) -> RunRecord:
-        """Count the sink ``task_id`` done once. Returns the stored run (a repeat counts nothing)."""
+                       note: LastChange | None = None) -> bool:
+        """False: not ``expected``, or a PAUSED run a rewind holds (RunRecord.rewinding): it is left as it is."""
         ...
 
-    def record_failure(self, run_id: str, task_id: str, error: dict) -> None: ...  # idempotent
+    def halt_run(self, run_id: str, reason_id: str, error: dict,
+                 note: LastChange | None = None) -> RunRecord: ...  # always applies
+    def record_sink_done(self, run_id: str, task_id: str, epoch: int | None = None) -> RunRecord:
+        """Count the sink ``task_id`` done once. Returns the stored run (a repeat counts nothing). ``epoch``: the
+        stamp of the sink's item that ended; nothing is counted if the sink is fenced (RunRecord.fenced) and it
+        is below the run's epoch."""
+        ...
+
+    def record_failure(self, run_id: str, task_id: str, error: dict, epoch: int | None = None) -> None:
+        """Idempotent; ``epoch`` as for record_sink_done (a fenced failure from before a rewind is not recorded)."""
+        ...
 
     # redrive (infra/engine/redrive.py)
     def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None,
@@ -283,11 +300,22 @@ class StateStore(Protocol):
 
     # rewind (infra/engine/rewind.py)
     def begin_rewind(self, run_id: str, epoch: int, task_id: str, comps: list[list[str]] | None = None,
-                     note: LastChange | None = None) -> Written[RunRecord]:
+                     note: LastChange | None = None, moving: bool = False) -> Written[RunRecord]:
         """Mark rewind ``epoch`` to ``task_id`` under way: only on an ended run (COMPLETED, FAILED,
         CANCELLED) with ``epoch - 1`` redrives and no rewind under way. With ``comps`` (compensation
-        steps to run first) the run also becomes COMPENSATING with them as its end steps. Returns
-        (applied, the stored run); RunGone if the run has no item."""
+        steps to run first) the run also becomes COMPENSATING with them as its end steps. ``moving``:
+        instead, only on a RUNNING or PAUSED run with ``epoch - 1`` redrives, no rewind under way, not
+        stopping (halt) and no end steps fixed; it becomes PAUSED. Returns (applied, the stored run);
+        RunGone if the run has no item."""
+        ...
+
+    def reopen_moving(self, run_id: str, epoch: int, gone: list[str], sinks: int, fenced: list[str],
+                      now: str, note: LastChange | None = None) -> Written[RunRecord]:
+        """A moving run's rewind ``epoch`` ends: PAUSED with that rewind under way -> RUNNING with ``epoch``
+        redrives; the discarded tasks ``gone`` taken out of its counted sinks and failures (the error cleared
+        when no failure is left), the sink counter set to ``sinks`` (how many the plan has) less those counted,
+        ``fenced`` as RunRecord.fenced, the rewind cleared; a cancel or timeout (halt) stays. Returns (applied,
+        the stored run); RunGone if the run has no item."""
         ...
 
     # migration (infra/engine/migration.py)
@@ -327,8 +355,11 @@ class StateStore(Protocol):
         expired or missing), RequestClosed (the voted-on approval no longer waits)."""
         ...
 
-    def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> Written[TaskRecord]:
-        """Count one finished dependency of ``task_id`` once. Returns (newly applied, task state)."""
+    def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str,
+                     epoch: int | None = None) -> Written[TaskRecord]:
+        """Count one finished dependency of ``task_id`` once. Returns (newly applied, task state). ``epoch``: the
+        stamp of the dependency's item that ended; not counted when ``dep_id`` is fenced on the task's item
+        (TaskRecord.fenced) and ``epoch`` is below the item's stamp (a result from before a rewind)."""
         ...
 
     def record_refusal(self, run_id: str, record_id: str, refusal: dict[str, Any], keep: int) -> TaskRecord:

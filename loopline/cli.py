@@ -322,9 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     front_door_cli.add_commands(sub, "http://127.0.0.1:8080")  # seed 000's `submit NAME|FILE`
 
-    p = sub.add_parser("rewind", help="reopen an ended run from just before a task, which runs again with all "
-                                      "that follows it (exit 2 if refused), of a running `loopline dev` (or a "
-                                      "deployed API)")
+    p = sub.add_parser("rewind", help="reopen a run (ended, RUNNING or PAUSED) from just before a task, which runs "
+                                      "again with all that follows it (exit 2 if refused), of a running `loopline "
+                                      "dev` (or a deployed API)")
     p.add_argument("run_id")
     p.add_argument("--to", required=True, metavar="TASK", help="the task to go back to")
     p.add_argument("--compensate", action="store_true",

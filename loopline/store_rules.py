@@ -43,6 +43,8 @@ def change_applies(current: TaskRecord | None, change: TaskChange) -> bool:
             return False
     if change.votes is not None and (current.votes if current else 0) != change.votes:
         return False
+    if change.epoch is not None and (current.redrive if current else 0) != change.epoch:
+        return False  # reset by a rewind since the change was decided (a late result from before it)
     return True
 
 
@@ -98,14 +100,26 @@ def copied(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-def edge_resolved(record: TaskRecord, dep_id: str, outcome: str) -> TaskRecord | None:
-    """The task with ``dep_id`` counted once as ``outcome``; None if it was counted before."""
-    if dep_id in record.resolved:
+def edge_resolved(record: TaskRecord, dep_id: str, outcome: str, epoch: int | None = None) -> TaskRecord | None:
+    """The task with ``dep_id`` counted once as ``outcome``; None if it was counted before, or if it is a
+    fenced dependency's edge from before the item's epoch (StateStore.resolve_edge)."""
+    if dep_id in record.resolved or fenced_off(record.fenced, dep_id, epoch, record.redrive):
         return None
     counted = one_edge(outcome)  # the one mapping of an outcome to counts (statemachine/decisions.py)
     return replace(record, resolved=record.resolved | {dep_id}, deps_ok=record.deps_ok + counted.ok,
                    deps_failed=record.deps_failed + counted.failed, deps_skipped=record.deps_skipped + counted.skipped,
                    forced_skip=record.forced_skip or counted.forced_skip)
+
+
+def fenced_off(fenced: frozenset[str], task_id: str, epoch: int | None, floor: int) -> bool:
+    """Whether a result of ``task_id`` stamped ``epoch`` is from before the rewind that fenced it (``floor``:
+    the epoch it counts from)."""
+    return epoch is not None and task_id in fenced and epoch < floor
+
+
+def may_set_status(run: RunRecord, expected: str) -> bool:
+    """set_run_status: the run is ``expected``, and no rewind holds it PAUSED (a resume must wait for it)."""
+    return run.status == expected and not (expected == "PAUSED" and run.rewinding is not None)
 
 
 def halted(run: RunRecord, reason_id: str, error: dict, note: LastChange | None) -> RunRecord:
@@ -140,7 +154,7 @@ def may_migrate_task(run: RunRecord, current: TaskRecord | None, epoch: int, pla
                      expect: TaskRecord | None) -> bool:
     """A migration (infra/engine/migration.py) writes a task only while its run is PAUSED at the epoch before on
     the plan it leaves, once per epoch, and only as the migration found it (None: no item)."""
-    if run.status != "PAUSED" or run.redrives != epoch - 1 or run.plan_hash != plan_hash:
+    if run.status != "PAUSED" or run.redrives != epoch - 1 or run.plan_hash != plan_hash or run.rewinding is not None:
         return False
     if expect is None or current is None:
         return current is None and expect is None
@@ -150,7 +164,7 @@ def may_migrate_task(run: RunRecord, current: TaskRecord | None, epoch: int, pla
 
 def paused_to_migrate(run: RunRecord, epoch: int, plan_hash: str, note: LastChange | None) -> RunRecord | None:
     """The run PAUSED for a migration; None unless it is RUNNING on ``plan_hash`` at the epoch before."""
-    if run.status != "RUNNING" or run.redrives != epoch - 1 or run.plan_hash != plan_hash:
+    if run.status != "RUNNING" or run.redrives != epoch - 1 or run.plan_hash != plan_hash or run.rewinding is not None:
         return None
     return replace(run, status="PAUSED", last_change=note or run.last_change)
 
@@ -159,7 +173,7 @@ def switched(run: RunRecord, epoch: int, source: str, target: str, inputs: dict[
              variables: dict[str, Any], sinks_remaining: int, note: LastChange | None) -> RunRecord | None:
     """The migrated run, RUNNING on ``target`` at ``epoch``; None if it is not PAUSED on ``source`` at the
     epoch before."""
-    if run.status != "PAUSED" or run.redrives != epoch - 1 or run.plan_hash != source:
+    if run.status != "PAUSED" or run.redrives != epoch - 1 or run.plan_hash != source or run.rewinding is not None:
         return None
     return replace(run, status="RUNNING", plan_hash=target, redrives=epoch, inputs=copy.deepcopy(inputs),
                    variables=copy.deepcopy(variables),
@@ -167,12 +181,32 @@ def switched(run: RunRecord, epoch: int, source: str, target: str, inputs: dict[
 
 
 def rewind_begun(run: RunRecord, epoch: int, task_id: str, comps: list[list[str]] | None = None,
-                 note: LastChange | None = None) -> RunRecord | None:
+                 note: LastChange | None = None, moving: bool = False) -> RunRecord | None:
     """The ended run with rewind ``epoch`` to ``task_id`` under way (COMPENSATING with ``comps`` first, if
-    any); None if it is not ended at the epoch before or another rewind is under way."""
+    any); None if it is not ended at the epoch before or another rewind is under way. ``moving``: the
+    RUNNING or PAUSED run, PAUSED with the rewind under way; None unless it is at the epoch before, not
+    stopping and has no end steps."""
+    if moving:
+        if run.status not in ("RUNNING", "PAUSED") or run.redrives != epoch - 1 or run.rewinding is not None \
+                or run.halt or run.end_comps is not None:
+            return None
+        return replace(run, status="PAUSED", rewinding=epoch, rewind_to=task_id, last_change=note or run.last_change)
     if run.status not in ("COMPLETED", "FAILED", "CANCELLED") or run.redrives != epoch - 1 \
             or run.rewinding is not None:
         return None
     if comps:
         run = replace(run, status="COMPENSATING", end_comps=copy.deepcopy(comps), last_change=note or run.last_change)
     return replace(run, rewinding=epoch, rewind_to=task_id)
+
+
+def reopened_moving(run: RunRecord, sinks_done: set[str], epoch: int, gone: list[str], sinks: int,
+                    fenced: list[str], now: str, note: LastChange | None) -> tuple[RunRecord, set[str]] | None:
+    """The moving run's rewind ``epoch`` ended (StateStore.reopen_moving), with its counted sinks; None unless it
+    is PAUSED with that rewind under way."""
+    if run.status != "PAUSED" or run.rewinding != epoch or run.redrives != epoch - 1:
+        return None
+    done = sinks_done - set(gone)
+    failed = run.failed_tasks - set(gone)
+    return replace(run, status="RUNNING", redrives=epoch, redriven_at=now, sinks_remaining=sinks - len(done),
+                   failed_tasks=failed, error=run.error if failed else None, rewinding=None, rewind_to=None,
+                   fenced=frozenset(fenced), last_change=note or run.last_change), done

@@ -13,6 +13,12 @@ every flow node that depends on it, transitively. Inside blocks:
   both branches, and the condition is decided again.
 
 Role tasks (catch handlers, compensations, finally tasks) are no checkpoints: they run in their role.
+
+A run that has not ended (RUNNING or PAUSED: "moving") is rewound too. Then every flow task outside what
+the rewind discards is kept as it stands, whatever it is doing (a task mid-attempt upstream goes on and
+its result counts); the discarded tasks are reset, and what they were still doing is fenced off: each
+reset item names the dependencies whose edges count only from the new epoch (:func:`fenced_deps`), and
+the run names the discarded tasks whose sinks and failures do (:func:`run_fence`).
 """
 
 from __future__ import annotations
@@ -74,6 +80,62 @@ def target_refusal(plan: Plan, task_id: str, status: str | None) -> Refusal | No
         return Refusal(409, f"'{task_id}' is {status or 'PENDING'}: only a task that ran to its end (COMPLETED or "
                             "FAILED) is a checkpoint; rewind to one before it")
     return None
+
+
+def moving_refusal(status: str, halt: bool, end_steps: bool, compensate: bool) -> Refusal | None:
+    """Why a run that has not ended (``status``; ``halt``: it is stopping; ``end_steps``: its end steps are
+    fixed) cannot be rewound now, or None."""
+    if status == "COMPENSATING":
+        return Refusal(409, "it is COMPENSATING: its compensations are undoing completed work, and a rewind "
+                            "would keep tasks whose work is being undone; let it end, then rewind it")
+    if halt:
+        return Refusal(409, f"it is {status} and stopping (cancelled, or past its timeout): let it end, then rewind it")
+    if end_steps:
+        return Refusal(409, "its flow is over and its end steps (finally tasks) run: let it end, then rewind it")
+    if compensate:
+        return Refusal(409, f"it is {status}: 'compensate' is for a run that ended; rewind without it, or let the "
+                            "run end first")
+    return None
+
+
+def busy_loops(plan: Plan, gone: frozenset[str], statuses: Mapping[str, str]) -> Refusal | None:
+    """A moving run's rewind waits for a discarded loop that is mid-iteration: its iteration's end is judged
+    on its body's items as they stand, which a rewind resets under it."""
+    busy = sorted(task for task in gone if plan.nodes[task].kind == "loop" and statuses.get(task) == "RUNNING")
+    if busy:
+        return Refusal(409, f"the loop {', '.join(busy)} that a rewind to this task discards is mid-iteration: "
+                            "let it end (or rewind to a task after it), then rewind")
+    return None
+
+
+def kept_moving(plan: Plan, gone: frozenset[str]) -> set[str]:
+    """The flow nodes a rewind of a moving run keeps as they stand: every one it does not discard."""
+    return {node.id for node in plan.nodes.values()
+            if node.role == "flow" and node.loop_of is None and node.id not in gone}
+
+
+def fenced_deps(plan: Plan, gone: frozenset[str], key: str) -> frozenset[str]:
+    """The dependencies whose edges into the reset item ``key`` count only from the rewind's epoch: those it
+    discarded too (a loop's body tasks, inside a discarded loop; for an iteration item ``<loop>.<i>``, the
+    body tasks whose ends it counts). An edge from a kept task counts whenever it comes."""
+    head, at, rest = key.partition("@")
+    loop_id, dot, index = (rest if at else key).partition(".")
+    if dot and index.isdigit() and loop_id in gone and loop_id in plan.nodes:
+        if not at:
+            return frozenset(plan.nodes[loop_id].config["body"])  # the iteration: its last body tasks' edges
+        node = plan.nodes.get(head)
+        return frozenset(node.deps) if node is not None and node.loop_of == loop_id else frozenset()
+    node = plan.nodes.get(key)
+    if node is None or node.id not in gone:
+        return frozenset()
+    return frozenset(d for d in node.deps if d in gone)
+
+
+def run_fence(fenced: frozenset[str], gone: frozenset[str], ended: set[str]) -> list[str]:
+    """The run's fenced tasks after a moving rewind discarded ``gone``: those, and the ones an earlier rewind
+    fenced that have ended since (a late result from before that rewind still must not count; one that has
+    not ended is kept running and counts from its own epoch)."""
+    return sorted(gone | {task for task in fenced if task in ended})
 
 
 def compensated_kept(end_comps: list[list[str]] | None, kept: set[str]) -> list[str]:

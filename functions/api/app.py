@@ -212,7 +212,7 @@ def redrive_run(run_id: str):
     return _audited(AuditAction.REDRIVE, run_id, reason_of(_optional_body()), redrive)
 
 
-@app.post("/runs/<run_id>/rewind", **doc.route("Reopen an ended run from just before one of its tasks",
+@app.post("/runs/<run_id>/rewind", **doc.route("Reopen a run, ended or not, from just before one of its tasks",
                                                 (202, doc.RewindResult), errors=(400, 404, 409), tags=("runs",),
            request=doc.body(doc.RewindRequest)))
 def rewind_run(run_id: str):

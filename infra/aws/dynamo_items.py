@@ -224,6 +224,10 @@ def task_update(codec: JsonAttributes, change: TaskChange) -> dict[str, Any]:
         else:
             values[":votes"] = {"N": str(change.votes)}
             condition += " AND #votes = :votes"
+    if change.epoch is not None:
+        names["#ep"] = "redrive"
+        values[":ep"] = {"N": str(change.epoch)}
+        condition += (" AND (attribute_not_exists(#ep) OR #ep = :ep)" if change.epoch == 0 else " AND #ep = :ep")
     if change.lease_expired_before is not None:
         names["#lease"] = "lease_until"
         values[":lease"] = {"S": change.lease_expired_before}

@@ -16,7 +16,8 @@ from .dynamo_items import RUN, RUN_SK, TASK, run_from_item, task_sk
 def _on_plan(epoch: int, plan_hash: str, status: str = "PAUSED") -> tuple[str, dict[str, str], dict[str, Any]]:
     """The condition "``status`` on ``plan_hash`` with ``epoch - 1`` redrives" on the run item."""
     count = "(attribute_not_exists(redrives) OR redrives = :prev)" if epoch == 1 else "redrives = :prev"
-    return (f"#s = :was AND plan_hash = :from AND {count}", {"#s": "status"},
+    # Not while a rewind holds the run (infra/engine/rewind.py): it takes the same epoch.
+    return (f"#s = :was AND plan_hash = :from AND {count} AND attribute_not_exists(rewinding)", {"#s": "status"},
             {":was": {"S": status}, ":from": {"S": plan_hash}, ":prev": {"N": str(epoch - 1)}})
 
 

@@ -39,7 +39,7 @@ from ..ports import (
     Written,
     refusal_record,
 )
-from . import dynamo_migration
+from . import dynamo_migration, dynamo_rewind
 from .claims import DEFAULT_THRESHOLD, JsonAttributes
 from .dynamo_calls import Cancelled, Refused, call, found, transact
 from .dynamo_items import (
@@ -276,7 +276,9 @@ class DynamoStore:
         try:
             self._call("update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
                        UpdateExpression="SET " + ", ".join(self._noted(note, ["#s = :s"], values)),
-                       ConditionExpression="#s = :expected",
+                       # A PAUSED run a rewind holds is not resumed (infra/engine/rewind.py).
+                       ConditionExpression="#s = :expected" + (" AND attribute_not_exists(rewinding)"
+                                                               if expected == "PAUSED" else ""),
                        ExpressionAttributeNames={"#s": "status"},
                        ExpressionAttributeValues=values,
                        ReturnValuesOnConditionCheckFailure="ALL_OLD")
@@ -300,27 +302,32 @@ class DynamoStore:
             raise RunGone(run_id) from refused.error
         return run_from_item(self._json, reply["Attributes"])
 
-    def record_sink_done(self, run_id: str, task_id: str) -> RunRecord:
+    def record_sink_done(self, run_id: str, task_id: str, epoch: int | None = None) -> RunRecord:
+        fence, values = dynamo_rewind.fence("redrives", epoch)
         try:
             reply = self._call(
                 "update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
                 UpdateExpression="ADD sinks_done :set, sinks_remaining :minus",
-                ConditionExpression="attribute_exists(pk) AND NOT contains(sinks_done, :id)",
-                ExpressionAttributeValues={":set": {"SS": [task_id]}, ":minus": {"N": "-1"}, ":id": {"S": task_id}},
+                ConditionExpression="attribute_exists(pk) AND NOT contains(sinks_done, :id)" + fence,
+                ExpressionAttributeValues={":set": {"SS": [task_id]}, ":minus": {"N": "-1"}, ":id": {"S": task_id},
+                                           **values},
                 ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except Refused as refused:  # counted before: the run as it is
             return self._stored_run(run_id, refused)
         return run_from_item(self._json, reply["Attributes"])
 
-    def record_failure(self, run_id: str, task_id: str, error: dict) -> None:
+    def record_failure(self, run_id: str, task_id: str, error: dict, epoch: int | None = None) -> None:
+        fence, values = dynamo_rewind.fence("redrives", epoch)
         try:
             self._call("update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
                        UpdateExpression="ADD failed_tasks :t SET #err = if_not_exists(#err, :e)",
-                       ConditionExpression="attribute_exists(pk)",
+                       ConditionExpression="attribute_exists(pk)" + fence,
                        ExpressionAttributeNames={"#err": "error"},
-                       ExpressionAttributeValues={":t": {"SS": [task_id]}, ":e": self._json.dump(error)})
-        except Refused as refused:  # the condition keeps an update from creating a half run item
-            raise RunGone(run_id) from refused.error
+                       ExpressionAttributeValues={":t": {"SS": [task_id]}, ":e": self._json.dump(error), **values,
+                                                  **({":id": {"S": task_id}} if values else {})},
+                       ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except Refused as refused:  # no run item (the condition keeps an update from making half of one), or fenced
+            found(run_id, refused.item, refused.error)
 
     # ------------------------------------------------------------ tasks
 
@@ -379,10 +386,12 @@ class DynamoStore:
         _, tasks = self.load(run_id, [task_id])
         return tasks[task_id]
 
-    def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> Written[TaskRecord]:
+    def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str,
+                     epoch: int | None = None) -> Written[TaskRecord]:
         counter = {"ok": "deps_ok", "failed": "deps_failed"}.get(outcome, "deps_skipped")
         expression = f"ADD resolved :dep, {counter} :one"
-        values = {":dep": {"SS": [dep_id]}, ":one": {"N": "1"}, ":id": {"S": dep_id}}
+        fence, fence_values = dynamo_rewind.fence("redrive", epoch)
+        values = {":dep": {"SS": [dep_id]}, ":one": {"N": "1"}, ":id": {"S": dep_id}, **fence_values}
         if outcome == "force_skip":
             expression += " SET forced_skip = :true"
             values[":true"] = {"BOOL": True}
@@ -390,7 +399,7 @@ class DynamoStore:
             reply = self._call(
                 "update_item", TableName=self.runs_table,
                 Key={"pk": {"S": run_id}, "sk": {"S": task_sk(task_id)}},
-                UpdateExpression=expression, ConditionExpression="NOT contains(resolved, :id)",
+                UpdateExpression=expression, ConditionExpression="NOT contains(resolved, :id)" + fence,
                 ExpressionAttributeValues=values, ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except Refused as refused:  # counted before: the task as it is
@@ -521,11 +530,19 @@ class DynamoStore:
         return Written(True, run_from_item(self._json, reply["Attributes"]))
 
     def begin_rewind(self, run_id: str, epoch: int, task_id: str, comps: list[list[str]] | None = None,
-                     note: LastChange | None = None) -> Written[RunRecord]:
+                     note: LastChange | None = None, moving: bool = False) -> Written[RunRecord]:
         count = "(attribute_not_exists(redrives) OR redrives = :prev)" if epoch == 1 else "redrives = :prev"
-        values = {":n": {"N": str(epoch)}, ":to": {"S": task_id}, ":prev": {"N": str(epoch - 1)},
-                  ":completed": {"S": "COMPLETED"}, ":failed": {"S": "FAILED"}, ":cancelled": {"S": "CANCELLED"}}
+        values: dict[str, Any] = {":n": {"N": str(epoch)}, ":to": {"S": task_id}, ":prev": {"N": str(epoch - 1)}}
         sets = ["rewinding = :n", "rewind_to = :to"]
+        if moving:  # RUNNING or PAUSED, not stopping, no end steps: PAUSED while the rewind holds it
+            values.update({":running": {"S": "RUNNING"}, ":paused": {"S": "PAUSED"}, ":t": {"BOOL": True}})
+            sets = self._noted(note, [*sets, "#s = :paused"], values)
+            status = ("#s IN (:running, :paused) AND (attribute_not_exists(halt) OR halt <> :t) "
+                      "AND attribute_not_exists(end_comps)")
+        else:
+            values.update({":completed": {"S": "COMPLETED"}, ":failed": {"S": "FAILED"},
+                           ":cancelled": {"S": "CANCELLED"}})
+            status = "#s IN (:completed, :failed, :cancelled)"
         if comps:  # its compensations first, as the run's end steps
             values.update({":comping": {"S": "COMPENSATING"}, ":comps": RUN.encode(self._json, "end_comps", comps)})
             sets = self._noted(note, [*sets, "#s = :comping", "end_comps = :comps"], values)
@@ -533,14 +550,18 @@ class DynamoStore:
             reply = self._call(
                 "update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
                 UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression=f"#s IN (:completed, :failed, :cancelled) AND {count} "
-                                    "AND attribute_not_exists(rewinding)",
+                ConditionExpression=f"{status} AND {count} AND attribute_not_exists(rewinding)",
                 ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except Refused as refused:  # begun before (a redelivery), or not an ended run at the epoch before
             return Written(False, self._stored_run(run_id, refused))
         return Written(True, run_from_item(self._json, reply["Attributes"]))
 
+
+    def reopen_moving(self, run_id: str, epoch: int, gone: list[str], sinks: int, fenced: list[str],
+                      now: str, note: LastChange | None = None) -> Written[RunRecord]:
+        return dynamo_rewind.reopen_moving(self._db, self._json, self.runs_table, run_id, epoch, gone, sinks, fenced,
+                                           now, note)
 
     # ------------------------------------------------------------ migration (dynamo_migration.py)
 
@@ -567,3 +588,4 @@ def _workflow_version(item: dict[str, Any]) -> WorkflowVersion:
         if name in item:
             extra[name] = item[name]["S"]
     return WorkflowVersion.from_stored(item["pk"]["S"][3:], item["version"]["S"], item["plan_hash"]["S"], extra)
+

@@ -158,7 +158,8 @@ class Engine:
                                    journal)
         self.migrating = Migrating(store, clock, self.plans, scopes, messenger, run_start, run_end, propagation, waits,
                                    journal, queries)
-        self.rewinding = Rewinding(store, clock, self.plans, messenger, self.redriving, run_end, journal)
+        self.rewinding = Rewinding(store, clock, self.plans, messenger, self.redriving, run_end, journal,
+                                   self.pausing, halting)
         code = CodeTasks(dispatch, timers, settings.custom_modules) if dispatch is not None else None
         self.attempts = Attempts(clock, rng, settings.lease_seconds, self.plans, scopes, messenger, outcomes,
                                  propagation, waits, blocks, loops, children, code, task_types, self.recall)
@@ -272,7 +273,7 @@ class Engine:
             return self.migrating.migrate_version(workflow_id, version, to_ref, dry_run, reason)
     def rewind_run(self, run_id: str, task_id: str, by: str = "", reason: str = "",
                    compensate: bool = False) -> dict[str, Any] | None:
-        """Reopen an ended run from just before ``task_id`` (rewind.py); ``by``, ``reason``: for its history;
+        """Reopen a run (ended or moving) from just before ``task_id`` (rewind.py); ``by``, ``reason``: for its history;
         ``compensate``: the discarded tasks' compensations run first."""
         with self.journal.caused_by(Cause(CauseKind.REQUEST, "rewind", run_id)):
             return self.rewinding.rewind_run(run_id, task_id, by, reason, compensate)

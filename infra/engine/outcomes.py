@@ -213,7 +213,11 @@ class Outcomes:
         (a duplicate, a timeout): their write stands. With a token to consume, a lost race is
         raised instead: the caller answers the link's sender. An applied change is journaled
         with ``reason``."""
-        change = replace(change, set={**change.set, "last_change": self.journal.note(reason)})
+        # A change about one attempt is conditional on the item's epoch as read too: a rewind that reset the task
+        # since (a late result of an attempt it discarded) makes it fail, even once the task runs again under the
+        # same attempt number.
+        epoch = rec.redrive if change.epoch is None and change.attempt is not None else change.epoch
+        change = replace(change, set={**change.set, "last_change": self.journal.note(reason)}, epoch=epoch)
         try:
             new = self.store.change_task(run_id, rec.task_id, change, exports=exports or None, consume=consume)
         except ConditionFailed as lost:

@@ -52,15 +52,21 @@ class Pausing:
                                          note=self.journal.note("resumed")):
             return {"run_id": run_id, "status": run.status, "changed": False}
         self.journal.run(run_id, RunStatus.RUNNING, RunStatus.PAUSED, "resumed")
-        plan = self.plans.get(run.plan_hash)
-        run = self.store.get_run(run_id) or run
-        for key, rec in self.store.list_tasks(run_id).items():  # once per resume: an operator's action
+        self.unpark_all(self.plans.get(run.plan_hash), run_id, self.store.list_tasks(run_id))
+        return {"run_id": run_id, "status": RunStatus.RUNNING, "changed": True}
+
+    def unpark_all(self, plan: Plan, run_id: str, recs: dict[str, TaskRecord]) -> None:
+        """A run RUNNING again (resumed, or reopened by a rewind): start what was parked meanwhile (``recs``:
+        its items, read once per operator's action), and end it if its last tasks finished while paused."""
+        run = self.store.get_run(run_id)
+        if run is None:
+            return
+        for key, rec in recs.items():
             if rec.parked and node_of(key) in plan.nodes:
                 self._unpark(plan, run, plan.nodes[node_of(key)], rec)
         run = self.store.get_run(run_id) or run
         if run.sinks_remaining <= 0 and run.status == RunStatus.RUNNING:
             self.run_end.finalize(plan, run)  # the last tasks finished while it was paused
-        return {"run_id": run_id, "status": RunStatus.RUNNING, "changed": True}
 
     def _unpark(self, plan: Plan, run: RunRecord, node: Node, rec: TaskRecord) -> None:
         change = TaskChange(status=rec.status, from_status=(rec.status,), set={"parked": None})

@@ -54,13 +54,14 @@ class Propagation:
                 if step != "caught" and not done.parallel_of:
                     # A parallel block's member failure is the block's to judge (its strategy).
                     # Idempotent; repeated here so a crash right after the FAILED write heals.
-                    self.store.record_failure(run_id, done.id, _run_error(done.id, done_rec.error))
+                    self.store.record_failure(run_id, done.id, _run_error(done.id, done_rec.error),
+                                              epoch=done_rec.redrive)
             for dep_id in done.dependents:
                 follow = self.apply_edge(plan, run_id, done, done_rec, plan.nodes[dep_id])
                 if follow is not None:
                     work.append(follow)
             if done.id in plan.sinks:
-                run = self.store.record_sink_done(run_id, done.id)
+                run = self.store.record_sink_done(run_id, done.id, epoch=done_rec.redrive)
                 # COMPENSATING too: a redelivery after the end steps were fixed (and before the first
                 # was queued, if the process died there) must take them up again.
                 if run.sinks_remaining <= 0 and run.status in RUN_MOVING:
@@ -99,7 +100,8 @@ class Propagation:
             self.messenger.ready(run_id, plan.hash, target.id, key=key, ctx=ctx, epoch=done_rec.redrive,
                                  edge=(done.id, outcome))
             return None
-        applied, rec = self.store.resolve_edge(run_id, key, done.id, outcome)
+        # ``epoch``: an edge from before a rewind that reset the target is not counted (TaskRecord.fenced).
+        applied, rec = self.store.resolve_edge(run_id, key, done.id, outcome, epoch=done_rec.redrive)
         if rec.status in TASK_ENDED:
             # Finished by a cascade (never started) whose handler may have died before propagating
             # it, or run in the invocation that handled this edge's message (``carried``), which may
@@ -165,7 +167,8 @@ class Propagation:
             elif done.id in loop.config["last"]:
                 caught = catch_step(done_rec.catch) == "caught"
                 outcome = edge_outcome(done, done_rec.status, done_rec.output, loop, caught)
-                _, iteration = self.store.resolve_edge(run_id, iteration_key(loop_id, index), done.id, outcome)
+                _, iteration = self.store.resolve_edge(run_id, iteration_key(loop_id, index), done.id, outcome,
+                                                       epoch=done_rec.redrive)
                 if len(iteration.resolved) >= len(loop.config["last"]):
                     self.loops.iteration_done(plan, run_id, loop, index)
 

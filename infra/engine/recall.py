@@ -139,8 +139,9 @@ class RecallingStore:
         self._remember_task(run_id, record)
         return record
 
-    def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> Written[TaskRecord]:
-        written = self.inner.resolve_edge(run_id, task_id, dep_id, outcome)
+    def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str,
+                     epoch: int | None = None) -> Written[TaskRecord]:
+        written = self.inner.resolve_edge(run_id, task_id, dep_id, outcome, epoch)
         self._remember_task(run_id, written.record)
         return written
 
@@ -172,13 +173,13 @@ class RecallingStore:
         self._forget(run_id)
         return self.inner.halt_run(run_id, *args, **kwargs)
 
-    def record_sink_done(self, run_id: str, task_id: str) -> RunRecord:
+    def record_sink_done(self, run_id: str, task_id: str, epoch: int | None = None) -> RunRecord:
         self._forget(run_id)
-        return self.inner.record_sink_done(run_id, task_id)
+        return self.inner.record_sink_done(run_id, task_id, epoch)
 
-    def record_failure(self, run_id: str, task_id: str, error: dict) -> None:
+    def record_failure(self, run_id: str, task_id: str, error: dict, epoch: int | None = None) -> None:
         self._forget(run_id)
-        self.inner.record_failure(run_id, task_id, error)
+        self.inner.record_failure(run_id, task_id, error, epoch)
 
     def migrate_task(self, run_id: str, *args: Any, **kwargs: Any) -> bool:
         self._forget(run_id)
@@ -199,6 +200,10 @@ class RecallingStore:
     def begin_rewind(self, run_id: str, *args: Any, **kwargs: Any) -> Written[RunRecord]:
         self._forget(run_id)
         return self.inner.begin_rewind(run_id, *args, **kwargs)
+
+    def reopen_moving(self, run_id: str, *args: Any, **kwargs: Any) -> Written[RunRecord]:
+        self._forget(run_id)
+        return self.inner.reopen_moving(run_id, *args, **kwargs)
 
     def create_run(self, run: RunRecord) -> Written[RunRecord]:
         self._forget(run.run_id)

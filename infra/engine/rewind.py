@@ -24,7 +24,26 @@ count + 1) and answers 202; the worker then, every step safe to repeat:
    note says who rewound it to what, and why (the run's history).
 3. **Restarts** as a redrive does (``Redriving.restart``).
 
-Refused: a run that has not ended (it is still moving: cancel it, or let it end, first), a
+A run still moving (RUNNING or PAUSED) is rewound in the same steps, with what it is still doing fenced off
+(docs/durability.md, "Rewinding a moving run"):
+
+0. **Pauses**: the same write marks the rewind and makes the run PAUSED (``begin_rewind(moving=True)``, only
+   on a RUNNING or PAUSED run at n - 1, not stopping, no end steps), so no task starts while it is rewound:
+   what arrives is parked. A resume, a pause, a cancel and a migration are refused while the mark stands.
+1. **Resets** the discarded tasks only; every other flow task is kept as it stands, even mid-attempt (its
+   result lands and counts). Each reset item is stamped n and names the discarded dependencies whose edges
+   count only from n (``TaskRecord.fenced``): a result from before the rewind (a python task finishing, a
+   task runner's late result, a timer, an approval decided, a parallel branch) fails its write, which is
+   conditional on the epoch it was decided on (``TaskChange.epoch``), or, if it landed before the reset,
+   its edges are refused by the items they would count on. A sub-workflow run a discarded task waited for
+   is cancelled.
+2. **Reopens** (``reopen_moving``): PAUSED with the mark -> RUNNING at n; the discarded tasks are taken out of
+   the counted sinks and failures, and fenced on the run (``RunRecord.fenced``) so a sink or failure of one
+   from before n is not counted when it arrives later.
+3. **Restarts**: as a redrive does, then what was parked during the pause is started (``Pausing.unpark_all``).
+
+Refused: a COMPENSATING run, or one stopping (cancel, timeout) or in its end steps (let it end first); a
+moving run with ``compensate``; a moving run whose rewind would discard a loop mid-iteration; a
 sub-workflow's run (rewind its parent), a run with a rewind under way, a task that is no checkpoint
 (statemachine/rewind.py), and a rewind that would keep a task whose compensation ran when the run
 ended (its work was undone: rewind to it, or to before it, instead).
@@ -37,14 +56,28 @@ from typing import Any
 
 from statemachine.messages import Rewind
 from statemachine.plan import Plan
-from statemachine.rewind import Refusal, compensated_kept, discarded, target, target_refusal, to_compensate
-from statemachine.status import RUN_ENDED, TASK_ENDED, RunStatus
+from statemachine.rewind import (
+    Refusal,
+    busy_loops,
+    compensated_kept,
+    discarded,
+    fenced_deps,
+    kept_moving,
+    moving_refusal,
+    run_fence,
+    target,
+    target_refusal,
+    to_compensate,
+)
+from statemachine.status import RUN_ENDED, TASK_ENDED, RunStatus, TaskStatus, WaitingFor
 
 from ..clock import iso
 from ..ports import Clock, RunRecord, StateStore, TaskRecord
+from .halting import Halting
 from .journal import Journal
 from .keys import instance_key
 from .messenger import Messenger
+from .pausing import Pausing
 from .plans import Plans
 from .redrive import Redriving, kept_nodes, resets
 from .run_end import RunEnd
@@ -52,13 +85,14 @@ from .run_end import RunEnd
 log = logging.getLogger(__name__)
 
 
-def run_refusal(run: RunRecord) -> Refusal | None:
+def run_refusal(run: RunRecord, compensate: bool = False) -> Refusal | None:
     """Why ``run`` cannot be rewound, whatever the task, or None."""
     if run.rewinding is not None:
         return Refusal(409, f"a rewind to '{run.rewind_to}' is under way")
     if run.status not in RUN_ENDED:
-        return Refusal(409, f"it is {run.status}: only a run that ended (COMPLETED, FAILED or CANCELLED) can be "
-                            "rewound; cancel it, or let it end, first")
+        why = moving_refusal(run.status, run.halt, run.end_comps is not None, compensate)
+        if why:
+            return why
     if run.parent:
         return Refusal(409, f"it is a sub-workflow's run: rewind its parent run '{run.parent.get('run')}'")
     return None
@@ -69,11 +103,18 @@ def kept(plan: Plan, recs: dict[str, TaskRecord], gone: frozenset[str]) -> set[s
     return kept_nodes(plan, {key: rec for key, rec in recs.items() if key not in gone})
 
 
-def refusal(plan: Plan, run: RunRecord, recs: dict[str, TaskRecord], task_id: str) -> Refusal | None:
+def refusal(plan: Plan, run: RunRecord, recs: dict[str, TaskRecord], task_id: str,
+            compensate: bool = False) -> Refusal | None:
     """Why ``run`` cannot be rewound to ``task_id``, or None."""
-    why = run_refusal(run) or target_refusal(plan, task_id, recs[task_id].status if task_id in recs else None)
+    why = run_refusal(run, compensate) or target_refusal(plan, task_id,
+                                                         recs[task_id].status if task_id in recs else None)
     if why:
         return why
+    if run.status not in RUN_ENDED:
+        if any(rec.redrive > run.redrives for rec in recs.values()):
+            # Items stamped with the next epoch: a migration (migration.py) is moving the run to another version.
+            return Refusal(409, "a migration to another version is under way: rewind once it is done")
+        return busy_loops(plan, discarded(plan, task_id), {key: rec.status for key, rec in recs.items()})
     undone = compensated_kept(run.end_comps, kept(plan, recs, discarded(plan, task_id)))
     if undone:
         return Refusal(409, f"its compensation undid {', '.join(undone)}, which a rewind to '{task_id}' would "
@@ -83,8 +124,10 @@ def refusal(plan: Plan, run: RunRecord, recs: dict[str, TaskRecord], task_id: st
 
 class Rewinding:
     def __init__(self, store: StateStore, clock: Clock, plans: Plans, messenger: Messenger, redriving: Redriving,
-                 run_end: RunEnd, journal: Journal):
+                 run_end: RunEnd, journal: Journal, pausing: Pausing, halting: Halting):
         self.store = store
+        self.pausing = pausing
+        self.halting = halting
         self.clock = clock
         self.plans = plans
         self.messenger = messenger
@@ -100,8 +143,8 @@ class Rewinding:
         if run is None:
             return None
         plan = self.plans.get(run.plan_hash)
-        recs = self.store.list_tasks(run_id) if run_refusal(run) is None else {}
-        why = run_refusal(run) or refusal(plan, run, recs, task_id)
+        recs = self.store.list_tasks(run_id) if run_refusal(run, compensate) is None else {}
+        why = run_refusal(run, compensate) or refusal(plan, run, recs, task_id, compensate)
         if why:
             return {"run_id": run_id, "status": run.status, "changed": False, "reason": why.reason,
                     "code": why.status}
@@ -123,26 +166,68 @@ class Rewinding:
         if run.redrives == epoch - 1:
             if run.rewinding is None:
                 recs = self.store.list_tasks(run.run_id)
-                why = refusal(plan, run, recs, msg.to)
+                why = refusal(plan, run, recs, msg.to, msg.compensate)
                 if why:
                     log.warning("rewind %s of run %s to %r dropped: %s", epoch, run.run_id, msg.to, why.reason)
                     return
-                comps = _compensations(plan, run, recs, discarded(plan, msg.to)) if msg.compensate else []
-                before = run.status
-                note = _who(f"rewind {epoch} to '{msg.to}'", msg) + f": compensating {len(comps)} tasks first"
-                begun, run = self.store.begin_rewind(run.run_id, epoch, msg.to, comps,
-                                                     note=self.journal.note(note) if comps else None)
-                if begun and comps:
-                    self.journal.run(run.run_id, RunStatus.COMPENSATING, before, note)
+                run = self._begin(plan, run, recs, msg)
             if run.rewinding == epoch and run.rewind_to == msg.to:
-                if not self._compensated(plan, run):
+                if run.status == RunStatus.PAUSED:  # a moving run's: held PAUSED by the mark
+                    run = self._reset_and_reopen_moving(plan, run, msg)
+                elif not self._compensated(plan, run):
                     return  # its compensations run first: the last one sends this message again (run_end.py)
-                run = self._reset_and_reopen(plan, run, msg)
+                else:
+                    run = self._reset_and_reopen(plan, run, msg)
             # Else another rewind of this epoch began first (dropped below while it is under way), or
             # the run reopened since it was read: this copy restarts it, as any redelivery does.
         if run is None or run.redrives != epoch or run.status in RUN_ENDED:
             return  # another epoch's message, or this epoch has ended already
         self.redriving.restart(plan, run, epoch)
+        if run.status == RunStatus.RUNNING:  # (a late copy may find it paused since: its resume starts them)
+            # What was parked while a moving run was held (an ended run's rewind finds nothing parked to start).
+            self.pausing.unpark_all(plan, run.run_id, self.store.list_tasks(run.run_id))
+
+    def _begin(self, plan: Plan, run: RunRecord, recs: dict[str, TaskRecord], msg: Rewind) -> RunRecord:
+        """Step 0: the mark (and the pause, or the compensations to run first). Returns the run as stored."""
+        epoch, before = msg.epoch, run.status
+        if before not in RUN_ENDED:
+            why = _who(f"paused to rewind {epoch} to '{msg.to}'", msg)
+            begun, run = self.store.begin_rewind(run.run_id, epoch, msg.to, note=self.journal.note(why), moving=True)
+            if begun and before != RunStatus.PAUSED:
+                self.journal.run(run.run_id, RunStatus.PAUSED, before, why)
+            return run
+        comps = _compensations(plan, run, recs, discarded(plan, msg.to)) if msg.compensate else []
+        note = _who(f"rewind {epoch} to '{msg.to}'", msg) + f": compensating {len(comps)} tasks first"
+        begun, run = self.store.begin_rewind(run.run_id, epoch, msg.to, comps,
+                                             note=self.journal.note(note) if comps else None)
+        if begun and comps:
+            self.journal.run(run.run_id, RunStatus.COMPENSATING, before, note)
+        return run
+
+    def _reset_and_reopen_moving(self, plan: Plan, run: RunRecord, msg: Rewind) -> RunRecord | None:
+        """Steps 1 and 2 for a moving run: only the discarded tasks are reset, each fenced against what came
+        before. A redelivery resets them again (nothing of epoch n moves before the run reopens)."""
+        epoch = msg.epoch
+        recs = self.store.list_tasks(run.run_id)  # once per rewind: an operator's action
+        gone = discarded(plan, msg.to)
+        keep = kept_moving(plan, gone)
+        note = self.journal.note(f"reset by rewind {epoch} to '{msg.to}'")
+        for key, fields in resets(plan, recs, keep, restart=gone).items():
+            fenced = fenced_deps(plan, gone, key)
+            keep_fields = {**(fields or {}), **({"fenced": fenced} if fenced else {}),
+                           **({"last_change": note} if key in recs else {})}
+            self.store.reset_task(run.run_id, key, epoch, keep_fields or None, rewinding=True)
+            rec = recs.get(key)
+            if rec is not None and rec.waiting_for == WaitingFor.CHILD and rec.status == TaskStatus.WAITING:
+                self.halting.halt_child(rec, f"the parent run {run.run_id} was rewound to '{msg.to}'")
+        ended = {key for key, rec in recs.items() if rec.status in TASK_ENDED and key not in gone}
+        why = _who(f"rewind {epoch} to '{msg.to}'", msg) + f": {len(keep)} tasks kept"
+        reopened, stored = self.store.reopen_moving(run.run_id, epoch, sorted(gone), len(plan.sinks),
+                                                    run_fence(run.fenced, gone, ended), iso(self.clock.now()),
+                                                    note=self.journal.note(why))
+        if reopened:
+            self.journal.run(run.run_id, RunStatus.RUNNING, RunStatus.PAUSED, why)
+        return stored
 
     def _compensated(self, plan: Plan, run: RunRecord) -> bool:
         """Whether the compensations a rewind runs first have all ended; if not, the first that has not is

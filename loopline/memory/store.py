@@ -28,11 +28,14 @@ from loopline.store_rules import (
     changed,
     check_change,
     edge_resolved,
+    fenced_off,
     halted,
     may_migrate_task,
     may_reset,
+    may_set_status,
     paused_to_migrate,
     reopened,
+    reopened_moving,
     rewind_begun,
     switched,
 )
@@ -188,7 +191,7 @@ class InMemoryStore:
     def set_run_status(self, run_id: str, status: str, expected: str, note: LastChange | None = None) -> bool:
         with self._lock:
             run = self._run(run_id)
-            if run.status != expected:
+            if not may_set_status(run, expected):
                 return False
             self._runs[run_id] = replace(run, status=status, last_change=note or run.last_change)
             return True
@@ -199,18 +202,20 @@ class InMemoryStore:
             run = self._runs[run_id] = halted(run, reason_id, error, note)
             return _copy(run)
 
-    def record_sink_done(self, run_id: str, task_id: str) -> RunRecord:
+    def record_sink_done(self, run_id: str, task_id: str, epoch: int | None = None) -> RunRecord:
         with self._lock:
             run = self._run(run_id)
             done = self._sinks_done.setdefault(run_id, set())
-            if task_id not in done:
+            if task_id not in done and not fenced_off(run.fenced, task_id, epoch, run.redrives):
                 done.add(task_id)
                 run = self._runs[run_id] = replace(run, sinks_remaining=run.sinks_remaining - 1)
             return _copy(run)
 
-    def record_failure(self, run_id: str, task_id: str, error: dict) -> None:
+    def record_failure(self, run_id: str, task_id: str, error: dict, epoch: int | None = None) -> None:
         with self._lock:
             run = self._run(run_id)
+            if fenced_off(run.fenced, task_id, epoch, run.redrives):
+                return
             self._runs[run_id] = replace(
                 run, failed_tasks=run.failed_tasks | {task_id}, error=run.error or _copy(error)
             )
@@ -237,11 +242,12 @@ class InMemoryStore:
                 self._runs[run_id] = replace(run, variables={**run.variables, **_copy(exports)})
             return _copy(record)
 
-    def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> Written[TaskRecord]:
+    def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str,
+                     epoch: int | None = None) -> Written[TaskRecord]:
         with self._lock:
             key = (run_id, task_id)
             record = self._tasks.get(key) or TaskRecord(task_id)
-            counted = edge_resolved(record, dep_id, outcome)
+            counted = edge_resolved(record, dep_id, outcome, epoch)
             if counted is None:
                 return Written(False, _copy(record))
             self._tasks[key] = counted
@@ -322,11 +328,21 @@ class InMemoryStore:
             return Written(True, _copy(moved))
 
     def begin_rewind(self, run_id: str, epoch: int, task_id: str, comps: list[list[str]] | None = None,
-                     note: LastChange | None = None) -> Written[RunRecord]:
+                     note: LastChange | None = None, moving: bool = False) -> Written[RunRecord]:
         with self._lock:
             run = self._run(run_id)
-            marked = rewind_begun(run, epoch, task_id, comps, note)
+            marked = rewind_begun(run, epoch, task_id, comps, note, moving)
             if marked is None:
                 return Written(False, _copy(run))
             self._runs[run_id] = marked
             return Written(True, _copy(marked))
+
+    def reopen_moving(self, run_id: str, epoch: int, gone: list[str], sinks: int, fenced: list[str],
+                      now: str, note: LastChange | None = None) -> Written[RunRecord]:
+        with self._lock:
+            run = self._run(run_id)
+            again = reopened_moving(run, self._sinks_done.get(run_id, set()), epoch, gone, sinks, fenced, now, note)
+            if again is None:
+                return Written(False, _copy(run))
+            self._runs[run_id], self._sinks_done[run_id] = again
+            return Written(True, _copy(again[0]))

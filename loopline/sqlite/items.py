@@ -53,12 +53,14 @@ def encode(record: Any) -> str:
 
 def decode_run(text: str) -> RunRecord:
     fields = json.loads(text)
-    return RunRecord(**{**fields, "failed_tasks": frozenset(fields.get("failed_tasks") or ())})
+    return RunRecord(**{**fields, "failed_tasks": frozenset(fields.get("failed_tasks") or ()),
+                        "fenced": frozenset(fields.get("fenced") or ())})
 
 
 def decode_task(text: str) -> TaskRecord:
     fields = json.loads(text)
-    return TaskRecord(**{**fields, "resolved": frozenset(fields.get("resolved") or ())})
+    return TaskRecord(**{**fields, "resolved": frozenset(fields.get("resolved") or ()),
+                         "fenced": frozenset(fields.get("fenced") or ())})
 
 
 def decode_token(text: str) -> TokenRecord:

@@ -31,11 +31,14 @@ from loopline.store_rules import (
     changed,
     check_change,
     edge_resolved,
+    fenced_off,
     halted,
     may_migrate_task,
     may_reset,
+    may_set_status,
     paused_to_migrate,
     reopened,
+    reopened_moving,
     rewind_begun,
     switched,
 )
@@ -179,7 +182,7 @@ class SQLiteStore:
     def set_run_status(self, run_id: str, status: str, expected: str, note: LastChange | None = None) -> bool:
         with self._items() as items:
             run = _existing(items, run_id)
-            if run.status != expected:
+            if not may_set_status(run, expected):
                 return False
             items.put_run(replace(run, status=status, last_change=note or run.last_change), run)
             return True
@@ -191,19 +194,21 @@ class SQLiteStore:
             items.put_run(stopped, run)
             return stopped
 
-    def record_sink_done(self, run_id: str, task_id: str) -> RunRecord:
+    def record_sink_done(self, run_id: str, task_id: str, epoch: int | None = None) -> RunRecord:
         with self._items() as items:
             run = _existing(items, run_id)
             done = items.sinks_done(run_id)
-            if task_id in done:
+            if task_id in done or fenced_off(run.fenced, task_id, epoch, run.redrives):
                 return run
             counted = replace(run, sinks_remaining=run.sinks_remaining - 1)
             items.put_run(counted, run, sinks_done=done | {task_id})
             return counted
 
-    def record_failure(self, run_id: str, task_id: str, error: dict) -> None:
+    def record_failure(self, run_id: str, task_id: str, error: dict, epoch: int | None = None) -> None:
         with self._items() as items:
             run = _existing(items, run_id)
+            if fenced_off(run.fenced, task_id, epoch, run.redrives):
+                return
             items.put_run(replace(run, failed_tasks=run.failed_tasks | {task_id}, error=run.error or error), run)
 
     # tasks
@@ -229,11 +234,12 @@ class SQLiteStore:
             self._db.flush()
         return record  # made here (its values copied from the change): the store keeps only its JSON
 
-    def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str) -> Written[TaskRecord]:
+    def resolve_edge(self, run_id: str, task_id: str, dep_id: str, outcome: str,
+                     epoch: int | None = None) -> Written[TaskRecord]:
         with self._items() as items:
             current = items.task(run_id, task_id)
             record = current or TaskRecord(task_id)
-            counted = edge_resolved(record, dep_id, outcome)
+            counted = edge_resolved(record, dep_id, outcome, epoch)
             if counted is None:
                 return Written(False, record)
             items.put_task(run_id, counted, current)
@@ -285,14 +291,24 @@ class SQLiteStore:
             return Written(True, again)
 
     def begin_rewind(self, run_id: str, epoch: int, task_id: str, comps: list[list[str]] | None = None,
-                     note: LastChange | None = None) -> Written[RunRecord]:
+                     note: LastChange | None = None, moving: bool = False) -> Written[RunRecord]:
         with self._items() as items:
             run = _existing(items, run_id)
-            marked = rewind_begun(run, epoch, task_id, comps, note)
+            marked = rewind_begun(run, epoch, task_id, comps, note, moving)
             if marked is None:
                 return Written(False, run)
             items.put_run(marked, run)
             return Written(True, marked)
+
+    def reopen_moving(self, run_id: str, epoch: int, gone: list[str], sinks: int, fenced: list[str],
+                      now: str, note: LastChange | None = None) -> Written[RunRecord]:
+        with self._items() as items:
+            run = _existing(items, run_id)
+            again = reopened_moving(run, items.sinks_done(run_id), epoch, gone, sinks, fenced, now, note)
+            if again is None:
+                return Written(False, run)
+            items.put_run(again[0], run, sinks_done=again[1])
+            return Written(True, again[0])
 
 
     # migration (infra/engine/migration.py)

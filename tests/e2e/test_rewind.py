@@ -123,6 +123,25 @@ def test_rewind_with_the_cli(server):
         (run_id, "to nope", 404), (run_id, "to hook: the factor was wrong", 202)]
 
 
+def test_rewind_of_a_waiting_run_with_the_cli(server):
+    run_id = json.loads(request("POST", f"{server}/runs", {"workflow": HOOKED, "input": {}})[2])["run_id"]
+    first = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["callbacks"])
+    assert first["status"] == "RUNNING"
+    done = cli("rewind", run_id, "--to", "fetch", "--reason", "fetch read stale data", "--url", server)
+    assert done.returncode == 0, done.stderr  # RUNNING: no cancel first
+    assert json.loads(done.stdout) == {"run_id": run_id, "status": "RUNNING", "changed": True, "rewind": 1,
+                                       "to": "fetch", "discarded": ["fetch", "hook", "total"], "compensating": []}
+    again = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1],
+                     lambda v: v["redrives"] == 1 and v["callbacks"])
+    assert request("POST", first["callbacks"][0]["url"], {"factor": 9})[0] == 410  # the discarded wait's link
+    assert request("POST", again["callbacks"][0]["url"], {"factor": 2})[0] == 200
+    view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["status"] == "COMPLETED")
+    assert view["outputs"] == {"total": 42} and view["redrives"] == 1
+    history = get_json(f"{server}/runs/{run_id}/history?limit=500")[1]["entries"]
+    assert [(e["previous"], e["status"]) for e in history if e["kind"] == "run" and "rewind 1" in e["reason"]] == [
+        ("RUNNING", "PAUSED"), ("PAUSED", "RUNNING")]
+
+
 TRIP = """
 workflow:
   metadata: {id: trip}

@@ -72,8 +72,8 @@ def test_only_the_branch_downstream_of_the_task_runs_again(local, clock, ran):
 def test_refusals_say_why_and_change_nothing(local, clock, ran):
     run_id = start(local, CHAIN)
     assert local.engine.rewind_run("nope", "a") is None
-    refused = local.engine.rewind_run(run_id, "a")  # RUNNING
-    assert (refused["changed"], refused["code"]) == (False, 409) and "only a run that ended" in refused["reason"]
+    refused = local.engine.rewind_run(run_id, "a")  # RUNNING, and a has not run yet (test_engine_rewind_moving.py)
+    assert (refused["changed"], refused["code"]) == (False, 409) and "'a' is PENDING" in refused["reason"]
     drive(local, run_id, clock)
     for task, code, words in [("zzz", 404, "no task 'zzz'"), ("log", 400, "finally task")]:
         refused = local.engine.rewind_run(run_id, task)

@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from statemachine.compiler import compile_workflow
-from statemachine.rewind import Refusal, compensated_kept, discarded, target, target_refusal, to_compensate
+from statemachine.rewind import (
+    Refusal,
+    busy_loops,
+    compensated_kept,
+    discarded,
+    fenced_deps,
+    kept_moving,
+    moving_refusal,
+    run_fence,
+    target,
+    target_refusal,
+    to_compensate,
+)
 from tests.unit.test_engine_errors import SAGA
 from tests.unit.test_engine_loops import FOR_EACH
 from tests.unit.test_engine_parallel import block
@@ -76,3 +88,52 @@ def test_the_compensations_a_rewind_runs_first_and_those_it_refuses_to_keep():
     assert to_compensate(saga, done, discarded(saga, "flight"), ended) == []
     assert compensated_kept(ended, {"flight"}) == ["flight"] and compensated_kept(ended, set()) == []
     assert compensated_kept(None, {"flight"}) == []
+
+
+# ---------------------------------------------------------------- a moving run (RUNNING or PAUSED)
+
+
+def test_a_moving_run_keeps_every_flow_task_it_does_not_discard_whatever_it_is_doing():
+    fan = plan(FAN)
+    assert kept_moving(fan, discarded(fan, "right")) == {"load", "left"}
+    assert kept_moving(plan(CHAIN), discarded(plan(CHAIN), "a")) == set()  # the finally task is no flow node
+
+
+def test_a_reset_item_is_fenced_against_the_discarded_dependencies_only():
+    fan = plan(FAN)
+    gone = discarded(fan, "right")
+    assert fenced_deps(fan, gone, "join") == {"right"}  # left is kept: its edge counts whenever it comes
+    assert fenced_deps(fan, gone, "right") == frozenset()  # load is kept
+    assert fenced_deps(fan, gone, "left") == frozenset()  # not discarded
+    assert fenced_deps(fan, discarded(fan, "load"), "join") == {"left", "right"}
+    loops = plan(FOR_EACH % {"extra": ""})
+    gone = discarded(loops, "each")
+    assert fenced_deps(loops, gone, "each.1") == {"square", "add"}  # an iteration counts its body's ends
+    assert fenced_deps(loops, gone, "add@each.1") == {"square"}
+    assert fenced_deps(loops, gone, "square@each.1") == frozenset()
+    assert fenced_deps(loops, gone, "after") == {"each"}
+    assert fenced_deps(loops, frozenset({"after"}), "each.1") == frozenset()  # the loop is kept
+
+
+def test_the_run_fences_the_discarded_tasks_and_keeps_an_earlier_fence_only_on_ended_tasks():
+    assert run_fence(frozenset(), frozenset({"b", "c"}), set()) == ["b", "c"]
+    assert run_fence(frozenset({"x", "y"}), frozenset({"c"}), {"x"}) == ["c", "x"]  # y runs: let go
+
+
+def test_a_moving_run_is_refused_while_it_compensates_stops_or_ends_and_with_compensate():
+    assert moving_refusal("RUNNING", False, False, False) is None
+    assert moving_refusal("PAUSED", False, False, False) is None
+    for args, words in [(("COMPENSATING", False, True, False), "it is COMPENSATING"),
+                        (("RUNNING", True, False, False), "stopping"),
+                        (("RUNNING", False, True, False), "end steps"),
+                        (("PAUSED", False, False, True), "'compensate' is for a run that ended")]:
+        why = moving_refusal(*args)
+        assert why is not None and why.status == 409 and words in why.reason, (args, why)
+
+
+def test_a_discarded_loop_mid_iteration_is_refused():
+    loops = plan(FOR_EACH % {"extra": ""})
+    why = busy_loops(loops, discarded(loops, "each"), {"each": "RUNNING"})
+    assert why is not None and why.status == 409 and "each" in why.reason
+    assert busy_loops(loops, discarded(loops, "each"), {"each": "COMPLETED"}) is None
+    assert busy_loops(loops, discarded(loops, "after"), {"each": "RUNNING"}) is None  # kept: it goes on
