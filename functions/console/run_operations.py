@@ -33,7 +33,7 @@ from infra.service import ApiError
 from statemachine.history import AuditAction
 from statemachine.plan import Plan
 from statemachine.rewind import CHECKPOINTS
-from statemachine.status import RUN_ENDED
+from statemachine.status import RUN_ENDED, RunStatus
 from statemachine.versions import UnknownVersion, parse_ref
 
 from .guard import checked_form, csrf_token
@@ -41,8 +41,9 @@ from .layout import PageError, esc, href, html, json_block, link, page, redirect
 
 REWIND, MIGRATE = "rewind", "migrate"
 # The run statuses the run page offers each in: the one place to widen them. The engine's answer decides
-# (a run that has not ended is refused a rewind, 409, until the engine takes it).
-OFFERED: dict[str, frozenset[str]] = {REWIND: frozenset(RUN_ENDED), MIGRATE: frozenset(MOVABLE)}
+# (a COMPENSATING run, or a moving run asked to compensate first, is refused a rewind: 409).
+OFFERED: dict[str, frozenset[str]] = {REWIND: RUN_ENDED | {RunStatus.RUNNING, RunStatus.PAUSED},
+                                      MIGRATE: frozenset(MOVABLE)}
 MIGRATE_CHOICES = 50  # the newest versions the migrate form lists (the API takes any)
 _BOOLEAN = {None: False, "": False, "false": False, "true": True, "on": True}  # "on": a checkbox without a value
 

@@ -73,6 +73,18 @@ def test_a_failed_run_is_rewound_from_its_page(local):
     assert "Rewind to a: &lt;b&gt;" in flash.body
 
 
+def test_a_run_waiting_on_its_approval_is_rewound_from_its_page(local):
+    run_id = _order(local)  # prepare COMPLETED, review WAITING: the run is RUNNING
+    token = call("GET", RUN, {"run_id": run_id}).csrf("action", "rewind")
+    answer = _post(run_id, "rewind", {"csrf": token, "to": "prepare", "reason": "draft 2"})
+    assert answer.status == 303, answer.body
+    assert local.run_until(lambda: (v := local.engine.describe_run(run_id))["redrives"] == 1
+                           and v["status"] == "RUNNING" and v["tasks"]["review"]["status"] == "WAITING", timeout=15)
+    # Compensating first is for a run that has ended: the engine refuses it, and the page says why.
+    refused = _post(run_id, "rewind", {"csrf": token, "to": "prepare", "compensate": "true"})
+    assert refused.status == 409 and "compensat" in unescape(refused.body)
+
+
 def test_compensate_runs_the_discarded_tasks_compensations_first(local, clock):
     run_id = _start(local, SAGA.replace("raise RuntimeError('no cars left')", "result = 'CR-3'"))
     assert drive(local, run_id, clock)["status"] == "COMPLETED"
@@ -99,7 +111,7 @@ def test_a_rewind_the_engine_refuses_is_its_error_page_and_audited(local, clock)
     for run_id, to, status, why in [
         (failed, "c", 409, "'c' is CANCELLED: only a task that ran to its end"),
         (failed, "nope", 404, "its workflow has no task 'nope'"),
-        (running, "ask", 409, "it is RUNNING: only a run that ended"),
+        (running, "ask", 409, "only a task that ran to its end (COMPLETED or FAILED) is a checkpoint"),
         (saga, "car", 409, "its compensation undid flight, hotel"),
         ("no-such-run", "a", 404, "there is no run with id 'no-such-run'"),
     ]:
@@ -130,7 +142,7 @@ def test_a_waiting_run_is_migrated_dry_run_first(local, clock):
     run_id = _order(local)
     page = call("GET", RUN, {"run_id": run_id})
     assert _options(page.body, "migrate") == ["order@3.0.0", "order@2.0.0"]  # newest first, not its own
-    assert 'data-action="rewind"' not in page.body  # a run that has not ended is not rewound (yet)
+    assert _options(page.body, "rewind") == ["prepare"]  # a moving run is offered its checkpoints too
     token = page.csrf("action", "migrate")
     dry = _post(run_id, "migrate", {"csrf": token, "to": "order@2.0.0", "dry_run": "true", "reason": "notify"})
     assert dry.status == 200 and 'data-allowed="true"' in dry.body, dry.body
