@@ -12,7 +12,7 @@ import pytest
 
 from infra.clock import iso
 from infra.engine.keys import body_key
-from infra.ports import TaskChange
+from infra.ports import TaskChange, Written
 from loopline.memory.local_mode import LocalMode
 from tests.unit.test_engine_semantics import drive, start, statuses
 
@@ -365,3 +365,19 @@ def test_a_batch_message_sees_what_an_earlier_message_of_the_batch_wrote(local, 
             local.engine.handle(message)
     assert statuses(local.engine.describe_run(run_id)) == dict.fromkeys("axyzj", "COMPLETED")
     assert claims.count("x") == 1  # the second x found it ended: no refused claim of a stale image
+
+
+@pytest.mark.parametrize("api_wrote_it", [True, False])
+def test_the_start_reads_the_run_the_api_wrote_and_writes_it_only_where_it_is_missing(local, clock, api_wrote_it):
+    """A refused conditional write is billed as a write: the start reads the run instead, and writes it
+    (with the API's condition) only where the API died between its enqueue and its write."""
+    real_create = local.store.create_run
+    if not api_wrote_it:
+        local.store.create_run = lambda run: Written(True, run)  # the API's write never happens
+    run_id = start(local, CHAIN)
+    local.store.create_run = real_create
+    creates: list[str] = []
+    local.store.create_run = lambda run: creates.append(run.run_id) or real_create(run)
+    local.engine.handle(local.queue.read(local.queue.claim().body))  # the start message
+    assert creates == ([] if api_wrote_it else [run_id])
+    assert statuses(local.engine.describe_run(run_id)) == dict.fromkeys("abcd", "COMPLETED")
