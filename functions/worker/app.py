@@ -1,6 +1,7 @@
 """Worker: takes ready-queue batches and advances runs, reporting partial batch failures; takes the
 task runner's results from the result queue."""
 
+import json
 import os
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -43,4 +44,21 @@ def record_handler(record: SQSRecord, lambda_context: LambdaContext | None = Non
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event, context):
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    # Exec messages of one run in this batch: what they load is read once, together (Engine.batch).
+    with get_engine().batch(_work_messages(event)):
+        return process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                        context=context)
+
+
+def _work_messages(event) -> list:
+    """The batch's work-queue bodies as JSON, where they parse (a claim-checked or broken one is left to
+    its record's own handling)."""
+    found = []
+    for record in event.get("Records") or []:
+        if record.get("eventSourceARN") == os.environ.get("LOOPLINE_TASK_RESULT_QUEUE_ARN"):
+            continue
+        try:
+            found.append(json.loads(record.get("body") or ""))
+        except ValueError:
+            continue
+    return found

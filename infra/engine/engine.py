@@ -14,7 +14,10 @@ that go back up that order are connected at the end (protocols.py says why they 
 
 from __future__ import annotations
 
+import logging
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, cast
 
@@ -42,7 +45,7 @@ from statemachine.plan import Plan
 from ..clock import iso
 from ..links import LinkSigner
 from ..listing import RunQueries
-from ..ports import Clock, CodeDispatch, StateStore, Timers, WorkQueue
+from ..ports import Clock, CodeDispatch, StateStore, StoreError, Timers, WorkQueue
 from ..tasks.registry import TaskTypes
 from .approvals import Approvals
 from .attempts import Attempts, Busy
@@ -54,6 +57,7 @@ from .code_tasks import CodeTasks
 from .dead_letters import DeadLetters
 from .halting import Halting
 from .journal import Journal, LoggedTransitions, TransitionSink
+from .keys import iteration_key, iteration_of
 from .links import Links
 from .loops import Loops
 from .messenger import Messenger
@@ -73,6 +77,7 @@ from .views import Views
 from .waits import Waits
 
 __all__ = ["Busy", "Engine", "EngineSettings"]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -181,10 +186,46 @@ class Engine:
         msg = decode(message)
         # What it makes ready runs next, here (carry_on.py). Should this raise, what it made ready is
         # dropped with it: the message comes back, and its redelivery makes the same tasks ready again.
-        with self.recall.recalling():
+        with self.recall.recalling(self._own_items(msg)):
             with self.messenger.carrying() as ready, self.journal.caused_by(cause_of(msg)):
                 self._dispatch(msg, time_left)
             self.carry_on.run(ready, time_left)
+
+    @contextmanager
+    def batch(self, messages: list[Any]) -> Iterator[None]:
+        """A delivered batch of work-queue messages (decoded JSON objects), handled one by one inside
+        this block: where two or more are exec messages of one run, the items they will load are read
+        once, together, up front (recall.py: ``batch``). Nothing else changes: each is handled by
+        ``handle`` as alone, and a message that does not decode is left to its own handling."""
+        wanted: dict[str, dict[str, None]] = {}
+        execs: dict[str, int] = {}
+        for raw in messages:
+            try:
+                msg = decode(raw)
+                if not isinstance(msg, Exec):
+                    continue
+                plan = self.plans.get(msg.plan)
+                node = plan.nodes[msg.task]
+            except (ValueError, LookupError):
+                continue
+            execs[msg.run] = execs.get(msg.run, 0) + 1
+            keys = self.scopes.keys_for(plan, node, msg.item, self.scopes.visible_tasks(plan, node))
+            wanted.setdefault(msg.run, {}).update(dict.fromkeys(keys))
+        reads = {run: list(keys)[:99] for run, keys in wanted.items() if execs[run] > 1}  # one request each
+        try:
+            images = self.recall.read_batch(reads)
+        except StoreError:
+            log.warning("the batch's items could not be read together; each message reads its own", exc_info=True)
+            images = {}
+        with self.recall.batch(images):
+            yield
+
+    def _own_items(self, msg: Message) -> list[tuple[str, str]]:
+        """The items a message names as its own (its task's, and a body task's iteration)."""
+        if not isinstance(msg, Exec):
+            return []
+        where = iteration_of(msg.item)
+        return [(msg.run, msg.item), *([(msg.run, iteration_key(*where))] if where else [])]
 
     def _dispatch(self, msg: Message, time_left: Callable[[], float] | None) -> None:
         if isinstance(msg, Exec):

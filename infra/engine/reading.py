@@ -40,13 +40,20 @@ class Scopes:
         keys = {d: body_key(d, where[0], where[1]) if where and plan.nodes[d].loop_of == where[0] else d
                 for d in ids}
         extra_keys = [iteration_key(*where)] if where else []
-        run, recs = self.store.load(run_id, [key, *keys.values(), *extra_keys])
+        run, recs = self.store.load(run_id, self.keys_for(plan, node, key, ids))
         by_id = {d: recs[k] for d, k in keys.items() if k in recs}
         extra = None
         if where:  # the iteration's own record holds its item: a small read, whatever the list's size
             iteration = recs.get(extra_keys[0]) or TaskRecord(extra_keys[0])
             extra = {"loop": loop_root(plan.nodes[where[0]], iteration, where[1])}
         return run, recs.get(key) or TaskRecord(key), by_id, extra
+
+    def keys_for(self, plan: Plan, node: Node, key: str, ids: Iterable[str]) -> list[str]:
+        """The items ``load_for`` reads: the task's own, those of ``ids`` (inside a loop iteration, that
+        iteration's), and the iteration's own record."""
+        where = iteration_of(key) if node.loop_of else None
+        keys = [body_key(d, where[0], where[1]) if where and plan.nodes[d].loop_of == where[0] else d for d in ids]
+        return [key, *keys, *([iteration_key(*where)] if where else [])]
 
     def visible_tasks(self, plan: Plan, node: Node) -> tuple[str, ...]:
         """What ``tasks`` holds for a node: its dependencies, and for python code (whose

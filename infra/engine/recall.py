@@ -18,12 +18,15 @@ itself, or a failed task write, forgets what it touched.
 
 from __future__ import annotations
 
+import copy
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+
+from statemachine.status import TASK_ENDED
 
 from ..ports import Clock, LostRace, RunRecord, StateStore, TaskChange, TaskRecord, Written
 
@@ -47,13 +50,52 @@ class RecallingStore:
         self._local = threading.local()
 
     @contextmanager
-    def recalling(self) -> Iterator[None]:
+    def recalling(self, own: Iterable[tuple[str, str]] = ()) -> Iterator[None]:
+        """One message's handling. Inside a ``batch``, it starts from what the batch read and wrote
+        (``_from_batch``); ``own``: the (run, item) pairs its message names (its task's item and iteration)."""
         outer = getattr(self._local, "memory", None)
-        self._local.memory = {}
+        self._local.memory = self._from_batch(set(own))
         try:
             yield
         finally:
             self._local.memory = outer
+
+    def read_batch(self, reads: dict[str, list[str]]) -> dict[str, _Memory]:
+        """The items each run's messages of one delivered batch will load (``reads``: run id -> item
+        ids), read up front: one read per run instead of one per message."""
+        images: dict[str, _Memory] = {}
+        for run_id, task_ids in reads.items():
+            run, records = self.inner.load(run_id, task_ids)
+            now = self.clock.now()
+            images[run_id] = _Memory(run, now, {t: (records.get(t), now) for t in task_ids})
+        return images
+
+    @contextmanager
+    def batch(self, images: dict[str, _Memory]) -> Iterator[None]:
+        """The messages of one delivered batch are handled inside: each starts from ``images``
+        (``read_batch``), and what each writes updates them, so a later message of the batch starts from
+        the items as written."""
+        outer = getattr(self._local, "batch", None)
+        self._local.batch = images
+        try:
+            yield
+        finally:
+            self._local.batch = outer
+
+    def _from_batch(self, own: set[tuple[str, str]]) -> dict[str, _Memory]:
+        """A message's memory from its batch's: the run, every ended item (an end is final: it cannot be
+        stale but by a reset, which makes the task's own message stale too) and the message's own items.
+        Not another item that had not ended: another process may have moved it on since, and what a task
+        sees of its dependencies (its scope) is not guarded by a write's condition as its claim is."""
+        images: dict[str, _Memory] | None = getattr(self._local, "batch", None)
+        memories: dict[str, _Memory] = {}
+        for run_id, image in (images or {}).items():
+            if image.run is None or not self._fresh(image.run_at):
+                continue
+            memories[run_id] = _Memory(image.run, image.run_at, {
+                t: entry for t, entry in image.tasks.items()
+                if (run_id, t) in own or (entry[0] is not None and entry[0].status in TASK_ENDED)})
+        return memories
 
     # ------------------------------------------------------------ what is remembered
 
@@ -65,18 +107,33 @@ class RecallingStore:
         return (self.clock.now() - at).total_seconds() <= self.max_age
 
     def _remember_task(self, run_id: str, record: TaskRecord) -> None:
+        # A refusal's current state of an item that does not exist is a bare record: no item, as load says.
+        seen = None if record == TaskRecord(record.task_id) else copy.deepcopy(record)  # the caller's is its own
         memory = self._memory(run_id)
         if memory is not None:
-            memory.tasks[record.task_id] = (record, self.clock.now())
+            memory.tasks[record.task_id] = (seen, self.clock.now())
+        image = self._batch_image(run_id)
+        if image is not None:  # the item as written, for the batch's later messages
+            image.tasks[record.task_id] = (seen, self.clock.now())
+
+    def _batch_image(self, run_id: str) -> _Memory | None:
+        images: dict[str, _Memory] | None = getattr(self._local, "batch", None)
+        return None if images is None else images.get(run_id)
 
     def _exported(self, run_id: str, exports: dict[str, Any]) -> None:
         """The run's variables as the write that exported them left them (``SET vars.<name>`` each)."""
-        memory = self._memory(run_id)
-        if memory is not None and memory.run is not None:
-            memory.run = replace(memory.run, variables={**memory.run.variables, **exports})
+        for memory in (self._memory(run_id), self._batch_image(run_id)):
+            if memory is not None and memory.run is not None:
+                memory.run = replace(memory.run, variables={**memory.run.variables, **exports})
 
     def _forget(self, run_id: str, task_id: str | None = None) -> None:
         """Forget the run (and all of it when ``task_id`` is None) or one task item."""
+        images: dict[str, _Memory] | None = getattr(self._local, "batch", None)
+        if images is not None:  # the batch's image goes the same way (a presumption is never in it)
+            if task_id is None:
+                images.pop(run_id, None)
+            elif run_id in images:
+                images[run_id].tasks.pop(task_id, None)
         memories: dict[str, _Memory] | None = getattr(self._local, "memory", None)
         if memories is None:
             return
@@ -107,17 +164,30 @@ class RecallingStore:
         if memory is not None and memory.run is not None and self._fresh(memory.run_at):
             known = [memory.tasks.get(task_id) for task_id in task_ids]
             if all(entry is not None and self._fresh(entry[1]) for entry in known):
-                return memory.run, {task_id: entry[0] for task_id, entry in zip(task_ids, known)
-                                    if entry is not None and entry[0] is not None}
+                # copies: what a caller does with its records is not what was stored
+                found = {task_id: entry[0] for task_id, entry in zip(task_ids, known)
+                         if entry is not None and entry[0] is not None}
+                return copy.deepcopy(memory.run), copy.deepcopy(found)
         run, records = self.inner.load(run_id, task_ids)
         now = self.clock.now()
         if memory is None or not self._fresh(memory.run_at):
-            memory = memories[run_id] = _Memory(run, now)
+            memory = memories[run_id] = _Memory(copy.deepcopy(run), now)
         else:
-            memory.run, memory.run_at = run, now
+            memory.run, memory.run_at = copy.deepcopy(run), now
         for task_id in task_ids:
-            memory.tasks[task_id] = (records.get(task_id), now)
+            memory.tasks[task_id] = (copy.deepcopy(records.get(task_id)), now)
         return run, records
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        run = self.inner.get_run(run_id)
+        memories: dict[str, _Memory] | None = getattr(self._local, "memory", None)
+        if memories is not None:  # a strongly consistent read of the run: remembered as load's would be
+            memory = memories.get(run_id)
+            if memory is None or not self._fresh(memory.run_at):
+                memories[run_id] = _Memory(copy.deepcopy(run), self.clock.now())
+            else:
+                memory.run, memory.run_at = copy.deepcopy(run), self.clock.now()
+        return run
 
     # ------------------------------------------------------------ task writes: remember what they return
 
@@ -207,7 +277,13 @@ class RecallingStore:
 
     def create_run(self, run: RunRecord) -> Written[RunRecord]:
         self._forget(run.run_id)
-        return self.inner.create_run(run)
+        written = self.inner.create_run(run)
+        # Either way the answer is the run as stored (written, or the refusal's ALL_OLD): as good as a
+        # read of it, so the start message's first task loads without one (as after get_run).
+        memories: dict[str, _Memory] | None = getattr(self._local, "memory", None)
+        if memories is not None:
+            memories[run.run_id] = _Memory(copy.deepcopy(written.record), self.clock.now())
+        return written
 
     # ------------------------------------------------------------ the rest passes on unchanged
 

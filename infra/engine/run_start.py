@@ -50,7 +50,10 @@ class RunStart:
 
     def on_start(self, msg: Start) -> None:
         plan = self.plans.get(msg.plan)
-        run = self._create(plan, msg.run, msg.inputs, msg.parent)
+        # Almost always the API wrote the run already: a read of it costs a fifth of the write that its
+        # condition would refuse (a refused conditional write is billed as a write). Not there (the API
+        # died between its enqueue and its write): written here, with the same condition as the API's.
+        run = self.store.get_run(msg.run) or self._create(plan, msg.run, msg.inputs, msg.parent)
         if run.status in RUN_ENDED:
             return
         self.schedule_run_timeout(plan, run)
@@ -59,8 +62,13 @@ class RunStart:
             return
         # Ready: the first root runs next in this invocation (carry_on.py), the others go out in one
         # batch. A redelivery of the start message makes them ready again, as a sent exec would be.
+        # A run moving as started has, on its first delivery, no task items: the carried root loads
+        # without a read (the run is what _create saw) and its claim is conditional on having no item;
+        # on a redelivery it has one, the claim is refused and it is decided again on its item as read
+        # (Attempts._presumed_wrong). A run paused, stopping or redriven is read as usual.
+        unwritten = run.status == RunStatus.RUNNING and not run.halt and not run.redrives and run.rewinding is None
         for root in plan.roots:
-            self.messenger.ready(run.run_id, plan.hash, root)
+            self.messenger.ready(run.run_id, plan.hash, root, unwritten=unwritten)
 
     def schedule_run_timeout(self, plan: Plan, run: RunRecord) -> None:
         """config.timeout: counted from the start, or from the last redrive (with a timer of its own)."""

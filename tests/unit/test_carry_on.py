@@ -5,11 +5,14 @@ redelivery, which walks on through the tasks it carried (Propagation.apply_edge)
 from __future__ import annotations
 
 import sqlite3
+import threading
+from datetime import timedelta
 
 import pytest
 
+from infra.clock import iso
 from infra.engine.keys import body_key
-from infra.ports import TaskChange
+from infra.ports import TaskChange, Written
 from loopline.memory.local_mode import LocalMode
 from tests.unit.test_engine_semantics import drive, start, statuses
 
@@ -145,7 +148,7 @@ def test_a_carried_task_loads_from_what_its_invocation_saw_for_a_second_at_most(
     message = local.queue.read(local.queue.claim().body)  # the start message
     local.engine.handle(message)
     assert statuses(local.engine.describe_run(run_id)) == dict.fromkeys("abcd", "COMPLETED")
-    assert reads == [["a"]]  # b, c and d: from a's read and the writes since
+    assert reads == []  # the run as the start's create saw it; a had no item; b, c and d: the writes since
 
     recall = local.engine.recall
     with recall.recalling():
@@ -154,7 +157,7 @@ def test_a_carried_task_loads_from_what_its_invocation_saw_for_a_second_at_most(
         clock.advance(recall.max_age + 0.5)
         recall.load(run_id, ["a"])  # too old: read again
     recall.load(run_id, ["a"])  # outside an invocation: every load reads
-    assert reads[1:] == [["a"], ["a"], ["a"]]
+    assert reads == [["a"], ["a"], ["a"]]
 
 
 def test_a_carried_tasks_claim_counts_its_one_edge_and_writes_no_edge_of_its_own(local, clock):
@@ -222,3 +225,159 @@ def test_where_the_first_task_of_a_new_iteration_has_an_item_it_is_decided_again
     assert view["status"] == "COMPLETED" and len(view["tasks"]["each"]["output"]) == 5
     step = local.store.load(run_id, [key])[1][key]
     assert step.status == "COMPLETED" and step.resolved == frozenset({"x-unrelated"})
+
+
+def test_a_runs_first_task_loads_without_a_read_and_claims_only_where_it_has_no_item(local, clock):
+    run_id = start(local, CHAIN)
+    reads: list[list[str]] = []
+    real = local.store.load
+    local.store.load = lambda run, ids: reads.append(ids) or real(run, ids)
+    claims: list[bool] = []
+    real_change = local.store.change_task
+
+    def watching(run, task_id, change: TaskChange, *rest, **kw):
+        if task_id == "a":
+            claims.append(change.absent)
+        return real_change(run, task_id, change, *rest, **kw)
+
+    local.store.change_task = watching
+    local.engine.handle(local.queue.read(local.queue.claim().body))  # the start message
+    assert statuses(local.engine.describe_run(run_id)) == dict.fromkeys("abcd", "COMPLETED")
+    assert not [ids for ids in reads if "a" in ids]  # the run from the start's create, a presumed absent
+    assert claims == [True]  # a's claim (and end) is conditional on its having no item
+
+
+@pytest.mark.parametrize("status", ["RUNNING", "COMPLETED"])
+def test_where_a_runs_first_task_has_an_item_it_is_decided_again_on_it(local, clock, status):
+    """A redelivered start message: the root it presumes absent has an item (claimed, or ended and
+    carried on before). Its claim is refused, and it is decided on its item as read: a running attempt
+    is not claimed again, an ended one carries the run on."""
+    run_id = start(local, CHAIN)
+    delivery = local.queue.claim()  # the start message
+    message = local.queue.read(delivery.body)
+    local.engine.carry_on.limit = 0 if status == "RUNNING" else 1  # stop after a's claim / a's end
+    if status == "RUNNING":
+        local.store.change_task(run_id, "a", TaskChange(
+            status="RUNNING", from_status=(None, "PENDING"),
+            set={"attempt": 1, "lease_until": iso(clock.now() + timedelta(seconds=60)), "carried": True}))
+    else:
+        local.engine.handle(message)  # a ends, b is sent (one step only)
+        assert statuses(local.engine.describe_run(run_id))["a"] == "COMPLETED"
+    local.engine.carry_on.limit = 100
+    local.engine.handle(message)  # delivered again
+    a = local.store.load(run_id, ["a"])[1]["a"]
+    if status == "RUNNING":
+        assert (a.status, a.attempt) == ("RUNNING", 1)  # not claimed twice: the lease holds
+    else:
+        # Ended: the redelivery propagates it, and carries b, c and d on (b's sent exec then finds b ended).
+        assert a.status == "COMPLETED" and statuses(local.engine.describe_run(run_id)) == dict.fromkeys(
+            "abcd", "COMPLETED")
+    local.queue.ack(delivery)
+    clock.advance(3600)  # past the lease
+    view = drive(local, run_id, clock)
+    assert view["status"] == "COMPLETED" and set(statuses(view).values()) == {"COMPLETED"}
+    assert local.store.load(run_id, ["a"])[1]["a"].attempt == 1  # a takeover keeps the attempt
+
+
+# A delivered batch (Engine.batch, the worker's lambda_handler): the items its exec messages of one run
+# will load are read once, together; each message then starts from that image, as the batch's earlier
+# messages left it.
+FAN_WHEN = """
+workflow:
+  metadata: {id: fan_when}
+  tasks:
+    - {id: a, type: wait, config: {duration: 0s}}
+    - {id: x, type: wait, depends_on: [a], config: {duration: 0s}}
+    - {id: y, type: wait, depends_on: [a], config: {duration: 0s}}
+    - {id: z, type: wait, depends_on: [a], config: {duration: 0s}}
+    - id: j
+      type: wait
+      depends_on: [x, y, z]
+      when: "${tasks.x.status == 'COMPLETED' && tasks.y.status == 'COMPLETED' && tasks.z.status == 'COMPLETED'}"
+      config: {duration: 0s}
+"""
+
+
+def _branches(local, run_id) -> dict[str, dict]:
+    """Start the run with nothing carried beyond a: x, y and z wait in the queue as exec messages."""
+    local.engine.carry_on.limit = 1
+    local.engine.handle(local.queue.read(local.queue.claim().body))  # the start: a, then x, y, z sent
+    local.engine.carry_on.limit = 100
+    messages = {}
+    while (delivery := local.queue.claim()) is not None:
+        message = local.queue.read(delivery.body)
+        messages[message["task"]] = message
+        local.queue.ack(delivery)
+    assert sorted(messages) == ["x", "y", "z"]
+    return messages
+
+
+def test_a_batchs_exec_messages_of_one_run_load_with_one_read(local, clock):
+    run_id = start(local, FAN_WHEN)
+    messages = _branches(local, run_id)
+    reads: list[list[str]] = []
+    real = local.store.load
+    local.store.load = lambda run, ids: reads.append(ids) or real(run, ids)
+    batch = [messages[t] for t in "xyz"]
+    with local.engine.batch(batch):
+        for message in batch:
+            local.engine.handle(message)
+    view = local.engine.describe_run(run_id)
+    assert view["status"] == "COMPLETED" and set(statuses(view).values()) == {"COMPLETED"}
+    # One read for the three branches; j, carried on by z, loads from what the batch read and wrote
+    # (x and y ended by the batch's earlier messages, z and j's edges by z's).
+    assert reads == [["x", "a", "y", "z"]]
+
+
+def test_a_batch_item_another_worker_moved_on_is_read_again_by_a_task_that_depends_on_it(local, clock):
+    """x's exec is in the batch, but another worker (another thread: the batch's image is this one's)
+    ends x after the batch's read. j, carried on by z's message, must see x as it is, not as the batch
+    read it: the batch's image gives a message only its own items and ended ones."""
+    run_id = start(local, FAN_WHEN)
+    messages = _branches(local, run_id)
+    batch = [messages[t] for t in "xyz"]
+    with local.engine.batch(batch):
+        other = threading.Thread(target=local.engine.handle, args=(messages["x"],))
+        other.start()
+        other.join()
+        local.engine.handle(messages["y"])
+        local.engine.handle(messages["z"])  # the last edge: j is carried on here
+    view = local.engine.describe_run(run_id)
+    assert statuses(view) == dict.fromkeys("axyzj", "COMPLETED")  # j's `when` saw x COMPLETED
+
+
+def test_a_batch_message_sees_what_an_earlier_message_of_the_batch_wrote(local, clock):
+    """The same exec message twice in one batch: the second starts from the item as the first wrote it
+    (ended), not as the batch read it, and carries the run on from there like any redelivery."""
+    run_id = start(local, FAN_WHEN)
+    messages = _branches(local, run_id)
+    batch = [messages["x"], messages["x"], messages["y"], messages["z"]]
+    claims: list[str] = []
+    real = local.store.change_task
+
+    def watching(run, task_id, change: TaskChange, *rest, **kw):
+        claims.append(task_id)
+        return real(run, task_id, change, *rest, **kw)
+
+    local.store.change_task = watching
+    with local.engine.batch(batch):
+        for message in batch:
+            local.engine.handle(message)
+    assert statuses(local.engine.describe_run(run_id)) == dict.fromkeys("axyzj", "COMPLETED")
+    assert claims.count("x") == 1  # the second x found it ended: no refused claim of a stale image
+
+
+@pytest.mark.parametrize("api_wrote_it", [True, False])
+def test_the_start_reads_the_run_the_api_wrote_and_writes_it_only_where_it_is_missing(local, clock, api_wrote_it):
+    """A refused conditional write is billed as a write: the start reads the run instead, and writes it
+    (with the API's condition) only where the API died between its enqueue and its write."""
+    real_create = local.store.create_run
+    if not api_wrote_it:
+        local.store.create_run = lambda run: Written(True, run)  # the API's write never happens
+    run_id = start(local, CHAIN)
+    local.store.create_run = real_create
+    creates: list[str] = []
+    local.store.create_run = lambda run: creates.append(run.run_id) or real_create(run)
+    local.engine.handle(local.queue.read(local.queue.claim().body))  # the start message
+    assert creates == ([] if api_wrote_it else [run_id])
+    assert statuses(local.engine.describe_run(run_id)) == dict.fromkeys("abcd", "COMPLETED")
