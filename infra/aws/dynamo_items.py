@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
+from statemachine.state import LastChange
+
 from ..ports import RunRecord, TaskChange, TaskRecord, TokenRecord
 from .claims import JsonAttributes
 
@@ -235,3 +237,11 @@ def task_update(codec: JsonAttributes, change: TaskChange) -> dict[str, Any]:
     expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
     return {"UpdateExpression": expression, "ConditionExpression": condition,
             "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
+
+
+def noted(codec: JsonAttributes, note: LastChange | None, sets: list[str], values: dict[str, Any]) -> list[str]:
+    """``sets`` with the change's note (RunRecord.last_change) added, when there is one."""
+    if note is None:
+        return sets
+    values[":note"] = RUN.encode(codec, "last_change", note)
+    return [*sets, "last_change = :note"]

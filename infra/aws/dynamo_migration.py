@@ -21,7 +21,7 @@ def _on_plan(epoch: int, plan_hash: str, status: str = "PAUSED") -> tuple[str, d
             {":was": {"S": status}, ":from": {"S": plan_hash}, ":prev": {"N": str(epoch - 1)}})
 
 
-def _updated(db: Any, codec: JsonAttributes, table: str, run_id: str, condition: str, sets: list[str],
+def run_updated(db: Any, codec: JsonAttributes, table: str, run_id: str, condition: str, sets: list[str],
              removes: list[str], names: dict[str, str], values: dict[str, Any]) -> Written[RunRecord]:
     """One conditional update of the run item: (applied, the run as stored)."""
     try:
@@ -42,7 +42,7 @@ def pause_to_migrate(db: Any, codec: JsonAttributes, table: str, run_id: str, ep
     if note is not None:
         values[":note"] = RUN.encode(codec, "last_change", note)
         sets.append("last_change = :note")
-    return _updated(db, codec, table, run_id, condition, sets, [], names, values)
+    return run_updated(db, codec, table, run_id, condition, sets, [], names, values)
 
 
 def _as_found(expect: TaskRecord | None, epoch: int) -> tuple[str, dict[str, str], dict[str, Any]]:
@@ -106,4 +106,4 @@ def switch_plan(db: Any, codec: JsonAttributes, table: str, run_id: str, epoch: 
         values[":note"] = RUN.encode(codec, "last_change", note)
         sets.append("last_change = :note")
     set_sinks(sinks_done, sets, removes, values)
-    return _updated(db, codec, table, run_id, condition, sets, removes, names, values)
+    return run_updated(db, codec, table, run_id, condition, sets, removes, names, values)

@@ -16,13 +16,12 @@ stored in S3 and referenced from the item (infra/aws/claims.py).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from statemachine.loop_steps import ended_iteration
 from statemachine.state import LastChange
-from statemachine.versions import WorkflowVersion, version_key
+from statemachine.versions import WorkflowVersion
 
 from ..ports import (
     LostRace,
@@ -39,14 +38,14 @@ from ..ports import (
     Written,
     refusal_record,
 )
-from . import dynamo_migration, dynamo_rewind
+from . import dynamo_epochs, dynamo_migration, dynamo_rewind
 from .claims import DEFAULT_THRESHOLD, JsonAttributes
 from .dynamo_calls import Cancelled, Refused, call, found, transact
+from .dynamo_definitions import DynamoDefinitions
 from .dynamo_items import (
-    RUN,
     RUN_SK,
-    TASK,
     TOKEN,
+    noted,
     run_from_item,
     run_item,
     task_from_item,
@@ -67,6 +66,7 @@ class DynamoStore:
         self.runs_table = runs_table
         self.definitions_table = definitions_table
         self.tokens_table = tokens_table
+        self._definitions = DynamoDefinitions(client, definitions_table, self._json)
 
     def _call(self, operation: str, **kwargs):
         return call(self._db, operation, **kwargs)
@@ -75,85 +75,28 @@ class DynamoStore:
         """The run a refused write found (it asked for ALL_OLD); RunGone if there is none."""
         return run_from_item(self._json, found(run_id, refused.item, refused.error))
 
-    # ------------------------------------------------------------ plans
+    # ------------------------------------------------------------ plans and the registry (dynamo_definitions.py)
 
     def put_plan(self, plan_hash: str, plan_json: str) -> bool:
-        # A large plan (a long chain, a long description) is a claim on S3, as any large value.
-        try:
-            self._call("put_item", TableName=self.definitions_table, Item={
-                "pk": {"S": f"PLAN#{plan_hash}"}, "sk": {"S": "PLAN"}, "body": self._json.dump_text(plan_json)},
-                ConditionExpression="attribute_not_exists(pk)")
-        except Refused:
-            return False  # content-addressed: the plan stored under this hash is this plan
-        return True
+        return self._definitions.put_plan(plan_hash, plan_json)
 
     def get_plan(self, plan_hash: str) -> str | None:
-        item = self._call("get_item", TableName=self.definitions_table, ConsistentRead=True,
-                          Key={"pk": {"S": f"PLAN#{plan_hash}"}, "sk": {"S": "PLAN"}}).get("Item")
-        return self._json.load_text(item["body"]) if item else None
-
-    # ------------------------------------------------------------ registry
-    # One item per version: pk "WF#<id>", sk its semver sort key (so a query reads versions in order).
-    # What a registration writes is in "extra" (JSON), written once; a deprecation sets its own two
-    # attributes, if not set already, so the first one stands.
-
-    def _version_key(self, workflow_id: str, version: str) -> dict[str, Any]:
-        return {"pk": {"S": f"WF#{workflow_id}"}, "sk": {"S": version_key(version)}}
+        return self._definitions.get_plan(plan_hash)
 
     def register_workflow(self, entry: WorkflowVersion) -> Written[WorkflowVersion]:
-        # Conditional: of two registrations of one id@version, exactly one writes; the other is told
-        # what is stored (ALL_OLD, no extra read).
-        try:
-            self._call("put_item", TableName=self.definitions_table, Item={
-                **self._version_key(entry.workflow_id, entry.version), "version": {"S": entry.version},
-                "plan_hash": {"S": entry.plan_hash}, "extra": {"S": json.dumps(entry.extra())}},
-                ConditionExpression="attribute_not_exists(pk)", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-        except Refused as refused:
-            if refused.item is None:  # refused, yet nothing there: not an outcome this write can have
-                raise StoreError(f"registering {entry.ref} was refused with no version stored") from refused.error
-            return Written(False, _workflow_version(refused.item))
-        return Written(True, entry)
+        return self._definitions.register_workflow(entry)
 
     def get_workflow(self, workflow_id: str, version: str) -> WorkflowVersion | None:
-        item = self._call("get_item", TableName=self.definitions_table, ConsistentRead=True,
-                          Key=self._version_key(workflow_id, version)).get("Item")
-        return _workflow_version(item) if item else None
+        return self._definitions.get_workflow(workflow_id, version)
 
     def workflow_versions(self, workflow_id: str) -> Iterator[WorkflowVersion]:
-        # A page at a time: `id` means the newest version not deprecated, nearly always the first read.
-        kwargs: dict[str, Any] = {
-            "TableName": self.definitions_table, "ConsistentRead": True, "ScanIndexForward": False, "Limit": 10,
-            "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": f"WF#{workflow_id}"}}}
-        while True:
-            reply = self._call("query", **kwargs)
-            yield from (_workflow_version(item) for item in reply["Items"])
-            if "LastEvaluatedKey" not in reply:
-                return
-            kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
+        return self._definitions.workflow_versions(workflow_id)
 
     def list_workflows(self) -> list[WorkflowVersion]:
-        # The registry is small and listing it is an operator's request, not a transition.
-        items, kwargs = [], {"TableName": self.definitions_table, "FilterExpression": "begins_with(pk, :w)",
-                             "ExpressionAttributeValues": {":w": {"S": "WF#"}}}
-        while True:
-            reply = self._call("scan", **kwargs)
-            items += reply["Items"]
-            if "LastEvaluatedKey" not in reply:
-                break
-            kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
-        return sorted((_workflow_version(i) for i in items), key=lambda v: (v.workflow_id, version_key(v.version)))
+        return self._definitions.list_workflows()
 
     def deprecate_workflow(self, workflow_id: str, version: str, at: str, reason: str) -> WorkflowVersion | None:
-        try:
-            reply = self._call(
-                "update_item", TableName=self.definitions_table, Key=self._version_key(workflow_id, version),
-                UpdateExpression="SET deprecated_at = if_not_exists(deprecated_at, :at), "
-                                 "deprecation = if_not_exists(deprecation, :why)",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":at": {"S": at}, ":why": {"S": reason}}, ReturnValues="ALL_NEW")
-        except Refused:
-            return None  # no such version
-        return _workflow_version(reply["Attributes"])
+        return self._definitions.deprecate_workflow(workflow_id, version, at, reason)
 
     # ------------------------------------------------------------ runs
 
@@ -222,11 +165,7 @@ class DynamoStore:
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
 
     def _noted(self, note: LastChange | None, sets: list[str], values: dict[str, Any]) -> list[str]:
-        """``sets`` with the change's note (RunRecord.last_change) added, when there is one."""
-        if note is None:
-            return sets
-        values[":note"] = RUN.encode(self._json, "last_change", note)
-        return [*sets, "last_change = :note"]
+        return noted(self._json, note, sets, values)
 
     def finish_run(self, run_id: str, status: str, outputs: Any, error: dict | None, ended_at: str,
                    note: LastChange | None = None, expires: int | None = None) -> bool:
@@ -458,105 +397,21 @@ class DynamoStore:
                 return found
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
 
-    # ------------------------------------------------------------ redrive and rewind
-
-    def _failed_at(self, epoch: int) -> tuple[str, dict, dict]:
-        """The condition "FAILED with ``epoch - 1`` redrives, no rewind under way" on the run item (never
-        redriven: no attribute)."""
-        count = "(attribute_not_exists(redrives) OR redrives = :prev)" if epoch == 1 else "redrives = :prev"
-        return (f"#s = :failed AND {count} AND attribute_not_exists(rewinding)", {"#s": "status"},
-                {":failed": {"S": "FAILED"}, ":prev": {"N": str(epoch - 1)}})
-
-    @staticmethod
-    def _rewinding_at(epoch: int) -> tuple[str, dict, dict]:
-        """The condition "rewind ``epoch`` under way" on the run item (infra/engine/rewind.py)."""
-        return "rewinding = :rw", {}, {":rw": {"N": str(epoch)}}
+    # ------------------------------------------------------------ redrive and rewind (dynamo_epochs.py)
 
     def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None,
                    rewinding: bool = False) -> bool:
-        # A put, not an update: it drops every attribute the item had, whatever wrote it.
-        item = {"pk": {"S": run_id}, "sk": {"S": task_sk(task_id)}, "status": {"S": "PENDING"},
-                "redrive": {"N": str(epoch)},
-                **{name: TASK.encode(self._json, name, value) for name, value in (keep or {}).items()}}
-        run_condition, names, values = self._rewinding_at(epoch) if rewinding else self._failed_at(epoch)
-        # A redrive resets an item once per epoch; a rewind whenever its epoch is under way (the ended
-        # run's items move no other way, and its reset overwrites one a redrive of the same epoch made).
-        put: dict[str, Any] = {"TableName": self.runs_table, "Item": item}
-        if not rewinding:
-            put.update(ConditionExpression="attribute_not_exists(redrive) OR redrive < :n",
-                       ExpressionAttributeValues={":n": {"N": str(epoch)}})
-        check: dict[str, Any] = {
-            "TableName": self.runs_table, "Key": {"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
-            "ConditionExpression": run_condition, "ExpressionAttributeValues": values,
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
-        if names:
-            check["ExpressionAttributeNames"] = names
-        try:
-            # One transaction: the run must still be FAILED at ``epoch - 1`` (or rewinding at ``epoch``), so no
-            # reset can land after the run reopened (when a redelivered message would undo the new epoch's progress).
-            transact(self._db, [("task", {"Put": {**put}}), ("run", {"ConditionCheck": {**check}})])
-        except Cancelled as cancelled:
-            if "run" in cancelled.failed:
-                found(run_id, cancelled.failed["run"], cancelled.error)
-            return False  # stamped already (a redelivery), or the run was reopened or is not FAILED
-        return True
+        return dynamo_epochs.reset_task(self._db, self._json, self.runs_table, run_id, task_id, epoch, keep, rewinding)
 
     def reopen_run(self, run_id: str, epoch: int, sinks_done: list[str], sinks_remaining: int,
                    now: str, note: LastChange | None = None, rewinding: bool = False) -> Written[RunRecord]:
-        if rewinding:
-            condition, names, values = self._rewinding_at(epoch)
-            names["#s"] = "status"
-        else:
-            condition, names, values = self._failed_at(epoch)
-            values[":nocomps"] = {"S": "[]"}  # begin_end's empty list
-            condition += " AND (attribute_not_exists(end_comps) OR end_comps = :nocomps)"
-        names["#err"] = "error"
-        values.update({":running": {"S": "RUNNING"}, ":n": {"N": str(epoch)}, ":now": {"S": now},
-                       ":left": {"N": str(sinks_remaining)}})
-        sets = self._noted(note, ["#s = :running", "redrives = :n", "redriven_at = :now", "sinks_remaining = :left"],
-                           values)
-        names["#ttl"] = "ttl"  # running again: no longer due to expire
-        removes = ["#err", "ended_at", "outputs", "end_comps", "halt", "cancelled", "failed_tasks", "#ttl",
-                   "rewinding", "rewind_to"]
-        dynamo_migration.set_sinks(sinks_done, sets, removes, values)
-        try:
-            reply = self._call(
-                "update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
-                UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes),
-                ConditionExpression=condition, ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-        except Refused as refused:  # reopened before (a redelivery), or not to be reopened: the run as it is
-            return Written(False, self._stored_run(run_id, refused))
-        return Written(True, run_from_item(self._json, reply["Attributes"]))
+        return dynamo_epochs.reopen_run(self._db, self._json, self.runs_table, run_id, epoch, sinks_done,
+                                        sinks_remaining, now, note, rewinding)
 
     def begin_rewind(self, run_id: str, epoch: int, task_id: str, comps: list[list[str]] | None = None,
                      note: LastChange | None = None, moving: bool = False) -> Written[RunRecord]:
-        count = "(attribute_not_exists(redrives) OR redrives = :prev)" if epoch == 1 else "redrives = :prev"
-        values: dict[str, Any] = {":n": {"N": str(epoch)}, ":to": {"S": task_id}, ":prev": {"N": str(epoch - 1)}}
-        sets = ["rewinding = :n", "rewind_to = :to"]
-        if moving:  # RUNNING or PAUSED, not stopping, no end steps: PAUSED while the rewind holds it
-            values.update({":running": {"S": "RUNNING"}, ":paused": {"S": "PAUSED"}, ":t": {"BOOL": True}})
-            sets = self._noted(note, [*sets, "#s = :paused"], values)
-            status = ("#s IN (:running, :paused) AND (attribute_not_exists(halt) OR halt <> :t) "
-                      "AND attribute_not_exists(end_comps)")
-        else:
-            values.update({":completed": {"S": "COMPLETED"}, ":failed": {"S": "FAILED"},
-                           ":cancelled": {"S": "CANCELLED"}})
-            status = "#s IN (:completed, :failed, :cancelled)"
-        if comps:  # its compensations first, as the run's end steps
-            values.update({":comping": {"S": "COMPENSATING"}, ":comps": RUN.encode(self._json, "end_comps", comps)})
-            sets = self._noted(note, [*sets, "#s = :comping", "end_comps = :comps"], values)
-        try:
-            reply = self._call(
-                "update_item", TableName=self.runs_table, Key={"pk": {"S": run_id}, "sk": {"S": RUN_SK}},
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression=f"{status} AND {count} AND attribute_not_exists(rewinding)",
-                ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
-        except Refused as refused:  # begun before (a redelivery), or not an ended run at the epoch before
-            return Written(False, self._stored_run(run_id, refused))
-        return Written(True, run_from_item(self._json, reply["Attributes"]))
-
+        return dynamo_epochs.begin_rewind(self._db, self._json, self.runs_table, run_id, epoch, task_id, comps,
+                                          note, moving)
 
     def reopen_moving(self, run_id: str, epoch: int, gone: list[str], sinks: int, fenced: list[str],
                       now: str, note: LastChange | None = None) -> Written[RunRecord]:
@@ -580,12 +435,4 @@ class DynamoStore:
                     note: LastChange | None = None) -> Written[RunRecord]:
         return dynamo_migration.switch_plan(self._db, self._json, self.runs_table, run_id, epoch, source, target,
                                             inputs, variables, sinks_done, sinks_remaining, note)
-
-
-def _workflow_version(item: dict[str, Any]) -> WorkflowVersion:
-    extra = json.loads(item["extra"]["S"]) if "extra" in item else {}  # none: registered before versions
-    for name in ("deprecated_at", "deprecation"):
-        if name in item:
-            extra[name] = item[name]["S"]
-    return WorkflowVersion.from_stored(item["pk"]["S"][3:], item["version"]["S"], item["plan_hash"]["S"], extra)
 
