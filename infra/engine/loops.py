@@ -142,7 +142,14 @@ class Loops:
                    tasks: dict[str, TaskRecord]) -> None:
         config = loop.config
         following = following_index(config, index)
-        later = [chunk_key(loop.id, following), iteration_key(loop.id, following)] if following is not None else []
+        # Whether what follows reads the run's variables (a while or do_while condition, a break_on): only
+        # then can a redelivery decide otherwise, and the next iteration's item is read to tell (below). A
+        # for_each's next step depends on its index and items alone: decided again, it starts the same
+        # iteration (idempotent), without that read.
+        on_variables = config["type"] != "for_each" or config.get("break_on") is not None
+        later = [chunk_key(loop.id, following)] if following is not None else []
+        if following is not None and on_variables:
+            later.append(iteration_key(loop.id, following))
         keys = [loop.id] + later
         _, recs = self.store.load(run.run_id, keys)
         rec = recs.get(loop.id) or TaskRecord(loop.id)
@@ -155,7 +162,7 @@ class Loops:
             return
         chunk = recs[keys[1]].output if len(keys) > 1 and keys[1] in recs else []
         item = chunk[following % CHUNK] if following is not None and following % CHUNK < len(chunk) else None
-        if following is not None and _started(recs.get(keys[2])):
+        if following is not None and on_variables and _started(recs.get(keys[2])):
             # Decided before: this is a redelivery, and the loop went on (only this iteration's end starts
             # that one). Its conditions are not evaluated again: the variables they read may have moved
             # on with the later iterations' exports, and would end the loop early. Started again
