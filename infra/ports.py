@@ -418,6 +418,11 @@ class CodeDispatch(Protocol):
     """Starts one attempt of workflow code outside the engine (the task-runner function on AWS). The
     outcome comes back later as a destination record on the result queue (infra/dispatch/jobs.py)."""
 
+    # The seconds an attempt's lease covers beyond the code's own timeout: the longest a job may wait
+    # to start (one not started by then never starts), plus the time its outcome takes to reach the
+    # result queue. The watchdog takes the attempt over only after it, so no code runs twice.
+    lease_margin: float
+
     def dispatch(self, job: CodeJob, valid_for: float) -> None:
         """Send ``job``; whatever it needs to fetch or put (a large request or reply) stays reachable
         for ``valid_for`` seconds. Raises StoreError if the job could not be handed over."""

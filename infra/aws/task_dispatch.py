@@ -21,9 +21,15 @@ from ..ports import StoreError
 
 PREFIX = "runner/"
 CONTENT_TYPE = "application/octet-stream"
+# An asynchronous invocation may wait up to 60 s before it starts (the runner's MaximumEventAgeInSeconds,
+# template.yaml: an older one is dropped, never run), then the supervisor has 30 s beyond the code's
+# timeout to clean up and answer (infra/sandbox/launch.py: SUPERVISOR_GRACE), and Lambda delivers its record.
+LEASE_MARGIN = 90.0
 
 
 class LambdaDispatch:
+    lease_margin = LEASE_MARGIN
+
     def __init__(self, lambda_client, function_name: str, s3=None, presigner=None, bucket: str | None = None):
         """``presigner``: the S3 client that signs URLs, pointed at an endpoint the runner can reach
         (the default on AWS; the embedded runtime's S3 server locally). Without a bucket every job

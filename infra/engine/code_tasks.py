@@ -5,7 +5,7 @@ One attempt, as the worker starts it (``Attempts.on_exec``, attempts.py):
 1. **watchdog**: the attempt's exec message, marked ``watch``, scheduled through the Timers port
    to come due just after the lease (an SQS delay up to 15 minutes, a Scheduler schedule beyond);
 2. **claim**: the conditional write to RUNNING, with ``lease_until`` = now + the code's timeout +
-   :data:`LEASE_MARGIN` and the SHA-256 of a fresh 256-bit token (the token itself is never stored);
+   the dispatch's ``lease_margin`` and the SHA-256 of a fresh 256-bit token (the token itself is never stored);
 3. **dispatch**: the job (the request, the token, the attempt's coordinates) goes to the runner
    through the CodeDispatch port, and the exec message is done.
 
@@ -39,10 +39,6 @@ from .keys import timer_name
 
 log = logging.getLogger(__name__)
 
-# What a lease covers beyond the code's own timeout: an asynchronous invocation may wait up to
-# 60 s before it starts (the runner's MaximumEventAgeInSeconds, template.yaml), then the runner
-# starts, answers, and Lambda delivers its record.
-LEASE_MARGIN = 90.0
 # The task runner's Lambda timeout: no attempt outlives it, whatever its rendered timeout says.
 RUNNER_TIMEOUT = 900.0
 # The watchdog comes due this long after the lease ends, so it always finds the lease over.
@@ -129,7 +125,7 @@ class CodeTasks:
         """Arm the watchdog of a new lease (before the claim, so that whatever dies after it, the
         attempt is looked at again) and return what the claim and the dispatch need."""
         timeout = min(max(float(request.timeout), 0.0), RUNNER_TIMEOUT)
-        lease_until = now + timedelta(seconds=timeout + LEASE_MARGIN)
+        lease_until = now + timedelta(seconds=timeout + self.dispatch.lease_margin)
         self.arm(ref, lease_until)
         return Prepared(ref, new_token(), request, lease_until)
 

@@ -14,19 +14,29 @@ import json
 import logging
 import threading
 import uuid
+from datetime import datetime
 from typing import Any, Callable
 
 from infra.dispatch.jobs import CodeJob, destination_record
 from infra.ports import Clock
+from infra.sandbox.launch import SUPERVISOR_GRACE
 from infra.sandbox.settings import SandboxSettings
 
 from .queue import LocalQueue
 
 log = logging.getLogger(__name__)
 RUNNER_ARN = "arn:aws:lambda:local:000000000000:function:TaskRunnerFunction"
+# A job waits at most this long for one of the runner slots; one that waited longer is dropped, never
+# run (Lambda's MaximumEventAgeInSeconds, shorter here: no invocation queue crosses a network).
+START_WITHIN = 10.0
+# The lease beyond the code's timeout: the wait to start, the supervisor's grace to clean up and
+# answer (infra/sandbox/launch.py), and a few seconds for the record to reach the result queue.
+LEASE_MARGIN = START_WITHIN + SUPERVISOR_GRACE + 5.0
 
 
 class InMemoryDispatch:
+    lease_margin = LEASE_MARGIN
+
     def __init__(self, results: LocalQueue, clock: Clock, runner: Callable[[Any], Any] | None = None,
                  inline: bool = False, workers: int = 4, sandbox: SandboxSettings | None = None):
         """``runner``: the task runner's function of a job (by default its own code, run with ``sandbox``:
@@ -46,11 +56,16 @@ class InMemoryDispatch:
             self._run(payload)
             return
         # A daemon thread per job: a process that exits does not wait for running code.
-        threading.Thread(target=self._queued, args=(payload,), daemon=True, name="task-runner").start()
+        threading.Thread(target=self._queued, args=(payload, self._clock.now()), daemon=True,
+                         name="task-runner").start()
 
-    def _queued(self, payload: dict[str, Any]) -> None:
+    def _queued(self, payload: dict[str, Any], sent: datetime) -> None:
         with self._slots:
-            if not self._closed:
+            waited = (self._clock.now() - sent).total_seconds()
+            if waited > START_WITHIN:
+                # Its lease may end before it would: the watchdog takes the attempt over instead.
+                log.warning("a code task's job waited %.0f s for a runner slot: dropped, not run", waited)
+            elif not self._closed:
                 self._run(payload)
 
     def _run(self, payload: dict[str, Any]) -> None:

@@ -146,3 +146,39 @@ def test_a_job_the_runner_cannot_read_fails_its_invocation():
     with pytest.raises(ValueError):
         # neither request nor URL
         runner.run_job({"v": 1, "token": "t" * 43, "attempt": REF.to_dict()}, SandboxSettings())
+
+
+def test_a_job_that_waited_too_long_for_a_runner_slot_is_dropped_not_run():
+    """Local mode's lease margin counts on it: a job not started within START_WITHIN never starts (as
+    Lambda drops an invocation older than its maximum event age), so the watchdog's takeover at the
+    lease's end never runs the same attempt's code twice."""
+    import threading
+
+    from loopline.memory.task_dispatch import LEASE_MARGIN, START_WITHIN
+
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=timezone.utc))
+    results = InMemoryQueue(clock)
+    started, release, ran = threading.Event(), threading.Event(), []
+
+    def slow(payload):
+        ran.append(payload["attempt"]["run"])
+        started.set()
+        release.wait(10)
+        return {}
+
+    dispatch = InMemoryDispatch(results, clock, runner=slow, workers=1)
+    assert dispatch.lease_margin == LEASE_MARGIN > START_WITHIN
+    dispatch.dispatch(CodeJob(REF, new_token(), request()), 60)  # takes the one slot
+    assert started.wait(5)
+    late = AttemptRef("run-late", "plan-1", "t", "t", 1)
+    dispatch.dispatch(CodeJob(late, new_token(), request()), 60)  # waits for the slot ...
+    on_time = AttemptRef("run-on-time", "plan-1", "t", "t", 1)
+    clock.advance(START_WITHIN + 1)  # ... longer than a job may
+    dispatch.dispatch(CodeJob(on_time, new_token(), request()), 60)
+    release.set()
+    for _ in range(100):
+        if len(ran) == 2:
+            break
+        threading.Event().wait(0.05)
+    threading.Event().wait(0.3)  # time enough for the late job to have run, were it not dropped
+    assert ran == ["run-1", "run-on-time"]

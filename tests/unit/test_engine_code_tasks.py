@@ -13,9 +13,10 @@ import pytest
 
 from infra.clock import parse_iso
 from infra.dispatch.jobs import new_token, token_hash
-from infra.engine.code_tasks import LEASE_MARGIN, WATCH_DELAY
+from infra.engine.code_tasks import WATCH_DELAY
 from infra.sandbox.request import MAX_PRINTED
 from infra.tasks import outbox
+from loopline.memory.task_dispatch import LEASE_MARGIN  # local mode's dispatch
 from tests.unit.test_engine_semantics import drive, start
 
 CHAIN = """
