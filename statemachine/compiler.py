@@ -13,26 +13,26 @@ Cycles are printed in running order: ``a -> b`` means b waits for a.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path as FsPath
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator
 
 from jsonschema import Draft202012Validator, SchemaError
 from pydantic import ValidationError
 
 from statemachine import dsl
 from statemachine.admission import deployment_problems
+from statemachine.compile_entry import Entry, Path
 from statemachine.data_deps import data_dependencies, file_parties
 from statemachine.diagnostics import Diagnostic, WorkflowError, explain_errors
 from statemachine.expressions import ExpressionError, member_references, parse_template, task_references
-from statemachine.graph import block_members, cycle_through, task_roles, topological, wire_loops, wire_parallel_blocks
-from statemachine.graph_form import CONTEXT as GRAPH_CONTEXT
+from statemachine.graph import cycle_through, topological
 from statemachine.graph_form import is_graph
 from statemachine.graph_form import translate as translate_graph
 from statemachine.json_values import non_finite_numbers
 from statemachine.limits import DeploymentLimits
 from statemachine.migration_decl import migration_problems
-from statemachine.plan import CatchSpec, CompensationSpec, MigrationSpec, Node, OutputSpec, Plan, VariableSpec
+from statemachine.plan import Plan
+from statemachine.plan_builder import build_plan
 from statemachine.raw_data import as_dict as _d
 from statemachine.raw_data import as_list as _l
 from statemachine.raw_data import ref_offset as _ref_offset
@@ -42,27 +42,6 @@ from statemachine.task_types import TASK_TYPES, TaskCatalogue
 from statemachine.tool_tasks import tool_dependencies, tool_problems, tool_references, tool_task_ids
 from statemachine.variable_types import TYPES, type_error
 from statemachine.yaml_source import SourceMap, load_yaml
-
-Path = tuple[Any, ...]
-_KIND_LABEL = {"task": "task", "condition": "condition", "loop": "loop",
-               "parallel": "parallel block", "sub_workflow": "sub-workflow"}
-
-
-@dataclass
-class _Entry:
-    """One id-carrying thing of the file (task, inline task, block)."""
-
-    id: str | None
-    kind: str
-    path: Path
-    raw: dict
-    block: tuple[str, str] | None = None  # (block id, "then"/"else"/"tasks"/branch name)
-    deps: dict[str, tuple] = field(default_factory=dict)  # dep id -> (path, text, offset)
-
-    @property
-    def label(self) -> str:
-        return f"{_KIND_LABEL[self.kind]} '{self.id}'"
-
 
 # Deny by default: without the deployment's word, no custom module is allowed.
 SAFE_LIMITS = DeploymentLimits()
@@ -100,7 +79,7 @@ class _Compilation:
         self.diags: list[Diagnostic] = []
         self.smap = SourceMap(text)
         self.graph = False  # a graph document (docs/graph-form.md), translated before it is compiled
-        self.entries: list[_Entry] = []
+        self.entries: list[Entry] = []
         self.listings: list[tuple[str, str, str, Path]] = []  # (block id, label, listed id, path)
 
     # --- reporting ------------------------------------------------------------------
@@ -155,7 +134,8 @@ class _Compilation:
             self.check_cycles()
             if model is not None and not self.diags:
                 try:
-                    plan = self.build(model.workflow)
+                    plan = build_plan(model.workflow, self.entries, self.by_id, self.filename, self.pos,
+                                      graph=self.graph)
                 except WorkflowError as exc:  # what only the wired graph shows
                     self.diags.extend(exc.diagnostics)
         unique = sorted(set(self.diags), key=Diagnostic.sort_key)
@@ -171,15 +151,15 @@ class _Compilation:
 
     # --- collecting ids -------------------------------------------------------------
 
-    def add(self, raw: Any, kind: str, path: Path, block: tuple[str, str] | None = None) -> _Entry | None:
+    def add(self, raw: Any, kind: str, path: Path, block: tuple[str, str] | None = None) -> Entry | None:
         if not isinstance(raw, dict):
             return None
         ident = raw.get("id")
-        entry = _Entry(ident if isinstance(ident, str) else None, kind, path, raw, block)
+        entry = Entry(ident if isinstance(ident, str) else None, kind, path, raw, block)
         self.entries.append(entry)
         return entry
 
-    def members(self, items: Any, path: Path, block: _Entry | None, label: str) -> None:
+    def members(self, items: Any, path: Path, block: Entry | None, label: str) -> None:
         for i, item in enumerate(_l(items)):
             if isinstance(item, str) and block is not None and block.id:
                 self.listings.append((block.id, label, item, path + (i,)))
@@ -209,7 +189,7 @@ class _Compilation:
         for i, raw in enumerate(_l(wf.get("sub_workflows"))):
             self.add(raw, "sub_workflow", base + ("sub_workflows", i))
         self.entries.sort(key=lambda e: self.pos(e.path + ("id",)))
-        self.by_id: dict[str, _Entry] = {}
+        self.by_id: dict[str, Entry] = {}
         for entry in self.entries:
             if entry.id is not None:
                 self.by_id.setdefault(entry.id, entry)
@@ -224,7 +204,7 @@ class _Compilation:
     def check_renames(self) -> None:
         """A task's ``renamed_from`` names an id of the previous version: one this file no longer has,
         and no other task's."""
-        claimed: dict[str, _Entry] = {}
+        claimed: dict[str, Entry] = {}
         for entry in self.entries:
             old = entry.raw.get("renamed_from") if entry.kind == "task" else None
             if not isinstance(old, str):
@@ -244,7 +224,7 @@ class _Compilation:
 
     # --- expressions and the references they make -------------------------------------
 
-    def expression_strings(self, entry: _Entry) -> Iterator[tuple[Path, str]]:
+    def expression_strings(self, entry: Entry) -> Iterator[tuple[Path, str]]:
         raw, path = entry.raw, entry.path
         if entry.kind == "task":
             # A python task's code is Python source: `${}` in it means nothing to us.
@@ -360,7 +340,7 @@ class _Compilation:
         roles |= tool_task_ids(self.entries)
         entries = [e for e in self.entries if e.id is not None and self.by_id.get(e.id) is e]
 
-        def code_keys(entry: _Entry) -> tuple[str, ...]:
+        def code_keys(entry: Entry) -> tuple[str, ...]:
             spec = self.types.get(entry.raw.get("type")) if entry.kind == "task" else None
             return spec.source_keys if spec else ()
 
@@ -454,112 +434,3 @@ class _Compilation:
             if cycle:
                 reported.update(cycle)
                 self.at(self.by_id[start].path + ("id",), "dependency cycle: " + " -> ".join(reversed(cycle)))
-
-    # --- building the plan ------------------------------------------------------------
-
-    def condition_branch(self, entry: _Entry) -> tuple[str, Literal["then", "else"]] | None:
-        if entry.block is not None and self.by_id[entry.block[0]].kind == "condition":
-            return entry.block[0], "then" if entry.block[1] == "then" else "else"
-        return None
-
-    def build(self, wf: dsl.Workflow) -> Plan:
-        nodes: dict[str, Node] = {}
-        hitl = wf.config.human_in_the_loop
-        default_timeout = hitl.default_timeout if hitl else None
-        channels = (hitl.notification_channels or None) if hitl else None
-        for entry in self.entries:
-            # Built only from a file without errors: every entry has its id by now.
-            assert entry.id is not None, entry.path
-            model = wf.find(entry.path[1:])
-            line, col = self.pos(entry.path + ("id",), key=True)
-            deps = tuple(sorted(entry.deps))
-            if entry.kind == "condition":
-                nodes[entry.id] = Node(
-                    id=entry.id, kind="condition", name=model.name, description=model.description,
-                    deps=deps, condition=model.if_, then=_ids(model.then), else_=_ids(model.else_),
-                    branch_of=self.condition_branch(entry), line=line, col=col)
-                continue
-            if entry.kind == "sub_workflow":
-                nodes[entry.id] = Node(id=entry.id, kind="sub_workflow", name=model.name,
-                                       description=model.description, deps=deps, timeout=model.timeout,
-                                       config={"workflow_ref": model.workflow_ref, "inputs": model.inputs,
-                                               "outputs": model.outputs or None},
-                                       branch_of=self.condition_branch(entry), line=line, col=col)
-                continue
-            if entry.kind == "loop":
-                nodes[entry.id] = Node(id=entry.id, kind="loop", name=model.name, description=model.description,
-                                       deps=deps, config={
-                                           "type": model.type, "items": model.items, "iterator": model.iterator,
-                                           "condition": model.condition, "max_iterations": model.max_iterations,
-                                           "break_on": model.break_on, "parallel": model.parallel,
-                                           "max_concurrent": model.max_concurrent},
-                                       branch_of=self.condition_branch(entry), line=line, col=col)
-                continue
-            if entry.kind == "parallel":
-                nodes[entry.id] = Node(id=entry.id, kind="parallel", name=model.name,
-                                       description=model.description, deps=deps, trigger_rule="all_done",
-                                       config={"strategy": model.aggregation.strategy,
-                                               "output_mapping": model.aggregation.output_mapping,
-                                               "branch_timeout": wf.config.parallelism.branch_timeout
-                                               if wf.config.parallelism else None},
-                                       branch_of=self.condition_branch(entry), line=line, col=col)
-                continue
-            config = model.config
-            if model.type == "approval":
-                spec = dsl.ApprovalConfig.model_validate(config).to_spec(default_timeout, channels)
-                config = spec.model_dump(mode="json")
-            approval = model.requires_approval
-            nodes[entry.id] = Node(
-                id=entry.id, type=model.type, name=model.name, description=model.description,
-                config=config, deps=deps, when=model.when, skip_if=model.skip_if,
-                trigger_rule=model.trigger_rule, retry=wf.config.retry_for(model.retry), timeout=model.timeout,
-                outputs=None if model.outputs is None else tuple(
-                    OutputSpec(name=o.name, value=o.value, export=o.export) for o in model.outputs),
-                requires_approval=approval.to_spec(default_timeout, channels) if approval and approval.enabled
-                else None,
-                compensation=CompensationSpec(**model.compensation.model_dump()) if model.compensation else None,
-                branch_of=self.condition_branch(entry), line=line, col=col, renamed_from=model.renamed_from)
-        members = block_members([(e.id, e.block) for e in self.entries])
-        nodes = wire_parallel_blocks(wf, nodes, members)
-        nodes = wire_loops(wf, nodes, members, self.filename)
-        roles = task_roles(wf, [_d(e.raw.get("compensation")).get("task_id") for e in self.entries
-                                if e.kind == "task"], tool_task_ids(self.entries))
-        nodes = {n: node.model_copy(update={"role": roles.get(n, "flow")}) for n, node in nodes.items()}
-        order = topological({n: node.deps for n, node in nodes.items()}, [e.id for e in self.entries if e.id])
-        if len(order) < len(nodes):  # a cycle through a parallel block, visible only once it is wired
-            stuck = sorted(set(nodes) - set(order))
-            raise WorkflowError([Diagnostic(self.filename, nodes[stuck[0]].line, nodes[stuck[0]].col,
-                                            "dependency cycle through a parallel block: " + ", ".join(stuck))])
-        dependents: dict[str, list[str]] = {n: [] for n in nodes}
-        for node in nodes.values():
-            if node.role != "flow":  # role tasks read their deps' results but are no part of the graph
-                continue
-            for dep in node.deps:
-                # a loop body is its own graph, run once per iteration; outside of it only the loop counts
-                if nodes[dep].loop_of == node.loop_of:
-                    dependents[dep].append(node.id)
-        final = {n: nodes[n].model_copy(update={"dependents": tuple(sorted(dependents[n]))}) for n in order}
-        flow = [n for n in order if final[n].role == "flow" and final[n].loop_of is None]
-        inputs_schema = dsl.merge_required(wf.inputs.schema_ or {"type": "object"}, wf.inputs.required)
-        return Plan(
-            workflow_id=wf.metadata.id, name=wf.metadata.name, version=wf.metadata.version,
-            description=wf.metadata.description, changelog=wf.metadata.changelog, input_schema=inputs_schema,
-            input_defaults=wf.inputs.defaults,
-            variables=tuple(VariableSpec(**v.model_dump()) for v in wf.variables),
-            output_mappings=wf.outputs.mappings, output_schema=wf.outputs.schema_,
-            timeout=wf.config.timeout,
-            max_concurrent=wf.config.parallelism.max_concurrent if wf.config.parallelism else None,
-            catch=tuple(CatchSpec(error_types=tuple(c.error_types), handler=c.handler, retry=c.retry)
-                        for c in wf.error_handling.catch),
-            finally_tasks=tuple(wf.error_handling.finally_),
-            nodes=final,
-            roots=tuple(n for n in flow if not final[n].deps),
-            sinks=tuple(n for n in flow if not final[n].dependents),
-            migrations=tuple(MigrationSpec(from_version=m.from_, rename=m.rename, state=m.state, set=m.set)
-                             for m in wf.migrations) or None,
-            input_into=GRAPH_CONTEXT if self.graph else None,
-        ).with_hash()
-
-
-def _ids(items: list) -> tuple[str, ...]:
-    return tuple(item if isinstance(item, str) else item.id for item in items)
