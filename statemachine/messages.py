@@ -165,13 +165,15 @@ class BranchTimeout:
 
 @dataclass(frozen=True)
 class Migrate:
-    """Move the run from the plan ``source`` to ``target`` as the run's epoch ``epoch`` (infra/engine/migration.py)."""
+    """Move the run from the plan ``source`` to ``target`` as the run's epoch ``epoch`` (infra/engine/migration.py).
+    ``paused``: the run was PAUSED (by an operator) when the migration was accepted, so a refusal leaves it so."""
 
     run: str
     epoch: int
     source: str
     target: str
     reason: str = ""
+    paused: bool = False
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,8 @@ def encode(message: Message) -> dict[str, Any]:
                "to": message.target}
         if message.reason:
             out["reason"] = message.reason
+        if message.paused:
+            out["paused"] = True
         return out
     if isinstance(message, Rewind):
         out = {"k": Kind.REWIND.value, "run": message.run, "epoch": message.epoch, "to": message.to,
@@ -299,7 +303,7 @@ def decode(raw: Any) -> Message:
                              _str(raw, "at"), suffix=_opt_str(raw, "suffix"), epoch=_opt_int(raw, "epoch"))
     if kind is Kind.MIGRATE:
         return Migrate(_str(raw, "run"), _int(raw, "epoch"), _str(raw, "from"), _str(raw, "to"),
-                       _opt_str(raw, "reason"))
+                       _opt_str(raw, "reason"), paused=raw.get("paused") is True)
     if kind is Kind.REWIND:
         return Rewind(_str(raw, "run"), _int(raw, "epoch"), _str(raw, "to"), _opt_str(raw, "by") or "",
                       _opt_str(raw, "reason") or "", compensate=raw.get("compensate") is True)

@@ -163,7 +163,8 @@ class Migrating:
         # The message is all this writes: asked twice before the worker gets to it, both carry the same epoch
         # and make one migration.
         epoch = run.redrives + 1
-        self.messenger.send(Migrate(run_id, epoch, run.plan_hash, new.hash, reason))
+        self.messenger.send(Migrate(run_id, epoch, run.plan_hash, new.hash, reason,
+                                    paused=run.status == RunStatus.PAUSED))
         return {**body, "changed": True, "epoch": epoch}
 
     def migrate_version(self, workflow_id: str, version: str, to_ref: str, dry_run: bool = False,
@@ -215,11 +216,14 @@ class Migrating:
         recs = self.store.list_tasks(run.run_id)
         outcome = self._planned(run, old, new, recs)
         if isinstance(outcome, MigrationRefused):
-            # Something started since the request was accepted: the run goes on where it is.
+            # Something started since the request was accepted: the run goes on where it is, or stays
+            # paused if an operator had paused it before (the pause was not this migration's to undo).
             why = f"migration to {to} refused: " + "; ".join(b.line() for b in outcome.blockers)
-            if self.store.set_run_status(run.run_id, RunStatus.RUNNING, expected=RunStatus.PAUSED,
-                                         note=self.journal.note(why)):
-                self.journal.run(run.run_id, RunStatus.RUNNING, RunStatus.PAUSED, why)
+            status, note = RunStatus.PAUSED if msg.paused else RunStatus.RUNNING, self.journal.note(why)
+            if msg.paused and run.last_change is not None and run.last_change["reason"] == note["reason"]:
+                return None  # a redelivery: the refusal is recorded already
+            if self.store.set_run_status(run.run_id, status, expected=RunStatus.PAUSED, note=note):
+                self.journal.run(run.run_id, status, RunStatus.PAUSED, why)
             return None
         for key, (record, expect) in item_writes(outcome, old, recs, msg.epoch).items():
             if not self.store.migrate_task(run.run_id, replace(record, last_change=self.journal.note(

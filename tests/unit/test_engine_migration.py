@@ -177,6 +177,36 @@ def test_something_that_started_after_the_request_makes_the_worker_refuse_and_re
     assert drive(mode, run_id, clock)["status"] == "COMPLETED"
 
 
+def test_a_refusal_leaves_a_run_an_operator_paused_paused_and_is_recorded_once(mode, clock):
+    v1 = V1.replace("""{id: ship, type: python, depends_on: [review], config: {code: "result = 'shipped'"}}""",
+                    "{id: ship, type: wait, depends_on: [review], config: {duration: 1h}}").replace(
+        "mappings: {shipped: \"${tasks.ship.output}\"}", "mappings: {review: \"${tasks.review.output}\"}")
+    v2 = v1.replace('"1.0.0"', '"2.0.0"').replace(
+        "    - {id: ship, type: wait, depends_on: [review], config: {duration: 1h}}\n", "")
+    first, _ = registered(mode, v1, v2)
+    run_id, token = waiting_run(mode)
+    mode.engine.pause_run(run_id)
+    assert mode.engine.migrate_run(run_id, "order@2.0.0")["changed"]
+    accepted = mode.queue.receive()
+    assert accepted["paused"] is True  # accepted while an operator had the run paused
+    # The worker finds what the request did not: ship waits (decided and started before the pause, here
+    # replayed by resuming, deciding and pausing again), which version 2.0.0 would lose.
+    mode.engine.resume_run(run_id)
+    mode.engine.decide(token, "APPROVED")
+    assert statuses(settle(mode, run_id))["ship"] == "WAITING"
+    mode.engine.pause_run(run_id)
+    mode.engine.handle(accepted)
+    mode.engine.handle(accepted)  # a duplicate
+    run = mode.engine.store.get_run(run_id)
+    assert (run.status, run.redrives, run.plan_hash) == ("PAUSED", 0, first.hash)  # as the operator left it
+    settle(mode, run_id)
+    reasons = [e.reason for e in mode.history.of_run(run_id, limit=500).items]
+    refusals = [r for r in reasons if r.startswith("migration to order@2.0.0 refused")]
+    assert len(refusals) == 1, reasons
+    mode.engine.resume_run(run_id)
+    assert drive(mode, run_id, clock)["status"] == "COMPLETED"
+
+
 def test_a_link_answers_409_while_the_run_is_being_migrated(mode, clock):
     registered(mode, V1, V2)
     run_id, token = waiting_run(mode)
