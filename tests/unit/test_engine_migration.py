@@ -153,13 +153,18 @@ def test_runs_that_cannot_move_and_unknown_versions(mode, clock):
                                             "reason": "it is COMPLETED; only a RUNNING or PAUSED run can be migrated"}]
 
 
-def test_something_that_started_after_the_request_makes_the_worker_refuse_and_resume(mode, clock):
-    # v1 ends with a wait that v2 removes: dropped while it has not started, a refusal once it waits.
+def ship_waits_then_removed() -> tuple[str, str]:
+    """v1 ends with a wait that v2 removes: dropped while it has not started, a refusal once it waits."""
     v1 = V1.replace("""{id: ship, type: python, depends_on: [review], config: {code: "result = 'shipped'"}}""",
                     "{id: ship, type: wait, depends_on: [review], config: {duration: 1h}}").replace(
         "mappings: {shipped: \"${tasks.ship.output}\"}", "mappings: {review: \"${tasks.review.output}\"}")
     v2 = v1.replace('"1.0.0"', '"2.0.0"').replace(
         "    - {id: ship, type: wait, depends_on: [review], config: {duration: 1h}}\n", "")
+    return v1, v2
+
+
+def test_something_that_started_after_the_request_makes_the_worker_refuse_and_resume(mode, clock):
+    v1, v2 = ship_waits_then_removed()
     first, _ = registered(mode, v1, v2)
     run_id, token = waiting_run(mode)
     assert mode.engine.migrate_run(run_id, "order@2.0.0")["changed"]
@@ -178,11 +183,7 @@ def test_something_that_started_after_the_request_makes_the_worker_refuse_and_re
 
 
 def test_a_refusal_leaves_a_run_an_operator_paused_paused_and_is_recorded_once(mode, clock):
-    v1 = V1.replace("""{id: ship, type: python, depends_on: [review], config: {code: "result = 'shipped'"}}""",
-                    "{id: ship, type: wait, depends_on: [review], config: {duration: 1h}}").replace(
-        "mappings: {shipped: \"${tasks.ship.output}\"}", "mappings: {review: \"${tasks.review.output}\"}")
-    v2 = v1.replace('"1.0.0"', '"2.0.0"').replace(
-        "    - {id: ship, type: wait, depends_on: [review], config: {duration: 1h}}\n", "")
+    v1, v2 = ship_waits_then_removed()
     first, _ = registered(mode, v1, v2)
     run_id, token = waiting_run(mode)
     mode.engine.pause_run(run_id)
