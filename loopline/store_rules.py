@@ -12,6 +12,7 @@ import copy
 from dataclasses import fields, replace
 from typing import Any
 
+from infra.copies import copied
 from infra.ports import (
     LostRace,
     RequestClosed,
@@ -81,23 +82,6 @@ def changed(current: TaskRecord | None, task_id: str, change: TaskChange) -> Tas
     for name, value in change.set.items():
         setattr(new, name, copied(value))
     return new
-
-
-_ATOMS = frozenset({str, int, float, bool, type(None)})
-
-
-def copied(value: Any) -> Any:
-    """A deep copy of ``value``: of JSON's dicts, lists and atoms directly (a change's values are
-    those; copy.deepcopy spent more time on them than the rest of a SQLite write), of anything else
-    with copy.deepcopy."""
-    kind = type(value)
-    if kind in _ATOMS:
-        return value
-    if kind is dict:
-        return {key: copied(item) for key, item in value.items()}
-    if kind is list:
-        return [copied(item) for item in value]
-    return copy.deepcopy(value)
 
 
 def edge_resolved(record: TaskRecord, dep_id: str, outcome: str, epoch: int | None = None) -> TaskRecord | None:

@@ -38,6 +38,12 @@ def chunk_key(loop_id: str, index: int) -> str:
     return f"{loop_id}:items:{index // CHUNK}"
 
 
+def is_chunk(key: str) -> bool:
+    """Is ``key`` a chunk of a for_each's list (written once, never changed: a reader may share it)?
+    Task ids have no ':' (statemachine/dsl.py), so only a chunk's key has ':items:'."""
+    return ":items:" in key
+
+
 def body_key(task_id: str, loop_id: str, index: int) -> str:
     return f"{task_id}@{loop_id}.{index}"
 

@@ -18,7 +18,6 @@ itself, or a failed task write, forgets what it touched.
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -28,9 +27,20 @@ from typing import Any
 
 from statemachine.status import TASK_ENDED
 
+from ..copies import run_copy, task_copy
 from ..ports import Clock, LostRace, RunRecord, StateStore, TaskChange, TaskRecord, Written
+from .keys import is_chunk
 
 MAX_AGE = 1.0  # seconds an image is used for without reading it again
+
+
+def _handed(task_id: str, record: TaskRecord) -> TaskRecord:
+    """A copy of ``record`` for a caller (or for memory), but a for_each's chunk, which never changes."""
+    return record if is_chunk(task_id) else task_copy(record)
+
+
+def _maybe_copy(run: RunRecord | None) -> RunRecord | None:
+    return None if run is None else run_copy(run)
 
 
 @dataclass
@@ -108,7 +118,7 @@ class RecallingStore:
 
     def _remember_task(self, run_id: str, record: TaskRecord) -> None:
         # A refusal's current state of an item that does not exist is a bare record: no item, as load says.
-        seen = None if record == TaskRecord(record.task_id) else copy.deepcopy(record)  # the caller's is its own
+        seen = None if record == TaskRecord(record.task_id) else task_copy(record)  # the caller's is its own
         memory = self._memory(run_id)
         if memory is not None:
             memory.tasks[record.task_id] = (seen, self.clock.now())
@@ -165,17 +175,18 @@ class RecallingStore:
             known = [memory.tasks.get(task_id) for task_id in task_ids]
             if all(entry is not None and self._fresh(entry[1]) for entry in known):
                 # copies: what a caller does with its records is not what was stored
-                found = {task_id: entry[0] for task_id, entry in zip(task_ids, known)
+                found = {task_id: _handed(task_id, entry[0]) for task_id, entry in zip(task_ids, known)
                          if entry is not None and entry[0] is not None}
-                return copy.deepcopy(memory.run), copy.deepcopy(found)
+                return run_copy(memory.run), found
         run, records = self.inner.load(run_id, task_ids)
         now = self.clock.now()
         if memory is None or not self._fresh(memory.run_at):
-            memory = memories[run_id] = _Memory(copy.deepcopy(run), now)
+            memory = memories[run_id] = _Memory(_maybe_copy(run), now)
         else:
-            memory.run, memory.run_at = copy.deepcopy(run), now
+            memory.run, memory.run_at = _maybe_copy(run), now
         for task_id in task_ids:
-            memory.tasks[task_id] = (copy.deepcopy(records.get(task_id)), now)
+            record = records.get(task_id)
+            memory.tasks[task_id] = (None if record is None else _handed(task_id, record), now)
         return run, records
 
     def get_run(self, run_id: str) -> RunRecord | None:
@@ -184,9 +195,9 @@ class RecallingStore:
         if memories is not None:  # a strongly consistent read of the run: remembered as load's would be
             memory = memories.get(run_id)
             if memory is None or not self._fresh(memory.run_at):
-                memories[run_id] = _Memory(copy.deepcopy(run), self.clock.now())
+                memories[run_id] = _Memory(_maybe_copy(run), self.clock.now())
             else:
-                memory.run, memory.run_at = copy.deepcopy(run), self.clock.now()
+                memory.run, memory.run_at = _maybe_copy(run), self.clock.now()
         return run
 
     # ------------------------------------------------------------ task writes: remember what they return
@@ -282,7 +293,7 @@ class RecallingStore:
         # read of it, so the start message's first task loads without one (as after get_run).
         memories: dict[str, _Memory] | None = getattr(self._local, "memory", None)
         if memories is not None:
-            memories[run.run_id] = _Memory(copy.deepcopy(written.record), self.clock.now())
+            memories[run.run_id] = _Memory(_maybe_copy(written.record), self.clock.now())
         return written
 
     # ------------------------------------------------------------ the rest passes on unchanged

@@ -7,13 +7,13 @@ test_store_outcomes.py run both stores through the same cases.
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any, Callable
 
+from infra.copies import record_copy
 from infra.ports import (
     RunGone,
     RunRecord,
@@ -45,14 +45,8 @@ from statemachine.versions import WorkflowVersion, version_key
 
 from .feed import ChangeFeed, run_image, task_image
 
-
-def _copy(value):
-    # Records leave the store as copies, as they would from a database. A run's inputs never
-    # change after it starts, so they are shared rather than copied on every read.
-    if isinstance(value, RunRecord):
-        return replace(value, variables=copy.deepcopy(value.variables), outputs=copy.deepcopy(value.outputs),
-                       error=copy.deepcopy(value.error), end_comps=copy.deepcopy(value.end_comps))
-    return copy.deepcopy(value)
+# Records leave the store as copies, as they would from a database (a run's inputs shared: they never change).
+_copy = record_copy
 
 
 class _Items(dict):
