@@ -47,8 +47,11 @@ system-deps:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null; } || \
 		echo "postgresql not installed: the PostgreSQL database tests will be skipped"
 
+# The suite on two processes (pytest-xdist): most tests wait on a subprocess, a socket or a timer, so two
+# at once keep both cores busy. TEST_JOBS=0 runs it in this process alone.
+TEST_JOBS ?= 2
 unit: setup sam-setup system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_JOBS)
 
 test: lint unit
 
