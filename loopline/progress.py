@@ -8,8 +8,8 @@ without --json (loopline/cli.py decides); elsewhere `run` prints its plain lines
 
 from __future__ import annotations
 
+import os
 import re
-import shutil
 from collections.abc import Mapping
 from typing import Any, TextIO
 
@@ -108,7 +108,7 @@ class LiveLine:
         self.text = ""
 
     def show(self, text: str) -> None:
-        width = max(20, shutil.get_terminal_size((100, 24)).columns - 1)
+        width = max(20, self._columns() - 1)
         self.text = text if len(text) <= width else text[:width - 3] + "..."
         self._write(_CLEAR + self.text)
 
@@ -119,6 +119,16 @@ class LiveLine:
         if self.text:
             self._write(_CLEAR)
         self.text = ""
+
+    def _columns(self) -> int:
+        """The width of the terminal the line is drawn on (its stream's, not stdout's: stdout may be a
+        pipe carrying `run --json`'s line); $COLUMNS first, as shutil reads it; 100 if neither says."""
+        if os.environ.get("COLUMNS", "").isdigit():
+            return int(os.environ["COLUMNS"])
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns or 100
+        except (AttributeError, OSError, ValueError):
+            return 100
 
     def _write(self, data: str) -> None:
         self.stream.write(data)

@@ -4,14 +4,17 @@ for a mistyped task type, live progress of `run` on a terminal (a pseudo-termina
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
 import re
 import select
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import textwrap
 import threading
 import time
@@ -76,7 +79,10 @@ def test_a_mistyped_task_type_is_answered_with_the_closest_one(tmp_path):
 def _run_on_a_terminal(*args: str, timeout: float = 120) -> tuple[int, str, str]:
     """`loopline ARGS` with stderr on a pseudo-terminal (stdout a pipe): (exit, stdout, what the terminal got)."""
     master, slave = pty.openpty()
-    proc = subprocess.Popen([LOOPLINE, *args], stdout=subprocess.PIPE, stderr=slave, env=ENV)
+    # A terminal 200 columns wide, so that the whole line fits; the width is the terminal's, not $COLUMNS.
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 200, 0, 0))
+    env = {k: v for k, v in ENV.items() if k not in ("COLUMNS", "LINES")}
+    proc = subprocess.Popen([LOOPLINE, *args], stdout=subprocess.PIPE, stderr=slave, env=env)
     os.close(slave)
     seen = bytearray()
     deadline = time.monotonic() + timeout

@@ -3,9 +3,14 @@ from a compiled plan and the records a run leaves: what each says, and how the l
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import logging
+import os
+import pty
+import struct
+import termios
 from pathlib import Path
 
 from infra.engine.journal import transitions_log
@@ -113,3 +118,25 @@ def test_watching_reads_the_engines_transition_records_and_stops_cleanly():
     assert lines[0] == "run r1 started: workflow=expense_report status=RUNNING"
     assert len(lines) == 2 and lines[1].startswith("loopline dev: could not report a run transition")
     assert (transitions_log.level, transitions_log.propagate) == before
+
+
+def test_the_line_is_cut_to_its_own_terminals_width(monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    text = "x" * 150
+    buffer = io.StringIO()  # no terminal at all: 100 columns
+    LiveLine(buffer).show(text)
+    assert buffer.getvalue().endswith("x" * 96 + "...")
+    master, slave = pty.openpty()
+    try:
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 200, 0, 0))
+        with os.fdopen(os.dup(slave), "w") as terminal:  # the line's stream is the 200-column terminal
+            line = LiveLine(terminal)
+            line.show(text)
+            assert line.text == text
+    finally:
+        os.close(master)
+        os.close(slave)
+    monkeypatch.setenv("COLUMNS", "41")  # the user's word wins, as for shutil
+    line = LiveLine(io.StringIO())
+    line.show(text)
+    assert line.text == "x" * 37 + "..."
