@@ -378,7 +378,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="counted runs per workflow (default 3)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds a run may take (default 60)")
     parser.add_argument("--only", default="", help="only the workflows whose label contains this text")
+    parser.add_argument("--recall-seconds", type=float, default=None,
+                        help="how long an invocation's memory of what it read and wrote is used (the engine's"
+                             " 1 s by default): longer, the counts no longer move with the machine's load")
     args = parser.parse_args(argv)
+    if args.recall_seconds is not None:
+        from infra.engine import recall
+
+        # Bound as the constructor's default when the engine is built (infra/wiring.py makes it).
+        recall.RecallingStore.__init__.__defaults__ = (args.recall_seconds,)
 
     print("$ " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable, os.getcwd())
                                                       if sys.executable.startswith(os.getcwd()) else sys.executable,
