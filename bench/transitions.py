@@ -15,7 +15,8 @@ its instance (no engine code is changed):
 * ``scheduler`` ``LocalRuntime.fire_due_timers``: what EventBridge Scheduler does
                 on AWS (here emulated by listing and reading schedules).
 * ``history``   calls made inside HistoryFunction (the runs table's stream consumer, not the
-                worker): one conditional PutItem per history entry, and a GetItem of a run (and
+                worker): per stream batch a BatchGetItem per 100 history entries and a BatchWriteItem
+                per 25 new ones (docs/history.md), and a GetItem of a run (and
                 of a plan) it has not read yet, to label task metrics (docs/metrics.md).
 * ``stream``    the DynamoDB stream event source mapping's reads (GetShardIterator, GetRecords),
                 emulated by ``LocalRuntime.streams.poll_once``; after each run the benchmark
@@ -320,11 +321,12 @@ def report(results: list[Measured], repeat: int) -> None:
     rows = []
     for m in results:
         n = m.transitions
-        puts = m.calls.get(("history", "dynamodb", "PutItem"), 0)
-        rows.append([m.label, str(n), f"{total(m, 'history') / n:.2f}", _num(puts),
+        kept = [_num(m.calls.get(("history", "dynamodb", op), 0))
+                for op in ("BatchGetItem", "BatchWriteItem", "PutItem")]
+        rows.append([m.label, str(n), f"{total(m, 'history') / n:.2f}", *kept,
                      f"{total(m, 'stream') / n:.2f}", f"{total(m, 'handler') / n:.2f}"])
-    print(_table(["workflow", "transitions", "history calls per transition", "entries (PutItem)/run",
-                  "stream reads per transition", "worker calls per transition (as in 1)"], rows))
+    print(_table(["workflow", "transitions", "history calls per transition", "BatchGetItem/run", "BatchWriteItem/run",
+                  "PutItem/run", "stream reads per transition", "worker calls per transition (as in 1)"], rows))
 
     print("\n## 4. Per-run totals, by caller and operation\n")
     tags = ("api", "handler", "poller", "scheduler", "lambda", "history", "stream")
@@ -355,9 +357,11 @@ def report(results: list[Measured], repeat: int) -> None:
           " inside the Scheduler service and are not API calls of ours.")
     print("lambda    = the Lambda service's side of a code task: the task runner's destination record sent to the"
           " result queue (locally loopline/embedded/async_lambda.py; on AWS not an API call of ours).")
-    print("history   = HistoryFunction's own calls: one conditional PutItem per history entry (each applied"
-          " transition of a task or the run: a task's claim and its end, the run's start and end), and one GetItem"
-          " of each run it has not read yet (its plan's GetItem was in the warm-up run), for task metrics' labels.")
+    print("history   = HistoryFunction's own calls: per stream batch, one BatchGetItem per 100 history entries"
+          " (which are new) and one BatchWriteItem per 25 new ones (an entry per applied transition of a task or the"
+          " run: a task's claim and its end, the run's start and end; a PutItem each only where a batch request"
+          " fails), and one GetItem of each run it has not read yet (its plan's GetItem was in the warm-up run),"
+          " for task metrics' labels.")
     print("stream    = the DynamoDB stream event source mapping's reads (GetRecords, GetShardIterator), emulated"
           " by LocalRuntime.streams.poll_once; on AWS, Lambda's polling of the stream (not billed per request).")
     print("handler includes the worker's Invoke of the task runner and its reading of the result queue's records."
@@ -374,7 +378,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="counted runs per workflow (default 3)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds a run may take (default 60)")
     parser.add_argument("--only", default="", help="only the workflows whose label contains this text")
+    parser.add_argument("--recall-seconds", type=float, default=None,
+                        help="how long an invocation's memory of what it read and wrote is used (the engine's"
+                             " 1 s by default): longer, the counts no longer move with the machine's load")
     args = parser.parse_args(argv)
+    if args.recall_seconds is not None:
+        from infra.engine import recall
+
+        # Bound as the constructor's default when the engine is built (infra/wiring.py makes it).
+        recall.RecallingStore.__init__.__defaults__ = (args.recall_seconds,)
 
     print("$ " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.executable, os.getcwd())
                                                       if sys.executable.startswith(os.getcwd()) else sys.executable,

@@ -12,12 +12,17 @@ not carry, from the ``TaskContext`` (cached reads of the run and its plan, docs/
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from statemachine.history import entries_of
-from statemachine.metrics import labelled, points_of, task_item_of
+from statemachine.history import HistoryEntry, entries_of
+from statemachine.metrics import MetricPoint, labelled, points_of, task_item_of
 
-from .ports import History, Metrics, TaskContext
+from .ports import History, HistoryUnfinished, Metrics, StoreError, TaskContext
+
+log = logging.getLogger(__name__)
 
 
 class HistoryRecorder:
@@ -30,15 +35,64 @@ class HistoryRecorder:
         """Append the entries of one change record (a stream record's ``dynamodb`` part); returns how
         many were new. A storage error is raised: the record is then retried, not lost (and its
         metrics, not emitted yet, are emitted then)."""
-        points = points_of(change)
-        task = task_item_of(change)
         # Labelled before the entries are appended: were the look-up to fail after, the retried record
         # would find its entries kept and emit nothing. Most changes have no points, so no look-up;
         # one that has mostly finds its run and plan cached.
-        if points and task is not None:
-            labels = self.context.of(*task)
-            points = labelled(points, labels.workflow, labels.task_type)
+        points = self._points(change)
         written = sum(1 for entry in entries_of(change) if self.history.append(entry))
         if written:
             self.metrics.emit(points)
         return written
+
+    def record_all(self, changes: Sequence[dict[str, Any]]) -> Recorded:
+        """Append the entries of a batch of change records in one ``append_all`` (a few requests
+        instead of one per entry), in order, as far as they go: a record whose entries or labels cannot
+        be made, or whose entries are not kept for certain, stops the batch there (``Recorded.failed``),
+        and it and the records after it are delivered again. Each record's metrics are emitted as
+        ``record`` emits them: once the entries are kept, and only if one of them was new."""
+        prepared: list[tuple[list[MetricPoint], list[HistoryEntry]]] = []
+        failed: int | None = None
+        for index, change in enumerate(changes):
+            try:
+                prepared.append((self._points(change), list(entries_of(change))))
+            except Exception:  # a record that cannot be read (or labelled now) is retried, not lost
+                log.exception("history: change record %d of %d could not be read", index, len(changes))
+                failed = index
+                break
+        entries = [entry for _, of_one in prepared for entry in of_one]
+        try:
+            new = self.history.append_all(entries)
+        except HistoryUnfinished as unfinished:
+            log.exception("history: %d of %d entries kept for certain", len(unfinished.new), len(entries))
+            new = unfinished.new
+        except StoreError:
+            log.exception("history: none of %d entries kept for certain", len(entries))
+            new = []
+        written = end = 0
+        for index, (points, of_one) in enumerate(prepared):
+            if end + len(of_one) > len(new):
+                failed = index  # not all of its entries kept: it comes again, and what follows it
+                break
+            added = sum(new[end:end + len(of_one)])
+            end += len(of_one)
+            written += added
+            if added:
+                self.metrics.emit(points)
+        return Recorded(written, failed)
+
+    def _points(self, change: dict[str, Any]) -> list[MetricPoint]:
+        points = points_of(change)
+        task = task_item_of(change)
+        if points and task is not None:
+            labels = self.context.of(*task)
+            points = labelled(points, labels.workflow, labels.task_type)
+        return points
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What ``record_all`` did: how many entries were new, and the first record not done (None: all
+    were), from which the batch is delivered again."""
+
+    written: int
+    failed: int | None

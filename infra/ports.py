@@ -19,7 +19,7 @@ same way (tests/component/test_store_outcomes.py runs each store through them):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
@@ -226,6 +226,15 @@ class Written(NamedTuple, Generic[R]):
 
 class StoreError(Exception):
     """The store could not be reached or refused the request (not a condition failure)."""
+
+
+class HistoryUnfinished(StoreError):
+    """``History.append_all`` failed part way: the first ``len(new)`` entries are kept for certain
+    (``new``: which of them were not there before), the others may or may not be."""
+
+    def __init__(self, message: str, new: list[bool]):
+        super().__init__(message)
+        self.new = new
 
 
 class StateStore(Protocol):
@@ -478,6 +487,12 @@ class History(Protocol):
 
     def append(self, entry: HistoryEntry) -> bool:
         """Keep ``entry`` once: False when an entry of the same change record is there already."""
+        ...
+
+    def append_all(self, entries: Sequence[HistoryEntry]) -> list[bool]:
+        """Keep each of ``entries`` once, in as few requests as the store allows (a stream batch's
+        entries: HistoryRecorder.record_all); for each, True when it was not there before. A failure
+        part way raises HistoryUnfinished, saying which leading entries are kept for certain."""
         ...
 
     def of_run(self, run_id: str, cursor: str | None = None, limit: int = 100) -> Page[HistoryEntry]:

@@ -10,6 +10,7 @@ JSON; ``ttl`` is when DynamoDB may delete it (the deployment's retention after i
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from statemachine.history import (
@@ -25,6 +26,7 @@ from statemachine.history import (
 
 from ..clock import parse_iso
 from ..ports import Page
+from .dynamo_batches import keep_all
 from .dynamo_calls import Refused, call
 
 AUDIT_PK = "AUDIT"
@@ -40,12 +42,16 @@ class DynamoHistory:
         self.table = table
         self.retention = retention
 
-    def _put(self, pk: str, sk: str, at: str, body: dict[str, Any], extra: dict[str, str] | None = None) -> bool:
+    def _item(self, pk: str, sk: str, at: str, body: dict[str, Any], extra: dict[str, str] | None = None
+              ) -> dict[str, Any]:
         item = {"pk": {"S": pk}, "sk": {"S": sk}, "entry": {"S": json.dumps(body, separators=(",", ":"))},
                 **{name: {"S": value} for name, value in (extra or {}).items()}}
         expires = self.retention.expires(parse_iso(at))
         if expires is not None:
             item["ttl"] = {"N": str(expires)}
+        return item
+
+    def _put(self, item: dict[str, Any]) -> bool:
         try:
             call(self._db, "put_item", TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
         except Refused:
@@ -53,7 +59,15 @@ class DynamoHistory:
         return True
 
     def append(self, entry: HistoryEntry) -> bool:
-        return self._put(run_pk(entry.run_id), entry.sort_key, entry.at, encode_entry(entry))
+        return self._put(self._entry_item(entry))
+
+    def _entry_item(self, entry: HistoryEntry) -> dict[str, Any]:
+        return self._item(run_pk(entry.run_id), entry.sort_key, entry.at, encode_entry(entry))
+
+    def append_all(self, entries: Sequence[HistoryEntry]) -> list[bool]:
+        """A stream batch's entries in a few requests (dynamo_batches.py): which are there already is
+        read first, then the others are written 25 to a request."""
+        return keep_all(self._db, self.table, [self._entry_item(entry) for entry in entries], self._put)
 
     def of_run(self, run_id: str, cursor: str | None = None, limit: int = 100) -> Page[HistoryEntry]:
         items, more = self._query(run_pk(run_id), cursor, None, limit, None)
@@ -62,8 +76,8 @@ class DynamoHistory:
 
     def record_action(self, entry: AuditEntry) -> bool:
         # actor and action also as attributes of their own: GET /audit filters on them.
-        return self._put(AUDIT_PK, entry.sort_key, entry.at, encode_action(entry),
-                         {"actor": entry.actor, "action": entry.action.value})
+        return self._put(self._item(AUDIT_PK, entry.sort_key, entry.at, encode_action(entry),
+                                    {"actor": entry.actor, "action": entry.action.value}))
 
     def actions(self, actor: str | None = None, action: AuditAction | None = None, since: str | None = None,
                 cursor: str | None = None, limit: int = 100) -> Page[AuditEntry]:

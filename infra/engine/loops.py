@@ -147,10 +147,14 @@ class Loops:
         # for_each's next step depends on its index and items alone: decided again, it starts the same
         # iteration (idempotent), without that read.
         on_variables = config["type"] != "for_each" or config.get("break_on") is not None
-        later = [chunk_key(loop.id, following)] if following is not None else []
-        if following is not None and on_variables:
-            later.append(iteration_key(loop.id, following))
-        keys = [loop.id] + later
+        # The item the next iteration starts with: a for_each's, from the chunk that holds it, read with the
+        # loop when it is this iteration's chunk (there, certainly). In the next chunk, it is read only once
+        # the loop's count says it exists: the last iterations of a list of 100 would each read a chunk
+        # that is not there.
+        chunk_id = chunk_key(loop.id, following) if following is not None and config["type"] == "for_each" else None
+        sure = chunk_id is not None and following is not None and following // CHUNK == index // CHUNK
+        next_id = iteration_key(loop.id, following) if following is not None and on_variables else None
+        keys = [loop.id, *([chunk_id] if sure and chunk_id else []), *([next_id] if next_id else [])]
         _, recs = self.store.load(run.run_id, keys)
         rec = recs.get(loop.id) or TaskRecord(loop.id)
         if rec.status in TASK_ENDED:
@@ -160,9 +164,12 @@ class Loops:
             return
         if rec.status != TaskStatus.WAITING or rec.waiting_for != WaitingFor.LOOP:
             return
-        chunk = recs[keys[1]].output if len(keys) > 1 and keys[1] in recs else []
-        item = chunk[following % CHUNK] if following is not None and following % CHUNK < len(chunk) else None
-        if following is not None and on_variables and _started(recs.get(keys[2])):
+        if chunk_id is not None and not sure and following is not None \
+                and following < (loop_total(rec.loop_state) or 0):
+            recs.update(self.store.load(run.run_id, [chunk_id])[1])
+        chunk = recs[chunk_id].output if chunk_id is not None and chunk_id in recs else []
+        item = chunk[following % CHUNK] if following is not None and following % CHUNK < len(chunk or []) else None
+        if following is not None and on_variables and _started(recs.get(next_id or "")):
             # Decided before: this is a redelivery, and the loop went on (only this iteration's end starts
             # that one). Its conditions are not evaluated again: the variables they read may have moved
             # on with the later iterations' exports, and would end the loop early. Started again

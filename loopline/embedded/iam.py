@@ -116,8 +116,8 @@ def needs(service: str, operation: str, params: Mapping[str, Any], region: str, 
             # IAM has no TransactWriteItems action: each item needs its own (PutItem, UpdateItem, ...).
             return [(f"dynamodb:{_TRANSACT_ACTIONS[kind]}", table(body["TableName"]), {})
                     for item in params["TransactItems"] for kind, body in item.items()]
-        if operation == "BatchGetItem":
-            return [("dynamodb:BatchGetItem", table(name), {}) for name in params["RequestItems"]]
+        if operation in ("BatchGetItem", "BatchWriteItem"):
+            return [(f"dynamodb:{operation}", table(name), {}) for name in params["RequestItems"]]
         if operation in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan", "DescribeTable"):
             return [(f"dynamodb:{operation}", table(params["TableName"], params.get("IndexName")), {})]
         return None

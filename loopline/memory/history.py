@@ -4,6 +4,7 @@ tests/component/test_history_contract.py. Nothing expires here: local runs are s
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from infra.ports import Page
 from statemachine.history import AuditAction, AuditEntry, HistoryEntry
@@ -22,6 +23,9 @@ class InMemoryHistory:
                 return False  # the same change record delivered again: kept once
             entries[entry.sort_key] = entry
             return True
+
+    def append_all(self, entries: Sequence[HistoryEntry]) -> list[bool]:
+        return [self.append(entry) for entry in entries]  # memory does not fail part way
 
     def of_run(self, run_id: str, cursor: str | None = None, limit: int = 100) -> Page[HistoryEntry]:
         with self._lock:

@@ -9,6 +9,7 @@ Nothing expires here, as in memory: the state directory is removed to start fres
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from infra.ports import Page
@@ -33,6 +34,13 @@ class SQLiteHistory:
         with self._db.write() as db:
             return db.execute("INSERT OR IGNORE INTO history (run_id, sort_key, entry) VALUES (?, ?, ?)",
                               (entry.run_id, entry.sort_key, _text(encode_entry(entry)))).rowcount == 1
+
+    def append_all(self, entries: Sequence[HistoryEntry]) -> list[bool]:
+        """In one transaction: all kept, or none (nothing is kept part way)."""
+        with self._db.write() as db:
+            return [db.execute("INSERT OR IGNORE INTO history (run_id, sort_key, entry) VALUES (?, ?, ?)",
+                               (entry.run_id, entry.sort_key, _text(encode_entry(entry)))).rowcount == 1
+                    for entry in entries]
 
     def of_run(self, run_id: str, cursor: str | None = None, limit: int = 100) -> Page[HistoryEntry]:
         rows = self._db.rows(

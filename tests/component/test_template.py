@@ -151,7 +151,8 @@ def test_the_task_runner_holds_nothing_of_the_engine(cfn: dict[str, Any]) -> Non
 
 def test_the_history_function_reads_the_runs_stream_and_writes_history_only(cfn: dict[str, Any]) -> None:
     """Issue #11: history is read off the runs table's stream (no write added to a transition) by a
-    function whose role can put history entries and read that stream, and get a run's and a plan's
+    function whose role can put history entries (and read which are there, to write a batch of them at
+    once) and read that stream, and get a run's and a plan's
     item (and a large one's payload) to label task metrics: no other read, no write of the engine's."""
     resources = cfn["Resources"]
     assert resources["RunsTable"]["Properties"]["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
@@ -164,7 +165,8 @@ def test_the_history_function_reads_the_runs_stream_and_writes_history_only(cfn:
     grants = {(a, resource) for s in _statements(role["Policies"])
               for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
               for resource in references(s["Resource"])}
-    assert grants == {("dynamodb:PutItem", "HistoryTable"), ("dynamodb:DescribeStream", "RunsTable"),
+    assert grants == {("dynamodb:PutItem", "HistoryTable"), ("dynamodb:BatchGetItem", "HistoryTable"),
+                      ("dynamodb:BatchWriteItem", "HistoryTable"), ("dynamodb:DescribeStream", "RunsTable"),
                       ("dynamodb:GetRecords", "RunsTable"), ("dynamodb:GetShardIterator", "RunsTable"),
                       ("dynamodb:ListStreams", "RunsTable"), ("sqs:SendMessage", "HistoryFailureQueue"),
                       ("dynamodb:GetItem", "RunsTable"), ("dynamodb:GetItem", "DefinitionsTable"),

@@ -12,6 +12,7 @@ from urllib.parse import quote
 import boto3
 import pytest
 
+from infra.aws import dynamo_batches
 from infra.aws.dynamo_history import DynamoHistory
 from infra.ports import StoreError
 
@@ -200,39 +201,76 @@ def test_a_stream_record_delivered_twice_adds_no_entry(api, runtime):
 
 
 def test_the_consumer_failing_mid_batch_is_retried_without_loss(api, runtime, monkeypatch):
-    """A put of the history store fails once in the middle of a batch: the function reports that
-    record, the shard is delivered again from it, and nothing is lost or kept twice."""
-    real, calls = DynamoHistory.append, []
+    """The batch's write request is refused, and the one-by-one puts it falls back to fail once at the
+    fourth entry: the function reports that entry's record, the shard is delivered again from it, and
+    nothing is lost or kept twice."""
+    real, calls = DynamoHistory._put, []
 
-    def flaky(self, entry):
-        calls.append(entry.sort_key)
+    def flaky(self, item):
+        calls.append(item["sk"]["S"])
         if len(calls) == 4:
             raise StoreError("DynamoDB put_item failed: throttled (injected)")
-        return real(self, entry)
+        return real(self, item)
 
-    monkeypatch.setattr(DynamoHistory, "append", flaky)
+    monkeypatch.setattr(dynamo_batches, "_write", lambda client, table, items: {dynamo_batches._key(i) for i in items})
+    monkeypatch.setattr(DynamoHistory, "_put", flaky)
     _, started = call(api, "POST", "/runs", {"workflow": CHAIN})
     ended(api, started["run_id"])
     entries = history(api, started["run_id"], "COMPLETED")
-    assert len(calls) > len(entries)  # the failed record (and any after it in its batch) came again
+    assert len(calls) > len(entries)  # the failed entry was put again
     assert calls[3] in [e["at"] + "#" + e["seq"].zfill(40) for e in entries]  # the failed one is kept
     assert [(e["item"], e["status"]) for e in entries if e["kind"] == "task"] == [
         ("a", "RUNNING"), ("a", "COMPLETED"), ("b", "RUNNING"), ("b", "COMPLETED"), ("c", "RUNNING"),
         ("c", "COMPLETED")]
 
 
+def test_a_batch_of_records_is_kept_in_a_few_requests(api, runtime, monkeypatch):
+    """A stream batch's entries: one read of which are there, then 25 to a write request; no put."""
+    real_get, real_write, asked = DynamoHistory.append_all, dynamo_batches._write, []
+
+    def counting(self, entries):
+        asked.append(len(entries))
+        return real_get(self, entries)
+
+    def writes(client, table, items):
+        asked.append(-len(items))
+        return real_write(client, table, items)
+
+    monkeypatch.setattr(DynamoHistory, "append_all", counting)
+    monkeypatch.setattr(dynamo_batches, "_write", writes)
+    real_put, put = DynamoHistory._put, []
+
+    def one_by_one(self, item):
+        put.append(item["pk"]["S"])
+        return real_put(self, item)
+
+    monkeypatch.setattr(DynamoHistory, "_put", one_by_one)
+    _, started = call(api, "POST", "/runs", {"workflow": CHAIN})
+    ended(api, started["run_id"])
+    entries = history(api, started["run_id"], "COMPLETED")
+    assert sum(n for n in asked if n > 0) == -sum(n for n in asked if n < 0) == len(entries)
+    assert all(-25 <= n for n in asked)
+    assert not [pk for pk in put if pk.startswith("RUN#")]  # the audit's actions are still put one by one
+
+
 def test_a_record_failing_every_retry_goes_to_the_failure_queue_and_the_stream_moves_on(api, runtime, monkeypatch):
     """After MaximumRetryAttempts (10) the batch's location goes to HistoryFailureQueue, for an operator
     to replay, and the records after it are delivered: one broken record does not stop the history."""
-    real = DynamoHistory.append
+    real_put, real_write = DynamoHistory._put, dynamo_batches._write
     poisoned: list[str] = []
 
-    def refuses_one_run(self, entry):
-        if entry.run_id in poisoned:
+    def refuses_one_run(self, item):
+        if any(item["pk"]["S"] == f"RUN#{run_id}" for run_id in poisoned):
             raise StoreError("DynamoDB put_item failed: this run's entries are refused (injected)")
-        return real(self, entry)
+        return real_put(self, item)
 
-    monkeypatch.setattr(DynamoHistory, "append", refuses_one_run)
+    def refuses_a_request_with_one(client, table, items):
+        if any(i["pk"]["S"] == f"RUN#{run_id}" for i in items for run_id in poisoned):
+            return {dynamo_batches._key(i) for i in items}  # refused as a whole
+        return real_write(client, table, items)
+
+    monkeypatch.setattr(DynamoHistory, "_put", refuses_one_run)
+    monkeypatch.setattr(dynamo_batches, "_write", refuses_a_request_with_one)
     _, bad = call(api, "POST", "/runs", {"workflow": CHAIN})
     poisoned.append(bad["run_id"])
     ended(api, bad["run_id"])

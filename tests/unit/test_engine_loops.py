@@ -188,3 +188,37 @@ def test_a_body_condition_and_when(local, clock):
     view = drive(local, start(local, text), clock)
     # one output per iteration, aligned with the items: a skipped body gives null
     assert view["tasks"]["each"]["output"] == [None, 2, None, 4]
+
+
+CHUNKED = """
+workflow:
+  metadata: {id: chunked}
+  control_flow:
+    loops:
+      - id: each
+        items: "${inputs.items}"
+        max_iterations: 1000
+        parallel: %(parallel)s
+        max_concurrent: 10
+        tasks:
+          - id: echo
+            type: wait
+            config: {duration: 0s}
+            outputs: [{name: result, value: "${loop.item}"}]
+"""
+
+
+@pytest.mark.parametrize("parallel", ["true", "false"])
+@pytest.mark.parametrize("size", [100, 150])
+def test_the_next_item_is_read_from_its_chunk_and_no_chunk_past_the_list_is_read(local, clock, parallel, size):
+    """Items are kept 100 to a chunk (keys.CHUNK): the iterations that cross into the next chunk read it
+    only if the list goes on, so a list of 100 never asks for a second chunk."""
+    reads: list[list[str]] = []
+    real = local.store.load
+    local.store.load = lambda run, ids: reads.append(list(ids)) or real(run, ids)
+    items = [f"item {i}" for i in range(size)]
+    view = drive(local, start(local, CHUNKED % {"parallel": parallel}, {"items": items}), clock)
+    assert view["status"] == "COMPLETED"
+    assert view["tasks"]["each"]["output"] == [{"result": item} for item in items]
+    asked = {key for ids in reads for key in ids if ":items:" in key}
+    assert asked <= {f"each:items:{k}" for k in range((size + 99) // 100)}, asked

@@ -66,4 +66,9 @@ def test_what_calls_need():
                  REGION, ACCOUNT) == [("lambda:InvokeFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:runner",
                                        {})]
     assert needs("sqs", "PurgeQueue", {"QueueUrl": "http://localhost/1/q"}, REGION, ACCOUNT) is None
-    assert needs("dynamodb", "BatchWriteItem", {"RequestItems": {}}, REGION, ACCOUNT) is None
+    tables = {"RequestItems": {"runs": [], "history": []}}
+    assert needs("dynamodb", "BatchWriteItem", tables, REGION, ACCOUNT) == [
+        ("dynamodb:BatchWriteItem", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}", {})
+        for name in ("runs", "history")]
+    assert needs("dynamodb", "Scan", {"TableName": "runs"}, REGION, ACCOUNT) is not None
+    assert needs("dynamodb", "RestoreTableFromBackup", {}, REGION, ACCOUNT) is None
