@@ -6,7 +6,8 @@ holds one set. The Lambda's stdout is its log stream; CloudWatch turns each line
 Powertools adds the ``service`` dimension (POWERTOOLS_SERVICE_NAME). A point with a workflow or a
 task type is emitted a second time with its status only: CloudWatch alarms need fixed dimensions,
 so the template's alarms and dashboard read that all-workflows series (a metric per dimension set:
-nothing is counted twice in either).
+nothing is counted twice in either). A circuit breaker's point is emitted a third time with the
+breaker's name only, for an alarm on one breaker.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class EmfMetrics:
             sets = [point.dimensions]
             if point.workflow or point.task_type:
                 sets.append({"status": point.status})
+            if point.breaker:  # an alarm on one breaker, whichever workflow opened it
+                sets.append({"breaker": point.breaker})
             for dimensions in sets:
                 with single_metric(name=point.name.value, unit=MetricUnit(point.unit.value), value=point.value,
                                    namespace=self.namespace, default_dimensions=dimensions):
