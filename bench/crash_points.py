@@ -96,6 +96,16 @@ workflow:
       retry: {max_attempts: 2, delay: 1s}
       config: {code: "raise ValueError('always')"}
 """,
+    "circuit": """
+workflow:
+  metadata: {id: circuit}
+  tasks:
+    - id: guarded
+      type: python
+      retry: {max_attempts: 3, delay: 1s}
+      circuit_breaker: {name: crash_points, failures: 2, window: 1m, open_for: 30s}
+      config: {code: "raise ConnectionError('down')"}
+""",
     "timer": """
 workflow:
   metadata: {id: timer}
