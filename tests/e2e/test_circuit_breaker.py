@@ -5,45 +5,23 @@ through and its success closes the breaker. The run history and GET /metrics sho
 
 from __future__ import annotations
 
-import pytest
-
-from tests.e2e.test_history import call, ended, history
+from tests.e2e.test_history import api, call, ended, history  # noqa: F401 (api: the fixture)
 from tests.e2e.test_metrics import metrics
-
-PAYMENTS = """
-workflow:
-  metadata: {id: payments, version: 1.0.0}
-  tasks:
-    - id: charge
-      type: python
-      config:
-        code: |
-          if inputs['down']:
-              raise ConnectionError('payments api down')
-          result = 'charged'
-      circuit_breaker: {name: payments_api, failures: 2, window: 1m, open_for: 30s}
-"""
+from tests.unit.test_engine_circuits import PAYMENTS
 
 
-@pytest.fixture
-def api(runtime):
-    runtime.start(http_port=0)
-    return runtime.gateway.url
-
-
-def charge(api: str, down: bool) -> tuple[str, dict]:
-    status, started = call(api, "POST", "/runs", {"workflow": PAYMENTS, "input": {"down": down}})
+def charge(base: str, down: bool) -> tuple[str, dict]:
+    status, started = call(base, "POST", "/runs", {"workflow": PAYMENTS, "input": {"down": down}})
     assert status == 201, started
     run_id = started["run_id"]
-    view = ended(api, run_id)
-    return run_id, view
+    return run_id, ended(base, run_id)
 
 
-def charge_reasons(api: str, run_id: str, final: str) -> list[str]:
-    return [e["reason"] for e in history(api, run_id, final) if e["kind"] == "task" and e["item"] == "charge"]
+def charge_reasons(base: str, run_id: str, final: str) -> list[str]:
+    return [e["reason"] for e in history(base, run_id, final) if e["kind"] == "task" and e["item"] == "charge"]
 
 
-def test_a_failing_dependency_opens_the_breaker_then_a_trial_closes_it(api, clock):
+def test_a_failing_dependency_opens_the_breaker_then_a_trial_closes_it(api, clock):  # noqa: F811
     first, view = charge(api, down=True)
     assert view["tasks"]["charge"]["error"]["type"] == "ConnectionError"
     second, view = charge(api, down=True)
