@@ -100,11 +100,18 @@ workflow:
 workflow:
   metadata: {id: circuit}
   tasks:
-    - id: guarded
+    - id: failing
       type: python
-      retry: {max_attempts: 3, delay: 1s}
-      circuit_breaker: {name: crash_points, failures: 2, window: 1m, open_for: 30s}
+      retry: {max_attempts: 2, delay: 1s}
+      circuit_breaker: {name: crash_points, failures: 2, window: 1d, open_for: 1h}
       config: {code: "raise ConnectionError('down')"}
+    - id: recovering
+      type: python
+      depends_on: [failing]
+      trigger_rule: all_done
+      retry: {max_attempts: 2, delay: 1s}
+      circuit_breaker: {name: crash_points, failures: 2, window: 1d, open_for: 1h}
+      config: {code: "result = 'back'"}
 """,
     "timer": """
 workflow:

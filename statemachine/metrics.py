@@ -46,6 +46,11 @@ class MetricName(StrEnum):
     DEAD_LETTERS = "DeadLetters"  # a task failed by the dead-letter path
     CIRCUIT_OPENED = "CircuitOpened"  # a circuit breaker opened (or opened again after a failed trial)
     CIRCUIT_CLOSED = "CircuitClosed"  # a circuit breaker's trial succeeded
+    RUNS_IN_PROGRESS = "RunsInProgress"  # a gauge: runs not ended, read from the store (statemachine/gauges.py)
+
+
+# Metrics whose point is a value at a moment (a gauge), not one more of something: never summed.
+GAUGES = frozenset({MetricName.RUNS_IN_PROGRESS})
 
 
 @dataclass(frozen=True)

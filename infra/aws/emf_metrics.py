@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from statemachine.metrics import MetricPoint
+from statemachine.metrics import GAUGES, MetricPoint
 
 
 class EmfMetrics:
@@ -24,7 +24,8 @@ class EmfMetrics:
     def emit(self, points: list[MetricPoint]) -> None:
         for point in points:
             sets = [point.dimensions]
-            if point.workflow or point.task_type:
+            if (point.workflow or point.task_type) and point.name not in GAUGES:
+                # (a gauge's reading has its status-only points already: statemachine/gauges.py)
                 sets.append({"status": point.status})
             if point.breaker:  # an alarm on one breaker, whichever workflow opened it
                 sets.append({"breaker": point.breaker})
