@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 transitions_log = logging.getLogger("loopline.transitions")
 NOTE_LIMIT = 500  # a reason (which may quote an error) is cut: the note rides on every write
 _cause: contextvars.ContextVar[Cause | None] = contextvars.ContextVar("loopline_cause", default=None)
-# A circuit breaker's change of state ("name:event", statemachine/circuit.py) the outcome written next tells.
-_circuit: contextvars.ContextVar[str | None] = contextvars.ContextVar("loopline_circuit", default=None)
+# A circuit breaker's change of state ("name:event", statemachine/circuit.py) the outcome written next tells:
+# the first note taken in the span has it (the outcome's own write), no later one (what it propagates to).
+_circuit: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("loopline_circuit", default=None)
 
 
 class TransitionSink(Protocol):
@@ -85,8 +86,8 @@ class Journal:
 
     @contextmanager
     def telling_circuit(self, circuit: str | None) -> Iterator[None]:
-        """Every note made inside tells the circuit breaker's change ``circuit`` (infra/engine/circuits.py)."""
-        token = _circuit.set(circuit)
+        """The first note made inside tells the circuit breaker's change ``circuit`` (infra/engine/circuits.py)."""
+        token = _circuit.set([circuit] if circuit else None)
         try:
             yield
         finally:
@@ -95,7 +96,8 @@ class Journal:
     def note(self, reason: str) -> LastChange:
         """Why a write is made, stored with it (the item's ``last_change``): the run's history is read
         off the table's stream from it, so the history costs no write of its own."""
-        cause, circuit = _cause.get(), _circuit.get()
+        cause, untold = _cause.get(), _circuit.get()
+        circuit = untold.pop() if untold else None
         if circuit:
             name, _, event = circuit.rpartition(":")
             reason = f"{reason}; circuit breaker '{name}' {event}"

@@ -90,3 +90,18 @@ def test_a_retry_policy_sees_circuit_open(mode, clock):
         view = drive(mode, run_id, clock)
     assert view["tasks"]["charge"]["error"]["type"] == "CircuitOpen"
     assert view["tasks"]["charge"]["attempts"] == 1
+
+
+def test_a_change_is_told_once_by_the_outcome_not_by_what_it_propagates_to(mode, clock):
+    """The failure that opens the breaker cancels the task after it: only the failure tells the opening."""
+    text = PAYMENTS + """    - {id: receipt, type: python, depends_on: [charge], config: {code: "result = 1"}}
+"""
+    for _ in range(2):
+        run_id = mode.engine.start_run(compile_yaml(text), {"down": True})
+        drive(mode, run_id, clock)
+    while mode.pump_once():
+        pass
+    told = [e for e in mode.history.of_run(run_id).items if "circuit breaker" in e.reason]
+    assert [(e.item, e.status) for e in told] == [("charge", "FAILED")]
+    assert 'loopline_circuit_opened_total{breaker="payments_api",status="OPEN",task_type="python",' \
+           'workflow="payments"} 1' in mode.metrics.render()
