@@ -83,7 +83,7 @@ bench-cost: setup
 # adapters) lives outside the copied packages, so nothing is pruned here.
 # The requirements are installed once per build and copied into each function (see the script).
 # tests/component/test_build.py runs `sam build` and imports every handler from what it built.
-build-ApiFunction build-ConsoleFunction build-WorkerFunction build-DeadLetterFunction build-TaskRunnerFunction build-HistoryFunction build-ConsoleAuthorizerFunction build-ConsoleSignInFunction: package-code
+build-ApiFunction build-ConsoleFunction build-WorkerFunction build-DeadLetterFunction build-TaskRunnerFunction build-HistoryFunction build-GaugesFunction build-ConsoleAuthorizerFunction build-ConsoleSignInFunction: package-code
 	$(PY) scripts/install_requirements.py "$(ARTIFACTS_DIR)"
 
 package-code:

@@ -96,6 +96,25 @@ workflow:
       retry: {max_attempts: 2, delay: 1s}
       config: {code: "raise ValueError('always')"}
 """,
+    "circuit": """
+workflow:
+  metadata: {id: circuit}
+  tasks:
+    # Opens at the first failure; the retry (1 s later) is the half-open trial, and fails: open again.
+    # After the wait, the next task's attempt is the trial, and closes it: each run leaves it closed, and
+    # no decision hangs on how far the harness moves the clock (open_for has always passed).
+    - id: failing
+      type: python
+      retry: {max_attempts: 2, delay: 1s}
+      circuit_breaker: {name: crash_points, failures: 1, window: 1d, open_for: 1ms}
+      config: {code: "raise ConnectionError('down')"}
+    - {id: pause, type: wait, depends_on: [failing], trigger_rule: all_done, config: {duration: 1s}}
+    - id: recovering
+      type: python
+      depends_on: [pause]
+      circuit_breaker: {name: crash_points, failures: 1, window: 1d, open_for: 1ms}
+      config: {code: "result = 'back'"}
+""",
     "timer": """
 workflow:
   metadata: {id: timer}

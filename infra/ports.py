@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
+from statemachine.circuit import Circuit
 from statemachine.history import AuditAction, AuditEntry, HistoryEntry
 from statemachine.metrics import MetricPoint
 from statemachine.state import ApprovalRequest, AttemptEntry, Catch, LastChange, LoopState, RoleContext
@@ -376,6 +377,14 @@ class StateStore(Protocol):
         its last ``keep`` (the oldest dropped), in one conditional write, so concurrent refusals each
         count once and the item never grows: it reads COMPLETED, ``attempt`` = the count, ``output`` =
         ``{"count": n, "last": [refusal, ...]}`` oldest first. Returns the item as written."""
+        ...
+
+    # circuit breakers (statemachine/circuit.py): one record per name, shared by every run of every workflow
+    def get_circuit(self, name: str) -> Circuit | None: ...  # read after every write that completed before
+    def put_circuit(self, circuit: Circuit) -> Written[Circuit]:
+        """Store ``circuit`` as version ``circuit.version + 1``, only while the stored one is ``circuit.version``
+        (0: none stored). Returns (True, as stored) or (False, the stored one), so of concurrent writers
+        deciding on the same read exactly one applies, and the others decide again on what won."""
         ...
 
     # link tokens

@@ -31,6 +31,7 @@ from .clock import SystemClock
 from .engine import Engine, EngineSettings
 from .history import HistoryRecorder
 from .links import LinkSigner
+from .listing import RunQueries
 from .ports import Clock, History, Metrics, TaskContext
 from .python_packages import provided_packages
 from .task_context import StoreTaskContext
@@ -218,6 +219,13 @@ def use_metrics(metrics: Metrics | None) -> None:
     global _metrics
     with _lock:
         _metrics = metrics
+
+
+def get_run_queries() -> RunQueries:
+    """GaugesFunction's reading of the runs in progress (infra/gauges.py): the runs table's status index
+    only (its role may Query that index and nothing else), no payload bucket (a summary is the index's
+    few projected fields)."""
+    return DynamoRunQueries(_client("dynamodb"), os.environ["LOOPLINE_RUNS_TABLE"])
 
 
 def get_task_context() -> TaskContext:

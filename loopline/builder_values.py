@@ -117,6 +117,7 @@ class ApprovalOptions(TypedDict, total=False):
     export: Mapping[str, Any]  # the same, and exported as a workflow variable
     compensation: Compensation | Mapping[str, Any] | str  # a str: the compensating task's id
     renamed_from: str
+    circuit_breaker: Mapping[str, Any]  # {name, failures, window, open_for}: docs/reference.md, circuit_breaker
 
 
 class TaskOptions(ApprovalOptions, total=False):
@@ -159,6 +160,8 @@ def task_fields(task_id: str, task_type: str, config: Mapping[str, Any] | None,
         out["retry"] = _retry(options["retry"], where)
     if options.get("timeout") is not None:
         out["timeout"] = plain(options["timeout"], where)
+    if options.get("circuit_breaker") is not None:
+        out["circuit_breaker"] = plain(options["circuit_breaker"], where)
     if config:
         out["config"] = plain(config, where)
     declared = [{"name": name, "value": plain(value, where)} for name, value in (options.get("outputs") or {}).items()]

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from statemachine import dsl
 from statemachine.admission import deployment_problems
+from statemachine.circuit import breaker_problems
 from statemachine.compile_entry import Entry, Path
 from statemachine.data_deps import data_dependencies, file_parties
 from statemachine.diagnostics import Diagnostic, WorkflowError, explain_errors
@@ -295,6 +296,8 @@ class _Compilation:
         """What this deployment will not run (statemachine/admission.py), and numbers JSON cannot hold."""
         tasks = [(e.id, e.path, e.raw) for e in self.entries if e.kind == "task"]
         for path, message in deployment_problems(tasks, self.limits, self.types):
+            self.at(path, message)
+        for path, message in breaker_problems([(e.path, e.label, e.raw) for e in self.entries if e.kind == "task"]):
             self.at(path, message)
         for path in non_finite_numbers(data):
             loc = self.smap.find(path)

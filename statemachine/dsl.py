@@ -30,7 +30,7 @@ from pydantic_core import PydanticCustomError
 
 from statemachine.diagnostics import did_you_mean
 from statemachine.durations import parse_duration
-from statemachine.plan import ApprovalSpec, RetryPolicy, TriggerRule
+from statemachine.plan import ApprovalSpec, BreakerSpec, RetryPolicy, TriggerRule
 
 ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 MAX_ID = 128  # characters of an id
@@ -268,6 +268,28 @@ class Compensation(Strict):
     on_cancel: bool = True
 
 
+class CircuitBreaker(Strict):
+    """A task's ``circuit_breaker`` (statemachine/circuit.py); the defaults are in the plan's BreakerSpec."""
+
+    name: Id
+    failures: int = Field(default=5, ge=1, le=100)  # statemachine.circuit.MAX_FAILURES
+    window: Duration = 60.0
+    open_for: Duration = 30.0
+
+    @model_validator(mode="after")
+    def _positive(self) -> "CircuitBreaker":
+        for field in ("window", "open_for"):
+            value = getattr(self, field)
+            if value is None or value <= 0:
+                raise PydanticCustomError("circuit_breaker", "'{field}' must be a duration above zero",
+                                          {"field": field})
+        return self
+
+    def to_spec(self) -> BreakerSpec:
+        return BreakerSpec(name=self.name, failures=self.failures, window=self.window or 60.0,
+                           open_for=self.open_for or 30.0)
+
+
 class OutputDecl(Strict):
     name: Id
     value: Any = None
@@ -290,6 +312,7 @@ class Task(Strict):
     outputs: list[OutputDecl] | None = None
     trigger_rule: TriggerRule = "none_failed_min_one_success"
     renamed_from: Id | None = None  # its id in the previous version (docs/versions.md)
+    circuit_breaker: CircuitBreaker | None = None
 
     @field_validator("type", mode="before")
     @classmethod

@@ -179,6 +179,9 @@ def note_of(attrs: dict[str, Any]) -> LastChange | None:
     if not raw:
         return None
     data = json.loads(raw)
-    return LastChange(reason=str(data.get("reason", "")), at=str(data.get("at", "")),
+    note = LastChange(reason=str(data.get("reason", "")), at=str(data.get("at", "")),
                       cause_kind=str(data.get("cause_kind", "")), cause_name=str(data.get("cause_name", "")),
                       cause_subject=str(data.get("cause_subject", "")))
+    if data.get("circuit"):
+        note["circuit"] = str(data["circuit"])
+    return note

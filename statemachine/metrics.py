@@ -18,9 +18,11 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from .circuit import CircuitEvent, CircuitState, event_of_note
 from .events import CauseKind
 from .expressions.functions import parse_iso
 from .history import RUN_ITEM, TASK_PREFIX, note_of, text_of
+from .state import LastChange
 from .status import RUN_ENDED, TASK_ENDED, RunStatus, TaskStatus, WaitingFor
 
 
@@ -42,6 +44,13 @@ class MetricName(StrEnum):
     APPROVALS_WAITING = "ApprovalsWaiting"  # a task entering WAITING for an approval
     APPROVAL_DECISION_TIME = "ApprovalDecisionTime"  # seconds from the request to leaving the wait
     DEAD_LETTERS = "DeadLetters"  # a task failed by the dead-letter path
+    CIRCUIT_OPENED = "CircuitOpened"  # a circuit breaker opened (or opened again after a failed trial)
+    CIRCUIT_CLOSED = "CircuitClosed"  # a circuit breaker's trial succeeded
+    RUNS_IN_PROGRESS = "RunsInProgress"  # a gauge: runs not ended, read from the store (statemachine/gauges.py)
+
+
+# Metrics whose point is a value at a moment (a gauge), not one more of something: never summed.
+GAUGES = frozenset({MetricName.RUNS_IN_PROGRESS})
 
 
 @dataclass(frozen=True)
@@ -54,11 +63,13 @@ class MetricPoint:
     status: str
     workflow: str = ""  # "" where it is not known (a task point before it is labelled)
     task_type: str = ""  # a task's type (a block's kind); "" on run points and where not known
+    breaker: str = ""  # a circuit breaker's name, on its points only
 
     @property
     def dimensions(self) -> dict[str, str]:
         """The dimensions the point has (empty ones left out)."""
-        found = {"workflow": self.workflow, "task_type": self.task_type, "status": self.status}
+        found = {"workflow": self.workflow, "task_type": self.task_type, "status": self.status,
+                 "breaker": self.breaker}
         return {k: v for k, v in found.items() if v}
 
 
@@ -130,7 +141,19 @@ def _task_points(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Metric
             points.append(MetricPoint(MetricName.TASK_DURATION, MetricUnit.SECONDS, took, status))
         if status == TaskStatus.FAILED and note is not None and note["cause_kind"] == CauseKind.DEAD_LETTER:
             points.append(_count(MetricName.DEAD_LETTERS, status))
-    return points
+    return points + _circuit_points(note, note_of(old) if old else None)
+
+
+def _circuit_points(note: LastChange | None, before: LastChange | None) -> list[MetricPoint]:
+    """A circuit breaker's change of state, told by the outcome the attempt that made it wrote
+    (infra/engine/circuits.py); once, for the write that made the note. Its status is the breaker's."""
+    told = event_of_note(note.get("circuit", "")) if note is not None and note != before else None
+    if told is None:
+        return []
+    name, event = told
+    if event is CircuitEvent.CLOSED:
+        return [MetricPoint(MetricName.CIRCUIT_CLOSED, MetricUnit.COUNT, 1, CircuitState.CLOSED, breaker=name)]
+    return [MetricPoint(MetricName.CIRCUIT_OPENED, MetricUnit.COUNT, 1, CircuitState.OPEN, breaker=name)]
 
 
 def _count(name: MetricName, status: str, workflow: str = "") -> MetricPoint:

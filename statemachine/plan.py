@@ -51,6 +51,17 @@ class RetryPolicy(_Frozen):
     retryable_errors: tuple[str, ...] | None = None  # None: every error is retried
 
 
+class BreakerSpec(_Frozen):
+    """A task's ``circuit_breaker`` (statemachine/circuit.py): the breaker ``name``, shared by every task
+    (of any workflow) that names it, opens after ``failures`` failed attempts within ``window`` seconds and
+    stays open ``open_for`` seconds before it lets one trial attempt through."""
+
+    name: str
+    failures: int = 5
+    window: float = 60.0
+    open_for: float = 30.0
+
+
 class OutputSpec(_Frozen):
     name: str
     value: Any  # an expression string, or any literal
@@ -139,6 +150,8 @@ class Node(_Frozen):
     # The id this task had in the previous version (docs/versions.md): the compatibility report and a
     # migration take it as the same task, renamed.
     renamed_from: str | None = None
+    # A task's circuit breaker (statemachine/circuit.py); None: its attempts are never held back.
+    circuit_breaker: BreakerSpec | None = None
 
 
 class VariableSpec(_Frozen):
@@ -217,4 +230,4 @@ class Plan(_Frozen):
 
 
 _ADDED_PLAN_FIELDS = ("changelog", "migrations", "input_into")
-_ADDED_NODE_FIELDS = ("renamed_from",)
+_ADDED_NODE_FIELDS = ("renamed_from", "circuit_breaker")

@@ -7,7 +7,7 @@ to one declared shape, here rather than in comments.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 CatchStep = Literal["pending", "caught", "uncaught", "retrying"]
 Role = Literal["handler", "compensation", "finally", "iteration"]
@@ -100,3 +100,6 @@ class LastChange(TypedDict):
     cause_kind: str  # statemachine.events.CauseKind, or "" when no message or request was in hand
     cause_name: str
     cause_subject: str
+    # A circuit breaker this change opened or closed (statemachine/circuit.py: "name:event"), on the
+    # outcome of the attempt that did it; absent on every other change.
+    circuit: NotRequired[str]

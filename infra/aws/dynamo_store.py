@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from statemachine.circuit import Circuit
 from statemachine.loop_steps import ended_iteration
 from statemachine.state import LastChange
 from statemachine.versions import WorkflowVersion
@@ -41,6 +42,7 @@ from ..ports import (
 from . import dynamo_epochs, dynamo_migration, dynamo_rewind
 from .claims import DEFAULT_THRESHOLD, JsonAttributes
 from .dynamo_calls import Cancelled, Refused, call, found, transact
+from .dynamo_circuits import DynamoCircuits
 from .dynamo_definitions import DynamoDefinitions
 from .dynamo_items import (
     RUN_SK,
@@ -67,6 +69,7 @@ class DynamoStore:
         self.definitions_table = definitions_table
         self.tokens_table = tokens_table
         self._definitions = DynamoDefinitions(client, definitions_table, self._json)
+        self._circuits = DynamoCircuits(client, runs_table)
 
     def _call(self, operation: str, **kwargs):
         return call(self._db, operation, **kwargs)
@@ -368,6 +371,14 @@ class DynamoStore:
             except Refused:
                 continue  # another refusal was counted first: count this one on top of it
         raise StoreError(f"refusal record {run_id}/{record_id}: still contended after {REFUSAL_TRIES} tries")
+
+    # ------------------------------------------------------------ circuit breakers (dynamo_circuits.py)
+
+    def get_circuit(self, name: str) -> Circuit | None:
+        return self._circuits.get_circuit(name)
+
+    def put_circuit(self, circuit: Circuit) -> Written[Circuit]:
+        return self._circuits.put_circuit(circuit)
 
     # ------------------------------------------------------------ tokens
 

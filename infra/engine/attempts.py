@@ -15,12 +15,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
+from statemachine.circuit import holder_of
 from statemachine.decisions import edge_fields
 from statemachine.delivery import Claim, Step, decide_delivery
 from statemachine.expressions import EvalContext, ExpressionError, Scope, evaluate, render, seed_of, truthy
 from statemachine.limits import CODE_TASK_TYPES
 from statemachine.messages import Exec, handed_back
-from statemachine.plan import Node, Plan
+from statemachine.plan import BreakerSpec, Node, Plan
 from statemachine.shown_input import shown_input
 from statemachine.status import TaskStatus
 
@@ -32,6 +33,7 @@ from ..tasks.registry import TaskTypes
 from .blocks import Blocks
 from .budget import fits_in_worker
 from .children import Children
+from .circuits import Circuits
 from .code_tasks import CodeTasks, Prepared, Verdict, judge, runs_code
 from .keys import node_of
 from .loops import Loops
@@ -55,7 +57,7 @@ class Attempts:
     def __init__(self, clock: Clock, rng: random.Random, lease_seconds: float, plans: Plans,
                  scopes: Scopes, messenger: Messenger, outcomes: Outcomes, propagation: Propagation, waits: Waits,
                  blocks: Blocks, loops: Loops, children: Children, code: CodeTasks | None, task_types: TaskTypes,
-                 recall: RecallingStore):
+                 recall: RecallingStore, circuits: Circuits):
         self.clock = clock
         self.rng = rng
         self.lease_seconds = lease_seconds
@@ -73,6 +75,7 @@ class Attempts:
         self.code = code
         self.task_types = task_types  # how each type runs, with the deployment's settings
         self.recall = recall  # what this invocation saw of a run (recall.py)
+        self.circuits = circuits  # circuit breakers: an attempt refused, or counted (circuits.py)
 
     def on_exec(self, msg: Exec, time_left: Callable[[], float] | None = None, carried: bool = False) -> None:
         """``time_left``: seconds the handling process has left (a Lambda's remaining time), if bounded;
@@ -203,7 +206,10 @@ class Attempts:
             if presumed:
                 self._presumed_wrong(plan, run, node, key, msg, recs, time_left)
             return  # another delivery claimed it first; it carries the task on
-        if prepared is not None and self.code is not None:
+        breaker = _breaker_of(node, rec)
+        if breaker is not None and code_error is None:  # claimed, before it calls anything
+            code_error = self.circuits.admit(breaker, holder_of(run.run_id, key, attempt, rec.redrive))
+        if prepared is not None and self.code is not None and code_error is None:
             self.code.start(prepared, now)  # the message is done: the result comes back on its own queue
             return
         ctx = self.scopes.eval_context(rec)
@@ -269,10 +275,17 @@ class Attempts:
         if node.type in CODE_TASK_TYPES:  # never in the worker: on_exec dispatches them
             raise TaskFailure("TaskRunnerError", f"a {node.type} task reached the worker without its request")
         config = render(node.config, scope, ctx)
-        result = self.task_types.run(node, config, run, scope, ctx, at=self.clock.now(), plan=plan)
+        holder = holder_of(run.run_id, rec.task_id, rec.attempt, rec.redrive)
+        try:
+            result = self.task_types.run(node, config, run, scope, ctx, at=self.clock.now(), plan=plan)
+        except TaskFailure as failure:
+            with self.circuits.after(node.circuit_breaker, holder, failure):
+                self.outcomes.fail(plan, run, node, rec, failure)
+            return
         if decided is not None:
             result = TaskResult(result.output, {**result.names, "approval": decided})
-        self.outcomes.succeed(plan, run, node, rec, result, scope=scope, ctx=ctx)
+        with self.circuits.after(node.circuit_breaker, holder, None):
+            self.outcomes.succeed(plan, run, node, rec, result, scope=scope, ctx=ctx)
 
     def _known_now(self, node: Node, scope: Scope, ctx: EvalContext, now: datetime) -> TaskResult | None:
         """The result of a node that only computes it, with no effect of its own (a condition, a wait
@@ -317,14 +330,17 @@ class Attempts:
             return f"replayed: {why}"
         scope = self.scopes.task_scope(run, rec, recs, visible, loop_extra)
         outcome, printed = self.code.outcome(result, rec)
+        holder = holder_of(run.run_id, rec.task_id, rec.attempt, rec.redrive)
         if isinstance(outcome, TaskFailure):
-            self.outcomes.fail(plan, run, node, rec, outcome, printed=printed)
+            with self.circuits.after(node.circuit_breaker, holder, outcome):
+                self.outcomes.fail(plan, run, node, rec, outcome, printed=printed)
             return f"failed: {outcome.error_type}"
         decided = (rec.approval or {}).get("result")
         if decided is not None:
             outcome = TaskResult(outcome.output, {**outcome.names, "approval": decided})
-        self.outcomes.succeed(plan, run, node, rec, outcome, scope=scope, ctx=self.scopes.eval_context(rec),
-                              printed=printed)
+        with self.circuits.after(node.circuit_breaker, holder, None):
+            self.outcomes.succeed(plan, run, node, rec, outcome, scope=scope, ctx=self.scopes.eval_context(rec),
+                                  printed=printed)
         return "completed"
 
 
@@ -332,6 +348,16 @@ def _condition_result(node: Node, scope: Scope, ctx: EvalContext) -> TaskResult:
     value = evaluate(node.condition, scope, ctx) if isinstance(node.condition, str) else node.condition
     taken = truthy(value)
     return TaskResult({"result": taken, "branch": "then" if taken else "else"})
+
+
+def _breaker_of(node: Node, rec: TaskRecord) -> BreakerSpec | None:
+    """The breaker an attempt asks before it runs: a task's, unless the attempt only asks its
+    ``requires_approval`` gate (the task itself runs at a later claim, which asks then)."""
+    if node.circuit_breaker is None or node.kind != "task":
+        return None
+    if node.requires_approval is not None and (rec.approval or {}).get("result") is None:
+        return None
+    return node.circuit_breaker
 
 
 def _should_run(node: Node, scope: Scope, ctx: EvalContext) -> bool:

@@ -53,6 +53,7 @@ from .ballots import Ballots
 from .blocks import Blocks
 from .carry_on import CarryOn
 from .children import Children
+from .circuits import Circuits
 from .code_tasks import CodeTasks
 from .dead_letters import DeadLetters
 from .halting import Halting
@@ -167,7 +168,8 @@ class Engine:
                                    self.pausing, halting)
         code = CodeTasks(dispatch, timers, settings.custom_modules) if dispatch is not None else None
         self.attempts = Attempts(clock, rng, settings.lease_seconds, self.plans, scopes, messenger, outcomes,
-                                 propagation, waits, blocks, loops, children, code, task_types, self.recall)
+                                 propagation, waits, blocks, loops, children, code, task_types, self.recall,
+                                 Circuits(store, clock, journal))
         self.carry_on = CarryOn(self.attempts, messenger, journal, settings.carry_steps)
         self.dead_letters = DeadLetters(store, clock, self.plans, outcomes, propagation, journal,
                                         settings.retention)

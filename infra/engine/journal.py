@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 transitions_log = logging.getLogger("loopline.transitions")
 NOTE_LIMIT = 500  # a reason (which may quote an error) is cut: the note rides on every write
 _cause: contextvars.ContextVar[Cause | None] = contextvars.ContextVar("loopline_cause", default=None)
+# A circuit breaker's change of state ("name:event", statemachine/circuit.py) the outcome written next tells:
+# the first note taken in the span has it (the outcome's own write), no later one (what it propagates to).
+_circuit: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("loopline_circuit", default=None)
 
 
 class TransitionSink(Protocol):
@@ -81,15 +84,30 @@ class Journal:
         finally:
             _cause.reset(token)
 
+    @contextmanager
+    def telling_circuit(self, circuit: str | None) -> Iterator[None]:
+        """The first note made inside tells the circuit breaker's change ``circuit`` (infra/engine/circuits.py)."""
+        token = _circuit.set([circuit] if circuit else None)
+        try:
+            yield
+        finally:
+            _circuit.reset(token)
+
     def note(self, reason: str) -> LastChange:
         """Why a write is made, stored with it (the item's ``last_change``): the run's history is read
         off the table's stream from it, so the history costs no write of its own."""
-        cause = _cause.get()
-        if cause is None:
-            return LastChange(reason=reason[:NOTE_LIMIT], at=iso(self.clock.now()), cause_kind="", cause_name="",
-                              cause_subject="")
-        return LastChange(reason=reason[:NOTE_LIMIT], at=iso(self.clock.now()), cause_kind=cause.kind.value,
-                          cause_name=cause.name[:NOTE_LIMIT], cause_subject=cause.subject[:NOTE_LIMIT])
+        cause, untold = _cause.get(), _circuit.get()
+        circuit = untold.pop() if untold else None
+        if circuit:
+            name, _, event = circuit.rpartition(":")
+            reason = f"{reason}; circuit breaker '{name}' {event}"
+        note = LastChange(reason=reason[:NOTE_LIMIT], at=iso(self.clock.now()),
+                          cause_kind=cause.kind.value if cause else "",
+                          cause_name=cause.name[:NOTE_LIMIT] if cause else "",
+                          cause_subject=cause.subject[:NOTE_LIMIT] if cause else "")
+        if circuit:
+            note["circuit"] = circuit
+        return note
 
     def task(self, run_id: str, before: TaskRecord | None, after: TaskRecord, reason: str) -> None:
         """``after`` was written over ``before`` (as the writer read it; None: no item)."""

@@ -49,6 +49,8 @@ _PASSIVE_TYPES = {
     "AWS::ApiGateway::Account", "AWS::ApiGateway::BasePathMapping", "AWS::ApiGateway::DomainName",
     "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::Logs::LogGroup", "AWS::CloudWatch::Alarm",
     "AWS::CloudWatch::Dashboard",  # CloudWatch's; locally the dev server serves GET /metrics
+    # GaugesFunction's schedule: locally the dev server's GET /metrics calls it at each scrape instead.
+    "AWS::Events::Rule",
     # Nothing local is served over TLS (the S3 server beside moto is plain HTTP on 127.0.0.1),
     # so the TLS-only bucket policy is template-only, as are the access logs above.
     "AWS::S3::BucketPolicy",

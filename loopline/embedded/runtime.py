@@ -93,7 +93,8 @@ class LocalRuntime:
         self._scheduler = aws.client("scheduler")
         # The runs table's stream into HistoryFunction, as Lambda's event source mapping delivers it.
         # What HistoryFunction emits as EMF on AWS, kept here for the dev server's GET /metrics.
-        self.metrics = PrometheusRegistry()
+        # Its gauges are read at each scrape by calling GaugesFunction, held to its role, as its schedule would.
+        self.metrics = PrometheusRegistry(read_gauges=lambda: self.call_handler("GaugesFunction", {}))
         self.streams = StreamPoller(aws.client("dynamodbstreams", config=STREAMS_CONFIG), self._sqs,
                                     self.stack.stream_sources, aws.stream_checkpoints, self.invoke, self.log)
         self._thread: threading.Thread | None = None

@@ -18,6 +18,7 @@ from infra import wiring
 from infra.clock import SystemClock
 from infra.engine import Busy, Engine, EngineSettings
 from infra.engine.journal import EverySink, KeptTransitions, LoggedTransitions
+from infra.gauges import in_progress_points
 from infra.history import HistoryRecorder
 from infra.links import LinkSigner
 from infra.listing import RunQueries
@@ -58,7 +59,9 @@ class LocalMode:
         self.clock = clock or SystemClock()
         # Each write of a run or task item goes to the feed; pump_once turns it into history with the
         # consumer HistoryFunction runs on AWS (infra/history.py), off the writer's thread.
-        self.metrics = PrometheusRegistry()  # what HistoryFunction emits as EMF on AWS (docs/metrics.md)
+        # What HistoryFunction (and GaugesFunction) emit as EMF on AWS (docs/metrics.md); the gauges are read
+        # from the store at each scrape.
+        self.metrics = PrometheusRegistry(read_gauges=lambda: self.metrics.emit(in_progress_points(queries)))
         self.doorbell = Doorbell()
         self.db: Database | None = None
         queries: RunQueries

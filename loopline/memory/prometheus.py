@@ -3,7 +3,9 @@
 The history consumer (infra/history.py) feeds it the same metric points HistoryFunction emits as
 EMF on AWS; `loopline dev` serves it at ``GET /metrics`` in the Prometheus text exposition format
 (version 0.0.4). A count becomes a counter (``loopline_runs_started_total``), a duration a
-histogram in seconds (``loopline_run_duration_seconds``). It lives as long as the process.
+histogram in seconds (``loopline_run_duration_seconds``), a gauge a gauge (``loopline_runs_in_progress``;
+the points of one emit replace the last reading's, and ``read_gauges`` is called for a fresh reading at
+each render, as a scrape reads them). It lives as long as the process.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 import re
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 
-from statemachine.metrics import MetricName, MetricPoint, MetricUnit
+from statemachine.metrics import GAUGES, MetricName, MetricPoint, MetricUnit
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PREFIX = "loopline_"
@@ -23,11 +26,17 @@ Labels = tuple[tuple[str, str], ...]
 
 def metric_name(name: MetricName, unit: MetricUnit) -> str:
     snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name.value).lower()
+    if name in GAUGES:
+        return PREFIX + snake
     return PREFIX + snake + ("_total" if unit is MetricUnit.COUNT else "_seconds")
 
 
 class PrometheusRegistry:
-    def __init__(self) -> None:
+    def __init__(self, read_gauges: Callable[[], None] | None = None) -> None:
+        """``read_gauges``: emits a fresh reading of the gauges into this registry; called at each render
+        (the store's runs in progress: infra/gauges.py)."""
+        self.read_gauges = read_gauges
+        self._gauges: dict[MetricName, dict[Labels, float]] = {}
         self._lock = threading.Lock()  # the stream poller's thread writes, the gateway's reads
         self._counters: dict[MetricName, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
         # Per label set: a count per bucket (cumulative when rendered), the sum and the count.
@@ -35,7 +44,12 @@ class PrometheusRegistry:
 
     def emit(self, points: list[MetricPoint]) -> None:
         with self._lock:
+            for name in {point.name for point in points if point.name in GAUGES}:
+                self._gauges[name] = {}  # a reading replaces the last: a series no longer read is gone
             for point in points:
+                if point.name in GAUGES:
+                    self._gauges[point.name][tuple(sorted(point.dimensions.items()))] = point.value
+                    continue
                 labels = tuple(sorted(point.dimensions.items()))
                 if point.unit is MetricUnit.COUNT:
                     self._counters[point.name][labels] += point.value
@@ -46,8 +60,14 @@ class PrometheusRegistry:
 
     def render(self) -> str:
         """The registry in the Prometheus text exposition format."""
+        if self.read_gauges is not None:
+            self.read_gauges()
         lines: list[str] = []
         with self._lock:
+            for name, series in sorted(self._gauges.items()):
+                full = metric_name(name, MetricUnit.COUNT)
+                lines += [f"# HELP {full} {name.value} (a gauge)", f"# TYPE {full} gauge"]
+                lines += [f"{full}{_labels(labels)} {_number(value)}" for labels, value in sorted(series.items())]
             for name, series in sorted(self._counters.items()):
                 full = metric_name(name, MetricUnit.COUNT)
                 lines += [f"# HELP {full} {name.value} (a count)", f"# TYPE {full} counter"]

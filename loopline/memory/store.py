@@ -39,10 +39,12 @@ from loopline.store_rules import (
     rewind_begun,
     switched,
 )
+from statemachine.circuit import Circuit
 from statemachine.loop_steps import ended_iteration
 from statemachine.state import LastChange
 from statemachine.versions import WorkflowVersion, version_key
 
+from .circuits import MemoryCircuits
 from .feed import ChangeFeed, run_image, task_image
 
 # Records leave the store as copies, as they would from a database (a run's inputs shared: they never change).
@@ -81,6 +83,7 @@ class InMemoryStore:
         self._sinks_done: dict[str, set[str]] = {}
         # Keyed by the version's sort key, as DynamoDB's sk: 1.0.0+a and 1.0.0+b are one version.
         self._workflows: dict[tuple[str, str], WorkflowVersion] = {}
+        self._circuits = MemoryCircuits()
 
     # plans
     def put_plan(self, plan_hash: str, plan_json: str) -> bool:
@@ -252,6 +255,13 @@ class InMemoryStore:
             current = self._tasks.get((run_id, record_id)) or TaskRecord(record_id)
             self._tasks[(run_id, record_id)] = record = refusal_record(current, refusal, keep)
             return _copy(record)
+
+    # circuit breakers (circuits.py)
+    def get_circuit(self, name: str) -> Circuit | None:
+        return self._circuits.get_circuit(name)
+
+    def put_circuit(self, circuit: Circuit) -> Written[Circuit]:
+        return self._circuits.put_circuit(circuit)
 
     # tokens
     def put_token(self, token: TokenRecord) -> bool:

@@ -67,6 +67,9 @@ CREATE TABLE IF NOT EXISTS messages (
     visible_at INTEGER NOT NULL, receives INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS messages_by_visibility ON messages (queue, visible_at, id);
 CREATE TABLE IF NOT EXISTS timers (name TEXT PRIMARY KEY, due INTEGER NOT NULL) WITHOUT ROWID;
+-- circuit breakers (loopline/sqlite/circuits.py): one row per name, written over the version read
+CREATE TABLE IF NOT EXISTS circuits (
+    name TEXT PRIMARY KEY, record TEXT NOT NULL, version INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 # Columns a later release added to a table an earlier one created: CREATE TABLE IF NOT EXISTS leaves a

@@ -42,11 +42,13 @@ from loopline.store_rules import (
     rewind_begun,
     switched,
 )
+from statemachine.circuit import Circuit
 from statemachine.loop_steps import ended_iteration
 from statemachine.state import LastChange
 from statemachine.status import TaskStatus
 from statemachine.versions import WorkflowVersion, version_key
 
+from .circuits import SQLiteCircuits
 from .db import Database
 from .feed import SQLiteFeed
 from .items import Items, decode_run, decode_task, decode_token
@@ -69,6 +71,7 @@ class SQLiteStore:
     def __init__(self, db: Database, feed: SQLiteFeed | None = None) -> None:
         self._db = db
         self._feed = feed
+        self._circuits = SQLiteCircuits(db)
 
     @contextmanager
     def _items(self) -> Iterator[Items]:
@@ -251,6 +254,13 @@ class SQLiteStore:
             record = refusal_record(current or TaskRecord(record_id), refusal, keep)
             items.put_task(run_id, record, current)
             return record
+
+    # circuit breakers (circuits.py)
+    def get_circuit(self, name: str) -> Circuit | None:
+        return self._circuits.get_circuit(name)
+
+    def put_circuit(self, circuit: Circuit) -> Written[Circuit]:
+        return self._circuits.put_circuit(circuit)
 
     # tokens
     def put_token(self, token: TokenRecord) -> bool:

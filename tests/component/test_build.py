@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = {"statemachine", "infra", "functions"}
 ONE_MACHINE = ("loopline", "moto", "samtranslator", "localstack_client")
 FUNCTIONS = {"ApiFunction", "ConsoleFunction", "WorkerFunction", "DeadLetterFunction", "TaskRunnerFunction",
-             "HistoryFunction", "ConsoleAuthorizerFunction", "ConsoleSignInFunction"}
+             "HistoryFunction", "GaugesFunction", "ConsoleAuthorizerFunction", "ConsoleSignInFunction"}
 BUILD_ENV = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
              "SAM_CLI_TELEMETRY": "0"}
 

@@ -99,7 +99,8 @@ workflow:
 
 
 # The task runner is told the allowlist in each request; the history and console sign-in functions compile no workflow.
-NO_WORKFLOWS = ("TaskRunnerFunction", "HistoryFunction", "ConsoleAuthorizerFunction", "ConsoleSignInFunction")
+NO_WORKFLOWS = ("TaskRunnerFunction", "HistoryFunction", "GaugesFunction", "ConsoleAuthorizerFunction",
+                "ConsoleSignInFunction")
 
 
 def test_the_template_parameter_reaches_every_function(monkeypatch):

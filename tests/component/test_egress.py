@@ -365,9 +365,10 @@ def test_the_template_parameter_sets_the_allowlist_and_is_absent_by_default(monk
         assert all(ALLOW not in spec.environment for spec in default.functions.values())
         chosen = provision(session, parameters={"EgressAllowHosts": "*.internal.example,10.1.0.0/16:443"})
         # http and browser tasks run in the engine's functions; the task runner (python, shell,
-        # custom) has no egress policy of its own and is given none, nor are the history function
-        # and the console's sign-in functions, which run no task.
-        apart = ("TaskRunnerFunction", "HistoryFunction", "ConsoleAuthorizerFunction", "ConsoleSignInFunction")
+        # custom) has no egress policy of its own and is given none, nor are the history and gauges
+        # functions and the console's sign-in functions, which run no task.
+        apart = ("TaskRunnerFunction", "HistoryFunction", "GaugesFunction", "ConsoleAuthorizerFunction",
+                 "ConsoleSignInFunction")
         assert {spec.environment[ALLOW] for name, spec in chosen.functions.items()
                 if name not in apart} == {"*.internal.example,10.1.0.0/16:443"}
         assert all(ALLOW not in chosen.functions[name].environment for name in apart)

@@ -90,6 +90,19 @@ def test_the_history_function_only_reads_a_run_and_a_plan_of_the_engines(stacks)
     assert not history.allows("s3:PutObject", f"{bucket}/payloads/abc")
 
 
+def test_the_gauges_function_only_queries_the_status_index(stacks):
+    """It reads the runs in progress (docs/metrics.md, RunsInProgress) through ByStatus and nothing else."""
+    policies, _, physical, account = stacks
+    gauges = policies["GaugesFunction"]
+    runs = _table(account, physical["RunsTable"])
+    assert gauges.allows("dynamodb:Query", runs + "/index/ByStatus")
+    assert not gauges.allows("dynamodb:Query", runs + "/index/ByWorkflow")
+    for action in ("GetItem", "PutItem", "UpdateItem", "Query", "Scan", "BatchGetItem"):
+        assert not gauges.allows(f"dynamodb:{action}", runs), action
+        for table in ("DefinitionsTable", "TokensTable", "HistoryTable"):
+            assert not gauges.allows(f"dynamodb:{action}", _table(account, physical[table])), (action, table)
+
+
 def test_every_granted_table_action_is_one_the_store_makes(stacks):
     """No grant for an action the code never makes: the actions come from the store's own calls."""
     # The store and the modules it hands its writes to (dynamo_epochs.py, dynamo_migration.py, ...).

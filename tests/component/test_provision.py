@@ -215,7 +215,7 @@ def test_public_url_overrides_every_function(session: boto3.session.Session) -> 
     assert "LOOPLINE_PUBLIC_URL" not in later.functions["TaskRunnerFunction"].environment
 
 
-NO_LINKS = ("TaskRunnerFunction", "HistoryFunction", "ConsoleAuthorizerFunction")  # make no link: no public URL
+NO_LINKS = ("TaskRunnerFunction", "HistoryFunction", "GaugesFunction", "ConsoleAuthorizerFunction")  # no link made
 
 
 def test_public_url_parameter_reaches_the_worker(session: boto3.session.Session) -> None:

@@ -103,8 +103,11 @@ def test_managed_policies_are_only_the_sam_defaults(cfn: dict[str, Any]) -> None
 def test_functions_have_exactly_the_contract_environment(cfn: dict[str, Any]) -> None:
     functions = {lid: r for lid, r in cfn["Resources"].items() if r["Type"] == "AWS::Lambda::Function"}
     assert set(functions) == {"ApiFunction", "ConsoleFunction", "WorkerFunction", "DeadLetterFunction",
-                              "TaskRunnerFunction", "HistoryFunction", "ConsoleAuthorizerFunction",
+                              "TaskRunnerFunction", "HistoryFunction", "GaugesFunction", "ConsoleAuthorizerFunction",
                               "ConsoleSignInFunction"}
+    # The gauges read the runs table's status index: its name, and where its metrics go.
+    assert set(functions.pop("GaugesFunction")["Properties"]["Environment"]["Variables"]) == {
+        "LOOPLINE_RUNS_TABLE", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"}
     # The sign-in functions hold no engine setting at all: only how to find the user pool.
     console = {"LOOPLINE_CONSOLE_USER_POOL_ID", "LOOPLINE_CONSOLE_CLIENT_NAME", "POWERTOOLS_SERVICE_NAME"}
     assert set(functions.pop("ConsoleAuthorizerFunction")["Properties"]["Environment"]["Variables"]) == console
