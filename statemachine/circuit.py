@@ -1,8 +1,8 @@
 """Circuit breakers: whether a task may call its dependency now, and what a finished attempt does to the
 breaker (docs/reference.md, circuit_breaker).
 
-A breaker is named by the tasks that use it (``circuit_breaker.name``) and shared by every run of every
-workflow naming it, so its state lives in the store (``StateStore.get_circuit`` / ``put_circuit``); the
+A breaker is named by the tasks that use it (``circuit_breaker.name``) and shared by every run of the
+workflow naming it (kept under ``BreakerSpec.key``: the workflow's id and the name), so its state lives in the store (``StateStore.get_circuit`` / ``put_circuit``); the
 engine's edge (``infra/engine/circuits.py``) reads it, asks these functions, and writes what they return
 conditionally on the version it read, again on a lost race. Nothing here reads a clock or does I/O: the
 edge passes ``now``.
@@ -110,7 +110,7 @@ def holder_of(run_id: str, key: str, attempt: int, epoch: int) -> str:
 
 def admit(circuit: Circuit | None, spec: BreakerSpec, holder: str, now: datetime) -> Admission:
     at = millis(now)
-    current = circuit or Circuit(spec.name)
+    current = circuit or Circuit(spec.key)
     if current.state is CircuitState.CLOSED:
         return Admission(True)
     if current.state is CircuitState.OPEN:
@@ -127,7 +127,7 @@ def admit(circuit: Circuit | None, spec: BreakerSpec, holder: str, now: datetime
 def finished(circuit: Circuit | None, spec: BreakerSpec, holder: str, ok: bool, now: datetime) -> Verdict:
     """An attempt that was admitted ended: ``ok`` it succeeded, else it failed (not ``CircuitOpen``)."""
     at = millis(now)
-    current = circuit or Circuit(spec.name)
+    current = circuit or Circuit(spec.key)
     if current.state is CircuitState.HALF_OPEN and current.trial == holder:
         if ok:
             return Verdict(replace(current, state=CircuitState.CLOSED, failures=(), trial="", trial_until=0,

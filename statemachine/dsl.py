@@ -285,9 +285,10 @@ class CircuitBreaker(Strict):
                                           {"field": field})
         return self
 
-    def to_spec(self) -> BreakerSpec:
+    def to_spec(self, scope: str) -> BreakerSpec:
+        """``scope``: the workflow's id, whose runs alone share the breaker."""
         return BreakerSpec(name=self.name, failures=self.failures, window=self.window or 60.0,
-                           open_for=self.open_for or 30.0)
+                           open_for=self.open_for or 30.0, scope=scope)
 
 
 class OutputDecl(Strict):

@@ -52,14 +52,21 @@ class RetryPolicy(_Frozen):
 
 
 class BreakerSpec(_Frozen):
-    """A task's ``circuit_breaker`` (statemachine/circuit.py): the breaker ``name``, shared by every task
-    (of any workflow) that names it, opens after ``failures`` failed attempts within ``window`` seconds and
-    stays open ``open_for`` seconds before it lets one trial attempt through."""
+    """A task's ``circuit_breaker`` (statemachine/circuit.py): the breaker ``name``, shared by every task of
+    the workflow ``scope`` (its id: every version) that names it, opens after ``failures`` failed attempts
+    within ``window`` seconds and stays open ``open_for`` seconds before it lets one trial attempt through.
+    Scoped, so that a workflow's author cannot open, or close, another workflow's breaker by its name."""
 
     name: str
     failures: int = 5
     window: float = 60.0
     open_for: float = 30.0
+    scope: str = ""
+
+    @property
+    def key(self) -> str:
+        """What the store keeps the breaker under: one per workflow and name."""
+        return f"{self.scope}/{self.name}" if self.scope else self.name
 
 
 class OutputSpec(_Frozen):

@@ -80,7 +80,7 @@ def build_plan(wf: dsl.Workflow, entries: list[Entry], by_id: dict[str, Entry], 
             else None,
             compensation=CompensationSpec(**model.compensation.model_dump()) if model.compensation else None,
             branch_of=_branch_of(entry, by_id), line=line, col=col, renamed_from=model.renamed_from,
-            circuit_breaker=model.circuit_breaker.to_spec() if model.circuit_breaker else None)
+            circuit_breaker=model.circuit_breaker.to_spec(wf.metadata.id) if model.circuit_breaker else None)
     members = block_members([(e.id, e.block) for e in entries])
     nodes = wire_parallel_blocks(wf, nodes, members)
     nodes = wire_loops(wf, nodes, members, filename)

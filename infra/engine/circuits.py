@@ -37,7 +37,7 @@ class Circuits:
 
     def admit(self, spec: BreakerSpec, holder: str) -> TaskFailure | None:
         """None: the attempt may call its dependency; else the failure to record instead."""
-        current = self.store.get_circuit(spec.name)
+        current = self.store.get_circuit(spec.key)
         for _ in range(TRIES):
             decision = admit(current, spec, holder, self.clock.now())
             if not decision.allowed:
@@ -60,7 +60,7 @@ class Circuits:
             yield
 
     def _finished(self, spec: BreakerSpec, holder: str, ok: bool) -> str | None:
-        current = self.store.get_circuit(spec.name)
+        current = self.store.get_circuit(spec.key)
         for _ in range(TRIES):
             verdict = finished(current, spec, holder, ok, self.clock.now())
             if verdict.write is None:

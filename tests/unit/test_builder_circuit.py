@@ -13,5 +13,5 @@ def test_a_task_option_circuit_breaker_is_written_as_the_language_writes_it():
     [task] = wf.to_dict()["workflow"]["tasks"]
     assert task["circuit_breaker"] == {"name": "orders_api", "failures": 3, "window": "1m", "open_for": "10s"}
     assert wf.compile().nodes["fetch"].circuit_breaker == BreakerSpec(name="orders_api", failures=3, window=60,
-                                                                       open_for=10)
+                                                                       open_for=10, scope="orders")
     assert Workflow.from_yaml(wf.to_yaml()) == wf

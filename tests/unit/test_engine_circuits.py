@@ -32,8 +32,8 @@ def mode(request, clock, tmp_path):
     local.close()
 
 
-def charge(local, clock, down: bool) -> dict:
-    run_id = local.engine.start_run(compile_yaml(PAYMENTS), {"down": down})
+def charge(local, clock, down: bool, workflow: str = PAYMENTS) -> dict:
+    run_id = local.engine.start_run(compile_yaml(workflow), {"down": down})
     view = drive(local, run_id, clock)
     while local.pump_once():  # the last writes into history and metrics
         pass
@@ -105,3 +105,13 @@ def test_a_change_is_told_once_by_the_outcome_not_by_what_it_propagates_to(mode,
     assert [(e.item, e.status) for e in told] == [("charge", "FAILED")]
     assert 'loopline_circuit_opened_total{breaker="payments_api",status="OPEN",task_type="python",' \
            'workflow="payments"} 1' in mode.metrics.render()
+
+
+def test_another_workflow_naming_the_breaker_has_its_own(mode, clock):
+    """A workflow's author cannot open (or close) another workflow's breaker by naming it: one breaker per
+    workflow id and name."""
+    intruder = PAYMENTS.replace("{id: payments}", "{id: intruder}")
+    for _ in range(2):
+        assert charge(mode, clock, down=True, workflow=intruder)["error"]["type"] == "ConnectionError"
+    assert charge(mode, clock, down=True, workflow=intruder)["error"]["type"] == "CircuitOpen"  # its own opened
+    assert charge(mode, clock, down=False)["status"] == "COMPLETED"  # payments' breaker is closed
