@@ -71,10 +71,13 @@ def test_the_compensations_run_while_the_run_is_held_and_nothing_of_its_flow_sta
     run_id = waiting_run(local, ran)
     local.engine.rewind_run(run_id, "car", compensate=True)
     local.engine.handle(local.queue.receive())  # begun
-    clock.advance(3600)  # the wait's timer comes due while the run is held: it is parked, then reset
-    for _ in range(3):
-        local.pump_once()
-    assert ran == ["cancel_car"] and local.engine.describe_run(run_id)["status"] in ("PAUSED", "RUNNING")
+    clock.advance(3600)  # the wait's timer comes due while the run is held: it is parked (not fired), then reset
+    local.engine.handle(local.queue.receive())  # the compensation, queued first: it runs on the held run
+    assert ran == ["cancel_car"] and local.engine.describe_run(run_id)["status"] == "PAUSED"
+    while (message := local.queue.receive())["k"] != "wake":  # (what the bookings queued before: stale)
+        local.engine.handle(message)
+    local.engine.handle(message)  # the timer, due before the rewind's message the compensation's end sent
+    assert local.engine.describe_run(run_id)["status"] == "PAUSED" and item(local, run_id, "settle_up").parked
     done = drive(local, run_id, clock)
     assert done["status"] == "COMPLETED" and ran == ["cancel_car", "car", "pay", "log"]
     assert item(local, run_id, "settle_up").redrive == 1  # waited again, at the new epoch
