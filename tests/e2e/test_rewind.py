@@ -197,7 +197,8 @@ def test_rewind_of_a_waiting_run_with_compensations_first_with_the_cli(server):
     assert request("POST", again["callbacks"][0]["url"], {"ok": True})[0] == 200
     view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["status"] == "COMPLETED")
     assert view["tasks"]["hotel"]["output"] == "HT-4" and view["tasks"]["hotel"]["attempts"] == 1
-    history = get_json(f"{server}/runs/{run_id}/history?limit=500")[1]["entries"]
+    history = wait_for(lambda: get_json(f"{server}/runs/{run_id}/history?limit=500")[1]["entries"],
+                       lambda entries: any(e["kind"] == "run" and e["status"] == "COMPLETED" for e in entries))
     assert [(e["item"], e["status"]) for e in history if e["item"].startswith("cancel_")] == [
         ("cancel_hotel@hotel", "RUNNING"), ("cancel_hotel@hotel", "COMPLETED"), ("cancel_hotel@hotel", "PENDING")]
     assert [(e["previous"], e["status"], e["reason"].split(":")[-1].strip()) for e in history
