@@ -246,10 +246,34 @@ workflow:
     - {id: c, type: python, depends_on: [a, hold], config: {code: "result = tasks['b']['output'] * 10"}}
   outputs: {mappings: {c: "${tasks.c.output}"}}
 """,
+    # Rewind of a moving run with its compensations first: rewound to b while it waits, so the rewind pauses
+    # it with undo_b as its end step, runs undo_b while it holds the run, then resets b, the wait and c and
+    # reopens; the run waits again and ends. undo_b counts its runs in a variable (variables are not
+    # rewound) that c adds to its output: 21 if it ran once before c ran again, 20 if never, 22 if twice.
+    "rewind_moving_compensate": """
+workflow:
+  metadata: {id: rewind_moving_compensate}
+  variables: [{name: undone, type: integer, default: 0}]
+  tasks:
+    - {id: a, type: python, config: {code: "result = 1"}}
+    - {id: b, type: python, depends_on: [a], config: {code: "result = 2"}, compensation: {task_id: undo_b}}
+    - {id: hold, type: wait, depends_on: [b], config: {duration: 2m}}
+    - id: c
+      type: python
+      depends_on: [a, hold]
+      config: {code: "result = tasks['b']['output'] * 10 + variables['undone']"}
+    - id: undo_b
+      type: python
+      depends_on: [b]
+      config: {code: "result = variables['undone'] + 1"}
+      outputs: [{name: undone, value: "${response}", export: true}]
+  outputs: {mappings: {c: "${tasks.c.output}"}}
+""",
 }
 # Workflows whose run is rewound: (to, compensate, moving): once ended (moving False), or while it runs
 # with ``to`` COMPLETED (moving True); it must then end, rewound once.
-REWINDS = {"rewind": ("b", True, False), "rewind_moving": ("b", False, True)}
+REWINDS = {"rewind": ("b", True, False), "rewind_moving": ("b", False, True),
+           "rewind_moving_compensate": ("b", True, True)}
 
 
 def rewound(view: dict, rewind: tuple[str, bool, bool] | None, asked: bool) -> bool:

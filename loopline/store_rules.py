@@ -168,13 +168,15 @@ def rewind_begun(run: RunRecord, epoch: int, task_id: str, comps: list[list[str]
                  note: LastChange | None = None, moving: bool = False) -> RunRecord | None:
     """The ended run with rewind ``epoch`` to ``task_id`` under way (COMPENSATING with ``comps`` first, if
     any); None if it is not ended at the epoch before or another rewind is under way. ``moving``: the
-    RUNNING or PAUSED run, PAUSED with the rewind under way; None unless it is at the epoch before, not
-    stopping and has no end steps."""
+    RUNNING or PAUSED run, PAUSED with the rewind under way (and ``comps`` its end steps, if any); None
+    unless it is at the epoch before, not stopping and has no end steps."""
     if moving:
         if run.status not in ("RUNNING", "PAUSED") or run.redrives != epoch - 1 or run.rewinding is not None \
                 or run.halt or run.end_comps is not None:
             return None
-        return replace(run, status="PAUSED", rewinding=epoch, rewind_to=task_id, last_change=note or run.last_change)
+        # With ``comps``: PAUSED all the same (nothing of its flow starts), the compensations its end steps.
+        return replace(run, status="PAUSED", rewinding=epoch, rewind_to=task_id, last_change=note or run.last_change,
+                       end_comps=copy.deepcopy(comps) if comps else None)
     if run.status not in ("COMPLETED", "FAILED", "CANCELLED") or run.redrives != epoch - 1 \
             or run.rewinding is not None:
         return None
@@ -193,4 +195,5 @@ def reopened_moving(run: RunRecord, sinks_done: set[str], epoch: int, gone: list
     failed = run.failed_tasks - set(gone)
     return replace(run, status="RUNNING", redrives=epoch, redriven_at=now, sinks_remaining=sinks - len(done),
                    failed_tasks=failed, error=run.error if failed else None, rewinding=None, rewind_to=None,
+                   end_comps=None,
                    fenced=frozenset(fenced), last_change=note or run.last_change), done

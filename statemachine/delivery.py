@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from .rewind import undoing
 from .status import RUN_ENDED, TASK_ENDED, RunStatus, TaskStatus
 
 
@@ -23,6 +24,8 @@ class RunState(Protocol):
     def status(self) -> str: ...
     @property
     def halt(self) -> bool: ...
+    @property
+    def rewinding(self) -> int | None: ...
 
 
 class TaskState(Protocol):
@@ -64,9 +67,10 @@ class Delivery:
 
 
 def decide_delivery(run: RunState | None, task: TaskState, *, attempt: int, epoch: int, watch: bool,
-                    flow: bool, lease_until: datetime | None, now: datetime) -> Delivery:
+                    flow: bool, lease_until: datetime | None, now: datetime, role: str = "") -> Delivery:
     """``attempt``/``epoch``/``watch``: what the message says; ``flow``: the task is a flow task (not a
-    role: a handler, a compensation, a finally task); ``lease_until``: the item's lease, if any."""
+    role: a handler, a compensation, a finally task); ``lease_until``: the item's lease, if any; ``role``:
+    the task's role (a compensation moves in a run a rewind holds PAUSED: statemachine/rewind.py)."""
     if run is None or run.status in RUN_ENDED:
         return Delivery(Step.IGNORE, "the run has ended" if run else "no such run")
     if epoch < task.redrive:
@@ -74,7 +78,8 @@ def decide_delivery(run: RunState | None, task: TaskState, *, attempt: int, epoc
     ended = task.status in TASK_ENDED
     if run.halt and flow and not ended:
         return Delivery(Step.CANCEL, "the run is stopping")
-    if run.status == RunStatus.PAUSED and not ended and task.status != TaskStatus.WAITING:
+    if run.status == RunStatus.PAUSED and not ended and task.status != TaskStatus.WAITING \
+            and not undoing(run.status, run.rewinding, role):
         return Delivery(Step.PARK, "the run is paused")
     takeover = task.status == TaskStatus.RUNNING and task.attempt == attempt
     if watch and not takeover:

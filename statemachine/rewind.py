@@ -18,7 +18,10 @@ A run that has not ended (RUNNING or PAUSED: "moving") is rewound too. Then ever
 the rewind discards is kept as it stands, whatever it is doing (a task mid-attempt upstream goes on and
 its result counts); the discarded tasks are reset, and what they were still doing is fenced off: each
 reset item names the dependencies whose edges count only from the new epoch (:func:`fenced_deps`), and
-the run names the discarded tasks whose sinks and failures do (:func:`run_fence`).
+the run names the discarded tasks whose sinks and failures do (:func:`run_fence`). With ``compensate`` the
+compensations of the discarded tasks that COMPLETED run first, while the rewind holds the run PAUSED
+(:func:`undoing`); a discarded task that declares a compensation and is still doing its work refuses it
+(:func:`unsettled_refusal`), since its work could land after its compensation had been decided.
 """
 
 from __future__ import annotations
@@ -74,28 +77,52 @@ def target_refusal(plan: Plan, task_id: str, status: str | None) -> Refusal | No
     if node.role != "flow":
         return Refusal(400, f"'{task_id}' is a {node.role} task: it runs in its role and is no checkpoint")
     if node.loop_of is not None:
-        return Refusal(400, f"'{task_id}' runs in each iteration of the loop '{node.loop_of}': "
-                            f"rewind to '{node.loop_of}'")
+        # Not built: reopening one iteration from before a body task (docs/durability.md, "A loop mid-iteration").
+        return Refusal(400, f"'{task_id}' runs in each iteration of the loop '{node.loop_of}', and a rewind "
+                            f"does not go back into an iteration: rewind to '{node.loop_of}' (all its "
+                            "iterations run again)")
     if status not in CHECKPOINTS:
         return Refusal(409, f"'{task_id}' is {status or 'PENDING'}: only a task that ran to its end (COMPLETED or "
                             "FAILED) is a checkpoint; rewind to one before it")
     return None
 
 
-def moving_refusal(status: str, halt: bool, end_steps: bool, compensate: bool) -> Refusal | None:
+def moving_refusal(status: str, halt: bool, end_steps: bool) -> Refusal | None:
     """Why a run that has not ended (``status``; ``halt``: it is stopping; ``end_steps``: its end steps are
     fixed) cannot be rewound now, or None."""
     if status == "COMPENSATING":
-        return Refusal(409, "it is COMPENSATING: its compensations are undoing completed work, and a rewind "
-                            "would keep tasks whose work is being undone; let it end, then rewind it")
+        return Refusal(409, "it is COMPENSATING: its compensations are undoing completed work and the run then "
+                            "ends; a rewind now would keep tasks whose work is being undone and stop compensations "
+                            "mid-flight: let it end, then rewind it (with 'compensate' if you want the rest undone)")
     if halt:
         return Refusal(409, f"it is {status} and stopping (cancelled, or past its timeout): let it end, then rewind it")
     if end_steps:
         return Refusal(409, "its flow is over and its end steps (finally tasks) run: let it end, then rewind it")
-    if compensate:
-        return Refusal(409, f"it is {status}: 'compensate' is for a run that ended; rewind without it, or let the "
-                            "run end first")
     return None
+
+
+# A task doing its work: it may still complete (a python task, a task runner's attempt, a callback answered,
+# a child run ending) while the rewind holds the run. READY and RETRYING attempts are parked by the pause.
+UNSETTLED = frozenset({TaskStatus.RUNNING, TaskStatus.WAITING})
+
+
+def unsettled_refusal(plan: Plan, gone: frozenset[str], statuses: Mapping[str, str]) -> Refusal | None:
+    """Why a moving run cannot be rewound with ``compensate`` now: a discarded task that declares a compensation
+    is still doing its work. Its compensation would be decided (it has not COMPLETED) before its work lands, and
+    what lands after is fenced off, never compensated."""
+    busy = sorted(task for task in gone if plan.nodes[task].compensation is not None
+                  and statuses.get(task) in UNSETTLED)
+    if busy:
+        return Refusal(409, f"{', '.join(busy)} declares a compensation and is still doing its work "
+                            f"({statuses[busy[0]]}): its work could land after the compensations were chosen and "
+                            "would not be undone; let it end, then rewind with 'compensate' (or rewind without it)")
+    return None
+
+
+def undoing(status: str, rewinding: int | None, role: str) -> bool:
+    """Whether a task of ``role`` moves in a PAUSED run: only a compensation that a rewind holding the run runs
+    first (its end steps); every other task of a paused run is parked."""
+    return status == "PAUSED" and rewinding is not None and role == "compensation"
 
 
 def busy_loops(plan: Plan, gone: frozenset[str], statuses: Mapping[str, str]) -> Refusal | None:

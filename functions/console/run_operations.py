@@ -41,7 +41,7 @@ from .layout import PageError, esc, href, html, json_block, link, page, redirect
 
 REWIND, MIGRATE = "rewind", "migrate"
 # The run statuses the run page offers each in: the one place to widen them. The engine's answer decides
-# (a COMPENSATING run, or a moving run asked to compensate first, is refused a rewind: 409).
+# (a COMPENSATING run is refused a rewind: 409, and the page says why).
 OFFERED: dict[str, frozenset[str]] = {REWIND: RUN_ENDED | {RunStatus.RUNNING, RunStatus.PAUSED},
                                       MIGRATE: frozenset(MOVABLE)}
 MIGRATE_CHOICES = 50  # the newest versions the migrate form lists (the API takes any)

@@ -98,7 +98,10 @@ def begin_rewind(db: Any, codec: JsonAttributes, table: str, run_id: str, epoch:
         values.update({":completed": {"S": "COMPLETED"}, ":failed": {"S": "FAILED"},
                        ":cancelled": {"S": "CANCELLED"}})
         status = "#s IN (:completed, :failed, :cancelled)"
-    if comps:  # its compensations first, as the run's end steps
+    if comps and moving:  # its compensations first, as the run's end steps, while it stays PAUSED
+        values[":comps"] = RUN.encode(codec, "end_comps", comps)
+        sets = [*sets, "end_comps = :comps"]
+    elif comps:  # its compensations first, as the run's end steps
         values.update({":comping": {"S": "COMPENSATING"}, ":comps": RUN.encode(codec, "end_comps", comps)})
         sets = noted(codec, note, [*sets, "#s = :comping", "end_comps = :comps"], values)
     # Refused: begun before (a redelivery), or not a run to rewind at the epoch before.

@@ -42,7 +42,7 @@ def reopen_moving(db: Any, codec: JsonAttributes, table: str, run_id: str, epoch
                                   ":n": {"N": str(epoch)}, ":now": {"S": now}, ":left": {"N": str(sinks - len(done))},
                                   ":seen": {"N": str(run.sinks_remaining)}}
         sets = ["#s = :running", "redrives = :n", "redriven_at = :now", "sinks_remaining = :left"]
-        removes = ["rewinding", "rewind_to"]
+        removes = ["rewinding", "rewind_to", "end_comps"]  # (a rewind's compensations, if it ran them first)
         if note is not None:
             values[":note"] = RUN.encode(codec, "last_change", note)
             sets.append("last_change = :note")

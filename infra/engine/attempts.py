@@ -98,7 +98,7 @@ class Attempts:
         now = self.clock.now()
         lease = parse_iso(rec.lease_until) if rec.lease_until else None
         delivery = decide_delivery(run, rec, attempt=attempt, epoch=msg.epoch, watch=msg.watch,
-                                   flow=node.role == "flow", lease_until=lease, now=now)
+                                   flow=node.role == "flow", lease_until=lease, now=now, role=node.role)
         step = delivery.step
         if run is None or step is Step.IGNORE:
             return

@@ -57,8 +57,8 @@ class RunEnd:
 
     def end_step(self, plan: Plan, run: RunRecord, index: int) -> None:
         """Start end step ``index`` (compensations one at a time, then finally tasks), or finish the run."""
-        if run.status not in RUN_MOVING:
-            return
+        if run.status not in RUN_MOVING and not (run.status == RunStatus.PAUSED and run.rewinding is not None):
+            return  # (a moving run's rewind runs its compensations first while it holds the run PAUSED)
         comps = run.end_comps or []
         if run.rewinding is not None and index >= len(comps):
             # A rewind's compensations have run: the rewind goes on (rewind.py), not to the end of the run.

@@ -16,6 +16,7 @@ from statemachine.durations import parse_duration
 from statemachine.expressions import EvalContext, ExpressionError, Scope, render
 from statemachine.messages import Kind, TimerFired
 from statemachine.plan import Node, Plan
+from statemachine.rewind import undoing
 from statemachine.status import RUN_MOVING, TASK_ENDED, RunStatus, TaskStatus, WaitingFor
 from statemachine.task_configs import callback_id_error
 
@@ -168,12 +169,13 @@ class Waits:
         run, recs = self.store.load(msg.run, [key, *node.deps])
         if is_stale(msg.epoch, recs.get(key)):
             return None  # a timer set before a redrive reset its task
-        if run is not None and run.status == RunStatus.PAUSED:
+        held = run is not None and undoing(run.status, run.rewinding, node.role)  # a rewind's compensation
+        if run is not None and run.status == RunStatus.PAUSED and not held:
             waiting = recs.get(key)
             if waiting is not None and waiting.status == TaskStatus.WAITING and waiting.attempt == msg.attempt:
                 self.outcomes.park(run, waiting, None)  # resume schedules this timer again
             return None
-        if run is None or run.status not in RUN_MOVING:
+        if run is None or (run.status not in RUN_MOVING and not held):
             return None
         rec = recs.get(key) or TaskRecord(key)
         if rec.status in TASK_ENDED and rec.attempt == msg.attempt:

@@ -159,3 +159,18 @@ def test_a_migration_cannot_move_a_run_a_rewind_holds(store) -> None:  # noqa: F
     assert store.pause_to_migrate("run-1", 1, "hash-1")[0] is False
     assert store.migrate_task("run-1", TaskRecord("a", redrive=1), 1, "hash-1", None) is False
     assert store.switch_plan("run-1", 1, "hash-1", "hash-2", {}, {}, [], 1)[0] is False
+
+
+def test_a_moving_runs_rewind_with_compensations_holds_it_paused_with_them_then_clears_them(store) -> None:  # noqa: F811
+    store.create_run(make_run())
+    store.record_sink_done("run-1", "b")
+    applied, run = store.begin_rewind("run-1", 1, "b", [["undo_b", "b"]], moving=True)
+    assert applied and (run.status, run.rewinding, run.end_comps) == ("PAUSED", 1, [["undo_b", "b"]])
+    assert run == store.get_run("run-1")
+    assert store.begin_rewind("run-1", 1, "b", [["undo_b", "b"]], moving=True)[0] is False  # a duplicate
+    assert store.set_run_status("run-1", "RUNNING", expected="PAUSED") is False  # no resume while it holds
+    applied, run = store.reopen_moving("run-1", 1, ["b"], 2, ["b"], NOW)
+    assert applied and (run.status, run.rewinding, run.end_comps, run.sinks_remaining) == ("RUNNING", None, None, 2)
+    assert run == store.get_run("run-1")
+    # Its end steps are gone: the run's own end fixes them again when its flow is over.
+    assert store.begin_end("run-1", [], "RUNNING").end_comps == []

@@ -177,3 +177,56 @@ def test_rewind_with_compensations_first_with_the_cli(server):
         ("cancel_hotel@hotel", "RUNNING"), ("cancel_hotel@hotel", "COMPLETED"), ("cancel_hotel@hotel", "PENDING")]
     assert [(e["previous"], e["status"]) for e in history if e["kind"] == "run"][-3:] == [
         ("COMPLETED", "COMPENSATING"), ("COMPENSATING", "RUNNING"), ("RUNNING", "COMPLETED")]
+
+
+# The trip, then a confirmation it waits for: RUNNING, both bookings COMPLETED.
+CONFIRMED = TRIP + """    - {id: confirm, type: callback, depends_on: [hotel], config: {timeout: 1h}}
+"""
+
+
+def test_rewind_of_a_waiting_run_with_compensations_first_with_the_cli(server):
+    run_id = json.loads(request("POST", f"{server}/runs", {"workflow": CONFIRMED, "input": {}})[2])["run_id"]
+    first = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["callbacks"])
+    done = cli("rewind", run_id, "--to", "hotel", "--compensate", "--reason", "wrong dates", "--url", server)
+    assert done.returncode == 0, done.stderr  # RUNNING: compensated first, without a cancel
+    answer = json.loads(done.stdout)
+    assert (answer["status"], answer["discarded"], answer["compensating"]) == ("RUNNING", ["confirm", "hotel"],
+                                                                              ["hotel"])
+    again = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["redrives"] == 1 and v["callbacks"])
+    assert request("POST", first["callbacks"][0]["url"], {"ok": True})[0] == 410  # the discarded wait's link
+    assert request("POST", again["callbacks"][0]["url"], {"ok": True})[0] == 200
+    view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["status"] == "COMPLETED")
+    assert view["tasks"]["hotel"]["output"] == "HT-4" and view["tasks"]["hotel"]["attempts"] == 1
+    history = wait_for(lambda: get_json(f"{server}/runs/{run_id}/history?limit=500")[1]["entries"],
+                       lambda entries: any(e["kind"] == "run" and e["status"] == "COMPLETED" for e in entries))
+    assert [(e["item"], e["status"]) for e in history if e["item"].startswith("cancel_")] == [
+        ("cancel_hotel@hotel", "RUNNING"), ("cancel_hotel@hotel", "COMPLETED"), ("cancel_hotel@hotel", "PENDING")]
+    assert [(e["previous"], e["status"], e["reason"].split(":")[-1].strip()) for e in history
+            if e["kind"] == "run" and "rewind 1" in e["reason"]] == [
+        ("RUNNING", "PAUSED", "compensating 1 tasks first"), ("PAUSED", "RUNNING", "1 tasks kept")]
+
+
+# A booking undone by a compensation that waits for a callback: once the charge fails the run stays COMPENSATING.
+DECLINED = """
+workflow:
+  metadata: {id: declined}
+  tasks:
+    - {id: book, type: python, config: {code: "result = 'BK-1'"}, compensation: {task_id: unbook}}
+    - {id: charge, type: python, depends_on: [book], config: {code: "raise RuntimeError('card declined')"}}
+    - {id: unbook, type: callback, depends_on: [book], config: {timeout: 1h}}
+"""
+
+
+def test_a_compensating_run_is_refused_a_rewind_until_it_has_ended(server):
+    run_id = json.loads(request("POST", f"{server}/runs", {"workflow": DECLINED, "input": {}})[2])["run_id"]
+    compensating = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1],
+                            lambda v: v["status"] == "COMPENSATING" and v["callbacks"])
+    refused = cli("rewind", run_id, "--to", "book", "--compensate", "--url", server)
+    assert refused.returncode == 2 and "it is COMPENSATING" in refused.stderr and "let it end" in refused.stderr
+    assert request("POST", compensating["callbacks"][0]["url"], {"refunded": True})[0] == 200
+    wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["status"] == "FAILED")
+    done = cli("rewind", run_id, "--to", "book", "--url", server)  # ended: the booking was undone, it runs again
+    assert done.returncode == 0, done.stderr
+    view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["redrives"] == 1
+                    and v["status"] in ("COMPENSATING", "FAILED"))
+    assert view["tasks"]["book"]["attempts"] == 1

@@ -16,6 +16,7 @@ NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 class Run:
     status: str = "RUNNING"
     halt: bool = False
+    rewinding: int | None = None
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,9 @@ class Task:
     token_hash: str | None = None
 
 
-def decide(run=Run(), task=Task(), attempt=1, epoch=0, watch=False, flow=True, lease=None):
+def decide(run=Run(), task=Task(), attempt=1, epoch=0, watch=False, flow=True, lease=None, role="flow"):
     return decide_delivery(run, task, attempt=attempt, epoch=epoch, watch=watch, flow=flow, lease_until=lease,
-                           now=NOW)
+                           now=NOW, role=role)
 
 
 LATER, EARLIER = NOW + timedelta(seconds=30), NOW - timedelta(seconds=1)
@@ -43,6 +44,13 @@ LATER, EARLIER = NOW + timedelta(seconds=30), NOW - timedelta(seconds=1)
     ("a role still runs in a stopping run", Run(halt=True), Task(), {"flow": False}, Step.CLAIM, Claim.FRESH),
     ("paused", Run("PAUSED"), Task(), {}, Step.PARK, None),
     ("paused, but a wait keeps waiting", Run("PAUSED"), Task("WAITING", 1), {}, Step.ENSURE_WAIT, None),
+    ("held by a rewind: its compensation runs", Run("PAUSED", rewinding=1), Task(),
+     {"flow": False, "role": "compensation"}, Step.CLAIM, Claim.FRESH),
+    ("held by a rewind: a handler parks", Run("PAUSED", rewinding=1), Task(), {"flow": False, "role": "handler"},
+     Step.PARK, None),
+    ("held by a rewind: a flow task parks", Run("PAUSED", rewinding=1), Task(), {}, Step.PARK, None),
+    ("paused by an operator: a compensation parks", Run("PAUSED"), Task(), {"flow": False, "role": "compensation"},
+     Step.PARK, None),
     ("a duplicate after the outcome", Run(), Task("COMPLETED", 1), {}, Step.PROPAGATE, None),
     ("a watchdog of an attempt that is over", Run(), Task("COMPLETED", 1), {"watch": True}, Step.IGNORE, None),
     ("a waiting task's message again", Run(), Task("WAITING", 1), {}, Step.ENSURE_WAIT, None),

@@ -224,15 +224,25 @@ def test_with_compensate_the_discarded_tasks_compensations_run_first(local, cloc
 def test_a_crash_in_a_compensating_rewind_is_healed_by_its_redelivery(local, clock, ran, monkeypatch, where):
     """The worker dies right after the store's first ``where`` call of the rewind's messages: beginning,
     checking its compensations, resetting, reopening (in the message its last compensation sent)."""
+    run_id, _ = completed_run(local, clock, ran, SAGA.replace("raise RuntimeError('no cars left')", "result = 1"))
+    local.engine.rewind_run(run_id, "flight", compensate=True)
+    died = killed_once(local, monkeypatch, where)
+    done = drive(local, run_id, clock)
+    assert done["status"] == "COMPLETED" and done["redrives"] == 1
+    assert ran == ["cancel_car", "cancel_hotel", "cancel_flight", "flight", "hotel", "car", "log"] and died == [where]
+
+
+def killed_once(local, monkeypatch, where: str) -> list[str]:
+    """Kill the worker once, right after the store's first ``where`` call while it handles a rewind's message
+    (``reset_task@``: after its first reset of a compensation's item); the message then comes back twice.
+    Returns the list the kill is recorded in."""
 
     class Killed(BaseException):
         pass
 
-    run_id, _ = completed_run(local, clock, ran, SAGA.replace("raise RuntimeError('no cars left')", "result = 1"))
-    local.engine.rewind_run(run_id, "flight", compensate=True)
-    write = where.rstrip("@")  # "reset_task@": after the first reset of a compensation's item
+    write = where.rstrip("@")
     real, handle = getattr(local.store, write), local.engine.handle
-    died = []
+    died: list[str] = []
 
     def dies_after(*args, **kwargs):
         real(*args, **kwargs)
@@ -251,6 +261,4 @@ def test_a_crash_in_a_compensating_rewind_is_healed_by_its_redelivery(local, clo
         return handle(message, *args, **kwargs)
 
     monkeypatch.setattr(local.engine, "handle", handled)
-    done = drive(local, run_id, clock)
-    assert done["status"] == "COMPLETED" and done["redrives"] == 1
-    assert ran == ["cancel_car", "cancel_hotel", "cancel_flight", "flight", "hotel", "car", "log"] and died == [where]
+    return died

@@ -234,9 +234,7 @@ def test_refusals_of_a_moving_run_say_why(local, clock, ran):  # noqa: F811
     run_id = start(local, CHAIN)
     refused = local.engine.rewind_run(run_id, "a")  # nothing ended yet: no checkpoint
     assert refused["code"] == 409 and "'a' is PENDING" in refused["reason"]
-    held(local, "b")
-    refused = local.engine.rewind_run(run_id, "a", compensate=True)
-    assert refused["code"] == 409 and "'compensate' is for a run that ended" in refused["reason"]
+    held(local, "b")  # (compensate: tests/unit/test_engine_rewind_undo.py)
     local.engine.cancel_run(run_id)
     refused = local.engine.rewind_run(run_id, "a")
     assert refused["code"] == 409 and "stopping" in refused["reason"], refused

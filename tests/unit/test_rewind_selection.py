@@ -15,6 +15,8 @@ from statemachine.rewind import (
     target,
     target_refusal,
     to_compensate,
+    undoing,
+    unsettled_refusal,
 )
 from tests.unit.test_engine_errors import SAGA
 from tests.unit.test_engine_loops import FOR_EACH
@@ -63,7 +65,8 @@ def test_a_loop_is_one_checkpoint_and_its_body_is_none():
     loop = plan(FOR_EACH % {"extra": ""})
     assert discarded(loop, "each") == {"each", "after"}
     assert target_refusal(loop, "square", "COMPLETED") == Refusal(
-        400, "'square' runs in each iteration of the loop 'each': rewind to 'each'")
+        400, "'square' runs in each iteration of the loop 'each', and a rewind does not go back into an "
+             "iteration: rewind to 'each' (all its iterations run again)")
 
 
 def test_what_is_no_checkpoint():
@@ -120,15 +123,33 @@ def test_the_run_fences_the_discarded_tasks_and_keeps_an_earlier_fence_only_on_e
     assert run_fence(frozenset({"x", "y"}), frozenset({"c"}), {"x"}) == ["c", "x"]  # y runs: let go
 
 
-def test_a_moving_run_is_refused_while_it_compensates_stops_or_ends_and_with_compensate():
-    assert moving_refusal("RUNNING", False, False, False) is None
-    assert moving_refusal("PAUSED", False, False, False) is None
-    for args, words in [(("COMPENSATING", False, True, False), "it is COMPENSATING"),
-                        (("RUNNING", True, False, False), "stopping"),
-                        (("RUNNING", False, True, False), "end steps"),
-                        (("PAUSED", False, False, True), "'compensate' is for a run that ended")]:
+def test_a_moving_run_is_refused_while_it_compensates_stops_or_ends():
+    assert moving_refusal("RUNNING", False, False) is None
+    assert moving_refusal("PAUSED", False, False) is None
+    for args, words in [(("COMPENSATING", False, True), "it is COMPENSATING"),
+                        (("RUNNING", True, False), "stopping"),
+                        (("RUNNING", False, True), "end steps")]:
         why = moving_refusal(*args)
         assert why is not None and why.status == 409 and words in why.reason, (args, why)
+
+
+def test_compensate_is_refused_while_a_discarded_task_that_declares_a_compensation_is_at_work():
+    saga = plan(SAGA)
+    gone = discarded(saga, "hotel")
+    for status in ("RUNNING", "WAITING"):
+        why = unsettled_refusal(saga, gone, {"flight": "COMPLETED", "hotel": "COMPLETED", "car": status})
+        assert why is not None and why.status == 409 and "car declares a compensation" in why.reason
+        assert f"({status})" in why.reason
+    for status in ("COMPLETED", "FAILED", "PENDING", "READY", "RETRYING", None):  # ended, or parked by the pause
+        assert unsettled_refusal(saga, gone, {"hotel": "COMPLETED", **({"car": status} if status else {})}) is None
+    assert unsettled_refusal(saga, discarded(saga, "car"), {"hotel": "RUNNING"}) is None  # hotel is kept
+
+
+def test_only_a_compensation_moves_in_a_run_a_rewind_holds_paused():
+    assert undoing("PAUSED", 1, "compensation")
+    assert not undoing("PAUSED", None, "compensation")  # paused by an operator: everything parks
+    assert not undoing("PAUSED", 1, "handler") and not undoing("PAUSED", 1, "flow")
+    assert not undoing("RUNNING", 1, "compensation")  # (a running run parks nothing)
 
 
 def test_a_discarded_loop_mid_iteration_is_refused():
