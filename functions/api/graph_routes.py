@@ -16,6 +16,7 @@ context as it stands).
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any, Literal
 
@@ -26,7 +27,9 @@ from pydantic import Field
 from functions.api import schemas as doc
 from functions.api.history import audited
 from functions.api.request_body import json_object, optional_json_object
+from infra.graph_functions import ResolveError, check_graph_functions
 from infra.json_http import dumps
+from infra.sandbox.settings import SandboxSettings
 from infra.service import MAX_SOURCE, ApiError, start_plan
 from infra.wiring import get_engine
 from statemachine.compiler import compile_workflow
@@ -121,10 +124,15 @@ def compile_graph(body: dict, raw: str, limits) -> Plan:
         raise ApiError(413, f"the graph is larger than {MAX_SOURCE} characters")
     text = raw if load_yaml(raw, FILENAME)[0] == body else json.dumps(body, indent=2)
     try:
-        return compile_workflow(text, FILENAME, limits)
+        plan = compile_workflow(text, FILENAME, limits)
+        # Each function node must name a callable: resolved now, by the task runner's rules, in a child process.
+        check_graph_functions(text, FILENAME, limits, SandboxSettings.from_env(os.environ))
+        return plan
     except WorkflowError as error:
         found = [str(d) for d in error.diagnostics]
         raise ApiError(400, f"invalid graph: {found[0]}", diagnostics=found) from error
+    except ResolveError as error:  # the deployment's trouble, not the graph's: refused, never stored unchecked
+        raise ApiError(503, f"the graph's functions could not be checked: {error}") from error
 
 
 def _graph(engine, graph_id: Any) -> Plan:
@@ -166,7 +174,7 @@ def graph_state(engine, run_id: str) -> dict[str, Any]:
 
 @router.post("/graph/create", **doc.route(
     "Create a graph (seed 004): checked, compiled and stored; answers its id", (201, GraphCreated),
-    errors=(400, 413), tags=("graph",), request=doc.body(GraphDocument)))
+    errors=(400, 413, 503), tags=("graph",), request=doc.body(GraphDocument)))
 def create_graph():
     body = json_object(router.current_event.body)
     engine = get_engine()
