@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from statemachine.history import entries_of
+from statemachine.history import Retention, entries_of
 from statemachine.metrics import labelled, points_of, task_item_of
 
 from .ports import History, Metrics, TaskContext
@@ -38,7 +38,15 @@ class HistoryRecorder:
         if points and task is not None:
             labels = self.context.of(*task)
             points = labelled(points, labels.workflow, labels.task_type)
-        written = sum(1 for entry in entries_of(change) if self.history.append(entry))
+        entries = entries_of(change)
+        # Each entry expires with its run's retention: its workflow's retention_policy, else the deployment's.
+        keep = {run_id: _retention(self.context.retention(run_id)) for run_id in {e.run_id for e in entries}}
+        written = sum(1 for entry in entries if self.history.append(entry, keep[entry.run_id]))
         if written:
             self.metrics.emit(points)
         return written
+
+
+def _retention(seconds: float | None) -> Retention | None:
+    """A workflow's retention_policy as a Retention; None: the history store's own (the deployment's)."""
+    return Retention(seconds / 86_400) if seconds else None

@@ -19,12 +19,12 @@ same way (tests/component/test_store_outcomes.py runs each store through them):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
-from statemachine.history import AuditAction, AuditEntry, HistoryEntry
+from statemachine.history import AuditAction, AuditEntry, HistoryEntry, Retention
 from statemachine.metrics import MetricPoint
 from statemachine.state import ApprovalRequest, AttemptEntry, Catch, LastChange, LoopState, RoleContext
 from statemachine.versions import WorkflowVersion
@@ -466,13 +466,19 @@ class TaskContext(Protocol):
         """A missing run or plan gives empty labels; a storage error (StoreError) is raised."""
         ...
 
+    def retention(self, run_id: str) -> float | None:
+        """The run's workflow's retention_policy (Plan.retention, seconds); None: it has none, or the run or
+        its plan is not there (the deployment's retention applies). A storage error is raised."""
+        ...
+
 
 class History(Protocol):
     """A run's history (statemachine/history.py) and the operator's audit log, append-only. Entries
     expire with the deployment's retention (their TTL); nothing else ever removes one."""
 
-    def append(self, entry: HistoryEntry) -> bool:
-        """Keep ``entry`` once: False when an entry of the same change record is there already."""
+    def append(self, entry: HistoryEntry, retention: Retention | None = None) -> bool:
+        """Keep ``entry`` once: False when an entry of the same change record is there already. It expires
+        with ``retention`` (its run's workflow's), else the deployment's."""
         ...
 
     def of_run(self, run_id: str, cursor: str | None = None, limit: int = 100) -> Page[HistoryEntry]:
@@ -483,8 +489,10 @@ class History(Protocol):
         """Keep an operator's action once (by its request id): False if it is there already."""
         ...
 
-    def actions(self, actor: str | None = None, action: AuditAction | None = None, since: str | None = None,
-                cursor: str | None = None, limit: int = 100) -> Page[AuditEntry]:
-        """The audit log in time order, only ``actor``'s / ``action``'s when given, from ``since``
-        (an ISO time) and after ``cursor``."""
+    def actions(self, actor: str | None = None, action: AuditAction | Iterable[AuditAction] | None = None,
+                since: str | None = None, cursor: str | None = None, limit: int = 100, *, until: str | None = None,
+                workflow_id: str | None = None, run_id: str | None = None) -> Page[AuditEntry]:
+        """The audit log in time order after ``cursor``: the entries ``AuditQuery.of(actor, action, since,
+        until, workflow_id, run_id)`` matches (``action``: one or any of several; ``since`` inclusive,
+        ``until`` exclusive, ISO times)."""
         ...

@@ -178,7 +178,7 @@ def build_engine() -> Engine:
     settings = EngineSettings(public_url=env.get("LOOPLINE_PUBLIC_URL", ""),
                               lease_seconds=float(env.get("LOOPLINE_LEASE_SECONDS", "60")), env=exposed_env(),
                               safety_delay_seconds=int(env.get("LOOPLINE_SAFETY_DELAY_SECONDS", "60")),
-                              custom_modules=deployment_limits().custom_modules, retention_days=retention().days)
+                              custom_modules=deployment_limits().custom_modules, retention_days=int(retention().days))
     # The task types' settings (providers, endpoints, file root, egress allow list) are read here, once per
     # container: a Lambda function's environment does not change while it runs.
     queries = DynamoRunQueries(dynamodb, env["LOOPLINE_RUNS_TABLE"], payloads)

@@ -558,6 +558,7 @@ class _Compilation:
             migrations=tuple(MigrationSpec(from_version=m.from_, rename=m.rename, state=m.state, set=m.set)
                              for m in wf.migrations) or None,
             input_into=GRAPH_CONTEXT if self.graph else None,
+            retention=wf.config.persistence.retention_policy if wf.config.persistence else None,
         ).with_hash()
 
 

@@ -204,11 +204,11 @@ def test_the_consumer_failing_mid_batch_is_retried_without_loss(api, runtime, mo
     record, the shard is delivered again from it, and nothing is lost or kept twice."""
     real, calls = DynamoHistory.append, []
 
-    def flaky(self, entry):
+    def flaky(self, entry, retention=None):
         calls.append(entry.sort_key)
         if len(calls) == 4:
             raise StoreError("DynamoDB put_item failed: throttled (injected)")
-        return real(self, entry)
+        return real(self, entry, retention)
 
     monkeypatch.setattr(DynamoHistory, "append", flaky)
     _, started = call(api, "POST", "/runs", {"workflow": CHAIN})
@@ -227,10 +227,10 @@ def test_a_record_failing_every_retry_goes_to_the_failure_queue_and_the_stream_m
     real = DynamoHistory.append
     poisoned: list[str] = []
 
-    def refuses_one_run(self, entry):
+    def refuses_one_run(self, entry, retention=None):
         if entry.run_id in poisoned:
             raise StoreError("DynamoDB put_item failed: this run's entries are refused (injected)")
-        return real(self, entry)
+        return real(self, entry, retention)
 
     monkeypatch.setattr(DynamoHistory, "append", refuses_one_run)
     _, bad = call(api, "POST", "/runs", {"workflow": CHAIN})
