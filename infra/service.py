@@ -35,9 +35,26 @@ def compile_source(source: Any, limits: DeploymentLimits, filename: str = "workf
     if len(source) > MAX_SOURCE:
         raise ApiError(413, f"the workflow is larger than {MAX_SOURCE} characters")
     try:
-        return compile_workflow(source, filename, limits)
+        plan = compile_workflow(source, filename, limits)
+        if plan.input_into is not None:  # a graph document: its functions must name callables
+            check_functions(source, filename, limits)
+        return plan
     except WorkflowError as error:
         raise ApiError(400, "invalid workflow", diagnostics=[str(d) for d in error.diagnostics]) from error
+
+
+def check_functions(source: str, filename: str, limits: DeploymentLimits) -> None:
+    """A graph's function nodes resolved as the task runner resolves them (infra/graph_functions.py): a
+    WorkflowError naming each that does not; a 503 when the check could not be made (nothing is kept)."""
+    import os
+
+    from .graph_functions import ResolveError, check_graph_functions
+    from .sandbox.settings import SandboxSettings
+
+    try:
+        check_graph_functions(source, filename, limits, SandboxSettings.from_env(os.environ))
+    except ResolveError as error:
+        raise ApiError(503, f"the graph's functions could not be checked: {error}") from error
 
 
 def _looks_like_yaml(source: str) -> bool:

@@ -68,8 +68,8 @@ def load_plan(path: str, report_to=None, text=None):
     try:
         # LOOPLINE_CUSTOM_MODULES and LOOPLINE_PYTHON_PACKAGES, as a deployment's
         plan = compile_workflow(inlined.text, name, deployment_limits())
-        # A graph's function nodes must name callables (resolved in a child process, as the task runner does).
-        check_graph_functions(inlined.text, name, deployment_limits(), SandboxSettings.from_env(os.environ))
+        if plan.input_into is not None:  # a graph's function nodes must name callables (as the task runner resolves)
+            check_graph_functions(inlined.text, name, deployment_limits(), SandboxSettings.from_env(os.environ))
         return plan
     except ResolveError as error:
         raise UsageError(f"{path}: the graph's functions could not be checked: {error}") from error

@@ -16,7 +16,6 @@ context as it stands).
 from __future__ import annotations
 
 import json
-import os
 import re
 from typing import Any, Literal
 
@@ -27,10 +26,8 @@ from pydantic import Field
 from functions.api import schemas as doc
 from functions.api.history import audited
 from functions.api.request_body import json_object, optional_json_object
-from infra.graph_functions import ResolveError, check_graph_functions
 from infra.json_http import dumps
-from infra.sandbox.settings import SandboxSettings
-from infra.service import MAX_SOURCE, ApiError, start_plan
+from infra.service import MAX_SOURCE, ApiError, check_functions, start_plan
 from infra.wiring import get_engine
 from statemachine.compiler import compile_workflow
 from statemachine.diagnostics import WorkflowError
@@ -125,14 +122,13 @@ def compile_graph(body: dict, raw: str, limits) -> Plan:
     text = raw if load_yaml(raw, FILENAME)[0] == body else json.dumps(body, indent=2)
     try:
         plan = compile_workflow(text, FILENAME, limits)
-        # Each function node must name a callable: resolved now, by the task runner's rules, in a child process.
-        check_graph_functions(text, FILENAME, limits, SandboxSettings.from_env(os.environ))
+        # Each function node must name a callable: resolved now, by the task runner's rules, in a child process
+        # (a 503 when the check cannot be made: never stored unchecked).
+        check_functions(text, FILENAME, limits)
         return plan
     except WorkflowError as error:
         found = [str(d) for d in error.diagnostics]
         raise ApiError(400, f"invalid graph: {found[0]}", diagnostics=found) from error
-    except ResolveError as error:  # the deployment's trouble, not the graph's: refused, never stored unchecked
-        raise ApiError(503, f"the graph's functions could not be checked: {error}") from error
 
 
 def _graph(engine, graph_id: Any) -> Plan:
