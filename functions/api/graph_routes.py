@@ -27,6 +27,7 @@ from functions.api import schemas as doc
 from functions.api.history import audited
 from functions.api.request_body import json_object, optional_json_object
 from infra.json_http import dumps
+from infra.sandbox.settings import SandboxSettings
 from infra.service import MAX_SOURCE, ApiError, check_functions, start_plan
 from infra.wiring import get_engine
 from statemachine.compiler import compile_workflow
@@ -112,7 +113,7 @@ def bodiless_resume(event, content_type: str) -> bool:
     return event.get("resource") == RESUME and not content_type and not event.body
 
 
-def compile_graph(body: dict, raw: str, limits) -> Plan:
+def compile_graph(body: dict, raw: str, limits, sandbox: SandboxSettings) -> Plan:
     """The request's graph, compiled. Its positions are the body's own lines and columns when the body,
     read as YAML (of which JSON is nearly a subset), is the same document; else its indented rendering's."""
     if not is_graph(body):
@@ -124,7 +125,7 @@ def compile_graph(body: dict, raw: str, limits) -> Plan:
         plan = compile_workflow(text, FILENAME, limits)
         # Each function node must name a callable: resolved now, by the task runner's rules, in a child process
         # (a 503 when the check cannot be made: never stored unchecked).
-        check_functions(text, FILENAME, limits)
+        check_functions(text, FILENAME, limits, sandbox)
         return plan
     except WorkflowError as error:
         found = [str(d) for d in error.diagnostics]
@@ -177,7 +178,7 @@ def create_graph():
     made: list[Plan] = []
 
     def create():
-        plan = compile_graph(body, router.current_event.body or "", engine.settings.limits)
+        plan = compile_graph(body, router.current_event.body or "", engine.settings.limits, engine.settings.sandbox)
         engine.plans.save(plan)  # content-addressed and conditional: creating it again writes nothing
         made.append(plan)
         return _json(201, {"graph_id": plan.hash, "workflow_id": plan.workflow_id,
