@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from statemachine.history import HistoryEntry, entries_of
+from statemachine.history import HistoryEntry, Retention, entries_of
 from statemachine.metrics import MetricPoint, labelled, points_of, task_item_of
 
 from .ports import History, HistoryUnfinished, Metrics, StoreError, TaskContext
@@ -39,7 +39,10 @@ class HistoryRecorder:
         # would find its entries kept and emit nothing. Most changes have no points, so no look-up;
         # one that has mostly finds its run and plan cached.
         points = self._points(change)
-        written = sum(1 for entry in entries_of(change) if self.history.append(entry))
+        entries = entries_of(change)
+        # Each entry expires with its run's retention: its workflow's retention_policy, else the deployment's.
+        keep = self._retentions(entries)
+        written = sum(1 for entry in entries if self.history.append(entry, keep[entry.run_id]))
         if written:
             self.metrics.emit(points)
         return written
@@ -51,17 +54,20 @@ class HistoryRecorder:
         and it and the records after it are delivered again. Each record's metrics are emitted as
         ``record`` emits them: once the entries are kept, and only if one of them was new."""
         prepared: list[tuple[list[MetricPoint], list[HistoryEntry]]] = []
+        keep: dict[str, Retention | None] = {}
         failed: int | None = None
         for index, change in enumerate(changes):
             try:
-                prepared.append((self._points(change), list(entries_of(change))))
+                points, of_one = self._points(change), list(entries_of(change))
+                keep.update(self._retentions([e for e in of_one if e.run_id not in keep]))
+                prepared.append((points, of_one))
             except Exception:  # a record that cannot be read (or labelled now) is retried, not lost
                 log.exception("history: change record %d of %d could not be read", index, len(changes))
                 failed = index
                 break
         entries = [entry for _, of_one in prepared for entry in of_one]
         try:
-            new = self.history.append_all(entries)
+            new = self.history.append_all(entries, keep)
         except HistoryUnfinished as unfinished:
             log.exception("history: %d of %d entries kept for certain", len(unfinished.new), len(entries))
             new = unfinished.new
@@ -80,6 +86,10 @@ class HistoryRecorder:
                 self.metrics.emit(points)
         return Recorded(written, failed)
 
+    def _retentions(self, entries: Sequence[HistoryEntry]) -> dict[str, Retention | None]:
+        """Each run's retention (its workflow's retention_policy, else None: the deployment's), by run id."""
+        return {run_id: _retention(self.context.retention(run_id)) for run_id in {e.run_id for e in entries}}
+
     def _points(self, change: dict[str, Any]) -> list[MetricPoint]:
         points = points_of(change)
         task = task_item_of(change)
@@ -96,3 +106,8 @@ class Recorded:
 
     written: int
     failed: int | None
+
+
+def _retention(seconds: float | None) -> Retention | None:
+    """A workflow's retention_policy as a Retention; None: the history store's own (the deployment's)."""
+    return Retention(seconds / 86_400) if seconds else None

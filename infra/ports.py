@@ -19,13 +19,13 @@ same way (tests/component/test_store_outcomes.py runs each store through them):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
 from statemachine.circuit import Circuit
-from statemachine.history import AuditAction, AuditEntry, HistoryEntry
+from statemachine.history import AuditAction, AuditEntry, HistoryEntry, Retention
 from statemachine.metrics import MetricPoint
 from statemachine.state import ApprovalRequest, AttemptEntry, Catch, LastChange, LoopState, RoleContext
 from statemachine.versions import WorkflowVersion
@@ -489,19 +489,27 @@ class TaskContext(Protocol):
         """A missing run or plan gives empty labels; a storage error (StoreError) is raised."""
         ...
 
+    def retention(self, run_id: str) -> float | None:
+        """The run's workflow's retention_policy (Plan.retention, seconds); None: it has none, or the run or
+        its plan is not there (the deployment's retention applies). A storage error is raised."""
+        ...
+
 
 class History(Protocol):
     """A run's history (statemachine/history.py) and the operator's audit log, append-only. Entries
     expire with the deployment's retention (their TTL); nothing else ever removes one."""
 
-    def append(self, entry: HistoryEntry) -> bool:
-        """Keep ``entry`` once: False when an entry of the same change record is there already."""
+    def append(self, entry: HistoryEntry, retention: Retention | None = None) -> bool:
+        """Keep ``entry`` once: False when an entry of the same change record is there already. It expires
+        with ``retention`` (its run's workflow's), else the deployment's."""
         ...
 
-    def append_all(self, entries: Sequence[HistoryEntry]) -> list[bool]:
+    def append_all(self, entries: Sequence[HistoryEntry],
+                   retention: Mapping[str, Retention | None] | None = None) -> list[bool]:
         """Keep each of ``entries`` once, in as few requests as the store allows (a stream batch's
-        entries: HistoryRecorder.record_all); for each, True when it was not there before. A failure
-        part way raises HistoryUnfinished, saying which leading entries are kept for certain."""
+        entries: HistoryRecorder.record_all); for each, True when it was not there before. Each expires
+        with its run's ``retention`` (by run id), else the deployment's. A failure part way raises
+        HistoryUnfinished, saying which leading entries are kept for certain."""
         ...
 
     def of_run(self, run_id: str, cursor: str | None = None, limit: int = 100) -> Page[HistoryEntry]:
@@ -512,8 +520,10 @@ class History(Protocol):
         """Keep an operator's action once (by its request id): False if it is there already."""
         ...
 
-    def actions(self, actor: str | None = None, action: AuditAction | None = None, since: str | None = None,
-                cursor: str | None = None, limit: int = 100) -> Page[AuditEntry]:
-        """The audit log in time order, only ``actor``'s / ``action``'s when given, from ``since``
-        (an ISO time) and after ``cursor``."""
+    def actions(self, actor: str | None = None, action: AuditAction | Iterable[AuditAction] | None = None,
+                since: str | None = None, cursor: str | None = None, limit: int = 100, *, until: str | None = None,
+                workflow_id: str | None = None, run_id: str | None = None) -> Page[AuditEntry]:
+        """The audit log in time order after ``cursor``: the entries ``AuditQuery.of(actor, action, since,
+        until, workflow_id, run_id)`` matches (``action``: one or any of several; ``since`` inclusive,
+        ``until`` exclusive, ISO times)."""
         ...

@@ -12,6 +12,8 @@ from statemachine.limits import DeploymentLimits
 from statemachine.plan import Plan
 from statemachine.versions import WorkflowVersion, parse_ref
 
+from .sandbox.settings import SandboxSettings
+
 MAX_SOURCE = 1_000_000
 
 
@@ -23,8 +25,10 @@ class ApiError(Exception):
         self.extra = extra
 
 
-def compile_source(source: Any, limits: DeploymentLimits, filename: str = "workflow.yaml") -> Plan:
-    """``limits``: what the deployment lets a workflow ask for (the engine's ``settings.limits``)."""
+def compile_source(source: Any, limits: DeploymentLimits, filename: str = "workflow.yaml", *,
+                   sandbox: SandboxSettings) -> Plan:
+    """``limits``: what the deployment lets a workflow ask for (the engine's ``settings.limits``); ``sandbox``:
+    how a graph's functions are resolved (the engine's ``settings.sandbox``)."""
     if isinstance(source, dict):
         # A workflow sent as a JSON object: positions in errors refer to its YAML rendering.
         import yaml
@@ -35,9 +39,23 @@ def compile_source(source: Any, limits: DeploymentLimits, filename: str = "workf
     if len(source) > MAX_SOURCE:
         raise ApiError(413, f"the workflow is larger than {MAX_SOURCE} characters")
     try:
-        return compile_workflow(source, filename, limits)
+        plan = compile_workflow(source, filename, limits)
+        if plan.input_into is not None:  # a graph document: its functions must name callables
+            check_functions(source, filename, limits, sandbox)
+        return plan
     except WorkflowError as error:
         raise ApiError(400, "invalid workflow", diagnostics=[str(d) for d in error.diagnostics]) from error
+
+
+def check_functions(source: str, filename: str, limits: DeploymentLimits, sandbox: SandboxSettings) -> None:
+    """A graph's function nodes resolved as the task runner resolves them (infra/graph_functions.py): a
+    WorkflowError naming each that does not; a 503 when the check could not be made (nothing is kept)."""
+    from .graph_functions import ResolveError, check_graph_functions
+
+    try:
+        check_graph_functions(source, filename, limits, sandbox)
+    except ResolveError as error:
+        raise ApiError(503, f"the graph's functions could not be checked: {error}") from error
 
 
 def _looks_like_yaml(source: str) -> bool:
@@ -47,7 +65,7 @@ def _looks_like_yaml(source: str) -> bool:
 def resolve_workflow(engine, source: Any) -> Plan:
     if isinstance(source, str) and source.strip() and not _looks_like_yaml(source.strip()):
         return _registered(engine, source.strip())
-    return compile_source(source, engine.settings.limits)
+    return compile_source(source, engine.settings.limits, sandbox=engine.settings.sandbox)
 
 
 def _registered(engine, ref: str) -> Plan:

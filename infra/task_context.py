@@ -70,6 +70,12 @@ class StoreTaskContext:
             return TaskLabels(workflow=workflow)
         return TaskLabels(workflow=workflow, task_type=(node.type or "") if node.kind == "task" else node.kind)
 
+    def retention(self, run_id: str) -> float | None:
+        # The same cached reads as the labels: a run whose task points were labelled costs nothing more.
+        run = self._run(run_id)
+        plan = self._plan(run[1]) if run is not None else None
+        return plan.retention if plan is not None else None
+
     def _run(self, run_id: str) -> tuple[str, str] | None:
         def read(key: str) -> tuple[str, str] | None:
             record = self._store.get_run(key)

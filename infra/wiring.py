@@ -34,6 +34,7 @@ from .links import LinkSigner
 from .listing import RunQueries
 from .ports import Clock, History, Metrics, TaskContext
 from .python_packages import provided_packages
+from .sandbox.settings import SandboxSettings
 from .task_context import StoreTaskContext
 from .tasks.registry import TaskTypes
 
@@ -179,7 +180,8 @@ def build_engine() -> Engine:
     settings = EngineSettings(public_url=env.get("LOOPLINE_PUBLIC_URL", ""),
                               lease_seconds=float(env.get("LOOPLINE_LEASE_SECONDS", "60")), env=exposed_env(),
                               safety_delay_seconds=int(env.get("LOOPLINE_SAFETY_DELAY_SECONDS", "60")),
-                              custom_modules=deployment_limits().custom_modules, retention_days=retention().days)
+                              custom_modules=deployment_limits().custom_modules, retention_days=int(retention().days),
+                              sandbox=SandboxSettings.from_env(env))
     # The task types' settings (providers, endpoints, file root, egress allow list) are read here, once per
     # container: a Lambda function's environment does not change while it runs.
     queries = DynamoRunQueries(dynamodb, env["LOOPLINE_RUNS_TABLE"], payloads)

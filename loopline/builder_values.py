@@ -68,15 +68,17 @@ def plain(value: Any, where: str) -> Any:
 
 @dataclass(frozen=True)
 class Retry:
-    """A task's ``retry`` (docs/reference.md): ``Retry(max_attempts=3, strategy="fixed", delay="1s")``."""
+    """A task's ``retry`` (docs/reference.md): ``Retry(max_attempts=3, strategy="fixed", delay="1s")``, or
+    ``Retry(strategy="custom", delays=("1s", "10s", "1m"))``."""
 
     max_attempts: int | None = None
-    strategy: Literal["exponential", "fixed"] | None = None
+    strategy: Literal["exponential", "fixed", "custom"] | None = None
     delay: Duration | None = None
     max_delay: Duration | None = None
     backoff_multiplier: float | None = None
     jitter: Literal["full", "none"] | None = None
     retryable_errors: tuple[str, ...] | None = None
+    delays: tuple[Duration, ...] | None = None  # strategy "custom": the waits before each retry, in order
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: plain(getattr(self, f.name), "retry") for f in fields(self)

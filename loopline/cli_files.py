@@ -53,6 +53,10 @@ def inlined_file(path: str, report_to=None):
 
 
 def load_plan(path: str, report_to=None, text=None):
+    import os
+
+    from infra.graph_functions import ResolveError, check_graph_functions
+    from infra.sandbox.settings import SandboxSettings
     from infra.wiring import deployment_limits
     from statemachine.compiler import compile_workflow
     from statemachine.diagnostics import WorkflowError
@@ -63,7 +67,12 @@ def load_plan(path: str, report_to=None, text=None):
     name = f"{path}[yaml]" if path.endswith(".py") else path  # positions in the YAML it built
     try:
         # LOOPLINE_CUSTOM_MODULES and LOOPLINE_PYTHON_PACKAGES, as a deployment's
-        return compile_workflow(inlined.text, name, deployment_limits())
+        plan = compile_workflow(inlined.text, name, deployment_limits())
+        if plan.input_into is not None:  # a graph's function nodes must name callables (as the task runner resolves)
+            check_graph_functions(inlined.text, name, deployment_limits(), SandboxSettings.from_env(os.environ))
+        return plan
+    except ResolveError as error:
+        raise UsageError(f"{path}: the graph's functions could not be checked: {error}") from error
     except WorkflowError as error:
         for diagnostic in error.diagnostics:
             line, col = inlined.position(diagnostic.line, diagnostic.col)  # as written, before code was inlined

@@ -2,7 +2,8 @@
 breaker (docs/reference.md, circuit_breaker).
 
 A breaker is named by the tasks that use it (``circuit_breaker.name``) and shared by every run of the
-workflow naming it (kept under ``BreakerSpec.key``: the workflow's id and the name), so its state lives in the store (``StateStore.get_circuit`` / ``put_circuit``); the
+workflow naming it (kept under ``BreakerSpec.key``: the workflow's id and the name), so its state lives
+in the store (``StateStore.get_circuit`` / ``put_circuit``); the
 engine's edge (``infra/engine/circuits.py``) reads it, asks these functions, and writes what they return
 conditionally on the version it read, again on a lost race. Nothing here reads a clock or does I/O: the
 edge passes ``now``.

@@ -107,7 +107,9 @@ def is_retryable(policy: RetryPolicy, attempt: int, error_type: str) -> bool:
 
 def retry_delay(policy: RetryPolicy, attempt: int, rng: random.Random) -> float:
     """Seconds to wait before attempt ``attempt + 1`` after attempt ``attempt`` failed."""
-    if policy.strategy == "exponential":
+    if policy.strategy == "custom" and policy.delays:
+        delay = policy.delays[min(max(attempt, 1), len(policy.delays)) - 1]  # past the list: its last wait
+    elif policy.strategy == "exponential":
         try:
             delay = policy.delay * (policy.backoff_multiplier ** max(attempt - 1, 0))
         except OverflowError:  # a float power this large raises instead of giving inf

@@ -123,20 +123,38 @@ class Metadata(Strict):
     tags: list[str] = Field(default_factory=list)
 
 
+MAX_CUSTOM_DELAYS = 100  # a list of waits longer than this is a mistake, not a policy
+
+
 class RetrySpec(Strict):
     max_attempts: int | None = Field(default=None, ge=1)
-    strategy: Literal["exponential", "fixed"] | None = None
+    strategy: Literal["exponential", "fixed", "custom"] | None = None
     delay: Duration = None
     initial_delay: Duration = None
     max_delay: Duration = None
     backoff_multiplier: float | None = Field(default=None, ge=1)
     jitter: Literal["full", "none"] | None = None
     retryable_errors: list[str] | None = None
+    # strategy custom: the waits before the 2nd, 3rd, ... attempt, in order (docs/reference.md#retry).
+    delays: list[Duration] | None = Field(default=None, max_length=MAX_CUSTOM_DELAYS)
 
     @model_validator(mode="after")
     def _one_delay(self) -> "RetrySpec":
         if self.delay is not None and self.initial_delay is not None:
             raise PydanticCustomError("retry_delay", "use either 'delay' or 'initial_delay', not both")
+        custom = self.strategy == "custom"
+        if custom and self.delays is None:
+            raise PydanticCustomError("retry_custom", "strategy 'custom' needs 'delays': the waits before each "
+                                                      "retry in order, e.g. [1s, 10s, 1m]")
+        if self.delays is not None and not self.delays:
+            raise PydanticCustomError("retry_custom", "'delays' must list at least one wait, e.g. [1s, 10s, 1m]")
+        if self.delays is not None and not custom:
+            raise PydanticCustomError("retry_custom", "'delays' goes with 'strategy: custom' (write both)")
+        if custom:
+            extra = [n for n in ("delay", "initial_delay", "backoff_multiplier") if getattr(self, n) is not None]
+            if extra:
+                raise PydanticCustomError("retry_custom", "strategy 'custom' waits its 'delays': '{name}' has no "
+                                                          "meaning with it", {"name": extra[0]})
         return self
 
 
@@ -145,10 +163,24 @@ class Parallelism(Strict):
     branch_timeout: Duration = None
 
 
+MAX_RETENTION = 36_500 * 86_400.0  # a hundred years: past it, a time no clock or TTL reaches sensibly
+
+
 class Persistence(Strict):
     enabled: bool = True
     checkpoint_interval: Duration = None
+    # How long this workflow's ended runs and their history are kept (docs/history.md, "Retention"),
+    # instead of the deployment's RetentionDays.
     retention_policy: Duration = None
+
+    @field_validator("retention_policy")
+    @classmethod
+    def _retention(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value <= MAX_RETENTION:
+            raise PydanticCustomError("retention", "retention_policy must be a duration from 1s to 36500d (a "
+                                                   "hundred years), e.g. 90d; {shown} is not",
+                                      {"shown": f"{value / 86_400:g}d" if value >= 86_400 else f"{value:g}s"})
+        return value
 
 
 class HumanInTheLoop(Strict):
@@ -175,7 +207,11 @@ class Config(Strict):
                 value = getattr(spec, name)
                 if value is not None:
                     key = "delay" if name == "initial_delay" else name
-                    values[key] = tuple(value) if name == "retryable_errors" else value
+                    values[key] = tuple(value) if name in ("retryable_errors", "delays") else value
+            if spec is not None and spec.strategy not in (None, "custom"):
+                values.pop("delays", None)  # a task's own fixed or exponential strategy over a custom one
+        if values.get("strategy") == "custom" and "max_attempts" not in values:
+            values["max_attempts"] = len(values["delays"]) + 1  # each wait, then one more attempt
         return RetryPolicy(**values)
 
 

@@ -50,6 +50,17 @@ def is_graph(data: Any) -> bool:
         "graph" in data or ("nodes" in data and "edges" in data))
 
 
+def graph_functions(data: dict) -> list[tuple[Path, str, str]]:
+    """``(path of its 'function', node id, function)`` of every function node of a graph document (one the
+    translation accepted): what the edges resolve to callables when the graph is created."""
+    root: Path = ("graph",) if "graph" in data else ()
+    doc = data.get("graph") if "graph" in data else data
+    nodes = doc.get("nodes") if isinstance(doc, dict) else None
+    return [(root + ("nodes", i, "function"), str(node.get("id")), node["function"])
+            for i, node in enumerate(nodes if isinstance(nodes, list) else ())
+            if isinstance(node, dict) and isinstance(node.get("function"), str)]
+
+
 def translate(data: dict, smap: SourceMap, filename: str) -> tuple[dict | None, SourceMap, list[Diagnostic]]:
     """The workflow data of a graph document, a source map for it, and the document's own problems
     (with any problem the translation is None: the compiler reports nothing further)."""

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Iterable
 
 from .events import Cause, CauseKind
 from .state import LastChange
@@ -79,6 +79,8 @@ class AuditEntry:
     target: str  # a run id, or workflow id@version
     reason: str  # a cancel's reason, a decision and whose it is, ...
     outcome: int  # the HTTP status the request was answered with
+    run_id: str = ""  # the run the action was about ("": none, or an entry written before it was kept)
+    workflow_id: str = ""  # the workflow it was about: the run's, or the one registered, deprecated, started
 
     @property
     def sort_key(self) -> str:
@@ -86,14 +88,51 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
+class AuditQuery:
+    """Which audit entries GET /audit asks for; every field left out matches all. ``actions``: any of
+    these (empty: every action). ``since`` is inclusive and ``until`` exclusive (ISO times), so
+    consecutive windows neither miss nor repeat an entry."""
+
+    actor: str | None = None
+    actions: frozenset[AuditAction] = frozenset()
+    since: str | None = None
+    until: str | None = None
+    workflow_id: str | None = None
+    run_id: str | None = None
+
+    @classmethod
+    def of(cls, actor: str | None = None, action: AuditAction | Iterable[AuditAction] | None = None,
+           since: str | None = None, until: str | None = None, workflow_id: str | None = None,
+           run_id: str | None = None) -> AuditQuery:
+        """From the History port's keywords (``action``: one action or several)."""
+        actions = frozenset() if action is None else frozenset(
+            (action,) if isinstance(action, AuditAction) else action)
+        return cls(actor, actions, since, until, workflow_id, run_id)
+
+    def matches(self, entry: AuditEntry) -> bool:
+        """The query as one predicate: what every History adapter answers (tests/component/test_history_contract.py)."""
+        return ((self.actor is None or entry.actor == self.actor)
+                and (not self.actions or entry.action in self.actions)
+                and (self.since is None or entry.sort_key >= self.since)
+                and (self.until is None or entry.sort_key < self.until)
+                and (self.workflow_id is None or entry.workflow_id == self.workflow_id)
+                and (self.run_id is None or entry.run_id == self.run_id))
+
+
+@dataclass(frozen=True)
 class Retention:
     """How long a finished run and its history are kept (template.yaml's RetentionDays); 0: for ever."""
 
-    days: int = 30
+    days: float = 30
 
     def expires(self, moment: datetime) -> int | None:
         """The TTL (epoch seconds) of something that ended, or was recorded, at ``moment``."""
         return int((moment + timedelta(days=self.days)).timestamp()) if self.days > 0 else None
+
+    def of_workflow(self, seconds: float | None) -> Retention:
+        """A run's retention: its workflow's ``retention_policy`` (Plan.retention, seconds) when it has one,
+        else this one (the deployment's)."""
+        return Retention(seconds / 86_400) if seconds else self
 
 
 def valid_cursor(cursor: str) -> bool:
@@ -160,13 +199,15 @@ def decode_entry(run_id: str, data: dict[str, Any]) -> HistoryEntry:
 def encode_action(entry: AuditEntry) -> dict[str, Any]:
     return {"at": entry.at, "request_id": entry.request_id, "action": entry.action.value, "actor": entry.actor,
             "source_ip": entry.source_ip, "user_agent": entry.user_agent, "target": entry.target,
-            "reason": entry.reason, "outcome": entry.outcome}
+            "reason": entry.reason, "outcome": entry.outcome, "run_id": entry.run_id,
+            "workflow_id": entry.workflow_id}
 
 
 def decode_action(data: dict[str, Any]) -> AuditEntry:
     return AuditEntry(at=data["at"], request_id=data["request_id"], action=AuditAction(data["action"]),
                       actor=data["actor"], source_ip=data["source_ip"], user_agent=data["user_agent"],
-                      target=data["target"], reason=data["reason"], outcome=int(data["outcome"]))
+                      target=data["target"], reason=data["reason"], outcome=int(data["outcome"]),
+                      run_id=str(data.get("run_id") or ""), workflow_id=str(data.get("workflow_id") or ""))
 
 
 def text_of(attrs: dict[str, Any] | None, name: str) -> str:

@@ -43,12 +43,15 @@ class RetryPolicy(_Frozen):
     """
 
     max_attempts: int = 1
-    strategy: Literal["exponential", "fixed"] = "fixed"
+    strategy: Literal["exponential", "fixed", "custom"] = "fixed"
     delay: float = 1.0
     max_delay: float | None = None
     backoff_multiplier: float = 2.0
     jitter: Literal["full", "none"] = "none"
     retryable_errors: tuple[str, ...] | None = None  # None: every error is retried
+    # strategy custom: the wait before attempt n+1 is delays[n-1] (the last one repeated past the list's end).
+    # None otherwise, and then left out of the plan's JSON: earlier plans keep their hash.
+    delays: tuple[float, ...] | None = None
 
 
 class BreakerSpec(_Frozen):
@@ -202,6 +205,9 @@ class Plan(_Frozen):
     # The graph form's shared context (docs/graph-form.md): the variable the run's input is merged into
     # when the run starts (input keys win over the variable's default); None for a workflow file.
     input_into: str | None = None
+    # How long an ended run of this plan and its history are kept, seconds (config.persistence.retention_policy);
+    # None: the deployment's RetentionDays.
+    retention: float | None = None
     hash: str = ""
 
     def _dump(self, exclude: set[str]) -> dict[str, Any]:
@@ -216,6 +222,8 @@ class Plan(_Frozen):
             for name in _ADDED_NODE_FIELDS:
                 if node.get(name) is None:
                     node.pop(name, None)
+            if isinstance(node.get("retry"), dict) and node["retry"].get("delays") is None:
+                node["retry"].pop("delays", None)
         return body
 
     def canonical_json(self) -> str:
@@ -236,5 +244,5 @@ class Plan(_Frozen):
         return self.nodes[node_id]
 
 
-_ADDED_PLAN_FIELDS = ("changelog", "migrations", "input_into")
+_ADDED_PLAN_FIELDS = ("changelog", "migrations", "input_into", "retention")
 _ADDED_NODE_FIELDS = ("renamed_from", "circuit_breaker")

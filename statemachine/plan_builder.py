@@ -120,6 +120,7 @@ def build_plan(wf: dsl.Workflow, entries: list[Entry], by_id: dict[str, Entry], 
         migrations=tuple(MigrationSpec(from_version=m.from_, rename=m.rename, state=m.state, set=m.set)
                          for m in wf.migrations) or None,
         input_into=GRAPH_CONTEXT if graph else None,
+        retention=wf.config.persistence.retention_policy if wf.config.persistence else None,
     ).with_hash()
 
 

@@ -27,7 +27,8 @@ from functions.api import schemas as doc
 from functions.api.history import audited
 from functions.api.request_body import json_object, optional_json_object
 from infra.json_http import dumps
-from infra.service import MAX_SOURCE, ApiError, start_plan
+from infra.sandbox.settings import SandboxSettings
+from infra.service import MAX_SOURCE, ApiError, check_functions, start_plan
 from infra.wiring import get_engine
 from statemachine.compiler import compile_workflow
 from statemachine.diagnostics import WorkflowError
@@ -112,7 +113,7 @@ def bodiless_resume(event, content_type: str) -> bool:
     return event.get("resource") == RESUME and not content_type and not event.body
 
 
-def compile_graph(body: dict, raw: str, limits) -> Plan:
+def compile_graph(body: dict, raw: str, limits, sandbox: SandboxSettings) -> Plan:
     """The request's graph, compiled. Its positions are the body's own lines and columns when the body,
     read as YAML (of which JSON is nearly a subset), is the same document; else its indented rendering's."""
     if not is_graph(body):
@@ -121,7 +122,11 @@ def compile_graph(body: dict, raw: str, limits) -> Plan:
         raise ApiError(413, f"the graph is larger than {MAX_SOURCE} characters")
     text = raw if load_yaml(raw, FILENAME)[0] == body else json.dumps(body, indent=2)
     try:
-        return compile_workflow(text, FILENAME, limits)
+        plan = compile_workflow(text, FILENAME, limits)
+        # Each function node must name a callable: resolved now, by the task runner's rules, in a child process
+        # (a 503 when the check cannot be made: never stored unchecked).
+        check_functions(text, FILENAME, limits, sandbox)
+        return plan
     except WorkflowError as error:
         found = [str(d) for d in error.diagnostics]
         raise ApiError(400, f"invalid graph: {found[0]}", diagnostics=found) from error
@@ -166,14 +171,14 @@ def graph_state(engine, run_id: str) -> dict[str, Any]:
 
 @router.post("/graph/create", **doc.route(
     "Create a graph (seed 004): checked, compiled and stored; answers its id", (201, GraphCreated),
-    errors=(400, 413), tags=("graph",), request=doc.body(GraphDocument)))
+    errors=(400, 413, 503), tags=("graph",), request=doc.body(GraphDocument)))
 def create_graph():
     body = json_object(router.current_event.body)
     engine = get_engine()
     made: list[Plan] = []
 
     def create():
-        plan = compile_graph(body, router.current_event.body or "", engine.settings.limits)
+        plan = compile_graph(body, router.current_event.body or "", engine.settings.limits, engine.settings.sandbox)
         engine.plans.save(plan)  # content-addressed and conditional: creating it again writes nothing
         made.append(plan)
         return _json(201, {"graph_id": plan.hash, "workflow_id": plan.workflow_id,

@@ -32,6 +32,10 @@ from statemachine.history import (
 router = Router()
 MAX_TEXT = 1000  # an actor's name, a reason: cut to this when kept
 _ACTOR = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+_WORKFLOW_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")  # as POST /workflows takes it
+_VERSION_REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]{0,127})@\S+$")
+_GRAPH = re.compile(r"^graph [0-9a-f]{64} \((.+)\)$")
+_RUN_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 
 
 def _json(status: int, body) -> Response:
@@ -61,13 +65,32 @@ def audited(event, action: AuditAction, target: str | Callable[[], str], reason:
         raise
     finally:
         identity = event.request_context.identity
+        about = target if isinstance(target, str) else target()
+        run_id, workflow_id = subject(about)
         get_history().record_action(AuditEntry(
             at=iso(get_engine().clock.now()), request_id=event.request_context.request_id or "", action=action,
             actor=(by or actor(event))[:MAX_TEXT], source_ip=identity.source_ip or "",
             user_agent=(identity.user_agent or "")[:MAX_TEXT],
-            target=(target if isinstance(target, str) else target())[:MAX_TEXT],
-            reason=(reason if isinstance(reason, str) else reason())[:MAX_TEXT],
-            outcome=status))
+            target=about[:MAX_TEXT], reason=(reason if isinstance(reason, str) else reason())[:MAX_TEXT],
+            outcome=status, run_id=run_id, workflow_id=workflow_id))
+
+
+def subject(target: str) -> tuple[str, str]:
+    """The run and the workflow an action's target names, for GET /audit's ``run`` and ``workflow`` filters:
+    ``wf@version`` (a registration, a deprecation, a migration of a version) is a workflow; ``graph HASH
+    (wf)`` a graph's workflow; a run id (alone, or ``RUN (wf)`` as a start writes it) a run, whose workflow
+    is read from the store; a bare workflow id that is no run (a start refused) that workflow."""
+    version = _VERSION_REF.match(target)
+    if version:
+        return "", version.group(1)
+    graph = _GRAPH.match(target)
+    if graph:
+        return "", graph.group(1)
+    first = target.split(" ", 1)[0]
+    run = get_engine().store.get_run(first) if first and len(first) <= 200 else None
+    if run is not None:
+        return first, run.workflow_id
+    return "", target if _WORKFLOW_ID.match(target) else ""
 
 
 def rewind_reason(to: str, reason: str) -> str:
@@ -97,19 +120,6 @@ def _cursor(event) -> str | None:
     return text
 
 
-def _since(event) -> str | None:
-    text = event.get_query_string_value("since")
-    if text is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(400, "since must be an ISO 8601 time, e.g. 2026-01-31T12:00:00Z") from None
-    if moment.tzinfo is None:
-        raise ApiError(400, "since must name its time zone, e.g. 2026-01-31T12:00:00Z")
-    return iso(moment)
-
-
 @router.get("/runs/<run_id>/history", **doc.route("A run's history: every change of it and its tasks, oldest first",
                                                   (200, doc.HistoryPage), errors=(400, 404), tags=("history",)))
 def run_history(run_id: str):
@@ -121,21 +131,59 @@ def run_history(run_id: str):
     return _json(200, {"run_id": run_id, "entries": [encode_entry(e) for e in page.items], "next_cursor": page.cursor})
 
 
+def _time(event, name: str) -> str | None:
+    text = event.get_query_string_value(name)
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, f"{name} must be an ISO 8601 time, e.g. 2026-01-31T12:00:00Z") from None
+    if moment.tzinfo is None:
+        raise ApiError(400, f"{name} must name its time zone, e.g. 2026-01-31T12:00:00Z")
+    return iso(moment)
+
+
+def _actions(event) -> list[AuditAction]:
+    """``action=``: one action, a comma-separated list, or the parameter repeated (any of them)."""
+    given = (event.multi_value_query_string_parameters or {}).get("action") or []
+    single = event.get_query_string_value("action")
+    names = [n.strip() for text in (given or ([single] if single is not None else [])) for n in text.split(",")]
+    known = {a.value for a in AuditAction}
+    wrong = [n for n in names if n not in known]
+    if wrong:
+        raise ApiError(400, f"action must be one or more (comma-separated or repeated) of {', '.join(sorted(known))}; "
+                            f"not {wrong[0][:50]!r}")
+    return [AuditAction(n) for n in dict.fromkeys(names)]
+
+
 @router.get("/audit", **doc.route("Operators' actions, oldest first", (200, doc.AuditPage), errors=(400,),
                                   tags=("history",),
-                                  query=(("actor", "only this actor's"), ("action", "only this action"),
-                                         ("since", "ISO-8601 with its zone"), ("cursor", "next_cursor of a page"),
+                                  query=(("actor", "only this actor's"),
+                                         ("action", "only these actions: one, a comma-separated list, or the "
+                                                    "parameter repeated"),
+                                         ("since", "ISO-8601 with its zone: at or after it"),
+                                         ("until", "ISO-8601 with its zone: before it (exclusive)"),
+                                         ("workflow", "only the actions about this workflow (its runs included)"),
+                                         ("run", "only the actions about this run"),
+                                         ("cursor", "next_cursor of a page"),
                                          ("limit", "1 to 500, default 100"))))
 def audit_log():
     event = router.current_event
     who = event.get_query_string_value("actor")
     if who is not None and not _ACTOR.match(who):
         raise ApiError(400, "actor must be 1 to 200 printable characters")
-    action_text = event.get_query_string_value("action")
-    if action_text is not None and action_text not in {a.value for a in AuditAction}:
-        raise ApiError(400, f"action must be one of {', '.join(a.value for a in AuditAction)}")
-    page = get_history().actions(who, AuditAction(action_text) if action_text else None, _since(event),
-                                 _cursor(event), _limit(event))
+    workflow = event.get_query_string_value("workflow")
+    if workflow is not None and not _WORKFLOW_ID.match(workflow):
+        raise ApiError(400, "workflow must be a workflow id (a letter or _, then letters, digits or _)")
+    run = event.get_query_string_value("run")
+    if run is not None and not _RUN_ID.match(run):
+        raise ApiError(400, "run must be a run id: 1 to 200 printable characters")
+    since, until = _time(event, "since"), _time(event, "until")
+    if since is not None and until is not None and until <= since:
+        raise ApiError(400, "until must be later than since")
+    page = get_history().actions(who, _actions(event), since, _cursor(event), _limit(event), until=until,
+                                 workflow_id=workflow, run_id=run)
     return _json(200, {"entries": [encode_action(e) for e in page.items], "next_cursor": page.cursor})
 
 

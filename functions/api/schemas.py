@@ -432,6 +432,9 @@ class AuditEntry(_Open):
     target: str
     reason: str
     outcome: int = Field(description="the HTTP status the action was answered with")
+    run_id: str = Field("", description="the run the action was about ('' for none)")
+    workflow_id: str = Field("", description="the workflow it was about: the run's, or the one registered, "
+                                             "deprecated or started ('' when none is known)")
 
 
 class AuditPage(_Open):

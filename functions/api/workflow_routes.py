@@ -55,7 +55,7 @@ def register_workflow():
     if not isinstance(allow_breaking, bool):
         raise ApiError(400, "'allow_breaking' must be true or false")
     engine = get_engine()
-    plan = compile_source(body.get("workflow"), engine.settings.limits)
+    plan = compile_source(body.get("workflow"), engine.settings.limits, sandbox=engine.settings.sandbox)
     done: list[Registration] = []
 
     def register():

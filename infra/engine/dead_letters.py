@@ -78,11 +78,19 @@ class DeadLetters:
                 self.store.record_failure(run.run_id, "$start", {**error, "message": f"the run could not start: "
                                                                              f"{error['message']}"})
                 why = "PoisonMessage: its start message"
+                expires = self._retention(run.plan_hash).expires(self.clock.now())
                 if self.store.finish_run(run.run_id, RunStatus.FAILED, None, error, iso(self.clock.now()),
-                                         note=self.journal.note(why), expires=self.retention.expires(self.clock.now())):
+                                         note=self.journal.note(why), expires=expires):
                     self.journal.run(run.run_id, RunStatus.FAILED, run.status, why)
                 return "run failed"
         return "ignored"  # notifications, reminders, timeouts of ended runs: nothing to mark
+
+    def _retention(self, plan_hash: str) -> Retention:
+        """The run's: its workflow's retention_policy, else the deployment's (a plan not found: the latter)."""
+        try:
+            return self.retention.of_workflow(self.plans.get(plan_hash).retention)
+        except LookupError:
+            return self.retention
 
     def _dead_result(self, record: dict[str, Any], receives: int) -> str:
         """A result's attempt fails with PoisonMessage, like an exec message's task; only the result of the

@@ -46,6 +46,7 @@ from ..clock import iso
 from ..links import LinkSigner
 from ..listing import RunQueries
 from ..ports import Clock, CodeDispatch, StateStore, StoreError, Timers, WorkQueue
+from ..sandbox.settings import SandboxSettings
 from ..tasks.registry import TaskTypes
 from .approvals import Approvals
 from .attempts import Attempts, Busy
@@ -97,6 +98,9 @@ class EngineSettings:
     # Tasks a worker invocation runs after its message's, each made ready by the one before, without
     # a queue round-trip (carry_on.py); 0: every ready task goes through the queue.
     carry_steps: int = 100
+    # Whom and with which Python task code runs (LOOPLINE_TASK_USER, ...): also how a graph's functions are
+    # resolved when it is created (infra/graph_functions.py).
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
 
     @property
     def retention(self) -> Retention:

@@ -111,7 +111,7 @@ class RunEnd:
                 status, error = RunStatus.FAILED, {"type": "OutputValidationError", "message": exc.message}
         why = f"{status.lower()}" + (f": {error.get('type')}" if error else "")
         if self.store.finish_run(run.run_id, status, outputs, error, iso(self.clock.now()), note=self.journal.note(why),
-                                 expires=self.retention.expires(self.clock.now())):
+                                 expires=self.retention.of_workflow(plan.retention).expires(self.clock.now())):
             self.journal.run(run.run_id, status, run.status, why)
         self.notify_parent(run)
 

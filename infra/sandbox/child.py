@@ -6,6 +6,7 @@ stdin::
 
     {"kind": "python", "task_id", "code", "namespace", "limits"}
     {"kind": "custom", "handler", "parameters", "path", "limits"}
+    {"kind": "resolve", "handlers", "path", "modules", "limits"}   (resolved, not called)
 
 and writes one JSON reply to file descriptor N (never to stdout, which is the
 code's own: whatever it prints is kept as the attempt's printed text)::
@@ -99,16 +100,23 @@ def run_python(request):
     return {"output": names["result"] if "result" in names else defined, "names": names}
 
 
-def run_custom(request):
-    import importlib
-    import inspect
+def _allowed(module, modules):
+    """statemachine.limits.module_allowed, written out: this child imports nothing of the project."""
+    return any(module == p or module.startswith(p.rstrip(".") + ".") for p in modules or () if p)
 
-    handler = str(request.get("handler") or "")
+
+def resolve(handler, modules):
+    """The callable ``handler`` names ('module:function'), or Refused saying why there is none. The one
+    resolution of a custom handler: run_custom calls what it gives, run_resolve (a graph's functions,
+    checked when the graph is created) only reports it."""
+    import importlib
+
     match = HANDLER.match(handler)
     if not match:
         raise Refused("CustomHandlerError", f"handler {handler!r} is not of the form 'module:function'")
     module_name, function_name = match.groups()
-    sys.path[:] = [p for p in sys.path if p] + [p for p in request["path"] if p not in sys.path]
+    if not _allowed(module_name, modules):  # the engine checked it too: only an allowed module is imported
+        raise Refused("CustomHandlerError", f"module {module_name!r} is not allowed by this deployment")
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # ImportError, or the module's own code failing at import
@@ -119,12 +127,33 @@ def run_custom(request):
     if not callable(function):
         raise Refused("CustomHandlerError", f"{handler!r} is not callable")
     # An allowed module's own functions only, not what it imported: `from subprocess import getoutput`
-    # in an allowed module must not make subprocess callable by name. (The rule of
-    # statemachine.limits.module_allowed, written out: this child imports nothing of the project.)
+    # in an allowed module must not make subprocess callable by name.
     home = str(getattr(function, "__module__", None) or "")
-    if not any(home == p or home.startswith(p.rstrip(".") + ".") for p in request.get("modules") or () if p):
+    if not _allowed(home, modules):
         raise Refused("CustomHandlerError", f"{handler} is defined in {home or 'no module'!r}, not in an allowed "
                                             "module: name a function the allowed module defines itself")
+    return function
+
+
+def run_resolve(request):
+    """Each handler of ``request["handlers"]`` resolved, not called: {handler: None, or why it does not}."""
+    sys.path[:] = [p for p in sys.path if p] + [p for p in request["path"] if p not in sys.path]
+    found = {}
+    for handler in request["handlers"]:
+        try:
+            resolve(str(handler), request.get("modules"))
+            found[handler] = None
+        except Refused as exc:
+            found[handler] = exc.message
+    return {"output": found, "names": {}}
+
+
+def run_custom(request):
+    import inspect
+
+    handler = str(request.get("handler") or "")
+    sys.path[:] = [p for p in sys.path if p] + [p for p in request["path"] if p not in sys.path]
+    function = resolve(handler, request.get("modules"))
     parameters = request.get("parameters") or {}
     try:
         inspect.signature(function).bind(**parameters)
@@ -144,9 +173,10 @@ def main():
     channel = int(sys.argv[1])
     request = json.loads(sys.stdin.read())
     limits = request["limits"]
-    custom = request["kind"] == "custom"
+    custom = request["kind"] in ("custom", "resolve")
     try:
-        reply = run_custom(request) if custom else run_python(request)
+        runs = {"custom": run_custom, "resolve": run_resolve}.get(request["kind"], run_python)
+        reply = runs(request)
         text = json.dumps(reply, allow_nan=False)
     except Refused as exc:
         text = json.dumps(_failure(exc, limits, typed=True))

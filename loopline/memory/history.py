@@ -4,10 +4,10 @@ tests/component/test_history_contract.py. Nothing expires here: local runs are s
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from infra.ports import Page
-from statemachine.history import AuditAction, AuditEntry, HistoryEntry
+from statemachine.history import AuditAction, AuditEntry, AuditQuery, HistoryEntry, Retention
 
 
 class InMemoryHistory:
@@ -16,7 +16,7 @@ class InMemoryHistory:
         self._runs: dict[str, dict[str, HistoryEntry]] = {}
         self._audit: dict[str, AuditEntry] = {}
 
-    def append(self, entry: HistoryEntry) -> bool:
+    def append(self, entry: HistoryEntry, retention: Retention | None = None) -> bool:  # nothing expires here
         with self._lock:
             entries = self._runs.setdefault(entry.run_id, {})
             if entry.sort_key in entries:
@@ -24,7 +24,8 @@ class InMemoryHistory:
             entries[entry.sort_key] = entry
             return True
 
-    def append_all(self, entries: Sequence[HistoryEntry]) -> list[bool]:
+    def append_all(self, entries: Sequence[HistoryEntry],
+                   retention: Mapping[str, Retention | None] | None = None) -> list[bool]:  # nothing expires here
         return [self.append(entry) for entry in entries]  # memory does not fail part way
 
     def of_run(self, run_id: str, cursor: str | None = None, limit: int = 100) -> Page[HistoryEntry]:
@@ -39,12 +40,13 @@ class InMemoryHistory:
             self._audit[entry.sort_key] = entry
             return True
 
-    def actions(self, actor: str | None = None, action: AuditAction | None = None, since: str | None = None,
-                cursor: str | None = None, limit: int = 100) -> Page[AuditEntry]:
+    def actions(self, actor: str | None = None, action: AuditAction | Iterable[AuditAction] | None = None,
+                since: str | None = None, cursor: str | None = None, limit: int = 100, *, until: str | None = None,
+                workflow_id: str | None = None, run_id: str | None = None) -> Page[AuditEntry]:
+        query = AuditQuery.of(actor, action, since, until, workflow_id, run_id)
         with self._lock:
             entries = [e for key, e in sorted(self._audit.items())
-                       if (cursor is None or key > cursor) and (since is None or key >= since)
-                       and (actor is None or e.actor == actor) and (action is None or e.action == action)]
+                       if (cursor is None or key > cursor) and query.matches(e)]
         return _page(entries, limit)
 
 

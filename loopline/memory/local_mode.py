@@ -95,7 +95,8 @@ class LocalMode:
         self.dispatch = InMemoryDispatch(self.results, self.clock, inline=inline_code,
                                          sandbox=types.settings.sandbox)
         settings = EngineSettings(public_url=public_url, lease_seconds=lease_seconds, env=wiring.exposed_env(),
-                                  custom_modules=wiring.deployment_limits().custom_modules)
+                                  custom_modules=wiring.deployment_limits().custom_modules,
+                                  sandbox=types.settings.sandbox)
         from loopline.embedded.keyfile import local_link_key
 
         self.transitions = KeptTransitions()  # each applied transition, in order (a run's history so far)

@@ -94,6 +94,36 @@ def test_an_unknown_function_is_a_400_naming_it_at_its_place_in_the_body(runtime
     assert body["diagnostics"] == [body["error"][len("invalid graph: "):]]
 
 
+NOT_CALLABLE = 0.8
+
+
+def test_a_function_an_allowed_module_lacks_or_that_is_no_callable_is_a_400_naming_it(runtime, monkeypatch):
+    monkeypatch.setenv("LOOPLINE_CUSTOM_MODULES", "tests.component")
+    runtime.restart_functions()
+    graph = UNKNOWN_FUNCTION.replace("acme.tools:act", "tests.component.test_graph_routes:acts")
+    status, _, body = call(runtime, "POST", CREATE, CREATE, graph)
+    assert status == 400, body
+    assert body["error"] == ("invalid graph: graph.json:4:31: node 'act': function 'tests.component.test_graph_routes"
+                             ":acts' does not resolve to a callable: module 'tests.component.test_graph_routes' has "
+                             "no 'acts'")
+    graph = UNKNOWN_FUNCTION.replace("acme.tools:act", "tests.component.test_graph_routes:NOT_CALLABLE")
+    status, _, body = call(runtime, "POST", CREATE, CREATE, graph)
+    assert status == 400 and body["diagnostics"] == [
+        "graph.json:4:31: node 'act': function 'tests.component.test_graph_routes:NOT_CALLABLE' does not resolve "
+        "to a callable: 'tests.component.test_graph_routes:NOT_CALLABLE' is not callable"], body
+
+
+def test_a_graph_sent_to_post_runs_or_workflows_is_resolved_too(runtime, monkeypatch):
+    monkeypatch.setenv("LOOPLINE_CUSTOM_MODULES", "tests.component")
+    runtime.restart_functions()
+    graph = UNKNOWN_FUNCTION.replace("acme.tools:act", "tests.component.test_graph_routes:acts")
+    for path in ("/runs", "/workflows"):
+        status, _, body = call(runtime, "POST", path, path, {"workflow": graph})
+        assert status == 400 and body["diagnostics"] == [
+            "workflow.yaml:4:31: node 'act': function 'tests.component.test_graph_routes:acts' does not resolve to "
+            "a callable: module 'tests.component.test_graph_routes' has no 'acts'"], body
+
+
 @pytest.mark.parametrize("graph, expected", [
     ({"nodes": [{"id": "a", "type": "python", "config": {"code": "x = 1"}}],
       "edges": [{"source": "a", "target": "nowhere"}]}, "edge 1: unknown target node 'nowhere'"),

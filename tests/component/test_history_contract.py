@@ -4,6 +4,7 @@ and the stores' part of it: the note and the expiry they write with a run's chan
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import boto3
 import pytest
@@ -15,7 +16,15 @@ from loopline.memory.history import InMemoryHistory
 from loopline.sqlite.db import Database
 from loopline.sqlite.history import SQLiteHistory
 from statemachine.events import Cause, CauseKind
-from statemachine.history import AuditAction, AuditEntry, EntryKind, HistoryEntry, Retention
+from statemachine.history import (
+    AuditAction,
+    AuditEntry,
+    AuditQuery,
+    EntryKind,
+    HistoryEntry,
+    Retention,
+    decode_action,
+)
 from statemachine.state import LastChange
 
 REGION = "us-east-1"
@@ -113,11 +122,62 @@ def test_audit_pages_follow_the_cursor_under_a_filter(history):
     assert [a.request_id for a in rest.items] == ["q5"] and rest.cursor is None
 
 
+def test_the_audit_log_filters_by_end_time_workflow_run_and_several_actions(history):
+    days = {f"q{n}": f"2026-01-0{n}T00:00:00.000Z" for n in range(1, 7)}
+    kept = [("q1", AuditAction.START, "r1", "pay"), ("q2", AuditAction.CANCEL, "r1", "pay"),
+            ("q3", AuditAction.REGISTER, "", "pay"), ("q4", AuditAction.PAUSE, "r2", "ship"),
+            ("q5", AuditAction.CANCEL, "r2", "ship"), ("q6", AuditAction.START, "", "")]
+    for request_id, what, run_id, workflow_id in kept:
+        history.record_action(replace(action(request_id, what, at=days[request_id]), run_id=run_id,
+                                      workflow_id=workflow_id))
+
+    def ids(**query) -> list[str]:
+        return [a.request_id for a in history.actions(**query).items]
+    assert ids(until="2026-01-03T00:00:00.000Z") == ["q1", "q2"]  # exclusive: q3 is at that very time
+    assert ids(since="2026-01-02T00:00:00.000Z", until="2026-01-05T00:00:00.000Z") == ["q2", "q3", "q4"]
+    assert ids(workflow_id="pay") == ["q1", "q2", "q3"] and ids(workflow_id="nope") == []
+    assert ids(run_id="r2") == ["q4", "q5"]
+    assert ids(action=[AuditAction.START, AuditAction.CANCEL]) == ["q1", "q2", "q5", "q6"]
+    assert ids(action=[AuditAction.CANCEL, AuditAction.PAUSE], workflow_id="ship", until="2026-01-05T00:00:00.000Z") \
+        == ["q4"]
+    assert ids(action=[]) == ids() == [f"q{n}" for n in range(1, 7)]  # no action named: every action
+    (one,) = history.actions(run_id="r1", action=AuditAction.CANCEL).items
+    assert (one.run_id, one.workflow_id) == ("r1", "pay")
+
+
+def test_audit_pages_stop_at_the_end_time_under_a_filter(history):
+    for n in range(8):
+        history.record_action(action(f"q{n}", AuditAction.PAUSE if n % 2 else AuditAction.RESUME,
+                                     at=f"2026-01-01T00:00:0{n}.000Z"))
+    first = history.actions(action=[AuditAction.PAUSE], until="2026-01-01T00:00:06.000Z", limit=1)
+    assert [a.request_id for a in first.items] == ["q1"] and first.cursor is not None
+    rest = history.actions(action=[AuditAction.PAUSE], until="2026-01-01T00:00:06.000Z", cursor=first.cursor,
+                           limit=2)
+    assert [a.request_id for a in rest.items] == ["q3", "q5"] and rest.cursor is None  # q7 is past the end
+
+
+def test_an_audit_entry_kept_before_runs_and_workflows_were_reads_with_neither():
+    old = {"at": "2026-01-01T00:00:00.000Z", "request_id": "q1", "action": "start", "actor": "a", "source_ip": "",
+           "user_agent": "", "target": "r1", "reason": "", "outcome": 201}
+    entry = decode_action(old)
+    assert (entry.run_id, entry.workflow_id) == ("", "")
+    assert AuditQuery(run_id="r1").matches(entry) is False and AuditQuery().matches(entry)
+
+
 def test_dynamodb_entries_expire_after_the_retention(moto_client):
     """moto never deletes an expired item: what is checked is the TTL attribute's value."""
     DynamoHistory(moto_client, TABLE, Retention(7)).append(entry(1, at="2026-01-01T00:00:00.000Z"))
     (item,) = moto_client.scan(TableName=TABLE)["Items"]
     assert int(item["ttl"]["N"]) == 1767225600 + 7 * 86400
+
+
+def test_dynamodb_entries_of_a_workflow_with_its_own_retention_expire_after_it(moto_client):
+    """The recorder passes the run's workflow's retention_policy (infra/history.py): it replaces the deployment's."""
+    history = DynamoHistory(moto_client, TABLE, Retention(7))
+    history.append(entry(1, at="2026-01-01T00:00:00.000Z"), Retention(0.5))
+    history.append(entry(2, run="r2", at="2026-01-01T00:00:00.000Z"), None)
+    ttl = {i["pk"]["S"]: int(i["ttl"]["N"]) for i in moto_client.scan(TableName=TABLE)["Items"]}
+    assert ttl == {"RUN#r1": 1767225600 + 12 * 3600, "RUN#r2": 1767225600 + 7 * 86400}
     DynamoHistory(moto_client, TABLE, Retention(0)).append(entry(2))
     kept = [i for i in moto_client.scan(TableName=TABLE)["Items"] if "ttl" not in i]
     assert len(kept) == 1  # retention 0: no TTL, kept for ever

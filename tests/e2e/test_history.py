@@ -228,9 +228,9 @@ def test_a_batch_of_records_is_kept_in_a_few_requests(api, runtime, monkeypatch)
     """A stream batch's entries: one read of which are there, then 25 to a write request; no put."""
     real_get, real_write, asked = DynamoHistory.append_all, dynamo_batches._write, []
 
-    def counting(self, entries):
+    def counting(self, entries, retention=None):
         asked.append(len(entries))
-        return real_get(self, entries)
+        return real_get(self, entries, retention)
 
     def writes(client, table, items):
         asked.append(-len(items))

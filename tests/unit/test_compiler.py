@@ -90,7 +90,7 @@ def test_branching_plan():
     # Retry: max_retries 2 -> 3 attempts, workflow backoff; the task overrides field by field.
     assert plan.nodes["score"].retry.model_dump() == {
         "max_attempts": 3, "strategy": "exponential", "delay": 0.5, "max_delay": 60.0,
-        "backoff_multiplier": 2.0, "jitter": "none", "retryable_errors": None}
+        "backoff_multiplier": 2.0, "jitter": "none", "retryable_errors": None, "delays": None}
     report = plan.nodes["report"]
     assert (report.retry.max_attempts, report.retry.delay, report.retry.strategy) == (5, 2.0, "exponential")
     assert report.timeout == 30.0

@@ -16,11 +16,11 @@ def run_chain(local: LocalMode, fail_at: int | None = None, expected_failures: i
     (``expected_failures``: how many deliveries fail, one by default if ``fail_at`` is given)."""
     real, puts = local.history.append, []
 
-    def append(entry):
+    def append(entry, retention=None):
         puts.append(entry.sort_key)
         if len(puts) == fail_at:
             raise StoreError("injected: the history store refused a put")
-        return real(entry)
+        return real(entry, retention)
 
     local.history.append = append  # type: ignore[method-assign]
     run_id = local.engine.start_run(compile_yaml(CHAIN), {})
@@ -104,6 +104,9 @@ def test_a_task_label_look_up_failing_once_loses_no_point(fresh):
             if len(calls) == 1:
                 raise StoreError("injected: the runs table refused a read")
             return real.of(run_id, task_key)
+
+        def retention(self, run_id: str) -> float | None:
+            return real.retention(run_id)
 
     local.recorder.context = FailingOnce()
     run_chain(local, expected_failures=1)
