@@ -136,6 +136,9 @@ class Labels:
     def of(self, run_id: str, task_key: str) -> TaskLabels:
         return TaskLabels("orders", "python")
 
+    def retention(self, run_id: str) -> float | None:
+        return None  # the deployment's
+
 
 def changes(*records: dict) -> list[dict]:
     return [r["dynamodb"] for r in records]
@@ -176,6 +179,9 @@ class LabelsDown:
 
     def of(self, run_id: str, task_key: str) -> TaskLabels:
         raise StoreError("DynamoDB get_item failed: throttled (injected)")
+
+    def retention(self, run_id: str) -> float | None:
+        return None
 
 
 def test_a_record_that_cannot_be_labelled_stops_the_batch_there(history):
