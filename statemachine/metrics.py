@@ -14,6 +14,7 @@ and applies them with :func:`labelled`. :func:`task_item_of` says which run and 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
@@ -31,6 +32,7 @@ class MetricUnit(StrEnum):
 
     COUNT = "Count"
     SECONDS = "Seconds"
+    BYTES = "Bytes"
 
 
 class MetricName(StrEnum):
@@ -47,6 +49,7 @@ class MetricName(StrEnum):
     CIRCUIT_OPENED = "CircuitOpened"  # a circuit breaker opened (or opened again after a failed trial)
     CIRCUIT_CLOSED = "CircuitClosed"  # a circuit breaker's trial succeeded
     RUNS_IN_PROGRESS = "RunsInProgress"  # a gauge: runs not ended, read from the store (statemachine/gauges.py)
+    CHECKPOINT_SIZE = "CheckpointSize"  # the size of a completed task's item: its checkpoint (issue #13)
 
 
 # Metrics whose point is a value at a moment (a gauge), not one more of something: never summed.
@@ -141,6 +144,8 @@ def _task_points(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Metric
             points.append(MetricPoint(MetricName.TASK_DURATION, MetricUnit.SECONDS, took, status))
         if status == TaskStatus.FAILED and note is not None and note["cause_kind"] == CauseKind.DEAD_LETTER:
             points.append(_count(MetricName.DEAD_LETTERS, status))
+        if status == TaskStatus.COMPLETED:
+            points.append(MetricPoint(MetricName.CHECKPOINT_SIZE, MetricUnit.BYTES, _item_bytes(new), status))
     return points + _circuit_points(note, note_of(old) if old else None)
 
 
@@ -154,6 +159,13 @@ def _circuit_points(note: LastChange | None, before: LastChange | None) -> list[
     if event is CircuitEvent.CLOSED:
         return [MetricPoint(MetricName.CIRCUIT_CLOSED, MetricUnit.COUNT, 1, CircuitState.CLOSED, breaker=name)]
     return [MetricPoint(MetricName.CIRCUIT_OPENED, MetricUnit.COUNT, 1, CircuitState.OPEN, breaker=name)]
+
+
+def _item_bytes(image: dict[str, Any]) -> int:
+    """An item's size as DynamoDB counts it, near enough: each attribute's name and its value's text (a
+    value over the claim-check threshold counts as its reference, which is what the item holds)."""
+    return sum(len(name.encode()) + len(json.dumps(value, separators=(",", ":")).encode())
+               for name, value in image.items())
 
 
 def _count(name: MetricName, status: str, workflow: str = "") -> MetricPoint:

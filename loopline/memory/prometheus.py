@@ -21,6 +21,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PREFIX = "loopline_"
 # Seconds: from a quick task to a day-long approval.
 BUCKETS = (0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 86400.0)
+# Bytes: from a bare item to DynamoDB's 400 KB item limit.
+BYTE_BUCKETS = (256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 409600.0)
+_SUFFIX = {MetricUnit.COUNT: "_total", MetricUnit.SECONDS: "_seconds", MetricUnit.BYTES: "_bytes"}
 Labels = tuple[tuple[str, str], ...]
 
 
@@ -28,7 +31,11 @@ def metric_name(name: MetricName, unit: MetricUnit) -> str:
     snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name.value).lower()
     if name in GAUGES:
         return PREFIX + snake
-    return PREFIX + snake + ("_total" if unit is MetricUnit.COUNT else "_seconds")
+    return PREFIX + snake + _SUFFIX[unit]
+
+
+def _buckets(unit: MetricUnit) -> tuple[float, ...]:
+    return BYTE_BUCKETS if unit is MetricUnit.BYTES else BUCKETS
 
 
 class PrometheusRegistry:
@@ -41,6 +48,7 @@ class PrometheusRegistry:
         self._counters: dict[MetricName, dict[Labels, float]] = defaultdict(lambda: defaultdict(float))
         # Per label set: a count per bucket (cumulative when rendered), the sum and the count.
         self._histograms: dict[MetricName, dict[Labels, list[float]]] = defaultdict(dict)
+        self._units: dict[MetricName, MetricUnit] = {}  # each histogram's unit: its name's suffix, its buckets
 
     def emit(self, points: list[MetricPoint]) -> None:
         with self._lock:
@@ -54,8 +62,10 @@ class PrometheusRegistry:
                 if point.unit is MetricUnit.COUNT:
                     self._counters[point.name][labels] += point.value
                     continue
-                found = self._histograms[point.name].setdefault(labels, [0.0] * (len(BUCKETS) + 2))
-                found[next((i for i, bound in enumerate(BUCKETS) if point.value <= bound), len(BUCKETS))] += 1
+                bounds = _buckets(point.unit)
+                self._units[point.name] = point.unit
+                found = self._histograms[point.name].setdefault(labels, [0.0] * (len(bounds) + 2))
+                found[next((i for i, bound in enumerate(bounds) if point.value <= bound), len(bounds))] += 1
                 found[-1] += point.value
 
     def render(self) -> str:
@@ -73,11 +83,12 @@ class PrometheusRegistry:
                 lines += [f"# HELP {full} {name.value} (a count)", f"# TYPE {full} counter"]
                 lines += [f"{full}{_labels(labels)} {_number(value)}" for labels, value in sorted(series.items())]
             for name, hist in sorted(self._histograms.items()):
-                full = metric_name(name, MetricUnit.SECONDS)
-                lines += [f"# HELP {full} {name.value} (seconds)", f"# TYPE {full} histogram"]
+                unit = self._units[name]
+                full = metric_name(name, unit)
+                lines += [f"# HELP {full} {name.value} ({unit.value.lower()})", f"# TYPE {full} histogram"]
                 for labels, counts in sorted(hist.items()):
                     running = 0.0
-                    for bound, count in zip((*BUCKETS, float("inf")), counts[:-1]):
+                    for bound, count in zip((*_buckets(unit), float("inf")), counts[:-1]):
                         running += count
                         le = "+Inf" if bound == float("inf") else _number(bound)
                         lines.append(f"{full}_bucket{_labels((*labels, ('le', le)))} {_number(running)}")

@@ -74,7 +74,27 @@ CASES = [
 
 @pytest.mark.parametrize(("what", "old", "new", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_a_change_means_these_points(what, old, new, expected):
-    assert points_of(change(old, new)) == expected
+    # A completed task's checkpoint size has tests of its own (below).
+    assert [p for p in points_of(change(old, new)) if p.name != MetricName.CHECKPOINT_SIZE] == expected
+
+
+def test_a_completed_task_tells_the_size_of_its_item_its_checkpoint():
+    def completed(output: str) -> dict:
+        return image("r", "b", "COMPLETED", 1, note("done"), {"started_at": T0, "ended_at": T1, "output": output})
+
+    def size(new: dict) -> float:
+        [point] = [p for p in points_of(change(task("RUNNING"), new)) if p.name == MetricName.CHECKPOINT_SIZE]
+        assert (point.unit, point.status) == (MetricUnit.BYTES, "COMPLETED")
+        return point.value
+
+    small, large = size(completed("x")), size(completed("x" * 1001))
+    assert 100 < small < 1000  # the item's keys, status, times and note besides its output
+    assert large - small == 1000  # each byte more of output is a byte more of checkpoint
+    for ended in ("FAILED", "SKIPPED", "CANCELLED"):  # only a completed task is a checkpoint
+        assert not [p for p in points_of(change(task("RUNNING"), task(ended, ended=T1)))
+                    if p.name == MetricName.CHECKPOINT_SIZE]
+    assert not [p for p in points_of(change(completed("x"), completed("x")))  # written again: no new checkpoint
+                if p.name == MetricName.CHECKPOINT_SIZE]
 
 
 def test_an_unreadable_time_gives_no_duration_rather_than_a_wrong_one():

@@ -42,3 +42,17 @@ def test_names_follow_the_prometheus_conventions():
     decision = metric_name(MetricName.APPROVAL_DECISION_TIME, MetricUnit.SECONDS)
     assert decision == "loopline_approval_decision_time_seconds"
     assert metric_name(MetricName.DEAD_LETTERS, MetricUnit.COUNT) == "loopline_dead_letters_total"
+
+
+def test_sizes_are_histograms_in_bytes_with_their_own_buckets():
+    registry = PrometheusRegistry()
+    registry.emit([MetricPoint(MetricName.CHECKPOINT_SIZE, MetricUnit.BYTES, 300, "COMPLETED", "wf", "python"),
+                   MetricPoint(MetricName.CHECKPOINT_SIZE, MetricUnit.BYTES, 5000, "COMPLETED", "wf", "python")])
+    lines = registry.render().splitlines()
+    labels = 'status="COMPLETED",task_type="python",workflow="wf"'
+    assert "# HELP loopline_checkpoint_size_bytes CheckpointSize (bytes)" in lines
+    assert "# TYPE loopline_checkpoint_size_bytes histogram" in lines
+    assert f'loopline_checkpoint_size_bytes_bucket{{{labels},le="256"}} 0' in lines
+    assert f'loopline_checkpoint_size_bytes_bucket{{{labels},le="1024"}} 1' in lines
+    assert f'loopline_checkpoint_size_bytes_bucket{{{labels},le="16384"}} 2' in lines
+    assert f'loopline_checkpoint_size_bytes_sum{{{labels}}} 5300' in lines
