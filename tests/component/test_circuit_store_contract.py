@@ -44,17 +44,23 @@ def test_concurrent_workers_lose_no_failure(store) -> None:  # noqa: F811
     threads, per_thread = 6, 4
     barrier = threading.Barrier(threads)
 
+    errors: list[BaseException] = []
+
     def worker(n: int) -> None:
         barrier.wait()
         for i in range(per_thread):
-            with circuits.after(spec, f"run-{n}/t/{i}/0", _failure()):
-                pass
+            try:
+                with circuits.after(spec, f"run-{n}/t/{i}/0", _failure()):
+                    pass
+            except BaseException as error:  # shown by the assertion below, not lost with the thread
+                errors.append(error)
 
     running = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
     for thread in running:
         thread.start()
     for thread in running:
         thread.join()
+    assert not errors, errors
     stored = store.get_circuit("flaky")
     assert stored is not None and stored.state is CircuitState.CLOSED
     assert sorted(holder for _, holder in stored.failures) == sorted(
