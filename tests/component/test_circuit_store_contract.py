@@ -12,6 +12,7 @@ from infra.clock import ManualClock
 from infra.engine.circuits import Circuits
 from infra.engine.journal import Journal, KeptTransitions
 from infra.tasks.base import TaskFailure
+from loopline.embedded.concurrency import linearizable_moto
 from statemachine.circuit import Circuit, CircuitState
 from statemachine.plan import BreakerSpec
 from tests.component.test_store_contract import store  # noqa: F401 (the fixture, every adapter)
@@ -56,10 +57,12 @@ def test_concurrent_workers_lose_no_failure(store) -> None:  # noqa: F811
                 errors.append(error)
 
     running = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
-    for thread in running:
-        thread.start()
-    for thread in running:
-        thread.join()
+    # moto made atomic per request, as DynamoDB is (without it moto itself lets two conditional puts pass).
+    with linearizable_moto():
+        for thread in running:
+            thread.start()
+        for thread in running:
+            thread.join()
     assert not errors, errors
     stored = store.get_circuit("flaky")
     assert stored is not None and stored.state is CircuitState.CLOSED
@@ -83,10 +86,11 @@ def test_concurrent_attempts_after_open_for_let_one_trial_through(store) -> None
         refusals.append(circuits.admit(spec, f"run-{n + 1}/t/1/0"))
 
     running = [threading.Thread(target=attempt, args=(n,)) for n in range(6)]
-    for thread in running:
-        thread.start()
-    for thread in running:
-        thread.join()
+    with linearizable_moto():  # as above
+        for thread in running:
+            thread.start()
+        for thread in running:
+            thread.join()
     assert sum(refusal is None for refusal in refusals) == 1
     assert {refusal.error_type for refusal in refusals if refusal is not None} == {"CircuitOpen"}
     assert store.get_circuit("down").state is CircuitState.HALF_OPEN
