@@ -351,6 +351,10 @@ class TaskContext(Protocol):
         its plan is not there (the deployment's retention applies). A storage error is raised."""
         ...
 
+    def forget(self, run_id: str) -> None:
+        """The run moved onto another plan (a migration): what was looked up from its old one is stale."""
+        ...
+
 
 class History(Protocol):
     """A run's history (statemachine/history.py) and the operator's audit log, append-only. Entries

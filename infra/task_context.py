@@ -6,9 +6,11 @@ node's type, or a block's kind), through the ``StateStore`` port, so the same co
 HistoryFunction (DynamoDB) and local mode (memory, SQLite).
 
 Both are cached for the process. A plan is content-addressed, so the plan under a hash never
-changes. A run's workflow id and plan hash are written when the run is created and by no later
-write (a redrive reopens the same run on the same plan), so a cached pair never goes stale.
-Only what was found is cached: a run not there now (an expired one) is asked again next time.
+changes. A run's workflow id is written when the run is created and never again; its plan hash
+changes only when a migration moves the run onto another version, a change of the run's own item
+that the history consumer sees first and answers with ``forget`` (statemachine/history.py:
+``switched_plan``), so the run's tasks after it are labelled from the new plan. Only what was
+found is cached: a run not there now (an expired one) is asked again next time.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ class _Lru(Generic[K, V]):
         if key in self._items:
             self._items.move_to_end(key)
         return self._items.get(key)
+
+    def pop(self, key: K) -> None:
+        self._items.pop(key, None)
 
     def put(self, key: K, value: V) -> None:
         self._items[key] = value
@@ -75,6 +80,10 @@ class StoreTaskContext:
         run = self._run(run_id)
         plan = self._plan(run[1]) if run is not None else None
         return plan.retention if plan is not None else None
+
+    def forget(self, run_id: str) -> None:
+        with self._lock:
+            self._runs.pop(run_id)
 
     def _run(self, run_id: str) -> tuple[str, str] | None:
         def read(key: str) -> tuple[str, str] | None:

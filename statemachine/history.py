@@ -210,6 +210,17 @@ def decode_action(data: dict[str, Any]) -> AuditEntry:
                       run_id=str(data.get("run_id") or ""), workflow_id=str(data.get("workflow_id") or ""))
 
 
+def switched_plan(change: dict[str, Any]) -> str | None:
+    """The run whose own item this change moved onto another plan (a migration: infra/engine/migration.py),
+    else None: what was looked up from its old plan (its tasks' types, its retention) is stale from here."""
+    new, old = change.get("NewImage"), change.get("OldImage")
+    keys = change.get("Keys") or new or {}
+    if text_of(keys, "sk") != RUN_ITEM or not new or not old:
+        return None
+    before, after = text_of(old, "plan_hash"), text_of(new, "plan_hash")
+    return text_of(keys, "pk") or None if before and after and before != after else None
+
+
 def text_of(attrs: dict[str, Any] | None, name: str) -> str:
     value = (attrs or {}).get(name) or {}
     return str(value.get("S", "")) if isinstance(value, dict) else ""

@@ -44,6 +44,16 @@ MID_ATTEMPT = frozenset({TaskStatus.RUNNING, TaskStatus.RETRYING, TaskStatus.REA
 KEPT_WAITS = frozenset({"timer", "callback", "approval", None})
 
 
+# The note of an item a migration writes again (kept, or re-evaluated, under its new id): no task started or
+# ended there, so the metrics count nothing for it (statemachine/metrics.py).
+MIGRATED = "migrated to "
+
+
+def migrated_to(target: str) -> str:
+    """The note of an item written again by the migration to ``target`` (``id@version``)."""
+    return MIGRATED + target
+
+
 class Action(StrEnum):
     KEEP = "keep"
     KEEP_WAITING = "keep_waiting"

@@ -43,6 +43,7 @@ from statemachine.migration import (
     MigrationRefused,
     Outcome,
     TaskState,
+    migrated_to,
     plan_migration,
 )
 from statemachine.migration_decl import StateError, declared_for, migrated_variables, with_renames
@@ -227,7 +228,7 @@ class Migrating:
             return None
         for key, (record, expect) in item_writes(outcome, old, recs, msg.epoch).items():
             if not self.store.migrate_task(run.run_id, replace(record, last_change=self.journal.note(
-                    f"migrated to {to}")), msg.epoch, old.hash, expect):
+                    migrated_to(to))), msg.epoch, old.hash, expect):
                 _, now = self.store.load(run.run_id, [key])
                 if key not in now or now[key].redrive < msg.epoch:
                     raise Busy(f"'{key}' moved while the run was being migrated: it is planned again")

@@ -73,7 +73,8 @@ def stream_record(sequence: int, old: dict[str, Any] | None, new: dict[str, Any]
 def run_image(run_id: str, run: RunRecord) -> dict[str, Any]:
     """A run item's image as the runs table's stream carries it (what the history reads)."""
     return image(run_id, "", run.status, 0, run.last_change,
-                 {"workflow_id": run.workflow_id, "created_at": run.created_at, "ended_at": run.ended_at})
+                 {"workflow_id": run.workflow_id, "created_at": run.created_at, "ended_at": run.ended_at,
+                  "plan_hash": run.plan_hash})
 
 
 def task_image(run_id: str, task_id: str, task: TaskRecord) -> dict[str, Any]:

@@ -139,6 +139,9 @@ class Labels:
     def retention(self, run_id: str) -> float | None:
         return None  # the deployment's
 
+    def forget(self, run_id: str) -> None:
+        pass
+
 
 def changes(*records: dict) -> list[dict]:
     return [r["dynamodb"] for r in records]
@@ -182,6 +185,9 @@ class LabelsDown:
 
     def retention(self, run_id: str) -> float | None:
         return None
+
+    def forget(self, run_id: str) -> None:
+        pass
 
 
 def test_a_record_that_cannot_be_labelled_stops_the_batch_there(history):

@@ -91,6 +91,13 @@ def test_a_waiting_run_is_migrated_dry_run_first_and_finishes_on_the_new_version
     reasons = [e.reason for e in mode.history.of_run(run_id, limit=500).items]
     assert "migrated from order@1.0.0 to order@2.0.0: notify before shipping" in reasons
     assert "paused to migrate to order@2.0.0" in reasons
+    # The metrics of the tasks after the switch are labelled from the new version: notify, which the old
+    # one does not have, is a python task, not a task of no type.
+    settle(mode, run_id)
+    text = mode.metrics.render().splitlines()
+    assert 'loopline_task_duration_seconds_count{status="COMPLETED",task_type="python",workflow="order"} 3' in text
+    assert not [line for line in text if line.startswith('loopline_task_duration_seconds_count{status="COMPLETED",'
+                                                         'workflow="order"}')]
 
 
 def test_the_old_deadline_timer_is_stale_and_the_kept_wait_times_out_on_the_new_plan(mode, clock):

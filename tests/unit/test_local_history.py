@@ -108,6 +108,9 @@ def test_a_task_label_look_up_failing_once_loses_no_point(fresh):
         def retention(self, run_id: str) -> float | None:
             return real.retention(run_id)
 
+        def forget(self, run_id: str) -> None:
+            real.forget(run_id)
+
     local.recorder.context = FailingOnce()
     run_chain(local, expected_failures=1)
     text = local.metrics.render().splitlines()
