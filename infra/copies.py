@@ -9,7 +9,6 @@ read of the run: several times per iteration, so its cost grew with the square o
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from .ports import RunRecord, TaskRecord
@@ -34,18 +33,22 @@ def copied(value: Any) -> Any:
 
 def run_copy(run: RunRecord) -> RunRecord:
     """A copy of ``run`` whose every changeable part is the caller's own; its inputs are shared."""
-    return replace(run, variables=copied(run.variables), outputs=copied(run.outputs), error=copied(run.error),
-                   end_comps=copied(run.end_comps), parent=copied(run.parent), last_change=copied(run.last_change))
+    return _fields_copied(run, shared=("inputs",))
 
 
 def task_copy(rec: TaskRecord) -> TaskRecord:
-    """A copy of a task's record: its atoms and frozensets shared (they cannot change), every other field
-    copied by :func:`copied`. Field by field, because copy.deepcopy of a whole record took about as
+    """A copy of a task's record. Field by field, because copy.deepcopy of a whole record took about as
     long as the rest of a for_each iteration's handling."""
-    new = copy.copy(rec)
+    return _fields_copied(rec)
+
+
+def _fields_copied(record: R, shared: tuple[str, ...] = ()) -> R:
+    """``record`` copied field by field: atoms, frozensets and the fields named ``shared`` as they are
+    (they cannot change), every other field by :func:`copied` (a field added later included)."""
+    new = copy.copy(record)
     fields = new.__dict__
     for name, value in fields.items():
-        if type(value) not in _SHARED:
+        if type(value) not in _SHARED and name not in shared:
             fields[name] = copied(value)
     return new
 
