@@ -31,6 +31,9 @@ def site(task_env, server, monkeypatch):  # noqa: F811
     monkeypatch.setenv("LOOPLINE_EGRESS_ALLOW", f"127.0.0.1:{server.port}")  # loopback is denied by default
     server.text("GET", "/shop", PAGE, content_type="text/html")
     server.text("GET", "/next", "<title>Next page</title><p>second</p>", content_type="text/html")
+    # Loaded, then its page thread busy for good: a question to the page is never answered.
+    server.text("GET", "/busy", "<title>Busy</title><script>onload = () => setTimeout(() => { for (;;) {} }, 50)"
+                "</script>", content_type="text/html")
     return server
 
 
@@ -73,6 +76,11 @@ def test_missing_elements_and_navigation_errors(site):
     error = failure("browser", {"action": "navigate", "url": site.url + "/shop", "wait_for": "#never",
                                 "timeout": "4s"})
     assert error.error_type == "BrowserElementNotFound"
+    # The deadline coming while the page is being asked whether the element is there (a busy page, or a
+    # busy machine) is still the element not found in time, not a timeout of the browser.
+    error = failure("browser", {"action": "navigate", "url": site.url + "/busy", "wait_for": "#never",
+                                "timeout": "3s"})
+    assert error.error_type == "BrowserElementNotFound", error.message
     url = site.url
     site.close()
     assert failure("browser", {"url": url + "/shop"}).error_type == "BrowserNavigationError"

@@ -160,8 +160,15 @@ class Chrome:
 
     def wait_until(self, expression: str, what: str, error_type: str) -> None:
         while True:
-            if self.evaluate(expression):
-                return
+            try:
+                if self.evaluate(expression):
+                    return
+            except TaskFailure as failure:
+                # The deadline came while the page was being asked (a busy machine): what ran out is
+                # the wait for ``expression``, so that is the failure, not a timeout of the browser.
+                if failure.error_type != "TaskTimeout":
+                    raise
+                raise TaskFailure(error_type, what) from failure
             if time.monotonic() > self.deadline - 0.05:
                 raise TaskFailure(error_type, what)
             time.sleep(0.05)
