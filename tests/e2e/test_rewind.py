@@ -137,9 +137,15 @@ def test_rewind_of_a_waiting_run_with_the_cli(server):
     assert request("POST", again["callbacks"][0]["url"], {"factor": 2})[0] == 200
     view = wait_for(lambda: get_json(f"{server}/runs/{run_id}")[1], lambda v: v["status"] == "COMPLETED")
     assert view["outputs"] == {"total": 42} and view["redrives"] == 1
-    history = get_json(f"{server}/runs/{run_id}/history?limit=500")[1]["entries"]
-    assert [(e["previous"], e["status"]) for e in history if e["kind"] == "run" and "rewind 1" in e["reason"]] == [
-        ("RUNNING", "PAUSED"), ("PAUSED", "RUNNING")]
+
+    def rewind_entries(history: dict) -> list[tuple[str, str]]:
+        return [(e["previous"], e["status"]) for e in history["entries"]
+                if e["kind"] == "run" and "rewind 1" in e["reason"]]
+
+    # The history is written off the run's changes, after them (the stream): wait for its entries.
+    history = wait_for(lambda: get_json(f"{server}/runs/{run_id}/history?limit=500")[1],
+                       lambda h: len(rewind_entries(h)) >= 2)
+    assert rewind_entries(history) == [("RUNNING", "PAUSED"), ("PAUSED", "RUNNING")]
 
 
 TRIP = """
