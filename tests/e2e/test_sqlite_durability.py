@@ -104,17 +104,25 @@ def test_a_waiting_run_outlives_kill_9_and_finishes_when_approved(tmp_path: Path
     assert f"run {run_id} ended: workflow=restart status=COMPLETED" in log
 
 
-def test_a_chain_killed_mid_run_carries_on_with_each_effect_once(tmp_path: Path) -> None:
-    effects = tmp_path / "files" / "effects.txt"
-    port = free_port()
-    server = Server(tmp_path, tmp_path / "state", port)
+def chain_killed_mid_run(home: Path, port: int, steps_done: int) -> tuple[str, list[str]]:
+    """The chain started on `loopline dev --local --state HOME/state`, the server killed once ``steps_done``
+    steps have written their lines: the run's id and the lines written by then."""
+    effects = home / "files" / "effects.txt"
+    server = Server(home, home / "state", port)
     try:
         run_id = start_run(server.base, chain())
-        wait_until(lambda: effects.exists() and len(effects.read_text().splitlines()) >= 2, timeout=30)
+        wait_until(lambda: effects.exists() and len(effects.read_text().splitlines()) >= steps_done, timeout=30)
     finally:
         server.kill()
     before = effects.read_text().splitlines()
     assert len(before) < STEPS, "the chain ended before the kill: nothing was tested"
+    return run_id, before
+
+
+def test_a_chain_killed_mid_run_carries_on_with_each_effect_once(tmp_path: Path) -> None:
+    effects = tmp_path / "files" / "effects.txt"
+    port = free_port()
+    run_id, before = chain_killed_mid_run(tmp_path, port, 2)
 
     server = Server(tmp_path, tmp_path / "state", port)
     try:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from tests.e2e.test_dev_restart import free_port, wait_until
 from tests.e2e.test_dev_server import get_json
-from tests.e2e.test_sqlite_durability import STEPS, Server, chain, start_run
+from tests.e2e.test_sqlite_durability import STEPS, Server, chain_killed_mid_run
 
 WAL_HEADER = 32
 FRAME_HEADER = 24
@@ -82,14 +82,7 @@ def lose_power(state: Path, scratch: Path) -> tuple[int, int]:
 def test_a_run_resumes_from_the_commits_a_power_loss_left(tmp_path: Path) -> None:
     state, effects = tmp_path / "state", tmp_path / "files" / "effects.txt"
     port = free_port()
-    server = Server(tmp_path, state, port)
-    try:
-        run_id = start_run(server.base, chain())
-        wait_until(lambda: effects.exists() and len(effects.read_text().splitlines()) >= 3, timeout=30)
-    finally:
-        server.kill()
-    before = effects.read_text().splitlines()
-    assert len(before) < STEPS, "the chain ended before the kill: nothing was tested"
+    run_id, before = chain_killed_mid_run(tmp_path, port, 3)
 
     at_kill, kept = lose_power(state, tmp_path / "scratch")
     assert kept < at_kill <= len(before)
