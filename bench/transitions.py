@@ -16,8 +16,9 @@ its instance (no engine code is changed):
                 on AWS (here emulated by listing and reading schedules).
 * ``history``   calls made inside HistoryFunction (the runs table's stream consumer, not the
                 worker): per stream batch a BatchGetItem per 100 history entries and a BatchWriteItem
-                per 25 new ones (docs/history.md), and a GetItem of a run (and
-                of a plan) it has not read yet, to label task metrics (docs/metrics.md).
+                per 25 new ones (docs/history.md), and a GetItem of a plan it has not read yet, to
+                label task metrics (docs/metrics.md; a run's workflow and plan come from its own
+                item's changes in the stream, not from a read).
 * ``stream``    the DynamoDB stream event source mapping's reads (GetShardIterator, GetRecords),
                 emulated by ``LocalRuntime.streams.poll_once``; after each run the benchmark
                 drains the stream, so a run's history is counted with it.
@@ -360,8 +361,8 @@ def report(results: list[Measured], repeat: int) -> None:
     print("history   = HistoryFunction's own calls: per stream batch, one BatchGetItem per 100 history entries"
           " (which are new) and one BatchWriteItem per 25 new ones (an entry per applied transition of a task or the"
           " run: a task's claim and its end, the run's start and end; a PutItem each only where a batch request"
-          " fails), and one GetItem of each run it has not read yet (its plan's GetItem was in the warm-up run),"
-          " for task metrics' labels.")
+          " fails). The labels of task metrics need the run's workflow and plan, which the consumer keeps from the"
+          " run's own item's changes in the stream (no read), and the plan (its GetItem was in the warm-up run).")
     print("stream    = the DynamoDB stream event source mapping's reads (GetRecords, GetShardIterator), emulated"
           " by LocalRuntime.streams.poll_once; on AWS, Lambda's polling of the stream (not billed per request).")
     print("handler includes the worker's Invoke of the task runner and its reading of the result queue's records."

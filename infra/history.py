@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from statemachine.history import HistoryEntry, Retention, entries_of, switched_plan
+from statemachine.history import HistoryEntry, Retention, entries_of, run_seen
 from statemachine.metrics import MetricPoint, labelled, points_of, task_item_of
 
 from .ports import History, HistoryUnfinished, Metrics, StoreError, TaskContext
@@ -91,9 +91,9 @@ class HistoryRecorder:
         return {run_id: _retention(self.context.retention(run_id)) for run_id in {e.run_id for e in entries}}
 
     def _points(self, change: dict[str, Any]) -> list[MetricPoint]:
-        moved = switched_plan(change)
-        if moved is not None:  # a migration: this run's later changes are read against its new plan
-            self.context.forget(moved)
+        run = run_seen(change)
+        if run is not None:  # the run's workflow and plan as of now: a migration's new plan replaces the old
+            self.context.saw(run)
         points = points_of(change)
         task = task_item_of(change)
         if points and task is not None:

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, Protocol, TypeVar
 
 from statemachine.circuit import Circuit
-from statemachine.history import AuditAction, AuditEntry, HistoryEntry, Retention
+from statemachine.history import AuditAction, AuditEntry, HistoryEntry, Retention, RunSeen
 from statemachine.metrics import MetricPoint
 from statemachine.state import LastChange
 from statemachine.versions import WorkflowVersion
@@ -351,8 +351,9 @@ class TaskContext(Protocol):
         its plan is not there (the deployment's retention applies). A storage error is raised."""
         ...
 
-    def forget(self, run_id: str) -> None:
-        """The run moved onto another plan (a migration): what was looked up from its old one is stale."""
+    def saw(self, run: RunSeen) -> None:
+        """The run's own item, as a change in the stream showed it: kept, so that its tasks need no read of
+        it, and so that a migration's move onto another plan replaces what was found on the old one."""
         ...
 
 

@@ -7,10 +7,11 @@ HistoryFunction (DynamoDB) and local mode (memory, SQLite).
 
 Both are cached for the process. A plan is content-addressed, so the plan under a hash never
 changes. A run's workflow id is written when the run is created and never again; its plan hash
-changes only when a migration moves the run onto another version, a change of the run's own item
-that the history consumer sees first and answers with ``forget`` (statemachine/history.py:
-``switched_plan``), so the run's tasks after it are labelled from the new plan. Only what was
-found is cached: a run not there now (an expired one) is asked again next time.
+changes only when a migration moves the run onto another version. The history consumer reads every
+change of the run's own item before its tasks' later ones (one stream, in order) and hands it to
+``saw`` (statemachine/history.py: ``run_seen``): so a run whose start the consumer saw is never read
+back, and after a migration its tasks are labelled from the new plan. A run only read is cached
+when found: a run not there now (an expired one) is asked again next time.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import threading
 from collections import OrderedDict
 from typing import Callable, Generic, TypeVar
 
+from statemachine.history import RunSeen
 from statemachine.plan import Plan
 
 from .engine.keys import node_of
@@ -40,9 +42,6 @@ class _Lru(Generic[K, V]):
         if key in self._items:
             self._items.move_to_end(key)
         return self._items.get(key)
-
-    def pop(self, key: K) -> None:
-        self._items.pop(key, None)
 
     def put(self, key: K, value: V) -> None:
         self._items[key] = value
@@ -81,9 +80,9 @@ class StoreTaskContext:
         plan = self._plan(run[1]) if run is not None else None
         return plan.retention if plan is not None else None
 
-    def forget(self, run_id: str) -> None:
+    def saw(self, run: RunSeen) -> None:
         with self._lock:
-            self._runs.pop(run_id)
+            self._runs.put(run.run_id, (run.workflow_id, run.plan_hash))
 
     def _run(self, run_id: str) -> tuple[str, str] | None:
         def read(key: str) -> tuple[str, str] | None:

@@ -210,15 +210,25 @@ def decode_action(data: dict[str, Any]) -> AuditEntry:
                       run_id=str(data.get("run_id") or ""), workflow_id=str(data.get("workflow_id") or ""))
 
 
-def switched_plan(change: dict[str, Any]) -> str | None:
-    """The run whose own item this change moved onto another plan (a migration: infra/engine/migration.py),
-    else None: what was looked up from its old plan (its tasks' types, its retention) is stale from here."""
-    new, old = change.get("NewImage"), change.get("OldImage")
+@dataclass(frozen=True)
+class RunSeen:
+    """A run's own item as a change left it: its workflow and its plan (which a migration changes)."""
+
+    run_id: str
+    workflow_id: str
+    plan_hash: str
+
+
+def run_seen(change: dict[str, Any]) -> RunSeen | None:
+    """The run whose own item this change wrote, with its workflow and plan as the write left them, else None.
+    The history consumer keeps them, so labelling the run's tasks and finding its retention read neither
+    the run back nor, after a migration moved it onto another version, the old plan (infra/task_context.py)."""
+    new = change.get("NewImage")
     keys = change.get("Keys") or new or {}
-    if text_of(keys, "sk") != RUN_ITEM or not new or not old:
+    if text_of(keys, "sk") != RUN_ITEM or not new:
         return None
-    before, after = text_of(old, "plan_hash"), text_of(new, "plan_hash")
-    return text_of(keys, "pk") or None if before and after and before != after else None
+    run_id, workflow_id, plan_hash = text_of(keys, "pk"), text_of(new, "workflow_id"), text_of(new, "plan_hash")
+    return RunSeen(run_id, workflow_id, plan_hash) if run_id and workflow_id and plan_hash else None
 
 
 def text_of(attrs: dict[str, Any] | None, name: str) -> str:

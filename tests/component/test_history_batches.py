@@ -20,7 +20,7 @@ from loopline.memory.history import InMemoryHistory
 from loopline.sqlite.db import Database
 from loopline.sqlite.history import SQLiteHistory
 from statemachine.events import Cause, CauseKind
-from statemachine.history import EntryKind, HistoryEntry, Retention
+from statemachine.history import EntryKind, HistoryEntry, Retention, RunSeen
 from statemachine.metrics import MetricPoint
 from tests.component.test_history_contract import _create_table
 from tests.component.test_history_metrics import CLAIMED, DONE, RETRIED, STARTED, record
@@ -139,7 +139,7 @@ class Labels:
     def retention(self, run_id: str) -> float | None:
         return None  # the deployment's
 
-    def forget(self, run_id: str) -> None:
+    def saw(self, run: RunSeen) -> None:
         pass
 
 
@@ -186,7 +186,7 @@ class LabelsDown:
     def retention(self, run_id: str) -> float | None:
         return None
 
-    def forget(self, run_id: str) -> None:
+    def saw(self, run: RunSeen) -> None:
         pass
 
 

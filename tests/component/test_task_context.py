@@ -11,6 +11,7 @@ from moto import mock_aws
 from infra.aws.dynamo_store import DynamoStore
 from infra.ports import StoreError, TaskLabels
 from infra.task_context import StoreTaskContext
+from statemachine.history import RunSeen
 from tests.component.test_store_contract import DEFINITIONS, REGION, RUNS, TOKENS, _create_tables, make_run
 from tests.component.test_store_contract import store as store  # noqa: F401 (the fixture: every store)
 from tests.conftest import compile_yaml
@@ -92,6 +93,24 @@ def test_each_run_and_each_plan_is_read_once(dynamo) -> None:
     assert made == ["GetItem", "GetItem", "GetItem"]  # another run of the same plan: the run only
     context.of("run-1", "after")
     assert len(made) == 3
+
+
+def test_a_run_whose_item_the_consumer_saw_is_not_read_back(dynamo) -> None:
+    store, made = dynamo
+    context = _stored(store)
+    plan = compile_yaml(FLOW)
+    made.clear()
+    context.saw(RunSeen("run-1", "orders", plan.hash))  # the run's start, as the stream carried it
+    assert context.of("run-1", "fetch") == TaskLabels("orders", "http")
+    assert context.retention("run-1") is None
+    assert made == ["GetItem"]  # the plan only
+    moved = compile_yaml(FLOW.replace("type: http, config: {url: \"https://example.com\"}",
+                                      "type: python, config: {code: \"result = 0\"}"))
+    store.put_plan(moved.hash, moved.to_json())
+    made.clear()
+    context.saw(RunSeen("run-1", "orders", moved.hash))  # a migration's change of the run's item
+    assert context.of("run-1", "fetch") == TaskLabels("orders", "python")
+    assert made == ["GetItem"]  # the new plan; never the run
 
 
 def test_a_storage_failure_is_raised_so_the_record_is_retried(dynamo) -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from infra.ports import StoreError, TaskLabels
 from loopline.memory.local_mode import LocalMode
+from statemachine.history import RunSeen
 from tests.conftest import compile_yaml
 from tests.e2e.test_history import CHAIN
 
@@ -108,8 +109,8 @@ def test_a_task_label_look_up_failing_once_loses_no_point(fresh):
         def retention(self, run_id: str) -> float | None:
             return real.retention(run_id)
 
-        def forget(self, run_id: str) -> None:
-            real.forget(run_id)
+        def saw(self, run: RunSeen) -> None:
+            real.saw(run)
 
     local.recorder.context = FailingOnce()
     run_chain(local, expected_failures=1)
