@@ -246,4 +246,6 @@ def note_of(attrs: dict[str, Any]) -> LastChange | None:
                       cause_subject=str(data.get("cause_subject", "")))
     if data.get("circuit"):
         note["circuit"] = str(data["circuit"])
+    if data.get("migrated"):
+        note["migrated"] = str(data["migrated"])
     return note

@@ -23,8 +23,6 @@ from .circuit import CircuitEvent, CircuitState, event_of_note
 from .events import CauseKind
 from .expressions.functions import parse_iso
 from .history import RUN_ITEM, TASK_PREFIX, note_of, text_of
-from .messages import Kind
-from .migration import MIGRATED
 from .state import LastChange
 from .status import RUN_ENDED, TASK_ENDED, RunStatus, TaskStatus, WaitingFor
 
@@ -129,7 +127,7 @@ def _task_points(old: dict[str, Any] | None, new: dict[str, Any]) -> list[Metric
     status, before = text_of(new, "status") or TaskStatus.PENDING, text_of(old, "status") or TaskStatus.PENDING
     attempt, attempt_before = _number(new, "attempt"), _number(old, "attempt")
     note = note_of(new)
-    if note is not None and note["reason"].startswith(MIGRATED) and note["cause_name"] == Kind.MIGRATE:
+    if note is not None and note.get("migrated"):
         return []  # an item a migration wrote again, under the new version: nothing started or ended
     points = []
     if status == TaskStatus.RUNNING and attempt > 1 and attempt != attempt_before:

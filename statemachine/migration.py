@@ -44,14 +44,10 @@ MID_ATTEMPT = frozenset({TaskStatus.RUNNING, TaskStatus.RETRYING, TaskStatus.REA
 KEPT_WAITS = frozenset({"timer", "callback", "approval", None})
 
 
-# The note of an item a migration writes again (kept, or re-evaluated, under its new id): no task started or
-# ended there, so the metrics count nothing for it (statemachine/metrics.py).
-MIGRATED = "migrated to "
-
-
 def migrated_to(target: str) -> str:
-    """The note of an item written again by the migration to ``target`` (``id@version``)."""
-    return MIGRATED + target
+    """The reason in the note of an item written again by the migration to ``target`` (``id@version``); the
+    note is also marked ``migrated`` (statemachine/state.py: LastChange), which is what the metrics read."""
+    return f"migrated to {target}"
 
 
 class Action(StrEnum):

@@ -103,3 +103,6 @@ class LastChange(TypedDict):
     # A circuit breaker this change opened or closed (statemachine/circuit.py: "name:event"), on the
     # outcome of the attempt that did it; absent on every other change.
     circuit: NotRequired[str]
+    # On an item a migration wrote again under its new version (kept, or re-evaluated): that version
+    # (``id@version``). No task started or ended there, so the metrics count nothing for the write.
+    migrated: NotRequired[str]

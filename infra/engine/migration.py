@@ -227,8 +227,10 @@ class Migrating:
                 self.journal.run(run.run_id, status, RunStatus.PAUSED, why)
             return None
         for key, (record, expect) in item_writes(outcome, old, recs, msg.epoch).items():
-            if not self.store.migrate_task(run.run_id, replace(record, last_change=self.journal.note(
-                    migrated_to(to))), msg.epoch, old.hash, expect):
+            note = self.journal.note(migrated_to(to))
+            note["migrated"] = to  # no task started or ended in this write: the metrics count nothing for it
+            if not self.store.migrate_task(run.run_id, replace(record, last_change=note), msg.epoch, old.hash,
+                                           expect):
                 _, now = self.store.load(run.run_id, [key])
                 if key not in now or now[key].redrive < msg.epoch:
                     raise Busy(f"'{key}' moved while the run was being migrated: it is planned again")

@@ -97,6 +97,21 @@ def test_a_completed_task_tells_the_size_of_its_item_its_checkpoint():
                 if p.name == MetricName.CHECKPOINT_SIZE]
 
 
+def test_an_item_a_migration_wrote_again_counts_nothing_and_only_its_mark_says_so():
+    def written(status: str, reason: str, migrated: str | None) -> dict:
+        marked = note(reason, kind="message")
+        if migrated:
+            marked["migrated"] = migrated
+        return image("r", "b", status, 1, marked, {"started_at": T0, "ended_at": T1})
+
+    # A completed task kept by a migration (written again, its status unchanged but for the image's old side),
+    # and a waiting approval kept: nothing started or ended there.
+    assert points_of(change(None, written("COMPLETED", "migrated to wf@2.0.0", "wf@2.0.0"))) == []
+    assert points_of(change(task("PENDING"), written("COMPLETED", "migrated to wf@2.0.0", "wf@2.0.0"))) == []
+    # The reason's text alone is no mark: a task's own end whose reason reads the same still counts.
+    assert points_of(change(task("RUNNING"), written("COMPLETED", "migrated to wf@2.0.0", None)))
+
+
 def test_an_unreadable_time_gives_no_duration_rather_than_a_wrong_one():
     new = image("r", "", "FAILED", 0, note("failed"), {"workflow_id": "wf", "created_at": "garbage", "ended_at": T1})
     assert points_of(change(run("RUNNING"), new)) == [count(MetricName.RUNS_FAILED, "FAILED", "wf")]
