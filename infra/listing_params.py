@@ -28,6 +28,7 @@ MAX_LIMIT = 200
 DEFAULT_ITERATIONS = 50
 RUN_PARAMS = frozenset({"status", "workflow", "since", "until", "limit", "cursor"})
 MAX_TEXT = 256  # a workflow id, a run id: longer is no id of ours
+WORKFLOW_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")  # a workflow id, as POST /workflows takes it
 _STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")  # as infra/clock.iso writes it
 
 

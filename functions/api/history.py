@@ -18,6 +18,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from functions.api import schemas as doc
 from infra.clock import iso
 from infra.json_http import dumps
+from infra.listing_params import WORKFLOW_ID
 from infra.service import ApiError
 from infra.wiring import get_engine, get_history
 from statemachine.history import (
@@ -32,7 +33,6 @@ from statemachine.history import (
 router = Router()
 MAX_TEXT = 1000  # an actor's name, a reason: cut to this when kept
 _ACTOR = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
-_WORKFLOW_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")  # as POST /workflows takes it
 _VERSION_REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]{0,127})@\S+$")
 _GRAPH = re.compile(r"^graph [0-9a-f]{64} \((.+)\)$")
 _RUN_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
@@ -90,7 +90,7 @@ def subject(target: str) -> tuple[str, str]:
     run = get_engine().store.get_run(first) if first and len(first) <= 200 else None
     if run is not None:
         return first, run.workflow_id
-    return "", target if _WORKFLOW_ID.match(target) else ""
+    return "", target if WORKFLOW_ID.match(target) else ""
 
 
 def rewind_reason(to: str, reason: str) -> str:
@@ -174,7 +174,7 @@ def audit_log():
     if who is not None and not _ACTOR.match(who):
         raise ApiError(400, "actor must be 1 to 200 printable characters")
     workflow = event.get_query_string_value("workflow")
-    if workflow is not None and not _WORKFLOW_ID.match(workflow):
+    if workflow is not None and not WORKFLOW_ID.match(workflow):
         raise ApiError(400, "workflow must be a workflow id (a letter or _, then letters, digits or _)")
     run = event.get_query_string_value("run")
     if run is not None and not _RUN_ID.match(run):

@@ -16,6 +16,7 @@ from functions.api.request_body import json_object, optional_json_object
 from infra.clock import iso, parse_iso
 from infra.engine.plans import Registration
 from infra.json_http import dumps
+from infra.listing_params import WORKFLOW_ID
 from infra.service import ApiError, compile_source
 from infra.wiring import get_engine
 from statemachine.history import AuditAction
@@ -24,13 +25,12 @@ from statemachine.versions import BreakingChange, UnknownVersion, VersionTaken
 router = Router()
 # What a registered id and version can look like (statemachine/dsl.py): anything else names no workflow,
 # and is answered so before it reaches the store (a DynamoDB key has a size limit).
-_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _VERSION = re.compile(r"^[0-9A-Za-z.+-]{1,128}$")
 
 
 def _named(workflow_id: str, *versions: str) -> None:
     for version in versions:
-        if not _ID.match(workflow_id) or not _VERSION.match(version):
+        if not WORKFLOW_ID.match(workflow_id) or not _VERSION.match(version):
             raise ApiError(404, f"no workflow '{workflow_id[:200]}@{version[:200]}'")
 
 

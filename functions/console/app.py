@@ -128,7 +128,11 @@ def deprecate(workflow_id: str, version: str) -> Response:
 
 @app.get("/console/audit")
 def audit() -> Response:
-    return _ok(audit_page(get_engine(), get_history(), _params(), root=_root(), actor=_actor()))
+    params = _params()
+    chosen = (app.current_event.multi_value_query_string_parameters or {}).get("action")
+    if chosen:  # the form's multiple select sends action= once per chosen action
+        params["action"] = ",".join(chosen)
+    return _ok(audit_page(get_engine(), get_history(), params, root=_root(), actor=_actor()))
 
 
 @app.post("/console/approvals/<run_id>/<task_id>")

@@ -42,11 +42,13 @@ class Answer:
 
 def call(method: str, resource: str, params: dict[str, str] | None = None, *, query: dict[str, str] | None = None,
          form: dict[str, str] | None = None, headers: dict[str, str] | None = None, user: str = "ada",
-         principal: str | None = None, runtime: Any = None) -> Answer:
+         principal: str | None = None, runtime: Any = None, repeated: dict[str, list[str]] | None = None) -> Answer:
     """One request to a console route. ``resource``: the route (/console/runs/{run_id}); ``params`` fill it
     in. ``user``: the local user the dev server's gateway names; ``principal``: an authorizer's user.
     ``runtime``: an embedded stack (loopline/embedded/runtime.py) to invoke ConsoleFunction on, under the
-    template's IAM statements; else its handler is called here."""
+    template's IAM statements; else its handler is called here. ``repeated``: a parameter given more than
+    once (a multiple select's), as API Gateway hands it on: each value in the multi-value parameters, the
+    last in the single-value ones."""
     from functions.console.app import lambda_handler
 
     # As a browser sends them (each segment percent-encoded) and API Gateway hands them on (not decoded).
@@ -56,7 +58,9 @@ def call(method: str, resource: str, params: dict[str, str] | None = None, *, qu
         path = path.replace("{" + name + "}", value)
     event: dict[str, Any] = api_event("api_get_run.json")
     event.update(resource=resource, path=path, httpMethod=method, pathParameters=params or None,
-                 queryStringParameters=query or None, body=None)
+                 queryStringParameters={**(query or {}), **{k: v[-1] for k, v in (repeated or {}).items()}} or None,
+                 multiValueQueryStringParameters={**{k: [v] for k, v in (query or {}).items()}, **(repeated or {})}
+                 or None, body=None)
     event["requestContext"]["identity"]["user"] = user
     event["requestContext"]["requestId"] = str(uuid.uuid4())  # the audit log keeps one entry per request id
     if principal is not None:

@@ -4,6 +4,10 @@ is refused (403) and changes nothing, what each action does, and the error pages
 
 from __future__ import annotations
 
+import html
+import re
+from urllib.parse import parse_qsl
+
 import pytest
 
 from functions.console.guard import console_actor
@@ -195,9 +199,41 @@ def test_the_audit_page_lists_actions_with_filters(local):
     assert 'data-action="cancel"' not in call("GET", "/console/audit", query={"action": "pause"}).body
     assert 'data-action="cancel"' not in call("GET", "/console/audit", query={"actor": "grace"}).body
     assert 'data-action="cancel"' not in call("GET", "/console/audit", query={"since": "2999-01-01"}).body
-    for bad in ({"action": "explode"}, {"since": "yesterday"}, {"cursor": "garbage!"}, {"actor": "a\x01b"}):
+    for bad in ({"action": "explode"}, {"since": "yesterday"}, {"cursor": "garbage!"}, {"actor": "a\x01b"},
+                {"action": "cancel,explode"}, {"until": "soon"}, {"workflow": "no-dashes"}, {"run": "a\x01b"},
+                {"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}):
         answer = call("GET", "/console/audit", query=bad)
         assert answer.status == 400 and 'data-status-code="400"' in answer.body, bad
+
+
+def test_the_audit_page_filters_as_get_audit_does(local, monkeypatch):
+    """Several actions (the form's multiple select, or a comma list), a workflow, a run, a window: the
+    filters GET /audit takes, and a page's link to the next one keeps them."""
+    first, second = _waiting(local), _waiting(local)
+    for run_id, action in ((first, "pause"), (first, "resume"), (second, "cancel")):
+        token = call("GET", RUN, {"run_id": run_id}).csrf("action", action)
+        assert call("POST", ACTION, {"run_id": run_id, "action": action}, form={"csrf": token}).status == 303
+
+    def shown(**query: str) -> list[tuple[str, str]]:  # (action, run) of each row; one time: sorted
+        body = call("GET", "/console/audit", query=query).body
+        return sorted(re.findall(r'<tr data-action="(\w+)"[^>]*>.*?href="\.\./console/runs/(\w+)"', body))
+
+    assert shown() == sorted([("pause", first), ("resume", first), ("cancel", second)])
+    assert shown(action="pause,cancel") == sorted([("pause", first), ("cancel", second)])
+    chosen = call("GET", "/console/audit", repeated={"action": ["resume", "cancel"]}).body
+    assert sorted(re.findall(r'<tr data-action="(\w+)"', chosen)) == ["cancel", "resume"]
+    assert '<option value="resume" selected>' in chosen and '<option value="pause">' in chosen
+    assert shown(run=first) == [("pause", first), ("resume", first)]
+    assert shown(workflow="ask") == shown() and shown(workflow="chain") == []
+    assert shown(until="2000-01-01T00:00:00Z", since="1999-01-01T00:00:00Z") == []
+    # A page of one: its link to the next keeps every filter, and the next page is the other action.
+    monkeypatch.setattr("functions.console.audit_page.PAGE", 1)
+    page = call("GET", "/console/audit", query={"action": "pause,resume", "run": first}).body
+    more = html.unescape(re.search(r'<a class="next" href="\.\./console/audit\?([^"]+)"', page).group(1))
+    query = dict(parse_qsl(more))
+    assert (query["action"], query["run"]) == ("pause,resume", first) and query["cursor"] and query["since"]
+    after = call("GET", "/console/audit", query=query).body
+    assert sorted(re.findall(r'<tr data-action="(\w+)"', page + after)) == ["pause", "resume"]
 
 
 def test_a_sign_out_link_only_where_people_sign_in(local, monkeypatch):
