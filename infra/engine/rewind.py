@@ -49,7 +49,7 @@ ended run's do, the last one sends this message again, and steps 1 to 3 follow (
 Refused: a COMPENSATING run, or one stopping (cancel, timeout) or in its end steps (let it end first); a
 moving run with ``compensate`` while a discarded task that declares a compensation is RUNNING or WAITING
 (its work could land after its compensation was passed over); a moving run whose rewind would discard a
-loop mid-iteration; a
+loop mid-iteration, or that is rewound into a loop's body (loop_rewind.py: ended runs only); a
 sub-workflow's run (rewind its parent), a run with a rewind under way, a task that is no checkpoint
 (statemachine/rewind.py), and a rewind that would keep a task whose compensation ran when the run
 ended (its work was undone: rewind to it, or to before it, instead).
