@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.test_engine_loops import FOR_EACH, WHILE
-from tests.unit.test_engine_redrive import killed_then_redelivered
+from tests.unit.test_engine_redrive import failed_run, killed_then_redelivered
 from tests.unit.test_engine_rewind import completed_run, local, ran  # noqa: F401 - fixtures
 from tests.unit.test_engine_semantics import deliver_twice, drive, start
 
@@ -69,6 +69,16 @@ def test_a_while_loop_reopens_without_evaluating_its_condition_again(local, cloc
     again = drive(local, run_id, clock)
     assert again["tasks"]["count_up"]["output"] == [{"count": 5}] and ran[1:] == ["step.0"]
     assert again["redrives"] == 2 and again["status"] == "COMPLETED"
+
+
+def test_a_failed_run_is_rewound_to_the_body_task_that_failed_in_its_iteration(local, clock, ran):  # noqa: F811
+    run_id, failed = failed_run(local, clock, ran, SAGA_LOOP, "score.1")  # score failed in iteration 1: repaired
+    assert failed["tasks"]["each"]["status"] == "FAILED"
+    assert local.engine.rewind_run(run_id, "score")["iteration"] == 1  # the last that ran
+    done = drive(local, run_id, clock)
+    assert done["status"] == "COMPLETED" and done["redrives"] == 1
+    assert ran == ["score.1", "save.1", "fetch.2", "score.2", "save.2", "ship"]  # begin, fetch.1 and iteration 0 kept
+    assert done["tasks"]["each"]["output"] == [11, 21, 31] and done["tasks"]["ship"]["output"] == 3
 
 
 def test_the_rewind_is_in_the_runs_history(local, clock, ran):  # noqa: F811
