@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from bench.crash_points import WORKFLOWS
 from loopline.embedded.runtime import LocalRuntime
 from tests.component.test_handlers import api
 from tests.e2e.test_dev_server import LOOPLINE, dev_server, get_json, request, wait_for
@@ -15,28 +16,9 @@ from tests.e2e.test_rewind import cli, rewind_event
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
-# A do_while counting n up to 3 (note, then inc, which exports it), then a task reading it.
-COUNTING = """
-workflow:
-  metadata: {id: counting}
-  variables: [{name: n, type: integer, default: 0}]
-  tasks:
-    - {id: after, type: python, depends_on: [count], config: {code: "result = variables['n'] * 10"}}
-  control_flow:
-    loops:
-      - id: count
-        type: do_while
-        condition: "${variables.n < 3}"
-        max_iterations: 6
-        tasks:
-          - {id: note, type: python, config: {code: "result = loop['index']"}}
-          - id: inc
-            type: python
-            depends_on: [note]
-            config: {code: "result = variables['n'] + 1"}
-            outputs: [{name: n, value: "${response}", export: true}]
-  outputs: {mappings: {after: "${tasks.after.output}", count: "${tasks.count.output}"}}
-"""
+# The harnesses' workflow: a do_while counting n up to 3 (note, then inc, which exports it), then a task
+# reading it (with a compensation, which these rewinds do not ask for).
+COUNTING = WORKFLOWS["rewind_loop"]
 
 
 def test_rewind_into_a_loops_body_through_the_api(aws, clock):
