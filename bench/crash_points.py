@@ -272,7 +272,7 @@ workflow:
     # Rewind into a loop's body: the run ends (three iterations of a do_while counting n up to 3, then after),
     # is rewound to inc, the body's second task, in the last iteration, with after's compensation first; the
     # loop reopens at that iteration without evaluating its condition, note kept, inc runs again (n 4, the
-    # condition now ends the loop) and after runs again: {"after": 40, "count": [1, 2, 4]} once each.
+    # condition now ends the loop) and after runs again: {"after": 40, "count": [{"n": 1}, {"n": 2}, {"n": 4}]}.
     "rewind_loop": """
 workflow:
   metadata: {id: rewind_loop}
