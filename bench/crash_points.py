@@ -269,11 +269,41 @@ workflow:
       outputs: [{name: undone, value: "${response}", export: true}]
   outputs: {mappings: {c: "${tasks.c.output}"}}
 """,
+    # Rewind into a loop's body: the run ends (three iterations of a do_while counting n up to 3, then after),
+    # is rewound to inc, the body's second task, in the last iteration, with after's compensation first; the
+    # loop reopens at that iteration without evaluating its condition, note kept, inc runs again (n 4, the
+    # condition now ends the loop) and after runs again: {"after": 40, "count": [{"n": 1}, {"n": 2}, {"n": 4}]}.
+    "rewind_loop": """
+workflow:
+  metadata: {id: rewind_loop}
+  variables: [{name: n, type: integer, default: 0}]
+  tasks:
+    - id: after
+      type: python
+      depends_on: [count]
+      config: {code: "result = variables['n'] * 10"}
+      compensation: {task_id: undo_after}
+    - {id: undo_after, type: python, config: {code: "result = 'undone'"}}
+  control_flow:
+    loops:
+      - id: count
+        type: do_while
+        condition: "${variables.n < 3}"
+        max_iterations: 6
+        tasks:
+          - {id: note, type: python, config: {code: "result = loop['index']"}}
+          - id: inc
+            type: python
+            depends_on: [note]
+            config: {code: "result = variables['n'] + 1"}
+            outputs: [{name: n, value: "${response}", export: true}]
+  outputs: {mappings: {after: "${tasks.after.output}", count: "${tasks.count.output}"}}
+""",
 }
 # Workflows whose run is rewound: (to, compensate, moving): once ended (moving False), or while it runs
 # with ``to`` COMPLETED (moving True); it must then end, rewound once.
 REWINDS = {"rewind": ("b", True, False), "rewind_moving": ("b", False, True),
-           "rewind_moving_compensate": ("b", True, True)}
+           "rewind_moving_compensate": ("b", True, True), "rewind_loop": ("inc", True, False)}
 
 
 def rewound(view: dict, rewind: tuple[str, bool, bool] | None, asked: bool) -> bool:

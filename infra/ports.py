@@ -151,7 +151,8 @@ class StateStore(Protocol):
     # redrive (infra/engine/redrive.py)
     def reset_task(self, run_id: str, task_id: str, epoch: int, keep: dict[str, Any] | None = None,
                    rewinding: bool = False) -> bool:
-        """Replace the item by a PENDING one stamped ``epoch`` (plus ``keep``'s fields), only while the
+        """Replace the item by a PENDING one stamped ``epoch`` (plus ``keep``'s fields; a ``status`` there is
+        the item's instead: a rewind into a loop's body writes a kept item again, stamped), only while the
         run is FAILED with ``epoch - 1`` redrives, no rewind under way, and the item's stamp is below
         ``epoch``; ``rewinding``: only while the run's rewind ``epoch`` is under way (whatever the item's
         stamp). True if written, False if a condition failed; RunGone if the run has no item."""

@@ -189,7 +189,8 @@ def cmd_cancel(args) -> int:
 
     sent = {"reason": args.reason} if args.reason else None
     if args.verb == "rewind":
-        sent = {"to": args.to, **(sent or {}), **({"compensate": True} if args.compensate else {})}
+        sent = {"to": args.to, **(sent or {}), **({"compensate": True} if args.compensate else {}),
+                **({"iteration": args.iteration} if args.iteration is not None else {})}
     status, body = api_call("POST", f"{args.url}/runs/{args.run_id}/{args.verb}", sent)
     print(json.dumps(body, indent=2))
     if status >= 400 and isinstance(body, dict) and body.get("error"):
@@ -329,6 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, metavar="TASK", help="the task to go back to")
     p.add_argument("--compensate", action="store_true",
                    help="first run the compensations of the discarded tasks that completed and declare one")
+    p.add_argument("--iteration", type=int, metavar="N",
+                   help="for a task of a loop's body: the iteration to reopen (default: the last one that ran)")
     p.add_argument("--reason", help="why: kept in the audit log (GET /audit) and the run's history")
     p.add_argument("--url", default="http://127.0.0.1:8080", help="the API's base URL")
     p.set_defaults(func=cmd_cancel, verb="rewind")

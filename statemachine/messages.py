@@ -179,7 +179,8 @@ class Migrate:
 @dataclass(frozen=True)
 class Rewind:
     """Rewind ``run`` to just before task ``to`` as its epoch ``epoch``; ``by`` and ``reason``: who asked
-    and why, for the run's history; ``compensate``: the discarded tasks' compensations run first."""
+    and why, for the run's history; ``compensate``: the discarded tasks' compensations run first;
+    ``iteration``: for a task of a loop's body, the iteration it reopens (statemachine/loop_rewind.py)."""
 
     run: str
     epoch: int
@@ -187,6 +188,7 @@ class Rewind:
     by: str = ""
     reason: str = ""
     compensate: bool = False
+    iteration: int | None = None
 
 
 Message: TypeAlias = (Start | Exec | TimerFired | RunTimeout | ChildDone | Notify | Remind | Redrive | BranchTimeout
@@ -263,6 +265,8 @@ def encode(message: Message) -> dict[str, Any]:
                "by": message.by, "reason": message.reason}
         if message.compensate:
             out["compensate"] = True
+        if message.iteration is not None:
+            out["iteration"] = message.iteration
         return out
     raise TypeError(f"not a message: {message!r}")
 
@@ -306,7 +310,8 @@ def decode(raw: Any) -> Message:
                        _opt_str(raw, "reason"), paused=raw.get("paused") is True)
     if kind is Kind.REWIND:
         return Rewind(_str(raw, "run"), _int(raw, "epoch"), _str(raw, "to"), _opt_str(raw, "by") or "",
-                      _opt_str(raw, "reason") or "", compensate=raw.get("compensate") is True)
+                      _opt_str(raw, "reason") or "", compensate=raw.get("compensate") is True,
+                      iteration=_int(raw, "iteration") if "iteration" in raw else None)
     return Redrive(_str(raw, "run"), _int(raw, "epoch"))
 
 

@@ -7,8 +7,8 @@ every flow node that depends on it, transitively. Inside blocks:
 
 - a member of a parallel block goes back with its block: the block judged its members together,
   so a rewind to a member rewinds the whole block (its other members run again too);
-- a loop is one checkpoint: a rewind goes back to the loop (all its iterations run again), never to
-  one of its body tasks, whose runs are per iteration;
+- a rewind to a loop runs all its iterations again; a rewind to a task of its body reopens the loop at one
+  iteration (statemachine/loop_rewind.py): in the flow it discards what a rewind to the loop discards;
 - a task in a condition's branch depends on the condition: a rewind to the condition discards
   both branches, and the condition is decided again.
 
@@ -53,8 +53,10 @@ def target(plan: Plan, task_id: str) -> str:
 
 def discarded(plan: Plan, task_id: str) -> frozenset[str]:
     """The flow nodes (outside loop bodies) a rewind to ``task_id`` runs again: its target and every
-    node downstream of it, with the members of a discarded parallel block."""
-    out = {target(plan, task_id)}
+    node downstream of it, with the members of a discarded parallel block. For a task of a loop's body,
+    its loop's (the loop reopens: statemachine/loop_rewind.py)."""
+    loop_id = plan.nodes[task_id].loop_of
+    out = {loop_id if loop_id else target(plan, task_id)}
     changed = True
     while changed:  # a block's members come before it, a member's dependents after: walk to a fixed point
         changed = False
@@ -77,10 +79,7 @@ def target_refusal(plan: Plan, task_id: str, status: str | None) -> Refusal | No
     if node.role != "flow":
         return Refusal(400, f"'{task_id}' is a {node.role} task: it runs in its role and is no checkpoint")
     if node.loop_of is not None:
-        # Not built: reopening one iteration from before a body task (docs/durability.md, "A loop mid-iteration").
-        return Refusal(400, f"'{task_id}' runs in each iteration of the loop '{node.loop_of}', and a rewind "
-                            f"does not go back into an iteration: rewind to '{node.loop_of}' (all its "
-                            "iterations run again)")
+        return None  # it runs once per iteration: statemachine/loop_rewind.py judges the iteration
     if status not in CHECKPOINTS:
         return Refusal(409, f"'{task_id}' is {status or 'PENDING'}: only a task that ran to its end (COMPLETED or "
                             "FAILED) is a checkpoint; rewind to one before it")

@@ -45,9 +45,11 @@ class AttemptEntry(TypedDict):
 
 
 class LoopState(TypedDict):
-    """A running loop: a for_each's item count (its list is kept in chunks), None for while loops."""
+    """A running loop: a for_each's item count (its list is kept in chunks), None for while loops;
+    ``reopened_at``: the iteration a rewind into its body reopened it at (infra/engine/loop_rewind.py)."""
 
     total: int | None
+    reopened_at: NotRequired[int]
 
 
 class EscalationPolicy(TypedDict, total=False):
@@ -89,6 +91,11 @@ def catch_step(catch: Catch | None) -> CatchStep | None:
 def loop_total(state: LoopState | None) -> int | None:
     """A for_each's item count, once the loop has started (None: not started, or a while loop)."""
     return state["total"] if state else None
+
+
+def reopened_at(state: LoopState | None) -> int | None:
+    """The iteration a rewind into the loop's body reopened it at, or None."""
+    return state.get("reopened_at") if state else None
 
 
 class LastChange(TypedDict):

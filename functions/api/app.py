@@ -223,9 +223,12 @@ def rewind_run(run_id: str):
     compensate = body.get("compensate", False)
     if not isinstance(compensate, bool):
         raise ApiError(400, "'compensate' must be true or false")
+    iteration = body.get("iteration")
+    if iteration is not None and (isinstance(iteration, bool) or not isinstance(iteration, int) or iteration < 0):
+        raise ApiError(400, "'iteration' must be the number of an iteration of the task's loop (0 or more)")
 
     def rewind():
-        result = get_engine().rewind_run(run_id, to, actor(app.current_event), reason, compensate)
+        result = get_engine().rewind_run(run_id, to, actor(app.current_event), reason, compensate, iteration)
         if result is None:
             raise ApiError(404, f"no run with id '{run_id}'")
         if not result["changed"]:

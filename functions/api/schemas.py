@@ -79,6 +79,8 @@ class RewindRequest(BaseModel):
     reason: str | None = Field(None, description="why: kept in the audit log and the run's history")
     compensate: bool = Field(False, description="first run the compensations of the discarded tasks that "
                                                  "completed and declare one")
+    iteration: int | None = Field(None, ge=0, description="for a task of a loop's body: the iteration to reopen "
+                                                          "(default: the last one that ran)")
 
 
 class DecisionForm(BaseModel):
@@ -157,7 +159,9 @@ class ControlResult(_Open):
 class RewindResult(ControlResult):
     rewind: int = Field(description="the rewind's epoch (the run's redrive count once it reopened)")
     to: str = Field(description="the task it goes back to (a parallel block, for one of its members)")
-    discarded: list[str] = Field(description="the tasks that run again: the one gone back to and all after it")
+    iteration: int | None = Field(None, description="for a task of a loop's body: the iteration it reopens")
+    discarded: list[str] = Field(description="the tasks that run again: the one gone back to and all after it "
+                                             "(in a reopened iteration, its body tasks' items: <task>@<loop>.<i>)")
     compensating: list[str] = Field(description="the discarded tasks whose compensations run first (compensate)")
 
 

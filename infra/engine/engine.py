@@ -319,11 +319,12 @@ class Engine:
         with self.journal.caused_by(Cause(CauseKind.REQUEST, "migrate", f"{workflow_id}@{version}")):
             return self.migrating.migrate_version(workflow_id, version, to_ref, dry_run, reason)
     def rewind_run(self, run_id: str, task_id: str, by: str = "", reason: str = "",
-                   compensate: bool = False) -> dict[str, Any] | None:
+                   compensate: bool = False, iteration: int | None = None) -> dict[str, Any] | None:
         """Reopen a run (ended or moving) from just before ``task_id`` (rewind.py); ``by``, ``reason``: for its history;
-        ``compensate``: the discarded tasks' compensations run first."""
+        ``compensate``: the discarded tasks' compensations run first; ``iteration``: for a task of a loop's body,
+        the iteration it reopens (None: the last that ran; loop_rewind.py)."""
         with self.journal.caused_by(Cause(CauseKind.REQUEST, "rewind", run_id)):
-            return self.rewinding.rewind_run(run_id, task_id, by, reason, compensate)
+            return self.rewinding.rewind_run(run_id, task_id, by, reason, compensate, iteration)
 
     # ------------------------------------------------------------ links and approvals
 

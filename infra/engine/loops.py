@@ -13,7 +13,7 @@ from statemachine.aggregation import branch_view
 from statemachine.expressions import EvalContext, Scope, evaluate, truthy
 from statemachine.loop_steps import after_iteration, following_index
 from statemachine.plan import Node, Plan
-from statemachine.state import loop_total
+from statemachine.state import loop_total, reopened_at
 from statemachine.status import TASK_ENDED, TaskStatus, WaitingFor
 
 from ..clock import iso
@@ -41,6 +41,10 @@ class Loops:
 
     def run_loop(self, plan: Plan, run: RunRecord, loop: Node, rec: TaskRecord, scope: Scope,
                  ctx: EvalContext) -> None:
+        at = reopened_at(rec.loop_state)
+        if at is not None:
+            self._reopen(plan, run, loop, rec, at)
+            return
         config = loop.config
         limit = config["max_iterations"]
         state: dict[str, Any] = {"total": None}
@@ -85,6 +89,10 @@ class Loops:
         """A redelivery of the loop's message while it waits: start its first iterations again.
         Idempotent (an iteration is created once); a loop that moved on walks its finished
         iterations forward to where it is."""
+        at = reopened_at(rec.loop_state)
+        if at is not None:
+            self._reopen_iteration(plan, run.run_id, loop, at)
+            return
         total = loop_total(rec.loop_state)
         items: list[Any] = []
         if total:
@@ -92,6 +100,42 @@ class Loops:
             items = (chunks.get(chunk_key(loop.id, 0)) or TaskRecord("")).output or []
         for index in range(_window(loop, total)):
             self._start_iteration(plan, run.run_id, loop, index, items[index] if index < len(items) else None)
+
+    def _reopen(self, plan: Plan, run: RunRecord, loop: Node, rec: TaskRecord, index: int) -> None:
+        """A rewind into iteration ``index`` of the body reopened the loop (loop_rewind.py): it waits on that
+        iteration at once. Nothing is evaluated again: the iteration ran, so what let it start held (a while's
+        condition, a for_each's item, read from the list the loop kept)."""
+        change = TaskChange(status=TaskStatus.WAITING, from_status=(TaskStatus.RUNNING,), attempt=rec.attempt,
+                            set={"waiting_for": WaitingFor.LOOP, "loop_state": rec.loop_state, "lease_until": None})
+        _, applied = self.outcomes.change(run.run_id, rec, change, f"reopened at iteration {index} by a rewind")
+        if applied:
+            self._reopen_iteration(plan, run.run_id, loop, index)
+
+    def _reopen_iteration(self, plan: Plan, run_id: str, loop: Node, index: int) -> None:
+        """Start the reopened iteration (again: idempotent), then apply the edges from its kept body tasks into
+        those that run again, as a redrive's restart does in the flow: its first tasks alone would not reach a
+        reset task whose dependencies were kept (each edge counts once, however often this is repeated)."""
+        item = None
+        if loop.config["type"] == "for_each":
+            _, chunks = self.store.load(run_id, [chunk_key(loop.id, index)])
+            chunk = (chunks.get(chunk_key(loop.id, index)) or TaskRecord("")).output or []
+            item = chunk[index % CHUNK] if index % CHUNK < len(chunk) else None
+        self._start_iteration(plan, run_id, loop, index, item)
+        keys = {task_id: body_key(task_id, loop.id, index) for task_id in loop.config["body"]}
+        _, recs = self.store.load(run_id, [iteration_key(loop.id, index), *keys.values()])
+        if (recs.get(iteration_key(loop.id, index)) or TaskRecord("")).status != TaskStatus.RUNNING:
+            return  # ended since: it walked the loop on (a redelivery)
+        ctx = {"role": "iteration", "loop": loop.id, "index": index}
+        for task_id, key in keys.items():
+            if (recs.get(key) or TaskRecord(key)).status != TaskStatus.PENDING:
+                continue
+            for dep in plan.nodes[task_id].deps:
+                done = recs.get(keys.get(dep, ""))
+                if done is not None and done.status in TASK_ENDED:
+                    follow = self.propagation.apply_edge(plan, run_id, plan.nodes[dep], done, plan.nodes[task_id],
+                                                         key=key, ctx=ctx, fold=False)
+                    if follow is not None:  # skipped without running: it propagates in turn
+                        self.propagation.propagate(plan, run_id, *follow)
 
     def _start_iteration(self, plan: Plan, run_id: str, loop: Node, index: int, item: Any) -> None:
         key = iteration_key(loop.id, index)

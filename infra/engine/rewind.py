@@ -49,7 +49,7 @@ ended run's do, the last one sends this message again, and steps 1 to 3 follow (
 Refused: a COMPENSATING run, or one stopping (cancel, timeout) or in its end steps (let it end first); a
 moving run with ``compensate`` while a discarded task that declares a compensation is RUNNING or WAITING
 (its work could land after its compensation was passed over); a moving run whose rewind would discard a
-loop mid-iteration; a
+loop mid-iteration, or that is rewound into a loop's body (loop_rewind.py: ended runs only); a
 sub-workflow's run (rewind its parent), a run with a rewind under way, a task that is no checkpoint
 (statemachine/rewind.py), and a rewind that would keep a task whose compensation ran when the run
 ended (its work was undone: rewind to it, or to before it, instead).
@@ -58,6 +58,7 @@ ended (its work was undone: rewind to it, or to before it, instead).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from statemachine.messages import Rewind
@@ -82,7 +83,8 @@ from ..clock import iso
 from ..ports import Clock, RunRecord, StateStore, TaskRecord
 from .halting import Halting
 from .journal import Journal
-from .keys import instance_key
+from .keys import body_key, instance_key, iteration_of
+from .loop_rewind import discarded_keys, into_iteration, iteration_to
 from .messenger import Messenger
 from .pausing import Pausing
 from .plans import Plans
@@ -111,11 +113,17 @@ def kept(plan: Plan, recs: dict[str, TaskRecord], gone: frozenset[str]) -> set[s
 
 
 def refusal(plan: Plan, run: RunRecord, recs: dict[str, TaskRecord], task_id: str,
-            compensate: bool = False) -> Refusal | None:
-    """Why ``run`` cannot be rewound to ``task_id``, or None."""
+            compensate: bool = False, iteration: int | None = None) -> Refusal | None:
+    """Why ``run`` cannot be rewound to ``task_id`` (``iteration``: of its loop, for a body task), or None."""
     why = run_refusal(run) or target_refusal(plan, task_id, recs[task_id].status if task_id in recs else None)
     if why:
         return why
+    if plan.nodes[task_id].loop_of is not None:
+        why = iteration_to(plan, recs, task_id, iteration, run.status in RUN_ENDED)[1]
+        if why:
+            return why
+    elif iteration is not None:
+        return Refusal(400, f"'{task_id}' is not in a loop's body: 'iteration' is for a task that runs in one")
     if run.status not in RUN_ENDED:
         if any(rec.redrive > run.redrives for rec in recs.values()):
             # Items stamped with the next epoch: a migration (migration.py) is moving the run to another version.
@@ -143,29 +151,35 @@ class Rewinding:
         self.journal = journal
 
     def rewind_run(self, run_id: str, task_id: str, by: str = "", reason: str = "",
-                   compensate: bool = False) -> dict[str, Any] | None:
+                   compensate: bool = False, iteration: int | None = None) -> dict[str, Any] | None:
         """Queue a rewind (the worker does it). None: no such run; ``changed`` False: refused, with the
-        reason and the HTTP status that says it (``code``)."""
+        reason and the HTTP status that says it (``code``). ``iteration``: for a task of a loop's body, the
+        iteration to reopen (None: the last that ran)."""
         run = self.store.get_run(run_id)
         if run is None:
             return None
         plan = self.plans.get(run.plan_hash)
         recs = self.store.list_tasks(run_id) if run_refusal(run) is None else {}
-        why = run_refusal(run) or refusal(plan, run, recs, task_id, compensate)
+        why = run_refusal(run) or refusal(plan, run, recs, task_id, compensate, iteration)
         if why:
             return {"run_id": run_id, "status": run.status, "changed": False, "reason": why.reason,
                     "code": why.status}
+        # The iteration is chosen here, once: a redelivery, or a copy asked twice, reopens the same one.
+        if plan.nodes[task_id].loop_of is not None:
+            iteration = iteration_to(plan, recs, task_id, iteration, True)[0]
         # The message is all this writes: asked twice before the worker gets to it, both carry the same
         # epoch, and the first to begin is the rewind (the other is dropped, or is the same one).
         epoch = run.redrives + 1
-        self.messenger.send(Rewind(run_id, epoch, task_id, by, reason, compensate))
+        self.messenger.send(Rewind(run_id, epoch, task_id, by, reason, compensate, iteration))
         gone = discarded(plan, task_id)
         comps = _compensations(plan, run, recs, gone) if compensate else []
         return {"run_id": run_id, "status": run.status, "changed": True, "rewind": epoch,
-                "to": target(plan, task_id), "discarded": sorted(gone), "compensating": [t for _, t in comps]}
+                "to": target(plan, task_id), **({"iteration": iteration} if iteration is not None else {}),
+                "discarded": (sorted(gone) if iteration is None else discarded_keys(plan, task_id, iteration, gone)),
+                "compensating": [t for _, t in comps]}
 
     def on_rewind(self, msg: Rewind) -> None:
-        epoch = msg.epoch
+        epoch, msg = msg.epoch, _unmarked(msg)
         run = self.store.get_run(msg.run)
         if run is None:
             return
@@ -173,12 +187,12 @@ class Rewinding:
         if run.redrives == epoch - 1:
             if run.rewinding is None:
                 recs = self.store.list_tasks(run.run_id)
-                why = refusal(plan, run, recs, msg.to, msg.compensate)
+                why = refusal(plan, run, recs, msg.to, msg.compensate, msg.iteration)
                 if why:
                     log.warning("rewind %s of run %s to %r dropped: %s", epoch, run.run_id, msg.to, why.reason)
                     return
                 run = self._begin(plan, run, recs, msg)
-            if run.rewinding == epoch and run.rewind_to == msg.to:
+            if run.rewinding == epoch and run.rewind_to == _mark(plan, msg):
                 if not self._compensated(plan, run):
                     return  # its compensations run first: the last one sends this message again (run_end.py)
                 if run.status == RunStatus.PAUSED:  # a moving run's: held PAUSED by the mark
@@ -202,12 +216,12 @@ class Rewinding:
             why = _who(f"paused to rewind {epoch} to '{msg.to}'", msg) + (
                 f": compensating {len(comps)} tasks first" if comps else "")
             begun, run = self.store.begin_rewind(run.run_id, epoch, msg.to, comps, note=self.journal.note(why),
-                                                 moving=True)
+                                                 moving=True)  # (never into a loop's body: loop_rewind.py)
             if begun and (before != RunStatus.PAUSED or comps):
                 self.journal.run(run.run_id, RunStatus.PAUSED, before, why)
             return run
-        note = _who(f"rewind {epoch} to '{msg.to}'", msg) + f": compensating {len(comps)} tasks first"
-        begun, run = self.store.begin_rewind(run.run_id, epoch, msg.to, comps,
+        note = _who(f"rewind {epoch} to {_to(msg)}", msg) + f": compensating {len(comps)} tasks first"
+        begun, run = self.store.begin_rewind(run.run_id, epoch, _mark(plan, msg), comps,
                                              note=self.journal.note(note) if comps else None)
         if begun and comps:
             self.journal.run(run.run_id, RunStatus.COMPENSATING, before, note)
@@ -268,17 +282,39 @@ class Rewinding:
         recs = self.store.list_tasks(run.run_id)  # once per rewind: an operator's action
         gone = discarded(plan, msg.to)
         keep = kept(plan, recs, gone)
-        note = self.journal.note(f"reset by rewind {epoch} to '{msg.to}'")
-        for key, fields in resets(plan, recs, keep, restart=gone).items():
-            self.store.reset_task(run.run_id, key, epoch, {**(fields or {}), "last_change": note}
+        note = self.journal.note(f"reset by rewind {epoch} to {_to(msg)}")
+        planned = resets(plan, recs, keep, restart=gone)
+        if msg.iteration is not None:  # into a loop's body: the loop reopens at that iteration (loop_rewind.py)
+            planned = into_iteration(plan, recs, planned, msg.to, msg.iteration,
+                                     self.journal.note(f"kept by rewind {epoch} to {_to(msg)}, stamped with it"))
+        for key, fields in planned.items():
+            self.store.reset_task(run.run_id, key, epoch, {"last_change": note, **(fields or {})}
                                   if key in recs else fields, rewinding=True)
         sinks = [s for s in plan.sinks if s in keep]
-        why = _who(f"rewind {epoch} to '{msg.to}'", msg) + f": {len(keep)} tasks kept"
+        why = _who(f"rewind {epoch} to {_to(msg)}", msg) + f": {len(keep)} tasks kept"
         reopened, stored = self.store.reopen_run(run.run_id, epoch, sinks, len(plan.sinks) - len(sinks),
                                                  iso(self.clock.now()), note=self.journal.note(why), rewinding=True)
         if reopened:
             self.journal.run(run.run_id, RunStatus.RUNNING, before, why)
         return stored
+
+
+def _mark(plan: Plan, msg: Rewind) -> str:
+    """What the run's mark says a rewind goes back to: the task, or for a loop body's its item key in the
+    iteration (``<task>@<loop>.<i>``), so that the message its compensations send again (run_end.py) says it."""
+    loop_id = plan.nodes[msg.to].loop_of if msg.to in plan.nodes else None
+    return msg.to if msg.iteration is None or loop_id is None else body_key(msg.to, loop_id, msg.iteration)
+
+
+def _unmarked(msg: Rewind) -> Rewind:
+    """A message made from the run's mark (run_end.py) told apart into task and iteration again."""
+    where = iteration_of(msg.to) if msg.iteration is None else None
+    return msg if where is None else replace(msg, to=msg.to.split("@", 1)[0], iteration=where[1])
+
+
+def _to(msg: Rewind) -> str:
+    """Where a rewind goes back to, as its history says it."""
+    return f"'{msg.to}'" + (f" in iteration {msg.iteration}" if msg.iteration is not None else "")
 
 
 def _who(what: str, msg: Rewind) -> str:

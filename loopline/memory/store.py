@@ -285,7 +285,9 @@ class InMemoryStore:
             run = self._run(run_id)
             if not may_reset(run, self._tasks.get((run_id, task_id)), epoch, rewinding):
                 return False
-            self._tasks[(run_id, task_id)] = TaskRecord(task_id, status="PENDING", redrive=epoch, **_copy(keep or {}))
+            # ``keep`` may say a status: a rewind into a loop's body writes a kept item again, stamped.
+            fields = {"task_id": task_id, "status": "PENDING", **_copy(keep or {}), "redrive": epoch}
+            self._tasks[(run_id, task_id)] = TaskRecord(**fields)
             return True
 
     def reopen_run(self, run_id: str, epoch: int, sinks_done: list[str], sinks_remaining: int,

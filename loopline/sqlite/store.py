@@ -287,7 +287,9 @@ class SQLiteStore:
             current = items.task(run_id, task_id)
             if not may_reset(run, current, epoch, rewinding):
                 return False
-            items.put_task(run_id, TaskRecord(task_id, status="PENDING", redrive=epoch, **(keep or {})), current)
+            # ``keep`` may say a status: a rewind into a loop's body writes a kept item again, stamped.
+            fields = {"task_id": task_id, "status": "PENDING", **(keep or {}), "redrive": epoch}
+            items.put_task(run_id, TaskRecord(**fields), current)
             return True
 
     def reopen_run(self, run_id: str, epoch: int, sinks_done: list[str], sinks_remaining: int,

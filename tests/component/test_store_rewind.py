@@ -54,6 +54,17 @@ def test_a_rewind_resets_and_reopens_only_while_its_epoch_is_under_way(store) ->
     assert store.record_sink_done("run-1", "b").sinks_remaining == 0
 
 
+def test_a_rewind_writes_a_kept_item_again_stamped_with_its_epoch(store) -> None:  # noqa: F811
+    """A rewind into a loop's body restamps the iteration's kept body items: ``keep`` says their status."""
+    completed_run(store)
+    store.begin_rewind("run-1", 1, "b@each.0")
+    kept = {"status": "COMPLETED", "attempt": 1, "output": 2, "resolved": frozenset({"a"}), "deps_ok": 1}
+    assert store.reset_task("run-1", "b@each.0", 1, kept, rewinding=True) is True
+    rec = task_state(store, "run-1", "b@each.0")
+    assert (rec.status, rec.redrive, rec.attempt, rec.output, rec.resolved, rec.deps_ok) == (
+        "COMPLETED", 1, 1, 2, frozenset({"a"}), 1)
+
+
 def test_a_redrive_can_neither_reset_nor_reopen_while_a_rewind_is_under_way(store) -> None:  # noqa: F811
     failed_run(store)
     assert store.reset_task("run-1", "x", 1) is True  # a redrive of epoch 1 began first
