@@ -115,7 +115,7 @@ class StateStore(Protocol):
     def list_tasks(self, run_id: str) -> dict[str, TaskRecord]: ...
     def read_span(self, run_id: str, task_ids: list[str]) -> dict[str, TaskRecord]:
         """The items of ``task_ids`` (one with no item left out), read after every write that completed before
-        the call (a strongly consistent read), in one request: on DynamoDB a Query of every item whose key lies
+        the call (a strongly consistent read): on DynamoDB one Query (a page per MB) of every item whose key lies
         between the first and the last of them, so a caller asks only for ids with few items between them
         (statemachine/joins.py)."""
         ...
