@@ -150,6 +150,26 @@ class DynamoStore:
                 return tasks
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
 
+    def read_span(self, run_id: str, task_ids: list[str]) -> dict[str, TaskRecord]:
+        wanted = set(task_ids)
+        if not wanted:
+            return {}
+        # Whole items, no filter: a Query bills every item of its range, whatever it returns.
+        kwargs = {"TableName": self.runs_table, "ConsistentRead": True,
+                  "KeyConditionExpression": "pk = :r AND sk BETWEEN :first AND :last",
+                  "ExpressionAttributeValues": {":r": {"S": run_id}, ":first": {"S": task_sk(min(wanted))},
+                                                ":last": {"S": task_sk(max(wanted))}}}
+        tasks: dict[str, TaskRecord] = {}
+        while True:
+            reply = self._call("query", **kwargs)
+            for item in reply["Items"]:
+                task_id = item["sk"]["S"][2:]
+                if task_id in wanted:
+                    tasks[task_id] = task_from_item(self._json, task_id, item)
+            if "LastEvaluatedKey" not in reply:
+                return tasks
+            kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
+
     def ended_iterations(self, run_id: str, loop_id: str) -> int:
         # Only the key and the status of each iteration item travel (a page still reads, and bills,
         # up to 1 MB of whole items).

@@ -1,7 +1,9 @@
 """After a node finishes: count its out-edges once, start or skip what became ready, end the run.
 
-Work per finished node is O(out-degree): one conditional write per dependent. Inside a loop
-iteration the same walk stays within the iteration's own items (``body_key``).
+Work per finished node is O(out-degree): one conditional write per dependent, or for a join whose
+dependencies' items lie close together, one strongly consistent read of them instead
+(statemachine/joins.py). Inside a loop iteration the same walk stays within the iteration's own
+items (``body_key``).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from statemachine.decisions import DepCounts, edge_outcome, one_edge, readiness
+from statemachine.joins import counted_by_reading, joined_counts, span_ids
 from statemachine.plan import Node, Plan
 from statemachine.state import catch_step
 from statemachine.status import RUN_MOVING, TASK_ENDED, TaskStatus
@@ -35,6 +38,7 @@ class Propagation:
         self.outcomes = outcomes
         self.blocks = blocks
         self.run_end = run_end
+        self._by_reading: dict[tuple[str, str], bool] = {}  # (plan hash, node id): joins.counted_by_reading
 
     def propagate(self, plan: Plan, run_id: str, node: Node, rec: TaskRecord) -> None:
         if node.loop_of is not None:
@@ -73,6 +77,13 @@ class Propagation:
         often this is repeated)."""
         if not node.deps:
             self.messenger.send_exec(run_id, plan.hash, node.id, 1, epoch=epoch)
+        if self.by_reading(plan, node):
+            # One read decides it, whichever dependencies have ended: nothing to apply per edge.
+            if any(recs.get(d) is not None and recs[d].status in TASK_ENDED for d in node.deps):
+                follow = self._join(plan, run_id, node)
+                if follow is not None:
+                    self.propagate(plan, run_id, *follow)
+            return
         for dep_id in node.deps:
             done = recs.get(dep_id)
             if done is not None and done.status in TASK_ENDED:
@@ -90,6 +101,8 @@ class Propagation:
         whose only dependency this is, carried on in this invocation, has the edge counted by its
         claim (no write here; Attempts falls back to this with ``fold=False`` if that claim loses)."""
         key = key or target.id
+        if key == target.id and self.by_reading(plan, target):
+            return self._join(plan, run_id, target)
         caught = catch_step(done_rec.catch) == "caught"
         outcome = edge_outcome(done, done_rec.status, done_rec.output, target, caught)
         # Inside a loop only the body's own edges are counted (outside ones were done before it started).
@@ -135,6 +148,47 @@ class Propagation:
         new, applied = self.outcomes.change(run_id, rec, change, f"{status.lower()} by its trigger rule "
                                             f"({target.trigger_rule}) on its dependencies' outcomes")
         # Lost: finished by a cascade that got there first (never started), whose handler may have died.
+        if applied or (new.status in TASK_ENDED and new.attempt == 0):
+            return target, new
+        return None
+
+    def by_reading(self, plan: Plan, node: Node) -> bool:
+        """Whether ``node``'s dependencies are counted by reading them (statemachine/joins.py)."""
+        known = self._by_reading.get((plan.hash, node.id))
+        if known is None:
+            known = self._by_reading[(plan.hash, node.id)] = counted_by_reading(plan, node)
+        return known
+
+    def _join(self, plan: Plan, run_id: str, target: Node) -> tuple[Node, TaskRecord] | None:
+        """A dependency of ``target`` has ended (its end written before this is called): read the join's item
+        and its dependencies' at once, and start or skip it if they have all ended. Every dependency's end is
+        followed by such a read, so the read after the last end sees them all; a repeat decides the same, and
+        two that both see them all race for the target's one conditional write. Returns the target as
+        ``apply_edge`` does, if it finished without running and must propagate in turn."""
+        items = self.store.read_span(run_id, span_ids(target))
+        rec = items.get(target.id) or TaskRecord(target.id)
+        if rec.status in TASK_ENDED:
+            # Skipped or cancelled by another dependency's read (never started), whose handler may have died
+            # before propagating it, or carried on by an invocation that may have: carry on for it.
+            return (target, rec) if rec.attempt == 0 or rec.carried else None
+        if rec.status != TaskStatus.PENDING:
+            if rec.carried:  # as in apply_edge: the exec its carrying invocation never sent
+                attempt = rec.attempt - 1 if rec.status == TaskStatus.RETRYING else rec.attempt
+                self.messenger.send_exec(run_id, plan.hash, target.id, max(attempt, 1), epoch=rec.redrive)
+            return None
+        counts = joined_counts(plan, target, items)
+        if counts is None:
+            return None  # the dependency still running reads again when it ends
+        decision = readiness(target, counts)
+        if decision == "run":
+            self.messenger.ready(run_id, plan.hash, target.id, epoch=rec.redrive)
+            return None
+        status = TaskStatus.SKIPPED if decision == "skip" else TaskStatus.CANCELLED
+        # On the epoch read: a rewind that reset the target since decides again on its own.
+        change = TaskChange(status=status, from_status=(None, TaskStatus.PENDING), epoch=rec.redrive,
+                            set={"ended_at": iso(self.clock.now())})
+        new, applied = self.outcomes.change(run_id, rec, change, f"{status.lower()} by its trigger rule "
+                                            f"({target.trigger_rule}) on its dependencies' outcomes")
         if applied or (new.status in TASK_ENDED and new.attempt == 0):
             return target, new
         return None

@@ -189,6 +189,13 @@ class RecallingStore:
             memory.tasks[task_id] = (None if record is None else _handed(task_id, record), now)
         return run, records
 
+    def read_span(self, run_id: str, task_ids: list[str]) -> dict[str, TaskRecord]:
+        """Always read (a join is counted on it: statemachine/joins.py); what it found, and did not, remembered."""
+        found = self.inner.read_span(run_id, task_ids)
+        for task_id in dict.fromkeys(task_ids):
+            self._remember_task(run_id, found.get(task_id) or TaskRecord(task_id))
+        return found
+
     def get_run(self, run_id: str) -> RunRecord | None:
         run = self.inner.get_run(run_id)
         memories: dict[str, _Memory] | None = getattr(self._local, "memory", None)

@@ -156,6 +156,10 @@ class InMemoryStore:
             found = {t: _copy(self._tasks[(run_id, t)]) for t in task_ids if (run_id, t) in self._tasks}
             return _copy(self._runs.get(run_id)), found
 
+    def read_span(self, run_id: str, task_ids: list[str]) -> dict[str, TaskRecord]:
+        with self._lock:
+            return {t: _copy(self._tasks[(run_id, t)]) for t in task_ids if (run_id, t) in self._tasks}
+
     def list_tasks(self, run_id: str) -> dict[str, TaskRecord]:
         with self._lock:
             return {t: _copy(r) for (rid, t), r in self._tasks.items() if rid == run_id}

@@ -150,6 +150,14 @@ class SQLiteStore:
                               (run_id, *task_ids)).fetchall() if task_ids else []
         return (decode_run(run[0]) if run else None), {task_id: decode_task(record) for task_id, record in rows}
 
+    def read_span(self, run_id: str, task_ids: list[str]) -> dict[str, TaskRecord]:
+        if not task_ids:
+            return {}
+        marks = ",".join("?" * len(task_ids))
+        rows = self._db.rows(f"SELECT task_id, record FROM tasks WHERE run_id = ? AND task_id IN ({marks})",
+                             (run_id, *task_ids))
+        return {task_id: decode_task(record) for task_id, record in rows}
+
     def list_tasks(self, run_id: str) -> dict[str, TaskRecord]:
         rows = self._db.rows("SELECT task_id, record FROM tasks WHERE run_id = ?", (run_id,))
         return {task_id: decode_task(record) for task_id, record in rows}

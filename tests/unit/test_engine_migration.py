@@ -359,3 +359,35 @@ def test_a_late_copy_of_the_message_does_not_pause_the_run_it_moved(mode, clock)
     settle(mode, run_id)
     mode.engine.decide(token, "APPROVED")
     assert drive(mode, run_id, clock)["status"] == "COMPLETED"
+
+
+# A join counted by reading its dependencies (statemachine/joins.py): m1 has ended, m2 waits for the approval.
+JOIN_V1 = """
+workflow:
+  metadata: {id: joined, version: "1.0.0"}
+  tasks:
+    - {id: m1, type: python, config: {code: "result = 1"}}
+    - {id: review, type: approval, config: {approvers: [ann@example.com]}}
+    - {id: m2, type: python, depends_on: [review], config: {code: "result = 2"}}
+    - {id: m3, type: python, depends_on: [m1, m2], config: {code: "result = 'v1'"}}
+  outputs: {mappings: {m3: "${tasks.m3.output}"}}
+"""
+
+
+@pytest.mark.parametrize("deps", ["[m1, m2]", "[m2]"], ids=["still-a-join", "one-dependency"])
+def test_a_join_pending_at_a_migration_is_counted_again_under_the_new_version(mode, clock, deps):
+    v2 = JOIN_V1.replace('"1.0.0"', '"2.0.0"').replace("'v1'", "'v2'").replace("depends_on: [m1, m2]",
+                                                                               f"depends_on: {deps}")
+    registered(mode, JOIN_V1, v2)
+    run_id = mode.engine.start_run(mode.engine.find_workflow("joined@1.0.0"), {})
+    view = settle(mode, run_id)
+    assert (statuses(view)["m1"], statuses(view)["review"], statuses(view)["m3"]) == ("COMPLETED", "WAITING",
+                                                                                       "PENDING")
+    assert mode.engine.store.load(run_id, ["m3"])[1] == {}  # m1's end was read, not written on m3
+    assert mode.engine.migrate_run(run_id, "joined@2.0.0")["changed"]
+    settle(mode, run_id)
+    assert statuses(mode.engine.describe_run(run_id))["m3"] == "PENDING"  # m2 has not ended
+    token = mode.engine.describe_run(run_id)["approvals"][0]["url"].rsplit("/", 1)[1]
+    mode.engine.decide(token, "APPROVED")
+    done = drive(mode, run_id, clock)
+    assert done["status"] == "COMPLETED" and done["outputs"] == {"m3": "v2"}
