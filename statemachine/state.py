@@ -45,9 +45,12 @@ class AttemptEntry(TypedDict):
 
 
 class LoopState(TypedDict):
-    """A running loop: a for_each's item count (its list is kept in chunks), None for while loops."""
+    """A running loop: a for_each's item count (its list is kept in chunks), None for while loops;
+    ``folded``: its iterations have no item of their own, each is kept in its one body task's item
+    (``loop_steps.folded_task``; absent in a loop started by an earlier release, which has them)."""
 
     total: int | None
+    folded: NotRequired[bool]
 
 
 class EscalationPolicy(TypedDict, total=False):
