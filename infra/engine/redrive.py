@@ -213,8 +213,8 @@ def resets(plan: Plan, recs: dict[str, TaskRecord], kept: set[str],
 
 def _folded_in_flight(plan: Plan, loop: Node, recs: dict[str, TaskRecord]) -> list[str]:
     """A folded loop's iterations (iterations.py) that may have been started with no item yet (their
-    task's message on its way, its claim not written): the first window, and the one each ended
-    iteration started. Stamped with the epoch, as an iteration item was from its start, so that such a
+    task's message on its way, its claim not written): the first window, and the one each iteration
+    that ended well started. Stamped with the epoch, as an iteration item was from its start, so that such a
     message is stale instead of starting an iteration of before the reset."""
     task_id = folded_task(plan, loop)
     looping = recs.get(loop.id)
@@ -226,7 +226,9 @@ def _folded_in_flight(plan: Plan, loop: Node, recs: dict[str, TaskRecord]) -> li
     for index in range(total):
         rec = recs.get(body_key(task_id, loop.id, index))
         following = following_index(loop.config, index)
-        if rec is not None and rec.status in TASK_ENDED and following is not None and following < total:
+        # A failed iteration starts none: its loop fails.
+        if rec is not None and rec.status in TASK_ENDED and rec.status != TaskStatus.FAILED \
+                and following is not None and following < total:
             started.add(following)
     return [key for key in (body_key(task_id, loop.id, i) for i in sorted(started)) if key not in recs]
 

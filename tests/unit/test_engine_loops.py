@@ -222,3 +222,62 @@ def test_the_next_item_is_read_from_its_chunk_and_no_chunk_past_the_list_is_read
     assert view["tasks"]["each"]["output"] == [{"result": item} for item in items]
     asked = {key for ids in reads for key in ids if ":items:" in key}
     assert asked <= {f"each:items:{k}" for k in range((size + 99) // 100)}, asked
+
+
+ONE_TASK = """
+workflow:
+  metadata: {id: one_task}
+  control_flow:
+    loops:
+      - id: each
+        items: [5, 6, 7, 8, 9]
+        parallel: %(parallel)s
+        max_concurrent: 2
+        tasks:
+          - {id: twice, type: python, config: {code: "result = item * 2 + loop['index']"}}
+"""
+
+
+@pytest.mark.parametrize("parallel", ["true", "false"])
+def test_a_for_each_of_one_task_keeps_each_iteration_in_its_task_s_item(local, clock, parallel):
+    """No iteration item is written (iterations.py): the task's claim keeps the iteration's item, its end
+    is the iteration's; the loop's output and its iterations' listing read them from the task's items."""
+    run_id = start(local, ONE_TASK % {"parallel": parallel})
+    view = drive(local, run_id, clock)
+    assert view["status"] == "COMPLETED" and view["tasks"]["each"]["output"] == [10, 13, 16, 19, 22]
+    items = local.store.list_tasks(run_id)
+    assert not [key for key in items if key.startswith("each.")]
+    assert [items[f"twice@each.{i}"].role_ctx["item"] for i in range(5)] == [5, 6, 7, 8, 9]
+    assert items["each"].loop_state == {"total": 5, "folded": True}
+    page = local.engine.listing.iterations(run_id, "each", 1, 3)
+    assert [(i["index"], i["status"], i["output"], i["tasks"]) for i in page["iterations"]] == [
+        (1, "COMPLETED", 13, {"twice": "COMPLETED"}), (2, "COMPLETED", 16, {"twice": "COMPLETED"}),
+        (3, "COMPLETED", 19, {"twice": "COMPLETED"})]
+    assert page["next"] == 4 and all(i["started_at"] and i["ended_at"] for i in page["iterations"])
+
+
+def test_a_folded_iteration_s_failure_fails_the_loop_and_its_listing_shows_each_iteration_as_it_stands(local, clock):
+    failing = ONE_TASK.replace("[5, 6, 7, 8, 9]", "[5, 0, 7]").replace(
+        "result = item * 2 + loop['index']", "result = 10 // item") % {"parallel": "false"}
+    run_id = start(local, failing)
+    view = drive(local, run_id, clock)
+    assert view["status"] == "FAILED" and view["tasks"]["each"]["error"]["type"] == "ZeroDivisionError"
+    shown = local.engine.listing.iterations(run_id, "each", 0, 5)["iterations"]
+    assert [(i["status"], i["output"]) for i in shown] == [("COMPLETED", 2), ("FAILED", None), ("PENDING", None)]
+    assert shown[1]["error"]["type"] == "ZeroDivisionError" and shown[1]["error"]["task_id"] == "twice"
+    held = start(local, ONE_TASK.replace("{id: twice, type: python, config: {code: \"result = item * 2 + "
+                                         "loop['index']\"}}", "{id: twice, type: callback}") % {"parallel": "true"})
+    while local.pump_once():
+        pass
+    shown = local.engine.listing.iterations(held, "each", 0, 5)["iterations"]
+    assert [i["status"] for i in shown] == ["RUNNING", "RUNNING", "PENDING", "PENDING", "PENDING"]
+    assert shown[0]["tasks"] == {"twice": "WAITING"} and shown[2]["tasks"] == {"twice": "PENDING"}
+
+
+def test_a_loop_of_two_tasks_still_keeps_an_item_per_iteration(local, clock):
+    text, _ = loop()
+    run_id = start(local, text)
+    assert drive(local, run_id, clock)["status"] == "COMPLETED"
+    items = local.store.list_tasks(run_id)
+    assert {key for key in items if key.startswith("each.")} == {"each.0", "each.1", "each.2"}
+    assert "folded" not in items["each"].loop_state
