@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.test_engine_semantics import drive, start
+from tests.unit.test_engine_semantics import drive, settle, start
 
 FOR_EACH = """
 workflow:
@@ -281,3 +281,40 @@ def test_a_loop_of_two_tasks_still_keeps_an_item_per_iteration(local, clock):
     items = local.store.list_tasks(run_id)
     assert {key for key in items if key.startswith("each.")} == {"each.0", "each.1", "each.2"}
     assert "folded" not in items["each"].loop_state
+
+
+def test_a_loop_an_earlier_release_started_with_iteration_items_ends_with_them(local, clock):
+    """A one-task for_each whose loop item has no ``folded`` mark was started by a release that wrote an
+    item per iteration: it goes on writing them, and its body task reads its item from its iteration's."""
+    from infra.ports import TaskChange
+    from statemachine.messages import Exec, encode
+
+    text = """
+    workflow:
+      metadata: {id: upgraded}
+      tasks:
+        - {id: gate, type: callback}
+      control_flow:
+        loops:
+          - id: each
+            depends_on: [gate]
+            items: [5, 6, 7]
+            tasks:
+              - {id: twice, type: python, config: {code: "result = item * 2 + loop['index']"}}
+    """
+    run_id = start(local, text)
+    settle(local, run_id)
+    plan_hash = local.store.get_run(run_id).plan_hash
+    # What that release had written when the loop started: the loop waiting, its list, its first iteration.
+    for key, status, fields in [
+            ("each", "WAITING", {"waiting_for": "loop", "loop_state": {"total": 3}, "attempt": 1}),
+            ("each:items:0", "COMPLETED", {"output": [5, 6, 7]}),
+            ("each.0", "RUNNING", {"attempt": 1, "role_ctx": {"role": "iteration", "loop": "each", "index": 0,
+                                                              "item": 5}})]:
+        local.store.change_task(run_id, key, TaskChange(status=status, from_status=(None,), set=fields))
+    local.engine.handle(encode(Exec(run_id, plan_hash, "twice", 1, key="twice@each.0",
+                                    ctx={"role": "iteration", "loop": "each", "index": 0})))
+    settle(local, run_id)
+    items = local.store.list_tasks(run_id)
+    assert [items[f"each.{i}"].output for i in range(3)] == [10, 13, 16]
+    assert items["each"].status == "COMPLETED" and items["each"].output == [10, 13, 16]
