@@ -4,7 +4,7 @@ that task's item read as the iteration's.
 
 A folded iteration writes nothing of its own: its task's claim is its start (the claim keeps the
 iteration's item in the task's ``role_ctx``) and its task's end is its end, so a one-task for_each
-costs one write per iteration where an iteration item cost two more (docs/durability.md, "Loops").
+costs one write per iteration where an iteration item cost two more (docs/durability.md rule 16).
 """
 
 from __future__ import annotations
