@@ -33,6 +33,8 @@ def folded_iteration(key: str, task: TaskRecord | None) -> TaskRecord | None:
     """Iteration ``key``'s record read from its one task's item ``task``, as its own item would have
     been written (``Loops.iteration_done``); None while it has not started."""
     status = folded_status(task.status if task is not None else None)
+    if task is not None and status is None and task.parked:
+        status = TaskStatus.RUNNING  # started, its task parked while the run is paused (pausing.py)
     if task is None or status is None:
         return None
     failed = status == TaskStatus.FAILED

@@ -318,3 +318,19 @@ def test_a_loop_an_earlier_release_started_with_iteration_items_ends_with_them(l
     items = local.store.list_tasks(run_id)
     assert [items[f"each.{i}"].output for i in range(3)] == [10, 13, 16]
     assert items["each"].status == "COMPLETED" and items["each"].output == [10, 13, 16]
+
+
+def test_a_folded_iteration_parked_by_a_pause_is_listed_running_and_resumes_with_its_item(local, clock):
+    run_id = start(local, ONE_TASK % {"parallel": "true"})
+    while local.engine.describe_run(run_id)["tasks"]["each"]["status"] != "WAITING":
+        assert local.pump_once()
+    local.engine.pause_run(run_id)
+    settle(local, run_id)
+    items = local.store.list_tasks(run_id)
+    parked = [key for key, rec in items.items() if rec.parked]
+    assert parked and all(items[key].role_ctx["item"] == 5 + int(key.rsplit(".", 1)[1]) for key in parked)
+    shown = local.engine.listing.iterations(run_id, "each", 0, 5)["iterations"]
+    assert {shown[int(key.rsplit(".", 1)[1])]["status"] for key in parked} == {"RUNNING"}
+    local.engine.resume_run(run_id)
+    view = drive(local, run_id, clock)
+    assert view["status"] == "COMPLETED" and view["tasks"]["each"]["output"] == [10, 13, 16, 19, 22]
