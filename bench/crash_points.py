@@ -87,6 +87,20 @@ workflow:
         tasks:
           - {id: sq, type: python, config: {code: "result = item * item"}}
 """,
+    # A for_each of one task that ends at its claim (a 0s wait): each iteration is one write (its task's claim,
+    # which keeps the iteration's item, and its end: docs/durability.md rules 12 and 16), carried on.
+    "for_each_wait0": """
+workflow:
+  metadata: {id: for_each_wait0}
+  control_flow:
+    loops:
+      - id: each
+        items: [1, 2, 3, 4, 5]
+        parallel: true
+        max_concurrent: 2
+        tasks:
+          - {id: tick, type: wait, config: {duration: 0s}, outputs: [{name: n, value: "${loop.item}"}]}
+""",
     "retry": """
 workflow:
   metadata: {id: retry}
@@ -341,7 +355,7 @@ def summary(view: dict) -> dict:
                                              for c in output["tool_calls"]]}
         if isinstance(output, dict) and "woke_at" in output:
             return "woke"
-        if view.get("workflow_id") == "parallel_loop" and task_id == "sq":
+        if (view.get("workflow_id"), task_id) in (("parallel_loop", "sq"), ("for_each_wait0", "tick")):
             # The view shows a body task's last instance to end, and parallel iterations end in any
             # order: the loop's own output (each iteration's, in order) is what is compared.
             return "an iteration's"

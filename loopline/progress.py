@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from infra.engine.keys import node_of
 from infra.ports import TaskRecord
+from statemachine.loop_steps import folded_task
 from statemachine.plan import Plan
 from statemachine.status import TASK_ENDED, TaskStatus, WaitingFor
 
@@ -87,9 +88,11 @@ def _loops(plan: Plan, tasks: dict[str, Any], records: Mapping[str, TaskRecord])
     for loop_id, node in plan.nodes.items():
         if node.kind != "loop" or tasks.get(loop_id, {}).get("status") in (None, TaskStatus.PENDING, *TASK_ENDED):
             continue
-        iteration = re.compile(re.escape(loop_id) + r"\.\d+")
-        ended = sum(1 for key, rec in records.items() if iteration.fullmatch(key) and rec.status in TASK_ENDED)
         state = records[loop_id].loop_state if loop_id in records else None
+        # A for_each of one task keeps each iteration in its task's item (infra/engine/iterations.py).
+        folded = folded_task(plan, node) if state and state.get("folded") else None
+        iteration = re.compile(re.escape(f"{folded}@{loop_id}" if folded else loop_id) + r"\.\d+")
+        ended = sum(1 for key, rec in records.items() if iteration.fullmatch(key) and rec.status in TASK_ENDED)
         total = state.get("total") if state else None
         found.append(f"loop {loop_id}: {ended}/{total} iterations" if total is not None
                      else f"loop {loop_id}: {ended} iterations")

@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .status import TASK_ENDED
+from .plan import Node, Plan
+from .status import TASK_ENDED, TaskStatus
 
 
 @dataclass(frozen=True)
@@ -68,3 +69,30 @@ def ended_iteration(key: str, loop_id: str, status: str | None) -> bool:
     ``ended_iterations`` counts, the same on every store."""
     head, dot, index = key.partition(".")
     return head == loop_id and bool(dot) and index.isdigit() and status in TASK_ENDED
+
+
+def folded_task(plan: Plan, loop: Node) -> str | None:
+    """The one body task a loop's iterations are kept in, or None where each iteration has an item of
+    its own. A for_each whose body is one task (and whose plan catches no failure, and that has no
+    ``break_on``) writes no iteration item: an iteration starts with its task's claim, which keeps the
+    iteration's item, and ends with its task's end, so it costs that task's writes and nothing more.
+    Not the others: a body of several tasks counts its last tasks' ends on the iteration's item; a caught
+    failure is FAILED and not yet the end; a while loop's condition, or a ``break_on``, is decided once,
+    on whether the next iteration's item exists (``_loop_next``), which a task's claim writes too late."""
+    config = loop.config
+    body = list(config.get("body") or [])
+    if config.get("type") != "for_each" or config.get("break_on") is not None or len(body) != 1 or plan.catch:
+        return None
+    return body[0] if plan.nodes[body[0]].kind == "task" else None
+
+
+def folded_status(status: str | None) -> str | None:
+    """A folded iteration's status from its task's: None before the task was claimed (no item, or a
+    redrive's PENDING one), RUNNING until it ends, then FAILED if it failed (its plan catches nothing)
+    and COMPLETED otherwise, as an iteration's own item ended (a skipped or cancelled body ends it
+    COMPLETED)."""
+    if status in (None, TaskStatus.PENDING):
+        return None
+    if status not in TASK_ENDED:
+        return TaskStatus.RUNNING
+    return TaskStatus.FAILED if status == TaskStatus.FAILED else TaskStatus.COMPLETED

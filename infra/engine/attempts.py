@@ -89,7 +89,7 @@ class Attempts:
             # Made ready by its one edge, not written, or the first task of an iteration just created:
             # unless this invocation saw its item, it has none (its claim is conditional on that).
             self.recall.presume_unwritten(msg.run, key)
-        run, rec, recs, loop_extra = self.scopes.load_for(plan, msg.run, node, key, visible)
+        run, rec, recs, loop_extra = self.scopes.load_for(plan, msg.run, node, key, visible, msg.ctx)
         if run is not None and carried and msg.edge is not None and (rec.resolved or rec.redrive or rec.parked):
             # It has an item after all (an edge counted before, a redrive's reset: its epoch is its own):
             # the edge is written as usual, and what it says goes.

@@ -2,7 +2,8 @@
 
 An iteration item counts its body's last tasks with the same guarded edge counter as any task
 (propagate.py walks a body task's edges inside its iteration), so a loop over 10,000 items
-writes 10,000 small items, never one growing item (keys.py names them).
+writes 10,000 small items, never one growing item (keys.py names them). A for_each whose body is
+one task has no iteration items: each iteration is kept in its task's item (iterations.py).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 from statemachine.aggregation import branch_view
 from statemachine.expressions import EvalContext, Scope, evaluate, truthy
-from statemachine.loop_steps import after_iteration, following_index
+from statemachine.loop_steps import after_iteration, folded_task, following_index
 from statemachine.plan import Node, Plan
 from statemachine.state import loop_total, reopened_at
 from statemachine.status import TASK_ENDED, TaskStatus, WaitingFor
@@ -20,6 +21,7 @@ from ..clock import iso
 from ..ports import Clock, ConditionFailed, RunRecord, StateStore, TaskChange, TaskRecord
 from ..tasks.base import TaskFailure, TaskResult
 from .blocks import member_state
+from .iterations import folded_iteration, is_folded, started_folded
 from .keys import CHUNK, body_key, chunk_key, iteration_key
 from .messenger import Messenger
 from .outcomes import Outcomes
@@ -51,11 +53,10 @@ class Loops:
         items: list[Any] = []
         if config["type"] == "for_each" and loop_total(rec.loop_state):
             # Redriven with its completed iterations kept (redrive.py): it goes on over the list they
-            # ran over, kept with them, rather than a new evaluation that could disagree with them.
-            state = {"total": loop_total(rec.loop_state)}
-            keys = [chunk_key(loop.id, start) for start in range(0, _window(loop, state["total"]), CHUNK)]
-            _, chunks = self.store.load(run.run_id, keys)
-            items = [item for k in keys for item in (chunks.get(k) or TaskRecord(k)).output or []]
+            # ran over, kept with them, rather than a new evaluation that could disagree with them; and
+            # its iterations kept where they were (folded or not).
+            state = {"total": loop_total(rec.loop_state), **({"folded": True} if is_folded(rec) else {})}
+            items = self._items(run.run_id, loop, state["total"])
         elif config["type"] == "for_each":
             found = evaluate(config["items"], scope, ctx) if isinstance(config["items"], str) else config["items"]
             if not isinstance(found, list):
@@ -64,7 +65,7 @@ class Loops:
                 raise TaskFailure("MaxIterationsExceeded",
                                   f"{len(found)} items exceed max_iterations ({limit})")
             items = found
-            state = {"total": len(items)}
+            state = {"total": len(items), **({"folded": True} if folded_task(plan, loop) else {})}
             for start in range(0, len(items), CHUNK):  # each chunk is written once: a data item, not a task
                 try:
                     self.store.change_task(run.run_id, chunk_key(loop.id, start), TaskChange(
@@ -80,10 +81,11 @@ class Loops:
         change = TaskChange(status=TaskStatus.WAITING, from_status=(TaskStatus.RUNNING,), attempt=rec.attempt,
                             set={"waiting_for": WaitingFor.LOOP, "loop_state": state, "lease_until": None})
         what = f"{state['total']} items" if state["total"] is not None else "its condition"
-        _, applied = self.outcomes.change(run.run_id, rec, change, f"iterating over {what}")
-        if applied:
+        looping, applied = self.outcomes.change(run.run_id, rec, change, f"iterating over {what}")
+        if applied:  # ``looping``: the loop as written (its epoch, and whether its iterations fold)
             for index in range(_window(loop, state["total"])):
-                self._start_iteration(plan, run.run_id, loop, index, items[index] if index < len(items) else None)
+                self._start_iteration(plan, run.run_id, loop, looping, index,
+                                      items[index] if index < len(items) else None)
 
     def ensure_loop(self, plan: Plan, run: RunRecord, loop: Node, rec: TaskRecord) -> None:
         """A redelivery of the loop's message while it waits: start its first iterations again.
@@ -91,15 +93,12 @@ class Loops:
         iterations forward to where it is."""
         at = reopened_at(rec.loop_state)
         if at is not None:
-            self._reopen_iteration(plan, run.run_id, loop, at)
+            self._reopen_iteration(plan, run.run_id, loop, rec, at)
             return
         total = loop_total(rec.loop_state)
-        items: list[Any] = []
-        if total:
-            _, chunks = self.store.load(run.run_id, [chunk_key(loop.id, 0)])
-            items = (chunks.get(chunk_key(loop.id, 0)) or TaskRecord("")).output or []
+        items = self._items(run.run_id, loop, total) if total else []
         for index in range(_window(loop, total)):
-            self._start_iteration(plan, run.run_id, loop, index, items[index] if index < len(items) else None)
+            self._start_iteration(plan, run.run_id, loop, rec, index, items[index] if index < len(items) else None)
 
     def _reopen(self, plan: Plan, run: RunRecord, loop: Node, rec: TaskRecord, index: int) -> None:
         """A rewind into iteration ``index`` of the body reopened the loop (loop_rewind.py): it waits on that
@@ -109,9 +108,9 @@ class Loops:
                             set={"waiting_for": WaitingFor.LOOP, "loop_state": rec.loop_state, "lease_until": None})
         _, applied = self.outcomes.change(run.run_id, rec, change, f"reopened at iteration {index} by a rewind")
         if applied:
-            self._reopen_iteration(plan, run.run_id, loop, index)
+            self._reopen_iteration(plan, run.run_id, loop, rec, index)
 
-    def _reopen_iteration(self, plan: Plan, run_id: str, loop: Node, index: int) -> None:
+    def _reopen_iteration(self, plan: Plan, run_id: str, loop: Node, looping: TaskRecord, index: int) -> None:
         """Start the reopened iteration (again: idempotent), then apply the edges from its kept body tasks into
         those that run again, as a redrive's restart does in the flow: its first tasks alone would not reach a
         reset task whose dependencies were kept (each edge counts once, however often this is repeated)."""
@@ -120,7 +119,7 @@ class Loops:
             _, chunks = self.store.load(run_id, [chunk_key(loop.id, index)])
             chunk = (chunks.get(chunk_key(loop.id, index)) or TaskRecord("")).output or []
             item = chunk[index % CHUNK] if index % CHUNK < len(chunk) else None
-        self._start_iteration(plan, run_id, loop, index, item)
+        self._start_iteration(plan, run_id, loop, looping, index, item)
         keys = {task_id: body_key(task_id, loop.id, index) for task_id in loop.config["body"]}
         _, recs = self.store.load(run_id, [iteration_key(loop.id, index), *keys.values()])
         if (recs.get(iteration_key(loop.id, index)) or TaskRecord("")).status != TaskStatus.RUNNING:
@@ -137,9 +136,27 @@ class Loops:
                     if follow is not None:  # skipped without running: it propagates in turn
                         self.propagation.propagate(plan, run_id, *follow)
 
-    def _start_iteration(self, plan: Plan, run_id: str, loop: Node, index: int, item: Any) -> None:
-        key = iteration_key(loop.id, index)
+    def _items(self, run_id: str, loop: Node, total: int) -> list[Any]:
+        """The items of a for_each's first iterations (its first window), from the chunks that hold them."""
+        keys = [chunk_key(loop.id, start) for start in range(0, _window(loop, total), CHUNK)]
+        _, chunks = self.store.load(run_id, keys)
+        return [item for k in keys for item in (chunks.get(k) or TaskRecord(k)).output or []]
+
+    def _start_iteration(self, plan: Plan, run_id: str, loop: Node, looping: TaskRecord, index: int,
+                         item: Any) -> None:
+        """Start iteration ``index`` of ``loop`` (``looping``: the loop's item, as it waits for it)."""
         ctx = {"role": "iteration", "loop": loop.id, "index": index, "item": item}
+        task_id = folded_task(plan, loop) if is_folded(looping) else None
+        if task_id is not None:
+            # Folded (iterations.py): nothing is written here. Its task's claim starts the iteration and
+            # keeps its item, so the item travels in the message. Sent again, it is claimed once (the
+            # claim is conditional); ended, the task walks the loop on from it (its delivery propagates
+            # it). Its epoch is the loop's: a redrive stamps both with it. Carried on, it is presumed to
+            # have no item (Exec.unwritten: a wrong presumption makes its claim fail, then it is read).
+            self.messenger.ready(run_id, plan.hash, task_id, key=body_key(task_id, loop.id, index), ctx=ctx,
+                                 epoch=looping.redrive, unwritten=True)
+            return
+        key = iteration_key(loop.id, index)
         change = TaskChange(status=TaskStatus.RUNNING, from_status=(None, TaskStatus.PENDING),
                             set={"attempt": 1, "role_ctx": ctx, "started_at": iso(self.clock.now())})
         # Lost: started before, and a redelivery sends its first tasks again (their claims dedupe). If
@@ -164,6 +181,18 @@ class Loops:
 
     def iteration_done(self, plan: Plan, run_id: str, loop: Node, index: int) -> None:
         body = loop.config["body"]
+        task_id = folded_task(plan, loop)
+        if task_id is not None:  # perhaps folded: its task's item says (read without its iteration's)
+            run, recs = self.store.load(run_id, [body_key(task_id, loop.id, index)])
+            if run is None:
+                return
+            if started_folded(recs.get(body_key(task_id, loop.id, index))):
+                # Its task's end was the iteration's end: nothing to write, the loop goes on from it.
+                states = {task_id: member_state(recs.get(body_key(task_id, loop.id, index)))}
+                view = branch_view(body, loop.config["last"], states)
+                tasks = {m: recs[body_key(m, loop.id, index)] for m in body if body_key(m, loop.id, index) in recs}
+                self._loop_next(plan, run, loop, index, view, tasks)
+                return
         keys = [iteration_key(loop.id, index)] + [body_key(m, loop.id, index) for m in body]
         run, recs = self.store.load(run_id, keys)
         if run is None:
@@ -218,7 +247,7 @@ class Loops:
             # that one). Its conditions are not evaluated again: the variables they read may have moved
             # on with the later iterations' exports, and would end the loop early. Started again
             # (idempotent), that iteration walks the loop on from where it is.
-            self._start_iteration(plan, run.run_id, loop, following, item)
+            self._start_iteration(plan, run.run_id, loop, rec, following, item)
             return
 
         read: list[Scope] = []
@@ -243,28 +272,32 @@ class Loops:
             self.outcomes.fail(plan, run, loop, rec, TaskFailure(*step.fail), from_status=TaskStatus.WAITING)
             return
         if step.start is not None:
-            self._start_iteration(plan, run.run_id, loop, step.start, item)
+            self._start_iteration(plan, run.run_id, loop, rec, step.start, item)
         if step.finish_after is not None and (
-                not step.count or self._count_finished(run.run_id, loop, step.finish_after)):
+                not step.count or self._count_finished(plan, run.run_id, loop, rec, step.finish_after)):
             self._finish_loop(plan, run, loop, rec, step.finish_after)
 
-    def _count_finished(self, run_id: str, loop: Node, total: int) -> bool:
+    def _count_finished(self, plan: Plan, run_id: str, loop: Node, rec: TaskRecord, total: int) -> bool:
         """Parallel iterations finish in any order; True once every one has. Each iteration's own end
         was written before this read, which sees every write completed before it (strongly
         consistent): of iterations ending at once, the one whose end was written last sees all the
         others' ends, so at least one finds them all, and the loop's end is conditional (one applies).
         Only iterations with none left to start ask (the last window of the loop), so this reads the
-        loop's iteration items a window's worth of times, instead of a counter write per iteration."""
-        return self.store.ended_iterations(run_id, loop.id) >= total
+        loop's iteration items a window's worth of times, instead of a counter write per iteration.
+        A folded loop's iterations are its task's items (``<task>@<loop>.<i>``), counted the same way."""
+        task_id = folded_task(plan, loop) if is_folded(rec) else None
+        return self.store.ended_iterations(run_id, f"{task_id}@{loop.id}" if task_id else loop.id) >= total
 
     def _finish_loop(self, plan: Plan, run: RunRecord, loop: Node, rec: TaskRecord, count: int) -> None:
         """The loop's output: each finished iteration's output, in order (read once, 100 at a time)."""
-        keys = [iteration_key(loop.id, i) for i in range(count)]
+        task_id = folded_task(plan, loop) if is_folded(rec) else None
+        keys = [body_key(task_id, loop.id, i) if task_id else iteration_key(loop.id, i) for i in range(count)]
         outputs: list[Any] = []
         for start in range(0, len(keys), 100):
             _, recs = self.store.load(run.run_id, keys[start:start + 100])
-            outputs += [recs[k].output for k in keys[start:start + 100]
-                        if k in recs and recs[k].status == TaskStatus.COMPLETED]
+            ended = [folded_iteration(iteration_key(loop.id, start + n), recs.get(k)) if task_id else recs.get(k)
+                     for n, k in enumerate(keys[start:start + 100])]
+            outputs += [it.output for it in ended if it is not None and it.status == TaskStatus.COMPLETED]
         self.outcomes.succeed(plan, run, loop, rec, TaskResult(outputs), from_status=TaskStatus.WAITING)
 
 

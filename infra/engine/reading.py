@@ -6,11 +6,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from statemachine.expressions import EvalContext, Scope, seed_of
+from statemachine.loop_steps import folded_task
 from statemachine.plan import Node, Plan
 from statemachine.scope import build_scope, task_view
 
 from ..clock import parse_iso
 from ..ports import Clock, RunRecord, StateStore, TaskRecord
+from .iterations import started_folded
 from .keys import body_key, iteration_key, iteration_of
 
 
@@ -32,28 +34,39 @@ class Scopes:
         return build_scope(run.inputs, run.variables, tasks, self.env, own=own, extra_roots=extra,
                            iterator=iterator)
 
-    def load_for(self, plan: Plan, run_id: str, node: Node, key: str, ids: Iterable[str]
+    def load_for(self, plan: Plan, run_id: str, node: Node, key: str, ids: Iterable[str],
+                 ctx: Mapping[str, Any] | None = None
                  ) -> tuple[RunRecord | None, TaskRecord, dict[str, TaskRecord], dict[str, Any] | None]:
         """The run, the task's record under ``key``, the records of ``ids`` by task id (inside a loop
-        iteration a body task's siblings are that iteration's runs of them), and the loop's root."""
+        iteration a body task's siblings are that iteration's runs of them), and the loop's root.
+        ``ctx``: the context its message carries (a folded iteration's item, before its claim keeps it)."""
         where = iteration_of(key) if node.loop_of else None
         keys = {d: body_key(d, where[0], where[1]) if where and plan.nodes[d].loop_of == where[0] else d
                 for d in ids}
-        extra_keys = [iteration_key(*where)] if where else []
         run, recs = self.store.load(run_id, self.keys_for(plan, node, key, ids))
         by_id = {d: recs[k] for d, k in keys.items() if k in recs}
         extra = None
-        if where:  # the iteration's own record holds its item: a small read, whatever the list's size
-            iteration = recs.get(extra_keys[0]) or TaskRecord(extra_keys[0])
-            extra = {"loop": loop_root(plan.nodes[where[0]], iteration, where[1])}
+        if where:
+            loop = plan.nodes[where[0]]
+            own = recs.get(key)
+            context = own.role_ctx if started_folded(own) and own is not None else ctx
+            if folded_task(plan, loop) == node.id and "item" in (context or {}):
+                # A folded iteration (iterations.py): its item is in its task's context, or its message's.
+                extra = {"loop": _root(loop, where[1], (context or {}).get("item"))}
+            else:  # the iteration's own record holds its item: a small read, whatever the list's size
+                iteration_id = iteration_key(*where)
+                if iteration_id not in recs:  # not in keys_for: a loop an earlier release started unfolded
+                    recs.update(self.store.load(run_id, [iteration_id])[1])
+                extra = {"loop": loop_root(loop, recs.get(iteration_id) or TaskRecord(iteration_id), where[1])}
         return run, recs.get(key) or TaskRecord(key), by_id, extra
 
     def keys_for(self, plan: Plan, node: Node, key: str, ids: Iterable[str]) -> list[str]:
         """The items ``load_for`` reads: the task's own, those of ``ids`` (inside a loop iteration, that
-        iteration's), and the iteration's own record."""
+        iteration's), and the iteration's own record (none where the loop's iterations fold into their task)."""
         where = iteration_of(key) if node.loop_of else None
         keys = [body_key(d, where[0], where[1]) if where and plan.nodes[d].loop_of == where[0] else d for d in ids]
-        return [key, *keys, *([iteration_key(*where)] if where else [])]
+        own = [iteration_key(*where)] if where and folded_task(plan, plan.nodes[where[0]]) != node.id else []
+        return [key, *keys, *own]
 
     def visible_tasks(self, plan: Plan, node: Node) -> tuple[str, ...]:
         """What ``tasks`` holds for a node: its dependencies, and for python code (whose
@@ -92,5 +105,8 @@ class Scopes:
 
 def loop_root(loop: Node, iteration: TaskRecord, index: int) -> dict[str, Any]:
     """``loop`` as a body task's expressions see it: its index and item (kept on the iteration's record)."""
-    item = (iteration.role_ctx or {}).get("item")
+    return _root(loop, index, (iteration.role_ctx or {}).get("item"))
+
+
+def _root(loop: Node, index: int, item: Any) -> dict[str, Any]:
     return {"index": index, "item": item, "iterator": loop.config["iterator"]}

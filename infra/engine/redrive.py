@@ -36,13 +36,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from statemachine.loop_steps import folded_task, following_index
 from statemachine.messages import Redrive
-from statemachine.plan import Plan
+from statemachine.plan import Node, Plan
 from statemachine.state import catch_step, loop_total
-from statemachine.status import RUN_ENDED, RunStatus, TaskStatus
+from statemachine.status import RUN_ENDED, TASK_ENDED, RunStatus, TaskStatus
 
 from ..clock import iso
 from ..ports import Clock, RunRecord, StateStore, TaskRecord
+from .iterations import folded_iteration, is_folded
 from .journal import Journal
 from .keys import body_key
 from .messenger import Messenger
@@ -187,7 +189,8 @@ def resets(plan: Plan, recs: dict[str, TaskRecord], kept: set[str],
     for node in plan.nodes.values():
         if node.role == "flow" and node.loop_of is None and node.id not in kept:
             total = loop_total(recs[node.id].loop_state) if modes.get(node.id) == "resume" else None
-            out[node.id] = {"loop_state": {"total": total}} if total else None
+            folded = {"folded": True} if total and is_folded(recs[node.id]) else {}  # its kept iterations' way
+            out[node.id] = {"loop_state": {"total": total, **folded}} if total else None
     for key in recs:
         if key not in out and _doomed(plan, key, recs, kept, modes):
             out[key] = None
@@ -202,7 +205,32 @@ def resets(plan: Plan, recs: dict[str, TaskRecord], kept: set[str],
         if dot and index.isdigit() and loop_id in modes:
             for task_id in plan.nodes[loop_id].config["body"]:
                 out.setdefault(body_key(task_id, loop_id, int(index)), None)
+    for loop_id, mode in modes.items():
+        if mode is not None:
+            out.update(dict.fromkeys(_folded_in_flight(plan, plan.nodes[loop_id], recs), None))
     return out
+
+
+def _folded_in_flight(plan: Plan, loop: Node, recs: dict[str, TaskRecord]) -> list[str]:
+    """A folded loop's iterations (iterations.py) that may have been started with no item yet (their
+    task's message on its way, its claim not written): the first window, and the one each iteration
+    that ended well started. Stamped with the epoch, as an iteration item was from its start, so that such a
+    message is stale instead of starting an iteration of before the reset."""
+    task_id = folded_task(plan, loop)
+    looping = recs.get(loop.id)
+    total = loop_total(looping.loop_state if looping is not None else None) or 0
+    if task_id is None or not is_folded(looping):
+        return []
+    window = min(loop.config.get("max_concurrent") or total, total) if loop.config["parallel"] else 1
+    started = set(range(min(window, total)))
+    for index in range(total):
+        rec = recs.get(body_key(task_id, loop.id, index))
+        following = following_index(loop.config, index)
+        # A failed iteration starts none: its loop fails.
+        if rec is not None and rec.status in TASK_ENDED and rec.status != TaskStatus.FAILED \
+                and following is not None and following < total:
+            started.add(following)
+    return [key for key in (body_key(task_id, loop.id, i) for i in sorted(started)) if key not in recs]
 
 
 def _doomed(plan: Plan, key: str, recs: dict[str, TaskRecord], kept: set[str], modes: dict) -> bool:
@@ -222,7 +250,7 @@ def _doomed(plan: Plan, key: str, recs: dict[str, TaskRecord], kept: set[str], m
     loop_id, dot, index = key.partition(".")
     if dot and index.isdigit():  # an iteration
         mode = modes.get(loop_id)
-        ended = (recs.get(key) or TaskRecord(key)).status
+        ended = (recs.get(key) or _folded(plan, loop_id, int(index), recs) or TaskRecord(key)).status
         return mode == "restart" or (mode == "resume" and ended != TaskStatus.COMPLETED)
     node = plan.nodes.get(key)
     if node is None:
@@ -230,3 +258,12 @@ def _doomed(plan: Plan, key: str, recs: dict[str, TaskRecord], kept: set[str], m
     if node.role == "finally":
         return True  # the run ends again: its finally tasks run again
     return node.role == "flow" and key not in kept
+
+
+def _folded(plan: Plan, loop_id: str, index: int, recs: dict[str, TaskRecord]) -> TaskRecord | None:
+    """Iteration ``index`` of a loop whose iterations are folded into their task (iterations.py), if it is."""
+    loop = plan.nodes.get(loop_id)
+    task_id = folded_task(plan, loop) if loop is not None and loop.kind == "loop" else None
+    if task_id is None or not is_folded(recs.get(loop_id)):
+        return None
+    return folded_iteration(f"{loop_id}.{index}", recs.get(body_key(task_id, loop_id, index)))

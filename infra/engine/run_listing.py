@@ -14,6 +14,7 @@ from statemachine.state import loop_total
 
 from ..listing import RunPage, RunQueries, RunQuery, RunSummary
 from ..ports import StateStore, TaskRecord
+from .iterations import folded_iteration, is_folded
 from .keys import body_key, iteration_key
 from .plans import Plans
 from .timing import duration_ms
@@ -53,10 +54,14 @@ class RunListing:
         keys = [task_id] + [iteration_key(task_id, i) for i in indexes]
         keys += [body_key(m, task_id, i) for i in indexes for m in body]
         _, recs = self.store.load(run_id, keys)
-        total = loop_total((recs.get(task_id) or TaskRecord(task_id)).loop_state)
+        looping = recs.get(task_id) or TaskRecord(task_id)
+        total = loop_total(looping.loop_state)
+        folded = body[0] if is_folded(looping) and len(body) == 1 else None  # iterations.py
         shown = []
         for i in indexes:
             rec = recs.get(iteration_key(task_id, i))
+            if rec is None and folded:
+                rec = folded_iteration(iteration_key(task_id, i), recs.get(body_key(folded, task_id, i)))
             if rec is None:
                 if total is None or i >= total:
                     break  # a while loop's (or a finished loop's) last iteration was the one before

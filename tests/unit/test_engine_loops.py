@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.test_engine_semantics import drive, start
+from tests.unit.test_engine_semantics import drive, settle, start
 
 FOR_EACH = """
 workflow:
@@ -222,3 +222,115 @@ def test_the_next_item_is_read_from_its_chunk_and_no_chunk_past_the_list_is_read
     assert view["tasks"]["each"]["output"] == [{"result": item} for item in items]
     asked = {key for ids in reads for key in ids if ":items:" in key}
     assert asked <= {f"each:items:{k}" for k in range((size + 99) // 100)}, asked
+
+
+ONE_TASK = """
+workflow:
+  metadata: {id: one_task}
+  control_flow:
+    loops:
+      - id: each
+        items: [5, 6, 7, 8, 9]
+        parallel: %(parallel)s
+        max_concurrent: 2
+        tasks:
+          - {id: twice, type: python, config: {code: "result = item * 2 + loop['index']"}}
+"""
+
+
+@pytest.mark.parametrize("parallel", ["true", "false"])
+def test_a_for_each_of_one_task_keeps_each_iteration_in_its_task_s_item(local, clock, parallel):
+    """No iteration item is written (iterations.py): the task's claim keeps the iteration's item, its end
+    is the iteration's; the loop's output and its iterations' listing read them from the task's items."""
+    run_id = start(local, ONE_TASK % {"parallel": parallel})
+    view = drive(local, run_id, clock)
+    assert view["status"] == "COMPLETED" and view["tasks"]["each"]["output"] == [10, 13, 16, 19, 22]
+    items = local.store.list_tasks(run_id)
+    assert not [key for key in items if key.startswith("each.")]
+    assert [items[f"twice@each.{i}"].role_ctx["item"] for i in range(5)] == [5, 6, 7, 8, 9]
+    assert items["each"].loop_state == {"total": 5, "folded": True}
+    page = local.engine.listing.iterations(run_id, "each", 1, 3)
+    assert [(i["index"], i["status"], i["output"], i["tasks"]) for i in page["iterations"]] == [
+        (1, "COMPLETED", 13, {"twice": "COMPLETED"}), (2, "COMPLETED", 16, {"twice": "COMPLETED"}),
+        (3, "COMPLETED", 19, {"twice": "COMPLETED"})]
+    assert page["next"] == 4 and all(i["started_at"] and i["ended_at"] for i in page["iterations"])
+
+
+def test_a_folded_iteration_s_failure_fails_the_loop_and_its_listing_shows_each_iteration_as_it_stands(local, clock):
+    failing = ONE_TASK.replace("[5, 6, 7, 8, 9]", "[5, 0, 7]").replace(
+        "result = item * 2 + loop['index']", "result = 10 // item") % {"parallel": "false"}
+    run_id = start(local, failing)
+    view = drive(local, run_id, clock)
+    assert view["status"] == "FAILED" and view["tasks"]["each"]["error"]["type"] == "ZeroDivisionError"
+    shown = local.engine.listing.iterations(run_id, "each", 0, 5)["iterations"]
+    assert [(i["status"], i["output"]) for i in shown] == [("COMPLETED", 2), ("FAILED", None), ("PENDING", None)]
+    assert shown[1]["error"]["type"] == "ZeroDivisionError" and shown[1]["error"]["task_id"] == "twice"
+    held = start(local, ONE_TASK.replace("{id: twice, type: python, config: {code: \"result = item * 2 + "
+                                         "loop['index']\"}}", "{id: twice, type: callback}") % {"parallel": "true"})
+    while local.pump_once():
+        pass
+    shown = local.engine.listing.iterations(held, "each", 0, 5)["iterations"]
+    assert [i["status"] for i in shown] == ["RUNNING", "RUNNING", "PENDING", "PENDING", "PENDING"]
+    assert shown[0]["tasks"] == {"twice": "WAITING"} and shown[2]["tasks"] == {"twice": "PENDING"}
+
+
+def test_a_loop_of_two_tasks_still_keeps_an_item_per_iteration(local, clock):
+    text, _ = loop()
+    run_id = start(local, text)
+    assert drive(local, run_id, clock)["status"] == "COMPLETED"
+    items = local.store.list_tasks(run_id)
+    assert {key for key in items if key.startswith("each.")} == {"each.0", "each.1", "each.2"}
+    assert "folded" not in items["each"].loop_state
+
+
+def test_a_loop_an_earlier_release_started_with_iteration_items_ends_with_them(local, clock):
+    """A one-task for_each whose loop item has no ``folded`` mark was started by a release that wrote an
+    item per iteration: it goes on writing them, and its body task reads its item from its iteration's."""
+    from infra.ports import TaskChange
+    from statemachine.messages import Exec, encode
+
+    text = """
+    workflow:
+      metadata: {id: upgraded}
+      tasks:
+        - {id: gate, type: callback}
+      control_flow:
+        loops:
+          - id: each
+            depends_on: [gate]
+            items: [5, 6, 7]
+            tasks:
+              - {id: twice, type: python, config: {code: "result = item * 2 + loop['index']"}}
+    """
+    run_id = start(local, text)
+    settle(local, run_id)
+    plan_hash = local.store.get_run(run_id).plan_hash
+    # What that release had written when the loop started: the loop waiting, its list, its first iteration.
+    for key, status, fields in [
+            ("each", "WAITING", {"waiting_for": "loop", "loop_state": {"total": 3}, "attempt": 1}),
+            ("each:items:0", "COMPLETED", {"output": [5, 6, 7]}),
+            ("each.0", "RUNNING", {"attempt": 1, "role_ctx": {"role": "iteration", "loop": "each", "index": 0,
+                                                              "item": 5}})]:
+        local.store.change_task(run_id, key, TaskChange(status=status, from_status=(None,), set=fields))
+    local.engine.handle(encode(Exec(run_id, plan_hash, "twice", 1, key="twice@each.0",
+                                    ctx={"role": "iteration", "loop": "each", "index": 0})))
+    settle(local, run_id)
+    items = local.store.list_tasks(run_id)
+    assert [items[f"each.{i}"].output for i in range(3)] == [10, 13, 16]
+    assert items["each"].status == "COMPLETED" and items["each"].output == [10, 13, 16]
+
+
+def test_a_folded_iteration_parked_by_a_pause_is_listed_running_and_resumes_with_its_item(local, clock):
+    run_id = start(local, ONE_TASK % {"parallel": "true"})
+    while local.engine.describe_run(run_id)["tasks"]["each"]["status"] != "WAITING":
+        assert local.pump_once()
+    local.engine.pause_run(run_id)
+    settle(local, run_id)
+    items = local.store.list_tasks(run_id)
+    parked = [key for key, rec in items.items() if rec.parked]
+    assert parked and all(items[key].role_ctx["item"] == 5 + int(key.rsplit(".", 1)[1]) for key in parked)
+    shown = local.engine.listing.iterations(run_id, "each", 0, 5)["iterations"]
+    assert {shown[int(key.rsplit(".", 1)[1])]["status"] for key in parked} == {"RUNNING"}
+    local.engine.resume_run(run_id)
+    view = drive(local, run_id, clock)
+    assert view["status"] == "COMPLETED" and view["tasks"]["each"]["output"] == [10, 13, 16, 19, 22]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infra.engine import LinkError
+from infra.ports import TaskRecord
 from infra.tasks.base import TaskFailure
 from infra.tasks.registry import TaskTypes
 from statemachine.messages import Exec, encode
@@ -373,3 +374,37 @@ def test_what_a_redrive_resets_in_a_for_each_loop():
     assert resets(plan, recs, kept) == {
         "each": {"loop_state": {"total": 3}}, "after": None, "each.1": None, "square@each.1": None,
         "add@each.1": None, "h@square@each.1": None}
+
+
+def test_a_parallel_for_each_of_one_task_keeps_its_completed_iterations(local, clock, ran):
+    """Its iterations are kept in its task's items (infra/engine/iterations.py): the completed ones stay."""
+    from tests.unit.test_engine_loops import ONE_TASK
+
+    text = ONE_TASK % {"parallel": "true"}
+    run_id, _ = failed_run(local, clock, ran, text, "twice.3")
+    items = local.store.list_tasks(run_id)
+    completed = {i for i in range(5) if (items.get(f"twice@each.{i}") or TaskRecord("")).status == "COMPLETED"}
+    assert completed and 3 not in completed
+    local.engine.redrive_run(run_id)
+    done = drive(local, run_id, clock)
+    assert done["status"] == "COMPLETED" and done["tasks"]["each"]["output"] == [10, 13, 16, 19, 22]
+    assert not {f"twice.{i}" for i in completed} & set(ran) and "twice.3" in ran
+    assert local.store.list_tasks(run_id)["each"].loop_state == {"total": 5, "folded": True}
+
+
+def test_what_a_redrive_resets_in_a_folded_for_each_loop():
+    """A for_each of one task has no iteration items: its task's items are classified as its iterations,
+    and the iterations that may have been started without an item yet (the first window, and the one each
+    ended iteration started: a message on its way) are stamped too, as their iteration items were."""
+    from infra.engine.redrive import kept_nodes, resets
+    from tests.conftest import compile_yaml
+    from tests.unit.test_engine_loops import ONE_TASK
+
+    plan = compile_yaml(ONE_TASK % {"parallel": "true"})
+    recs = {key: TaskRecord(key, status=status, **extra) for key, status, extra in [
+        ("each", "FAILED", {"loop_state": {"total": 5, "folded": True}}), ("each:items:0", "COMPLETED", {}),
+        ("twice@each.0", "COMPLETED", {}), ("twice@each.1", "FAILED", {})]}
+    kept = kept_nodes(plan, recs)
+    assert resets(plan, recs, kept) == {
+        "each": {"loop_state": {"total": 5, "folded": True}}, "twice@each.1": None,
+        "twice@each.2": None}  # started by iteration 0's end; 1 failed, and started none

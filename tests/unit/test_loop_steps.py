@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from statemachine.loop_steps import AfterIteration, after_iteration, following_index
+from statemachine.loop_steps import AfterIteration, after_iteration, folded_status, folded_task, following_index
 
 OK, FAILED = {"status": "COMPLETED"}, {"status": "FAILED", "error": {"type": "KeyError", "message": "k"}}
 FOR_EACH = {"parallel": False, "max_iterations": 100}
@@ -42,3 +42,41 @@ def test_the_following_iteration_and_a_loop_that_cannot_go_on():
     assert [following_index(c, 3) for c in (FOR_EACH, PARALLEL, UNBOUNDED)] == [4, 5, None]
     with pytest.raises(ValueError, match="without a count"):
         after_iteration(UNBOUNDED, None, 0, OK, never, never)
+
+
+LOOP = """
+workflow:
+  metadata: {id: folds}
+  %(catch)s
+  tasks:
+    - {id: handle, type: python, config: {code: "result = 1"}}
+  control_flow:
+    loops:
+      - id: each
+        %(kind)s
+        tasks:
+          - {id: one, type: wait, config: {duration: 0s}}
+          %(more)s
+"""
+
+
+@pytest.mark.parametrize("kind, more, catch, folded", [
+    ("items: [1, 2]", "", "", "one"),
+    ("items: [1, 2]\n        parallel: true", "", "", "one"),
+    ("items: [1, 2]", "- {id: two, type: wait, depends_on: [one], config: {duration: 0s}}", "", None),
+    ("items: [1, 2]\n        break_on: \"${loop.index > 0}\"", "", "", None),
+    ("type: do_while\n        condition: \"${loop.index < 1}\"\n        max_iterations: 3", "", "", None),
+    ("items: [1, 2]", "", "error_handling: {catch: [{handler: handle}]}", None),
+])
+def test_a_for_each_of_one_task_without_break_on_or_catch_is_folded_into_its_task(kind, more, catch, folded):
+    from tests.conftest import compile_yaml
+
+    plan = compile_yaml(LOOP % {"kind": kind, "more": more, "catch": catch})
+    assert folded_task(plan, plan.nodes["each"]) == folded
+
+
+def test_a_folded_iteration_s_status_is_its_task_s_as_an_iteration_item_would_have_ended():
+    assert [folded_status(s) for s in (None, "PENDING", "RUNNING", "WAITING", "RETRYING")] == \
+        [None, None, "RUNNING", "RUNNING", "RUNNING"]
+    assert [folded_status(s) for s in ("COMPLETED", "SKIPPED", "CANCELLED", "FAILED")] == \
+        ["COMPLETED", "COMPLETED", "COMPLETED", "FAILED"]

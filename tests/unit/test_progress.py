@@ -43,6 +43,17 @@ def test_the_line_counts_done_tasks_loops_and_what_waits_for_whom():
     assert describe(PLAN, view, records).endswith("last waits for each; nap waits for its timer")
 
 
+def test_a_for_each_of_one_task_counts_its_task_s_ended_items_as_its_iterations():
+    view = _view(first="COMPLETED", each="WAITING", nap="WAITING")
+    records = {  # no iteration items (infra/engine/iterations.py): each iteration is its task's item
+        "each": TaskRecord("each", status="WAITING", waiting_for="loop", loop_state={"total": 3, "folded": True}),
+        "nap@each.0": TaskRecord("nap@each.0", status="COMPLETED"),
+        "nap@each.1": TaskRecord("nap@each.1", status="COMPLETED"),
+        "nap@each.2": TaskRecord("nap@each.2", status="WAITING", waiting_for="timer"),
+    }
+    assert describe(PLAN, view, records).startswith("1/4 tasks done | loop each: 2/3 iterations")
+
+
 def test_links_say_whom_they_wait_for():
     view = _view(first="WAITING")
     view["approvals"] = [{"task_id": "first", "approver": "cfo@example.com", "url": "u"},
