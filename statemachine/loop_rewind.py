@@ -49,9 +49,11 @@ def body_kept(plan: Plan, loop_id: str, gone: frozenset[str], finished_well: fro
 
 
 def last_iteration(loop_id: str, statuses: Mapping[str, str]) -> int | None:
-    """The highest iteration of ``loop_id`` that started (its item ``<loop>.<i>`` is not PENDING), or None."""
+    """The highest iteration of ``loop_id`` that started, or None: its item ``<loop>.<i>`` or one of its body
+    tasks' ``<task>@<loop>.<i>`` is not PENDING (a for_each of one task keeps no item per iteration, only its
+    task's: infra/engine/iterations.py)."""
     ran = [int(index) for key, status in statuses.items()
-           for head, dot, index in [key.partition(".")]
+           for head, dot, index in [key.split(":", 1)[0].rsplit("@", 1)[-1].partition(".")]
            if head == loop_id and dot and index.isdigit() and status != "PENDING"]
     return max(ran) if ran else None
 

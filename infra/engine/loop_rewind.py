@@ -28,6 +28,7 @@ from statemachine.rewind import Refusal
 from statemachine.state import LastChange, loop_total
 
 from ..ports import TaskRecord
+from .iterations import is_folded
 from .keys import body_key, iteration_key
 from .redrive import _finished_well
 
@@ -65,8 +66,11 @@ def into_iteration(plan: Plan, recs: dict[str, TaskRecord], planned: dict[str, d
         out[key] = kept_fields
     rec = recs.get(loop_id) or TaskRecord(loop_id)
     total = loop_total(rec.loop_state) if loop.config["type"] == "for_each" else None
-    out[loop_id] = {"loop_state": {"total": total, "reopened_at": index}}
-    out[iteration_key(loop_id, index)] = None
+    # A folded loop (iterations.py) stays folded: its iterations are its one task's items, none of their own.
+    folded = is_folded(rec)
+    out[loop_id] = {"loop_state": {"total": total, "reopened_at": index, **({"folded": True} if folded else {})}}
+    if not folded:
+        out[iteration_key(loop_id, index)] = None
     for task in loop.config["body"]:
         key = body_key(task, loop_id, index)
         if task in keep:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.test_engine_loops import FOR_EACH, WHILE
+from tests.unit.test_engine_loops import FOR_EACH, ONE_TASK, WHILE
 from tests.unit.test_engine_redrive import failed_run, killed_then_redelivered
 from tests.unit.test_engine_rewind import completed_run, local, ran  # noqa: F401 - fixtures
 from tests.unit.test_engine_semantics import deliver_twice, drive, start
@@ -46,6 +46,22 @@ def test_a_body_task_reopens_the_last_iteration_keeping_its_earlier_ones(local, 
     # The variables are not rewound: add.2 adds square.2 (kept: 4 * 4 + 2) to the total as it stands.
     assert after[2] == {"total": before[2]["total"] + 18, "item": 4}
     assert done["tasks"]["after"]["output"] == after
+
+
+def test_a_for_each_of_one_task_reopens_with_its_iterations_still_in_its_tasks_items(local, clock, ran):  # noqa: F811
+    """Its iterations have no item of their own (infra/engine/iterations.py): the last that ran is found from
+    its task's items, and the loop reopens folded, each iteration still kept in its task's item."""
+    run_id, first = completed_run(local, clock, ran, ONE_TASK % {"parallel": "false"})
+    assert first["tasks"]["each"]["output"] == [10, 13, 16, 19, 22]
+    asked = local.engine.rewind_run(run_id, "twice")
+    assert (asked["iteration"], asked["discarded"]) == (4, ["twice@each.4"])
+    assert drive(local, run_id, clock)["tasks"]["each"]["output"] == [10, 13, 16, 19, 22] and ran == ["twice.4"]
+    assert local.engine.rewind_run(run_id, "twice", iteration=2)["iteration"] == 2
+    done = drive(local, run_id, clock)
+    assert done["status"] == "COMPLETED" and done["tasks"]["each"]["output"] == [10, 13, 16, 19, 22]
+    assert ran[1:] == ["twice.2", "twice.3", "twice.4"]
+    items = local.store.list_tasks(run_id)
+    assert not [key for key in items if key.startswith("each.")] and items["each"].loop_state["folded"]
 
 
 def test_an_earlier_iteration_runs_it_and_every_later_one_again(local, clock, ran):  # noqa: F811

@@ -47,6 +47,10 @@ def test_the_last_iteration_is_the_highest_that_started():
                 "square@each.1": "COMPLETED", "each:items:0": "COMPLETED", "eachother.5": "COMPLETED"}
     assert last_iteration("each", statuses) == 1
     assert last_iteration("each", {"each": "COMPLETED"}) is None
+    # A for_each of one task keeps no item per iteration, only its task's (infra/engine/iterations.py).
+    folded = {"each": "COMPLETED", "twice@each.0": "COMPLETED", "twice@each.3": "FAILED", "twice@each.4": "PENDING",
+              "handler@twice@each.5": "PENDING", "twice@eachother.7": "COMPLETED"}
+    assert last_iteration("each", folded) == 3
 
 
 def test_refusals():
