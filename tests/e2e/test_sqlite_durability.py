@@ -119,17 +119,22 @@ def chain_killed_mid_run(home: Path, port: int, steps_done: int) -> tuple[str, l
     return run_id, before
 
 
+def restarted_until_ended(home: Path, port: int, run_id: str) -> dict:
+    """`loopline dev --local` started again on HOME/state: the run's view once it has ended (90 s at most)."""
+    server = Server(home, home / "state", port)
+    try:
+        return wait_until(lambda: (v := get_json(f"{server.base}/runs/{run_id}")[1])["status"] in
+                          ("COMPLETED", "FAILED") and v, timeout=90)
+    finally:
+        server.stop()
+
+
 def test_a_chain_killed_mid_run_carries_on_with_each_effect_once(tmp_path: Path) -> None:
     effects = tmp_path / "files" / "effects.txt"
     port = free_port()
     run_id, before = chain_killed_mid_run(tmp_path, port, 2)
 
-    server = Server(tmp_path, tmp_path / "state", port)
-    try:
-        done = wait_until(lambda: (v := get_json(f"{server.base}/runs/{run_id}")[1])["status"] in
-                          ("COMPLETED", "FAILED") and v, timeout=90)
-    finally:
-        server.stop()
+    done = restarted_until_ended(tmp_path, port, run_id)
     assert done["status"] == "COMPLETED", done
     lines = effects.read_text().splitlines()
     assert lines[:len(before)] == before

@@ -22,9 +22,8 @@ import struct
 from contextlib import closing
 from pathlib import Path
 
-from tests.e2e.test_dev_restart import free_port, wait_until
-from tests.e2e.test_dev_server import get_json
-from tests.e2e.test_sqlite_durability import STEPS, Server, chain_killed_mid_run
+from tests.e2e.test_dev_restart import free_port
+from tests.e2e.test_sqlite_durability import STEPS, chain_killed_mid_run, restarted_until_ended
 
 WAL_HEADER = 32
 FRAME_HEADER = 24
@@ -89,12 +88,7 @@ def test_a_run_resumes_from_the_commits_a_power_loss_left(tmp_path: Path) -> Non
 
     # The restart takes about 30 s: the message the killed server had received is kept invisible for the
     # queue's visibility timeout (loopline/sqlite/queue.py), as after any kill.
-    server = Server(tmp_path, state, port)
-    try:
-        done = wait_until(lambda: (v := get_json(f"{server.base}/runs/{run_id}")[1])["status"] in
-                          ("COMPLETED", "FAILED") and v, timeout=90)
-    finally:
-        server.stop()
+    done = restarted_until_ended(tmp_path, port, run_id)
     assert done["status"] == "COMPLETED", done
     assert all(done["tasks"][f"step{i}"]["status"] == "COMPLETED" for i in range(STEPS))
     lines = effects.read_text().splitlines()
