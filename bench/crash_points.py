@@ -25,6 +25,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -32,6 +33,23 @@ sys.path.insert(0, str(ROOT))
 from bench.migration_scenario import V1 as MIGRATION_V1  # noqa: E402 - after the path is set
 from bench.migration_scenario import MigrateFirst  # noqa: E402
 
+# The do_while of the rewind_loop workflows: it counts the variable n up to 3 in three iterations (note, then inc,
+# which exports it).
+COUNTING_LOOP = """\
+  control_flow:
+    loops:
+      - id: count
+        type: do_while
+        condition: "${variables.n < 3}"
+        max_iterations: 6
+        tasks:
+          - {id: note, type: python, config: {code: "result = loop['index']"}}
+          - id: inc
+            type: python
+            depends_on: [note]
+            config: {code: "result = variables['n'] + 1"}
+            outputs: [{name: n, value: "${response}", export: true}]
+"""
 WORKFLOWS = {
     "chain": """
 workflow:
@@ -298,37 +316,50 @@ workflow:
       config: {code: "result = variables['n'] * 10"}
       compensation: {task_id: undo_after}
     - {id: undo_after, type: python, config: {code: "result = 'undone'"}}
-  control_flow:
-    loops:
-      - id: count
-        type: do_while
-        condition: "${variables.n < 3}"
-        max_iterations: 6
-        tasks:
-          - {id: note, type: python, config: {code: "result = loop['index']"}}
-          - id: inc
-            type: python
-            depends_on: [note]
-            config: {code: "result = variables['n'] + 1"}
-            outputs: [{name: n, value: "${response}", export: true}]
-  outputs: {mappings: {after: "${tasks.after.output}", count: "${tasks.count.output}"}}
+""" + COUNTING_LOOP + """  outputs: {mappings: {after: "${tasks.after.output}", count: "${tasks.count.output}"}}
+""",
+    # Rewind of a moving run into a loop's body: the do_while of rewind_loop ends (n 3), after runs (30), and
+    # while the run waits on hold it is rewound to inc in the loop's last iteration: the rewind pauses it,
+    # reopens the loop there (note kept, inc runs again: n 4), fences off after, hold and its timer, and
+    # reopens; the loop ends, after runs again, the run waits again and ends:
+    # {"last": 41, "count": [{"n": 1}, {"n": 2}, {"n": 4}]}.
+    "rewind_loop_moving": """
+workflow:
+  metadata: {id: rewind_loop_moving}
+  variables: [{name: n, type: integer, default: 0}]
+  tasks:
+    - {id: after, type: python, depends_on: [count], config: {code: "result = variables['n'] * 10"}}
+    - {id: hold, type: wait, depends_on: [after], config: {duration: 2m}}
+    - {id: last, type: python, depends_on: [hold], config: {code: "result = tasks['after']['output'] + 1"}}
+""" + COUNTING_LOOP + """  outputs: {mappings: {last: "${tasks.last.output}", count: "${tasks.count.output}"}}
 """,
 }
-# Workflows whose run is rewound: (to, compensate, moving): once ended (moving False), or while it runs
-# with ``to`` COMPLETED (moving True); it must then end, rewound once.
-REWINDS = {"rewind": ("b", True, False), "rewind_moving": ("b", False, True),
-           "rewind_moving_compensate": ("b", True, True), "rewind_loop": ("inc", True, False)}
 
 
-def rewound(view: dict, rewind: tuple[str, bool, bool] | None, asked: bool) -> bool:
+class RewindPlan(NamedTuple):
+    """How a workflow's run is rewound: to ``to``, with ``compensate``; once ended (``moving`` False), or while
+    it runs, once ``when`` (by default ``to``) is COMPLETED (``moving`` True). It must then end, rewound once."""
+
+    to: str
+    compensate: bool
+    moving: bool
+    when: str = ""
+
+
+REWINDS = {"rewind": RewindPlan("b", True, False), "rewind_moving": RewindPlan("b", False, True),
+           "rewind_moving_compensate": RewindPlan("b", True, True), "rewind_loop": RewindPlan("inc", True, False),
+           "rewind_loop_moving": RewindPlan("inc", False, True, when="after")}
+
+
+def rewound(view: dict, rewind: RewindPlan | None, asked: bool) -> bool:
     """Whether an ended run is done with: no rewind is due, or it was asked and the run ended again."""
     return rewind is None or (asked and view.get("redrives") == 1)
 
 
-def rewind_due(view: dict, rewind: tuple[str, bool, bool] | None, asked: bool) -> bool:
+def rewind_due(view: dict, rewind: RewindPlan | None, asked: bool) -> bool:
     """Whether the run (not ended) is to be rewound now: a moving rewind not asked yet, its task COMPLETED."""
-    return (rewind is not None and rewind[2] and not asked and view.get("status") == "RUNNING"
-            and (view.get("tasks") or {}).get(rewind[0], {}).get("status") == "COMPLETED")
+    return (rewind is not None and rewind.moving and not asked and view.get("status") == "RUNNING"
+            and (view.get("tasks") or {}).get(rewind.when or rewind.to, {}).get("status") == "COMPLETED")
 
 
 class Crash(BaseException):
@@ -425,7 +456,7 @@ class Harness:
     def runtime(self):
         raise NotImplementedError
 
-    def _rewind(self, run_id: str, rewind: tuple[str, bool, bool]) -> bool:
+    def _rewind(self, run_id: str, rewind: RewindPlan) -> bool:
         """Ask for the rewind as the API does (crashable too); True once answered (accepted, or refused as
         under way): not asked again."""
         from infra.wiring import get_engine
@@ -445,7 +476,7 @@ class Harness:
         """After the last run."""
 
     def drive(self, text: str, crash_at: tuple[int, str] | None, timeout: float = 30.0,
-              rewind: tuple[str, bool, bool] | None = None) -> dict:
+              rewind: RewindPlan | None = None) -> dict:
         """Start and run ``text`` to its end, crashing once at ``crash_at`` and restarting (``rewind``: once
         it has ended, rewind it so, and run it to its end again)."""
         from infra.engine import LinkError

@@ -22,6 +22,10 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from crash_points import RewindPlan
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -31,7 +35,7 @@ ENDED = ("COMPLETED", "FAILED", "CANCELLED")
 
 
 def drive(bench, run_id: str, twice_at: int | None = None, pause_after: int | None = None,
-          timeout: float = 60.0, rewind: tuple[str, bool, bool] | None = None) -> tuple[dict, int, int]:
+          timeout: float = 60.0, rewind: RewindPlan | None = None) -> tuple[dict, int, int]:
     """Drive the run to its end one message at a time; its message number ``twice_at`` (from 1) is
     delivered twice at once, interleaved at ``pause_after``. Returns the final view, the number of
     the run's messages, and the AWS calls of the first delivery of message ``twice_at``. ``rewind``:
@@ -87,7 +91,7 @@ def drive(bench, run_id: str, twice_at: int | None = None, pause_after: int | No
     raise NotEnded(run_id, bench.view(run_id))
 
 
-def enumerate_workflow(bench, text: str, rewind: tuple[str, bool, bool] | None = None,
+def enumerate_workflow(bench, text: str, rewind: RewindPlan | None = None,
                        span: tuple[int, int] | None = None) -> tuple[int, int, int, list[dict]]:
     """(messages, interleavings tried, passed, failures) for one workflow (``span``: only the interleavings of
     its messages from the first to the last given, counted from 1: every run stays in the one emulated AWS

@@ -12,9 +12,12 @@ A rewind to a task T of loop L's body reopens L at one iteration i (by default t
   (a while's condition, a for_each's item) held; and everything downstream of L in the flow is discarded
   as a rewind to L discards it (:func:`statemachine.rewind.discarded`).
 
+A run that has not ended (RUNNING or PAUSED) is rewound into a loop's body once that loop has ended: the rewind is
+then a moving run's rewind to L (statemachine/rewind.py), what runs after L fenced off, with L reopened as above.
+
 Refused: a loop whose iterations run in parallel (a reopened iteration's end would be judged with the others',
-which the rewind does not reopen), a run that has not ended (its loop moves under the rewind), and an
-iteration that did not run T to its end.
+which the rewind does not reopen), a moving run whose loop is mid-iteration (its iterations would go on under the
+rewind), and an iteration that did not run T to its end.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .plan import Plan
-from .rewind import CHECKPOINTS, Refusal
+from .rewind import CHECKPOINTS, LOOP_BUSY, Refusal
 
 
 def body_discarded(plan: Plan, task_id: str) -> frozenset[str]:
@@ -68,10 +71,10 @@ def body_refusal(plan: Plan, task_id: str, iteration: int | None, statuses: Mapp
         return Refusal(400, f"the iterations of the loop '{loop_id}' run in parallel, and a rewind reopens one "
                             f"iteration of a loop that runs them one after another only: rewind to '{loop_id}' "
                             "(all its iterations run again)")
-    if not ended:
-        return Refusal(409, f"'{task_id}' runs in the loop '{loop_id}', and only a run that has ended is rewound "
-                            "into a loop's body (a moving run's loop would go on under the rewind): let it end, "
-                            "then rewind")
+    if not ended and statuses.get(loop_id) in LOOP_BUSY:
+        return Refusal(409, f"'{task_id}' runs in the loop '{loop_id}', which is mid-iteration: a moving run is "
+                            "rewound into a loop's body once the loop has ended (its iterations would go on under "
+                            "the rewind): let the loop end, then rewind")
     index = last_iteration(loop_id, statuses) if iteration is None else iteration
     if index is None:
         return Refusal(409, f"no iteration of the loop '{loop_id}' ran: rewind to a task before it")

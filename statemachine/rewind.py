@@ -124,10 +124,15 @@ def undoing(status: str, rewinding: int | None, role: str) -> bool:
     return status == "PAUSED" and rewinding is not None and role == "compensation"
 
 
+# A loop's item from its claim to its end: RUNNING while it starts, WAITING while its iterations run.
+LOOP_BUSY = frozenset({TaskStatus.RUNNING, TaskStatus.WAITING})
+
+
 def busy_loops(plan: Plan, gone: frozenset[str], statuses: Mapping[str, str]) -> Refusal | None:
     """A moving run's rewind waits for a discarded loop that is mid-iteration: its iteration's end is judged
-    on its body's items as they stand, which a rewind resets under it."""
-    busy = sorted(task for task in gone if plan.nodes[task].kind == "loop" and statuses.get(task) == "RUNNING")
+    on its body's items as they stand, which a rewind resets under it. A loop is mid-iteration from its claim
+    (RUNNING) until it ends: while its iterations run, its item is WAITING on them."""
+    busy = sorted(task for task in gone if plan.nodes[task].kind == "loop" and statuses.get(task) in LOOP_BUSY)
     if busy:
         return Refusal(409, f"the loop {', '.join(busy)} that a rewind to this task discards is mid-iteration: "
                             "let it end (or rewind to a task after it), then rewind")

@@ -235,7 +235,7 @@ def rewind_run(run_id: str):
             raise ApiError(result["code"], f"run '{run_id}' cannot be rewound to '{to}': {result['reason']}",
                            run_status=result["status"])
         return _json(202, result)  # queued: GET /runs/{id} shows it RUNNING once the worker has reopened it
-    return _audited(AuditAction.REWIND, run_id, rewind_reason(to, reason), rewind)
+    return _audited(AuditAction.REWIND, run_id, rewind_reason(to, reason, iteration), rewind)
 
 
 def _run_control(run_id: str, result, needed: str):

@@ -93,9 +93,11 @@ def subject(target: str) -> tuple[str, str]:
     return "", target if WORKFLOW_ID.match(target) else ""
 
 
-def rewind_reason(to: str, reason: str) -> str:
-    """A rewind's audit reason, as the API and the console keep it: the task it goes back to, and why."""
-    return f"to {to}" + (f": {reason}" if reason else "")
+def rewind_reason(to: str, reason: str, iteration: int | None = None) -> str:
+    """A rewind's audit reason, as the API and the console keep it: the task it goes back to (and the
+    iteration asked, for a task of a loop's body), and why."""
+    where = f" in iteration {iteration}" if iteration is not None else ""
+    return f"to {to}{where}" + (f": {reason}" if reason else "")
 
 
 def migrate_reason(to: str, dry_run: bool, reason: str) -> str:

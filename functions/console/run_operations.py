@@ -10,6 +10,8 @@ offers; the engine decides, and a form posted to a run that moved on is answered
 
 - **Rewind** to one of the run's checkpoints (a task that ran to its end), optionally running the
   compensations of the tasks it discards first: 303 back to the run's page, which the worker reopens.
+  A task of a loop's body is offered once its loop has ended (or the run has), with the iteration to
+  reopen: a number, or blank for the last that ran (the API's ``iteration``).
 - **Migrate** to another registered version of the run's workflow, with two buttons: a dry run answers a
   page with the planner's report and changes nothing; a migration answers 303 back to the run's page
   (the worker moves the run). A refused one (a task mid-attempt, a waiting task renamed...) is a 409
@@ -33,7 +35,7 @@ from infra.service import ApiError
 from statemachine.history import AuditAction
 from statemachine.plan import Plan
 from statemachine.rewind import CHECKPOINTS
-from statemachine.status import RUN_ENDED, RunStatus
+from statemachine.status import RUN_ENDED, TASK_ENDED, RunStatus
 from statemachine.versions import UnknownVersion, parse_ref
 
 from .guard import checked_form, csrf_token
@@ -53,19 +55,26 @@ def operation_forms(engine: Engine, actor: str, view: Mapping[str, Any], plan: P
     run_id, status = view["run_id"], view["status"]
     forms = []
     if status in OFFERED[REWIND]:
-        forms.append(_rewind_form(engine, actor, run_id, _checkpoints(view, plan), root))
+        forms.append(_rewind_form(engine, actor, run_id, checkpoints(view, plan), root))
     if status in OFFERED[MIGRATE]:
         forms.append(_migrate_form(engine, actor, run_id, plan, root))
     forms = [form for form in forms if form]
     return f'<div class="actions operations">{"".join(forms)}</div>' if forms else ""
 
 
-def _checkpoints(view: Mapping[str, Any], plan: Plan) -> list[str]:
-    """The run's tasks a rewind can go back to (statemachine/rewind.py): flow tasks outside a loop's body
-    that ran to their end, in the plan's order."""
-    tasks = view["tasks"]
-    return [node.id for node in plan.nodes.values() if node.role == "flow" and node.loop_of is None
-            and (tasks.get(node.id) or {}).get("status") in CHECKPOINTS]
+def checkpoints(view: Mapping[str, Any], plan: Plan) -> list[tuple[str, str | None]]:
+    """The run's tasks a rewind can go back to (statemachine/rewind.py), each with its loop (None: in the
+    flow), in the plan's order: the flow tasks that ran to their end, and the body tasks whose last iteration
+    ran them to their end (the view shows a body task's last iteration) in a loop that has ended, or in a run
+    that has (a moving run's loop mid-iteration refuses a rewind into its body: statemachine/loop_rewind.py)."""
+    tasks, ended = view["tasks"], view["status"] in RUN_ENDED
+
+    def status(task_id: str) -> str | None:
+        return (tasks.get(task_id) or {}).get("status")
+
+    return [(node.id, node.loop_of) for node in plan.nodes.values()
+            if node.role == "flow" and status(node.id) in CHECKPOINTS
+            and (node.loop_of is None or ended or status(node.loop_of) in TASK_ENDED)]
 
 
 def _opening(engine: Engine, actor: str, run_id: str, name: str, root: str) -> str:
@@ -79,12 +88,16 @@ def _reason_input() -> str:
     return f'<label>reason <input name="reason" maxlength="{MAX_TEXT}" placeholder="why"></label>'
 
 
-def _rewind_form(engine: Engine, actor: str, run_id: str, checkpoints: list[str], root: str) -> str:
-    if not checkpoints:  # nothing ran to its end: there is nothing to go back before
+def _rewind_form(engine: Engine, actor: str, run_id: str, choices: list[tuple[str, str | None]],
+                 root: str) -> str:
+    if not choices:  # nothing ran to its end: there is nothing to go back before
         return ""
-    options = "".join(f'<option value="{esc(task)}">{esc(task)}</option>' for task in checkpoints)
+    options = "".join(f'<option value="{esc(task)}">{esc(task)}{f" (in the loop {esc(loop)})" if loop else ""}'
+                      '</option>' for task, loop in choices)
+    iteration = ('<label>in iteration <input name="iteration" type="number" min="0" step="1" '
+                 'placeholder="the last that ran"></label>' if any(loop for _, loop in choices) else "")
     return (f'{_opening(engine, actor, run_id, REWIND, root)}'
-            f'<label>to just before <select name="to">{options}</select></label>'
+            f'<label>to just before <select name="to">{options}</select></label>{iteration}'
             '<label><input type="checkbox" name="compensate" value="true"> run the compensations of the '
             'tasks it discards first</label>'
             f'{_reason_input()}<button type="submit" name="do" value="{REWIND}">Rewind</button></form>')
@@ -126,24 +139,37 @@ def operate(event: APIGatewayProxyEvent, engine: Engine, actor: str, run_id: str
     return (rewind if name == REWIND else migrate)(event, engine, actor, run_id, form, root)
 
 
+def _iteration(form: Mapping[str, str]) -> int | None:
+    """The form's iteration: blank (or left out) for the last that ran, else a whole number of 0 or more."""
+    text = (form.get("iteration") or "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        raise PageError(400, "This form cannot be taken",
+                        "'iteration' must be the number of an iteration of the task's loop (0 or more), or blank")
+    return int(text)
+
+
 def rewind(event: APIGatewayProxyEvent, engine: Engine, actor: str, run_id: str, form: Mapping[str, str],
            root: str) -> Response:
     to, reason, compensate = form.get("to") or "", _reason(form), _flag(form, "compensate")
     if not to:
         raise PageError(400, "This form cannot be taken", "'to' must be the id of the task to rewind to")
+    iteration = _iteration(form)
 
     def act() -> Response:
-        result = engine.rewind_run(run_id, to, actor, reason, compensate)
+        result = engine.rewind_run(run_id, to, actor, reason, compensate, iteration)
         if result is None:
             raise PageError(404, "No such run", f"there is no run with id '{run_id}'")
         if not result["changed"]:
             raise PageError(result["code"], "The run cannot be rewound",
                             f"run '{run_id}' cannot be rewound to '{to}': {result['reason']}")
-        flash = (f"Rewind to {result['to']}: queued; {len(result['discarded'])} task(s) run again"
+        where = f" in iteration {result['iteration']}" if "iteration" in result else ""
+        flash = (f"Rewind to {result['to']}{where}: queued; {len(result['discarded'])} task(s) run again"
                  + (f", after the compensations of {', '.join(result['compensating'])}"
                     if result["compensating"] else "") + (f" (reason: {reason})" if reason else ""))
         return redirect(link(root, "console", "runs", run_id, query={"flash": flash}))
-    return audited(event, AuditAction.REWIND, run_id, rewind_reason(to, reason), act, by=actor)
+    return audited(event, AuditAction.REWIND, run_id, rewind_reason(to, reason, iteration), act, by=actor)
 
 
 def migrate(event: APIGatewayProxyEvent, engine: Engine, actor: str, run_id: str, form: Mapping[str, str],

@@ -49,8 +49,9 @@ ended run's do, the last one sends this message again, and steps 1 to 3 follow (
 Refused: a COMPENSATING run, or one stopping (cancel, timeout) or in its end steps (let it end first); a
 moving run with ``compensate`` while a discarded task that declares a compensation is RUNNING or WAITING
 (its work could land after its compensation was passed over); a moving run whose rewind would discard a
-loop mid-iteration, or that is rewound into a loop's body (loop_rewind.py: ended runs only); a
-sub-workflow's run (rewind its parent), a run with a rewind under way, a task that is no checkpoint
+loop mid-iteration (RUNNING, or WAITING on its iterations), a rewind into its body included (a moving run is
+rewound into a loop's body once the loop has ended: loop_rewind.py); a sub-workflow's run (rewind its
+parent), a run with a rewind under way, a task that is no checkpoint
 (statemachine/rewind.py), and a rewind that would keep a task whose compensation ran when the run
 ended (its work was undone: rewind to it, or to before it, instead).
 """
@@ -213,10 +214,10 @@ class Rewinding:
         epoch, before = msg.epoch, run.status
         comps = _compensations(plan, run, recs, discarded(plan, msg.to)) if msg.compensate else []
         if before not in RUN_ENDED:
-            why = _who(f"paused to rewind {epoch} to '{msg.to}'", msg) + (
+            why = _who(f"paused to rewind {epoch} to {_to(msg)}", msg) + (
                 f": compensating {len(comps)} tasks first" if comps else "")
-            begun, run = self.store.begin_rewind(run.run_id, epoch, msg.to, comps, note=self.journal.note(why),
-                                                 moving=True)  # (never into a loop's body: loop_rewind.py)
+            begun, run = self.store.begin_rewind(run.run_id, epoch, _mark(plan, msg), comps,
+                                                 note=self.journal.note(why), moving=True)
             if begun and (before != RunStatus.PAUSED or comps):
                 self.journal.run(run.run_id, RunStatus.PAUSED, before, why)
             return run
@@ -234,17 +235,22 @@ class Rewinding:
         recs = self.store.list_tasks(run.run_id)  # once per rewind: an operator's action
         gone = discarded(plan, msg.to)
         keep = kept_moving(plan, gone)
-        note = self.journal.note(f"reset by rewind {epoch} to '{msg.to}'")
-        for key, fields in resets(plan, recs, keep, restart=gone).items():
-            fenced = fenced_deps(plan, gone, key)
-            keep_fields = {**(fields or {}), **({"fenced": fenced} if fenced else {}),
-                           **({"last_change": note} if key in recs else {})}
+        note = self.journal.note(f"reset by rewind {epoch} to {_to(msg)}")
+        planned = resets(plan, recs, keep, restart=gone)
+        if msg.iteration is not None:  # into a loop's body, the loop ended (loop_rewind.py): it reopens there
+            planned = into_iteration(plan, recs, planned, msg.to, msg.iteration,
+                                     self.journal.note(f"kept by rewind {epoch} to {_to(msg)}, stamped with it"))
+        for key, fields in planned.items():
+            # A kept body item written again as it was (its status with it) is no reset: nothing to fence.
+            fenced = fenced_deps(plan, gone, key) if not (fields or {}).get("status") else frozenset()
+            keep_fields = {**({"last_change": note} if key in recs else {}), **(fields or {}),
+                           **({"fenced": fenced} if fenced else {})}
             self.store.reset_task(run.run_id, key, epoch, keep_fields or None, rewinding=True)
             rec = recs.get(key)
             if rec is not None and rec.waiting_for == WaitingFor.CHILD and rec.status == TaskStatus.WAITING:
                 self.halting.halt_child(rec, f"the parent run {run.run_id} was rewound to '{msg.to}'")
         ended = {key for key, rec in recs.items() if rec.status in TASK_ENDED and key not in gone}
-        why = _who(f"rewind {epoch} to '{msg.to}'", msg) + f": {len(keep)} tasks kept"
+        why = _who(f"rewind {epoch} to {_to(msg)}", msg) + f": {len(keep)} tasks kept"
         # A discarded task claimed in the instant between the check and the pause, completed since: its
         # compensation was not chosen (unsettled_refusal closes all but that instant). Said, not hidden.
         late = [task for _, task in _compensations(plan, run, recs, gone)] if run.end_comps else []

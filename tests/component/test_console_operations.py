@@ -10,6 +10,7 @@ from html import unescape
 
 import pytest
 
+from functions.console.run_operations import checkpoints
 from infra.wiring import get_history
 from statemachine.history import AuditAction
 from tests.component.console_calls import FORGERIES, call, forged
@@ -136,6 +137,64 @@ def test_a_rewind_form_that_cannot_be_taken_is_a_400(local, fields, why):
     answer = _post(run_id, "rewind", {"csrf": _token_for(run_id, "rewind"), **fields})
     assert answer.status == 400 and why in unescape(answer.body)
     assert local.engine.describe_run(run_id)["redrives"] == 0
+
+
+# A for_each whose body is a chain of two, then a task, then a wait: once the loop has ended, the run waits.
+LOOPED = """
+workflow:
+  metadata: {id: looped}
+  tasks:
+    - {id: after, type: python, depends_on: [each], config: {code: "result = len(tasks['each']['output'])"}}
+    - {id: hold, type: wait, depends_on: [after], config: {duration: 1h}}
+  control_flow:
+    loops:
+      - id: each
+        items: [1, 2, 3]
+        iterator: n
+        tasks:
+          - {id: square, type: python, config: {code: "result = n * n"}}
+          - {id: add, type: python, depends_on: [square], config: {code: "result = tasks['square']['output'] + 1"}}
+"""
+
+
+def test_a_task_of_a_loops_body_is_rewound_from_the_page_in_the_iteration_asked(local, clock):
+    run_id = _start(local, LOOPED)
+    # The loop has ended, the run is RUNNING (waiting on hold): its body's tasks are offered.
+    assert local.run_until(lambda: local.engine.describe_run(run_id)["tasks"]["hold"]["status"] == "WAITING",
+                           timeout=15)
+    page = call("GET", RUN, {"run_id": run_id})
+    assert _options(page.body, "rewind") == ["each", "after", "square", "add"]
+    assert "add (in the loop each)</option>" in page.body and 'name="iteration" type="number"' in page.body
+    answer = _post(run_id, "rewind", {"csrf": page.csrf("action", "rewind"), "to": "add", "iteration": "1",
+                                      "reason": "add was off"})
+    assert answer.status == 303, answer.body
+    assert "flash=Rewind+to+add+in+iteration+1%3A+queued" in answer.headers["Location"]
+    done = drive(local, run_id, clock)
+    assert done["status"] == "COMPLETED" and done["redrives"] == 1
+    assert done["tasks"]["each"]["output"] == [2, 5, 10]
+    assert _audit(AuditAction.REWIND) == [("ada", run_id, "to add in iteration 1: add was off", 303)]
+    # Blank: the last iteration that ran (2); its answer says which.
+    blank = _post(run_id, "rewind", {"csrf": _token_for(run_id, "rewind"), "to": "square", "iteration": " "})
+    assert blank.status == 303 and "Rewind+to+square+in+iteration+2" in blank.headers["Location"]
+
+
+def test_a_loop_task_mid_iteration_is_not_offered_and_a_bad_iteration_is_a_400(local, clock):
+    plan = compile_yaml(LOOPED)
+
+    def offered(run: str, each: str) -> list[str]:  # a view whose body tasks' last iteration ran them
+        tasks = {"each": {"status": each}, "square": {"status": "COMPLETED"}, "add": {"status": "FAILED"}}
+        return [task for task, _ in checkpoints({"status": run, "tasks": tasks}, plan)]
+
+    assert offered("RUNNING", "WAITING") == []  # mid-iteration: the engine would refuse (409)
+    assert offered("RUNNING", "COMPLETED") == ["each", "square", "add"]
+    assert offered("FAILED", "WAITING") == ["square", "add"]  # the run ended mid-loop: its body is offered
+    failed = _failed(local)
+    for iteration in ("-1", "x", "1.5", "\u0661", "9" * 10):
+        answer = _post(failed, "rewind", {"csrf": _token_for(failed, "rewind"), "to": "a", "iteration": iteration})
+        assert answer.status == 400 and "'iteration' must be the number" in unescape(answer.body), iteration
+    outside = _post(failed, "rewind", {"csrf": _token_for(failed, "rewind"), "to": "a", "iteration": "0"})
+    assert outside.status == 400 and "'a' is not in a loop's body" in unescape(outside.body)
+    assert local.engine.describe_run(failed)["redrives"] == 0
 
 
 # ------------------------------------------------------------------ migrate

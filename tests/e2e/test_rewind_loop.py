@@ -8,7 +8,9 @@ import json
 import pytest
 
 from bench.crash_points import WORKFLOWS
+from infra.wiring import get_history
 from loopline.embedded.runtime import LocalRuntime
+from statemachine.history import AuditAction
 from tests.component.test_handlers import api
 from tests.e2e.test_dev_server import LOOPLINE, dev_server, get_json, request, wait_for
 from tests.e2e.test_invariants import finish, start, view
@@ -42,6 +44,28 @@ def test_rewind_into_a_loops_body_through_the_api(aws, clock):
                                           and view(runtime, run_id)["status"] == "COMPLETED"), 30)
         # Iteration 0 kept; inc runs again in iteration 1 on n as it stands (3): 4 ends the loop there.
         assert view(runtime, run_id)["outputs"] == {"after": 40, "count": [{"n": 1}, {"n": 4}]}
+    finally:
+        runtime.stop()
+
+
+def test_a_moving_run_is_rewound_into_a_loops_body_through_the_api_once_the_loop_has_ended(aws, clock):
+    """The harnesses' rewind_loop_moving: the loop ends, after runs, the run waits on hold (2m) when it is rewound."""
+    runtime = LocalRuntime(aws, clock=clock)
+    try:
+        run_id = start(runtime, WORKFLOWS["rewind_loop_moving"])
+        assert runtime.run_until(lambda: view(runtime, run_id)["tasks"]["hold"]["status"] == "WAITING", 30)
+        status, body = api(runtime, rewind_event(run_id, {"to": "inc", "iteration": 2, "reason": "recount"}))
+        assert status == 202 and body == {"run_id": run_id, "status": "RUNNING", "changed": True, "rewind": 1,
+                                          "to": "inc", "iteration": 2,
+                                          "discarded": ["after", "hold", "last", "inc@count.2"], "compensating": []}
+        assert runtime.run_until(lambda: (view(runtime, run_id)["redrives"] == 1
+                                          and view(runtime, run_id)["tasks"]["hold"]["status"] == "WAITING"), 30)
+        clock.advance(121)  # the new hold's timer (the old one's is stale)
+        done = finish(runtime, run_id)
+        assert done["outputs"] == {"last": 41, "count": [{"n": 1}, {"n": 2}, {"n": 4}]} and done["redrives"] == 1
+        with runtime.lock:
+            audit = [(e.target, e.reason, e.outcome) for e in get_history().actions(action=AuditAction.REWIND).items]
+        assert audit == [(run_id, "to inc in iteration 2: recount", 202)]
     finally:
         runtime.stop()
 

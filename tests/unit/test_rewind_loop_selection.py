@@ -64,7 +64,10 @@ def test_refusals():
              "or FAILED) there is a checkpoint; choose another iteration, or a task before it")
     assert body_refusal(loop, "add", None, {}, ended=True) == Refusal(
         409, "no iteration of the loop 'each' ran: rewind to a task before it")
-    moving = body_refusal(loop, "add", 0, ran, ended=False)
-    assert moving is not None and moving.status == 409 and "only a run that has ended" in moving.reason
+    # A moving run: refused while the loop is mid-iteration (claimed, or WAITING on its iterations), not once it ended.
+    for busy in ("RUNNING", "WAITING"):
+        moving = body_refusal(loop, "add", 0, {**ran, "each": busy}, ended=False)
+        assert moving is not None and moving.status == 409 and "'each', which is mid-iteration" in moving.reason
+    assert body_refusal(loop, "add", 0, {**ran, "each": "COMPLETED"}, ended=False) is None
     parallel = body_refusal(plan(FOR_EACH % {"extra": "parallel: true"}), "add", 0, ran, ended=True)
     assert parallel is not None and parallel.status == 400 and "run in parallel" in parallel.reason

@@ -154,5 +154,7 @@ def test_a_discarded_loop_mid_iteration_is_refused():
     loops = plan(FOR_EACH % {"extra": ""})
     why = busy_loops(loops, discarded(loops, "each"), {"each": "RUNNING"})
     assert why is not None and why.status == 409 and "each" in why.reason
+    waiting = busy_loops(loops, discarded(loops, "each"), {"each": "WAITING"})  # its iterations running
+    assert waiting is not None and waiting.status == 409
     assert busy_loops(loops, discarded(loops, "each"), {"each": "COMPLETED"}) is None
     assert busy_loops(loops, discarded(loops, "after"), {"each": "RUNNING"}) is None  # kept: it goes on
