@@ -313,11 +313,44 @@ workflow:
             outputs: [{name: n, value: "${response}", export: true}]
   outputs: {mappings: {after: "${tasks.after.output}", count: "${tasks.count.output}"}}
 """,
+    # Rewind into the body of a loop whose iterations run in parallel: three iterations two at a time (0 and 1,
+    # then 2 once one ends), a body of two tasks; the ended run is rewound to inc in iteration 0, the first
+    # window's (its end started iteration 2 in the clean run). Only iteration 0 reopens, note kept, inc runs
+    # again, and its end is the loop's: {"after": [10, 21, 32], "each": [10, 21, 32]}. The loop's end missed
+    # (iteration 2 started again, or not counted) leaves the run RUNNING; a sibling run again shows in the
+    # actions counted.
+    "rewind_parallel_loop": """
+workflow:
+  metadata: {id: rewind_parallel_loop}
+  tasks:
+    - {id: after, type: python, depends_on: [each], config: {code: "result = tasks['each']['output']"}}
+  control_flow:
+    loops:
+      - id: each
+        items: [1, 2, 3]
+        iterator: n
+        parallel: true
+        max_concurrent: 2
+        tasks:
+          - {id: note, type: python, config: {code: "result = n"}}
+          - id: inc
+            type: python
+            depends_on: [note]
+            config: {code: "result = tasks['note']['output'] * 10 + loop['index']"}
+  outputs: {mappings: {after: "${tasks.after.output}", each: "${tasks.each.output}"}}
+""",
 }
-# Workflows whose run is rewound: (to, compensate, moving): once ended (moving False), or while it runs
-# with ``to`` COMPLETED (moving True); it must then end, rewound once.
+# Workflows whose run is rewound: (to, compensate, moving[, iteration]): once ended (moving False), or while it
+# runs with ``to`` COMPLETED (moving True); it must then end, rewound once. ``iteration``: of ``to``'s loop
+# (left out: the last that ran).
 REWINDS = {"rewind": ("b", True, False), "rewind_moving": ("b", False, True),
-           "rewind_moving_compensate": ("b", True, True), "rewind_loop": ("inc", True, False)}
+           "rewind_moving_compensate": ("b", True, True), "rewind_loop": ("inc", True, False),
+           "rewind_parallel_loop": ("inc", False, False, 0)}
+
+
+def rewind_options(rewind: tuple) -> dict:
+    """The keyword arguments of ``Engine.rewind_run`` a REWINDS entry asks for."""
+    return {"compensate": rewind[1], "iteration": rewind[3] if len(rewind) > 3 else None}
 
 
 def rewound(view: dict, rewind: tuple[str, bool, bool] | None, asked: bool) -> bool:
@@ -355,7 +388,8 @@ def summary(view: dict) -> dict:
                                              for c in output["tool_calls"]]}
         if isinstance(output, dict) and "woke_at" in output:
             return "woke"
-        if (view.get("workflow_id"), task_id) in (("parallel_loop", "sq"), ("for_each_wait0", "tick")):
+        if (view.get("workflow_id"), task_id) in (("parallel_loop", "sq"), ("for_each_wait0", "tick"),
+                                                  ("rewind_parallel_loop", "note"), ("rewind_parallel_loop", "inc")):
             # The view shows a body task's last instance to end, and parallel iterations end in any
             # order: the loop's own output (each iteration's, in order) is what is compared.
             return "an iteration's"
@@ -432,7 +466,7 @@ class Harness:
 
         self.active = True
         try:
-            get_engine().rewind_run(run_id, rewind[0], compensate=rewind[1])
+            get_engine().rewind_run(run_id, rewind[0], **rewind_options(rewind))
             return True
         finally:
             self.active = False

@@ -42,20 +42,42 @@ def items_of(mode, run_id):
     return mode.store.list_tasks(run_id)
 
 
+def written(mode, monkeypatch) -> list[str]:
+    """The keys of every task change the store is asked for from now on (applied or refused by its
+    condition): a sibling iteration started again, or its task claimed again, asks for one."""
+    keys: list[str] = []
+    real = mode.store.change_task
+
+    def change_task(run_id, key, *args, **kwargs):
+        keys.append(key)
+        return real(run_id, key, *args, **kwargs)
+
+    monkeypatch.setattr(mode.store, "change_task", change_task)
+    return keys
+
+
+def siblings(keys: list[str], index: int) -> list[str]:
+    """Those of ``keys`` that belong to an iteration of ``each`` other than ``index``."""
+    return [k for k in keys if "each." in k and not k.endswith(f"each.{index}")]
+
+
 @pytest.mark.parametrize("task, iteration, again", [
     ("score", 1, ["score.1", "after"]),  # the first window: iteration 3, which its end started, is kept
     ("fetch", 2, ["fetch.2", "score.2", "after"]),  # a middle one
     ("score", None, ["score.4", "after"]),  # by default the last that ran
 ])
-def test_only_the_reopened_iteration_runs_again_and_the_loop_ends_as_a_clean_run(local, clock, ran, task,  # noqa: F811
-                                                                                  iteration, again):
+def test_only_the_reopened_iteration_runs_again_and_the_loop_ends_as_a_clean_run(local, clock, ran, monkeypatch,  # noqa: F811
+                                                                                  task, iteration, again):
     run_id, first = completed_run(local, clock, ran, TWO_AT_A_TIME)
     assert first["tasks"]["each"]["output"] == CLEAN
     before = items_of(local, run_id)
     asked = local.engine.rewind_run(run_id, task, iteration=iteration)
     index = 4 if iteration is None else iteration
     assert asked["changed"] and asked["iteration"] == index
+    keys = written(local, monkeypatch)
     done = drive(local, run_id, clock)
+    # Its end was the loop's: no sibling was started again to walk the loop on from it.
+    assert siblings(keys, index) == [] and f"score@each.{index}" in keys
     assert done["status"] == "COMPLETED" and done["redrives"] == 1 and ran == again
     assert done["tasks"]["each"]["output"] == CLEAN and done["tasks"]["after"]["output"] == CLEAN
     after = items_of(local, run_id)
@@ -75,11 +97,14 @@ def test_without_a_limit_every_iteration_ran_at_once_and_the_first_is_reopened(l
 
 
 @pytest.mark.parametrize("iteration", [0, 1, 3, 4])
-def test_a_folded_loop_reopens_one_task_s_item_in_any_window(local, clock, ran, iteration):  # noqa: F811
+def test_a_folded_loop_reopens_one_task_s_item_in_any_window(local, clock, ran, monkeypatch,  # noqa: F811
+                                                             iteration):
     run_id, first = completed_run(local, clock, ran, FOLDED)
     assert first["tasks"]["each"]["output"] == FOLDED_CLEAN
     assert local.engine.rewind_run(run_id, "twice", iteration=iteration)["discarded"] == [f"twice@each.{iteration}"]
+    keys = written(local, monkeypatch)
     done = drive(local, run_id, clock)
+    assert siblings(keys, iteration) == []  # no other iteration's task claimed again
     assert done["status"] == "COMPLETED" and done["tasks"]["each"]["output"] == FOLDED_CLEAN
     assert ran == [f"twice.{iteration}"]
     items = items_of(local, run_id)
