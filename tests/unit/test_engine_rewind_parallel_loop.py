@@ -160,3 +160,28 @@ def test_a_folded_sibling_that_failed_is_refused(local, clock, ran):  # noqa: F8
     run_id, _ = failed_run(local, clock, ran, FOLDED, "twice.1")
     refused = local.engine.rewind_run(run_id, "twice", iteration=0)
     assert refused["code"] == 409 and refused["reason"].startswith("iteration 1 of the loop 'each' is FAILED")
+
+
+def test_rewound_again_into_another_iteration_then_to_the_loop(local, clock, ran):  # noqa: F811
+    """The reopened iteration is of epoch 1, a sibling like any other for a second rewind; a third, to the loop
+    itself, runs every iteration again (the reopened state is not left behind to reopen it instead)."""
+    run_id, _ = completed_run(local, clock, ran, TWO_AT_A_TIME)
+    local.engine.rewind_run(run_id, "score", iteration=1)
+    drive(local, run_id, clock)
+    assert local.engine.rewind_run(run_id, "fetch", iteration=3)["rewind"] == 2
+    done = drive(local, run_id, clock)
+    assert ran == ["score.1", "after", "fetch.3", "score.3", "after"] and done["tasks"]["each"]["output"] == CLEAN
+    assert local.engine.rewind_run(run_id, "each")["rewind"] == 3
+    ran.clear()
+    done = drive(local, run_id, clock)
+    assert done["status"] == "COMPLETED" and done["redrives"] == 3 and done["tasks"]["each"]["output"] == CLEAN
+    assert sorted(ran) == sorted([f"{t}.{i}" for t in ("fetch", "score") for i in range(5)] + ["after"])
+
+
+def test_a_failed_run_is_rewound_into_its_failed_iteration_when_every_other_completed(local, clock, ran):  # noqa: F811
+    run_id, failed = failed_run(local, clock, ran, PARALLEL % {"limit": ""}, "score.4")  # the last to run: repaired
+    assert failed["tasks"]["each"]["status"] == "FAILED"
+    assert local.engine.rewind_run(run_id, "score")["iteration"] == 4
+    done = drive(local, run_id, clock)
+    assert done["status"] == "COMPLETED" and done["error"] is None and ran == ["score.4", "after"]
+    assert done["tasks"]["each"]["output"] == CLEAN and done["tasks"]["after"]["output"] == CLEAN
