@@ -339,13 +339,30 @@ workflow:
             config: {code: "result = tasks['note']['output'] * 10 + loop['index']"}
   outputs: {mappings: {after: "${tasks.after.output}", each: "${tasks.each.output}"}}
 """,
+    # The same with a body of one task, folded (infra/engine/iterations.py: no iteration items, each iteration
+    # kept in its task's item): rewound to twice in iteration 0, whose task's item alone is reset; its end is
+    # the loop's: {"each": [2, 5, 8]}.
+    "rewind_parallel_folded": """
+workflow:
+  metadata: {id: rewind_parallel_folded}
+  control_flow:
+    loops:
+      - id: each
+        items: [1, 2, 3]
+        iterator: n
+        parallel: true
+        max_concurrent: 2
+        tasks:
+          - {id: twice, type: python, config: {code: "result = n * 2 + loop['index']"}}
+  outputs: {mappings: {each: "${tasks.each.output}"}}
+""",
 }
 # Workflows whose run is rewound: (to, compensate, moving[, iteration]): once ended (moving False), or while it
 # runs with ``to`` COMPLETED (moving True); it must then end, rewound once. ``iteration``: of ``to``'s loop
 # (left out: the last that ran).
 REWINDS = {"rewind": ("b", True, False), "rewind_moving": ("b", False, True),
            "rewind_moving_compensate": ("b", True, True), "rewind_loop": ("inc", True, False),
-           "rewind_parallel_loop": ("inc", False, False, 0)}
+           "rewind_parallel_loop": ("inc", False, False, 0), "rewind_parallel_folded": ("twice", False, False, 0)}
 
 
 def rewind_options(rewind: tuple) -> dict:
@@ -389,7 +406,8 @@ def summary(view: dict) -> dict:
         if isinstance(output, dict) and "woke_at" in output:
             return "woke"
         if (view.get("workflow_id"), task_id) in (("parallel_loop", "sq"), ("for_each_wait0", "tick"),
-                                                  ("rewind_parallel_loop", "note"), ("rewind_parallel_loop", "inc")):
+                                                  ("rewind_parallel_loop", "note"), ("rewind_parallel_loop", "inc"),
+                                                  ("rewind_parallel_folded", "twice")):
             # The view shows a body task's last instance to end, and parallel iterations end in any
             # order: the loop's own output (each iteration's, in order) is what is compared.
             return "an iteration's"
