@@ -58,6 +58,8 @@ def after_iteration(config: Mapping[str, Any], total: int | None, index: int, ou
         if following is not None and following < total and not reopened:
             # Not the end: the iteration it starts ends after it (and asks, or starts another).
             return AfterIteration(start=following, why=f"a parallel iteration ended: item {following} of {total}")
+        if reopened:
+            return AfterIteration(finish_after=total, count=True, why="the iteration a rewind reopened ended")
         return AfterIteration(finish_after=total, count=True, why="a parallel iteration ended, none left to start")
     if following is None:  # only a parallel loop without a limit has none, and it has a count
         raise ValueError("a loop runs in parallel without a count of its items")

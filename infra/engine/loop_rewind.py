@@ -77,8 +77,7 @@ def into_iteration(plan: Plan, recs: dict[str, TaskRecord], planned: dict[str, d
             continue  # a for_each's list: the reopened loop goes on over it
         if where is not None and (where[0] < index or (parallel and where[0] != index)
                                   or (where[0] == index and where[1] in keep)):
-            continue  # an earlier iteration's (any other's, in parallel), or a kept body task's in this one
-            # (restamped below)
+            continue  # an earlier iteration's (any other's, in parallel), or a kept body task's here (restamped)
         out[key] = kept_fields
     rec = recs.get(loop_id) or TaskRecord(loop_id)
     total = loop_total(rec.loop_state) if loop.config["type"] == "for_each" else None
