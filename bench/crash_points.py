@@ -333,6 +333,49 @@ workflow:
     - {id: last, type: python, depends_on: [hold], config: {code: "result = tasks['after']['output'] + 1"}}
 """ + COUNTING_LOOP + """  outputs: {mappings: {last: "${tasks.last.output}", count: "${tasks.count.output}"}}
 """,
+    # Rewind into the body of a loop whose iterations run in parallel: three iterations two at a time (0 and 1,
+    # then 2 once one ends), a body of two tasks; the ended run is rewound to inc in iteration 0, the first
+    # window's (its end started iteration 2 in the clean run). Only iteration 0 reopens, note kept, inc runs
+    # again, and its end is the loop's: {"after": [10, 21, 32], "each": [10, 21, 32]}. The loop's end missed
+    # (iteration 2 started again, or not counted) leaves the run RUNNING; a sibling run again shows in the
+    # actions counted.
+    "rewind_parallel_loop": """
+workflow:
+  metadata: {id: rewind_parallel_loop}
+  tasks:
+    - {id: after, type: python, depends_on: [each], config: {code: "result = tasks['each']['output']"}}
+  control_flow:
+    loops:
+      - id: each
+        items: [1, 2, 3]
+        iterator: n
+        parallel: true
+        max_concurrent: 2
+        tasks:
+          - {id: note, type: python, config: {code: "result = n"}}
+          - id: inc
+            type: python
+            depends_on: [note]
+            config: {code: "result = tasks['note']['output'] * 10 + loop['index']"}
+  outputs: {mappings: {after: "${tasks.after.output}", each: "${tasks.each.output}"}}
+""",
+    # The same with a body of one task, folded (infra/engine/iterations.py: no iteration items, each iteration
+    # kept in its task's item): rewound to twice in iteration 0, whose task's item alone is reset; its end is
+    # the loop's: {"each": [2, 5, 8]}.
+    "rewind_parallel_folded": """
+workflow:
+  metadata: {id: rewind_parallel_folded}
+  control_flow:
+    loops:
+      - id: each
+        items: [1, 2, 3]
+        iterator: n
+        parallel: true
+        max_concurrent: 2
+        tasks:
+          - {id: twice, type: python, config: {code: "result = n * 2 + loop['index']"}}
+  outputs: {mappings: {each: "${tasks.each.output}"}}
+""",
 }
 
 
@@ -344,11 +387,19 @@ class RewindPlan(NamedTuple):
     compensate: bool
     moving: bool
     when: str = ""
+    iteration: int | None = None  # of ``to``'s loop (None: the last that ran)
 
 
 REWINDS = {"rewind": RewindPlan("b", True, False), "rewind_moving": RewindPlan("b", False, True),
            "rewind_moving_compensate": RewindPlan("b", True, True), "rewind_loop": RewindPlan("inc", True, False),
-           "rewind_loop_moving": RewindPlan("inc", False, True, when="after")}
+           "rewind_loop_moving": RewindPlan("inc", False, True, when="after"),
+           "rewind_parallel_loop": RewindPlan("inc", False, False, iteration=0),
+           "rewind_parallel_folded": RewindPlan("twice", False, False, iteration=0)}
+
+
+def rewind_options(rewind: RewindPlan) -> dict:
+    """The keyword arguments of ``Engine.rewind_run`` a REWINDS entry asks for."""
+    return {"compensate": rewind.compensate, "iteration": rewind.iteration}
 
 
 def rewound(view: dict, rewind: RewindPlan | None, asked: bool) -> bool:
@@ -386,7 +437,9 @@ def summary(view: dict) -> dict:
                                              for c in output["tool_calls"]]}
         if isinstance(output, dict) and "woke_at" in output:
             return "woke"
-        if (view.get("workflow_id"), task_id) in (("parallel_loop", "sq"), ("for_each_wait0", "tick")):
+        if (view.get("workflow_id"), task_id) in (("parallel_loop", "sq"), ("for_each_wait0", "tick"),
+                                                  ("rewind_parallel_loop", "note"), ("rewind_parallel_loop", "inc"),
+                                                  ("rewind_parallel_folded", "twice")):
             # The view shows a body task's last instance to end, and parallel iterations end in any
             # order: the loop's own output (each iteration's, in order) is what is compared.
             return "an iteration's"
@@ -463,7 +516,7 @@ class Harness:
 
         self.active = True
         try:
-            get_engine().rewind_run(run_id, rewind[0], compensate=rewind[1])
+            get_engine().rewind_run(run_id, rewind.to, **rewind_options(rewind))
             return True
         finally:
             self.active = False

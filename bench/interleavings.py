@@ -40,7 +40,7 @@ def drive(bench, run_id: str, twice_at: int | None = None, pause_after: int | No
     delivered twice at once, interleaved at ``pause_after``. Returns the final view, the number of
     the run's messages, and the AWS calls of the first delivery of message ``twice_at``. ``rewind``:
     once ended, the run is rewound so (crash_points.REWINDS) and driven to its end again."""
-    from crash_points import rewind_due, rewound
+    from crash_points import rewind_due, rewind_options, rewound
     from migration_scenario import MigrateFirst
 
     from infra.wiring import get_engine
@@ -57,10 +57,10 @@ def drive(bench, run_id: str, twice_at: int | None = None, pause_after: int | No
             if rewound(view, rewind, asked):
                 return view, seen, calls
             if rewind and not asked:
-                get_engine().rewind_run(run_id, rewind[0], compensate=rewind[1])
+                get_engine().rewind_run(run_id, rewind.to, **rewind_options(rewind))
                 asked = True
         elif rewind_due(bench.view(run_id), rewind, asked):
-            get_engine().rewind_run(run_id, rewind[0], compensate=rewind[1])  # a moving run's, while it waits
+            get_engine().rewind_run(run_id, rewind.to, **rewind_options(rewind))  # a moving run's, while it waits
             asked = True
         messages = bench.lambdas.receive(1)
         if not messages:

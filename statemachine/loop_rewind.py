@@ -12,12 +12,16 @@ A rewind to a task T of loop L's body reopens L at one iteration i (by default t
   (a while's condition, a for_each's item) held; and everything downstream of L in the flow is discarded
   as a rewind to L discards it (:func:`statemachine.rewind.discarded`).
 
+A loop whose iterations run in parallel (a for_each with ``parallel``) reopens iteration i alone: the others are
+its siblings, not later iterations, and are kept as they ran whatever their index; i's end is then the loop's
+(``statemachine.loop_steps.after_iteration``, ``reopened``). Refused there when another iteration did not
+finish well (FAILED, CANCELLED, never started: :func:`sibling_refusal`): the loop's end would count it.
+
 A run that has not ended (RUNNING or PAUSED) is rewound into a loop's body once that loop has ended: the rewind is
 then a moving run's rewind to L (statemachine/rewind.py), what runs after L fenced off, with L reopened as above.
 
-Refused: a loop whose iterations run in parallel (a reopened iteration's end would be judged with the others',
-which the rewind does not reopen), a moving run whose loop is mid-iteration (its iterations would go on under the
-rewind), and an iteration that did not run T to its end.
+Refused: a moving run whose loop is mid-iteration (its iterations would go on under the rewind), and an iteration
+that did not run T to its end.
 """
 
 from __future__ import annotations
@@ -67,10 +71,6 @@ def body_refusal(plan: Plan, task_id: str, iteration: int | None, statuses: Mapp
     ``statuses``: the run's items' statuses by key; ``ended``: the run has ended."""
     loop_id = plan.nodes[task_id].loop_of
     assert loop_id is not None
-    if plan.nodes[loop_id].config["parallel"]:
-        return Refusal(400, f"the iterations of the loop '{loop_id}' run in parallel, and a rewind reopens one "
-                            f"iteration of a loop that runs them one after another only: rewind to '{loop_id}' "
-                            "(all its iterations run again)")
     if not ended and statuses.get(loop_id) in LOOP_BUSY:
         return Refusal(409, f"'{task_id}' runs in the loop '{loop_id}', which is mid-iteration: a moving run is "
                             "rewound into a loop's body once the loop has ended (its iterations would go on under "
@@ -83,4 +83,23 @@ def body_refusal(plan: Plan, task_id: str, iteration: int | None, statuses: Mapp
         return Refusal(409, f"in iteration {index} of the loop '{loop_id}', '{task_id}' is {status or 'PENDING'}: "
                             "only a task that ran to its end (COMPLETED or FAILED) there is a checkpoint; choose "
                             "another iteration, or a task before it")
+    return None
+
+
+def sibling_refusal(plan: Plan, loop_id: str, index: int, statuses: Mapping[str, str], total: int,
+                    folded: bool) -> Refusal | None:
+    """Why a rewind into iteration ``index`` of a loop whose iterations run in parallel cannot be made: another
+    of its ``total`` iterations did not finish well. Only ``index`` is reopened, the others are kept as they
+    ran (whatever their index: siblings, not later iterations), and the loop ends, once it has, with them
+    all counted: one that failed, was cancelled or never started would make that end one a fresh run
+    never has. ``folded``: its iterations are kept in its one task's items (infra/engine/iterations.py)."""
+    body = plan.nodes[loop_id].config["body"]
+    for other in range(total):
+        key = f"{body[0]}@{loop_id}.{other}" if folded else f"{loop_id}.{other}"
+        status = statuses.get(key)
+        if other != index and status not in ("COMPLETED", "SKIPPED"):
+            return Refusal(409, f"iteration {other} of the loop '{loop_id}' is {status or 'not started'}, and "
+                                f"its iterations run in parallel: a rewind into iteration {index} reopens it "
+                                "alone and keeps the others as they ran, so rewind to the loop "
+                                f"'{loop_id}' instead (all its iterations run again)")
     return None

@@ -32,11 +32,21 @@ def following_index(config: Mapping[str, Any], index: int) -> int | None:
     return index + step if step else None
 
 
+def in_parallel(config: Mapping[str, Any]) -> bool:
+    """Whether a loop's iterations run in parallel: a for_each's with ``parallel`` (a while loop's next
+    iteration waits on its condition, evaluated after the one before: they run one after another)."""
+    return bool(config["parallel"]) and config["type"] == "for_each"
+
+
 def after_iteration(config: Mapping[str, Any], total: int | None, index: int, outcome: Mapping[str, Any],
-                    break_hit: Callable[[], bool], goes_on: Callable[[int], bool]) -> AfterIteration:
+                    break_hit: Callable[[], bool], goes_on: Callable[[int], bool],
+                    reopened: bool = False) -> AfterIteration:
     """``total``: a for_each's item count (None for while/do_while); ``outcome``: the iteration's
     branch view (status, error); ``break_hit()``: ``break_on`` holds; ``goes_on(i)``: a while loop's
-    condition holds before iteration ``i``."""
+    condition holds before iteration ``i``; ``reopened``: the loop was reopened at this iteration by a
+    rewind into its body (statemachine/loop_rewind.py). A parallel loop's reopened iteration is the only
+    one that runs again (the others were kept as they ran, whatever their index): it starts none, even in
+    an early window, and its end is the loop's (counted, as the last window's are)."""
     following = following_index(config, index)
     if outcome["status"] == "FAILED":
         error = outcome.get("error") or {}
@@ -45,9 +55,11 @@ def after_iteration(config: Mapping[str, Any], total: int | None, index: int, ou
     if config.get("break_on") is not None and break_hit():
         return AfterIteration(finish_after=index + 1, why=f"break_on held after iteration {index}")
     if config["parallel"] and total is not None:
-        if following is not None and following < total:
+        if following is not None and following < total and not reopened:
             # Not the end: the iteration it starts ends after it (and asks, or starts another).
             return AfterIteration(start=following, why=f"a parallel iteration ended: item {following} of {total}")
+        if reopened:
+            return AfterIteration(finish_after=total, count=True, why="the iteration a rewind reopened ended")
         return AfterIteration(finish_after=total, count=True, why="a parallel iteration ended, none left to start")
     if following is None:  # only a parallel loop without a limit has none, and it has a count
         raise ValueError("a loop runs in parallel without a count of its items")

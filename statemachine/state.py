@@ -46,7 +46,8 @@ class AttemptEntry(TypedDict):
 
 class LoopState(TypedDict):
     """A running loop: a for_each's item count (its list is kept in chunks), None for while loops;
-    ``reopened_at``: the iteration a rewind into its body reopened it at (infra/engine/loop_rewind.py);
+    ``reopened_at``: the iteration a rewind into its body reopened it at (infra/engine/loop_rewind.py; in a
+    loop whose iterations run in parallel, that iteration's end is the loop's: ``loop_steps.after_iteration``);
     ``folded``: its iterations have no item of their own, each is kept in its one body task's item
     (``loop_steps.folded_task``; absent in a loop started by an earlier release, which has them)."""
 

@@ -11,7 +11,9 @@ again:
 - iteration i's item becomes PENDING at n; its body items that run again too; its kept body items are
   written again as they are, stamped n (restamped): the whole iteration is of epoch n, so every message
   its body sends (a kept task's edge into a reset one, carried or queued) carries n and none is stale;
-- the items of iterations after i, and their body items, become PENDING at n.
+- the items of iterations after i, and their body items, become PENDING at n; in a loop whose iterations run
+  in parallel they are left as they are, as every iteration but i is (siblings, kept as they ran; refused
+  when one did not finish well: ``sibling_refusal``), and i's end is the loop's (loops.py ``_loop_next``).
 
 A redelivery chooses the same: the iteration is in the message, the kept body items are still kept (a
 restamped one is as it was), the reset ones are PENDING and never kept.
@@ -22,7 +24,8 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from statemachine.loop_rewind import body_discarded, body_kept, body_refusal, last_iteration
+from statemachine.loop_rewind import body_discarded, body_kept, body_refusal, last_iteration, sibling_refusal
+from statemachine.loop_steps import in_parallel
 from statemachine.plan import Plan
 from statemachine.rewind import Refusal
 from statemachine.state import LastChange, loop_total
@@ -43,7 +46,15 @@ def iteration_to(plan: Plan, recs: dict[str, TaskRecord], task_id: str, iteratio
         return None, why
     loop_id = plan.nodes[task_id].loop_of
     assert loop_id is not None
-    return (last_iteration(loop_id, statuses) if iteration is None else iteration), None
+    index = last_iteration(loop_id, statuses) if iteration is None else iteration
+    assert index is not None  # (body_refusal refuses a loop none of whose iterations ran)
+    if in_parallel(plan.nodes[loop_id].config):
+        looping = recs.get(loop_id)
+        total = loop_total(looping.loop_state if looping is not None else None) or 0
+        why = sibling_refusal(plan, loop_id, index, statuses, total, is_folded(looping))
+        if why:
+            return None, why
+    return index, None
 
 
 def into_iteration(plan: Plan, recs: dict[str, TaskRecord], planned: dict[str, dict[str, Any] | None],
@@ -54,6 +65,9 @@ def into_iteration(plan: Plan, recs: dict[str, TaskRecord], planned: dict[str, d
     assert loop_id is not None
     loop = plan.nodes[loop_id]
     gone = body_discarded(plan, task_id)
+    # Run in parallel, its other iterations are siblings, kept as they ran whatever their index; else those
+    # after it are discarded (they run again if the loop goes on when it ends).
+    parallel = in_parallel(loop.config)
     well = frozenset(m for m in loop.config["body"] if _finished_well(recs.get(body_key(m, loop_id, index))))
     keep = body_kept(plan, loop_id, gone, well)
     out: dict[str, dict[str, Any] | None] = {}
@@ -61,8 +75,9 @@ def into_iteration(plan: Plan, recs: dict[str, TaskRecord], planned: dict[str, d
         where = _iteration(key, loop_id)
         if key.startswith(f"{loop_id}:"):
             continue  # a for_each's list: the reopened loop goes on over it
-        if where is not None and (where[0] < index or (where[0] == index and where[1] in keep)):
-            continue  # an earlier iteration's, or a kept body task's in this one (restamped below)
+        if where is not None and (where[0] < index or (parallel and where[0] != index)
+                                  or (where[0] == index and where[1] in keep)):
+            continue  # an earlier iteration's (any other's, in parallel), or a kept body task's here (restamped)
         out[key] = kept_fields
     rec = recs.get(loop_id) or TaskRecord(loop_id)
     total = loop_total(rec.loop_state) if loop.config["type"] == "for_each" else None

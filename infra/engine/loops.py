@@ -12,7 +12,7 @@ from typing import Any
 
 from statemachine.aggregation import branch_view
 from statemachine.expressions import EvalContext, Scope, evaluate, truthy
-from statemachine.loop_steps import after_iteration, folded_task, following_index
+from statemachine.loop_steps import after_iteration, folded_task, following_index, in_parallel
 from statemachine.plan import Node, Plan
 from statemachine.state import loop_total, reopened_at
 from statemachine.status import TASK_ENDED, TaskStatus, WaitingFor
@@ -242,7 +242,10 @@ class Loops:
             recs.update(self.store.load(run.run_id, [chunk_id])[1])
         chunk = recs[chunk_id].output if chunk_id is not None and chunk_id in recs else []
         item = chunk[following % CHUNK] if following is not None and following % CHUNK < len(chunk or []) else None
-        if following is not None and on_variables and _started(recs.get(next_id or "")):
+        # Reopened here by a rewind into its body, a parallel loop's other iterations were kept as they ran: this
+        # iteration's end is the loop's (after_iteration), and the one ``following`` names ended long ago.
+        reopened = in_parallel(config) and reopened_at(rec.loop_state) == index
+        if following is not None and on_variables and not reopened and _started(recs.get(next_id or "")):
             # Decided before: this is a redelivery, and the loop went on (only this iteration's end starts
             # that one). Its conditions are not evaluated again: the variables they read may have moved
             # on with the later iterations' exports, and would end the loop early. Started again
@@ -265,7 +268,7 @@ class Loops:
             step = after_iteration(
                 config, loop_total(rec.loop_state), index, view,
                 break_hit=lambda: truthy(_value(config["break_on"], scope(), ctx)),
-                goes_on=lambda i: _loop_condition(loop, scope(), ctx, i, None))
+                goes_on=lambda i: _loop_condition(loop, scope(), ctx, i, None), reopened=reopened)
         except ValueError as exc:
             raise LookupError(f"loop '{loop.id}': {exc}") from exc
         if step.fail is not None:

@@ -118,9 +118,6 @@ def test_refusals_say_why_and_change_nothing(local, clock, ran):  # noqa: F811
             ("after", 0, 400, "'iteration' is for a task that runs in one")]:
         refused = local.engine.rewind_run(run_id, task, iteration=iteration)
         assert (refused["changed"], refused["code"]) == (False, code) and words in refused["reason"], refused
-    parallel, _ = completed_run(local, clock, ran, FOR_EACH % {"extra": "parallel: true"})
-    refused = local.engine.rewind_run(parallel, "add")
-    assert refused["code"] == 400 and "run in parallel" in refused["reason"]
     # (A moving run's loop mid-iteration: tests/unit/test_engine_rewind_loop_moving.py.)
     assert local.engine.describe_run(run_id)["redrives"] == 0
 

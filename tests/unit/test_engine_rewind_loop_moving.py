@@ -102,3 +102,21 @@ def test_a_crash_anywhere_in_the_rewind_is_healed_by_its_redelivery(local, clock
     done = drive(local, run_id, clock)
     assert done["status"] == "COMPLETED" and done["redrives"] == 1 and ran == ["save.2", "ship", "done"]
     assert done["tasks"]["each"]["output"] == first["tasks"]["each"]["output"]
+
+
+def test_a_moving_run_is_rewound_into_one_iteration_of_a_parallel_loop_that_has_ended(local, clock, ran):  # noqa: F811
+    """Both at once: the run moves on after the loop (waiting on hold), and the loop's iterations ran in parallel,
+    so the reopened iteration alone runs again and its end is the loop's (test_engine_rewind_parallel_loop.py)."""
+    run_id = start(local, WAITING_AFTER.replace("iterator: n", "iterator: n\n        parallel: true\n"
+                                                                "        max_concurrent: 2"))
+    first = settle_all(local, run_id)
+    assert (first["status"], first["tasks"]["each"]["status"], first["tasks"]["hold"]["status"]) == (
+        "RUNNING", "COMPLETED", "WAITING"), first
+    ran.clear()
+    asked = local.engine.rewind_run(run_id, "score", iteration=0)
+    assert asked["changed"] is True and asked["discarded"] == ["done", "hold", "ship", "save@each.0", "score@each.0"]
+    done = drive(local, run_id, clock)
+    assert done["status"] == "COMPLETED" and done["redrives"] == 1
+    assert ran == ["score.0", "save.0", "ship", "done"]  # no sibling ran again, though 0 is the first window's
+    assert done["tasks"]["each"]["output"] == first["tasks"]["each"]["output"]
+

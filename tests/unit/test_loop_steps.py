@@ -80,3 +80,16 @@ def test_a_folded_iteration_s_status_is_its_task_s_as_an_iteration_item_would_ha
         [None, None, "RUNNING", "RUNNING", "RUNNING"]
     assert [folded_status(s) for s in ("COMPLETED", "SKIPPED", "CANCELLED", "FAILED")] == \
         ["COMPLETED", "COMPLETED", "COMPLETED", "FAILED"]
+
+
+@pytest.mark.parametrize("index, outcome, expected", [
+    (1, OK, AfterIteration(finish_after=5, count=True)),  # an early window's: starts none, the loop's end
+    (4, OK, AfterIteration(finish_after=5, count=True)),
+    (1, FAILED, AfterIteration(fail=("KeyError", "iteration 1: k"))),  # failed, it fails the loop as ever
+])
+def test_a_parallel_iteration_a_rewind_reopened_ends_the_loop(index, outcome, expected):
+    step = after_iteration(PARALLEL, 5, index, outcome, never, never, reopened=True)
+    assert (step.start, step.finish_after, step.count, step.fail) == (
+        expected.start, expected.finish_after, expected.count, expected.fail)
+    # One after another, the reopened iteration's end goes on as any does (the rewind reset the later ones).
+    assert after_iteration(FOR_EACH, 3, 0, OK, never, never, reopened=True).start == 1

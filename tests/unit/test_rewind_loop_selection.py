@@ -4,9 +4,9 @@ there and what it refuses."""
 from __future__ import annotations
 
 from statemachine.compiler import compile_workflow
-from statemachine.loop_rewind import body_discarded, body_kept, body_refusal, last_iteration
+from statemachine.loop_rewind import body_discarded, body_kept, body_refusal, last_iteration, sibling_refusal
 from statemachine.rewind import Refusal
-from tests.unit.test_engine_loops import FOR_EACH
+from tests.unit.test_engine_loops import FOR_EACH, ONE_TASK
 
 # A body with a fork: fetch feeds score and note, score feeds save.
 FORKED = """
@@ -69,5 +69,24 @@ def test_refusals():
         moving = body_refusal(loop, "add", 0, {**ran, "each": busy}, ended=False)
         assert moving is not None and moving.status == 409 and "'each', which is mid-iteration" in moving.reason
     assert body_refusal(loop, "add", 0, {**ran, "each": "COMPLETED"}, ended=False) is None
-    parallel = body_refusal(plan(FOR_EACH % {"extra": "parallel: true"}), "add", 0, ran, ended=True)
-    assert parallel is not None and parallel.status == 400 and "run in parallel" in parallel.reason
+    # Its iterations in parallel: no longer refused as such (sibling_refusal judges the others).
+    assert body_refusal(plan(FOR_EACH % {"extra": "parallel: true"}), "add", 0, ran, ended=True) is None
+
+
+def test_in_parallel_the_other_iterations_must_all_have_finished_well():
+    loop = plan(FOR_EACH % {"extra": "parallel: true\n        max_concurrent: 2"})
+    well = {"each.0": "COMPLETED", "each.1": "FAILED", "each.2": "COMPLETED"}
+    # Iteration 1 reopened: its siblings, before and after it, completed.
+    assert sibling_refusal(loop, "each", 1, well, 3, folded=False) is None
+    assert sibling_refusal(loop, "each", 0, well, 3, folded=False) == Refusal(
+        409, "iteration 1 of the loop 'each' is FAILED, and its iterations run in parallel: a rewind into "
+             "iteration 0 reopens it alone and keeps the others as they ran, so rewind to the loop 'each' "
+             "instead (all its iterations run again)")
+    never = sibling_refusal(loop, "each", 1, well, 4, folded=False)
+    assert never is not None and never.reason.startswith("iteration 3 of the loop 'each' is not started")
+    # Folded into its one task's items: a skipped task finished well, a cancelled one did not.
+    one = plan(ONE_TASK % {"parallel": "true"})
+    tasks = {"twice@each.0": "SKIPPED", "twice@each.1": "FAILED", "twice@each.2": "CANCELLED", "each.2": "COMPLETED"}
+    assert sibling_refusal(one, "each", 1, {**tasks, "twice@each.2": "COMPLETED"}, 3, folded=True) is None
+    cancelled = sibling_refusal(one, "each", 1, tasks, 3, folded=True)
+    assert cancelled is not None and cancelled.reason.startswith("iteration 2 of the loop 'each' is CANCELLED")
