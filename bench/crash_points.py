@@ -50,6 +50,17 @@ COUNTING_LOOP = """\
             config: {code: "result = variables['n'] + 1"}
             outputs: [{name: n, value: "${response}", export: true}]
 """
+# The for_each of the rewind_parallel workflows: three items, two iterations at a time; its body follows.
+PARALLEL_EACH = """\
+  control_flow:
+    loops:
+      - id: each
+        items: [1, 2, 3]
+        iterator: n
+        parallel: true
+        max_concurrent: 2
+        tasks:
+"""
 WORKFLOWS = {
     "chain": """
 workflow:
@@ -344,15 +355,7 @@ workflow:
   metadata: {id: rewind_parallel_loop}
   tasks:
     - {id: after, type: python, depends_on: [each], config: {code: "result = tasks['each']['output']"}}
-  control_flow:
-    loops:
-      - id: each
-        items: [1, 2, 3]
-        iterator: n
-        parallel: true
-        max_concurrent: 2
-        tasks:
-          - {id: note, type: python, config: {code: "result = n"}}
+""" + PARALLEL_EACH + """          - {id: note, type: python, config: {code: "result = n"}}
           - id: inc
             type: python
             depends_on: [note]
@@ -365,15 +368,7 @@ workflow:
     "rewind_parallel_folded": """
 workflow:
   metadata: {id: rewind_parallel_folded}
-  control_flow:
-    loops:
-      - id: each
-        items: [1, 2, 3]
-        iterator: n
-        parallel: true
-        max_concurrent: 2
-        tasks:
-          - {id: twice, type: python, config: {code: "result = n * 2 + loop['index']"}}
+""" + PARALLEL_EACH + """          - {id: twice, type: python, config: {code: "result = n * 2 + loop['index']"}}
   outputs: {mappings: {each: "${tasks.each.output}"}}
 """,
 }
