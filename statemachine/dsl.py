@@ -415,6 +415,11 @@ class Loop(Block):
             raise PydanticCustomError("loop", "a for_each loop's items must be a list or an expression")
         if self.type != "for_each" and self.condition is None:
             raise PydanticCustomError("loop", "a {kind} loop needs 'condition'", {"kind": self.type})
+        if self.type != "for_each" and self.parallel:
+            # Its next iteration starts once its condition holds after the one before: they cannot overlap.
+            raise PydanticCustomError("loop", "'parallel' is for a for_each loop: a {kind} loop's next iteration "
+                                      "waits on its condition, evaluated after the iteration before",
+                                      {"kind": self.type})
         return self
 
 

@@ -607,6 +607,22 @@ def test_blocks_are_validated_in_one_pass():
     ]
 
 
+def test_a_while_loop_cannot_run_its_iterations_in_parallel():
+    """Before, it compiled: with no max_concurrent the worker failed on every delivery and the run stayed RUNNING."""
+    for kind in ("while", "do_while"):
+        assert errors(HEADER + f"""
+          control_flow:
+            loops:
+              - id: again
+                type: {kind}
+                condition: "${{variables.n < 3}}"
+                parallel: true
+                tasks:
+                  - {{id: body, type: shell}}
+        """) == [f"wf.yaml:5:9: 'parallel' is for a for_each loop: a {kind} loop's next iteration waits on its "
+                 "condition, evaluated after the iteration before"]
+
+
 # --- files ----------------------------------------------------------------------------------------
 
 def test_load_and_compile_reports_the_path(tmp_path):
