@@ -193,8 +193,9 @@ def token_from_item(codec: JsonAttributes, item: dict) -> TokenRecord:
 
 
 def task_update(codec: JsonAttributes, change: TaskChange) -> dict[str, Any]:
-    names = {"#st": "status"}
-    values: dict[str, Any] = {":status": {"S": change.status}}
+    condition, names, values = task_condition(change)
+    names["#st"] = "status"
+    values[":status"] = {"S": change.status}
     sets, removes = ["#st = :status"], []
     for i, (name, value) in enumerate(change.set.items()):
         names[f"#f{i}"] = name
@@ -203,6 +204,36 @@ def task_update(codec: JsonAttributes, change: TaskChange) -> dict[str, Any]:
         else:
             sets.append(f"#f{i} = :f{i}")
             values[f":f{i}"] = TASK.encode(codec, name, value)
+    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+    return {"UpdateExpression": expression, "ConditionExpression": condition,
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
+
+
+def task_put(codec: JsonAttributes, run_id: str, task_id: str, change: TaskChange) -> dict[str, Any]:
+    """A change to a task that has no item (``change.absent``) as a PutItem of the whole new item.
+
+    Where the condition holds the item is missing, so the update's SETs are the whole item and its
+    REMOVEs are nothing: the put stores what the update would have, under the same condition, and the
+    item written is the item stored (no ALL_NEW to ask for). The same write on AWS (one write unit
+    per KB, an INSERT in the stream); moto answers a put without its update-expression machinery,
+    about a third of an UpdateItem's time (bench/README.md)."""
+    if not change.absent:
+        raise ValueError("task_put is only for a change conditioned on the task having no item")
+    condition, names, values = task_condition(change)
+    item = {"pk": {"S": run_id}, "sk": {"S": task_sk(task_id)}, "status": {"S": change.status}}
+    for name, value in change.set.items():
+        if value is not None:
+            item[name] = TASK.encode(codec, name, value)
+    request: dict[str, Any] = {"Item": item, "ConditionExpression": condition, "ExpressionAttributeNames": names}
+    if values:
+        request["ExpressionAttributeValues"] = values
+    return request
+
+
+def task_condition(change: TaskChange) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """A task change's condition, with only the names and values it uses (a put has no SET to use the rest)."""
+    names = {"#st": "status"}
+    values: dict[str, Any] = {}
     allowed = [s for s in change.from_status if s is not None]
     clauses = [f"#st = :from{i}" for i in range(len(allowed))]
     for i, status in enumerate(allowed):
@@ -234,9 +265,7 @@ def task_update(codec: JsonAttributes, change: TaskChange) -> dict[str, Any]:
         names["#lease"] = "lease_until"
         values[":lease"] = {"S": change.lease_expired_before}
         condition += " AND (attribute_not_exists(#lease) OR #lease < :lease)"
-    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-    return {"UpdateExpression": expression, "ConditionExpression": condition,
-            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
+    return condition, names, values
 
 
 def noted(codec: JsonAttributes, note: LastChange | None, sets: list[str], values: dict[str, Any]) -> list[str]:

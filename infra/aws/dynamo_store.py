@@ -51,6 +51,7 @@ from .dynamo_items import (
     run_from_item,
     run_item,
     task_from_item,
+    task_put,
     task_sk,
     task_update,
     token_from_item,
@@ -296,6 +297,13 @@ class DynamoStore:
     def change_task(self, run_id: str, task_id: str, change: TaskChange, exports=None,
                     consume: TokenConsume | None = None) -> TaskRecord:
         key = {"pk": {"S": run_id}, "sk": {"S": task_sk(task_id)}}
+        if change.absent and not exports and consume is None:
+            put = task_put(self._json, run_id, task_id, change)
+            try:
+                self._call("put_item", TableName=self.runs_table, ReturnValuesOnConditionCheckFailure="ALL_OLD", **put)
+            except Refused as refused:
+                raise LostRace(task_from_item(self._json, task_id, refused.item)) from refused.error
+            return task_from_item(self._json, task_id, put["Item"])
         update = task_update(self._json, change)
         if not exports and consume is None:
             try:

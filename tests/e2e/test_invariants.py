@@ -96,12 +96,15 @@ def test_killed_after_a_state_write_before_the_next_task_starts_the_run_complete
 
     def crash_before_b_starts(params, **_):
         # b is carried on in the invocation that finished a (docs/durability.md rule 11): its next
-        # step is no SendMessage but b's claim, the first write to b's item.
-        if params.get("Key", {}).get("sk", {}).get("S") == "T#b" and not crashes:
+        # step is no SendMessage but b's claim, the first write to b's item (a PutItem where b has
+        # no item, as here; an UpdateItem where it has one).
+        written = params.get("Key") or params.get("Item") or {}
+        if written.get("sk", {}).get("S") == "T#b" and not crashes:
             crashes.append(params)
             raise SimulatedCrash("killed between a's state write and b's start")
 
-    boto3.DEFAULT_SESSION.events.register("before-parameter-build.dynamodb.UpdateItem", crash_before_b_starts)
+    for write in ("PutItem", "UpdateItem"):
+        boto3.DEFAULT_SESSION.events.register(f"before-parameter-build.dynamodb.{write}", crash_before_b_starts)
     runtime = LocalRuntime(aws, clock=clock)
     run_id = start(runtime, CHAIN)
     with pytest.raises(SimulatedCrash):

@@ -11,11 +11,23 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from infra.aws.claims import JsonAttributes
-from infra.aws.dynamo_items import RUN, TASK, TOKEN, Kind, Layout, kind_of
-from infra.ports import TaskRecord
+from infra.aws.dynamo_items import (
+    RUN,
+    TASK,
+    TOKEN,
+    Kind,
+    Layout,
+    kind_of,
+    task_from_item,
+    task_put,
+    task_sk,
+    task_update,
+)
+from infra.ports import TaskChange, TaskRecord
 
 CODEC = JsonAttributes()  # no payload bucket: every JSON value inline
 LAYOUTS = {"run": (RUN, {}), "task": (TASK, {"task_id": "t-1"}), "token": (TOKEN, {})}
@@ -111,20 +123,90 @@ def test_the_run_item_keeps_its_attribute_names() -> None:
     assert "task_id" not in TASK.slots  # in the sort key
 
 
-def test_every_record_round_trips_through_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def runs_table(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         db = boto3.client("dynamodb", region_name="us-east-1")
-        db.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+        db.create_table(TableName="runs", BillingMode="PAY_PER_REQUEST",
                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
                                               {"AttributeName": "sk", "AttributeType": "S"}],
                         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
                                    {"AttributeName": "sk", "KeyType": "RANGE"}])
-        for name, (layout, outside) in LAYOUTS.items():
-            record = full(layout, outside)
-            item = layout.item(CODEC, record)
-            key = {"pk": item.get("pk", {"S": "run-1"}), "sk": {"S": name}}  # a task's id is in its sort key
-            db.put_item(TableName="t", Item={**item, **key})
-            stored = db.get_item(TableName="t", Key=key, ConsistentRead=True)["Item"]
-            assert layout.record_of(CODEC, stored, **outside) == record
+        yield db
+
+
+def test_every_record_round_trips_through_dynamodb(runs_table) -> None:
+    db = runs_table
+    for name, (layout, outside) in LAYOUTS.items():
+        record = full(layout, outside)
+        item = layout.item(CODEC, record)
+        key = {"pk": item.get("pk", {"S": "run-1"}), "sk": {"S": name}}  # a task's id is in its sort key
+        db.put_item(TableName="runs", Item={**item, **key})
+        stored = db.get_item(TableName="runs", Key=key, ConsistentRead=True)["Item"]
+        assert layout.record_of(CODEC, stored, **outside) == record
+
+
+# A change to a task with no item is written as a PutItem (task_put), every other as an UpdateItem
+# (task_update): the put must store what the update would have, and refuse where the update would.
+ABSENT_CHANGES = {
+    "carried claim": TaskChange(status="RUNNING", from_status=(None,), absent=True,
+                                set={"attempt": 1, "resolved": frozenset({"a"}), "deps_ok": 1, "lease_until": "t9"}),
+    "claimed and ended": TaskChange(status="COMPLETED", from_status=(None,), absent=True, epoch=0, votes=0,
+                                    set={"attempt": 1, "output": {"woke_at": "t1", "n": [1, None]},
+                                         "error": None, "ended_at": "t1"}),
+    "skipped": TaskChange(status="SKIPPED", from_status=(None, "PENDING"), absent=True,
+                          lease_expired_before="t5", set={"forced_skip": True, "ended_at": "t2"}),
+}
+REFUSED_ON_NO_ITEM = {  # conditions no missing item meets: the update refuses, so must the put
+    "an epoch": TaskChange(status="RUNNING", from_status=(None,), absent=True, epoch=2, set={"attempt": 1}),
+    "an attempt": TaskChange(status="RUNNING", from_status=(None,), absent=True, attempt=1),
+    "a vote count": TaskChange(status="RUNNING", from_status=(None,), absent=True, votes=1),
+}
+
+
+def _by_update(db, task_id: str, change: TaskChange) -> dict:
+    key = {"pk": {"S": "run-1"}, "sk": {"S": task_sk(task_id)}}
+    return db.update_item(TableName="runs", Key=key, ReturnValues="ALL_NEW", **task_update(CODEC, change))["Attributes"]
+
+
+def _by_put(db, task_id: str, change: TaskChange) -> dict:
+    put = task_put(CODEC, "run-1", task_id, change)
+    db.put_item(TableName="runs", **put)
+    return put["Item"]
+
+
+def _stored(db, task_id: str) -> dict | None:
+    key = {"pk": {"S": "run-1"}, "sk": {"S": task_sk(task_id)}}
+    return db.get_item(TableName="runs", Key=key, ConsistentRead=True).get("Item")
+
+
+@pytest.mark.parametrize("name", sorted(ABSENT_CHANGES))
+def test_a_put_for_a_task_with_no_item_stores_what_the_update_would(runs_table, name: str) -> None:
+    change = ABSENT_CHANGES[name]
+    updated = _by_update(runs_table, "by-update", change)
+    written = _by_put(runs_table, "by-put", change)
+    stored = _stored(runs_table, "by-put")
+    assert stored == written  # what the store returns without reading is what is stored
+    assert {k: v for k, v in stored.items() if k != "sk"} == {k: v for k, v in updated.items() if k != "sk"}
+    assert task_from_item(CODEC, "t", stored) == task_from_item(CODEC, "t", updated)
+    with pytest.raises(ClientError, match="ConditionalCheckFailed"):  # an item there now: both refuse
+        _by_put(runs_table, "by-update", change)
+    with pytest.raises(ClientError, match="ConditionalCheckFailed"):
+        _by_update(runs_table, "by-put", change)
+
+
+@pytest.mark.parametrize("name", sorted(REFUSED_ON_NO_ITEM))
+def test_a_put_for_a_task_with_no_item_refuses_where_the_update_would(runs_table, name: str) -> None:
+    change = REFUSED_ON_NO_ITEM[name]
+    with pytest.raises(ClientError, match="ConditionalCheckFailed"):
+        _by_update(runs_table, "a", change)
+    with pytest.raises(ClientError, match="ConditionalCheckFailed"):
+        _by_put(runs_table, "a", change)
+    assert _stored(runs_table, "a") is None
+
+
+def test_only_a_change_conditioned_on_no_item_is_a_put() -> None:
+    with pytest.raises(ValueError):
+        task_put(CODEC, "run-1", "a", TaskChange(status="RUNNING", from_status=(None,)))
