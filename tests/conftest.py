@@ -27,6 +27,24 @@ def _own_loopline_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("LOOPLINE_HOME", str(tmp_path_factory.mktemp("loopline-home")))
 
 
+@pytest.fixture
+def runs_table(monkeypatch: pytest.MonkeyPatch):
+    """A fresh moto with one table keyed as template.yaml's runs table (pk, sk), named "runs"."""
+    import boto3
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        db = boto3.client("dynamodb", region_name="us-east-1")
+        db.create_table(TableName="runs", BillingMode="PAY_PER_REQUEST",
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                              {"AttributeName": "sk", "AttributeType": "S"}],
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                   {"AttributeName": "sk", "KeyType": "RANGE"}])
+        yield db
+
+
 def load_event(name: str) -> dict:
     return json.loads((EVENTS / name).read_text())
 

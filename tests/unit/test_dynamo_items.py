@@ -9,10 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from infra.aws.claims import JsonAttributes
 from infra.aws.dynamo_items import (
@@ -121,20 +119,6 @@ def test_the_run_item_keeps_its_attribute_names() -> None:
     assert (RUN.slots["run_id"].attribute, RUN.slots["variables"].attribute) == ("pk", "vars")
     assert TOKEN.slots["token_hash"].attribute == "pk"
     assert "task_id" not in TASK.slots  # in the sort key
-
-
-@pytest.fixture
-def runs_table(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        db = boto3.client("dynamodb", region_name="us-east-1")
-        db.create_table(TableName="runs", BillingMode="PAY_PER_REQUEST",
-                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                              {"AttributeName": "sk", "AttributeType": "S"}],
-                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                   {"AttributeName": "sk", "KeyType": "RANGE"}])
-        yield db
 
 
 def test_every_record_round_trips_through_dynamodb(runs_table) -> None:
