@@ -1,7 +1,7 @@
 """What moto answers to a fixed series of DynamoDB and DynamoDB Streams requests, printed as JSON.
 
 Run as ``python -m tests.component.moto_answers [--speedups]`` in a process of its own: moto's
-speedups (loopline/embedded/moto_update_expressions.py, moto_condition_expressions.py,
+speedups (loopline/embedded/moto_update_expressions.py, moto_condition_expressions.py, moto_queries.py,
 moto_attribute_values.py) are installed for the life of a process, so
 tests/component/test_moto_dynamodb_speedups.py compares two processes, one with them and one
 without. The series sends each expression several times, with other values, other items and other
@@ -153,6 +153,48 @@ def random_value(rng: random.Random, depth: int = 0) -> dict[str, Any]:
     return {"L": [random_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]}
 
 
+QUERIES: list[dict[str, Any]] = [  # each asked of partitions q0..q3 (q3 holds nothing)
+    {"KeyConditionExpression": "pk = :p"},
+    {"KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
+     "ExpressionAttributeValues": {":a": {"S": "T#03"}, ":b": {"S": "T#07"}}, "ConsistentRead": True},
+    {"KeyConditionExpression": "pk = :p AND begins_with(sk, :t)", "ExpressionAttributeValues": {":t": {"S": "T#1"}}},
+    {"KeyConditionExpression": "pk = :p AND sk > :a", "ExpressionAttributeValues": {":a": {"S": "T#05"}},
+     "ScanIndexForward": False, "Limit": 3},
+    {"KeyConditionExpression": "pk = :p", "FilterExpression": "#st = :done",
+     "ExpressionAttributeNames": {"#st": "status"}, "ExpressionAttributeValues": {":done": {"S": "COMPLETED"}}},
+    {"KeyConditionExpression": "pk = :p", "ProjectionExpression": "sk, #st",
+     "ExpressionAttributeNames": {"#st": "status"}, "Select": "SPECIFIC_ATTRIBUTES"},
+    {"KeyConditionExpression": "pk = :p", "Select": "COUNT"},
+    {"KeyConditionExpression": "sk = :p"},  # refused: not the hash key
+]
+
+
+def _query_answers(db: Any, answer: Any) -> list[Any]:
+    """The engine's queries (a run's partition, a span of its task keys) over partitions of several sizes,
+    paged to the end, with the partitions' items written in another order than their keys'."""
+    rng = random.Random(7)
+    for p in range(3):
+        numbers = list(range(12 + 4 * p))
+        rng.shuffle(numbers)
+        for n in numbers:
+            status = rng.choice(["COMPLETED", "FAILED"])
+            db.put_item(TableName=TABLE, Item={"pk": {"S": f"q{p}"}, "sk": {"S": f"T#{n:02d}"},
+                                               "status": {"S": status}, "n": {"N": str(n)}})
+    db.delete_item(TableName=TABLE, Key={"pk": {"S": "q1"}, "sk": {"S": "T#04"}})
+    answers = []
+    for query in QUERIES:
+        for p in range(4):
+            values = {**query.get("ExpressionAttributeValues", {}), ":p": {"S": f"q{p}"}}
+            request = {**query, "TableName": TABLE, "ExpressionAttributeValues": values}
+            for _ in range(10):  # its pages, to the last
+                answers.append(answer(lambda: db.query(**request)))
+                last = (answers[-1].get("body") or {}).get("LastEvaluatedKey")
+                if not last:
+                    break
+                request = {**request, "ExclusiveStartKey": last}
+    return answers
+
+
 def main(speedups: bool) -> None:
     os.environ.update({"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
                        "AWS_SECRET_ACCESS_KEY": "testing"})
@@ -163,11 +205,13 @@ def main(speedups: bool) -> None:
         if speedups:
             from loopline.embedded.moto_attribute_values import install_attribute_value_speedups
             from loopline.embedded.moto_condition_expressions import install_condition_expression_speedups
+            from loopline.embedded.moto_queries import install_query_speedups
             from loopline.embedded.moto_update_expressions import install_update_expression_speedups
 
             install_update_expression_speedups()
             install_condition_expression_speedups()
             install_attribute_value_speedups()
+            install_query_speedups()
         from botocore.exceptions import ClientError
 
         from loopline.embedded.streams import STREAMS_CONFIG
@@ -208,6 +252,7 @@ def main(speedups: bool) -> None:
         answers.append(_answer(lambda: db.batch_get_item(RequestItems={TABLE: {"Keys": [KEYS]}})))
         answers.append(_answer(lambda: db.query(TableName=TABLE, KeyConditionExpression="pk = :p",
                                                 ExpressionAttributeValues={":p": {"S": "p0"}})))
+        answers.extend(_query_answers(db, _answer))
         answers.append(_answer(lambda: db.scan(TableName=TABLE)))
         answers.append(_answer(lambda: db.delete_item(TableName=TABLE, Key=KEYS, ReturnValues="ALL_OLD")))
         shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]

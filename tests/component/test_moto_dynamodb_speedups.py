@@ -1,4 +1,5 @@
-"""loopline/embedded/moto_update_expressions.py, moto_condition_expressions.py, moto_attribute_values.py:
+"""loopline/embedded/moto_update_expressions.py, moto_condition_expressions.py, moto_attribute_values.py,
+moto_queries.py:
 moto answers every request of tests/component/moto_answers.py with the same status and body with them
 as without them (each side in a process of its own: they stay installed once installed), and the
 embedded default uses them."""
@@ -110,3 +111,27 @@ def test_a_condition_is_parsed_again_unless_the_same_names_and_values_hold_the_s
     changed = create_condition_expression_parser(condition, names, values).parse()
     assert changed is not op and repr(changed) != repr(op)
     assert create_condition_expression_parser(condition, dict(names), values).parse() is not changed
+
+
+def test_the_embedded_default_queries_one_partition_without_listing_the_table(aws):
+    from moto.dynamodb.models.table import Table
+
+    assert Table.query.__module__ == "loopline.embedded.moto_queries"
+    db = aws.client("dynamodb")
+    table = aws.stack.physical["RunsTable"]
+    for run in ("run-a", "run-b", "run-c"):
+        for n in (3, 1, 2):
+            db.put_item(TableName=table, Item={"pk": {"S": run}, "sk": {"S": f"T#{n}"}})
+    reply = db.query(TableName=table, KeyConditionExpression="pk = :p AND sk > :a",
+                     ExpressionAttributeValues={":p": {"S": "run-b"}, ":a": {"S": "T#1"}}, ConsistentRead=True)
+    assert [(item["pk"]["S"], item["sk"]["S"]) for item in reply["Items"]] == [("run-b", "T#2"), ("run-b", "T#3")]
+    scanned = db.scan(TableName=table, FilterExpression="begins_with(pk, :r)",
+                      ExpressionAttributeValues={":r": {"S": "run-"}})["Items"]
+    assert len(scanned) == 9  # a scan after the query still lists the whole table
+
+
+def test_the_query_benchmark_prints_both_sides_at_each_size():
+    done = subprocess.run([sys.executable, "bench/moto_queries.py", "--sizes", "2,4", "--items-per-run", "3",
+                           "--rounds", "1"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    rows = [line.split() for line in done.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert [row[:2] for row in rows] == [["2", "6"], ["4", "12"]]
