@@ -13,20 +13,37 @@ table query here hands ``Table.query`` only the asked partition as "all items": 
 items (those of the asked hash key are exactly that partition's), then sorts them by range key as
 before (unique within a partition, so the order is the same), and pages, compares, filters and
 projects them with moto's own code. A query of an index, or of a table with no range key, is moto's
-unchanged. The partition is handed on through a thread-local, for this thread's query only, so a scan
-or a query of another thread running meanwhile lists the whole table as before. Installed once per
-process (EmbeddedAws), not taken back; tests/component/moto_answers.py's queries are answered the
+unchanged.
+
+Within the partition, moto sorts the items with its own comparisons (a property read per key per
+comparison), then tests each against the range condition (and adds its size to the page's): a span
+of 10 keys in a partition of 5,000 items took 38.6 ms, 2.3 ms handed only its range
+(``bench/moto_queries.py``). Where the range keys and the condition's values
+are strings, the items handed on are those a sorted list of the partition's keys, bisected, puts in
+the condition's range (``BETWEEN``, ``begins_with``, ``=``, ``<``, ``<=``, ``>``, ``>=``), in key
+order, with the one key just outside each end: moto then sorts a list already sorted and tests only
+those. The bisection compares the same Python strings moto's test compares, so it keeps every item
+the test would keep, and moto answers the same items and LastEvaluatedKey. One difference is left, on
+purpose: moto adds the size of each item it tests to a page's size before testing it against the
+range, so an item outside the range could end a page near 1 MB early; beyond the neighbours it is no
+longer tested, as DynamoDB reads no item outside the key condition. Any other condition or key type
+gets the whole partition.
+
+What is handed on goes through a thread-local, for this thread's query only, so a scan or a query of
+another thread running meanwhile lists the whole table as before. Installed once per process
+(EmbeddedAws), not taken back; tests/component/moto_answers.py's queries are answered the
 same with and without it (test_moto_dynamodb_speedups.py).
 """
 
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left, bisect_right
 from typing import Any
 
 from .moto_patching import install_once
 
-_asked = threading.local()  # .partition: (the table, its items of the asked hash key), during a table query
+_asked = threading.local()  # .partition: (the table, the items handed on as all of its items), during a table query
 
 
 def install_query_speedups() -> None:
@@ -42,7 +59,7 @@ def _install() -> None:
     def all_items(self: Any) -> list[Any]:
         asked = getattr(_asked, "partition", None)
         if asked is not None and asked[0] is self:
-            return list(asked[1].values())
+            return list(asked[1])
         return original_all_items(self)
 
     def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
@@ -50,7 +67,8 @@ def _install() -> None:
         index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
         if index_name or hash_key is None or not self.range_key_attr:
             return original_query(self, hash_key, *args, **kwargs)
-        _asked.partition = (self, self.items.get(hash_key) or {})  # .get: the defaultdict makes no entry
+        partition = self.items.get(hash_key) or {}  # .get: the defaultdict makes no entry
+        _asked.partition = (self, in_range(partition, args[0], args[1]))
         try:
             return original_query(self, hash_key, *args, **kwargs)
         finally:
@@ -58,3 +76,38 @@ def _install() -> None:
 
     Table.all_items = all_items  # type: ignore[method-assign]
     Table.query = query  # type: ignore[method-assign]
+
+
+def in_range(partition: dict[Any, Any], comparison: str | None, bounds: list[Any]) -> list[Any]:
+    """The partition's items whose string range key meets ``comparison`` on ``bounds`` (moto's
+    DynamoTypes), in key order; every item of the partition where the keys, the values or the
+    comparison are of another kind."""
+    items = list(partition.values())
+    if not comparison or not bounds or any(key.type != "S" for key in partition) \
+            or any(bound.type != "S" for bound in bounds):
+        return items
+    ordered = sorted(partition.items(), key=lambda pair: pair[0].value)
+    keys = [key.value for key, _ in ordered]
+    first, op = bounds[0].value, comparison.upper()
+    low, high = 0, len(keys)
+    if op == "BETWEEN" and len(bounds) == 2:
+        low, high = bisect_left(keys, first), bisect_right(keys, bounds[1].value)
+    elif op == "BEGINS_WITH":
+        low = high = bisect_left(keys, first)
+        while high < len(keys) and keys[high].startswith(first):
+            high += 1
+    elif op in ("=", "EQ"):
+        low, high = bisect_left(keys, first), bisect_right(keys, first)
+    elif op in ("<", "LT"):
+        high = bisect_left(keys, first)
+    elif op in ("<=", "LE"):
+        high = bisect_right(keys, first)
+    elif op in (">", "GT"):
+        low = bisect_right(keys, first)
+    elif op in (">=", "GE"):
+        low = bisect_left(keys, first)
+    else:
+        return items
+    # And the key just outside each end: moto tests a page's limit before testing the next item against
+    # the range, so with a page full at the range's end it answers a LastEvaluatedKey, as DynamoDB does.
+    return [item for _, item in ordered[max(low - 1, 0):high + 1]]

@@ -165,6 +165,19 @@ QUERIES: list[dict[str, Any]] = [  # each asked of partitions q0..q3 (q3 holds n
     {"KeyConditionExpression": "pk = :p", "ProjectionExpression": "sk, #st",
      "ExpressionAttributeNames": {"#st": "status"}, "Select": "SPECIFIC_ATTRIBUTES"},
     {"KeyConditionExpression": "pk = :p", "Select": "COUNT"},
+    {"KeyConditionExpression": "pk = :p AND sk < :a", "ExpressionAttributeValues": {":a": {"S": "T#05"}}},
+    {"KeyConditionExpression": "pk = :p AND sk <= :a", "ExpressionAttributeValues": {":a": {"S": "T#05"}}},
+    {"KeyConditionExpression": "pk = :p AND sk >= :a", "ExpressionAttributeValues": {":a": {"S": "T#05"}},
+     "Limit": 4},
+    {"KeyConditionExpression": "pk = :p AND sk = :a", "ExpressionAttributeValues": {":a": {"S": "T#07"}}},
+    {"KeyConditionExpression": "pk = :p AND sk = :a", "ExpressionAttributeValues": {":a": {"S": "T#04"}}},
+    {"KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",  # the bounds the wrong way round
+     "ExpressionAttributeValues": {":a": {"S": "T#07"}, ":b": {"S": "T#03"}}},
+    {"KeyConditionExpression": "pk = :p AND begins_with(sk, :t)", "ExpressionAttributeValues": {":t": {"S": "T#"}},
+     "ScanIndexForward": False, "Limit": 5},
+    {"KeyConditionExpression": "pk = :p AND begins_with(sk, :t)", "ExpressionAttributeValues": {":t": {"S": "U"}}},
+    {"KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",  # bounds that are no key of the partition
+     "ExpressionAttributeValues": {":a": {"S": "T#04x"}, ":b": {"S": "T#1"}}, "Limit": 2},
     {"KeyConditionExpression": "sk = :p"},  # refused: not the hash key
 ]
 

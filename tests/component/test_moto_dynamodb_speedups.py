@@ -132,6 +132,8 @@ def test_the_embedded_default_queries_one_partition_without_listing_the_table(aw
 
 def test_the_query_benchmark_prints_both_sides_at_each_size():
     done = subprocess.run([sys.executable, "bench/moto_queries.py", "--sizes", "2,4", "--items-per-run", "3",
-                           "--rounds", "1"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+                           "--partition-sizes", "20,30", "--rounds", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
     rows = [line.split() for line in done.stdout.splitlines() if line.strip()[:1].isdigit()]
-    assert [row[:2] for row in rows] == [["2", "6"], ["4", "12"]]
+    assert [row[0] for row in rows] == ["2", "4", "20", "30"] and rows[1][1] == "12"
+    assert all(row[-1].endswith("x") for row in rows)
