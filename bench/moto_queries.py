@@ -7,7 +7,8 @@ each speedup stays installed for the life of its process), timing the engine's k
 of 10 of a run's keys, strongly consistent):
 
 * ``--sizes``: a table of that many runs of ``--items-per-run`` items each, the span in one of them;
-* ``--partition-sizes``: one run of that many items (a run after a for_each over as many items).
+* ``--partition-sizes``: one run of that many items (a run after a for_each over as many items);
+* and at each of ``--sizes``, the newest page of 50 runs of the status index (``GET /runs``).
 
     .venv/bin/python bench/moto_queries.py [--sizes 10,100,1000] [--items-per-run 12]
                                            [--partition-sizes 100,1000,5000] [--rounds 20]
@@ -30,9 +31,9 @@ if str(ROOT) not in sys.path:
 
 
 def measure(sizes: list[int], per_run: int, partition_sizes: list[int], rounds: int,
-            speedup: bool) -> tuple[dict[int, float], dict[int, float]]:
-    """Median ms of a Query of a span of 10 keys: at each number of runs in the table, then at each
-    number of items in the run asked."""
+            speedup: bool) -> tuple[dict[int, float], dict[int, float], dict[int, float]]:
+    """Median ms of a Query of a span of 10 keys at each number of runs in the table, then at each
+    number of items in the run asked; and of a page of the status index at each number of runs."""
     os.environ.update({"AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
                        "AWS_SECRET_ACCESS_KEY": "testing"})
     import boto3
@@ -40,6 +41,7 @@ def measure(sizes: list[int], per_run: int, partition_sizes: list[int], rounds: 
 
     medians: dict[int, float] = {}
     in_partition: dict[int, float] = {}
+    listed: dict[int, float] = {}
     with mock_aws():
         if speedup:
             from loopline.embedded.moto_queries import install_query_speedups
@@ -48,18 +50,26 @@ def measure(sizes: list[int], per_run: int, partition_sizes: list[int], rounds: 
         db = boto3.client("dynamodb")
         for table in ("runs", "one"):  # "one": a table of one run, for the second measure
             db.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                                  {"AttributeName": "sk", "AttributeType": "S"}],
+                            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"}
+                                                  for a in ("pk", "sk", "status", "created_at")],
                             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                       {"AttributeName": "sk", "KeyType": "RANGE"}])
+                                       {"AttributeName": "sk", "KeyType": "RANGE"}],
+                            GlobalSecondaryIndexes=[{  # as template.yaml's runs table: GET /runs by status
+                                "IndexName": "ByStatus", "Projection": {"ProjectionType": "ALL"},
+                                "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
+                                              {"AttributeName": "created_at", "KeyType": "RANGE"}]}])
         runs = 0
         for size in sizes:
             for run in range(runs, size):
-                for i in range(per_run):
+                db.put_item(TableName="runs", Item={"pk": {"S": f"run-{run}"}, "sk": {"S": "RUN"},
+                                                    "status": {"S": "COMPLETED"},
+                                                    "created_at": {"S": f"2026-12-05T10:00:{run:06d}"}})
+                for i in range(per_run - 1):
                     db.put_item(TableName="runs", Item={"pk": {"S": f"run-{run}"}, "sk": {"S": f"T#t{i:05d}"},
                                                         "status": {"S": "COMPLETED"}})
             runs = max(runs, size)
             medians[size] = _median_ms(db, "runs", "run-3", rounds)
+            listed[size] = _median_ms(db, "runs", None, rounds)
         grown = 0
         for size in partition_sizes:
             for n in range(grown, size):
@@ -67,15 +77,21 @@ def measure(sizes: list[int], per_run: int, partition_sizes: list[int], rounds: 
                                                    "status": {"S": "COMPLETED"}})
             grown = max(grown, size)
             in_partition[size] = _median_ms(db, "one", "one-run", rounds)
-    return medians, in_partition
+    return medians, in_partition, listed
 
 
-def _median_ms(db, table: str, run: str, rounds: int) -> float:
+def _median_ms(db, table: str, run: str | None, rounds: int) -> float:
+    """A span of 10 of ``run``'s keys; with no run, the newest page of 50 runs of the status index."""
     times = []
     for _ in range(rounds):
         started = time.perf_counter()
-        db.query(TableName=table, ConsistentRead=True, KeyConditionExpression="pk = :p AND sk BETWEEN :a AND :b",
-                 ExpressionAttributeValues={":p": {"S": run}, ":a": {"S": "T#t00002"}, ":b": {"S": "T#t00011"}})
+        if run is None:
+            db.query(TableName=table, IndexName="ByStatus", KeyConditionExpression="#s = :s", Limit=50,
+                     ScanIndexForward=False, ExpressionAttributeNames={"#s": "status"},
+                     ExpressionAttributeValues={":s": {"S": "COMPLETED"}})
+        else:
+            db.query(TableName=table, ConsistentRead=True, KeyConditionExpression="pk = :p AND sk BETWEEN :a AND :b",
+                     ExpressionAttributeValues={":p": {"S": run}, ":a": {"S": "T#t00002"}, ":b": {"S": "T#t00011"}})
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
 
@@ -108,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'runs in the table':>17} {'items':>7} {'moto ms/Query':>14} {'with moto_queries.py':>21} {'ratio':>7}")
     for size in sizes:
         before, after = figures["moto"][0][size], figures["speedup"][0][size]
+        print(f"{size:>17} {size * args.items_per_run:>7} {before:>14.2f} {after:>21.2f} {before / after:>6.1f}x")
+    print("\nA page of 50 runs of the status index (GET /runs), as the table holds more runs")
+    print(f"{'runs in the table':>17} {'items':>7} {'moto ms/Query':>14} {'with moto_queries.py':>21} {'ratio':>7}")
+    for size in sizes:
+        before, after = figures["moto"][2][size], figures["speedup"][2][size]
         print(f"{size:>17} {size * args.items_per_run:>7} {before:>14.2f} {after:>21.2f} {before / after:>6.1f}x")
     print("\nA span of 10 keys of one run, as that run holds more items")
     print(f"{'items in the run':>17} {'moto ms/Query':>14} {'with moto_queries.py':>21} {'ratio':>7}")

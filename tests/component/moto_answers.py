@@ -182,6 +182,53 @@ QUERIES: list[dict[str, Any]] = [  # each asked of partitions q0..q3 (q3 holds n
 ]
 
 
+INDEX_QUERIES: list[dict[str, Any]] = [  # of the runs table's two indexes, as GET /runs asks them
+    {"IndexName": "ByStatus", "KeyConditionExpression": "#s = :v", "ExpressionAttributeNames": {"#s": "status"},
+     "ExpressionAttributeValues": {":v": {"S": "COMPLETED"}}, "ScanIndexForward": False, "Limit": 4},
+    {"IndexName": "ByStatus", "KeyConditionExpression": "#s = :v AND created_at BETWEEN :a AND :b",
+     "ExpressionAttributeNames": {"#s": "status"},
+     "ExpressionAttributeValues": {":v": {"S": "FAILED"}, ":a": {"S": "2026-12-05T10:03"},
+                                   ":b": {"S": "2026-12-05T10:09"}}},
+    {"IndexName": "ByWorkflow", "KeyConditionExpression": "workflow_id = :v",
+     "ExpressionAttributeValues": {":v": {"S": "wf-1"}}, "Limit": 3},
+    {"IndexName": "ByWorkflow", "KeyConditionExpression": "workflow_id = :v",
+     "ExpressionAttributeValues": {":v": {"S": "nobody"}}},
+    {"IndexName": "ByCount", "KeyConditionExpression": "n = :v", "ExpressionAttributeValues": {":v": {"N": "2.0"}}},
+    {"IndexName": "ByStatus", "KeyConditionExpression": "#s = :v", "ExpressionAttributeNames": {"#s": "status"},
+     "ExpressionAttributeValues": {":v": {"S": "COMPLETED"}}, "ConsistentRead": True},  # refused on an index
+    {"IndexName": "NoSuchIndex", "KeyConditionExpression": "#s = :v", "ExpressionAttributeNames": {"#s": "status"},
+     "ExpressionAttributeValues": {":v": {"S": "COMPLETED"}}},  # refused
+]
+
+
+def _index_answers(db: Any, answer: Any) -> list[Any]:
+    """Queries of indexes over run items (with the index's keys) and task items (a status, no created_at),
+    written out of key order, one of them then deleted, paged to the end."""
+    table = f"{TABLE}-indexed"
+    index = [("ByStatus", "status", "created_at"), ("ByWorkflow", "workflow_id", "created_at"), ("ByCount", "n", None)]
+    db.create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": t} for a, t in
+                              (("pk", "S"), ("sk", "S"), ("status", "S"), ("created_at", "S"), ("workflow_id", "S"),
+                               ("n", "N"))],
+        GlobalSecondaryIndexes=[{"IndexName": name, "Projection": {"ProjectionType": "ALL"},
+                                 "KeySchema": [{"AttributeName": hash_key, "KeyType": "HASH"},
+                                               *([{"AttributeName": rng, "KeyType": "RANGE"}] if rng else [])]}
+                                for name, hash_key, rng in index])
+    rng = random.Random(9)
+    runs = list(range(24))
+    rng.shuffle(runs)
+    for run in runs:
+        status = rng.choice(["COMPLETED", "FAILED"])
+        db.put_item(TableName=table, Item={"pk": {"S": f"run-{run:02d}"}, "sk": {"S": "RUN"}, "status": {"S": status},
+                                           "created_at": {"S": f"2026-12-05T10:{run % 12:02d}"},
+                                           "workflow_id": {"S": f"wf-{run % 3}"}, "n": {"N": str(run % 4)}})
+        db.put_item(TableName=table, Item={"pk": {"S": f"run-{run:02d}"}, "sk": {"S": "T#a"}, "status": {"S": status}})
+    db.delete_item(TableName=table, Key={"pk": {"S": "run-05"}, "sk": {"S": "RUN"}})
+    return [page for query in INDEX_QUERIES for page in _pages(db, answer, {**query, "TableName": table})]
+
+
 def _query_answers(db: Any, answer: Any) -> list[Any]:
     """The engine's queries (a run's partition, a span of its task keys) over partitions of several sizes,
     paged to the end, with the partitions' items written in another order than their keys'."""
@@ -198,14 +245,20 @@ def _query_answers(db: Any, answer: Any) -> list[Any]:
     for query in QUERIES:
         for p in range(4):
             values = {**query.get("ExpressionAttributeValues", {}), ":p": {"S": f"q{p}"}}
-            request = {**query, "TableName": TABLE, "ExpressionAttributeValues": values}
-            for _ in range(10):  # its pages, to the last
-                answers.append(answer(lambda: db.query(**request)))
-                last = (answers[-1].get("body") or {}).get("LastEvaluatedKey")
-                if not last:
-                    break
-                request = {**request, "ExclusiveStartKey": last}
+            answers.extend(_pages(db, answer, {**query, "TableName": TABLE, "ExpressionAttributeValues": values}))
     return answers
+
+
+def _pages(db: Any, answer: Any, request: dict[str, Any]) -> list[Any]:
+    """moto's answer to a Query, then to each next page it says there is (at most 20)."""
+    pages = []
+    for _ in range(20):
+        pages.append(answer(lambda: db.query(**request)))
+        last = (pages[-1].get("body") or {}).get("LastEvaluatedKey")
+        if not last:
+            break
+        request = {**request, "ExclusiveStartKey": last}
+    return pages
 
 
 def main(speedups: bool) -> None:
@@ -266,6 +319,7 @@ def main(speedups: bool) -> None:
         answers.append(_answer(lambda: db.query(TableName=TABLE, KeyConditionExpression="pk = :p",
                                                 ExpressionAttributeValues={":p": {"S": "p0"}})))
         answers.extend(_query_answers(db, _answer))
+        answers.extend(_index_answers(db, _answer))
         answers.append(_answer(lambda: db.scan(TableName=TABLE)))
         answers.append(_answer(lambda: db.delete_item(TableName=TABLE, Key=KEYS, ReturnValues="ALL_OLD")))
         shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]

@@ -135,5 +135,5 @@ def test_the_query_benchmark_prints_both_sides_at_each_size():
                            "--partition-sizes", "20,30", "--rounds", "1"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
     rows = [line.split() for line in done.stdout.splitlines() if line.strip()[:1].isdigit()]
-    assert [row[0] for row in rows] == ["2", "4", "20", "30"] and rows[1][1] == "12"
+    assert [row[0] for row in rows] == ["2", "4", "2", "4", "20", "30"] and rows[1][1] == "12"
     assert all(row[-1].endswith("x") for row in rows)
