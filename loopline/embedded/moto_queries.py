@@ -49,7 +49,7 @@ from typing import Any
 
 from .moto_patching import install_once
 
-_asked = threading.local()  # .partition: (the table, the items handed on as all of its items), during a table query
+_asked = threading.local()  # .partition: (the table, the items handed on as all of its items), during a query
 
 
 def install_query_speedups() -> None:
