@@ -1,4 +1,4 @@
-"""moto's Query of a table's own key reads the one partition it asks for, with the same answers.
+"""moto's Query handed only what it keeps (a partition's key range, an index's hash key), with the same answers.
 
 moto 5 answers a Query on a table (no index) by listing every item of the table, sorting them all by
 hash and range key, and keeping those of the asked hash key (``Table.query`` over ``Table.all_items``),
