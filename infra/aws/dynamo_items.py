@@ -216,7 +216,7 @@ def task_put(codec: JsonAttributes, run_id: str, task_id: str, change: TaskChang
     REMOVEs are nothing: the put stores what the update would have, under the same condition, and the
     item written is the item stored (no ALL_NEW to ask for). The same write on AWS (one write unit
     per KB, an INSERT in the stream); moto answers a put without its update-expression machinery,
-    about a third of an UpdateItem's time (bench/README.md)."""
+    in less than half an UpdateItem's time (bench/moto_floor.py, bench/README.md)."""
     if not change.absent:
         raise ValueError("task_put is only for a change conditioned on the task having no item")
     condition, names, values = task_condition(change)
