@@ -17,6 +17,7 @@ from .concurrency import install_linearizable_moto, uninstall_linearizable_moto
 from .moto_attribute_values import install_attribute_value_speedups
 from .moto_condition_expressions import install_condition_expression_speedups
 from .moto_dispatch import install_dispatch_speedups
+from .moto_item_size import install_item_size_speedups
 from .moto_queries import install_query_speedups
 from .moto_speedups import install_sqs_speedups
 from .moto_update_expressions import install_update_expression_speedups
@@ -76,6 +77,7 @@ class EmbeddedAws:
             install_attribute_value_speedups()  # moto_attribute_values.py
             install_dispatch_speedups()  # and lists a class's methods to find each request's handler
             install_query_speedups()  # and sorts the whole table for each Query of one partition (moto_queries.py)
+            install_item_size_speedups()  # and sums an item's size anew at each attribute (moto_item_size.py)
         # The task runner reaches the payload bucket by presigned URL, over HTTP: an S3 server on
         # moto's state (the same backends) stands in for S3's endpoint.
         self.s3_endpoint: str | None = None

@@ -1,5 +1,5 @@
-"""Each of moto's speedups (moto_speedups.py, moto_update_expressions.py, moto_attribute_values.py, moto_queries.py)
-patches moto's classes for the life of the process: once, however many stacks a process starts."""
+"""Each of moto's speedups (moto_speedups.py, moto_update_expressions.py, moto_attribute_values.py, moto_queries.py,
+moto_item_size.py...) patches moto's classes for the life of the process: once, however many stacks a process starts."""
 
 from __future__ import annotations
 

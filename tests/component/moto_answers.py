@@ -2,7 +2,7 @@
 
 Run as ``python -m tests.component.moto_answers [--speedups]`` in a process of its own: moto's
 speedups (loopline/embedded/moto_update_expressions.py, moto_condition_expressions.py, moto_queries.py,
-moto_attribute_values.py) are installed for the life of a process, so
+moto_attribute_values.py, moto_item_size.py) are installed for the life of a process, so
 tests/component/test_moto_dynamodb_speedups.py compares two processes, one with them and one
 without. The series sends each expression several times, with other values, other items and other
 names (the speedups keep what depends on the string alone), and includes requests moto refuses, so
@@ -229,6 +229,39 @@ def _index_answers(db: Any, answer: Any) -> list[Any]:
     return [page for query in INDEX_QUERIES for page in _pages(db, answer, {**query, "TableName": table})]
 
 
+def _sized_item(key: str, size: int, last: str = "z") -> dict[str, Any]:
+    """An item of ``size`` bytes as moto counts them (names' and strings' UTF-8 bytes, a number's
+    digits), spread over several attributes, multi-byte characters among them; ``last`` names the
+    attribute written last, the one that crosses the limit in an item over it."""
+    head = {"pk": {"S": "size"}, "sk": {"S": key}, "n": {"N": "123"}, "é": {"S": "ü" * 1000},
+            "m": {"M": {"k": {"S": "v" * 1000}, "l": {"L": [{"S": "x"}, {"BOOL": True}]}}}}
+    used = sum(len(name.encode()) for name in head) + len(key) + 4 + 3 + 2000 + (1 + 1000 + 1 + 2)
+    return {**head, last: {"S": "y" * (size - used - len(last))}}
+
+
+def _size_answers(db: Any, answer: Any) -> list[Any]:
+    """Items at moto's size limit (405,000 bytes) and one byte over it: put, put in a transaction and a
+    batch, over an item whose condition fails too, and an update that grows an item past it."""
+    answers = []
+    for key, size in (("at", 405_000), ("over", 405_001), ("far", 420_000)):
+        item = _sized_item(key, size)
+        answers.append(answer(lambda: db.put_item(TableName=TABLE, Item=item, ReturnConsumedCapacity="TOTAL")))
+        answers.append(answer(lambda: db.get_item(TableName=TABLE, Key={"pk": item["pk"], "sk": item["sk"]})))
+    at = _sized_item("at", 405_001, last="a")  # over the limit, and its condition fails on the stored item
+    answers.append(answer(lambda: db.put_item(TableName=TABLE, Item=at, ConditionExpression="attribute_not_exists(sk)",
+                                              ReturnValuesOnConditionCheckFailure="ALL_OLD")))
+    answers.append(answer(lambda: db.transact_write_items(TransactItems=[
+        {"Put": {"TableName": TABLE, "Item": _sized_item(f"transact{size}", size)}} for size in (1_000, 405_001)])))
+    answers.append(answer(lambda: db.batch_write_item(RequestItems={TABLE: [
+        {"PutRequest": {"Item": _sized_item(f"batch{size}", size)}} for size in (405_000, 405_001)]})))
+    answers.append(answer(lambda: db.query(TableName=TABLE, KeyConditionExpression="pk = :p",
+                                           ExpressionAttributeValues={":p": {"S": "size"}}, Select="COUNT")))
+    grown = {"pk": {"S": "size"}, "sk": {"S": "at"}}
+    answers.append(answer(lambda: db.update_item(TableName=TABLE, Key=grown, UpdateExpression="SET extra = :v",
+                                                 ExpressionAttributeValues={":v": {"S": "v"}})))
+    return answers
+
+
 def _query_answers(db: Any, answer: Any) -> list[Any]:
     """The engine's queries (a run's partition, a span of its task keys) over partitions of several sizes,
     paged to the end, with the partitions' items written in another order than their keys'."""
@@ -271,6 +304,7 @@ def main(speedups: bool) -> None:
         if speedups:
             from loopline.embedded.moto_attribute_values import install_attribute_value_speedups
             from loopline.embedded.moto_condition_expressions import install_condition_expression_speedups
+            from loopline.embedded.moto_item_size import install_item_size_speedups
             from loopline.embedded.moto_queries import install_query_speedups
             from loopline.embedded.moto_update_expressions import install_update_expression_speedups
 
@@ -278,6 +312,7 @@ def main(speedups: bool) -> None:
             install_condition_expression_speedups()
             install_attribute_value_speedups()
             install_query_speedups()
+            install_item_size_speedups()
         from botocore.exceptions import ClientError
 
         from loopline.embedded.streams import STREAMS_CONFIG
@@ -318,6 +353,7 @@ def main(speedups: bool) -> None:
         answers.append(_answer(lambda: db.batch_get_item(RequestItems={TABLE: {"Keys": [KEYS]}})))
         answers.append(_answer(lambda: db.query(TableName=TABLE, KeyConditionExpression="pk = :p",
                                                 ExpressionAttributeValues={":p": {"S": "p0"}})))
+        answers.extend(_size_answers(db, _answer))
         answers.extend(_query_answers(db, _answer))
         answers.extend(_index_answers(db, _answer))
         answers.append(_answer(lambda: db.scan(TableName=TABLE)))

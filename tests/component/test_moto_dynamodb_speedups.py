@@ -1,5 +1,5 @@
 """loopline/embedded/moto_update_expressions.py, moto_condition_expressions.py, moto_attribute_values.py,
-moto_queries.py:
+moto_queries.py, moto_item_size.py:
 moto answers every request of tests/component/moto_answers.py with the same status and body with them
 as without them (each side in a process of its own: they stay installed once installed), and the
 embedded default uses them."""
@@ -137,3 +137,18 @@ def test_the_query_benchmark_prints_both_sides_at_each_size():
     rows = [line.split() for line in done.stdout.splitlines() if line.strip()[:1].isdigit()]
     assert [row[0] for row in rows] == ["2", "4", "2", "4", "20", "30"] and rows[1][1] == "12"
     assert all(row[-1].endswith("x") for row in rows)
+
+
+def test_the_embedded_default_sums_a_new_items_size_once_and_still_refuses_one_over_the_limit(aws):
+    from botocore.exceptions import ClientError
+    from moto.dynamodb.models.dynamo_type import Item
+
+    assert Item.__init__.__module__ == "loopline.embedded.moto_item_size"
+    db = aws.client("dynamodb")
+    table = aws.stack.physical["RunsTable"]
+    key = {"pk": {"S": "size"}, "sk": {"S": "RUN"}}
+    filler = 405_000 - len("pkskdata") - len("sizeRUN")  # moto's limit, counted as it counts
+    db.put_item(TableName=table, Item={**key, "data": {"S": "x" * filler}})
+    with pytest.raises(ClientError, match="Item size has exceeded the maximum allowed size"):
+        db.put_item(TableName=table, Item={**key, "data": {"S": "x" * (filler + 1)}})
+    assert len(db.get_item(TableName=table, Key=key)["Item"]["data"]["S"]) == filler
