@@ -182,6 +182,8 @@ class _Translation:
                 name = edge.get(end)
                 if end not in edge:
                     self.at(("edges", i), f"edge {i + 1} needs a '{end}'")
+                elif not isinstance(name, str):  # a list or a mapping is no node's id (nor hashable)
+                    self.at(("edges", i, end), f"edge {i + 1}: '{end}' must be a node's id, a string")
                 elif name not in nodes:
                     self.at(("edges", i, end), f"edge {i + 1}: unknown {end} node '{name}'"
                             f"{did_you_mean(str(name), nodes)}")
@@ -207,6 +209,9 @@ class _Translation:
         if not nodes:
             return None
         if "entry" in doc:
+            if not isinstance(doc["entry"], str):
+                self.at(("entry",), "'entry' must be a node's id, a string")
+                return None
             if doc["entry"] not in nodes:
                 self.at(("entry",), f"entry node '{doc['entry']}' is not a node"
                         f"{did_you_mean(str(doc['entry']), nodes)}")

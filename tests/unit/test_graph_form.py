@@ -147,6 +147,23 @@ def test_a_cyclic_graph_becomes_one_loop_running_a_node_per_step():
     assert "tasks" not in wf
 
 
+def test_an_edge_or_entry_naming_no_string_is_an_error_not_a_crash():
+    # Found by tests/e2e/test_openapi_fuzz.py: a mapping as an edge's source was looked up among the
+    # nodes, and a mapping is not hashable (POST /graph/create answered 502).
+    assert problems("""
+        nodes:
+          - {id: a, type: wait, config: {duration: 0s}}
+        edges:
+          - {source: {x: 1}, target: a}
+          - {source: a, target: [a]}
+        entry: {a: 1}
+    """) == [
+        "graph.yaml:5:14: edge 1: 'source' must be a node's id, a string",
+        "graph.yaml:6:25: edge 2: 'target' must be a node's id, a string",
+        "graph.yaml:7:8: 'entry' must be a node's id, a string",
+    ]
+
+
 def test_graph_errors_name_their_line_and_column():
     assert problems("""
         nodes:
