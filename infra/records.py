@@ -140,6 +140,10 @@ class TaskChange:
     lease_expired_before: str | None = None  # for RUNNING takeovers: lease_until < this
     votes: int | None = None  # expected vote count (TaskRecord.votes); None = any
     absent: bool = False  # applies only where the task has no item at all (not even a counted edge)
+    # A hint, not a condition: the change was decided on a load that found no item. A store may write it
+    # as a first write (DynamoStore: a PutItem, infra/aws/dynamo_items.py task_put) and, where an item
+    # has appeared since, as the change it is; the outcome is the change's either way.
+    likely_absent: bool = False
     # The item's epoch (TaskRecord.redrive) the change was decided on; None = any. A rewind that reset the
     # item since makes the write fail, however its status and attempt number look now.
     epoch: int | None = None

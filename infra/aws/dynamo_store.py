@@ -17,6 +17,7 @@ stored in S3 and referenced from the item (infra/aws/claims.py).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from statemachine.circuit import Circuit
@@ -297,13 +298,17 @@ class DynamoStore:
     def change_task(self, run_id: str, task_id: str, change: TaskChange, exports=None,
                     consume: TokenConsume | None = None) -> TaskRecord:
         key = {"pk": {"S": run_id}, "sk": {"S": task_sk(task_id)}}
-        if change.absent and not exports and consume is None:
-            put = task_put(self._json, run_id, task_id, change)
+        if (change.absent or change.likely_absent) and not exports and consume is None:
+            put = task_put(self._json, run_id, task_id, change if change.absent else replace(change, absent=True))
             try:
                 self._call("put_item", TableName=self.runs_table, ReturnValuesOnConditionCheckFailure="ALL_OLD", **put)
             except Refused as refused:
-                raise LostRace(task_from_item(self._json, task_id, refused.item)) from refused.error
-            return task_from_item(self._json, task_id, put["Item"])
+                if change.absent:
+                    raise LostRace(task_from_item(self._json, task_id, refused.item)) from refused.error
+                # Only presumed absent, and it has an item now (or the change's own conditions fail):
+                # the update below decides, as it would have without the hint. A second request, in a race.
+            else:
+                return task_from_item(self._json, task_id, put["Item"])
         update = task_update(self._json, change)
         if not exports and consume is None:
             try:

@@ -177,6 +177,9 @@ class Attempts:
             attempt=None if fresh else attempt,
             lease_expired_before=iso(now) if takeover else None,
             absent=presumed,
+            # A fresh claim over no item at all (a sent branch, a sent first task): a store may make it a
+            # first write, falling back to the update where an item has appeared (TaskChange.likely_absent).
+            likely_absent=fresh and not presumed and rec == TaskRecord(rec.task_id),
             set={
                 "attempt": attempt,
                 "lease_until": iso(now + timedelta(seconds=self.lease_seconds)),

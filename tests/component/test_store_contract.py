@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 
 import boto3
 import pytest
@@ -461,6 +462,26 @@ def test_a_change_for_an_absent_item_applies_only_where_there_is_none(store) -> 
     with pytest.raises(LostRace) as caught:
         store.change_task("run-1", "c", TaskChange(status="RUNNING", from_status=(None,), absent=True))
     assert caught.value.current.resolved == frozenset({"a"}) and caught.value.current.status == "PENDING"
+
+
+def test_a_hint_that_a_task_has_no_item_changes_no_outcome(store) -> None:
+    # A fresh claim decided on a load that found no item (infra/engine/attempts.py): DynamoStore writes it
+    # as a put first. Where an item has appeared since, the change applies, or is refused, as it would
+    # without the hint: a counted edge is kept, a claim already made wins.
+    store.create_run(make_run())
+    claim = TaskChange(status="RUNNING", from_status=(None, "PENDING"), likely_absent=True,
+                       set={"attempt": 1, "started_at": "2030-01-01T00:00:01.000Z"})
+    written = store.change_task("run-1", "b", claim)
+    assert (written.status, written.attempt, written.started_at) == ("RUNNING", 1, "2030-01-01T00:00:01.000Z")
+    assert task_state(store, "run-1", "b") == written
+    store.resolve_edge("run-1", "c", "a", "ok")
+    over_an_edge = store.change_task("run-1", "c", claim)
+    assert (over_an_edge.status, over_an_edge.resolved, over_an_edge.deps_ok) == ("RUNNING", frozenset({"a"}), 1)
+    assert task_state(store, "run-1", "c") == over_an_edge
+    with pytest.raises(LostRace) as caught:
+        store.change_task("run-1", "b", replace(claim, set={"attempt": 2}))
+    assert (caught.value.current.status, caught.value.current.attempt) == ("RUNNING", 1)
+    assert task_state(store, "run-1", "b") == written
 
 
 def test_change_task_attempt_must_match(store) -> None:
