@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .keys import body_key, iteration_key
 from .plan import Plan
 from .rewind import CHECKPOINTS, LOOP_BUSY, Refusal
 
@@ -78,7 +79,7 @@ def body_refusal(plan: Plan, task_id: str, iteration: int | None, statuses: Mapp
     index = last_iteration(loop_id, statuses) if iteration is None else iteration
     if index is None:
         return Refusal(409, f"no iteration of the loop '{loop_id}' ran: rewind to a task before it")
-    status = statuses.get(f"{task_id}@{loop_id}.{index}")
+    status = statuses.get(body_key(task_id, loop_id, index))
     if status not in CHECKPOINTS:
         return Refusal(409, f"in iteration {index} of the loop '{loop_id}', '{task_id}' is {status or 'PENDING'}: "
                             "only a task that ran to its end (COMPLETED or FAILED) there is a checkpoint; choose "
@@ -95,7 +96,7 @@ def sibling_refusal(plan: Plan, loop_id: str, index: int, statuses: Mapping[str,
     never has. ``folded``: its iterations are kept in its one task's items (infra/engine/iterations.py)."""
     body = plan.nodes[loop_id].config["body"]
     for other in range(total):
-        key = f"{body[0]}@{loop_id}.{other}" if folded else f"{loop_id}.{other}"
+        key = body_key(body[0], loop_id, other) if folded else iteration_key(loop_id, other)
         status = statuses.get(key)
         if other != index and status not in ("COMPLETED", "SKIPPED"):
             return Refusal(409, f"iteration {other} of the loop '{loop_id}' is {status or 'not started'}, and "
