@@ -13,9 +13,10 @@ Here an attribute value that is a one-key dict of the plain kinds (S and N strin
 booleans, SS and NS lists of strings, M and L of such values, no empty map key) is copied as the
 walk would have built it: the same keys in the same order, the same values (see
 ``_plain_copy``). Anything else — binary values (B, BS: base64), any other Python type, a serializer
-or picker that is not moto's default for DynamoDB — takes moto's walk, unchanged. Installed once
-per process (EmbeddedAws), not taken back; tests/component/test_moto_attribute_values.py compares
-the answers of both paths value for value.
+or picker that is not moto's default for DynamoDB — takes moto's walk, unchanged. A map of such values
+(an item, a key, a stream record's two images) is copied whole, so its members do not each go through
+the walk's dispatch either. Installed once per process (EmbeddedAws), not taken back;
+tests/component/test_moto_dynamodb_speedups.py compares the answers of both paths value for value.
 """
 
 from __future__ import annotations
@@ -48,7 +49,22 @@ def _install() -> None:
                 return
         original(self, serialized, value, shape, key)
 
+    original_map = serialize.BaseJSONSerializer._serialize_type_map
+
+    def serialize_map(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        # A map of attribute values (an item, a key, a stream record's images): copied whole where every
+        # value is plain, as the walk would have built it member by member (the map first, under its name,
+        # then each value under its own key); a map holding anything else is walked as moto walks it.
+        if getattr(shape.value, "name", None) == _SHAPE and type(value) is dict and _plain_picker(self) \
+                and self.operation_model.service_model.service_name in _SERVICES:
+            copied = _plain_members(value)
+            if copied is not _NOT_PLAIN:
+                self._default_serialize(serialized, copied, shape, key)
+                return
+        original_map(self, serialized, value, shape, key)
+
     serialize.BaseJSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
+    serialize.BaseJSONSerializer._serialize_type_map = serialize_map  # type: ignore[method-assign]
 
 
 def _plain_picker(serializer: Any) -> bool:
@@ -82,15 +98,8 @@ def _plain_copy(value: Any) -> Any:
             return {tag: list(inner)}
         return _NOT_PLAIN
     if tag == "M":
-        if type(inner) is not dict:
-            return _NOT_PLAIN
-        members: dict[str, Any] = {}
-        for name, member in inner.items():
-            copied = _plain_copy(member) if type(name) is str and name else _NOT_PLAIN
-            if copied is _NOT_PLAIN:
-                return _NOT_PLAIN
-            members[name] = copied
-        return {"M": members}
+        members = _plain_members(inner) if type(inner) is dict else _NOT_PLAIN
+        return _NOT_PLAIN if members is _NOT_PLAIN else {"M": members}
     if tag == "L":
         if type(inner) is not list:
             return _NOT_PLAIN
@@ -102,3 +111,15 @@ def _plain_copy(value: Any) -> Any:
             items.append(copied)
         return {"L": items}
     return _NOT_PLAIN
+
+
+def _plain_members(value: dict[str, Any]) -> Any:
+    """A new dict of ``value``'s attribute values, each as ``_plain_copy`` makes it, or _NOT_PLAIN where one
+    cannot be copied or a key is empty (the walk would merge its members into the map)."""
+    members: dict[str, Any] = {}
+    for name, member in value.items():
+        copied = _plain_copy(member) if type(name) is str and name else _NOT_PLAIN
+        if copied is _NOT_PLAIN:
+            return _NOT_PLAIN
+        members[name] = copied
+    return members
