@@ -1,21 +1,22 @@
 """moto's check of a new DynamoDB item's size, made once per item instead of once per attribute.
 
-moto 5 builds each item it stores (PutItem, a transaction's or a batch's put, an UpdateItem of a
-missing item) by inserting its attributes one by one into a ``LimitedSizeDict``, whose every insert
-sums the sizes of all the attributes already in it, walking each value (a map's members, a list's
-items) again. An item of n attributes costs n²/2 walks: timed on the embedded default, building a
-task item of 18 attributes took a third of a PutItem's time in moto's backend.
+moto 5 builds each item it stores (PutItem, a transaction's or a batch's put) by inserting its
+attributes one by one into a ``LimitedSizeDict``, whose every insert sums the sizes of all the
+attributes already in it, walking each value (a map's members, a list's items) again. An item of n
+attributes costs n²/2 walks; a task item has about 18. With this module, bench/moto_floor.py's 10
+conditional PutItems of such items take 6.5-6.8 ms instead of 7.6-7.9 (2026-12-05, 14:15 UTC,
+bench/README.md).
 
 The refusal depends on the total alone. An insert is refused when the sizes already in the dict plus
 the new key's and value's exceed 405,000 bytes; sizes are never negative, so the running sum only
 grows, and the first insert that makes it exceed the limit is the one refused. Here ``Item`` keeps
 that running sum as it goes, in the same terms (each key's UTF-8 bytes plus ``DynamoType.size()`` of
 its value), and raises the same ``ItemSizeTooLarge`` at the same attribute, so at the same point of
-the request (moto builds the item before it tests any condition). Later inserts into a stored item
-(an update's SET) keep moto's own check.
+the request (moto builds the item before it tests any condition). An update's SETs, into a stored
+item or into the key-only item moto makes for an update of a missing one, keep moto's own check.
 
 Installed once per process (EmbeddedAws), not taken back; tests/component/moto_answers.py sends
-items just under and just over the limit, and test_moto_dynamodb_speedups.py compares the answers.
+items at and one byte over the limit, and test_moto_dynamodb_speedups.py compares the answers.
 """
 
 from __future__ import annotations
