@@ -330,7 +330,7 @@ def roles(stats: dict[Func, tuple], n: int) -> None:
         ("worker invocations (SQS batches)", edge(invoke, poll)),
         ("history consumer invocations (stream batches)", edge(invoke, stream_poll)),
         ("SQS poller's own calls (receive, delete)", cum(poll) - edge(invoke, poll)),
-        ("stream poller's own calls (GetRecords)", cum(stream_poll) - edge(invoke, stream_poll)),
+        ("stream poller's own reads (moto's backend)", cum(stream_poll) - edge(invoke, stream_poll)),
         ("Scheduler emulation (ListSchedules every pass)", cum(timers)),
         ("pump asleep (doorbell)", cum(sleep)),
     ]

@@ -21,7 +21,9 @@ its instance (no engine code is changed):
                 item's changes in the stream, not from a read).
 * ``stream``    the DynamoDB stream event source mapping's reads (GetShardIterator, GetRecords),
                 emulated by ``LocalRuntime.streams.poll_once``; after each run the benchmark
-                drains the stream, so a run's history is counted with it.
+                drains the stream, so a run's history is counted with it. On moto the records
+                are read off its backend (loopline/embedded/moto_streams.py), not by request: only
+                a batch holding a binary value is a GetRecords.
 
 The benchmark's own "is the run over yet?" reads are tagged ``observer`` and not
 counted. Each workflow is run once untimed and uncounted first, so the plan is
@@ -364,7 +366,8 @@ def report(results: list[Measured], repeat: int) -> None:
           " fails). The labels of task metrics need the run's workflow and plan, which the consumer keeps from the"
           " run's own item's changes in the stream (no read), and the plan (its GetItem was in the warm-up run).")
     print("stream    = the DynamoDB stream event source mapping's reads (GetRecords, GetShardIterator), emulated"
-          " by LocalRuntime.streams.poll_once; on AWS, Lambda's polling of the stream (not billed per request).")
+          " by LocalRuntime.streams.poll_once; on AWS, Lambda's polling of the stream (not billed per request)."
+          " On moto the records are read off its backend, not by request (loopline/embedded/moto_streams.py).")
     print("handler includes the worker's Invoke of the task runner and its reading of the result queue's records."
           " Not in a run's figures: each code task's watchdog, an exec message due 1 s after the lease (the code's"
           " timeout + 90 s), which then costs the worker 1 BatchGetItem (and the poller a receive and a delete).")

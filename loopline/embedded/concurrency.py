@@ -40,25 +40,32 @@ def install_linearizable_moto() -> None:
         original = _moto_original = BotocoreStubber.process_request
 
         def atomic(self, request):
-            global _moto_waiting
-            if not _moto_lock.acquire(blocking=False):
-                with _moto_guard:
-                    _moto_waiting += 1
-                _moto_lock.acquire()
-                with _moto_guard:
-                    _moto_waiting -= 1
-            try:
-                reply = original(self, request)
-            finally:
-                _moto_lock.release()
-            if _moto_waiting:
-                # Give up the GIL so that a thread waiting for moto gets it between this thread's
-                # requests. Only then: a yield per request when no one waits made every request of a
-                # lone pump dearer on a loaded machine (the scheduler may run another process).
-                time.sleep(0)
-            return reply
+            with moto_step():
+                return original(self, request)
 
         BotocoreStubber.process_request = atomic
+
+
+@contextmanager
+def moto_step() -> Iterator[None]:
+    """One atomic step on moto's backends: what each request is once installed, and what a caller that
+    reads a backend without a request (moto_streams.py) holds while it reads."""
+    global _moto_waiting
+    if not _moto_lock.acquire(blocking=False):
+        with _moto_guard:
+            _moto_waiting += 1
+        _moto_lock.acquire()
+        with _moto_guard:
+            _moto_waiting -= 1
+    try:
+        yield
+    finally:
+        _moto_lock.release()
+    if _moto_waiting:
+        # Give up the GIL so that a thread waiting for moto gets it between this thread's
+        # requests. Only then: a yield per request when no one waits made every request of a
+        # lone pump dearer on a loaded machine (the scheduler may run another process).
+        time.sleep(0)
 
 
 def uninstall_linearizable_moto() -> None:

@@ -37,6 +37,7 @@ from .account import LOCAL_ENV, REGION, TEMPLATE, EmbeddedAws, _start_s3_server,
 from .async_lambda import AsyncLambda
 from .concurrency import InvocationGate, routed_stdout
 from .iam import Enforcer, Policy
+from .moto_streams import MotoShardReader
 from .pump_sleep import PumpSleep
 from .streams import IDLE_POLL, STREAMS_CONFIG, StreamPoller
 from .unsigned import unsigned_client
@@ -95,8 +96,11 @@ class LocalRuntime:
         # What HistoryFunction emits as EMF on AWS, kept here for the dev server's GET /metrics.
         # Its gauges are read at each scrape by calling GaugesFunction, held to its role, as its schedule would.
         self.metrics = PrometheusRegistry(read_gauges=lambda: self.call_handler("GaugesFunction", {}))
-        self.streams = StreamPoller(aws.client("dynamodbstreams", config=STREAMS_CONFIG), self._sqs,
-                                    self.stack.stream_sources, aws.stream_checkpoints, self.invoke, self.log)
+        streams = aws.client("dynamodbstreams", config=STREAMS_CONFIG)
+        # On moto, the records are read off its backend, as Lambda's service reads its streams (moto_streams.py).
+        self.streams = StreamPoller(streams, self._sqs, self.stack.stream_sources, aws.stream_checkpoints,
+                                    self.invoke, self.log,
+                                    reader=MotoShardReader(streams) if aws.endpoint_url is None else None)
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._queue_urls: dict[str, str] = {}

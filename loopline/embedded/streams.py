@@ -16,7 +16,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from botocore.config import Config
 
@@ -26,6 +26,22 @@ from .provision import StreamSource
 # botocore picks for DynamoDB Streams by default.
 STREAMS_CONFIG = Config(account_id_endpoint_mode="disabled")
 IDLE_POLL = 0.25  # seconds between two polls of a quiet stream, as Lambda polls a shard four times a second
+
+
+class ShardReader(Protocol):
+    """A GetRecords of a shard: the reply as boto3 gives it (``Records``, ``NextShardIterator``)."""
+
+    def get_records(self, iterator: str, limit: int) -> dict[str, Any]: ...
+
+
+class ApiShardReader:
+    """GetRecords through the DynamoDB Streams API (an emulator at an endpoint; moto_streams.py on moto)."""
+
+    def __init__(self, streams: Any):
+        self._streams = streams
+
+    def get_records(self, iterator: str, limit: int) -> dict[str, Any]:
+        return self._streams.get_records(ShardIterator=iterator, Limit=limit)
 
 
 @dataclass
@@ -42,8 +58,10 @@ class StreamPoller:
     restarted runtime carries on where the last one stopped instead of reading the stream again."""
 
     def __init__(self, streams, sqs, sources: tuple[StreamSource, ...], checkpoints: dict[str, str],
-                 invoke: Callable[[str, dict[str, Any]], Any], log: Callable[[str], None]):
+                 invoke: Callable[[str, dict[str, Any]], Any], log: Callable[[str], None],
+                 reader: ShardReader | None = None):
         self._streams = streams
+        self._reader = reader or ApiShardReader(streams)  # the records; shards and iterators through the API
         self._sqs = sqs
         self._sources = sources
         self._checkpoints = checkpoints
@@ -90,7 +108,7 @@ class StreamPoller:
         if shard.iterator is None:
             done = self._checkpoints.get(shard.shard_id)
             shard.iterator = self._iterator(shard, "AFTER_SEQUENCE_NUMBER", done) if done else self._iterator(shard)
-        reply = self._streams.get_records(ShardIterator=shard.iterator, Limit=source.batch_size)
+        reply = self._reader.get_records(shard.iterator, source.batch_size)
         records = reply.get("Records", [])
         if not records:
             shard.iterator = reply.get("NextShardIterator") or shard.iterator
@@ -136,7 +154,7 @@ class StreamPoller:
 def _lambda_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
     change = dict(record["dynamodb"])
     created = change.get("ApproximateCreationDateTime")
-    if isinstance(created, datetime):  # boto3 parses it; Lambda's event carries epoch seconds
+    if isinstance(created, datetime):  # boto3 parses it; Lambda's event carries epoch seconds (moto_streams.py too)
         change["ApproximateCreationDateTime"] = int(created.astimezone(timezone.utc).timestamp())
     return {"eventID": record.get("eventID"), "eventName": record.get("eventName"), "eventVersion": "1.1",
             "eventSource": "aws:dynamodb", "awsRegion": record.get("awsRegion"), "dynamodb": change,

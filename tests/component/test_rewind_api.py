@@ -86,8 +86,15 @@ def test_a_running_run_rewound_with_compensate_runs_them_first_then_waits_again(
         assert (undo.status, undo.redrive) == ("PENDING", 1)  # it ran, then was reset with the fetch it undid
         done = finish(runtime, run_id)
         assert done["status"] == "COMPLETED" and done["tasks"]["total"]["output"] == 42 and done["redrives"] == 1
-        with runtime.lock:
-            entries = get_history().of_run(run_id, limit=500).items
+
+        def history() -> list:
+            with runtime.lock:
+                return get_history().of_run(run_id, limit=500).items
+
+        # The history is read off the table's stream by a function of its own, in the order of the writes: it may
+        # come after the run's end, and once the run's end is in it, so is everything before.
+        assert runtime.run_until(lambda: any(e.kind == "run" and e.status == "COMPLETED" for e in history()), 10)
+        entries = history()
         assert [(e.item, e.status) for e in entries if e.item.startswith("undo_")] == [
             ("undo_fetch@fetch", "RUNNING"), ("undo_fetch@fetch", "COMPLETED"), ("undo_fetch@fetch", "PENDING")]
         assert [(e.previous, e.status) for e in entries if e.kind == "run" and "rewind 1" in e.reason] == [
