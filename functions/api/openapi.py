@@ -50,12 +50,35 @@ def document(app: APIGatewayRestResolver, server: str) -> str:
     components.pop("ValidationError", None)
     # The front door answers every state-changing request whose body it will not read, before any
     # route runs: 415 unless JSON (functions/api/app.py's _json_only), 413 above the size limit.
-    for item in schema["paths"].values():
+    reserved = _reserved_segments(schema["paths"])
+    for path, item in schema["paths"].items():
         for method, operation in item.items():
             operation["parameters"] = operation.get("parameters", []) + operation.pop(QUERY_KEY, [])
+            for parameter in operation["parameters"]:
+                taken = reserved.get((path, method, parameter["name"])) if parameter.get("in") == "path" else None
+                if taken:  # GET /runs/counts is its own route: no run is named "counts"
+                    parameter["schema"] = {**parameter.get("schema", {}), "not": {"enum": sorted(taken)}}
             if not operation["parameters"]:
                 del operation["parameters"]
             if method.upper() in STATE_CHANGING:
                 for status in (413, 415):
                     operation["responses"].setdefault(str(status), error_response(status))
     return json.dumps(schema, separators=(",", ":"))
+
+
+def _reserved_segments(paths: dict) -> dict[tuple[str, str, str], set[str]]:
+    """(templated path, method, parameter) -> the values a literal route of the same method takes from it:
+    a request for /runs/counts reaches GET /runs/counts, never GET /runs/{run_id} with a run named "counts"."""
+    reserved: dict[tuple[str, str, str], set[str]] = {}
+    for path, item in paths.items():
+        segments = path.split("/")
+        for other in paths:
+            literal = other.split("/")
+            if other == path or len(literal) != len(segments):
+                continue
+            params = [(s[1:-1], o) for s, o in zip(segments, literal) if s.startswith("{") and s.endswith("}")]
+            fixed = all(s == o for s, o in zip(segments, literal) if not (s.startswith("{") and s.endswith("}")))
+            if len(params) == 1 and fixed and not params[0][1].startswith("{"):
+                for method in item.keys() & paths[other].keys():
+                    reserved.setdefault((path, method, params[0][0]), set()).add(params[0][1])
+    return reserved

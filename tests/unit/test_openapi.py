@@ -126,3 +126,12 @@ def test_query_parameters_are_documented_beside_a_paths_own(document):
     assert "status" in [p["name"] for p in runs["parameters"]]
     assert all(not key.startswith("x-loopline") for item in document["paths"].values() for op in item.values()
                for key in op)
+
+
+def test_a_path_parameter_never_takes_a_literal_sibling_routes_segment(document):
+    # Found by tests/e2e/test_openapi_fuzz.py: GET /runs/counts is its own route, so a request for a "run" named
+    # "counts" is answered by it (no run is: ids are generated, infra/engine/run_start.py and children.py).
+    (run_id,) = [p for p in document["paths"]["/runs/{run_id}"]["get"]["parameters"] if p["in"] == "path"]
+    assert run_id["schema"]["not"] == {"enum": ["counts"]}
+    links = document["paths"]["/runs/{run_id}/links"]["get"]["parameters"]
+    assert all("not" not in p["schema"] for p in links)  # no literal sibling there
