@@ -29,15 +29,16 @@ _BINARY = ("B", "BS")
 
 class MotoShardReader:
     def __init__(self, streams: Any):
-        self._api = ApiShardReader(streams)
-
-    def get_records(self, iterator: str, limit: int) -> dict[str, Any]:
         from moto.dynamodbstreams.models import dynamodbstreams_backends
 
+        self._api = ApiShardReader(streams)
+        self._backends = dynamodbstreams_backends
+
+    def get_records(self, iterator: str, limit: int) -> dict[str, Any]:
         # The iterator is "<table arn>/stream/<label>|1|<id>": its account and region are the backend's.
         _, _, _, region, account = iterator.split(":", 5)[:5]
         with moto_step():
-            reply = dynamodbstreams_backends[account][region].get_records(iterator, limit)
+            reply = self._backends[account][region].get_records(iterator, limit)
             records = [_copy(record) for record in reply["Records"]]
         if any(_holds_binary(record["dynamodb"]) for record in records):
             return self._api.get_records(iterator, limit)
